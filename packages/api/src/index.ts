@@ -1,1 +1,173 @@
-export {};
+/**
+ * `@margay/api`: the Margay resource model. Typed resources (Calico v3 semantics, group/version
+ * `margay.io/v1`), runtime validation, YAML/JSON manifest I/O with Calico conversion, and Calico's
+ * label selector language.
+ *
+ * @packageDocumentation
+ */
+export { ApiErrorCode } from "./errors.js";
+export type {
+  AllNode,
+  BoolNode,
+  GlobalNode,
+  HasNode,
+  LabelRestriction,
+  LabelRestrictions,
+  Labels,
+  LabelSetNode,
+  LabelValueNode,
+  NotNode,
+  Selector,
+  SelectorNode,
+  SelectorParseErrorDetails,
+  SelectorParseResult,
+  SelectorToken,
+} from "./selector/index.js";
+export {
+  canonicalSelector,
+  evaluateSelector,
+  isSelectorParseError,
+  labelRestrictions,
+  MAX_SELECTOR_NESTING,
+  parseSelector,
+  parseSelectorAst,
+  SelectorParseError,
+  SelectorTokenKind,
+  selectorMatches,
+  selectorUniqueId,
+  tokenizeSelector,
+  tryParseSelector,
+} from "./selector/index.js";
+
+export type { AgentConfiguration, AgentConfigurationSpec, ProtoPort } from "./resources/agent-config.js";
+export { AGENT_CONFIGURATION_DEFAULTS } from "./resources/agent-config.js";
+export type {
+  BGPConfiguration,
+  BGPConfigurationSpec,
+  BGPPassword,
+  BGPPeer,
+  BGPPeerSpec,
+  Community,
+  PrefixAdvertisement,
+  SecretKeyRef,
+  ServiceIPBlock,
+} from "./resources/bgp.js";
+export {
+  BGP_CONFIGURATION_DEFAULTS,
+  BGPSourceAddress,
+  parseCommunity,
+  parsePeerIP,
+} from "./resources/bgp.js";
+export type {
+  HostEndpoint,
+  HostEndpointSpec,
+  IPNAT,
+  WorkloadEndpoint,
+  WorkloadEndpointPort,
+  WorkloadEndpointSpec,
+} from "./resources/endpoints.js";
+export type {
+  IPAMConfig,
+  IPAMConfigSpec,
+  IPPool,
+  IPPoolSpec,
+  IPReservation,
+  IPReservationSpec,
+} from "./resources/ipam.js";
+export {
+  AssignmentMode,
+  BLOCK_SIZE_RANGE,
+  DEFAULT_MAX_BLOCKS_PER_HOST,
+  EncapsulationMode,
+  IPAM_CONFIG_NAME,
+  IPPoolAllowedUse,
+} from "./resources/ipam.js";
+export type { KindInfo, Resource, ResourceOfKind } from "./resources/kinds.js";
+export {
+  isAgentConfiguration,
+  isBGPConfiguration,
+  isBGPPeer,
+  isGlobalNetworkPolicy,
+  isGlobalNetworkSet,
+  isHostEndpoint,
+  isIPAMConfig,
+  isIPPool,
+  isIPReservation,
+  isNetworkPolicy,
+  isNetworkSet,
+  isNode,
+  isProfile,
+  isResourceKind,
+  isResourceOfKind,
+  isTier,
+  isWorkloadEndpoint,
+  KIND_INFO,
+  RESOURCE_KINDS,
+  ResourceKind,
+} from "./resources/kinds.js";
+export type { ObjectMeta, ResourceOf } from "./resources/meta.js";
+export { API_VERSION, CALICO_API_VERSION } from "./resources/meta.js";
+export type {
+  GlobalNetworkSet,
+  GlobalNetworkSetSpec,
+  NetworkSet,
+  NetworkSetSpec,
+} from "./resources/network-sets.js";
+export type { Node, NodeAddress, NodeBGPSpec, NodeSpec, OrchRef } from "./resources/node.js";
+export { NodeAddressType } from "./resources/node.js";
+export type {
+  GlobalNetworkPolicy,
+  GlobalNetworkPolicySpec,
+  NetworkPolicy,
+  NetworkPolicySpec,
+  PolicySpecBase,
+  Profile,
+  ProfileSpec,
+  Tier,
+  TierSpec,
+} from "./resources/policy.js";
+export {
+  DEFAULT_TIER_NAME,
+  DEFAULT_TIER_ORDER,
+  defaultPolicyTypes,
+  TierDefaultAction,
+} from "./resources/policy.js";
+export type {
+  EndpointPort,
+  EntityRule,
+  HTTPMatch,
+  HTTPPath,
+  ICMPFields,
+  ParsedPort,
+  Port,
+  Protocol,
+  ProtocolName,
+  Rule,
+  RuleMetadata,
+  ServiceAccountMatch,
+  ServiceMatch,
+} from "./resources/rules.js";
+export {
+  PolicyType,
+  PROTOCOL_NAMES,
+  PROTOCOL_NUMBERS,
+  parsePort,
+  protocolNumber,
+  protocolSupportsPorts,
+  RuleAction,
+} from "./resources/rules.js";
+export type { ValidationErrorDetails, ValidationIssue } from "./validation/errors.js";
+export { isValidationError, ValidationError } from "./validation/errors.js";
+export { parseAsNumber, parseGoDuration } from "./validation/fields.js";
+export type { ParsedCidr } from "./validation/net.js";
+export { parseCidr, parseIp } from "./validation/net.js";
+export type { CheckResult } from "./validation/resource.js";
+export { checkResource, validateResource, withDefaults } from "./validation/resource.js";
+
+export { CALICO_KIND_MAP } from "./io/calico.js";
+export type { ManifestErrorDetails } from "./io/errors.js";
+export { isManifestError, ManifestError, ManifestErrorReason } from "./io/errors.js";
+export type { ManifestItem, ManifestParseOptions, ManifestParseResult } from "./io/parse.js";
+export { CONVERTED_FROM_ANNOTATION, parseManifests } from "./io/parse.js";
+export type { ToJSONOptions } from "./io/serialize.js";
+export { toJSON, toYAML } from "./io/serialize.js";

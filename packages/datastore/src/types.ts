@@ -94,7 +94,11 @@ export interface WatchEvent<T extends StoredObject = StoredObject> {
   object: T;
   /** The object before this change (for `modified` and `deleted`), when the backend knows it. */
   previous?: T;
-  /** Store revision of this change. Revisions are strictly increasing across one watch. */
+  /**
+   * Store revision of this change. Revisions never decrease across one watch: they strictly increase from
+   * one write to the next, and the events of one {@link Datastore.transaction} share its revision (they
+   * are delivered together, in op order).
+   */
   revision: string;
 }
 

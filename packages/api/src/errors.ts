@@ -1,0 +1,33 @@
+/**
+ * Shared plumbing for the typed errors of `@margay/api`.
+ *
+ * Guards check a process-wide brand plus the `code`, never `instanceof`: a dual ESM/CJS install can load
+ * two copies of this module, and an error built by one copy must still be recognised by the other.
+ *
+ * @packageDocumentation
+ */
+
+/** Brand set on every error this package throws (`Symbol.for`, so it is shared across module copies). */
+export const API_ERROR_BRAND: unique symbol = Symbol.for("@margay/api/error") as never;
+
+/** Error codes of `@margay/api`. */
+export const ApiErrorCode = {
+  /** A selector expression failed to tokenize or parse. */
+  InvalidSelector: "invalid-selector",
+  /** A resource failed validation. */
+  InvalidResource: "invalid-resource",
+  /** A manifest document could not be read (syntax, structure, unsupported kind or version). */
+  InvalidManifest: "invalid-manifest",
+} as const;
+/** Union of {@link ApiErrorCode} values. */
+export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
+
+/** Returns true if `e` is an error thrown by this package with the given code. */
+export function hasApiErrorCode(e: unknown, code: ApiErrorCode): boolean {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    (e as { [API_ERROR_BRAND]?: unknown })[API_ERROR_BRAND] === true &&
+    (e as { code?: unknown }).code === code
+  );
+}

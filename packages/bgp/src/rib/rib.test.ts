@@ -1,0 +1,417 @@
+import { describe, expect, it } from "vitest";
+import type { PathAttributes } from "../wire/types.js";
+import {
+  formatRibPrefix,
+  isBgpConfigError,
+  parseRibPrefix,
+  Rib,
+  type RibPeer,
+  type RibPeerOptions,
+  type RouteChange,
+} from "./index.js";
+
+const LOCAL_AS = 65000;
+
+function setup(
+  o: { maxPaths?: number; alwaysCompareMed?: boolean; igpCost?: (nh: string) => number | null } = {},
+) {
+  return new Rib({ localAsn: LOCAL_AS, routerId: "10.0.0.1", ...o });
+}
+
+function peer(rib: Rib, o: Partial<RibPeerOptions> & { address: string }, routerId = o.address): RibPeer {
+  const p = rib.addPeer({ asn: LOCAL_AS, ...o });
+  p.routerId = routerId;
+  p.routerIdNum = routerId.split(".").reduce((a, b) => a * 256 + Number(b), 0);
+  p.localAddress4 = "10.0.0.1";
+  return p;
+}
+
+const P = parseRibPrefix("192.0.2.0/24");
+
+function announce(rib: Rib, p: RibPeer, attrs: PathAttributes, prefix = P, pathId = 0): RouteChange | null {
+  const nh = attrs.nextHop ?? p.address;
+  const set = rib.internFromPeer(p, { origin: 0, asPath: [], nextHop: nh, ...attrs }, [nh]);
+  return rib.announce(p, prefix.afi, prefix.len, prefix.v4, prefix.v6, pathId, set);
+}
+
+function bestFrom(rib: Rib, prefix = P): string | undefined {
+  return (rib.best(prefix.afi, prefix.len, prefix.v4, prefix.v6)?.peer as RibPeer | undefined)?.address;
+}
+
+const seq = (...asns: number[]) => [{ type: 2 as const, asns }];
+
+describe("decision process", () => {
+  it("prefers higher LOCAL_PREF (iBGP)", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    announce(rib, a, { localPref: 100 });
+    const c = announce(rib, b, { localPref: 200 });
+    expect(c?.best?.peer).toBe(b);
+    expect(bestFrom(rib)).toBe("10.0.0.3");
+  });
+
+  it("ignores LOCAL_PREF from eBGP peers", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2", asn: 65001 });
+    announce(rib, a, { localPref: 500, asPath: seq(65001) });
+    expect(rib.best(P.afi, P.len, P.v4, null)?.attrs.localPref).toBe(100);
+  });
+
+  it("prefers the shorter AS path, an AS_SET counting one", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    announce(rib, a, { asPath: seq(1, 2, 3) });
+    announce(rib, b, {
+      asPath: [
+        { type: 2, asns: [1] },
+        { type: 1, asns: [7, 8, 9, 10] },
+      ],
+    });
+    expect(bestFrom(rib)).toBe("10.0.0.3");
+  });
+
+  it("prefers the lower ORIGIN", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    announce(rib, a, { origin: 2 });
+    announce(rib, b, { origin: 1 });
+    expect(bestFrom(rib)).toBe("10.0.0.3");
+  });
+
+  it("compares MED only between paths from the same neighbouring AS", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    const c = peer(rib, { address: "10.0.0.4" });
+    // a and b from AS 1 (b's lower MED removes a); c from AS 2 with a higher MED stays and wins on id.
+    announce(rib, a, { asPath: seq(1), med: 50 });
+    announce(rib, b, { asPath: seq(1), med: 10 });
+    announce(rib, c, { asPath: seq(2), med: 100 });
+    expect(bestFrom(rib)).toBe("10.0.0.3");
+    const rib2 = setup();
+    const a2 = peer(rib2, { address: "10.0.0.2" });
+    const c2 = peer(rib2, { address: "10.0.0.4" });
+    announce(rib2, a2, { asPath: seq(1), med: 50 });
+    announce(rib2, c2, { asPath: seq(2), med: 10 });
+    // Different neighbour AS: MED not compared, lowest router id wins.
+    expect(bestFrom(rib2)).toBe("10.0.0.2");
+  });
+
+  it("always-compare-med compares across ASes", () => {
+    const rib = setup({ alwaysCompareMed: true });
+    const a = peer(rib, { address: "10.0.0.2" });
+    const c = peer(rib, { address: "10.0.0.4" });
+    announce(rib, a, { asPath: seq(1), med: 50 });
+    announce(rib, c, { asPath: seq(2), med: 10 });
+    expect(bestFrom(rib)).toBe("10.0.0.4");
+  });
+
+  it("prefers eBGP over iBGP", () => {
+    const rib = setup();
+    const i = peer(rib, { address: "10.0.0.2" });
+    const e = peer(rib, { address: "10.0.0.9", asn: 65009 });
+    announce(rib, i, { asPath: seq(65009) });
+    announce(rib, e, { asPath: seq(65009) });
+    expect(bestFrom(rib)).toBe("10.0.0.9");
+  });
+
+  it("prefers the lower IGP cost and drops unreachable next hops", () => {
+    const costs: Record<string, number | null> = { "10.0.0.2": 20, "10.0.0.3": 10, "10.0.0.4": null };
+    const rib = setup({ igpCost: (nh) => (nh in costs ? costs[nh]! : 0) });
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    const c = peer(rib, { address: "10.0.0.4" });
+    expect(announce(rib, c, {})).toBeNull();
+    announce(rib, a, {});
+    announce(rib, b, {});
+    expect(bestFrom(rib)).toBe("10.0.0.3");
+  });
+
+  it("RFC 4456: shorter CLUSTER_LIST, then ORIGINATOR_ID stands in for the router id", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    announce(rib, a, { originatorId: "1.1.1.1", clusterList: ["9.9.9.9", "8.8.8.8"] });
+    announce(rib, b, { originatorId: "2.2.2.2", clusterList: ["9.9.9.9"] });
+    expect(bestFrom(rib)).toBe("10.0.0.3");
+    const rib2 = setup();
+    const a2 = peer(rib2, { address: "10.0.0.2" });
+    const b2 = peer(rib2, { address: "10.0.0.3" });
+    announce(rib2, a2, { originatorId: "5.5.5.5" });
+    announce(rib2, b2, { originatorId: "4.4.4.4" });
+    expect(bestFrom(rib2)).toBe("10.0.0.3");
+  });
+
+  it("lowest router id, then lowest peer address", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.3" }, "1.1.1.1");
+    const b = peer(rib, { address: "10.0.0.2" }, "1.1.1.1");
+    const c = peer(rib, { address: "10.0.0.1" }, "2.2.2.2");
+    announce(rib, a, {});
+    announce(rib, b, {});
+    announce(rib, c, {});
+    expect(bestFrom(rib)).toBe("10.0.0.2");
+  });
+
+  it("prefers our own routes", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    announce(rib, a, { localPref: 1000 });
+    const c = rib.originate(P.afi, P.len, P.v4, null, {}, ["10.0.0.1"]);
+    expect(c?.best?.peer.index).toBe(0);
+  });
+
+  it("builds a multipath set of equal paths with distinct next hops", () => {
+    const rib = setup({ maxPaths: 4 });
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    const c = peer(rib, { address: "10.0.0.4" });
+    announce(rib, a, {});
+    const ch = announce(rib, b, {});
+    expect(ch?.multipath.map((p) => p.attrs.nextHops[0])).toEqual(["10.0.0.2", "10.0.0.3"]);
+    // A worse path (longer AS path) joins the candidates, not the set: no change reported.
+    expect(announce(rib, c, { asPath: seq(1) })).toBeNull();
+    expect(rib.multipath(P.afi, P.len, P.v4, null)).toHaveLength(2);
+    expect(rib.candidates(P.afi, P.len, P.v4, null)).toHaveLength(3);
+  });
+});
+
+describe("diffs", () => {
+  it("reports new, changed and withdrawn best paths, and nothing for non-best changes", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    const c1 = announce(rib, a, {});
+    expect(c1?.previous).toBeNull();
+    expect(formatRibPrefix(c1!)).toBe("192.0.2.0/24");
+    expect(announce(rib, b, {})).toBeNull(); // b loses on router id
+    expect(announce(rib, a, {})).toBeNull(); // identical re-announcement
+    const c2 = rib.withdraw(a, P.afi, P.len, P.v4, null, 0);
+    expect(c2?.best?.peer).toBe(b);
+    expect(c2?.previous?.peer).toBe(a);
+    const c3 = rib.withdraw(b, P.afi, P.len, P.v4, null, 0);
+    expect(c3?.best).toBeNull();
+    expect(rib.size).toBe(0);
+    expect(rib.withdraw(b, P.afi, P.len, P.v4, null, 0)).toBeNull();
+  });
+
+  it("an implicit withdraw replaces the peer's earlier path", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    announce(rib, a, { med: 1 });
+    const c = announce(rib, a, { med: 2 });
+    expect(c?.best?.attrs.med).toBe(2);
+    expect(a.accepted).toBe(1);
+  });
+
+  it("shares interned attribute sets and frees them", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    for (let i = 0; i < 100; i++) announce(rib, a, { communities: [1] }, parseRibPrefix(`10.0.${i}.0/24`));
+    expect(rib.size).toBe(100);
+    expect(rib.attrs.size).toBe(1);
+    const changes: RouteChange[] = [];
+    rib.dropPeer(a, (c) => changes.push(c));
+    expect(changes).toHaveLength(100);
+    expect(changes.every((c) => c.best === null)).toBe(true);
+    expect(rib.size).toBe(0);
+    expect(rib.attrs.size).toBe(0);
+    expect(a.accepted).toBe(0);
+  });
+
+  it("handles IPv6 and host routes", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2", families: ["1/1", "2/1"] });
+    const v6 = parseRibPrefix("2001:db8:1::/48");
+    const h = parseRibPrefix("203.0.113.255/32");
+    announce(rib, a, {}, v6);
+    announce(rib, a, {}, h);
+    expect(formatRibPrefix({ ...v6 })).toBe("2001:db8:1::/48");
+    expect(rib.best(v6.afi, v6.len, 0, v6.v6)).toBeDefined();
+    expect(rib.best(h.afi, h.len, h.v4, null)).toBeDefined();
+    const seen: string[] = [];
+    rib.forEachBest((afi, len, v4, v6b) => seen.push(formatRibPrefix({ afi, len, v4, v6: v6b })));
+    expect(seen.sort()).toEqual(["2001:db8:1::/48", "203.0.113.255/32"]);
+  });
+});
+
+describe("import", () => {
+  it("rejects paths with our AS (eBGP), our router id as originator, or our cluster id", () => {
+    const rib = setup();
+    const e = peer(rib, { address: "10.0.0.9", asn: 65009 });
+    const i = peer(rib, { address: "10.0.0.2" });
+    expect(announce(rib, e, { asPath: seq(65009, LOCAL_AS) })).toBeNull();
+    expect(announce(rib, i, { originatorId: "10.0.0.1" })).toBeNull();
+    expect(announce(rib, i, { clusterList: ["10.0.0.1"] })).toBeNull();
+    expect(rib.size).toBe(0);
+    expect(e.rejected + i.rejected).toBe(3);
+  });
+
+  it("applies prefix lists with ge/le, communities, large communities and AS path matches", () => {
+    const rib = setup();
+    const a = peer(rib, {
+      address: "10.0.0.9",
+      asn: 65009,
+      importPolicy: {
+        statements: [
+          { match: { prefixes: [{ prefix: "10.0.0.0/8", ge: 16, le: 24 }] }, actions: { localPref: 300 } },
+          { match: { communities: ["65009:666"] }, actions: { reject: true } },
+          { match: { largeCommunities: ["65009:1:1"] }, actions: { addCommunities: ["65000:1"] } },
+          { match: { asPath: " 64999$" }, actions: { reject: true } },
+        ],
+      },
+    });
+    const at = (text: string, attrs: PathAttributes = {}) => {
+      const p = parseRibPrefix(text);
+      announce(rib, a, { asPath: seq(65009), ...attrs }, p);
+      return rib.best(p.afi, p.len, p.v4, p.v6);
+    };
+    expect(at("10.1.0.0/16")?.attrs.localPref).toBe(300);
+    expect(at("10.1.2.0/24")?.attrs.localPref).toBe(300);
+    expect(at("10.0.0.0/8")?.attrs.localPref).toBe(100); // shorter than ge
+    expect(at("10.1.2.128/25")?.attrs.localPref).toBe(100); // longer than le
+    expect(at("11.0.0.0/8", { communities: [((65009 << 16) | 666) >>> 0] })).toBeUndefined();
+    const twelve = at("12.0.0.0/8", { largeCommunities: [[65009, 1, 1]] });
+    expect(twelve?.attrs.attrs.communities).toEqual([((65000 << 16) | 1) >>> 0]);
+    expect(at("13.0.0.0/8", { asPath: seq(65009, 64999) })).toBeUndefined();
+  });
+
+  it("validates policies with a typed error", () => {
+    const rib = setup();
+    const bad = [
+      { prefixes: [{ prefix: "10.0.0.0/33" }] },
+      { prefixes: [{ prefix: "10.0.0.0/8", ge: 4 }] },
+      { communities: ["70000:1"] },
+      { asPath: "(" },
+    ];
+    for (const match of bad) {
+      let err: unknown;
+      try {
+        rib.addPeer({ address: "10.0.0.5", asn: 1, importPolicy: { statements: [{ match, actions: {} }] } });
+      } catch (e) {
+        err = e;
+      }
+      expect(isBgpConfigError(err, "BGP_CONFIG_INVALID")).toBe(true);
+    }
+    expect(() => new Rib({ localAsn: 0, routerId: "1.1.1.1" })).toThrow(/asn/);
+    expect(() => new Rib({ localAsn: 1, routerId: "0.0.0.0" })).toThrow(/routerId/);
+  });
+});
+
+describe("export", () => {
+  function exported(rib: Rib, to: RibPeer, prefix = P) {
+    const best = rib.best(prefix.afi, prefix.len, prefix.v4, prefix.v6) ?? null;
+    return rib.exportAttrs(to, prefix.afi, prefix.len, prefix.v4, prefix.v6, best);
+  }
+
+  it("iBGP split horizon without route reflection", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const b = peer(rib, { address: "10.0.0.3" });
+    announce(rib, a, {});
+    expect(exported(rib, b)).toBeNull();
+    expect(exported(rib, a)).toBeNull(); // never back to the source
+  });
+
+  it("route reflection: client routes to all, non-client routes to clients only, with ORIGINATOR_ID/CLUSTER_LIST", () => {
+    const rib = setup();
+    const c1 = peer(rib, { address: "10.0.0.2", routeReflectorClient: true });
+    const c2 = peer(rib, { address: "10.0.0.3", routeReflectorClient: true });
+    const n1 = peer(rib, { address: "10.0.0.4" });
+    const n2 = peer(rib, { address: "10.0.0.5" });
+    announce(rib, c1, {});
+    const toC2 = exported(rib, c2);
+    expect(toC2?.attrs.originatorId).toBe("10.0.0.2");
+    expect(toC2?.attrs.clusterList).toEqual(["10.0.0.1"]);
+    expect(toC2?.attrs.nextHop).toBe("10.0.0.2");
+    expect(exported(rib, n1)?.attrs.clusterList).toEqual(["10.0.0.1"]);
+    const Q = parseRibPrefix("198.51.100.0/24");
+    announce(rib, n1, { originatorId: "7.7.7.7", clusterList: ["9.9.9.9"] }, Q);
+    expect(exported(rib, n2, Q)).toBeNull();
+    const toClient = exported(rib, c1, Q);
+    expect(toClient?.attrs.originatorId).toBe("7.7.7.7");
+    expect(toClient?.attrs.clusterList).toEqual(["10.0.0.1", "9.9.9.9"]);
+  });
+
+  it("eBGP: prepends our AS, sets next hop self, strips LOCAL_PREF and foreign MED; honours NO_EXPORT", () => {
+    const rib = setup();
+    const i = peer(rib, { address: "10.0.0.2" });
+    const e = peer(rib, { address: "192.0.2.9", asn: 65009 });
+    announce(rib, i, { asPath: seq(1), med: 5, localPref: 300 });
+    const out = exported(rib, e);
+    expect(out?.attrs.asPath).toEqual(seq(LOCAL_AS, 1));
+    expect(out?.attrs.nextHop).toBe("10.0.0.1");
+    expect(out?.attrs.localPref).toBeUndefined();
+    expect(out?.attrs.med).toBe(5); // learned inside our AS
+    announce(rib, i, { communities: [0xffffff01] });
+    expect(exported(rib, e)).toBeNull();
+  });
+
+  it("eBGP learned routes reach iBGP peers with their next hop unless next-hop-self", () => {
+    const rib = setup();
+    const e = peer(rib, { address: "192.0.2.9", asn: 65009 });
+    const i = peer(rib, { address: "10.0.0.2" });
+    const j = peer(rib, { address: "10.0.0.3", nextHopSelf: true });
+    announce(rib, e, { asPath: seq(65009), med: 7 });
+    expect(exported(rib, i)?.attrs.nextHop).toBe("192.0.2.9");
+    expect(exported(rib, i)?.attrs.localPref).toBe(100);
+    expect(exported(rib, j)?.attrs.nextHop).toBe("10.0.0.1");
+  });
+
+  it("export policy: reject, communities and prepend", () => {
+    const rib = setup();
+    const i = peer(rib, { address: "10.0.0.2" });
+    const e = peer(rib, {
+      address: "192.0.2.9",
+      asn: 65009,
+      exportPolicy: {
+        statements: [
+          { match: { prefixes: [{ prefix: "192.0.2.0/24" }] }, actions: { reject: true } },
+          { actions: { addLargeCommunities: ["65000:7:7"], prependAs: 2 } },
+        ],
+      },
+    });
+    announce(rib, i, {});
+    const Q = parseRibPrefix("198.51.100.0/24");
+    announce(rib, i, {}, Q);
+    expect(exported(rib, e)).toBeNull();
+    const out = exported(rib, e, Q);
+    expect(out?.attrs.largeCommunities).toEqual([[65000, 7, 7]]);
+    expect(out?.attrs.asPath).toEqual(seq(LOCAL_AS, LOCAL_AS, LOCAL_AS));
+  });
+
+  it("Adj-RIB-Out reports only changes", () => {
+    const rib = setup();
+    const e = peer(rib, { address: "10.0.0.2", asn: 65009 });
+    const i = peer(rib, { address: "10.0.0.3" });
+    rib.openOut(i);
+    const c = announce(rib, e, { asPath: seq(65009) })!;
+    const first = rib.exportChange(i, c.afi, c.len, c.v4, c.v6, c.best);
+    expect(first?.attrs.nextHop).toBe("10.0.0.2");
+    expect(rib.exportChange(i, c.afi, c.len, c.v4, c.v6, c.best)).toBeUndefined();
+    expect(rib.exportChange(i, c.afi, c.len, c.v4, c.v6, null)).toBeNull();
+    expect(rib.exportChange(i, c.afi, c.len, c.v4, c.v6, null)).toBeUndefined();
+  });
+});
+
+describe("graceful restart", () => {
+  it("keeps stale paths, refreshes re-announced ones and sweeps the rest", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2" });
+    const ps = ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"].map((t) => parseRibPrefix(t));
+    for (const p of ps) announce(rib, a, {}, p);
+    rib.markStale(a);
+    expect(rib.countStale(a)).toBe(3);
+    expect(rib.size).toBe(3);
+    announce(rib, a, {}, ps[0]);
+    expect(rib.countStale(a)).toBe(2);
+    const changes: RouteChange[] = [];
+    rib.sweepStale(a, (c) => changes.push(c));
+    expect(changes.map((c) => formatRibPrefix(c)).sort()).toEqual(["10.0.2.0/24", "10.0.3.0/24"]);
+    expect(rib.size).toBe(1);
+    expect(a.accepted).toBe(1);
+  });
+});

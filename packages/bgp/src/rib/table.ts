@@ -1,0 +1,169 @@
+/**
+ * A prefix-keyed table with compact keys. IPv4 prefixes live in one `Map` per prefix length keyed by
+ * the network number (`addr >>> (32 - len)`), which stays a small integer (a V8 Smi, no heap number)
+ * for every length up to /31; IPv6 prefixes are keyed by the hex text of their significant bytes.
+ * No per-route key objects, and a longest-prefix match is a walk down the lengths.
+ *
+ * @packageDocumentation
+ */
+
+import { Afi } from "../wire/types.js";
+
+/** A prefix as the RIB sees it: IPv4 as a number, IPv6 as 16 bytes. */
+export interface RibPrefix {
+  readonly afi: Afi;
+  readonly len: number;
+  /** IPv4 address as an unsigned 32-bit number (host bits zero); 0 for IPv6. */
+  readonly v4: number;
+  /** IPv6 address bytes (host bits zero); null for IPv4. */
+  readonly v6: Uint8Array | null;
+}
+
+/** Network number of an IPv4 prefix: the map key. */
+export function v4Key(addr: number, len: number): number {
+  return len === 0 ? 0 : addr >>> (32 - len);
+}
+
+/** Address of an IPv4 key. */
+export function v4FromKey(key: number, len: number): number {
+  return len === 0 ? 0 : len === 32 ? key : (key * 2 ** (32 - len)) >>> 0;
+}
+
+/** Map key of an IPv6 prefix: hex of its significant bytes. */
+export function v6Key(addr: Uint8Array, len: number): string {
+  const nb = (len + 7) >> 3;
+  let s = "";
+  for (let i = 0; i < nb; i++) {
+    let b = addr[i]!;
+    if (i === nb - 1 && len & 7) b &= (0xff << (8 - (len & 7))) & 0xff;
+    s += (b < 16 ? "0" : "") + b.toString(16);
+  }
+  return s;
+}
+
+/** Address bytes of an IPv6 key. */
+export function v6FromKey(key: string): Uint8Array {
+  const out = new Uint8Array(16);
+  for (let i = 0; i < key.length / 2; i++) out[i] = Number.parseInt(key.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Text of a {@link RibPrefix}, e.g. `10.0.0.0/8`. */
+export function formatRibPrefix(p: RibPrefix): string {
+  if (p.afi === Afi.IPv4) {
+    const a = p.v4;
+    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${p.len}`;
+  }
+  const b = p.v6!;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  // Compress the longest run of zero groups (RFC 5952).
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLen && j - i > 1) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const text =
+    best < 0
+      ? groups.join(":")
+      : `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
+  return `${text}/${p.len}`;
+}
+
+/** A map from prefixes to `V`, per address family and prefix length. */
+export class PrefixTable<V> {
+  private readonly v4 = Array.from({ length: 33 }, () => new Map<number, V>());
+  private readonly v6 = Array.from({ length: 129 }, () => new Map<string, V>());
+  private count = 0;
+
+  /** Number of prefixes. */
+  get size(): number {
+    return this.count;
+  }
+
+  getV4(addr: number, len: number): V | undefined {
+    return this.v4[len]!.get(v4Key(addr, len));
+  }
+
+  setV4(addr: number, len: number, v: V): void {
+    const m = this.v4[len]!;
+    const k = v4Key(addr, len);
+    const before = m.size;
+    m.set(k, v);
+    this.count += m.size - before;
+  }
+
+  deleteV4(addr: number, len: number): boolean {
+    const ok = this.v4[len]!.delete(v4Key(addr, len));
+    if (ok) this.count--;
+    return ok;
+  }
+
+  getV6(addr: Uint8Array, len: number): V | undefined {
+    return this.v6[len]!.get(v6Key(addr, len));
+  }
+
+  setV6(addr: Uint8Array, len: number, v: V): void {
+    const m = this.v6[len]!;
+    const before = m.size;
+    m.set(v6Key(addr, len), v);
+    this.count += m.size - before;
+  }
+
+  deleteV6(addr: Uint8Array, len: number): boolean {
+    const ok = this.v6[len]!.delete(v6Key(addr, len));
+    if (ok) this.count--;
+    return ok;
+  }
+
+  get(p: RibPrefix): V | undefined {
+    return p.afi === Afi.IPv4 ? this.getV4(p.v4, p.len) : this.getV6(p.v6!, p.len);
+  }
+
+  set(p: RibPrefix, v: V): void {
+    if (p.afi === Afi.IPv4) this.setV4(p.v4, p.len, v);
+    else this.setV6(p.v6!, p.len, v);
+  }
+
+  delete(p: RibPrefix): boolean {
+    return p.afi === Afi.IPv4 ? this.deleteV4(p.v4, p.len) : this.deleteV6(p.v6!, p.len);
+  }
+
+  /**
+   * Calls `cb` for every entry. The callback gets the prefix parts, not an object, so a full walk
+   * allocates nothing for IPv4. Mutating the table during the walk is allowed for the visited entry.
+   */
+  forEach(cb: (afi: Afi, len: number, v4: number, v6: Uint8Array | null, value: V) => void): void {
+    for (let len = 0; len <= 32; len++) {
+      for (const [k, v] of this.v4[len]!) cb(Afi.IPv4, len, v4FromKey(k, len), null, v);
+    }
+    for (let len = 0; len <= 128; len++) {
+      for (const [k, v] of this.v6[len]!) cb(Afi.IPv6, len, 0, v6FromKey(k), v);
+    }
+  }
+
+  /** Longest-prefix match of an IPv4 address. */
+  lookupV4(addr: number): { len: number; value: V } | undefined {
+    for (let len = 32; len >= 0; len--) {
+      const v = this.v4[len]!.get(v4Key(addr, len));
+      if (v !== undefined) return { len, value: v };
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    for (const m of this.v4) m.clear();
+    for (const m of this.v6) m.clear();
+    this.count = 0;
+  }
+}

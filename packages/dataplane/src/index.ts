@@ -1,0 +1,82 @@
+/**
+ * `@margay/dataplane`: the {@link DataplaneDriver} seam and its Linux implementation.
+ *
+ * @packageDocumentation
+ */
+export type {
+  ApplyResult,
+  DataplaneDriver,
+  DataplaneSnapshot,
+  DriverCallOptions,
+  ProgrammedIpSet,
+  ProgrammedVtep,
+} from "./driver.js";
+export { createSerialQueue } from "./driver.js";
+export type { DataplaneErrorDetails, DataplaneErrorOptions } from "./errors.js";
+export { DATAPLANE_ERROR_BRAND, DataplaneError, DataplaneErrorCode, isDataplaneError } from "./errors.js";
+export type { DataplaneUpdate } from "./stream.js";
+export type {
+  HostRemove,
+  HostUpdate,
+  InSync,
+  PoolRemove,
+  PoolUpdate,
+  RouteRemove,
+  RouteSideUpdate,
+  RouteUpdate,
+  VtepRemove,
+  VtepUpdate,
+} from "./updates.js";
+export { Encapsulation, ROUTE_SIDE_KINDS, RouteType } from "./updates.js";
+export { DATAPLANE_DEFAULTS } from "./defaults.js";
+export type { Cidr } from "./cidr.js";
+export { canonicalIp, cidrContains, parseCidr } from "./cidr.js";
+export type { NetnsHandle } from "./kernel/netns.js";
+export { CURRENT_NETNS, inNetns, ipArgv, namedNetns, pathNetns } from "./kernel/netns.js";
+export {
+  MAX_IFNAME_BYTES,
+  isValidIfName,
+  validateIfName,
+  validateNetnsName,
+  validateNetnsPath,
+  workloadIfName,
+} from "./kernel/names.js";
+export type { CommandRunner, RunOptions, RunResult } from "./kernel/runner.js";
+export { createProcessRunner } from "./kernel/runner.js";
+export type {
+  NextHop,
+  ProgrammedRoute,
+  RoutePlan,
+  RoutePlanOptions,
+  RouteState,
+  VtepFdb,
+  VtepNeighbor,
+  VxlanDeviceSpec,
+} from "./routes/plan.js";
+export { createRouteState, planRoutes } from "./routes/plan.js";
+export type { RouteTableSpec } from "./routes/kernel-routes.js";
+export {
+  diffRoutes,
+  listOwnedRoutes,
+  renderRouteDelete,
+  renderRouteReplace,
+} from "./routes/kernel-routes.js";
+export { probeIpip } from "./routes/vxlan.js";
+export type { MemoryDataplaneOptions } from "./memory/memory-driver.js";
+export { createMemoryDataplane } from "./memory/memory-driver.js";
+export type { DataplaneLogger, LinuxDataplane, LinuxDataplaneOptions } from "./linux/linux-driver.js";
+export { createLinuxDataplane } from "./linux/linux-driver.js";
+export type {
+  WorkloadPlumber,
+  WorkloadPlumberOptions,
+  WorkloadResult,
+  WorkloadSpec,
+} from "./workload/plumbing.js";
+export {
+  ENCAPSULATION_OVERHEAD,
+  HOST_VETH_MAC,
+  WORKLOAD_GATEWAY_V4,
+  WORKLOAD_GATEWAY_V6,
+  createWorkloadPlumber,
+  workloadMtu,
+} from "./workload/plumbing.js";

@@ -1,0 +1,100 @@
+import { spawn } from "node:child_process";
+import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
+
+/** Options of one {@link CommandRunner.run} call. */
+export interface RunOptions {
+  /** Bytes written to the child's stdin, then closed (for `ip -batch -`, `nft -f -`). */
+  readonly stdin?: string | undefined;
+  /** Aborts the command (SIGTERM) and rejects with `aborted`. */
+  readonly signal?: AbortSignal | undefined;
+  /** Exit codes that are not failures. Default: `[0]`. */
+  readonly okCodes?: readonly number[] | undefined;
+}
+
+/** Result of a command. */
+export interface RunResult {
+  /** Exit code. */
+  readonly code: number;
+  /** Standard output (UTF-8). */
+  readonly stdout: string;
+  /** Standard error (UTF-8). */
+  readonly stderr: string;
+}
+
+/**
+ * Runs one external command from an argument array; never a shell string. The seam through which every
+ * kernel change flows, so unit tests can record argv without touching the kernel.
+ */
+export interface CommandRunner {
+  /** Runs `argv[0]` with `argv.slice(1)`; rejects with `command-failed` on a non-OK exit code. */
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+}
+
+/** A {@link CommandRunner} that spawns real processes (`child_process.spawn`, no shell). */
+export function createProcessRunner(): CommandRunner {
+  return {
+    run(argv, options = {}) {
+      throwIfAborted(options.signal);
+      const [file, ...args] = argv;
+      if (file === undefined) {
+        return Promise.reject(new DataplaneError(DataplaneErrorCode.InvalidOptions, "empty argv"));
+      }
+      return new Promise<RunResult>((resolve, reject) => {
+        const child = spawn(file, args, {
+          stdio: ["pipe", "pipe", "pipe"],
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (b: Buffer) => out.push(b));
+        child.stderr.on("data", (b: Buffer) => err.push(b));
+        child.stdin.on("error", () => {
+          // EPIPE when the child exits before reading all input: the exit code tells the story.
+        });
+        child.on("error", (e: NodeJS.ErrnoException) => {
+          if (e.name === "AbortError") {
+            reject(
+              new DataplaneError(DataplaneErrorCode.Aborted, "command aborted", {
+                cause: e,
+                details: { argv },
+              }),
+            );
+          } else {
+            reject(
+              new DataplaneError(DataplaneErrorCode.CommandFailed, "command could not be started", {
+                cause: e,
+                details: { argv },
+              }),
+            );
+          }
+        });
+        child.on("close", (code) => {
+          const result = {
+            code: code ?? -1,
+            stdout: Buffer.concat(out).toString("utf8"),
+            stderr: Buffer.concat(err).toString("utf8"),
+          };
+          if ((options.okCodes ?? [0]).includes(result.code)) resolve(result);
+          else
+            reject(
+              new DataplaneError(
+                DataplaneErrorCode.CommandFailed,
+                `command failed: ${describe(argv, result)}`,
+                {
+                  retryable: true,
+                  details: { argv, exitCode: result.code, stderr: result.stderr.slice(0, 4000) },
+                },
+              ),
+            );
+        });
+        child.stdin.end(options.stdin ?? "");
+      });
+    },
+  };
+}
+
+function describe(argv: readonly string[], r: RunResult): string {
+  const cmd = argv.slice(0, 8).join(" ");
+  const err = r.stderr.trim().split("\n").slice(0, 3).join(" | ");
+  return `${cmd}${argv.length > 8 ? " ..." : ""} (exit ${r.code})${err === "" ? "" : `: ${err}`}`;
+}

@@ -1,0 +1,245 @@
+import { DATAPLANE_DEFAULTS } from "../defaults.js";
+import {
+  type ApplyResult,
+  type DataplaneDriver,
+  type DataplaneSnapshot,
+  type DriverCallOptions,
+  createSerialQueue,
+} from "../driver.js";
+import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
+import { bridgeJson, ipJson } from "../kernel/iproute.js";
+import { validateIfName } from "../kernel/names.js";
+import type { NetnsHandle } from "../kernel/netns.js";
+import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
+import { natPools } from "../memory/memory-driver.js";
+import { createDataplaneModel } from "../model.js";
+import {
+  type RouteTableSpec,
+  applyRouteLines,
+  diffRoutes,
+  listOwnedRoutes,
+} from "../routes/kernel-routes.js";
+import type { ProgrammedRoute, RoutePlan, RoutePlanOptions } from "../routes/plan.js";
+import { ensureVxlan, probeIpip, removeVxlan } from "../routes/vxlan.js";
+
+/** Minimal pino-compatible logger. */
+export interface DataplaneLogger {
+  /** Informational event. */
+  info(attrs: Record<string, unknown>, msg: string): void;
+  /** Something went wrong but the driver carries on. */
+  warn(attrs: Record<string, unknown>, msg: string): void;
+}
+
+/** Options of {@link createLinuxDataplane}. Defaults are {@link DATAPLANE_DEFAULTS}. */
+export interface LinuxDataplaneOptions {
+  /** The namespace to program (the node's). Required: there is no implicit host namespace. */
+  readonly netns: NetnsHandle;
+  /** This host's node name. */
+  readonly nodeName: string;
+  /** Runs kernel commands. Default: real processes. */
+  readonly runner?: CommandRunner | undefined;
+  /** Route protocol number that marks routes as ours (1..255, not 0-4 which the kernel uses). Default 80. */
+  readonly routeProtocol?: number | undefined;
+  /** Routing table. Default 254 (main). */
+  readonly routeTable?: number | undefined;
+  /** VXLAN device name. Default `vxlan.margay`. */
+  readonly vxlanDevice?: string | undefined;
+  /** VXLAN VNI. Default 4096. */
+  readonly vxlanVni?: number | undefined;
+  /** VXLAN UDP port. Default 4789. */
+  readonly vxlanPort?: number | undefined;
+  /** VXLAN device MTU. Default 1450. */
+  readonly vxlanMtu?: number | undefined;
+  /** Periodic reconciliation in ms; 0 disables. Default 90 000. */
+  readonly reconcileIntervalMs?: number | undefined;
+  /** Structured logger. Default: silent. */
+  readonly logger?: DataplaneLogger | undefined;
+}
+
+/** The Linux driver: a {@link DataplaneDriver} plus explicit reconciliation. */
+export interface LinuxDataplane extends DataplaneDriver {
+  /**
+   * Compares the kernel with the model and repairs the difference: restores our routes someone deleted,
+   * removes routes carrying our protocol number that the model does not want, leaves every other route
+   * alone. A no-op before the first in-sync.
+   */
+  reconcile(options?: DriverCallOptions): Promise<{ added: number; removed: number }>;
+  /** Result of the IPIP probe (after the first in-sync). */
+  readonly ipip: { readonly supported: boolean; readonly reason: string } | undefined;
+}
+
+const SILENT: DataplaneLogger = { info() {}, warn() {} };
+
+function checkInt(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new DataplaneError(DataplaneErrorCode.InvalidOptions, `${name} out of range`, {
+      details: { [name]: v, min, max },
+    });
+  }
+  return v;
+}
+
+/** Creates the Linux driver for `options.netns`. It touches nothing until the first in-sync. */
+export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDataplane {
+  const runner = options.runner ?? createProcessRunner();
+  const ns = options.netns;
+  const log = options.logger ?? SILENT;
+  const spec: RouteTableSpec = {
+    protocol: checkInt("routeProtocol", options.routeProtocol ?? DATAPLANE_DEFAULTS.routeProtocol, 5, 255),
+    table: checkInt("routeTable", options.routeTable ?? DATAPLANE_DEFAULTS.routeTable, 1, 0xfffffffe),
+  };
+  const base: Omit<RoutePlanOptions, "ipipSupported"> = {
+    nodeName: options.nodeName,
+    vxlanDevice: validateIfName(options.vxlanDevice ?? DATAPLANE_DEFAULTS.vxlanDevice),
+    vxlanVni: checkInt("vxlanVni", options.vxlanVni ?? DATAPLANE_DEFAULTS.vxlanVni, 1, 0xffffff),
+    vxlanPort: checkInt("vxlanPort", options.vxlanPort ?? DATAPLANE_DEFAULTS.vxlanPort, 1, 65535),
+    vxlanMtu: checkInt("vxlanMtu", options.vxlanMtu ?? DATAPLANE_DEFAULTS.vxlanMtu, 68, 65535),
+    ipipDevice: DATAPLANE_DEFAULTS.ipipDevice,
+  };
+  const interval = checkInt(
+    "reconcileIntervalMs",
+    options.reconcileIntervalMs ?? DATAPLANE_DEFAULTS.reconcileIntervalMs,
+    0,
+    2 ** 31 - 1,
+  );
+  const model = createDataplaneModel();
+  const queue = createSerialQueue();
+  let ipip: { supported: boolean; reason: string } | undefined;
+  /** What we believe the kernel holds (our routes), so incremental batches need not list 10k routes. */
+  let cache = new Map<string, ProgrammedRoute>();
+  let vxlanKey: string | undefined;
+  let programmed = false;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const ensureOpen = () => {
+    if (closed) throw new DataplaneError(DataplaneErrorCode.Closed, "driver is closed");
+  };
+
+  async function programVxlan(plan: RoutePlan, force: boolean, signal: AbortSignal | undefined) {
+    const key = JSON.stringify([plan.vxlan, plan.neighbors, plan.fdb]);
+    if (!force && key === vxlanKey) return;
+    if (plan.vxlan === undefined) await removeVxlan(runner, ns, base.vxlanDevice, { signal });
+    else await ensureVxlan(runner, ns, plan.vxlan, plan.neighbors, plan.fdb, { signal });
+    vxlanKey = key;
+  }
+
+  /** Brings the kernel to the plan; `full` re-reads the kernel instead of trusting the cache. */
+  async function program(full: boolean, signal: AbortSignal | undefined) {
+    if (ipip === undefined) {
+      ipip = await probeIpip(runner, ns, { signal });
+      if (!ipip.supported) log.info({ reason: ipip.reason }, "ipip unavailable");
+    }
+    const plan = model.planRoutes({ ...base, ipipSupported: ipip.supported });
+    await programVxlan(plan, full, signal);
+    const current = full ? await listOwnedRoutes(runner, ns, spec, { signal }) : cache;
+    const diff = diffRoutes(current, plan.routes, spec);
+    try {
+      await applyRouteLines(runner, ns, diff.lines, { signal });
+    } finally {
+      // Even when some lines failed the kernel moved; the cache holds the intent and the next full
+      // reconcile (which re-reads the kernel) repairs whatever did not land.
+      cache = new Map(plan.routes);
+    }
+    programmed = true;
+    for (const w of plan.warnings) log.warn({ warning: w }, "route not programmable");
+    return { plan, added: diff.added, removed: diff.removed };
+  }
+
+  async function reconcileNow(signal: AbortSignal | undefined) {
+    ensureOpen();
+    throwIfAborted(signal);
+    if (!model.inSync) return { added: 0, removed: 0 };
+    const r = await program(true, signal);
+    if (r.added + r.removed > 0) log.info({ added: r.added, removed: r.removed }, "reconciled routes");
+    return { added: r.added, removed: r.removed };
+  }
+
+  function schedule() {
+    if (interval === 0 || timer !== undefined || closed) return;
+    timer = setInterval(() => {
+      queue(() => reconcileNow(undefined)).catch((e: unknown) => log.warn({ err: e }, "reconcile failed"));
+    }, interval);
+    timer.unref();
+  }
+
+  const close = async () => {
+    if (timer !== undefined) clearInterval(timer);
+    timer = undefined;
+    await queue(async () => {
+      closed = true;
+    });
+  };
+
+  return {
+    get ipip() {
+      return ipip;
+    },
+    apply(updates, callOptions = {}): Promise<ApplyResult> {
+      return queue(async () => {
+        ensureOpen();
+        throwIfAborted(callOptions.signal);
+        const { sawInSync } = model.applyBatch(updates);
+        if (!model.inSync) return { inSync: false, programmed: false, warnings: [] };
+        // The first in-sync reads the kernel (adopting a previous run's routes); later batches diff the cache.
+        const first = sawInSync && !programmed;
+        const r = await program(first, callOptions.signal);
+        if (first) schedule();
+        return { inSync: true, programmed: true, warnings: r.plan.warnings };
+      });
+    },
+    reconcile(callOptions = {}) {
+      return queue(() => reconcileNow(callOptions.signal));
+    },
+    snapshot(callOptions = {}): Promise<DataplaneSnapshot> {
+      return queue(async () => {
+        ensureOpen();
+        const signal = callOptions.signal;
+        const routes = [...(await listOwnedRoutes(runner, ns, spec, { signal })).values()].sort((a, b) =>
+          a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0,
+        );
+        const vteps = await readVteps(runner, ns, base.vxlanDevice, signal);
+        return {
+          inSync: model.inSync,
+          routes,
+          vteps,
+          ipSets: [],
+          policies: [],
+          endpoints: [],
+          natPools: programmed ? natPools(model.routes.pools) : [],
+        };
+      });
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+async function readVteps(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  dev: string,
+  signal: AbortSignal | undefined,
+): Promise<DataplaneSnapshot["vteps"]> {
+  const links = await ipJson<{ ifname: string }>(runner, ns, ["link", "show"], { signal });
+  if (!links.some((l) => l.ifname === dev)) return [];
+  const neigh = await ipJson<{ dst: string; lladdr?: string }>(
+    runner,
+    ns,
+    ["-4", "neigh", "show", "dev", dev],
+    {
+      signal,
+    },
+  );
+  const fdb = await bridgeJson<{ mac: string; dst?: string }>(runner, ns, ["fdb", "show", "dev", dev], {
+    signal,
+  });
+  return neigh
+    .filter((n) => n.lladdr !== undefined)
+    .map((n) => ({
+      address: n.dst,
+      mac: n.lladdr!,
+      underlay: fdb.find((f) => f.mac === n.lladdr)?.dst ?? "",
+    }))
+    .sort((a, b) => (a.address < b.address ? -1 : 1));
+}

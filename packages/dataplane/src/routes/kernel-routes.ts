@@ -1,0 +1,124 @@
+import { canonicalIp, parseCidr } from "../cidr.js";
+import { type KernelCallOptions, ipBatch, ipJson } from "../kernel/iproute.js";
+import type { NetnsHandle } from "../kernel/netns.js";
+import type { CommandRunner } from "../kernel/runner.js";
+import { type NextHop, type ProgrammedRoute, routeKey, sortNextHops } from "./plan.js";
+
+interface JsonHop {
+  gateway?: string;
+  dev?: string;
+  flags?: string[];
+}
+interface JsonRoute extends JsonHop {
+  dst: string;
+  type?: string;
+  nexthops?: JsonHop[];
+}
+
+/** Where our routes live: table and protocol number. */
+export interface RouteTableSpec {
+  /** Routing table id (254 = main). */
+  readonly table: number;
+  /** Route protocol number marking routes as ours. */
+  readonly protocol: number;
+}
+
+function hopFromJson(h: JsonHop): NextHop {
+  const onlink = (h.flags ?? []).includes("onlink");
+  // Flat routes leave the device to the kernel; report it only where it is part of the route's meaning.
+  const reportDev = onlink || h.gateway === undefined;
+  return {
+    ...(h.gateway === undefined ? {} : { via: canonicalIp(h.gateway) }),
+    ...(reportDev && h.dev !== undefined ? { dev: h.dev } : {}),
+    onlink,
+  };
+}
+
+/** Converts one `ip -json route` object into a {@link ProgrammedRoute}. */
+export function routeFromJson(r: JsonRoute, family: 4 | 6): ProgrammedRoute {
+  const dst = r.dst === "default" ? (family === 4 ? "0.0.0.0/0" : "::/0") : parseCidr(r.dst).text;
+  if (r.type === "blackhole") return { dst, type: "blackhole", nextHops: [] };
+  const hops = r.nexthops !== undefined ? r.nexthops.map(hopFromJson) : [hopFromJson(r)];
+  return { dst, type: "unicast", nextHops: sortNextHops(hops) };
+}
+
+/** Reads every route carrying our protocol number in our table (both families). */
+export async function listOwnedRoutes(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  spec: RouteTableSpec,
+  options: KernelCallOptions = {},
+): Promise<Map<string, ProgrammedRoute>> {
+  const out = new Map<string, ProgrammedRoute>();
+  for (const family of [4, 6] as const) {
+    const rows = await ipJson<JsonRoute>(
+      runner,
+      ns,
+      [`-${family}`, "route", "show", "table", String(spec.table), "proto", String(spec.protocol)],
+      options,
+    );
+    for (const row of rows) {
+      const r = routeFromJson(row, family);
+      out.set(r.dst, r);
+    }
+  }
+  return out;
+}
+
+function hopArgs(h: NextHop): string {
+  return `${h.via === undefined ? "" : ` via ${h.via}`}${h.dev === undefined ? "" : ` dev ${h.dev}`}${h.onlink ? " onlink" : ""}`;
+}
+
+/** The `ip -batch` line that installs (or replaces) `r`. */
+export function renderRouteReplace(r: ProgrammedRoute, spec: RouteTableSpec): string {
+  const tail = ` proto ${spec.protocol} table ${spec.table}`;
+  if (r.type === "blackhole") return `route replace blackhole ${r.dst}${tail}`;
+  if (r.nextHops.length === 1) {
+    const h = r.nextHops[0]!;
+    const scope = h.via === undefined ? " scope link" : "";
+    return `route replace ${r.dst}${hopArgs(h)}${scope}${tail}`;
+  }
+  return `route replace ${r.dst}${tail}${r.nextHops.map((h) => ` nexthop${hopArgs(h)}`).join("")}`;
+}
+
+/** The `ip -batch` line that deletes our route to `dst` (the protocol restricts it to ours). */
+export function renderRouteDelete(dst: string, spec: RouteTableSpec): string {
+  return `route del ${dst} proto ${spec.protocol} table ${spec.table}`;
+}
+
+/** Batch lines turning `current` into `desired`: replaces for new/changed routes, deletes for extras. */
+export function diffRoutes(
+  current: ReadonlyMap<string, ProgrammedRoute>,
+  desired: ReadonlyMap<string, ProgrammedRoute>,
+  spec: RouteTableSpec,
+): { lines: string[]; added: number; removed: number } {
+  const lines: string[] = [];
+  let added = 0;
+  let removed = 0;
+  for (const dst of current.keys()) {
+    if (!desired.has(dst)) {
+      lines.push(renderRouteDelete(dst, spec));
+      removed++;
+    }
+  }
+  for (const [dst, r] of desired) {
+    const cur = current.get(dst);
+    if (cur === undefined || routeKey(cur) !== routeKey(r)) {
+      // A blackhole cannot be replaced by a unicast route in place (different type): delete it first.
+      if (cur !== undefined && cur.type !== r.type) lines.push(renderRouteDelete(dst, spec));
+      lines.push(renderRouteReplace(r, spec));
+      added++;
+    }
+  }
+  return { lines, added, removed };
+}
+
+/** Applies `lines` with one `ip -batch` process. */
+export async function applyRouteLines(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  lines: readonly string[],
+  options: KernelCallOptions = {},
+): Promise<void> {
+  await ipBatch(runner, ns, lines, options);
+}

@@ -1,0 +1,336 @@
+import { type Cidr, cidrContains, canonicalIp, ipFamily, networkOf, parseCidr } from "../cidr.js";
+import { DataplaneError, DataplaneErrorCode } from "../errors.js";
+import { isValidIfName } from "../kernel/names.js";
+import type {
+  Encapsulation,
+  HostUpdate,
+  PoolUpdate,
+  RouteSideUpdate,
+  RouteUpdate,
+  VtepUpdate,
+} from "../updates.js";
+
+/** One next hop of a programmed route. */
+export interface NextHop {
+  /** Gateway address; absent for a device route (local workload). */
+  readonly via?: string | undefined;
+  /** Output device; reported for tunnel and workload routes, left to the kernel for flat routes. */
+  readonly dev?: string | undefined;
+  /** The gateway is reachable over `dev` without a connected route (tunnels). */
+  readonly onlink: boolean;
+}
+
+/** A route as programmed: the normalised form both the planner and the kernel reader produce. */
+export interface ProgrammedRoute {
+  /** Canonical destination CIDR. */
+  readonly dst: string;
+  /** `blackhole` for local blocks, otherwise `unicast`. */
+  readonly type: "unicast" | "blackhole";
+  /** Next hops sorted by (via, dev); empty for blackholes; more than one is ECMP. */
+  readonly nextHops: readonly NextHop[];
+}
+
+/** A permanent neighbour entry on the VXLAN device (remote VTEP address → MAC). */
+export interface VtepNeighbor {
+  /** Remote tunnel address. */
+  readonly address: string;
+  /** Remote VTEP MAC. */
+  readonly mac: string;
+}
+
+/** A permanent FDB entry on the VXLAN device (remote VTEP MAC → underlay address). */
+export interface VtepFdb {
+  /** Remote VTEP MAC. */
+  readonly mac: string;
+  /** Remote underlay address. */
+  readonly dst: string;
+}
+
+/** Desired configuration of this host's VXLAN device. */
+export interface VxlanDeviceSpec {
+  /** Device name. */
+  readonly name: string;
+  /** VXLAN network identifier. */
+  readonly vni: number;
+  /** UDP destination port. */
+  readonly port: number;
+  /** Device MTU. */
+  readonly mtu: number;
+  /** This host's tunnel address (installed as a /32). */
+  readonly address: string;
+  /** This host's VTEP MAC. */
+  readonly mac: string;
+  /** This host's underlay address (VXLAN source). */
+  readonly local: string;
+}
+
+/** What the route side of the dataplane should look like. */
+export interface RoutePlan {
+  /** Routes keyed by canonical dst. */
+  readonly routes: ReadonlyMap<string, ProgrammedRoute>;
+  /** VXLAN device, if this host has a VTEP. */
+  readonly vxlan: VxlanDeviceSpec | undefined;
+  /** Neighbour entries for remote VTEPs. */
+  readonly neighbors: readonly VtepNeighbor[];
+  /** FDB entries for remote VTEPs. */
+  readonly fdb: readonly VtepFdb[];
+  /** Why some routes or next hops could not be resolved (missing host, VTEP, unsupported mode). */
+  readonly warnings: readonly string[];
+}
+
+/** Settings of the planner. */
+export interface RoutePlanOptions {
+  /** This host's node name. */
+  readonly nodeName: string;
+  /** VXLAN device name. */
+  readonly vxlanDevice: string;
+  /** VXLAN VNI. */
+  readonly vxlanVni: number;
+  /** VXLAN UDP port. */
+  readonly vxlanPort: number;
+  /** VXLAN device MTU. */
+  readonly vxlanMtu: number;
+  /** IPIP device name (the kernel's fallback device is `tunl0`). */
+  readonly ipipDevice: string;
+  /** Whether the kernel can do IPIP; if not, IPIP next hops are dropped with a warning. */
+  readonly ipipSupported: boolean;
+}
+
+/** The route-side model: the last value of every keyed update. Mutated only by {@link applyRouteSideUpdate}. */
+export interface RouteState {
+  /** Routes by canonical dst. */
+  readonly routes: Map<string, RouteUpdate>;
+  /** VTEPs by node. */
+  readonly vteps: Map<string, VtepUpdate>;
+  /** Pools by canonical CIDR. */
+  readonly pools: Map<string, PoolUpdate & { readonly parsed: Cidr }>;
+  /** Hosts by node. */
+  readonly hosts: Map<string, HostUpdate>;
+}
+
+/** An empty {@link RouteState}. */
+export function createRouteState(): RouteState {
+  return { routes: new Map(), vteps: new Map(), pools: new Map(), hosts: new Map() };
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+function invalid(message: string, details: Record<string, unknown>): DataplaneError {
+  return new DataplaneError(DataplaneErrorCode.InvalidUpdate, message, { details });
+}
+
+function requireNode(node: unknown, u: RouteSideUpdate): string {
+  if (typeof node !== "string" || node.length === 0 || node.length > 253) {
+    throw invalid("update needs a node name", { kind: u.kind });
+  }
+  return node;
+}
+
+/**
+ * Validates one route-side update and returns its normalised form (canonical CIDRs and addresses,
+ * lower-case MACs). Throws `invalid-update` with the offending field in `details`.
+ */
+export function normalizeRouteSideUpdate(u: RouteSideUpdate): RouteSideUpdate {
+  switch (u.kind) {
+    case "route-update": {
+      const dst = parseCidr(u.dst).text;
+      if (u.type === "remote-block") {
+        const nodes = u.nodes ?? [];
+        if (nodes.length === 0) throw invalid("remote-block route needs nodes", { dst });
+        for (const n of nodes) requireNode(n, u);
+        return { kind: u.kind, dst, type: u.type, nodes: [...nodes] };
+      }
+      if (u.type === "local-block") return { kind: u.kind, dst, type: u.type };
+      if (u.type === "local-workload") {
+        if (u.ifname === undefined || !isValidIfName(u.ifname)) {
+          throw invalid("local-workload route needs a valid ifname", { dst, ifname: u.ifname });
+        }
+        return { kind: u.kind, dst, type: u.type, ifname: u.ifname };
+      }
+      throw invalid("unknown route type", { dst, type: (u as { type?: unknown }).type });
+    }
+    case "route-remove":
+      return { kind: u.kind, dst: parseCidr(u.dst).text };
+    case "vtep-update": {
+      const mac = typeof u.mac === "string" ? u.mac.toLowerCase() : "";
+      if (!MAC_RE.test(mac)) throw invalid("invalid VTEP MAC", { node: u.node, mac: u.mac });
+      if (ipFamily(u.tunnelAddress) !== 4 || ipFamily(u.underlayAddress) !== 4) {
+        throw invalid("VTEP addresses must be IPv4", { node: u.node });
+      }
+      return {
+        kind: u.kind,
+        node: requireNode(u.node, u),
+        mac,
+        tunnelAddress: canonicalIp(u.tunnelAddress),
+        underlayAddress: canonicalIp(u.underlayAddress),
+      };
+    }
+    case "vtep-remove":
+    case "host-remove":
+      return { kind: u.kind, node: requireNode(u.node, u) };
+    case "pool-update": {
+      if (!["none", "vxlan", "ipip"].includes(u.encapsulation)) {
+        throw invalid("unknown encapsulation", { cidr: u.cidr, encapsulation: u.encapsulation });
+      }
+      return {
+        kind: u.kind,
+        cidr: parseCidr(u.cidr).text,
+        encapsulation: u.encapsulation,
+        crossSubnet: u.crossSubnet === true,
+        natOutgoing: u.natOutgoing === true,
+      };
+    }
+    case "pool-remove":
+      return { kind: u.kind, cidr: parseCidr(u.cidr).text };
+    case "host-update": {
+      if (!Array.isArray(u.addresses)) throw invalid("host addresses must be a list", { node: u.node });
+      const addresses = u.addresses.map((a) => {
+        const c = parseCidr(a, false);
+        return `${canonicalIp(a.split("/")[0] ?? "")}/${c.prefix}`;
+      });
+      return { kind: u.kind, node: requireNode(u.node, u), addresses };
+    }
+    case "in-sync":
+      return { kind: "in-sync" };
+    default:
+      throw invalid("unknown update kind", { kind: (u as { kind?: unknown }).kind });
+  }
+}
+
+/** Applies one normalised update to `state`. */
+export function applyRouteSideUpdate(state: RouteState, u: RouteSideUpdate): void {
+  switch (u.kind) {
+    case "route-update":
+      state.routes.set(u.dst, u);
+      return;
+    case "route-remove":
+      state.routes.delete(u.dst);
+      return;
+    case "vtep-update":
+      state.vteps.set(u.node, u);
+      return;
+    case "vtep-remove":
+      state.vteps.delete(u.node);
+      return;
+    case "pool-update":
+      state.pools.set(u.cidr, { ...u, parsed: parseCidr(u.cidr) });
+      return;
+    case "pool-remove":
+      state.pools.delete(u.cidr);
+      return;
+    case "host-update":
+      state.hosts.set(u.node, u);
+      return;
+    case "host-remove":
+      state.hosts.delete(u.node);
+      return;
+    case "in-sync":
+      return;
+  }
+}
+
+function compareHop(a: NextHop, b: NextHop): number {
+  const ka = `${a.via ?? ""}|${a.dev ?? ""}`;
+  const kb = `${b.via ?? ""}|${b.dev ?? ""}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Sorts next hops into the canonical order used by {@link ProgrammedRoute}. */
+export function sortNextHops(hops: readonly NextHop[]): NextHop[] {
+  return [...hops].sort(compareHop);
+}
+
+/** Stable comparison key of a {@link ProgrammedRoute}. */
+export function routeKey(r: ProgrammedRoute): string {
+  const hops = r.nextHops.map((h) => `${h.via ?? "-"}@${h.dev ?? "-"}${h.onlink ? "!" : ""}`).join(",");
+  return `${r.type} ${r.dst} ${hops}`;
+}
+
+function firstAddress(host: HostUpdate | undefined, family: 4 | 6): string | undefined {
+  const a = host?.addresses.find((x) => ipFamily(x.split("/")[0] ?? "") === family);
+  return a?.split("/")[0];
+}
+
+function sameSubnet(local: HostUpdate | undefined, remoteIp: string): boolean {
+  if (local === undefined) return false;
+  const remote = parseCidr(remoteIp);
+  return local.addresses.some((a) => cidrContains(networkOf(parseCidr(a, false)), remote));
+}
+
+function poolFor(state: RouteState, dst: Cidr): (PoolUpdate & { parsed: Cidr }) | undefined {
+  let best: (PoolUpdate & { parsed: Cidr }) | undefined;
+  for (const p of state.pools.values()) {
+    if (cidrContains(p.parsed, dst) && (best === undefined || p.parsed.prefix > best.parsed.prefix)) best = p;
+  }
+  return best;
+}
+
+/**
+ * Computes the desired routes, VXLAN device, neighbours and FDB entries from `state`. Pure: the same
+ * state always gives the same plan, which is what lets reconciliation compare it with the kernel.
+ */
+export function planRoutes(state: RouteState, options: RoutePlanOptions): RoutePlan {
+  const warnings: string[] = [];
+  const routes = new Map<string, ProgrammedRoute>();
+  const local = state.hosts.get(options.nodeName);
+  for (const r of state.routes.values()) {
+    if (r.type === "local-block") {
+      routes.set(r.dst, { dst: r.dst, type: "blackhole", nextHops: [] });
+      continue;
+    }
+    if (r.type === "local-workload") {
+      routes.set(r.dst, { dst: r.dst, type: "unicast", nextHops: [{ dev: r.ifname, onlink: false }] });
+      continue;
+    }
+    const dst = parseCidr(r.dst);
+    const pool = poolFor(state, dst);
+    const hops: NextHop[] = [];
+    for (const node of r.nodes ?? []) {
+      const nodeIp = firstAddress(state.hosts.get(node), dst.family);
+      if (nodeIp === undefined) {
+        warnings.push(`route ${r.dst}: no IPv${dst.family} address known for node ${node}`);
+        continue;
+      }
+      let encap: Encapsulation = pool?.encapsulation ?? "none";
+      if (encap !== "none" && pool?.crossSubnet === true && sameSubnet(local, nodeIp)) encap = "none";
+      if (encap === "none") {
+        hops.push({ via: nodeIp, onlink: false });
+      } else if (encap === "vxlan") {
+        const vtep = state.vteps.get(node);
+        if (dst.family !== 4) warnings.push(`route ${r.dst}: VXLAN is IPv4 only here`);
+        else if (vtep === undefined) warnings.push(`route ${r.dst}: no VTEP known for node ${node}`);
+        else hops.push({ via: vtep.tunnelAddress, dev: options.vxlanDevice, onlink: true });
+      } else if (!options.ipipSupported) {
+        warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
+      } else if (dst.family !== 4) {
+        warnings.push(`route ${r.dst}: IPIP is IPv4 only`);
+      } else {
+        hops.push({ via: nodeIp, dev: options.ipipDevice, onlink: true });
+      }
+    }
+    if (hops.length > 0) routes.set(r.dst, { dst: r.dst, type: "unicast", nextHops: sortNextHops(hops) });
+  }
+  const own = state.vteps.get(options.nodeName);
+  const vxlan: VxlanDeviceSpec | undefined =
+    own === undefined
+      ? undefined
+      : {
+          name: options.vxlanDevice,
+          vni: options.vxlanVni,
+          port: options.vxlanPort,
+          mtu: options.vxlanMtu,
+          address: own.tunnelAddress,
+          mac: own.mac,
+          local: own.underlayAddress,
+        };
+  const neighbors: VtepNeighbor[] = [];
+  const fdb: VtepFdb[] = [];
+  if (vxlan !== undefined) {
+    for (const v of [...state.vteps.values()].sort((a, b) => (a.node < b.node ? -1 : 1))) {
+      if (v.node === options.nodeName) continue;
+      neighbors.push({ address: v.tunnelAddress, mac: v.mac });
+      fdb.push({ mac: v.mac, dst: v.underlayAddress });
+    }
+  }
+  return { routes, vxlan, neighbors, fdb, warnings };
+}

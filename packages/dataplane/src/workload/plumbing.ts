@@ -1,0 +1,263 @@
+import { canonicalIp, ipFamily, parseCidr } from "../cidr.js";
+import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
+import { type KernelCallOptions, ip, ipBatch, ipJson } from "../kernel/iproute.js";
+import { validateIfName, workloadIfName } from "../kernel/names.js";
+import { type NetnsHandle, inNetns } from "../kernel/netns.js";
+import type { CommandRunner } from "../kernel/runner.js";
+import type { Encapsulation } from "../updates.js";
+
+/** IPv4 gateway every workload routes through; the host-side veth answers ARP for it (proxy ARP). */
+export const WORKLOAD_GATEWAY_V4 = "169.254.1.1";
+/** MAC of every host-side veth (as in Calico); its EUI-64 link-local is {@link WORKLOAD_GATEWAY_V6}. */
+export const HOST_VETH_MAC = "ee:ee:ee:ee:ee:ee";
+/** IPv6 gateway of every workload: the host-side veth's link-local address. */
+export const WORKLOAD_GATEWAY_V6 = "fe80::ecee:eeff:feee:eeee";
+
+/** Bytes of tunnel overhead per encapsulation (outer IPv4 headers). */
+export const ENCAPSULATION_OVERHEAD: Readonly<Record<Encapsulation, number>> = Object.freeze({
+  none: 0,
+  vxlan: 50,
+  ipip: 20,
+});
+
+/** Workload MTU for an underlay MTU and the pool's encapsulation. */
+export function workloadMtu(underlayMtu: number, encapsulation: Encapsulation): number {
+  return underlayMtu - ENCAPSULATION_OVERHEAD[encapsulation];
+}
+
+/** What the CNI plugin asks for. */
+export interface WorkloadSpec {
+  /** Stable workload id (e.g. `namespace/pod/eth0` or the container id); names the host-side veth. */
+  readonly workloadId: string;
+  /** The workload's network namespace. */
+  readonly containerNetns: NetnsHandle;
+  /** Interface name inside the workload. Default: `eth0`. */
+  readonly containerIfName?: string | undefined;
+  /** Addresses (`/32` and `/128` as allocated by IPAM). */
+  readonly addresses: readonly string[];
+  /** Veth MTU (see {@link workloadMtu}). Default: 1500. */
+  readonly mtu?: number | undefined;
+}
+
+/** What was plumbed. */
+export interface WorkloadResult {
+  /** Host-side veth name. */
+  readonly hostIfName: string;
+  /** Container-side interface name. */
+  readonly containerIfName: string;
+  /** Container-side MAC (for the CNI result). */
+  readonly containerMac: string;
+  /** Addresses configured in the workload. */
+  readonly addresses: readonly string[];
+}
+
+/** Options of {@link createWorkloadPlumber}. */
+export interface WorkloadPlumberOptions {
+  /** Runs ip/sysctl. */
+  readonly runner: CommandRunner;
+  /** The namespace host-side veths live in (the node's). Required: there is no implicit default. */
+  readonly hostNetns: NetnsHandle;
+  /** Host-side name prefix. Default: `mgy`. */
+  readonly ifPrefix?: string | undefined;
+}
+
+/** Creates, checks and removes workload veths. Every step is idempotent. */
+export interface WorkloadPlumber {
+  /** Host-side veth name for `workloadId`. */
+  hostIfName(workloadId: string): string;
+  /** Plumbs (or re-plumbs) the workload; safe to repeat. */
+  add(spec: WorkloadSpec, options?: KernelCallOptions): Promise<WorkloadResult>;
+  /** Removes the workload's veth pair (both ends); a missing pair is not an error. */
+  remove(workloadId: string, options?: KernelCallOptions): Promise<void>;
+  /** Returns the problems found with a plumbed workload (empty: all as asked), like CNI CHECK. */
+  check(spec: WorkloadSpec, options?: KernelCallOptions): Promise<string[]>;
+}
+
+interface JsonLink {
+  ifname: string;
+  address?: string;
+  mtu?: number;
+  flags?: string[];
+  link_index?: number;
+  ifindex?: number;
+}
+interface JsonAddr {
+  ifname: string;
+  addr_info?: { local: string; prefixlen: number; family: string; scope?: string }[];
+}
+
+function netnsRef(ns: NetnsHandle): string {
+  if (ns.kind === "named") return ns.name;
+  if (ns.kind === "path") return ns.path;
+  throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "workload netns must be named or a path");
+}
+
+async function sysctls(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  values: Readonly<Record<string, string>>,
+  options: KernelCallOptions,
+): Promise<void> {
+  const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
+  if (args.length > 0)
+    await runner.run(inNetns(ns, ["sysctl", "-q", "-w", ...args]), { signal: options.signal });
+}
+
+async function findLink(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  name: string,
+  options: KernelCallOptions,
+): Promise<JsonLink | undefined> {
+  return (await ipJson<JsonLink>(runner, ns, ["link", "show"], options)).find((l) => l.ifname === name);
+}
+
+/** Creates a {@link WorkloadPlumber}. */
+export function createWorkloadPlumber(options: WorkloadPlumberOptions): WorkloadPlumber {
+  const { runner, hostNetns } = options;
+  const prefix = options.ifPrefix ?? "mgy";
+  const hostIfName = (id: string) => workloadIfName(id, prefix);
+
+  function normalize(spec: WorkloadSpec) {
+    const containerIfName = validateIfName(spec.containerIfName ?? "eth0");
+    const mtu = spec.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+      throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "invalid MTU", { details: { mtu } });
+    }
+    const addresses = spec.addresses.map((a) => {
+      const c = parseCidr(a, false);
+      return `${canonicalIp(a.split("/")[0] ?? "")}/${c.prefix}`;
+    });
+    netnsRef(spec.containerNetns);
+    return { containerIfName, mtu, addresses, host: hostIfName(spec.workloadId) };
+  }
+
+  return {
+    hostIfName,
+    async add(spec, callOptions = {}) {
+      throwIfAborted(callOptions.signal);
+      const { containerIfName, mtu, addresses, host } = normalize(spec);
+      const cns = spec.containerNetns;
+      const hasV4 = addresses.some((a) => ipFamily(a.split("/")[0]!) === 4);
+      const hasV6 = addresses.some((a) => ipFamily(a.split("/")[0]!) === 6);
+
+      // A host end without its container end (or the other way round) is a half-done earlier attempt.
+      let hostLink = await findLink(runner, hostNetns, host, callOptions);
+      let inner = await findLink(runner, cns, containerIfName, callOptions);
+      if (hostLink !== undefined && (inner === undefined || inner.link_index !== hostLink.ifindex)) {
+        await ip(runner, hostNetns, ["link", "del", host], callOptions);
+        hostLink = undefined;
+      }
+      if (hostLink === undefined) {
+        if (inner !== undefined) {
+          throw new DataplaneError(DataplaneErrorCode.CommandFailed, "container interface already exists", {
+            details: { ifname: containerIfName, workloadId: spec.workloadId },
+          });
+        }
+        await ip(
+          runner,
+          hostNetns,
+          [
+            "link",
+            "add",
+            host,
+            "mtu",
+            String(mtu),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            containerIfName,
+            "mtu",
+            String(mtu),
+            "netns",
+            netnsRef(cns),
+          ],
+          callOptions,
+        );
+        inner = await findLink(runner, cns, containerIfName, callOptions);
+      }
+
+      // Host side: fixed MAC, proxy ARP so it answers for 169.254.1.1, no delay, no IPv6 autoconf.
+      const hostSys: Record<string, string> = {
+        [`net/ipv4/conf/${host}/proxy_arp`]: "1",
+        [`net/ipv4/neigh/${host}/proxy_delay`]: "0",
+        [`net/ipv4/conf/${host}/forwarding`]: "1",
+        [`net/ipv4/conf/${host}/rp_filter`]: "0",
+      };
+      if (hasV6) {
+        hostSys[`net/ipv6/conf/${host}/disable_ipv6`] = "0";
+        hostSys[`net/ipv6/conf/${host}/accept_ra`] = "0";
+        hostSys[`net/ipv6/conf/${host}/forwarding`] = "1";
+      }
+      await sysctls(runner, hostNetns, hostSys, callOptions);
+      const hostLines = [`link set dev ${host} address ${HOST_VETH_MAC} mtu ${mtu} up`];
+      if (hasV6) hostLines.push(`addr replace ${WORKLOAD_GATEWAY_V6}/64 dev ${host} nodad`);
+      await ipBatch(runner, hostNetns, hostLines, callOptions);
+
+      // Container side: addresses, gateway routes.
+      const cSys: Record<string, string> = {};
+      if (hasV6) {
+        cSys["net/ipv6/conf/all/disable_ipv6"] = "0";
+        cSys[`net/ipv6/conf/${containerIfName}/accept_dad`] = "0";
+      }
+      await sysctls(runner, cns, cSys, callOptions);
+      const have = await ipJson<JsonAddr>(runner, cns, ["addr", "show", "dev", containerIfName], callOptions);
+      const haveAddrs = (have[0]?.addr_info ?? [])
+        .filter((a) => a.scope !== "link")
+        .map((a) => `${canonicalIp(a.local)}/${a.prefixlen}`);
+      const lines: string[] = [`link set dev ${containerIfName} mtu ${mtu} up`, "link set dev lo up"];
+      for (const a of haveAddrs)
+        if (!addresses.includes(a)) lines.push(`addr del ${a} dev ${containerIfName}`);
+      for (const a of addresses)
+        if (!haveAddrs.includes(a)) lines.push(`addr add ${a} dev ${containerIfName} nodad`);
+      if (hasV4) {
+        lines.push(`route replace ${WORKLOAD_GATEWAY_V4}/32 dev ${containerIfName} scope link`);
+        // Proxy ARP answers only if the host has a route to 169.254.1.1 (a default route usually); a
+        // permanent entry for the fixed host MAC makes the gateway resolvable on hosts without one.
+        lines.push(
+          `neigh replace ${WORKLOAD_GATEWAY_V4} lladdr ${HOST_VETH_MAC} dev ${containerIfName} nud permanent`,
+        );
+        lines.push(`route replace 0.0.0.0/0 via ${WORKLOAD_GATEWAY_V4} dev ${containerIfName}`);
+      }
+      if (hasV6) lines.push(`route replace ::/0 via ${WORKLOAD_GATEWAY_V6} dev ${containerIfName}`);
+      await ipBatch(runner, cns, lines, callOptions);
+      const final = await findLink(runner, cns, containerIfName, callOptions);
+      return {
+        hostIfName: host,
+        containerIfName,
+        containerMac: final?.address ?? inner?.address ?? "",
+        addresses,
+      };
+    },
+    async remove(workloadId, callOptions = {}) {
+      const host = hostIfName(workloadId);
+      if ((await findLink(runner, hostNetns, host, callOptions)) !== undefined) {
+        await ip(runner, hostNetns, ["link", "del", host], callOptions);
+      }
+    },
+    async check(spec, callOptions = {}) {
+      const { containerIfName, mtu, addresses, host } = normalize(spec);
+      const problems: string[] = [];
+      const hostLink = await findLink(runner, hostNetns, host, callOptions);
+      const inner = await findLink(runner, spec.containerNetns, containerIfName, callOptions);
+      if (hostLink === undefined) return [`host interface ${host} missing`];
+      if (inner === undefined) return [`container interface ${containerIfName} missing`];
+      if (inner.link_index !== hostLink.ifindex)
+        problems.push("container interface is not the host veth's peer");
+      if (hostLink.mtu !== mtu || inner.mtu !== mtu) problems.push("MTU differs");
+      if (hostLink.address !== HOST_VETH_MAC) problems.push("host veth MAC differs");
+      if (!(hostLink.flags ?? []).includes("UP") || !(inner.flags ?? []).includes("UP"))
+        problems.push("link down");
+      const have = await ipJson<JsonAddr>(
+        runner,
+        spec.containerNetns,
+        ["addr", "show", "dev", containerIfName],
+        callOptions,
+      );
+      const haveAddrs = (have[0]?.addr_info ?? []).map((a) => `${canonicalIp(a.local)}/${a.prefixlen}`);
+      for (const a of addresses) if (!haveAddrs.includes(a)) problems.push(`address ${a} missing`);
+      return problems;
+    },
+  };
+}

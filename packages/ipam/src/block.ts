@@ -1,0 +1,372 @@
+/**
+ * The pure core of a block: state in, new state out, no I/O. Every function returns a fresh spec and
+ * never mutates its input, so a caller can keep the old state for a compare-and-swap retry.
+ */
+import { type Cidr, type IpAddr, cidrContains, cidrSize, familyBits } from "./cidr.js";
+import { IpamError, IpamErrorCode } from "./errors.js";
+import type { BlockAttribute, IpamBlockSpec, IpamHandleSpec } from "./types.js";
+
+/** Largest block the core accepts (2^12 addresses): blocks are stored as one object each. */
+export const MAX_BLOCK_ADDRESSES = 4096;
+
+/** Affinity string of a node (`host:<node>`), as Calico writes it. */
+export function hostAffinity(node: string): string {
+  return `host:${node}`;
+}
+
+/** The node named by an affinity string, or undefined if it is not a host affinity. */
+export function affinityNode(affinity: string | null | undefined): string | undefined {
+  return affinity?.startsWith("host:") ? affinity.slice(5) : undefined;
+}
+
+/** Number of addresses of a block, checked against {@link MAX_BLOCK_ADDRESSES}. */
+export function blockCapacity(cidr: Cidr): number {
+  const size = cidrSize(cidr);
+  if (size > BigInt(MAX_BLOCK_ADDRESSES)) {
+    throw new IpamError(IpamErrorCode.Invalid, "block too large", {
+      details: { prefix: cidr.prefix, family: cidr.family, max: MAX_BLOCK_ADDRESSES },
+    });
+  }
+  return Number(size);
+}
+
+/** A new, empty block: every ordinal free, in address order. */
+export function newBlock(cidr: Cidr, affinity: string | null, now: number, formatted: string): IpamBlockSpec {
+  const n = blockCapacity(cidr);
+  const unallocated = new Array<number>(n);
+  for (let i = 0; i < n; i++) unallocated[i] = i;
+  return {
+    cidr: formatted,
+    affinity,
+    allocations: new Array<number | null>(n).fill(null),
+    unallocated,
+    attributes: [],
+    sequenceNumber: 0,
+    sequenceNumberForAllocation: {},
+    deleted: false,
+    emptySince: now,
+  };
+}
+
+/** The address of an ordinal. */
+export function ordinalAddress(cidr: Cidr, ordinal: number): bigint {
+  return cidr.base + BigInt(ordinal);
+}
+
+/** The ordinal of an address inside a block, or -1 when outside. */
+export function addressOrdinal(cidr: Cidr, addr: IpAddr): number {
+  if (!cidrContains(cidr, addr)) return -1;
+  return Number(addr.value - cidr.base);
+}
+
+/** What an allocation needs besides the block. */
+export interface AllocateRequest {
+  /** How many addresses at most. */
+  num: number;
+  handleId: string | null;
+  secondary: Record<string, string> | null;
+  /** Current time, ms. */
+  now: number;
+  /** Addresses automatic assignment must skip (IP reservations). */
+  isReserved?: ((value: bigint) => boolean) | undefined;
+  /** A freed address is not reused until this many ms have passed. Default 0. */
+  cooldownMs?: number | undefined;
+}
+
+/** Outcome of {@link allocateFromBlock}. */
+export interface AllocateResult {
+  spec: IpamBlockSpec;
+  /** The ordinals taken, in free-list order (may be fewer than asked for). */
+  ordinals: number[];
+  /** The sequence number recorded for these ordinals. */
+  sequenceNumber: number;
+}
+
+function usable(spec: IpamBlockSpec, cidr: Cidr, ordinal: number, req: AllocateRequest): boolean {
+  if (req.isReserved?.(ordinalAddress(cidr, ordinal))) return false;
+  const cooldown = req.cooldownMs ?? 0;
+  if (cooldown > 0) {
+    const at = spec.releasedAt?.[ordinal];
+    if (at !== undefined && req.now - at < cooldown) return false;
+  }
+  return true;
+}
+
+/** Number of ordinals an automatic allocation could take now. */
+export function availableCount(
+  spec: IpamBlockSpec,
+  cidr: Cidr,
+  req: Omit<AllocateRequest, "num" | "handleId" | "secondary">,
+): number {
+  if (spec.deleted) return 0;
+  let n = 0;
+  const full = { ...req, num: 0, handleId: null, secondary: null };
+  for (const o of spec.unallocated) if (usable(spec, cidr, o, full)) n++;
+  return n;
+}
+
+/**
+ * Takes up to `num` free ordinals from the head of the free list (the longest-free first), skipping
+ * reserved and cooling-down ones, and records them under one new attribute entry.
+ */
+export function allocateFromBlock(spec: IpamBlockSpec, cidr: Cidr, req: AllocateRequest): AllocateResult {
+  const taken: number[] = [];
+  const kept: number[] = [];
+  if (!spec.deleted) {
+    for (const o of spec.unallocated) {
+      if (taken.length < req.num && usable(spec, cidr, o, req)) taken.push(o);
+      else kept.push(o);
+    }
+  }
+  if (taken.length === 0) return { spec, ordinals: [], sequenceNumber: spec.sequenceNumber };
+  return {
+    spec: commitOrdinals(spec, taken, kept, req),
+    ordinals: taken,
+    sequenceNumber: spec.sequenceNumber,
+  };
+}
+
+function commitOrdinals(
+  spec: IpamBlockSpec,
+  taken: number[],
+  kept: number[],
+  req: Pick<AllocateRequest, "handleId" | "secondary" | "now">,
+): IpamBlockSpec {
+  const attrIndex = spec.attributes.length;
+  const attribute: BlockAttribute = {
+    handleId: req.handleId,
+    secondary: req.secondary,
+    allocatedAt: req.now,
+  };
+  const allocations = spec.allocations.slice();
+  const seqs = { ...spec.sequenceNumberForAllocation };
+  let releasedAt = spec.releasedAt;
+  for (const o of taken) {
+    allocations[o] = attrIndex;
+    seqs[o] = spec.sequenceNumber;
+    if (releasedAt?.[o] !== undefined) {
+      releasedAt = { ...releasedAt };
+      delete releasedAt[o];
+    }
+  }
+  const next: IpamBlockSpec = {
+    ...spec,
+    allocations,
+    unallocated: kept,
+    attributes: [...spec.attributes, attribute],
+    sequenceNumber: spec.sequenceNumber + 1,
+    sequenceNumberForAllocation: seqs,
+    emptySince: null,
+  };
+  if (releasedAt === undefined || Object.keys(releasedAt).length === 0) delete next.releasedAt;
+  else next.releasedAt = releasedAt;
+  return next;
+}
+
+/** Allocates one specific ordinal. Throws `already-allocated` if it is taken. */
+export function assignOrdinal(
+  spec: IpamBlockSpec,
+  ordinal: number,
+  req: Pick<AllocateRequest, "handleId" | "secondary" | "now">,
+): AllocateResult {
+  if (ordinal < 0 || ordinal >= spec.allocations.length) {
+    throw new IpamError(IpamErrorCode.Invalid, "ordinal outside block", {
+      details: { block: spec.cidr, ordinal },
+    });
+  }
+  if (spec.allocations[ordinal] !== null || spec.deleted) {
+    throw new IpamError(IpamErrorCode.AlreadyAllocated, "address already allocated", {
+      details: { block: spec.cidr, ordinal, handleId: handleOf(spec, ordinal) },
+    });
+  }
+  const kept = spec.unallocated.filter((o) => o !== ordinal);
+  return {
+    spec: commitOrdinals(spec, [ordinal], kept, req),
+    ordinals: [ordinal],
+    sequenceNumber: spec.sequenceNumber,
+  };
+}
+
+/** The handle holding an ordinal (null when free or held without a handle). */
+export function handleOf(spec: IpamBlockSpec, ordinal: number): string | null {
+  const idx = spec.allocations[ordinal];
+  if (idx === null || idx === undefined) return null;
+  return spec.attributes[idx]?.handleId ?? null;
+}
+
+/** One ordinal to release, optionally guarded by the handle and sequence number it was allocated with. */
+export interface ReleaseItem {
+  ordinal: number;
+  /** Release only if the address still belongs to this handle. */
+  handleId?: string | undefined;
+  /** Release only if the address still carries this sequence number (see `AssignedAddress`). */
+  sequenceNumber?: number | undefined;
+}
+
+/** Why an ordinal was not released. */
+export type ReleaseSkipReason = "not-allocated" | "sequence-mismatch" | "handle-mismatch";
+
+/** Outcome of {@link releaseFromBlock}. */
+export interface ReleaseResult {
+  spec: IpamBlockSpec;
+  released: { ordinal: number; handleId: string | null }[];
+  skipped: { ordinal: number; reason: ReleaseSkipReason }[];
+}
+
+/**
+ * Frees ordinals: each goes to the tail of the free list (so it is reused last). A guard that does not
+ * match (stale sequence number, other handle) leaves the ordinal alone: a stale release can never free
+ * an address somebody else now holds.
+ */
+export function releaseFromBlock(
+  spec: IpamBlockSpec,
+  items: readonly ReleaseItem[],
+  now: number,
+  cooldownMs = 0,
+): ReleaseResult {
+  const allocations = spec.allocations.slice();
+  const unallocated = spec.unallocated.slice();
+  const seqs = { ...spec.sequenceNumberForAllocation };
+  const releasedAt: Record<string, number> = { ...(spec.releasedAt ?? {}) };
+  const released: ReleaseResult["released"] = [];
+  const skipped: ReleaseResult["skipped"] = [];
+  const seen = new Set<number>();
+  for (const item of items) {
+    const o = item.ordinal;
+    const idx = allocations[o];
+    if (idx === null || idx === undefined || seen.has(o)) {
+      skipped.push({ ordinal: o, reason: "not-allocated" });
+      continue;
+    }
+    const handleId = spec.attributes[idx]?.handleId ?? null;
+    if (item.sequenceNumber !== undefined && seqs[o] !== item.sequenceNumber) {
+      skipped.push({ ordinal: o, reason: "sequence-mismatch" });
+      continue;
+    }
+    if (item.handleId !== undefined && item.handleId !== handleId) {
+      skipped.push({ ordinal: o, reason: "handle-mismatch" });
+      continue;
+    }
+    seen.add(o);
+    allocations[o] = null;
+    unallocated.push(o);
+    delete seqs[o];
+    if (cooldownMs > 0) releasedAt[o] = now;
+    released.push({ ordinal: o, handleId });
+  }
+  if (released.length === 0) return { spec, released, skipped };
+  const compacted = compactAttributes(allocations, spec.attributes);
+  const next: IpamBlockSpec = {
+    ...spec,
+    allocations: compacted.allocations,
+    unallocated,
+    attributes: compacted.attributes,
+    sequenceNumberForAllocation: seqs,
+    emptySince: compacted.attributes.length === 0 ? now : null,
+  };
+  if (Object.keys(releasedAt).length > 0) next.releasedAt = releasedAt;
+  else delete next.releasedAt;
+  return { spec: next, released, skipped };
+}
+
+/** Frees every ordinal of a handle in a block. */
+export function releaseHandleFromBlock(
+  spec: IpamBlockSpec,
+  handleId: string,
+  now: number,
+  cooldownMs = 0,
+): ReleaseResult {
+  const items: ReleaseItem[] = [];
+  spec.allocations.forEach((idx, o) => {
+    if (idx !== null && spec.attributes[idx]?.handleId === handleId) items.push({ ordinal: o });
+  });
+  return releaseFromBlock(spec, items, now, cooldownMs);
+}
+
+/** Drops attribute entries no ordinal references any more and renumbers the rest. */
+function compactAttributes(
+  allocations: (number | null)[],
+  attributes: BlockAttribute[],
+): { allocations: (number | null)[]; attributes: BlockAttribute[] } {
+  const used = new Map<number, number>();
+  const kept: BlockAttribute[] = [];
+  const out = allocations.map((idx) => {
+    if (idx === null) return null;
+    let mapped = used.get(idx);
+    if (mapped === undefined) {
+      mapped = kept.length;
+      used.set(idx, mapped);
+      kept.push(attributes[idx]!);
+    }
+    return mapped;
+  });
+  return { allocations: out, attributes: kept };
+}
+
+/** Number of allocated ordinals. */
+export function inUseCount(spec: IpamBlockSpec): number {
+  let n = 0;
+  for (const a of spec.allocations) if (a !== null) n++;
+  return n;
+}
+
+/** Handle id → number of its addresses in this block (allocations without a handle are not counted). */
+export function handleCounts(spec: IpamBlockSpec): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const idx of spec.allocations) {
+    if (idx === null) continue;
+    const h = spec.attributes[idx]?.handleId;
+    if (h == null) continue;
+    out.set(h, (out.get(h) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** Structural problems of a block (empty when well-formed). */
+export function validateBlock(spec: IpamBlockSpec, cidr: Cidr): string[] {
+  const problems: string[] = [];
+  const bits = familyBits(cidr.family);
+  const n = 2 ** (bits - cidr.prefix);
+  if (!Array.isArray(spec.allocations) || spec.allocations.length !== n) {
+    problems.push(`allocations has ${spec.allocations?.length} entries, block has ${n} addresses`);
+    return problems;
+  }
+  const free = new Set<number>();
+  for (const o of spec.unallocated ?? []) {
+    if (!Number.isInteger(o) || o < 0 || o >= n) problems.push(`free ordinal ${o} out of range`);
+    else if (free.has(o)) problems.push(`free ordinal ${o} listed twice`);
+    else free.add(o);
+  }
+  spec.allocations.forEach((idx, o) => {
+    if (idx === null) {
+      if (!free.has(o)) problems.push(`ordinal ${o} neither allocated nor free`);
+    } else {
+      if (free.has(o)) problems.push(`ordinal ${o} both allocated and free`);
+      if (!Number.isInteger(idx) || idx < 0 || idx >= spec.attributes.length) {
+        problems.push(`ordinal ${o} references missing attribute ${idx}`);
+      }
+    }
+  });
+  return problems;
+}
+
+/** Adds `count` addresses in `blockCidr` to a handle (creating the handle spec when absent). */
+export function handleAdd(
+  spec: IpamHandleSpec | undefined,
+  handleId: string,
+  blockCidr: string,
+  count: number,
+): IpamHandleSpec {
+  const block = { ...(spec?.block ?? {}) };
+  block[blockCidr] = (block[blockCidr] ?? 0) + count;
+  return { handleId, block, deleted: false };
+}
+
+/** Removes `count` addresses in `blockCidr` from a handle; null when the handle is then empty. */
+export function handleRemove(spec: IpamHandleSpec, blockCidr: string, count: number): IpamHandleSpec | null {
+  const block = { ...spec.block };
+  const left = (block[blockCidr] ?? 0) - count;
+  if (left > 0) block[blockCidr] = left;
+  else delete block[blockCidr];
+  return Object.keys(block).length === 0 ? null : { ...spec, block };
+}

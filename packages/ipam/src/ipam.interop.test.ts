@@ -1,0 +1,200 @@
+/**
+ * Multi-process stress against a real etcd: four OS processes acting as three hosts allocate and
+ * release addresses concurrently; one is SIGKILLed mid-run. Afterwards no address was ever held by two
+ * handles at once, `check` reports exactly the killed process's handles as leaks, and `gc` frees them.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createEtcdDatastore, type Datastore } from "@margay/datastore";
+import { type EtcdServer, startEtcd } from "@margay/datastore/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createIpam } from "./ipam.js";
+import { putPool } from "./test-support.js";
+
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+const worker = fileURLToPath(new URL("./stress/worker.ts", import.meta.url));
+/** Operations per surviving worker; the benchmark-sized run is `bench/index.ts`. */
+const OPS = 800;
+const KILLED = "3";
+
+interface Entry {
+  t: "alloc" | "rel-start" | "rel" | "done" | "error";
+  h?: string;
+  ips?: string[];
+  held?: string[];
+  at: number;
+  message?: string;
+}
+
+function readLog(file: string): Entry[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0)
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Entry];
+      } catch {
+        return []; // a line torn by SIGKILL
+      }
+    });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once("exit", (code) => resolve(code));
+  });
+}
+
+let etcd: EtcdServer;
+let ds: Datastore;
+let dir: string;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  ds = createEtcdDatastore({ endpoints: etcd.endpoints });
+  dir = mkdtempSync(join(tmpdir(), "mgipam-stress-"));
+  await putPool(ds, "v4", { cidr: "10.128.0.0/16", blockSize: 26 });
+  await putPool(ds, "v6", { cidr: "fd00:ab::/64", blockSize: 122 });
+});
+
+afterAll(async () => {
+  await ds?.close();
+  await etcd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("multi-process stress on etcd", () => {
+  it("never hands out an address twice; only the killed process leaks, and gc frees exactly that", async () => {
+    const workers = [
+      { id: "0", node: "host-a" },
+      { id: "1", node: "host-b" },
+      { id: "2", node: "host-c" },
+      { id: KILLED, node: "host-a" },
+    ];
+    const logs = new Map(workers.map((w) => [w.id, join(dir, `w${w.id}.log`)]));
+    const children = workers.map((w) =>
+      spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          worker,
+          etcd.endpoints[0]!,
+          w.id,
+          w.node,
+          String(w.id === KILLED ? OPS * 10 : OPS),
+          logs.get(w.id)!,
+          String(1234 + Number(w.id)),
+        ],
+        { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] },
+      ),
+    );
+    const stderr = children.map((c) => {
+      let s = "";
+      c.stderr!.on("data", (d) => (s += d));
+      return () => s;
+    });
+    // SIGKILL the victim mid-run, once it has committed a good number of allocations.
+    const victim = children[3]!;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        const entries = readLog(logs.get(KILLED)!);
+        if (entries.some((e) => e.t === "error")) {
+          clearInterval(timer);
+          reject(new Error(`victim failed: ${JSON.stringify(entries.at(-1))} ${stderr[3]!()}`));
+        } else if (entries.filter((e) => e.t === "alloc").length >= 150) {
+          clearInterval(timer);
+          victim.kill("SIGKILL");
+          resolve();
+        } else if (victim.exitCode !== null) {
+          clearInterval(timer);
+          reject(new Error(`victim exited early: ${stderr[3]!()}`));
+        }
+      }, 10);
+    });
+    const codes = await Promise.all(children.map(exited));
+    expect(codes.slice(0, 3), stderr.map((s) => s()).join("\n")).toEqual([0, 0, 0]);
+    expect(victim.signalCode).toBe("SIGKILL");
+
+    // 1. No address was ever held by two handles at the same time. A logged holding interval
+    // [alloc logged, release started] lies inside the real one, so an overlap here is a real duplicate.
+    const intervals = new Map<string, { h: string; from: number; to: number }[]>();
+    const allocTotal = { n: 0 };
+    const live = new Set<string>();
+    const victimHeld = new Set<string>();
+    const victimReleasing = new Set<string>();
+    for (const w of workers) {
+      const entries = readLog(logs.get(w.id)!);
+      expect(entries.filter((e) => e.t === "error")).toEqual([]);
+      const open = new Map<string, { ips: string[]; from: number }>();
+      for (const e of entries) {
+        if (e.t === "alloc") {
+          allocTotal.n += e.ips!.length;
+          open.set(e.h!, { ips: e.ips!, from: e.at });
+        } else if (e.t === "rel-start") {
+          const o = open.get(e.h!)!;
+          open.delete(e.h!);
+          if (w.id === KILLED) victimReleasing.add(e.h!);
+          for (const ip of o.ips) {
+            let list = intervals.get(ip);
+            if (!list) intervals.set(ip, (list = []));
+            list.push({ h: e.h!, from: o.from, to: e.at });
+          }
+        } else if (e.t === "rel") victimReleasing.delete(e.h!);
+      }
+      for (const [h, o] of open) {
+        if (w.id === KILLED) victimHeld.add(h);
+        else live.add(h);
+        for (const ip of o.ips) {
+          let list = intervals.get(ip);
+          if (!list) intervals.set(ip, (list = []));
+          list.push({ h, from: o.from, to: Number.POSITIVE_INFINITY });
+        }
+      }
+      if (w.id !== KILLED) expect(new Set(entries.at(-1)!.held)).toEqual(new Set(open.keys()));
+    }
+    expect(allocTotal.n).toBeGreaterThan(1500);
+    let duplicates = 0;
+    for (const list of intervals.values()) {
+      list.sort((a, b) => a.from - b.from);
+      for (let i = 1; i < list.length; i++) if (list[i]!.from < list[i - 1]!.to) duplicates++;
+    }
+    expect(duplicates).toBe(0);
+
+    // 2. check: leaks are the killed process's handles only: all it held, plus at most one allocation
+    // committed but not yet logged, plus releases it had started but not finished.
+    const ipam = createIpam({ datastore: ds });
+    const report = await ipam.check(live);
+    const leaked = new Set(report.leaks.map((l) => l.handleId));
+    for (const h of leaked) expect(h?.startsWith(`w${KILLED}.`), `leak ${h}`).toBe(true);
+    for (const h of victimHeld) expect(leaked.has(h), `held ${h} not reported`).toBe(true);
+    const extra = [...leaked].filter((h) => !victimHeld.has(h!) && !victimReleasing.has(h!));
+    expect(extra.length).toBeLessThanOrEqual(1);
+    expect(report.duplicateAddresses).toEqual([]);
+    expect(report.missingHandles).toEqual([]);
+    expect(report.handleMismatches).toEqual([]);
+    expect(report.handlesWithoutIps).toEqual([]);
+    expect(report.malformedBlocks).toEqual([]);
+    expect(report.danglingAffinities).toEqual([]);
+    // Every surviving handle still owns exactly the addresses its process was given.
+    for (const w of workers.slice(0, 3)) {
+      const entries = readLog(logs.get(w.id)!);
+      const allocs = new Map(entries.filter((e) => e.t === "alloc").map((e) => [e.h!, e.ips!]));
+      for (const h of entries.at(-1)!.held!.slice(0, 10)) {
+        expect((await ipam.ipsByHandle(h)).sort()).toEqual([...allocs.get(h)!].sort());
+      }
+    }
+
+    // 3. gc releases exactly the leaks, and the store is then consistent.
+    const gc = await ipam.gc(live, 0);
+    expect(new Set(gc.released.map((r) => r.handleId))).toEqual(leaked);
+    const after = await ipam.check(live);
+    expect(after.ok, JSON.stringify(after)).toBe(true);
+    await ipam.close();
+  });
+});

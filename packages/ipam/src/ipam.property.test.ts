@@ -1,0 +1,208 @@
+/**
+ * Model-based property test: random batches of concurrent operations from several hosts over both
+ * families (allocate, release by IP and by handle, specific assignment, claim, release of a host's
+ * affinities), on the memory datastore. After every batch the invariants must hold.
+ */
+import { createMemoryDatastore } from "@margay/datastore";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { cidrContains, formatIp, parseCidr, parseIp } from "./cidr.js";
+import { isIpamError } from "./errors.js";
+import { createIpam, type Ipam } from "./ipam.js";
+import { putIpamConfig, putPool, putReservation } from "./test-support.js";
+
+const POOL4 = parseCidr("10.0.0.0/27");
+const POOL6 = parseCidr("fd00::/123");
+const RESERVED = [parseCidr("10.0.0.3/32"), parseCidr("fd00::10/126")];
+const HOSTS = ["h0", "h1", "h2"] as const;
+
+type Cmd =
+  | { t: "auto"; client: number; num4: number; num6: number }
+  | { t: "releaseHandle"; client: number; pick: number }
+  | { t: "releaseIp"; client: number; pick: number; guarded: boolean }
+  | { t: "assign"; client: number; v6: boolean; offset: number }
+  | { t: "claim"; client: number; v6: boolean; block: number }
+  | { t: "releaseHost"; client: number };
+
+const client = fc.integer({ min: 0, max: 3 });
+const cmd: fc.Arbitrary<Cmd> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant("auto" as const),
+      client,
+      num4: fc.integer({ min: 0, max: 3 }),
+      num6: fc.integer({ min: 0, max: 3 }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("releaseHandle" as const), client, pick: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant("releaseIp" as const),
+      client,
+      pick: fc.nat(),
+      guarded: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant("assign" as const),
+      client,
+      v6: fc.boolean(),
+      offset: fc.integer({ min: 0, max: 31 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant("claim" as const),
+      client,
+      v6: fc.boolean(),
+      block: fc.integer({ min: 0, max: 3 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("releaseHost" as const), client }) },
+);
+
+const EXPECTED_FAILURES = new Set(["pool-exhausted", "already-allocated", "no-pools"]);
+
+interface Held {
+  ip: string;
+  seq: number;
+  auto: boolean;
+}
+
+describe("IPAM invariants under random concurrent operations", () => {
+  it("never allocates an address twice; handles, blocks, pools and reservations agree", async () => {
+    let serial = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(cmd, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
+        fc.boolean(),
+        async (batches, strictAffinity) => {
+          const ds = createMemoryDatastore();
+          await putPool(ds, "v4", { cidr: "10.0.0.0/27", blockSize: 29 });
+          await putPool(ds, "v6", { cidr: "fd00::/123", blockSize: 125 });
+          await putReservation(ds, "r", ["10.0.0.3", "fd00::10/126"]);
+          await putIpamConfig(ds, { strictAffinity, maxBlocksPerHost: 2 });
+          // Four clients on three hosts: clients 0 and 3 share host h0.
+          const clients: Ipam[] = [0, 1, 2, 3].map(() =>
+            createIpam({ datastore: ds, configTtlMs: 0, backoffMs: 0 }),
+          );
+          const hostOf = (c: number) => HOSTS[c % 3]!;
+          const model = new Map<string, Held[]>();
+          try {
+            for (const batch of batches) {
+              const handles = [...model.keys()];
+              const allIps = [...model.values()].flat();
+              const outcomes = await Promise.allSettled(
+                batch.map(async (c): Promise<() => void> => {
+                  const ipam = clients[c.client]!;
+                  switch (c.t) {
+                    case "auto": {
+                      if (c.num4 + c.num6 === 0) return () => {};
+                      const handleId = `a${serial++}`;
+                      const r = await ipam.autoAssign({
+                        handleId,
+                        node: hostOf(c.client),
+                        num4: c.num4,
+                        num6: c.num6,
+                      });
+                      expect(r.ipv4).toHaveLength(c.num4);
+                      expect(r.ipv6).toHaveLength(c.num6);
+                      return () =>
+                        model.set(
+                          handleId,
+                          [...r.ipv4, ...r.ipv6].map((a) => ({
+                            ip: a.ip,
+                            seq: a.sequenceNumber,
+                            auto: true,
+                          })),
+                        );
+                    }
+                    case "releaseHandle": {
+                      if (handles.length === 0) return () => {};
+                      const h = handles[c.pick % handles.length]!;
+                      await ipam.releaseByHandle(h);
+                      return () => model.delete(h);
+                    }
+                    case "releaseIp": {
+                      if (allIps.length === 0) return () => {};
+                      const held = allIps[c.pick % allIps.length]!;
+                      const r = await ipam.releaseIPs([
+                        c.guarded ? { ip: held.ip, sequenceNumber: held.seq } : held.ip,
+                      ]);
+                      expect(r.skipped).toEqual([]);
+                      // Only the handle that held it before this batch loses it: a concurrent
+                      // allocation in the same batch may already have reused the address.
+                      return () => {
+                        for (const rel of r.released) {
+                          const list = model.get(rel.handleId!) ?? [];
+                          const rest = list.filter((x) => x.ip !== rel.ip);
+                          if (rest.length === 0) model.delete(rel.handleId!);
+                          else model.set(rel.handleId!, rest);
+                        }
+                      };
+                    }
+                    case "assign": {
+                      const pool = c.v6 ? POOL6 : POOL4;
+                      const ip = formatIp(pool.family, pool.base + BigInt(c.offset));
+                      const handleId = `s${serial++}`;
+                      const r = await ipam.assignIP(ip, { handleId, node: hostOf(c.client) });
+                      return () => model.set(handleId, [{ ip: r.ip, seq: r.sequenceNumber, auto: false }]);
+                    }
+                    case "claim": {
+                      const pool = c.v6 ? POOL6 : POOL4;
+                      const base = formatIp(pool.family, pool.base + BigInt(c.block * 8));
+                      await ipam.claimAffinity(`${base}/${c.v6 ? 125 : 29}`, hostOf(c.client));
+                      return () => {};
+                    }
+                    case "releaseHost":
+                      await ipam.releaseHostAffinities(hostOf(c.client));
+                      return () => {};
+                  }
+                }),
+              );
+              for (const o of outcomes) {
+                if (o.status === "fulfilled") o.value();
+                else if (!isIpamError(o.reason) || !EXPECTED_FAILURES.has(o.reason.code)) throw o.reason;
+              }
+              // Invariant 1: no address held by two handles.
+              const owner = new Map<string, string>();
+              for (const [h, list] of model) {
+                for (const x of list) {
+                  expect(owner.get(x.ip), `${x.ip} held by ${owner.get(x.ip)} and ${h}`).toBeUndefined();
+                  owner.set(x.ip, h);
+                }
+              }
+              // Invariant 2: every address in a pool; automatic ones outside reservations.
+              for (const list of model.values()) {
+                for (const x of list) {
+                  const a = parseIp(x.ip);
+                  expect(cidrContains(POOL4, a) || cidrContains(POOL6, a)).toBe(true);
+                  if (x.auto)
+                    expect(
+                      RESERVED.some((r) => cidrContains(r, a)),
+                      x.ip,
+                    ).toBe(false);
+                }
+              }
+              // Invariant 3: the store agrees with the model: no leak, no orphan, counts match.
+              const report = await clients[0]!.check(model.keys());
+              expect(report.ok, JSON.stringify(report)).toBe(true);
+              expect(report.allocated).toBe(owner.size);
+              for (const [h, list] of model) {
+                expect((await clients[1]!.ipsByHandle(h)).sort()).toEqual(list.map((x) => x.ip).sort());
+              }
+            }
+          } finally {
+            await ds.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});

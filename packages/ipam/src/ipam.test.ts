@@ -1,0 +1,390 @@
+import { createMemoryDatastore, type Datastore } from "@margay/datastore";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseIp } from "./cidr.js";
+import { type IpamErrorCode, isIpamError } from "./errors.js";
+import { createIpam, type Ipam } from "./ipam.js";
+import { validatePools } from "./pools.js";
+import { putIpamConfig, putNode, putPool, putReservation } from "./test-support.js";
+import { IpamKind, type IpamBlockObject, type IpamHandleObject } from "./types.js";
+
+async function expectCode(p: Promise<unknown>, code: IpamErrorCode): Promise<Record<string, unknown>> {
+  try {
+    await p;
+  } catch (e) {
+    expect(isIpamError(e, code), `${(e as Error).message} (${(e as { code?: string }).code})`).toBe(true);
+    return (e as { details: Record<string, unknown> }).details;
+  }
+  throw new Error(`expected ${code}`);
+}
+
+let ds: Datastore;
+let clock = 1_000_000;
+const ipamFor = (extra: Partial<Parameters<typeof createIpam>[0]> = {}) =>
+  createIpam({ datastore: ds, configTtlMs: 0, now: () => clock, ...extra });
+
+beforeEach(() => {
+  ds = createMemoryDatastore();
+  clock = 1_000_000;
+});
+afterEach(async () => {
+  await ds.close();
+});
+
+describe("autoAssign", () => {
+  it("assigns dual-stack addresses from a host-affine block and records block, affinity and handle", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    await putPool(ds, "v6", { cidr: "fd00::/120" });
+    const ipam = ipamFor();
+    const r = await ipam.autoAssign({
+      handleId: "net.c1",
+      node: "n1",
+      num4: 1,
+      num6: 1,
+      attrs: { pod: "p", namespace: "ns" },
+    });
+    expect(r.ipv4).toHaveLength(1);
+    expect(r.ipv6).toHaveLength(1);
+    expect(r.ipv4[0]!.block).toMatch(/\/26$/);
+    expect(r.ipv6[0]!.block).toMatch(/\/122$/);
+    const blocks = await ds.list<IpamBlockObject>(IpamKind.Block);
+    expect(blocks.items.map((b) => b.spec.affinity)).toEqual(["host:n1", "host:n1"]);
+    const affinities = await ds.list(IpamKind.Affinity);
+    expect(affinities.items).toHaveLength(2);
+    const handle = await ds.get<IpamHandleObject>({ kind: IpamKind.Handle, name: "net.c1" });
+    expect(Object.values(handle.spec.block)).toEqual([1, 1]);
+    expect(await ipam.ipsByHandle("net.c1")).toEqual([r.ipv4[0]!.ip, r.ipv6[0]!.ip]);
+    expect((await ipam.check(["net.c1"])).ok).toBe(true);
+  });
+
+  it("fills this host's block before claiming another, and spreads hosts over different blocks", async () => {
+    await putPool(ds, "v4", { cidr: "10.1.0.0/16", blockSize: 28 });
+    const a = ipamFor();
+    const b = ipamFor();
+    const ra = await a.autoAssign({ handleId: "a1", node: "na", num4: 16 });
+    expect(new Set(ra.ipv4.map((x) => x.block)).size).toBe(1);
+    const ra2 = await a.autoAssign({ handleId: "a2", node: "na", num4: 1 });
+    expect(ra2.ipv4[0]!.block).not.toBe(ra.ipv4[0]!.block);
+    const rb = await b.autoAssign({ handleId: "b1", node: "nb", num4: 1 });
+    expect([ra.ipv4[0]!.block, ra2.ipv4[0]!.block]).not.toContain(rb.ipv4[0]!.block);
+  });
+
+  it("is all-or-nothing across families", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const ipam = ipamFor();
+    const details = await expectCode(
+      ipam.autoAssign({ handleId: "h", node: "n", num4: 1, num6: 1 }),
+      "no-pools",
+    );
+    expect(details.family).toBe(6);
+    expect((await ds.list(IpamKind.Block)).items).toEqual([]);
+    expect((await ds.list(IpamKind.Handle)).items).toEqual([]);
+  });
+
+  it("names the pool when it is exhausted, and assigns nothing", async () => {
+    await putPool(ds, "tiny", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const ipam = ipamFor();
+    await ipam.autoAssign({ handleId: "h1", node: "n", num4: 3 });
+    const details = await expectCode(
+      ipam.autoAssign({ handleId: "h2", node: "n", num4: 2 }),
+      "pool-exhausted",
+    );
+    expect(details.pools).toEqual(["tiny"]);
+    expect(details.available).toBe(1);
+    expect((await ipam.utilisation())[0]!.inUse).toBe(3);
+  });
+
+  it("uses /32 and /128 blocks", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 32 });
+    await putPool(ds, "v6", { cidr: "fd00::/126", blockSize: 128 });
+    const ipam = ipamFor();
+    const r = await ipam.autoAssign({ handleId: "h", node: "n", num4: 4, num6: 4 });
+    expect(r.ipv4.map((x) => x.ip).sort()).toEqual(["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    expect(new Set(r.ipv6.map((x) => x.block)).size).toBe(4);
+    await expectCode(ipam.autoAssign({ handleId: "h2", node: "n", num4: 1 }), "pool-exhausted");
+  });
+
+  it("claims /122 blocks inside a /64 pool without enumerating it", async () => {
+    await putPool(ds, "v6", { cidr: "fd00:1:2:3::/64" });
+    const ipam = ipamFor();
+    const started = performance.now();
+    const r = await ipam.autoAssign({ handleId: "h", node: "n", num6: 200 });
+    expect(r.ipv6).toHaveLength(200);
+    expect(new Set(r.ipv6.map((x) => x.ip)).size).toBe(200);
+    expect(new Set(r.ipv6.map((x) => x.block)).size).toBe(4);
+    for (const a of r.ipv6) expect(a.ip.startsWith("fd00:1:2:3:")).toBe(true);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it("honours reservations", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/28", blockSize: 28 });
+    await putReservation(ds, "r", ["10.0.0.0/30", "10.0.0.5"]);
+    const ipam = ipamFor();
+    const r = await ipam.autoAssign({ handleId: "h", node: "n", num4: 11 });
+    const got = r.ipv4.map((x) => x.ip);
+    for (const ip of ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5"])
+      expect(got).not.toContain(ip);
+    await expectCode(ipam.autoAssign({ handleId: "h2", node: "n", num4: 1 }), "pool-exhausted");
+    // A specific assignment may still use a reserved address (reservations govern automatic assignment).
+    expect((await ipam.assignIP("10.0.0.5", { handleId: "h3" })).ip).toBe("10.0.0.5");
+  });
+
+  it("stops using a pool disabled between two allocations", async () => {
+    await putPool(ds, "a", { cidr: "10.0.0.0/24" });
+    await putPool(ds, "b", { cidr: "10.1.0.0/24" });
+    const ipam = ipamFor({ configTtlMs: 60_000 });
+    const first = await ipam.autoAssign({ handleId: "h1", node: "n", num4: 1, pools: ["a"] });
+    expect(first.ipv4[0]!.pool).toBe("a");
+    // The cached config still says enabled: the pool precondition in the transaction catches it.
+    await putPool(ds, "a", { cidr: "10.0.0.0/24", disabled: true });
+    const second = await ipam.autoAssign({ handleId: "h2", node: "n", num4: 1 });
+    expect(second.ipv4[0]!.pool).toBe("b");
+    await expectCode(ipam.autoAssign({ handleId: "h3", node: "n", num4: 1, pools: ["a"] }), "no-pools");
+  });
+
+  it("follows node selector changes", async () => {
+    await putPool(ds, "rack1", { cidr: "10.0.0.0/24", nodeSelector: "rack == 'r1'" });
+    await putPool(ds, "rack2", { cidr: "10.0.1.0/24", nodeSelector: "rack == 'r2'" });
+    await putNode(ds, "n", { rack: "r1" });
+    const ipam = ipamFor();
+    expect((await ipam.autoAssign({ handleId: "h1", node: "n", num4: 1 })).ipv4[0]!.pool).toBe("rack1");
+    await putNode(ds, "n", { rack: "r2" });
+    expect((await ipam.autoAssign({ handleId: "h2", node: "n", num4: 1 })).ipv4[0]!.pool).toBe("rack2");
+    await putNode(ds, "n", {});
+    await expectCode(ipam.autoAssign({ handleId: "h3", node: "n", num4: 1 }), "no-pools");
+  });
+
+  it("borrows from another host's block unless strictAffinity", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/28", blockSize: 28 });
+    const ipam = ipamFor();
+    const a = await ipam.autoAssign({ handleId: "a", node: "na", num4: 1 });
+    const b = await ipam.autoAssign({ handleId: "b", node: "nb", num4: 1 });
+    expect(b.ipv4[0]!.block).toBe(a.ipv4[0]!.block);
+    await putIpamConfig(ds, { strictAffinity: true });
+    await expectCode(ipam.autoAssign({ handleId: "c", node: "nc", num4: 1 }), "pool-exhausted");
+  });
+
+  it("limits blocks per host and then borrows", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24", blockSize: 30 });
+    await putIpamConfig(ds, { maxBlocksPerHost: 2 });
+    const ipam = ipamFor();
+    await ipam.autoAssign({ handleId: "other", node: "nb", num4: 1 });
+    const r = await ipam.autoAssign({ handleId: "h", node: "na", num4: 9 });
+    const blocks = (await ds.list<IpamBlockObject>(IpamKind.Block)).items;
+    expect(blocks.filter((b) => b.spec.affinity === "host:na")).toHaveLength(2);
+    expect(
+      r.ipv4.filter((x) => x.block === blocks.find((b) => b.spec.affinity === "host:nb")!.spec.cidr),
+    ).toHaveLength(1);
+  });
+
+  it("reclaims an empty block another host has held for long enough", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const ipam = ipamFor({ reclaimEmptyBlockAfterMs: 60_000 });
+    await ipam.autoAssign({ handleId: "a", node: "na", num4: 1 });
+    await ipam.releaseByHandle("a");
+    await putIpamConfig(ds, { strictAffinity: true });
+    await expectCode(ipam.autoAssign({ handleId: "b", node: "nb", num4: 1 }), "pool-exhausted");
+    clock += 60_000;
+    const r = await ipam.autoAssign({ handleId: "b", node: "nb", num4: 1 });
+    expect(r.ipv4).toHaveLength(1);
+    const [block] = (await ds.list<IpamBlockObject>(IpamKind.Block)).items;
+    expect(block!.spec.affinity).toBe("host:nb");
+    const affs = await ds.list<{ kind: string; metadata: { name: string }; spec: { node: string } }>(
+      IpamKind.Affinity,
+    );
+    expect(affs.items.map((a) => a.spec.node)).toEqual(["nb"]);
+    expect((await ipam.check(["b"])).ok).toBe(true);
+  });
+
+  it("uses Manual pools only when named, and respects allowedUses", async () => {
+    await putPool(ds, "manual", { cidr: "10.0.0.0/24", assignmentMode: "Manual" });
+    await putPool(ds, "tunnel", { cidr: "10.0.1.0/24", allowedUses: ["Tunnel"] });
+    const ipam = ipamFor();
+    await expectCode(ipam.autoAssign({ handleId: "h", node: "n", num4: 1 }), "no-pools");
+    expect(
+      (await ipam.autoAssign({ handleId: "h", node: "n", num4: 1, pools: ["manual"] })).ipv4[0]!.pool,
+    ).toBe("manual");
+    expect((await ipam.autoAssign({ handleId: "t", node: "n", num4: 1, use: "Tunnel" })).ipv4[0]!.pool).toBe(
+      "tunnel",
+    );
+  });
+
+  it("refuses overlapping pools", async () => {
+    await putPool(ds, "a", { cidr: "10.0.0.0/16" });
+    await putPool(ds, "b", { cidr: "10.0.128.0/24" });
+    const ipam = ipamFor();
+    const details = await expectCode(
+      ipam.autoAssign({ handleId: "h", node: "n", num4: 1 }),
+      "overlapping-pools",
+    );
+    expect(details.pools).toEqual(["a", "b"]);
+    expect(() =>
+      validatePools([
+        { name: "a", spec: { cidr: "10.0.0.0/16" } },
+        { name: "b", spec: { cidr: "10.0.128.0/24" } },
+      ]),
+    ).toThrow(/overlap/);
+  });
+
+  it("validates its arguments", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    await expectCode(ipam.autoAssign({ handleId: "bad handle", node: "n", num4: 1 }), "invalid");
+    await expectCode(ipam.autoAssign({ handleId: "h", node: "n" }), "invalid");
+    await expectCode(ipam.autoAssign({ handleId: "h", node: "n", num4: -1 }), "invalid");
+  });
+});
+
+describe("assignIP", () => {
+  it("assigns a specific address once, and rejects conflicts and addresses outside pools", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    await putPool(ds, "off", { cidr: "10.9.0.0/24", disabled: true });
+    const ipam = ipamFor();
+    const a = await ipam.assignIP("10.0.0.77", { handleId: "h1", node: "n" });
+    expect(a.block).toBe("10.0.0.64/26");
+    const details = await expectCode(ipam.assignIP("10.0.0.77", { handleId: "h2" }), "already-allocated");
+    expect(details.handleId).toBe("h1");
+    await expectCode(ipam.assignIP("192.168.0.1", { handleId: "h3" }), "not-in-pool");
+    await expectCode(ipam.assignIP("10.9.0.1", { handleId: "h3" }), "pool-disabled");
+    await expectCode(ipam.assignIP("10.0.0.300", { handleId: "h3" }), "invalid");
+    // Auto-assignment on the same node uses the block the specific assignment claimed but skips .77.
+    const r = await ipam.autoAssign({ handleId: "h4", node: "n", num4: 64 - 1 });
+    expect(r.ipv4.map((x) => x.ip)).not.toContain("10.0.0.77");
+    expect(new Set(r.ipv4.map((x) => x.block))).toEqual(new Set(["10.0.0.64/26"]));
+  });
+});
+
+describe("release", () => {
+  it("releases by IP (idempotently) and by handle, keeping handles in step", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    const r = await ipam.autoAssign({ handleId: "h", node: "n", num4: 3 });
+    const [x, y, z] = r.ipv4.map((a) => a.ip) as [string, string, string];
+    const rel = await ipam.releaseIPs([x, "10.0.0.200", "10.99.0.1"]);
+    expect(rel.released).toEqual([{ ip: x, handleId: "h" }]);
+    expect(rel.unallocated.sort()).toEqual(["10.0.0.200", "10.99.0.1"]);
+    expect((await ipam.releaseIPs([x])).unallocated).toEqual([x]);
+    const handle = await ds.get<IpamHandleObject>({ kind: IpamKind.Handle, name: "h" });
+    expect(Object.values(handle.spec.block)).toEqual([2]);
+    expect((await ipam.releaseByHandle("h")).sort()).toEqual([y, z].sort());
+    expect(await ipam.releaseByHandle("h")).toEqual([]);
+    await expect(ds.get({ kind: IpamKind.Handle, name: "h" })).rejects.toMatchObject({ code: "not-found" });
+    expect((await ipam.check([])).ok).toBe(true);
+  });
+
+  it("a stale release (old sequence number) cannot free the address's new owner", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const ipam = ipamFor();
+    const first = (await ipam.autoAssign({ handleId: "old", node: "n", num4: 1 })).ipv4[0]!;
+    await ipam.releaseByHandle("old");
+    await ipam.autoAssign({ handleId: "fill", node: "n", num4: 3 });
+    const reused = (await ipam.autoAssign({ handleId: "new", node: "n", num4: 1 })).ipv4[0]!;
+    expect(reused.ip).toBe(first.ip);
+    const stale = await ipam.releaseIPs([{ ip: first.ip, sequenceNumber: first.sequenceNumber }]);
+    expect(stale.skipped).toEqual([{ ip: first.ip, reason: "sequence-mismatch" }]);
+    expect(await ipam.ipsByHandle("new")).toEqual([first.ip]);
+  });
+
+  it("honours a reuse cool-down", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const ipam = ipamFor({ reuseCooldownMs: 1000 });
+    await ipam.autoAssign({ handleId: "a", node: "n", num4: 4 });
+    await ipam.releaseByHandle("a");
+    await expectCode(ipam.autoAssign({ handleId: "b", node: "n", num4: 1 }), "pool-exhausted");
+    clock += 1000;
+    expect((await ipam.autoAssign({ handleId: "b", node: "n", num4: 1 })).ipv4).toHaveLength(1);
+  });
+
+  it("releases a host's affinities: empty blocks go, non-empty ones stay unaffine", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24", blockSize: 30 });
+    const ipam = ipamFor();
+    await ipam.autoAssign({ handleId: "keep", node: "n", num4: 1 });
+    await ipam.autoAssign({ handleId: "gone", node: "n", num4: 4 });
+    await ipam.releaseByHandle("gone");
+    const res = await ipam.releaseHostAffinities("n");
+    expect(res.released).toHaveLength(2);
+    expect(res.nonEmpty).toHaveLength(1);
+    const blocks = (await ds.list<IpamBlockObject>(IpamKind.Block)).items;
+    expect(blocks).toHaveLength(1);
+    expect(blocks[0]!.spec.affinity).toBeNull();
+    expect((await ds.list(IpamKind.Affinity)).items).toEqual([]);
+    // Releasing the last address of an unaffine block deletes it.
+    await ipam.releaseByHandle("keep");
+    expect((await ds.list(IpamKind.Block)).items).toEqual([]);
+  });
+});
+
+describe("claimAffinity", () => {
+  it("claims blocks for a node and refuses blocks held by another", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24", blockSize: 26 });
+    const ipam = ipamFor();
+    const r = await ipam.claimAffinity("10.0.0.0/25", "na");
+    expect(r.claimed).toEqual(["10.0.0.0/26", "10.0.0.64/26"]);
+    const again = await ipam.claimAffinity("10.0.0.0/26", "na");
+    expect(again.claimed).toEqual(["10.0.0.0/26"]);
+    const other = await ipam.claimAffinity("10.0.0.0/26", "nb");
+    expect(other.failed.map((f) => f.cidr)).toEqual(["10.0.0.0/26"]);
+    const a = await ipam.autoAssign({ handleId: "h", node: "na", num4: 1 });
+    expect(["10.0.0.0/26", "10.0.0.64/26"]).toContain(a.ipv4[0]!.block);
+    await expectCode(ipam.claimAffinity("10.5.0.0/26", "na"), "not-in-pool");
+  });
+});
+
+describe("check and gc", () => {
+  it("reports leaks, missing handles and count mismatches; gc releases only confirmed leaks", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    await ipam.autoAssign({ handleId: "live", node: "n", num4: 1 });
+    await ipam.autoAssign({ handleId: "leak-old", node: "n", num4: 2 });
+    clock += 10_000;
+    await ipam.autoAssign({ handleId: "leak-new", node: "n", num4: 1 });
+    // Simulate a foreign writer that lost a handle object.
+    await ds.delete({ kind: IpamKind.Handle, name: "leak-old" });
+    const report = await ipam.check(["live"]);
+    expect(report.ok).toBe(false);
+    expect(report.leaks.map((l) => l.handleId).sort()).toEqual(["leak-new", "leak-old"]);
+    expect(report.missingHandles).toEqual(["leak-old"]);
+    const gc = await ipam.gc(["live"], 5_000);
+    expect(gc.released.map((r) => r.handleId)).toEqual(["leak-old"]);
+    expect(gc.released[0]!.ips).toHaveLength(2);
+    expect(gc.deferred).toEqual(["leak-new"]);
+    const after = await ipam.check(["live", "leak-new"]);
+    expect(after.ok).toBe(true);
+    expect(after.allocated).toBe(2);
+  });
+
+  it("reports utilisation per pool and block", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    await putPool(ds, "v6", { cidr: "fd00::/64" });
+    const ipam = ipamFor();
+    await ipam.autoAssign({ handleId: "h", node: "n", num4: 5, num6: 2 });
+    const u = await ipam.utilisation();
+    const v4 = u.find((p) => p.name === "v4")!;
+    expect(v4).toMatchObject({ capacity: 256n, inUse: 5, free: 251n });
+    expect(v4.blocks).toEqual([
+      { cidr: v4.blocks[0]!.cidr, affinity: "host:n", capacity: 64, inUse: 5, free: 59 },
+    ]);
+    const v6 = u.find((p) => p.name === "v6")!;
+    expect(v6.capacity).toBe(2n ** 64n);
+    expect(v6.inUse).toBe(2);
+  });
+});
+
+describe("concurrency in one process", () => {
+  it("many clients of one node never hand out an address twice", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24", blockSize: 28 });
+    const clients: Ipam[] = Array.from({ length: 6 }, () => ipamFor({ configTtlMs: 1000 }));
+    const results = await Promise.all(
+      clients.flatMap((c, i) =>
+        Array.from({ length: 20 }, (_, j) =>
+          c.autoAssign({ handleId: `c${i}-${j}`, node: i % 2 ? "x" : "y", num4: 1 }),
+        ),
+      ),
+    );
+    const ips = results.map((r) => r.ipv4[0]!.ip);
+    expect(new Set(ips).size).toBe(120);
+    for (const ip of ips) expect(parseIp(ip).family).toBe(4);
+    expect((await clients[0]!.check(results.map((_, k) => `c${Math.floor(k / 20)}-${k % 20}`))).ok).toBe(
+      true,
+    );
+  });
+});

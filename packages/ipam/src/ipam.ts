@@ -1,0 +1,1503 @@
+/**
+ * The I/O layer: `createIpam` drives the pure core over a {@link Datastore}. Every change is one
+ * multi-key compare-and-swap transaction (blocks, affinities and the handle together); a `conflict`
+ * means another writer got there first, so the client re-reads what it had cached and retries.
+ */
+import type { Datastore, ObjectKey, StoredObject, TxnOp } from "@margay/datastore";
+import {
+  type AllocateRequest,
+  addressOrdinal,
+  affinityNode,
+  allocateFromBlock,
+  assignOrdinal,
+  availableCount,
+  handleAdd,
+  handleRemove,
+  hostAffinity,
+  inUseCount,
+  newBlock,
+  ordinalAddress,
+  type ReleaseItem,
+  type ReleaseSkipReason,
+  releaseFromBlock,
+  releaseHandleFromBlock,
+} from "./block.js";
+import { fnv1a64, freeBlockWalk, occupiedRanges } from "./block-walk.js";
+import { buildCheckReport, type IpamCheckReport, type LeakedHandle } from "./check.js";
+import {
+  type Cidr,
+  cidrContains,
+  cidrContainsCidr,
+  cidrName,
+  cidrSize,
+  enclosingCidr,
+  type IpAddr,
+  type IpFamily,
+  formatCidr,
+  formatIp,
+  parseCidr,
+  parseIp,
+} from "./cidr.js";
+import { IpamError, IpamErrorCode, isIpamError } from "./errors.js";
+import {
+  basicNodeSelectorMatches,
+  findOverlaps,
+  type NodeSelectorMatcher,
+  type NormalizedPool,
+  normalizePool,
+} from "./pools.js";
+import {
+  AffinityState,
+  type AllocationAttributes,
+  type BlockAffinityObject,
+  type IpamBlockObject,
+  type IpamBlockSpec,
+  type IpamConfigSpec,
+  type IpamHandleObject,
+  type IpamHandleSpec,
+  IpamKind,
+  type IpPoolResource,
+  type IpPoolUse,
+  type IpReservationSpec,
+} from "./types.js";
+
+/** Minimal structured logger (pino-compatible); the IPAM is silent without one. */
+export interface IpamLogger {
+  debug(attrs: Record<string, unknown>, msg: string): void;
+  warn(attrs: Record<string, unknown>, msg: string): void;
+}
+
+/** Options of {@link createIpam}. */
+export interface IpamOptions {
+  /** Where pools, config, reservations and the IPAM's own objects live. */
+  datastore: Datastore;
+  /** Evaluates a pool's `nodeSelector`. Default: {@link basicNodeSelectorMatches}. */
+  nodeSelectorMatches?: NodeSelectorMatcher | undefined;
+  /**
+   * Labels of a node, for node selectors. Default: the labels of the datastore's `Node` object of that
+   * name (none if it does not exist).
+   */
+  nodeLabels?:
+    | ((node: string, options: { signal?: AbortSignal }) => Promise<Record<string, string>>)
+    | undefined;
+  /**
+   * Attempts of one operation before `conflict-retries-exhausted`. Default 100 (Calico's datastore
+   * retry bound): a slow read-modify-write can lose many races against a hot writer on the same block.
+   */
+  maxAttempts?: number | undefined;
+  /** Base of the jittered exponential backoff between attempts, ms. Default 2. */
+  backoffMs?: number | undefined;
+  /** A released address is not handed out again for this long, ms. Default 0 (FIFO reuse only). */
+  reuseCooldownMs?: number | undefined;
+  /**
+   * An empty block affine to another host may be taken over once it has been empty this long, ms.
+   * Default 15 minutes; `Infinity` disables reclaiming.
+   */
+  reclaimEmptyBlockAfterMs?: number | undefined;
+  /** How long pools, IPAM config and reservations are cached, ms. Default 2000. */
+  configTtlMs?: number | undefined;
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  now?: (() => number) | undefined;
+  /** Random source for backoff jitter. Default `Math.random`. */
+  random?: (() => number) | undefined;
+  /** Structured logger. Default: silent. */
+  logger?: IpamLogger | undefined;
+}
+
+const DEFAULTS = Object.freeze({
+  maxAttempts: 100,
+  backoffMs: 2,
+  reuseCooldownMs: 0,
+  reclaimEmptyBlockAfterMs: 15 * 60_000,
+  configTtlMs: 2000,
+});
+
+/** The effective IPAM configuration (Calico `IPAMConfiguration` with defaults applied). */
+export interface EffectiveIpamConfig {
+  strictAffinity: boolean;
+  autoAllocateBlocks: boolean;
+  /** 0 = unlimited. */
+  maxBlocksPerHost: number;
+}
+
+/** Defaults of the IPAM configuration when no `IPAMConfiguration` named `default` exists. */
+export const DEFAULT_IPAM_CONFIG: Readonly<EffectiveIpamConfig> = Object.freeze({
+  strictAffinity: false,
+  autoAllocateBlocks: true,
+  maxBlocksPerHost: 20,
+});
+
+/** Arguments of {@link Ipam.autoAssign}. */
+export interface AutoAssignArgs {
+  /** Handle the addresses are recorded under, e.g. `<network>.<containerID>`. */
+  handleId: string;
+  /** Node the workload runs on: decides affinity and node selectors. */
+  node: string;
+  /** Number of IPv4 addresses. Default 0. */
+  num4?: number | undefined;
+  /** Number of IPv6 addresses. Default 0. */
+  num6?: number | undefined;
+  /** Secondary attributes stored with the allocation. */
+  attrs?: AllocationAttributes | undefined;
+  /** Restrict to these pools (names or CIDRs); such a request may also use `Manual` pools. */
+  pools?: readonly string[] | undefined;
+  /** Purpose of the addresses. Default `Workload`. */
+  use?: IpPoolUse | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** One address handed out. */
+export interface AssignedAddress {
+  /** The address, canonical text. */
+  ip: string;
+  family: IpFamily;
+  /** Name of the pool it came from. */
+  pool: string;
+  /** CIDR of the block it came from. */
+  block: string;
+  /** Sequence number of the allocation; pass it to `releaseIPs` to make the release exact. */
+  sequenceNumber: number;
+}
+
+/** Result of {@link Ipam.autoAssign}. */
+export interface AutoAssignResult {
+  ipv4: AssignedAddress[];
+  ipv6: AssignedAddress[];
+}
+
+/** One address to release, optionally guarded. */
+export interface ReleaseRequest {
+  ip: string;
+  /** Release only if the address belongs to this handle. */
+  handleId?: string | undefined;
+  /** Release only if the allocation still has this sequence number. */
+  sequenceNumber?: number | undefined;
+}
+
+/** Result of {@link Ipam.releaseIPs}. */
+export interface ReleaseIpsResult {
+  /** Addresses freed, with the handle each belonged to. */
+  released: { ip: string; handleId: string | null }[];
+  /** Addresses that were not allocated (nothing to do). */
+  unallocated: string[];
+  /** Addresses left alone because a guard did not match. */
+  skipped: { ip: string; reason: Exclude<ReleaseSkipReason, "not-allocated"> }[];
+}
+
+/** Result of {@link Ipam.claimAffinity}. */
+export interface ClaimAffinityResult {
+  claimed: string[];
+  failed: { cidr: string; reason: string }[];
+}
+
+/** Result of {@link Ipam.releaseHostAffinities}. */
+export interface ReleaseAffinitiesResult {
+  /** Blocks whose affinity was dropped (and deleted when empty). */
+  released: string[];
+  /** Of those, blocks that still hold addresses and stay as unaffine blocks. */
+  nonEmpty: string[];
+}
+
+/** Utilisation of one block. */
+export interface BlockUtilisation {
+  cidr: string;
+  affinity: string | null;
+  capacity: number;
+  inUse: number;
+  free: number;
+}
+
+/** Utilisation of one pool. */
+export interface PoolUtilisation {
+  name: string;
+  cidr: string;
+  family: IpFamily;
+  disabled: boolean;
+  capacity: bigint;
+  inUse: number;
+  /** Addresses not allocated (including those in unclaimed space). */
+  free: bigint;
+  blocks: BlockUtilisation[];
+}
+
+/** Result of {@link Ipam.gc}. */
+export interface GcResult {
+  /** Handles whose addresses were released. */
+  released: { handleId: string; ips: string[] }[];
+  /** Leaked handles still inside the grace period (looked at again next time). */
+  deferred: string[];
+  /** The report the decision was based on. */
+  report: IpamCheckReport;
+}
+
+/** The IPAM client. Operations of one client are serialised; clients on many hosts run concurrently. */
+export interface Ipam {
+  /** Allocates `num4` IPv4 and `num6` IPv6 addresses for a handle, all or nothing. */
+  autoAssign(args: AutoAssignArgs): Promise<AutoAssignResult>;
+  /** Allocates one specific address. Throws `already-allocated`, `not-in-pool`, `pool-disabled`. */
+  assignIP(
+    ip: string,
+    args: {
+      handleId: string;
+      attrs?: AllocationAttributes | undefined;
+      node?: string | undefined;
+      signal?: AbortSignal | undefined;
+    },
+  ): Promise<AssignedAddress>;
+  /** Releases addresses (idempotent: addresses not allocated are reported, not errors). */
+  releaseIPs(
+    ips: readonly (string | ReleaseRequest)[],
+    options?: { signal?: AbortSignal },
+  ): Promise<ReleaseIpsResult>;
+  /** Releases every address of a handle and the handle; idempotent. Returns the addresses freed. */
+  releaseByHandle(handleId: string, options?: { signal?: AbortSignal }): Promise<string[]>;
+  /** Addresses held by a handle. */
+  ipsByHandle(handleId: string, options?: { signal?: AbortSignal }): Promise<string[]>;
+  /** Claims the block(s) covering `cidr` for `node`. */
+  claimAffinity(cidr: string, node: string, options?: { signal?: AbortSignal }): Promise<ClaimAffinityResult>;
+  /** Drops every block affinity of a node (a node going away); empty blocks are deleted. */
+  releaseHostAffinities(
+    node: string,
+    options?: { requireEmpty?: boolean; signal?: AbortSignal },
+  ): Promise<ReleaseAffinitiesResult>;
+  /** Capacity, use and free space per pool and per block. */
+  utilisation(options?: { signal?: AbortSignal }): Promise<PoolUtilisation[]>;
+  /** A consistency report given the set of handles that are legitimately in use. */
+  check(liveHandles: Iterable<string>, options?: { signal?: AbortSignal }): Promise<IpamCheckReport>;
+  /**
+   * Releases leaked handles (not live, and allocated more than `gracePeriodMs` ago), each handle all
+   * or nothing, re-verified under compare-and-swap.
+   */
+  gc(
+    liveHandles: Iterable<string>,
+    gracePeriodMs: number,
+    options?: { signal?: AbortSignal },
+  ): Promise<GcResult>;
+  /** Drops cached state; the next operation re-reads the datastore. */
+  invalidate(): void;
+  /** Stops accepting calls. Does not close the datastore. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+interface ConfigSnapshot {
+  pools: NormalizedPool[];
+  invalidPools: { name: string; error: string }[];
+  overlaps: [string, string][];
+  config: EffectiveIpamConfig;
+  reservations: Cidr[];
+  loadedAt: number;
+}
+
+interface CachedBlock {
+  obj: IpamBlockObject;
+  cidr: Cidr;
+}
+
+interface PlannedBlock {
+  cidr: Cidr;
+  /** The stored object this plan started from (absent when the plan creates the block). */
+  orig: IpamBlockObject | undefined;
+  spec: IpamBlockSpec;
+  /** Delete the block instead of writing it. */
+  remove: boolean;
+}
+
+/** The writes of one attempt, committed as one transaction. */
+class Plan {
+  readonly blocks = new Map<string, PlannedBlock>();
+  readonly ops: TxnOp[] = [];
+  readonly pools = new Map<string, NormalizedPool>();
+  /** handleId → block CIDR → delta (positive: allocated, negative: released). */
+  readonly handles = new Map<string, Map<string, number>>();
+
+  addHandleDelta(handleId: string, block: string, delta: number): void {
+    let m = this.handles.get(handleId);
+    if (!m) this.handles.set(handleId, (m = new Map()));
+    m.set(block, (m.get(block) ?? 0) + delta);
+  }
+}
+
+const HANDLE_CACHE_MAX = 10_000;
+const MAX_CLAIM_BLOCKS = 1024;
+
+function checkName(what: string, value: unknown): string {
+  if (typeof value !== "string" || !/^[A-Za-z0-9._:@+=~-]{1,200}$/.test(value)) {
+    throw new IpamError(IpamErrorCode.Invalid, `invalid ${what}`, { details: { [what]: value } });
+  }
+  return value;
+}
+
+function checkCount(what: string, value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 4096) {
+    throw new IpamError(IpamErrorCode.Invalid, `invalid ${what}`, { details: { [what]: value } });
+  }
+  return value;
+}
+
+function secondaryOf(attrs: AllocationAttributes | undefined): Record<string, string> | null {
+  if (!attrs) return null;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(attrs)) if (typeof v === "string") out[k] = v;
+  return Object.keys(out).length === 0 ? null : out;
+}
+
+function dsCode(e: unknown): string | undefined {
+  if (typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string") {
+    return (e as { code: string }).code;
+  }
+  return undefined;
+}
+
+function isDatastoreLike(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "DatastoreError";
+}
+
+/** A conflict-type failure of a transaction: re-read and retry. */
+function isConflict(e: unknown): boolean {
+  if (isIpamError(e)) return false;
+  const code = dsCode(e);
+  return code === "conflict" || code === "already-exists";
+}
+
+function conflictKind(e: unknown): string | undefined {
+  const details = (e as { details?: { kind?: unknown } }).details;
+  return typeof details?.kind === "string" ? details.kind : undefined;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function abortError(signal: AbortSignal): IpamError {
+  return new IpamError(IpamErrorCode.Aborted, "operation aborted", { cause: signal.reason });
+}
+
+function blockObject(name: string, spec: IpamBlockSpec, resourceVersion?: string): IpamBlockObject {
+  const metadata: IpamBlockObject["metadata"] = { name };
+  if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
+  return { apiVersion: IpamKind.apiVersion, kind: IpamKind.Block, metadata, spec };
+}
+
+/** Name of the `BlockAffinity` of a node for a block, as Calico forms it. */
+export function affinityName(node: string, blockCidr: Cidr): string {
+  return `${node}-${cidrName(blockCidr)}`;
+}
+
+/**
+ * Creates an IPAM client over a datastore.
+ *
+ * @example
+ * ```ts
+ * const ipam = createIpam({ datastore });
+ * const { ipv4, ipv6 } = await ipam.autoAssign({ handleId: "net.c1", node: "n1", num4: 1, num6: 1 });
+ * await ipam.releaseByHandle("net.c1");
+ * ```
+ */
+export function createIpam(options: IpamOptions): Ipam {
+  const ds = options.datastore;
+  if (!ds || typeof ds.transaction !== "function") {
+    throw new IpamError(IpamErrorCode.Invalid, "a datastore is required", {
+      details: { option: "datastore" },
+    });
+  }
+  const maxAttempts = options.maxAttempts ?? DEFAULTS.maxAttempts;
+  const backoffMs = options.backoffMs ?? DEFAULTS.backoffMs;
+  const cooldownMs = options.reuseCooldownMs ?? DEFAULTS.reuseCooldownMs;
+  const reclaimAfterMs = options.reclaimEmptyBlockAfterMs ?? DEFAULTS.reclaimEmptyBlockAfterMs;
+  const configTtlMs = options.configTtlMs ?? DEFAULTS.configTtlMs;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const matches = options.nodeSelectorMatches ?? basicNodeSelectorMatches;
+  const log = options.logger;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new IpamError(IpamErrorCode.Invalid, "maxAttempts must be a positive integer", {
+      details: { maxAttempts },
+    });
+  }
+
+  let closed = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  let snapshot: ConfigSnapshot | undefined;
+  /** Block name → last known stored state. */
+  let blocks = new Map<string, CachedBlock>();
+  /** True once `blocks` holds a full listing taken during the current attempt. */
+  let blocksFresh = false;
+  let blocksListed = false;
+  /** The block named by the last conflict: on retry, re-read only it instead of listing all. */
+  let staleBlock: string | undefined;
+  /** Handle name → last known stored state (null: known absent). */
+  const handles = new Map<string, IpamHandleObject | null>();
+
+  const nodeLabels =
+    options.nodeLabels ??
+    (async (node: string, opts: { signal?: AbortSignal }) => {
+      try {
+        const n = await ds.get({ kind: "Node", name: node }, opts);
+        return n.metadata.labels ?? {};
+      } catch (e) {
+        if (dsCode(e) === "not-found") return {};
+        throw e;
+      }
+    });
+
+  /** Runs `fn` after every earlier operation of this client: one serialised loop per client. */
+  function serialised<T>(fn: () => Promise<T>): Promise<T> {
+    if (closed) return Promise.reject(new IpamError(IpamErrorCode.Closed, "IPAM client closed"));
+    const start = () => {
+      // A listing is only "fresh" within the operation that took it.
+      blocksFresh = false;
+      return fn();
+    };
+    const run = queue.then(start, start);
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs one attempt after another until it commits, re-reading on conflict. */
+  async function retrying<T>(
+    op: string,
+    signal: AbortSignal | undefined,
+    attempt: (n: number) => Promise<T>,
+  ): Promise<T> {
+    let last: unknown;
+    for (let n = 1; n <= maxAttempts; n++) {
+      if (signal?.aborted) throw abortError(signal);
+      blocksFresh = false;
+      try {
+        return await attempt(n);
+      } catch (e) {
+        if (!isConflict(e)) throw wrap(e, signal);
+        last = e;
+        const kind = conflictKind(e);
+        log?.debug(
+          { op, attempt: n, kind, name: (e as { details?: { name?: unknown } }).details?.name },
+          "ipam conflict",
+        );
+        if (kind === undefined || kind === IpamKind.Pool) snapshot = undefined;
+        const name = (e as { details?: { name?: unknown } }).details?.name;
+        staleBlock = kind === IpamKind.Block && typeof name === "string" ? name : undefined;
+        if (kind === undefined || kind === IpamKind.Handle) handles.clear();
+        if (n > 1) {
+          const cap = Math.min(100, backoffMs * 2 ** Math.min(n, 10));
+          await sleep(Math.floor(random() * cap), signal);
+        }
+      }
+    }
+    throw new IpamError(IpamErrorCode.ConflictRetriesExhausted, `${op}: too many concurrent updates`, {
+      details: { op, attempts: maxAttempts },
+      cause: last,
+    });
+  }
+
+  function wrap(e: unknown, signal: AbortSignal | undefined): unknown {
+    if (isIpamError(e)) return e;
+    if (signal?.aborted) return abortError(signal);
+    if (isDatastoreLike(e) || dsCode(e) !== undefined) {
+      return new IpamError(IpamErrorCode.Datastore, `datastore: ${(e as Error).message}`, {
+        retryable: dsCode(e) === "unavailable",
+        details: { datastoreCode: dsCode(e) },
+        cause: e,
+      });
+    }
+    return e;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async function loadConfig(signal: AbortSignal | undefined, force = false): Promise<ConfigSnapshot> {
+    if (!force && snapshot && now() - snapshot.loadedAt < configTtlMs) return snapshot;
+    const opts = signal ? { signal } : {};
+    const [poolList, reservationList, cfgObj] = await Promise.all([
+      ds.list<IpPoolResource>(IpamKind.Pool, opts),
+      ds.list<StoredObject & { spec?: IpReservationSpec }>(IpamKind.Reservation, opts),
+      ds
+        .get<StoredObject & { spec?: IpamConfigSpec }>({ kind: IpamKind.Config, name: "default" }, opts)
+        .catch((e) => {
+          if (dsCode(e) === "not-found") return undefined;
+          throw e;
+        }),
+    ]);
+    const pools: NormalizedPool[] = [];
+    const invalidPools: ConfigSnapshot["invalidPools"] = [];
+    for (const p of poolList.items) {
+      try {
+        pools.push(normalizePool(p.metadata.name, p.spec, p.metadata.resourceVersion));
+      } catch (e) {
+        invalidPools.push({ name: p.metadata.name, error: (e as Error).message });
+        log?.warn({ pool: p.metadata.name, error: (e as Error).message }, "ipam ignores invalid pool");
+      }
+    }
+    const reservations: Cidr[] = [];
+    for (const r of reservationList.items) {
+      for (const c of r.spec?.reservedCIDRs ?? []) {
+        try {
+          reservations.push(parseCidr(c, { mask: true }));
+        } catch {
+          log?.warn({ reservation: r.metadata.name, cidr: c }, "ipam ignores invalid reservation");
+        }
+      }
+    }
+    const spec = cfgObj?.spec ?? {};
+    const config: EffectiveIpamConfig = {
+      strictAffinity: spec.strictAffinity ?? DEFAULT_IPAM_CONFIG.strictAffinity,
+      autoAllocateBlocks: spec.autoAllocateBlocks ?? DEFAULT_IPAM_CONFIG.autoAllocateBlocks,
+      maxBlocksPerHost: spec.maxBlocksPerHost ?? DEFAULT_IPAM_CONFIG.maxBlocksPerHost,
+    };
+    snapshot = { pools, invalidPools, overlaps: findOverlaps(pools), config, reservations, loadedAt: now() };
+    return snapshot;
+  }
+
+  async function listBlocks(signal: AbortSignal | undefined): Promise<Map<string, CachedBlock>> {
+    if (blocksFresh) return blocks;
+    const res = await ds.list<IpamBlockObject>(IpamKind.Block, signal ? { signal } : {});
+    const next = new Map<string, CachedBlock>();
+    for (const obj of res.items) {
+      try {
+        next.set(obj.metadata.name, { obj, cidr: parseCidr(obj.spec.cidr) });
+      } catch {
+        log?.warn({ block: obj.metadata.name }, "ipam ignores malformed block");
+      }
+    }
+    blocks = next;
+    blocksFresh = true;
+    blocksListed = true;
+    return blocks;
+  }
+
+  async function knownBlocks(
+    signal: AbortSignal | undefined,
+    attempt: number,
+  ): Promise<Map<string, CachedBlock>> {
+    if (!blocksListed) return listBlocks(signal);
+    if (attempt === 1) return blocks;
+    const stale = staleBlock === undefined ? undefined : blocks.get(staleBlock);
+    if (stale === undefined) return listBlocks(signal);
+    await getBlock(stale.cidr, signal, attempt);
+    return blocks;
+  }
+
+  /** The stored block of that CIDR (cached on the first attempt), or undefined. */
+  async function getBlock(
+    cidr: Cidr,
+    signal: AbortSignal | undefined,
+    attempt: number,
+  ): Promise<CachedBlock | undefined> {
+    const name = cidrName(cidr);
+    const cached = blocks.get(name);
+    if (cached && attempt === 1) return cached;
+    if (blocksFresh) return cached;
+    try {
+      const obj = await ds.get<IpamBlockObject>({ kind: IpamKind.Block, name }, signal ? { signal } : {});
+      const entry = { obj, cidr };
+      blocks.set(name, entry);
+      return entry;
+    } catch (e) {
+      if (dsCode(e) !== "not-found") throw e;
+      blocks.delete(name);
+      return undefined;
+    }
+  }
+
+  function rememberHandle(name: string, obj: IpamHandleObject | null): void {
+    handles.delete(name);
+    handles.set(name, obj);
+    if (handles.size > HANDLE_CACHE_MAX) handles.delete(handles.keys().next().value!);
+  }
+
+  /**
+   * The stored handle. With `optimistic`, an unknown handle is assumed absent: the transaction then
+   * creates it, and fails with a conflict if it did exist, after which the handle is read.
+   */
+  async function getHandle(
+    handleId: string,
+    signal: AbortSignal | undefined,
+    optimistic: boolean,
+  ): Promise<IpamHandleObject | null> {
+    if (handles.has(handleId)) return handles.get(handleId)!;
+    if (optimistic) return null;
+    try {
+      const obj = await ds.get<IpamHandleObject>(
+        { kind: IpamKind.Handle, name: handleId },
+        signal ? { signal } : {},
+      );
+      rememberHandle(handleId, obj);
+      return obj;
+    } catch (e) {
+      if (dsCode(e) !== "not-found") throw e;
+      rememberHandle(handleId, null);
+      return null;
+    }
+  }
+
+  function isReservedFn(cfg: ConfigSnapshot): ((v: bigint) => boolean) | undefined {
+    if (cfg.reservations.length === 0) return undefined;
+    const rs = cfg.reservations;
+    return (v) => rs.some((r) => v >= r.base && v < r.base + cidrSize(r));
+  }
+
+  function poolOf(cfg: ConfigSnapshot, addr: IpAddr): NormalizedPool | undefined {
+    return cfg.pools.find((p) => cidrContains(p.cidr, addr));
+  }
+
+  // ---------------------------------------------------------------- commit
+
+  async function commit(
+    plan: Plan,
+    signal: AbortSignal | undefined,
+    optimisticHandles: boolean,
+  ): Promise<void> {
+    const ops: TxnOp[] = [];
+    const kinds: ("block" | "handle" | "other")[] = [];
+    for (const [name, b] of plan.blocks) {
+      if (b.remove) {
+        if (!b.orig) continue;
+        const op: TxnOp = { op: "delete", key: { kind: IpamKind.Block, name } };
+        if (b.orig.metadata.resourceVersion !== undefined)
+          op.resourceVersion = b.orig.metadata.resourceVersion;
+        ops.push(op);
+      } else if (b.orig) {
+        if (b.orig.spec === b.spec) {
+          // Unchanged, but the decision was taken on this state (e.g. "not allocated"): assert it.
+          const check: TxnOp = { op: "check", key: { kind: IpamKind.Block, name } };
+          if (b.orig.metadata.resourceVersion !== undefined)
+            check.resourceVersion = b.orig.metadata.resourceVersion;
+          ops.push(check);
+          kinds.push("other");
+          continue;
+        }
+        ops.push({ op: "update", object: blockObject(name, b.spec, b.orig.metadata.resourceVersion) });
+      } else {
+        ops.push({ op: "create", object: blockObject(name, b.spec) });
+      }
+      kinds.push("block");
+    }
+    for (const op of plan.ops) {
+      ops.push(op);
+      kinds.push("other");
+    }
+    for (const p of plan.pools.values()) {
+      if (p.resourceVersion === undefined) continue;
+      ops.push({
+        op: "check",
+        key: { kind: IpamKind.Pool, name: p.name },
+        resourceVersion: p.resourceVersion,
+      });
+      kinds.push("other");
+    }
+    const handleWrites: { name: string; removed: boolean }[] = [];
+    for (const [handleId, deltas] of plan.handles) {
+      const cur = await getHandle(handleId, signal, optimisticHandles);
+      let spec: IpamHandleSpec | null = cur?.spec ?? null;
+      for (const [block, d] of deltas) {
+        if (d > 0) spec = handleAdd(spec ?? undefined, handleId, block, d);
+        else if (d < 0 && spec) spec = handleRemove(spec, block, -d);
+      }
+      const key: ObjectKey = { kind: IpamKind.Handle, name: handleId };
+      if (cur && spec === null) {
+        const op: TxnOp = { op: "delete", key };
+        if (cur.metadata.resourceVersion !== undefined) op.resourceVersion = cur.metadata.resourceVersion;
+        ops.push(op);
+      } else if (spec !== null) {
+        const metadata: IpamHandleObject["metadata"] = { name: handleId };
+        if (cur?.metadata.resourceVersion !== undefined)
+          metadata.resourceVersion = cur.metadata.resourceVersion;
+        const object: IpamHandleObject = {
+          apiVersion: IpamKind.apiVersion,
+          kind: IpamKind.Handle,
+          metadata,
+          spec,
+        };
+        ops.push(cur ? { op: "update", object } : { op: "create", object });
+      } else continue;
+      kinds.push("handle");
+      handleWrites.push({ name: handleId, removed: spec === null });
+    }
+    if (ops.length === 0) return;
+    const res = await ds.transaction(ops, signal ? { signal } : {});
+    // Refresh the caches from what was written, so the next call needs no read.
+    let hw = 0;
+    ops.forEach((op, i) => {
+      const kind = kinds[i];
+      if (kind === "other") return;
+      const written = res.results[i] ?? null;
+      if (kind === "block") {
+        const name = op.op === "delete" ? op.key.name : (op as { object: StoredObject }).object.metadata.name;
+        const planned = plan.blocks.get(name)!;
+        if (op.op === "delete" || written === null) blocks.delete(name);
+        else blocks.set(name, { obj: written as IpamBlockObject, cidr: planned.cidr });
+      } else {
+        const w = handleWrites[hw++]!;
+        if (w.removed) rememberHandle(w.name, null);
+        else if (written !== null) rememberHandle(w.name, written as IpamHandleObject);
+        else handles.delete(w.name);
+      }
+    });
+  }
+
+  function planned(plan: Plan, name: string, entry: CachedBlock): PlannedBlock {
+    let p = plan.blocks.get(name);
+    if (!p) {
+      p = { cidr: entry.cidr, orig: entry.obj, spec: entry.obj.spec, remove: false };
+      plan.blocks.set(name, p);
+    }
+    return p;
+  }
+
+  function take(
+    plan: Plan,
+    pb: PlannedBlock,
+    pool: NormalizedPool,
+    req: AllocateRequest,
+    out: AssignedAddress[],
+  ): number {
+    const r = allocateFromBlock(pb.spec, pb.cidr, req);
+    if (r.ordinals.length === 0) return 0;
+    pb.spec = r.spec;
+    plan.pools.set(pool.name, pool);
+    if (req.handleId !== null) plan.addHandleDelta(req.handleId, pb.spec.cidr, r.ordinals.length);
+    for (const o of r.ordinals) {
+      out.push({
+        ip: formatIp(pb.cidr.family, ordinalAddress(pb.cidr, o)),
+        family: pb.cidr.family,
+        pool: pool.name,
+        block: pb.spec.cidr,
+        sequenceNumber: r.sequenceNumber,
+      });
+    }
+    return r.ordinals.length;
+  }
+
+  // ---------------------------------------------------------------- autoAssign
+
+  async function eligiblePools(
+    cfg: ConfigSnapshot,
+    family: IpFamily,
+    args: AutoAssignArgs,
+    signal: AbortSignal | undefined,
+  ): Promise<NormalizedPool[]> {
+    const use = args.use ?? "Workload";
+    let candidates = cfg.pools.filter((p) => p.cidr.family === family);
+    if (args.pools && args.pools.length > 0) {
+      const wanted = args.pools;
+      candidates = candidates.filter((p) => wanted.includes(p.name) || wanted.includes(p.cidrText));
+    } else {
+      candidates = candidates.filter((p) => p.assignmentMode === "Automatic");
+    }
+    candidates = candidates.filter((p) => !p.disabled && p.allowedUses.includes(use));
+    const overlapping = new Set(cfg.overlaps.flat());
+    const bad = candidates.filter((p) => overlapping.has(p.name));
+    if (bad.length > 0) {
+      throw new IpamError(
+        IpamErrorCode.OverlappingPools,
+        "IP pools overlap: refusing to allocate from them",
+        {
+          details: { pools: bad.map((p) => p.name), pairs: cfg.overlaps },
+        },
+      );
+    }
+    if (candidates.some((p) => p.nodeSelector !== "all()")) {
+      const labels = await nodeLabels(args.node, signal ? { signal } : {});
+      candidates = candidates.filter((p) => matches(p.nodeSelector, labels));
+    }
+    return candidates;
+  }
+
+  async function allocateFamily(
+    plan: Plan,
+    cfg: ConfigSnapshot,
+    pools: NormalizedPool[],
+    family: IpFamily,
+    num: number,
+    args: AutoAssignArgs,
+    attempt: number,
+  ): Promise<AssignedAddress[]> {
+    const signal = args.signal;
+    const out: AssignedAddress[] = [];
+    const affinity = hostAffinity(args.node);
+    const req: AllocateRequest = {
+      num,
+      handleId: args.handleId,
+      secondary: secondaryOf(args.attrs),
+      now: now(),
+      isReserved: isReservedFn(cfg),
+      cooldownMs,
+    };
+    const poolFor = (c: Cidr) => pools.find((p) => cidrContainsCidr(p.cidr, c));
+    const fillAffine = (all: Map<string, CachedBlock>) => {
+      for (const [name, entry] of all) {
+        if (req.num === 0) return;
+        if (entry.obj.spec.affinity !== affinity || entry.cidr.family !== family) continue;
+        const pool = poolFor(entry.cidr);
+        if (!pool) continue;
+        req.num -= take(plan, planned(plan, name, entry), pool, req, out);
+      }
+    };
+
+    // 1. This host's blocks.
+    fillAffine(await knownBlocks(signal, attempt));
+    if (req.num === 0) return out;
+    // Everything past the fast path decides on a fresh listing.
+    const all = await listBlocks(signal);
+    fillAffine(all);
+    if (req.num === 0) return out;
+
+    // 2. Claim new blocks.
+    if (cfg.config.autoAllocateBlocks) {
+      let affineCount = 0;
+      for (const e of all.values()) if (e.obj.spec.affinity === affinity) affineCount++;
+      for (const b of plan.blocks.values()) if (!b.orig && b.spec.affinity === affinity) affineCount++;
+      const max = cfg.config.maxBlocksPerHost;
+      for (const pool of pools) {
+        if (req.num === 0) break;
+        const existing: Cidr[] = [];
+        for (const e of all.values()) existing.push(e.cidr);
+        for (const b of plan.blocks.values()) existing.push(b.cidr);
+        const walk = freeBlockWalk(
+          pool.cidr,
+          pool.blockSize,
+          fnv1a64(`${args.node}|${pool.cidrText}`),
+          occupiedRanges(pool.cidr, pool.blockSize, existing, cfg.reservations),
+        );
+        while (req.num > 0 && (max === 0 || affineCount < max)) {
+          const next = walk.next();
+          if (next.done) break;
+          const cidr = next.value;
+          const name = cidrName(cidr);
+          const pb: PlannedBlock = {
+            cidr,
+            orig: undefined,
+            spec: newBlock(cidr, affinity, req.now, formatCidr(cidr)),
+            remove: false,
+          };
+          if (availableCount(pb.spec, cidr, req) === 0) continue;
+          plan.blocks.set(name, pb);
+          plan.ops.push({ op: "create", object: affinityObject(args.node, cidr) });
+          affineCount++;
+          req.num -= take(plan, pb, pool, req, out);
+        }
+      }
+      if (req.num === 0) return out;
+    }
+
+    // 3. Take over an empty block another host has held unused for a while.
+    if (Number.isFinite(reclaimAfterMs)) {
+      const max = cfg.config.maxBlocksPerHost;
+      let affineCount = 0;
+      for (const e of all.values()) if (e.obj.spec.affinity === affinity) affineCount++;
+      for (const [name, entry] of all) {
+        if (req.num === 0 || (max !== 0 && affineCount >= max) || !cfg.config.autoAllocateBlocks) break;
+        const spec = entry.obj.spec;
+        const other = affinityNode(spec.affinity);
+        if (
+          other === undefined ||
+          other === args.node ||
+          entry.cidr.family !== family ||
+          plan.blocks.has(name)
+        )
+          continue;
+        if (inUseCount(spec) !== 0 || spec.emptySince == null || req.now - spec.emptySince < reclaimAfterMs)
+          continue;
+        const pool = poolFor(entry.cidr);
+        if (!pool) continue;
+        const pb = planned(plan, name, entry);
+        pb.spec = { ...pb.spec, affinity };
+        const oldKey: ObjectKey = { kind: IpamKind.Affinity, name: affinityName(other, entry.cidr) };
+        const oldAff = await ds.get(oldKey, signal ? { signal } : {}).catch((e) => {
+          if (dsCode(e) === "not-found") return undefined;
+          throw e;
+        });
+        if (oldAff) {
+          const del: TxnOp = { op: "delete", key: oldKey };
+          if (oldAff.metadata.resourceVersion !== undefined)
+            del.resourceVersion = oldAff.metadata.resourceVersion;
+          plan.ops.push(del);
+        }
+        plan.ops.push({ op: "create", object: affinityObject(args.node, entry.cidr) });
+        affineCount++;
+        log?.debug({ block: spec.cidr, from: other, to: args.node }, "ipam reclaims empty block");
+        req.num -= take(plan, pb, pool, req, out);
+      }
+      if (req.num === 0) return out;
+    }
+
+    // 4. Borrow from other hosts' blocks.
+    if (!cfg.config.strictAffinity) {
+      for (const [name, entry] of all) {
+        if (req.num === 0) break;
+        if (entry.obj.spec.affinity === affinity || entry.cidr.family !== family) continue;
+        const pool = poolFor(entry.cidr);
+        if (!pool) continue;
+        req.num -= take(plan, planned(plan, name, entry), pool, req, out);
+      }
+      if (req.num === 0) return out;
+    }
+
+    throw new IpamError(
+      IpamErrorCode.PoolExhausted,
+      `no free IPv${family} address in pool(s) ${pools.map((p) => p.name).join(", ")}`,
+      {
+        details: {
+          pools: pools.map((p) => p.name),
+          family,
+          requested: num,
+          available: num - req.num,
+          node: args.node,
+        },
+      },
+    );
+  }
+
+  function affinityObject(node: string, cidr: Cidr): BlockAffinityObject {
+    return {
+      apiVersion: IpamKind.apiVersion,
+      kind: IpamKind.Affinity,
+      metadata: { name: affinityName(node, cidr) },
+      spec: { node, cidr: formatCidr(cidr), state: AffinityState.Confirmed, deleted: false },
+    };
+  }
+
+  async function autoAssign(args: AutoAssignArgs): Promise<AutoAssignResult> {
+    checkName("handleId", args.handleId);
+    checkName("node", args.node);
+    const num4 = checkCount("num4", args.num4);
+    const num6 = checkCount("num6", args.num6);
+    if (num4 + num6 === 0) {
+      throw new IpamError(IpamErrorCode.Invalid, "nothing to assign: num4 and num6 are 0", { details: {} });
+    }
+    return serialised(() =>
+      retrying("autoAssign", args.signal, async (attempt) => {
+        const cfg = await loadConfig(args.signal, attempt > 1 && snapshot === undefined);
+        const plan = new Plan();
+        const result: AutoAssignResult = { ipv4: [], ipv6: [] };
+        for (const [family, num] of [
+          [4, num4],
+          [6, num6],
+        ] as const) {
+          if (num === 0) continue;
+          const pools = await eligiblePools(cfg, family, args, args.signal);
+          if (pools.length === 0) {
+            throw new IpamError(IpamErrorCode.NoPools, `no usable IPv${family} pool for node ${args.node}`, {
+              details: { family, node: args.node, pools: args.pools ?? [] },
+            });
+          }
+          const got = await allocateFamily(plan, cfg, pools, family, num, args, attempt);
+          if (family === 4) result.ipv4 = got;
+          else result.ipv6 = got;
+        }
+        await commit(plan, args.signal, attempt === 1);
+        return result;
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- assignIP
+
+  async function assignIP(
+    ip: string,
+    args: {
+      handleId: string;
+      attrs?: AllocationAttributes | undefined;
+      node?: string | undefined;
+      signal?: AbortSignal | undefined;
+    },
+  ): Promise<AssignedAddress> {
+    const addr = parseIp(ip);
+    checkName("handleId", args.handleId);
+    if (args.node !== undefined) checkName("node", args.node);
+    const signal = args.signal;
+    return serialised(() =>
+      retrying("assignIP", signal, async (attempt) => {
+        const cfg = await loadConfig(signal, attempt > 1);
+        const pool = poolOf(cfg, addr);
+        if (!pool)
+          throw new IpamError(IpamErrorCode.NotInPool, "address is not in any IP pool", { details: { ip } });
+        if (pool.disabled) {
+          throw new IpamError(IpamErrorCode.PoolDisabled, "address is in a disabled pool", {
+            details: { ip, pool: pool.name },
+          });
+        }
+        if (cfg.overlaps.some(([a, b]) => a === pool.name || b === pool.name)) {
+          throw new IpamError(
+            IpamErrorCode.OverlappingPools,
+            "IP pools overlap: refusing to allocate from them",
+            {
+              details: { pools: [pool.name], pairs: cfg.overlaps },
+            },
+          );
+        }
+        const cidr = enclosingCidr(addr, pool.blockSize);
+        const name = cidrName(cidr);
+        const plan = new Plan();
+        const entry = await getBlock(cidr, signal, attempt);
+        let pb: PlannedBlock;
+        const t = now();
+        if (entry) {
+          pb = planned(plan, name, entry);
+        } else {
+          // Like Calico, the first specific assignment in a block claims it for the node asking.
+          let affinity: string | null = null;
+          if (args.node !== undefined) {
+            const labels =
+              pool.nodeSelector === "all()" ? {} : await nodeLabels(args.node, signal ? { signal } : {});
+            if (matches(pool.nodeSelector, labels)) affinity = hostAffinity(args.node);
+          }
+          pb = { cidr, orig: undefined, spec: newBlock(cidr, affinity, t, formatCidr(cidr)), remove: false };
+          plan.blocks.set(name, pb);
+          if (affinity !== null) plan.ops.push({ op: "create", object: affinityObject(args.node!, cidr) });
+        }
+        const ordinal = addressOrdinal(cidr, addr);
+        const r = assignOrdinal(pb.spec, ordinal, {
+          handleId: args.handleId,
+          secondary: secondaryOf(args.attrs),
+          now: t,
+        });
+        pb.spec = r.spec;
+        plan.pools.set(pool.name, pool);
+        plan.addHandleDelta(args.handleId, pb.spec.cidr, 1);
+        await commit(plan, signal, attempt === 1);
+        return {
+          ip: formatIp(addr.family, addr.value),
+          family: addr.family,
+          pool: pool.name,
+          block: pb.spec.cidr,
+          sequenceNumber: r.sequenceNumber,
+        };
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- release
+
+  /** After a release, an empty block that no host holds is deleted, as in Calico. */
+  function settle(pb: PlannedBlock): void {
+    if (pb.spec.affinity === null && inUseCount(pb.spec) === 0) pb.remove = true;
+  }
+
+  async function blockForAddress(
+    cfg: ConfigSnapshot,
+    addr: IpAddr,
+    signal: AbortSignal | undefined,
+    attempt: number,
+  ): Promise<[string, CachedBlock] | undefined> {
+    const pool = poolOf(cfg, addr);
+    if (pool) {
+      const cidr = enclosingCidr(addr, pool.blockSize);
+      const entry = await getBlock(cidr, signal, attempt);
+      if (entry) return [cidrName(cidr), entry];
+    }
+    // The pool may be gone or resized: look through every block.
+    if (!blocksFresh && (attempt > 1 || !blocksListed || pool === undefined)) await listBlocks(signal);
+    for (const [name, e] of blocks) if (cidrContains(e.cidr, addr)) return [name, e];
+    return undefined;
+  }
+
+  async function releaseIPs(
+    items: readonly (string | ReleaseRequest)[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ReleaseIpsResult> {
+    const reqs = items.map((i) => (typeof i === "string" ? { ip: i } : i));
+    const parsed = reqs.map((r) => ({ req: r, addr: parseIp(r.ip) }));
+    const signal = options.signal;
+    return serialised(() =>
+      retrying("releaseIPs", signal, async (attempt) => {
+        const cfg = await loadConfig(signal);
+        const plan = new Plan();
+        const result: ReleaseIpsResult = { released: [], unallocated: [], skipped: [] };
+        const byBlock = new Map<string, { entry: CachedBlock; items: ReleaseItem[]; ips: string[] }>();
+        for (const { req, addr } of parsed) {
+          const found = await blockForAddress(cfg, addr, signal, attempt);
+          if (!found) {
+            result.unallocated.push(req.ip);
+            continue;
+          }
+          const [name, entry] = found;
+          let g = byBlock.get(name);
+          if (!g) byBlock.set(name, (g = { entry, items: [], ips: [] }));
+          g.items.push({
+            ordinal: addressOrdinal(entry.cidr, addr),
+            handleId: req.handleId,
+            sequenceNumber: req.sequenceNumber,
+          });
+          g.ips.push(req.ip);
+        }
+        const t = now();
+        for (const [name, g] of byBlock) {
+          const pb = planned(plan, name, g.entry);
+          const r = releaseFromBlock(pb.spec, g.items, t, cooldownMs);
+          pb.spec = r.spec;
+          for (const rel of r.released) {
+            result.released.push({
+              ip: formatIp(pb.cidr.family, ordinalAddress(pb.cidr, rel.ordinal)),
+              handleId: rel.handleId,
+            });
+            if (rel.handleId !== null) plan.addHandleDelta(rel.handleId, pb.spec.cidr, -1);
+          }
+          for (const s of r.skipped) {
+            const ip = formatIp(pb.cidr.family, ordinalAddress(pb.cidr, s.ordinal));
+            if (s.reason === "not-allocated") result.unallocated.push(ip);
+            else result.skipped.push({ ip, reason: s.reason });
+          }
+          settle(pb);
+        }
+        await commit(plan, signal, false);
+        return result;
+      }),
+    );
+  }
+
+  /**
+   * Releases every address of `handleId` in the given blocks (and in the handle's own list), and the
+   * handle, in one transaction. `guard` may veto the release after the fresh read (GC re-verification).
+   */
+  async function releaseHandleIn(
+    handleId: string,
+    extraBlocks: readonly string[],
+    signal: AbortSignal | undefined,
+    attempt: number,
+    guard?: (spec: IpamBlockSpec) => boolean,
+  ): Promise<string[] | undefined> {
+    const handle = await getHandle(handleId, signal, false);
+    const cidrs = new Set<string>(extraBlocks);
+    for (const c of Object.keys(handle?.spec.block ?? {})) cidrs.add(c);
+    const plan = new Plan();
+    const ips: string[] = [];
+    const t = now();
+    // Read the blocks concurrently: the shorter the read-to-commit window, the fewer lost races.
+    const parsed = [...cidrs].map((c) => parseCidr(c));
+    const entries = await Promise.all(parsed.map((cidr) => getBlock(cidr, signal, attempt)));
+    for (const [i, cidr] of parsed.entries()) {
+      const entry = entries[i];
+      if (!entry) continue;
+      if (guard && !guard(entry.obj.spec)) return undefined;
+      const pb = planned(plan, cidrName(cidr), entry);
+      const r = releaseHandleFromBlock(pb.spec, handleId, t, cooldownMs);
+      pb.spec = r.spec;
+      for (const rel of r.released) ips.push(formatIp(cidr.family, ordinalAddress(cidr, rel.ordinal)));
+      settle(pb);
+    }
+    if (handle) {
+      const del: TxnOp = { op: "delete", key: { kind: IpamKind.Handle, name: handleId } };
+      if (handle.metadata.resourceVersion !== undefined)
+        del.resourceVersion = handle.metadata.resourceVersion;
+      plan.ops.push(del);
+    }
+    await commit(plan, signal, false);
+    if (handle) rememberHandle(handleId, null);
+    return ips;
+  }
+
+  async function releaseByHandle(
+    handleId: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<string[]> {
+    checkName("handleId", handleId);
+    const signal = options.signal;
+    return serialised(() =>
+      retrying("releaseByHandle", signal, async (attempt) => {
+        if (attempt > 1) handles.delete(handleId);
+        return (await releaseHandleIn(handleId, [], signal, attempt)) ?? [];
+      }),
+    );
+  }
+
+  async function ipsByHandle(handleId: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    checkName("handleId", handleId);
+    const signal = options.signal;
+    return serialised(async () => {
+      handles.delete(handleId);
+      const handle = await getHandle(handleId, signal, false);
+      const out: string[] = [];
+      for (const c of Object.keys(handle?.spec.block ?? {})) {
+        const cidr = parseCidr(c);
+        const entry = await getBlock(cidr, signal, 2);
+        if (!entry) continue;
+        entry.obj.spec.allocations.forEach((idx, o) => {
+          if (idx !== null && entry.obj.spec.attributes[idx]?.handleId === handleId) {
+            out.push(formatIp(cidr.family, ordinalAddress(cidr, o)));
+          }
+        });
+      }
+      return out;
+    });
+  }
+
+  // ---------------------------------------------------------------- affinities
+
+  async function claimAffinity(
+    cidrText: string,
+    node: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ClaimAffinityResult> {
+    checkName("node", node);
+    const target = parseCidr(cidrText);
+    const signal = options.signal;
+    return serialised(async () => {
+      const cfg = await loadConfig(signal, true);
+      const pool = cfg.pools.find((p) => cidrContainsCidr(p.cidr, target));
+      if (!pool)
+        throw new IpamError(IpamErrorCode.NotInPool, "CIDR is not inside one IP pool", {
+          details: { cidr: cidrText },
+        });
+      const out: ClaimAffinityResult = { claimed: [], failed: [] };
+      const blockCidrs: Cidr[] = [];
+      if (target.prefix >= pool.blockSize)
+        blockCidrs.push(enclosingCidr({ family: target.family, value: target.base }, pool.blockSize));
+      else {
+        const n = 1n << BigInt(pool.blockSize - target.prefix);
+        if (n > BigInt(MAX_CLAIM_BLOCKS)) {
+          throw new IpamError(IpamErrorCode.Invalid, "CIDR spans too many blocks", {
+            details: { cidr: cidrText, max: MAX_CLAIM_BLOCKS },
+          });
+        }
+        const step = cidrSize({ family: target.family, base: 0n, prefix: pool.blockSize });
+        for (let i = 0n; i < n; i++)
+          blockCidrs.push({ family: target.family, base: target.base + i * step, prefix: pool.blockSize });
+      }
+      for (const cidr of blockCidrs) {
+        const text = formatCidr(cidr);
+        try {
+          await retrying("claimAffinity", signal, async (attempt) => {
+            const name = cidrName(cidr);
+            const entry = await getBlock(cidr, signal, attempt);
+            const plan = new Plan();
+            const affinity = hostAffinity(node);
+            if (!entry) {
+              plan.blocks.set(name, {
+                cidr,
+                orig: undefined,
+                spec: newBlock(cidr, affinity, now(), text),
+                remove: false,
+              });
+              plan.ops.push({ op: "create", object: affinityObject(node, cidr) });
+            } else if (entry.obj.spec.affinity === affinity) {
+              const key = { kind: IpamKind.Affinity, name: affinityName(node, cidr) };
+              const aff = await ds.get<BlockAffinityObject>(key, signal ? { signal } : {}).catch((e) => {
+                if (dsCode(e) === "not-found") return undefined;
+                throw e;
+              });
+              if (aff?.spec.state === AffinityState.Confirmed) return;
+              const obj = affinityObject(node, cidr);
+              if (aff) obj.metadata.resourceVersion = aff.metadata.resourceVersion!;
+              plan.ops.push(aff ? { op: "update", object: obj } : { op: "create", object: obj });
+              plan.ops.push({
+                op: "check",
+                key: { kind: IpamKind.Block, name },
+                resourceVersion: entry.obj.metadata.resourceVersion!,
+              });
+            } else {
+              throw new IpamError(IpamErrorCode.BlockInUse, "block is held by another host or unaffine", {
+                details: { block: text, affinity: entry.obj.spec.affinity },
+              });
+            }
+            await commit(plan, signal, false);
+          });
+          out.claimed.push(text);
+        } catch (e) {
+          if (!isIpamError(e, IpamErrorCode.BlockInUse)) throw e;
+          out.failed.push({ cidr: text, reason: e.message });
+        }
+      }
+      return out;
+    });
+  }
+
+  async function releaseHostAffinities(
+    node: string,
+    options: { requireEmpty?: boolean; signal?: AbortSignal } = {},
+  ): Promise<ReleaseAffinitiesResult> {
+    checkName("node", node);
+    const signal = options.signal;
+    return serialised(async () => {
+      const affinity = hostAffinity(node);
+      const affs = await ds.list<BlockAffinityObject>(IpamKind.Affinity, signal ? { signal } : {});
+      const all = await listBlocks(signal);
+      const targets = new Set<string>();
+      for (const a of affs.items) if (a.spec?.node === node) targets.add(a.spec.cidr);
+      for (const e of all.values()) if (e.obj.spec.affinity === affinity) targets.add(e.obj.spec.cidr);
+      const out: ReleaseAffinitiesResult = { released: [], nonEmpty: [] };
+      for (const c of targets) {
+        const cidr = parseCidr(c);
+        const done = await retrying("releaseHostAffinities", signal, async (attempt) => {
+          const plan = new Plan();
+          const entry = await getBlock(cidr, signal, attempt);
+          const key = { kind: IpamKind.Affinity, name: affinityName(node, cidr) };
+          const aff = await ds.get(key, signal ? { signal } : {}).catch((e) => {
+            if (dsCode(e) === "not-found") return undefined;
+            throw e;
+          });
+          let nonEmpty = false;
+          if (entry && entry.obj.spec.affinity === affinity) {
+            const pb = planned(plan, cidrName(cidr), entry);
+            nonEmpty = inUseCount(pb.spec) > 0;
+            if (nonEmpty && options.requireEmpty) return undefined;
+            if (nonEmpty) pb.spec = { ...pb.spec, affinity: null };
+            else pb.remove = true;
+          }
+          if (aff) {
+            const del: TxnOp = { op: "delete", key };
+            if (aff.metadata.resourceVersion !== undefined)
+              del.resourceVersion = aff.metadata.resourceVersion;
+            plan.ops.push(del);
+          }
+          await commit(plan, signal, false);
+          return { nonEmpty };
+        });
+        if (!done) continue;
+        out.released.push(c);
+        if (done.nonEmpty) out.nonEmpty.push(c);
+      }
+      return out;
+    });
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  async function utilisation(options: { signal?: AbortSignal } = {}): Promise<PoolUtilisation[]> {
+    const signal = options.signal;
+    return serialised(async () => {
+      blocksFresh = false;
+      const cfg = await loadConfig(signal, true);
+      const all = await listBlocks(signal);
+      return cfg.pools.map((pool) => {
+        const bs: BlockUtilisation[] = [];
+        let inUse = 0;
+        for (const e of all.values()) {
+          if (!cidrContainsCidr(pool.cidr, e.cidr)) continue;
+          const used = inUseCount(e.obj.spec);
+          inUse += used;
+          const capacity = e.obj.spec.allocations.length;
+          bs.push({
+            cidr: e.obj.spec.cidr,
+            affinity: e.obj.spec.affinity,
+            capacity,
+            inUse: used,
+            free: capacity - used,
+          });
+        }
+        const capacity = cidrSize(pool.cidr);
+        return {
+          name: pool.name,
+          cidr: pool.cidrText,
+          family: pool.cidr.family,
+          disabled: pool.disabled,
+          capacity,
+          inUse,
+          free: capacity - BigInt(inUse),
+          blocks: bs,
+        };
+      });
+    });
+  }
+
+  async function readReport(live: Set<string>, signal: AbortSignal | undefined): Promise<IpamCheckReport> {
+    blocksFresh = false;
+    const cfg = await loadConfig(signal, true);
+    const opts = signal ? { signal } : {};
+    const [blockList, handleList, affList] = await Promise.all([
+      ds.list<IpamBlockObject>(IpamKind.Block, opts),
+      ds.list<IpamHandleObject>(IpamKind.Handle, opts),
+      ds.list<BlockAffinityObject>(IpamKind.Affinity, opts),
+    ]);
+    return buildCheckReport({
+      blocks: blockList.items,
+      handles: handleList.items,
+      affinities: affList.items,
+      pools: cfg.pools,
+      liveHandles: live,
+    });
+  }
+
+  async function check(
+    liveHandles: Iterable<string>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<IpamCheckReport> {
+    const live = new Set(liveHandles);
+    return serialised(() => readReport(live, options.signal));
+  }
+
+  async function gc(
+    liveHandles: Iterable<string>,
+    gracePeriodMs: number,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<GcResult> {
+    if (!(gracePeriodMs >= 0)) {
+      throw new IpamError(IpamErrorCode.Invalid, "gracePeriodMs must be >= 0", {
+        details: { gracePeriodMs },
+      });
+    }
+    const live = new Set(liveHandles);
+    const signal = options.signal;
+    return serialised(async () => {
+      const report = await readReport(live, signal);
+      const result: GcResult = { released: [], deferred: [], report };
+      const t = now();
+      const oldEnough = (leak: LeakedHandle) =>
+        leak.newestAllocation !== undefined && t - leak.newestAllocation >= gracePeriodMs;
+      for (const leak of report.leaks) {
+        if (leak.handleId === null) continue;
+        const handleId = leak.handleId;
+        if (!oldEnough(leak)) {
+          result.deferred.push(handleId);
+          continue;
+        }
+        // Re-verify on the state the transaction compares against: the handle must still be
+        // unknown to the caller and every one of its allocations older than the grace period.
+        const guard = (spec: IpamBlockSpec) =>
+          spec.allocations.every((idx) => {
+            if (idx === null) return true;
+            const a = spec.attributes[idx];
+            return (
+              a?.handleId !== handleId || (a.allocatedAt !== undefined && t - a.allocatedAt >= gracePeriodMs)
+            );
+          });
+        const ips = await retrying("gc", signal, async (attempt) => {
+          handles.delete(handleId);
+          return releaseHandleIn(handleId, leak.blocks, signal, attempt + 1, guard);
+        });
+        if (ips === undefined) result.deferred.push(handleId);
+        else result.released.push({ handleId, ips });
+      }
+      return result;
+    });
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    await queue;
+  }
+
+  return {
+    autoAssign,
+    assignIP,
+    releaseIPs,
+    releaseByHandle,
+    ipsByHandle,
+    claimAffinity,
+    releaseHostAffinities,
+    utilisation,
+    check,
+    gc,
+    invalidate() {
+      snapshot = undefined;
+      blocks = new Map();
+      blocksListed = false;
+      blocksFresh = false;
+      handles.clear();
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

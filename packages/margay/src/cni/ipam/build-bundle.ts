@@ -1,0 +1,38 @@
+/**
+ * Bundles the margay-ipam executable into one CommonJS file with every dependency inlined, from the
+ * workspace sources (so tests and the benchmark never run a stale build). The published artifact is
+ * built the same way by tsup (see tsup.config.ts).
+ *
+ * @packageDocumentation
+ */
+
+import { chmod } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { build, type Plugin } from "esbuild";
+
+const PACKAGES = fileURLToPath(new URL("../../../../", import.meta.url));
+
+/** Resolves `@margay/<pkg>` to `packages/<pkg>/src/index.ts`. */
+const workspaceSources: Plugin = {
+  name: "margay-workspace-sources",
+  setup(b) {
+    b.onResolve({ filter: /^@margay\/[a-z-]+$/ }, (args) => ({ path: `${PACKAGES}${args.path.slice("@margay/".length)}/src/index.ts` }));
+  },
+};
+
+/** Writes the bundle to `outfile` (executable, `#!/usr/bin/env node`) and returns its path. */
+export async function buildMargayIpamBundle(outfile: string): Promise<string> {
+  await build({
+    entryPoints: [fileURLToPath(new URL("./main.ts", import.meta.url))],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    banner: { js: "#!/usr/bin/env node" },
+    plugins: [workspaceSources],
+    logLevel: "silent",
+  });
+  await chmod(outfile, 0o755);
+  return outfile;
+}

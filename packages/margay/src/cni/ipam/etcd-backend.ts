@@ -1,0 +1,2 @@
+/** Lazy-loaded seam to the etcd backend. */
+export { createEtcdDatastore } from "@margay/datastore";

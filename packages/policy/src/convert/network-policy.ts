@@ -1,0 +1,144 @@
+import { PolicyError, PolicyErrorCode } from "../errors.js";
+import { parseCidr } from "../model/cidr.js";
+import {
+  DEFAULT_TIER,
+  K8S_NETWORK_POLICY_ORDER,
+  K8S_NETWORK_POLICY_PREFIX,
+  MARGAY_API_VERSION,
+} from "../model/constants.js";
+import type { EntityRule, NetworkPolicyResource, PolicyType, PortSpec, Rule } from "../model/resources.js";
+import type { K8sNetworkPolicy, K8sNetworkPolicyPeer, K8sNetworkPolicyPort } from "./kubernetes-types.js";
+import { labelSelectorToCalico } from "./label-selector.js";
+
+/** A peer as entity-rule fields. */
+interface PeerFields {
+  readonly selector?: string;
+  readonly namespaceSelector?: string;
+  readonly nets?: readonly string[];
+  readonly notNets?: readonly string[];
+}
+
+function peerFields(peer: K8sNetworkPolicyPeer | undefined, path: string): PeerFields {
+  if (peer === undefined) return {};
+  if (peer.ipBlock !== undefined && peer.ipBlock !== null) {
+    const b = peer.ipBlock;
+    return {
+      nets: [parseCidr(b.cidr, `${path}.ipBlock.cidr`).text],
+      ...(b.except !== undefined && b.except.length > 0
+        ? { notNets: b.except.map((e, i) => parseCidr(e, `${path}.ipBlock.except[${i}]`).text) }
+        : {}),
+    };
+  }
+  const selector = labelSelectorToCalico(peer.podSelector, "pod");
+  const namespaceSelector = labelSelectorToCalico(peer.namespaceSelector, "namespace");
+  return namespaceSelector === "" ? { selector } : { selector, namespaceSelector };
+}
+
+function portSpec(p: K8sNetworkPolicyPort, path: string): PortSpec | undefined {
+  if (p.port === undefined) return undefined;
+  if (typeof p.port === "string" && !/^\d+$/.test(p.port)) {
+    if (p.endPort !== undefined) {
+      throw new PolicyError(PolicyErrorCode.InvalidInput, "endPort needs a numeric port", {
+        path: `${path}.endPort`,
+        value: p,
+      });
+    }
+    return p.port;
+  }
+  const first = Number(p.port);
+  if (p.endPort === undefined) return first;
+  if (p.endPort < first) {
+    throw new PolicyError(PolicyErrorCode.InvalidInput, "endPort is below port", {
+      path: `${path}.endPort`,
+      value: p,
+    });
+  }
+  return `${first}:${p.endPort}`;
+}
+
+/**
+ * Groups ports by protocol, Calico's way: no ports (or an empty port entry) means any protocol and port;
+ * a protocol listed without a port means every port of that protocol.
+ */
+function protocolPorts(
+  ports: readonly K8sNetworkPolicyPort[] | undefined,
+  path: string,
+): Map<string, PortSpec[] | undefined> {
+  const out = new Map<string, PortSpec[] | undefined>();
+  if (ports === undefined || ports.length === 0) return new Map([["", undefined]]);
+  for (const [i, p] of ports.entries()) {
+    if (p.port === undefined && p.protocol === undefined) return new Map([["", undefined]]);
+    const proto = p.protocol ?? "TCP";
+    const spec = portSpec(p, `${path}[${i}]`);
+    if (spec === undefined) out.set(proto, undefined);
+    else if (!out.has(proto)) out.set(proto, [spec]);
+    else out.get(proto)?.push(spec);
+  }
+  return out;
+}
+
+function convertRules(
+  peers: readonly K8sNetworkPolicyPeer[] | undefined,
+  ports: readonly K8sNetworkPolicyPort[] | undefined,
+  ingress: boolean,
+  path: string,
+): Rule[] {
+  const peerList: (K8sNetworkPolicyPeer | undefined)[] =
+    peers === undefined || peers.length === 0 ? [undefined] : [...peers];
+  const byProto = protocolPorts(ports, `${path}.ports`);
+  const rules: Rule[] = [];
+  for (const proto of [...byProto.keys()].sort()) {
+    const portList = byProto.get(proto);
+    for (const [i, peer] of peerList.entries()) {
+      const fields = peerFields(peer, `${path}.${ingress ? "from" : "to"}[${i}]`);
+      const portsField: EntityRule = portList === undefined ? {} : { ports: portList };
+      rules.push({
+        action: "Allow",
+        ...(proto === "" ? {} : { protocol: proto }),
+        ...(ingress
+          ? { source: fields, destination: portsField }
+          : { destination: { ...fields, ...portsField } }),
+      });
+    }
+  }
+  return rules;
+}
+
+/**
+ * Converts a Kubernetes NetworkPolicy (`networking.k8s.io/v1`) into a Margay NetworkPolicy the way Calico
+ * does: named `knp.default.<name>`, in the `default` tier with order 1000, selecting the namespace's pods
+ * (`projectcalico.org/orchestrator == 'k8s'` plus the pod selector). Each rule becomes one Allow rule per
+ * protocol and peer. `policyTypes` defaults as the API server does: Ingress, plus Egress when there are
+ * egress rules.
+ *
+ * @throws {@link PolicyError} `invalid-input` for a malformed CIDR or port range.
+ */
+export function convertNetworkPolicy(np: K8sNetworkPolicy): NetworkPolicyResource {
+  const ns = np.metadata.namespace ?? "default";
+  const path = `NetworkPolicy/${ns}/${np.metadata.name}`;
+  const ingress = (np.spec.ingress ?? []).flatMap((r, i) =>
+    convertRules(r.from, r.ports, true, `${path} spec.ingress[${i}]`),
+  );
+  const egress = (np.spec.egress ?? []).flatMap((r, i) =>
+    convertRules(r.to, r.ports, false, `${path} spec.egress[${i}]`),
+  );
+  let types: PolicyType[];
+  if (np.spec.policyTypes !== undefined && np.spec.policyTypes.length > 0) {
+    types = (["Ingress", "Egress"] as const).filter((t) => np.spec.policyTypes!.includes(t));
+  } else {
+    types = (np.spec.egress?.length ?? 0) > 0 ? ["Ingress", "Egress"] : ["Ingress"];
+  }
+  return {
+    apiVersion: MARGAY_API_VERSION,
+    kind: "NetworkPolicy",
+    metadata: { name: `${K8S_NETWORK_POLICY_PREFIX}${np.metadata.name}`, namespace: ns },
+    spec: {
+      tier: DEFAULT_TIER,
+      order: K8S_NETWORK_POLICY_ORDER,
+      selector: labelSelectorToCalico(np.spec.podSelector, "pod"),
+      types,
+      ingress,
+      egress,
+    },
+  };
+}

@@ -1,0 +1,150 @@
+import { parseSelector, type Selector } from "@margay/api";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { labelsArb, selectorArb } from "../__tests__/arbitraries.js";
+import { LabelIndex } from "./label-index.js";
+
+type Op =
+  | { op: "item"; key: number; labels: Record<string, string>; parents: number[] }
+  | { op: "delete-item"; key: number }
+  | { op: "parent"; id: number; labels: Record<string, string> }
+  | { op: "delete-parent"; id: number }
+  | { op: "selector"; text: string }
+  | { op: "delete-selector"; index: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant("item" as const),
+      key: fc.nat(7),
+      labels: labelsArb,
+      parents: fc.uniqueArray(fc.nat(2), { maxLength: 2 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("delete-item" as const), key: fc.nat(7) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant("parent" as const), id: fc.nat(2), labels: labelsArb }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("delete-parent" as const), id: fc.nat(2) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("selector" as const), text: selectorArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("delete-selector" as const), index: fc.nat(20) }) },
+);
+
+describe("LabelIndex", () => {
+  it("matches brute-force evaluation after any sequence of changes (fast-check)", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+        const heard = new Set<string>();
+        const index = new LabelIndex((sel, item, m) => {
+          const k = `${sel}|${item}`;
+          // Every event must change something: no duplicate starts, no stops of unknown matches.
+          expect(heard.has(k)).toBe(!m);
+          if (m) heard.add(k);
+          else heard.delete(k);
+        });
+        const items = new Map<string, { labels: Record<string, string>; parents: string[] }>();
+        const parents = new Map<string, Record<string, string>>();
+        const selectors = new Map<string, Selector>();
+        for (const op of ops) {
+          switch (op.op) {
+            case "item": {
+              const ps = op.parents.map((p) => `p${p}`);
+              items.set(`i${op.key}`, { labels: op.labels, parents: ps });
+              index.setItem(`i${op.key}`, op.labels, ps);
+              break;
+            }
+            case "delete-item":
+              items.delete(`i${op.key}`);
+              index.deleteItem(`i${op.key}`);
+              break;
+            case "parent":
+              parents.set(`p${op.id}`, op.labels);
+              index.setParent(`p${op.id}`, op.labels);
+              break;
+            case "delete-parent":
+              parents.delete(`p${op.id}`);
+              index.deleteParent(`p${op.id}`);
+              break;
+            case "selector": {
+              const sel = parseSelector(op.text);
+              selectors.set(sel.id, sel);
+              index.addSelector(sel.id, sel);
+              break;
+            }
+            case "delete-selector": {
+              const ids = [...selectors.keys()];
+              if (ids.length === 0) break;
+              const id = ids[op.index % ids.length]!;
+              selectors.delete(id);
+              index.removeSelector(id);
+              for (const k of [...heard]) if (k.startsWith(`${id}|`)) heard.delete(k);
+              break;
+            }
+          }
+        }
+        const expected = new Set<string>();
+        for (const [key, item] of items) {
+          const labels = new Map<string, string>();
+          for (const p of item.parents)
+            for (const [k, v] of Object.entries(parents.get(p) ?? {})) if (!labels.has(k)) labels.set(k, v);
+          for (const [k, v] of Object.entries(item.labels)) labels.set(k, v);
+          expect(new Map(index.labelsOf(key))).toEqual(labels);
+          for (const [id, sel] of selectors) if (sel.matches(labels)) expected.add(`${id}|${key}`);
+        }
+        const indexed = new Set<string>();
+        for (const id of selectors.keys())
+          for (const key of index.itemsMatching(id)) indexed.add(`${id}|${key}`);
+        expect([...indexed].sort()).toEqual([...expected].sort());
+        expect([...heard].sort()).toEqual([...expected].sort());
+        for (const key of items.keys()) {
+          expect([...index.selectorsMatching(key)].sort()).toEqual(
+            [...expected]
+              .filter((k) => k.endsWith(`|${key}`))
+              .map((k) => k.split("|")[0])
+              .sort(),
+          );
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("evaluates only candidate selectors for an item change", () => {
+    const index = new LabelIndex(() => {});
+    const evaluated: string[] = [];
+    const spy = (text: string): Selector => {
+      const sel = parseSelector(text);
+      return {
+        ...sel,
+        id: sel.id,
+        labelRestrictions: () => sel.labelRestrictions(),
+        matches: (l) => {
+          evaluated.push(text);
+          return sel.matches(l);
+        },
+      };
+    };
+    for (let i = 0; i < 100; i++) index.addSelector(`app${i}`, spy(`app == "v${i}"`));
+    index.addSelector("has-role", spy("has(role)"));
+    evaluated.length = 0;
+    index.setItem("e1", { app: "v7" }, []);
+    expect(evaluated).toEqual(['app == "v7"']);
+    expect([...index.selectorsMatching("e1")]).toEqual(["app7"]);
+    evaluated.length = 0;
+    index.setItem("e1", { app: "v8", role: "x" }, []);
+    expect(evaluated.sort()).toEqual(['app == "v8"', "has(role)"]);
+  });
+
+  it("inherits parent labels, the item's own label winning", () => {
+    const index = new LabelIndex(() => {});
+    index.setParent("kns.a", { "pcns.team": "red", app: "from-parent" });
+    index.setItem("e", { app: "own" }, ["kns.a"]);
+    const sel = parseSelector('pcns.team == "red" && app == "own"');
+    index.addSelector(sel.id, sel);
+    expect([...index.itemsMatching(sel.id)]).toEqual(["e"]);
+    index.setParent("kns.a", { "pcns.team": "blue" });
+    expect([...index.itemsMatching(sel.id)]).toEqual([]);
+  });
+});

@@ -1,0 +1,310 @@
+import type { Selector } from "@margay/api";
+
+/** Called when a selector starts or stops matching an item. */
+export type MatchListener = (selectorId: string, itemKey: string, matches: boolean) => void;
+
+interface ItemState {
+  own: Readonly<Record<string, string>>;
+  parents: readonly string[];
+  labels: Map<string, string>;
+  matches: Set<string>;
+}
+
+type IndexKey =
+  | { readonly kind: "values"; readonly label: string; readonly values: readonly string[] }
+  | { readonly kind: "present"; readonly label: string }
+  | { readonly kind: "never" }
+  | { readonly kind: "scan" };
+
+interface SelectorState {
+  readonly selector: Selector;
+  readonly key: IndexKey;
+  readonly matches: Set<string>;
+}
+
+function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  let s = m.get(k);
+  if (s === undefined) m.set(k, (s = new Set()));
+  s.add(v);
+}
+function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const s = m.get(k);
+  if (s === undefined) return;
+  s.delete(v);
+  if (s.size === 0) m.delete(k);
+}
+
+/**
+ * Which selectors match which labelled items, kept up to date incrementally.
+ *
+ * Items have their own labels plus labels inherited from parents (profiles; the item's own label wins,
+ * then earlier parents win). Each selector is filed under one label its {@link Selector.labelRestrictions}
+ * require (the rarest at the time it is added): under each allowed value when the values are known, else
+ * under the label's presence; selectors that require nothing are scanned for every item. So an item
+ * change evaluates only the selectors filed under the item's labels, and a selector change only the
+ * items that carry its label.
+ */
+export class LabelIndex {
+  readonly #items = new Map<string, ItemState>();
+  readonly #parents = new Map<string, Readonly<Record<string, string>>>();
+  readonly #childrenOf = new Map<string, Set<string>>();
+  /** label → value → items carrying it (effective labels). */
+  readonly #itemsByLabel = new Map<string, Map<string, Set<string>>>();
+  readonly #selectors = new Map<string, SelectorState>();
+  readonly #selByValue = new Map<string, Map<string, Set<string>>>();
+  readonly #selByPresence = new Map<string, Set<string>>();
+  readonly #scanned = new Set<string>();
+  readonly #listener: MatchListener;
+
+  /** @param listener - told of every match that starts or stops (not of removals of the selector). */
+  constructor(listener: MatchListener) {
+    this.#listener = listener;
+  }
+
+  /** Number of items. */
+  get itemCount(): number {
+    return this.#items.size;
+  }
+
+  /** Number of selectors. */
+  get selectorCount(): number {
+    return this.#selectors.size;
+  }
+
+  /** Effective labels of an item (own over inherited), or undefined if unknown. */
+  labelsOf(itemKey: string): ReadonlyMap<string, string> | undefined {
+    return this.#items.get(itemKey)?.labels;
+  }
+
+  /** Ids of the selectors matching an item. */
+  selectorsMatching(itemKey: string): ReadonlySet<string> {
+    return this.#items.get(itemKey)?.matches ?? new Set();
+  }
+
+  /** Keys of the items a selector matches. */
+  itemsMatching(selectorId: string): ReadonlySet<string> {
+    return this.#selectors.get(selectorId)?.matches ?? new Set();
+  }
+
+  /** True if the selector is indexed. */
+  hasSelector(selectorId: string): boolean {
+    return this.#selectors.has(selectorId);
+  }
+
+  /** Adds or replaces an item. */
+  setItem(key: string, own: Readonly<Record<string, string>>, parents: readonly string[]): void {
+    const old = this.#items.get(key);
+    if (old !== undefined) {
+      for (const p of old.parents) if (!parents.includes(p)) removeFrom(this.#childrenOf, p, key);
+    }
+    for (const p of parents) addTo(this.#childrenOf, p, key);
+    const state: ItemState = old ?? { own, parents, labels: new Map(), matches: new Set() };
+    state.own = own;
+    state.parents = parents;
+    this.#items.set(key, state);
+    this.#refresh(key, state);
+  }
+
+  /** Removes an item (its matches stop, and listeners hear of it). */
+  deleteItem(key: string): void {
+    const state = this.#items.get(key);
+    if (state === undefined) return;
+    for (const p of state.parents) removeFrom(this.#childrenOf, p, key);
+    this.#unpost(key, state.labels);
+    this.#items.delete(key);
+    const stopped = [...state.matches];
+    for (const selId of stopped) this.#selectors.get(selId)?.matches.delete(key);
+    state.matches.clear();
+    // Listeners may add or remove selectors: only report selectors that still exist.
+    for (const selId of stopped) if (this.#selectors.has(selId)) this.#listener(selId, key, false);
+  }
+
+  /** Adds or replaces a parent's labels; every child is re-evaluated. */
+  setParent(id: string, labels: Readonly<Record<string, string>>): void {
+    this.#parents.set(id, labels);
+    this.#refreshChildren(id);
+  }
+
+  /** Removes a parent (children lose its labels). */
+  deleteParent(id: string): void {
+    if (!this.#parents.delete(id)) return;
+    this.#refreshChildren(id);
+  }
+
+  /** Adds a selector under its id and computes its matches (listeners hear of each). No-op if present. */
+  addSelector(id: string, selector: Selector): void {
+    if (this.#selectors.has(id)) return;
+    const key = this.#chooseKey(selector);
+    const state: SelectorState = { selector, key, matches: new Set() };
+    this.#selectors.set(id, state);
+    let candidates: Iterable<string>;
+    switch (key.kind) {
+      case "never":
+        return;
+      case "scan":
+        this.#scanned.add(id);
+        candidates = [...this.#items.keys()];
+        break;
+      case "present": {
+        addTo(this.#selByPresence, key.label, id);
+        const byValue = this.#itemsByLabel.get(key.label);
+        candidates = byValue === undefined ? [] : [...byValue.values()].flatMap((s) => [...s]);
+        break;
+      }
+      case "values": {
+        let m = this.#selByValue.get(key.label);
+        if (m === undefined) this.#selByValue.set(key.label, (m = new Map()));
+        for (const v of key.values) addTo(m, v, id);
+        const byValue = this.#itemsByLabel.get(key.label);
+        candidates = byValue === undefined ? [] : key.values.flatMap((v) => [...(byValue.get(v) ?? [])]);
+        break;
+      }
+    }
+    const started: string[] = [];
+    for (const itemKey of candidates) {
+      const item = this.#items.get(itemKey)!;
+      if (selector.matches(item.labels)) {
+        item.matches.add(id);
+        state.matches.add(itemKey);
+        started.push(itemKey);
+      }
+    }
+    for (const itemKey of started) {
+      if (this.#selectors.get(id) === state && state.matches.has(itemKey)) this.#listener(id, itemKey, true);
+    }
+  }
+
+  /** Removes a selector. Listeners are not told: the caller is dropping everything it derived from it. */
+  removeSelector(id: string): void {
+    const state = this.#selectors.get(id);
+    if (state === undefined) return;
+    this.#selectors.delete(id);
+    const key = state.key;
+    if (key.kind === "scan") this.#scanned.delete(id);
+    else if (key.kind === "present") removeFrom(this.#selByPresence, key.label, id);
+    else if (key.kind === "values") {
+      const m = this.#selByValue.get(key.label);
+      if (m !== undefined) {
+        for (const v of key.values) removeFrom(m, v, id);
+        if (m.size === 0) this.#selByValue.delete(key.label);
+      }
+    }
+    for (const itemKey of state.matches) this.#items.get(itemKey)?.matches.delete(id);
+  }
+
+  #chooseKey(selector: Selector): IndexKey {
+    let best: IndexKey = { kind: "scan" };
+    let bestCost = Number.POSITIVE_INFINITY;
+    for (const [label, r] of selector.labelRestrictions()) {
+      if (r.mustBePresent && r.mustBeAbsent) return { kind: "never" };
+      const values = r.mustHaveOneOfValues;
+      if (values !== undefined) {
+        if (values.length === 0) return { kind: "never" };
+        const byValue = this.#itemsByLabel.get(label);
+        // +1 per value so that, with an empty index, fewer values still win.
+        let cost = values.length;
+        for (const v of values) cost += byValue?.get(v)?.size ?? 0;
+        if (best.kind !== "values" || cost < bestCost) {
+          best = { kind: "values", label, values };
+          bestCost = cost;
+        }
+      } else if (r.mustBePresent && best.kind !== "values") {
+        let cost = 1;
+        for (const s of this.#itemsByLabel.get(label)?.values() ?? []) cost += s.size;
+        if (best.kind === "scan" || cost < bestCost) {
+          best = { kind: "present", label };
+          bestCost = cost;
+        }
+      }
+    }
+    return best;
+  }
+
+  #refreshChildren(parentId: string): void {
+    const children = this.#childrenOf.get(parentId);
+    if (children === undefined) return;
+    for (const key of [...children]) this.#refresh(key, this.#items.get(key)!);
+  }
+
+  #effective(state: ItemState): Map<string, string> {
+    const labels = new Map<string, string>();
+    for (const p of state.parents) {
+      const pl = this.#parents.get(p);
+      if (pl === undefined) continue;
+      for (const k in pl) if (!labels.has(k)) labels.set(k, pl[k]!);
+    }
+    for (const k in state.own) labels.set(k, state.own[k]!);
+    return labels;
+  }
+
+  #unpost(key: string, labels: ReadonlyMap<string, string>): void {
+    for (const [k, v] of labels) {
+      const m = this.#itemsByLabel.get(k);
+      if (m === undefined) continue;
+      removeFrom(m, v, key);
+      if (m.size === 0) this.#itemsByLabel.delete(k);
+    }
+  }
+
+  #refresh(key: string, state: ItemState): void {
+    const before = state.labels;
+    const after = this.#effective(state);
+    let same = before.size === after.size;
+    if (same) for (const [k, v] of after) if (before.get(k) !== v) same = false;
+    if (same && before.size > 0) return;
+    // Re-post only the labels that changed.
+    for (const [k, v] of before) {
+      if (after.get(k) !== v) {
+        const m = this.#itemsByLabel.get(k);
+        if (m !== undefined) {
+          removeFrom(m, v, key);
+          if (m.size === 0) this.#itemsByLabel.delete(k);
+        }
+      }
+    }
+    for (const [k, v] of after) {
+      if (before.get(k) !== v) {
+        let m = this.#itemsByLabel.get(k);
+        if (m === undefined) this.#itemsByLabel.set(k, (m = new Map()));
+        addTo(m, v, key);
+      }
+    }
+    state.labels = after;
+    const candidates = new Set<string>(this.#scanned);
+    for (const [k, v] of after) {
+      const byValue = this.#selByValue.get(k)?.get(v);
+      if (byValue !== undefined) for (const s of byValue) candidates.add(s);
+      const byPresence = this.#selByPresence.get(k);
+      if (byPresence !== undefined) for (const s of byPresence) candidates.add(s);
+    }
+    const old = state.matches;
+    const next = new Set<string>();
+    for (const selId of candidates) {
+      const sel = this.#selectors.get(selId)!;
+      if (sel.selector.matches(after)) next.add(selId);
+    }
+    state.matches = next;
+    const stopped: string[] = [];
+    const started: string[] = [];
+    for (const selId of old) {
+      if (!next.has(selId)) {
+        this.#selectors.get(selId)?.matches.delete(key);
+        stopped.push(selId);
+      }
+    }
+    for (const selId of next) {
+      if (!old.has(selId)) {
+        this.#selectors.get(selId)!.matches.add(key);
+        started.push(selId);
+      }
+    }
+    // State is consistent before anyone hears of it; listeners may add or remove selectors re-entrantly,
+    // so each event is re-checked against the current state when delivered.
+    for (const selId of stopped) {
+      if (this.#selectors.has(selId) && !state.matches.has(selId)) this.#listener(selId, key, false);
+    }
+    for (const selId of started) {
+      if (this.#selectors.has(selId) && state.matches.has(selId)) this.#listener(selId, key, true);
+    }
+  }
+}
