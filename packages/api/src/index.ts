@@ -39,7 +39,12 @@ export {
   tryParseSelector,
 } from "./selector/index.js";
 
-export type { AgentConfiguration, AgentConfigurationSpec, ProtoPort } from "./resources/agent-config.js";
+export type {
+  AgentConfiguration,
+  AgentConfigurationSpec,
+  AgentConfigurationFieldWithoutDefault,
+  ProtoPort,
+} from "./resources/agent-config.js";
 export { AGENT_CONFIGURATION_DEFAULTS } from "./resources/agent-config.js";
 export type {
   BGPConfiguration,
@@ -48,6 +53,8 @@ export type {
   BGPPeer,
   BGPPeerSpec,
   Community,
+  ParsedCommunity,
+  ParsedPeerIP,
   PrefixAdvertisement,
   SecretKeyRef,
   ServiceIPBlock,
@@ -67,6 +74,7 @@ export type {
   WorkloadEndpointSpec,
 } from "./resources/endpoints.js";
 export type {
+  BlockSizeRange,
   IPAMConfig,
   IPAMConfigSpec,
   IPPool,
@@ -159,7 +167,7 @@ export {
 export type { ValidationErrorDetails, ValidationIssue } from "./validation/errors.js";
 export { isValidationError, ValidationError } from "./validation/errors.js";
 export { parseAsNumber, parseGoDuration } from "./validation/fields.js";
-export type { ParsedCidr } from "./validation/net.js";
+export type { ParsedCidr, ParsedIp } from "./validation/net.js";
 export { parseCidr, parseIp } from "./validation/net.js";
 export type { CheckResult } from "./validation/resource.js";
 export { checkResource, validateResource, withDefaults } from "./validation/resource.js";

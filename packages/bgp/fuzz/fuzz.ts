@@ -20,6 +20,7 @@ import {
   decodeMessage,
   decodeUpdate,
   encodeMessage,
+  encodeUpdates,
   forEachIPv4Prefix,
   forEachPrefix,
   isBgpEncodeError,
@@ -28,6 +29,7 @@ import {
   messageType,
   negotiateCodecContext,
   type OpenMessage,
+  type UpdateMessage,
   validateOpen,
   validateUpdate,
 } from "../src/wire/index.js";
@@ -252,16 +254,60 @@ function reencode(
   ctx: CodecContext,
   count: (o: string) => void,
 ): void {
+  // What we decode with path identifiers we send with them: mirror ADD-PATH for the way back.
+  const mirror = { ...ctx, addPathSend: ctx.addPathReceive };
+  let again: Uint8Array;
   try {
-    const again = encodeMessage(msg, ctx);
-    decodeMessage(again, { ...ctx, maxMessageSize: 65535 });
-    count("reencode:ok");
+    again = encodeMessage(msg, mirror);
   } catch (e) {
     // Decoded values can exceed a size limit when re-encoded (e.g. AS4_PATH added on a 2-octet session).
-    if (isBgpEncodeError(e)) count(`reencode:${e.code}`);
-    else if (isBgpWireError(e)) count(`reencode:wire:${e.details.reason}`);
-    else throw e;
+    if (isBgpEncodeError(e)) {
+      count(`reencode:${e.code}`);
+      return;
+    }
+    throw e;
   }
+  // Whatever we encode must decode again: a wire error here is a codec asymmetry, reported as a failure.
+  try {
+    decodeMessage(again, { ...mirror, maxMessageSize: 65535 });
+  } catch (e) {
+    throw new Error(`re-encoded message does not decode: ${String(e)}`);
+  }
+  count("reencode:ok");
+}
+
+/** The packer must carry every prefix of a decoded UPDATE into messages that decode again. */
+function repack(u: UpdateMessage, ctx: CodecContext, count: (o: string) => void): void {
+  const mirror = { ...ctx, addPathSend: ctx.addPathReceive, maxMessageSize: 4096 };
+  const { mpReach, mpUnreach, ...rest } = u.attributes;
+  let msgs: Uint8Array[];
+  try {
+    msgs = encodeUpdates(
+      {
+        attributes: mpReach ? { ...rest, mpReach } : rest,
+        nlri: u.nlri,
+        withdrawn: [...u.withdrawn, ...(mpUnreach?.withdrawn ?? [])],
+      },
+      mirror,
+    );
+  } catch (e) {
+    if (isBgpEncodeError(e)) {
+      count(`repack:${e.code}`);
+      return;
+    }
+    throw e;
+  }
+  let n = 0;
+  for (const m of msgs) {
+    if (m.length > 4096) throw new Error(`packer produced ${m.length} bytes`);
+    const d = decodeUpdate(m, mirror).update;
+    n += d.nlri.length + d.withdrawn.length + (d.attributes.mpReach?.nlri.length ?? 0);
+    n += d.attributes.mpUnreach?.withdrawn.length ?? 0;
+  }
+  const want =
+    u.nlri.length + u.withdrawn.length + (mpReach?.nlri.length ?? 0) + (mpUnreach?.withdrawn.length ?? 0);
+  if (n !== want) throw new Error(`packer carried ${n} prefixes of ${want}`);
+  count("repack:ok");
 }
 
 function decodeUpdateFully(m: Uint8Array, ctx: CodecContext, rng: Rng, count: (o: string) => void): void {
@@ -292,7 +338,10 @@ function decodeUpdateFully(m: Uint8Array, ctx: CodecContext, rng: Rng, count: (o
       localAddresses: ["10.0.0.1"],
     });
     count(`validate:${v.action ?? "clean"}`);
-    if (r.action === undefined) reencode(r.update, ctx, count);
+    if (r.action === undefined) {
+      reencode(r.update, ctx, count);
+      repack(r.update, ctx, count);
+    }
   } catch (e) {
     if (!isBgpWireError(e)) throw e;
     count(`update:${e.notification.code}/${e.notification.subcode}`);

@@ -80,3 +80,27 @@ export {
   createWorkloadPlumber,
   workloadMtu,
 } from "./workload/plumbing.js";
+export type { BatchEffect, DataplaneModel } from "./model.js";
+export { createDataplaneModel } from "./model.js";
+export type { HeldIpSet, PolicyState } from "./policy-state.js";
+export { createPolicyState } from "./policy-state.js";
+export { POLICY_KINDS } from "./stream.js";
+export type { LinuxNftablesOptions } from "./linux/linux-driver.js";
+export type { NftMarks, NftRenderOptions, NftRuleset, NftSet } from "./nft/render.js";
+export { NFT_MAPS, diffRuleset, renderFull, renderRule, renderRuleset } from "./nft/render.js";
+export { nftNames } from "./nft/names.js";
+export type { NftProgrammer } from "./nft/programmer.js";
+export { createNftProgrammer } from "./nft/programmer.js";
+export type { Envelope, FrameDecoder } from "./protocol/codec.js";
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  createFrameDecoder,
+  decodeEnvelope,
+  encodeFrame,
+} from "./protocol/codec.js";
+export { DATAPLANE_PROTO } from "./protocol/schema.js";
+export type { ServeDataplaneOptions } from "./protocol/serve.js";
+export { serveDataplane } from "./protocol/serve.js";
+export type { RemoteDataplane, RemoteDataplaneOptions, SpawnDataplaneOptions } from "./protocol/remote.js";
+export { connectDataplane, createRemoteDataplane, spawnDataplane } from "./protocol/remote.js";

@@ -21,12 +21,8 @@ export const IpamErrorCode = {
   OverlappingPools: "overlapping-pools",
   /** Optimistic concurrency failed too many times in a row. */
   ConflictRetriesExhausted: "conflict-retries-exhausted",
-  /** The host already holds `maxBlocksPerHost` blocks and may not claim more. */
-  BlockLimitReached: "block-limit-reached",
   /** A block is affine to another host (claim) or is not empty (release with `requireEmpty`). */
   BlockInUse: "block-in-use",
-  /** A stored IPAM object is malformed; `details.key` names it. */
-  Corrupt: "corrupt",
   /** The datastore failed (not a compare-and-swap conflict); see `cause`. */
   Datastore: "datastore",
   /** The caller aborted the operation through its `AbortSignal`. */

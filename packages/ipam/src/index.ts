@@ -65,7 +65,7 @@ export type {
 } from "./block.js";
 export { blockAt, blockCount, fnv1a64, freeBlockWalk, occupiedRanges } from "./block-walk.js";
 export {
-  basicNodeSelectorMatches,
+  defaultNodeSelectorMatches,
   DEFAULT_BLOCK_SIZE,
   findOverlaps,
   MIN_BLOCK_SIZE,

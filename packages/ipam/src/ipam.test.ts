@@ -5,7 +5,7 @@ import { type IpamErrorCode, isIpamError } from "./errors.js";
 import { createIpam, type Ipam } from "./ipam.js";
 import { validatePools } from "./pools.js";
 import { putIpamConfig, putNode, putPool, putReservation } from "./test-support.js";
-import { IpamKind, type IpamBlockObject, type IpamHandleObject } from "./types.js";
+import { type BlockAffinityObject, IpamKind, type IpamBlockObject, type IpamHandleObject } from "./types.js";
 
 async function expectCode(p: Promise<unknown>, code: IpamErrorCode): Promise<Record<string, unknown>> {
   try {
@@ -143,7 +143,7 @@ describe("autoAssign", () => {
 
   it("follows node selector changes", async () => {
     await putPool(ds, "rack1", { cidr: "10.0.0.0/24", nodeSelector: "rack == 'r1'" });
-    await putPool(ds, "rack2", { cidr: "10.0.1.0/24", nodeSelector: "rack == 'r2'" });
+    await putPool(ds, "rack2", { cidr: "10.0.1.0/24", nodeSelector: "rack in {'r2', 'r3'} && !has(drain)" });
     await putNode(ds, "n", { rack: "r1" });
     const ipam = ipamFor();
     expect((await ipam.autoAssign({ handleId: "h1", node: "n", num4: 1 })).ipv4[0]!.pool).toBe("rack1");
@@ -326,6 +326,58 @@ describe("claimAffinity", () => {
     const a = await ipam.autoAssign({ handleId: "h", node: "na", num4: 1 });
     expect(["10.0.0.0/26", "10.0.0.64/26"]).toContain(a.ipv4[0]!.block);
     await expectCode(ipam.claimAffinity("10.5.0.0/26", "na"), "not-in-pool");
+  });
+});
+
+describe("client behaviour", () => {
+  it("adds to an existing handle on a second assignment", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const a = ipamFor();
+    const b = ipamFor();
+    await a.autoAssign({ handleId: "h", node: "n", num4: 1 });
+    // `b` does not know the handle exists: its optimistic create conflicts, it reads and updates.
+    await b.autoAssign({ handleId: "h", node: "n", num4: 2 });
+    const handle = await ds.get<IpamHandleObject>({ kind: IpamKind.Handle, name: "h" });
+    expect(Object.values(handle.spec.block)).toEqual([3]);
+    expect(await a.ipsByHandle("h")).toHaveLength(3);
+  });
+
+  it("honours an aborted signal and refuses calls after close", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    const ac = new AbortController();
+    ac.abort();
+    await expectCode(ipam.autoAssign({ handleId: "h", node: "n", num4: 1, signal: ac.signal }), "aborted");
+    await ipam.close();
+    await expectCode(ipam.autoAssign({ handleId: "h", node: "n", num4: 1 }), "closed");
+  });
+});
+
+describe("affinity states", () => {
+  it("confirms a pending affinity left behind by a crashed two-phase claim", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/26" });
+    await ds.create({
+      kind: IpamKind.Affinity,
+      metadata: { name: "n-10-0-0-0-26" },
+      spec: { node: "n", cidr: "10.0.0.0/26", state: "pending", deleted: false },
+    });
+    const ipam = ipamFor();
+    const r = await ipam.autoAssign({ handleId: "h", node: "n", num4: 1 });
+    expect(r.ipv4[0]!.block).toBe("10.0.0.0/26");
+    const aff = await ds.get<BlockAffinityObject>({ kind: IpamKind.Affinity, name: "n-10-0-0-0-26" });
+    expect(aff.spec.state).toBe("confirmed");
+    expect((await ipam.check(["h"])).ok).toBe(true);
+  });
+
+  it("reports an affinity whose block is missing", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    await ds.create({
+      kind: IpamKind.Affinity,
+      metadata: { name: "x-10-0-0-64-26" },
+      spec: { node: "x", cidr: "10.0.0.64/26", state: "pending", deleted: false },
+    });
+    const report = await ipamFor().check([]);
+    expect(report.danglingAffinities).toEqual([{ node: "x", cidr: "10.0.0.64/26", reason: "no such block" }]);
   });
 });
 

@@ -40,7 +40,7 @@ import {
 } from "./cidr.js";
 import { IpamError, IpamErrorCode, isIpamError } from "./errors.js";
 import {
-  basicNodeSelectorMatches,
+  defaultNodeSelectorMatches,
   findOverlaps,
   type NodeSelectorMatcher,
   type NormalizedPool,
@@ -71,7 +71,7 @@ export interface IpamLogger {
 export interface IpamOptions {
   /** Where pools, config, reservations and the IPAM's own objects live. */
   datastore: Datastore;
-  /** Evaluates a pool's `nodeSelector`. Default: {@link basicNodeSelectorMatches}. */
+  /** Evaluates a pool's `nodeSelector`. Default: the Calico selector evaluator of `@margay/api`. */
   nodeSelectorMatches?: NodeSelectorMatcher | undefined;
   /**
    * Labels of a node, for node selectors. Default: the labels of the datastore's `Node` object of that
@@ -120,7 +120,7 @@ export interface EffectiveIpamConfig {
   maxBlocksPerHost: number;
 }
 
-/** Defaults of the IPAM configuration when no `IPAMConfiguration` named `default` exists. */
+/** Defaults of the IPAM configuration when no `IPAMConfig` named `default` exists. */
 export const DEFAULT_IPAM_CONFIG: Readonly<EffectiveIpamConfig> = Object.freeze({
   strictAffinity: false,
   autoAllocateBlocks: true,
@@ -385,9 +385,16 @@ function abortError(signal: AbortSignal): IpamError {
   return new IpamError(IpamErrorCode.Aborted, "operation aborted", { cause: signal.reason });
 }
 
-function blockObject(name: string, spec: IpamBlockSpec, resourceVersion?: string): IpamBlockObject {
-  const metadata: IpamBlockObject["metadata"] = { name };
-  if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
+/**
+ * A block object to write. An update carries the stored metadata (uid, creationTimestamp, revision):
+ * a backend then needs no read to preserve the server-owned fields.
+ */
+function blockObject(
+  name: string,
+  spec: IpamBlockSpec,
+  stored?: IpamBlockObject["metadata"],
+): IpamBlockObject {
+  const metadata: IpamBlockObject["metadata"] = stored ? { ...stored, name } : { name };
   return { apiVersion: IpamKind.apiVersion, kind: IpamKind.Block, metadata, spec };
 }
 
@@ -420,7 +427,7 @@ export function createIpam(options: IpamOptions): Ipam {
   const configTtlMs = options.configTtlMs ?? DEFAULTS.configTtlMs;
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
-  const matches = options.nodeSelectorMatches ?? basicNodeSelectorMatches;
+  const matches = options.nodeSelectorMatches ?? defaultNodeSelectorMatches;
   const log = options.logger;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new IpamError(IpamErrorCode.Invalid, "maxAttempts must be a positive integer", {
@@ -438,6 +445,10 @@ export function createIpam(options: IpamOptions): Ipam {
   let blocksListed = false;
   /** The block named by the last conflict: on retry, re-read only it instead of listing all. */
   let staleBlock: string | undefined;
+  /** Per family, the block this client last allocated from (see `fillAffine`). */
+  const preferredBlock = new Map<IpFamily, string>();
+  /** Affinity names a transaction found already present: read them before writing next time. */
+  const suspectAffinities = new Set<string>();
   /** Handle name → last known stored state (null: known absent). */
   const handles = new Map<string, IpamHandleObject | null>();
 
@@ -489,6 +500,9 @@ export function createIpam(options: IpamOptions): Ipam {
         if (kind === undefined || kind === IpamKind.Pool) snapshot = undefined;
         const name = (e as { details?: { name?: unknown } }).details?.name;
         staleBlock = kind === IpamKind.Block && typeof name === "string" ? name : undefined;
+        // Lost a race on the block this client prefers: let the next attempt pick another one.
+        for (const [family, block] of preferredBlock) if (block === staleBlock) preferredBlock.delete(family);
+        if (kind === IpamKind.Affinity && typeof name === "string") suspectAffinities.add(name);
         if (kind === undefined || kind === IpamKind.Handle) handles.clear();
         if (n > 1) {
           const cap = Math.min(100, backoffMs * 2 ** Math.min(n, 10));
@@ -678,7 +692,7 @@ export function createIpam(options: IpamOptions): Ipam {
           kinds.push("other");
           continue;
         }
-        ops.push({ op: "update", object: blockObject(name, b.spec, b.orig.metadata.resourceVersion) });
+        ops.push({ op: "update", object: blockObject(name, b.spec, b.orig.metadata) });
       } else {
         ops.push({ op: "create", object: blockObject(name, b.spec) });
       }
@@ -711,9 +725,7 @@ export function createIpam(options: IpamOptions): Ipam {
         if (cur.metadata.resourceVersion !== undefined) op.resourceVersion = cur.metadata.resourceVersion;
         ops.push(op);
       } else if (spec !== null) {
-        const metadata: IpamHandleObject["metadata"] = { name: handleId };
-        if (cur?.metadata.resourceVersion !== undefined)
-          metadata.resourceVersion = cur.metadata.resourceVersion;
+        const metadata: IpamHandleObject["metadata"] = cur ? { ...cur.metadata } : { name: handleId };
         const object: IpamHandleObject = {
           apiVersion: IpamKind.apiVersion,
           kind: IpamKind.Handle,
@@ -780,6 +792,20 @@ export function createIpam(options: IpamOptions): Ipam {
     return r.ordinals.length;
   }
 
+  /** Like {@link take} on a stored block, but a block with nothing to give stays out of the plan. */
+  function takeExisting(
+    plan: Plan,
+    name: string,
+    entry: CachedBlock,
+    pool: NormalizedPool,
+    req: AllocateRequest,
+    out: AssignedAddress[],
+  ): number {
+    const current = plan.blocks.get(name);
+    if (availableCount(current?.spec ?? entry.obj.spec, entry.cidr, req) === 0) return 0;
+    return take(plan, current ?? planned(plan, name, entry), pool, req, out);
+  }
+
   // ---------------------------------------------------------------- autoAssign
 
   async function eligiblePools(
@@ -810,7 +836,18 @@ export function createIpam(options: IpamOptions): Ipam {
     }
     if (candidates.some((p) => p.nodeSelector !== "all()")) {
       const labels = await nodeLabels(args.node, signal ? { signal } : {});
-      candidates = candidates.filter((p) => matches(p.nodeSelector, labels));
+      candidates = candidates.filter((p) => {
+        try {
+          return matches(p.nodeSelector, labels);
+        } catch (e) {
+          // An unparsable selector selects nothing (the API rejects them on write anyway).
+          log?.warn(
+            { pool: p.name, selector: p.nodeSelector, error: (e as Error).message },
+            "ipam ignores pool",
+          );
+          return false;
+        }
+      });
     }
     return candidates;
   }
@@ -837,12 +874,23 @@ export function createIpam(options: IpamOptions): Ipam {
     };
     const poolFor = (c: Cidr) => pools.find((p) => cidrContainsCidr(p.cidr, c));
     const fillAffine = (all: Map<string, CachedBlock>) => {
+      const candidates: [string, CachedBlock, NormalizedPool][] = [];
       for (const [name, entry] of all) {
-        if (req.num === 0) return;
         if (entry.obj.spec.affinity !== affinity || entry.cidr.family !== family) continue;
         const pool = poolFor(entry.cidr);
-        if (!pool) continue;
-        req.num -= take(plan, planned(plan, name, entry), pool, req, out);
+        if (pool) candidates.push([name, entry, pool]);
+      }
+      // Several clients of one host (several processes, say) would all pick the same first block and
+      // serialise on its CAS. Each client sticks to the block it last used and otherwise starts at a
+      // random affine block, so they drift apart; the order does not change what "fill first" means.
+      const sticky = preferredBlock.get(family);
+      const start = candidates.length === 0 ? 0 : Math.floor(random() * candidates.length);
+      const ordered = [...candidates.slice(start), ...candidates.slice(0, start)];
+      const at = ordered.findIndex(([name]) => name === sticky);
+      if (at > 0) ordered.unshift(...ordered.splice(at, 1));
+      for (const [name, entry, pool] of ordered) {
+        if (req.num === 0) return;
+        req.num -= takeExisting(plan, name, entry, pool, req, out);
       }
     };
 
@@ -884,7 +932,7 @@ export function createIpam(options: IpamOptions): Ipam {
           };
           if (availableCount(pb.spec, cidr, req) === 0) continue;
           plan.blocks.set(name, pb);
-          plan.ops.push({ op: "create", object: affinityObject(args.node, cidr) });
+          plan.ops.push(await affinityWrite(args.node, cidr, signal));
           affineCount++;
           req.num -= take(plan, pb, pool, req, out);
         }
@@ -925,7 +973,7 @@ export function createIpam(options: IpamOptions): Ipam {
             del.resourceVersion = oldAff.metadata.resourceVersion;
           plan.ops.push(del);
         }
-        plan.ops.push({ op: "create", object: affinityObject(args.node, entry.cidr) });
+        plan.ops.push(await affinityWrite(args.node, entry.cidr, signal));
         affineCount++;
         log?.debug({ block: spec.cidr, from: other, to: args.node }, "ipam reclaims empty block");
         req.num -= take(plan, pb, pool, req, out);
@@ -940,7 +988,7 @@ export function createIpam(options: IpamOptions): Ipam {
         if (entry.obj.spec.affinity === affinity || entry.cidr.family !== family) continue;
         const pool = poolFor(entry.cidr);
         if (!pool) continue;
-        req.num -= take(plan, planned(plan, name, entry), pool, req, out);
+        req.num -= takeExisting(plan, name, entry, pool, req, out);
       }
       if (req.num === 0) return out;
     }
@@ -958,6 +1006,25 @@ export function createIpam(options: IpamOptions): Ipam {
         },
       },
     );
+  }
+
+  /**
+   * The write that records a confirmed affinity. Normally a plain create (no read); when an earlier
+   * attempt found an object of that name in the way (a `pending` leftover of a crashed Calico-style
+   * writer, say), it is read and confirmed in place under CAS, as Calico confirms a pending claim.
+   */
+  async function affinityWrite(node: string, cidr: Cidr, signal: AbortSignal | undefined): Promise<TxnOp> {
+    const object = affinityObject(node, cidr);
+    const name = object.metadata.name;
+    if (!suspectAffinities.has(name)) return { op: "create", object };
+    const cur = await ds.get({ kind: IpamKind.Affinity, name }, signal ? { signal } : {}).catch((e) => {
+      if (dsCode(e) === "not-found") return undefined;
+      throw e;
+    });
+    suspectAffinities.delete(name);
+    if (!cur) return { op: "create", object };
+    object.metadata = { ...cur.metadata, name };
+    return { op: "update", object };
   }
 
   function affinityObject(node: string, cidr: Cidr): BlockAffinityObject {
@@ -998,6 +1065,10 @@ export function createIpam(options: IpamOptions): Ipam {
           else result.ipv6 = got;
         }
         await commit(plan, args.signal, attempt === 1);
+        for (const got of [result.ipv4, result.ipv6]) {
+          const last = got.at(-1);
+          if (last) preferredBlock.set(last.family, cidrName(parseCidr(last.block)));
+        }
         return result;
       }),
     );
@@ -1056,7 +1127,7 @@ export function createIpam(options: IpamOptions): Ipam {
           }
           pb = { cidr, orig: undefined, spec: newBlock(cidr, affinity, t, formatCidr(cidr)), remove: false };
           plan.blocks.set(name, pb);
-          if (affinity !== null) plan.ops.push({ op: "create", object: affinityObject(args.node!, cidr) });
+          if (affinity !== null) plan.ops.push(await affinityWrite(args.node!, cidr, signal));
         }
         const ordinal = addressOrdinal(cidr, addr);
         const r = assignOrdinal(pb.spec, ordinal, {
@@ -1281,7 +1352,7 @@ export function createIpam(options: IpamOptions): Ipam {
                 spec: newBlock(cidr, affinity, now(), text),
                 remove: false,
               });
-              plan.ops.push({ op: "create", object: affinityObject(node, cidr) });
+              plan.ops.push(await affinityWrite(node, cidr, signal));
             } else if (entry.obj.spec.affinity === affinity) {
               const key = { kind: IpamKind.Affinity, name: affinityName(node, cidr) };
               const aff = await ds.get<BlockAffinityObject>(key, signal ? { signal } : {}).catch((e) => {
@@ -1290,7 +1361,7 @@ export function createIpam(options: IpamOptions): Ipam {
               });
               if (aff?.spec.state === AffinityState.Confirmed) return;
               const obj = affinityObject(node, cidr);
-              if (aff) obj.metadata.resourceVersion = aff.metadata.resourceVersion!;
+              if (aff) obj.metadata = { ...aff.metadata };
               plan.ops.push(aff ? { op: "update", object: obj } : { op: "create", object: obj });
               plan.ops.push({
                 op: "check",

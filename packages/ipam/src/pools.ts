@@ -5,6 +5,7 @@
 import { type Cidr, cidrsOverlap, familyBits, formatCidr, parseCidr } from "./cidr.js";
 import { IpamError, IpamErrorCode } from "./errors.js";
 import { AssignmentMode, type IpPoolSpec, IpPoolUse } from "./types.js";
+import { selectorMatches } from "@margay/api";
 
 /** Default block prefix lengths, as in Calico. */
 export const DEFAULT_BLOCK_SIZE = { 4: 26, 6: 122 } as const;
@@ -103,27 +104,6 @@ export function validatePools(pools: readonly { name: string; spec: IpPoolSpec }
 /** Evaluates a Calico node selector against a node's labels. */
 export type NodeSelectorMatcher = (selector: string, labels: Readonly<Record<string, string>>) => boolean;
 
-const CLAUSE = /^(?:(!?)has\(\s*([\w./-]+)\s*\)|([\w./-]+)\s*(==|!=)\s*(?:'([^']*)'|"([^"]*)"))$/;
-
-/**
- * A small evaluator for the common subset of the Calico selector language: `all()`, `!all()`,
- * `has(k)`, `!has(k)`, `k == 'v'`, `k != 'v'`, joined by `&&`. Anything else throws `invalid`; pass a
- * full evaluator (e.g. the one of `@margay/api`) as `nodeSelectorMatches` for the whole language.
- */
-export const basicNodeSelectorMatches: NodeSelectorMatcher = (selector, labels) => {
-  const s = selector.trim();
-  if (s === "" || s === "all()") return true;
-  if (s === "!all()") return false;
-  return s.split("&&").every((raw) => {
-    const clause = raw.trim();
-    if (clause === "all()") return true;
-    const m = CLAUSE.exec(clause);
-    if (!m) {
-      throw new IpamError(IpamErrorCode.Invalid, "unsupported node selector", { details: { selector } });
-    }
-    if (m[2] !== undefined) return (m[1] === "!") !== Object.hasOwn(labels, m[2]);
-    const value = m[5] ?? m[6] ?? "";
-    const has = labels[m[3]!] === value;
-    return m[4] === "==" ? has : !has;
-  });
-};
+/** The default matcher: the full Calico selector language of `@margay/api`. */
+export const defaultNodeSelectorMatches: NodeSelectorMatcher = (selector, labels) =>
+  selectorMatches(selector, labels);

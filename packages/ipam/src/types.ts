@@ -44,7 +44,7 @@ export interface IpPoolResource {
   spec: IpPoolSpec;
 }
 
-/** The part of the cluster's `IPAMConfiguration` the IPAM reads. */
+/** The part of the cluster's `IPAMConfig` (named `default`) the IPAM reads. */
 export interface IpamConfigSpec {
   /** Never borrow addresses from blocks affine to other hosts. Default false. */
   strictAffinity?: boolean;
@@ -137,7 +137,7 @@ export interface IpamHandleSpec {
 export interface IpamObject<S> {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; resourceVersion?: string };
+  metadata: { name: string; resourceVersion?: string; uid?: string; creationTimestamp?: string };
   spec: S;
 }
 
@@ -155,6 +155,6 @@ export const IpamKind = {
   Affinity: "BlockAffinity",
   Handle: "IPAMHandle",
   Pool: "IPPool",
-  Config: "IPAMConfiguration",
+  Config: "IPAMConfig",
   Reservation: "IPReservation",
 } as const;

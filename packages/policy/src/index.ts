@@ -59,30 +59,7 @@ export type {
 export { createEvaluator } from "./eval/evaluator.js";
 
 // Model views and Calico names.
-export type {
-  EndpointPort,
-  EntityRule,
-  GlobalNetworkPolicyResource,
-  GlobalNetworkSetResource,
-  HostEndpointResource,
-  IcmpFields,
-  NetworkPolicyResource,
-  NetworkSetResource,
-  PolicyModelKind,
-  PolicyModelResource,
-  PolicySpecCommon,
-  PolicyType,
-  PortSpec,
-  ProfileResource,
-  ProtocolSpec,
-  ResourceKey,
-  ResourceMetadata,
-  Rule,
-  RuleActionName,
-  ServiceAccountMatch,
-  TierResource,
-  WorkloadEndpointResource,
-} from "./model/resources.js";
+export type { PolicyModelKind, PolicyModelResource, ProtocolSpec, ResourceKey } from "./model/resources.js";
 export { keyOf, resourceKeyString } from "./model/resources.js";
 export {
   ADMIN_NETWORK_POLICY_PREFIX,

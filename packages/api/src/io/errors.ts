@@ -21,6 +21,7 @@ export type ManifestErrorReason = (typeof ManifestErrorReason)[keyof typeof Mani
 
 /** Structured details of a {@link ManifestError}. */
 export interface ManifestErrorDetails {
+  /** Why the manifest was rejected. */
   readonly reason: ManifestErrorReason;
   /** 0-based index of the document in the stream (YAML `---` documents, or JSON array items). */
   readonly documentIndex: number;

@@ -414,7 +414,7 @@ describe("parseManifests properties", () => {
           expect(parseManifests(toJSON(resources as Resource[])).resources).toEqual(resources);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 100 },
     );
   });
 });

@@ -28,6 +28,7 @@ export interface ManifestParseOptions {
 
 /** One resource read from a manifest, with where it came from. */
 export interface ManifestItem {
+  /** The validated (and, with `defaults`, defaulted) resource. */
   readonly resource: Resource;
   /** 0-based index of its document in the stream. */
   readonly documentIndex: number;
@@ -36,7 +37,12 @@ export interface ManifestItem {
   /** 1-based line where the resource starts. */
   readonly line?: number;
   /** Set when the document was a Calico resource converted to Margay. */
-  readonly convertedFrom?: { readonly apiVersion: string; readonly kind: string };
+  readonly convertedFrom?: {
+    /** The document's apiVersion (`projectcalico.org/v3`). */
+    readonly apiVersion: string;
+    /** The document's (Calico) kind. */
+    readonly kind: string;
+  };
   /** Fields dropped or rewritten by conversion. Empty for native documents. */
   readonly warnings: readonly string[];
 }

@@ -13,7 +13,9 @@ import type { ResourceOf } from "./meta.js";
 
 /** A protocol/port pair (optionally restricted to a network) used by the failsafe port lists. */
 export interface ProtoPort {
+  /** Transport protocol. */
   protocol: "TCP" | "UDP" | "SCTP";
+  /** Port number (0..65535). */
   port: number;
   /** Restrict to this CIDR. */
   net?: string;
@@ -79,9 +81,19 @@ export type AgentConfiguration = ResourceOf<"AgentConfiguration", AgentConfigura
 const tcp = (port: number): ProtoPort => ({ protocol: "TCP", port });
 const udp = (port: number): ProtoPort => ({ protocol: "UDP", port });
 
+/** Fields of {@link AgentConfigurationSpec} that have no built-in default. */
+export type AgentConfigurationFieldWithoutDefault =
+  | "ipipEnabled"
+  | "ipipMTU"
+  | "vxlanEnabled"
+  | "vxlanMTU"
+  | "vxlanMTUV6"
+  | "natOutgoingAddress"
+  | "deviceRouteProtocol";
+
 /** Built-in defaults (Felix's), applied to the `default` instance by `withDefaults`. */
 export const AGENT_CONFIGURATION_DEFAULTS: Readonly<
-  Required<Omit<AgentConfigurationSpec, OptionalNoDefault>>
+  Required<Omit<AgentConfigurationSpec, AgentConfigurationFieldWithoutDefault>>
 > = {
   logSeverityScreen: "Info",
   interfacePrefix: "cali",
@@ -121,14 +133,6 @@ export const AGENT_CONFIGURATION_DEFAULTS: Readonly<
   prometheusMetricsEnabled: false,
   prometheusMetricsPort: 9091,
 };
-type OptionalNoDefault =
-  | "ipipEnabled"
-  | "ipipMTU"
-  | "vxlanEnabled"
-  | "vxlanMTU"
-  | "vxlanMTUV6"
-  | "natOutgoingAddress"
-  | "deviceRouteProtocol";
 
 function protoPorts(v: unknown, path: string, ctx: Ctx): ProtoPort[] | undefined {
   return array(v, path, ctx, (x, p, c): ProtoPort | undefined => {

@@ -23,17 +23,26 @@ import { nodeNameRef } from "./node.js";
 
 /** A reference to a key of a secret holding a BGP password (Kubernetes `SecretKeySelector`). */
 export interface SecretKeyRef {
+  /** Secret name. */
   name: string;
+  /** Key within the secret. */
   key: string;
+  /** Tolerate a missing secret or key (then: no password). */
   optional?: boolean;
 }
 /** Where a BGP session password comes from. */
 export interface BGPPassword {
+  /** Read the password from a secret key. */
   secretKeyRef?: SecretKeyRef;
 }
 
 /** Source address choice of BGP sessions. */
-export const BGPSourceAddress = { UseNodeIP: "UseNodeIP", None: "None" } as const;
+export const BGPSourceAddress = {
+  /** Use the node's address as the session source. */
+  UseNodeIP: "UseNodeIP",
+  /** Let the kernel choose the source address. */
+  None: "None",
+} as const;
 /** Union of {@link BGPSourceAddress} values. */
 export type BGPSourceAddress = (typeof BGPSourceAddress)[keyof typeof BGPSourceAddress];
 
@@ -51,6 +60,7 @@ export interface BGPPeerSpec {
   peerSelector?: string;
   /** Keep the original next hop instead of next-hop-self. Default false. */
   keepOriginalNextHop?: boolean;
+  /** TCP MD5 password of the sessions. */
   password?: BGPPassword;
   /** Default `UseNodeIP`. */
   sourceAddress?: BGPSourceAddress;
@@ -64,16 +74,19 @@ export type BGPPeer = ResourceOf<"BGPPeer", BGPPeerSpec>;
 
 /** A CIDR block of Kubernetes service addresses to advertise. */
 export interface ServiceIPBlock {
+  /** The block (strictly masked). */
   cidr: string;
 }
 /** A named BGP community value. */
 export interface Community {
+  /** Name usable in `prefixAdvertisements`. */
   name: string;
   /** `aa:nn` (standard, 16-bit parts) or `aa:nn:mm` (large, 32-bit parts). */
   value: string;
 }
 /** Communities to attach when advertising a prefix. */
 export interface PrefixAdvertisement {
+  /** The advertised prefix (strictly masked). */
   cidr: string;
   /** Community values or names defined in `communities`. */
   communities: string[];
@@ -87,10 +100,15 @@ export interface BGPConfigurationSpec {
   nodeToNodeMeshEnabled?: boolean;
   /** Default AS number of nodes. Default 64512 (on the `default` instance). */
   asNumber?: number;
+  /** Service cluster IP ranges to advertise. */
   serviceClusterIPs?: ServiceIPBlock[];
+  /** Service external IP ranges to advertise. */
   serviceExternalIPs?: ServiceIPBlock[];
+  /** Service load-balancer IP ranges to advertise. */
   serviceLoadBalancerIPs?: ServiceIPBlock[];
+  /** Named community values. */
   communities?: Community[];
+  /** Communities to attach per advertised prefix. */
   prefixAdvertisements?: PrefixAdvertisement[];
   /** BGP listen port. Default 179 (on the `default` instance). */
   listenPort?: number;
@@ -106,15 +124,29 @@ export interface BGPConfigurationSpec {
 export type BGPConfiguration = ResourceOf<"BGPConfiguration", BGPConfigurationSpec>;
 
 /** Cluster defaults of {@link BGPConfigurationSpec}, applied to the `default` instance. */
-export const BGP_CONFIGURATION_DEFAULTS = {
+export const BGP_CONFIGURATION_DEFAULTS: Readonly<
+  Required<
+    Pick<BGPConfigurationSpec, "logSeverityScreen" | "nodeToNodeMeshEnabled" | "asNumber" | "listenPort">
+  >
+> = {
   logSeverityScreen: "Info",
   nodeToNodeMeshEnabled: true,
   asNumber: 64512,
   listenPort: 179,
-} as const satisfies BGPConfigurationSpec;
+};
+
+/** A parsed `peerIP`. */
+export interface ParsedPeerIP {
+  /** Canonical address. */
+  readonly ip: string;
+  /** 4 or 6. */
+  readonly version: 4 | 6;
+  /** Port, if one was given. */
+  readonly port?: number;
+}
 
 /** Parses `peerIP` (`ip`, `ipv4:port`, `[ipv6]:port`); undefined if invalid. */
-export function parsePeerIP(s: string): { ip: string; version: 4 | 6; port?: number } | undefined {
+export function parsePeerIP(s: string): ParsedPeerIP | undefined {
   let host = s;
   let port: number | undefined;
   const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s);
@@ -207,8 +239,16 @@ export const bgpPeerDef: KindDef<"BGPPeer", BGPPeerSpec> = {
   },
 };
 
+/** A parsed BGP community value. */
+export interface ParsedCommunity {
+  /** `standard` (RFC 1997, `aa:nn`) or `large` (RFC 8092, `aa:nn:mm`). */
+  readonly kind: "standard" | "large";
+  /** The numeric parts. */
+  readonly parts: number[];
+}
+
 /** Parses a community value; undefined if invalid. */
-export function parseCommunity(s: string): { kind: "standard" | "large"; parts: number[] } | undefined {
+export function parseCommunity(s: string): ParsedCommunity | undefined {
   const std = /^(\d+):(\d+)$/.exec(s);
   if (std !== null) {
     const parts = [Number(std[1]), Number(std[2])];

@@ -10,7 +10,8 @@ import { array, integer, noDuplicates, opt, req } from "../validation/primitives
 import type { KindDef } from "./kind-def.js";
 import type { ResourceOf } from "./meta.js";
 import { nodeNameRef } from "./node.js";
-import { type EndpointPort, validatePortProtocol } from "./rules.js";
+import { validatePortProtocol } from "./rule-validation.js";
+import type { EndpointPort } from "./rules.js";
 
 /** A named (and optionally host-mapped) port of a workload. */
 export interface WorkloadEndpointPort extends EndpointPort {
@@ -22,7 +23,9 @@ export interface WorkloadEndpointPort extends EndpointPort {
 
 /** A 1:1 NAT of an external address onto one of the endpoint's addresses. */
 export interface IPNAT {
+  /** One of the endpoint's own addresses. */
   internalIP: string;
+  /** The address mapped onto it. */
   externalIP: string;
 }
 
@@ -30,23 +33,31 @@ export interface IPNAT {
 export interface WorkloadEndpointSpec {
   /** Orchestrator name (e.g. `k8s`, `cni`). */
   orchestrator?: string;
+  /** Workload name (orchestrator-specific). */
   workload?: string;
   /** The node hosting the workload. */
   node?: string;
+  /** Container id of the workload. */
   containerID?: string;
+  /** Pod name (Kubernetes). */
   pod?: string;
   /** Endpoint name within the workload (e.g. `eth0`). */
   endpoint?: string;
+  /** Kubernetes service account of the pod (matched by `serviceAccounts` in rules). */
   serviceAccountName?: string;
   /** Addresses of the endpoint: single-address CIDRs (/32, /128), canonical. */
   ipNetworks?: string[];
+  /** 1:1 NAT mappings onto the endpoint's addresses. */
   ipNATs?: IPNAT[];
+  /** IPv4 default gateway of the workload. */
   ipv4Gateway?: string;
+  /** IPv6 default gateway of the workload. */
   ipv6Gateway?: string;
   /** Profiles applied after policy, in order. */
   profiles?: string[];
   /** Host-side interface name (e.g. `cali12345678901`). */
   interfaceName: string;
+  /** MAC address of the workload side of the interface. */
   mac?: string;
   /** Named ports, referenced by rules' named ports. */
   ports?: WorkloadEndpointPort[];
@@ -64,7 +75,9 @@ export interface HostEndpointSpec {
   interfaceName?: string;
   /** The interface's addresses (used to match it when `interfaceName` is absent, and for selectors). */
   expectedIPs?: string[];
+  /** Profiles applied after policy, in order. */
   profiles?: string[];
+  /** Named ports, referenced by rules' named ports. */
   ports?: EndpointPort[];
 }
 /** A host interface protected by policy. Cluster-scoped. */

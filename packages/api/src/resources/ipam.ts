@@ -11,29 +11,54 @@ import type { KindDef } from "./kind-def.js";
 import type { ResourceOf } from "./meta.js";
 
 /** Encapsulation modes of a pool (IP-in-IP and VXLAN). */
-export const EncapsulationMode = { Never: "Never", Always: "Always", CrossSubnet: "CrossSubnet" } as const;
+export const EncapsulationMode = {
+  /** No encapsulation. */
+  Never: "Never",
+  /** Encapsulate all traffic between nodes. */
+  Always: "Always",
+  /** Encapsulate only traffic between nodes on different subnets. */
+  CrossSubnet: "CrossSubnet",
+} as const;
 /** Union of {@link EncapsulationMode} values. */
 export type EncapsulationMode = (typeof EncapsulationMode)[keyof typeof EncapsulationMode];
 
 /** What addresses of a pool may be used for. */
 export const IPPoolAllowedUse = {
+  /** Addresses for workloads (pods). */
   Workload: "Workload",
+  /** Addresses for tunnel devices (IP-in-IP, VXLAN). */
   Tunnel: "Tunnel",
+  /** Addresses for load-balancer services. */
   LoadBalancer: "LoadBalancer",
 } as const;
 /** Union of {@link IPPoolAllowedUse} values. */
 export type IPPoolAllowedUse = (typeof IPPoolAllowedUse)[keyof typeof IPPoolAllowedUse];
 
 /** Whether IPAM hands out a pool's addresses automatically or only on explicit request. */
-export const AssignmentMode = { Automatic: "Automatic", Manual: "Manual" } as const;
+export const AssignmentMode = {
+  /** IPAM picks from the pool on its own. */
+  Automatic: "Automatic",
+  /** Only requests naming the pool get its addresses. */
+  Manual: "Manual",
+} as const;
 /** Union of {@link AssignmentMode} values. */
 export type AssignmentMode = (typeof AssignmentMode)[keyof typeof AssignmentMode];
 
+/** Allowed and default block sizes (prefix lengths) of one IP version. */
+export interface BlockSizeRange {
+  /** Smallest prefix length (largest block). */
+  readonly min: number;
+  /** Largest prefix length (smallest block). */
+  readonly max: number;
+  /** Default when `blockSize` is unset. */
+  readonly default: number;
+}
+
 /** Block size bounds per IP version (prefix length of the per-node blocks carved from a pool). */
-export const BLOCK_SIZE_RANGE = {
+export const BLOCK_SIZE_RANGE: Readonly<Record<4 | 6, BlockSizeRange>> = {
   4: { min: 20, max: 32, default: 26 },
   6: { min: 116, max: 128, default: 122 },
-} as const;
+};
 
 /** Spec of an {@link IPPool}. */
 export interface IPPoolSpec {

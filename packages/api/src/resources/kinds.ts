@@ -20,7 +20,7 @@ import {
   ipReservationDef,
 } from "./ipam.js";
 import type { KindDef } from "./kind-def.js";
-import { API_VERSION } from "./meta.js";
+import { API_VERSION, type ResourceOf } from "./meta.js";
 import {
   type GlobalNetworkSet,
   globalNetworkSetDef,
@@ -59,30 +59,46 @@ export type Resource =
 
 /** The kind names, as an object of constants. */
 export const ResourceKind = {
+  /** `IPPool` */
   IPPool: "IPPool",
+  /** `IPAMConfig` */
   IPAMConfig: "IPAMConfig",
+  /** `IPReservation` */
   IPReservation: "IPReservation",
+  /** `Node` */
   Node: "Node",
+  /** `WorkloadEndpoint` */
   WorkloadEndpoint: "WorkloadEndpoint",
+  /** `HostEndpoint` */
   HostEndpoint: "HostEndpoint",
+  /** `Profile` */
   Profile: "Profile",
+  /** `Tier` */
   Tier: "Tier",
+  /** `NetworkPolicy` */
   NetworkPolicy: "NetworkPolicy",
+  /** `GlobalNetworkPolicy` */
   GlobalNetworkPolicy: "GlobalNetworkPolicy",
+  /** `NetworkSet` */
   NetworkSet: "NetworkSet",
+  /** `GlobalNetworkSet` */
   GlobalNetworkSet: "GlobalNetworkSet",
+  /** `BGPPeer` */
   BGPPeer: "BGPPeer",
+  /** `BGPConfiguration` */
   BGPConfiguration: "BGPConfiguration",
+  /** `AgentConfiguration` */
   AgentConfiguration: "AgentConfiguration",
 } as const satisfies { [K in Resource["kind"]]: K };
 /** Union of kind names. */
 export type ResourceKind = Resource["kind"];
 
 /** The resource type of a kind name. */
-export type ResourceOfKind<K extends ResourceKind> = Extract<Resource, { kind: K }>;
+export type ResourceOfKind<K extends ResourceKind> = Extract<Resource, Pick<ResourceOf<K, unknown>, "kind">>;
 
 /** Public facts about a kind. */
 export interface KindInfo {
+  /** The kind name. */
   readonly kind: ResourceKind;
   /** Lower-case plural, e.g. `ippools`. */
   readonly plural: string;

@@ -32,8 +32,12 @@ export interface ObjectMeta {
 
 /** The envelope every resource shares: `apiVersion`, `kind`, `metadata`, `spec`. */
 export interface ResourceOf<K extends string, S> {
+  /** Always `margay.io/v1`. */
   apiVersion: typeof API_VERSION;
+  /** The kind name. */
   kind: K;
+  /** Name, namespace, labels and datastore bookkeeping. */
   metadata: ObjectMeta;
+  /** The desired state. */
   spec: S;
 }

@@ -27,8 +27,11 @@ export interface NodeBGPSpec {
 
 /** Kinds of node address. */
 export const NodeAddressType = {
+  /** The address the agent detected and uses. */
   CalicoNodeIP: "CalicoNodeIP",
+  /** Cluster-internal address. */
   InternalIP: "InternalIP",
+  /** Externally reachable address. */
   ExternalIP: "ExternalIP",
 } as const;
 /** Union of {@link NodeAddressType} values. */
@@ -38,17 +41,21 @@ export type NodeAddressType = (typeof NodeAddressType)[keyof typeof NodeAddressT
 export interface NodeAddress {
   /** An IP address or CIDR. */
   address: string;
+  /** What kind of address it is. */
   type?: NodeAddressType;
 }
 
 /** Correlates the node with its name in an orchestrator. */
 export interface OrchRef {
+  /** Orchestrator name, e.g. `k8s`. */
   orchestrator: string;
+  /** The node's name in that orchestrator. */
   nodeName?: string;
 }
 
 /** Spec of a {@link Node}. */
 export interface NodeSpec {
+  /** BGP identity; absent when the node does not run BGP. */
   bgp?: NodeBGPSpec;
   /** IPv4 address of the node's VXLAN tunnel device. */
   ipv4VXLANTunnelAddr?: string;
@@ -58,7 +65,9 @@ export interface NodeSpec {
   ipv6VXLANTunnelAddr?: string;
   /** MAC address of the IPv6 VXLAN tunnel device. */
   vxlanTunnelMACAddrV6?: string;
+  /** Names of the node in orchestrators. */
   orchRefs?: OrchRef[];
+  /** Addresses the node can be reached at. */
   addresses?: NodeAddress[];
 }
 /** A host running the agent. Cluster-scoped. */

@@ -9,10 +9,16 @@ import { labels, resourceName } from "../validation/names.js";
 import { array, boolean, noDuplicates, number, oneOf, opt } from "../validation/primitives.js";
 import type { KindDef } from "./kind-def.js";
 import type { ObjectMeta, ResourceOf } from "./meta.js";
-import { PolicyType, type Rule, validateRules } from "./rules.js";
+import { validateRules } from "./rule-validation.js";
+import { PolicyType, type Rule } from "./rules.js";
 
 /** What happens to traffic that reaches the end of a tier without a verdict. */
-export const TierDefaultAction = { Deny: "Deny", Pass: "Pass" } as const;
+export const TierDefaultAction = {
+  /** Drop traffic no policy of the tier decided. */
+  Deny: "Deny",
+  /** Pass it to the next tier. */
+  Pass: "Pass",
+} as const;
 /** Union of {@link TierDefaultAction} values. */
 export type TierDefaultAction = (typeof TierDefaultAction)[keyof typeof TierDefaultAction];
 
@@ -41,7 +47,9 @@ export interface PolicySpecBase {
   selector?: string;
   /** Directions the policy applies to; defaulted from the rules present (see {@link defaultPolicyTypes}). */
   types?: PolicyType[];
+  /** Rules for traffic to the selected endpoints, in order. */
   ingress?: Rule[];
+  /** Rules for traffic from the selected endpoints, in order. */
   egress?: Rule[];
   /** Restricts the policy to pods running as matching service accounts. */
   serviceAccountSelector?: string;
@@ -68,7 +76,9 @@ export type GlobalNetworkPolicy = ResourceOf<"GlobalNetworkPolicy", GlobalNetwor
 
 /** Spec of a {@link Profile}. */
 export interface ProfileSpec {
+  /** Inbound rules, applied after policy. */
   ingress?: Rule[];
+  /** Outbound rules, applied after policy. */
   egress?: Rule[];
   /** Labels every endpoint using the profile inherits. */
   labelsToApply?: Record<string, string>;

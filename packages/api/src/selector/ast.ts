@@ -7,15 +7,19 @@
 
 /** `all()` (and the empty selector): matches everything. */
 export interface AllNode {
+  /** Discriminant. */
   readonly type: "all";
 }
 /** `global()`: matches everything; in a namespace selector it also selects non-namespaced resources. */
 export interface GlobalNode {
+  /** Discriminant. */
   readonly type: "global";
 }
 /** `has(label)`: the label is present (with any value). */
 export interface HasNode {
+  /** Discriminant. */
   readonly type: "has";
+  /** The label key. */
   readonly label: string;
 }
 /** A comparison of one label with one string literal. */
@@ -25,24 +29,32 @@ export interface LabelValueNode {
    * Only `ne` matches when the label is absent.
    */
   readonly type: "eq" | "ne" | "contains" | "startsWith" | "endsWith";
+  /** The label key. */
   readonly label: string;
+  /** The string literal compared with the label value. */
   readonly value: string;
 }
 /** `label in {...}` / `label not in {...}`; only `notIn` matches when the label is absent. */
 export interface LabelSetNode {
+  /** `in` or `notIn` (`not in`). */
   readonly type: "in" | "notIn";
+  /** The label key. */
   readonly label: string;
   /** Sorted (by UTF-8 byte order, as Go sorts strings) and de-duplicated. */
   readonly values: readonly string[];
 }
 /** `!operand`. */
 export interface NotNode {
+  /** Discriminant. */
   readonly type: "not";
+  /** The negated expression. */
   readonly operand: SelectorNode;
 }
 /** `a && b && ...` (two or more operands) or `a || b || ...`. */
 export interface BoolNode {
+  /** `and` (`&&`) or `or` (`||`). */
   readonly type: "and" | "or";
+  /** Two or more operands, in source order. */
   readonly operands: readonly SelectorNode[];
 }
 

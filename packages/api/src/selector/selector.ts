@@ -67,8 +67,18 @@ export function parseSelector(text: string): Selector {
 
 /** Result of {@link tryParseSelector}. */
 export type SelectorParseResult =
-  | { readonly ok: true; readonly selector: Selector }
-  | { readonly ok: false; readonly error: SelectorParseError };
+  | {
+      /** Parsed. */
+      readonly ok: true;
+      /** The parsed selector. */
+      readonly selector: Selector;
+    }
+  | {
+      /** Not parsed. */
+      readonly ok: false;
+      /** Why (with the position). */
+      readonly error: SelectorParseError;
+    };
 
 /** Non-throwing {@link parseSelector}. */
 export function tryParseSelector(text: string): SelectorParseResult {

@@ -2,26 +2,47 @@ import { SelectorParseError } from "./errors.js";
 
 /** Token kinds of the selector language (Calico's tokenizer has the same set). */
 export const SelectorTokenKind = {
+  /** A label key. */
   Label: "label",
+  /** A string literal (value without quotes). */
   String: "string",
+  /** `{` */
   LBrace: "{",
+  /** `}` */
   RBrace: "}",
+  /** `,` */
   Comma: ",",
+  /** `==` */
   Eq: "==",
+  /** `!=` */
   Ne: "!=",
+  /** `in` */
   In: "in",
+  /** `not in` */
   NotIn: "not in",
+  /** `!` */
   Not: "!",
+  /** `contains` */
   Contains: "contains",
+  /** `starts with` */
   StartsWith: "starts with",
+  /** `ends with` */
   EndsWith: "ends with",
+  /** `all()` */
   All: "all()",
+  /** `global()` */
   Global: "global()",
+  /** `has(label)` (value: the label). */
   Has: "has()",
+  /** `(` */
   LParen: "(",
+  /** `)` */
   RParen: ")",
+  /** `&&` */
   And: "&&",
+  /** `||` */
   Or: "||",
+  /** End of input. */
   EOF: "eof",
 } as const;
 /** Union of {@link SelectorTokenKind} values. */
@@ -29,6 +50,7 @@ export type SelectorTokenKind = (typeof SelectorTokenKind)[keyof typeof Selector
 
 /** One token with its source span. */
 export interface SelectorToken {
+  /** What the token is. */
   readonly kind: SelectorTokenKind;
   /** Label name (for `label` and `has()`) or literal value (for `string`); empty otherwise. */
   readonly value: string;

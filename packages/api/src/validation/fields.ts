@@ -1,25 +1,48 @@
+import type { SelectorNode } from "../selector/ast.js";
 import { parseSelectorAst } from "../selector/parser.js";
 import { isSelectorParseError } from "../selector/errors.js";
 import { type Ctx, show, typeName } from "./context.js";
 
-/** A selector expression (Calico syntax); the original text is kept. */
+function containsGlobal(node: SelectorNode): boolean {
+  switch (node.type) {
+    case "global":
+      return true;
+    case "not":
+      return containsGlobal(node.operand);
+    case "and":
+    case "or":
+      return node.operands.some(containsGlobal);
+    default:
+      return false;
+  }
+}
+
+/** Where `global()` may appear in a selector field. */
+export type GlobalRule = "forbidden" | "alone";
+
+/**
+ * A selector expression (Calico syntax); the original text is kept. `global()` is forbidden unless
+ * `global: "alone"` (an entity rule's namespaceSelector), where it must be the whole selector.
+ */
 export function selector(
   v: unknown,
   path: string,
   ctx: Ctx,
-  opts: { allowGlobal?: boolean } = {},
+  opts: { global?: GlobalRule } = {},
 ): string | undefined {
   if (typeof v !== "string") return ctx.fail(path, `expected a selector string, got ${typeName(v)}`);
   if (v.length > 1024) return ctx.fail(path, `selector must be at most 1024 characters, got ${v.length}`);
+  let ast: SelectorNode;
   try {
-    parseSelectorAst(v);
+    ast = parseSelectorAst(v);
   } catch (e) {
     if (!isSelectorParseError(e)) throw e;
     return ctx.fail(path, `invalid selector at position ${e.position}: ${e.details.reason}`);
   }
-  if (!opts.allowGlobal && v.includes("global()")) {
-    // Calico checks the text too: global() is only meaningful in an EntityRule namespaceSelector.
-    return ctx.fail(path, "global() can only be used in an entity rule namespaceSelector");
+  if (containsGlobal(ast)) {
+    if (opts.global !== "alone")
+      return ctx.fail(path, "global() can only be used in an entity rule namespaceSelector");
+    if (ast.type !== "global") return ctx.fail(path, "global() cannot be combined with other selectors");
   }
   return v;
 }

@@ -42,8 +42,16 @@ export function parseCidr(s: string): ParsedCidr | undefined {
   return undefined;
 }
 
+/** A parsed IP address. */
+export interface ParsedIp {
+  /** 4 or 6. */
+  readonly version: 4 | 6;
+  /** Canonical text. */
+  readonly address: string;
+}
+
 /** Parses a bare IP address (no prefix), canonicalised. */
-export function parseIp(s: string): { version: 4 | 6; address: string } | undefined {
+export function parseIp(s: string): ParsedIp | undefined {
   if (s.includes("/")) return undefined;
   const c = parseCidr(s);
   return c === undefined ? undefined : { version: c.version, address: c.address };

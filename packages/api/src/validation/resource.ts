@@ -12,8 +12,20 @@ import { opt, string } from "./primitives.js";
 
 /** Result of {@link checkResource}. */
 export type CheckResult =
-  | { readonly ok: true; readonly resource: Resource }
-  | { readonly ok: false; readonly error: VE; readonly issues: readonly ValidationIssue[] };
+  | {
+      /** Valid. */
+      readonly ok: true;
+      /** The canonical resource. */
+      readonly resource: Resource;
+    }
+  | {
+      /** Invalid. */
+      readonly ok: false;
+      /** The error `validateResource` would throw. */
+      readonly error: VE;
+      /** Same as `error.issues`. */
+      readonly issues: readonly ValidationIssue[];
+    };
 
 function validateMeta(
   v: unknown,

@@ -199,7 +199,9 @@ export function step(s: FsmState, event: FsmEvent, now: number): StepResult {
         send: hasSession(s.state) ? notification(NotifyCode.Cease, event.subcode, event.data) : undefined,
       });
     case "collision-lost":
-      if (s.state === SessionState.Idle) return result(s, { ...s, stopped: true }, TransitionReason.Ignored);
+      if (s.state === SessionState.Idle) {
+        return result(s, { ...s, stopped: true, idleHoldDeadline: null }, TransitionReason.Ignored);
+      }
       return toIdle(s, now, TransitionReason.CollisionLost, {
         stop: true,
         error: false,

@@ -121,7 +121,7 @@ function ipv4Num(s: string): number {
 
 function isDottedQuad(s: string): boolean {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  return m !== null && m.slice(1).every((x) => Number(x) <= 255);
+  return m?.slice(1).every((x) => Number(x) <= 255) ?? false;
 }
 
 /** Address as 32 hex digits (IPv4 as ::ffff:a.b.c.d) so text comparison orders addresses. */
@@ -585,7 +585,9 @@ export class Rib {
   /** Stops advertising to a peer and forgets its Adj-RIB-Out. */
   clearOut(p: RibPeer): void {
     if (p.out) {
-      p.out.forEach((_a, _l, _v4, _v6, set) => this.attrs.unref(set));
+      p.out.forEach((_a, _l, _v4, _v6, set) => {
+        this.attrs.unref(set);
+      });
       p.out = null;
     }
     for (const s of p.exportCache.values()) if (s) this.attrs.unref(s);

@@ -1178,7 +1178,9 @@ class SpeakerImpl implements Speaker {
 
   /** ROUTE-REFRESH: send the whole Adj-RIB-Out again. */
   private resendOut(op: PeerRt): void {
-    op.rib.out?.forEach((afi, len, v4, v6, set) => this.queueOut(op, afi, len, v4, v6, set));
+    op.rib.out?.forEach((afi, len, v4, v6, set) => {
+      this.queueOut(op, afi, len, v4, v6, set);
+    });
   }
 
   private flushAll(): void {
@@ -1289,6 +1291,6 @@ export async function createSpeaker(options: SpeakerOptions): Promise<Speaker> {
     await s.close();
     throw e;
   }
-  (options.peers ?? []).forEach((p) => s.addPeer(p));
+  for (const p of options.peers ?? []) s.addPeer(p);
   return s;
 }

@@ -264,6 +264,14 @@ export interface UpdateBatch {
   nlri?: readonly Prefix[];
   /** Prefixes to withdraw: IPv4 in Withdrawn Routes, IPv6 in MP_UNREACH_NLRI. */
   withdrawn?: readonly Prefix[];
+  /**
+   * Fast path for full tables: IPv4 prefixes to announce as flat pairs `[addr0, len0, addr1, len1, …]`
+   * (address as an unsigned 32-bit number), sent after `nlri` in the NLRI field. Path identifier 0 when
+   * ADD-PATH is negotiated for sending.
+   */
+  ipv4Nlri?: ArrayLike<number>;
+  /** Fast path: IPv4 prefixes to withdraw as flat `[addr, len]` pairs, sent after `withdrawn`. */
+  ipv4Withdrawn?: ArrayLike<number>;
 }
 
 /**
@@ -275,18 +283,29 @@ export function encodeUpdates(batch: UpdateBatch, ctx: CodecContext): Uint8Array
   const max = ctx.maxMessageSize;
   const attrs = batch.attributes ?? {};
   const out: Uint8Array[] = [];
-  const v4w: Prefix[] = [];
+  const wIn = batch.withdrawn ?? [];
+  const wMp = attrs.mpUnreach?.withdrawn ?? [];
+  let v4w: readonly Prefix[] = wIn;
   const v6w: Prefix[] = [];
-  for (const p of batch.withdrawn ?? []) (p.afi === Afi.IPv4 ? v4w : v6w).push(p);
-  for (const p of attrs.mpUnreach?.withdrawn ?? [])
-    (p.afi === Afi.IPv4 && attrs.mpUnreach!.afi === Afi.IPv4 ? v4w : v6w).push(p);
+  // Full tables arrive as one big all-IPv4 list: use it as is rather than copying a million entries.
+  if (wMp.length > 0 || !wIn.every(isV4)) {
+    const list: Prefix[] = [];
+    for (const p of wIn) (p.afi === Afi.IPv4 ? list : v6w).push(p);
+    for (const p of wMp) (p.afi === Afi.IPv4 && attrs.mpUnreach!.afi === Afi.IPv4 ? list : v6w).push(p);
+    v4w = list;
+  }
   const mpFamily = attrs.mpReach;
   const v4ViaMp = mpFamily?.afi === Afi.IPv4;
-  const v4n: Prefix[] = [];
-  const mpn: Prefix[] = [];
-  for (const p of [...(batch.nlri ?? []), ...(mpFamily?.nlri ?? [])]) {
-    if (p.afi === Afi.IPv4 && !v4ViaMp) v4n.push(p);
-    else mpn.push(p);
+  const nIn = batch.nlri ?? [];
+  const nMp = mpFamily?.nlri ?? [];
+  let v4n: readonly Prefix[] = nIn;
+  let mpn: Prefix[] = [];
+  if (v4ViaMp || nMp.length > 0 || !nIn.every(isV4)) {
+    const list: Prefix[] = [];
+    mpn = [];
+    for (const p of nIn) (p.afi === Afi.IPv4 && !v4ViaMp ? list : mpn).push(p);
+    for (const p of nMp) (p.afi === Afi.IPv4 && !v4ViaMp ? list : mpn).push(p);
+    v4n = list;
   }
 
   // Withdrawals: classic Withdrawn Routes for IPv4.
@@ -299,6 +318,19 @@ export function encodeUpdates(batch: UpdateBatch, ctx: CodecContext): Uint8Array
       m[20] = size & 255;
       let o = 21;
       for (let i = first; i < last; i++) o = writePrefix(m, o, checkAfi(v4w[i]!, Afi.IPv4), ap);
+      out.push(m);
+    });
+  }
+  const w4 = batch.ipv4Withdrawn;
+  if (w4 && w4.length > 0) {
+    const ap = ctx.addPathSend.has("1/1");
+    packPairs(w4, ap, max - HEADER_LENGTH - 4, (first, last, size) => {
+      const m = new Uint8Array(HEADER_LENGTH + 4 + size);
+      writeHeader(m, m.length, MT.Update);
+      m[19] = size >>> 8;
+      m[20] = size & 255;
+      let o = 21;
+      for (let i = first; i < last; i += 2) o = writePair(m, o, w4[i]!, w4[i + 1]!, ap);
       out.push(m);
     });
   }
@@ -322,7 +354,8 @@ export function encodeUpdates(batch: UpdateBatch, ctx: CodecContext): Uint8Array
   }
 
   // Announcements.
-  if (v4n.length > 0) {
+  const n4 = batch.ipv4Nlri;
+  if (v4n.length > 0 || (n4 && n4.length > 0)) {
     const base = new Writer(256);
     writeAttributes(base, attrs, ctx, { omitMp: true });
     const ab = base.buf.subarray(0, base.len);
@@ -339,6 +372,17 @@ export function encodeUpdates(batch: UpdateBatch, ctx: CodecContext): Uint8Array
       for (let i = first; i < last; i++) o = writePrefix(m, o, checkAfi(v4n[i]!, Afi.IPv4), ap);
       out.push(m);
     });
+    if (n4 && n4.length > 0)
+      packPairs(n4, ap, max - fixed, (first, last, size) => {
+        const m = new Uint8Array(fixed + size);
+        writeHeader(m, m.length, MT.Update);
+        m[21] = ab.length >>> 8;
+        m[22] = ab.length & 255;
+        m.set(ab, 23);
+        let o = fixed;
+        for (let i = first; i < last; i += 2) o = writePair(m, o, n4[i]!, n4[i + 1]!, ap);
+        out.push(m);
+      });
   }
   if (mpn.length > 0) {
     if (!mpFamily)
@@ -371,6 +415,8 @@ export function encodeUpdates(batch: UpdateBatch, ctx: CodecContext): Uint8Array
 }
 
 const EMPTY = new Uint8Array(0);
+
+const isV4 = (p: Prefix) => p.afi === Afi.IPv4;
 
 /** One UPDATE whose attributes are `pre`, an MP attribute (`head` then prefixes `[first, last)`), `post`. */
 function mpMessage(
@@ -411,6 +457,55 @@ function checkAfi(p: Prefix, afi: number): Prefix {
       reason: "prefix",
     });
   return p;
+}
+
+function badPair(i: number): BgpEncodeError {
+  return new BgpEncodeError("BGP_ENCODE_INVALID", `invalid IPv4 prefix pair at index ${i}`, {
+    reason: "prefix",
+    index: i,
+  });
+}
+
+/** Like {@link packPrefixes} over flat `[addr, len]` pairs; indexes step by 2. */
+function packPairs(
+  pairs: ArrayLike<number>,
+  addPath: boolean,
+  room: number,
+  emit: (first: number, last: number, size: number) => void,
+): void {
+  if (pairs.length % 2 !== 0) throw badPair(pairs.length - 1);
+  const per = addPath ? 5 : 1;
+  let first = 0;
+  let size = 0;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const len = pairs[i + 1]!;
+    if (!(len >= 0 && len <= 32 && (len | 0) === len)) throw badPair(i);
+    const s = per + ((len + 7) >> 3);
+    if (size + s > room) {
+      if (i === first) throw tooLarge(size + s, room);
+      emit(first, i, size);
+      first = i;
+      size = 0;
+    }
+    size += s;
+  }
+  if (pairs.length > first) emit(first, pairs.length, size);
+}
+
+/** Writes one IPv4 prefix given as a number; host bits are cleared. */
+function writePair(m: Uint8Array, o: number, addr: number, len: number, addPath: boolean): number {
+  if (addPath) {
+    m[o] = m[o + 1] = m[o + 2] = m[o + 3] = 0;
+    o += 4;
+  }
+  m[o++] = len;
+  const a = len === 0 ? 0 : (addr & (0xffffffff << (32 - len))) >>> 0;
+  const nb = (len + 7) >> 3;
+  if (nb > 0) m[o] = a >>> 24;
+  if (nb > 1) m[o + 1] = (a >>> 16) & 255;
+  if (nb > 2) m[o + 2] = (a >>> 8) & 255;
+  if (nb > 3) m[o + 3] = a & 255;
+  return o + nb;
 }
 
 /** Splits `list` into runs whose encoded size fits `room`, calling `emit(first, last, size)` per run. */

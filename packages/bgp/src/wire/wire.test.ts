@@ -323,3 +323,39 @@ describe("OPEN negotiation and validation", () => {
     }
   });
 });
+
+describe("encodeUpdates fast path for numeric IPv4 prefixes", () => {
+  it("packs [addr, len] pairs into the same bytes as Prefix objects", () => {
+    const attributes = {
+      origin: 0 as const,
+      asPath: [{ type: 2 as const, asns: [65001] }],
+      nextHop: "192.0.2.1",
+    };
+    const pairs: number[] = [];
+    const objs = [];
+    for (let i = 0; i < 3000; i++) {
+      const addr = ((20 << 24) + i * 4096 + 7) >>> 0;
+      const len = [0, 8, 17, 24, 32][i % 5]!;
+      pairs.push(addr, len);
+      objs.push(ipv4Prefix(addr, len));
+    }
+    expect(encodeUpdates({ attributes, ipv4Nlri: pairs }, ctx)).toEqual(
+      encodeUpdates({ attributes, nlri: objs }, ctx),
+    );
+    expect(encodeUpdates({ ipv4Withdrawn: pairs }, ctx)).toEqual(encodeUpdates({ withdrawn: objs }, ctx));
+    const ap = createCodecContext({ addPathSend: new Set(["1/1"]), addPathReceive: new Set(["1/1"]) });
+    const back = encodeUpdates({ attributes, ipv4Nlri: pairs }, ap).flatMap(
+      (m) => decodeUpdate(m, ap).update.nlri,
+    );
+    expect(back).toEqual(objs.map((p) => ({ ...p, pathId: 0 })));
+  });
+
+  it("rejects odd-length lists and lengths over 32", () => {
+    expect(() => encodeUpdates({ ipv4Nlri: [1, 2, 3] }, ctx)).toThrow(
+      expect.objectContaining({ code: "BGP_ENCODE_INVALID" }),
+    );
+    expect(() => encodeUpdates({ ipv4Withdrawn: [1, 33] }, ctx)).toThrow(
+      expect.objectContaining({ code: "BGP_ENCODE_INVALID" }),
+    );
+  });
+});

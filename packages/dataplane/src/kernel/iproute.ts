@@ -1,3 +1,4 @@
+import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import type { CommandRunner } from "./runner.js";
 import { type NetnsHandle, ipArgv, inNetns } from "./netns.js";
 
@@ -72,4 +73,27 @@ export async function bridgeJson<T>(
   const { stdout } = await runner.run([...argv, "-json", ...args], { signal: options.signal });
   const text = stdout.trim();
   return text === "" ? [] : (JSON.parse(text) as T[]);
+}
+
+/**
+ * `ip -json [-d] link show dev NAME` in `ns`; `undefined` if there is no such device. Asking for one
+ * device keeps this cheap on hosts with thousands of interfaces.
+ */
+export async function findLinkJson<T>(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  name: string,
+  options: KernelCallOptions & { readonly details?: boolean | undefined } = {},
+): Promise<T | undefined> {
+  const args = ["-json", ...(options.details === true ? ["-d"] : []), "link", "show", "dev", name];
+  const r = await runner.run(ipArgv(ns, args), { signal: options.signal, okCodes: [0, 1] });
+  if (r.code !== 0) {
+    if (/does not exist|Cannot find device/i.test(r.stderr)) return undefined;
+    throw new DataplaneError(DataplaneErrorCode.CommandFailed, `ip link show failed: ${r.stderr.trim()}`, {
+      retryable: true,
+      details: { ifname: name, stderr: r.stderr },
+    });
+  }
+  const rows = JSON.parse(r.stdout.trim() || "[]") as T[];
+  return rows[0];
 }

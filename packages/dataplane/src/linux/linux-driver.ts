@@ -7,11 +7,13 @@ import {
   createSerialQueue,
 } from "../driver.js";
 import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
-import { bridgeJson, ipJson } from "../kernel/iproute.js";
+import { bridgeJson, findLinkJson, ipJson } from "../kernel/iproute.js";
 import { validateIfName } from "../kernel/names.js";
 import type { NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
-import { natPools } from "../memory/memory-driver.js";
+import { EMPTY_POLICY_SNAPSHOT, natPools, policySnapshot } from "../memory/memory-driver.js";
+import { createNftProgrammer } from "../nft/programmer.js";
+import { type NftMarks, type NftRenderOptions, renderRuleset } from "../nft/render.js";
 import { createDataplaneModel } from "../model.js";
 import {
   type RouteTableSpec,
@@ -54,6 +56,22 @@ export interface LinuxDataplaneOptions {
   readonly reconcileIntervalMs?: number | undefined;
   /** Structured logger. Default: silent. */
   readonly logger?: DataplaneLogger | undefined;
+  /** Policy enforcement with nftables. */
+  readonly nftables?: LinuxNftablesOptions | undefined;
+}
+
+/** nftables settings of the Linux driver. */
+export interface LinuxNftablesOptions {
+  /** Render policy into nftables. Default `true`; `false` leaves packet filtering to someone else. */
+  readonly enabled?: boolean | undefined;
+  /** Table name (family inet). Default `margay`. */
+  readonly table?: string | undefined;
+  /** Host-side workload interface prefixes (unknown `<prefix>*` interfaces are dropped). Default `["mgy"]`. */
+  readonly workloadPrefixes?: readonly string[] | undefined;
+  /** Workload-to-host traffic after egress policy. Default `accept`. */
+  readonly endpointToHost?: "accept" | "drop" | undefined;
+  /** Mark bits for allow/pass. Default `{ allow: 0x10000, pass: 0x20000 }`. */
+  readonly marks?: NftMarks | undefined;
 }
 
 /** The Linux driver: a {@link DataplaneDriver} plus explicit reconciliation. */
@@ -102,6 +120,23 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     0,
     2 ** 31 - 1,
   );
+  const nftOptions = options.nftables ?? {};
+  const nftEnabled = nftOptions.enabled ?? true;
+  const render: NftRenderOptions = {
+    table: validateIfName(nftOptions.table ?? "margay"),
+    workloadPrefixes: (nftOptions.workloadPrefixes ?? [DATAPLANE_DEFAULTS.ifPrefix]).map((p) => {
+      if (!/^[A-Za-z0-9_.-]{1,12}$/.test(p)) {
+        throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "invalid workload prefix", {
+          details: { p },
+        });
+      }
+      return p;
+    }),
+    endpointToHost: nftOptions.endpointToHost ?? "accept",
+    marks: nftOptions.marks ?? { allow: 0x10000, pass: 0x20000 },
+    priority: 0,
+  };
+  const nft = createNftProgrammer(runner, ns, render);
   const model = createDataplaneModel();
   const queue = createSerialQueue();
   let ipip: { supported: boolean; reason: string } | undefined;
@@ -122,6 +157,12 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     if (plan.vxlan === undefined) await removeVxlan(runner, ns, base.vxlanDevice, { signal });
     else await ensureVxlan(runner, ns, plan.vxlan, plan.neighbors, plan.fdb, { signal });
     vxlanKey = key;
+  }
+
+  async function programPolicy(full: boolean, signal: AbortSignal | undefined) {
+    if (!nftEnabled) return;
+    const pools = [...model.routes.pools.values()];
+    await nft.apply(renderRuleset(model.policy, pools, render), full, { signal });
   }
 
   /** Brings the kernel to the plan; `full` re-reads the kernel instead of trusting the cache. */
@@ -151,6 +192,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     throwIfAborted(signal);
     if (!model.inSync) return { added: 0, removed: 0 };
     const r = await program(true, signal);
+    await programPolicy(true, signal);
     if (r.added + r.removed > 0) log.info({ added: r.added, removed: r.removed }, "reconciled routes");
     return { added: r.added, removed: r.removed };
   }
@@ -179,13 +221,18 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
       return queue(async () => {
         ensureOpen();
         throwIfAborted(callOptions.signal);
-        const { sawInSync } = model.applyBatch(updates);
+        const effect = model.applyBatch(updates);
         if (!model.inSync) return { inSync: false, programmed: false, warnings: [] };
-        // The first in-sync reads the kernel (adopting a previous run's routes); later batches diff the cache.
-        const first = sawInSync && !programmed;
-        const r = await program(first, callOptions.signal);
+        // The first in-sync reads the kernel (adopting a previous run's routes) and replaces the nftables
+        // table atomically; later batches apply differences only.
+        const first = effect.sawInSync && !programmed;
+        let warnings: readonly string[] = [];
+        if (first || effect.routesChanged)
+          warnings = (await program(first, callOptions.signal)).plan.warnings;
+        if (first || effect.policyChanged) await programPolicy(first, callOptions.signal);
+        programmed = true;
         if (first) schedule();
-        return { inSync: true, programmed: true, warnings: r.plan.warnings };
+        return { inSync: true, programmed: true, warnings };
       });
     },
     reconcile(callOptions = {}) {
@@ -203,9 +250,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
           inSync: model.inSync,
           routes,
           vteps,
-          ipSets: [],
-          policies: [],
-          endpoints: [],
+          ...(programmed ? policySnapshot(model.policy) : EMPTY_POLICY_SNAPSHOT),
           natPools: programmed ? natPools(model.routes.pools) : [],
         };
       });
@@ -221,8 +266,7 @@ async function readVteps(
   dev: string,
   signal: AbortSignal | undefined,
 ): Promise<DataplaneSnapshot["vteps"]> {
-  const links = await ipJson<{ ifname: string }>(runner, ns, ["link", "show"], { signal });
-  if (!links.some((l) => l.ifname === dev)) return [];
+  if ((await findLinkJson(runner, ns, dev, { signal })) === undefined) return [];
   const neigh = await ipJson<{ dst: string; lladdr?: string }>(
     runner,
     ns,

@@ -71,7 +71,15 @@ beforeAll(async () => {
     });
     pods.push({ ns: podNs, hostIf: res.hostIfName });
     agents.push(await startProbeAgent(podNs, { tcp: [8080] }));
-    drivers.push(createLinuxDataplane({ netns: host.ns, nodeName: host.node, reconcileIntervalMs: 0 }));
+    // Routes only: policy enforcement is proven in policy.netns.test.ts.
+    drivers.push(
+      createLinuxDataplane({
+        netns: host.ns,
+        nodeName: host.node,
+        reconcileIntervalMs: 0,
+        nftables: { enabled: false },
+      }),
+    );
   }
 });
 
@@ -201,7 +209,12 @@ describe("Linux driver routes across three hosts", () => {
     })();
     await new Promise((r) => setTimeout(r, 100));
     await drivers[0]!.close();
-    const fresh = createLinuxDataplane({ netns: hosts[0]!.ns, nodeName: "host1", reconcileIntervalMs: 0 });
+    const fresh = createLinuxDataplane({
+      netns: hosts[0]!.ns,
+      nodeName: "host1",
+      reconcileIntervalMs: 0,
+      nftables: { enabled: false },
+    });
     drivers[0] = fresh;
     await fresh.apply(stateFor(1, "vxlan"));
     await fresh.apply([{ kind: "in-sync" }]);

@@ -97,11 +97,12 @@ export function natPools(pools: ReadonlyMap<string, { readonly natOutgoing: bool
 }
 
 /** The policy fields of a snapshot before anything is programmed. */
-export const EMPTY_POLICY_SNAPSHOT: Pick<DataplaneSnapshot, "ipSets" | "policies" | "endpoints"> = Object.freeze({
-  ipSets: [],
-  policies: [],
-  endpoints: [],
-});
+export const EMPTY_POLICY_SNAPSHOT: Pick<DataplaneSnapshot, "ipSets" | "policies" | "endpoints"> =
+  Object.freeze({
+    ipSets: [],
+    policies: [],
+    endpoints: [],
+  });
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -1,4 +1,12 @@
-import { type KernelCallOptions, bridgeBatch, bridgeJson, ip, ipBatch, ipJson } from "../kernel/iproute.js";
+import {
+  type KernelCallOptions,
+  bridgeBatch,
+  bridgeJson,
+  findLinkJson,
+  ip,
+  ipBatch,
+  ipJson,
+} from "../kernel/iproute.js";
 import { validateIfName } from "../kernel/names.js";
 import type { NetnsHandle } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
@@ -34,8 +42,7 @@ async function readLink(
   name: string,
   options: KernelCallOptions,
 ): Promise<JsonLink | undefined> {
-  const links = await ipJson<JsonLink>(runner, ns, ["-d", "link", "show"], options);
-  return links.find((l) => l.ifname === name);
+  return findLinkJson<JsonLink>(runner, ns, name, { ...options, details: true });
 }
 
 /**
@@ -144,8 +151,9 @@ export async function probeIpip(
   ns: NetnsHandle,
   options: KernelCallOptions = {},
 ): Promise<{ supported: boolean; reason: string }> {
-  const links = await ipJson<JsonLink>(runner, ns, ["-d", "link", "show"], options);
-  if (links.some((l) => l.ifname === "tunl0")) return { supported: true, reason: "tunl0 exists" };
+  if ((await findLinkJson<JsonLink>(runner, ns, "tunl0", options)) !== undefined) {
+    return { supported: true, reason: "tunl0 exists" };
+  }
   const probe = `mgyipip${Math.floor(Math.random() * 1e6)}`;
   try {
     await ip(runner, ns, ["link", "add", probe, "type", "ipip"], options);

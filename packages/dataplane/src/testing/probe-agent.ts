@@ -9,19 +9,26 @@ const { tcp, udp } = JSON.parse(process.argv[1]);
 let pending = tcp.length + udp.length;
 const ready = () => { if (--pending <= 0) process.stdout.write(JSON.stringify({ ready: true }) + "\\n"); };
 if (pending === 0) { pending = 1; ready(); }
-for (const p of tcp) net.createServer((s) => { s.on("error", () => {}); s.end("ok"); }).listen(p, "0.0.0.0", ready);
-for (const p of udp) { const s = dgram.createSocket("udp4"); s.on("message", (m, r) => s.send(m, r.port, r.address)); s.bind(p, "0.0.0.0", ready); }
+for (const p of tcp) net.createServer((s) => { s.on("error", () => {}); s.end(String(s.remoteAddress).replace(/^::ffff:/, "")); }).listen(p, "::", ready);
+for (const p of udp) { const s = dgram.createSocket("udp6"); s.on("message", (m, r) => s.send(m, r.port, r.address)); s.bind(p, "::", ready); }
 process.on("uncaughtException", (e) => { process.stderr.write(String(e.stack) + "\\n"); });
-const out = (id, ok) => process.stdout.write(JSON.stringify({ id, ok }) + "\\n");
+const out = (id, ok, data) => process.stdout.write(JSON.stringify({ id, ok, data }) + "\\n");
 rl.createInterface({ input: process.stdin }).on("line", (line) => {
   const q = JSON.parse(line);
-  if (q.proto === "tcp") {
+  if (q.proto === "peer") {
+    const s = net.connect({ host: q.host, port: q.port });
+    let data = "";
+    const t = setTimeout(() => { s.destroy(); out(q.id, false); }, q.timeout);
+    s.on("data", (b) => { data += b; });
+    s.on("end", () => { clearTimeout(t); out(q.id, true, data); });
+    s.on("error", () => { clearTimeout(t); out(q.id, false); });
+  } else if (q.proto === "tcp") {
     const s = net.connect({ host: q.host, port: q.port });
     const t = setTimeout(() => { s.destroy(); out(q.id, false); }, q.timeout);
     s.on("connect", () => { clearTimeout(t); s.destroy(); out(q.id, true); });
     s.on("error", () => { clearTimeout(t); out(q.id, false); });
   } else {
-    const s = dgram.createSocket("udp4");
+    const s = dgram.createSocket(net.isIPv6(q.host) ? "udp6" : "udp4");
     const t = setTimeout(() => { s.close(); out(q.id, false); }, q.timeout);
     s.on("message", () => { clearTimeout(t); s.close(); out(q.id, true); });
     s.on("error", () => { clearTimeout(t); s.close(); out(q.id, false); });
@@ -42,6 +49,8 @@ export interface ProbeAgentOptions {
 export interface ProbeAgent {
   /** Resolves true if a TCP connect (or a UDP echo round trip) to `host:port` succeeds within `timeoutMs`. */
   probe(proto: "tcp" | "udp", host: string, port: number, timeoutMs?: number): Promise<boolean>;
+  /** The source address a TCP server at `host:port` saw for us (NAT checks), or undefined if unreachable. */
+  peerAddress(host: string, port: number, timeoutMs?: number): Promise<string | undefined>;
   /** Stops the agent. */
   close(): Promise<void>;
   /** Same as close. */
@@ -62,7 +71,7 @@ export async function startProbeAgent(ns: NetnsHandle, options: ProbeAgentOption
   const child: ChildProcessWithoutNullStreams = spawn(argv[0]!, argv.slice(1), {
     stdio: ["pipe", "pipe", "pipe"],
   });
-  const waiters = new Map<number, (ok: boolean) => void>();
+  const waiters = new Map<number, (ok: boolean, data?: string) => void>();
   let nextId = 1;
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => {
@@ -84,8 +93,8 @@ export async function startProbeAgent(ns: NetnsHandle, options: ProbeAgentOption
     waiters.clear();
   });
   lines.on("line", (line) => {
-    const m = JSON.parse(line) as { id: number; ok: boolean };
-    waiters.get(m.id)?.(m.ok);
+    const m = JSON.parse(line) as { id: number; ok: boolean; data?: string };
+    waiters.get(m.id)?.(m.ok, m.data);
     waiters.delete(m.id);
   });
   const close = async () => {
@@ -101,6 +110,14 @@ export async function startProbeAgent(ns: NetnsHandle, options: ProbeAgentOption
       return new Promise<boolean>((resolve) => {
         waiters.set(id, resolve);
         child.stdin.write(`${JSON.stringify({ id, proto, host, port, timeout: timeoutMs })}\n`);
+      });
+    },
+    peerAddress(host, port, timeoutMs = 1000) {
+      const id = nextId++;
+      if (dead) return Promise.reject(new Error(`probe agent is gone: ${stderr}`));
+      return new Promise<string | undefined>((resolve) => {
+        waiters.set(id, (ok, data) => resolve(ok ? data : undefined));
+        child.stdin.write(`${JSON.stringify({ id, proto: "peer", host, port, timeout: timeoutMs })}\n`);
       });
     },
     close,

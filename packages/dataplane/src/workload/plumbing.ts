@@ -1,6 +1,6 @@
 import { canonicalIp, ipFamily, parseCidr } from "../cidr.js";
 import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
-import { type KernelCallOptions, ip, ipBatch, ipJson } from "../kernel/iproute.js";
+import { type KernelCallOptions, findLinkJson, ip, ipBatch, ipJson } from "../kernel/iproute.js";
 import { validateIfName, workloadIfName } from "../kernel/names.js";
 import { type NetnsHandle, inNetns } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
@@ -109,7 +109,7 @@ async function findLink(
   name: string,
   options: KernelCallOptions,
 ): Promise<JsonLink | undefined> {
-  return (await ipJson<JsonLink>(runner, ns, ["link", "show"], options)).find((l) => l.ifname === name);
+  return findLinkJson<JsonLink>(runner, ns, name, options);
 }
 
 /** Creates a {@link WorkloadPlumber}. */

@@ -112,6 +112,7 @@ export interface EtcdDatastore extends Datastore {
 }
 
 const BACKEND = "etcd";
+const MAX_UNCONDITIONAL_ATTEMPTS = 50;
 const DEFAULTS = Object.freeze({
   prefix: DEFAULT_PREFIX,
   dialTimeoutMs: 5_000,
@@ -290,7 +291,7 @@ class EtcdStore implements EtcdDatastore {
     if (expected !== undefined && meta.uid !== undefined && meta.creationTimestamp !== undefined) {
       return (await this.#casPut(k, key, copy, expected, options?.signal, true)) as T;
     }
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       const cur = (
         await this.#read(() => this.client.kv.range({ key: toBuf(k) }), options?.signal, { ...key })
       ).kvs[0];
@@ -318,7 +319,9 @@ class EtcdStore implements EtcdDatastore {
       if (stored.uid !== undefined) next.metadata.uid ??= stored.uid;
       if (stored.creationTimestamp !== undefined)
         next.metadata.creationTimestamp ??= stored.creationTimestamp;
-      const out = await this.#casPut(k, key, next, curRev, options?.signal, expected !== undefined);
+      // An unconditional update that keeps losing races reports it instead of spinning forever.
+      const strict = expected !== undefined || attempt >= MAX_UNCONDITIONAL_ATTEMPTS;
+      const out = await this.#casPut(k, key, next, curRev, options?.signal, strict);
       if (out !== undefined) return out as T;
       // Unconditional update raced another writer: re-read and apply again (last writer wins).
     }
@@ -535,13 +538,17 @@ class EtcdStore implements EtcdDatastore {
     const from = options.fromRevision === undefined ? undefined : parseFromRevision(options.fromRevision);
     const p = rangePrefix(this.prefix, kind, options.namespace);
     let watcher: Watcher | undefined;
+    // Set once etcd itself cancelled the watcher: cancelling it again would wait for a reply that never
+    // comes (etcd ignores a cancel of an unknown watch id).
+    let cancelledByServer = false;
     const stream: WatchStream = new WatchStream({
       queueLimit: this.#watchQueueLimit,
       signal: options.signal,
       backend: BACKEND,
       onStop: async () => {
         this.#watches.delete(stream);
-        await watcher?.cancel().catch(() => undefined);
+        if (watcher === undefined || cancelledByServer) return;
+        await boundedWait(watcher.cancel(), 2_000);
       },
     });
     if (stream.stopped) return stream as unknown as Watch<T>;
@@ -594,6 +601,7 @@ class EtcdStore implements EtcdDatastore {
       }
     });
     w.on("error", (err) => {
+      cancelledByServer = true;
       void this.#watchFailed(err, last, kind).then((e) => stream.fail(e));
     });
     return stream as unknown as Watch<T>;
@@ -741,6 +749,18 @@ function withSignal<R>(p: Promise<R>, signal: AbortSignal | undefined): Promise<
       },
     );
   });
+}
+
+/** Waits for `p` (errors ignored) but no longer than `ms`: used where a peer may never answer. */
+async function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => undefined),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

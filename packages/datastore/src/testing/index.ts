@@ -1,5 +1,5 @@
 /**
- * `@margay/datastore/testing`: the shared conformance suite of the {@link Datastore} seam (run it against
+ * `@margay/datastore/testing`: the shared conformance suite of the `Datastore` seam (run it against
  * any backend from a vitest file) and a helper that runs a private etcd for tests and benchmarks.
  *
  * Needs `vitest` (an optional peer dependency) for the conformance suite.

@@ -60,7 +60,14 @@ try {
   await ipam.close();
   await ds.close();
 } catch (e) {
-  log({ t: "error", message: (e as Error).message, code: (e as { code?: string }).code });
+  const cause = (e as { cause?: { message?: string; details?: unknown } }).cause;
+  log({
+    t: "error",
+    message: (e as Error).message,
+    code: (e as { code?: string }).code,
+    cause: cause?.message,
+    details: cause?.details,
+  });
   process.exitCode = 1;
   await ds.close().catch(() => undefined);
 }

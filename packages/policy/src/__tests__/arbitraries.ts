@@ -1,6 +1,15 @@
 /** fast-check generators of labels, selectors and whole policy models, shared by the property tests. */
 import fc from "fast-check";
-import type { EntityRule, PolicyModelResource, ResourceKey, Rule } from "../model/resources.js";
+import { API_VERSION, type EntityRule, type Rule } from "@margay/api";
+import type { PolicyModelResource, ResourceKey } from "../model/resources.js";
+
+/** A resource under construction: optional fields may still be `undefined`. */
+type Draft = { readonly kind: PolicyModelResource["kind"]; readonly metadata: object; readonly spec: object };
+
+/** Drops `undefined` fields (absent, as in a parsed manifest) and stamps the apiVersion. */
+function toResource(d: Draft): PolicyModelResource {
+  return JSON.parse(JSON.stringify({ apiVersion: API_VERSION, ...d })) as PolicyModelResource;
+}
 
 export const LABEL_KEYS = ["app", "tier", "env", "role"] as const;
 export const LABEL_VALUES = ["a", "b", "c"] as const;
@@ -99,13 +108,13 @@ const ruleArb: fc.Arbitrary<Rule> = fc
   .map((r) => {
     // Keep most generated rules valid (ports only with a port protocol, icmp only with ICMP); some stay
     // invalid on purpose, and must fail closed identically everywhere.
-    const out: { -readonly [K in keyof Rule]: Rule[K] } = { ...r };
-    if (out.protocol === "ICMP") {
-      if (out.source !== undefined) out.source = { ...out.source, ports: undefined, notPorts: undefined };
-      if (out.destination !== undefined)
-        out.destination = { ...out.destination, ports: undefined, notPorts: undefined };
-    } else if (out.icmp !== undefined && Math.abs(JSON.stringify(r).length % 5) !== 0) out.icmp = undefined;
-    return out as Rule;
+    const out: Record<string, unknown> = { ...r };
+    if (r.protocol === "ICMP") {
+      if (r.source !== undefined) out.source = { ...r.source, ports: undefined, notPorts: undefined };
+      if (r.destination !== undefined)
+        out.destination = { ...r.destination, ports: undefined, notPorts: undefined };
+    } else if (r.icmp !== undefined && JSON.stringify(r).length % 5 !== 0) out.icmp = undefined;
+    return JSON.parse(JSON.stringify(out)) as Rule;
   });
 
 const rulesArb = fc.array(ruleArb, { maxLength: 3 });
@@ -118,7 +127,7 @@ const typesArb = fc.constantFrom<("Ingress" | "Egress")[] | undefined>(
 const tierNameArb = fc.constantFrom("default", "security", "missing-tier", undefined);
 const orderArb = fc.constantFrom(1, 2, 100, undefined);
 
-function wepArb(i: number): fc.Arbitrary<PolicyModelResource> {
+function wepArb(i: number): fc.Arbitrary<Draft> {
   return fc
     .record({
       ns: fc.constantFrom(...NAMESPACES),
@@ -136,13 +145,14 @@ function wepArb(i: number): fc.Arbitrary<PolicyModelResource> {
       ),
     })
     .map(
-      ({ ns, labels, node, subnet, sa, ports }): PolicyModelResource => ({
+      ({ ns, labels, node, subnet, sa, ports }): Draft => ({
         kind: "WorkloadEndpoint",
         metadata: { name: `w${i}`, namespace: ns, labels },
         spec: {
           node,
           interfaceName: `cali${i}`,
-          ipNetworks: [`10.0.${subnet}.${i + 1}/32`],
+          // Unique per (namespace, name): two endpoints never share an address.
+          ipNetworks: [`10.0.${subnet * 2 + NAMESPACES.indexOf(ns)}.${i + 1}/32`],
           profiles: sa === undefined ? [`kns.${ns}`] : [`kns.${ns}`, `ksa.${ns}.${sa}`],
           serviceAccountName: sa,
           ports,
@@ -151,11 +161,11 @@ function wepArb(i: number): fc.Arbitrary<PolicyModelResource> {
     );
 }
 
-const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
+const resourceArbs: fc.Arbitrary<Draft>[] = [
   ...Array.from({ length: WORKLOADS }, (_, i) => wepArb(i)),
   ...Array.from({ length: HOSTS }, (_, i) =>
     fc.record({ labels: labelsArb, node: fc.constantFrom("n1", "n2") }).map(
-      ({ labels, node }): PolicyModelResource => ({
+      ({ labels, node }): Draft => ({
         kind: "HostEndpoint",
         metadata: { name: `h${i}`, labels },
         spec: {
@@ -169,7 +179,7 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
   ),
   ...NAMESPACES.map((ns) =>
     fc.record({ team: fc.constantFrom("red", "blue") }).map(
-      ({ team }): PolicyModelResource => ({
+      ({ team }): Draft => ({
         kind: "Profile",
         metadata: { name: `kns.${ns}` },
         spec: {
@@ -183,7 +193,7 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
   ...NAMESPACES.flatMap((ns) =>
     ["sa1", "sa2"].map((sa) =>
       fc.record({ owner: fc.constantFrom("x", "y") }).map(
-        ({ owner }): PolicyModelResource => ({
+        ({ owner }): Draft => ({
           kind: "Profile",
           metadata: { name: `ksa.${ns}.${sa}` },
           spec: { labelsToApply: { "pcsa.owner": owner, "pcsa.projectcalico.org/name": sa } },
@@ -192,14 +202,14 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
     ),
   ),
   fc.record({ ingress: rulesArb, egress: rulesArb }).map(
-    ({ ingress, egress }): PolicyModelResource => ({
+    ({ ingress, egress }): Draft => ({
       kind: "Profile",
       metadata: { name: "host-profile" },
       spec: { ingress, egress },
     }),
   ),
   fc.record({ order: orderArb, defaultAction: fc.constantFrom<"Deny" | "Pass">("Deny", "Pass") }).map(
-    ({ order, defaultAction }): PolicyModelResource => ({
+    ({ order, defaultAction }): Draft => ({
       kind: "Tier",
       metadata: { name: "security" },
       spec: { order, defaultAction },
@@ -217,7 +227,7 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
         egress: rulesArb,
       })
       .map(
-        ({ ns, tier, order, selector, types, ingress, egress }): PolicyModelResource => ({
+        ({ ns, tier, order, selector, types, ingress, egress }): Draft => ({
           kind: "NetworkPolicy",
           metadata: { name: `np${i}`, namespace: ns },
           spec: { tier, order, selector, types, ingress, egress },
@@ -243,16 +253,7 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
         ),
       })
       .map(
-        ({
-          tier,
-          order,
-          selector,
-          namespaceSelector,
-          types,
-          ingress,
-          egress,
-          host,
-        }): PolicyModelResource => ({
+        ({ tier, order, selector, namespaceSelector, types, ingress, egress, host }): Draft => ({
           kind: "GlobalNetworkPolicy",
           metadata: { name: `gnp${i}` },
           spec: {
@@ -274,7 +275,7 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
       nets: fc.array(fc.constantFrom("10.0.0.0/28", "172.16.0.0/12", "10.0.1.5/32"), { maxLength: 2 }),
     })
     .map(
-      ({ labels, nets }): PolicyModelResource => ({
+      ({ labels, nets }): Draft => ({
         kind: "GlobalNetworkSet",
         metadata: { name: "gns0", labels },
         spec: { nets },
@@ -287,7 +288,7 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
       nets: fc.array(fc.constantFrom("10.0.0.16/28", "10.0.1.0/30"), { maxLength: 2 }),
     })
     .map(
-      ({ ns, labels, nets }): PolicyModelResource => ({
+      ({ ns, labels, nets }): Draft => ({
         kind: "NetworkSet",
         metadata: { name: "ns0", namespace: ns, labels },
         spec: { nets },
@@ -296,7 +297,7 @@ const resourceArbs: fc.Arbitrary<PolicyModelResource>[] = [
 ];
 
 /** One random resource of the small universe (keys collide on purpose, so upserts replace). */
-export const resourceArb: fc.Arbitrary<PolicyModelResource> = fc.oneof(...resourceArbs);
+export const resourceArb: fc.Arbitrary<PolicyModelResource> = fc.oneof(...resourceArbs).map(toResource);
 
 /** An operation on the model. */
 export type ModelOp =

@@ -10,7 +10,8 @@ import {
   LABEL_ORCHESTRATOR,
   LABEL_SERVICE_ACCOUNT,
 } from "../model/constants.js";
-import type { PolicyModelResource, WorkloadEndpointResource } from "../model/resources.js";
+import { API_VERSION, type WorkloadEndpoint } from "@margay/api";
+import type { PolicyModelResource } from "../model/resources.js";
 
 export const NAMESPACES = ["x", "y", "z"] as const;
 export const PODS = ["a", "b", "c"] as const;
@@ -32,7 +33,7 @@ export function podEndpoint(
   pod: PodName,
   extraLabels: Readonly<Record<string, string>> = {},
   node = "node-1",
-): WorkloadEndpointResource {
+): WorkloadEndpoint {
   const [ns, p] = pod.split("/") as [Ns, Pod];
   const ports = [80, 81].flatMap((port) =>
     (["TCP", "UDP", "SCTP"] as const).map((proto) => ({
@@ -42,6 +43,7 @@ export function podEndpoint(
     })),
   );
   return {
+    apiVersion: API_VERSION,
     kind: "WorkloadEndpoint",
     metadata: {
       name: `node--1-k8s-${p}-eth0`,

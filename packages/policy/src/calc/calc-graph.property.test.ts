@@ -54,7 +54,7 @@ describe("calculation graph (fast-check)", () => {
 
   it("the rendered stream judges packets exactly as the reference evaluator", () => {
     const ips = [
-      ...Array.from({ length: WORKLOADS }, (_, i) => [`10.0.0.${i + 1}`, `10.0.1.${i + 1}`]).flat(),
+      ...Array.from({ length: WORKLOADS }, (_, i) => [0, 1, 2, 3].map((o) => `10.0.${o}.${i + 1}`)).flat(),
       "10.9.0.1",
       "10.9.0.2",
       "10.0.0.20",

@@ -1,3 +1,12 @@
+import type {
+  EntityRule,
+  GlobalNetworkPolicy,
+  PolicyType,
+  Port,
+  ProtocolName,
+  Rule,
+  Tier,
+} from "@margay/api";
 import { PolicyError, PolicyErrorCode } from "../errors.js";
 import { parseCidr } from "../model/cidr.js";
 import {
@@ -14,14 +23,6 @@ import {
   MARGAY_API_VERSION,
   ORCHESTRATOR_K8S,
 } from "../model/constants.js";
-import type {
-  EntityRule,
-  GlobalNetworkPolicyResource,
-  PolicyType,
-  PortSpec,
-  Rule,
-  TierResource,
-} from "../model/resources.js";
 import type {
   K8sAdminNetworkPolicy,
   K8sAdminPolicyPeer,
@@ -79,10 +80,10 @@ const NAMED_PORT_PROTOCOLS = ["SCTP", "TCP", "UDP"] as const;
 function protocolPorts(
   ports: readonly K8sAdminPolicyPort[] | undefined,
   path: string,
-): Map<string, PortSpec[]> | undefined {
+): Map<ProtocolName, Port[]> | undefined {
   if (ports === undefined || ports.length === 0) return undefined;
-  const out = new Map<string, PortSpec[]>();
-  const add = (proto: string, spec: PortSpec) => {
+  const out = new Map<ProtocolName, Port[]>();
+  const add = (proto: ProtocolName, spec: Port) => {
     let list = out.get(proto);
     if (list === undefined) out.set(proto, (list = []));
     list.push(spec);
@@ -117,10 +118,10 @@ function convertRule(r: K8sAdminPolicyRule, ingress: boolean, path: string): Rul
     );
   }
   const byProto = protocolPorts(r.ports, `${path}.ports`);
-  const protos = byProto === undefined ? [""] : [...byProto.keys()].sort();
+  const protos: (ProtocolName | "")[] = byProto === undefined ? [""] : [...byProto.keys()].sort();
   const out: Rule[] = [];
   for (const proto of protos) {
-    const ports = byProto?.get(proto);
+    const ports = proto === "" ? undefined : byProto?.get(proto);
     for (const [i, peer] of peers.entries()) {
       const fields = peerFields(peer, `${path}.${ingress ? "from" : "to"}[${i}]`);
       const portField: EntityRule = ports === undefined ? {} : { ports };
@@ -142,7 +143,7 @@ function convert(
   spec: K8sBaselineAdminNetworkPolicy["spec"],
   tier: string,
   order: number,
-): GlobalNetworkPolicyResource {
+): GlobalNetworkPolicy {
   const path = `${kind}/${name}`;
   const { selector, namespaceSelector } = subjectSelectors(spec.subject, `${path} spec.subject`);
   const ingress = (spec.ingress ?? []).flatMap((r, i) => convertRule(r, true, `${path} spec.ingress[${i}]`));
@@ -168,7 +169,7 @@ function convert(
  *
  * @throws {@link PolicyError} `unsupported` for `nodes` peers, `invalid-input` for malformed input.
  */
-export function convertAdminNetworkPolicy(anp: K8sAdminNetworkPolicy): GlobalNetworkPolicyResource {
+export function convertAdminNetworkPolicy(anp: K8sAdminNetworkPolicy): GlobalNetworkPolicy {
   const p = anp.spec.priority;
   if (!Number.isInteger(p) || p < 0 || p > 1000) {
     throw new PolicyError(PolicyErrorCode.InvalidInput, "priority must be an integer 0–1000", {
@@ -186,9 +187,7 @@ export function convertAdminNetworkPolicy(anp: K8sAdminNetworkPolicy): GlobalNet
  *
  * @throws {@link PolicyError} `invalid-input` for a Pass action or malformed input.
  */
-export function convertBaselineAdminNetworkPolicy(
-  banp: K8sBaselineAdminNetworkPolicy,
-): GlobalNetworkPolicyResource {
+export function convertBaselineAdminNetworkPolicy(banp: K8sBaselineAdminNetworkPolicy): GlobalNetworkPolicy {
   const path = `BaselineAdminNetworkPolicy/${banp.metadata.name}`;
   for (const [dir, rules] of [
     ["ingress", banp.spec.ingress],
@@ -216,8 +215,8 @@ export function convertBaselineAdminNetworkPolicy(
  * `adminnetworkpolicy` (1000, Pass), `default` (1,000,000, Deny), `baselineadminnetworkpolicy`
  * (10,000,000, Pass). The calculation graph assumes these when they are absent.
  */
-export function kubernetesTiers(): TierResource[] {
-  const tier = (name: string, order: number, defaultAction: "Deny" | "Pass"): TierResource => ({
+export function kubernetesTiers(): Tier[] {
+  const tier = (name: string, order: number, defaultAction: "Deny" | "Pass"): Tier => ({
     apiVersion: MARGAY_API_VERSION,
     kind: "Tier",
     metadata: { name },

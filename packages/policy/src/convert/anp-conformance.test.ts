@@ -9,7 +9,8 @@ import { evaluateMirror } from "../calc/mirror-evaluate.js";
 import { createCalcGraph } from "../calc/calc-graph.js";
 import { createStreamMirror } from "../calc/stream-mirror.js";
 import { createEvaluator } from "../eval/evaluator.js";
-import type { PolicyModelResource, WorkloadEndpointResource } from "../model/resources.js";
+import { API_VERSION, type WorkloadEndpoint } from "@margay/api";
+import type { PolicyModelResource } from "../model/resources.js";
 import {
   convertAdminNetworkPolicy,
   convertBaselineAdminNetworkPolicy,
@@ -34,11 +35,12 @@ type House = keyof typeof HOUSES;
 const nsOf = (h: House) => `network-policy-conformance-${h}`;
 type PodRef = `${House}-${0 | 1}`;
 
-function podResource(ref: PodRef): WorkloadEndpointResource {
+function podResource(ref: PodRef): WorkloadEndpoint {
   const [house, i] = ref.split("-") as [House, string];
   const name = `${HOUSES[house]}-${i}`;
   const houseIndex = Object.keys(HOUSES).indexOf(house) + 1;
   return {
+    apiVersion: API_VERSION,
     kind: "WorkloadEndpoint",
     metadata: {
       name: `node-k8s-${name}-eth0`,

@@ -1,3 +1,4 @@
+import type { EntityRule, NetworkPolicy, PolicyType, Port, ProtocolName, Rule } from "@margay/api";
 import { PolicyError, PolicyErrorCode } from "../errors.js";
 import { parseCidr } from "../model/cidr.js";
 import {
@@ -6,17 +7,11 @@ import {
   K8S_NETWORK_POLICY_PREFIX,
   MARGAY_API_VERSION,
 } from "../model/constants.js";
-import type { EntityRule, NetworkPolicyResource, PolicyType, PortSpec, Rule } from "../model/resources.js";
 import type { K8sNetworkPolicy, K8sNetworkPolicyPeer, K8sNetworkPolicyPort } from "./kubernetes-types.js";
 import { labelSelectorToCalico } from "./label-selector.js";
 
 /** A peer as entity-rule fields. */
-interface PeerFields {
-  readonly selector?: string;
-  readonly namespaceSelector?: string;
-  readonly nets?: readonly string[];
-  readonly notNets?: readonly string[];
-}
+type PeerFields = Pick<EntityRule, "selector" | "namespaceSelector" | "nets" | "notNets">;
 
 function peerFields(peer: K8sNetworkPolicyPeer | undefined, path: string): PeerFields {
   if (peer === undefined) return {};
@@ -34,7 +29,7 @@ function peerFields(peer: K8sNetworkPolicyPeer | undefined, path: string): PeerF
   return namespaceSelector === "" ? { selector } : { selector, namespaceSelector };
 }
 
-function portSpec(p: K8sNetworkPolicyPort, path: string): PortSpec | undefined {
+function portSpec(p: K8sNetworkPolicyPort, path: string): Port | undefined {
   if (p.port === undefined) return undefined;
   if (typeof p.port === "string" && !/^\d+$/.test(p.port)) {
     if (p.endPort !== undefined) {
@@ -63,11 +58,13 @@ function portSpec(p: K8sNetworkPolicyPort, path: string): PortSpec | undefined {
 function protocolPorts(
   ports: readonly K8sNetworkPolicyPort[] | undefined,
   path: string,
-): Map<string, PortSpec[] | undefined> {
-  const out = new Map<string, PortSpec[] | undefined>();
-  if (ports === undefined || ports.length === 0) return new Map([["", undefined]]);
+): Map<ProtocolName | "", Port[] | undefined> {
+  const out = new Map<ProtocolName | "", Port[] | undefined>();
+  if (ports === undefined || ports.length === 0)
+    return new Map<ProtocolName | "", Port[] | undefined>([["", undefined]]);
   for (const [i, p] of ports.entries()) {
-    if (p.port === undefined && p.protocol === undefined) return new Map([["", undefined]]);
+    if (p.port === undefined && p.protocol === undefined)
+      return new Map<ProtocolName | "", Port[] | undefined>([["", undefined]]);
     const proto = p.protocol ?? "TCP";
     const spec = portSpec(p, `${path}[${i}]`);
     if (spec === undefined) out.set(proto, undefined);
@@ -113,7 +110,7 @@ function convertRules(
  *
  * @throws {@link PolicyError} `invalid-input` for a malformed CIDR or port range.
  */
-export function convertNetworkPolicy(np: K8sNetworkPolicy): NetworkPolicyResource {
+export function convertNetworkPolicy(np: K8sNetworkPolicy): NetworkPolicy {
   const ns = np.metadata.namespace ?? "default";
   const path = `NetworkPolicy/${ns}/${np.metadata.name}`;
   const ingress = (np.spec.ingress ?? []).flatMap((r, i) =>

@@ -1,3 +1,4 @@
+import type { Profile } from "@margay/api";
 import {
   LABEL_K8S_NAMESPACE_NAME,
   LABEL_NAME,
@@ -7,7 +8,6 @@ import {
   SERVICE_ACCOUNT_LABEL_PREFIX,
   SERVICE_ACCOUNT_PROFILE_PREFIX,
 } from "../model/constants.js";
-import type { ProfileResource } from "../model/resources.js";
 import type { K8sNamespace, K8sServiceAccount } from "./kubernetes-types.js";
 
 function prefixed(labels: Readonly<Record<string, string>>, prefix: string): Record<string, string> {
@@ -32,7 +32,7 @@ export function serviceAccountProfileName(namespace: string, name: string): stri
  * endpoints with the `pcns.` prefix plus `pcns.projectcalico.org/name`. The API server's
  * `kubernetes.io/metadata.name` label is added when missing, so namespace selectors on it work.
  */
-export function convertNamespace(ns: K8sNamespace): ProfileResource {
+export function convertNamespace(ns: K8sNamespace): Profile {
   const name = ns.metadata.name;
   const labels = { [LABEL_K8S_NAMESPACE_NAME]: name, ...(ns.metadata.labels ?? {}) };
   return {
@@ -54,7 +54,7 @@ export function convertNamespace(ns: K8sNamespace): ProfileResource {
  * Converts a ServiceAccount into its profile, as Calico does: `ksa.<namespace>.<name>` with no rules,
  * passing its labels with the `pcsa.` prefix plus `pcsa.projectcalico.org/name`.
  */
-export function convertServiceAccount(sa: K8sServiceAccount): ProfileResource {
+export function convertServiceAccount(sa: K8sServiceAccount): Profile {
   const ns = sa.metadata.namespace ?? "default";
   return {
     apiVersion: MARGAY_API_VERSION,

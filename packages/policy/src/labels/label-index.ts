@@ -270,18 +270,19 @@ export class LabelIndex {
       }
     }
     state.labels = after;
-    const candidates = new Set<string>(this.#scanned);
-    for (const [k, v] of after) {
-      const byValue = this.#selByValue.get(k)?.get(v);
-      if (byValue !== undefined) for (const s of byValue) candidates.add(s);
-      const byPresence = this.#selByPresence.get(k);
-      if (byPresence !== undefined) for (const s of byPresence) candidates.add(s);
-    }
+    // Each selector is filed under exactly one key, and an item has one value per label, so these
+    // candidate lists never overlap: no de-duplication needed.
     const old = state.matches;
     const next = new Set<string>();
-    for (const selId of candidates) {
-      const sel = this.#selectors.get(selId)!;
-      if (sel.selector.matches(after)) next.add(selId);
+    const consider = (ids: Iterable<string>) => {
+      for (const selId of ids) if (this.#selectors.get(selId)!.selector.matches(after)) next.add(selId);
+    };
+    consider(this.#scanned);
+    for (const [k, v] of after) {
+      const byValue = this.#selByValue.get(k)?.get(v);
+      if (byValue !== undefined) consider(byValue);
+      const byPresence = this.#selByPresence.get(k);
+      if (byPresence !== undefined) consider(byPresence);
     }
     state.matches = next;
     const stopped: string[] = [];

@@ -1,4 +1,3 @@
-import type { Selector } from "@margay/api";
 import type { IcmpMatch, PolicyFlags, PortRange, RuleAction } from "../calc/updates.js";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { type Cidr, parseCidr } from "./cidr.js";
@@ -7,17 +6,18 @@ import { parsePorts } from "./ports.js";
 import { PORT_PROTOCOLS, protocolNumber } from "./protocol.js";
 import type {
   EntityRule,
-  GlobalNetworkPolicyResource,
-  GlobalNetworkSetResource,
-  HostEndpointResource,
-  IcmpFields,
-  NetworkPolicyResource,
-  NetworkSetResource,
-  ProfileResource,
+  GlobalNetworkPolicy,
+  Selector,
+  GlobalNetworkSet,
+  HostEndpoint,
+  ICMPFields,
+  NetworkPolicy,
+  NetworkSet,
+  Profile,
   Rule,
-  TierResource,
-  WorkloadEndpointResource,
-} from "./resources.js";
+  Tier,
+  WorkloadEndpoint,
+} from "@margay/api";
 import { resourceKeyString } from "./resources.js";
 import { cachedSelector, entityRuleSelectorText, policySelectorText } from "./selectors.js";
 
@@ -119,7 +119,7 @@ function nets(list: readonly string[] | undefined, path: string): Cidr[] {
   return (list ?? []).map((n, i) => parseCidr(n, `${path}[${i}]`));
 }
 
-function icmp(f: IcmpFields | undefined, path: string): IcmpMatch | undefined {
+function icmp(f: ICMPFields | undefined, path: string): IcmpMatch | undefined {
   if (f === undefined) return undefined;
   if (f.type === undefined) {
     if (f.code !== undefined) {
@@ -192,6 +192,25 @@ export function normalizeRule(
         value: rule.action,
       });
     }
+    for (const [side, e] of [
+      ["source", rule.source],
+      ["destination", rule.destination],
+    ] as const) {
+      if (e?.services !== undefined) {
+        throw new PolicyError(PolicyErrorCode.Unsupported, "service matches are not supported yet", {
+          path: `${path}.${side}.services`,
+        });
+      }
+    }
+    if (rule.http !== undefined) {
+      throw new PolicyError(
+        PolicyErrorCode.Unsupported,
+        "HTTP matches need an L7 proxy and are not supported",
+        {
+          path: `${path}.http`,
+        },
+      );
+    }
     const protocol =
       rule.protocol === undefined ? undefined : protocolNumber(rule.protocol, `${path}.protocol`);
     const notProtocol =
@@ -261,7 +280,7 @@ export function policyId(tier: string, name: string, namespace?: string | undefi
  * @throws {@link PolicyError} `invalid-input` when the policy's own selectors cannot be parsed (a policy
  *   whose targets are unknown cannot be applied at all).
  */
-export function normalizePolicy(p: NetworkPolicyResource | GlobalNetworkPolicyResource): NormalizedPolicy {
+export function normalizePolicy(p: NetworkPolicy | GlobalNetworkPolicy): NormalizedPolicy {
   const namespace = p.kind === "NetworkPolicy" ? (p.metadata.namespace ?? "") : undefined;
   const key = resourceKeyString({ kind: p.kind, name: p.metadata.name, namespace });
   const spec = p.spec;
@@ -294,7 +313,7 @@ export function normalizePolicy(p: NetworkPolicyResource | GlobalNetworkPolicyRe
 }
 
 /** Normalizes a tier (`defaultAction` defaults to Deny). */
-export function normalizeTier(t: TierResource): NormalizedTier {
+export function normalizeTier(t: Tier): NormalizedTier {
   return {
     name: t.metadata.name,
     order: t.spec.order,
@@ -303,7 +322,7 @@ export function normalizeTier(t: TierResource): NormalizedTier {
 }
 
 /** Normalizes a profile. */
-export function normalizeProfile(p: ProfileResource): NormalizedProfile {
+export function normalizeProfile(p: Profile): NormalizedProfile {
   const key = `Profile/${p.metadata.name}`;
   return {
     id: p.metadata.name,
@@ -313,7 +332,7 @@ export function normalizeProfile(p: ProfileResource): NormalizedProfile {
   };
 }
 
-function ports(list: WorkloadEndpointResource["spec"]["ports"], path: string): NormalizedPort[] {
+function ports(list: WorkloadEndpoint["spec"]["ports"], path: string): NormalizedPort[] {
   return (list ?? []).map((p, i) => ({
     name: p.name,
     protocol: protocolNumber(p.protocol, `${path}[${i}].protocol`),
@@ -325,7 +344,7 @@ function ports(list: WorkloadEndpointResource["spec"]["ports"], path: string): N
  * Normalizes a workload endpoint. The namespace label (and the service-account label, when the endpoint
  * names one) are added as Calico does, so namespaced selectors always see them.
  */
-export function normalizeWorkloadEndpoint(w: WorkloadEndpointResource): NormalizedEndpoint {
+export function normalizeWorkloadEndpoint(w: WorkloadEndpoint): NormalizedEndpoint {
   const ns = w.metadata.namespace ?? "";
   const key = resourceKeyString({ kind: "WorkloadEndpoint", name: w.metadata.name, namespace: ns });
   const labels: Record<string, string> = { ...(w.metadata.labels ?? {}), [LABEL_NAMESPACE]: ns };
@@ -353,7 +372,7 @@ export function normalizeWorkloadEndpoint(w: WorkloadEndpointResource): Normaliz
 }
 
 /** Normalizes a host endpoint (`interfaceName` absent means all interfaces: `*`). */
-export function normalizeHostEndpoint(h: HostEndpointResource): NormalizedEndpoint {
+export function normalizeHostEndpoint(h: HostEndpoint): NormalizedEndpoint {
   const key = resourceKeyString({ kind: "HostEndpoint", name: h.metadata.name });
   const profiles = [...(h.spec.profiles ?? [])];
   return {
@@ -374,7 +393,7 @@ export function normalizeHostEndpoint(h: HostEndpointResource): NormalizedEndpoi
  * Normalizes a network set. A namespaced set carries the namespace label and inherits its namespace's
  * labels (profile `kns.<namespace>`), as in Calico.
  */
-export function normalizeNetworkSet(s: NetworkSetResource | GlobalNetworkSetResource): NormalizedItem {
+export function normalizeNetworkSet(s: NetworkSet | GlobalNetworkSet): NormalizedItem {
   if (s.kind === "NetworkSet") {
     const ns = s.metadata.namespace ?? "";
     const key = resourceKeyString({ kind: "NetworkSet", name: s.metadata.name, namespace: ns });

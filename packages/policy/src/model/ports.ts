@@ -1,6 +1,6 @@
 import { PolicyError, PolicyErrorCode } from "../errors.js";
 import type { PortRange } from "../calc/updates.js";
-import type { PortSpec } from "./resources.js";
+import type { Port } from "@margay/api";
 
 /** Ports of an entity rule split into numeric ranges and named ports. */
 export interface ParsedPorts {
@@ -25,7 +25,7 @@ function checkPort(n: number, path: string, value: unknown): number {
  *
  * @throws {@link PolicyError} `invalid-input` for an out-of-range number or an inverted range.
  */
-export function parsePorts(specs: readonly PortSpec[] | undefined, path = "ports"): ParsedPorts {
+export function parsePorts(specs: readonly Port[] | undefined, path = "ports"): ParsedPorts {
   if (specs === undefined || specs.length === 0) return EMPTY;
   const ranges: PortRange[] = [];
   const names: string[] = [];

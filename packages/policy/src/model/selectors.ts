@@ -1,9 +1,11 @@
 import {
   canonicalSelector,
+  type EntityRule,
   parseSelector,
   parseSelectorAst,
   type Selector,
   type SelectorNode,
+  type ServiceAccountMatch,
 } from "@margay/api";
 import { PolicyError, PolicyErrorCode } from "../errors.js";
 import {
@@ -12,7 +14,6 @@ import {
   NAMESPACE_LABEL_PREFIX,
   SERVICE_ACCOUNT_LABEL_PREFIX,
 } from "./constants.js";
-import type { EntityRule, ServiceAccountMatch } from "./resources.js";
 
 const cache = new Map<string, Selector>();
 

@@ -8,17 +8,8 @@
 
 import { chmod } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { build, type Plugin } from "esbuild";
-
-const PACKAGES = fileURLToPath(new URL("../../../../", import.meta.url));
-
-/** Resolves `@margay/<pkg>` to `packages/<pkg>/src/index.ts`. */
-const workspaceSources: Plugin = {
-  name: "margay-workspace-sources",
-  setup(b) {
-    b.onResolve({ filter: /^@margay\/[a-z-]+$/ }, (args) => ({ path: `${PACKAGES}${args.path.slice("@margay/".length)}/src/index.ts` }));
-  },
-};
+import { build } from "esbuild";
+import { embedEtcdProto, workspaceSources } from "./bundle-plugins.js";
 
 /** Writes the bundle to `outfile` (executable, `#!/usr/bin/env node`) and returns its path. */
 export async function buildMargayIpamBundle(outfile: string): Promise<string> {
@@ -30,7 +21,7 @@ export async function buildMargayIpamBundle(outfile: string): Promise<string> {
     format: "cjs",
     target: "node20",
     banner: { js: "#!/usr/bin/env node" },
-    plugins: [workspaceSources],
+    plugins: [workspaceSources, embedEtcdProto],
     logLevel: "silent",
   });
   await chmod(outfile, 0o755);

@@ -1,0 +1,339 @@
+/**
+ * Full-table benchmark, side by side on one harness: a generator announces N unique IPv4 prefixes
+ * (default 1,000,000) over one eBGP session to (a) `@margay/bgp`, (b) BIRD 2, (c) GoBGP, in turn. For each
+ * device we measure the time from the first UPDATE written to all N routes in its Loc-RIB, the resident
+ * memory it gained per route, and then the time to send the whole table to a second peer that connects
+ * afterwards. A sink-only control run (generator straight into the sink) shows the generator and sink
+ * are faster than any device under test.
+ *
+ *   npm run bench -- [--routes 1000000] [--attr-sets 1000] [--only margay,bird,gobgp]
+ *
+ * Prints a table with ratios and writes `<repo>/bench-results/bgp.json`.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { startBird } from "../src/interop/bird.js";
+import { startGobgp } from "../src/interop/gobgp.js";
+import { exited, freePort, run } from "../src/interop/util.js";
+import { accept, dial, encodeTable } from "./mini-peer.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, "..", "..", "..");
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+const N = Number(arg("routes", "1000000"));
+const ATTR_SETS = Number(arg("attr-sets", "1000"));
+const ONLY = arg("only", "margay,bird,gobgp").split(",");
+
+const DUT = "127.0.2.1";
+const GEN = "127.0.2.2";
+const SINK = "127.0.2.3";
+const DUT_ASN = 65000;
+const GEN_ASN = 65010;
+const SINK_ASN = 65020;
+// A non-loopback next hop: GoBGP rejects loopback next hops; the others do not care.
+const NEXT_HOP = "192.0.2.2";
+
+interface Device {
+  /** Resident memory now (after a full GC where the runtime allows one). */
+  rss(): Promise<number>;
+  /** Resolves with the wall-clock time at which N routes were seen in the Loc-RIB. */
+  loaded(): Promise<number>;
+  /** How often `loaded` polls (its resolution), in ms. */
+  readonly pollMs: number;
+  stop(): Promise<void>;
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+async function pollUntil(f: () => Promise<boolean>, everyMs: number, timeoutMs = 600_000): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await f()) return Date.now();
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function startMargay(port: number): Promise<Device> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      "--expose-gc",
+      "--max-old-space-size=8192",
+      "--import",
+      "tsx",
+      join(here, "dut-margay.ts"),
+      JSON.stringify({
+        host: DUT,
+        port,
+        asn: DUT_ASN,
+        generator: { address: GEN, asn: GEN_ASN },
+        sink: { address: SINK, asn: SINK_ASN },
+        routes: N,
+      }),
+    ],
+    { cwd: join(here, ".."), stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const waiting = new Map<string, (m: Record<string, number>) => void>();
+  const seen = new Map<string, Record<string, number>>();
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    let m: Record<string, number> & { event: string };
+    try {
+      m = JSON.parse(line);
+    } catch {
+      return;
+    }
+    const w = waiting.get(m.event);
+    if (w) {
+      waiting.delete(m.event);
+      w(m);
+    } else seen.set(m.event, m);
+  });
+  const next = (event: string) =>
+    new Promise<Record<string, number>>((resolve) => {
+      const s = seen.get(event);
+      if (s) {
+        seen.delete(event);
+        resolve(s);
+      } else waiting.set(event, resolve);
+    });
+  await next("ready");
+  return {
+    pollMs: 2,
+    rss: async () => {
+      const r = next("memory");
+      child.stdin!.write("gc\n");
+      return (await r).rss!;
+    },
+    loaded: async () => (await next("loaded")).at!,
+    stop: async () => {
+      child.stdin!.write("exit\n");
+      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited(child);
+      clearTimeout(t);
+    },
+  };
+}
+
+async function startBirdDut(port: number): Promise<Device> {
+  const b = await startBird(
+    `router id 10.0.2.1;
+log stderr { warning, error, fatal };
+protocol device { scan time 60; }
+protocol bgp gen {
+  local ${DUT} port ${port} as ${DUT_ASN};
+  neighbor ${GEN} as ${GEN_ASN};
+  multihop; passive on; hold time 240;
+  ipv4 { import all; export none; };
+}
+protocol bgp sink {
+  local ${DUT} port ${port} as ${DUT_ASN};
+  neighbor ${SINK} as ${SINK_ASN};
+  multihop; passive on; hold time 240;
+  ipv4 { import none; export all; };
+}
+`,
+    "bench",
+  );
+  const pid = b.proc.pid!;
+  return {
+    pollMs: 50,
+    rss: async () => rssOf(pid),
+    loaded: () =>
+      pollUntil(async () => {
+        const text = await b.birdc(["show", "route", "count"]);
+        const m = /(\d+) of (\d+) routes/.exec(text);
+        return m !== null && Number(m[1]) >= N;
+      }, 50),
+    stop: () => b.stop(),
+  };
+}
+
+async function startGobgpDut(port: number): Promise<Device> {
+  const neighbor = (addr: string, asn: number) => `[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "${addr}"
+    peer-as = ${asn}
+  [neighbors.transport.config]
+    passive-mode = true
+    local-address = "${DUT}"
+  [neighbors.timers.config]
+    hold-time = 240
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+`;
+  const g = await startGobgp(
+    `[global.config]
+  as = ${DUT_ASN}
+  router-id = "10.0.2.1"
+  port = ${port}
+  local-address-list = ["${DUT}"]
+${neighbor(GEN, GEN_ASN)}
+${neighbor(SINK, SINK_ASN)}`,
+    "bench",
+  );
+  const pid = g.proc.pid!;
+  return {
+    pollMs: 100,
+    rss: async () => rssOf(pid),
+    loaded: () =>
+      pollUntil(async () => {
+        const text = await g.gobgp(["global", "rib", "summary", "-a", "ipv4"]);
+        const m = /Destination:\s*(\d+)/.exec(text);
+        return m !== null && Number(m[1]) >= N;
+      }, 100),
+    stop: () => g.stop(),
+  };
+}
+
+interface Result {
+  device: string;
+  loadSeconds: number;
+  bytesPerRoute: number;
+  propagateSeconds: number;
+  bytesPerRouteAfterPropagation: number;
+  pollMs: number;
+}
+
+async function measure(name: string, start: (port: number) => Promise<Device>, table: Buffer): Promise<Result> {
+  const port = await freePort(DUT);
+  const dev = await start(port);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    console.error("dbg: rss0");
+    const rss0 = await dev.rss();
+    console.error("dbg: rss0 done");
+    const gen = dial(DUT, port, GEN, { asn: GEN_ASN, routerId: "10.0.2.2" });
+    await gen.established;
+    console.error("dbg: gen est");
+    const loadedP = dev.loaded();
+    const t0 = Date.now();
+    gen.socket.write(table);
+    const t1 = await loadedP;
+    const rss1 = await dev.rss();
+    const sink = dial(DUT, port, SINK, { asn: SINK_ASN, routerId: "10.0.2.3" });
+    const ts0 = await sink.established;
+    const ts1 = await sink.waitReceived(N);
+    const rss2 = await dev.rss();
+    gen.close();
+    sink.close();
+    const r: Result = {
+      device: name,
+      loadSeconds: (t1 - t0) / 1000,
+      bytesPerRoute: (rss1 - rss0) / N,
+      propagateSeconds: (ts1 - ts0) / 1000,
+      bytesPerRouteAfterPropagation: (rss2 - rss0) / N,
+      pollMs: dev.pollMs,
+    };
+    console.log(
+      `${name}: load ${r.loadSeconds.toFixed(2)} s, ${r.bytesPerRoute.toFixed(0)} B/route; ` +
+        `propagate ${r.propagateSeconds.toFixed(2)} s, ${r.bytesPerRouteAfterPropagation.toFixed(0)} B/route with Adj-RIB-Out`,
+    );
+    return r;
+  } finally {
+    await dev.stop();
+  }
+}
+
+/** Generator straight into the sink: the ceiling the harness itself imposes. */
+async function sinkOnly(table: Buffer): Promise<number> {
+  const port = await freePort(SINK);
+  const { server, session } = await accept(SINK, port, { asn: SINK_ASN, routerId: "10.0.2.3" });
+  const gen = dial(SINK, port, GEN, { asn: GEN_ASN, routerId: "10.0.2.2" });
+  const sink = await session;
+  await Promise.all([gen.established, sink.established]);
+  const t0 = Date.now();
+  gen.socket.write(table);
+  const t1 = await sink.waitReceived(N);
+  gen.close();
+  sink.close();
+  server.close();
+  return (t1 - t0) / 1000;
+}
+
+async function versions(): Promise<Record<string, string>> {
+  const v = async (cmd: string, args: string[]) => (await run(cmd, args).catch((e: Error) => e.message)).trim();
+  return {
+    node: process.version,
+    bird: (await run("/usr/sbin/bird", ["--version"]).catch(() => "")) || "BIRD (version on stderr)",
+    gobgpd: await v("/usr/bin/gobgpd", ["--version"]),
+  };
+}
+
+async function main(): Promise<void> {
+  console.log(`BGP full-table benchmark: ${N.toLocaleString()} IPv4 prefixes, ${ATTR_SETS} attribute sets`);
+  const table = encodeTable(N, ATTR_SETS, GEN_ASN, NEXT_HOP);
+  console.log(`generator: ${(table.length / 1e6).toFixed(1)} MB of pre-encoded UPDATEs (4096-byte messages)`);
+  const control = await sinkOnly(table);
+  console.log(`sink-only control (generator → sink): ${control.toFixed(2)} s`);
+  const results: Result[] = [];
+  const devices: [string, (port: number) => Promise<Device>][] = [
+    ["margay", startMargay],
+    ["bird", startBirdDut],
+    ["gobgp", startGobgpDut],
+  ];
+  for (const [name, start] of devices) {
+    if (ONLY.includes(name)) results.push(await measure(name, start, table));
+  }
+  const get = (d: string) => results.find((r) => r.device === d);
+  const m = get("margay");
+  const bird = get("bird");
+  const gobgp = get("gobgp");
+  const ratio = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
+  const f = (x: number | undefined, d = 2) => (x === undefined ? "—" : x.toFixed(d));
+  console.log("");
+  console.log("| device | load (s) | B/route | propagate to 2nd peer (s) | B/route incl. Adj-RIB-Out |");
+  console.log("| ------ | -------- | ------- | ------------------------- | ------------------------- |");
+  console.log(`| sink-only control | ${f(control)} | — | — | — |`);
+  for (const r of results) {
+    console.log(
+      `| ${r.device} | ${f(r.loadSeconds)} | ${f(r.bytesPerRoute, 0)} | ${f(r.propagateSeconds)} | ${f(r.bytesPerRouteAfterPropagation, 0)} |`,
+    );
+  }
+  const ratios = {
+    loadVsBird: ratio(m?.loadSeconds, bird?.loadSeconds),
+    loadSpeedupVsGobgp: ratio(gobgp?.loadSeconds, m?.loadSeconds),
+    memoryVsBird: ratio(m?.bytesPerRoute, bird?.bytesPerRoute),
+    memoryVsGobgp: ratio(m?.bytesPerRoute, gobgp?.bytesPerRoute),
+    propagateVsBird: ratio(m?.propagateSeconds, bird?.propagateSeconds),
+    propagateSpeedupVsGobgp: ratio(gobgp?.propagateSeconds, m?.propagateSeconds),
+  };
+  console.log("");
+  console.log(`margay load time / BIRD:        ${f(ratios.loadVsBird)}x (goal ≤ 1.5x)`);
+  console.log(`GoBGP load time / margay:       ${f(ratios.loadSpeedupVsGobgp)}x faster`);
+  console.log(`margay B/route / BIRD:          ${f(ratios.memoryVsBird)}x (goal < 300 B/route)`);
+  console.log(`margay B/route / GoBGP:         ${f(ratios.memoryVsGobgp)}x`);
+  console.log(`margay propagate / BIRD:        ${f(ratios.propagateVsBird)}x`);
+  console.log(`GoBGP propagate / margay:       ${f(ratios.propagateSpeedupVsGobgp)}x faster`);
+  const out = {
+    benchmark: "bgp-full-table",
+    date: new Date().toISOString(),
+    routes: N,
+    attributeSets: ATTR_SETS,
+    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem() },
+    versions: await versions(),
+    method:
+      "generator: Node mini peer writing pre-encoded 4096-byte UPDATEs over one eBGP session; load = first byte written → N routes in the device's Loc-RIB (polled: margay 2 ms, BIRD `birdc show route count` 50 ms, GoBGP `gobgp global rib summary` 100 ms); B/route = resident memory gained / N (margay after a full GC; BIRD/GoBGP VmRSS); propagate = second peer Established → N prefixes received.",
+    sinkOnlyControlSeconds: control,
+    results,
+    ratios,
+  };
+  mkdirSync(join(repoRoot, "bench-results"), { recursive: true });
+  writeFileSync(join(repoRoot, "bench-results", "bgp.json"), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`\nwrote ${join(repoRoot, "bench-results", "bgp.json")}`);
+}
+
+await main();

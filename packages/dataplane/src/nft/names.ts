@@ -1,0 +1,22 @@
+import { createHash } from "node:crypto";
+
+const h = (ns: string, id: string) => createHash("sha1").update(`${ns}\0${id}`).digest("hex").slice(0, 16);
+
+/**
+ * nftables object names. Stream ids can hold any character, so names are a short kind tag plus 16 hex
+ * digits of SHA-1 (collisions need 2^32 objects); `nft list` output maps back through the model.
+ */
+export const nftNames = {
+  /** IPv4 / IPv6 address sets of an `ip` or `net` IP set. */
+  addrSet: (id: string, family: 4 | 6) => `s${family}-${h("set", id)}`,
+  /** IPv4 / IPv6 `address . protocol . port` sets of an `ip-and-port` IP set. */
+  portSet: (id: string, family: 4 | 6) => `n${family}-${h("set", id)}`,
+  /** Policy chain (inbound `pi-`, outbound `po-`). */
+  policy: (id: string, dir: "in" | "out") => `p${dir === "in" ? "i" : "o"}-${h("policy", id)}`,
+  /** Profile chain. */
+  profile: (id: string, dir: "in" | "out") => `r${dir === "in" ? "i" : "o"}-${h("profile", id)}`,
+  /** Workload endpoint chain: `wi-` traffic to the workload (its ingress), `wo-` from it (egress). */
+  workload: (id: string, dir: "in" | "out") => `w${dir === "in" ? "i" : "o"}-${h("workload", id)}`,
+  /** Host endpoint chain: `hi-` traffic to the host, `ho-` from it. */
+  host: (id: string, dir: "in" | "out") => `h${dir === "in" ? "i" : "o"}-${h("host", id)}`,
+} as const;

@@ -1,0 +1,215 @@
+import type { RenderedRule, WorkloadEndpointUpdate } from "@margay/policy";
+import { describe, expect, it } from "vitest";
+import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
+import { nftNames } from "./names.js";
+import {
+  type NftRenderOptions,
+  addrElements,
+  diffRuleset,
+  portElements,
+  renderFull,
+  renderRule,
+  renderRuleset,
+} from "./render.js";
+
+const OPTIONS: NftRenderOptions = {
+  table: "margay",
+  workloadPrefixes: ["mgy"],
+  marks: { allow: 0x10000, pass: 0x20000 },
+  endpointToHost: "accept",
+  priority: 0,
+};
+const MARKS = OPTIONS.marks;
+
+function rule(over: Partial<RenderedRule>): RenderedRule {
+  return {
+    action: "allow",
+    index: 0,
+    ruleId: "r0",
+    srcNets: [],
+    notSrcNets: [],
+    srcIpSetIds: [],
+    notSrcIpSetIds: [],
+    srcPorts: [],
+    notSrcPorts: [],
+    srcNamedPortIpSetIds: [],
+    notSrcNamedPortIpSetIds: [],
+    dstNets: [],
+    notDstNets: [],
+    dstIpSetIds: [],
+    notDstIpSetIds: [],
+    dstPorts: [],
+    notDstPorts: [],
+    dstNamedPortIpSetIds: [],
+    notDstNamedPortIpSetIds: [],
+    ...over,
+  };
+}
+
+describe("rule rendering", () => {
+  it("renders one line per family, with verdicts as marks", () => {
+    expect(renderRule(rule({}), MARKS)).toEqual([
+      "meta nfproto ipv4 meta mark set meta mark | 0x00010000 return",
+      "meta nfproto ipv6 meta mark set meta mark | 0x00010000 return",
+    ]);
+    expect(renderRule(rule({ action: "deny", ipVersion: 4 }), MARKS)).toEqual(["meta nfproto ipv4 drop"]);
+    expect(renderRule(rule({ action: "pass", ipVersion: 6 }), MARKS)).toEqual([
+      "meta nfproto ipv6 meta mark set meta mark | 0x00020000 return",
+    ]);
+  });
+
+  it("keeps only the family a CIDR list can match, and skips a family it cannot", () => {
+    const lines = renderRule(
+      rule({ srcNets: ["10.0.0.0/8"], notSrcNets: ["10.1.0.0/16", "fd00::/8"], action: "deny" }),
+      MARKS,
+    );
+    expect(lines).toEqual(["meta nfproto ipv4 ip saddr { 10.0.0.0/8 } ip saddr != { 10.1.0.0/16 } drop"]);
+  });
+
+  it("ORs plain and named ports into separate lines, ANDs IP sets", () => {
+    const lines = renderRule(
+      rule({
+        ipVersion: 4,
+        protocol: 6,
+        srcIpSetIds: ["a", "b"],
+        dstPorts: [
+          { first: 80, last: 80 },
+          { first: 8000, last: 8080 },
+        ],
+        dstNamedPortIpSetIds: ["np"],
+      }),
+      MARKS,
+    );
+    const sa = nftNames.addrSet("a", 4);
+    const sb = nftNames.addrSet("b", 4);
+    expect(lines).toEqual([
+      `meta nfproto ipv4 meta l4proto 6 ip saddr @${sa} ip saddr @${sb} th dport { 80, 8000-8080 } meta mark set meta mark | 0x00010000 return`,
+      `meta nfproto ipv4 meta l4proto 6 ip saddr @${sa} ip saddr @${sb} ip daddr . meta l4proto . th dport @${nftNames.portSet("np", 4)} meta mark set meta mark | 0x00010000 return`,
+    ]);
+  });
+
+  it("guards port matches with a transport protocol and renders ICMP per family", () => {
+    expect(renderRule(rule({ ipVersion: 4, dstPorts: [{ first: 53, last: 53 }] }), MARKS)[0]).toContain(
+      "meta l4proto { 6, 17, 132, 136 } th dport { 53 }",
+    );
+    expect(renderRule(rule({ protocol: 1, icmp: { type: 8, code: 0 } }), MARKS)).toEqual([
+      "meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 meta mark set meta mark | 0x00010000 return",
+    ]);
+  });
+});
+
+describe("set elements", () => {
+  it("drops prefixes covered by others so interval sets never overlap", () => {
+    expect(
+      addrElements(["10.1.2.3/32", "10.0.0.0/8", "10.1.0.0/16", "192.168.0.1", "fd00::1/128"], 4),
+    ).toEqual(["10.0.0.0/8", "192.168.0.1"]);
+    expect(addrElements(["fd00::1/128", "10.0.0.1/32"], 6)).toEqual(["fd00::1"]);
+    expect(portElements(["10.0.0.1,tcp:80", "fd00::1,udp:53", "junk"], 4)).toEqual(["10.0.0.1 . tcp . 80"]);
+  });
+});
+
+describe("ruleset", () => {
+  const ep = (over: Partial<WorkloadEndpointUpdate> = {}): WorkloadEndpointUpdate => ({
+    kind: "workload-endpoint-update",
+    id: "ns/a",
+    ifname: "mgyaaaa",
+    ipNetworks: ["10.0.0.1/32"],
+    tiers: {
+      ingress: [
+        { tier: "sec", defaultAction: "pass", policyIds: ["sec/p1"] },
+        { tier: "default", defaultAction: "deny", policyIds: ["default/p2", "default/missing"] },
+      ],
+      egress: [],
+    },
+    profileIds: ["kns.ns"],
+    ...over,
+  });
+  const state = () => {
+    const s = createPolicyState();
+    const pol = (id: string) =>
+      applyPolicyUpdate(s, {
+        kind: "active-policy-update",
+        id,
+        tier: id.split("/")[0]!,
+        name: id,
+        inbound: [rule({})],
+        outbound: [],
+        flags: { untracked: false, preDnat: false, applyOnForward: false },
+      });
+    pol("sec/p1");
+    pol("default/p2");
+    applyPolicyUpdate(s, {
+      kind: "active-profile-update",
+      id: "kns.ns",
+      inbound: [rule({})],
+      outbound: [rule({})],
+    });
+    applyPolicyUpdate(s, { kind: "ip-set-update", id: "s", type: "net", members: ["10.0.0.0/24"] });
+    applyPolicyUpdate(s, ep());
+    return s;
+  };
+
+  it("orders an endpoint chain by tier, guards later policies by pass, fails closed on a missing policy", () => {
+    const rs = renderRuleset(state(), [], OPTIONS);
+    expect(rs.chains.get(nftNames.workload("ns/a", "in"))).toEqual([
+      "meta mark set meta mark & 0xfffcffff",
+      `jump ${nftNames.policy("sec/p1", "in")}`,
+      "meta mark & 0x00010000 == 0x00010000 return",
+      "meta mark set meta mark & 0xfffcffff",
+      `jump ${nftNames.policy("default/p2", "in")}`,
+      "meta mark & 0x00010000 == 0x00010000 return",
+      "meta mark & 0x00020000 == 0x00000000 drop",
+      "meta mark & 0x00010000 == 0x00010000 return",
+      "meta mark & 0x00020000 == 0x00000000 drop",
+      "meta mark set meta mark & 0xfffcffff",
+      `jump ${nftNames.profile("kns.ns", "in")}`,
+      "meta mark & 0x00010000 == 0x00010000 return",
+      "drop",
+    ]);
+    // No egress tiers: straight to the profile.
+    expect(rs.chains.get(nftNames.workload("ns/a", "out"))?.[1]).toBe(
+      `jump ${nftNames.profile("kns.ns", "out")}`,
+    );
+    expect(rs.maps.get("wl-from")?.get('"mgyaaaa"')).toBe(`goto ${nftNames.workload("ns/a", "out")}`);
+  });
+
+  it("full render replaces the table atomically; diffs touch only what changed, in a safe order", () => {
+    const s = state();
+    const a = renderRuleset(s, [{ cidr: "10.0.0.0/16", natOutgoing: true }], OPTIONS);
+    const full = renderFull(a, OPTIONS);
+    expect(full.startsWith("add table inet margay\ndelete table inet margay\ntable inet margay {")).toBe(
+      true,
+    );
+    expect(full).toContain("iifname vmap @wl-from");
+    expect(full).toContain("ip saddr @nat4 ip daddr != @pools4 masquerade");
+    expect(diffRuleset(a, a, OPTIONS)).toBe("");
+
+    applyPolicyUpdate(s, {
+      kind: "ip-set-delta-update",
+      id: "s",
+      added: ["10.9.0.1/32"],
+      removed: ["10.0.0.0/24"],
+    });
+    applyPolicyUpdate(s, { kind: "workload-endpoint-remove", id: "ns/a" });
+    applyPolicyUpdate(s, ep({ id: "ns/b", ifname: "mgybbbb" }));
+    const b = renderRuleset(s, [{ cidr: "10.0.0.0/16", natOutgoing: true }], OPTIONS);
+    const lines = diffRuleset(a, b, OPTIONS).trim().split("\n");
+    const at = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
+    expect(lines).toContain(`delete element inet margay ${nftNames.addrSet("s", 4)} { 10.0.0.0/24 }`);
+    expect(lines).toContain(`add element inet margay ${nftNames.addrSet("s", 4)} { 10.9.0.1 }`);
+    expect(lines).toContain('delete element inet margay wl-from { "mgyaaaa" }');
+    expect(at(`add chain inet margay ${nftNames.workload("ns/b", "in")}`)).toBeLessThan(
+      at(`add rule inet margay ${nftNames.workload("ns/b", "in")}`),
+    );
+    expect(at("add element inet margay wl-to")).toBeLessThan(
+      at(`flush chain inet margay ${nftNames.workload("ns/a", "in")}`),
+    );
+    expect(at(`flush chain inet margay ${nftNames.workload("ns/a", "in")}`)).toBeLessThan(
+      at(`delete chain inet margay ${nftNames.workload("ns/a", "in")}`),
+    );
+    // Policies and profiles did not change: not one of their rules is re-sent.
+    const p1 = nftNames.policy("sec/p1", "in");
+    expect(lines.some((l) => l.startsWith(`add rule inet margay ${p1} `))).toBe(false);
+    expect(lines.some((l) => l.startsWith(`flush chain inet margay ${p1}`))).toBe(false);
+  });
+});

@@ -1,0 +1,475 @@
+import type {
+  DirectionalTiers,
+  FailsafePort,
+  HostEndpointUpdate,
+  PortRange,
+  RenderedRule,
+  WorkloadEndpointUpdate,
+} from "@margay/policy";
+import { ipFamily, parseCidr } from "../cidr.js";
+import type { PolicyState } from "../policy-state.js";
+import { nftNames } from "./names.js";
+
+/** Packet-mark bits the generated chains use to carry a verdict back to the endpoint chain. */
+export interface NftMarks {
+  /** Set by a policy's `allow` rule. Default 0x10000. */
+  readonly allow: number;
+  /** Set by a policy's `pass` rule. Default 0x20000. */
+  readonly pass: number;
+}
+
+/** Settings of the renderer. */
+export interface NftRenderOptions {
+  /** Table name (family `inet`). Default `margay`. */
+  readonly table: string;
+  /** Host-side workload interface prefixes; traffic on `<prefix>*` with no endpoint is dropped. */
+  readonly workloadPrefixes: readonly string[];
+  /** Mark bits. */
+  readonly marks: NftMarks;
+  /** What happens to traffic from a workload to the host itself after its egress policy. Default accept. */
+  readonly endpointToHost: "accept" | "drop";
+  /** Base chain priority (filter = 0). */
+  readonly priority: number;
+}
+
+/** An nftables set as rendered. */
+export interface NftSet {
+  /** `type ...; flags ...;` */
+  readonly decl: string;
+  /** Elements, sorted, in nft syntax. */
+  readonly elements: readonly string[];
+}
+
+/** The whole ruleset as comparable pieces: what {@link diffRuleset} works on. */
+export interface NftRuleset {
+  /** Named sets by name. */
+  readonly sets: ReadonlyMap<string, NftSet>;
+  /** Regular chains by name (rule lines). */
+  readonly chains: ReadonlyMap<string, readonly string[]>;
+  /** Verdict maps by name: key (quoted ifname) → verdict. */
+  readonly maps: ReadonlyMap<string, ReadonlyMap<string, string>>;
+}
+
+/** Verdict maps of the table. */
+export const NFT_MAPS = ["wl-from", "wl-to", "hep-in", "hep-out"] as const;
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+
+function portList(ports: readonly PortRange[]): string {
+  return `{ ${ports.map((p) => (p.first === p.last ? String(p.first) : `${p.first}-${p.last}`)).join(", ")} }`;
+}
+
+function netsOf(list: readonly string[], family: 4 | 6): string[] {
+  return list.filter((c) => ipFamily(c.split("/")[0] ?? "") === family);
+}
+
+const L4_WITH_PORTS = "meta l4proto { 6, 17, 132, 136 }";
+
+interface Side {
+  readonly dir: "s" | "d";
+  readonly nets: readonly string[];
+  readonly notNets: readonly string[];
+  readonly sets: readonly string[];
+  readonly notSets: readonly string[];
+  readonly ports: readonly PortRange[];
+  readonly notPorts: readonly PortRange[];
+  readonly named: readonly string[];
+  readonly notNamed: readonly string[];
+}
+
+/** Alternatives (OR) for one side; `undefined` if this side cannot match in `family`. */
+function sideExprs(s: Side, family: 4 | 6): string[][] | undefined {
+  const ipx = family === 4 ? "ip" : "ip6";
+  const addr = `${ipx} ${s.dir}addr`;
+  const port = `th ${s.dir}port`;
+  const common: string[] = [];
+  if (s.nets.length > 0) {
+    const nets = netsOf(s.nets, family);
+    if (nets.length === 0) return undefined;
+    common.push(`${addr} { ${nets.join(", ")} }`);
+  }
+  const notNets = netsOf(s.notNets, family);
+  if (notNets.length > 0) common.push(`${addr} != { ${notNets.join(", ")} }`);
+  for (const id of s.sets) common.push(`${addr} @${nftNames.addrSet(id, family)}`);
+  for (const id of s.notSets) common.push(`${addr} != @${nftNames.addrSet(id, family)}`);
+  if (s.notPorts.length > 0) common.push(`${port} != ${portList(s.notPorts)}`);
+  for (const id of s.notNamed)
+    common.push(`${addr} . meta l4proto . ${port} != @${nftNames.portSet(id, family)}`);
+  if (s.ports.length === 0 && s.named.length === 0) return [common];
+  // Ports OR named ports: one alternative each.
+  const alts: string[][] = [];
+  if (s.ports.length > 0) alts.push([...common, `${port} ${portList(s.ports)}`]);
+  for (const id of s.named)
+    alts.push([...common, `${addr} . meta l4proto . ${port} @${nftNames.portSet(id, family)}`]);
+  return alts;
+}
+
+function actionExpr(r: RenderedRule, marks: NftMarks): string {
+  switch (r.action) {
+    case "allow":
+      return `meta mark set meta mark | ${hex(marks.allow)} return`;
+    case "pass":
+      return `meta mark set meta mark | ${hex(marks.pass)} return`;
+    case "deny":
+      return "drop";
+    case "log":
+      return `log prefix "margay ${r.ruleId.replace(/[^A-Za-z0-9_./:-]/g, "_").slice(0, 20)} "`;
+  }
+}
+
+/** nft rule lines (without `add rule`) for one rendered rule; several when families or OR-ed ports split it. */
+export function renderRule(r: RenderedRule, marks: NftMarks): string[] {
+  const out: string[] = [];
+  const families: (4 | 6)[] = r.ipVersion !== undefined ? [r.ipVersion] : [4, 6];
+  const usesPorts =
+    r.srcPorts.length +
+      r.dstPorts.length +
+      r.srcNamedPortIpSetIds.length +
+      r.dstNamedPortIpSetIds.length +
+      r.notSrcPorts.length +
+      r.notDstPorts.length +
+      r.notSrcNamedPortIpSetIds.length +
+      r.notDstNamedPortIpSetIds.length >
+    0;
+  for (const family of families) {
+    const head: string[] = [`meta nfproto ${family === 4 ? "ipv4" : "ipv6"}`];
+    if (r.protocol !== undefined) head.push(`meta l4proto ${r.protocol}`);
+    else if (usesPorts) head.push(L4_WITH_PORTS);
+    if (r.notProtocol !== undefined) head.push(`meta l4proto != ${r.notProtocol}`);
+    const icmpKw = family === 4 ? "icmp" : "icmpv6";
+    const icmpProto = family === 4 ? 1 : 58;
+    if (r.icmp !== undefined) {
+      if (r.protocol !== undefined && r.protocol !== icmpProto) continue;
+      head.push(`${icmpKw} type ${r.icmp.type}`);
+      if (r.icmp.code !== undefined) head.push(`${icmpKw} code ${r.icmp.code}`);
+    }
+    if (r.notIcmp !== undefined && (r.protocol === undefined || r.protocol === icmpProto)) {
+      head.push(
+        r.notIcmp.code === undefined
+          ? `${icmpKw} type != ${r.notIcmp.type}`
+          : `${icmpKw} type . ${icmpKw} code != ${r.notIcmp.type} . ${r.notIcmp.code}`,
+      );
+    }
+    const src = sideExprs(
+      {
+        dir: "s",
+        nets: r.srcNets,
+        notNets: r.notSrcNets,
+        sets: r.srcIpSetIds,
+        notSets: r.notSrcIpSetIds,
+        ports: r.srcPorts,
+        notPorts: r.notSrcPorts,
+        named: r.srcNamedPortIpSetIds,
+        notNamed: r.notSrcNamedPortIpSetIds,
+      },
+      family,
+    );
+    const dst = sideExprs(
+      {
+        dir: "d",
+        nets: r.dstNets,
+        notNets: r.notDstNets,
+        sets: r.dstIpSetIds,
+        notSets: r.notDstIpSetIds,
+        ports: r.dstPorts,
+        notPorts: r.notDstPorts,
+        named: r.dstNamedPortIpSetIds,
+        notNamed: r.notDstNamedPortIpSetIds,
+      },
+      family,
+    );
+    if (src === undefined || dst === undefined) continue;
+    for (const s of src) for (const d of dst) out.push([...head, ...s, ...d, actionExpr(r, marks)].join(" "));
+  }
+  return out;
+}
+
+const ruleCache = new WeakMap<readonly RenderedRule[], string[]>();
+
+function renderRules(rules: readonly RenderedRule[], marks: NftMarks): string[] {
+  const hit = ruleCache.get(rules);
+  if (hit !== undefined) return hit;
+  const lines = rules.flatMap((r) => renderRule(r, marks));
+  ruleCache.set(rules, lines);
+  return lines;
+}
+
+/** Endpoint direction chain: tiers in order, then profiles, then drop. */
+function endpointChain(
+  state: PolicyState,
+  tierGroups: readonly { tiers: DirectionalTiers; endOfTierDrop: boolean }[],
+  profileIds: readonly string[],
+  dir: "ingress" | "egress",
+  marks: NftMarks,
+  head: readonly string[] = [],
+): string[] {
+  const lines = [...head];
+  const clear = `meta mark set meta mark & ${hex(~(marks.allow | marks.pass) >>> 0)}`;
+  const allowed = `meta mark & ${hex(marks.allow)} == ${hex(marks.allow)} return`;
+  const noPass = `meta mark & ${hex(marks.pass)} == 0x00000000`;
+  const pdir = dir === "ingress" ? "in" : "out";
+  for (const group of tierGroups) {
+    for (const tier of group.tiers[dir]) {
+      lines.push(clear);
+      tier.policyIds.forEach((id, i) => {
+        // A policy the endpoint lists but we do not hold: fail closed.
+        if (!state.policies.has(id)) lines.push(i === 0 ? "drop" : `${noPass} drop`);
+        else lines.push(`${i === 0 ? "" : `${noPass} `}jump ${nftNames.policy(id, pdir)}`);
+        lines.push(allowed);
+      });
+      if (group.endOfTierDrop && tier.defaultAction === "deny") lines.push(`${noPass} drop`);
+    }
+  }
+  for (const id of profileIds) {
+    if (!state.profiles.has(id)) continue;
+    lines.push(clear, `jump ${nftNames.profile(id, pdir)}`, allowed);
+  }
+  lines.push("drop");
+  return lines;
+}
+
+function failsafeRules(list: readonly FailsafePort[], dir: "in" | "out"): string[] {
+  return list.flatMap((f) => {
+    const proto = `meta l4proto ${f.protocol} th dport ${f.port}`;
+    if (f.net === undefined) return [`${proto} accept`];
+    const fam = parseCidr(f.net, false).family === 4 ? "ip" : "ip6";
+    return [`${fam} ${dir === "in" ? "saddr" : "daddr"} ${f.net} ${proto} accept`];
+  });
+}
+
+/** Splits IP set members into per-family nft elements with covered prefixes removed (no interval overlap). */
+export function addrElements(members: Iterable<string>, family: 4 | 6): string[] {
+  const width = family === 4 ? 32 : 128;
+  const ranges: { start: bigint; end: bigint; text: string }[] = [];
+  for (const m of members) {
+    const addr = m.split("/")[0] ?? "";
+    if (ipFamily(addr) !== family) continue;
+    const c = parseCidr(m, false);
+    const size = 1n << BigInt(width - c.prefix);
+    const start = (c.bits / size) * size;
+    ranges.push({ start, end: start + size - 1n, text: c.prefix === width ? c.text.split("/")[0]! : c.text });
+  }
+  ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end > b.end ? -1 : 1));
+  const out: string[] = [];
+  let end = -1n;
+  for (const r of ranges) {
+    if (r.start <= end) continue;
+    out.push(r.text);
+    end = r.end;
+  }
+  return out.sort();
+}
+
+/** `10.0.0.1,tcp:8080` members → `10.0.0.1 . tcp . 8080` elements of one family. */
+export function portElements(members: Iterable<string>, family: 4 | 6): string[] {
+  const out: string[] = [];
+  for (const m of members) {
+    const match = /^(.+),(tcp|udp|sctp):(\d+)$/.exec(m);
+    if (match === null || ipFamily(match[1]!) !== family) continue;
+    out.push(`${match[1]} . ${match[2]} . ${match[3]}`);
+  }
+  return out.sort();
+}
+
+/** Renders the regular chains, sets and map elements for the policy state (base chains are static). */
+export function renderRuleset(
+  state: PolicyState,
+  pools: readonly { readonly cidr: string; readonly natOutgoing: boolean }[],
+  options: NftRenderOptions,
+): NftRuleset {
+  const { marks } = options;
+  const sets = new Map<string, NftSet>();
+  const chains = new Map<string, readonly string[]>();
+  const maps = new Map<string, Map<string, string>>(NFT_MAPS.map((m) => [m, new Map()]));
+
+  for (const [id, s] of state.ipSets) {
+    for (const family of [4, 6] as const) {
+      if (s.type === "ip-and-port") {
+        const t = family === 4 ? "ipv4_addr" : "ipv6_addr";
+        sets.set(nftNames.portSet(id, family), {
+          decl: `type ${t} . inet_proto . inet_service;`,
+          elements: portElements(s.members, family),
+        });
+      } else {
+        sets.set(nftNames.addrSet(id, family), {
+          decl: `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`,
+          elements: addrElements(s.members, family),
+        });
+      }
+    }
+  }
+  for (const family of [4, 6] as const) {
+    const t = `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`;
+    sets.set(`pools${family}`, {
+      decl: t,
+      elements: addrElements(
+        pools.map((p) => p.cidr),
+        family,
+      ),
+    });
+    sets.set(`nat${family}`, {
+      decl: t,
+      elements: addrElements(
+        pools.filter((p) => p.natOutgoing).map((p) => p.cidr),
+        family,
+      ),
+    });
+  }
+  for (const [id, p] of state.policies) {
+    chains.set(nftNames.policy(id, "in"), renderRules(p.inbound, marks));
+    chains.set(nftNames.policy(id, "out"), renderRules(p.outbound, marks));
+  }
+  for (const [id, p] of state.profiles) {
+    chains.set(nftNames.profile(id, "in"), renderRules(p.inbound, marks));
+    chains.set(nftNames.profile(id, "out"), renderRules(p.outbound, marks));
+  }
+  for (const w of state.workloads.values()) {
+    chains.set(nftNames.workload(w.id, "in"), workloadChain(state, w, "ingress", marks));
+    chains.set(nftNames.workload(w.id, "out"), workloadChain(state, w, "egress", marks));
+    maps.get("wl-to")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "in")}`);
+    maps.get("wl-from")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "out")}`);
+  }
+  const starIn: string[] = [];
+  const starOut: string[] = [];
+  for (const h of state.hosts.values()) {
+    const inName = nftNames.host(h.id, "in");
+    const outName = nftNames.host(h.id, "out");
+    chains.set(inName, hostChain(state, h, "ingress", marks));
+    chains.set(outName, hostChain(state, h, "egress", marks));
+    if (h.ifname === "*") {
+      starIn.push(`goto ${inName}`);
+      starOut.push(`goto ${outName}`);
+    } else {
+      maps.get("hep-in")!.set(`"${h.ifname}"`, `goto ${inName}`);
+      maps.get("hep-out")!.set(`"${h.ifname}"`, `goto ${outName}`);
+    }
+  }
+  const notWorkload = options.workloadPrefixes.map((p) => `iifname != "${p}*"`).join(" ");
+  const notWorkloadOut = options.workloadPrefixes.map((p) => `oifname != "${p}*"`).join(" ");
+  chains.set("hep-in-dispatch", [
+    "iifname vmap @hep-in",
+    ...starIn.slice(0, 1).map((g) => `iifname != "lo" ${notWorkload} ${g}`),
+  ]);
+  chains.set("hep-out-dispatch", [
+    "oifname vmap @hep-out",
+    ...starOut.slice(0, 1).map((g) => `oifname != "lo" ${notWorkloadOut} ${g}`),
+  ]);
+  return { sets, chains, maps };
+}
+
+function workloadChain(
+  state: PolicyState,
+  w: WorkloadEndpointUpdate,
+  dir: "ingress" | "egress",
+  marks: NftMarks,
+) {
+  return endpointChain(state, [{ tiers: w.tiers, endOfTierDrop: true }], w.profileIds, dir, marks);
+}
+
+function hostChain(state: PolicyState, h: HostEndpointUpdate, dir: "ingress" | "egress", marks: NftMarks) {
+  const failsafe = failsafeRules(
+    dir === "ingress" ? h.failsafe.inbound : h.failsafe.outbound,
+    dir === "ingress" ? "in" : "out",
+  );
+  return endpointChain(
+    state,
+    [
+      { tiers: h.untrackedTiers, endOfTierDrop: false },
+      { tiers: h.preDnatTiers, endOfTierDrop: false },
+      { tiers: h.tiers, endOfTierDrop: true },
+    ],
+    h.profileIds,
+    dir,
+    marks,
+    failsafe,
+  );
+}
+
+/** The static part of the table: base chains hooked into netfilter, dispatch chains, verdict maps. */
+export function renderBase(options: NftRenderOptions): string {
+  const wl = (kw: "iifname" | "oifname", target: string) =>
+    options.workloadPrefixes.map((p) => `    ${kw} "${p}*" jump ${target}`).join("\n");
+  const clear = `    meta mark set meta mark & ${hex(~(options.marks.allow | options.marks.pass) >>> 0)}`;
+  const nd =
+    "    icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept";
+  const p = options.priority;
+  return [
+    ...NFT_MAPS.map((m) => `  map ${m} { type ifname : verdict; }`),
+    `  chain wl-from-dispatch {\n    iifname vmap @wl-from\n    drop\n  }`,
+    `  chain wl-to-dispatch {\n    oifname vmap @wl-to\n    drop\n  }`,
+    `  chain forward {\n    type filter hook forward priority ${p}; policy accept;\n    ct state established,related accept\n    ct state invalid drop\n${wl("iifname", "wl-from-dispatch")}\n${wl("oifname", "wl-to-dispatch")}\n${clear}\n  }`,
+    `  chain input {\n    type filter hook input priority ${p}; policy accept;\n    ct state established,related accept\n${nd}\n${wl("iifname", "wl-from-dispatch")}\n${options.workloadPrefixes.map((x) => `    iifname "${x}*" ${options.endpointToHost === "accept" ? `${clear.trim()} accept` : "drop"}`).join("\n")}\n    jump hep-in-dispatch\n${clear}\n  }`,
+    `  chain output {\n    type filter hook output priority ${p}; policy accept;\n    ct state established,related accept\n${nd}\n    jump hep-out-dispatch\n${clear}\n  }`,
+    `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr @nat4 ip daddr != @pools4 masquerade\n    ip6 saddr @nat6 ip6 daddr != @pools6 masquerade\n  }`,
+  ].join("\n");
+}
+
+function elems(list: readonly string[]): string {
+  return `{ ${list.join(", ")} }`;
+}
+
+/** The whole table as one `nft -f` transaction that atomically replaces any previous version. */
+export function renderFull(rs: NftRuleset, options: NftRenderOptions): string {
+  const t = `inet ${options.table}`;
+  const out: string[] = [`add table ${t}`, `delete table ${t}`, `table ${t} {`];
+  for (const [name, s] of rs.sets) {
+    out.push(
+      `  set ${name} {\n    ${s.decl}${s.elements.length > 0 ? `\n    elements = ${elems(s.elements)}` : ""}\n  }`,
+    );
+  }
+  // Regular chains are declared before the base chains and maps that reference them.
+  for (const name of rs.chains.keys()) out.push(`  chain ${name} {\n  }`);
+  out.push(renderBase(options));
+  out.push("}");
+  for (const [name, rules] of rs.chains) for (const r of rules) out.push(`add rule ${t} ${name} ${r}`);
+  for (const [name, m] of rs.maps) {
+    if (m.size > 0) out.push(`add element ${t} ${name} ${elems([...m].map(([k, v]) => `${k} : ${v}`))}`);
+  }
+  return `${out.join("\n")}\n`;
+}
+
+/** An incremental transaction turning `prev` into `next` (both rendered with the same options). */
+export function diffRuleset(prev: NftRuleset, next: NftRuleset, options: NftRenderOptions): string {
+  const t = `inet ${options.table}`;
+  const out: string[] = [];
+  for (const [name, s] of next.sets) {
+    const old = prev.sets.get(name);
+    if (old === undefined) {
+      out.push(`add set ${t} ${name} { ${s.decl} }`);
+      if (s.elements.length > 0) out.push(`add element ${t} ${name} ${elems(s.elements)}`);
+      continue;
+    }
+    const have = new Set(old.elements);
+    const want = new Set(s.elements);
+    const del = old.elements.filter((e) => !want.has(e));
+    const add = s.elements.filter((e) => !have.has(e));
+    if (del.length > 0) out.push(`delete element ${t} ${name} ${elems(del)}`);
+    if (add.length > 0) out.push(`add element ${t} ${name} ${elems(add)}`);
+  }
+  for (const name of next.chains.keys()) if (!prev.chains.has(name)) out.push(`add chain ${t} ${name}`);
+  for (const [name, rules] of next.chains) {
+    const old = prev.chains.get(name);
+    if (old !== undefined && sameLines(old, rules)) continue;
+    if (old !== undefined) out.push(`flush chain ${t} ${name}`);
+    for (const r of rules) out.push(`add rule ${t} ${name} ${r}`);
+  }
+  for (const [name, m] of next.maps) {
+    const old = prev.maps.get(name) ?? new Map<string, string>();
+    const del = [...old].filter(([k, v]) => m.get(k) !== v).map(([k]) => k);
+    const add = [...m].filter(([k, v]) => old.get(k) !== v).map(([k, v]) => `${k} : ${v}`);
+    if (del.length > 0) out.push(`delete element ${t} ${name} ${elems(del)}`);
+    if (add.length > 0) out.push(`add element ${t} ${name} ${elems(add)}`);
+  }
+  const gone = [...prev.chains.keys()].filter((c) => !next.chains.has(c));
+  for (const c of gone) out.push(`flush chain ${t} ${c}`);
+  for (const c of gone) out.push(`delete chain ${t} ${c}`);
+  for (const s of prev.sets.keys()) if (!next.sets.has(s)) out.push(`delete set ${t} ${s}`);
+  return out.length === 0 ? "" : `${out.join("\n")}\n`;
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLinuxDataplane } from "../linux/linux-driver.js";
+import { createNetnsLab, type NetnsLab } from "../testing/netns-lab.js";
+import { startProbeAgent } from "../testing/probe-agent.js";
+import { HOST_VETH_MAC, WORKLOAD_GATEWAY_V6, createWorkloadPlumber, workloadMtu } from "./plumbing.js";
+
+let lab: NetnsLab;
+let host: Awaited<ReturnType<NetnsLab["add"]>>;
+let podA: Awaited<ReturnType<NetnsLab["add"]>>;
+let podB: Awaited<ReturnType<NetnsLab["add"]>>;
+
+const json = async <T>(ns: { kind: "named"; name: string }, ...args: string[]) =>
+  JSON.parse(await lab.exec(ns, ["ip", "-json", ...args])) as T;
+
+beforeAll(async () => {
+  lab = createNetnsLab("mgdpw");
+  host = await lab.add("host");
+  podA = await lab.add("a");
+  podB = await lab.add("b");
+  await lab.sysctl(host, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
+});
+
+afterAll(async () => {
+  await lab?.close();
+});
+
+describe("workload plumbing", () => {
+  const specA = () => ({
+    workloadId: "default/a",
+    containerNetns: podA,
+    containerIfName: "eth0",
+    addresses: ["10.66.0.2/32", "fd66::2/128"],
+    mtu: workloadMtu(1500, "vxlan"),
+  });
+
+  it("creates the veth pair with a stable name, addresses, gateways, MTU and sysctls", async () => {
+    const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
+    const r = await plumber.add(specA());
+    expect(r.hostIfName).toBe(plumber.hostIfName("default/a"));
+    expect(r.hostIfName).toMatch(/^mgy[0-9a-f]{12}$/);
+    const [hostLink] = await json<{ address: string; mtu: number }[]>(
+      host,
+      "link",
+      "show",
+      "dev",
+      r.hostIfName,
+    );
+    expect(hostLink).toMatchObject({ address: HOST_VETH_MAC, mtu: 1450 });
+    const [inner] = await json<{ mtu: number; addr_info: { local: string; scope: string }[] }[]>(
+      podA,
+      "addr",
+      "show",
+      "dev",
+      "eth0",
+    );
+    expect(inner!.mtu).toBe(1450);
+    expect(inner!.addr_info.filter((a) => a.scope === "global").map((a) => a.local)).toEqual([
+      "10.66.0.2",
+      "fd66::2",
+    ]);
+    const [hostAddr] = await json<{ addr_info: { local: string }[] }[]>(
+      host,
+      "-6",
+      "addr",
+      "show",
+      "dev",
+      r.hostIfName,
+    );
+    expect(hostAddr!.addr_info.map((a) => a.local)).toContain(WORKLOAD_GATEWAY_V6);
+    expect(await lab.exec(host, ["sysctl", "-n", `net.ipv4.conf.${r.hostIfName}.proxy_arp`])).toBe("1\n");
+    const routes4 = await json<{ dst: string; gateway?: string }[]>(podA, "-4", "route", "show");
+    expect(routes4).toContainEqual(expect.objectContaining({ dst: "default", gateway: "169.254.1.1" }));
+    const routes6 = await json<{ dst: string; gateway?: string }[]>(podA, "-6", "route", "show", "default");
+    expect(routes6[0]?.gateway).toBe(WORKLOAD_GATEWAY_V6);
+    expect(await plumber.check(specA())).toEqual([]);
+  });
+
+  it("is idempotent: adding again changes nothing and repairs drift", async () => {
+    const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
+    const [before] = await json<{ ifindex: number }[]>(
+      host,
+      "link",
+      "show",
+      "dev",
+      plumber.hostIfName("default/a"),
+    );
+    await lab.exec(podA, ["ip", "addr", "del", "10.66.0.2/32", "dev", "eth0"]);
+    expect(await plumber.check(specA())).toEqual(["address 10.66.0.2/32 missing"]);
+    await plumber.add(specA());
+    const [after] = await json<{ ifindex: number }[]>(
+      host,
+      "link",
+      "show",
+      "dev",
+      plumber.hostIfName("default/a"),
+    );
+    expect(after!.ifindex).toBe(before!.ifindex);
+    expect(await plumber.check(specA())).toEqual([]);
+  });
+
+  it("carries IPv4 and IPv6 between two workloads through the 169.254.1.1 and link-local gateways", async () => {
+    const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
+    const a = await plumber.add(specA());
+    const b = await plumber.add({
+      workloadId: "default/b",
+      containerNetns: podB,
+      addresses: ["10.66.0.3/32", "fd66::3/128"],
+      mtu: 1450,
+    });
+    const driver = createLinuxDataplane({
+      netns: host,
+      nodeName: "n",
+      reconcileIntervalMs: 0,
+      nftables: { enabled: false },
+    });
+    await driver.apply([
+      { kind: "route-update", dst: "10.66.0.2/32", type: "local-workload", ifname: a.hostIfName },
+      { kind: "route-update", dst: "10.66.0.3/32", type: "local-workload", ifname: b.hostIfName },
+      { kind: "route-update", dst: "fd66::2/128", type: "local-workload", ifname: a.hostIfName },
+      { kind: "route-update", dst: "fd66::3/128", type: "local-workload", ifname: b.hostIfName },
+      { kind: "in-sync" },
+    ]);
+    const agentA = await startProbeAgent(podA, { tcp: [7000] });
+    const agentB = await startProbeAgent(podB, { tcp: [7000], udp: [7001] });
+    try {
+      expect(await agentA.probe("tcp", "10.66.0.3", 7000, 2000)).toBe(true);
+      expect(await agentA.probe("udp", "10.66.0.3", 7001, 2000)).toBe(true);
+      expect(await agentA.probe("tcp", "fd66::3", 7000, 3000)).toBe(true);
+      expect(await agentA.probe("udp", "fd66::3", 7001, 3000)).toBe(true);
+    } finally {
+      await agentA.close();
+      await agentB.close();
+      await driver.close();
+    }
+  });
+
+  it("is reversible: remove deletes both ends, twice is fine, and a half-made pair is rebuilt", async () => {
+    const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
+    await plumber.remove("default/a");
+    await plumber.remove("default/a");
+    const links = await json<{ ifname: string }[]>(host, "link", "show");
+    expect(links.map((l) => l.ifname)).not.toContain(plumber.hostIfName("default/a"));
+    expect((await json<{ ifname: string }[]>(podA, "link", "show")).map((l) => l.ifname)).toEqual(["lo"]);
+    expect(await plumber.check(specA())).toEqual([
+      `host interface ${plumber.hostIfName("default/a")} missing`,
+    ]);
+    // A leftover host end whose peer never reached the pod (a crash between the two steps).
+    await lab.exec(host, [
+      "ip",
+      "link",
+      "add",
+      plumber.hostIfName("default/a"),
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "stray0",
+    ]);
+    await plumber.add(specA());
+    expect(await plumber.check(specA())).toEqual([]);
+    expect((await json<{ ifname: string }[]>(host, "link", "show")).map((l) => l.ifname)).not.toContain(
+      "stray0",
+    );
+  });
+
+  it("validates names before touching the kernel", async () => {
+    const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
+    await expect(plumber.add({ ...specA(), containerIfName: "eth0; reboot" })).rejects.toMatchObject({
+      code: "invalid-name",
+    });
+    await expect(plumber.add({ ...specA(), mtu: 10 })).rejects.toMatchObject({ code: "invalid-options" });
+  });
+});

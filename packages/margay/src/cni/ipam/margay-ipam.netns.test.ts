@@ -1,0 +1,208 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { NetConf, NetConfList } from "@margay/cni";
+import { DEFAULT_PLUGIN_ENV } from "@margay/cni";
+import {
+  createNetns,
+  formatReport,
+  type Invocation,
+  netnsLinks,
+  randomContainerId,
+  rawExec,
+  runBadInput,
+  runConformance,
+  STRICT_BAD_INPUTS,
+  type TestNetns,
+} from "@margay/cni/testing";
+import { createMemoryDatastore } from "@margay/datastore";
+import { createIpam } from "@margay/ipam";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildMargayIpamBundle } from "./build-bundle.js";
+import { acquireFileLock } from "./file-lock.js";
+
+// margay-ipam as Debian's bridge and ptp use it: the one-file bundle behind a `#!/usr/bin/env node`
+// launcher in a CNI_PATH directory, state in the memory backend's snapshot file.
+
+const DEBIAN = "/usr/lib/cni";
+let dir: string;
+let binDir: string;
+let snapshotPath: string;
+
+/** Every address the IPAM holds, read from the snapshot under the plugin's own lock. */
+async function allocations(): Promise<string[]> {
+  await mkdir(dirname(snapshotPath), { recursive: true });
+  const lock = await acquireFileLock(`${snapshotPath}.lock`);
+  try {
+    const ds = createMemoryDatastore({ snapshotPath });
+    const ipam = createIpam({ datastore: ds });
+    try {
+      const report = await ipam.check([]);
+      return report.leaks.flatMap((l) => l.ips);
+    } finally {
+      await ipam.close();
+      await ds.close();
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+function ipamSection(cidr: string) {
+  return {
+    type: "margay-ipam",
+    datastore: { type: "memory", snapshotPath },
+    node: "node-a",
+    pools: [{ cidr, blockSize: 28 }],
+    routes: [{ dst: "0.0.0.0/0" }],
+  };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mgcni-margay-ipam-"));
+  binDir = join(dir, "bin");
+  await mkdir(binDir);
+  snapshotPath = join(dir, "state", "ipam.json");
+  const bundle = await buildMargayIpamBundle(join(dir, "lib", "margay-ipam.cjs"));
+  const launcher = join(binDir, "margay-ipam");
+  await writeFile(launcher, `#!/usr/bin/env node\nrequire(${JSON.stringify(bundle)});\n`);
+  await chmod(launcher, 0o755);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const EXPECTED = {
+  version: "pass",
+  "add-check-del": "pass",
+  "del-without-add": "pass",
+  "del-twice": "pass",
+  "del-after-netns-gone": "pass",
+  "bad-input": "pass",
+  "chained-prev-result": "pass",
+  "concurrent-adds": "pass",
+  status: "not-applicable",
+  gc: "not-applicable",
+};
+
+describe("Debian bridge / ptp with margay-ipam, chained with portmap and tuning, through the kit", () => {
+  const chains: Array<[string, Record<string, unknown>, string]> = [
+    ["bridge", { type: "bridge", bridge: "mgcnibr1", isGateway: true }, "10.249.0.0/24"],
+    ["ptp", { type: "ptp" }, "10.249.1.0/24"],
+  ];
+  for (const [name, main, cidr] of chains) {
+    it(`${name} + margay-ipam → portmap → tuning passes every scenario the main plugin's version allows`, async () => {
+      const config: NetConfList = {
+        cniVersion: "1.0.0",
+        cniVersions: ["1.0.0", "1.1.0"],
+        name: `mg-${name}`,
+        plugins: [
+          { ...main, type: String(main.type), ipam: ipamSection(cidr) },
+          { type: "portmap", capabilities: { portMappings: true } },
+          { type: "tuning", sysctl: { "net.ipv4.conf.all.log_martians": "0" } },
+        ],
+      };
+      const report = await runConformance({ config, path: [binDir, DEBIAN], allocations, concurrency: 6 });
+      const table = formatReport(report);
+      expect(Object.fromEntries(report.scenarios.map((s) => [s.id, s.outcome])), table).toEqual(EXPECTED);
+      // Debian's bridge/ptp stop at 1.0.0; margay-ipam itself speaks 1.1.0 (STATUS/GC tested below).
+      expect(report.supportedVersions["margay-ipam"] ?? report.supportedVersions[name]).toBeDefined();
+      expect(report.scenarios.find((s) => s.id === "bad-input")!.reason).toMatch(/SHOULD deviations: CNI_COMMAND missing/);
+      expect(await allocations()).toEqual([]);
+    });
+  }
+});
+
+describe("margay-ipam on its own", () => {
+  let ns: TestNetns;
+  let conf: NetConf;
+  let valid: Invocation;
+  let bin: string;
+  beforeAll(async () => {
+    ns = await createNetns("mgcni");
+    bin = join(binDir, "margay-ipam");
+    conf = { cniVersion: "1.1.0", name: "mg-solo", type: "bridge", ipam: ipamSection("10.249.2.0/24") };
+    valid = {
+      env: { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "ADD", CNI_CONTAINERID: randomContainerId(), CNI_NETNS: ns.path, CNI_IFNAME: "eth0", CNI_PATH: binDir },
+      stdin: JSON.stringify(conf),
+    };
+  });
+  afterAll(async () => {
+    await ns.close();
+  });
+
+  for (const c of STRICT_BAD_INPUTS) {
+    it(`bad input: ${c.name} → ${c.expectCode === "any" ? "an error" : `code ${c.expectCode}`}, nothing allocated`, async () => {
+      const r = await runBadInput(bin, c, valid, conf);
+      expect(r.ok, r.observed).toBe(true);
+      expect(r.exec.exitCode).not.toBe(0);
+      expect(await allocations()).toEqual([]);
+      expect((await netnsLinks(ns.name)).map((l) => l.ifname)).toEqual(["lo"]);
+    });
+  }
+
+  const extra: Array<[string, (c: Record<string, unknown>) => void, number, RegExp]> = [
+    ["ipam.datastore missing", (c) => delete (c.ipam as Record<string, unknown>).datastore, 7, /^\$\.ipam\.datastore:/],
+    ["ipam.datastore.type unknown", (c) => ((c.ipam as { datastore: { type: string } }).datastore.type = "redis"), 7, /^\$\.ipam\.datastore\.type:/],
+    ["ipam.pools[0].cidr invalid", (c) => ((c.ipam as { pools: Array<{ cidr: string }> }).pools[0]!.cidr = "10.1.2.3"), 7, /^\$\.ipam\.pools\[0\]\.cidr:/],
+    ["ipam.pools empty", (c) => ((c.ipam as { pools: unknown[] }).pools = []), 7, /^\$\.ipam\.pools:/],
+    ["ipam.routes[0].dst not a CIDR", (c) => ((c.ipam as { routes: unknown[] }).routes = [{ dst: "default" }]), 7, /^\$\.ipam\.routes\[0\]\.dst:/],
+  ];
+  for (const [name, mutate, code, msg] of extra) {
+    it(`bad ipam config: ${name} → code ${code} naming the path`, async () => {
+      const c = structuredClone(conf) as Record<string, unknown>;
+      mutate(c);
+      const r = await rawExec(bin, valid.env, JSON.stringify(c));
+      expect(r.exitCode).toBe(1);
+      const obj = JSON.parse(r.stdout) as { code: number; msg: string };
+      expect(obj.code).toBe(code);
+      expect(obj.msg).toMatch(msg);
+      expect(await allocations()).toEqual([]);
+    });
+  }
+
+  it("ADD is idempotent per handle, CHECK verifies it, STATUS is ready, GC frees what is not valid", async () => {
+    const env = (id: string, command: string) => ({ ...valid.env, CNI_CONTAINERID: id, CNI_COMMAND: command });
+    const [a, b] = [randomContainerId(), randomContainerId()];
+    const ra = JSON.parse((await rawExec(bin, env(a, "ADD"), valid.stdin)).stdout) as { ips: Array<{ address: string; gateway: string }> };
+    const again = JSON.parse((await rawExec(bin, env(a, "ADD"), valid.stdin)).stdout) as typeof ra;
+    expect(again.ips).toEqual(ra.ips);
+    expect(ra.ips[0]!.gateway).toBe("10.249.2.1");
+    expect(ra.ips[0]!.address).toMatch(/^10\.249\.2\.\d+\/24$/);
+    const rb = JSON.parse((await rawExec(bin, env(b, "ADD"), valid.stdin)).stdout) as typeof ra;
+    expect(rb.ips[0]!.address).not.toBe(ra.ips[0]!.address);
+    const check = await rawExec(bin, env(a, "CHECK"), JSON.stringify({ ...conf, prevResult: { cniVersion: "1.1.0", ...ra } }));
+    expect(check.exitCode, check.stdout).toBe(0);
+    const wrong = await rawExec(bin, env(a, "CHECK"), JSON.stringify({ ...conf, prevResult: { cniVersion: "1.1.0", ...rb } }));
+    expect(JSON.parse(wrong.stdout)).toMatchObject({ code: 120 });
+
+    const status = await rawExec(bin, { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "STATUS" }, valid.stdin);
+    expect(status).toMatchObject({ exitCode: 0, stdout: "" });
+
+    const gcConf = { ...conf, "cni.dev/valid-attachments": [{ containerID: a, ifname: "eth0" }] };
+    const gc = await rawExec(bin, { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "GC", CNI_PATH: binDir }, JSON.stringify(gcConf));
+    expect(gc.exitCode, gc.stdout).toBe(0);
+    const host = (r: typeof ra) => r.ips[0]!.address.split("/")[0]!;
+    expect(await allocations()).toEqual([host(ra)]);
+    await rawExec(bin, env(a, "DEL"), valid.stdin);
+    expect(await allocations()).toEqual([]);
+  });
+
+  it("STATUS reports code 50 when the datastore is unreachable", async () => {
+    const c = { ...conf, ipam: { ...ipamSection("10.249.3.0/24"), datastore: { type: "etcd", endpoints: ["http://127.0.0.1:9"], requestTimeoutMs: 500 } } };
+    const r = await rawExec(bin, { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "STATUS" }, JSON.stringify(c));
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ code: 50 });
+  });
+
+  it("16 concurrent ADDs through the lock file get distinct addresses", async () => {
+    const ids = Array.from({ length: 16 }, () => randomContainerId());
+    const outs = await Promise.all(ids.map((id) => rawExec(bin, { ...valid.env, CNI_CONTAINERID: id }, valid.stdin)));
+    expect(outs.map((o) => o.exitCode)).toEqual(ids.map(() => 0));
+    const addrs = outs.map((o) => (JSON.parse(o.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address);
+    expect(new Set(addrs).size).toBe(16);
+    expect((await allocations()).length).toBe(16);
+    await Promise.all(ids.map((id) => rawExec(bin, { ...valid.env, CNI_COMMAND: "DEL", CNI_CONTAINERID: id }, valid.stdin)));
+    expect(await allocations()).toEqual([]);
+  });
+});
