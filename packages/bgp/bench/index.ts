@@ -153,8 +153,9 @@ protocol bgp sink {
     rss: async () => rssOf(pid),
     loaded: () =>
       pollUntil(async () => {
-        const text = await b.birdc(["show", "route", "count"]);
-        const m = /(\d+) of (\d+) routes/.exec(text);
+        // O(1) per-protocol counter (a `show route count` would walk the table inside BIRD's loop).
+        const text = await b.birdc(["show", "protocols", "all", "gen"]);
+        const m = /Routes:\s+(\d+) imported/.exec(text);
         return m !== null && Number(m[1]) >= N;
       }, 50),
     stop: () => b.stop(),
@@ -191,8 +192,9 @@ ${neighbor(SINK, SINK_ASN)}`,
     rss: async () => rssOf(pid),
     loaded: () =>
       pollUntil(async () => {
-        const text = await g.gobgp(["global", "rib", "summary", "-a", "ipv4"]);
-        const m = /Destination:\s*(\d+)/.exec(text);
+        // The neighbour's accepted counter is O(1); a RIB summary would walk the table.
+        const text = await g.gobgp(["neighbor", GEN, "-j"]);
+        const m = /"accepted":\s*(\d+)/.exec(text);
         return m !== null && Number(m[1]) >= N;
       }, 100),
     stop: () => g.stop(),
@@ -213,12 +215,9 @@ async function measure(name: string, start: (port: number) => Promise<Device>, t
   const dev = await start(port);
   try {
     await new Promise((r) => setTimeout(r, 500));
-    console.error("dbg: rss0");
     const rss0 = await dev.rss();
-    console.error("dbg: rss0 done");
     const gen = dial(DUT, port, GEN, { asn: GEN_ASN, routerId: "10.0.2.2" });
     await gen.established;
-    console.error("dbg: gen est");
     const loadedP = dev.loaded();
     const t0 = Date.now();
     gen.socket.write(table);
@@ -326,7 +325,7 @@ async function main(): Promise<void> {
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem() },
     versions: await versions(),
     method:
-      "generator: Node mini peer writing pre-encoded 4096-byte UPDATEs over one eBGP session; load = first byte written → N routes in the device's Loc-RIB (polled: margay 2 ms, BIRD `birdc show route count` 50 ms, GoBGP `gobgp global rib summary` 100 ms); B/route = resident memory gained / N (margay after a full GC; BIRD/GoBGP VmRSS); propagate = second peer Established → N prefixes received.",
+      "generator: Node mini peer writing pre-encoded 4096-byte UPDATEs over one eBGP session; load = first byte written → N routes in the device's Loc-RIB (polled: margay routeCount every 2 ms in-process, BIRD `birdc show protocols all` imported counter every 50 ms, GoBGP `gobgp neighbor -j` accepted counter every 100 ms); B/route = resident memory gained / N (margay after a full GC; BIRD/GoBGP VmRSS); propagate = second peer Established → N prefixes received.",
     sinkOnlyControlSeconds: control,
     results,
     ratios,

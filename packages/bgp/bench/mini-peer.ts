@@ -40,7 +40,7 @@ export function encodeTable(n: number, attrSets: number, asn: number, nextHop: s
   const chunks: Uint8Array[] = [];
   groups.forEach((nlri, g) => {
     const pathLen = 1 + (g % 4);
-    const asns = [asn, ...Array.from({ length: pathLen }, (_, k) => 64512 + ((g * 7 + k * 131) % 1000))];
+    const asns = [asn, ...Array.from({ length: pathLen }, (_, k) => 64512 + ((g * 7 + k * 131) % 400))];
     const attributes: PathAttributes = {
       origin: 0,
       asPath: [{ type: 2, asns }],

@@ -30,6 +30,8 @@ export interface BatchEffect {
   readonly routesChanged: boolean;
   /** Policy state changed (or pools, which feed NAT). */
   readonly policyChanged: boolean;
+  /** Route dsts whose update or removal the batch carried, or `all` when hosts, VTEPs or pools changed. */
+  readonly dirtyRoutes: ReadonlySet<string> | "all";
 }
 
 /** The driver-independent model of the stream: validation, last-value state, in-sync tracking. */
@@ -45,8 +47,11 @@ export interface DataplaneModel {
    * in `details.index`) without changing the model if any update is invalid.
    */
   applyBatch(updates: readonly DataplaneUpdate[]): BatchEffect;
-  /** The route plan of the current state. */
-  planRoutes(options: RoutePlanOptions): RoutePlan;
+  /** The route plan of the current state (only `incremental.dsts` recomputed when given). */
+  planRoutes(
+    options: RoutePlanOptions,
+    incremental?: { readonly prev: RoutePlan; readonly dsts: Iterable<string> },
+  ): RoutePlan;
 }
 
 /** Creates an empty {@link DataplaneModel}. */
@@ -87,11 +92,15 @@ export function createDataplaneModel(): DataplaneModel {
       let sawInSync = false;
       let routesChanged = false;
       let policyChanged = false;
+      let dirtyRoutes: Set<string> | "all" = new Set();
       for (const u of normalized) {
         if (u.kind === "in-sync") sawInSync = true;
         else if (ROUTE_KINDS.has(u.kind)) {
           applyRouteSideUpdate(routes, u as RouteSideUpdate);
           routesChanged = true;
+          if (u.kind === "route-update" || u.kind === "route-remove") {
+            if (dirtyRoutes !== "all") dirtyRoutes.add(u.dst);
+          } else dirtyRoutes = "all";
           if (u.kind === "pool-update" || u.kind === "pool-remove") policyChanged = true;
         } else {
           applyPolicyUpdate(policy, u as PolicyUpdate);
@@ -99,10 +108,10 @@ export function createDataplaneModel(): DataplaneModel {
         }
       }
       if (sawInSync) inSync = true;
-      return { sawInSync, routesChanged, policyChanged };
+      return { sawInSync, routesChanged, policyChanged, dirtyRoutes };
     },
-    planRoutes(options) {
-      return planRoutes(routes, options);
+    planRoutes(options, incremental) {
+      return planRoutes(routes, options, incremental);
     },
   };
 }

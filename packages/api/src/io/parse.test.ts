@@ -235,6 +235,89 @@ spec:
     ]);
   });
 
+  it("reads calicoctl output for nodes, workload endpoints and profiles", () => {
+    const text = `apiVersion: projectcalico.org/v3
+kind: Node
+metadata:
+  annotations:
+    projectcalico.org/kube-labels: '{"kubernetes.io/hostname":"node1"}'
+  creationTimestamp: "2024-05-01T10:00:00Z"
+  labels:
+    kubernetes.io/hostname: node1
+  name: node1
+  resourceVersion: "1567"
+  uid: 9a6b3c1e-0d7e-4f5a-8b2c-1d2e3f4a5b6c
+spec:
+  addresses:
+  - address: 10.128.0.2/32
+    type: CalicoNodeIP
+  - address: 10.128.0.2
+    type: InternalIP
+  bgp:
+    ipv4Address: 10.128.0.2/32
+    ipv4IPIPTunnelAddr: 192.168.0.1
+  orchRefs:
+  - nodeName: node1
+    orchestrator: k8s
+status:
+  podCIDRs:
+  - 192.168.0.0/24
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata:
+  labels:
+    app: frontend
+    projectcalico.org/namespace: default
+    projectcalico.org/orchestrator: k8s
+    projectcalico.org/serviceaccount: default
+  name: node1-k8s-frontend--5gs43-eth0
+  namespace: default
+spec:
+  containerID: 7e5c3a0b9f7d
+  endpoint: eth0
+  interfaceName: cali0ef24ba1b2c
+  ipNetworks:
+  - 192.168.0.7/32
+  node: node1
+  orchestrator: k8s
+  pod: frontend-5gs43
+  ports:
+  - hostIP: ""
+    hostPort: 0
+    name: http
+    port: 80
+    protocol: TCP
+  profiles:
+  - kns.default
+  - ksa.default.default
+  serviceAccountName: default
+---
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata:
+  name: kns.default
+spec:
+  egress:
+  - action: Allow
+    destination: {}
+    source: {}
+  ingress:
+  - action: Allow
+    destination: {}
+    source: {}
+  labelsToApply:
+    pcns.projectcalico.org/name: default
+`;
+    const { items } = parseManifests(text);
+    expect(items.map((i) => i.resource.kind)).toEqual(["Node", "WorkloadEndpoint", "Profile"]);
+    expect(items[0]?.resource.spec).toMatchObject({ bgp: { ipv4Address: "10.128.0.2/32", ipv4IPIPTunnelAddr: "192.168.0.1" } });
+    expect(items[0]?.warnings).toContain("dropped status");
+    expect(items[1]?.resource.spec).toMatchObject({ ports: [{ name: "http", port: 80, protocol: "TCP", hostPort: 0 }] });
+    expect(items[1]?.warnings).toEqual([]);
+    expect(items[2]?.resource.spec).toMatchObject({ labelsToApply: { "pcns.projectcalico.org/name": "default" } });
+  });
+
   it("reads a Calico <Kind>List as printed by calicoctl", () => {
     const text = `apiVersion: projectcalico.org/v3
 kind: NetworkPolicyList

@@ -102,7 +102,8 @@ function endpointPort(
   const port = req(o, out, "port", path, ctx, (x, p, c) => integer(x, p, c, 1, 65535));
   if (workload) {
     opt(o, out, "hostPort", path, ctx, (x, p, c) => integer(x, p, c, 0, 65535));
-    opt(o, out, "hostIP", path, ctx, ip);
+    // Calico always prints hostIP (as "" when unset); treat "" as absent.
+    opt(o, out, "hostIP", path, ctx, (x, p, c) => (x === "" ? undefined : ip(x, p, c)));
   }
   return name === undefined || protocol === undefined || port === undefined
     ? undefined

@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import {
   checkResource,
+  type IPPool,
   isIPPool,
   isNetworkPolicy,
   isValidationError,
@@ -8,6 +9,7 @@ import {
   type ObjectMeta,
   RESOURCE_KINDS,
   type Resource,
+  type ResourceOfKind,
   type ValidationError,
   validateResource,
   withDefaults,
@@ -525,6 +527,18 @@ describe("withDefaults", () => {
     });
   });
 
+  it("rejects non-resources with a ValidationError", () => {
+    for (const bad of [null, { kind: "Pod" }, { kind: "IPPool" }]) {
+      let e: unknown;
+      try {
+        withDefaults(bad as unknown as Resource);
+      } catch (err) {
+        e = err;
+      }
+      expect(isValidationError(e)).toBe(true);
+    }
+  });
+
   it("does not mutate its input", () => {
     const r = validateResource(validExamples.IPPool);
     const before = clone(r);
@@ -569,6 +583,7 @@ describe("kinds", () => {
       annotations?: Record<string, string>;
     }
     expectTypeOf<ObjectMeta>().toEqualTypeOf<StoredObjectMeta>();
+    expectTypeOf<ResourceOfKind<"IPPool">>().toEqualTypeOf<IPPool>();
     expectTypeOf<Resource>().toExtend<{ apiVersion?: string; kind: string; metadata: StoredObjectMeta }>();
   });
 });

@@ -133,9 +133,17 @@ export function checkResource(input: unknown): CheckResult {
 /**
  * Returns a copy of a valid resource with Calico's defaults filled in (e.g. pool `blockSize` 26/122,
  * `ipipMode`/`vxlanMode` `Never`, policy `types` from its rules, tier `default`). Singleton
- * configuration kinds only default their `default` instance. Idempotent.
+ * configuration kinds only default their `default` instance. Idempotent; does not mutate its input.
+ *
+ * @throws {@link ValidationError} if `resource` is not shaped like a resource (validate first).
  */
 export function withDefaults<R extends Resource>(resource: R): R {
+  if (!isPlainObject(resource) || !isResourceKind(resource.kind) || !isPlainObject(resource.metadata)) {
+    // Only validated resources are accepted; say so in the package's own error type.
+    throw new ValidationError({
+      issues: [{ path: "", message: "withDefaults expects a validated resource" }],
+    });
+  }
   const def = kindDef(resource.kind);
   return { ...resource, spec: def.defaults(resource.spec, resource.metadata) };
 }

@@ -18,6 +18,7 @@ import { createDataplaneModel } from "../model.js";
 import {
   type RouteTableSpec,
   applyRouteLines,
+  diffRouteKeys,
   diffRoutes,
   listOwnedRoutes,
 } from "../routes/kernel-routes.js";
@@ -143,6 +144,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   /** What we believe the kernel holds (our routes), so incremental batches need not list 10k routes. */
   let cache = new Map<string, ProgrammedRoute>();
   let vxlanKey: string | undefined;
+  let lastPlan: RoutePlan | undefined;
   let programmed = false;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
@@ -165,22 +167,45 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     await nft.apply(renderRuleset(model.policy, pools, render), full, { signal });
   }
 
-  /** Brings the kernel to the plan; `full` re-reads the kernel instead of trusting the cache. */
-  async function program(full: boolean, signal: AbortSignal | undefined) {
+  /**
+   * Brings the kernel to the plan. `full` re-reads the kernel instead of trusting the cache; otherwise
+   * only the routes in `dirty` are re-planned and compared (unless hosts, VTEPs or pools changed).
+   */
+  async function program(
+    full: boolean,
+    signal: AbortSignal | undefined,
+    dirty: ReadonlySet<string> | "all" = "all",
+  ) {
     if (ipip === undefined) {
       ipip = await probeIpip(runner, ns, { signal });
       if (!ipip.supported) log.info({ reason: ipip.reason }, "ipip unavailable");
     }
-    const plan = model.planRoutes({ ...base, ipipSupported: ipip.supported });
-    await programVxlan(plan, full, signal);
+    const planOptions = { ...base, ipipSupported: ipip.supported };
+    const dirtyKeys = !full && dirty !== "all" && lastPlan !== undefined ? dirty : undefined;
+    const incremental = dirtyKeys !== undefined;
+    const plan =
+      dirtyKeys !== undefined && lastPlan !== undefined
+        ? model.planRoutes(planOptions, { prev: lastPlan, dsts: dirtyKeys })
+        : model.planRoutes(planOptions);
+    if (!incremental) await programVxlan(plan, full, signal);
     const current = full ? await listOwnedRoutes(runner, ns, spec, { signal }) : cache;
-    const diff = diffRoutes(current, plan.routes, spec);
+    const diff =
+      dirtyKeys !== undefined
+        ? diffRouteKeys(current, plan.routes, dirtyKeys, spec)
+        : diffRoutes(current, plan.routes, spec);
+    lastPlan = plan;
     try {
       await applyRouteLines(runner, ns, diff.lines, { signal });
     } finally {
       // Even when some lines failed the kernel moved; the cache holds the intent and the next full
       // reconcile (which re-reads the kernel) repairs whatever did not land.
-      cache = new Map(plan.routes);
+      if (dirtyKeys !== undefined) {
+        for (const dst of dirtyKeys) {
+          const r = plan.routes.get(dst);
+          if (r === undefined) cache.delete(dst);
+          else cache.set(dst, r);
+        }
+      } else cache = new Map(plan.routes);
     }
     programmed = true;
     for (const w of plan.warnings) log.warn({ warning: w }, "route not programmable");

@@ -113,6 +113,25 @@ export function diffRoutes(
   return { lines, added, removed };
 }
 
+/** Like {@link diffRoutes}, but looks only at `dsts` (the keys a batch touched). */
+export function diffRouteKeys(
+  current: ReadonlyMap<string, ProgrammedRoute>,
+  desired: ReadonlyMap<string, ProgrammedRoute>,
+  dsts: Iterable<string>,
+  spec: RouteTableSpec,
+): { lines: string[]; added: number; removed: number } {
+  const pick = (m: ReadonlyMap<string, ProgrammedRoute>, keys: Set<string>) => {
+    const out = new Map<string, ProgrammedRoute>();
+    for (const k of keys) {
+      const v = m.get(k);
+      if (v !== undefined) out.set(k, v);
+    }
+    return out;
+  };
+  const keys = new Set(dsts);
+  return diffRoutes(pick(current, keys), pick(desired, keys), spec);
+}
+
 /** Applies `lines` with one `ip -batch` process. */
 export async function applyRouteLines(
   runner: CommandRunner,

@@ -269,46 +269,29 @@ function poolFor(state: RouteState, dst: Cidr): (PoolUpdate & { parsed: Cidr }) 
  * Computes the desired routes, VXLAN device, neighbours and FDB entries from `state`. Pure: the same
  * state always gives the same plan, which is what lets reconciliation compare it with the kernel.
  */
-export function planRoutes(state: RouteState, options: RoutePlanOptions): RoutePlan {
+export function planRoutes(
+  state: RouteState,
+  options: RoutePlanOptions,
+  incremental?: { readonly prev: RoutePlan; readonly dsts: Iterable<string> },
+): RoutePlan {
+  if (incremental !== undefined) {
+    // Only routes changed: hosts, VTEPs and pools (which every route depends on) are as in `prev`.
+    const routes = new Map(incremental.prev.routes);
+    const warnings: string[] = [];
+    for (const dst of incremental.dsts) {
+      routes.delete(dst);
+      const r = state.routes.get(dst);
+      if (r === undefined) continue;
+      const planned = planOne(state, options, r, warnings);
+      if (planned !== undefined) routes.set(dst, planned);
+    }
+    return { ...incremental.prev, routes, warnings };
+  }
   const warnings: string[] = [];
   const routes = new Map<string, ProgrammedRoute>();
-  const local = state.hosts.get(options.nodeName);
   for (const r of state.routes.values()) {
-    if (r.type === "local-block") {
-      routes.set(r.dst, { dst: r.dst, type: "blackhole", nextHops: [] });
-      continue;
-    }
-    if (r.type === "local-workload") {
-      routes.set(r.dst, { dst: r.dst, type: "unicast", nextHops: [{ dev: r.ifname, onlink: false }] });
-      continue;
-    }
-    const dst = parseCidr(r.dst);
-    const pool = poolFor(state, dst);
-    const hops: NextHop[] = [];
-    for (const node of r.nodes ?? []) {
-      const nodeIp = firstAddress(state.hosts.get(node), dst.family);
-      if (nodeIp === undefined) {
-        warnings.push(`route ${r.dst}: no IPv${dst.family} address known for node ${node}`);
-        continue;
-      }
-      let encap: Encapsulation = pool?.encapsulation ?? "none";
-      if (encap !== "none" && pool?.crossSubnet === true && sameSubnet(local, nodeIp)) encap = "none";
-      if (encap === "none") {
-        hops.push({ via: nodeIp, onlink: false });
-      } else if (encap === "vxlan") {
-        const vtep = state.vteps.get(node);
-        if (dst.family !== 4) warnings.push(`route ${r.dst}: VXLAN is IPv4 only here`);
-        else if (vtep === undefined) warnings.push(`route ${r.dst}: no VTEP known for node ${node}`);
-        else hops.push({ via: vtep.tunnelAddress, dev: options.vxlanDevice, onlink: true });
-      } else if (!options.ipipSupported) {
-        warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
-      } else if (dst.family !== 4) {
-        warnings.push(`route ${r.dst}: IPIP is IPv4 only`);
-      } else {
-        hops.push({ via: nodeIp, dev: options.ipipDevice, onlink: true });
-      }
-    }
-    if (hops.length > 0) routes.set(r.dst, { dst: r.dst, type: "unicast", nextHops: sortNextHops(hops) });
+    const planned = planOne(state, options, r, warnings);
+    if (planned !== undefined) routes.set(r.dst, planned);
   }
   const own = state.vteps.get(options.nodeName);
   const vxlan: VxlanDeviceSpec | undefined =
@@ -333,4 +316,46 @@ export function planRoutes(state: RouteState, options: RoutePlanOptions): RouteP
     }
   }
   return { routes, vxlan, neighbors, fdb, warnings };
+}
+
+function planOne(
+  state: RouteState,
+  options: RoutePlanOptions,
+  r: RouteUpdate,
+  warnings: string[],
+): ProgrammedRoute | undefined {
+  const local = state.hosts.get(options.nodeName);
+  if (r.type === "local-block") {
+    return { dst: r.dst, type: "blackhole", nextHops: [] };
+  }
+  if (r.type === "local-workload") {
+    return { dst: r.dst, type: "unicast", nextHops: [{ dev: r.ifname, onlink: false }] };
+  }
+  const dst = parseCidr(r.dst);
+  const pool = poolFor(state, dst);
+  const hops: NextHop[] = [];
+  for (const node of r.nodes ?? []) {
+    const nodeIp = firstAddress(state.hosts.get(node), dst.family);
+    if (nodeIp === undefined) {
+      warnings.push(`route ${r.dst}: no IPv${dst.family} address known for node ${node}`);
+      continue;
+    }
+    let encap: Encapsulation = pool?.encapsulation ?? "none";
+    if (encap !== "none" && pool?.crossSubnet === true && sameSubnet(local, nodeIp)) encap = "none";
+    if (encap === "none") {
+      hops.push({ via: nodeIp, onlink: false });
+    } else if (encap === "vxlan") {
+      const vtep = state.vteps.get(node);
+      if (dst.family !== 4) warnings.push(`route ${r.dst}: VXLAN is IPv4 only here`);
+      else if (vtep === undefined) warnings.push(`route ${r.dst}: no VTEP known for node ${node}`);
+      else hops.push({ via: vtep.tunnelAddress, dev: options.vxlanDevice, onlink: true });
+    } else if (!options.ipipSupported) {
+      warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
+    } else if (dst.family !== 4) {
+      warnings.push(`route ${r.dst}: IPIP is IPv4 only`);
+    } else {
+      hops.push({ via: nodeIp, dev: options.ipipDevice, onlink: true });
+    }
+  }
+  return hops.length > 0 ? { dst: r.dst, type: "unicast", nextHops: sortNextHops(hops) } : undefined;
 }

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { gnp, gns, hep, np, nsProfile, profile, tier, wep } from "../__tests__/builders.js";
+import { createCalcGraph } from "../calc/calc-graph.js";
+import { evaluateMirror } from "../calc/mirror-evaluate.js";
+import { createStreamMirror } from "../calc/stream-mirror.js";
 import { isPolicyError } from "../errors.js";
 import type { PolicyModelResource } from "../model/resources.js";
 import { createEvaluator, type Packet } from "./evaluator.js";
@@ -286,5 +289,64 @@ describe("reference evaluator", () => {
     expect(() =>
       e.evaluate({ source: { ip: "fd00::1" }, destination: { ip: "10.0.0.1" }, protocol: "TCP", dstPort: 1 }),
     ).toThrow(expect.objectContaining({ code: "invalid-input" }));
+  });
+});
+
+describe("reference evaluator and calc graph with IPv6", () => {
+  it("judges IPv6 packets, selecting the endpoint's IPv6 address", () => {
+    const model: PolicyModelResource[] = [
+      nsProfile("ns1"),
+      wep("ns1/a", "10.0.0.1", { app: "a" }, { ipNetworks: ["10.0.0.1/32", "fd00::1/128"] }),
+      wep("ns1/b", "10.0.0.2", { app: "b" }, { ipNetworks: ["10.0.0.2/32", "fd00::2/128"] }),
+      gnp("v6", {
+        selector: "app == 'b'",
+        ingress: [
+          { action: "Allow", ipVersion: 6, protocol: "ICMPv6", icmp: { type: 128 } },
+          {
+            action: "Allow",
+            protocol: "TCP",
+            source: { nets: ["fd00::/64"], selector: "app == 'a'" },
+            destination: { ports: [443] },
+          },
+        ],
+      }),
+    ];
+    const e = createEvaluator(model);
+    const ping = e.evaluate({
+      source: { workload: "ns1/a" },
+      destination: { workload: "ns1/b" },
+      protocol: "ICMPv6",
+      icmp: { type: 128, code: 0 },
+      family: 6,
+    });
+    expect(ping.source.ip).toBe("fd00::1");
+    expect(ping.ingress?.decision).toMatchObject({ rule: 0, action: "allow" });
+    const tls6 = e.evaluate({
+      source: { workload: "ns1/a" },
+      destination: { workload: "ns1/b" },
+      protocol: "TCP",
+      dstPort: 443,
+      family: 6,
+    });
+    expect(tls6.verdict).toBe("allow");
+    const tls4 = e.evaluate({
+      source: { workload: "ns1/a" },
+      destination: { workload: "ns1/b" },
+      protocol: "TCP",
+      dstPort: 443,
+    });
+    expect(tls4.verdict).toBe("deny");
+
+    const g = createCalcGraph();
+    for (const r of model) g.upsert(r);
+    const m = createStreamMirror();
+    m.apply(g.flush());
+    expect([...m.ipSets.values()][0]?.members).toEqual(new Set(["10.0.0.1/32", "fd00::1/128"]));
+    expect(evaluateMirror(m, { srcIp: "fd00::1", dstIp: "fd00::2", protocol: "TCP", dstPort: 443 })).toBe(
+      "allow",
+    );
+    expect(evaluateMirror(m, { srcIp: "10.0.0.1", dstIp: "10.0.0.2", protocol: "TCP", dstPort: 443 })).toBe(
+      "deny",
+    );
   });
 });
