@@ -15,6 +15,8 @@ export interface HeldIpSet {
   readonly type: IpSetType;
   /** Members. */
   readonly members: Set<string>;
+  /** Bumped on every membership change, so renderers can cache per version. */
+  version: number;
 }
 
 /** The policy half of the model: last value of every keyed update. */
@@ -29,6 +31,11 @@ export interface PolicyState {
   readonly workloads: Map<string, WorkloadEndpointUpdate>;
   /** Local host endpoints by id. */
   readonly hosts: Map<string, HostEndpointUpdate>;
+  /**
+   * Bumped when a policy or profile id appears or disappears (not when one is updated): endpoint chains
+   * depend only on which ids exist, so they are re-rendered only when this changes.
+   */
+  refVersion: number;
 }
 
 /** An empty {@link PolicyState}. */
@@ -39,6 +46,7 @@ export function createPolicyState(): PolicyState {
     profiles: new Map(),
     workloads: new Map(),
     hosts: new Map(),
+    refVersion: 0,
   };
 }
 
@@ -111,29 +119,32 @@ export function validatePolicyUpdate(u: PolicyUpdate, known: Set<string>): void 
 export function applyPolicyUpdate(s: PolicyState, u: PolicyUpdate): void {
   switch (u.kind) {
     case "ip-set-update":
-      s.ipSets.set(u.id, { type: u.type, members: new Set(u.members) });
+      s.ipSets.set(u.id, { type: u.type, members: new Set(u.members), version: 0 });
       return;
     case "ip-set-delta-update": {
       const set = s.ipSets.get(u.id);
       if (set === undefined) return;
       for (const m of u.removed) set.members.delete(m);
       for (const m of u.added) set.members.add(m);
+      set.version++;
       return;
     }
     case "ip-set-remove":
       s.ipSets.delete(u.id);
       return;
     case "active-policy-update":
+      if (!s.policies.has(u.id)) s.refVersion++;
       s.policies.set(u.id, u);
       return;
     case "active-policy-remove":
-      s.policies.delete(u.id);
+      if (s.policies.delete(u.id)) s.refVersion++;
       return;
     case "active-profile-update":
+      if (!s.profiles.has(u.id)) s.refVersion++;
       s.profiles.set(u.id, u);
       return;
     case "active-profile-remove":
-      s.profiles.delete(u.id);
+      if (s.profiles.delete(u.id)) s.refVersion++;
       return;
     case "workload-endpoint-update":
       s.workloads.set(u.id, u);

@@ -894,24 +894,44 @@ export function createIpam(options: IpamOptions): Ipam {
       }
     };
 
-    // 1. This host's blocks.
+    // 1. This host's blocks, as cached: the common case needs no read at all.
     fillAffine(await knownBlocks(signal, attempt));
     if (req.num === 0) return out;
-    // Everything past the fast path decides on a fresh listing.
-    const all = await listBlocks(signal);
-    fillAffine(all);
+    // 1b. This host's blocks as stored: its affinities name them (one small range read), so blocks
+    // another client of this host claimed meanwhile are found without listing every block.
+    const own = await ds.list<BlockAffinityObject>(IpamKind.Affinity, {
+      namePrefix: `${args.node}-`,
+      ...(signal ? { signal } : {}),
+    });
+    let ownCount = 0;
+    for (const a of own.items) {
+      if (a.spec?.node !== args.node) continue;
+      ownCount++;
+      let cidr: Cidr;
+      try {
+        cidr = parseCidr(a.spec.cidr);
+      } catch {
+        continue;
+      }
+      if (cidr.family === family && !blocks.has(cidrName(cidr)))
+        await getBlock(cidr, signal, Math.max(2, attempt));
+    }
+    fillAffine(blocks);
     if (req.num === 0) return out;
 
-    // 2. Claim new blocks.
-    if (cfg.config.autoAllocateBlocks) {
-      let affineCount = 0;
-      for (const e of all.values()) if (e.obj.spec.affinity === affinity) affineCount++;
+    // 2. Claim new blocks. First on the cached view (a block created meanwhile by someone else makes
+    // the create fail, and the retry lists everything), then, if that found no room, on a full listing.
+    const claim = async (view: Map<string, CachedBlock>, knownOwn: number) => {
+      let affineCount = knownOwn;
+      let cachedOwn = 0;
+      for (const e of view.values()) if (e.obj.spec.affinity === affinity) cachedOwn++;
+      affineCount = Math.max(affineCount, cachedOwn);
       for (const b of plan.blocks.values()) if (!b.orig && b.spec.affinity === affinity) affineCount++;
       const max = cfg.config.maxBlocksPerHost;
       for (const pool of pools) {
         if (req.num === 0) break;
         const existing: Cidr[] = [];
-        for (const e of all.values()) existing.push(e.cidr);
+        for (const e of view.values()) existing.push(e.cidr);
         for (const b of plan.blocks.values()) existing.push(b.cidr);
         const walk = freeBlockWalk(
           pool.cidr,
@@ -937,6 +957,16 @@ export function createIpam(options: IpamOptions): Ipam {
           req.num -= take(plan, pb, pool, req, out);
         }
       }
+    };
+    if (cfg.config.autoAllocateBlocks) {
+      await claim(blocks, ownCount);
+      if (req.num === 0) return out;
+    }
+    const all = await listBlocks(signal);
+    fillAffine(all);
+    if (req.num === 0) return out;
+    if (cfg.config.autoAllocateBlocks) {
+      await claim(all, ownCount);
       if (req.num === 0) return out;
     }
 
@@ -945,6 +975,7 @@ export function createIpam(options: IpamOptions): Ipam {
       const max = cfg.config.maxBlocksPerHost;
       let affineCount = 0;
       for (const e of all.values()) if (e.obj.spec.affinity === affinity) affineCount++;
+      for (const b of plan.blocks.values()) if (!b.orig && b.spec.affinity === affinity) affineCount++;
       for (const [name, entry] of all) {
         if (req.num === 0 || (max !== 0 && affineCount >= max) || !cfg.config.autoAllocateBlocks) break;
         const spec = entry.obj.spec;

@@ -50,7 +50,8 @@ export function endpoint(i: number, spec: ClusterSpec, app: number): WorkloadEnd
       },
     },
     spec: {
-      node: `node-${i % spec.nodes}`,
+      // Consecutive runs of 7 pods per node: every node hosts pods of many namespaces.
+      node: `node-${Math.floor(i / 7) % spec.nodes}`,
       interfaceName: `cali${i.toString(16).padStart(11, "0")}`,
       ipNetworks: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`],
       profiles: [`kns.${ns}`],
@@ -70,7 +71,9 @@ export function buildCluster(spec: ClusterSpec, seed = 1): PolicyModelResource[]
       }),
     );
   }
-  for (let i = 0; i < spec.endpoints; i++) out.push(endpoint(i, spec, i % APPS));
+  // Pod i lives in namespace i % namespaces; spread apps within each namespace.
+  for (let i = 0; i < spec.endpoints; i++)
+    out.push(endpoint(i, spec, Math.floor(i / spec.namespaces) % APPS));
   const globals = Math.round(spec.policies * spec.globalShare);
   for (let p = 0; p < spec.policies - globals; p++) {
     const ns = `ns-${p % spec.namespaces}`;

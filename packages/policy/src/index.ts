@@ -38,6 +38,8 @@ export type { CalcGraph, CalcGraphOptions, CalcGraphStats } from "./calc/calc-gr
 export { createCalcGraph } from "./calc/calc-graph.js";
 export type { MirroredIpSet, MirrorSnapshot, StreamMirror } from "./calc/stream-mirror.js";
 export { createStreamMirror } from "./calc/stream-mirror.js";
+export type { WirePacket } from "./calc/mirror-evaluate.js";
+export { evaluateMirror } from "./calc/mirror-evaluate.js";
 
 // Label index.
 export type { MatchListener } from "./labels/label-index.js";
@@ -123,5 +125,3 @@ export {
 // Errors.
 export type { PolicyErrorDetails } from "./errors.js";
 export { isPolicyError, POLICY_ERROR_BRAND, PolicyError, PolicyErrorCode } from "./errors.js";
-export type { WirePacket } from "./calc/mirror-evaluate.js";
-export { evaluateMirror } from "./calc/mirror-evaluate.js";

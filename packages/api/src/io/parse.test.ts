@@ -311,11 +311,17 @@ spec:
 `;
     const { items } = parseManifests(text);
     expect(items.map((i) => i.resource.kind)).toEqual(["Node", "WorkloadEndpoint", "Profile"]);
-    expect(items[0]?.resource.spec).toMatchObject({ bgp: { ipv4Address: "10.128.0.2/32", ipv4IPIPTunnelAddr: "192.168.0.1" } });
+    expect(items[0]?.resource.spec).toMatchObject({
+      bgp: { ipv4Address: "10.128.0.2/32", ipv4IPIPTunnelAddr: "192.168.0.1" },
+    });
     expect(items[0]?.warnings).toContain("dropped status");
-    expect(items[1]?.resource.spec).toMatchObject({ ports: [{ name: "http", port: 80, protocol: "TCP", hostPort: 0 }] });
+    expect(items[1]?.resource.spec).toMatchObject({
+      ports: [{ name: "http", port: 80, protocol: "TCP", hostPort: 0 }],
+    });
     expect(items[1]?.warnings).toEqual([]);
-    expect(items[2]?.resource.spec).toMatchObject({ labelsToApply: { "pcns.projectcalico.org/name": "default" } });
+    expect(items[2]?.resource.spec).toMatchObject({
+      labelsToApply: { "pcns.projectcalico.org/name": "default" },
+    });
   });
 
   it("reads a Calico <Kind>List as printed by calicoctl", () => {

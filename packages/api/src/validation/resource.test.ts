@@ -563,6 +563,15 @@ describe("kinds", () => {
     ]);
   });
 
+  it("validateResource with an expected kind narrows the type and checks the kind", () => {
+    const pool = validateResource(validExamples.IPPool, "IPPool");
+    expectTypeOf(pool).toEqualTypeOf<IPPool>();
+    expect(pool.spec.cidr).toBe("10.244.0.0/16");
+    const r = checkResource(validExamples.IPPool, "Tier");
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues).toEqual([{ path: "kind", message: 'expected kind "Tier", got "IPPool"' }]);
+  });
+
   it("type guards discriminate", () => {
     const r: Resource = validateResource(validExamples.IPPool);
     expect(isIPPool(r)).toBe(true);

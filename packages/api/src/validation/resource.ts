@@ -3,7 +3,14 @@
  *
  * @packageDocumentation
  */
-import { isResourceKind, kindDef, type Resource, RESOURCE_KINDS } from "../resources/kinds.js";
+import {
+  isResourceKind,
+  kindDef,
+  type Resource,
+  RESOURCE_KINDS,
+  type ResourceKind,
+  type ResourceOfKind,
+} from "../resources/kinds.js";
 import { API_VERSION, type ObjectMeta } from "../resources/meta.js";
 import { Ctx, field, isPlainObject, object, show } from "./context.js";
 import { type ValidationError as VE, ValidationError, type ValidationIssue } from "./errors.js";
@@ -65,7 +72,10 @@ function validateMeta(
   return out;
 }
 
-function run(input: unknown): { resource?: Resource; ctx: Ctx; kind?: string; meta?: Partial<ObjectMeta> } {
+function run(
+  input: unknown,
+  expectedKind?: ResourceKind,
+): { resource?: Resource; ctx: Ctx; kind?: string; meta?: Partial<ObjectMeta> } {
   const ctx = new Ctx();
   if (!isPlainObject(input)) {
     ctx.fail("", "expected a resource object");
@@ -79,6 +89,9 @@ function run(input: unknown): { resource?: Resource; ctx: Ctx; kind?: string; me
   if (!isResourceKind(kind)) {
     ctx.fail("kind", `unknown kind ${show(kind)}; expected one of ${RESOURCE_KINDS.join(", ")}`);
     return { ctx };
+  }
+  if (expectedKind !== undefined && kind !== expectedKind) {
+    ctx.fail("kind", `expected kind "${expectedKind}", got ${show(kind)}`);
   }
   object(input, "", ctx, ["apiVersion", "kind", "metadata", "spec"]);
   const def = kindDef(kind);
@@ -112,19 +125,21 @@ function toError(r: ReturnType<typeof run>): ValidationError {
 /**
  * Validates untrusted input as a Margay resource and returns a canonical copy (CIDRs and addresses
  * canonicalised, `"80"` ports as numbers, unknown fields rejected). Defaults are not applied: see
- * {@link withDefaults}.
+ * {@link withDefaults}. With `kind`, the input must also be of that kind (and the result is typed so).
  *
  * @throws {@link ValidationError} listing every issue with its exact path. Never throws anything else.
  */
-export function validateResource(input: unknown): Resource {
-  const r = run(input);
+export function validateResource(input: unknown): Resource;
+export function validateResource<K extends ResourceKind>(input: unknown, kind: K): ResourceOfKind<K>;
+export function validateResource(input: unknown, kind?: ResourceKind): Resource {
+  const r = run(input, kind);
   if (r.resource !== undefined) return r.resource;
   throw toError(r);
 }
 
-/** Non-throwing {@link validateResource}. */
-export function checkResource(input: unknown): CheckResult {
-  const r = run(input);
+/** Non-throwing {@link validateResource}; `kind` likewise requires that kind. */
+export function checkResource(input: unknown, kind?: ResourceKind): CheckResult {
+  const r = run(input, kind);
   if (r.resource !== undefined) return { ok: true, resource: r.resource };
   const error = toError(r);
   return { ok: false, error, issues: error.issues };

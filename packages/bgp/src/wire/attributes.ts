@@ -460,6 +460,15 @@ function attr(w: Writer, flags: number, type: number, body: (w: Writer) => void)
   w.set8(at + 2, len);
 }
 
+/**
+ * Writes a dotted quad. Reserve first, then take `w.buf`: reserving may reallocate the buffer, and
+ * `writeIpv4(w.buf, w.reserve(4), …)` would evaluate the old buffer before the call grows it.
+ */
+function putIpv4(w: Writer, s: string): void {
+  const at = w.reserve(4);
+  writeIpv4(w.buf, at, s);
+}
+
 function writeSegments(w: Writer, segs: readonly AsPathSegment[], asSize: 2 | 4, transOver16: boolean): void {
   for (const s of segs) {
     for (let i = 0; i < s.asns.length || i === 0; i += 255) {
@@ -528,7 +537,7 @@ export function writeAttributes(
   }
   if (a.nextHop !== undefined && !opts.omitNextHop) {
     const nh = a.nextHop;
-    items.push([3, () => attr(w, T, 3, (w) => writeIpv4(w.buf, w.reserve(4), nh))]);
+    items.push([3, () => attr(w, T, 3, (w) => putIpv4(w, nh))]);
   }
   if (a.med !== undefined) items.push([4, () => attr(w, O, 4, (w) => w.u32(range(a.med!, 32, "med")))]);
   if (a.localPref !== undefined)
@@ -543,7 +552,7 @@ export function writeAttributes(
           range(g.asn, 32, "aggregator asn");
           if (ctx.asn4) w.u32(g.asn);
           else w.u16(g.asn > 0xffff ? AS_TRANS : g.asn);
-          writeIpv4(w.buf, w.reserve(4), g.address);
+          putIpv4(w, g.address);
         }),
     ]);
   }
@@ -559,7 +568,7 @@ export function writeAttributes(
   }
   if (a.originatorId !== undefined) {
     const id = a.originatorId;
-    items.push([9, () => attr(w, O, 9, (w) => writeIpv4(w.buf, w.reserve(4), id))]);
+    items.push([9, () => attr(w, O, 9, (w) => putIpv4(w, id))]);
   }
   if (a.clusterList && a.clusterList.length > 0) {
     const c = a.clusterList;
@@ -567,7 +576,7 @@ export function writeAttributes(
       10,
       () =>
         attr(w, O, 10, (w) => {
-          for (const x of c) writeIpv4(w.buf, w.reserve(4), x);
+          for (const x of c) putIpv4(w, x);
         }),
     ]);
   }
@@ -609,7 +618,7 @@ export function writeAttributes(
       () =>
         attr(w, O | T, 18, (w) => {
           w.u32(g.asn);
-          writeIpv4(w.buf, w.reserve(4), g.address);
+          putIpv4(w, g.address);
         }),
     ]);
   }

@@ -359,3 +359,20 @@ describe("encodeUpdates fast path for numeric IPv4 prefixes", () => {
     );
   });
 });
+
+describe("regressions", () => {
+  it("keeps every address when the encode buffer grows in the middle of an IPv4 field", () => {
+    // Found by the packing property: the address written while the buffer was reallocated got lost.
+    for (let pad = 1; pad < 80; pad++) {
+      const attributes = {
+        communities: Array.from({ length: pad }, (_, i) => i),
+        clusterList: Array.from({ length: 70 }, (_, i) => `10.0.${i >> 8}.${(i & 255) + 0}`),
+        originatorId: "192.0.2.7",
+        nextHop: "198.51.100.9",
+        aggregator: { asn: 65001, address: "203.0.113.5" },
+      };
+      const u = { type: 2 as const, withdrawn: [], nlri: [], attributes };
+      expect(decodeUpdate(encodeUpdate(u, ctx), ctx).update.attributes).toEqual(attributes);
+    }
+  });
+});

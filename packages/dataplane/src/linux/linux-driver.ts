@@ -13,7 +13,7 @@ import type { NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
 import { EMPTY_POLICY_SNAPSHOT, natPools, policySnapshot } from "../memory/memory-driver.js";
 import { createNftProgrammer } from "../nft/programmer.js";
-import { type NftMarks, type NftRenderOptions, renderRuleset } from "../nft/render.js";
+import { type NftMarks, type NftRenderOptions, createNftRenderCache, renderRuleset } from "../nft/render.js";
 import { createDataplaneModel } from "../model.js";
 import {
   type RouteTableSpec,
@@ -138,6 +138,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     priority: 0,
   };
   const nft = createNftProgrammer(runner, ns, render);
+  const renderCache = createNftRenderCache();
   const model = createDataplaneModel();
   const queue = createSerialQueue();
   let ipip: { supported: boolean; reason: string } | undefined;
@@ -164,7 +165,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   async function programPolicy(full: boolean, signal: AbortSignal | undefined) {
     if (!nftEnabled) return;
     const pools = [...model.routes.pools.values()];
-    await nft.apply(renderRuleset(model.policy, pools, render), full, { signal });
+    await nft.apply(renderRuleset(model.policy, pools, render, renderCache), full, { signal });
   }
 
   /**

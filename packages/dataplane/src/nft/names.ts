@@ -1,6 +1,18 @@
 import { createHash } from "node:crypto";
 
-const h = (ns: string, id: string) => createHash("sha1").update(`${ns}\0${id}`).digest("hex").slice(0, 16);
+// Hashing dominates rendering at scale, so names are memoised; the cache is dropped wholesale when it
+// grows past a bound (ids of deleted objects would otherwise accumulate).
+const memo = new Map<string, string>();
+const h = (ns: string, id: string) => {
+  const key = `${ns}\0${id}`;
+  let v = memo.get(key);
+  if (v === undefined) {
+    if (memo.size > 200_000) memo.clear();
+    v = createHash("sha1").update(key).digest("hex").slice(0, 16);
+    memo.set(key, v);
+  }
+  return v;
+};
 
 /**
  * nftables object names. Stream ids can hold any character, so names are a short kind tag plus 16 hex

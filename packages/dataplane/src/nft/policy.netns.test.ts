@@ -13,6 +13,9 @@ import { createNetnsLab, createUnderlay, type LabHost, type NetnsLab } from "../
 import { type ProbeAgent, startProbeAgent } from "../testing/probe-agent.js";
 import { createWorkloadPlumber } from "../workload/plumbing.js";
 
+/** `API_VERSION` of `@margay/api`: the resources the policy calculation reads carry it. */
+const API_VERSION = "margay.io/v1" as const;
+
 // One host with four pods (plus a second host as an "outside" address for NAT). Pods serve TCP 80 and
 // 5432 and UDP 53; every case probes every ordered pair on every port and compares with the verdict that
 // @margay/policy's reference (evaluateMirror over the same stream) gives.
@@ -30,6 +33,7 @@ const PROBES = [
 
 const allowAll = { action: "Allow" as const };
 const profile: PolicyModelResource = {
+  apiVersion: API_VERSION,
   kind: "Profile",
   metadata: { name: "kns.default" },
   spec: { ingress: [allowAll], egress: [allowAll] },
@@ -41,9 +45,14 @@ interface Case {
 }
 
 const gnp = (name: string, spec: Record<string, unknown>): PolicyModelResource =>
-  ({ kind: "GlobalNetworkPolicy", metadata: { name }, spec }) as PolicyModelResource;
+  ({ apiVersion: API_VERSION, kind: "GlobalNetworkPolicy", metadata: { name }, spec }) as PolicyModelResource;
 const np = (name: string, spec: Record<string, unknown>): PolicyModelResource =>
-  ({ kind: "NetworkPolicy", metadata: { name, namespace: "default" }, spec }) as PolicyModelResource;
+  ({
+    apiVersion: API_VERSION,
+    kind: "NetworkPolicy",
+    metadata: { name, namespace: "default" },
+    spec,
+  }) as PolicyModelResource;
 
 const CASES: readonly Case[] = [
   { name: "no policy: the namespace profile allows everything", resources: [] },
@@ -87,7 +96,12 @@ const CASES: readonly Case[] = [
   {
     name: "tiers and pass: security tier denies other, passes web to the default tier",
     resources: [
-      { kind: "Tier", metadata: { name: "security" }, spec: { order: 100 } } as PolicyModelResource,
+      {
+        apiVersion: API_VERSION,
+        kind: "Tier",
+        metadata: { name: "security" },
+        spec: { order: 100 },
+      } as PolicyModelResource,
       gnp("security.gate", {
         tier: "security",
         order: 10,
@@ -179,6 +193,7 @@ beforeAll(async () => {
     });
     agents.push(await startProbeAgent(ns, { tcp: [80, 5432], udp: [53] }));
     graph.upsert({
+      apiVersion: API_VERSION,
       kind: "WorkloadEndpoint",
       metadata: {
         name: pod.name,
@@ -338,6 +353,7 @@ describe("nftables policy with real packets", () => {
   it("host endpoint: default deny with failsafe ports still open", async () => {
     const hostAgent = await startProbeAgent(hosts[0]!.ns, { tcp: [22, 9001] });
     const hep: PolicyModelResource = {
+      apiVersion: API_VERSION,
       kind: "HostEndpoint",
       metadata: { name: "host1-eth0", labels: { role: "node" } },
       spec: { node: "host1", interfaceName: "eth0", expectedIPs: ["10.78.0.1"] },

@@ -184,13 +184,32 @@ export function renderRule(r: RenderedRule, marks: NftMarks): string[] {
   return out;
 }
 
-const ruleCache = new WeakMap<readonly RenderedRule[], string[]>();
+/**
+ * Rendered pieces keyed by the (immutable) update objects, so a batch re-renders only what it replaced.
+ * One cache belongs to one set of render options.
+ */
+export interface NftRenderCache {
+  /** Rules by rule list. */
+  readonly rules: WeakMap<readonly RenderedRule[], string[]>;
+  /** Endpoint chains by endpoint update. */
+  readonly endpoints: WeakMap<
+    WorkloadEndpointUpdate,
+    { refVersion: number; in: readonly string[]; out: readonly string[] }
+  >;
+  /** nft sets by IP set. */
+  readonly sets: WeakMap<object, { version: number; sets: [string, NftSet][] }>;
+}
 
-function renderRules(rules: readonly RenderedRule[], marks: NftMarks): string[] {
-  const hit = ruleCache.get(rules);
+/** A fresh {@link NftRenderCache}. */
+export function createNftRenderCache(): NftRenderCache {
+  return { rules: new WeakMap(), endpoints: new WeakMap(), sets: new WeakMap() };
+}
+
+function renderRules(rules: readonly RenderedRule[], marks: NftMarks, cache: NftRenderCache): string[] {
+  const hit = cache.rules.get(rules);
   if (hit !== undefined) return hit;
   const lines = rules.flatMap((r) => renderRule(r, marks));
-  ruleCache.set(rules, lines);
+  cache.rules.set(rules, lines);
   return lines;
 }
 
@@ -276,6 +295,7 @@ export function renderRuleset(
   state: PolicyState,
   pools: readonly { readonly cidr: string; readonly natOutgoing: boolean }[],
   options: NftRenderOptions,
+  cache: NftRenderCache = createNftRenderCache(),
 ): NftRuleset {
   const { marks } = options;
   const sets = new Map<string, NftSet>();
@@ -283,20 +303,31 @@ export function renderRuleset(
   const maps = new Map<string, Map<string, string>>(NFT_MAPS.map((m) => [m, new Map()]));
 
   for (const [id, s] of state.ipSets) {
+    const hit = cache.sets.get(s);
+    if (hit !== undefined && hit.version === s.version) {
+      for (const [name, set] of hit.sets) sets.set(name, set);
+      continue;
+    }
+    const rendered: [string, NftSet][] = [];
     for (const family of [4, 6] as const) {
       if (s.type === "ip-and-port") {
         const t = family === 4 ? "ipv4_addr" : "ipv6_addr";
-        sets.set(nftNames.portSet(id, family), {
-          decl: `type ${t} . inet_proto . inet_service;`,
-          elements: portElements(s.members, family),
-        });
+        rendered.push([
+          nftNames.portSet(id, family),
+          { decl: `type ${t} . inet_proto . inet_service;`, elements: portElements(s.members, family) },
+        ]);
       } else {
-        sets.set(nftNames.addrSet(id, family), {
-          decl: `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`,
-          elements: addrElements(s.members, family),
-        });
+        rendered.push([
+          nftNames.addrSet(id, family),
+          {
+            decl: `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`,
+            elements: addrElements(s.members, family),
+          },
+        ]);
       }
     }
+    cache.sets.set(s, { version: s.version, sets: rendered });
+    for (const [name, set] of rendered) sets.set(name, set);
   }
   for (const family of [4, 6] as const) {
     const t = `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`;
@@ -316,16 +347,25 @@ export function renderRuleset(
     });
   }
   for (const [id, p] of state.policies) {
-    chains.set(nftNames.policy(id, "in"), renderRules(p.inbound, marks));
-    chains.set(nftNames.policy(id, "out"), renderRules(p.outbound, marks));
+    chains.set(nftNames.policy(id, "in"), renderRules(p.inbound, marks, cache));
+    chains.set(nftNames.policy(id, "out"), renderRules(p.outbound, marks, cache));
   }
   for (const [id, p] of state.profiles) {
-    chains.set(nftNames.profile(id, "in"), renderRules(p.inbound, marks));
-    chains.set(nftNames.profile(id, "out"), renderRules(p.outbound, marks));
+    chains.set(nftNames.profile(id, "in"), renderRules(p.inbound, marks, cache));
+    chains.set(nftNames.profile(id, "out"), renderRules(p.outbound, marks, cache));
   }
   for (const w of state.workloads.values()) {
-    chains.set(nftNames.workload(w.id, "in"), workloadChain(state, w, "ingress", marks));
-    chains.set(nftNames.workload(w.id, "out"), workloadChain(state, w, "egress", marks));
+    let hit = cache.endpoints.get(w);
+    if (hit === undefined || hit.refVersion !== state.refVersion) {
+      hit = {
+        refVersion: state.refVersion,
+        in: workloadChain(state, w, "ingress", marks),
+        out: workloadChain(state, w, "egress", marks),
+      };
+      cache.endpoints.set(w, hit);
+    }
+    chains.set(nftNames.workload(w.id, "in"), hit.in);
+    chains.set(nftNames.workload(w.id, "out"), hit.out);
     maps.get("wl-to")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "in")}`);
     maps.get("wl-from")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "out")}`);
   }
@@ -394,7 +434,6 @@ export function renderBase(options: NftRenderOptions): string {
     "    icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept";
   const p = options.priority;
   return [
-    ...NFT_MAPS.map((m) => `  map ${m} { type ifname : verdict; }`),
     `  chain wl-from-dispatch {\n    iifname vmap @wl-from\n    drop\n  }`,
     `  chain wl-to-dispatch {\n    oifname vmap @wl-to\n    drop\n  }`,
     `  chain forward {\n    type filter hook forward priority ${p}; policy accept;\n    ct state established,related accept\n    ct state invalid drop\n${wl("iifname", "wl-from-dispatch")}\n${wl("oifname", "wl-to-dispatch")}\n${clear}\n  }`,
@@ -408,23 +447,30 @@ function elems(list: readonly string[]): string {
   return `{ ${list.join(", ")} }`;
 }
 
-/** The whole table as one `nft -f` transaction that atomically replaces any previous version. */
+const DISPATCH_CHAINS: ReadonlySet<string> = new Set(["hep-in-dispatch", "hep-out-dispatch"]);
+
+/**
+ * The whole table as one `nft -f` transaction that atomically replaces any previous version. Objects are
+ * declared before anything references them: sets, policy and profile chains, endpoint chains, the verdict
+ * maps (whose elements jump to endpoint chains), then the dispatch and base chains.
+ */
 export function renderFull(rs: NftRuleset, options: NftRenderOptions): string {
   const t = `inet ${options.table}`;
   const out: string[] = [`add table ${t}`, `delete table ${t}`, `table ${t} {`];
   for (const [name, s] of rs.sets) {
-    out.push(
-      `  set ${name} {\n    ${s.decl}${s.elements.length > 0 ? `\n    elements = ${elems(s.elements)}` : ""}\n  }`,
-    );
+    out.push(`  set ${name} {\n    ${s.decl}${s.elements.length > 0 ? `\n    elements = ${elems(s.elements)}` : ""}\n  }`);
   }
-  // Regular chains are declared before the base chains and maps that reference them.
-  for (const name of rs.chains.keys()) out.push(`  chain ${name} {\n  }`);
+  const chain = (name: string, rules: readonly string[]) =>
+    out.push(rules.length === 0 ? `  chain ${name} {\n  }` : `  chain ${name} {\n    ${rules.join("\n    ")}\n  }`);
+  for (const [name, rules] of rs.chains) if (!DISPATCH_CHAINS.has(name)) chain(name, rules);
+  for (const name of NFT_MAPS) {
+    const m = rs.maps.get(name) ?? new Map<string, string>();
+    const e = m.size > 0 ? `\n    elements = ${elems([...m].map(([k, v]) => `${k} : ${v}`))}` : "";
+    out.push(`  map ${name} {\n    type ifname : verdict;${e}\n  }`);
+  }
+  for (const [name, rules] of rs.chains) if (DISPATCH_CHAINS.has(name)) chain(name, rules);
   out.push(renderBase(options));
   out.push("}");
-  for (const [name, rules] of rs.chains) for (const r of rules) out.push(`add rule ${t} ${name} ${r}`);
-  for (const [name, m] of rs.maps) {
-    if (m.size > 0) out.push(`add element ${t} ${name} ${elems([...m].map(([k, v]) => `${k} : ${v}`))}`);
-  }
   return `${out.join("\n")}\n`;
 }
 
@@ -434,6 +480,7 @@ export function diffRuleset(prev: NftRuleset, next: NftRuleset, options: NftRend
   const out: string[] = [];
   for (const [name, s] of next.sets) {
     const old = prev.sets.get(name);
+    if (old === s || old?.elements === s.elements) continue;
     if (old === undefined) {
       out.push(`add set ${t} ${name} { ${s.decl} }`);
       if (s.elements.length > 0) out.push(`add element ${t} ${name} ${elems(s.elements)}`);

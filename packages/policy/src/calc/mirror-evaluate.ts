@@ -206,7 +206,9 @@ function owner(m: StreamMirror, ip: IpAddr): WorkloadEndpointUpdate | HostEndpoi
 
 /**
  * Judges a packet the way a dataplane that rendered the stream faithfully would: from the mirrored
- * endpoints, policies, profiles and IP set members only. The reference for dataplane implementations,
+ * endpoints, policies, profiles and IP set members only. Only the endpoints the stream carries (the
+ * graph's local ones) have policy: the source's egress is judged if the source address is one of them,
+ * the destination's ingress if the destination address is. The reference for dataplane implementations,
  * and the cross-check of the calculation graph against the reference evaluator.
  */
 export function evaluateMirror(m: StreamMirror, packet: WirePacket): "allow" | "deny" {

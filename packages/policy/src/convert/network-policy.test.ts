@@ -115,6 +115,9 @@ describe("convertNetworkPolicy", () => {
       { ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/33" } }] }] },
       { ingress: [{ ports: [{ port: 90, endPort: 80 }] }] },
       { ingress: [{ ports: [{ port: "http", endPort: 80 }] }] },
+      { ingress: [{ ports: [{ port: 0 }] }] },
+      { ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/16", except: ["10.1.0.0/24"] } }] }] },
+      { ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/16", except: ["fd00::/64"] } }] }] },
     ]) {
       try {
         convertNetworkPolicy({ metadata: { name: "bad", namespace: "ns" }, spec });

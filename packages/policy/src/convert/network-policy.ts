@@ -1,6 +1,6 @@
 import type { EntityRule, NetworkPolicy, PolicyType, Port, ProtocolName, Rule } from "@margay/api";
 import { PolicyError, PolicyErrorCode } from "../errors.js";
-import { parseCidr } from "../model/cidr.js";
+import { cidrContainsCidr, parseCidr } from "../model/cidr.js";
 import {
   DEFAULT_TIER,
   K8S_NETWORK_POLICY_ORDER,
@@ -17,12 +17,19 @@ function peerFields(peer: K8sNetworkPolicyPeer | undefined, path: string): PeerF
   if (peer === undefined) return {};
   if (peer.ipBlock !== undefined && peer.ipBlock !== null) {
     const b = peer.ipBlock;
-    return {
-      nets: [parseCidr(b.cidr, `${path}.ipBlock.cidr`).text],
-      ...(b.except !== undefined && b.except.length > 0
-        ? { notNets: b.except.map((e, i) => parseCidr(e, `${path}.ipBlock.except[${i}]`).text) }
-        : {}),
-    };
+    const cidr = parseCidr(b.cidr, `${path}.ipBlock.cidr`);
+    const except = (b.except ?? []).map((e, i) => {
+      const c = parseCidr(e, `${path}.ipBlock.except[${i}]`);
+      // Kubernetes rejects an except outside the block; so do we, rather than guess.
+      if (!cidrContainsCidr(cidr, c)) {
+        throw new PolicyError(PolicyErrorCode.InvalidInput, `except ${e} is not inside ${b.cidr}`, {
+          path: `${path}.ipBlock.except[${i}]`,
+          value: e,
+        });
+      }
+      return c.text;
+    });
+    return except.length > 0 ? { nets: [cidr.text], notNets: except } : { nets: [cidr.text] };
   }
   const selector = labelSelectorToCalico(peer.podSelector, "pod");
   const namespaceSelector = labelSelectorToCalico(peer.namespaceSelector, "namespace");
@@ -41,9 +48,13 @@ function portSpec(p: K8sNetworkPolicyPort, path: string): Port | undefined {
     return p.port;
   }
   const first = Number(p.port);
+  const valid = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+  if (!valid(first)) {
+    throw new PolicyError(PolicyErrorCode.InvalidInput, "port must be 1–65535", { path: `${path}.port`, value: p.port });
+  }
   if (p.endPort === undefined) return first;
-  if (p.endPort < first) {
-    throw new PolicyError(PolicyErrorCode.InvalidInput, "endPort is below port", {
+  if (!valid(p.endPort) || p.endPort < first) {
+    throw new PolicyError(PolicyErrorCode.InvalidInput, "endPort must be 1–65535 and not below port", {
       path: `${path}.endPort`,
       value: p,
     });

@@ -158,3 +158,10 @@ export function anyCidrContains(cidrs: readonly Cidr[], ip: IpAddr): boolean {
   for (const c of cidrs) if (cidrContains(c, ip)) return true;
   return false;
 }
+
+/** True if `inner` lies entirely inside `outer` (same family, at least as long a prefix). */
+export function cidrContainsCidr(outer: Cidr, inner: Cidr): boolean {
+  if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
+  const hostBits = BigInt((outer.family === 4 ? 32 : 128) - outer.prefix);
+  return (inner.network >> hostBits) << hostBits === outer.network;
+}

@@ -1,0 +1,212 @@
+/**
+ * Benchmark: program 10,000 routes and 1,000 endpoints with their policies into a scratch namespace,
+ * then change one endpoint; compare with applying the same kernel content raw (`ip -batch` of the
+ * pre-rendered route lines, `nft -f` of the pre-rendered ruleset) in the same run.
+ *
+ *   npm run bench            (root; needs root and netns)
+ *
+ * Writes <repo>/bench-results/dataplane.json.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { createCalcGraph, type PolicyUpdate } from "@margay/policy";
+import { createLinuxDataplane } from "../src/linux/linux-driver.js";
+import { createDataplaneModel } from "../src/model.js";
+import { renderFull, renderRuleset, diffRuleset, type NftRenderOptions } from "../src/nft/render.js";
+import { diffRoutes } from "../src/routes/kernel-routes.js";
+import type { DataplaneUpdate } from "../src/stream.js";
+import { createNetnsLab } from "../src/testing/netns-lab.js";
+import { inNetns } from "../src/kernel/netns.js";
+import {
+  DELTAS,
+  ENDPOINTS,
+  POLICIES,
+  ROUNDS,
+  ifOf,
+  ipOf,
+  median,
+  ms,
+  resources,
+  routeSide,
+  workload,
+} from "./data.js";
+
+const RENDER: NftRenderOptions = {
+  table: "margay",
+  workloadPrefixes: ["mgy"],
+  marks: { allow: 0x10000, pass: 0x20000 },
+  endpointToHost: "accept",
+  priority: 0,
+};
+
+async function main() {
+  const lab = createNetnsLab("mgdpb");
+  try {
+    const ns = await lab.add("node");
+    const run = (argv: string[], stdin?: string) => lab.runner.run(argv, { stdin });
+    // Setup (not timed): an uplink and 1,000 workload interfaces.
+    const links = [
+      "link add eth0 type veth peer name eth0p",
+      "addr add 172.20.0.1/16 dev eth0",
+      "link set eth0 up",
+      "link set eth0p up",
+    ];
+    for (let i = 0; i < ENDPOINTS; i++)
+      links.push(
+        `link add ${ifOf(i)} type veth peer name ${ifOf(i).replace("mgyb", "peer")}`,
+        `link set ${ifOf(i)} up`,
+      );
+    await run(["ip", "-n", ns.name, "-batch", "-"], `${links.join("\n")}\n`);
+
+    const graph = createCalcGraph({ nodeName: "bench-node" });
+    for (const r of resources()) graph.upsert(r);
+    graph.markInSync();
+    const policyUpdates: PolicyUpdate[] = graph.flush();
+    const all: DataplaneUpdate[] = [...routeSide(), ...policyUpdates];
+
+    // Pre-render the same kernel content for the raw baseline.
+    const model = createDataplaneModel();
+    model.applyBatch(all);
+    const plan = model.planRoutes({
+      nodeName: "bench-node",
+      vxlanDevice: "vxlan.margay",
+      vxlanVni: 4096,
+      vxlanPort: 4789,
+      vxlanMtu: 1450,
+      ipipDevice: "tunl0",
+      ipipSupported: false,
+    });
+    const routeText = `${diffRoutes(new Map(), plan.routes, { table: 254, protocol: 80 }).lines.join("\n")}\n`;
+    const ruleset = renderRuleset(model.policy, [...model.routes.pools.values()], RENDER);
+    const nftText = renderFull(ruleset, RENDER);
+    const clear = async () => {
+      await run(["ip", "-n", ns.name, "route", "flush", "proto", "80"]);
+      await run(inNetns(ns, ["nft", "-f", "-"]), "add table inet margay\ndelete table inet margay\n");
+    };
+
+    const rawFull: number[] = [];
+    const oursFull: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      await clear();
+      let t0 = performance.now();
+      await run(["ip", "-n", ns.name, "-force", "-batch", "-"], routeText);
+      await run(inNetns(ns, ["nft", "-f", "-"]), nftText);
+      rawFull.push(ms(t0));
+      await clear();
+      const driver = createLinuxDataplane({ netns: ns, nodeName: "bench-node", reconcileIntervalMs: 0 });
+      t0 = performance.now();
+      await driver.apply([...all, { kind: "in-sync" }]);
+      oursFull.push(ms(t0));
+      if (round < ROUNDS - 1) await driver.close();
+      else {
+        // One-endpoint changes on the fully programmed node: a new pod (route, endpoint, set members).
+        const oursDelta: number[] = [];
+        const rawDelta: number[] = [];
+        let prevRuleset = ruleset;
+        for (let d = 0; d < DELTAS; d++) {
+          const i = ENDPOINTS + d;
+          await run([
+            "ip",
+            "-n",
+            ns.name,
+            "link",
+            "add",
+            ifOf(i),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            `peerx${d}`,
+          ]);
+          await run(["ip", "-n", ns.name, "link", "set", ifOf(i), "up"]);
+          graph.upsert(workload(i));
+          const ups: DataplaneUpdate[] = [
+            { kind: "route-update", dst: `${ipOf(i)}/32`, type: "local-workload", ifname: ifOf(i) },
+            ...graph.flush(),
+          ];
+          t0 = performance.now();
+          await driver.apply(ups);
+          oursDelta.push(ms(t0));
+          // Raw: the same route line and the same nft difference, pre-rendered, applied to a copy of the change
+          // (undo ours first so the raw apply does the same kernel work).
+          model.applyBatch(ups);
+          const nextRuleset = renderRuleset(model.policy, [...model.routes.pools.values()], RENDER);
+          const forward = diffRuleset(prevRuleset, nextRuleset, RENDER);
+          const backward = diffRuleset(nextRuleset, prevRuleset, RENDER);
+          await run(inNetns(ns, ["nft", "-f", "-"]), backward);
+          await run(["ip", "-n", ns.name, "route", "del", `${ipOf(i)}/32`, "proto", "80"]);
+          t0 = performance.now();
+          await run(
+            ["ip", "-n", ns.name, "-batch", "-"],
+            `route replace ${ipOf(i)}/32 dev ${ifOf(i)} scope link proto 80 table 254\n`,
+          );
+          await run(inNetns(ns, ["nft", "-f", "-"]), forward);
+          rawDelta.push(ms(t0));
+          prevRuleset = nextRuleset;
+        }
+        const snap = await driver.snapshot();
+        await driver.close();
+        const result = {
+          scale: {
+            routes: plan.routes.size,
+            endpoints: ENDPOINTS,
+            policies: POLICIES,
+            ipSets: model.policy.ipSets.size,
+            nftBytes: nftText.length,
+          },
+          fullSync: {
+            oursMs: median(oursFull),
+            rawMs: median(rawFull),
+            ratio: median(oursFull) / median(rawFull),
+            samplesOurs: oursFull,
+            samplesRaw: rawFull,
+          },
+          oneEndpoint: {
+            oursMs: median(oursDelta),
+            rawMs: median(rawDelta),
+            ratio: median(oursDelta) / median(rawDelta),
+            samplesOurs: oursDelta,
+            samplesRaw: rawDelta,
+          },
+          goals: { fullSyncRatioMax: 1.2, oneEndpointMsMax: 50 },
+          programmedRoutes: snap.routes.length,
+          node: process.version,
+        };
+        const table = [
+          ["measure", "ours ms", "raw ms", "ratio"],
+          [
+            "full sync (10k routes, 1k endpoints)",
+            result.fullSync.oursMs,
+            result.fullSync.rawMs,
+            result.fullSync.ratio,
+          ],
+          [
+            "one-endpoint change",
+            result.oneEndpoint.oursMs,
+            result.oneEndpoint.rawMs,
+            result.oneEndpoint.ratio,
+          ],
+        ];
+        for (const row of table) {
+          console.log(
+            row
+              .map((c, k) =>
+                (typeof c === "number" ? c.toFixed(k === 3 ? 2 : 1) : c).toString().padEnd(k === 0 ? 40 : 10),
+              )
+              .join(" "),
+          );
+        }
+        console.log(
+          `routes programmed: ${result.programmedRoutes}, ip sets: ${result.scale.ipSets}, nft bytes: ${result.scale.nftBytes}`,
+        );
+        const dir = new URL("../../../bench-results/", import.meta.url);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(new URL("dataplane.json", dir), `${JSON.stringify(result, null, 2)}\n`);
+      }
+    }
+  } finally {
+    await lab.close();
+  }
+}
+
+await main();

@@ -1,0 +1,129 @@
+/**
+ * CNI benchmark: ADD+DEL cycle time of Debian's bridge with margay-ipam against bridge with host-local,
+ * measured in the same run, plus each IPAM plugin called alone and a bare `node -e 0` start as the floor.
+ * The plugins run inside a namespace standing in for the host (`ip netns exec`), so the real host is
+ * never touched; that wrapper is the same for both sides. Needs root.
+ *
+ * Writes `<repo>/bench-results/cni.json`.
+ */
+
+import { execFile } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { createCniRuntime, DEFAULT_PLUGIN_ENV, execPlugin, type NetConfList } from "@margay/cni";
+import { createNetns } from "@margay/cni/testing";
+import { buildMargayIpamBundle } from "../src/cni/ipam/build-bundle.js";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const DEBIAN = "/usr/lib/cni";
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 30);
+
+function stats(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return { n: s.length, median: q(0.5), p90: q(0.9), min: s[0]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+async function time(f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
+async function main() {
+  const dir = await mkdtemp(join(tmpdir(), "mgcni-bench-"));
+  const host = await createNetns("mgcni-benchhost");
+  const ctr = await createNetns("mgcni-bench");
+  try {
+    const binDir = join(dir, "bin");
+    await mkdir(binDir);
+    const bundle = await buildMargayIpamBundle(join(dir, "lib", "margay-ipam.cjs"));
+    await writeFile(join(binDir, "margay-ipam"), `#!/usr/bin/env node\nrequire(${JSON.stringify(bundle)});\n`);
+    await chmod(join(binDir, "margay-ipam"), 0o755);
+    const launcher = ["ip", "netns", "exec", host.name];
+    const path = [binDir, DEBIAN];
+    const runtime = createCniRuntime({ path, cacheDir: join(dir, "cache"), launcher });
+    const list = (name: string, ipam: Record<string, unknown>): NetConfList => ({
+      cniVersion: "1.0.0",
+      name,
+      plugins: [{ type: "bridge", bridge: "mgbench0", isGateway: true, ipam: { type: "", ...ipam } as { type: string } }],
+    });
+    const hostLocal = list("bench-hl", { type: "host-local", dataDir: join(dir, "hl"), ranges: [[{ subnet: "10.248.0.0/24" }]] });
+    const margay = list("bench-mg", {
+      type: "margay-ipam",
+      datastore: { type: "memory", snapshotPath: join(dir, "mg", "ipam.json") },
+      node: "bench",
+      pools: [{ cidr: "10.248.1.0/24", blockSize: 26 }],
+    });
+    const rt = { containerId: "bench-ctr", netns: ctr.path, ifname: "eth0" };
+    const cycle = (l: NetConfList) => time(async () => {
+      await runtime.addNetworkList(l, rt);
+      await runtime.delNetworkList(l, rt);
+    });
+    // IPAM alone: the same ADD+DEL the bridge delegates, exec'd directly (no netns wrapper).
+    const ipamCycle = (l: NetConfList) => {
+      const conf = JSON.stringify({ ...l.plugins[0], cniVersion: l.cniVersion, name: l.name });
+      const bin = join(l === margay ? binDir : DEBIAN, String((l.plugins[0]!.ipam as { type: string }).type));
+      const params = { containerId: "bench-ipam", netns: ctr.path, ifname: "eth0", path };
+      return [
+        () => time(() => execPlugin(bin, { command: "ADD", ...params }, conf)),
+        () => time(() => execPlugin(bin, { command: "DEL", ...params }, conf)),
+      ] as const;
+    };
+    // Warm-up: page cache, bridge creation, pools in the snapshot.
+    for (let i = 0; i < 3; i++) {
+      await cycle(hostLocal);
+      await cycle(margay);
+    }
+    const r = { hostLocal: [] as number[], margay: [] as number[], node: [] as number[], hlAdd: [] as number[], hlDel: [] as number[], mgAdd: [] as number[], mgDel: [] as number[] };
+    const [hlA, hlD] = ipamCycle(hostLocal);
+    const [mgA, mgD] = ipamCycle(margay);
+    for (let i = 0; i < CYCLES; i++) {
+      r.hostLocal.push(await cycle(hostLocal));
+      r.margay.push(await cycle(margay));
+      r.node.push(await time(() => run(process.execPath, ["-e", "0"], { env: { ...DEFAULT_PLUGIN_ENV } })));
+      r.hlAdd.push(await hlA());
+      r.hlDel.push(await hlD());
+      r.mgAdd.push(await mgA());
+      r.mgDel.push(await mgD());
+    }
+    const s = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, stats(v)])) as Record<keyof typeof r, ReturnType<typeof stats>>;
+    const mgCall = (s.mgAdd.median + s.mgDel.median) / 2;
+    const rows: Array<[string, ReturnType<typeof stats>]> = [
+      ["bridge + host-local  ADD+DEL", s.hostLocal],
+      ["bridge + margay-ipam ADD+DEL", s.margay],
+      ["host-local ADD (alone)", s.hlAdd],
+      ["host-local DEL (alone)", s.hlDel],
+      ["margay-ipam ADD (alone)", s.mgAdd],
+      ["margay-ipam DEL (alone)", s.mgDel],
+      ["node -e 0 (floor)", s.node],
+    ];
+    const f = (x: number) => x.toFixed(1).padStart(7);
+    console.log(`CNI benchmark, ${CYCLES} cycles each, interleaved (ms)`);
+    console.log(`${"".padEnd(30)}${"median".padStart(7)}${"p90".padStart(8)}${"min".padStart(8)}`);
+    for (const [name, st] of rows) console.log(`${name.padEnd(30)}${f(st.median)} ${f(st.p90)} ${f(st.min)}`);
+    const ratios = {
+      cycleMargayOverHostLocal: s.margay.median / s.hostLocal.median,
+      margayCallOverNodeFloorMs: mgCall - s.node.median,
+      margayCallOverHostLocalCall: mgCall / ((s.hlAdd.median + s.hlDel.median) / 2),
+    };
+    console.log(`ratio bridge+margay-ipam / bridge+host-local cycle: ${ratios.cycleMargayOverHostLocal.toFixed(2)}x`);
+    console.log(`margay-ipam per call over bare node start: ${ratios.margayCallOverNodeFloorMs.toFixed(1)} ms (goal <= 20 ms)`);
+    console.log(`margay-ipam call / host-local call: ${ratios.margayCallOverHostLocalCall.toFixed(2)}x`);
+    await mkdir(join(ROOT, "bench-results"), { recursive: true });
+    await writeFile(
+      join(ROOT, "bench-results", "cni.json"),
+      `${JSON.stringify({ benchmark: "cni", cycles: CYCLES, node: process.version, stats: s, ratios, at: new Date().toISOString() }, null, 2)}\n`,
+    );
+  } finally {
+    await ctr.close();
+    await host.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
