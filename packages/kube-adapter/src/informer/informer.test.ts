@@ -197,7 +197,7 @@ describe("informer", () => {
     expect(failed.every((t) => (t.error as { details?: { status?: number } }).details?.status === 503)).toBe(true);
     // After each pause the informer lists again, until the list succeeds and it watches.
     expect(rec.transitions.filter((t) => t.reason === "backoff-elapsed" && t.to === "listing")).toHaveLength(4);
-    expect(inf.phase).toBe("watching");
+    await waitFor(() => inf.phase === "watching", "watching phase");
     expect(inf.stats.failures).toBe(4);
     expect(inf.cache.has("a")).toBe(true);
     await inf.close();

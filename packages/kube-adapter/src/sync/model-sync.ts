@@ -179,8 +179,9 @@ class ModelSyncImpl implements ModelSync {
   start(): void {
     if (this.started || this.closed) return;
     this.started = true;
+    // The start-up resync runs before any queued key, so the writer knows what it owns before it writes.
+    this.resync().catch((error) => this.logger.warn({ error }, "initial resync failed"));
     this.running = this.loop();
-    void this.resync().catch((error) => this.logger.warn({ error }, "initial resync failed"));
   }
 
   resync(): Promise<ResyncReport> {

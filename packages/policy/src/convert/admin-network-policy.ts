@@ -88,14 +88,26 @@ function protocolPorts(
     if (list === undefined) out.set(proto, (list = []));
     list.push(spec);
   };
+  const valid = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
   for (const [i, p] of ports.entries()) {
-    if (p.portNumber !== undefined) add(p.portNumber.protocol ?? "TCP", p.portNumber.port);
-    else if (p.portRange !== undefined) {
-      if (p.portRange.end < p.portRange.start) {
-        throw new PolicyError(PolicyErrorCode.InvalidInput, "port range end below start", {
+    if (p.portNumber !== undefined) {
+      if (!valid(p.portNumber.port)) {
+        throw new PolicyError(PolicyErrorCode.InvalidInput, "port must be 1–65535", {
           path: `${path}[${i}]`,
           value: p,
         });
+      }
+      add(p.portNumber.protocol ?? "TCP", p.portNumber.port);
+    } else if (p.portRange !== undefined) {
+      if (!valid(p.portRange.start) || !valid(p.portRange.end) || p.portRange.end < p.portRange.start) {
+        throw new PolicyError(
+          PolicyErrorCode.InvalidInput,
+          "port range must be 1–65535 with end not below start",
+          {
+            path: `${path}[${i}]`,
+            value: p,
+          },
+        );
       }
       add(p.portRange.protocol ?? "TCP", `${p.portRange.start}:${p.portRange.end}`);
     } else if (p.namedPort !== undefined) {

@@ -50,7 +50,10 @@ function portSpec(p: K8sNetworkPolicyPort, path: string): Port | undefined {
   const first = Number(p.port);
   const valid = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
   if (!valid(first)) {
-    throw new PolicyError(PolicyErrorCode.InvalidInput, "port must be 1–65535", { path: `${path}.port`, value: p.port });
+    throw new PolicyError(PolicyErrorCode.InvalidInput, "port must be 1–65535", {
+      path: `${path}.port`,
+      value: p.port,
+    });
   }
   if (p.endPort === undefined) return first;
   if (!valid(p.endPort) || p.endPort < first) {
