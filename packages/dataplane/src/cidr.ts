@@ -13,8 +13,18 @@ export interface Cidr {
   readonly prefix: number;
 }
 
+// IPv4 stays in doubles until the end: BigInt arithmetic per octet dominated planning at 10k routes.
 function v4ToBig(a: string): bigint {
-  return a.split(".").reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+  let n = 0;
+  let octet = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + (c - 48);
+  }
+  return BigInt(n * 256 + octet);
 }
 
 function v6ToBig(a: string): bigint {
@@ -33,7 +43,8 @@ function v6ToBig(a: string): bigint {
 }
 
 function bigToV4(n: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => Number((n >> s) & 0xffn)).join(".");
+  const v = Number(n);
+  return `${Math.floor(v / 16777216) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
 function bigToV6(n: bigint): string {
@@ -76,6 +87,20 @@ export function ipFamily(address: string): 4 | 6 | undefined {
  * as the kernel requires of route destinations; otherwise they are kept (interface addresses).
  */
 export function parseCidr(text: string, strict = true): Cidr {
+  // Route planning parses the same few thousand strings again and again; parsed values are immutable.
+  const memo = strict ? strictMemo : looseMemo;
+  const hit = memo.get(text);
+  if (hit !== undefined) return hit;
+  const parsed = parseCidrUncached(text, strict);
+  if (memo.size > 100_000) memo.clear();
+  memo.set(text, parsed);
+  return parsed;
+}
+
+const strictMemo = new Map<string, Cidr>();
+const looseMemo = new Map<string, Cidr>();
+
+function parseCidrUncached(text: string, strict: boolean): Cidr {
   const fail = (why: string) =>
     new DataplaneError(DataplaneErrorCode.InvalidUpdate, `invalid CIDR: ${why}`, { details: { cidr: text } });
   if (typeof text !== "string") throw fail("not a string");
@@ -92,7 +117,7 @@ export function parseCidr(text: string, strict = true): Cidr {
   const hostMask = (1n << BigInt(width - prefix)) - 1n;
   if (strict && (bits & hostMask) !== 0n) throw fail("host bits set");
   const shown = family === 4 ? bigToV4(bits) : bigToV6(bits);
-  return { text: `${shown}/${prefix}`, family, bits, prefix };
+  return Object.freeze({ text: `${shown}/${prefix}`, family, bits, prefix });
 }
 
 /** True if `inner` lies within `outer` (same family, longer or equal prefix, same leading bits). */

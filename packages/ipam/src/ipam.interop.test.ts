@@ -25,6 +25,8 @@ interface Entry {
   h?: string;
   ips?: string[];
   held?: string[];
+  conflicts?: number;
+  maxAttempt?: number;
   at: number;
   message?: string;
 }
@@ -156,7 +158,13 @@ describe("multi-process stress on etcd", () => {
           list.push({ h, from: o.from, to: Number.POSITIVE_INFINITY });
         }
       }
-      if (w.id !== KILLED) expect(new Set(entries.at(-1)!.held)).toEqual(new Set(open.keys()));
+      if (w.id !== KILLED) {
+        const done = entries.at(-1)!;
+        expect(new Set(done.held)).toEqual(new Set(open.keys()));
+        console.info(
+          `worker ${w.id} (${w.node}): ${entries.length} steps, ${done.conflicts} CAS conflicts, worst attempt ${done.maxAttempt}`,
+        );
+      }
     }
     expect(allocTotal.n).toBeGreaterThan(1500);
     let duplicates = 0;

@@ -445,6 +445,8 @@ export function createIpam(options: IpamOptions): Ipam {
   let blocksListed = false;
   /** The block named by the last conflict: on retry, re-read only it instead of listing all. */
   let staleBlock: string | undefined;
+  /** Block name → conflicts on it during the current operation (see `fillAffine`). */
+  const contended = new Map<string, number>();
   /** Per family, the block this client last allocated from (see `fillAffine`). */
   const preferredBlock = new Map<IpFamily, string>();
   /** Affinity names a transaction found already present: read them before writing next time. */
@@ -470,6 +472,7 @@ export function createIpam(options: IpamOptions): Ipam {
     const start = () => {
       // A listing is only "fresh" within the operation that took it.
       blocksFresh = false;
+      contended.clear();
       return fn();
     };
     const run = queue.then(start, start);
@@ -500,6 +503,7 @@ export function createIpam(options: IpamOptions): Ipam {
         if (kind === undefined || kind === IpamKind.Pool) snapshot = undefined;
         const name = (e as { details?: { name?: unknown } }).details?.name;
         staleBlock = kind === IpamKind.Block && typeof name === "string" ? name : undefined;
+        if (staleBlock !== undefined) contended.set(staleBlock, (contended.get(staleBlock) ?? 0) + 1);
         // Lost a race on the block this client prefers: let the next attempt pick another one.
         for (const [family, block] of preferredBlock) if (block === staleBlock) preferredBlock.delete(family);
         if (kind === IpamKind.Affinity && typeof name === "string") suspectAffinities.add(name);
@@ -873,10 +877,16 @@ export function createIpam(options: IpamOptions): Ipam {
       cooldownMs,
     };
     const poolFor = (c: Cidr) => pools.find((p) => cidrContainsCidr(p.cidr, c));
-    const fillAffine = (all: Map<string, CachedBlock>) => {
+    /**
+     * With `avoidContended`, skips blocks this operation has already lost two races on: another
+     * client of this host is hammering them, and claiming a block of our own (step 2) beats queueing
+     * behind it. They are used again (step 2b) before anything else is tried.
+     */
+    const fillAffine = (all: Map<string, CachedBlock>, avoidContended = true) => {
       const candidates: [string, CachedBlock, NormalizedPool][] = [];
       for (const [name, entry] of all) {
         if (entry.obj.spec.affinity !== affinity || entry.cidr.family !== family) continue;
+        if (avoidContended && (contended.get(name) ?? 0) >= 2) continue;
         const pool = poolFor(entry.cidr);
         if (pool) candidates.push([name, entry, pool]);
       }
@@ -969,6 +979,9 @@ export function createIpam(options: IpamOptions): Ipam {
       await claim(all, ownCount);
       if (req.num === 0) return out;
     }
+    // 2b. No room of our own: back to the contended blocks of this host.
+    fillAffine(all, false);
+    if (req.num === 0) return out;
 
     // 3. Take over an empty block another host has held unused for a while.
     if (Number.isFinite(reclaimAfterMs)) {

@@ -11,7 +11,11 @@ export const DNS1123_LABEL = new RegExp(`^${LABEL}$`);
 const NETWORK_POLICY_NAME = new RegExp(
   `^((${LABEL})(\\.${LABEL})?|((knp|ossg)\\.default\\.(${SUBDOMAIN})))$`,
 );
-const GLOBAL_NETWORK_POLICY_NAME = new RegExp(`^(${LABEL}\\.)?${LABEL}$`);
+// Converted AdminNetworkPolicies keep Calico's generated names (`kanp.adminnetworkpolicy.<name>`,
+// `kbanp.baselineadminnetworkpolicy.<name>`), as converted Kubernetes policies do with `knp.default.`.
+const GLOBAL_NETWORK_POLICY_NAME = new RegExp(
+  `^((${LABEL}\\.)?${LABEL}|(kanp\\.adminnetworkpolicy|kbanp\\.baselineadminnetworkpolicy)\\.(${SUBDOMAIN}))$`,
+);
 const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const INTERFACE_NAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 const RULE_PORT_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;

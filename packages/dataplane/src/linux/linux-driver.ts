@@ -253,8 +253,9 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         // table atomically; later batches apply differences only.
         const first = effect.sawInSync && !programmed;
         let warnings: readonly string[] = [];
-        if (first || effect.routesChanged)
-          warnings = (await program(first, callOptions.signal)).plan.warnings;
+        if (first || effect.routesChanged) {
+          warnings = (await program(first, callOptions.signal, first ? "all" : effect.dirtyRoutes)).plan.warnings;
+        }
         if (first || effect.policyChanged) await programPolicy(first, callOptions.signal);
         programmed = true;
         if (first) schedule();

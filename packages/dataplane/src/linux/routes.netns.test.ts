@@ -204,9 +204,15 @@ describe("Linux driver routes across three hosts", () => {
     const prober = (async () => {
       while (running) {
         sent++;
-        if (!(await agents[0]!.probe("tcp", podIp(3), 8080, 300))) lost++;
+        if (!(await agents[0]!.probe("tcp", podIp(3), 8080, 1000))) lost++;
       }
     })();
+    const kernelState = async () => ({
+      routes: await lab.exec(hosts[0]!.ns, ["ip", "-json", "route", "show", "table", "all"]),
+      vxlan: await lab.exec(hosts[0]!.ns, ["ip", "-json", "link", "show", "vxlan.margay"]),
+      neigh: await lab.exec(hosts[0]!.ns, ["ip", "-json", "neigh", "show", "dev", "vxlan.margay"]),
+    });
+    const before = await kernelState();
     await new Promise((r) => setTimeout(r, 100));
     await drivers[0]!.close();
     const fresh = createLinuxDataplane({
@@ -224,6 +230,11 @@ describe("Linux driver routes across three hosts", () => {
     await prober;
     expect(sent).toBeGreaterThan(3);
     expect(lost).toBe(0);
+    // Adoption touched nothing: same routes, same VXLAN device (ifindex), same neighbours.
+    const after = await kernelState();
+    expect(after.routes).toBe(before.routes);
+    expect(after.vxlan).toBe(before.vxlan);
+    expect(after.neigh).toBe(before.neigh);
   });
 
   it("removing a pod's route stops traffic to it; restoring brings it back", async () => {

@@ -458,10 +458,14 @@ export function renderFull(rs: NftRuleset, options: NftRenderOptions): string {
   const t = `inet ${options.table}`;
   const out: string[] = [`add table ${t}`, `delete table ${t}`, `table ${t} {`];
   for (const [name, s] of rs.sets) {
-    out.push(`  set ${name} {\n    ${s.decl}${s.elements.length > 0 ? `\n    elements = ${elems(s.elements)}` : ""}\n  }`);
+    out.push(
+      `  set ${name} {\n    ${s.decl}${s.elements.length > 0 ? `\n    elements = ${elems(s.elements)}` : ""}\n  }`,
+    );
   }
   const chain = (name: string, rules: readonly string[]) =>
-    out.push(rules.length === 0 ? `  chain ${name} {\n  }` : `  chain ${name} {\n    ${rules.join("\n    ")}\n  }`);
+    out.push(
+      rules.length === 0 ? `  chain ${name} {\n  }` : `  chain ${name} {\n    ${rules.join("\n    ")}\n  }`,
+    );
   for (const [name, rules] of rs.chains) if (!DISPATCH_CHAINS.has(name)) chain(name, rules);
   for (const name of NFT_MAPS) {
     const m = rs.maps.get(name) ?? new Map<string, string>();

@@ -42,7 +42,9 @@ export function routeFromJson(r: JsonRoute, family: 4 | 6): ProgrammedRoute {
   return { dst, type: "unicast", nextHops: sortNextHops(hops) };
 }
 
-/** Reads every route carrying our protocol number in our table (both families). */
+const TABLE_NAMES: Readonly<Record<string, number>> = { main: 254, local: 255, default: 253 };
+
+/** Reads every route carrying our protocol number in our table (both families, one `ip` process). */
 export async function listOwnedRoutes(
   runner: CommandRunner,
   ns: NetnsHandle,
@@ -50,17 +52,19 @@ export async function listOwnedRoutes(
   options: KernelCallOptions = {},
 ): Promise<Map<string, ProgrammedRoute>> {
   const out = new Map<string, ProgrammedRoute>();
-  for (const family of [4, 6] as const) {
-    const rows = await ipJson<JsonRoute>(
-      runner,
-      ns,
-      [`-${family}`, "route", "show", "table", String(spec.table), "proto", String(spec.protocol)],
-      options,
-    );
-    for (const row of rows) {
-      const r = routeFromJson(row, family);
-      out.set(r.dst, r);
-    }
+  // `table all` is the one listing that covers IPv4 and IPv6 together; rows outside the main table carry
+  // a `table` field, which filters them.
+  const rows = await ipJson<JsonRoute & { table?: string }>(
+    runner,
+    ns,
+    ["route", "show", "table", "all", "proto", String(spec.protocol)],
+    options,
+  );
+  for (const row of rows) {
+    const table = row.table === undefined ? 254 : (TABLE_NAMES[row.table] ?? Number(row.table));
+    if (table !== spec.table) continue;
+    const r = routeFromJson(row, row.dst.includes(":") ? 6 : 4);
+    out.set(r.dst, r);
   }
   return out;
 }

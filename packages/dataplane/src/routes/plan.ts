@@ -274,9 +274,11 @@ export function planRoutes(
   options: RoutePlanOptions,
   incremental?: { readonly prev: RoutePlan; readonly dsts: Iterable<string> },
 ): RoutePlan {
+  // (With `incremental`, `prev` is consumed: its route map becomes the new plan's.)
   if (incremental !== undefined) {
-    // Only routes changed: hosts, VTEPs and pools (which every route depends on) are as in `prev`.
-    const routes = new Map(incremental.prev.routes);
+    // Only routes changed: hosts, VTEPs and pools (which every route depends on) are as in `prev`, whose
+    // route map is taken over (not copied: 10k entries per batch would dominate a one-endpoint change).
+    const routes = incremental.prev.routes as Map<string, ProgrammedRoute>;
     const warnings: string[] = [];
     for (const dst of incremental.dsts) {
       routes.delete(dst);

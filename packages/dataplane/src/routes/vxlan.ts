@@ -7,8 +7,9 @@ import {
   ipBatch,
   ipJson,
 } from "../kernel/iproute.js";
+import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import { validateIfName } from "../kernel/names.js";
-import type { NetnsHandle } from "../kernel/netns.js";
+import { type NetnsHandle, ipArgv } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import type { VtepFdb, VtepNeighbor, VxlanDeviceSpec } from "./plan.js";
 
@@ -140,8 +141,15 @@ export async function removeVxlan(
   name: string,
   options: KernelCallOptions = {},
 ): Promise<void> {
-  if ((await readLink(runner, ns, validateIfName(name), options)) !== undefined) {
-    await ip(runner, ns, ["link", "del", name], options);
+  const r = await runner.run(ipArgv(ns, ["link", "del", validateIfName(name)]), {
+    signal: options.signal,
+    okCodes: [0, 1, 2],
+  });
+  if (r.code !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
+    throw new DataplaneError(DataplaneErrorCode.CommandFailed, `cannot delete ${name}: ${r.stderr.trim()}`, {
+      retryable: true,
+      details: { ifname: name, stderr: r.stderr },
+    });
   }
 }
 
@@ -151,16 +159,16 @@ export async function probeIpip(
   ns: NetnsHandle,
   options: KernelCallOptions = {},
 ): Promise<{ supported: boolean; reason: string }> {
-  if ((await findLinkJson<JsonLink>(runner, ns, "tunl0", options)) !== undefined) {
-    return { supported: true, reason: "tunl0 exists" };
-  }
   const probe = `mgyipip${Math.floor(Math.random() * 1e6)}`;
-  try {
-    await ip(runner, ns, ["link", "add", probe, "type", "ipip"], options);
-    await ip(runner, ns, ["link", "del", probe], options);
-    return { supported: true, reason: "ipip link created" };
-  } catch (e) {
-    const stderr = (e as { details?: { stderr?: string } }).details?.stderr?.trim() ?? String(e);
-    return { supported: false, reason: `kernel cannot create ipip links: ${stderr}` };
-  }
+  // One process: add then delete in a batch; the add failing is the answer.
+  const r = await runner.run(ipArgv(ns, ["-batch", "-"]), {
+    stdin: `link add ${probe} type ipip\nlink del ${probe}\n`,
+    signal: options.signal,
+    okCodes: [0, 1, 2],
+  });
+  if (r.code === 0) return { supported: true, reason: "ipip link created" };
+  return {
+    supported: false,
+    reason: `kernel cannot create ipip links: ${r.stderr.trim().split("\n")[0] ?? ""}`,
+  };
 }

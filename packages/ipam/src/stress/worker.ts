@@ -32,7 +32,15 @@ const log = (entry: Record<string, unknown>) =>
   appendFileSync(logFile, `${JSON.stringify({ ...entry, at: Date.now() })}\n`);
 
 const ds = createEtcdDatastore({ endpoints: [endpoint] });
-const ipam = createIpam({ datastore: ds, random: rand });
+const stats = { conflicts: 0, maxAttempt: 0 };
+const logger = {
+  debug(attrs: Record<string, unknown>) {
+    stats.conflicts++;
+    stats.maxAttempt = Math.max(stats.maxAttempt, Number(attrs.attempt));
+  },
+  warn() {},
+};
+const ipam = createIpam({ datastore: ds, random: rand, logger });
 const held: string[] = [];
 let serial = 0;
 try {
@@ -56,7 +64,7 @@ try {
       log({ t: "rel", h });
     }
   }
-  log({ t: "done", held });
+  log({ t: "done", held, ...stats });
   await ipam.close();
   await ds.close();
 } catch (e) {
