@@ -176,6 +176,6 @@ export { CALICO_KIND_MAP } from "./io/calico.js";
 export type { ManifestErrorDetails } from "./io/errors.js";
 export { isManifestError, ManifestError, ManifestErrorReason } from "./io/errors.js";
 export type { ManifestItem, ManifestParseOptions, ManifestParseResult } from "./io/parse.js";
-export { CONVERTED_FROM_ANNOTATION, parseManifests } from "./io/parse.js";
+export { CONVERTED_FROM_ANNOTATION, MAX_MANIFEST_NESTING, parseManifests } from "./io/parse.js";
 export type { ToJSONOptions } from "./io/serialize.js";
 export { toJSON, toYAML } from "./io/serialize.js";

@@ -188,15 +188,15 @@ ${neighbor(SINK, SINK_ASN)}`,
   );
   const pid = g.proc.pid!;
   return {
-    pollMs: 100,
+    pollMs: 250,
     rss: async () => rssOf(pid),
     loaded: () =>
       pollUntil(async () => {
-        // The neighbour's accepted counter is O(1); a RIB summary would walk the table.
-        const text = await g.gobgp(["neighbor", GEN, "-j"]);
-        const m = /"accepted":\s*(\d+)/.exec(text);
+        // GoBGP's per-neighbour "accepted" counter lags far behind its RIB; the RIB summary is exact.
+        const text = await g.gobgp(["global", "rib", "summary", "-a", "ipv4"]);
+        const m = /Destination:\s*(\d+)/.exec(text);
         return m !== null && Number(m[1]) >= N;
-      }, 100),
+      }, 250),
     stop: () => g.stop(),
   };
 }
@@ -210,7 +210,11 @@ interface Result {
   pollMs: number;
 }
 
-async function measure(name: string, start: (port: number) => Promise<Device>, table: Buffer): Promise<Result> {
+async function measure(
+  name: string,
+  start: (port: number) => Promise<Device>,
+  table: Buffer,
+): Promise<Result> {
   const port = await freePort(DUT);
   const dev = await start(port);
   try {
@@ -264,7 +268,8 @@ async function sinkOnly(table: Buffer): Promise<number> {
 }
 
 async function versions(): Promise<Record<string, string>> {
-  const v = async (cmd: string, args: string[]) => (await run(cmd, args).catch((e: Error) => e.message)).trim();
+  const v = async (cmd: string, args: string[]) =>
+    (await run(cmd, args).catch((e: Error) => e.message)).trim();
   return {
     node: process.version,
     bird: (await run("/usr/sbin/bird", ["--version"]).catch(() => "")) || "BIRD (version on stderr)",
@@ -325,7 +330,7 @@ async function main(): Promise<void> {
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem() },
     versions: await versions(),
     method:
-      "generator: Node mini peer writing pre-encoded 4096-byte UPDATEs over one eBGP session; load = first byte written → N routes in the device's Loc-RIB (polled: margay routeCount every 2 ms in-process, BIRD `birdc show protocols all` imported counter every 50 ms, GoBGP `gobgp neighbor -j` accepted counter every 100 ms); B/route = resident memory gained / N (margay after a full GC; BIRD/GoBGP VmRSS); propagate = second peer Established → N prefixes received.",
+      "generator: Node mini peer writing pre-encoded 4096-byte UPDATEs over one eBGP session; load = first byte written → N routes in the device's Loc-RIB (polled: margay routeCount every 2 ms in-process, BIRD `birdc show protocols all` imported counter every 50 ms, GoBGP `gobgp global rib summary` every 250 ms); B/route = resident memory gained / N (margay after a full GC; BIRD/GoBGP VmRSS); propagate = second peer Established → N prefixes received.",
     sinkOnlyControlSeconds: control,
     results,
     ratios,

@@ -123,7 +123,9 @@ function session(socket: Socket, o: MiniPeerOptions): MiniSession {
     established,
     received: () => received,
     waitReceived: (count) =>
-      received >= count ? Promise.resolve(Date.now()) : new Promise((resolve) => (waiter = { count, resolve })),
+      received >= count
+        ? Promise.resolve(Date.now())
+        : new Promise((resolve) => (waiter = { count, resolve })),
     close: () => {
       clearInterval(timer);
       socket.destroy();
@@ -137,7 +139,11 @@ export function dial(host: string, port: number, localAddress: string, o: MiniPe
 }
 
 /** Accepts one session on `host:port`. */
-export function accept(host: string, port: number, o: MiniPeerOptions): Promise<{ server: Server; session: Promise<MiniSession> }> {
+export function accept(
+  host: string,
+  port: number,
+  o: MiniPeerOptions,
+): Promise<{ server: Server; session: Promise<MiniSession> }> {
   return new Promise((resolve, reject) => {
     let got: (s: MiniSession) => void = () => {};
     const sessionP = new Promise<MiniSession>((r) => (got = r));

@@ -40,6 +40,14 @@ it("converges to exactly the converted server state under churn, drops, compacti
   // An object someone else wrote must survive everything.
   await ds.create({ apiVersion: "margay.io/v1", kind: "Profile", metadata: { name: "hand-made" }, spec: {} });
   let serial = 0;
+  // Live objects per resource (namespace, name), kept here so picking one does not scan the server.
+  const live = new Map<KubeResourceName, [string | undefined, string][]>();
+  const create = (resource: KubeResourceName, o: KubeObject) => {
+    const stored = server.create(resource, o);
+    let xs = live.get(resource);
+    if (xs === undefined) live.set(resource, (xs = []));
+    xs.push([stored.metadata.namespace, stored.metadata.name]);
+  };
   const nsNames = Array.from({ length: NAMESPACES }, (_, i) => `ns-${i}`);
   const nodeNames = Array.from({ length: NODES }, (_, i) => `node-${i}`);
 
@@ -106,8 +114,8 @@ it("converges to exactly the converted server state under churn, drops, compacti
   } as KubeObject);
   let count = NAMESPACES + NODES + 1;
   while (count < TOTAL_OBJECTS) {
-    if (rand() < 0.9) server.create("pods", makePod(pick(nsNames)));
-    else server.create(...makeOther());
+    if (rand() < 0.9) create("pods", makePod(pick(nsNames)));
+    else create(...makeOther());
     count++;
   }
 
@@ -120,25 +128,31 @@ it("converges to exactly the converted server state under churn, drops, compacti
     resyncIntervalMs: 0,
   });
   try {
+    const t0 = performance.now();
     await adapter.waitForSync();
+    const tSync = performance.now();
 
     const mutable: KubeResourceName[] = ["pods", "pods", "pods", "pods", "serviceaccounts", "networkpolicies"];
     const randomOp = () => {
       const r = rand();
       const resource = pick(mutable);
-      const existing = server.list(resource);
+      const existing = live.get(resource) ?? [];
       if (r < 0.35 || existing.length === 0) {
-        if (resource === "pods") server.create("pods", makePod(pick(nsNames)));
-        else server.create(...makeOther());
+        if (resource === "pods") create("pods", makePod(pick(nsNames)));
+        else create(...makeOther());
       } else if (r < 0.75) {
-        const o = pick(existing) as KubePod;
+        const [ns, name] = pick(existing);
+        const o = server.get(resource, ns, name) as KubePod;
         o.metadata.labels = { ...(o.metadata.labels ?? {}), v: String(serial++) };
         if (resource === "pods" && rand() < 0.2) o.status = { ...o.status, phase: "Failed" };
         if (resource === "pods" && rand() < 0.2) o.status = { ...o.status, podIPs: [{ ip: `fd00::${serial++ % 65535}` }] };
         server.update(resource, o);
       } else {
-        const o = pick(existing);
-        server.delete(resource, o.metadata.namespace, o.metadata.name);
+        const i = Math.floor(rand() * existing.length);
+        const [ns, name] = existing[i]!;
+        existing[i] = existing[existing.length - 1]!;
+        existing.pop();
+        server.delete(resource, ns, name);
       }
     };
 
@@ -167,6 +181,7 @@ it("converges to exactly the converted server state under churn, drops, compacti
       45_000,
     );
     await adapter.idle();
+    const tEnd = performance.now();
 
     const expected = expectedModel(server);
     const diff = await diffModel(ds, expected);
@@ -175,7 +190,6 @@ it("converges to exactly the converted server state under churn, drops, compacti
     const relistDeletes = Object.values(stats.informers).reduce((s, i) => s + i.relistDeletes, 0);
     const summary = {
       seed,
-      serverObjects: Object.keys(expected).length,
       expected: expected.size,
       owned: diff.owned,
       missing: diff.missing.length,
@@ -184,7 +198,10 @@ it("converges to exactly the converted server state under churn, drops, compacti
       dropped: server.stats.dropped,
       gone,
       relistDeletes,
+      initialSyncMs: Math.round(tSync - t0),
+      churnAndConvergeMs: Math.round(tEnd - tSync),
     };
+    console.info("kube-adapter chaos", summary);
     expect(summary, JSON.stringify({ ...summary, firstMissing: diff.missing[0], firstStale: diff.stale[0] })).toMatchObject({
       missing: 0,
       stale: 0,

@@ -4,14 +4,45 @@
  *
  * @packageDocumentation
  */
-import { isMap, isSeq, LineCounter, parseAllDocuments } from "yaml";
+import { Composer, type CST, type Document, isMap, isSeq, LineCounter, Parser } from "yaml";
 import { isResourceKind, type Resource } from "../resources/kinds.js";
 import { API_VERSION, CALICO_API_VERSION } from "../resources/meta.js";
 import { isPlainObject, type Obj, show } from "../validation/context.js";
 import type { ValidationIssue } from "../validation/errors.js";
 import { checkResource, withDefaults } from "../validation/resource.js";
 import { CALICO_KIND_MAP, convertCalicoDocument } from "./calico.js";
-import { ManifestError, type ManifestErrorDetails } from "./errors.js";
+import { isManifestError, ManifestError, type ManifestErrorDetails } from "./errors.js";
+
+/**
+ * Deepest collection nesting (maps and sequences, block or flow) a manifest may have; resources nest about
+ * ten levels. The YAML composer and validation recurse once per level, so much deeper input would exhaust
+ * the call stack, and V8 may then abort the whole process (an out-of-memory in its regular-expression
+ * compiler) instead of throwing. Deeper input is refused with a `syntax` {@link ManifestError} before
+ * anything recurses.
+ */
+export const MAX_MANIFEST_NESTING = 128;
+
+/** First collection token nested deeper than the limit (an iterative walk: the CST can be arbitrarily deep). */
+function tooDeep(token: CST.Token): { offset: number } | undefined {
+  const stack: [unknown, number][] = [[token, 0]];
+  while (stack.length > 0) {
+    const [t, depth] = stack.pop()!;
+    if (t === null || typeof t !== "object") continue;
+    const tok = t as { type?: unknown; offset?: unknown; value?: unknown; items?: unknown };
+    let d = depth;
+    if (tok.type === "block-map" || tok.type === "block-seq" || tok.type === "flow-collection") {
+      d++;
+      if (d > MAX_MANIFEST_NESTING) return { offset: typeof tok.offset === "number" ? tok.offset : 0 };
+    }
+    if (tok.type === "document") stack.push([tok.value, d]);
+    if (Array.isArray(tok.items)) {
+      for (const item of tok.items as { key?: unknown; value?: unknown }[]) {
+        stack.push([item.key, d], [item.value, d]);
+      }
+    }
+  }
+  return undefined;
+}
 
 /** Annotation recording the origin of a converted resource (with `annotateConversions`). */
 export const CONVERTED_FROM_ANNOTATION = "margay.io/converted-from";
@@ -252,9 +283,33 @@ export function parseManifests(text: string, options: ManifestParseOptions = {})
     throw new ManifestError("manifest text must be a string", details({ documentIndex: 0 }, "syntax"));
   }
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  // A stream with nothing but comments yields an EmptyStream (an array with no documents).
-  const list = Array.isArray(docs) ? docs : [];
+  // What `parseAllDocuments` does, in two steps: the CST parser is iterative, so its tokens can be checked
+  // for excessive nesting before the (recursive) composer runs.
+  let list: Document.Parsed[];
+  try {
+    const tokens = Array.from(new Parser(lineCounter.addNewLine).parse(text));
+    let documentIndex = 0;
+    for (const token of tokens) {
+      const deep = tooDeep(token);
+      if (deep !== undefined) {
+        const pos = lineCounter.linePos(deep.offset);
+        throw new ManifestError(
+          `collections nested deeper than ${MAX_MANIFEST_NESTING} levels`,
+          details({ documentIndex, line: pos.line }, "syntax", { column: pos.col }),
+        );
+      }
+      if (token.type === "document") documentIndex++;
+    }
+    list = Array.from(new Composer({ uniqueKeys: true }).compose(tokens));
+  } catch (e) {
+    if (isManifestError(e)) throw e;
+    // Nothing above should throw; if the YAML library does (e.g. on resource exhaustion), say so in our type.
+    throw new ManifestError(
+      `YAML error: ${e instanceof Error ? e.message : String(e)}`,
+      details({ documentIndex: 0 }, "syntax"),
+      { cause: e },
+    );
+  }
   const items: ManifestItem[] = [];
   for (const [documentIndex, doc] of list.entries()) {
     const err = doc.errors[0];

@@ -60,7 +60,8 @@ export function checkInvariants(before: FsmState, r: StepResult): void {
   if (s.holdDeadline !== null && (s.state === SessionState.Connect || s.state === SessionState.Active)) {
     fail("hold timer without a connection");
   }
-  if (s.idleHoldTime > Math.max(s.config.maxIdleHoldTime, s.config.idleHoldTime)) fail("back-off above its maximum");
+  if (s.idleHoldTime > Math.max(s.config.maxIdleHoldTime, s.config.idleHoldTime))
+    fail("back-off above its maximum");
   for (const a of r.actions) {
     if (a.type === "established" && !(before.state === "open-confirm" && s.state === "established")) {
       fail("established action without the OpenConfirm → Established transition");
@@ -84,7 +85,12 @@ const CONFIG: FsmConfig = {
   idleHoldTime: 1,
   maxIdleHoldTime: 16,
   idleHoldResetAfter: 60,
-  capabilities: localCapabilities({ asn: 65000, families: ["1/1", "2/1"], addPathReceive: ["1/1"], gracefulRestartTime: 90 }),
+  capabilities: localCapabilities({
+    asn: 65000,
+    families: ["1/1", "2/1"],
+    addPathReceive: ["1/1"],
+    gracefulRestartTime: 90,
+  }),
 };
 
 function pick<T>(rnd: () => number, xs: readonly T[]): T {
@@ -95,7 +101,8 @@ function randomOpen(rnd: () => number): OpenMessage {
   const good = rnd() < 0.6;
   const caps: Capability[] = good ? localCapabilities({ asn: 65001, families: ["1/1"] }) : [];
   if (!good && rnd() < 0.5) caps.push({ code: 65, kind: "four-octet-as", asn: Math.floor(rnd() * 2 ** 32) });
-  if (rnd() < 0.3) caps.push({ code: 1, kind: "multiprotocol", afi: Math.floor(rnd() * 4), safi: Math.floor(rnd() * 3) });
+  if (rnd() < 0.3)
+    caps.push({ code: 1, kind: "multiprotocol", afi: Math.floor(rnd() * 4), safi: Math.floor(rnd() * 3) });
   return {
     type: 1,
     version: good ? 4 : pick(rnd, [3, 4, 5]),
@@ -113,7 +120,12 @@ function randomMessage(rnd: () => number): BgpMessage {
     case 1:
       return { type: 2, withdrawn: [], attributes: {}, nlri: [] };
     case 2:
-      return { type: 3, code: Math.floor(rnd() * 8), subcode: Math.floor(rnd() * 12), data: new Uint8Array(0) };
+      return {
+        type: 3,
+        code: Math.floor(rnd() * 8),
+        subcode: Math.floor(rnd() * 12),
+        data: new Uint8Array(0),
+      };
     case 3:
       return { type: 4 };
     default:

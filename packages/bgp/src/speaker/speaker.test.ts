@@ -78,12 +78,19 @@ describe("speaker over loopback", () => {
     open.push(a);
     const b = await createSpeaker({ asn: 65002, routerId: "10.255.0.2" });
     open.push(b);
-    a.addPeer({ address: "::1", asn: 65002, passive: true, families: ["ipv4", "ipv6"] });
+    // Both ends are ::1: a next hop equal to the receiver's own address is refused, so set a real one.
+    a.addPeer({
+      address: "::1",
+      asn: 65002,
+      passive: true,
+      families: ["ipv4", "ipv6"],
+      nextHop6: "2001:db8::a",
+    });
     b.addPeer({ address: "::1", port: a.listening[0]!.port, asn: 65001, families: ["ipv4", "ipv6"] });
     a.originate("2001:db8:10::/48");
     const r = await waitFor(() => b.route("2001:db8:10::/48"), "v6 route");
     expect(r.family).toBe("ipv6");
-    expect(r.nextHops).toEqual(["::1"]);
+    expect(r.nextHops).toEqual(["2001:db8::a"]);
   });
 
   it("session down withdraws the peer's routes from the best-path stream", async () => {

@@ -22,11 +22,12 @@ import { parseCommunity, parseLargeCommunity, parseRibPrefix } from "../rib/poli
 import { Rib, type RibPeer, type RouteChange } from "../rib/rib.js";
 import { formatRibPrefix } from "../rib/table.js";
 import { DEFAULT_CODEC_CONTEXT } from "../wire/context.js";
-import { isBgpWireError } from "../wire/errors.js";
+import { isBgpWireError, worstAction } from "../wire/errors.js";
+import { validateUpdate } from "../wire/validate.js";
 import { createFramer, type Framer } from "../wire/framer.js";
 import { messageType } from "../wire/header.js";
 import { decodeMessage, encodeMessage } from "../wire/message.js";
-import { forEachIPv4Prefix, forEachPrefix, ipv4Prefix } from "../wire/prefix.js";
+import { forEachIPv4Prefix, forEachPrefix } from "../wire/prefix.js";
 import { decodeUpdate, encodeUpdates, endOfRib, type UpdateDecodeResult } from "../wire/update.js";
 import { Afi, type BgpMessage, type CodecContext, type PathAttributes, type Prefix } from "../wire/types.js";
 import {
@@ -916,6 +917,25 @@ class SpeakerImpl implements Speaker {
         this.decodeFailed(peer, conn, e);
         return;
       }
+      const hasNlri =
+        r.sections.nlri.end > r.sections.nlri.start ||
+        (r.sections.mpReach?.end ?? 0) > (r.sections.mpReach?.start ?? 0);
+      if (hasNlri && r.action !== "session-reset") {
+        // Semantic checks that need the session (RFC 4271 §6.3 first AS, eBGP-only attributes, next hop).
+        const v = validateUpdate(r.update, {
+          ebgp: !peer.rib.ibgp,
+          peerAs: peer.opts.asn,
+          localAddresses: [peer.rib.localAddress4, peer.rib.localAddress6].filter(
+            (x): x is string => x !== null,
+          ),
+        });
+        r = {
+          ...r,
+          update: { ...r.update, attributes: v.attributes },
+          errors: [...r.errors, ...v.errors],
+          action: worstAction(r.action, v.action),
+        };
+      }
       if (r.action === "session-reset" || r.action === "afi-safi-disable") {
         // AFI/SAFI disable is handled as a session reset (the RFC 7606 fallback).
         const err = r.errors.find((x) => x.action === r.action) ?? r.errors[0]!;
@@ -1206,10 +1226,8 @@ class SpeakerImpl implements Speaker {
     };
     try {
       for (const [set, list] of op.pendingV4) {
-        const prefixes: Prefix[] = new Array(list.length / 2);
-        for (let i = 0; i < list.length; i += 2) prefixes[i / 2] = ipv4Prefix(list[i]!, list[i + 1]!);
-        if (set === null) write(encodeUpdates({ withdrawn: prefixes }, ctx));
-        else write(encodeUpdates({ attributes: set.attrs, nlri: prefixes }, ctx));
+        if (set === null) write(encodeUpdates({ ipv4Withdrawn: list }, ctx));
+        else write(encodeUpdates({ attributes: set.attrs, ipv4Nlri: list }, ctx));
       }
       for (const [set, list] of op.pendingV6) {
         const prefixes: Prefix[] = list.map((b) => ({ afi: Afi.IPv6, len: b[16]!, addr: b.subarray(0, 16) }));

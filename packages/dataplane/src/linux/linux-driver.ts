@@ -83,7 +83,7 @@ export interface LinuxDataplane extends DataplaneDriver {
    * alone. A no-op before the first in-sync.
    */
   reconcile(options?: DriverCallOptions): Promise<{ added: number; removed: number }>;
-  /** Result of the IPIP probe (after the first in-sync). */
+  /** Result of the IPIP probe (made when a pool first asks for IPIP after in-sync; undefined before). */
   readonly ipip: { readonly supported: boolean; readonly reason: string } | undefined;
 }
 
@@ -177,11 +177,12 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     signal: AbortSignal | undefined,
     dirty: ReadonlySet<string> | "all" = "all",
   ) {
-    if (ipip === undefined) {
+    // Probe for IPIP only once a pool asks for it: one process fewer on every start of a VXLAN/flat node.
+    if (ipip === undefined && [...model.routes.pools.values()].some((p) => p.encapsulation === "ipip")) {
       ipip = await probeIpip(runner, ns, { signal });
       if (!ipip.supported) log.info({ reason: ipip.reason }, "ipip unavailable");
     }
-    const planOptions = { ...base, ipipSupported: ipip.supported };
+    const planOptions = { ...base, ipipSupported: ipip?.supported ?? false };
     const dirtyKeys = !full && dirty !== "all" && lastPlan !== undefined ? dirty : undefined;
     const incremental = dirtyKeys !== undefined;
     const plan =
@@ -254,7 +255,8 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         const first = effect.sawInSync && !programmed;
         let warnings: readonly string[] = [];
         if (first || effect.routesChanged) {
-          warnings = (await program(first, callOptions.signal, first ? "all" : effect.dirtyRoutes)).plan.warnings;
+          warnings = (await program(first, callOptions.signal, first ? "all" : effect.dirtyRoutes)).plan
+            .warnings;
         }
         if (first || effect.policyChanged) await programPolicy(first, callOptions.signal);
         programmed = true;

@@ -135,6 +135,9 @@ function wepArb(i: number): fc.Arbitrary<Draft> {
       node: fc.constantFrom("n1", "n1", "n2"),
       subnet: fc.constantFrom(0, 1),
       sa: fc.constantFrom("sa1", "sa2", undefined),
+      // Lists its namespace profile twice now and then (refcounts must count distinct profiles).
+      repeatProfile: fc.constantFrom(false, false, false, true),
+      dualStack: fc.boolean(),
       ports: fc.array(
         fc.record({
           name: fc.constantFrom("http", "dns"),
@@ -145,15 +148,22 @@ function wepArb(i: number): fc.Arbitrary<Draft> {
       ),
     })
     .map(
-      ({ ns, labels, node, subnet, sa, ports }): Draft => ({
+      ({ ns, labels, node, subnet, sa, repeatProfile, dualStack, ports }): Draft => ({
         kind: "WorkloadEndpoint",
         metadata: { name: `w${i}`, namespace: ns, labels },
         spec: {
           node,
           interfaceName: `cali${i}`,
           // Unique per (namespace, name): two endpoints never share an address.
-          ipNetworks: [`10.0.${subnet * 2 + NAMESPACES.indexOf(ns)}.${i + 1}/32`],
-          profiles: sa === undefined ? [`kns.${ns}`] : [`kns.${ns}`, `ksa.${ns}.${sa}`],
+          ipNetworks: [
+            `10.0.${subnet * 2 + NAMESPACES.indexOf(ns)}.${i + 1}/32`,
+            ...(dualStack ? [`fd00::${subnet * 2 + NAMESPACES.indexOf(ns)}:${i + 1}/128`] : []),
+          ],
+          profiles: [
+            `kns.${ns}`,
+            ...(sa === undefined ? [] : [`ksa.${ns}.${sa}`]),
+            ...(repeatProfile ? [`kns.${ns}`] : []),
+          ],
           serviceAccountName: sa,
           ports,
         },

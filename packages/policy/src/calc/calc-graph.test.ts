@@ -183,6 +183,24 @@ describe("calculation graph output", () => {
     expect(g.flush()).toEqual([expect.objectContaining({ kind: "active-profile-update", id: "kns.ns1" })]);
   });
 
+  it("counts one profile reference per endpoint, however often the endpoint lists it", () => {
+    const g = createCalcGraph();
+    const m = createStreamMirror();
+    g.upsert(nsProfile("ns1"));
+    g.upsert(wep("ns1/a", "10.0.0.1", {}, { profiles: ["kns.ns1", "kns.ns1"] }));
+    m.apply(g.flush());
+    g.upsert(wep("ns1/a", "10.0.0.1", {}, { profiles: ["kns.ns1"] }));
+    m.apply(g.flush());
+    g.remove({ kind: "WorkloadEndpoint", namespace: "ns1", name: "a" });
+    const out = g.flush();
+    expect(out).toEqual([
+      { kind: "workload-endpoint-remove", id: "ns1/a" },
+      { kind: "active-profile-remove", id: "kns.ns1" },
+    ]);
+    m.apply(out);
+    expect(g.stats().activeProfiles).toBe(0);
+  });
+
   it("splits host endpoint tiers into normal, untracked, pre-DNAT and forward, with failsafes", () => {
     const g = createCalcGraph();
     g.upsert(hep("h1", "10.9.0.1", { host: "y" }));

@@ -606,10 +606,11 @@ class Graph implements CalcGraph {
     if (local) {
       this.#localEndpoints.add(item.key);
       this.#dirtyEndpoints.add(item.key);
-      const before = old === undefined ? [] : (old as NormalizedEndpoint).profiles;
-      const after = (item as NormalizedEndpoint).profiles;
-      for (const p of after) if (!before.includes(p)) this.#refProfile(p, 1);
-      for (const p of before) if (!after.includes(p)) this.#refProfile(p, -1);
+      // An endpoint holds one reference per distinct profile, however often it lists it.
+      const before = new Set(old === undefined ? [] : (old as NormalizedEndpoint).profiles);
+      const after = new Set((item as NormalizedEndpoint).profiles);
+      for (const p of after) if (!before.has(p)) this.#refProfile(p, 1);
+      for (const p of before) if (!after.has(p)) this.#refProfile(p, -1);
     }
     if (old !== undefined && (!sameNets(old, item) || !samePorts(old, item))) {
       for (const selId of this.#index.selectorsMatching(item.key)) {
@@ -628,7 +629,7 @@ class Graph implements CalcGraph {
     if (old === undefined) return;
     this.#index.deleteItem(key);
     if (this.#localEndpoints.has(key)) {
-      for (const p of (old as NormalizedEndpoint).profiles) this.#refProfile(p, -1);
+      for (const p of new Set((old as NormalizedEndpoint).profiles)) this.#refProfile(p, -1);
       this.#localEndpoints.delete(key);
       this.#dirtyEndpoints.add(key);
     }
