@@ -1,3 +1,3 @@
 import { margayTsup } from "../../tsup.base";
 
-export default margayTsup({"index":"src/index.ts","testing/index":"src/testing/index.ts"});
+export default margayTsup({ index: "src/index.ts", "testing/index": "src/testing/index.ts" });

@@ -104,3 +104,5 @@ export type { ServeDataplaneOptions } from "./protocol/serve.js";
 export { serveDataplane } from "./protocol/serve.js";
 export type { RemoteDataplane, RemoteDataplaneOptions, SpawnDataplaneOptions } from "./protocol/remote.js";
 export { connectDataplane, createRemoteDataplane, spawnDataplane } from "./protocol/remote.js";
+export type { TeardownOptions } from "./linux/teardown.js";
+export { teardownLinuxDataplane } from "./linux/teardown.js";

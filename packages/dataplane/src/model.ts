@@ -1,5 +1,5 @@
 import type { PolicyUpdate } from "@margay/policy";
-import { DataplaneError } from "./errors.js";
+import { DataplaneError, DataplaneErrorCode, isDataplaneError } from "./errors.js";
 import {
   type PolicyState,
   applyPolicyUpdate,
@@ -17,7 +17,6 @@ import {
 } from "./routes/plan.js";
 import { type DataplaneUpdate, POLICY_KINDS } from "./stream.js";
 import { ROUTE_SIDE_KINDS, type RouteSideUpdate } from "./updates.js";
-import { DataplaneErrorCode } from "./errors.js";
 
 const ROUTE_KINDS: ReadonlySet<string> = new Set(ROUTE_SIDE_KINDS);
 const POLICY_KIND_SET: ReadonlySet<string> = new Set(POLICY_KINDS);
@@ -80,7 +79,7 @@ export function createDataplaneModel(): DataplaneModel {
             return u;
           }
         } catch (e) {
-          if (e instanceof DataplaneError) {
+          if (isDataplaneError(e)) {
             throw new DataplaneError(e.code, e.message, { details: { ...e.details, index }, cause: e });
           }
           throw e;

@@ -15,8 +15,11 @@ export const DATASTORE_ERROR_BRAND: unique symbol = Symbol.for("@margay/datastor
 
 /** Structured context of a {@link DatastoreError}; every field is optional and only set when known. */
 export interface DatastoreErrorDetails {
+  /** Kind of the object concerned. */
   kind?: string;
+  /** Namespace of the object concerned. */
   namespace?: string;
+  /** Name of the object concerned. */
   name?: string;
   /** The revision the caller expected (a CAS precondition), as a decimal string. */
   expectedRevision?: string;
@@ -44,7 +47,9 @@ const RETRYABLE: ReadonlySet<DatastoreErrorCode> = new Set<DatastoreErrorCode>([
 
 /** Options of the {@link DatastoreError} constructor. */
 export interface DatastoreErrorOptions {
+  /** Structured context. Default `{}`. */
   details?: DatastoreErrorDetails | undefined;
+  /** The underlying failure (e.g. the etcd client's error). */
   cause?: unknown;
 }
 
@@ -55,11 +60,20 @@ export interface DatastoreErrorOptions {
 export class DatastoreError extends Error {
   /** Always true; see {@link isDatastoreError}. */
   readonly [DATASTORE_ERROR_BRAND] = true as const;
+  /** Always `"DatastoreError"`. */
   override readonly name = "DatastoreError";
+  /** What happened. */
   readonly code: DatastoreErrorCode;
+  /** True for `unavailable` and `conflict`. */
   readonly retryable: boolean;
+  /** What the failure concerns (key, revisions, op index, reason). */
   readonly details: DatastoreErrorDetails;
 
+  /**
+   * @param code - what happened.
+   * @param message - human-readable description.
+   * @param options - details and cause.
+   */
   constructor(code: DatastoreErrorCode, message: string, options: DatastoreErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;

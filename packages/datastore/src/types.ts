@@ -23,7 +23,9 @@ export interface StoredObjectMeta {
   uid?: string;
   /** RFC 3339 creation time assigned by the datastore at creation. */
   creationTimestamp?: string;
+  /** Labels (selectors match on them); stored as given. */
   labels?: Record<string, string>;
+  /** Free-form annotations; stored as given. */
   annotations?: Record<string, string>;
 }
 
@@ -32,15 +34,21 @@ export interface StoredObjectMeta {
  * internal kinds such as IPAM blocks. The datastore never interprets `spec`.
  */
 export interface StoredObject {
+  /** Group/version, e.g. `margay.io/v1`; stored as given. */
   apiVersion?: string;
+  /** Kind, an identifier such as `IPPool`; one segment of the storage key. */
   kind: string;
+  /** Name, namespace and the datastore-owned fields. */
   metadata: StoredObjectMeta;
 }
 
 /** Identifies one object. `namespace` is omitted for cluster-scoped kinds. */
 export interface ObjectKey {
+  /** The object's kind. */
   kind: string;
+  /** The object's name. */
   name: string;
+  /** The object's namespace; omit for cluster-scoped objects. */
   namespace?: string;
 }
 
@@ -50,11 +58,13 @@ export interface ListOptions {
   namespace?: string;
   /** Only objects whose name starts with this prefix. */
   namePrefix?: string;
+  /** Aborts the call (it then fails with `aborted`). */
   signal?: AbortSignal;
 }
 
 /** The result of a list: the objects (sorted by namespace, then name) and the revision they were read at. */
 export interface ListResult<T extends StoredObject = StoredObject> {
+  /** The matching objects, sorted by namespace (cluster-scoped first), then name. */
   items: T[];
   /** Store revision at which the list is consistent; pass to {@link Datastore.watch} to follow on. */
   revision: string;
@@ -64,23 +74,52 @@ export interface ListResult<T extends StoredObject = StoredObject> {
 export interface DeleteOptions {
   /** Compare-and-swap precondition: delete only if the object's resourceVersion still equals this. */
   resourceVersion?: string;
+  /** Aborts the call (it then fails with `aborted`; the delete may still have been applied). */
   signal?: AbortSignal;
 }
 
 /** One operation inside {@link Datastore.transaction}. */
 export type TxnOp =
   /** Create; fails the transaction if the object exists. */
-  | { op: "create"; object: StoredObject }
+  | {
+      /** Discriminant. */
+      op: "create";
+      /** The object to create. */
+      object: StoredObject;
+    }
   /** Update; `object.metadata.resourceVersion` must equal the stored one (required). */
-  | { op: "update"; object: StoredObject }
+  | {
+      /** Discriminant. */
+      op: "update";
+      /** The new state, carrying the `resourceVersion` it was read at. */
+      object: StoredObject;
+    }
   /** Delete; `resourceVersion` (optional) must equal the stored one. */
-  | { op: "delete"; key: ObjectKey; resourceVersion?: string }
+  | {
+      /** Discriminant. */
+      op: "delete";
+      /** The object to delete. */
+      key: ObjectKey;
+      /** Precondition: the stored revision. Omit to delete whatever revision is stored. */
+      resourceVersion?: string;
+    }
   /** Assert only: the object exists at exactly this revision (or, with `absent: true`, does not exist). */
-  | { op: "check"; key: ObjectKey; resourceVersion?: string; absent?: boolean };
+  | {
+      /** Discriminant. */
+      op: "check";
+      /** The object checked. */
+      key: ObjectKey;
+      /** Precondition: the stored revision. Omit to require existence at any revision. */
+      resourceVersion?: string;
+      /** Require the object to be absent instead. Default false. */
+      absent?: boolean;
+    };
 
 /** Result of a successful transaction: the written objects in op order (`null` for delete/check). */
 export interface TxnResult {
+  /** The revision of the transaction's writes (the current revision if it only checked). */
   revision: string;
+  /** One entry per op: the stored object for `create`/`update`, `null` for `delete`/`check`. */
   results: (StoredObject | null)[];
 }
 
@@ -89,6 +128,7 @@ export type WatchEventType = "added" | "modified" | "deleted";
 
 /** One change seen by a watch. */
 export interface WatchEvent<T extends StoredObject = StoredObject> {
+  /** `added`, `modified` or `deleted`. */
   type: WatchEventType;
   /** The new object (for `deleted`, the last state before deletion). */
   object: T;
@@ -112,6 +152,7 @@ export interface WatchOptions {
    * watch with a `compacted` error: the caller must relist.
    */
   fromRevision?: string;
+  /** Aborting ends the iteration, as `close()` does. */
   signal?: AbortSignal;
 }
 
@@ -120,7 +161,9 @@ export interface WatchOptions {
  * signal aborts; it throws a {@link DatastoreError} (e.g. code `compacted`) when the watch cannot continue.
  */
 export interface Watch<T extends StoredObject = StoredObject> extends AsyncIterable<WatchEvent<T>> {
+  /** Stops the watch: iteration ends, queued events are dropped. Idempotent. */
   close(): Promise<void>;
+  /** Same as {@link Watch.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -148,18 +191,27 @@ export interface Datastore {
   watch<T extends StoredObject = StoredObject>(kind: string, options?: WatchOptions): Watch<T>;
   /** Releases connections and timers. Further calls fail with `closed`. */
   close(): Promise<void>;
+  /** Same as {@link Datastore.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Error codes of the datastore contract. */
 export const DatastoreErrorCode = {
+  /** The object does not exist. */
   NotFound: "not-found",
+  /** `create` of an object that exists. */
   AlreadyExists: "already-exists",
+  /** A compare-and-swap precondition failed: re-read, re-apply, retry. */
   Conflict: "conflict",
+  /** A malformed key, object, revision or option. */
   Invalid: "invalid",
+  /** The watch's history is gone (or it fell behind): relist, then watch again. */
   Compacted: "compacted",
+  /** The backend cannot be reached or timed out; a write's outcome is unknown. Retryable. */
   Unavailable: "unavailable",
+  /** The datastore (or the watch) was closed. */
   Closed: "closed",
+  /** The caller's signal aborted. */
   Aborted: "aborted",
 } as const;
 /** Union of {@link DatastoreErrorCode} values. */

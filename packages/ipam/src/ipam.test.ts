@@ -103,16 +103,15 @@ describe("autoAssign", () => {
     await expectCode(ipam.autoAssign({ handleId: "h2", node: "n", num4: 1 }), "pool-exhausted");
   });
 
+  // Enumerating the 2^58 blocks of the pool would never finish: completing at all is the proof.
   it("claims /122 blocks inside a /64 pool without enumerating it", async () => {
     await putPool(ds, "v6", { cidr: "fd00:1:2:3::/64" });
     const ipam = ipamFor();
-    const started = performance.now();
     const r = await ipam.autoAssign({ handleId: "h", node: "n", num6: 200 });
     expect(r.ipv6).toHaveLength(200);
     expect(new Set(r.ipv6.map((x) => x.ip)).size).toBe(200);
     expect(new Set(r.ipv6.map((x) => x.block)).size).toBe(4);
     for (const a of r.ipv6) expect(a.ip.startsWith("fd00:1:2:3:")).toBe(true);
-    expect(performance.now() - started).toBeLessThan(10_000);
   });
 
   it("honours reservations", async () => {
@@ -340,6 +339,19 @@ describe("client behaviour", () => {
     const handle = await ds.get<IpamHandleObject>({ kind: IpamKind.Handle, name: "h" });
     expect(Object.values(handle.spec.block)).toEqual([3]);
     expect(await a.ipsByHandle("h")).toHaveLength(3);
+  });
+
+  it("does not trust a cached 'no such handle' when a reused handle id comes back", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const a = ipamFor();
+    const b = ipamFor();
+    await a.autoAssign({ handleId: "net.c1", node: "n", num4: 1 });
+    await a.releaseByHandle("net.c1"); // `a` now remembers the handle as gone
+    const again = await b.autoAssign({ handleId: "net.c1", node: "m", num4: 2 }); // a retried ADD
+    await a.releaseIPs([again.ipv4[0]!.ip]);
+    expect((await a.check(["net.c1"])).ok).toBe(true);
+    const handle = await ds.get<IpamHandleObject>({ kind: IpamKind.Handle, name: "net.c1" });
+    expect(Object.values(handle.spec.block)).toEqual([1]);
   });
 
   it("honours an aborted signal and refuses calls after close", async () => {

@@ -644,7 +644,10 @@ export function createIpam(options: IpamOptions): Ipam {
     signal: AbortSignal | undefined,
     optimistic: boolean,
   ): Promise<IpamHandleObject | null> {
-    if (handles.has(handleId)) return handles.get(handleId)!;
+    const cached = handles.get(handleId);
+    // A cached object is safe to use: its revision is asserted on write. A cached "absent" is only safe
+    // for a create (which asserts absence); anything else re-reads.
+    if (cached) return cached;
     if (optimistic) return null;
     try {
       const obj = await ds.get<IpamHandleObject>(
@@ -737,7 +740,12 @@ export function createIpam(options: IpamOptions): Ipam {
           spec,
         };
         ops.push(cur ? { op: "update", object } : { op: "create", object });
-      } else continue;
+      } else {
+        // Released addresses of a handle that has no object: assert it still has none.
+        ops.push({ op: "check", key, absent: true });
+        kinds.push("other");
+        continue;
+      }
       kinds.push("handle");
       handleWrites.push({ name: handleId, removed: spec === null });
     }
@@ -887,6 +895,7 @@ export function createIpam(options: IpamOptions): Ipam {
       for (const [name, entry] of all) {
         if (entry.obj.spec.affinity !== affinity || entry.cidr.family !== family) continue;
         if (avoidContended && (contended.get(name) ?? 0) >= 2) continue;
+        if (entry.obj.spec.unallocated.length === 0) continue; // full: the cheap test first
         const pool = poolFor(entry.cidr);
         if (pool) candidates.push([name, entry, pool]);
       }

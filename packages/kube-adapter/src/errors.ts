@@ -88,7 +88,11 @@ export function isKubeAdapterError(e: unknown, ...codes: KubeAdapterErrorCode[])
 }
 
 /** An HTTP error for `status`; 429 and 5xx are retryable, 410 becomes `gone`. */
-export function httpError(status: number, message: string, details: KubeAdapterErrorDetails): KubeAdapterError {
+export function httpError(
+  status: number,
+  message: string,
+  details: KubeAdapterErrorDetails,
+): KubeAdapterError {
   if (status === 410) {
     return new KubeAdapterError(KubeAdapterErrorCode.Gone, message, { details: { ...details, status } });
   }

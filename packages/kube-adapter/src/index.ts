@@ -62,7 +62,7 @@ export type {
 } from "./informer/informer.js";
 export { createInformer, InformerPhase } from "./informer/informer.js";
 
-export type { ResourceConverter } from "./convert/converters.js";
+export type { ConvertContext, ResourceConverter } from "./convert/converters.js";
 export { defaultConverters } from "./convert/converters.js";
 export {
   convertPod,

@@ -72,7 +72,8 @@ it("converges to exactly the converted server state under churn, drops, compacti
     const r = rand();
     const n = serial++;
     const ns = pick(nsNames);
-    if (r < 0.4) return ["serviceaccounts", { metadata: { name: `sa-${n}`, namespace: ns, labels: { k: "0" } } }];
+    if (r < 0.4)
+      return ["serviceaccounts", { metadata: { name: `sa-${n}`, namespace: ns, labels: { k: "0" } } }];
     if (r < 0.8) {
       const invalid = rand() < 0.05;
       return [
@@ -132,7 +133,14 @@ it("converges to exactly the converted server state under churn, drops, compacti
     await adapter.waitForSync();
     const tSync = performance.now();
 
-    const mutable: KubeResourceName[] = ["pods", "pods", "pods", "pods", "serviceaccounts", "networkpolicies"];
+    const mutable: KubeResourceName[] = [
+      "pods",
+      "pods",
+      "pods",
+      "pods",
+      "serviceaccounts",
+      "networkpolicies",
+    ];
     const randomOp = () => {
       const r = rand();
       const resource = pick(mutable);
@@ -145,7 +153,8 @@ it("converges to exactly the converted server state under churn, drops, compacti
         const o = server.get(resource, ns, name) as KubePod;
         o.metadata.labels = { ...(o.metadata.labels ?? {}), v: String(serial++) };
         if (resource === "pods" && rand() < 0.2) o.status = { ...o.status, phase: "Failed" };
-        if (resource === "pods" && rand() < 0.2) o.status = { ...o.status, podIPs: [{ ip: `fd00::${serial++ % 65535}` }] };
+        if (resource === "pods" && rand() < 0.2)
+          o.status = { ...o.status, podIPs: [{ ip: `fd00::${serial++ % 65535}` }] };
         server.update(resource, o);
       } else {
         const i = Math.floor(rand() * existing.length);
@@ -202,7 +211,10 @@ it("converges to exactly the converted server state under churn, drops, compacti
       churnAndConvergeMs: Math.round(tEnd - tSync),
     };
     console.info("kube-adapter chaos", summary);
-    expect(summary, JSON.stringify({ ...summary, firstMissing: diff.missing[0], firstStale: diff.stale[0] })).toMatchObject({
+    expect(
+      summary,
+      JSON.stringify({ ...summary, firstMissing: diff.missing[0], firstStale: diff.stale[0] }),
+    ).toMatchObject({
       missing: 0,
       stale: 0,
       duplicates: 0,
@@ -212,7 +224,7 @@ it("converges to exactly the converted server state under churn, drops, compacti
     expect(server.stats.dropped).toBeGreaterThan(0);
     expect(gone).toBeGreaterThan(0);
     expect(relistDeletes).toBeGreaterThan(0);
-    expect(stats.convertErrors).toBeGreaterThan(0);
+    expect(stats.convertIssues).toBeGreaterThan(0);
     expect((await ds.get({ kind: "Profile", name: "hand-made" })).metadata.annotations).toBeUndefined();
   } finally {
     await adapter.close();

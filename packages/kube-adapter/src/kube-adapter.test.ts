@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { diffModel, expectedModel } from "./__tests__/model-diff.js";
 import { namespace, networkPolicy, node, pod, waitFor } from "./__tests__/helpers.js";
 import { createKubeAdapter, NODE_INDEX } from "./kube-adapter.js";
+import type { KubeObject } from "./kube-types.js";
 import { startFakeKubeApiServer, type FakeKubeApiServer } from "./testing/index.js";
 import { createHttpTransport, type KubeTransport } from "./transport/transport.js";
 
@@ -52,7 +53,12 @@ describe("createKubeAdapter", () => {
       "n2-k8s-web--2-eth0",
     ]);
     const pods = adapter.informers.get("pods")!;
-    expect(pods.cache.byIndex(NODE_INDEX, "n1").map((p) => p.metadata.name).sort()).toEqual(["agent", "web-1"]);
+    expect(
+      pods.cache
+        .byIndex(NODE_INDEX, "n1")
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(["agent", "web-1"]);
 
     // A pod finishing removes its endpoint; a namespace relabel updates its profile.
     const done = server.get("pods", "shop", "web-2")!;
@@ -98,24 +104,35 @@ describe("createKubeAdapter", () => {
     expect((await ds.list("Tier")).items).toEqual([]);
   });
 
-  it("skips objects it cannot convert and counts them", async () => {
-    server.create("namespaces", namespace("a"));
-    const bad = networkPolicy("a", "bad", "web", "x") as ReturnType<typeof networkPolicy> & {
+  it("skips objects it cannot convert, keeps policies minus their malformed rules, and counts both", async () => {
+    const bad = networkPolicy("a", "bad-rule", "web", "x") as ReturnType<typeof networkPolicy> & {
       spec: { ingress: unknown[] };
     };
     bad.spec.ingress = [{ from: [{ ipBlock: { cidr: "300.0.0.0/8" } }] }];
     server.create("networkpolicies", bad);
     server.create("networkpolicies", networkPolicy("a", "good", "web", "x"));
+    server.create("adminnetworkpolicies", {
+      metadata: { name: "bad-priority" },
+      spec: { priority: 5000, subject: { namespaces: {} } },
+    } as KubeObject);
     const ds = createMemoryDatastore();
     await using adapter = createKubeAdapter({
       transport,
       datastore: ds,
-      resources: ["networkpolicies"],
+      resources: ["networkpolicies", "adminnetworkpolicies"],
       resyncIntervalMs: 0,
     });
     await adapter.waitForSync();
-    expect((await ds.list("NetworkPolicy")).items.map((p) => p.metadata.name)).toEqual(["knp.default.good"]);
-    expect(adapter.stats().convertErrors).toBe(1);
+    const nps = (await ds.list("NetworkPolicy")).items as unknown as {
+      metadata: { name: string };
+      spec: { ingress: unknown[] };
+    }[];
+    expect(nps.map((p) => [p.metadata.name, p.spec.ingress.length])).toEqual([
+      ["knp.default.bad-rule", 0],
+      ["knp.default.good", 1],
+    ]);
+    expect((await ds.list("GlobalNetworkPolicy")).items).toEqual([]);
+    expect(adapter.stats()).toMatchObject({ convertErrors: 1, convertIssues: 1 });
   });
 
   it("repairs the datastore on a periodic resync after someone deletes its objects", async () => {
@@ -129,7 +146,10 @@ describe("createKubeAdapter", () => {
     });
     await adapter.waitForSync();
     await ds.delete({ kind: "Profile", name: "kns.a" });
-    await waitFor(async () => (await ds.list("Profile")).items.length === 1, "resync to recreate the profile");
+    await waitFor(
+      async () => (await ds.list("Profile")).items.length === 1,
+      "resync to recreate the profile",
+    );
     expect(adapter.stats().sync.resyncs).toBeGreaterThanOrEqual(2);
   });
 
@@ -144,7 +164,10 @@ describe("createKubeAdapter", () => {
     await adapter.waitForSync();
     await waitFor(() => server.openWatches === 1, "watch open");
     ac.abort();
-    await waitFor(() => [...adapter.informers.values()].every((i) => i.phase === "closed"), "informers closed");
+    await waitFor(
+      () => [...adapter.informers.values()].every((i) => i.phase === "closed"),
+      "informers closed",
+    );
     await waitFor(() => server.openWatches === 0, "server sees the watch closed");
   });
 });

@@ -12,11 +12,21 @@ import { kubernetesTiers } from "@margay/policy";
 import { type ResourceConverter, defaultConverters } from "./convert/converters.js";
 import { KubeAdapterError, KubeAdapterErrorCode } from "./errors.js";
 import type { BackoffOptions } from "./informer/backoff.js";
-import { createInformer, type Informer, type InformerEvent, type InformerStats } from "./informer/informer.js";
+import {
+  createInformer,
+  type Informer,
+  type InformerEvent,
+  type InformerStats,
+} from "./informer/informer.js";
 import type { KubeObject, KubePod } from "./kube-types.js";
 import { type Logger, silentLogger } from "./logger.js";
 import type { KubeResourceName } from "./resources.js";
-import { createModelSync, type ModelSync, type ModelSyncStats, type ResyncReport } from "./sync/model-sync.js";
+import {
+  createModelSync,
+  type ModelSync,
+  type ModelSyncStats,
+  type ResyncReport,
+} from "./sync/model-sync.js";
 import type { KubeTransport } from "./transport/transport.js";
 
 /** Every resource type the adapter can follow. */
@@ -69,6 +79,8 @@ export interface KubeAdapterOptions {
 export interface KubeAdapterStats {
   /** Kubernetes objects whose conversion failed (they contribute nothing to the model). */
   convertErrors: number;
+  /** Parts of objects left out of conversions (e.g. malformed policy rules, which fail closed). */
+  convertIssues: number;
   /** The writer's counters. */
   sync: Readonly<ModelSyncStats>;
   /** Each informer's counters. */
@@ -107,13 +119,15 @@ export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
     converters.set(n, c);
   }
   const tiers =
-    options.tiers ?? (names.includes("adminnetworkpolicies") || names.includes("baselineadminnetworkpolicies"));
+    options.tiers ??
+    (names.includes("adminnetworkpolicies") || names.includes("baselineadminnetworkpolicies"));
   const kinds = [...converters.values()].flatMap((c) => c.modelKinds);
   if (tiers) kinds.push("Tier");
   const sync = createModelSync({ datastore: options.datastore, kinds, owner: options.owner, logger });
   if (tiers) sync.setDesired("Static/kubernetes-tiers", undefined, kubernetesTiers());
 
   let convertErrors = 0;
+  let convertIssues = 0;
   const abort = new AbortController();
   const onOuterAbort = () => void close();
   options.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -125,8 +139,12 @@ export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
       const source = `${kind}/${e.key}`;
       if (e.type === "deleted") return sync.removeSource(source);
       let objects: ReturnType<ResourceConverter["convert"]>;
+      const onIssue = (error: unknown) => {
+        convertIssues++;
+        logger.warn({ kind, key: e.key, error }, "part of an object left out of its conversion");
+      };
       try {
-        objects = converter.convert(e.object);
+        objects = converter.convert(e.object, { onIssue });
       } catch (error) {
         convertErrors++;
         logger.warn({ kind, key: e.key, error }, "cannot convert object; it contributes nothing");
@@ -201,7 +219,9 @@ export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
       let onAbort: (() => void) | undefined;
       const aborted = new Promise<never>((_, reject) => {
         onAbort = () =>
-          reject(new KubeAdapterError(KubeAdapterErrorCode.Aborted, "wait aborted", { cause: signal?.reason }));
+          reject(
+            new KubeAdapterError(KubeAdapterErrorCode.Aborted, "wait aborted", { cause: signal?.reason }),
+          );
         signal?.addEventListener("abort", onAbort, { once: true });
       });
       aborted.catch(() => {});
@@ -217,7 +237,7 @@ export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
     stats() {
       const inf: Partial<Record<KubeResourceName, Readonly<InformerStats>>> = {};
       for (const [n, i] of informers) inf[n] = { ...i.stats };
-      return { convertErrors, sync: { ...sync.stats }, informers: inf };
+      return { convertErrors, convertIssues, sync: { ...sync.stats }, informers: inf };
     },
     close,
     [Symbol.asyncDispose]: close,

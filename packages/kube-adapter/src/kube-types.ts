@@ -83,7 +83,11 @@ export interface KubeStatus {
 export interface KubeList<T extends KubeObject = KubeObject> {
   kind?: string | undefined;
   apiVersion?: string | undefined;
-  metadata: { resourceVersion?: string | undefined; continue?: string | undefined; remainingItemCount?: number };
+  metadata: {
+    resourceVersion?: string | undefined;
+    continue?: string | undefined;
+    remainingItemCount?: number;
+  };
   items: T[];
 }
 

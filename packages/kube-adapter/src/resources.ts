@@ -50,5 +50,7 @@ export type KubeResourceName = keyof typeof KubeResources;
  */
 export function collectionPath(type: KubeResourceType, namespace?: string): string {
   const base = type.apiVersion.includes("/") ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
-  return namespace === undefined ? `${base}/${type.plural}` : `${base}/namespaces/${namespace}/${type.plural}`;
+  return namespace === undefined
+    ? `${base}/${type.plural}`
+    : `${base}/namespaces/${namespace}/${type.plural}`;
 }

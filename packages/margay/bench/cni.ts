@@ -25,7 +25,13 @@ const CYCLES = Number(process.env.BENCH_CYCLES ?? 30);
 function stats(xs: number[]) {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { n: s.length, median: q(0.5), p90: q(0.9), min: s[0]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return {
+    n: s.length,
+    median: q(0.5),
+    p90: q(0.9),
+    min: s[0]!,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+  };
 }
 
 async function time(f: () => Promise<unknown>): Promise<number> {
@@ -42,28 +48,43 @@ async function main() {
     const binDir = join(dir, "bin");
     await mkdir(binDir);
     const bundle = await buildMargayIpamBundle(join(dir, "lib", "margay-ipam.cjs"));
-    await writeFile(join(binDir, "margay-ipam"), `#!/usr/bin/env node\nrequire(${JSON.stringify(bundle)});\n`);
+    await writeFile(
+      join(binDir, "margay-ipam"),
+      `#!/usr/bin/env node\nrequire(${JSON.stringify(bundle)});\n`,
+    );
     await chmod(join(binDir, "margay-ipam"), 0o755);
     const launcher = ["ip", "netns", "exec", host.name];
     const path = [binDir, DEBIAN];
     const runtime = createCniRuntime({ path, cacheDir: join(dir, "cache"), launcher });
-    const list = (name: string, ipam: Record<string, unknown>): NetConfList => ({
+    const list = (name: string, bridge: string, ipam: Record<string, unknown>): NetConfList => ({
       cniVersion: "1.0.0",
       name,
-      plugins: [{ type: "bridge", bridge: "mgbench0", isGateway: true, ipam: { type: "", ...ipam } as { type: string } }],
+      plugins: [
+        {
+          type: "bridge",
+          bridge,
+          isGateway: true,
+          ipam: { type: "", ...ipam } as { type: string },
+        },
+      ],
     });
-    const hostLocal = list("bench-hl", { type: "host-local", dataDir: join(dir, "hl"), ranges: [[{ subnet: "10.248.0.0/24" }]] });
-    const margay = list("bench-mg", {
+    const hostLocal = list("bench-hl", "mgbench0", {
+      type: "host-local",
+      dataDir: join(dir, "hl"),
+      ranges: [[{ subnet: "10.248.0.0/24" }]],
+    });
+    const margay = list("bench-mg", "mgbench1", {
       type: "margay-ipam",
       datastore: { type: "memory", snapshotPath: join(dir, "mg", "ipam.json") },
       node: "bench",
       pools: [{ cidr: "10.248.1.0/24", blockSize: 26 }],
     });
     const rt = { containerId: "bench-ctr", netns: ctr.path, ifname: "eth0" };
-    const cycle = (l: NetConfList) => time(async () => {
-      await runtime.addNetworkList(l, rt);
-      await runtime.delNetworkList(l, rt);
-    });
+    const cycle = (l: NetConfList) =>
+      time(async () => {
+        await runtime.addNetworkList(l, rt);
+        await runtime.delNetworkList(l, rt);
+      });
     // IPAM alone: the same ADD+DEL the bridge delegates, exec'd directly (no netns wrapper).
     const ipamCycle = (l: NetConfList) => {
       const conf = JSON.stringify({ ...l.plugins[0], cniVersion: l.cniVersion, name: l.name });
@@ -79,7 +100,15 @@ async function main() {
       await cycle(hostLocal);
       await cycle(margay);
     }
-    const r = { hostLocal: [] as number[], margay: [] as number[], node: [] as number[], hlAdd: [] as number[], hlDel: [] as number[], mgAdd: [] as number[], mgDel: [] as number[] };
+    const r = {
+      hostLocal: [] as number[],
+      margay: [] as number[],
+      node: [] as number[],
+      hlAdd: [] as number[],
+      hlDel: [] as number[],
+      mgAdd: [] as number[],
+      mgDel: [] as number[],
+    };
     const [hlA, hlD] = ipamCycle(hostLocal);
     const [mgA, mgD] = ipamCycle(margay);
     for (let i = 0; i < CYCLES; i++) {
@@ -91,7 +120,10 @@ async function main() {
       r.mgAdd.push(await mgA());
       r.mgDel.push(await mgD());
     }
-    const s = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, stats(v)])) as Record<keyof typeof r, ReturnType<typeof stats>>;
+    const s = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, stats(v)])) as Record<
+      keyof typeof r,
+      ReturnType<typeof stats>
+    >;
     const mgCall = (s.mgAdd.median + s.mgDel.median) / 2;
     const rows: Array<[string, ReturnType<typeof stats>]> = [
       ["bridge + host-local  ADD+DEL", s.hostLocal],
@@ -111,8 +143,12 @@ async function main() {
       margayCallOverNodeFloorMs: mgCall - s.node.median,
       margayCallOverHostLocalCall: mgCall / ((s.hlAdd.median + s.hlDel.median) / 2),
     };
-    console.log(`ratio bridge+margay-ipam / bridge+host-local cycle: ${ratios.cycleMargayOverHostLocal.toFixed(2)}x`);
-    console.log(`margay-ipam per call over bare node start: ${ratios.margayCallOverNodeFloorMs.toFixed(1)} ms (goal <= 20 ms)`);
+    console.log(
+      `ratio bridge+margay-ipam / bridge+host-local cycle: ${ratios.cycleMargayOverHostLocal.toFixed(2)}x`,
+    );
+    console.log(
+      `margay-ipam per call over bare node start: ${ratios.margayCallOverNodeFloorMs.toFixed(1)} ms (goal <= 20 ms)`,
+    );
     console.log(`margay-ipam call / host-local call: ${ratios.margayCallOverHostLocalCall.toFixed(2)}x`);
     await mkdir(join(ROOT, "bench-results"), { recursive: true });
     await writeFile(

@@ -91,6 +91,7 @@ export {
 } from "./model/constants.js";
 
 // Kubernetes conversion.
+export type { ConvertOptions } from "./convert/convert-options.js";
 export type {
   K8sAdminNetworkPolicy,
   K8sAdminPolicyPeer,

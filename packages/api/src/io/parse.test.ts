@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   checkResource,
   isManifestError,
+  MAX_MANIFEST_NESTING,
   type ManifestError,
   parseManifests,
   type Resource,
@@ -422,6 +423,36 @@ items:
     const e = manifestError(text);
     expect(e.details).toMatchObject({ reason: "invalid-resource", documentIndex: 0, itemIndex: 1, line: 6 });
     expect(e.details.issues).toEqual([{ path: "spec.nets[1]", message: 'invalid CIDR "300.0.0.0/8"' }]);
+  });
+
+  it("refuses collections nested deeper than MAX_MANIFEST_NESTING with a syntax error, however deep", () => {
+    // Far deeper input used to reach the recursive YAML composer: a RangeError, or a V8 abort of the process.
+    const n = 20_000;
+    const deep = [
+      "[".repeat(n) + "]".repeat(n),
+      `${"{a: ".repeat(n)}1${"}".repeat(n)}`,
+      `${"- ".repeat(n)}x`,
+      Array.from({ length: 300 }, (_, i) => `${" ".repeat(i)}a:`).join("\n"),
+      `apiVersion: margay.io/v1\nkind: Tier\nmetadata: {name: t}\n---\nx: ${"[".repeat(n)}`,
+    ];
+    for (const text of deep) {
+      const e = manifestError(text);
+      expect(e.details.reason).toBe("syntax");
+      expect(e.message).toContain(`nested deeper than ${MAX_MANIFEST_NESTING} levels`);
+    }
+    // The error points at the first collection past the limit: the root map is level 1, `[` at column 4 level 2.
+    expect(manifestError(deep[4]!).details).toMatchObject({
+      documentIndex: 1,
+      line: 5,
+      column: 4 + MAX_MANIFEST_NESTING - 1,
+    });
+    // The limit itself is fine: root map, spec map, then flow sequences up to MAX_MANIFEST_NESTING in all.
+    const nested = (levels: number) =>
+      `apiVersion: margay.io/v1\nkind: Tier\nmetadata: {name: t}\nspec: {x: ${"[".repeat(levels)}${"]".repeat(levels)}}\n`;
+    const atLimit = manifestError(nested(MAX_MANIFEST_NESTING - 2));
+    expect(atLimit.details.reason).toBe("invalid-resource");
+    expect(atLimit.details.issues).toEqual([{ path: "spec.x", message: "unknown field" }]);
+    expect(manifestError(nested(MAX_MANIFEST_NESTING - 1)).details.reason).toBe("syntax");
   });
 
   it("limits YAML alias expansion", () => {

@@ -15,7 +15,8 @@ const quote = (s: string): string => (s.includes('"') ? `'${s}'` : `"${s}"`);
 /**
  * The canonical text of a selector tree, byte-for-byte what Calico's `Selector.String()` prints:
  * `&&`/`||` groups are always parenthesised, set members sorted, literals double-quoted unless they
- * contain `"`. Parsing the canonical text yields the same tree.
+ * contain `"`. Parsing the canonical text yields the same tree. One deliberate exception: `!(!x)` is
+ * printed `x` (Calico prints `!!x`, which it re-parses as `x`), so the canonical text is a fixed point.
  */
 export function canonicalSelector(node: SelectorNode): string {
   switch (node.type) {
@@ -44,7 +45,8 @@ export function canonicalSelector(node: SelectorNode): string {
 
 /**
  * Stable id of a selector: `s:` + unpadded base64url SHA-224 of `s:<canonical>`, the same value as
- * Calico's `Selector.UniqueID()`, so ids (and IP set names derived from them) match Calico's.
+ * Calico's `Selector.UniqueID()` for the same canonical text, so ids (and IP set names derived from
+ * them) match Calico's, except for selectors holding `!(!x)` (see {@link canonicalSelector}).
  */
 export function selectorUniqueId(canonical: string): string {
   return `s:${createHash("sha224").update(`s:${canonical}`, "utf8").digest("base64url")}`;

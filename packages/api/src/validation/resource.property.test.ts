@@ -154,3 +154,35 @@ describe("validation properties", () => {
     );
   });
 });
+
+describe("exotic input", () => {
+  it("an object whose getter throws fails with a ValidationError carrying the cause", () => {
+    const boom = new Error("boom");
+    const hostile = {
+      apiVersion: "margay.io/v1",
+      kind: "IPPool",
+      get metadata(): unknown {
+        throw boom;
+      },
+    };
+    assertTotal(hostile);
+    const r = checkResource(hostile);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.issues).toEqual([{ path: "", message: "input could not be read: boom" }]);
+      expect(r.error.cause).toBe(boom);
+    }
+    const spec = validExamples.IPPool as Record<string, unknown>;
+    assertTotal({
+      ...spec,
+      spec: new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new TypeError("no keys");
+          },
+        },
+      ),
+    });
+  });
+});

@@ -95,6 +95,14 @@ describe("canonicalisation", () => {
 
 /** [example, edit, expected issue paths (exactly)]. */
 const invalid: [string, string, (r: Json) => void, string[]][] = [
+  ["Profile", "bad rule action", (r) => (r.spec.egress[0].action = "allow"), ["spec.egress[0].action"]],
+  [
+    "Profile",
+    "bad label to apply",
+    (r) => (r.spec.labelsToApply["bad key!"] = "x"),
+    ['spec.labelsToApply["bad key!"]'],
+  ],
+  ["Profile", "namespace on a cluster kind", (r) => (r.metadata.namespace = "prod"), ["metadata.namespace"]],
   ["IPPool", "missing cidr", (r) => delete r.spec.cidr, ["spec.cidr"]],
   ["IPPool", "garbage cidr", (r) => (r.spec.cidr = "10.0.0.0/33"), ["spec.cidr"]],
   ["IPPool", "v4 block size too small", (r) => (r.spec.blockSize = 19), ["spec.blockSize"]],

@@ -112,14 +112,36 @@ function run(
   };
 }
 
-function toError(r: ReturnType<typeof run>): ValidationError {
+type RunResult = ReturnType<typeof run> & { cause?: unknown };
+
+/**
+ * {@link run}, with the promise of a typed error kept for exotic input too: plain data never throws while
+ * being read, but an object with a throwing getter (or a hostile proxy) would.
+ */
+function safeRun(input: unknown, expectedKind?: ResourceKind): RunResult {
+  try {
+    return run(input, expectedKind);
+  } catch (cause) {
+    const ctx = new Ctx();
+    let why: string;
+    try {
+      why = cause instanceof Error ? cause.message : String(cause);
+    } catch {
+      why = "unreadable error";
+    }
+    ctx.fail("", `input could not be read: ${why}`);
+    return { ctx, cause };
+  }
+}
+
+function toError(r: RunResult): ValidationError {
   const details: { kind?: string; name?: string; namespace?: string; issues: ValidationIssue[] } = {
     issues: r.ctx.issues,
   };
   if (r.kind !== undefined) details.kind = r.kind;
   if (r.meta?.name !== undefined) details.name = r.meta.name;
   if (r.meta?.namespace !== undefined) details.namespace = r.meta.namespace;
-  return new ValidationError(details);
+  return new ValidationError(details, r.cause === undefined ? undefined : { cause: r.cause });
 }
 
 /**
@@ -132,14 +154,14 @@ function toError(r: ReturnType<typeof run>): ValidationError {
 export function validateResource(input: unknown): Resource;
 export function validateResource<K extends ResourceKind>(input: unknown, kind: K): ResourceOfKind<K>;
 export function validateResource(input: unknown, kind?: ResourceKind): Resource {
-  const r = run(input, kind);
+  const r = safeRun(input, kind);
   if (r.resource !== undefined) return r.resource;
   throw toError(r);
 }
 
 /** Non-throwing {@link validateResource}; `kind` likewise requires that kind. */
 export function checkResource(input: unknown, kind?: ResourceKind): CheckResult {
-  const r = run(input, kind);
+  const r = safeRun(input, kind);
   if (r.resource !== undefined) return { ok: true, resource: r.resource };
   const error = toError(r);
   return { ok: false, error, issues: error.issues };

@@ -215,3 +215,44 @@ export function runFsmFuzz(o: { sequences: number; maxEvents?: number; seed?: nu
   }
   return { sequences: o.sequences, events, visits };
 }
+
+/** Brings a fresh state machine into one of its states by the ordinary path (for message fuzzing). */
+export function fsmInState(target: number, holdTime = 9): FsmState {
+  let s = createFsm({ ...CONFIG, holdTime });
+  const open = localCapabilities({ asn: 65001, families: ["1/1"] });
+  const path: FsmEvent[] = [
+    { type: "start" },
+    { type: "tcp-connected", direction: "outbound" },
+    { type: "message", message: { type: 1, version: 4, myAs: 65001, holdTime: 90, bgpId: "10.0.0.2", capabilities: open } },
+    { type: "message", message: { type: 4 } },
+  ];
+  for (let i = 0; i < Math.min(target, path.length); i++) s = step(s, path[i]!, 0).state;
+  return s;
+}
+
+/**
+ * Feeds one framed message (as bytes) to a state machine in every state: decoded by the real codec
+ * into a `message` event, or into a `decode-error` event when the codec rejects it. Throws when `step`
+ * throws or an invariant breaks.
+ */
+export function fuzzFsmWithBytes(bytes: Uint8Array, count?: (outcome: string) => void): void {
+  let ev: FsmEvent;
+  try {
+    ev = { type: "message", message: decodeMessage(bytes, DEFAULT_CODEC_CONTEXT) };
+  } catch (e) {
+    if (!isBgpWireError(e)) throw e;
+    ev = {
+      type: "decode-error",
+      code: e.notification.code,
+      subcode: e.notification.subcode,
+      data: e.notification.data,
+      action: e.action,
+    };
+  }
+  for (let target = 0; target <= 4; target++) {
+    const s = fsmInState(target);
+    const r = step(s, ev, 1000);
+    checkInvariants(s, r);
+    count?.(`fsm:${s.state}→${r.state.state}`);
+  }
+}

@@ -668,6 +668,8 @@ export class Rib {
     }
     out = applyActions(pol, verdict, out, this.localAsn);
     let nextHops = set.nextHops;
+    // An IPv4 route learned with an IPv6 next hop (RFC 8950) cannot be passed on in NEXT_HOP.
+    if (afi === Afi.IPv4 && nextHops[0]?.includes(":")) nextHopSelf = true;
     if (nextHopSelf) {
       const self = afi === Afi.IPv4 ? to.localAddress4 : to.localAddress6;
       if (self === null) return null;

@@ -43,10 +43,9 @@ describe("interface and namespace names", () => {
       "route",
     ]);
     expect(inNetns(namedNetns("mg-1"), ["nft", "-f", "-"])).toEqual([
-      "ip",
-      "netns",
-      "exec",
-      "mg-1",
+      "nsenter",
+      "--net=/run/netns/mg-1",
+      "--",
       "nft",
       "-f",
       "-",

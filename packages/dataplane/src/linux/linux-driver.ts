@@ -11,7 +11,7 @@ import { bridgeJson, findLinkJson, ipJson } from "../kernel/iproute.js";
 import { validateIfName } from "../kernel/names.js";
 import type { NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
-import { EMPTY_POLICY_SNAPSHOT, natPools, policySnapshot } from "../memory/memory-driver.js";
+import { EMPTY_POLICY_SNAPSHOT, natPools, policySnapshot } from "../snapshot.js";
 import { createNftProgrammer } from "../nft/programmer.js";
 import { type NftMarks, type NftRenderOptions, createNftRenderCache, renderRuleset } from "../nft/render.js";
 import { createDataplaneModel } from "../model.js";
@@ -171,11 +171,15 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   /**
    * Brings the kernel to the plan. `full` re-reads the kernel instead of trusting the cache; otherwise
    * only the routes in `dirty` are re-planned and compared (unless hosts, VTEPs or pools changed).
+   * `policyFirst` (the batch's nftables transaction) is awaited before any route changes: a new
+   * workload's route must not go live before its chains exist. Planning and reading the kernel's routes
+   * overlap with it.
    */
   async function program(
     full: boolean,
     signal: AbortSignal | undefined,
     dirty: ReadonlySet<string> | "all" = "all",
+    policyFirst?: Promise<void>,
   ) {
     // Probe for IPIP only once a pool asks for it: one process fewer on every start of a VXLAN/flat node.
     if (ipip === undefined && [...model.routes.pools.values()].some((p) => p.encapsulation === "ipip")) {
@@ -189,8 +193,15 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
       dirtyKeys !== undefined && lastPlan !== undefined
         ? model.planRoutes(planOptions, { prev: lastPlan, dsts: dirtyKeys })
         : model.planRoutes(planOptions);
+    const [, current] = await Promise.all([
+      policyFirst,
+      full ? listOwnedRoutes(runner, ns, spec, { signal }) : Promise.resolve(cache),
+    ]).catch((e: unknown) => {
+      // Nothing of this batch's routes reached the kernel: plan the next batch in full against the cache.
+      lastPlan = undefined;
+      throw e;
+    });
     if (!incremental) await programVxlan(plan, full, signal);
-    const current = full ? await listOwnedRoutes(runner, ns, spec, { signal }) : cache;
     const diff =
       dirtyKeys !== undefined
         ? diffRouteKeys(current, plan.routes, dirtyKeys, spec)
@@ -218,8 +229,9 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     ensureOpen();
     throwIfAborted(signal);
     if (!model.inSync) return { added: 0, removed: 0 };
-    const r = await program(true, signal);
-    await programPolicy(true, signal);
+    const policy = programPolicy(true, signal);
+    policy.catch(() => undefined);
+    const r = await program(true, signal, "all", policy);
     if (r.added + r.removed > 0) log.info({ added: r.added, removed: r.removed }, "reconciled routes");
     return { added: r.added, removed: r.removed };
   }
@@ -254,11 +266,13 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         // table atomically; later batches apply differences only.
         const first = effect.sawInSync && !programmed;
         let warnings: readonly string[] = [];
+        const policy = first || effect.policyChanged ? programPolicy(first, callOptions.signal) : undefined;
+        // Handled here so an early failure of the route side cannot leave it unobserved; still awaited below.
+        policy?.catch(() => undefined);
         if (first || effect.routesChanged) {
-          warnings = (await program(first, callOptions.signal, first ? "all" : effect.dirtyRoutes)).plan
-            .warnings;
-        }
-        if (first || effect.policyChanged) await programPolicy(first, callOptions.signal);
+          const dirty = first ? "all" : effect.dirtyRoutes;
+          warnings = (await program(first, callOptions.signal, dirty, policy)).plan.warnings;
+        } else await policy;
         programmed = true;
         if (first) schedule();
         return { inSync: true, programmed: true, warnings };

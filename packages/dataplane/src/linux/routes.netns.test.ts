@@ -4,6 +4,7 @@ import { createNetnsLab, createUnderlay, type LabHost, type NetnsLab } from "../
 import { type ProbeAgent, startProbeAgent } from "../testing/probe-agent.js";
 import { createWorkloadPlumber } from "../workload/plumbing.js";
 import { createLinuxDataplane, type LinuxDataplane } from "./linux-driver.js";
+import { teardownLinuxDataplane } from "./teardown.js";
 
 // Three hosts on one underlay bridge, one pod per host; pod i is 10.244.i.2 in block 10.244.i.0/26.
 const POOL = "10.244.0.0/16";
@@ -248,5 +249,39 @@ describe("Linux driver routes across three hosts", () => {
     expect(await agents[0]!.probe("tcp", podIp(2), 8080, 300)).toBe(false);
     await drivers[1]!.apply(stateFor(2, "vxlan"));
     expect(await agents[0]!.probe("tcp", podIp(2), 8080, 1000)).toBe(true);
+  });
+
+  it("periodic reconciliation restores a deleted route on its own", async () => {
+    const ns = hosts[1]!.ns;
+    await drivers[1]!.close();
+    const periodic = createLinuxDataplane({
+      netns: ns,
+      nodeName: "host2",
+      reconcileIntervalMs: 100,
+      nftables: { enabled: false },
+    });
+    drivers[1] = periodic;
+    await periodic.apply([...stateFor(2, "vxlan"), { kind: "in-sync" }]);
+    await lab.exec(ns, ["ip", "route", "del", block(1)]);
+    const has = async () =>
+      (
+        JSON.parse(await lab.exec(ns, ["ip", "-json", "route", "show", "proto", "80"])) as { dst: string }[]
+      ).some((r) => r.dst === block(1));
+    expect(await has()).toBe(false);
+    const deadline = Date.now() + 5000;
+    while (!(await has()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await has()).toBe(true);
+  });
+
+  it("teardown removes what the driver owns and nothing else", async () => {
+    const ns = hosts[2]!.ns;
+    await drivers[2]!.close();
+    await teardownLinuxDataplane({ netns: ns });
+    await teardownLinuxDataplane({ netns: ns });
+    expect(await lab.exec(ns, ["ip", "-json", "route", "show", "table", "all", "proto", "80"])).toBe("[]\n");
+    const links = JSON.parse(await lab.exec(ns, ["ip", "-json", "link", "show"])) as { ifname: string }[];
+    expect(links.map((l) => l.ifname)).not.toContain("vxlan.margay");
+    expect(links.map((l) => l.ifname)).toContain(pods[2]!.hostIf);
+    expect(links.map((l) => l.ifname)).toContain("eth0");
   });
 });

@@ -8,6 +8,7 @@ import {
 } from "@margay/policy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
+import type { DataplaneUpdate } from "../stream.js";
 import { createLinuxDataplane, type LinuxDataplane } from "../linux/linux-driver.js";
 import { createNetnsLab, createUnderlay, type LabHost, type NetnsLab } from "../testing/netns-lab.js";
 import { type ProbeAgent, startProbeAgent } from "../testing/probe-agent.js";
@@ -139,6 +140,9 @@ const agents: ProbeAgent[] = [];
 const ifnames: string[] = [];
 let outsideAgent: ProbeAgent;
 const graph = createCalcGraph({ nodeName: "host1" });
+/** Every resource currently in `graph`, so a restarted driver can be fed the same state. */
+const replayResources: PolicyModelResource[] = [];
+let replayRouteSide: DataplaneUpdate[] = [];
 const mirror = createStreamMirror();
 
 async function push(updates: readonly PolicyUpdate[]): Promise<void> {
@@ -192,7 +196,7 @@ beforeAll(async () => {
       ifname: r.hostIfName,
     });
     agents.push(await startProbeAgent(ns, { tcp: [80, 5432], udp: [53] }));
-    graph.upsert({
+    const wep: PolicyModelResource = {
       apiVersion: API_VERSION,
       kind: "WorkloadEndpoint",
       metadata: {
@@ -207,13 +211,16 @@ beforeAll(async () => {
         profiles: ["kns.default"],
         ports: [{ name: "pg", protocol: "TCP", port: 5432 }],
       },
-    });
+    };
+    graph.upsert(wep);
+    replayResources.push(wep);
   }
   graph.upsert(profile);
+  replayResources.push(profile);
   graph.markInSync();
   const initial = graph.flush();
   mirror.apply(initial);
-  await driver.apply([
+  replayRouteSide = [
     {
       kind: "pool-update",
       cidr: "10.65.0.0/24",
@@ -223,8 +230,8 @@ beforeAll(async () => {
     },
     { kind: "host-update", node: "host1", addresses: [host.address] },
     ...routes,
-    ...initial,
-  ]);
+  ];
+  await driver.apply([...replayRouteSide, ...initial]);
   outsideAgent = await startProbeAgent(hosts[1]!.ns, { tcp: [9000] });
 });
 
@@ -239,8 +246,14 @@ describe("nftables policy with real packets", () => {
   let previous: readonly PolicyModelResource[] = [];
   for (const c of CASES) {
     it(c.name, async () => {
-      for (const r of previous) graph.remove(keyOf(r));
-      for (const r of c.resources) graph.upsert(r);
+      for (const r of previous) {
+        graph.remove(keyOf(r));
+        replayResources.splice(replayResources.indexOf(r), 1);
+      }
+      for (const r of c.resources) {
+        graph.upsert(r);
+        replayResources.push(r);
+      }
       previous = c.resources;
       await push(graph.flush());
       const { got, want } = await matrix();
@@ -348,6 +361,34 @@ describe("nftables policy with real packets", () => {
         .sort();
     expect(lines(after)).toEqual(lines(before));
     expect(after).not.toContain("broken");
+  });
+
+  it("a restarted driver replaces its table atomically: allowed traffic never drops", async () => {
+    let sent = 0;
+    let lost = 0;
+    let running = true;
+    const prober = (async () => {
+      while (running) {
+        sent++;
+        if (!(await agents[0]!.probe("tcp", PODS[1].ip, 80, 1000))) lost++;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    await driver.close();
+    driver = createLinuxDataplane({ netns: hosts[0]!.ns, nodeName: "host1", reconcileIntervalMs: 0 });
+    // The new driver is fed the whole state again (as a restarted agent's calc graph would produce it).
+    const replay = createCalcGraph({ nodeName: "host1" });
+    for (const r of replayResources) replay.upsert(r);
+    replay.markInSync();
+    await driver.apply([...replayRouteSide, ...replay.flush()]);
+    await new Promise((r) => setTimeout(r, 100));
+    running = false;
+    await prober;
+    expect(
+      evaluateMirror(mirror, { srcIp: PODS[0].ip, dstIp: PODS[1].ip, protocol: "TCP", dstPort: 80 }),
+    ).toBe("allow");
+    expect(sent).toBeGreaterThan(3);
+    expect(lost).toBe(0);
   });
 
   it("host endpoint: default deny with failsafe ports still open", async () => {

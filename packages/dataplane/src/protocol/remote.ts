@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import type { ApplyResult, DataplaneDriver, DataplaneSnapshot } from "../driver.js";
-import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
+import { DataplaneError, DataplaneErrorCode, isDataplaneError, throwIfAborted } from "../errors.js";
 import { type Envelope, PROTOCOL_VERSION, createFrameDecoder, decodeEnvelope, encodeFrame } from "./codec.js";
 
 /** A {@link DataplaneDriver} whose implementation runs on the other side of a framed stream. */
@@ -53,9 +53,7 @@ export async function createRemoteDataplane(options: RemoteDataplaneOptions): Pr
       }
     } catch (e) {
       fail(
-        e instanceof DataplaneError
-          ? e
-          : new DataplaneError(DataplaneErrorCode.Protocol, "bad frame", { cause: e }),
+        isDataplaneError(e) ? e : new DataplaneError(DataplaneErrorCode.Protocol, "bad frame", { cause: e }),
       );
     }
   });

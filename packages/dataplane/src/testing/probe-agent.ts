@@ -12,26 +12,31 @@ if (pending === 0) { pending = 1; ready(); }
 for (const p of tcp) net.createServer((s) => { s.on("error", () => {}); s.end(String(s.remoteAddress).replace(/^::ffff:/, "")); }).listen(p, "::", ready);
 for (const p of udp) { const s = dgram.createSocket("udp6"); s.on("message", (m, r) => s.send(m, r.port, r.address)); s.bind(p, "::", ready); }
 process.on("uncaughtException", (e) => { process.stderr.write(String(e.stack) + "\\n"); });
-const out = (id, ok, data) => process.stdout.write(JSON.stringify({ id, ok, data }) + "\\n");
+// One answer per probe. A timeout is judged only after pending I/O has run (setImmediate follows the poll
+// phase): on a starved machine the timer and the connect completion can be due in the same loop turn,
+// and the timer phase comes first.
+const answer = (id) => { let done = false; return (ok, data) => { if (!done) { done = true; process.stdout.write(JSON.stringify({ id, ok, data }) + "\\n"); } }; };
+const after = (ms, fn) => setTimeout(() => setImmediate(fn), ms);
 rl.createInterface({ input: process.stdin }).on("line", (line) => {
   const q = JSON.parse(line);
+  const out = answer(q.id);
   if (q.proto === "peer") {
     const s = net.connect({ host: q.host, port: q.port });
     let data = "";
-    const t = setTimeout(() => { s.destroy(); out(q.id, false); }, q.timeout);
+    const t = after(q.timeout, () => { s.destroy(); out(false); });
     s.on("data", (b) => { data += b; });
-    s.on("end", () => { clearTimeout(t); out(q.id, true, data); });
-    s.on("error", () => { clearTimeout(t); out(q.id, false); });
+    s.on("end", () => { clearTimeout(t); out(true, data); });
+    s.on("error", () => { clearTimeout(t); out(false); });
   } else if (q.proto === "tcp") {
     const s = net.connect({ host: q.host, port: q.port });
-    const t = setTimeout(() => { s.destroy(); out(q.id, false); }, q.timeout);
-    s.on("connect", () => { clearTimeout(t); s.destroy(); out(q.id, true); });
-    s.on("error", () => { clearTimeout(t); out(q.id, false); });
+    const t = after(q.timeout, () => { s.destroy(); out(false); });
+    s.on("connect", () => { clearTimeout(t); s.destroy(); out(true); });
+    s.on("error", () => { clearTimeout(t); out(false); });
   } else {
     const s = dgram.createSocket(net.isIPv6(q.host) ? "udp6" : "udp4");
-    const t = setTimeout(() => { s.close(); out(q.id, false); }, q.timeout);
-    s.on("message", () => { clearTimeout(t); s.close(); out(q.id, true); });
-    s.on("error", () => { clearTimeout(t); s.close(); out(q.id, false); });
+    const t = after(q.timeout, () => { out(false); s.close(); });
+    s.on("message", () => { clearTimeout(t); out(true); s.close(); });
+    s.on("error", () => { clearTimeout(t); out(false); try { s.close(); } catch {} });
     s.send("probe", q.port, q.host);
   }
 });

@@ -81,8 +81,9 @@ export interface EtcdDatastoreOptions extends ValidationOptions {
   endpoints: readonly string[];
   /** TLS; default: plaintext unless an endpoint is `https://` (then the system CAs). */
   tls?: EtcdTlsOptions | undefined;
-  /** etcd user/password authentication. Default: none. */
+  /** etcd user for authentication (with `password`). Default: none. */
   username?: string | undefined;
+  /** Password of `username`. Default: none. */
   password?: string | undefined;
   /** Key prefix (no trailing `/`). Default `/margay/v1`. */
   prefix?: string | undefined;

@@ -170,6 +170,19 @@ describe("memory datastore: snapshot persistence", () => {
     expect(
       isDatastoreError(await errorOf(() => createMemoryDatastore({ snapshotPath: path })), "invalid"),
     ).toBe(true);
+    // Well-formed envelope, malformed objects: still `invalid`, never a TypeError.
+    const format = "margay.datastore.snapshot/v1";
+    const entry = { kind: "IPPool", namespace: null, name: "a", createRevision: 2, modRevision: 2 };
+    for (const objects of [
+      [null],
+      [{ ...entry, object: null }],
+      [{ ...entry, name: 7, object: { metadata: { name: "a" } } }],
+      [{ ...entry, modRevision: 9, object: { metadata: { name: "a" } } }],
+    ]) {
+      await writeFile(path, JSON.stringify({ format, revision: 3, objects }));
+      const bad = await errorOf(() => createMemoryDatastore({ snapshotPath: path }));
+      expect(isDatastoreError(bad, "invalid"), String(bad)).toBe(true);
+    }
   });
 
   it("a snapshot that cannot be written fails the write with unavailable", async () => {

@@ -100,6 +100,8 @@ interface HistoryEvent {
 interface WatchReg {
   kind: string;
   namespace: string | undefined;
+  /** Only changes after this revision are delivered (it may still be in the future, as etcd allows). */
+  after: number;
   stream: WatchStream;
 }
 
@@ -305,6 +307,7 @@ class MemoryStore implements MemoryDatastore {
     const reg: WatchReg = {
       kind,
       namespace: options.namespace,
+      after: from,
       stream: new WatchStream({
         queueLimit: this.#watchQueueLimit,
         signal: options.signal,
@@ -479,7 +482,7 @@ class MemoryStore implements MemoryDatastore {
     for (const e of events) this.#history.push(e);
     this.#trimHistory();
     for (const w of this.#watches) {
-      const mine = events.filter((e) => matches(w, e));
+      const mine = events.filter((e) => e.revision > w.after && matches(w, e));
       if (mine.length > 0) {
         w.stream.push(mine.map(toEvent));
         if (w.stream.stopped) this.#watches.delete(w);

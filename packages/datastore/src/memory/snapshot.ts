@@ -68,15 +68,37 @@ export function decodeSnapshot(text: string, path: string): SnapshotState {
       reason: "corrupt-snapshot",
     });
   }
-  const entries = (doc.objects as RawEntry[]).map((o) => ({
-    kind: o.kind,
-    namespace: o.namespace ?? undefined,
-    name: o.name,
-    createRevision: o.createRevision,
-    modRevision: o.modRevision,
-    json: JSON.stringify(o.object),
-  }));
-  return { revision: doc.revision as number, entries };
+  const revision = doc.revision as number;
+  const entries = (doc.objects as unknown[]).map((raw, i) => {
+    const o = raw as Partial<RawEntry> | null;
+    const object = o?.object as { metadata?: unknown } | null | undefined;
+    // A hand-edited or foreign file must fail as `invalid`, not as a TypeError somewhere later.
+    if (
+      typeof o !== "object" ||
+      o === null ||
+      typeof o.kind !== "string" ||
+      typeof o.name !== "string" ||
+      (o.namespace !== null && typeof o.namespace !== "string") ||
+      !Number.isSafeInteger(o.createRevision) ||
+      !Number.isSafeInteger(o.modRevision) ||
+      o.modRevision! > revision ||
+      typeof object !== "object" ||
+      object === null ||
+      typeof object.metadata !== "object" ||
+      object.metadata === null
+    ) {
+      throw invalidError(`snapshot ${path}: object ${i} is malformed`, { reason: "corrupt-snapshot" });
+    }
+    return {
+      kind: o.kind,
+      namespace: o.namespace ?? undefined,
+      name: o.name,
+      createRevision: o.createRevision!,
+      modRevision: o.modRevision!,
+      json: JSON.stringify(object),
+    };
+  });
+  return { revision, entries };
 }
 
 const tempPrefix = (path: string) => `${basename(path)}.tmp-`;

@@ -17,13 +17,16 @@ export interface StartEtcdTlsOptions {
   caFile: string;
   /** Server certificate; must name the bound address (e.g. `IP:127.0.0.1`) as a subject alt name. */
   certFile: string;
+  /** Private key of `certFile`. */
   keyFile: string;
   /**
    * Require client certificates signed by `caFile` (`--client-cert-auth`); the health probe then presents
    * `clientCertFile`/`clientKeyFile`. Default false.
    */
   clientCertAuth?: boolean | undefined;
+  /** Client certificate the health probe presents when `clientCertAuth` is set. */
   clientCertFile?: string | undefined;
+  /** Private key of `clientCertFile`. */
   clientKeyFile?: string | undefined;
 }
 
@@ -60,6 +63,7 @@ export interface EtcdServer {
   kill(): Promise<void>;
   /** Stops etcd if it runs, then starts it again on the same ports and data directory; waits for health. */
   restart(): Promise<void>;
+  /** Same as {@link EtcdServer.stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

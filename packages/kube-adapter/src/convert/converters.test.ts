@@ -48,12 +48,32 @@ describe("defaultConverters", () => {
     }
   });
 
-  it("yield nothing for a pod without an endpoint, and throw on an invalid policy", () => {
+  it("yield nothing for a pod without an endpoint", () => {
     const hostNet = pod("a", "h", "n1", "10.0.0.1");
     hostNet.spec!.hostNetwork = true;
     expect(defaultConverters.pods.convert(hostNet)).toEqual([]);
+  });
+
+  it("report a malformed policy rule and leave it out (failing closed) instead of losing the policy", () => {
     const bad = networkPolicy("a", "bad", "web", "x") as { spec: { ingress: unknown[] } } & KubeObject;
-    bad.spec.ingress = [{ from: [{ ipBlock: { cidr: "not-a-cidr" } }] }];
-    expect(() => defaultConverters.networkpolicies.convert(bad)).toThrow();
+    bad.spec.ingress = [
+      { from: [{ ipBlock: { cidr: "not-a-cidr" } }] },
+      { from: [{ podSelector: { matchLabels: { role: "ok" } } }] },
+    ];
+    const issues: unknown[] = [];
+    const [np] = defaultConverters.networkpolicies.convert(bad, {
+      onIssue: (e) => issues.push(e),
+    }) as unknown as [{ spec: { ingress: unknown[] } }];
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ code: "invalid-input" });
+    expect(np.spec.ingress).toHaveLength(1);
+  });
+
+  it("throw on an object that cannot be converted at all", () => {
+    const anp = {
+      metadata: { name: "x" },
+      spec: { priority: 5000, subject: { namespaces: {} } },
+    } as unknown as KubeObject;
+    expect(() => defaultConverters.adminnetworkpolicies.convert(anp)).toThrow();
   });
 });

@@ -30,10 +30,21 @@ export interface ResourceConverter<T extends KubeObject = KubeObject> {
   readonly modelKinds: readonly string[];
   /**
    * The model resources `object` becomes (none for, e.g., a host-network pod). Pure and deterministic.
-   * Throws on input it cannot convert; the adapter then keeps nothing for the object and counts it.
+   * Throws on input it cannot convert at all; the adapter then keeps nothing for the object and counts
+   * it. Parts it can leave out safely (a malformed policy rule, which then fails closed, as in Calico)
+   * are reported through `context.onIssue` instead.
    */
-  convert(object: T): Resource[];
+  convert(object: T, context?: ConvertContext): Resource[];
 }
+
+/** Callbacks a converter reports through. */
+export interface ConvertContext {
+  /** Told of each part of an object left out or narrowed (e.g. a policy rule with a malformed CIDR). */
+  readonly onIssue?: ((error: unknown) => void) | undefined;
+}
+
+const policyOptions = (context: ConvertContext | undefined) =>
+  context?.onIssue === undefined ? {} : { onInvalidRule: context.onIssue };
 
 /** The converters of every resource type the adapter knows. */
 export const defaultConverters: Readonly<Record<KubeResourceName, ResourceConverter>> = Object.freeze({
@@ -63,16 +74,22 @@ export const defaultConverters: Readonly<Record<KubeResourceName, ResourceConver
   networkpolicies: {
     resource: KubeResources.networkpolicies,
     modelKinds: ["NetworkPolicy"],
-    convert: (o: KubeObject) => [convertNetworkPolicy(o as unknown as K8sNetworkPolicy)],
+    convert: (o: KubeObject, c?: ConvertContext) => [
+      convertNetworkPolicy(o as unknown as K8sNetworkPolicy, policyOptions(c)),
+    ],
   },
   adminnetworkpolicies: {
     resource: KubeResources.adminnetworkpolicies,
     modelKinds: ["GlobalNetworkPolicy"],
-    convert: (o: KubeObject) => [convertAdminNetworkPolicy(o as unknown as K8sAdminNetworkPolicy)],
+    convert: (o: KubeObject, c?: ConvertContext) => [
+      convertAdminNetworkPolicy(o as unknown as K8sAdminNetworkPolicy, policyOptions(c)),
+    ],
   },
   baselineadminnetworkpolicies: {
     resource: KubeResources.baselineadminnetworkpolicies,
     modelKinds: ["GlobalNetworkPolicy"],
-    convert: (o: KubeObject) => [convertBaselineAdminNetworkPolicy(o as unknown as K8sBaselineAdminNetworkPolicy)],
+    convert: (o: KubeObject, c?: ConvertContext) => [
+      convertBaselineAdminNetworkPolicy(o as unknown as K8sBaselineAdminNetworkPolicy, policyOptions(c)),
+    ],
   },
 });

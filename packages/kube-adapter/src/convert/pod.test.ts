@@ -24,7 +24,11 @@ const base: KubePod = {
       { name: "proxy", restartPolicy: "Always", ports: [{ name: "proxy", containerPort: 15001 }] },
     ],
   },
-  status: { phase: "Running", podIP: "10.244.1.5", podIPs: [{ ip: "10.244.1.5" }, { ip: "fd00:0:0:0::1:5" }] },
+  status: {
+    phase: "Running",
+    podIP: "10.244.1.5",
+    podIPs: [{ ip: "10.244.1.5" }, { ip: "fd00:0:0:0::1:5" }],
+  },
 };
 
 describe("Calico names", () => {

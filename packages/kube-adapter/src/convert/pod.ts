@@ -30,7 +30,11 @@ const escapePart = (s: string) => s.replaceAll("-", "--");
  * The WorkloadEndpoint name Calico gives a pod's interface: `<node>-k8s-<pod>-<endpoint>` with every `-`
  * inside a part doubled, so the parts can be recovered from the name.
  */
-export function workloadEndpointName(node: string, pod: string, endpoint: string = POD_ENDPOINT_NAME): string {
+export function workloadEndpointName(
+  node: string,
+  pod: string,
+  endpoint: string = POD_ENDPOINT_NAME,
+): string {
   return `${escapePart(node)}-${ORCHESTRATOR_KUBERNETES}-${escapePart(pod)}-${escapePart(endpoint)}`;
 }
 
@@ -52,6 +56,15 @@ export function podSkipReason(pod: KubePod): "host-network" | "finished" | "unsc
   return undefined;
 }
 
+/** A dotted quad already in canonical form (no leading zeros): the common case, checked without parsing. */
+const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+function hostNetwork(s: string): string | undefined {
+  if (CANONICAL_V4.test(s)) return `${s}/32`;
+  const ip = parseIp(s);
+  return ip === undefined ? undefined : `${ip.address}/${ip.version === 4 ? 32 : 128}`;
+}
+
 function podIPs(pod: KubePod): string[] {
   const raw =
     pod.status?.podIPs !== undefined && pod.status.podIPs.length > 0
@@ -61,10 +74,8 @@ function podIPs(pod: KubePod): string[] {
         : [];
   const out: string[] = [];
   for (const s of raw) {
-    const ip = parseIp(s);
-    if (ip === undefined) continue;
-    const net = `${ip.address}/${ip.version === 4 ? 32 : 128}`;
-    if (!out.includes(net)) out.push(net);
+    const net = hostNetwork(s);
+    if (net !== undefined && !out.includes(net)) out.push(net);
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startFakeKubeApiServer, type FakeKubeApiServer } from "../testing/index.js";
 import { createHttpTransport, type KubeTransport } from "../transport/transport.js";
 import { KubeResources } from "../resources.js";
-import type { KubeObject } from "../kube-types.js";
+import type { KubeObject, KubePod } from "../kube-types.js";
 import { createInformer, type InformerEvent, type InformerTransition } from "./informer.js";
 import { namespace, pod, waitFor } from "../__tests__/helpers.js";
 
@@ -36,7 +36,13 @@ describe("informer", () => {
   it("lists in pages, then follows the watch from the list's resourceVersion", async () => {
     for (let i = 0; i < 7; i++) server.create("pods", pod("a", `p-${i}`, "n1", `10.0.0.${i + 1}`));
     const rec = recorder();
-    const inf = createInformer({ transport, resource: KubeResources.pods, pageSize: 3, backoff: fastBackoff, ...rec });
+    const inf = createInformer({
+      transport,
+      resource: KubeResources.pods,
+      pageSize: 3,
+      backoff: fastBackoff,
+      ...rec,
+    });
     await inf.waitForSync();
     expect(inf.stats.listPages).toBe(3);
     expect(inf.cache.size).toBe(7);
@@ -69,11 +75,21 @@ describe("informer", () => {
     const inf = createInformer({
       transport,
       resource: KubeResources.pods,
-      indexers: { node: (o) => [(o as { spec: { nodeName: string } }).spec.nodeName] },
+      indexers: { node: (o) => [(o as KubePod).spec!.nodeName!] },
     });
     await inf.waitForSync();
-    expect(inf.cache.byIndex("namespace", "b").map((p) => p.metadata.name).sort()).toEqual(["p-2", "p-3"]);
-    expect(inf.cache.byIndex("node", "n1").map((p) => p.metadata.name).sort()).toEqual(["p-1", "p-2"]);
+    expect(
+      inf.cache
+        .byIndex("namespace", "b")
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(["p-2", "p-3"]);
+    expect(
+      inf.cache
+        .byIndex("node", "n1")
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(["p-1", "p-2"]);
     const moved = server.get("pods", "b", "p-2")! as ReturnType<typeof pod>;
     moved.spec!.nodeName = "n2";
     server.update("pods", moved);
@@ -100,7 +116,12 @@ describe("informer", () => {
   it("resumes a dropped watch from the last resourceVersion without relisting", async () => {
     server.create("namespaces", namespace("a"));
     const rec = recorder();
-    const inf = createInformer({ transport, resource: KubeResources.namespaces, backoff: fastBackoff, ...rec });
+    const inf = createInformer({
+      transport,
+      resource: KubeResources.namespaces,
+      backoff: fastBackoff,
+      ...rec,
+    });
     await inf.waitForSync();
     server.create("namespaces", namespace("b"));
     await waitFor(() => inf.cache.has("b"), "first event");
@@ -112,14 +133,21 @@ describe("informer", () => {
     expect(inf.stats.watches).toBeGreaterThanOrEqual(2);
     expect(inf.stats.gone).toBe(0);
     expect(rec.events.map((e) => e.key)).toEqual(["a", "b", "c"]);
-    expect(rec.transitions.some((t) => t.reason === "watch-dropped" || t.reason === "watch-ended")).toBe(true);
+    expect(rec.transitions.some((t) => t.reason === "watch-dropped" || t.reason === "watch-ended")).toBe(
+      true,
+    );
     await inf.close();
   });
 
   it("relists on 410 Gone and synthesizes deletes for objects that vanished unseen", async () => {
     for (const n of ["a", "b", "c"]) server.create("namespaces", namespace(n));
     const rec = recorder();
-    const inf = createInformer({ transport, resource: KubeResources.namespaces, backoff: fastBackoff, ...rec });
+    const inf = createInformer({
+      transport,
+      resource: KubeResources.namespaces,
+      backoff: fastBackoff,
+      ...rec,
+    });
     await inf.waitForSync();
     await waitFor(() => server.openWatches === 1, "watch open");
     // Keep the informer away while the history it would resume from is changed and compacted.
@@ -194,9 +222,13 @@ describe("informer", () => {
     expect(delays).toEqual([10, 20, 40, 80]);
     const failed = rec.transitions.filter((t) => t.to === "backing-off" && t.reason === "list-failed");
     expect(failed).toHaveLength(4);
-    expect(failed.every((t) => (t.error as { details?: { status?: number } }).details?.status === 503)).toBe(true);
+    expect(failed.every((t) => (t.error as { details?: { status?: number } }).details?.status === 503)).toBe(
+      true,
+    );
     // After each pause the informer lists again, until the list succeeds and it watches.
-    expect(rec.transitions.filter((t) => t.reason === "backoff-elapsed" && t.to === "listing")).toHaveLength(4);
+    expect(rec.transitions.filter((t) => t.reason === "backoff-elapsed" && t.to === "listing")).toHaveLength(
+      4,
+    );
     await waitFor(() => inf.phase === "watching", "watching phase");
     expect(inf.stats.failures).toBe(4);
     expect(inf.cache.has("a")).toBe(true);

@@ -9,12 +9,7 @@
  * @packageDocumentation
  */
 
-import {
-  httpError,
-  isKubeAdapterError,
-  KubeAdapterError,
-  KubeAdapterErrorCode,
-} from "../errors.js";
+import { httpError, isKubeAdapterError, KubeAdapterError, KubeAdapterErrorCode } from "../errors.js";
 import type { KubeList, KubeObject, KubeStatus, KubeWatchEvent } from "../kube-types.js";
 import { objectKey } from "../kube-types.js";
 import { type Logger, silentLogger } from "../logger.js";
@@ -291,7 +286,11 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
     });
   }
 
-  private transition(to: InformerPhase, reason: InformerTransitionReason, extra: Partial<InformerTransition>) {
+  private transition(
+    to: InformerPhase,
+    reason: InformerTransitionReason,
+    extra: Partial<InformerTransition>,
+  ) {
     const t: InformerTransition = { from: this.currentPhase, to, reason, resourceVersion: this.rv, ...extra };
     this.currentPhase = to;
     try {
@@ -389,9 +388,13 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
       if (res.status !== 200) throw await failure(res, path, this.resource.kind);
       const list = parseJson<KubeList<T>>((await readBody(res)).toString("utf8"), "list", path);
       if (!Array.isArray(list.items) || typeof list.metadata?.resourceVersion !== "string") {
-        throw new KubeAdapterError(KubeAdapterErrorCode.Decode, "list answer without items or resourceVersion", {
-          details: { path, kind: this.resource.kind },
-        });
+        throw new KubeAdapterError(
+          KubeAdapterErrorCode.Decode,
+          "list answer without items or resourceVersion",
+          {
+            details: { path, kind: this.resource.kind },
+          },
+        );
       }
       this.stats.listPages++;
       listRv ??= list.metadata.resourceVersion;
@@ -489,7 +492,8 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
         const previous = this.store.remove(key);
         this.rv = obj.metadata.resourceVersion ?? this.rv;
         this.stats.events++;
-        if (previous !== undefined) this.emit({ type: "deleted", key, object: obj, previous, fromRelist: false });
+        if (previous !== undefined)
+          this.emit({ type: "deleted", key, object: obj, previous, fromRelist: false });
         return;
       }
       case "BOOKMARK":
@@ -500,9 +504,13 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
         const status = event.object as KubeStatus;
         const details = { path, kind: this.resource.kind, reason: status.reason, resourceVersion: this.rv };
         if (isGoneStatus(status)) {
-          throw new KubeAdapterError(KubeAdapterErrorCode.Gone, status.message ?? "resource version too old", {
-            details: { ...details, status: 410 },
-          });
+          throw new KubeAdapterError(
+            KubeAdapterErrorCode.Gone,
+            status.message ?? "resource version too old",
+            {
+              details: { ...details, status: 410 },
+            },
+          );
         }
         throw httpError(status.code ?? 500, status.message ?? "watch error", details);
       }

@@ -17,7 +17,12 @@ describe("ObjectCache", () => {
     expect(c.size).toBe(3);
     expect(c.get("a/x")?.metadata.name).toBe("x");
     expect(c.get("cluster")?.metadata.name).toBe("cluster");
-    expect(c.byIndex("zone", "z2").map((o) => o.metadata.name).sort()).toEqual(["x", "y"]);
+    expect(
+      c
+        .byIndex("zone", "z2")
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(["x", "y"]);
     expect(c.indexValues("namespace").sort()).toEqual(["a", "b"]);
     const old = c.upsert(obj("a", "x", ["z3"]));
     expect(old?.metadata.labels?.zones).toBe("z1,z2");

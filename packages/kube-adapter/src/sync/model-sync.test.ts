@@ -12,7 +12,8 @@ const profile = (name: string, v: string): StoredObject & { spec: unknown } => (
 
 const ds = createMemoryDatastore();
 afterEach(async () => {
-  for (const o of (await ds.list("Profile")).items) await ds.delete({ kind: "Profile", name: o.metadata.name });
+  for (const o of (await ds.list("Profile")).items)
+    await ds.delete({ kind: "Profile", name: o.metadata.name });
 });
 
 describe("ModelSync", () => {

@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 
-import type { Datastore, ObjectKey, StoredObject } from "@margay/datastore";
+import type { Datastore, ObjectKey, StoredObject, TxnOp } from "@margay/datastore";
 import { isDatastoreError } from "@margay/datastore";
 import { type Logger, silentLogger } from "../logger.js";
 import { fingerprint } from "./fingerprint.js";
@@ -23,6 +23,8 @@ export interface ModelSyncOptions {
   kinds: readonly string[];
   /** Value of the owner annotation. Default `kube-adapter`. */
   owner?: string | undefined;
+  /** Keys written per datastore transaction. Default 128; 1 writes key by key. */
+  batchSize?: number | undefined;
   /** Delay before retrying a key after an unexpected datastore error, ms. Default 500. */
   retryDelayMs?: number | undefined;
   /** Structured logger. Default silent. */
@@ -40,6 +42,8 @@ export interface ModelSyncStats {
   foreignSkips: number;
   /** Unexpected datastore errors (each retried later). */
   errors: number;
+  /** Objects the datastore refused as invalid (not retried until they change). */
+  rejected: number;
   /** Completed resyncs. */
   resyncs: number;
 }
@@ -89,11 +93,26 @@ interface Written {
   rv: string;
   fp: string;
   key: ObjectKey;
+  /** Datastore-assigned identity, carried into updates so the backend need not look it up again. */
+  uid: string | undefined;
+  created: string | undefined;
+}
+
+function writtenRecord(o: StoredObject, fp: string, key: ObjectKey): Written {
+  return {
+    rv: o.metadata.resourceVersion!,
+    fp,
+    key,
+    uid: o.metadata.uid,
+    created: o.metadata.creationTimestamp,
+  };
 }
 
 function keyOf(o: StoredObject): ObjectKey {
   const ns = o.metadata.namespace;
-  return ns === undefined ? { kind: o.kind, name: o.metadata.name } : { kind: o.kind, name: o.metadata.name, namespace: ns };
+  return ns === undefined
+    ? { kind: o.kind, name: o.metadata.name }
+    : { kind: o.kind, name: o.metadata.name, namespace: ns };
 }
 
 function idOf(k: ObjectKey): string {
@@ -108,12 +127,14 @@ class ModelSyncImpl implements ModelSync {
     conflicts: 0,
     foreignSkips: 0,
     errors: 0,
+    rejected: 0,
     resyncs: 0,
   };
   private readonly ds: Datastore;
   private readonly owner: string;
   private readonly kinds: readonly string[];
   private readonly retryDelayMs: number;
+  private readonly batchSize: number;
   private readonly logger: Logger;
   private readonly desired = new Map<string, Desired>();
   private readonly bySource = new Map<string, string[]>();
@@ -132,6 +153,7 @@ class ModelSyncImpl implements ModelSync {
     this.kinds = [...new Set(options.kinds)];
     this.owner = options.owner ?? DEFAULT_OWNER;
     this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.batchSize = Math.max(1, options.batchSize ?? 128);
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -249,18 +271,97 @@ class ModelSyncImpl implements ModelSync {
         this.wake = undefined;
         continue;
       }
-      const id = next.value;
-      this.dirty.delete(id);
+      const batch: string[] = [];
+      for (const id of this.dirty) {
+        batch.push(id);
+        if (batch.length >= this.batchSize) break;
+      }
+      for (const id of batch) this.dirty.delete(id);
       this.busy = true;
+      try {
+        await this.reconcileBatch(batch);
+      } catch (error) {
+        this.stats.errors++;
+        this.logger.warn({ keys: batch.length, error }, "datastore write failed; retrying");
+        await new Promise((r) => setTimeout(r, this.retryDelayMs));
+        for (const id of batch) this.dirty.add(id);
+      } finally {
+        this.busy = false;
+      }
+    }
+  }
+
+  /** The write one key needs now, or `undefined` when it is in step (or held by a foreign object). */
+  private plan(id: string): TxnOp | undefined {
+    const want = this.desired.get(id);
+    const have = this.written.get(id);
+    if (want !== undefined) {
+      if (this.foreign.has(id)) {
+        this.stats.foreignSkips++;
+        this.logger.warn({ key: id }, "key held by an object the adapter does not own; not overwriting");
+        return undefined;
+      }
+      if (have?.fp === want.fp) return undefined;
+      if (have === undefined) return { op: "create", object: want.object };
+      return { op: "update", object: this.withIdentity(want.object, have) };
+    }
+    if (have === undefined) return undefined;
+    return { op: "delete", key: have.key, resourceVersion: have.rv };
+  }
+
+  private withIdentity(object: StoredObject, have: Written): StoredObject {
+    const meta: StoredObject["metadata"] = { ...object.metadata, resourceVersion: have.rv };
+    if (have.uid !== undefined) meta.uid = have.uid;
+    if (have.created !== undefined) meta.creationTimestamp = have.created;
+    return { ...object, metadata: meta };
+  }
+
+  /**
+   * Writes a batch of keys as one transaction (one datastore round trip, one revision). If any
+   * precondition fails, falls back to key-by-key writes, which re-read and retry what conflicted.
+   */
+  private async reconcileBatch(ids: readonly string[]): Promise<void> {
+    const ops: TxnOp[] = [];
+    const opIds: string[] = [];
+    // What was planned, captured now: the desired state may change while the write is in flight (the
+    // key is then queued again).
+    const planned: (Desired | undefined)[] = [];
+    for (const id of ids) {
+      const op = this.plan(id);
+      if (op === undefined) continue;
+      ops.push(op);
+      opIds.push(id);
+      planned.push(this.desired.get(id));
+    }
+    if (ops.length === 0) return;
+    if (ops.length > 1) {
+      try {
+        const { results } = await this.ds.transaction(ops);
+        ops.forEach((op, i) => {
+          const id = opIds[i]!;
+          if (op.op === "delete") {
+            this.written.delete(id);
+            this.stats.deletes++;
+            return;
+          }
+          const want = planned[i]!;
+          this.written.set(id, writtenRecord(results[i]!, want.fp, want.key));
+          if (op.op === "create") this.stats.creates++;
+          else this.stats.updates++;
+        });
+        return;
+      } catch (error) {
+        if (!isDatastoreError(error, "conflict", "not-found", "already-exists", "invalid")) throw error;
+      }
+    }
+    for (const id of opIds) {
       try {
         await this.reconcile(id);
       } catch (error) {
-        this.stats.errors++;
-        this.logger.warn({ key: id, error }, "datastore write failed; retrying");
-        await new Promise((r) => setTimeout(r, this.retryDelayMs));
-        this.dirty.add(id);
-      } finally {
-        this.busy = false;
+        if (!isDatastoreError(error, "invalid")) throw error;
+        // The backend refuses the object (e.g. its validation): retrying cannot help.
+        this.stats.rejected++;
+        this.logger.error({ key: id, error }, "datastore rejected a converted object");
       }
     }
   }
@@ -280,14 +381,11 @@ class ModelSyncImpl implements ModelSync {
         try {
           if (have === undefined) {
             const stored = await this.ds.create(want.object);
-            this.written.set(id, { rv: stored.metadata.resourceVersion!, fp: want.fp, key: want.key });
+            this.written.set(id, writtenRecord(stored, want.fp, want.key));
             this.stats.creates++;
           } else {
-            const stored = await this.ds.update({
-              ...want.object,
-              metadata: { ...want.object.metadata, resourceVersion: have.rv },
-            });
-            this.written.set(id, { rv: stored.metadata.resourceVersion!, fp: want.fp, key: want.key });
+            const stored = await this.ds.update(this.withIdentity(want.object, have));
+            this.written.set(id, writtenRecord(stored, want.fp, want.key));
             this.stats.updates++;
           }
           return;
@@ -322,7 +420,7 @@ class ModelSyncImpl implements ModelSync {
     try {
       const cur = await this.ds.get(key);
       if (isOwnedBy(cur, this.owner)) {
-        this.written.set(id, { rv: cur.metadata.resourceVersion!, fp: fingerprint(cur), key });
+        this.written.set(id, writtenRecord(cur, fingerprint(cur), key));
         this.foreign.delete(id);
       } else {
         this.written.delete(id);
@@ -336,24 +434,24 @@ class ModelSyncImpl implements ModelSync {
   }
 
   private async doResync(): Promise<ResyncReport> {
-    const written = new Map<string, Written>();
+    const found = new Map<string, Written>();
     const foreign = new Map<string, ObjectKey>();
     for (const kind of this.kinds) {
       const { items } = await this.ds.list(kind);
       for (const o of items) {
         const key = keyOf(o);
         const id = idOf(key);
-        if (isOwnedBy(o, this.owner)) written.set(id, { rv: o.metadata.resourceVersion!, fp: fingerprint(o), key });
+        if (isOwnedBy(o, this.owner)) found.set(id, writtenRecord(o, fingerprint(o), key));
         else foreign.set(id, key);
       }
     }
     const report: ResyncReport = { missing: 0, stale: 0, changed: 0 };
     this.written.clear();
-    for (const [id, w] of written) this.written.set(id, w);
+    for (const [id, w] of found) this.written.set(id, w);
     this.foreign.clear();
     for (const [id, k] of foreign) this.foreign.set(id, k);
     for (const [id, d] of this.desired) {
-      const w = written.get(id);
+      const w = found.get(id);
       if (w === undefined) {
         if (!foreign.has(id)) report.missing++;
         this.dirty.add(id);
@@ -362,7 +460,7 @@ class ModelSyncImpl implements ModelSync {
         this.dirty.add(id);
       }
     }
-    for (const id of written.keys()) {
+    for (const id of found.keys()) {
       if (!this.desired.has(id)) {
         report.stale++;
         this.dirty.add(id);

@@ -144,7 +144,9 @@ function route(pathname: string): { type: KubeResourceType; namespace: string | 
 }
 
 /** Starts the fake API server on a free port. */
-export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions = {}): Promise<FakeKubeApiServer> {
+export async function startFakeKubeApiServer(
+  options: FakeKubeApiServerOptions = {},
+): Promise<FakeKubeApiServer> {
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
   const historyLimit = options.historyLimit ?? 200_000;
   const stores = new Map<string, Map<string, KubeObject>>();
@@ -343,7 +345,9 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
       // "Start at any": the current state as synthetic ADDED events, then live changes.
       for (const o of storeOf(type.plural).values()) {
         if (namespace !== undefined && o.metadata.namespace !== namespace) continue;
-        res.write(`${JSON.stringify({ type: "ADDED", object: { kind: type.kind, apiVersion: type.apiVersion, ...o } })}\n`);
+        res.write(
+          `${JSON.stringify({ type: "ADDED", object: { kind: type.kind, apiVersion: type.apiVersion, ...o } })}\n`,
+        );
       }
     } else {
       const start = Number(from);
@@ -384,7 +388,11 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
         res.write(
           `${JSON.stringify({
             type: "BOOKMARK",
-            object: { kind: type.kind, apiVersion: type.apiVersion, metadata: { resourceVersion: String(rv) } },
+            object: {
+              kind: type.kind,
+              apiVersion: type.apiVersion,
+              metadata: { resourceVersion: String(rv) },
+            },
           })}\n`,
         );
       };
@@ -399,8 +407,7 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
       stats.injectedFailures++;
       return send(res, failStatus, status(failStatus, "InternalError", "injected failure"));
     }
-    const authedByCert =
-      options.requireClientCert === true && (req.socket as TLSSocket).authorized === true;
+    const authedByCert = options.requireClientCert === true && (req.socket as TLSSocket).authorized === true;
     if (options.token !== undefined && !authedByCert) {
       if (req.headers.authorization !== `Bearer ${options.token}`) {
         return send(res, 401, status(401, "Unauthorized", "Unauthorized"));

@@ -57,12 +57,19 @@ export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
       if (source.context !== undefined) kc.setCurrentContext(source.context);
     }
   } catch (cause) {
-    throw new KubeAdapterError(KubeAdapterErrorCode.Config, `cannot load kubeconfig: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new KubeAdapterError(
+      KubeAdapterErrorCode.Config,
+      `cannot load kubeconfig: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
   }
   if (kc.getCurrentCluster() === null) {
-    throw new KubeAdapterError(KubeAdapterErrorCode.Config, "kubeconfig has no cluster for its current context");
+    throw new KubeAdapterError(
+      KubeAdapterErrorCode.Config,
+      "kubeconfig has no cluster for its current context",
+    );
   }
   return kc;
 }
@@ -78,20 +85,32 @@ export interface KubeConfigTransportOptions {
  * `KubeConfig.applyToHTTPSOptions` (client certificates, CA, bearer token or exec plugin token,
  * impersonation, basic auth).
  */
-export function transportFromKubeConfig(kc: KubeConfig, options: KubeConfigTransportOptions = {}): KubeTransport {
+export function transportFromKubeConfig(
+  kc: KubeConfig,
+  options: KubeConfigTransportOptions = {},
+): KubeTransport {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) {
-    throw new KubeAdapterError(KubeAdapterErrorCode.Config, "kubeconfig has no cluster for its current context");
+    throw new KubeAdapterError(
+      KubeAdapterErrorCode.Config,
+      "kubeconfig has no cluster for its current context",
+    );
   }
+  const plainHttp = cluster.server.startsWith("http:");
   const authorize = async (settings: KubeRequestSettings): Promise<void> => {
     const opts: https.RequestOptions = { headers: {} };
     try {
       await kc.applyToHTTPSOptions(opts);
     } catch (cause) {
-      throw new KubeAdapterError(KubeAdapterErrorCode.Config, `cannot obtain credentials: ${(cause as Error).message}`, {
-        cause,
-        retryable: true,
-      });
+      // client-node refuses to build an agent for http:// without insecure-skip-tls-verify, but only
+      // after it has filled in the credentials; kubectl talks plain HTTP to such servers, so do we.
+      if (!(plainHttp && /HTTP protocol is not allowed/.test((cause as Error).message))) {
+        throw new KubeAdapterError(
+          KubeAdapterErrorCode.Config,
+          `cannot obtain credentials: ${(cause as Error).message}`,
+          { cause, retryable: true },
+        );
+      }
     }
     if (opts.ca !== undefined) settings.ca = opts.ca as Buffer;
     if (opts.cert !== undefined) settings.cert = opts.cert as Buffer;

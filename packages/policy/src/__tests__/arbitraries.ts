@@ -174,18 +174,33 @@ function wepArb(i: number): fc.Arbitrary<Draft> {
 const resourceArbs: fc.Arbitrary<Draft>[] = [
   ...Array.from({ length: WORKLOADS }, (_, i) => wepArb(i)),
   ...Array.from({ length: HOSTS }, (_, i) =>
-    fc.record({ labels: labelsArb, node: fc.constantFrom("n1", "n2") }).map(
-      ({ labels, node }): Draft => ({
-        kind: "HostEndpoint",
-        metadata: { name: `h${i}`, labels },
-        spec: {
-          node,
-          interfaceName: `eth${i}`,
-          expectedIPs: [`10.9.0.${i + 1}`],
-          profiles: i === 0 ? [] : ["host-profile"],
-        },
-      }),
-    ),
+    fc
+      .record({
+        labels: labelsArb,
+        node: fc.constantFrom("n1", "n2"),
+        // Host endpoints define named ports too: their IP+port members must follow changes.
+        ports: fc.array(
+          fc.record({
+            name: fc.constantFrom("http", "dns"),
+            protocol: fc.constantFrom("TCP", "UDP"),
+            port: fc.constantFrom(80, 53, 8050),
+          }),
+          { maxLength: 1 },
+        ),
+      })
+      .map(
+        ({ labels, node, ports }): Draft => ({
+          kind: "HostEndpoint",
+          metadata: { name: `h${i}`, labels },
+          spec: {
+            node,
+            interfaceName: `eth${i}`,
+            expectedIPs: [`10.9.0.${i + 1}`],
+            profiles: i === 0 ? [] : ["host-profile"],
+            ports,
+          },
+        }),
+      ),
   ),
   ...NAMESPACES.map((ns) =>
     fc.record({ team: fc.constantFrom("red", "blue") }).map(
@@ -232,15 +247,17 @@ const resourceArbs: fc.Arbitrary<Draft>[] = [
         tier: tierNameArb,
         order: orderArb,
         selector: simpleSelArb,
+        // Selected through the service-account profile's inherited pcsa. labels.
+        serviceAccountSelector: fc.constantFrom(undefined, undefined, "owner == 'x'"),
         types: typesArb,
         ingress: rulesArb,
         egress: rulesArb,
       })
       .map(
-        ({ ns, tier, order, selector, types, ingress, egress }): Draft => ({
+        ({ ns, tier, order, selector, serviceAccountSelector, types, ingress, egress }): Draft => ({
           kind: "NetworkPolicy",
           metadata: { name: `np${i}`, namespace: ns },
-          spec: { tier, order, selector, types, ingress, egress },
+          spec: { tier, order, selector, serviceAccountSelector, types, ingress, egress },
         }),
       ),
   ),

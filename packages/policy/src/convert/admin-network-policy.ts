@@ -7,7 +7,7 @@ import type {
   Rule,
   Tier,
 } from "@margay/api";
-import { PolicyError, PolicyErrorCode } from "../errors.js";
+import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { parseCidr } from "../model/cidr.js";
 import {
   ADMIN_NETWORK_POLICY_PREFIX,
@@ -23,6 +23,7 @@ import {
   MARGAY_API_VERSION,
   ORCHESTRATOR_K8S,
 } from "../model/constants.js";
+import type { ConvertOptions } from "./convert-options.js";
 import type {
   K8sAdminNetworkPolicy,
   K8sAdminPolicyPeer,
@@ -149,20 +150,46 @@ function convertRule(r: K8sAdminPolicyRule, ingress: boolean, path: string): Rul
   return out;
 }
 
+/**
+ * Converts one rule. One that cannot be converted must not open traffic, nor let traffic skip a Deny that
+ * an intact policy would have applied: as in Calico, a failed Allow is dropped and a failed Deny or Pass
+ * becomes a Deny of everything.
+ */
+function convertOrFailClosed(
+  r: K8sAdminPolicyRule,
+  ingress: boolean,
+  path: string,
+  options: ConvertOptions,
+): Rule[] {
+  try {
+    return convertRule(r, ingress, path);
+  } catch (e) {
+    if (!isPolicyError(e)) throw e;
+    options.onInvalidRule?.(e);
+    return r.action === "Allow" ? [] : [{ action: "Deny" }];
+  }
+}
+
 function convert(
   kind: "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy",
   name: string,
   spec: K8sBaselineAdminNetworkPolicy["spec"],
   tier: string,
   order: number,
+  options: ConvertOptions,
 ): GlobalNetworkPolicy {
   const path = `${kind}/${name}`;
   const { selector, namespaceSelector } = subjectSelectors(spec.subject, `${path} spec.subject`);
-  const ingress = (spec.ingress ?? []).flatMap((r, i) => convertRule(r, true, `${path} spec.ingress[${i}]`));
-  const egress = (spec.egress ?? []).flatMap((r, i) => convertRule(r, false, `${path} spec.egress[${i}]`));
+  const ingress = (spec.ingress ?? []).flatMap((r, i) =>
+    convertOrFailClosed(r, true, `${path} spec.ingress[${i}]`, options),
+  );
+  const egress = (spec.egress ?? []).flatMap((r, i) =>
+    convertOrFailClosed(r, false, `${path} spec.egress[${i}]`, options),
+  );
+  // The tiers default to Pass, so a direction without rules needs no policy type (as in Calico).
   const types: PolicyType[] = [];
-  if ((spec.ingress?.length ?? 0) > 0) types.push("Ingress");
-  if ((spec.egress?.length ?? 0) > 0) types.push("Egress");
+  if (ingress.length > 0) types.push("Ingress");
+  if (egress.length > 0) types.push("Egress");
   return {
     apiVersion: MARGAY_API_VERSION,
     kind: "GlobalNetworkPolicy",
@@ -179,9 +206,17 @@ function convert(
  * action Pass, before the default tier) with `order = priority`; each rule becomes one rule per protocol
  * and peer with the same action (Allow, Deny or Pass). A named port is matched for TCP, UDP and SCTP.
  *
- * @throws {@link PolicyError} `unsupported` for `nodes` peers, `invalid-input` for malformed input.
+ * A rule that cannot be converted — a `nodes` peer (`unsupported`), a malformed CIDR or port range
+ * (`invalid-input`) — is reported through {@link ConvertOptions.onInvalidRule} and fails closed: an Allow
+ * rule is dropped, a Deny or Pass rule becomes a Deny of everything.
+ *
+ * @throws {@link PolicyError} `invalid-input` for a priority outside 0–1000 or a subject without
+ *   namespaces or pods (the policy's targets are unknown).
  */
-export function convertAdminNetworkPolicy(anp: K8sAdminNetworkPolicy): GlobalNetworkPolicy {
+export function convertAdminNetworkPolicy(
+  anp: K8sAdminNetworkPolicy,
+  options: ConvertOptions = {},
+): GlobalNetworkPolicy {
   const p = anp.spec.priority;
   if (!Number.isInteger(p) || p < 0 || p > 1000) {
     throw new PolicyError(PolicyErrorCode.InvalidInput, "priority must be an integer 0–1000", {
@@ -189,17 +224,22 @@ export function convertAdminNetworkPolicy(anp: K8sAdminNetworkPolicy): GlobalNet
       value: p,
     });
   }
-  return convert("AdminNetworkPolicy", anp.metadata.name, anp.spec, ADMIN_NETWORK_POLICY_TIER, p);
+  return convert("AdminNetworkPolicy", anp.metadata.name, anp.spec, ADMIN_NETWORK_POLICY_TIER, p, options);
 }
 
 /**
  * Converts the BaselineAdminNetworkPolicy as Calico does: a GlobalNetworkPolicy
  * `kbanp.baselineadminnetworkpolicy.<name>` with order 1000 in tier `baselineadminnetworkpolicy`
- * (order 10,000,000, default action Pass, after the default tier). Its actions are Allow and Deny.
+ * (order 10,000,000, default action Pass, after the default tier). Its actions are Allow and Deny; a rule
+ * that cannot be converted fails closed as in {@link convertAdminNetworkPolicy}.
  *
- * @throws {@link PolicyError} `invalid-input` for a Pass action or malformed input.
+ * @throws {@link PolicyError} `invalid-input` for a Pass action (the API forbids it) or a subject without
+ *   namespaces or pods.
  */
-export function convertBaselineAdminNetworkPolicy(banp: K8sBaselineAdminNetworkPolicy): GlobalNetworkPolicy {
+export function convertBaselineAdminNetworkPolicy(
+  banp: K8sBaselineAdminNetworkPolicy,
+  options: ConvertOptions = {},
+): GlobalNetworkPolicy {
   const path = `BaselineAdminNetworkPolicy/${banp.metadata.name}`;
   for (const [dir, rules] of [
     ["ingress", banp.spec.ingress],
@@ -219,6 +259,7 @@ export function convertBaselineAdminNetworkPolicy(banp: K8sBaselineAdminNetworkP
     banp.spec,
     BASELINE_ADMIN_NETWORK_POLICY_TIER,
     BASELINE_ADMIN_NETWORK_POLICY_ORDER,
+    options,
   );
 }
 

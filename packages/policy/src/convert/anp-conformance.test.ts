@@ -9,7 +9,7 @@ import { evaluateMirror } from "../calc/mirror-evaluate.js";
 import { createCalcGraph } from "../calc/calc-graph.js";
 import { createStreamMirror } from "../calc/stream-mirror.js";
 import { createEvaluator } from "../eval/evaluator.js";
-import { API_VERSION, type WorkloadEndpoint } from "@margay/api";
+import { API_VERSION, checkResource, type WorkloadEndpoint } from "@margay/api";
 import type { PolicyModelResource } from "../model/resources.js";
 import {
   convertAdminNetworkPolicy,
@@ -396,6 +396,13 @@ const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
+/** Every rule of the scenarios must convert: a silently dropped rule would make a scenario meaningless. */
+const strict = {
+  onInvalidRule: (e: unknown) => {
+    throw e;
+  },
+};
+
 describe("AdminNetworkPolicy conformance scenarios (conversion + reference evaluator + calc graph)", () => {
   it("has at least 10 scenarios", () => {
     expect(SCENARIOS.length).toBeGreaterThanOrEqual(10);
@@ -405,9 +412,9 @@ describe("AdminNetworkPolicy conformance scenarios (conversion + reference evalu
     it(s.name, () => {
       const resources: PolicyModelResource[] = [
         ...baseWorld(),
-        ...(s.anps ?? []).map(convertAdminNetworkPolicy),
-        ...(s.banp === undefined ? [] : [convertBaselineAdminNetworkPolicy(s.banp)]),
-        ...(s.nps ?? []).map(convertNetworkPolicy),
+        ...(s.anps ?? []).map((a) => convertAdminNetworkPolicy(a, strict)),
+        ...(s.banp === undefined ? [] : [convertBaselineAdminNetworkPolicy(s.banp, strict)]),
+        ...(s.nps ?? []).map((p) => convertNetworkPolicy(p, strict)),
       ];
       const evaluator = createEvaluator(resources);
       const graph = createCalcGraph();
@@ -455,19 +462,55 @@ describe("AdminNetworkPolicy conformance scenarios (conversion + reference evalu
     ]);
   });
 
-  it("rejects nodes peers and BANP Pass with typed errors", () => {
-    expect(() =>
-      convertAdminNetworkPolicy(
-        anp("n", 1, "gryffindor", {
-          egress: [{ action: "Allow", to: [{ nodes: { matchLabels: { a: "b" } } }] }],
-        }),
-      ),
-    ).toThrow(expect.objectContaining({ code: "unsupported" }));
+  it("fails closed on a rule it cannot convert: a failed Allow is dropped, a failed Deny or Pass denies all", () => {
+    const nodes = [{ nodes: { matchLabels: { a: "b" } } }];
+    const errors: unknown[] = [];
+    const report = { onInvalidRule: (e: unknown) => errors.push(e) };
+    const judge = (policy: K8sAdminNetworkPolicy, to: PodRef, port: number) =>
+      createEvaluator([...baseWorld(), convertAdminNetworkPolicy(policy, report)]).evaluate({
+        source: { workload: idOf("gryffindor-0") },
+        destination: { workload: idOf(to) },
+        protocol: "TCP",
+        srcPort: 33000,
+        dstPort: port,
+      }).verdict;
+    // A failed Deny must not vanish with its policy: it denies everything the subject sends.
+    const failedDeny = anp("n", 1, "gryffindor", {
+      egress: [{ action: "Deny", to: nodes }, toHouse("ravenclaw", "Allow")],
+    });
+    expect(convertAdminNetworkPolicy(failedDeny, report).spec.egress).toEqual([
+      { action: "Deny" },
+      { action: "Allow", destination: expect.objectContaining({ namespaceSelector: expect.any(String) }) },
+    ]);
+    expect(judge(failedDeny, "ravenclaw-0", 80)).toBe("deny");
+    expect(judge(failedDeny, "slytherin-0", 80)).toBe("deny");
+    // A failed Pass could skip a later Deny: it denies too.
+    const failedPass = anp("n", 1, "gryffindor", { egress: [{ action: "Pass", to: nodes }] });
+    expect(judge(failedPass, "hufflepuff-0", 80)).toBe("deny");
+    // A failed Allow is dropped: the rest of the policy still applies.
+    const failedAllow = anp("n", 1, "gryffindor", {
+      egress: [{ action: "Allow", to: nodes }, toHouse("slytherin", "Deny")],
+    });
+    expect(convertAdminNetworkPolicy(failedAllow, report).spec.egress).toHaveLength(1);
+    expect(judge(failedAllow, "slytherin-0", 80)).toBe("deny");
+    expect(judge(failedAllow, "hufflepuff-0", 80)).toBe("allow");
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((e) => (e as { code?: string }).code === "unsupported")).toBe(true);
+    // Without a listener the conversion is just as closed, and silent; the result is a valid resource.
+    const silent = convertAdminNetworkPolicy(failedDeny);
+    expect(silent.spec.egress?.[0]).toEqual({ action: "Deny" });
+    expect(checkResource(silent).ok).toBe(true);
+  });
+
+  it("rejects what leaves a policy's targets unknown or the API forbids, with typed errors", () => {
     expect(() =>
       convertBaselineAdminNetworkPolicy(banp("gryffindor", { ingress: [fromHouse("slytherin", "Pass")] })),
     ).toThrow(expect.objectContaining({ code: "invalid-input" }));
     expect(() => convertAdminNetworkPolicy(anp("p", 1001, "gryffindor", {}))).toThrow(
       expect.objectContaining({ code: "invalid-input" }),
     );
+    expect(() =>
+      convertAdminNetworkPolicy({ metadata: { name: "s" }, spec: { priority: 1, subject: {} } }),
+    ).toThrow(expect.objectContaining({ code: "invalid-input" }));
   });
 });

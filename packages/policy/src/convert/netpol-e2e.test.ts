@@ -20,7 +20,16 @@ describe("Kubernetes e2e network-policy truth tables (conversion + reference eva
       const mirror = createStreamMirror();
       let previous = new Map<string, PolicyModelResource>();
       for (const [stepIndex, step] of c.steps.entries()) {
-        const resources = [...world(step.labels), ...step.policies.map(convertNetworkPolicy)];
+        // Every rule of the vectors must convert: a dropped rule would make a case meaningless.
+        const strict = {
+          onInvalidRule: (e: unknown) => {
+            throw e;
+          },
+        };
+        const resources = [
+          ...world(step.labels),
+          ...step.policies.map((p) => convertNetworkPolicy(p, strict)),
+        ];
         const next = new Map(resources.map((r) => [resourceKeyString(keyOf(r)), r]));
         for (const [k, r] of next) if (JSON.stringify(previous.get(k)) !== JSON.stringify(r)) graph.upsert(r);
         for (const [k, r] of previous) if (!next.has(k)) graph.remove(keyOf(r));

@@ -93,12 +93,17 @@ describe("convertNetworkPolicy", () => {
     ]);
   });
 
-  it("treats an empty port entry as any protocol and port", () => {
+  it("defaults an empty port entry's protocol to TCP, as the API server does: every TCP port", () => {
     const p = convertNetworkPolicy({
       metadata: { name: "n", namespace: "ns" },
       spec: { ingress: [{ ports: [{ port: 80 }, {}] }] },
     });
-    expect(p.spec.ingress).toEqual([{ action: "Allow", source: {}, destination: {} }]);
+    expect(p.spec.ingress).toEqual([{ action: "Allow", protocol: "TCP", source: {}, destination: {} }]);
+    const anyPort = convertNetworkPolicy({
+      metadata: { name: "n", namespace: "ns" },
+      spec: { ingress: [{ ports: [] }] },
+    });
+    expect(anyPort.spec.ingress).toEqual([{ action: "Allow", source: {}, destination: {} }]);
   });
 
   it("keeps explicit policyTypes and defaults a missing namespace to default", () => {
@@ -110,24 +115,33 @@ describe("convertNetworkPolicy", () => {
     expect(p.spec.types).toEqual(["Egress"]);
   });
 
-  it("rejects malformed CIDRs and ranges with the path", () => {
-    for (const spec of [
-      { ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/33" } }] }] },
-      { ingress: [{ ports: [{ port: 90, endPort: 80 }] }] },
-      { ingress: [{ ports: [{ port: "http", endPort: 80 }] }] },
-      { ingress: [{ ports: [{ port: 0 }] }] },
-      { ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/16", except: ["10.1.0.0/24"] } }] }] },
-      { ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/16", except: ["fd00::/64"] } }] }] },
+  it("drops a rule it cannot convert (fail closed), reports it with its path, and keeps the rest", () => {
+    for (const bad of [
+      { from: [{ ipBlock: { cidr: "10.0.0.0/33" } }] },
+      { ports: [{ port: 90, endPort: 80 }] },
+      { ports: [{ port: "http", endPort: 80 }] },
+      { ports: [{ port: 0 }] },
+      { from: [{ ipBlock: { cidr: "10.0.0.0/16", except: ["10.1.0.0/24"] } }] },
+      { from: [{ ipBlock: { cidr: "10.0.0.0/16", except: ["fd00::/64"] } }] },
     ]) {
-      try {
-        convertNetworkPolicy({ metadata: { name: "bad", namespace: "ns" }, spec });
-        expect.unreachable();
-      } catch (e) {
-        expect(isPolicyError(e, "invalid-input")).toBe(true);
-        expect(String((e as { details: { path: string } }).details.path)).toContain(
-          "NetworkPolicy/ns/bad spec.ingress[0]",
-        );
-      }
+      const errors: unknown[] = [];
+      const p = convertNetworkPolicy(
+        {
+          metadata: { name: "bad", namespace: "ns" },
+          spec: { ingress: [bad, { ports: [{ port: 443 }] }] },
+        },
+        { onInvalidRule: (e) => errors.push(e) },
+      );
+      // The pods stay isolated for ingress; only the good rule allows anything.
+      expect(p.spec.types).toEqual(["Ingress"]);
+      expect(p.spec.ingress).toEqual([
+        { action: "Allow", protocol: "TCP", source: {}, destination: { ports: [443] } },
+      ]);
+      expect(errors).toHaveLength(1);
+      expect(isPolicyError(errors[0], "invalid-input")).toBe(true);
+      expect(String((errors[0] as { details: { path: string } }).details.path)).toContain(
+        "NetworkPolicy/ns/bad spec.ingress[0]",
+      );
     }
   });
 });

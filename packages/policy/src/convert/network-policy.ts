@@ -1,5 +1,5 @@
 import type { EntityRule, NetworkPolicy, PolicyType, Port, ProtocolName, Rule } from "@margay/api";
-import { PolicyError, PolicyErrorCode } from "../errors.js";
+import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { cidrContainsCidr, parseCidr } from "../model/cidr.js";
 import {
   DEFAULT_TIER,
@@ -7,6 +7,7 @@ import {
   K8S_NETWORK_POLICY_PREFIX,
   MARGAY_API_VERSION,
 } from "../model/constants.js";
+import type { ConvertOptions } from "./convert-options.js";
 import type { K8sNetworkPolicy, K8sNetworkPolicyPeer, K8sNetworkPolicyPort } from "./kubernetes-types.js";
 import { labelSelectorToCalico } from "./label-selector.js";
 
@@ -66,8 +67,9 @@ function portSpec(p: K8sNetworkPolicyPort, path: string): Port | undefined {
 }
 
 /**
- * Groups ports by protocol, Calico's way: no ports (or an empty port entry) means any protocol and port;
- * a protocol listed without a port means every port of that protocol.
+ * Groups ports by protocol, Calico's way: no ports means any protocol and port; a protocol listed without
+ * a port means every port of that protocol. A missing protocol is TCP, as the API server defaults it, so an
+ * empty port entry means every TCP port (not any protocol).
  */
 function protocolPorts(
   ports: readonly K8sNetworkPolicyPort[] | undefined,
@@ -77,10 +79,9 @@ function protocolPorts(
   if (ports === undefined || ports.length === 0)
     return new Map<ProtocolName | "", Port[] | undefined>([["", undefined]]);
   for (const [i, p] of ports.entries()) {
-    if (p.port === undefined && p.protocol === undefined)
-      return new Map<ProtocolName | "", Port[] | undefined>([["", undefined]]);
     const proto = p.protocol ?? "TCP";
     const spec = portSpec(p, `${path}[${i}]`);
+    // "Every port" of a protocol absorbs any single ports listed for it.
     if (spec === undefined) out.set(proto, undefined);
     else if (!out.has(proto)) out.set(proto, [spec]);
     else out.get(proto)?.push(spec);
@@ -115,23 +116,42 @@ function convertRules(
   return rules;
 }
 
+/** Converts one rule; a rule that cannot be converted is dropped (it only ever allowed) and reported. */
+function convertOrDrop(
+  peers: readonly K8sNetworkPolicyPeer[] | undefined,
+  ports: readonly K8sNetworkPolicyPort[] | undefined,
+  ingress: boolean,
+  path: string,
+  options: ConvertOptions,
+): Rule[] {
+  try {
+    return convertRules(peers, ports, ingress, path);
+  } catch (e) {
+    if (!isPolicyError(e)) throw e;
+    options.onInvalidRule?.(e);
+    return [];
+  }
+}
+
 /**
  * Converts a Kubernetes NetworkPolicy (`networking.k8s.io/v1`) into a Margay NetworkPolicy the way Calico
  * does: named `knp.default.<name>`, in the `default` tier with order 1000, selecting the namespace's pods
  * (`projectcalico.org/orchestrator == 'k8s'` plus the pod selector). Each rule becomes one Allow rule per
  * protocol and peer. `policyTypes` defaults as the API server does: Ingress, plus Egress when there are
- * egress rules.
+ * egress rules; so does a port's protocol (TCP).
  *
- * @throws {@link PolicyError} `invalid-input` for a malformed CIDR or port range.
+ * A rule that cannot be converted (malformed CIDR, `except` outside its block, bad port range) is dropped
+ * and reported through {@link ConvertOptions.onInvalidRule}: the policy still isolates its pods, it just
+ * allows less — never more (Calico does the same).
  */
-export function convertNetworkPolicy(np: K8sNetworkPolicy): NetworkPolicy {
+export function convertNetworkPolicy(np: K8sNetworkPolicy, options: ConvertOptions = {}): NetworkPolicy {
   const ns = np.metadata.namespace ?? "default";
   const path = `NetworkPolicy/${ns}/${np.metadata.name}`;
   const ingress = (np.spec.ingress ?? []).flatMap((r, i) =>
-    convertRules(r.from, r.ports, true, `${path} spec.ingress[${i}]`),
+    convertOrDrop(r.from, r.ports, true, `${path} spec.ingress[${i}]`, options),
   );
   const egress = (np.spec.egress ?? []).flatMap((r, i) =>
-    convertRules(r.to, r.ports, false, `${path} spec.egress[${i}]`),
+    convertOrDrop(r.to, r.ports, false, `${path} spec.egress[${i}]`, options),
   );
   let types: PolicyType[];
   if (np.spec.policyTypes !== undefined && np.spec.policyTypes.length > 0) {

@@ -41,13 +41,23 @@ export function reservedFor(pool: PoolConfig): string[] {
   return [...new Set(out)];
 }
 
-async function ensure(ds: Datastore, kind: string, name: string, spec: Record<string, unknown>, same: (cur: Record<string, unknown>) => boolean): Promise<void> {
+async function ensure(
+  ds: Datastore,
+  kind: string,
+  name: string,
+  spec: Record<string, unknown>,
+  same: (cur: Record<string, unknown>) => boolean,
+): Promise<void> {
   try {
     const cur = (await ds.get({ kind, name })) as unknown as { spec: Record<string, unknown> };
     if (!same(cur.spec)) {
-      throw new CniError(CniErrorCode.InvalidNetworkConfig, `${kind} ${name} exists with a different definition`, {
-        details: JSON.stringify(cur.spec),
-      });
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        `${kind} ${name} exists with a different definition`,
+        {
+          details: JSON.stringify(cur.spec),
+        },
+      );
     }
     return;
   } catch (e) {
@@ -72,13 +82,18 @@ export async function ensurePools(ds: Datastore, config: MargayIpamConfig): Prom
 }
 
 /** Opens a session; `ensure` creates missing pools and reservations first (ADD). */
-export async function openSession(config: MargayIpamConfig, options: { ensure: boolean }): Promise<IpamSession> {
+export async function openSession(
+  config: MargayIpamConfig,
+  options: { ensure: boolean },
+): Promise<IpamSession> {
   const { createIpam } = await import("@margay/ipam");
   let datastore: Datastore;
   let unlock: (() => Promise<void>) | undefined;
   if (config.datastore.type === "memory") {
     await mkdir(dirname(config.datastore.snapshotPath), { recursive: true });
-    const lock = await acquireFileLock(`${config.datastore.snapshotPath}.lock`, { timeoutMs: config.datastore.lockTimeoutMs });
+    const lock = await acquireFileLock(`${config.datastore.snapshotPath}.lock`, {
+      timeoutMs: config.datastore.lockTimeoutMs,
+    });
     unlock = () => lock.release();
     try {
       const { createMemoryDatastore } = await import("./memory-backend.js");

@@ -45,13 +45,19 @@ export const embedEtcdProto: Plugin = {
   setup(b) {
     b.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, async (args) => {
       const src = await readFile(args.path, "utf8");
-      const needle = "(0, proto_loader_1.loadSync)(`${__dirname}/../proto/rpc.proto`, {";
-      if (!src.includes(needle)) throw new Error("etcd3 connection-pool.js changed: cannot embed its proto files");
+      // The exact call in etcd3 1.1.x (a template literal in its compiled JS).
+      const needle = ["(0, proto_loader_1.loadSync)(`$", "{__dirname}/../proto/rpc.proto`, {"].join("");
+      if (!src.includes(needle))
+        throw new Error("etcd3 connection-pool.js changed: cannot embed its proto files");
       const require = createRequire(args.path);
-      const protobuf = require(require.resolve("protobufjs", { paths: [dirname(require.resolve("@grpc/proto-loader"))] })) as {
+      const protobuf = require(
+        require.resolve("protobufjs", { paths: [dirname(require.resolve("@grpc/proto-loader"))] }),
+      ) as {
         Root: new () => { loadSync(f: string, o: object): { toJSON(): unknown } };
       };
-      const json = new protobuf.Root().loadSync(join(dirname(args.path), "../proto/rpc.proto"), { keepCase: true }).toJSON();
+      const json = new protobuf.Root()
+        .loadSync(join(dirname(args.path), "../proto/rpc.proto"), { keepCase: true })
+        .toJSON();
       const contents = src.replace(needle, `(0, proto_loader_1.fromJSON)(${JSON.stringify(json)}, {`);
       return { contents, loader: "js" };
     });

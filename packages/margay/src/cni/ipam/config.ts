@@ -85,7 +85,13 @@ export interface MargayIpamConfig {
 }
 
 /** Network address, prefix, first host and (IPv4) broadcast of a CIDR. */
-export function poolGeometry(cidr: string): { family: 4 | 6; base: string; prefix: number; firstHost: string; last: string } {
+export function poolGeometry(cidr: string): {
+  family: 4 | 6;
+  base: string;
+  prefix: number;
+  firstHost: string;
+  last: string;
+} {
   const c = parseCidr(cidr, { mask: true });
   return {
     family: c.family,
@@ -107,17 +113,26 @@ export function parseIpamConfig(conf: Record<string, unknown>, defaultNode: stri
   const dsType = expectString(ds.type, pathKey(dsPath, "type"));
   if (dsType === "memory") {
     const snapshotPath = expectString(ds.snapshotPath, pathKey(dsPath, "snapshotPath"), true);
-    if (!snapshotPath.startsWith("/")) throw invalidAt(pathKey(dsPath, "snapshotPath"), "must be an absolute path");
+    if (!snapshotPath.startsWith("/"))
+      throw invalidAt(pathKey(dsPath, "snapshotPath"), "must be an absolute path");
     const lockTimeoutMs =
-      ds.lockTimeoutMs === undefined ? 10_000 : expectInteger(ds.lockTimeoutMs, pathKey(dsPath, "lockTimeoutMs"), 1, 600_000);
+      ds.lockTimeoutMs === undefined
+        ? 10_000
+        : expectInteger(ds.lockTimeoutMs, pathKey(dsPath, "lockTimeoutMs"), 1, 600_000);
     datastore = { type: "memory", snapshotPath, lockTimeoutMs };
   } else if (dsType === "etcd") {
     const endpoints = expectStringArray(ds.endpoints, pathKey(dsPath, "endpoints"));
-    if (endpoints.length === 0) throw invalidAt(pathKey(dsPath, "endpoints"), "must list at least one endpoint");
+    if (endpoints.length === 0)
+      throw invalidAt(pathKey(dsPath, "endpoints"), "must list at least one endpoint");
     datastore = { type: "etcd", endpoints };
     if (ds.prefix !== undefined) datastore.prefix = expectString(ds.prefix, pathKey(dsPath, "prefix"), true);
     if (ds.requestTimeoutMs !== undefined) {
-      datastore.requestTimeoutMs = expectInteger(ds.requestTimeoutMs, pathKey(dsPath, "requestTimeoutMs"), 1, 600_000);
+      datastore.requestTimeoutMs = expectInteger(
+        ds.requestTimeoutMs,
+        pathKey(dsPath, "requestTimeoutMs"),
+        1,
+        600_000,
+      );
     }
   } else {
     throw invalidAt(pathKey(dsPath, "type"), `must be "memory" or "etcd" (got ${JSON.stringify(dsType)})`);
@@ -138,7 +153,12 @@ export function parseIpamConfig(conf: Record<string, unknown>, defaultNode: stri
     };
     if (o.name !== undefined) pool.name = expectString(o.name, pathKey(p, "name"), true);
     if (o.blockSize !== undefined) {
-      pool.blockSize = expectInteger(o.blockSize, pathKey(p, "blockSize"), g.prefix, g.family === 4 ? 32 : 128);
+      pool.blockSize = expectInteger(
+        o.blockSize,
+        pathKey(p, "blockSize"),
+        g.prefix,
+        g.family === 4 ? 32 : 128,
+      );
     }
     return pool;
   });
@@ -149,7 +169,8 @@ export function parseIpamConfig(conf: Record<string, unknown>, defaultNode: stri
   if (pools.filter((p) => p.family === 4).length > 1 || pools.filter((p) => p.family === 6).length > 1) {
     throw invalidAt(pathKey(path, "pools"), "at most one pool per address family");
   }
-  const routes = ipam.routes === undefined ? [] : expectArray(ipam.routes, pathKey(path, "routes"), validateRoute);
+  const routes =
+    ipam.routes === undefined ? [] : expectArray(ipam.routes, pathKey(path, "routes"), validateRoute);
   const out: MargayIpamConfig = { network, datastore, node, pools, routes };
   if (ipam.dns !== undefined) out.dns = validateDns(ipam.dns, pathKey(path, "dns"));
   return out;

@@ -5,7 +5,8 @@
  *
  * Why a helper and not an O_EXCL lock file: breaking a stale O_EXCL lock (owner crashed) races with a
  * new owner taking it — the breaker can delete a live lock. A kernel `flock` dies with its holder, so
- * nothing is ever stale. Node has no `flock(2)`; `flock FILE cat` holds it until we close cat's stdin,
+ * nothing is ever stale. Node has no `flock(2)`; `flock FILE sh -c 'echo locked; exec cat'` holds it until
+ * we close cat's stdin,
  * and if this process dies, the pipe closes and the lock goes with it.
  *
  * @packageDocumentation
@@ -35,17 +36,26 @@ export function acquireFileLock(path: string, options: FileLockOptions = {}): Pr
   return new Promise((resolve, reject) => {
     const child = spawn(
       options.flockPath ?? "flock",
-      ["--exclusive", "--verbose", "--wait", String(timeoutMs / 1000), path, "cat"],
-      { stdio: ["pipe", "ignore", "pipe"], env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" } },
+      ["--exclusive", "--wait", String(timeoutMs / 1000), path, "sh", "-c", "echo locked; exec cat"],
+      {
+        stdio: ["pipe", "pipe", "pipe"],
+        env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+      },
     );
     let stderr = "";
+    let stdout = "";
     let acquired = false;
     const exited = new Promise<void>((r) => child.once("close", () => r()));
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (s: string) => {
       stderr += s;
-      // `--verbose` announces "executing cat" once the lock is held.
-      if (!acquired && stderr.includes("executing")) {
+    });
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (s: string) => {
+      stdout += s;
+      // The command runs only once the lock is held; sh's echo is an unbuffered write (flock's own
+      // --verbose output sits in a stdio buffer until exit, so it cannot signal this).
+      if (!acquired && stdout.includes("locked")) {
         acquired = true;
         let released = false;
         const release = async () => {
@@ -65,8 +75,12 @@ export function acquireFileLock(path: string, options: FileLockOptions = {}): Pr
       if (acquired) return;
       reject(
         code === 1 && /timeout|failed to get lock/i.test(stderr)
-          ? new CniError(CniErrorCode.TryAgainLater, "IPAM state is locked by another invocation", { details: path })
-          : new CniError(CniErrorCode.IoFailure, "cannot lock IPAM state", { details: `${path}: ${stderr.trim()}` }),
+          ? new CniError(CniErrorCode.TryAgainLater, "IPAM state is locked by another invocation", {
+              details: path,
+            })
+          : new CniError(CniErrorCode.IoFailure, "cannot lock IPAM state", {
+              details: `${path}: ${stderr.trim()}`,
+            }),
       );
     });
   });

@@ -107,7 +107,9 @@ describe("Debian bridge / ptp with margay-ipam, chained with portmap and tuning,
       expect(Object.fromEntries(report.scenarios.map((s) => [s.id, s.outcome])), table).toEqual(EXPECTED);
       // Debian's bridge/ptp stop at 1.0.0; margay-ipam itself speaks 1.1.0 (STATUS/GC tested below).
       expect(report.supportedVersions["margay-ipam"] ?? report.supportedVersions[name]).toBeDefined();
-      expect(report.scenarios.find((s) => s.id === "bad-input")!.reason).toMatch(/SHOULD deviations: CNI_COMMAND missing/);
+      expect(report.scenarios.find((s) => s.id === "bad-input")!.reason).toMatch(
+        /SHOULD deviations: CNI_COMMAND missing/,
+      );
       expect(await allocations()).toEqual([]);
     });
   }
@@ -123,7 +125,14 @@ describe("margay-ipam on its own", () => {
     bin = join(binDir, "margay-ipam");
     conf = { cniVersion: "1.1.0", name: "mg-solo", type: "bridge", ipam: ipamSection("10.249.2.0/24") };
     valid = {
-      env: { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "ADD", CNI_CONTAINERID: randomContainerId(), CNI_NETNS: ns.path, CNI_IFNAME: "eth0", CNI_PATH: binDir },
+      env: {
+        ...DEFAULT_PLUGIN_ENV,
+        CNI_COMMAND: "ADD",
+        CNI_CONTAINERID: randomContainerId(),
+        CNI_NETNS: ns.path,
+        CNI_IFNAME: "eth0",
+        CNI_PATH: binDir,
+      },
       stdin: JSON.stringify(conf),
     };
   });
@@ -142,11 +151,31 @@ describe("margay-ipam on its own", () => {
   }
 
   const extra: Array<[string, (c: Record<string, unknown>) => void, number, RegExp]> = [
-    ["ipam.datastore missing", (c) => delete (c.ipam as Record<string, unknown>).datastore, 7, /^\$\.ipam\.datastore:/],
-    ["ipam.datastore.type unknown", (c) => ((c.ipam as { datastore: { type: string } }).datastore.type = "redis"), 7, /^\$\.ipam\.datastore\.type:/],
-    ["ipam.pools[0].cidr invalid", (c) => ((c.ipam as { pools: Array<{ cidr: string }> }).pools[0]!.cidr = "10.1.2.3"), 7, /^\$\.ipam\.pools\[0\]\.cidr:/],
+    [
+      "ipam.datastore missing",
+      (c) => delete (c.ipam as Record<string, unknown>).datastore,
+      7,
+      /^\$\.ipam\.datastore:/,
+    ],
+    [
+      "ipam.datastore.type unknown",
+      (c) => ((c.ipam as { datastore: { type: string } }).datastore.type = "redis"),
+      7,
+      /^\$\.ipam\.datastore\.type:/,
+    ],
+    [
+      "ipam.pools[0].cidr invalid",
+      (c) => ((c.ipam as { pools: Array<{ cidr: string }> }).pools[0]!.cidr = "10.1.2.3"),
+      7,
+      /^\$\.ipam\.pools\[0\]\.cidr:/,
+    ],
     ["ipam.pools empty", (c) => ((c.ipam as { pools: unknown[] }).pools = []), 7, /^\$\.ipam\.pools:/],
-    ["ipam.routes[0].dst not a CIDR", (c) => ((c.ipam as { routes: unknown[] }).routes = [{ dst: "default" }]), 7, /^\$\.ipam\.routes\[0\]\.dst:/],
+    [
+      "ipam.routes[0].dst not a CIDR",
+      (c) => ((c.ipam as { routes: unknown[] }).routes = [{ dst: "default" }]),
+      7,
+      /^\$\.ipam\.routes\[0\]\.dst:/,
+    ],
   ];
   for (const [name, mutate, code, msg] of extra) {
     it(`bad ipam config: ${name} → code ${code} naming the path`, async () => {
@@ -162,25 +191,43 @@ describe("margay-ipam on its own", () => {
   }
 
   it("ADD is idempotent per handle, CHECK verifies it, STATUS is ready, GC frees what is not valid", async () => {
-    const env = (id: string, command: string) => ({ ...valid.env, CNI_CONTAINERID: id, CNI_COMMAND: command });
+    const env = (id: string, command: string) => ({
+      ...valid.env,
+      CNI_CONTAINERID: id,
+      CNI_COMMAND: command,
+    });
     const [a, b] = [randomContainerId(), randomContainerId()];
-    const ra = JSON.parse((await rawExec(bin, env(a, "ADD"), valid.stdin)).stdout) as { ips: Array<{ address: string; gateway: string }> };
+    const ra = JSON.parse((await rawExec(bin, env(a, "ADD"), valid.stdin)).stdout) as {
+      ips: Array<{ address: string; gateway: string }>;
+    };
     const again = JSON.parse((await rawExec(bin, env(a, "ADD"), valid.stdin)).stdout) as typeof ra;
     expect(again.ips).toEqual(ra.ips);
     expect(ra.ips[0]!.gateway).toBe("10.249.2.1");
     expect(ra.ips[0]!.address).toMatch(/^10\.249\.2\.\d+\/24$/);
     const rb = JSON.parse((await rawExec(bin, env(b, "ADD"), valid.stdin)).stdout) as typeof ra;
     expect(rb.ips[0]!.address).not.toBe(ra.ips[0]!.address);
-    const check = await rawExec(bin, env(a, "CHECK"), JSON.stringify({ ...conf, prevResult: { cniVersion: "1.1.0", ...ra } }));
+    const check = await rawExec(
+      bin,
+      env(a, "CHECK"),
+      JSON.stringify({ ...conf, prevResult: { cniVersion: "1.1.0", ...ra } }),
+    );
     expect(check.exitCode, check.stdout).toBe(0);
-    const wrong = await rawExec(bin, env(a, "CHECK"), JSON.stringify({ ...conf, prevResult: { cniVersion: "1.1.0", ...rb } }));
+    const wrong = await rawExec(
+      bin,
+      env(a, "CHECK"),
+      JSON.stringify({ ...conf, prevResult: { cniVersion: "1.1.0", ...rb } }),
+    );
     expect(JSON.parse(wrong.stdout)).toMatchObject({ code: 120 });
 
     const status = await rawExec(bin, { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "STATUS" }, valid.stdin);
     expect(status).toMatchObject({ exitCode: 0, stdout: "" });
 
     const gcConf = { ...conf, "cni.dev/valid-attachments": [{ containerID: a, ifname: "eth0" }] };
-    const gc = await rawExec(bin, { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "GC", CNI_PATH: binDir }, JSON.stringify(gcConf));
+    const gc = await rawExec(
+      bin,
+      { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "GC", CNI_PATH: binDir },
+      JSON.stringify(gcConf),
+    );
     expect(gc.exitCode, gc.stdout).toBe(0);
     const host = (r: typeof ra) => r.ips[0]!.address.split("/")[0]!;
     expect(await allocations()).toEqual([host(ra)]);
@@ -189,7 +236,13 @@ describe("margay-ipam on its own", () => {
   });
 
   it("STATUS reports code 50 when the datastore is unreachable", async () => {
-    const c = { ...conf, ipam: { ...ipamSection("10.249.3.0/24"), datastore: { type: "etcd", endpoints: ["http://127.0.0.1:9"], requestTimeoutMs: 500 } } };
+    const c = {
+      ...conf,
+      ipam: {
+        ...ipamSection("10.249.3.0/24"),
+        datastore: { type: "etcd", endpoints: ["http://127.0.0.1:9"], requestTimeoutMs: 500 },
+      },
+    };
     const r = await rawExec(bin, { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "STATUS" }, JSON.stringify(c));
     expect(r.exitCode).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ code: 50 });
@@ -197,12 +250,18 @@ describe("margay-ipam on its own", () => {
 
   it("16 concurrent ADDs through the lock file get distinct addresses", async () => {
     const ids = Array.from({ length: 16 }, () => randomContainerId());
-    const outs = await Promise.all(ids.map((id) => rawExec(bin, { ...valid.env, CNI_CONTAINERID: id }, valid.stdin)));
+    const outs = await Promise.all(
+      ids.map((id) => rawExec(bin, { ...valid.env, CNI_CONTAINERID: id }, valid.stdin)),
+    );
     expect(outs.map((o) => o.exitCode)).toEqual(ids.map(() => 0));
-    const addrs = outs.map((o) => (JSON.parse(o.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address);
+    const addrs = outs.map(
+      (o) => (JSON.parse(o.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address,
+    );
     expect(new Set(addrs).size).toBe(16);
     expect((await allocations()).length).toBe(16);
-    await Promise.all(ids.map((id) => rawExec(bin, { ...valid.env, CNI_COMMAND: "DEL", CNI_CONTAINERID: id }, valid.stdin)));
+    await Promise.all(
+      ids.map((id) => rawExec(bin, { ...valid.env, CNI_COMMAND: "DEL", CNI_CONTAINERID: id }, valid.stdin)),
+    );
     expect(await allocations()).toEqual([]);
   });
 });

@@ -32,15 +32,25 @@ function toCniError(e: unknown): unknown {
   if (typeof err.code !== "string") return e;
   const msg = typeof err.message === "string" ? err.message : String(e);
   if (err.code === "pool-exhausted" || err.code === "block-limit-reached") {
-    return new CniError(MargayIpamErrorCode.PoolExhausted, "no free address in the pools", { details: msg, cause: e });
+    return new CniError(MargayIpamErrorCode.PoolExhausted, "no free address in the pools", {
+      details: msg,
+      cause: e,
+    });
   }
   if (err.retryable === true || err.code === "unavailable" || err.code === "conflict-retries-exhausted") {
-    return new CniError(CniErrorCode.TryAgainLater, "IPAM datastore busy or unavailable", { details: msg, cause: e });
+    return new CniError(CniErrorCode.TryAgainLater, "IPAM datastore busy or unavailable", {
+      details: msg,
+      cause: e,
+    });
   }
   return new CniError(MargayIpamErrorCode.IpamFailure, `IPAM error: ${err.code}`, { details: msg, cause: e });
 }
 
-async function withSession<T>(config: MargayIpamConfig, ensure: boolean, f: (s: IpamSession) => Promise<T>): Promise<T> {
+async function withSession<T>(
+  config: MargayIpamConfig,
+  ensure: boolean,
+  f: (s: IpamSession) => Promise<T>,
+): Promise<T> {
   let session: IpamSession | undefined;
   try {
     session = await openSession(config, { ensure });
@@ -78,7 +88,12 @@ export const margayIpamHandlers: PluginHandlers = {
     const ips = await withSession(config, true, async ({ ipam }) => {
       const held = await ipam.ipsByHandle(handle, { signal: a.signal });
       if (held.length > 0) return held;
-      const attrs: Record<string, string> = { node: config.node, containerID: a.containerId, ifname: a.ifname, type: "cni" };
+      const attrs: Record<string, string> = {
+        node: config.node,
+        containerID: a.containerId,
+        ifname: a.ifname,
+        type: "cni",
+      };
       if (a.cniArgs.k8s.namespace !== undefined) attrs.namespace = a.cniArgs.k8s.namespace;
       if (a.cniArgs.k8s.name !== undefined) attrs.pod = a.cniArgs.k8s.name;
       const r = await ipam.autoAssign({
@@ -97,18 +112,27 @@ export const margayIpamHandlers: PluginHandlers = {
 
   async del(a: CmdArgs) {
     const config = configOf(a);
-    await withSession(config, false, ({ ipam }) => ipam.releaseByHandle(handleId(config.network, a.containerId), { signal: a.signal }));
+    await withSession(config, false, ({ ipam }) =>
+      ipam.releaseByHandle(handleId(config.network, a.containerId), { signal: a.signal }),
+    );
   },
 
   async check(a: CmdArgs) {
     const config = configOf(a);
-    const held = await withSession(config, false, ({ ipam }) => ipam.ipsByHandle(handleId(config.network, a.containerId), { signal: a.signal }));
-    if (held.length === 0) throw new CniError(MargayIpamErrorCode.AllocationMissing, "no addresses allocated to this attachment");
+    const held = await withSession(config, false, ({ ipam }) =>
+      ipam.ipsByHandle(handleId(config.network, a.containerId), { signal: a.signal }),
+    );
+    if (held.length === 0)
+      throw new CniError(MargayIpamErrorCode.AllocationMissing, "no addresses allocated to this attachment");
     for (const ip of a.prevResult?.ips ?? []) {
       const host = ip.address.slice(0, ip.address.lastIndexOf("/"));
       const inOurPools = config.pools.some((p) => p.family === (host.includes(":") ? 6 : 4));
       if (inOurPools && !held.includes(host)) {
-        throw new CniError(MargayIpamErrorCode.AllocationMissing, "address of the result is not allocated to this attachment", { details: host });
+        throw new CniError(
+          MargayIpamErrorCode.AllocationMissing,
+          "address of the result is not allocated to this attachment",
+          { details: host },
+        );
       }
     }
   },
@@ -132,10 +156,12 @@ export const margayIpamHandlers: PluginHandlers = {
       const report = await ipam.check(live, { signal: a.signal });
       for (const leak of report.leaks) {
         const h = leak.handleId;
-        if (h !== null && h.startsWith(`${config.network}.`) && !live.has(h)) await ipam.releaseByHandle(h, { signal: a.signal });
+        if (h?.startsWith(`${config.network}.`) && !live.has(h))
+          await ipam.releaseByHandle(h, { signal: a.signal });
       }
       for (const h of report.handlesWithoutIps) {
-        if (h.startsWith(`${config.network}.`) && !live.has(h)) await ipam.releaseByHandle(h, { signal: a.signal });
+        if (h.startsWith(`${config.network}.`) && !live.has(h))
+          await ipam.releaseByHandle(h, { signal: a.signal });
       }
     });
   },
