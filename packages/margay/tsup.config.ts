@@ -1,6 +1,6 @@
 import { defineConfig } from "tsup";
 import { margayTsup } from "../../tsup.base";
-import { embedEtcdProto, workspaceSources } from "./src/cni/ipam/bundle-plugins";
+import { embedEtcdProto, lazyEtcdBackend, workspaceSources } from "./src/cni/ipam/bundle-plugins";
 
 export default [
   // `clean` is done by the build script: several configs cleaning the same outDir would race.
@@ -12,11 +12,13 @@ export default [
     format: ["cjs"],
     outExtension: () => ({ js: ".cjs" }),
     noExternal: [/.*/],
-    esbuildPlugins: [workspaceSources, embedEtcdProto],
+    esbuildPlugins: [lazyEtcdBackend, workspaceSources, embedEtcdProto],
     banner: { js: "#!/usr/bin/env node" },
     dts: false,
     clean: false,
     sourcemap: false,
+    minify: true,
+    keepNames: true,
     splitting: false,
     target: "node20",
     platform: "node",

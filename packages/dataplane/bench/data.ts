@@ -9,8 +9,8 @@ export const ROUTES = 10_000;
 export const ENDPOINTS = 1_000;
 export const POLICIES = 100;
 export const NODES = 200;
-export const ROUNDS = 3;
-export const DELTAS = 7;
+export const ROUNDS = 5;
+export const DELTAS = 9;
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 export const ms = (t0: number) => performance.now() - t0;

@@ -87,9 +87,10 @@ describe("IPAM invariants under random concurrent operations", () => {
           await putPool(ds, "v6", { cidr: "fd00::/123", blockSize: 125 });
           await putReservation(ds, "r", ["10.0.0.3", "fd00::10/126"]);
           await putIpamConfig(ds, { strictAffinity, maxBlocksPerHost: 2 });
-          // Four clients on three hosts: clients 0 and 3 share host h0.
+          // Four clients on three hosts (clients 0 and 3 share host h0); empty blocks are reclaimable at
+          // once, so affinities also move between hosts under concurrency.
           const clients: Ipam[] = [0, 1, 2, 3].map(() =>
-            createIpam({ datastore: ds, configTtlMs: 0, backoffMs: 0 }),
+            createIpam({ datastore: ds, configTtlMs: 0, backoffMs: 0, reclaimEmptyBlockAfterMs: 0 }),
           );
           const hostOf = (c: number) => HOSTS[c % 3]!;
           const model = new Map<string, Held[]>();

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { PolicyUpdate } from "@margay/policy";
 import fc from "fast-check";
+import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
 import type { DataplaneUpdate } from "../stream.js";
 import { createFrameDecoder, decodeEnvelope, encodeFrame } from "./codec.js";
+import { DATAPLANE_DESCRIPTOR } from "./descriptor.js";
 import { DATAPLANE_PROTO } from "./schema.js";
 
 const rule = {
@@ -176,8 +178,10 @@ describe("protobuf codec", () => {
     ).toThrow();
   });
 
-  it("ships the schema as proto/margay_dataplane.proto (regenerate with npm run proto)", () => {
+  it("ships the schema as proto/margay_dataplane.proto and the descriptor the codec loads (npm run proto)", () => {
     const file = readFileSync(new URL("../../proto/margay_dataplane.proto", import.meta.url), "utf8");
     expect(file).toBe(DATAPLANE_PROTO);
+    const parsed = protobuf.parse(DATAPLANE_PROTO, { keepCase: false }).root.toJSON();
+    expect(JSON.parse(JSON.stringify(DATAPLANE_DESCRIPTOR))).toEqual(JSON.parse(JSON.stringify(parsed)));
   });
 });

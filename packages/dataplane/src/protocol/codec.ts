@@ -1,15 +1,16 @@
-import protobuf from "protobufjs";
+import protobuf from "protobufjs/light.js";
 import type { DataplaneSnapshot } from "../driver.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import type { DataplaneUpdate } from "../stream.js";
-import { DATAPLANE_PROTO } from "./schema.js";
+import { DATAPLANE_DESCRIPTOR } from "./descriptor.js";
 
 /** Protocol version spoken by this implementation. */
 export const PROTOCOL_VERSION = 1;
 /** Default upper bound of one frame (64 MiB): a full sync of a large node fits, garbage does not. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-const root = protobuf.parse(DATAPLANE_PROTO, { keepCase: false }).root;
+// The light build plus a descriptor generated at development time: no .proto parser at run time.
+const root = protobuf.Root.fromJSON(DATAPLANE_DESCRIPTOR as protobuf.INamespace);
 const Envelope = root.lookupType("margay.dataplane.v1.Envelope");
 
 const UPDATE_KINDS = [

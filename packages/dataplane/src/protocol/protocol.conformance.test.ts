@@ -3,9 +3,13 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { isDataplaneError } from "../errors.js";
 import { createMemoryDataplane } from "../memory/memory-driver.js";
 import { CONFORMANCE_FIXTURE, describeDataplaneConformance } from "../testing/conformance.js";
-import { connectDataplane, spawnDataplane } from "./remote.js";
+import { type Envelope, createFrameDecoder, decodeEnvelope, encodeFrame } from "./codec.js";
+import { connectDataplane, createRemoteDataplane, spawnDataplane } from "./remote.js";
 import { serveDataplane } from "./serve.js";
 
 const fixture = fileURLToPath(new URL("./child-fixture.ts", import.meta.url));
@@ -43,4 +47,44 @@ describeDataplaneConformance("memory driver, unix socket", async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe("protocol failures", () => {
+  it("a closed child rejects later calls with closed", async () => {
+    const d = await spawnDataplane([process.execPath, "--import", "tsx", fixture, "memory", "node-a"], {
+      cwd: repoRoot,
+    });
+    expect(d.peer).toMatchObject({ implementation: "fixture-memory", version: 1 });
+    await d.apply([{ kind: "in-sync" }]);
+    await d.close();
+    const err = await d.apply([{ kind: "in-sync" }]).catch((e: unknown) => e);
+    expect(isDataplaneError(err, "closed")).toBe(true);
+  });
+
+  it("garbage on the stream is a protocol error, not a hang", async () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const remote = createRemoteDataplane({ input, output });
+    // Answer the handshake with a frame whose body is not an Envelope.
+    output.once("data", () => input.write(Buffer.from([0, 0, 0, 3, 0xff, 0xff, 0xff])));
+    const err = await remote.catch((e: unknown) => e);
+    expect(isDataplaneError(err, "protocol")).toBe(true);
+  });
+
+  it("a server answers malformed requests with an error frame and keeps serving", async () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const served = serveDataplane(createMemoryDataplane({ nodeName: "node-a" }), { input, output });
+    const decoder = createFrameDecoder();
+    const replies: Envelope[] = [];
+    output.on("data", (b: Buffer) => {
+      for (const f of decoder.push(b)) replies.push(decodeEnvelope(f));
+    });
+    input.write(Buffer.from([0, 0, 0, 2, 0xff, 0xff]));
+    input.write(encodeFrame({ id: 5, snapshot: {} }));
+    input.end();
+    await served;
+    expect(replies[0]).toMatchObject({ id: 0, error: { code: "protocol" } });
+    expect(replies[1]).toMatchObject({ id: 5, snapshotResult: { inSync: false } });
+  });
 });

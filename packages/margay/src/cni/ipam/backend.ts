@@ -89,6 +89,7 @@ export async function openSession(
   const { createIpam } = await import("@margay/ipam");
   let datastore: Datastore;
   let unlock: (() => Promise<void>) | undefined;
+  let flush: (() => Promise<void>) | undefined;
   if (config.datastore.type === "memory") {
     await mkdir(dirname(config.datastore.snapshotPath), { recursive: true });
     const lock = await acquireFileLock(`${config.datastore.snapshotPath}.lock`, {
@@ -97,7 +98,11 @@ export async function openSession(
     unlock = () => lock.release();
     try {
       const { createMemoryDatastore } = await import("./memory-backend.js");
-      datastore = createMemoryDatastore({ snapshotPath: config.datastore.snapshotPath });
+      // One fsync'd snapshot per invocation (flushed in close(), under the lock) instead of one per
+      // write: nothing is acknowledged to the runtime before that flush, so nothing acknowledged is lost.
+      const memory = createMemoryDatastore({ snapshotPath: config.datastore.snapshotPath, durability: "async" });
+      flush = () => memory.flush();
+      datastore = memory;
     } catch (e) {
       await lock.release();
       throw e;
@@ -115,6 +120,7 @@ export async function openSession(
   const close = async () => {
     try {
       await ipam.close();
+      await flush?.();
       await datastore.close();
     } finally {
       await unlock?.();

@@ -9,7 +9,7 @@
 import { chmod } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { embedEtcdProto, workspaceSources } from "./bundle-plugins.js";
+import { embedEtcdProto, lazyEtcdBackend, workspaceSources } from "./bundle-plugins.js";
 
 /** Writes the bundle to `outfile` (executable, `#!/usr/bin/env node`) and returns its path. */
 export async function buildMargayIpamBundle(outfile: string): Promise<string> {
@@ -21,7 +21,10 @@ export async function buildMargayIpamBundle(outfile: string): Promise<string> {
     format: "cjs",
     target: "node20",
     banner: { js: "#!/usr/bin/env node" },
-    plugins: [workspaceSources, embedEtcdProto],
+    // Less to read and compile at every start; names kept for error messages.
+    minify: true,
+    keepNames: true,
+    plugins: [lazyEtcdBackend, workspaceSources, embedEtcdProto],
     logLevel: "silent",
   });
   await chmod(outfile, 0o755);

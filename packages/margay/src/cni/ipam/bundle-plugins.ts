@@ -6,6 +6,11 @@
  * - etcd3 reads its `.proto` files from disk next to its own module at load time; the bundle has no
  *   such directory, so the parsed definitions are embedded as JSON and loaded with `fromJSON`.
  *
+ * - the etcd backend (etcd3, gRPC, protobufjs: ~1.2 MB of the ~1.5 MB) is embedded as a code *string*
+ *   evaluated on first use: V8 must compile every function of a script it loads, even one never
+ *   called, but scans a string literal almost for free — so the memory path does not pay ~30 ms to
+ *   compile a gRPC client it never runs.
+ *
  * Used by tsup.config.ts (the published artifact) and by `build-bundle.ts` (tests, benchmark).
  *
  * @packageDocumentation
@@ -15,7 +20,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Plugin } from "esbuild";
+import { build, type Plugin } from "esbuild";
 
 const PACKAGES = fileURLToPath(new URL("../../../../", import.meta.url));
 
@@ -60,6 +65,42 @@ export const embedEtcdProto: Plugin = {
         .toJSON();
       const contents = src.replace(needle, `(0, proto_loader_1.fromJSON)(${JSON.stringify(json)}, {`);
       return { contents, loader: "js" };
+    });
+  },
+};
+
+/** The module id main.ts / backend.ts import the etcd seam by. */
+const ETCD_SEAM = /^\.\/etcd-backend\.js$/;
+
+/** Embeds the etcd backend as a lazily evaluated code string (see the module comment). */
+export const lazyEtcdBackend: Plugin = {
+  name: "margay-lazy-etcd-backend",
+  setup(b) {
+    b.onResolve({ filter: ETCD_SEAM }, (args) => ({
+      path: join(args.resolveDir, "etcd-backend.ts"),
+      namespace: "margay-lazy-etcd",
+    }));
+    b.onLoad({ filter: /.*/, namespace: "margay-lazy-etcd" }, async (args) => {
+      const out = await build({
+        entryPoints: [args.path],
+        bundle: true,
+        write: false,
+        platform: "node",
+        format: "cjs",
+        target: "node20",
+        minify: true,
+        keepNames: true,
+        plugins: [workspaceSources, embedEtcdProto],
+        logLevel: "silent",
+      });
+      const code = `${out.outputFiles[0]!.text}\n//# sourceURL=margay-ipam/etcd-backend.js\n`;
+      const contents = [
+        `const code = ${JSON.stringify(code)};`,
+        "const m = { exports: {} };",
+        'new Function("exports", "require", "module", "__filename", "__dirname", code)(m.exports, require, m, __filename, __dirname);',
+        "module.exports = m.exports;",
+      ].join("\n");
+      return { contents, loader: "js", resolveDir: dirname(args.path) };
     });
   },
 };

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { isDataplaneError } from "../errors.js";
+import { namedNetns } from "../kernel/netns.js";
+import type { CommandRunner, RunOptions } from "../kernel/runner.js";
+import { createLinuxDataplane } from "./linux-driver.js";
+
+/** Records every command; answers JSON listings with `[]` (an empty namespace). */
+function recorder() {
+  const calls: { argv: readonly string[]; stdin?: string | undefined }[] = [];
+  const runner: CommandRunner = {
+    async run(argv: readonly string[], options: RunOptions = {}) {
+      calls.push({ argv, stdin: options.stdin });
+      return { code: 0, stdout: argv.includes("-json") ? "[]" : "", stderr: "" };
+    },
+  };
+  return { calls, runner };
+}
+
+const STATE = [
+  { kind: "host-update" as const, node: "a", addresses: ["192.168.0.1/24"] },
+  { kind: "host-update" as const, node: "b", addresses: ["192.168.0.2/24"] },
+  { kind: "route-update" as const, dst: "10.0.1.0/26", type: "remote-block" as const, nodes: ["b"] },
+];
+
+describe("Linux driver (recorded commands)", () => {
+  it("runs no command at all before the first in-sync", async () => {
+    const { calls, runner } = recorder();
+    const d = createLinuxDataplane({ netns: namedNetns("x"), nodeName: "a", runner, reconcileIntervalMs: 0 });
+    await d.apply(STATE);
+    await d.snapshot().catch(() => undefined);
+    const beforeSync = calls.filter((c) => !c.argv.includes("-json") && !c.argv.includes("show"));
+    expect(beforeSync).toEqual([]);
+    await d.apply([{ kind: "in-sync" }]);
+    const batches = calls.filter((c) => c.argv.includes("-batch")).map((c) => c.stdin);
+    expect(batches).toContain("route replace 10.0.1.0/26 via 192.168.0.2 proto 80 table 254\n");
+    await d.close();
+  });
+
+  it("programs policy before routes, each as one process, and only argument arrays reach the runner", async () => {
+    const { calls, runner } = recorder();
+    const d = createLinuxDataplane({ netns: namedNetns("x"), nodeName: "a", runner, reconcileIntervalMs: 0 });
+    await d.apply([...STATE, { kind: "in-sync" }]);
+    calls.length = 0;
+    await d.apply([
+      { kind: "route-update", dst: "10.0.0.5/32", type: "local-workload", ifname: "mgy0000000001" },
+    ]);
+    // A route-only batch: one ip process, no nft, no listing.
+    expect(calls.map((c) => c.argv.slice(0, 5))).toEqual([["ip", "-n", "x", "-force", "-batch"]]);
+    calls.length = 0;
+    await d.apply([
+      { kind: "ip-set-update", id: "s", type: "net", members: ["10.0.0.5/32"] },
+      { kind: "route-update", dst: "10.0.0.6/32", type: "local-workload", ifname: "mgy0000000002" },
+    ]);
+    const tools = calls.map((c) => (c.argv[0] === "nsenter" ? c.argv[3] : c.argv[0]));
+    expect(tools).toEqual(["nft", "ip"]);
+    for (const c of calls) for (const a of c.argv) expect(typeof a).toBe("string");
+    await d.close();
+  });
+
+  it("validates options once, at construction", () => {
+    const { runner } = recorder();
+    const make = (o: object) => () =>
+      createLinuxDataplane({ netns: namedNetns("x"), nodeName: "a", runner, ...o });
+    for (const bad of [
+      { routeProtocol: 0 },
+      { routeProtocol: 256 },
+      { vxlanVni: 1 << 24 },
+      { vxlanDevice: "bad name" },
+    ]) {
+      try {
+        make(bad)();
+        expect.unreachable();
+      } catch (e) {
+        expect(isDataplaneError(e)).toBe(true);
+      }
+    }
+  });
+});
