@@ -51,6 +51,11 @@ export interface DatastoreErrorOptions {
   details?: DatastoreErrorDetails | undefined;
   /** The underlying failure (e.g. the etcd client's error). */
   cause?: unknown;
+  /**
+   * Overrides the code's default retryability, for failures whose code is retryable in general but not
+   * in this instance (e.g. `unavailable` because the server refused our credentials).
+   */
+  retryable?: boolean | undefined;
 }
 
 /**
@@ -64,7 +69,7 @@ export class DatastoreError extends Error {
   override readonly name = "DatastoreError";
   /** What happened. */
   readonly code: DatastoreErrorCode;
-  /** True for `unavailable` and `conflict`. */
+  /** True for `unavailable` and `conflict`, unless the failure says otherwise (refused credentials). */
   readonly retryable: boolean;
   /** What the failure concerns (key, revisions, op index, reason). */
   readonly details: DatastoreErrorDetails;
@@ -77,7 +82,7 @@ export class DatastoreError extends Error {
   constructor(code: DatastoreErrorCode, message: string, options: DatastoreErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.retryable = RETRYABLE.has(code);
+    this.retryable = options.retryable ?? RETRYABLE.has(code);
     this.details = options.details ?? {};
   }
 }
@@ -146,7 +151,9 @@ export function compactedError(details: DatastoreErrorDetails, cause?: unknown):
 
 /** `unavailable`: the backend cannot be reached (or timed out); retry later. */
 export function unavailableError(message: string, details: DatastoreErrorDetails = {}, cause?: unknown) {
-  return new DatastoreError(DatastoreErrorCode.Unavailable, message, { details, cause });
+  // Retrying with the same credentials cannot succeed; every other unavailability may pass.
+  const retryable = details.reason !== "auth";
+  return new DatastoreError(DatastoreErrorCode.Unavailable, message, { details, cause, retryable });
 }
 
 /** `closed`: the datastore (or the watch) was closed. */

@@ -23,7 +23,11 @@ afterAll(async () => {
 function cli(args: string[]) {
   return run(process.execPath, ["--import", TSX, CLI, ...args]).then(
     (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
   );
 }
 
@@ -33,9 +37,24 @@ describe("cni-conformance CLI", () => {
     const conf = join(dir, "ptp.conf");
     await writeFile(
       conf,
-      JSON.stringify({ cniVersion: "1.0.0", name: "mgcli", type: "ptp", ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.247.0.0/24" }]] } }),
+      JSON.stringify({
+        cniVersion: "1.0.0",
+        name: "mgcli",
+        type: "ptp",
+        ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.247.0.0/24" }]] },
+      }),
     );
-    const r = await cli(["--config", conf, "--path", "/usr/lib/cni", "--host-local-data-dir", dataDir, "--scenarios", "version,add-check-del,gc", "--json"]);
+    const r = await cli([
+      "--config",
+      conf,
+      "--path",
+      "/usr/lib/cni",
+      "--host-local-data-dir",
+      dataDir,
+      "--scenarios",
+      "version,add-check-del,gc",
+      "--json",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as ConformanceReport;
     expect(report.chain).toBe("ptp");

@@ -50,6 +50,19 @@ describeDataplaneConformance("memory driver, unix socket", async () => {
 });
 
 describe("protocol failures", () => {
+  it("a child that dies turns later calls into retryable closed errors", async () => {
+    const d = await spawnDataplane([process.execPath, "--import", "tsx", fixture, "memory", "node-a"], {
+      cwd: repoRoot,
+    });
+    await d.apply([{ kind: "in-sync" }]);
+    process.kill(d.pid!, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 200));
+    const err = await d.apply([{ kind: "in-sync" }]).catch((e: unknown) => e);
+    expect(isDataplaneError(err, "closed")).toBe(true);
+    expect((err as { retryable: boolean }).retryable).toBe(true);
+    await d.close();
+  });
+
   it("a closed child rejects later calls with closed", async () => {
     const d = await spawnDataplane([process.execPath, "--import", "tsx", fixture, "memory", "node-a"], {
       cwd: repoRoot,

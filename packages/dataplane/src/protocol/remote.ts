@@ -9,6 +9,8 @@ import { type Envelope, PROTOCOL_VERSION, createFrameDecoder, decodeEnvelope, en
 export interface RemoteDataplane extends DataplaneDriver {
   /** Implementation name and protocol version the peer announced. */
   readonly peer: { readonly implementation: string; readonly version: number };
+  /** Process id of the driver when started by {@link spawnDataplane}. */
+  readonly pid?: number | undefined;
 }
 
 /** Options of {@link createRemoteDataplane}. */
@@ -190,10 +192,11 @@ export async function spawnDataplane(
     clearTimeout(t);
   };
   try {
-    return await Promise.race([
+    const remote = await Promise.race([
       createRemoteDataplane({ input: child.stdout, output: child.stdin, onClose, signal: options.signal }),
       spawnError,
     ]);
+    return Object.assign(remote, { pid: child.pid });
   } catch (e) {
     child.kill("SIGKILL");
     throw e;

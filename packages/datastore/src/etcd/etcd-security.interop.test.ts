@@ -166,6 +166,7 @@ describe("etcd backend: user/password authentication", () => {
   it("fails with a wrong password or none, with reason auth", async () => {
     const wrong = await failure({ endpoints: etcd.endpoints, username: "root", password: "nope" });
     expect(isDatastoreError(wrong, "unavailable")).toBe(true);
+    expect((wrong as { retryable: boolean }).retryable).toBe(false);
     expect((wrong as { details: { reason?: string } }).details.reason).toBe("auth");
     const none = await failure({ endpoints: etcd.endpoints });
     expect(isDatastoreError(none, "unavailable")).toBe(true);

@@ -41,6 +41,9 @@ describe("etcd error mapping", () => {
     expect(down.code).toBe("unavailable");
     expect(down.retryable).toBe(true);
     expect(down.details).toMatchObject({ kind: "K", backend: "etcd" });
-    expect(mapEtcdError(new Error("etcdserver: permission denied")).details.reason).toBe("auth");
+    const auth = mapEtcdError(new Error("etcdserver: permission denied"));
+    expect(auth.details.reason).toBe("auth");
+    // The same credentials will be refused again: not worth a retry.
+    expect(auth.retryable).toBe(false);
   });
 });

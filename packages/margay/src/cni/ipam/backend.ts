@@ -100,7 +100,10 @@ export async function openSession(
       const { createMemoryDatastore } = await import("./memory-backend.js");
       // One fsync'd snapshot per invocation (flushed in close(), under the lock) instead of one per
       // write: nothing is acknowledged to the runtime before that flush, so nothing acknowledged is lost.
-      const memory = createMemoryDatastore({ snapshotPath: config.datastore.snapshotPath, durability: "async" });
+      const memory = createMemoryDatastore({
+        snapshotPath: config.datastore.snapshotPath,
+        durability: "async",
+      });
       flush = () => memory.flush();
       datastore = memory;
     } catch (e) {
