@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { PolicyModelResource } from "@margay/policy";
-import type { DataplaneUpdate } from "../src/stream.js";
+import type { DataplaneUpdate } from "@margay/dataplane";
 
 /** `API_VERSION` of `@margay/api`: the resources the policy calculation reads carry it. */
 const API_VERSION = "margay.io/v1" as const;

@@ -10,13 +10,19 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { createCalcGraph, type PolicyUpdate } from "@margay/policy";
-import { createLinuxDataplane } from "../src/linux/linux-driver.js";
-import { createDataplaneModel } from "../src/model.js";
-import { renderFull, renderRuleset, diffRuleset, type NftRenderOptions } from "../src/nft/render.js";
-import { diffRoutes } from "../src/routes/kernel-routes.js";
-import type { DataplaneUpdate } from "../src/stream.js";
-import { createNetnsLab } from "../src/testing/netns-lab.js";
-import { inNetns } from "../src/kernel/netns.js";
+// The built package (`prebench` runs tsup): the code users run, without a dev loader in the way.
+import {
+  createDataplaneModel,
+  createLinuxDataplane,
+  type DataplaneUpdate,
+  diffRoutes,
+  diffRuleset,
+  inNetns,
+  type NftRenderOptions,
+  renderFull,
+  renderRuleset,
+} from "@margay/dataplane";
+import { createNetnsLab } from "@margay/dataplane/testing";
 import {
   DELTAS,
   ENDPOINTS,

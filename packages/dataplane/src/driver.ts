@@ -36,8 +36,10 @@ export interface ProgrammedIpSet {
 }
 
 /**
- * What a driver has programmed, in a normalised form every driver can produce (the Linux driver reads
- * routes, VTEPs and set members back from the kernel). The conformance suite compares these.
+ * What a driver has programmed, in a normalised form every driver can produce. The conformance suite
+ * compares these. The Linux driver reads routes and VTEPs back from the kernel; IP sets, policies and
+ * endpoints come from its model (after a rejected nftables transaction they include what the kernel
+ * refused, until a later transaction succeeds).
  */
 export interface DataplaneSnapshot {
   /** Whether the in-sync barrier has been seen. */

@@ -69,13 +69,14 @@ export function createDataplaneModel(): DataplaneModel {
         throw new DataplaneError(DataplaneErrorCode.InvalidUpdate, "a batch must be an array");
       }
       const knownSets = new Set(policy.ipSets.keys());
+      const setTypes = new Map([...policy.ipSets].map(([id, set]) => [id, set.type]));
       const normalized = updates.map((u, index): DataplaneUpdate => {
         const kind = (u as { kind?: unknown } | null)?.kind;
         try {
           if (typeof kind === "string" && ROUTE_KINDS.has(kind))
             return normalizeRouteSideUpdate(u as RouteSideUpdate);
           if (typeof kind === "string" && POLICY_KIND_SET.has(kind)) {
-            validatePolicyUpdate(u as PolicyUpdate, knownSets);
+            validatePolicyUpdate(u as PolicyUpdate, knownSets, setTypes);
             return u;
           }
         } catch (e) {

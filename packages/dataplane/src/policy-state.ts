@@ -1,11 +1,15 @@
 import type {
   ActivePolicyUpdate,
   ActiveProfileUpdate,
+  FailsafePort,
   HostEndpointUpdate,
   IpSetType,
   PolicyUpdate,
+  PortRange,
+  RenderedRule,
   WorkloadEndpointUpdate,
 } from "@margay/policy";
+import { parseCidr } from "./cidr.js";
 import { DataplaneError, DataplaneErrorCode } from "./errors.js";
 import { isValidIfName } from "./kernel/names.js";
 
@@ -65,23 +69,106 @@ function requireList(u: { readonly kind: string }, name: string, v: unknown): vo
   }
 }
 
+const ACTIONS: ReadonlySet<string> = new Set(["allow", "deny", "log", "pass"]);
+const isInt = (v: unknown, min: number, max: number) =>
+  Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+function checkNets(list: unknown, field: string, id: string): void {
+  if (!Array.isArray(list)) throw invalid(`${field} must be a list`, { id, field });
+  for (const n of list) {
+    if (typeof n !== "string") throw invalid(`${field} must hold CIDRs`, { id, field });
+    parseCidr(n, false);
+  }
+}
+
+function checkPorts(list: unknown, field: string, id: string): void {
+  if (!Array.isArray(list)) throw invalid(`${field} must be a list`, { id, field });
+  for (const p of list as PortRange[]) {
+    if (!isInt(p?.first, 0, 65535) || !isInt(p?.last, p.first, 65535))
+      throw invalid("invalid port range", { id, field });
+  }
+}
+
 /**
- * Structural validation of a policy update; `known` tracks IP set ids that exist at this point of the
- * batch so a delta for an unknown set is rejected before anything is applied.
+ * Every rule field that reaches nft text is checked here (CIDRs, numbers in range, known actions), so a
+ * malformed rule is an `invalid-update` for its batch rather than text spliced into a transaction.
  */
-export function validatePolicyUpdate(u: PolicyUpdate, known: Set<string>): void {
+function checkRules(rules: readonly RenderedRule[], id: string): void {
+  for (const r of rules) {
+    if (!ACTIONS.has(r?.action)) throw invalid("unknown rule action", { id, action: r?.action });
+    if (r.ipVersion !== undefined && r.ipVersion !== 4 && r.ipVersion !== 6)
+      throw invalid("bad ipVersion", { id });
+    for (const f of ["protocol", "notProtocol"] as const) {
+      if (r[f] !== undefined && !isInt(r[f], 0, 255)) throw invalid(`bad ${f}`, { id, [f]: r[f] });
+    }
+    for (const f of ["icmp", "notIcmp"] as const) {
+      const m = r[f];
+      if (m !== undefined && (!isInt(m.type, 0, 255) || (m.code !== undefined && !isInt(m.code, 0, 255)))) {
+        throw invalid(`bad ${f}`, { id });
+      }
+    }
+    for (const f of ["srcNets", "notSrcNets", "dstNets", "notDstNets"] as const) checkNets(r[f], f, id);
+    for (const f of ["srcPorts", "notSrcPorts", "dstPorts", "notDstPorts"] as const) checkPorts(r[f], f, id);
+    for (const f of [
+      "srcIpSetIds",
+      "notSrcIpSetIds",
+      "srcNamedPortIpSetIds",
+      "notSrcNamedPortIpSetIds",
+      "dstIpSetIds",
+      "notDstIpSetIds",
+      "dstNamedPortIpSetIds",
+      "notDstNamedPortIpSetIds",
+    ] as const) {
+      requireList({ kind: "rule" }, f, r[f]);
+    }
+  }
+}
+
+function checkFailsafe(list: readonly FailsafePort[], id: string): void {
+  for (const f of list) {
+    if (!["tcp", "udp", "sctp"].includes(f?.protocol) || !isInt(f.port, 0, 65535)) {
+      throw invalid("invalid failsafe port", { id });
+    }
+    if (f.net !== undefined) parseCidr(f.net, false);
+  }
+}
+
+/** IP set members must parse for their type (they are written into nft elements). */
+function checkMembers(type: IpSetType, members: readonly string[], id: string): void {
+  for (const m of members) {
+    if (type === "ip-and-port") {
+      const match = /^(.+),(tcp|udp|sctp):(\d{1,5})$/.exec(m);
+      if (match === null || !isInt(Number(match[3]), 0, 65535))
+        throw invalid("invalid ip-and-port member", { id, m });
+      parseCidr(match[1]!);
+    } else parseCidr(m, false);
+  }
+}
+
+/**
+ * Validation of a policy update; `known` tracks IP set ids that exist at this point of the batch (and
+ * `types` their member syntax) so a delta for an unknown set is rejected before anything is applied.
+ */
+export function validatePolicyUpdate(
+  u: PolicyUpdate,
+  known: Set<string>,
+  types: Map<string, IpSetType> = new Map(),
+): void {
   switch (u.kind) {
     case "ip-set-update":
       requireId(u);
       if (!["ip", "ip-and-port", "net"].includes(u.type)) throw invalid("unknown IP set type", { id: u.id });
       requireList(u, "members", u.members);
+      checkMembers(u.type, u.members, u.id);
       known.add(u.id);
+      types.set(u.id, u.type);
       return;
     case "ip-set-delta-update":
       requireId(u);
       requireList(u, "added", u.added);
       requireList(u, "removed", u.removed);
       if (!known.has(u.id)) throw invalid("delta for an IP set that was never sent in full", { id: u.id });
+      checkMembers(types.get(u.id) ?? "net", u.added, u.id);
       return;
     case "ip-set-remove":
       known.delete(requireId(u));
@@ -89,20 +176,26 @@ export function validatePolicyUpdate(u: PolicyUpdate, known: Set<string>): void 
     case "active-policy-update":
     case "active-profile-update":
       requireId(u);
-      if (!Array.isArray(u.inbound) || !Array.isArray(u.outbound))
+      if (!Array.isArray(u.inbound) || !Array.isArray(u.outbound)) {
         throw invalid("rules must be lists", { id: u.id });
+      }
+      checkRules(u.inbound, u.id);
+      checkRules(u.outbound, u.id);
       return;
     case "workload-endpoint-update":
       requireId(u);
       if (!isValidIfName(u.ifname))
         throw invalid("invalid endpoint interface name", { id: u.id, ifname: u.ifname });
       requireList(u, "ipNetworks", u.ipNetworks);
+      checkNets(u.ipNetworks, "ipNetworks", u.id);
       return;
     case "host-endpoint-update":
       requireId(u);
       if (u.ifname !== "*" && !isValidIfName(u.ifname)) {
         throw invalid("invalid host endpoint interface name", { id: u.id, ifname: u.ifname });
       }
+      checkFailsafe(u.failsafe?.inbound ?? [], u.id);
+      checkFailsafe(u.failsafe?.outbound ?? [], u.id);
       return;
     case "active-policy-remove":
     case "active-profile-remove":

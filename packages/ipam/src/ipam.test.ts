@@ -270,6 +270,21 @@ describe("release", () => {
     expect((await ipam.check([])).ok).toBe(true);
   });
 
+  it("releases a large set spread over many blocks (in chunks of one transaction each)", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24", blockSize: 30 });
+    await putIpamConfig(ds, { maxBlocksPerHost: 0 });
+    const ipam = ipamFor();
+    const r = await ipam.autoAssign({ handleId: "many", node: "n", num4: 100 });
+    expect(new Set(r.ipv4.map((a) => a.block)).size).toBe(25);
+    const rel = await ipam.releaseIPs(r.ipv4.map((a) => a.ip));
+    expect(rel.released).toHaveLength(100);
+    expect(await ipam.ipsByHandle("many")).toEqual([]);
+    await expect(ds.get({ kind: IpamKind.Handle, name: "many" })).rejects.toMatchObject({
+      code: "not-found",
+    });
+    expect((await ipam.check([])).ok).toBe(true);
+  });
+
   it("a stale release (old sequence number) cannot free the address's new owner", async () => {
     await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
     const ipam = ipamFor();

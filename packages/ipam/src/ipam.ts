@@ -320,6 +320,8 @@ class Plan {
 
 const HANDLE_CACHE_MAX = 10_000;
 const MAX_CLAIM_BLOCKS = 1024;
+/** Addresses per release transaction (see `releaseIPs`). */
+const RELEASE_CHUNK = 32;
 
 function checkName(what: string, value: unknown): string {
   if (typeof value !== "string" || !/^[A-Za-z0-9._:@+=~-]{1,200}$/.test(value)) {
@@ -1235,51 +1237,69 @@ export function createIpam(options: IpamOptions): Ipam {
     const reqs = items.map((i) => (typeof i === "string" ? { ip: i } : i));
     const parsed = reqs.map((r) => ({ req: r, addr: parseIp(r.ip) }));
     const signal = options.signal;
-    return serialised(() =>
-      retrying("releaseIPs", signal, async (attempt) => {
-        const cfg = await loadConfig(signal);
-        const plan = new Plan();
-        const result: ReleaseIpsResult = { released: [], unallocated: [], skipped: [] };
-        const byBlock = new Map<string, { entry: CachedBlock; items: ReleaseItem[]; ips: string[] }>();
-        for (const { req, addr } of parsed) {
-          const found = await blockForAddress(cfg, addr, signal, attempt);
-          if (!found) {
-            result.unallocated.push(req.ip);
-            continue;
-          }
-          const [name, entry] = found;
-          let g = byBlock.get(name);
-          if (!g) byBlock.set(name, (g = { entry, items: [], ips: [] }));
-          g.items.push({
-            ordinal: addressOrdinal(entry.cidr, addr),
-            handleId: req.handleId,
-            sequenceNumber: req.sequenceNumber,
+    // etcd caps a transaction at 128 operations by default: commit large releases in chunks, each
+    // one transaction (a chunk touches at most RELEASE_CHUNK blocks and as many handles).
+    const chunks: (typeof parsed)[] = [];
+    for (let i = 0; i < parsed.length; i += RELEASE_CHUNK) chunks.push(parsed.slice(i, i + RELEASE_CHUNK));
+    return serialised(async () => {
+      const total: ReleaseIpsResult = { released: [], unallocated: [], skipped: [] };
+      for (const chunk of chunks) {
+        const r = await releaseChunk(chunk, signal);
+        total.released.push(...r.released);
+        total.unallocated.push(...r.unallocated);
+        total.skipped.push(...r.skipped);
+      }
+      return total;
+    });
+  }
+
+  function releaseChunk(
+    parsed: readonly { req: ReleaseRequest; addr: IpAddr }[],
+    signal: AbortSignal | undefined,
+  ): Promise<ReleaseIpsResult> {
+    return retrying("releaseIPs", signal, async (attempt) => {
+      const cfg = await loadConfig(signal);
+      const plan = new Plan();
+      const result: ReleaseIpsResult = { released: [], unallocated: [], skipped: [] };
+      const byBlock = new Map<string, { entry: CachedBlock; items: ReleaseItem[]; ips: string[] }>();
+      for (const { req, addr } of parsed) {
+        const found = await blockForAddress(cfg, addr, signal, attempt);
+        if (!found) {
+          result.unallocated.push(req.ip);
+          continue;
+        }
+        const [name, entry] = found;
+        let g = byBlock.get(name);
+        if (!g) byBlock.set(name, (g = { entry, items: [], ips: [] }));
+        g.items.push({
+          ordinal: addressOrdinal(entry.cidr, addr),
+          handleId: req.handleId,
+          sequenceNumber: req.sequenceNumber,
+        });
+        g.ips.push(req.ip);
+      }
+      const t = now();
+      for (const [name, g] of byBlock) {
+        const pb = planned(plan, name, g.entry);
+        const r = releaseFromBlock(pb.spec, g.items, t, cooldownMs);
+        pb.spec = r.spec;
+        for (const rel of r.released) {
+          result.released.push({
+            ip: formatIp(pb.cidr.family, ordinalAddress(pb.cidr, rel.ordinal)),
+            handleId: rel.handleId,
           });
-          g.ips.push(req.ip);
+          if (rel.handleId !== null) plan.addHandleDelta(rel.handleId, pb.spec.cidr, -1);
         }
-        const t = now();
-        for (const [name, g] of byBlock) {
-          const pb = planned(plan, name, g.entry);
-          const r = releaseFromBlock(pb.spec, g.items, t, cooldownMs);
-          pb.spec = r.spec;
-          for (const rel of r.released) {
-            result.released.push({
-              ip: formatIp(pb.cidr.family, ordinalAddress(pb.cidr, rel.ordinal)),
-              handleId: rel.handleId,
-            });
-            if (rel.handleId !== null) plan.addHandleDelta(rel.handleId, pb.spec.cidr, -1);
-          }
-          for (const s of r.skipped) {
-            const ip = formatIp(pb.cidr.family, ordinalAddress(pb.cidr, s.ordinal));
-            if (s.reason === "not-allocated") result.unallocated.push(ip);
-            else result.skipped.push({ ip, reason: s.reason });
-          }
-          settle(pb);
+        for (const s of r.skipped) {
+          const ip = formatIp(pb.cidr.family, ordinalAddress(pb.cidr, s.ordinal));
+          if (s.reason === "not-allocated") result.unallocated.push(ip);
+          else result.skipped.push({ ip, reason: s.reason });
         }
-        await commit(plan, signal, false);
-        return result;
-      }),
-    );
+        settle(pb);
+      }
+      await commit(plan, signal, false);
+      return result;
+    });
   }
 
   /**

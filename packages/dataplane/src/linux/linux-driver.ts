@@ -21,6 +21,8 @@ import {
   diffRouteKeys,
   diffRoutes,
   listOwnedRoutes,
+  type OwnedState,
+  readOwnedState,
 } from "../routes/kernel-routes.js";
 import type { ProgrammedRoute, RoutePlan, RoutePlanOptions } from "../routes/plan.js";
 import { ensureVxlan, probeIpip, removeVxlan } from "../routes/vxlan.js";
@@ -154,11 +156,17 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     if (closed) throw new DataplaneError(DataplaneErrorCode.Closed, "driver is closed");
   };
 
-  async function programVxlan(plan: RoutePlan, force: boolean, signal: AbortSignal | undefined) {
+  async function programVxlan(
+    plan: RoutePlan,
+    force: boolean,
+    signal: AbortSignal | undefined,
+    present?: boolean | undefined,
+  ) {
     const key = JSON.stringify([plan.vxlan, plan.neighbors, plan.fdb]);
     if (!force && key === vxlanKey) return;
-    if (plan.vxlan === undefined) await removeVxlan(runner, ns, base.vxlanDevice, { signal });
-    else await ensureVxlan(runner, ns, plan.vxlan, plan.neighbors, plan.fdb, { signal });
+    if (plan.vxlan === undefined) {
+      if (present !== false) await removeVxlan(runner, ns, base.vxlanDevice, { signal });
+    } else await ensureVxlan(runner, ns, plan.vxlan, plan.neighbors, plan.fdb, { signal });
     vxlanKey = key;
   }
 
@@ -180,6 +188,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     signal: AbortSignal | undefined,
     dirty: ReadonlySet<string> | "all" = "all",
     policyFirst?: Promise<void>,
+    listing?: Promise<OwnedState>,
   ) {
     // Probe for IPIP only once a pool asks for it: one process fewer on every start of a VXLAN/flat node.
     if (ipip === undefined && [...model.routes.pools.values()].some((p) => p.encapsulation === "ipip")) {
@@ -193,15 +202,21 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
       dirtyKeys !== undefined && lastPlan !== undefined
         ? model.planRoutes(planOptions, { prev: lastPlan, dsts: dirtyKeys })
         : model.planRoutes(planOptions);
-    const [, current] = await Promise.all([
+    // The VXLAN device, its neighbours and FDB entries open no path for a workload by themselves, so they
+    // go in parallel with the policy transaction; routes wait for both.
+    const read: Promise<OwnedState> = full
+      ? (listing ?? readOwnedState(runner, ns, spec, base.vxlanDevice, { signal }))
+      : Promise.resolve({ routes: cache, devicePresent: undefined });
+    const [, state] = await Promise.all([
       policyFirst,
-      full ? listOwnedRoutes(runner, ns, spec, { signal }) : Promise.resolve(cache),
+      read,
+      incremental ? undefined : read.then((r) => programVxlan(plan, full, signal, r.devicePresent)),
     ]).catch((e: unknown) => {
       // Nothing of this batch's routes reached the kernel: plan the next batch in full against the cache.
       lastPlan = undefined;
       throw e;
     });
-    if (!incremental) await programVxlan(plan, full, signal);
+    const current = state.routes;
     const diff =
       dirtyKeys !== undefined
         ? diffRouteKeys(current, plan.routes, dirtyKeys, spec)
@@ -229,9 +244,12 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     ensureOpen();
     throwIfAborted(signal);
     if (!model.inSync) return { added: 0, removed: 0 };
+    // Reading our routes starts first: it runs while the nftables text is rendered and applied.
+    const listing = readOwnedState(runner, ns, spec, base.vxlanDevice, { signal });
+    listing.catch(() => undefined);
     const policy = programPolicy(true, signal);
     policy.catch(() => undefined);
-    const r = await program(true, signal, "all", policy);
+    const r = await program(true, signal, "all", policy, listing);
     if (r.added + r.removed > 0) log.info({ added: r.added, removed: r.removed }, "reconciled routes");
     return { added: r.added, removed: r.removed };
   }
@@ -266,12 +284,17 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         // table atomically; later batches apply differences only.
         const first = effect.sawInSync && !programmed;
         let warnings: readonly string[] = [];
+        // At the first in-sync, reading the kernel's routes overlaps with rendering the nftables table.
+        const listing = first
+          ? readOwnedState(runner, ns, spec, base.vxlanDevice, { signal: callOptions.signal })
+          : undefined;
         const policy = first || effect.policyChanged ? programPolicy(first, callOptions.signal) : undefined;
-        // Handled here so an early failure of the route side cannot leave it unobserved; still awaited below.
+        // Handled here so an early failure elsewhere cannot leave them unobserved; still awaited below.
+        listing?.catch(() => undefined);
         policy?.catch(() => undefined);
         if (first || effect.routesChanged) {
           const dirty = first ? "all" : effect.dirtyRoutes;
-          warnings = (await program(first, callOptions.signal, dirty, policy)).plan.warnings;
+          warnings = (await program(first, callOptions.signal, dirty, policy, listing)).plan.warnings;
         } else await policy;
         programmed = true;
         if (first) schedule();

@@ -8,6 +8,7 @@ import {
 } from "@margay/policy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
+import { nftNames } from "./names.js";
 import type { DataplaneUpdate } from "../stream.js";
 import { createLinuxDataplane, type LinuxDataplane } from "../linux/linux-driver.js";
 import { createNetnsLab, createUnderlay, type LabHost, type NetnsLab } from "../testing/netns-lab.js";
@@ -310,20 +311,65 @@ describe("nftables policy with real packets", () => {
   });
 
   it("a rejected transaction leaves the last good ruleset and is reported", async () => {
-    const before = await lab.exec(hosts[0]!.ns, ["nft", "list", "table", "inet", "margay"]);
-    const bad: PolicyUpdate = {
+    const ns = hosts[0]!.ns;
+    const list = () => lab.exec(ns, ["nft", "list", "table", "inet", "margay"]);
+    const lines = (t: string) =>
+      t
+        .split("\n")
+        .map((l) => l.trim())
+        .sort();
+    const baseline = await list();
+    const extra: PolicyUpdate = {
       kind: "active-policy-update",
-      id: "default/broken",
+      id: "default/extra",
       tier: "default",
-      name: "broken",
+      name: "extra",
+      inbound: [],
+      outbound: [],
+      flags: { untracked: false, preDnat: false, applyOnForward: false },
+    };
+    await driver.apply([extra]);
+    // Someone tampers with our table: a chain of theirs jumps to one of ours, so deleting ours fails.
+    await lab.exec(ns, ["nft", "add", "chain", "inet", "margay", "tamper"]);
+    await lab.exec(ns, [
+      "nft",
+      "add",
+      "rule",
+      "inet",
+      "margay",
+      "tamper",
+      "jump",
+      nftNames.policy("default/extra", "in"),
+    ]);
+    const before = await list();
+    const err = await driver
+      .apply([{ kind: "active-policy-remove", id: "default/extra" }])
+      .catch((e: unknown) => e);
+    expect(isDataplaneError(err, "nftables-rejected")).toBe(true);
+    expect((err as { details: { stderr: string } }).details.stderr).toMatch(/busy|Could not process rule/i);
+    expect(await list()).toBe(before);
+    const { got, want } = await matrix();
+    expect(got).toEqual(want);
+    // Reconcile replaces the whole table (it is ours): the tampering goes, the state is as asked.
+    await driver.reconcile();
+    const after = await list();
+    expect(after).not.toContain("tamper");
+    expect(lines(after)).toEqual(lines(baseline));
+  });
+
+  it("rejects a rule that would smuggle text into a transaction, before touching the kernel", async () => {
+    const before = await lab.exec(hosts[0]!.ns, ["nft", "list", "table", "inet", "margay"]);
+    const evil: PolicyUpdate = {
+      kind: "active-policy-update",
+      id: "default/evil",
+      tier: "default",
+      name: "evil",
       inbound: [
         {
           action: "allow",
           index: 0,
-          ruleId: "broken-0",
-          protocol: 1,
-          icmp: { type: 300 },
-          srcNets: [],
+          ruleId: "evil-0",
+          srcNets: ["10.0.0.0/8 } accept; flush ruleset; add rule inet margay forward {"],
           notSrcNets: [],
           srcIpSetIds: [],
           notSrcIpSetIds: [],
@@ -344,23 +390,9 @@ describe("nftables policy with real packets", () => {
       outbound: [],
       flags: { untracked: false, preDnat: false, applyOnForward: false },
     };
-    const err = await driver.apply([bad]).catch((e: unknown) => e);
-    expect(isDataplaneError(err, "nftables-rejected")).toBe(true);
+    const err = await driver.apply([evil]).catch((e: unknown) => e);
+    expect(isDataplaneError(err, "invalid-update")).toBe(true);
     expect(await lab.exec(hosts[0]!.ns, ["nft", "list", "table", "inet", "margay"])).toBe(before);
-    const { got, want } = await matrix();
-    expect(got).toEqual(want);
-    // Removing the bad policy lets the next transaction through; a full re-render (reconcile) then gives
-    // the same content (object order in the listing may differ, hence the sorted lines).
-    await driver.apply([{ kind: "active-policy-remove", id: "default/broken" }]);
-    await driver.reconcile();
-    const after = await lab.exec(hosts[0]!.ns, ["nft", "list", "table", "inet", "margay"]);
-    const lines = (t: string) =>
-      t
-        .split("\n")
-        .map((l) => l.trim())
-        .sort();
-    expect(lines(after)).toEqual(lines(before));
-    expect(after).not.toContain("broken");
   });
 
   it("a restarted driver replaces its table atomically: allowed traffic never drops", async () => {

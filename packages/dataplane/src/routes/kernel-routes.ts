@@ -1,6 +1,7 @@
 import { canonicalIp, parseCidr } from "../cidr.js";
-import { type KernelCallOptions, ipBatch, ipJson } from "../kernel/iproute.js";
-import type { NetnsHandle } from "../kernel/netns.js";
+import { DataplaneError, DataplaneErrorCode } from "../errors.js";
+import { type KernelCallOptions, ipBatch } from "../kernel/iproute.js";
+import { type NetnsHandle, ipArgv } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import { type NextHop, type ProgrammedRoute, routeKey, sortNextHops } from "./plan.js";
 
@@ -51,22 +52,57 @@ export async function listOwnedRoutes(
   spec: RouteTableSpec,
   options: KernelCallOptions = {},
 ): Promise<Map<string, ProgrammedRoute>> {
-  const out = new Map<string, ProgrammedRoute>();
+  return (await readOwnedState(runner, ns, spec, undefined, options)).routes;
+}
+
+/** Our routes and whether a device exists, read together. */
+export interface OwnedState {
+  /** Routes carrying our protocol number in our table. */
+  readonly routes: Map<string, ProgrammedRoute>;
+  /** Whether the device asked about exists (undefined if none was asked about). */
+  readonly devicePresent: boolean | undefined;
+}
+
+/**
+ * Reads our routes (both families) and, optionally, whether `device` exists, with one `ip -batch`
+ * process: at start-up every process counts. `ip -json -batch` prints one JSON array per command, one
+ * per line; a missing device makes its command fail and print nothing.
+ */
+export async function readOwnedState(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  spec: RouteTableSpec,
+  device: string | undefined,
+  options: KernelCallOptions = {},
+): Promise<OwnedState> {
   // `table all` is the one listing that covers IPv4 and IPv6 together; rows outside the main table carry
   // a `table` field, which filters them.
-  const rows = await ipJson<JsonRoute & { table?: string }>(
-    runner,
-    ns,
-    ["route", "show", "table", "all", "proto", String(spec.protocol)],
-    options,
-  );
-  for (const row of rows) {
+  const lines = [`route show table all proto ${spec.protocol}`];
+  if (device !== undefined) lines.push(`link show dev ${device}`);
+  const r = await runner.run(ipArgv(ns, ["-json", "-force", "-batch", "-"]), {
+    stdin: `${lines.join("\n")}\n`,
+    signal: options.signal,
+    okCodes: [0, 1],
+  });
+  const arrays = r.stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith("["));
+  if (arrays.length === 0 || (r.code !== 0 && device === undefined)) {
+    throw new DataplaneError(DataplaneErrorCode.CommandFailed, `cannot list routes: ${r.stderr.trim()}`, {
+      retryable: true,
+      details: { stderr: r.stderr },
+    });
+  }
+  const out = new Map<string, ProgrammedRoute>();
+  for (const row of JSON.parse(arrays[0]!) as (JsonRoute & { table?: string })[]) {
     const table = row.table === undefined ? 254 : (TABLE_NAMES[row.table] ?? Number(row.table));
     if (table !== spec.table) continue;
-    const r = routeFromJson(row, row.dst.includes(":") ? 6 : 4);
-    out.set(r.dst, r);
+    const route = routeFromJson(row, row.dst.includes(":") ? 6 : 4);
+    out.set(route.dst, route);
   }
-  return out;
+  const devicePresent = device === undefined ? undefined : arrays.length > 1 && arrays[1] !== "[]";
+  return { routes: out, devicePresent };
 }
 
 function hopArgs(h: NextHop): string {

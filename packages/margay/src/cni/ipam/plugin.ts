@@ -7,7 +7,14 @@
  */
 
 import { hostname } from "node:os";
-import { type CmdArgs, CniError, CniErrorCode, type CniResult, type PluginHandlers } from "@margay/cni";
+import {
+  type CmdArgs,
+  CniError,
+  CniErrorCode,
+  type CniResult,
+  isCniError,
+  type PluginHandlers,
+} from "@margay/cni";
 import { type MargayIpamConfig, parseIpamConfig } from "./config.js";
 import { type IpamSession, openSession } from "./backend.js";
 
@@ -143,7 +150,7 @@ export const margayIpamHandlers: PluginHandlers = {
       await withSession(config, false, ({ datastore }) => datastore.list("IPPool"));
     } catch (e) {
       throw new CniError(CniErrorCode.PluginNotAvailable, "IPAM datastore not available", {
-        details: e instanceof Error ? e.message : String(e),
+        details: isCniError(e) && e.details ? e.details : e instanceof Error ? e.message : String(e),
         cause: e,
       });
     }

@@ -1,0 +1,97 @@
+import type { PolicyUpdate, RenderedRule } from "@margay/policy";
+import { describe, expect, it } from "vitest";
+import { isDataplaneError } from "./errors.js";
+import { createDataplaneModel } from "./model.js";
+
+const rule = (over: Partial<RenderedRule>): RenderedRule => ({
+  action: "allow",
+  index: 0,
+  ruleId: "r",
+  srcNets: [],
+  notSrcNets: [],
+  srcIpSetIds: [],
+  notSrcIpSetIds: [],
+  srcPorts: [],
+  notSrcPorts: [],
+  srcNamedPortIpSetIds: [],
+  notSrcNamedPortIpSetIds: [],
+  dstNets: [],
+  notDstNets: [],
+  dstIpSetIds: [],
+  notDstIpSetIds: [],
+  dstPorts: [],
+  notDstPorts: [],
+  dstNamedPortIpSetIds: [],
+  notDstNamedPortIpSetIds: [],
+  ...over,
+});
+const policy = (r: RenderedRule): PolicyUpdate => ({
+  kind: "active-policy-update",
+  id: "default/p",
+  tier: "default",
+  name: "p",
+  inbound: [r],
+  outbound: [],
+  flags: { untracked: false, preDnat: false, applyOnForward: false },
+});
+
+function rejects(updates: PolicyUpdate[]): boolean {
+  const m = createDataplaneModel();
+  try {
+    m.applyBatch(updates);
+    return false;
+  } catch (e) {
+    return isDataplaneError(e, "invalid-update");
+  }
+}
+
+describe("policy update validation (everything that reaches nft text)", () => {
+  it("accepts well-formed rules, sets and endpoints", () => {
+    expect(
+      rejects([
+        {
+          kind: "ip-set-update",
+          id: "s",
+          type: "ip-and-port",
+          members: ["10.0.0.1,tcp:80", "fd00::1,udp:53"],
+        },
+        policy(
+          rule({
+            protocol: 6,
+            srcNets: ["10.0.0.0/8"],
+            dstPorts: [{ first: 80, last: 90 }],
+            icmp: { type: 8 },
+          }),
+        ),
+      ]),
+    ).toBe(false);
+  });
+
+  it.each([
+    ["a CIDR carrying nft syntax", policy(rule({ srcNets: ["10.0.0.0/8 } accept"] }))],
+    ["a port out of range", policy(rule({ dstPorts: [{ first: 80, last: 70000 }] }))],
+    ["a reversed port range", policy(rule({ dstPorts: [{ first: 90, last: 80 }] }))],
+    ["an ICMP type above 255", policy(rule({ protocol: 1, icmp: { type: 300 } }))],
+    ["a protocol above 255", policy(rule({ protocol: 256 }))],
+    ["an unknown action", policy(rule({ action: "jump" as never }))],
+    [
+      "a bad ip-and-port member",
+      { kind: "ip-set-update", id: "s", type: "ip-and-port", members: ["10.0.0.1,tcp:80 }"] },
+    ],
+    ["a bad net member", { kind: "ip-set-update", id: "s", type: "net", members: ["10.0.0.0/8; drop"] }],
+    ["a delta for a set never sent", { kind: "ip-set-delta-update", id: "nope", added: [], removed: [] }],
+    [
+      "an endpoint interface name that is not one",
+      {
+        kind: "workload-endpoint-update",
+        id: "ns/w",
+        ifname: 'x" accept',
+        ipNetworks: [],
+        tiers: { ingress: [], egress: [] },
+        profileIds: [],
+      },
+    ],
+  ] as [string, PolicyUpdate][])("rejects %s", (_, u) => {
+    expect(rejects([u])).toBe(true);
+  });
+});
