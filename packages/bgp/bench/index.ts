@@ -72,7 +72,6 @@ async function pollUntil(f: () => Promise<boolean>, everyMs: number, timeoutMs =
   }
 }
 
-
 /** CPU ticks (user + system, 10 ms each) a process has used. */
 function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -227,11 +226,12 @@ ${neighbor(SINK, SINK_ASN)}`,
     // GoBGP has no cheap "routes in the RIB" counter: `gobgp global rib summary` and even the neighbour
     // list walk tables under a lock and, polled, slow its ingestion several-fold. So watch its CPU
     // instead: done = the last busy moment before 2 s of idleness, then verify the RIB (untimed).
-    loaded: () => untilIdle(pid, async () => {
-      const text = await g.gobgp(["global", "rib", "summary", "-a", "ipv4"], 120_000);
-      const m = /Destination:\s*(\d+)/.exec(text);
-      return m !== null && Number(m[1]) >= N;
-    }),
+    loaded: () =>
+      untilIdle(pid, async () => {
+        const text = await g.gobgp(["global", "rib", "summary", "-a", "ipv4"], 120_000);
+        const m = /Destination:\s*(\d+)/.exec(text);
+        return m !== null && Number(m[1]) >= N;
+      }),
     stop: () => g.stop(),
   };
 }
@@ -240,7 +240,11 @@ ${neighbor(SINK, SINK_ASN)}`,
 interface Generator {
   readonly name: string;
   /** Connects; resolves once the session is up, with `start()` returning the time the table started flowing. */
-  open(host: string, port: number, peerAsn: number): Promise<{ start(): Promise<number>; close(): Promise<void> }>;
+  open(
+    host: string,
+    port: number,
+    peerAsn: number,
+  ): Promise<{ start(): Promise<number>; close(): Promise<void> }>;
 }
 
 /** Node mini peer writing the pre-encoded table in one go. */
@@ -311,7 +315,11 @@ interface Result {
   pollMs: number;
 }
 
-async function measure(name: string, start: (port: number) => Promise<Device>, generator: Generator): Promise<Result> {
+async function measure(
+  name: string,
+  start: (port: number) => Promise<Device>,
+  generator: Generator,
+): Promise<Result> {
   const port = await freePort(DUT);
   const dev = await start(port);
   try {
@@ -351,9 +359,9 @@ async function sinkOnly(generator: Generator): Promise<number> {
   const port = await freePort(SINK);
   const { server, session } = await accept(SINK, port, { asn: SINK_ASN, routerId: "10.0.2.3" });
   const gen = await generator.open(SINK, port, SINK_ASN);
+  const started = gen.start();
   const sink = await session;
-  await sink.established;
-  const t0 = await gen.start();
+  const t0 = await started;
   const t1 = await sink.waitReceived(N);
   await gen.close();
   sink.close();
@@ -373,7 +381,8 @@ async function versions(): Promise<Record<string, string>> {
 
 async function main(): Promise<void> {
   console.log(`BGP full-table benchmark: ${N.toLocaleString()} IPv4 prefixes`);
-  const generator = GENERATOR === "bird" ? birdGenerator() : nodeGenerator(encodeTable(N, ATTR_SETS, GEN_ASN, NEXT_HOP));
+  const generator =
+    GENERATOR === "bird" ? birdGenerator() : nodeGenerator(encodeTable(N, ATTR_SETS, GEN_ASN, NEXT_HOP));
   console.log(`generator: ${generator.name}`);
   const control = await sinkOnly(generator);
   console.log(`sink-only control (generator → sink): ${control.toFixed(2)} s`);

@@ -30,8 +30,19 @@ export function blockCapacity(cidr: Cidr): number {
   return Number(size);
 }
 
-/** A new, empty block: every ordinal free, in address order. */
-export function newBlock(cidr: Cidr, affinity: string | null, now: number, formatted: string): IpamBlockSpec {
+/**
+ * A new, empty block: every ordinal free, in address order. `sequenceStart` is the block's first
+ * sequence number: give each incarnation of a block a different one (Calico derives it from the
+ * clock), or a release guarded by the sequence number of an address in a deleted block could free the
+ * same address, handed out again at the same number, in the block created in its place. Default 0.
+ */
+export function newBlock(
+  cidr: Cidr,
+  affinity: string | null,
+  now: number,
+  formatted: string,
+  sequenceStart = 0,
+): IpamBlockSpec {
   const n = blockCapacity(cidr);
   const unallocated = new Array<number>(n);
   for (let i = 0; i < n; i++) unallocated[i] = i;
@@ -41,7 +52,7 @@ export function newBlock(cidr: Cidr, affinity: string | null, now: number, forma
     allocations: new Array<number | null>(n).fill(null),
     unallocated,
     attributes: [],
-    sequenceNumber: 0,
+    sequenceNumber: sequenceStart,
     sequenceNumberForAllocation: {},
     deleted: false,
     emptySince: now,

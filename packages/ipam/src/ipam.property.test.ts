@@ -23,7 +23,9 @@ type Cmd =
   | { t: "releaseIp"; client: number; pick: number; guarded: boolean }
   | { t: "assign"; client: number; v6: boolean; offset: number }
   | { t: "claim"; client: number; v6: boolean; block: number }
-  | { t: "releaseHost"; client: number };
+  | { t: "releaseHost"; client: number }
+  | { t: "toggleV6"; client: number }
+  | { t: "gc"; client: number };
 
 const client = fc.integer({ min: 0, max: 3 });
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
@@ -65,9 +67,18 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("releaseHost" as const), client }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("toggleV6" as const), client }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("gc" as const), client }) },
 );
 
-const EXPECTED_FAILURES = new Set(["pool-exhausted", "already-allocated", "no-pools"]);
+/** A batch runs concurrently after the clock moved on by `advance` ms. */
+const batch = fc.record({
+  advance: fc.constantFrom(0, 400, 1000),
+  cmds: fc.array(cmd, { minLength: 1, maxLength: 4 }),
+});
+const COOLDOWN = 1000;
+
+const EXPECTED_FAILURES = new Set(["pool-exhausted", "already-allocated", "no-pools", "pool-disabled"]);
 
 interface Held {
   ip: string;
@@ -81,9 +92,10 @@ describe("IPAM invariants under random concurrent operations", () => {
 
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.array(cmd, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
+        fc.array(batch, { minLength: 1, maxLength: 12 }),
         fc.boolean(),
-        async (batches, strictAffinity) => {
+        fc.boolean(),
+        async (batches, strictAffinity, cooldown) => {
           const ds = createMemoryDatastore();
           await putPool(ds, "v4", { cidr: "10.0.0.0/28", blockSize: 30 });
           await putPool(ds, "v6", { cidr: "fd00::/123", blockSize: 125 });
@@ -91,17 +103,34 @@ describe("IPAM invariants under random concurrent operations", () => {
           await putIpamConfig(ds, { strictAffinity, maxBlocksPerHost: 2 });
           // Four clients on three hosts (clients 0 and 3 share host h0); empty blocks are reclaimable at
           // once, so affinities also move between hosts under concurrency.
+          let clock = 1_000_000;
           const clients: Ipam[] = [0, 1, 2, 3].map(() =>
-            createIpam({ datastore: ds, configTtlMs: 0, backoffMs: 0, reclaimEmptyBlockAfterMs: 0 }),
+            createIpam({
+              datastore: ds,
+              configTtlMs: 0,
+              backoffMs: 0,
+              reclaimEmptyBlockAfterMs: 0,
+              reuseCooldownMs: cooldown ? COOLDOWN : 0,
+              now: () => clock,
+            }),
           );
+          let v6Disabled = false;
+          /** Address → when it was last seen released (batch time). */
+          const releasedAt = new Map<string, number>();
           const hostOf = (c: number) => HOSTS[c % 3]!;
           const model = new Map<string, Held[]>();
           try {
-            for (const batch of batches) {
+            for (const { advance, cmds } of batches) {
+              clock += advance;
+              const v6DisabledBefore = v6Disabled;
+              const toggles = cmds.some((c) => c.t === "toggleV6");
+              let toggled = false;
+              const autoIps: string[] = [];
+              const freed: string[] = [];
               const handles = [...model.keys()];
               const allIps = [...model].flatMap(([h, list]) => list.map((x) => [h, x] as const));
               const outcomes = await Promise.allSettled(
-                batch.map(async (c): Promise<() => void> => {
+                cmds.map(async (c): Promise<() => void> => {
                   const ipam = clients[c.client]!;
                   switch (c.t) {
                     case "auto": {
@@ -115,6 +144,9 @@ describe("IPAM invariants under random concurrent operations", () => {
                       });
                       expect(r.ipv4).toHaveLength(c.num4);
                       expect(r.ipv6).toHaveLength(c.num6);
+                      // A pool disabled for the whole batch hands out nothing.
+                      if (v6DisabledBefore && !toggles) expect(r.ipv6).toEqual([]);
+                      for (const a of [...r.ipv4, ...r.ipv6]) autoIps.push(a.ip);
                       return () =>
                         model.set(
                           handleId,
@@ -128,7 +160,7 @@ describe("IPAM invariants under random concurrent operations", () => {
                     case "releaseHandle": {
                       if (handles.length === 0) return () => {};
                       const h = handles[c.pick % handles.length]!;
-                      await ipam.releaseByHandle(h);
+                      freed.push(...(await ipam.releaseByHandle(h)));
                       return () => model.delete(h);
                     }
                     case "releaseIp": {
@@ -143,6 +175,7 @@ describe("IPAM invariants under random concurrent operations", () => {
                       for (const sk of r.skipped)
                         expect(["handle-mismatch", "sequence-mismatch"]).toContain(sk.reason);
                       for (const rel of r.released) expect(rel.handleId).toBe(h);
+                      for (const rel of r.released) freed.push(rel.ip);
                       return () => {
                         for (const rel of r.released) {
                           const rest = (model.get(h) ?? []).filter((x) => x.ip !== rel.ip);
@@ -167,12 +200,36 @@ describe("IPAM invariants under random concurrent operations", () => {
                     case "releaseHost":
                       await ipam.releaseHostAffinities(hostOf(c.client));
                       return () => {};
+                    case "toggleV6":
+                      // One operator write per batch (concurrent ones would conflict with each other).
+                      if (toggled) return () => {};
+                      toggled = true;
+                      v6Disabled = !v6Disabled;
+                      await putPool(ds, "v6", { cidr: "fd00::/123", blockSize: 125, disabled: v6Disabled });
+                      return () => {};
+                    case "gc": {
+                      // Every handle is live or was allocated in this very batch (younger than the
+                      // grace period): racing with those allocations, gc must release nothing.
+                      const r = await ipam.gc(handles, 1);
+                      expect(r.released).toEqual([]);
+                      return () => {};
+                    }
                   }
                 }),
               );
               for (const o of outcomes) {
                 if (o.status === "fulfilled") o.value();
                 else if (!isIpamError(o.reason) || !EXPECTED_FAILURES.has(o.reason.code)) throw o.reason;
+              }
+              // Invariant 0: with a cool-down, no address freed less than COOLDOWN ago is handed out
+              // automatically (an address freed and re-allocated within one batch is a violation).
+              for (const ip of freed) releasedAt.set(ip, clock);
+              if (cooldown) {
+                for (const ip of autoIps) {
+                  const at = releasedAt.get(ip);
+                  if (at !== undefined)
+                    expect(clock - at, `${ip} reused too soon`).toBeGreaterThanOrEqual(COOLDOWN);
+                }
               }
               // Invariant 1: no address held by two handles.
               const owner = new Map<string, string>();

@@ -298,6 +298,23 @@ describe("release", () => {
     expect(await ipam.ipsByHandle("new")).toEqual([first.ip]);
   });
 
+  it("a stale release cannot free the same address in a block deleted and created again", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const ipam = ipamFor();
+    const first = (await ipam.autoAssign({ handleId: "old", node: "na", num4: 1 })).ipv4[0]!;
+    // The node goes away, then its last pod: the unaffine, empty block is deleted.
+    await ipam.releaseHostAffinities("na");
+    await ipam.releaseByHandle("old");
+    expect((await ds.list(IpamKind.Block)).items).toEqual([]);
+    clock += 1;
+    const reused = (await ipam.autoAssign({ handleId: "new", node: "nb", num4: 1 })).ipv4[0]!;
+    expect(reused.ip).toBe(first.ip);
+    expect(reused.sequenceNumber).not.toBe(first.sequenceNumber);
+    const stale = await ipam.releaseIPs([{ ip: first.ip, sequenceNumber: first.sequenceNumber }]);
+    expect(stale.skipped).toEqual([{ ip: first.ip, reason: "sequence-mismatch" }]);
+    expect(await ipam.ipsByHandle("new")).toEqual([first.ip]);
+  });
+
   it("honours a reuse cool-down", async () => {
     await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
     const ipam = ipamFor({ reuseCooldownMs: 1000 });
@@ -306,6 +323,31 @@ describe("release", () => {
     await expectCode(ipam.autoAssign({ handleId: "b", node: "n", num4: 1 }), "pool-exhausted");
     clock += 1000;
     expect((await ipam.autoAssign({ handleId: "b", node: "n", num4: 1 })).ipv4).toHaveLength(1);
+  });
+
+  it("keeps the cool-down when the emptied block loses its host", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const ipam = ipamFor({ reuseCooldownMs: 1000 });
+    await ipam.autoAssign({ handleId: "a", node: "na", num4: 4 });
+    // The node goes away while its pod still holds the addresses, then the pod is deleted: the block
+    // is empty and unaffine, but its addresses were freed a moment ago.
+    expect((await ipam.releaseHostAffinities("na")).nonEmpty).toHaveLength(1);
+    await ipam.releaseByHandle("a");
+    await expectCode(ipam.autoAssign({ handleId: "b", node: "nb", num4: 1 }), "pool-exhausted");
+    // A host whose affinities are released while the block is empty but cooling down: same rule.
+    clock += 1000;
+    const b = await ipam.autoAssign({ handleId: "b", node: "nb", num4: 4 });
+    expect(b.ipv4).toHaveLength(4);
+    await ipam.releaseByHandle("b");
+    expect((await ipam.releaseHostAffinities("nb")).released).toHaveLength(1);
+    await expectCode(ipam.autoAssign({ handleId: "c", node: "nc", num4: 1 }), "pool-exhausted");
+    clock += 1000;
+    const c = await ipam.autoAssign({ handleId: "c", node: "nc", num4: 1 });
+    // The block left behind is taken over by the next host that needs it.
+    const [block] = (await ds.list<IpamBlockObject>(IpamKind.Block)).items;
+    expect(block!.spec.affinity).toBe("host:nc");
+    expect((await ipam.check(["c"])).ok).toBe(true);
+    expect(c.ipv4).toHaveLength(1);
   });
 
   it("releases a host's affinities: empty blocks go, non-empty ones stay unaffine", async () => {

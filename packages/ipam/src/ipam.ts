@@ -30,6 +30,7 @@ import {
   cidrContainsCidr,
   cidrName,
   cidrSize,
+  cidrsOverlap,
   enclosingCidr,
   type IpAddr,
   type IpFamily,
@@ -98,7 +99,7 @@ export interface IpamOptions {
   configTtlMs?: number | undefined;
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: (() => number) | undefined;
-  /** Random source for backoff jitter. Default `Math.random`. */
+  /** Random source for backoff jitter and the low bits of a new block's sequence numbers. Default `Math.random`. */
   random?: (() => number) | undefined;
   /** Structured logger. Default: silent. */
   logger?: IpamLogger | undefined;
@@ -287,6 +288,11 @@ interface ConfigSnapshot {
   config: EffectiveIpamConfig;
   reservations: Cidr[];
   loadedAt: number;
+  /**
+   * Every pool's name and revision. Equal keys mean no pool changed in between (revisions only grow),
+   * so no block of another grid (an old block size, a deleted pool) can have appeared meanwhile.
+   */
+  poolsKey: string;
 }
 
 interface CachedBlock {
@@ -445,6 +451,8 @@ export function createIpam(options: IpamOptions): Ipam {
   /** True once `blocks` holds a full listing taken during the current attempt. */
   let blocksFresh = false;
   let blocksListed = false;
+  /** `poolsKey` of the config snapshot current when `blocks` was last listed in full. */
+  let listedPoolsKey: string | undefined;
   /** The block named by the last conflict: on retry, re-read only it instead of listing all. */
   let staleBlock: string | undefined;
   /** Block name → conflicts on it during the current operation (see `fillAffine`). */
@@ -576,12 +584,26 @@ export function createIpam(options: IpamOptions): Ipam {
       autoAllocateBlocks: spec.autoAllocateBlocks ?? DEFAULT_IPAM_CONFIG.autoAllocateBlocks,
       maxBlocksPerHost: spec.maxBlocksPerHost ?? DEFAULT_IPAM_CONFIG.maxBlocksPerHost,
     };
-    snapshot = { pools, invalidPools, overlaps: findOverlaps(pools), config, reservations, loadedAt: now() };
+    const poolsKey = poolList.items
+      .map((p) => `${p.metadata.name}@${p.metadata.resourceVersion ?? "?"}`)
+      .sort()
+      .join(",");
+    snapshot = {
+      pools,
+      invalidPools,
+      overlaps: findOverlaps(pools),
+      config,
+      reservations,
+      loadedAt: now(),
+      poolsKey,
+    };
     return snapshot;
   }
 
   async function listBlocks(signal: AbortSignal | undefined): Promise<Map<string, CachedBlock>> {
     if (blocksFresh) return blocks;
+    // Taken before the read: the snapshot was loaded before this listing starts.
+    const key = snapshot?.poolsKey;
     const res = await ds.list<IpamBlockObject>(IpamKind.Block, signal ? { signal } : {});
     const next = new Map<string, CachedBlock>();
     for (const obj of res.items) {
@@ -594,7 +616,30 @@ export function createIpam(options: IpamOptions): Ipam {
     blocks = next;
     blocksFresh = true;
     blocksListed = true;
+    listedPoolsKey = key;
     return blocks;
+  }
+
+  /**
+   * The cached blocks, relisted unless the last full listing was taken under the same pools as `cfg`.
+   * Creating a block asserts only that no block of the *same* name exists; a block of another grid
+   * (made before the pool's block size changed, or by a deleted pool) must be seen in a listing, or
+   * the new block could overlap it and hand out its addresses a second time. Such a block predates
+   * the pools of `cfg`, so a listing taken under them has it.
+   */
+  async function coveringBlocks(
+    cfg: ConfigSnapshot,
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, CachedBlock>> {
+    if (!blocksListed || listedPoolsKey !== cfg.poolsKey) return listBlocks(signal);
+    return blocks;
+  }
+
+  /** A known block overlapping `cidr` under another name, if any. */
+  function overlappingBlock(view: Map<string, CachedBlock>, cidr: Cidr): CachedBlock | undefined {
+    const name = cidrName(cidr);
+    for (const [n, e] of view) if (n !== name && cidrsOverlap(e.cidr, cidr)) return e;
+    return undefined;
   }
 
   async function knownBlocks(
@@ -629,6 +674,16 @@ export function createIpam(options: IpamOptions): Ipam {
       blocks.delete(name);
       return undefined;
     }
+  }
+
+  /**
+   * First sequence number of a block created now: the clock in its high part, so a block deleted and
+   * created again starts above every number its previous incarnation handed out (that one would have
+   * had to hand out more than 1024 addresses per millisecond of its life to get there), and random
+   * low bits for two incarnations created within one millisecond.
+   */
+  function sequenceStart(t: number): number {
+    return Math.max(0, Math.floor(t)) * 1024 + Math.floor(random() * 1024);
   }
 
   function rememberHandle(name: string, obj: IpamHandleObject | null): void {
@@ -968,7 +1023,7 @@ export function createIpam(options: IpamOptions): Ipam {
           const pb: PlannedBlock = {
             cidr,
             orig: undefined,
-            spec: newBlock(cidr, affinity, req.now, formatCidr(cidr)),
+            spec: newBlock(cidr, affinity, req.now, formatCidr(cidr), sequenceStart(req.now)),
             remove: false,
           };
           if (availableCount(pb.spec, cidr, req) === 0) continue;
@@ -979,7 +1034,7 @@ export function createIpam(options: IpamOptions): Ipam {
         }
       }
     };
-    if (cfg.config.autoAllocateBlocks) {
+    if (cfg.config.autoAllocateBlocks && blocksListed && listedPoolsKey === cfg.poolsKey) {
       await claim(blocks, ownCount);
       if (req.num === 0) return out;
     }
@@ -994,8 +1049,9 @@ export function createIpam(options: IpamOptions): Ipam {
     fillAffine(all, false);
     if (req.num === 0) return out;
 
-    // 3. Take over an empty block another host has held unused for a while.
-    if (Number.isFinite(reclaimAfterMs)) {
+    // 3. Take over an empty block another host has held unused for a while, or an empty block no host
+    // holds (kept only because its addresses are cooling down: the cool-down still applies to them).
+    {
       const max = cfg.config.maxBlocksPerHost;
       let affineCount = 0;
       for (const e of all.values()) if (e.obj.spec.affinity === affinity) affineCount++;
@@ -1004,25 +1060,32 @@ export function createIpam(options: IpamOptions): Ipam {
         if (req.num === 0 || (max !== 0 && affineCount >= max) || !cfg.config.autoAllocateBlocks) break;
         const spec = entry.obj.spec;
         const other = affinityNode(spec.affinity);
+        const unaffine = spec.affinity === null;
         if (
-          other === undefined ||
+          (other === undefined && !unaffine) ||
           other === args.node ||
           entry.cidr.family !== family ||
           plan.blocks.has(name)
         )
           continue;
-        if (inUseCount(spec) !== 0 || spec.emptySince == null || req.now - spec.emptySince < reclaimAfterMs)
-          continue;
+        if (inUseCount(spec) !== 0) continue;
+        if (!unaffine && (spec.emptySince == null || req.now - spec.emptySince < reclaimAfterMs)) continue;
+        if (availableCount(spec, entry.cidr, req) === 0) continue;
         const pool = poolFor(entry.cidr);
         if (!pool) continue;
         const pb = planned(plan, name, entry);
         pb.spec = { ...pb.spec, affinity };
-        const oldKey: ObjectKey = { kind: IpamKind.Affinity, name: affinityName(other, entry.cidr) };
-        const oldAff = await ds.get(oldKey, signal ? { signal } : {}).catch((e) => {
-          if (dsCode(e) === "not-found") return undefined;
-          throw e;
-        });
-        if (oldAff) {
+        const oldKey: ObjectKey | undefined =
+          other === undefined
+            ? undefined
+            : { kind: IpamKind.Affinity, name: affinityName(other, entry.cidr) };
+        const oldAff = !oldKey
+          ? undefined
+          : await ds.get(oldKey, signal ? { signal } : {}).catch((e) => {
+              if (dsCode(e) === "not-found") return undefined;
+              throw e;
+            });
+        if (oldKey && oldAff) {
           const del: TxnOp = { op: "delete", key: oldKey };
           if (oldAff.metadata.resourceVersion !== undefined)
             del.resourceVersion = oldAff.metadata.resourceVersion;
@@ -1167,11 +1230,25 @@ export function createIpam(options: IpamOptions): Ipam {
         const cidr = enclosingCidr(addr, pool.blockSize);
         const name = cidrName(cidr);
         const plan = new Plan();
-        const entry = await getBlock(cidr, signal, attempt);
+        let entry = await getBlock(cidr, signal, attempt);
+        let entryName = name;
+        if (!entry) {
+          // A block of another grid may hold the address (the pool's block size changed).
+          const other = overlappingBlock(await coveringBlocks(cfg, signal), cidr);
+          if (other && !cidrContains(other.cidr, addr)) {
+            throw new IpamError(IpamErrorCode.BlockInUse, "address's block would overlap an existing block", {
+              details: { ip, block: formatCidr(cidr), existing: other.obj.spec.cidr },
+            });
+          }
+          if (other) {
+            entry = other;
+            entryName = cidrName(other.cidr);
+          }
+        }
         let pb: PlannedBlock;
         const t = now();
         if (entry) {
-          pb = planned(plan, name, entry);
+          pb = planned(plan, entryName, entry);
         } else {
           // Like Calico, the first specific assignment in a block claims it for the node asking.
           let affinity: string | null = null;
@@ -1180,11 +1257,16 @@ export function createIpam(options: IpamOptions): Ipam {
               pool.nodeSelector === "all()" ? {} : await nodeLabels(args.node, signal ? { signal } : {});
             if (matches(pool.nodeSelector, labels)) affinity = hostAffinity(args.node);
           }
-          pb = { cidr, orig: undefined, spec: newBlock(cidr, affinity, t, formatCidr(cidr)), remove: false };
+          pb = {
+            cidr,
+            orig: undefined,
+            spec: newBlock(cidr, affinity, t, formatCidr(cidr), sequenceStart(t)),
+            remove: false,
+          };
           plan.blocks.set(name, pb);
           if (affinity !== null) plan.ops.push(await affinityWrite(args.node!, cidr, signal));
         }
-        const ordinal = addressOrdinal(cidr, addr);
+        const ordinal = addressOrdinal(pb.cidr, addr);
         const r = assignOrdinal(pb.spec, ordinal, {
           handleId: args.handleId,
           secondary: secondaryOf(args.attrs),
@@ -1207,9 +1289,18 @@ export function createIpam(options: IpamOptions): Ipam {
 
   // ---------------------------------------------------------------- release
 
-  /** After a release, an empty block that no host holds is deleted, as in Calico. */
-  function settle(pb: PlannedBlock): void {
-    if (pb.spec.affinity === null && inUseCount(pb.spec) === 0) pb.remove = true;
+  /**
+   * After a release, an empty block that no host holds is deleted, as in Calico; unless some of its
+   * addresses are cooling down: the cool-down lives in the block, and a block created afresh in its
+   * place would hand them out at once. The block stays, unaffine, until a host takes it over.
+   */
+  function settle(pb: PlannedBlock, t: number): void {
+    if (pb.spec.affinity === null && inUseCount(pb.spec) === 0 && !coolingDown(pb.spec, t)) pb.remove = true;
+  }
+
+  function coolingDown(spec: IpamBlockSpec, t: number): boolean {
+    if (cooldownMs <= 0 || !spec.releasedAt) return false;
+    return Object.values(spec.releasedAt).some((at) => t - at < cooldownMs);
   }
 
   async function blockForAddress(
@@ -1295,7 +1386,7 @@ export function createIpam(options: IpamOptions): Ipam {
           if (s.reason === "not-allocated") result.unallocated.push(ip);
           else result.skipped.push({ ip, reason: s.reason });
         }
-        settle(pb);
+        settle(pb, t);
       }
       await commit(plan, signal, false);
       return result;
@@ -1330,13 +1421,18 @@ export function createIpam(options: IpamOptions): Ipam {
       const r = releaseHandleFromBlock(pb.spec, handleId, t, cooldownMs);
       pb.spec = r.spec;
       for (const rel of r.released) ips.push(formatIp(cidr.family, ordinalAddress(cidr, rel.ordinal)));
-      settle(pb);
+      settle(pb, t);
     }
+    const handleKey = { kind: IpamKind.Handle, name: handleId };
     if (handle) {
-      const del: TxnOp = { op: "delete", key: { kind: IpamKind.Handle, name: handleId } };
+      const del: TxnOp = { op: "delete", key: handleKey };
       if (handle.metadata.resourceVersion !== undefined)
         del.resourceVersion = handle.metadata.resourceVersion;
       plan.ops.push(del);
+    } else {
+      // The blocks read were chosen because no handle object said otherwise: a handle created since
+      // (the same id allocated again) may hold addresses elsewhere, and the release must not split it.
+      plan.ops.push({ op: "check", key: handleKey, absent: true });
     }
     await commit(plan, signal, false);
     if (handle) rememberHandle(handleId, null);
@@ -1418,11 +1514,16 @@ export function createIpam(options: IpamOptions): Ipam {
             const entry = await getBlock(cidr, signal, attempt);
             const plan = new Plan();
             const affinity = hostAffinity(node);
-            if (!entry) {
+            const overlap = entry ? undefined : overlappingBlock(await coveringBlocks(cfg, signal), cidr);
+            if (overlap) {
+              throw new IpamError(IpamErrorCode.BlockInUse, "block would overlap an existing block", {
+                details: { block: text, existing: overlap.obj.spec.cidr },
+              });
+            } else if (!entry) {
               plan.blocks.set(name, {
                 cidr,
                 orig: undefined,
-                spec: newBlock(cidr, affinity, now(), text),
+                spec: newBlock(cidr, affinity, now(), text, sequenceStart(now())),
                 remove: false,
               });
               plan.ops.push(await affinityWrite(node, cidr, signal));
@@ -1487,7 +1588,7 @@ export function createIpam(options: IpamOptions): Ipam {
             const pb = planned(plan, cidrName(cidr), entry);
             nonEmpty = inUseCount(pb.spec) > 0;
             if (nonEmpty && options.requireEmpty) return undefined;
-            if (nonEmpty) pb.spec = { ...pb.spec, affinity: null };
+            if (nonEmpty || coolingDown(pb.spec, now())) pb.spec = { ...pb.spec, affinity: null };
             else pb.remove = true;
           }
           if (aff) {

@@ -31,7 +31,9 @@ async function main(): Promise<void> {
   const sequences = Math.max(1, Math.floor(iterations / 20));
   const t0 = performance.now();
   const f = runFsmFuzz({ sequences, maxEvents: 80, seed });
-  console.log(`fsm sequences: ${f.sequences} (${f.events} events), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `fsm sequences: ${f.sequences} (${f.events} events), ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   if (r.failures.length > 0) {
     console.error(`${r.failures.length} failure(s):`);
     for (const x of r.failures) console.error(`- [${x.target}] ${x.error}\n  input: ${x.inputHex}`);

@@ -223,7 +223,10 @@ export function fsmInState(target: number, holdTime = 9): FsmState {
   const path: FsmEvent[] = [
     { type: "start" },
     { type: "tcp-connected", direction: "outbound" },
-    { type: "message", message: { type: 1, version: 4, myAs: 65001, holdTime: 90, bgpId: "10.0.0.2", capabilities: open } },
+    {
+      type: "message",
+      message: { type: 1, version: 4, myAs: 65001, holdTime: 90, bgpId: "10.0.0.2", capabilities: open },
+    },
     { type: "message", message: { type: 4 } },
   ];
   for (let i = 0; i < Math.min(target, path.length); i++) s = step(s, path[i]!, 0).state;

@@ -166,6 +166,8 @@ class SpeakerImpl implements Speaker {
   private draining = false;
   private closing: Promise<void> | null = null;
   private readonly dirty = new Set<PeerRt>();
+  /** Peers with an Adj-RIB-Out (Established), walked for every best-path change. */
+  private advertising: PeerRt[] = [];
 
   constructor(private readonly o: SpeakerOptions) {
     checkSpeakerOptions(o);
@@ -355,6 +357,7 @@ class SpeakerImpl implements Speaker {
     this.rib.removePeer(peer.rib);
     this.peersById.delete(peer.opts.id);
     this.peersByIndex.delete(peer.rib.index);
+    this.advertising = this.advertising.filter((p) => p !== peer);
     this.dirty.delete(peer);
   }
 
@@ -992,6 +995,7 @@ class SpeakerImpl implements Speaker {
       }
     }
     this.rib.openOut(rp);
+    if (!this.advertising.includes(peer)) this.advertising.push(peer);
     this.reexport(peer);
     this.flushPeer(peer);
     for (const f of n.families) {
@@ -1015,6 +1019,7 @@ class SpeakerImpl implements Speaker {
     peer.negotiated = null;
     peer.establishedAt = null;
     this.rib.clearOut(rp);
+    this.advertising = this.advertising.filter((p) => p !== peer);
     peer.pendingV4.clear();
     peer.pendingV6.clear();
     peer.pendingCount = 0;
@@ -1147,7 +1152,9 @@ class SpeakerImpl implements Speaker {
 
   private onChange(c: RouteChange): void {
     if (this.listeners.size > 0) this.emit(this.bestEvent(c));
-    for (const op of this.peersById.values()) {
+    const out = this.advertising;
+    for (let i = 0; i < out.length; i++) {
+      const op = out[i]!;
       if (!op.rib.out) continue;
       const next = this.rib.exportChange(op.rib, c.afi, c.len, c.v4, c.v6, c.best);
       if (next !== undefined) this.queueOut(op, c.afi, c.len, c.v4, c.v6, next);

@@ -203,7 +203,7 @@ describe("Linux driver routes across three hosts", () => {
     const prober = (async () => {
       while (running) {
         sent++;
-        if (!(await agents[0]!.probe("tcp", podIp(3), 8080, 1000))) lost++;
+        if (!(await agents[0]!.probe("tcp", podIp(3), 8080, 2000))) lost++;
       }
     })();
     const kernelState = async () => {

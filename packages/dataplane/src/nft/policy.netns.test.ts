@@ -402,7 +402,7 @@ describe("nftables policy with real packets", () => {
     const prober = (async () => {
       while (running) {
         sent++;
-        if (!(await agents[0]!.probe("tcp", PODS[1].ip, 80, 1000))) lost++;
+        if (!(await agents[0]!.probe("tcp", PODS[1].ip, 80, 2000))) lost++;
       }
     })();
     await new Promise((r) => setTimeout(r, 100));

@@ -18,6 +18,7 @@
 
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { gzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
@@ -94,8 +95,10 @@ export const lazyEtcdBackend: Plugin = {
         logLevel: "silent",
       });
       const code = `${out.outputFiles[0]!.text}\n//# sourceURL=margay-ipam/etcd-backend.js\n`;
+      // Gzipped base64: a quarter of the bytes to read, and no escapes for the scanner to decode.
+      const packed = gzipSync(code, { level: 9 }).toString("base64");
       const contents = [
-        `const code = ${JSON.stringify(code)};`,
+        `const code = require("node:zlib").gunzipSync(Buffer.from(${JSON.stringify(packed)}, "base64")).toString("utf8");`,
         "const m = { exports: {} };",
         'new Function("exports", "require", "module", "__filename", "__dirname", code)(m.exports, require, m, __filename, __dirname);',
         "module.exports = m.exports;",
