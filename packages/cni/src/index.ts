@@ -31,6 +31,7 @@ export {
   PLUGIN_SPECIFIC_ERROR_BASE,
   parseErrorObject,
 } from "./spec/errors.js";
+export { ipFamily } from "./spec/ip-text.js";
 export type { JsonPath } from "./spec/json-path.js";
 export {
   cidrFamily,

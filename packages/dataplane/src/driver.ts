@@ -38,8 +38,8 @@ export interface ProgrammedIpSet {
 /**
  * What a driver has programmed, in a normalised form every driver can produce. The conformance suite
  * compares these. The Linux driver reads routes and VTEPs back from the kernel; IP sets, policies and
- * endpoints come from its model (after a rejected nftables transaction they include what the kernel
- * refused, until a later transaction succeeds).
+ * endpoints are those of the last nftables transaction the kernel accepted (after a rejected one they
+ * leave out what the kernel refused, until a later transaction carries it in).
  */
 export interface DataplaneSnapshot {
   /** Whether the in-sync barrier has been seen. */

@@ -19,7 +19,8 @@ import { type DataplaneUpdate, POLICY_KINDS } from "./stream.js";
 import { ROUTE_SIDE_KINDS, type RouteSideUpdate } from "./updates.js";
 
 const ROUTE_KINDS: ReadonlySet<string> = new Set(ROUTE_SIDE_KINDS);
-const POLICY_KIND_SET: ReadonlySet<string> = new Set(POLICY_KINDS);
+/** Update kinds that belong to the policy half of the model. */
+export const POLICY_KIND_SET: ReadonlySet<string> = new Set(POLICY_KINDS);
 
 /** What a batch touched, so a driver can skip work for the half that did not change. */
 export interface BatchEffect {

@@ -25,9 +25,9 @@ const rule = (over: Partial<RenderedRule>): RenderedRule => ({
   notDstNamedPortIpSetIds: [],
   ...over,
 });
-const policy = (r: RenderedRule): PolicyUpdate => ({
+const policy = (r: RenderedRule, id = "default/p"): PolicyUpdate => ({
   kind: "active-policy-update",
-  id: "default/p",
+  id,
   tier: "default",
   name: "p",
   inbound: [r],
@@ -60,17 +60,29 @@ describe("policy update validation (everything that reaches nft text)", () => {
             protocol: 6,
             srcNets: ["10.0.0.0/8"],
             dstPorts: [{ first: 80, last: 90 }],
-            icmp: { type: 8 },
+            notSrcPorts: [{ first: 1, last: 1023 }],
           }),
         ),
+        policy(rule({ protocol: 1, ipVersion: 4, notIcmp: { type: 8, code: 0 } }), "default/q"),
+        policy(rule({ protocol: 58, icmp: { type: 128 } }), "default/r"),
       ]),
     ).toBe(false);
   });
 
   it.each([
     ["a CIDR carrying nft syntax", policy(rule({ srcNets: ["10.0.0.0/8 } accept"] }))],
-    ["a port out of range", policy(rule({ dstPorts: [{ first: 80, last: 70000 }] }))],
-    ["a reversed port range", policy(rule({ dstPorts: [{ first: 90, last: 80 }] }))],
+    ["a port out of range", policy(rule({ protocol: 6, dstPorts: [{ first: 80, last: 70000 }] }))],
+    ["a reversed port range", policy(rule({ protocol: 6, dstPorts: [{ first: 90, last: 80 }] }))],
+    ["ports without a protocol", policy(rule({ dstPorts: [{ first: 80, last: 80 }] }))],
+    ["notPorts without a protocol", policy(rule({ notDstPorts: [{ first: 80, last: 80 }] }))],
+    [
+      "notPorts with a protocol that has no ports",
+      policy(rule({ protocol: 1, notSrcPorts: [{ first: 1, last: 9 }] })),
+    ],
+    ["named ports without a protocol", policy(rule({ dstNamedPortIpSetIds: ["s"] }))],
+    ["notICMP without a protocol", policy(rule({ notIcmp: { type: 8 } }))],
+    ["icmp with protocol TCP", policy(rule({ protocol: 6, icmp: { type: 8 } }))],
+    ["ICMPv4 with ipVersion 6", policy(rule({ protocol: 1, ipVersion: 6, icmp: { type: 8 } }))],
     ["an ICMP type above 255", policy(rule({ protocol: 1, icmp: { type: 300 } }))],
     ["a protocol above 255", policy(rule({ protocol: 256 }))],
     ["an unknown action", policy(rule({ action: "jump" as never }))],
@@ -93,5 +105,24 @@ describe("policy update validation (everything that reaches nft text)", () => {
     ],
   ] as [string, PolicyUpdate][])("rejects %s", (_, u) => {
     expect(rejects([u])).toBe(true);
+  });
+
+  it("says which rule and fields broke Calico's port/protocol rule", () => {
+    const m = createDataplaneModel();
+    let caught: unknown;
+    try {
+      m.applyBatch([policy(rule({ ruleId: "default/p/in/0", notDstPorts: [{ first: 22, last: 22 }] }))]);
+    } catch (e) {
+      caught = e;
+    }
+    expect(isDataplaneError(caught, "invalid-update")).toBe(true);
+    expect((caught as { details: Record<string, unknown> }).details).toMatchObject({
+      id: "default/p",
+      ruleId: "default/p/in/0",
+      fields: ["notDstPorts"],
+      index: 0,
+    });
+    // Nothing of the refused batch reached the model.
+    expect(m.policy.policies.size).toBe(0);
   });
 });

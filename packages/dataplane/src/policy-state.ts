@@ -89,6 +89,57 @@ function checkPorts(list: unknown, field: string, id: string): void {
   }
 }
 
+/** Protocols whose headers carry ports (TCP, UDP, SCTP, UDPLite): Calico's `SupportsPorts`. */
+const PORT_PROTOCOLS: ReadonlySet<number> = new Set([6, 17, 132, 136]);
+
+/**
+ * Calico's rule validation: port matches (numeric, named, negated) need a protocol that has ports, and
+ * ICMP matches need ICMP (IPv4) or ICMPv6 consistent with `ipVersion`. Without it a `notPorts` or
+ * `notICMP` rule has no one right rendering (does "not port 80" match ICMP?), so the batch is refused
+ * rather than rendered with a guess.
+ */
+function checkProtocolFields(r: RenderedRule, id: string): void {
+  const portFields = [
+    "srcPorts",
+    "notSrcPorts",
+    "dstPorts",
+    "notDstPorts",
+    "srcNamedPortIpSetIds",
+    "notSrcNamedPortIpSetIds",
+    "dstNamedPortIpSetIds",
+    "notDstNamedPortIpSetIds",
+  ] as const;
+  const used = portFields.filter((f) => Array.isArray(r[f]) && r[f].length > 0);
+  if (used.length > 0 && (r.protocol === undefined || !PORT_PROTOCOLS.has(r.protocol))) {
+    throw invalid("ports need protocol TCP, UDP, SCTP or UDPLite", {
+      id,
+      ruleId: r.ruleId,
+      fields: used,
+      protocol: r.protocol,
+    });
+  }
+  for (const f of ["icmp", "notIcmp"] as const) {
+    if (r[f] === undefined) continue;
+    if (r.protocol !== 1 && r.protocol !== 58) {
+      throw invalid("icmp matches need protocol ICMP or ICMPv6", {
+        id,
+        ruleId: r.ruleId,
+        field: f,
+        protocol: r.protocol,
+      });
+    }
+    if (r.ipVersion !== undefined && r.ipVersion !== (r.protocol === 1 ? 4 : 6)) {
+      throw invalid("icmp protocol does not match ipVersion", {
+        id,
+        ruleId: r.ruleId,
+        field: f,
+        protocol: r.protocol,
+        ipVersion: r.ipVersion,
+      });
+    }
+  }
+}
+
 /**
  * Every rule field that reaches nft text is checked here (CIDRs, numbers in range, known actions), so a
  * malformed rule is an `invalid-update` for its batch rather than text spliced into a transaction.
@@ -107,6 +158,7 @@ function checkRules(rules: readonly RenderedRule[], id: string): void {
         throw invalid(`bad ${f}`, { id });
       }
     }
+    checkProtocolFields(r, id);
     for (const f of ["srcNets", "notSrcNets", "dstNets", "notDstNets"] as const) checkNets(r[f], f, id);
     for (const f of ["srcPorts", "notSrcPorts", "dstPorts", "notDstPorts"] as const) checkPorts(r[f], f, id);
     for (const f of [

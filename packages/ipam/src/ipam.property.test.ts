@@ -25,6 +25,7 @@ type Cmd =
   | { t: "claim"; client: number; v6: boolean; block: number }
   | { t: "releaseHost"; client: number }
   | { t: "toggleV6"; client: number }
+  | { t: "resizeV4"; client: number }
   | { t: "gc"; client: number };
 
 const client = fc.integer({ min: 0, max: 3 });
@@ -68,6 +69,7 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("releaseHost" as const), client }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("toggleV6" as const), client }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("resizeV4" as const), client }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("gc" as const), client }) },
 );
 
@@ -78,7 +80,13 @@ const batch = fc.record({
 });
 const COOLDOWN = 1000;
 
-const EXPECTED_FAILURES = new Set(["pool-exhausted", "already-allocated", "no-pools", "pool-disabled"]);
+const EXPECTED_FAILURES = new Set([
+  "pool-exhausted",
+  "already-allocated",
+  "no-pools",
+  "pool-disabled",
+  "block-in-use",
+]);
 
 interface Held {
   ip: string;
@@ -115,6 +123,7 @@ describe("IPAM invariants under random concurrent operations", () => {
             }),
           );
           let v6Disabled = false;
+          let v4BlockSize = 30;
           /** Address → when it was last seen released (batch time). */
           const releasedAt = new Map<string, number>();
           const hostOf = (c: number) => HOSTS[c % 3]!;
@@ -125,6 +134,7 @@ describe("IPAM invariants under random concurrent operations", () => {
               const v6DisabledBefore = v6Disabled;
               const toggles = cmds.some((c) => c.t === "toggleV6");
               let toggled = false;
+              let resized = false;
               const autoIps: string[] = [];
               const freed: string[] = [];
               const handles = [...model.keys()];
@@ -206,6 +216,13 @@ describe("IPAM invariants under random concurrent operations", () => {
                       toggled = true;
                       v6Disabled = !v6Disabled;
                       await putPool(ds, "v6", { cidr: "fd00::/123", blockSize: 125, disabled: v6Disabled });
+                      return () => {};
+                    case "resizeV4":
+                      // An operator changes the block size while blocks of the old size hold addresses.
+                      if (resized) return () => {};
+                      resized = true;
+                      v4BlockSize = v4BlockSize === 30 ? 29 : 30;
+                      await putPool(ds, "v4", { cidr: "10.0.0.0/28", blockSize: v4BlockSize });
                       return () => {};
                     case "gc": {
                       // Every handle is live or was allocated in this very batch (younger than the

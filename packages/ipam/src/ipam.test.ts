@@ -252,6 +252,25 @@ describe("assignIP", () => {
   });
 });
 
+describe("assignIP under strictAffinity", () => {
+  it("assigns only inside the node's own blocks, as Calico does", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24", blockSize: 26 });
+    await putIpamConfig(ds, { strictAffinity: true });
+    const ipam = ipamFor();
+    const a = (await ipam.autoAssign({ handleId: "a", node: "na", num4: 1 })).ipv4[0]!;
+    const base = a.block.split("/")[0]!.split(".").map(Number);
+    const inA = `${base[0]}.${base[1]}.${base[2]}.${base[3]! + 10}`;
+    const details = await expectCode(ipam.assignIP(inA, { handleId: "b", node: "nb" }), "block-in-use");
+    expect(details.affinity).toBe("host:na");
+    await expectCode(ipam.assignIP(inA, { handleId: "b" }), "block-in-use");
+    expect((await ipam.assignIP(inA, { handleId: "b", node: "na" })).block).toBe(a.block);
+    // An unclaimed block is claimed for the node asking.
+    const other = a.block.startsWith("10.0.0.0/") ? "10.0.0.200" : "10.0.0.5";
+    expect((await ipam.assignIP(other, { handleId: "c", node: "nb" })).ip).toBe(other);
+    expect((await ipam.check(["a", "b", "c"])).ok).toBe(true);
+  });
+});
+
 describe("release", () => {
   it("releases by IP (idempotently) and by handle, keeping handles in step", async () => {
     await putPool(ds, "v4", { cidr: "10.0.0.0/24" });

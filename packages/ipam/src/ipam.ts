@@ -235,7 +235,10 @@ export interface GcResult {
 export interface Ipam {
   /** Allocates `num4` IPv4 and `num6` IPv6 addresses for a handle, all or nothing. */
   autoAssign(args: AutoAssignArgs): Promise<AutoAssignResult>;
-  /** Allocates one specific address. Throws `already-allocated`, `not-in-pool`, `pool-disabled`. */
+  /**
+   * Allocates one specific address. Throws `already-allocated`, `not-in-pool`, `pool-disabled`, and
+   * `block-in-use` (under `strictAffinity`, a block not affine to `node`).
+   */
   assignIP(
     ip: string,
     args: {
@@ -1233,8 +1236,10 @@ export function createIpam(options: IpamOptions): Ipam {
         let entry = await getBlock(cidr, signal, attempt);
         let entryName = name;
         if (!entry) {
-          // A block of another grid may hold the address (the pool's block size changed).
-          const other = overlappingBlock(await coveringBlocks(cfg, signal), cidr);
+          // A block of another grid may hold the address (the pool's block size changed). After a
+          // conflict the cached copy of such a block is what went stale: list afresh.
+          const view = attempt > 1 ? await listBlocks(signal) : await coveringBlocks(cfg, signal);
+          const other = overlappingBlock(view, cidr);
           if (other && !cidrContains(other.cidr, addr)) {
             throw new IpamError(IpamErrorCode.BlockInUse, "address's block would overlap an existing block", {
               details: { ip, block: formatCidr(cidr), existing: other.obj.spec.cidr },
@@ -1265,6 +1270,15 @@ export function createIpam(options: IpamOptions): Ipam {
           };
           plan.blocks.set(name, pb);
           if (affinity !== null) plan.ops.push(await affinityWrite(args.node!, cidr, signal));
+        }
+        // As in Calico, strict affinity also binds specific assignments to the node's own blocks.
+        if (
+          cfg.config.strictAffinity &&
+          (args.node === undefined || pb.spec.affinity !== hostAffinity(args.node))
+        ) {
+          throw new IpamError(IpamErrorCode.BlockInUse, "strictAffinity: block is not affine to this node", {
+            details: { ip, block: pb.spec.cidr, affinity: pb.spec.affinity, node: args.node ?? null },
+          });
         }
         const ordinal = addressOrdinal(pb.cidr, addr);
         const r = assignOrdinal(pb.spec, ordinal, {
@@ -1315,8 +1329,13 @@ export function createIpam(options: IpamOptions): Ipam {
       const entry = await getBlock(cidr, signal, attempt);
       if (entry) return [cidrName(cidr), entry];
     }
-    // The pool may be gone or resized: look through every block.
-    if (!blocksFresh && (attempt > 1 || !blocksListed || pool === undefined)) await listBlocks(signal);
+    // The pool may be gone or resized: look through every block (a listing taken under the current
+    // pools has every block of an old grid, see `coveringBlocks`).
+    if (
+      !blocksFresh &&
+      (attempt > 1 || !blocksListed || pool === undefined || listedPoolsKey !== cfg.poolsKey)
+    )
+      await listBlocks(signal);
     for (const [name, e] of blocks) if (cidrContains(e.cidr, addr)) return [name, e];
     return undefined;
   }
@@ -1584,7 +1603,13 @@ export function createIpam(options: IpamOptions): Ipam {
             throw e;
           });
           let nonEmpty = false;
-          if (entry && entry.obj.spec.affinity === affinity) {
+          if (!entry) {
+            // Decided on "no such block": assert it, as for any state the decision rests on.
+            plan.ops.push({ op: "check", key: { kind: IpamKind.Block, name: cidrName(cidr) }, absent: true });
+          } else if (entry.obj.spec.affinity !== affinity) {
+            // Not this node's block (as read): asserted unchanged, or the host may have taken it meanwhile.
+            planned(plan, cidrName(cidr), entry);
+          } else {
             const pb = planned(plan, cidrName(cidr), entry);
             nonEmpty = inUseCount(pb.spec) > 0;
             if (nonEmpty && options.requireEmpty) return undefined;

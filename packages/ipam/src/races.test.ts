@@ -3,7 +3,7 @@
  * transaction while another client commits, then lets it go on. Each case is a race that, unguarded,
  * would hand out an address twice or release what is no longer a leak.
  */
-import { createMemoryDatastore, type Datastore, type TxnOp } from "@margay/datastore";
+import { createMemoryDatastore, type Datastore } from "@margay/datastore";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ordinalAddress } from "./block.js";
 import { formatIp, parseCidr } from "./cidr.js";
@@ -12,33 +12,38 @@ import { createIpam } from "./ipam.js";
 import { putIpamConfig, putPool } from "./test-support.js";
 import { IpamKind, type IpamBlockObject } from "./types.js";
 
-/** A datastore whose next transaction waits until `release()` is called. */
+/**
+ * A datastore whose next call of `method` (matching `when`, if given) waits until `release()` is
+ * called; `reached` resolves once a call is held there.
+ */
 function pausing(inner: Datastore) {
-  let gate: { reached: () => void; go: Promise<void> } | undefined;
+  let gate:
+    | { method: string; when: (args: unknown[]) => boolean; reached: () => void; go: Promise<void> }
+    | undefined;
   const ds: Datastore = new Proxy(inner, {
     get(target, prop, receiver) {
-      if (prop === "transaction") {
-        return async (ops: readonly TxnOp[], options?: { signal?: AbortSignal }) => {
-          const g = gate;
-          gate = undefined;
-          if (g) {
-            g.reached();
-            await g.go;
-          }
-          return target.transaction(ops, options);
-        };
-      }
       const v = Reflect.get(target, prop, receiver);
-      return typeof v === "function" ? v.bind(target) : v;
+      if (typeof v !== "function") return v;
+      return async (...args: unknown[]) => {
+        const g = gate;
+        if (g && g.method === prop && g.when(args)) {
+          gate = undefined;
+          g.reached();
+          await g.go;
+        }
+        return v.apply(target, args);
+      };
     },
   });
-  /** Arms the gate; resolves once a transaction reaches it; `release` lets it through. */
-  function pauseNext(): { reached: Promise<void>; release: () => void } {
+  function pauseNext(
+    method: keyof Datastore = "transaction",
+    when: (args: unknown[]) => boolean = () => true,
+  ): { reached: Promise<void>; release: () => void } {
     let reached!: () => void;
     let release!: () => void;
     const r = new Promise<void>((res) => (reached = res));
     const go = new Promise<void>((res) => (release = res));
-    gate = { reached, go };
+    gate = { method: String(method), when, reached, go };
     return { reached: r, release };
   }
   return { ds, pauseNext };
@@ -95,6 +100,35 @@ describe("block size changed under allocated blocks", () => {
     const owners = await holders(mem);
     expect(owners.get(held.ip)).toBe("a");
     expect((await b.check(["a", "c"])).ok).toBe(true);
+  });
+
+  it("assignIP into an old-size block re-reads it after a conflict instead of retrying a stale copy", async () => {
+    await putPool(mem, "v4", { cidr: "10.0.0.0/28", blockSize: 30 });
+    const a = createIpam({ datastore: mem, configTtlMs: 0 });
+    const first = (await a.autoAssign({ handleId: "a1", node: "na", num4: 1 })).ipv4[0]!;
+    await putPool(mem, "v4", { cidr: "10.0.0.0/28", blockSize: 29 });
+    const s = createIpam({ datastore: mem, configTtlMs: 0, maxAttempts: 5 });
+    await s.utilisation(); // s now caches the old /30 block, listed under the new pool revision
+    await a.autoAssign({ handleId: "a2", node: "na", num4: 1 }); // and its copy goes stale
+    const [o1, o2, o3, o4] = first.block.split("/")[0]!.split(".").map(Number) as number[];
+    const ip = `${o1}.${o2}.${o3}.${o4! + 3}`;
+    const got = await s.assignIP(ip, { handleId: "s" });
+    expect(got.block).toBe(first.block);
+    const owners = await holders(mem);
+    expect(owners.get(ip)).toBe("s");
+    expect(owners.size).toBe(3);
+  });
+
+  it("releaseIPs finds an address in an old-size block its cached listing predates", async () => {
+    await putPool(mem, "v4", { cidr: "10.0.0.0/28", blockSize: 30 });
+    const r = createIpam({ datastore: mem, configTtlMs: 0 });
+    await r.utilisation(); // r lists the blocks: none yet
+    const a = createIpam({ datastore: mem, configTtlMs: 0 });
+    const held = (await a.autoAssign({ handleId: "a", node: "na", num4: 1 })).ipv4[0]!;
+    await putPool(mem, "v4", { cidr: "10.0.0.0/28", blockSize: 29 });
+    const res = await r.releaseIPs([held.ip]);
+    expect(res.released).toEqual([{ ip: held.ip, handleId: "a" }]);
+    expect((await holders(mem)).size).toBe(0);
   });
 
   it("autoAssign does not claim a new block over one it has not seen since the pool changed", async () => {
@@ -176,5 +210,43 @@ describe("stale release", () => {
     expect((await holders(mem)).get(victim.ip)).toBe("new");
     const blocks = (await mem.list<IpamBlockObject>(IpamKind.Block)).items;
     expect(blocks).toHaveLength(1);
+  });
+});
+
+describe("releaseHostAffinities while the host allocates", () => {
+  it("does not drop the affinity of a block the host took over after the listing", async () => {
+    await putPool(mem, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
+    const now = () => clock;
+    const opts = { configTtlMs: 0, now, reuseCooldownMs: 1000 };
+    const n = createIpam({ datastore: mem, ...opts });
+    // The block ends up empty, unaffine, kept for its cool-down; a crashed two-phase writer left a
+    // pending affinity of node n on it.
+    await n.autoAssign({ handleId: "h1", node: "m", num4: 1 });
+    await n.releaseHostAffinities("m");
+    await n.releaseByHandle("h1");
+    const [block] = (await mem.list<IpamBlockObject>(IpamKind.Block)).items;
+    expect(block!.spec.affinity).toBeNull();
+    await mem.create({
+      kind: IpamKind.Affinity,
+      metadata: { name: "n-10-0-0-0-30" },
+      spec: { node: "n", cidr: "10.0.0.0/30", state: "pending", deleted: false },
+    });
+    clock += 1000;
+
+    const { ds, pauseNext } = pausing(mem);
+    const r = createIpam({ datastore: ds, ...opts });
+    const gate = pauseNext("get", ([key]) => (key as { kind: string }).kind === IpamKind.Affinity);
+    const release = r.releaseHostAffinities("n");
+    await gate.reached;
+    // Between the release's block read and its commit, node n takes the empty block over.
+    const got = (await n.autoAssign({ handleId: "h2", node: "n", num4: 1 })).ipv4[0]!;
+    expect(got.block).toBe("10.0.0.0/30");
+    gate.release();
+    const res = await release;
+
+    expect(res.nonEmpty).toEqual(["10.0.0.0/30"]);
+    const report = await n.check(["h2"]);
+    expect(report.danglingAffinities).toEqual([]);
+    expect(report.ok).toBe(true);
   });
 });

@@ -3,10 +3,12 @@
  *  1. initial sync of 50,000 pods in 1,000 namespaces into the memory datastore: time, peak memory;
  *  2. the informer alone (list into the cache) against @kubernetes/client-node's informer, the peer;
  *  3. sustained watch events per second, end to end (API server → informer → converter → datastore).
- * Writes JSON to <repo>/bench-results/kube-adapter.json.
+ * The fake API server runs on a worker thread, as a real one runs elsewhere, so its own work is not
+ * charged to the adapter. Writes JSON to <repo>/bench-results/kube-adapter.json.
  */
 
 import { mkdirSync, writeFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createMemoryDatastore } from "@margay/datastore";
@@ -14,11 +16,10 @@ import {
   createHttpTransport,
   createInformer,
   createKubeAdapter,
-  type KubePod,
   KubeResources,
   loadKubeConfig,
 } from "../src/index.js";
-import { startFakeKubeApiServer } from "../src/testing/index.js";
+import type { WorkerCommand } from "./fake-server-worker.js";
 
 const PODS = Number(process.env.BENCH_PODS ?? 50_000);
 const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 1_000);
@@ -26,29 +27,6 @@ const NODES = 500;
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-
-function makePod(i: number): KubePod {
-  return {
-    metadata: {
-      name: `pod-${i}`,
-      namespace: `ns-${i % NAMESPACES}`,
-      labels: { app: `app-${i % 50}`, "pod-template-hash": "5d78c9869d", v: "0" },
-    },
-    spec: {
-      nodeName: `node-${i % NODES}`,
-      serviceAccountName: "default",
-      containers: [
-        { name: "main", ports: [{ name: "http", containerPort: 8080, protocol: "TCP" }] },
-        { name: "sidecar", ports: [{ name: "metrics", containerPort: 9090, protocol: "TCP" }] },
-      ],
-    },
-    status: {
-      phase: "Running",
-      podIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-      podIPs: [{ ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }],
-    },
-  };
-}
 
 /** Samples RSS and heap while `fn` runs; returns its result and the peaks. */
 async function withMemory<T>(
@@ -75,9 +53,31 @@ async function withMemory<T>(
 const progress = (what: string) => process.stderr.write(`[kube-adapter bench] ${what}\n`);
 
 async function main() {
-  const server = await startFakeKubeApiServer({ bookmarkIntervalMs: 200, historyLimit: EVENTS * 2 });
-  for (let n = 0; n < NAMESPACES; n++) server.create("namespaces", { metadata: { name: `ns-${n}` } });
-  for (let i = 0; i < PODS; i++) server.create("pods", makePod(i));
+  // The fake API server runs on its own thread (see fake-server-worker.ts).
+  const entry = new URL("./fake-server-worker.ts", import.meta.url).href;
+  // An eval'd bootstrap registers tsx in the worker, then loads the TypeScript entry.
+  const worker = new Worker(
+    `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`,
+    { eval: true, workerData: { bookmarkIntervalMs: 200, historyLimit: EVENTS * 2 } },
+  );
+  const pending = new Map<number, (v: unknown) => void>();
+  let nextId = 1;
+  const ready = new Promise<string>((res) => pending.set(0, (v) => res(v as string)));
+  worker.on("message", (m: { id: number; result: unknown }) => {
+    pending.get(m.id)?.(m.result);
+    pending.delete(m.id);
+  });
+  type Cmd = WorkerCommand extends infer C ? (C extends { id: number } ? Omit<C, "id"> : never) : never;
+  const call = <T = unknown>(cmd: Cmd): Promise<T> => {
+    const id = nextId++;
+    return new Promise<T>((res) => {
+      pending.set(id, (v) => res(v as T));
+      worker.postMessage({ ...cmd, id });
+    });
+  };
+  const state = () => call<{ resourceVersion: string; injectedFailures: number }>({ op: "state" });
+  const server = { url: await ready };
+  await call({ op: "populate", pods: PODS, namespaces: NAMESPACES, nodes: NODES });
   const transport = createHttpTransport({ server: server.url });
   progress(`fake API server holds ${PODS} pods in ${NAMESPACES} namespaces`);
   const rssBefore = process.memoryUsage().rss / 2 ** 20;
@@ -85,7 +85,7 @@ async function main() {
   // 1. Initial sync, end to end.
   const ds = createMemoryDatastore({ historyLimit: 1000 });
   const t0 = performance.now();
-  const cpuSync = process.cpuUsage();
+  const eluSync = performance.eventLoopUtilization();
   const {
     result: adapter,
     peakRssMiB,
@@ -102,8 +102,7 @@ async function main() {
     return a;
   });
   const initialSyncMs = performance.now() - t0;
-  const cpuSyncUsed = process.cpuUsage(cpuSync);
-  const initialSyncCpuMs = (cpuSyncUsed.user + cpuSyncUsed.system) / 1000;
+  const initialSyncBusyMs = performance.eventLoopUtilization(eluSync).active;
   const weps = (await ds.list("WorkloadEndpoint")).items.length;
   if (weps !== PODS) throw new Error(`expected ${PODS} endpoints, found ${weps}`);
 
@@ -113,25 +112,31 @@ async function main() {
   // held off, then streamed to it in one go as the replay of a resumed watch, and the clock runs from
   // the moment the server lets it back in until every event is in the datastore.
   const pods = adapter.informers.get("pods")!;
-  server.failRequests(Number.MAX_SAFE_INTEGER, 503);
-  server.dropWatches();
-  while (server.stats.injectedFailures === 0) await new Promise((r) => setTimeout(r, 1));
-  for (let j = 0; j < EVENTS; j++) {
-    const p = makePod(j % PODS);
-    p.metadata.labels!.v = String(j + 1);
-    server.update("pods", p);
+  await call({ op: "fail", count: Number.MAX_SAFE_INTEGER, status: 503 });
+  await call({ op: "drop" });
+  while ((await state()).injectedFailures === 0) await new Promise((r) => setTimeout(r, 1));
+  for (let from = 0; from < EVENTS; from += 10_000) {
+    await call({
+      op: "update",
+      from,
+      count: Math.min(10_000, EVENTS - from),
+      pods: PODS,
+      namespaces: NAMESPACES,
+      nodes: NODES,
+    });
   }
-  const target = server.resourceVersion;
+  const target = (await state()).resourceVersion;
   progress(`${EVENTS} updates queued behind the held-off watch`);
   const tEvents = performance.now();
-  const cpuEvents = process.cpuUsage();
-  server.failRequests(0);
+  const eluEvents = performance.eventLoopUtilization();
+  await call({ op: "fail", count: 0, status: 503 });
   while (pods.resourceVersion !== target) await new Promise((r) => setTimeout(r, 1));
   const tInformed = performance.now();
   await adapter.idle();
   const tWritten = performance.now();
-  const cpuEventsUsed = process.cpuUsage(cpuEvents);
-  const eventsPerCpuSecond = EVENTS / ((cpuEventsUsed.user + cpuEventsUsed.system) / 1e6);
+  // Time the adapter's thread was busy (the fake server's thread is not counted): throughput per core.
+  const busyMs = performance.eventLoopUtilization(eluEvents).active;
+  const eventsPerBusySecond = EVENTS / (busyMs / 1000);
   const eventsPerSecond = EVENTS / ((tWritten - tEvents) / 1000);
   const informedPerSecond = EVENTS / ((tInformed - tEvents) / 1000);
   const syncStats = adapter.stats().sync;
@@ -177,14 +182,15 @@ async function main() {
   }
 
   transport.close();
-  await server.close();
+  await call({ op: "close" });
+  await worker.terminate();
 
   const results = {
     pods: PODS,
     namespaces: NAMESPACES,
     initialSync: {
       ms: Math.round(initialSyncMs),
-      cpuMs: Math.round(initialSyncCpuMs),
+      adapterThreadBusyMs: Math.round(initialSyncBusyMs),
       goalMs: 10_000,
       peakRssMiB: Math.round(peakRssMiB),
       rssBeforeMiB: Math.round(rssBefore),
@@ -194,7 +200,7 @@ async function main() {
       events: EVENTS,
       eventsPerSecondEndToEnd: Math.round(eventsPerSecond),
       eventsPerSecondIntoCache: Math.round(informedPerSecond),
-      eventsPerCpuSecond: Math.round(eventsPerCpuSecond),
+      eventsPerAdapterBusySecond: Math.round(eventsPerBusySecond),
       goalEventsPerSecond: 10_000,
       datastoreUpdates: syncStats.updates,
     },
@@ -215,12 +221,12 @@ async function main() {
   };
   console.table({
     "initial sync (ms)": { value: results.initialSync.ms, goal: "< 10000" },
-    "initial sync, CPU time (ms)": { value: results.initialSync.cpuMs, goal: "" },
+    "initial sync, adapter busy (ms)": { value: results.initialSync.adapterThreadBusyMs, goal: "" },
     "peak RSS (MiB)": { value: results.initialSync.peakRssMiB, goal: "" },
     "events/s end to end": { value: results.watch.eventsPerSecondEndToEnd, goal: ">= 10000" },
-    "events per CPU-second": { value: results.watch.eventsPerCpuSecond, goal: "" },
-    "list 50k pods: ours (ms)": { value: results.informerListVsPeer.ours.ms, goal: "" },
-    "list 50k pods: client-node (ms)": {
+    "events per adapter-busy second": { value: results.watch.eventsPerAdapterBusySecond, goal: "" },
+    [`list ${PODS} pods: ours (ms)`]: { value: results.informerListVsPeer.ours.ms, goal: "" },
+    [`list ${PODS} pods: client-node (ms)`]: {
       value: "error" in peer ? peer.error : Math.round(peer.listMs),
       goal:
         results.informerListVsPeer.ratio === null ? "" : `peer/ours = ${results.informerListVsPeer.ratio}`,

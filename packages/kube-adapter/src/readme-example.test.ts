@@ -13,7 +13,10 @@ it("README example: a pod on the fake API server becomes a WorkloadEndpoint", as
     status: { phase: "Running", podIPs: [{ ip: "10.244.1.5" }] },
   });
   const datastore = createMemoryDatastore();
-  await using adapter = createKubeAdapter({ transport: createHttpTransport({ server: server.url }), datastore });
+  await using adapter = createKubeAdapter({
+    transport: createHttpTransport({ server: server.url }),
+    datastore,
+  });
   await adapter.waitForSync();
   expect((await datastore.list("WorkloadEndpoint")).items[0]?.metadata.name).toBe("node--1-k8s-web--1-eth0");
 });

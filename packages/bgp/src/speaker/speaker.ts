@@ -27,8 +27,9 @@ import { validateUpdate } from "../wire/validate.js";
 import { createFramer, type Framer } from "../wire/framer.js";
 import { messageType } from "../wire/header.js";
 import { decodeMessage, encodeMessage } from "../wire/message.js";
-import { forEachIPv4Prefix, forEachPrefix } from "../wire/prefix.js";
-import { decodeUpdate, encodeUpdates, endOfRib, type UpdateDecodeResult } from "../wire/update.js";
+import { decodeUpdate, endOfRib, type UpdateDecodeResult } from "../wire/update.js";
+import { applyUpdate } from "./apply-update.js";
+import { OutQueue } from "./out-queue.js";
 import { Afi, type BgpMessage, type CodecContext, type PathAttributes, type Prefix } from "../wire/types.js";
 import {
   type BestPathEvent,
@@ -123,9 +124,7 @@ interface PeerRt {
   in: MessageCounters;
   out: MessageCounters;
   received: number;
-  pendingV4: Map<AttrSet | null, number[]>;
-  pendingV6: Map<AttrSet | null, Uint8Array[]>;
-  pendingCount: number;
+  pending: OutQueue;
   restartTimer: NodeJS.Timeout | null;
   staleTimer: NodeJS.Timeout | null;
   maxPrefixFired: boolean;
@@ -134,6 +133,7 @@ interface PeerRt {
 }
 
 const FLUSH_THRESHOLD = 16_384;
+const PLACEHOLDER: Prefix = { afi: Afi.IPv4, len: 0, addr: new Uint8Array(4) };
 const EMPTY = new Uint8Array(0);
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -144,14 +144,6 @@ function familyName(afi: number): "ipv4" | "ipv6" {
 
 function famKey(f: "ipv4" | "ipv6"): string {
   return f === "ipv4" ? "1/1" : "2/1";
-}
-
-function v6Bytes(b: Uint8Array, off: number, len: number): Uint8Array {
-  const out = new Uint8Array(16);
-  const nb = (len + 7) >> 3;
-  for (let i = 0; i < nb; i++) out[i] = b[off + i]!;
-  if (len & 7) out[nb - 1]! &= (0xff << (8 - (len & 7))) & 0xff;
-  return out;
 }
 
 class SpeakerImpl implements Speaker {
@@ -280,9 +272,7 @@ class SpeakerImpl implements Speaker {
       in: emptyCounters(),
       out: emptyCounters(),
       received: 0,
-      pendingV4: new Map(),
-      pendingV6: new Map(),
-      pendingCount: 0,
+      pending: new OutQueue(),
       restartTimer: null,
       staleTimer: null,
       maxPrefixFired: false,
@@ -463,9 +453,8 @@ class SpeakerImpl implements Speaker {
 
   withdraw(prefix: string): boolean {
     const p = parseRibPrefix(prefix, "prefix");
-    let found = false;
+    const found = this.rib.candidates(p.afi, p.len, p.v4, p.v6).some((q) => q.peer.index === 0);
     this.enqueue(() => {
-      found = this.rib.candidates(p.afi, p.len, p.v4, p.v6).some((q) => q.peer.index === 0);
       const c = this.rib.withdrawLocal(p.afi, p.len, p.v4, p.v6);
       if (c) this.onChange(c);
     });
@@ -660,17 +649,18 @@ class SpeakerImpl implements Speaker {
     }
     socket.setNoDelay(true);
     const st = peer.conn.fsm.state;
-    if (st === SessionState.Connect || st === SessionState.Active) {
-      // Our own attempt (if any) is dropped in favour of the established TCP connection.
-      const old = peer.conn.socket;
-      peer.conn.socket = null;
-      old?.destroy();
+    if (st === SessionState.Active || (st === SessionState.Connect && !peer.conn.socket)) {
       this.attach(peer, peer.conn, socket);
       this.fsmStep(peer, peer.conn, { type: "tcp-connected", direction: "inbound" });
       return;
     }
-    if ((st === SessionState.OpenSent || st === SessionState.OpenConfirm) && !peer.alt) {
-      // RFC 4271 §6.8: run a second session on this connection until one of them must yield.
+    if (
+      (st === SessionState.Connect || st === SessionState.OpenSent || st === SessionState.OpenConfirm) &&
+      !peer.alt
+    ) {
+      // RFC 4271 §6.8: run a second session on this connection until one of them must yield. (With our
+      // own attempt still in flight, dropping either connection here would let two speakers that dial
+      // each other at once kill both connections forever.)
       let fsm = createFsm({ ...peer.fsmConfig, passive: true });
       fsm = step(fsm, { type: "start" }, this.now()).state;
       const alt = this.newConn(fsm);
@@ -925,16 +915,29 @@ class SpeakerImpl implements Speaker {
         (r.sections.mpReach?.end ?? 0) > (r.sections.mpReach?.start ?? 0);
       if (hasNlri && r.action !== "session-reset") {
         // Semantic checks that need the session (RFC 4271 §6.3 first AS, eBGP-only attributes, next hop).
-        const v = validateUpdate(r.update, {
+        // validateUpdate looks at the prefix lists, which the allocation-free decode leaves empty: pass
+        // one placeholder per non-empty section so its announcement checks run.
+        const a = r.update.attributes;
+        const v4 = r.sections.nlri.end > r.sections.nlri.start ? [PLACEHOLDER] : [];
+        const probe = {
+          ...r.update,
+          nlri: v4,
+          attributes:
+            a.mpReach && r.sections.mpReach ? { ...a, mpReach: { ...a.mpReach, nlri: [PLACEHOLDER] } } : a,
+        };
+        const v = validateUpdate(probe, {
           ebgp: !peer.rib.ibgp,
           peerAs: peer.opts.asn,
           localAddresses: [peer.rib.localAddress4, peer.rib.localAddress6].filter(
             (x): x is string => x !== null,
           ),
         });
+        const attributes = v.attributes.mpReach
+          ? { ...v.attributes, mpReach: { ...v.attributes.mpReach, nlri: [] } }
+          : v.attributes;
         r = {
           ...r,
-          update: { ...r.update, attributes: v.attributes },
+          update: { ...r.update, attributes },
           errors: [...r.errors, ...v.errors],
           action: worstAction(r.action, v.action),
         };
@@ -1020,9 +1023,7 @@ class SpeakerImpl implements Speaker {
     peer.establishedAt = null;
     this.rib.clearOut(rp);
     this.advertising = this.advertising.filter((p) => p !== peer);
-    peer.pendingV4.clear();
-    peer.pendingV6.clear();
-    peer.pendingCount = 0;
+    peer.pending.clear();
     this.dirty.delete(peer);
     this.log.info(
       { peer: peer.opts.id, reason: a.reason, code: a.notification?.code, subcode: a.notification?.subcode },
@@ -1062,59 +1063,8 @@ class SpeakerImpl implements Speaker {
   }
 
   private processUpdate(peer: PeerRt, bytes: Uint8Array, r: UpdateDecodeResult): void {
-    const rib = this.rib;
-    const rp = peer.rib;
-    const s = r.sections;
-    const fams = peer.negotiated?.families;
-    const onChange = (c: RouteChange | null) => {
-      if (c) this.onChange(c);
-    };
-    const withdrawV4 = (addr: number, len: number, pathId: number) =>
-      onChange(rib.withdraw(rp, Afi.IPv4, len, addr, null, pathId));
-    const withdrawSection = (
-      sec: { start: number; end: number; addPath: boolean; afi?: number },
-      afi: number,
-    ) => {
-      if (sec.end <= sec.start || !fams?.has(`${afi}/1`)) return;
-      if (afi === Afi.IPv4) forEachIPv4Prefix(bytes, sec.start, sec.end, sec.addPath, withdrawV4);
-      else if (afi === Afi.IPv6) {
-        forEachPrefix(bytes, sec.start, sec.end, afi, sec.addPath, (b, off, len, pathId) =>
-          onChange(rib.withdraw(rp, Afi.IPv6, len, 0, v6Bytes(b, off, len), pathId)),
-        );
-      }
-    };
-    withdrawSection(s.withdrawn, Afi.IPv4);
-    if (s.mpUnreach && s.mpUnreach.safi === 1) withdrawSection(s.mpUnreach, s.mpUnreach.afi);
-    const a = r.update.attributes;
-    if (r.action === "treat-as-withdraw") {
-      withdrawSection(s.nlri, Afi.IPv4);
-      if (s.mpReach && s.mpReach.safi === 1) withdrawSection(s.mpReach, s.mpReach.afi);
-    } else {
-      if (s.nlri.end > s.nlri.start && a.nextHop !== undefined && fams?.has("1/1")) {
-        const set = rib.internFromPeer(rp, a, [a.nextHop]);
-        const n = forEachIPv4Prefix(bytes, s.nlri.start, s.nlri.end, s.nlri.addPath, (addr, len, pathId) =>
-          onChange(rib.announce(rp, Afi.IPv4, len, addr, null, pathId, set)),
-        );
-        peer.received += n;
-        rib.attrs.dropIfUnused(set);
-      }
-      const mp = s.mpReach;
-      if (mp && mp.safi === 1 && mp.end > mp.start && a.mpReach && fams?.has(`${mp.afi}/1`)) {
-        const set = rib.internFromPeer(rp, a, a.mpReach.nextHops);
-        let n = 0;
-        if (mp.afi === Afi.IPv4) {
-          n = forEachIPv4Prefix(bytes, mp.start, mp.end, mp.addPath, (addr, len, pathId) =>
-            onChange(rib.announce(rp, Afi.IPv4, len, addr, null, pathId, set)),
-          );
-        } else if (mp.afi === Afi.IPv6) {
-          n = forEachPrefix(bytes, mp.start, mp.end, Afi.IPv6, mp.addPath, (b, off, len, pathId) =>
-            onChange(rib.announce(rp, Afi.IPv6, len, 0, v6Bytes(b, off, len), pathId, set)),
-          );
-        }
-        peer.received += n;
-        rib.attrs.dropIfUnused(set);
-      }
-    }
+    const fams = peer.negotiated?.families ?? new Set<string>();
+    peer.received += applyUpdate(this.rib, peer.rib, fams, bytes, r, (c) => this.onChange(c));
     if (r.endOfRib) this.onEndOfRib(peer, r.endOfRib.afi);
     this.checkMaxPrefix(peer);
   }
@@ -1169,20 +1119,9 @@ class SpeakerImpl implements Speaker {
     v6: Uint8Array | null,
     set: AttrSet | null,
   ) {
-    if (afi === Afi.IPv4) {
-      let l = op.pendingV4.get(set);
-      if (!l) op.pendingV4.set(set, (l = []));
-      l.push(v4, len);
-    } else {
-      let l = op.pendingV6.get(set);
-      if (!l) op.pendingV6.set(set, (l = []));
-      const b = new Uint8Array(17);
-      b.set(v6!, 0);
-      b[16] = len;
-      l.push(b);
-    }
+    op.pending.add(afi, len, v4, v6, set);
     this.dirty.add(op);
-    if (++op.pendingCount >= FLUSH_THRESHOLD) this.flushPeer(op);
+    if (op.pending.size >= FLUSH_THRESHOLD) this.flushPeer(op);
   }
 
   /** Walks the Loc-RIB and brings `op`'s Adj-RIB-Out up to date (initial advertisement, policy change). */
@@ -1218,44 +1157,22 @@ class SpeakerImpl implements Speaker {
 
   private flushPeer(op: PeerRt): void {
     const s = op.conn.socket;
-    const ctx = op.conn.codec;
     if (!s || op.conn.fsm.state !== SessionState.Established) {
-      op.pendingV4.clear();
-      op.pendingV6.clear();
-      op.pendingCount = 0;
+      op.pending.clear();
+      return;
+    }
+    let msgs: Uint8Array[];
+    try {
+      msgs = op.pending.drain(op.conn.codec);
+    } catch (e) {
+      op.pending.clear();
+      this.log.error({ peer: op.opts.id, err: e }, "bgp update encode failed");
       return;
     }
     s.cork();
-    let n = 0;
-    const write = (msgs: Uint8Array[]) => {
-      for (const m of msgs) s.write(m);
-      n += msgs.length;
-    };
-    try {
-      for (const [set, list] of op.pendingV4) {
-        if (set === null) write(encodeUpdates({ ipv4Withdrawn: list }, ctx));
-        else write(encodeUpdates({ attributes: set.attrs, ipv4Nlri: list }, ctx));
-      }
-      for (const [set, list] of op.pendingV6) {
-        const prefixes: Prefix[] = list.map((b) => ({ afi: Afi.IPv6, len: b[16]!, addr: b.subarray(0, 16) }));
-        if (set === null) write(encodeUpdates({ withdrawn: prefixes }, ctx));
-        else {
-          const attributes: PathAttributes = {
-            ...set.attrs,
-            mpReach: { afi: Afi.IPv6, safi: 1, nextHops: [...set.nextHops], nlri: [] },
-          };
-          write(encodeUpdates({ attributes, nlri: prefixes }, ctx));
-        }
-      }
-    } catch (e) {
-      this.log.error({ peer: op.opts.id, err: e }, "bgp update encode failed");
-    } finally {
-      s.uncork();
-    }
-    countMessage(op.out, 2, n);
-    op.pendingV4.clear();
-    op.pendingV6.clear();
-    op.pendingCount = 0;
+    for (const m of msgs) s.write(m);
+    s.uncork();
+    countMessage(op.out, 2, msgs.length);
   }
 
   // ---- shutdown ----

@@ -8,8 +8,7 @@
  * @packageDocumentation
  */
 
-import { readSync, writeSync } from "node:fs";
-import { stat } from "node:fs/promises";
+import { readSync, stat, writeSync } from "node:fs";
 import { type CniArgs, parseCniArgs } from "../spec/cni-args.js";
 import { decodeJson, validAttachmentsOf, validateNetConf } from "../spec/config.js";
 import { CniError, CniErrorCode, isCniError } from "../spec/errors.js";
@@ -253,7 +252,8 @@ async function dispatch(
   const cniArgs = parseCniArgs(rawArgs);
   if ((command === "ADD" || command === "CHECK") && info.checkNetnsExists !== false) {
     try {
-      await stat(netns);
+      // Callback stat, not node:fs/promises: that module drags the stream stack into every start.
+      await new Promise<void>((resolve, reject) => stat(netns, (e) => (e ? reject(e) : resolve())));
     } catch (e) {
       throw new CniError(CniErrorCode.UnknownContainer, "network namespace does not exist", {
         details: `CNI_NETNS=${netns}`,

@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 
-import { isIP } from "node:net";
 import { CniError, CniErrorCode } from "./errors.js";
+import { ipFamily } from "./ip-text.js";
 
 /** A JSON path under construction: `$`, `$.a`, `$.a[0]`. */
 export type JsonPath = string;
@@ -85,7 +85,7 @@ export function expectStringArray(v: unknown, path: JsonPath): string[] {
 /** Asserts an IPv4 or IPv6 address without prefix. */
 export function expectIp(v: unknown, path: JsonPath): string {
   const s = expectString(v, path);
-  if (isIP(s) === 0) throw invalidAt(path, `must be an IP address (got ${JSON.stringify(s)})`);
+  if (ipFamily(s) === 0) throw invalidAt(path, `must be an IP address (got ${JSON.stringify(s)})`);
   return s;
 }
 
@@ -93,11 +93,11 @@ export function expectIp(v: unknown, path: JsonPath): string {
 export function cidrFamily(s: string): 0 | 4 | 6 {
   const slash = s.lastIndexOf("/");
   if (slash <= 0) return 0;
-  const fam = isIP(s.slice(0, slash));
+  const fam = ipFamily(s.slice(0, slash));
   const len = s.slice(slash + 1);
   if (fam === 0 || !/^(0|[1-9]\d{0,2})$/.test(len)) return 0;
   if (Number(len) > (fam === 4 ? 32 : 128)) return 0;
-  return fam as 4 | 6;
+  return fam;
 }
 
 /** Asserts an address with prefix length (`10.0.0.5/24`, `fd00::5/64`). */

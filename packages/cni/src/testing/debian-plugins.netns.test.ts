@@ -46,7 +46,10 @@ const EXPECTED: Array<[string, "pass" | "fail" | "not-applicable", RegExp]> = [
   ],
 ];
 
+// Built when a test runs, not when the file is collected: `dataDir` only exists after beforeAll, and a
+// config captured earlier would send host-local to its default /var/lib/cni on the real host.
 function chain(name: string, main: PluginConf, second: PluginConf, subnet: string): NetConfList {
+  if (dataDir === undefined) throw new Error("chain() called before beforeAll created dataDir");
   return {
     cniVersion: "1.0.0",
     cniVersions: ["0.4.0", "1.0.0", "1.1.0"],
@@ -62,10 +65,11 @@ function chain(name: string, main: PluginConf, second: PluginConf, subnet: strin
 }
 
 describe("Debian containernetworking-plugins 1.1.1 through the kit", () => {
-  const cases: Array<[string, NetConfList]> = [
+  const cases: Array<[string, () => NetConfList]> = [
     [
       "bridge + host-local → portmap",
-      chain(
+      () =>
+        chain(
         "mgdeb-bridge",
         { type: "bridge", bridge: "mgcnibr0", isGateway: true },
         { type: "portmap", capabilities: { portMappings: true } },
@@ -74,7 +78,8 @@ describe("Debian containernetworking-plugins 1.1.1 through the kit", () => {
     ],
     [
       "ptp + host-local → tuning",
-      chain(
+      () =>
+        chain(
         "mgdeb-ptp",
         { type: "ptp" },
         { type: "tuning", sysctl: { "net.ipv4.conf.all.log_martians": "0" } },
@@ -82,8 +87,10 @@ describe("Debian containernetworking-plugins 1.1.1 through the kit", () => {
       ),
     ],
   ];
-  for (const [title, config] of cases) {
+  for (const [title, makeConfig] of cases) {
     it(`${title}: the expected report`, async () => {
+      const config = makeConfig();
+      expect((config.plugins[0]!.ipam as { dataDir?: string }).dataDir).toBe(dataDir);
       const report = await runConformance({
         config,
         path: [CNI_BIN],
@@ -105,7 +112,7 @@ describe("Debian containernetworking-plugins 1.1.1 through the kit", () => {
   }
 
   it("a list at 1.1.0 only has no version in common with them: every scenario but VERSION fails", async () => {
-    const config: NetConfList = { ...cases[1]![1], cniVersion: "1.1.0", cniVersions: ["1.1.0"] };
+    const config: NetConfList = { ...cases[1]![1](), cniVersion: "1.1.0", cniVersions: ["1.1.0"] };
     const report = await runConformance({ config, path: [CNI_BIN], scenarios: ["version", "add-check-del"] });
     expect(report.scenarios.map((s) => s.outcome)).toEqual(["pass", "fail"]);
     expect(report.scenarios[1]!.reason).toMatch(/no version shared/);

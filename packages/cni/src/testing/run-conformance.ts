@@ -40,7 +40,9 @@ export interface ConformanceOptions {
   path: readonly string[];
   /**
    * Lists the addresses the IPAM currently holds (e.g. {@link hostLocalAllocations}), so the kit can
-   * check that nothing stays allocated. Default: not inspectable (only interfaces are checked).
+   * check that nothing stays allocated. `add-check-del` fails if it does not list the addresses an ADD
+   * returned (an inspector looking in the wrong place would prove nothing). Default: not inspectable
+   * (only interfaces are checked).
    */
   allocations?: (() => Promise<readonly string[]>) | undefined;
   /** Scenarios to run. Default: all. */
@@ -171,6 +173,13 @@ const scenarios: Record<ScenarioId, (ctx: Ctx) => Promise<Verdict>> = {
     if ((result.ips ?? []).length === 0) return fail("ADD result has no IP addresses");
     const bad = await verifyAttachment(ns, result, ctx.ifname);
     if (bad) return fail(`after ADD: ${bad}`);
+    if (before !== undefined) {
+      // An inspector that looks in the wrong place would make every "released" verdict vacuous.
+      const held = (await allocs(ctx)) ?? [];
+      const unseen = sandboxIps(result).filter((a) => !held.includes(a));
+      if (unseen.length > 0)
+        return fail(`after ADD: the allocations inspector does not list ${unseen.join(", ")}`);
+    }
     let checked = "CHECK skipped (disableCheck)";
     if (ctx.list.disableCheck !== true) {
       await ctx.runtime.checkNetworkList(ctx.list, conf);

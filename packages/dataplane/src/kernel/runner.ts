@@ -21,6 +21,18 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+/** A long-lived child process driven over its standard streams (see {@link CommandRunner.start}). */
+export interface RunningCommand {
+  /** Writes to the child's stdin. */
+  write(text: string): void;
+  /** Called with each chunk the child writes to stderr (UTF-8). */
+  onStderr(listener: (chunk: string) => void): void;
+  /** Called once when the child has exited (or could not be started). */
+  onExit(listener: (code: number | null) => void): void;
+  /** Ends the child (SIGTERM); `onExit` listeners run when it is gone. */
+  kill(): void;
+}
+
 /**
  * Runs one external command from an argument array; never a shell string. The seam through which every
  * kernel change flows, so unit tests can record argv without touching the kernel.
@@ -28,11 +40,52 @@ export interface RunResult {
 export interface CommandRunner {
   /** Runs `argv[0]` with `argv.slice(1)`; rejects with `command-failed` on a non-OK exit code. */
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * Starts `argv` as a long-lived process (e.g. `ip -batch -` fed line by line). Optional: callers fall
+   * back to one {@link CommandRunner.run} per call when a runner does not offer it.
+   */
+  start?(argv: readonly string[]): RunningCommand;
 }
 
 /** A {@link CommandRunner} that spawns real processes (`child_process.spawn`, no shell). */
 export function createProcessRunner(): CommandRunner {
   return {
+    start(argv) {
+      const [file, ...args] = argv;
+      if (file === undefined) throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "empty argv");
+      const child = spawn(file, args, { stdio: ["pipe", "ignore", "pipe"] });
+      // A helper process must not keep the agent alive on its own.
+      child.unref();
+      (child.stdin as unknown as { unref?: () => void }).unref?.();
+      (child.stderr as unknown as { unref?: () => void }).unref?.();
+      child.stdin.on("error", () => {
+        // EPIPE after the child died: the exit listener reports it.
+      });
+      const exits: ((code: number | null) => void)[] = [];
+      let exited = false;
+      const exit = (code: number | null) => {
+        if (exited) return;
+        exited = true;
+        for (const l of exits) l(code);
+      };
+      child.on("error", () => exit(null));
+      child.on("close", (code) => exit(code));
+      return {
+        write(text) {
+          if (!exited) child.stdin.write(text);
+        },
+        onStderr(listener) {
+          child.stderr.on("data", (b: Buffer) => listener(b.toString("utf8")));
+        },
+        onExit(listener) {
+          if (exited) listener(child.exitCode);
+          else exits.push(listener);
+        },
+        kill() {
+          if (!exited) child.kill("SIGTERM");
+        },
+      };
+    },
     run(argv, options = {}) {
       throwIfAborted(options.signal);
       const [file, ...args] = argv;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isDataplaneError } from "../errors.js";
+import { DataplaneError, isDataplaneError } from "../errors.js";
 import { namedNetns } from "../kernel/netns.js";
 import type { CommandRunner, RunOptions } from "../kernel/runner.js";
 import { createLinuxDataplane } from "./linux-driver.js";
@@ -61,6 +61,43 @@ describe("Linux driver (recorded commands)", () => {
     const tools = calls.map((c) => (c.argv[0] === "nsenter" ? c.argv[3] : c.argv[0]));
     expect(tools).toEqual(["nft", "ip"]);
     for (const c of calls) for (const a of c.argv) expect(typeof a).toBe("string");
+    await d.close();
+  });
+
+  it("after a refused nftables transaction, snapshots report what the kernel kept", async () => {
+    let refuse = false;
+    const runner: CommandRunner = {
+      async run(argv: readonly string[]) {
+        if (refuse && argv.includes("nft")) {
+          throw new DataplaneError("command-failed", "nft failed", {
+            details: { argv, stderr: "Error: Could not process rule: Device or resource busy" },
+          });
+        }
+        return { code: 0, stdout: argv.includes("-json") ? "[]" : "", stderr: "" };
+      },
+    };
+    const d = createLinuxDataplane({ netns: namedNetns("x"), nodeName: "a", runner, reconcileIntervalMs: 0 });
+    const pol = (id: string) => ({
+      kind: "active-policy-update" as const,
+      id,
+      tier: "default",
+      name: id,
+      inbound: [],
+      outbound: [],
+      flags: { untracked: false, preDnat: false, applyOnForward: false },
+    });
+    await d.apply([...STATE, pol("default/a"), { kind: "in-sync" }]);
+    expect((await d.snapshot()).policies).toEqual(["default/a"]);
+    refuse = true;
+    const err = await d
+      .apply([{ kind: "active-policy-remove", id: "default/a" }, pol("default/b")])
+      .catch((e: unknown) => e);
+    expect(isDataplaneError(err, "nftables-rejected")).toBe(true);
+    expect((await d.snapshot()).policies).toEqual(["default/a"]);
+    // The next accepted transaction carries the refused batch's changes in.
+    refuse = false;
+    await d.apply([pol("default/c")]);
+    expect((await d.snapshot()).policies).toEqual(["default/b", "default/c"]);
     await d.close();
   });
 

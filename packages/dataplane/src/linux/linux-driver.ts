@@ -8,18 +8,20 @@ import {
 } from "../driver.js";
 import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
 import { bridgeJson, findLinkJson, ipJson } from "../kernel/iproute.js";
+import { createIpBatchSession } from "../kernel/ip-session.js";
 import { validateIfName } from "../kernel/names.js";
 import type { NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
 import { EMPTY_POLICY_SNAPSHOT, natPools, policySnapshot } from "../snapshot.js";
 import { createNftProgrammer } from "../nft/programmer.js";
 import { type NftMarks, type NftRenderOptions, createNftRenderCache, renderRuleset } from "../nft/render.js";
-import { createDataplaneModel } from "../model.js";
+import { POLICY_KIND_SET, createDataplaneModel } from "../model.js";
+import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
+import type { PolicyUpdate } from "@margay/policy";
 import {
   type RouteTableSpec,
   applyRouteLines,
   diffRouteKeys,
-  diffRoutes,
   listOwnedRoutes,
   type OwnedState,
   readOwnedState,
@@ -61,6 +63,11 @@ export interface LinuxDataplaneOptions {
   readonly logger?: DataplaneLogger | undefined;
   /** Policy enforcement with nftables. */
   readonly nftables?: LinuxNftablesOptions | undefined;
+  /**
+   * Keep one `ip -force -batch -` process for route changes, fed over stdin, instead of starting one per
+   * batch (used only if the runner can start long-lived processes). Default `true`.
+   */
+  readonly persistentIp?: boolean | undefined;
 }
 
 /** nftables settings of the Linux driver. */
@@ -140,8 +147,19 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     priority: 0,
   };
   const nft = createNftProgrammer(runner, ns, render);
+  const ipSession = (options.persistentIp ?? true) ? createIpBatchSession(runner, ns) : undefined;
   const renderCache = createNftRenderCache();
   const model = createDataplaneModel();
+  // What the kernel accepted: the model's policy half lags behind it by the batches whose nftables
+  // transaction was refused, so snapshots report the last good state rather than refused objects.
+  const accepted = createPolicyState();
+  let acceptedNatPools: string[] = [];
+  let pendingPolicy: PolicyUpdate[] = [];
+  const commitPolicy = () => {
+    for (const u of pendingPolicy) applyPolicyUpdate(accepted, u);
+    pendingPolicy = [];
+    acceptedNatPools = natPools(model.routes.pools);
+  };
   const queue = createSerialQueue();
   let ipip: { supported: boolean; reason: string } | undefined;
   /** What we believe the kernel holds (our routes), so incremental batches need not list 10k routes. */
@@ -171,17 +189,21 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   }
 
   async function programPolicy(full: boolean, signal: AbortSignal | undefined) {
-    if (!nftEnabled) return;
-    const pools = [...model.routes.pools.values()];
-    await nft.apply(renderRuleset(model.policy, pools, render, renderCache), full, { signal });
+    if (nftEnabled) {
+      const pools = [...model.routes.pools.values()];
+      await nft.apply(renderRuleset(model.policy, pools, render, renderCache), full, { signal });
+    }
+    commitPolicy();
   }
 
   /**
    * Brings the kernel to the plan. `full` re-reads the kernel instead of trusting the cache; otherwise
    * only the routes in `dirty` are re-planned and compared (unless hosts, VTEPs or pools changed).
-   * `policyFirst` (the batch's nftables transaction) is awaited before any route changes: a new
-   * workload's route must not go live before its chains exist. Planning and reading the kernel's routes
-   * overlap with it.
+   *
+   * `policyFirst` is the batch's nftables transaction. Routes to local workloads (device routes) wait
+   * for it: a new workload's route must not go live before its chains exist. Every other change (remote
+   * blocks, blackholes, deletions) opens no path to a workload that policy has not seen, so it goes to
+   * the kernel while nft is still working: at start-up the two big transactions overlap.
    */
   async function program(
     full: boolean,
@@ -203,38 +225,56 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         ? model.planRoutes(planOptions, { prev: lastPlan, dsts: dirtyKeys })
         : model.planRoutes(planOptions);
     // The VXLAN device, its neighbours and FDB entries open no path for a workload by themselves, so they
-    // go in parallel with the policy transaction; routes wait for both.
+    // go in parallel with the policy transaction; routes wait for them.
     const read: Promise<OwnedState> = full
       ? (listing ?? readOwnedState(runner, ns, spec, base.vxlanDevice, { signal }))
       : Promise.resolve({ routes: cache, devicePresent: undefined });
-    const [, state] = await Promise.all([
-      policyFirst,
+    const settled = Promise.all([
       read,
       incremental ? undefined : read.then((r) => programVxlan(plan, full, signal, r.devicePresent)),
-    ]).catch((e: unknown) => {
+    ]);
+    const noRoutesYet = (e: unknown) => {
       // Nothing of this batch's routes reached the kernel: plan the next batch in full against the cache.
       lastPlan = undefined;
       throw e;
+    };
+    const [state] = await settled.catch(async (e: unknown) => {
+      await policyFirst?.catch(() => undefined);
+      return noRoutesYet(e);
     });
     const current = state.routes;
-    const diff =
-      dirtyKeys !== undefined
-        ? diffRouteKeys(current, plan.routes, dirtyKeys, spec)
-        : diffRoutes(current, plan.routes, spec);
+    const keys = dirtyKeys ?? new Set([...current.keys(), ...plan.routes.keys()]);
+    const gatedKeys: string[] = [];
+    const freeKeys: string[] = [];
+    for (const k of keys) (isWorkloadRoute(plan.routes.get(k)) ? gatedKeys : freeKeys).push(k);
+    const free = diffRouteKeys(current, plan.routes, freeKeys, spec);
+    const gated = diffRouteKeys(current, plan.routes, gatedKeys, spec);
+    // Even when some lines fail the kernel moved; the cache holds the intent and the next full reconcile
+    // (which re-reads the kernel) repairs whatever did not land.
+    const remember = (ks: Iterable<string>) => {
+      for (const dst of ks) {
+        const r = plan.routes.get(dst);
+        if (r === undefined) cache.delete(dst);
+        else cache.set(dst, r);
+      }
+    };
+    if (full) cache = new Map(current);
+    const freeRun = applyRouteLines(runner, ns, free.lines, { signal }, ipSession);
+    freeRun.catch(() => undefined);
+    try {
+      await policyFirst;
+    } catch (e) {
+      await freeRun.catch(() => undefined);
+      remember(freeKeys);
+      return noRoutesYet(e);
+    }
     lastPlan = plan;
     try {
-      await applyRouteLines(runner, ns, diff.lines, { signal });
+      await Promise.all([freeRun, applyRouteLines(runner, ns, gated.lines, { signal }, ipSession)]);
     } finally {
-      // Even when some lines failed the kernel moved; the cache holds the intent and the next full
-      // reconcile (which re-reads the kernel) repairs whatever did not land.
-      if (dirtyKeys !== undefined) {
-        for (const dst of dirtyKeys) {
-          const r = plan.routes.get(dst);
-          if (r === undefined) cache.delete(dst);
-          else cache.set(dst, r);
-        }
-      } else cache = new Map(plan.routes);
+      remember(keys);
     }
+    const diff = { added: free.added + gated.added, removed: free.removed + gated.removed };
     programmed = true;
     for (const w of plan.warnings) log.warn({ warning: w }, "route not programmable");
     return { plan, added: diff.added, removed: diff.removed };
@@ -267,6 +307,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     timer = undefined;
     await queue(async () => {
       closed = true;
+      ipSession?.close();
     });
   };
 
@@ -279,6 +320,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         ensureOpen();
         throwIfAborted(callOptions.signal);
         const effect = model.applyBatch(updates);
+        for (const u of updates) if (POLICY_KIND_SET.has(u.kind)) pendingPolicy.push(u as PolicyUpdate);
         if (!model.inSync) return { inSync: false, programmed: false, warnings: [] };
         // The first in-sync reads the kernel (adopting a previous run's routes) and replaces the nftables
         // table atomically; later batches apply differences only.
@@ -316,14 +358,19 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
           inSync: model.inSync,
           routes,
           vteps,
-          ...(programmed ? policySnapshot(model.policy) : EMPTY_POLICY_SNAPSHOT),
-          natPools: programmed ? natPools(model.routes.pools) : [],
+          ...(programmed ? policySnapshot(accepted) : EMPTY_POLICY_SNAPSHOT),
+          natPools: programmed ? acceptedNatPools : [],
         };
       });
     },
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** A device route (no gateway): how a local workload is reached. Those wait for the workload's chains. */
+function isWorkloadRoute(r: ProgrammedRoute | undefined): boolean {
+  return r !== undefined && r.type === "unicast" && r.nextHops.every((h) => h.via === undefined);
 }
 
 async function readVteps(

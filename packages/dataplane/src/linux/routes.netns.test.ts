@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DataplaneUpdate } from "../stream.js";
 import { createNetnsLab, createUnderlay, type LabHost, type NetnsLab } from "../testing/netns-lab.js";
+import { watchForGaps } from "../testing/gap-watch.js";
 import { type ProbeAgent, startProbeAgent } from "../testing/probe-agent.js";
 import { createWorkloadPlumber } from "../workload/plumbing.js";
 import { createLinuxDataplane, type LinuxDataplane } from "./linux-driver.js";
@@ -71,7 +72,7 @@ beforeAll(async () => {
       addresses: [`${podIp(i)}/32`],
     });
     pods.push({ ns: podNs, hostIf: res.hostIfName });
-    agents.push(await startProbeAgent(podNs, { tcp: [8080] }));
+    agents.push(await startProbeAgent(podNs, { tcp: [8080], udp: [8081] }));
     // Routes only: policy enforcement is proven in policy.netns.test.ts.
     drivers.push(
       createLinuxDataplane({
@@ -197,15 +198,9 @@ describe("Linux driver routes across three hosts", () => {
   });
 
   it("a restarted driver adopts its routes without a traffic gap", async () => {
-    let lost = 0;
-    let sent = 0;
-    let running = true;
-    const prober = (async () => {
-      while (running) {
-        sent++;
-        if (!(await agents[0]!.probe("tcp", podIp(3), 8080, 2000))) lost++;
-      }
-    })();
+    // The path crosses both hosts' routes and the VXLAN device the restart must adopt untouched.
+    expect(await agents[0]!.probe("udp", podIp(3), 8081, 2000)).toBe(true);
+    const watch = watchForGaps(agents[0]!, podIp(3), 8081);
     const kernelState = async () => {
       const ns = hosts[0]!.ns;
       const [link] = JSON.parse(await lab.exec(ns, ["ip", "-json", "link", "show", "vxlan.margay"])) as {
@@ -233,10 +228,9 @@ describe("Linux driver routes across three hosts", () => {
     await fresh.apply([{ kind: "in-sync" }]);
     expect(await fresh.reconcile()).toEqual({ added: 0, removed: 0 });
     await new Promise((r) => setTimeout(r, 100));
-    running = false;
-    await prober;
-    expect(sent).toBeGreaterThan(3);
-    expect(lost).toBe(0);
+    const report = await watch.stop();
+    expect(report.sent).toBeGreaterThan(5);
+    expect(report).toMatchObject({ lost: 0, longestGap: 0 });
     // Adoption touched nothing: same routes, same VXLAN device (ifindex), same neighbours.
     const after = await kernelState();
     expect(after.routes).toBe(before.routes);

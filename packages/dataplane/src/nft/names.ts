@@ -31,4 +31,10 @@ export const nftNames = {
   workload: (id: string, dir: "in" | "out") => `w${dir === "in" ? "i" : "o"}-${h("workload", id)}`,
   /** Host endpoint chain: `hi-` traffic to the host, `ho-` from it. */
   host: (id: string, dir: "in" | "out") => `h${dir === "in" ? "i" : "o"}-${h("host", id)}`,
+  /**
+   * Host endpoint stage chains outside the filter hooks: `ui-`/`uo-` untracked (raw priority), `di-`
+   * pre-DNAT (ingress only), `fi-`/`fo-` applyOnForward (forward hook).
+   */
+  hostStage: (id: string, stage: "untracked" | "pre-dnat" | "forward", dir: "in" | "out") =>
+    `${stage === "untracked" ? "u" : stage === "pre-dnat" ? "d" : "f"}${dir === "in" ? "i" : "o"}-${h("host", id)}`,
 } as const;

@@ -50,8 +50,34 @@ export interface NftRuleset {
   readonly maps: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
-/** Verdict maps of the table. */
-export const NFT_MAPS = ["wl-from", "wl-to", "hep-in", "hep-out"] as const;
+/**
+ * Verdict maps of the table (interface name → endpoint chain). Host endpoints have one pair per stage:
+ * filter (`hep-in`/`hep-out`), untracked at raw priority (`hep-raw-in`/`hep-raw-out`), pre-DNAT
+ * (`hep-prednat`, ingress only) and applyOnForward (`hep-fwd-in`/`hep-fwd-out`).
+ */
+export const NFT_MAPS = [
+  "wl-from",
+  "wl-to",
+  "hep-in",
+  "hep-out",
+  "hep-raw-in",
+  "hep-raw-out",
+  "hep-prednat",
+  "hep-fwd-in",
+  "hep-fwd-out",
+] as const;
+
+/** Each host endpoint map with the dispatch chain that reads it and the direction it matches on. */
+const HEP_DISPATCH = [
+  { map: "hep-in", chain: "hep-in-dispatch", kw: "iifname" },
+  { map: "hep-out", chain: "hep-out-dispatch", kw: "oifname" },
+  { map: "hep-raw-in", chain: "hep-raw-in-dispatch", kw: "iifname" },
+  { map: "hep-raw-out", chain: "hep-raw-out-dispatch", kw: "oifname" },
+  { map: "hep-prednat", chain: "hep-prednat-dispatch", kw: "iifname" },
+  { map: "hep-fwd-in", chain: "hep-fwd-in-dispatch", kw: "iifname" },
+  { map: "hep-fwd-out", chain: "hep-fwd-out-dispatch", kw: "oifname" },
+] as const;
+type HepMap = (typeof HEP_DISPATCH)[number]["map"];
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
 
@@ -221,6 +247,7 @@ function endpointChain(
   dir: "ingress" | "egress",
   marks: NftMarks,
   head: readonly string[] = [],
+  finish: "drop" | "return" = "drop",
 ): string[] {
   const lines = [...head];
   const clear = `meta mark set meta mark & ${hex(~(marks.allow | marks.pass) >>> 0)}`;
@@ -243,13 +270,19 @@ function endpointChain(
     if (!state.profiles.has(id)) continue;
     lines.push(clear, `jump ${nftNames.profile(id, pdir)}`, allowed);
   }
-  lines.push("drop");
+  // A stage that decides nothing falls through to the next stage (the chain returns unmarked).
+  if (finish === "drop") lines.push("drop");
   return lines;
 }
 
-function failsafeRules(list: readonly FailsafePort[], dir: "in" | "out"): string[] {
+/**
+ * Failsafe accepts for traffic in direction `dir`. `replies` renders the other direction's failsafe
+ * ports as replies instead (source port, remote as seen from this side): the raw stage runs before
+ * conntrack, so without them a reply could fall into untracked policy (as Calico's raw failsafe chains).
+ */
+function failsafeRules(list: readonly FailsafePort[], dir: "in" | "out", replies = false): string[] {
   return list.flatMap((f) => {
-    const proto = `meta l4proto ${f.protocol} th dport ${f.port}`;
+    const proto = `meta l4proto ${f.protocol} th ${replies ? "sport" : "dport"} ${f.port}`;
     if (f.net === undefined) return [`${proto} accept`];
     const fam = parseCidr(f.net, false).family === 4 ? "ip" : "ip6";
     return [`${fam} ${dir === "in" ? "saddr" : "daddr"} ${f.net} ${proto} accept`];
@@ -369,32 +402,115 @@ export function renderRuleset(
     maps.get("wl-to")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "in")}`);
     maps.get("wl-from")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "out")}`);
   }
-  const starIn: string[] = [];
-  const starOut: string[] = [];
+  // The `*` host endpoint (all of the host's interfaces) is a fallback rule after the map in each
+  // dispatch chain; only the first one counts, as a second `*` endpoint could never be reached.
+  const star = new Map<HepMap, string>();
+  const route = (h: HostEndpointUpdate, map: HepMap, chain: string) => {
+    if (h.ifname === "*") {
+      if (!star.has(map)) star.set(map, chain);
+    } else maps.get(map)!.set(`"${h.ifname}"`, `goto ${chain}`);
+  };
   for (const h of state.hosts.values()) {
     const inName = nftNames.host(h.id, "in");
     const outName = nftNames.host(h.id, "out");
     chains.set(inName, hostChain(state, h, "ingress", marks));
     chains.set(outName, hostChain(state, h, "egress", marks));
-    if (h.ifname === "*") {
-      starIn.push(`goto ${inName}`);
-      starOut.push(`goto ${outName}`);
-    } else {
-      maps.get("hep-in")!.set(`"${h.ifname}"`, `goto ${inName}`);
-      maps.get("hep-out")!.set(`"${h.ifname}"`, `goto ${outName}`);
+    route(h, "hep-in", inName);
+    route(h, "hep-out", outName);
+    for (const r of hostStageChains(state, h, marks)) {
+      chains.set(r.chain, r.lines);
+      route(h, r.map, r.chain);
     }
   }
-  const notWorkload = options.workloadPrefixes.map((p) => `iifname != "${p}*"`).join(" ");
-  const notWorkloadOut = options.workloadPrefixes.map((p) => `oifname != "${p}*"`).join(" ");
-  chains.set("hep-in-dispatch", [
-    "iifname vmap @hep-in",
-    ...starIn.slice(0, 1).map((g) => `iifname != "lo" ${notWorkload} ${g}`),
-  ]);
-  chains.set("hep-out-dispatch", [
-    "oifname vmap @hep-out",
-    ...starOut.slice(0, 1).map((g) => `oifname != "lo" ${notWorkloadOut} ${g}`),
-  ]);
+  for (const d of HEP_DISPATCH) {
+    const notWorkload = options.workloadPrefixes.map((p) => `${d.kw} != "${p}*"`).join(" ");
+    const fallback = star.get(d.map);
+    chains.set(d.chain, [
+      `${d.kw} vmap @${d.map}`,
+      ...(fallback === undefined ? [] : [`${d.kw} != "lo" ${notWorkload} goto ${fallback}`]),
+    ]);
+  }
   return { sets, chains, maps };
+}
+
+/**
+ * The stage chains of a host endpoint outside the filter hooks, as Calico places them: `doNotTrack`
+ * tiers at raw priority (before conntrack, so an allow can `notrack`), `preDNAT` tiers (ingress only)
+ * in prerouting before DNAT, `applyOnForward` tiers in the forward hook. Untracked and pre-DNAT stages
+ * end without a verdict when nothing matched, so the packet goes on to the next stage; a stage with no
+ * tiers is not rendered at all (no per-packet cost).
+ */
+function hostStageChains(
+  state: PolicyState,
+  h: HostEndpointUpdate,
+  marks: NftMarks,
+): { map: HepMap; chain: string; lines: string[] }[] {
+  const out: { map: HepMap; chain: string; lines: string[] }[] = [];
+  const fIn = h.failsafe.inbound;
+  const fOut = h.failsafe.outbound;
+  const stage = (tiers: DirectionalTiers, endOfTierDrop: boolean) => [{ tiers, endOfTierDrop }];
+  if (h.untrackedTiers.ingress.length > 0) {
+    out.push({
+      map: "hep-raw-in",
+      chain: nftNames.hostStage(h.id, "untracked", "in"),
+      lines: endpointChain(
+        state,
+        stage(h.untrackedTiers, false),
+        [],
+        "ingress",
+        marks,
+        [...failsafeRules(fIn, "in"), ...failsafeRules(fOut, "in", true)],
+        "return",
+      ),
+    });
+  }
+  if (h.untrackedTiers.egress.length > 0) {
+    out.push({
+      map: "hep-raw-out",
+      chain: nftNames.hostStage(h.id, "untracked", "out"),
+      lines: endpointChain(
+        state,
+        stage(h.untrackedTiers, false),
+        [],
+        "egress",
+        marks,
+        [...failsafeRules(fOut, "out"), ...failsafeRules(fIn, "out", true)],
+        "return",
+      ),
+    });
+  }
+  if (h.preDnatTiers.ingress.length > 0) {
+    out.push({
+      map: "hep-prednat",
+      chain: nftNames.hostStage(h.id, "pre-dnat", "in"),
+      lines: endpointChain(
+        state,
+        stage(h.preDnatTiers, false),
+        [],
+        "ingress",
+        marks,
+        failsafeRules(fIn, "in"),
+        "return",
+      ),
+    });
+  }
+  // Forwarded traffic is policed only when applyOnForward policies apply (Calico leaves it alone
+  // otherwise); then the tiers decide and nothing passing them all is dropped. Profiles do not apply.
+  if (h.forwardTiers.ingress.length > 0) {
+    out.push({
+      map: "hep-fwd-in",
+      chain: nftNames.hostStage(h.id, "forward", "in"),
+      lines: endpointChain(state, stage(h.forwardTiers, true), [], "ingress", marks),
+    });
+  }
+  if (h.forwardTiers.egress.length > 0) {
+    out.push({
+      map: "hep-fwd-out",
+      chain: nftNames.hostStage(h.id, "forward", "out"),
+      lines: endpointChain(state, stage(h.forwardTiers, true), [], "egress", marks),
+    });
+  }
+  return out;
 }
 
 function workloadChain(
@@ -411,18 +527,9 @@ function hostChain(state: PolicyState, h: HostEndpointUpdate, dir: "ingress" | "
     dir === "ingress" ? h.failsafe.inbound : h.failsafe.outbound,
     dir === "ingress" ? "in" : "out",
   );
-  return endpointChain(
-    state,
-    [
-      { tiers: h.untrackedTiers, endOfTierDrop: false },
-      { tiers: h.preDnatTiers, endOfTierDrop: false },
-      { tiers: h.tiers, endOfTierDrop: true },
-    ],
-    h.profileIds,
-    dir,
-    marks,
-    failsafe,
-  );
+  // Untracked and pre-DNAT tiers run in their own hooks (see hostStageChains); what they allowed is
+  // accepted by the base chains before this chain is reached.
+  return endpointChain(state, [{ tiers: h.tiers, endOfTierDrop: true }], h.profileIds, dir, marks, failsafe);
 }
 
 /** The static part of the table: base chains hooked into netfilter, dispatch chains, verdict maps. */
@@ -433,12 +540,21 @@ export function renderBase(options: NftRenderOptions): string {
   const nd =
     "    icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept";
   const p = options.priority;
+  const allow = hex(options.marks.allow);
+  // Set by an untracked or pre-DNAT allow in an earlier hook: later hooks accept without re-evaluating.
+  const accepted = `    meta mark & ${allow} == ${allow} accept`;
+  const notAccepted = `meta mark & ${allow} == 0x00000000`;
   return [
     `  chain wl-from-dispatch {\n    iifname vmap @wl-from\n    drop\n  }`,
     `  chain wl-to-dispatch {\n    oifname vmap @wl-to\n    drop\n  }`,
-    `  chain forward {\n    type filter hook forward priority ${p}; policy accept;\n    ct state established,related accept\n    ct state invalid drop\n${wl("iifname", "wl-from-dispatch")}\n${wl("oifname", "wl-to-dispatch")}\n${clear}\n  }`,
-    `  chain input {\n    type filter hook input priority ${p}; policy accept;\n    ct state established,related accept\n${nd}\n${wl("iifname", "wl-from-dispatch")}\n${options.workloadPrefixes.map((x) => `    iifname "${x}*" ${options.endpointToHost === "accept" ? `${clear.trim()} accept` : "drop"}`).join("\n")}\n    jump hep-in-dispatch\n${clear}\n  }`,
-    `  chain output {\n    type filter hook output priority ${p}; policy accept;\n    ct state established,related accept\n${nd}\n    jump hep-out-dispatch\n${clear}\n  }`,
+    // Untracked (doNotTrack) host endpoint policy: before conntrack, so an allowed packet is not tracked.
+    `  chain raw-prerouting {\n    type filter hook prerouting priority raw; policy accept;\n${clear}\n    jump hep-raw-in-dispatch\n    meta mark & ${allow} == ${allow} notrack accept\n${clear}\n  }`,
+    `  chain raw-output {\n    type filter hook output priority raw; policy accept;\n${clear}\n    jump hep-raw-out-dispatch\n    meta mark & ${allow} == ${allow} notrack accept\n${clear}\n  }`,
+    // Pre-DNAT host endpoint policy sees the destination before any DNAT (dstnat priority is -100).
+    `  chain prednat {\n    type filter hook prerouting priority dstnat - 10; policy accept;\n${accepted}\n    ct state established,related accept\n${clear}\n    jump hep-prednat-dispatch\n${accepted}\n${clear}\n  }`,
+    `  chain forward {\n    type filter hook forward priority ${p}; policy accept;\n    ct state established,related accept\n    ct state invalid drop\n    ${notAccepted} jump hep-fwd-in-dispatch\n${wl("iifname", "wl-from-dispatch")}\n${wl("oifname", "wl-to-dispatch")}\n    jump hep-fwd-out-dispatch\n${clear}\n  }`,
+    `  chain input {\n    type filter hook input priority ${p}; policy accept;\n    ct state established,related accept\n${nd}\n${wl("iifname", "wl-from-dispatch")}\n${options.workloadPrefixes.map((x) => `    iifname "${x}*" ${options.endpointToHost === "accept" ? `${clear.trim()} accept` : "drop"}`).join("\n")}\n${accepted}\n${clear}\n    jump hep-in-dispatch\n${clear}\n  }`,
+    `  chain output {\n    type filter hook output priority ${p}; policy accept;\n    ct state established,related accept\n${nd}\n${accepted}\n${clear}\n    jump hep-out-dispatch\n${clear}\n  }`,
     `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr @nat4 ip daddr != @pools4 masquerade\n    ip6 saddr @nat6 ip6 daddr != @pools6 masquerade\n  }`,
   ].join("\n");
 }
@@ -447,7 +563,7 @@ function elems(list: readonly string[]): string {
   return `{ ${list.join(", ")} }`;
 }
 
-const DISPATCH_CHAINS: ReadonlySet<string> = new Set(["hep-in-dispatch", "hep-out-dispatch"]);
+const DISPATCH_CHAINS: ReadonlySet<string> = new Set(HEP_DISPATCH.map((d) => d.chain));
 
 /**
  * The whole table as one `nft -f` transaction that atomically replaces any previous version. Objects are

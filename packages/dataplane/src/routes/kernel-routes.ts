@@ -1,5 +1,6 @@
 import { canonicalIp, parseCidr } from "../cidr.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
+import type { IpBatchSession } from "../kernel/ip-session.js";
 import { type KernelCallOptions, ipBatch } from "../kernel/iproute.js";
 import { type NetnsHandle, ipArgv } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
@@ -172,12 +173,14 @@ export function diffRouteKeys(
   return diffRoutes(pick(current, keys), pick(desired, keys), spec);
 }
 
-/** Applies `lines` with one `ip -batch` process. */
+/** Applies `lines` through `session` (a long-lived `ip -batch`) if given, else with one `ip -batch` process. */
 export async function applyRouteLines(
   runner: CommandRunner,
   ns: NetnsHandle,
   lines: readonly string[],
   options: KernelCallOptions = {},
+  session?: IpBatchSession | undefined,
 ): Promise<void> {
-  await ipBatch(runner, ns, lines, options);
+  if (session !== undefined) await session.run(lines, options);
+  else await ipBatch(runner, ns, lines, options);
 }

@@ -271,6 +271,12 @@ class ModelSyncImpl implements ModelSync {
         this.wake = undefined;
         continue;
       }
+      if (this.dirty.size < this.batchSize) {
+        // Let input already received (watch chunks) be applied first: more keys per transaction, and
+        // repeated changes to one key collapse into one write (as client-go's work queue does).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closed) break;
+      }
       const batch: string[] = [];
       for (const id of this.dirty) {
         batch.push(id);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { KubeList } from "../kube-types.js";
+import type { KubeList, KubeObject } from "../kube-types.js";
 import { JsonLineFramer } from "../transport/json-lines.js";
 import { createHttpTransport, type KubeTransport, readBody } from "../transport/transport.js";
 import { type FakeKubeApiServer, startFakeKubeApiServer } from "./fake-kube-api-server.js";
@@ -78,7 +78,7 @@ describe("fake API server", () => {
   });
 
   it("replays history after a resourceVersion, then ends the stream after timeoutSeconds", async () => {
-    const a = server.create("namespaces", { metadata: { name: "a" } });
+    const a = server.create<KubeObject>("namespaces", { metadata: { name: "a" } });
     server.create("pods", { metadata: { name: "p", namespace: "a" } });
     server.create("namespaces", { metadata: { name: "b" } });
     server.delete("namespaces", undefined, "a");
@@ -103,7 +103,7 @@ describe("fake API server", () => {
   });
 
   it("answers a watch from a compacted resourceVersion with an ERROR event carrying Status 410", async () => {
-    const a = server.create("namespaces", { metadata: { name: "a" } });
+    const a = server.create<KubeObject>("namespaces", { metadata: { name: "a" } });
     server.create("namespaces", { metadata: { name: "b" } });
     server.compact();
     const events = await watch(`/api/v1/namespaces?watch=1&resourceVersion=${a.metadata.resourceVersion}`);

@@ -339,6 +339,8 @@ export async function startFakeKubeApiServer(
     stats.watches++;
     const from = q.get("resourceVersion") ?? "";
     res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+    // As the API server does: headers go out at once, so clients see the watch open before any event.
+    res.flushHeaders();
     const match = (e: { resource: string; namespace: string | undefined }) =>
       e.resource === type.plural && (namespace === undefined || e.namespace === namespace);
     if (from === "" || from === "0") {

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import { mkdir } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { CniError, CniErrorCode } from "@margay/cni";
 import type { Datastore } from "@margay/datastore";
@@ -91,7 +91,7 @@ export async function openSession(
   let unlock: (() => Promise<void>) | undefined;
   let flush: (() => Promise<void>) | undefined;
   if (config.datastore.type === "memory") {
-    await mkdir(dirname(config.datastore.snapshotPath), { recursive: true });
+    mkdirSync(dirname(config.datastore.snapshotPath), { recursive: true });
     const lock = await acquireFileLock(`${config.datastore.snapshotPath}.lock`, {
       timeoutMs: config.datastore.lockTimeoutMs,
     });

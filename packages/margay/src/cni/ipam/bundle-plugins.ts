@@ -11,6 +11,9 @@
  *   called, but scans a string literal almost for free — so the memory path does not pay ~30 ms to
  *   compile a gRPC client it never runs.
  *
+ * - `node:crypto` resolves to `lazy-crypto.ts`: random bytes from `/dev/urandom`, the real module only
+ *   on first use of anything else (it costs a few ms to load and the memory path needs none of it).
+ *
  * Used by tsup.config.ts (the published artifact) and by `build-bundle.ts` (tests, benchmark).
  *
  * @packageDocumentation
@@ -42,6 +45,19 @@ export const workspaceSources: Plugin = {
       }
       return { path: join(PACKAGES, pkg, "src/index.ts") };
     });
+  },
+};
+
+const LAZY_CRYPTO = fileURLToPath(new URL("./lazy-crypto.ts", import.meta.url));
+
+/**
+ * Resolves `node:crypto` to `lazy-crypto.ts` (see the module comment). An import of a name that module
+ * does not export fails the build, so nothing silently gets `undefined`.
+ */
+export const lazyCrypto: Plugin = {
+  name: "margay-lazy-crypto",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?crypto$/ }, () => ({ path: LAZY_CRYPTO }));
   },
 };
 

@@ -10,11 +10,13 @@
  * and the breaker re-checks staleness while holding it, so it can never delete a live owner's lock: a
  * lock file is only ever unlinked by its owner or by the single breaker that just proved it dead.
  *
+ * The file operations are synchronous on purpose: an invocation does nothing else while it takes or
+ * drops the lock, and each async call would cost a thread-pool round trip for a microsecond syscall.
+ *
  * @packageDocumentation
  */
 
-import { readFileSync } from "node:fs";
-import { open, readFile, rm, stat } from "node:fs/promises";
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { CniError, CniErrorCode } from "@margay/cni";
 
 /** Options of {@link acquireFileLock}. */
@@ -47,11 +49,12 @@ export function processIdentity(pid: number): string | undefined {
   }
 }
 
-async function isStale(path: string): Promise<boolean> {
+function isStale(path: string): boolean {
   let text: string;
   let mtimeMs: number;
   try {
-    [text, { mtimeMs }] = await Promise.all([readFile(path, "utf8"), stat(path)]);
+    text = readFileSync(path, "utf8");
+    mtimeMs = statSync(path).mtimeMs;
   } catch {
     return false; // gone: the next create attempt decides
   }
@@ -61,13 +64,13 @@ async function isStale(path: string): Promise<boolean> {
   return processIdentity(pid) !== text.trim();
 }
 
-async function tryCreate(path: string, content: string): Promise<boolean> {
+function tryCreate(path: string, content: string): boolean {
   try {
-    const fh = await open(path, "wx", 0o600);
+    const fd = openSync(path, "wx", 0o600);
     try {
-      await fh.writeFile(content);
+      writeSync(fd, content);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     return true;
   } catch (e) {
@@ -79,19 +82,44 @@ async function tryCreate(path: string, content: string): Promise<boolean> {
   }
 }
 
-async function breakStale(path: string, me: string): Promise<void> {
+function mtimeOf(path: string): number | undefined {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+function breakStale(path: string, me: string): void {
   const breaker = `${path}.break`;
-  if (!(await tryCreate(breaker, me))) {
-    const st = await stat(breaker).catch(() => undefined);
-    if (st !== undefined && Date.now() - st.mtimeMs > BREAK_GRACE_MS) await rm(breaker, { force: true });
+  if (!tryCreate(breaker, me)) {
+    const mtimeMs = mtimeOf(breaker);
+    if (mtimeMs !== undefined && Date.now() - mtimeMs > BREAK_GRACE_MS) remove(breaker);
     return;
   }
   try {
     // Re-checked under the break file: only an owner unlinks its own lock, so what is proven dead here
     // cannot have been replaced by a live lock before the rm below.
-    if (await isStale(path)) await rm(path, { force: true });
+    if (isStale(path)) remove(path);
   } finally {
-    await rm(breaker, { force: true });
+    remove(breaker);
+  }
+}
+
+/** Unlinks `path`; already gone is fine. */
+function remove(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
   }
 }
 
@@ -102,19 +130,18 @@ export async function acquireFileLock(path: string, options: FileLockOptions = {
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
   for (;;) {
-    if (await tryCreate(path, me)) {
+    if (tryCreate(path, me)) {
       let held = true;
       const release = async () => {
         if (!held) return;
         held = false;
         // Only our own file: if it was (wrongly) broken and re-taken, the new owner keeps it.
-        const cur = await readFile(path, "utf8").catch(() => undefined);
-        if (cur === me) await rm(path, { force: true });
+        if (readOrUndefined(path) === me) remove(path);
       };
       return { release, [Symbol.asyncDispose]: release };
     }
-    if (await isStale(path)) {
-      await breakStale(path, me);
+    if (isStale(path)) {
+      breakStale(path, me);
       continue;
     }
     if (Date.now() >= deadline) {
