@@ -1,12 +1,7 @@
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { defineConfig } from "tsup";
 import { margayTsup } from "../../tsup.base";
-import {
-  embedEtcdProto,
-  lazyCrypto,
-  lazyEtcdBackend,
-  workspaceSources,
-} from "./src/cni/ipam/bundle-plugins";
+import { embedEtcdProto, lazyCrypto, lazyEtcdBackend, workspaceSources } from "./src/cni/ipam/bundle-plugins";
 import { wrapWithCodeCache } from "./src/cni/ipam/code-cache";
 
 const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";

@@ -91,7 +91,13 @@ export type {
   PluginOutcome,
   StatusArgs,
 } from "./skel/plugin-main.js";
-export { DEFAULT_MAX_STDIN_BYTES, pluginMain, REQUIRED_ENV, runPlugin } from "./skel/plugin-main.js";
+export {
+  DEFAULT_MAX_STDIN_BYTES,
+  pluginMain,
+  REQUIRED_ENV,
+  runPlugin,
+  VERB_MIN_VERSION,
+} from "./skel/plugin-main.js";
 export type { PluginInput } from "./skel/read-limited.js";
 export type { CniExecErrorDetails } from "./runtime/exec-error.js";
 export {

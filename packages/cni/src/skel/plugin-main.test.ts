@@ -188,4 +188,43 @@ describe("runPlugin", () => {
     );
     expect(JSON.parse(out.stdout)).toMatchObject({ code: 3 });
   });
+
+  it.each([
+    ["CHECK", "0.3.1", "0.4.0"],
+    ["STATUS", "1.0.0", "1.1.0"],
+    ["GC", "1.0.0", "1.1.0"],
+  ])("%s with a %s configuration is code 1, the handler never runs (needs %s)", async (verb, v, floor) => {
+    let called = false;
+    const h: PluginHandlers = {
+      ...handlers(),
+      check() {
+        called = true;
+      },
+      status() {
+        called = true;
+      },
+      gc() {
+        called = true;
+      },
+    };
+    const out = await runPlugin(
+      h,
+      {},
+      { env: { ...env, CNI_COMMAND: verb }, stdin: JSON.stringify({ ...conf, cniVersion: v }) },
+    );
+    expect(out.exitCode).toBe(1);
+    expect(JSON.parse(out.stdout)).toMatchObject({
+      cniVersion: v,
+      code: 1,
+      msg: `config version does not allow ${verb}`,
+    });
+    expect(called).toBe(false);
+    const ok = await runPlugin(
+      h,
+      {},
+      { env: { ...env, CNI_COMMAND: verb }, stdin: JSON.stringify({ ...conf, cniVersion: floor }) },
+    );
+    expect(ok.exitCode, ok.stdout).toBe(0);
+    expect(called).toBe(true);
+  });
 });

@@ -22,6 +22,7 @@ import {
   isVersionString,
   SUPPORTED_CNI_VERSIONS,
   type VersionInfo,
+  versionAtLeast,
 } from "../spec/version.js";
 import { type PluginInput, readLimited } from "./read-limited.js";
 
@@ -138,6 +139,13 @@ export const REQUIRED_ENV: Readonly<Record<string, readonly string[]>> = Object.
   VERSION: [],
 });
 
+/** The first specification version of each verb that did not exist from the start. */
+export const VERB_MIN_VERSION: Readonly<Record<string, string>> = Object.freeze({
+  CHECK: "0.4.0",
+  STATUS: "1.1.0",
+  GC: "1.1.0",
+});
+
 /**
  * Runs one plugin invocation against explicit process state. Never throws: every failure becomes an
  * error object on `stdout` with a non-zero `exitCode`, and diagnostics (never a stack trace on stdout)
@@ -231,6 +239,13 @@ async function dispatch(
   }
   const config = validateNetConf(raw);
   const cniVersion = config.cniVersion;
+  const floor = VERB_MIN_VERSION[command];
+  if (floor !== undefined && !versionAtLeast(cniVersion, floor)) {
+    // As libcni's skeleton: a verb newer than the configuration's version is an incompatible version.
+    throw new CniError(CniErrorCode.IncompatibleVersion, `config version does not allow ${command}`, {
+      details: `cniVersion ${JSON.stringify(cniVersion)}; ${command} needs ${floor} or later`,
+    });
+  }
   const path = (env.CNI_PATH ?? "").split(":").filter((p) => p !== "");
   const signal = io.signal ?? new AbortController().signal;
 

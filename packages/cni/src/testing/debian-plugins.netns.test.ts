@@ -70,21 +70,21 @@ describe("Debian containernetworking-plugins 1.1.1 through the kit", () => {
       "bridge + host-local → portmap",
       () =>
         chain(
-        "mgdeb-bridge",
-        { type: "bridge", bridge: "mgcnibr0", isGateway: true },
-        { type: "portmap", capabilities: { portMappings: true } },
-        "10.253.0.0/24",
-      ),
+          "mgdeb-bridge",
+          { type: "bridge", bridge: "mgcnibr0", isGateway: true },
+          { type: "portmap", capabilities: { portMappings: true } },
+          "10.253.0.0/24",
+        ),
     ],
     [
       "ptp + host-local → tuning",
       () =>
         chain(
-        "mgdeb-ptp",
-        { type: "ptp" },
-        { type: "tuning", sysctl: { "net.ipv4.conf.all.log_martians": "0" } },
-        "10.253.1.0/24",
-      ),
+          "mgdeb-ptp",
+          { type: "ptp" },
+          { type: "tuning", sysctl: { "net.ipv4.conf.all.log_martians": "0" } },
+          "10.253.1.0/24",
+        ),
     ],
   ];
   for (const [title, makeConfig] of cases) {

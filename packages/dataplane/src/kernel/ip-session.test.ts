@@ -50,6 +50,7 @@ function fakeIp() {
         },
         onStderr: (l) => errs.push(l),
         onExit: (l) => exits.push(l),
+        hold: () => undefined,
         kill: () =>
           setImmediate(() => {
             for (const l of exits) l(null);

@@ -125,7 +125,11 @@ export function createIpBatchSession(runner: CommandRunner, ns: NetnsHandle): Ip
         p?.reject(new DataplaneError(DataplaneErrorCode.Aborted, "command aborted", { details: { argv } }));
       };
       options.signal?.addEventListener("abort", onAbort, { once: true });
-      const done = () => options.signal?.removeEventListener("abort", onAbort);
+      child.hold(true);
+      const done = () => {
+        child.hold(false);
+        options.signal?.removeEventListener("abort", onAbort);
+      };
       pending = {
         first,
         marker: lineNo,

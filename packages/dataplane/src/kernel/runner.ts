@@ -31,6 +31,11 @@ export interface RunningCommand {
   onExit(listener: (code: number | null) => void): void;
   /** Ends the child (SIGTERM); `onExit` listeners run when it is gone. */
   kill(): void;
+  /**
+   * Whether the child keeps the event loop alive: `true` while the caller waits on it, `false` while it
+   * idles (an idle helper must not keep the agent's process running). Starts `false`.
+   */
+  hold(busy: boolean): void;
 }
 
 /**
@@ -54,10 +59,12 @@ export function createProcessRunner(): CommandRunner {
       const [file, ...args] = argv;
       if (file === undefined) throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "empty argv");
       const child = spawn(file, args, { stdio: ["pipe", "ignore", "pipe"] });
-      // A helper process must not keep the agent alive on its own.
-      child.unref();
-      (child.stdin as unknown as { unref?: () => void }).unref?.();
-      (child.stderr as unknown as { unref?: () => void }).unref?.();
+      type Refable = { ref?: () => void; unref?: () => void };
+      const handles = [child, child.stdin, child.stderr] as unknown as Refable[];
+      const hold = (busy: boolean) => {
+        for (const h of handles) (busy ? h.ref : h.unref)?.call(h);
+      };
+      hold(false);
       child.stdin.on("error", () => {
         // EPIPE after the child died: the exit listener reports it.
       });
@@ -84,6 +91,7 @@ export function createProcessRunner(): CommandRunner {
         kill() {
           if (!exited) child.kill("SIGTERM");
         },
+        hold,
       };
     },
     run(argv, options = {}) {

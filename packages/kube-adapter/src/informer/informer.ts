@@ -206,6 +206,8 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
   private rv: string | undefined;
   private synced = false;
   private goneStreak = 0;
+  /** Whether the current (or last) watch applied any event: a drop after progress resumes at once. */
+  private watchProgressed = false;
   private readonly syncWaiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
   private readonly loop: Promise<void>;
   private readonly onOuterAbort = () => void this.close();
@@ -348,7 +350,7 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
           continue;
         }
         this.stats.failures++;
-        const progressed = (error as { progressed?: boolean }).progressed === true;
+        const progressed = !needList && this.watchProgressed;
         reason = needList ? "list-failed" : progressed ? "watch-dropped" : "watch-failed";
         this.logger.warn({ kind: this.resource.kind, reason, error }, "informer request failed");
         if (progressed) this.backoff.reset();
@@ -438,7 +440,7 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
 
   /**
    * One watch request, followed until the server ends it (returns whether anything arrived) or it fails
-   * (throws; a `progressed` flag on the error says whether events arrived first).
+   * (throws; `watchProgressed` then says whether events arrived first).
    */
   private async watchOnce(): Promise<boolean> {
     const timeout = this.watchTimeout + Math.floor(Math.random() * this.watchTimeout);
@@ -446,26 +448,21 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
       `${this.path}?watch=1&resourceVersion=${encodeURIComponent(this.rv ?? "")}` +
       `&timeoutSeconds=${timeout}${this.bookmarks ? "&allowWatchBookmarks=true" : ""}`;
     this.stats.watches++;
+    this.watchProgressed = false;
     const res = await this.transport.get(path, { signal: this.abort.signal });
     if (res.status !== 200) throw await failure(res, path, this.resource.kind);
     const framer = new JsonLineFramer();
-    let progressed = false;
     try {
       for await (const chunk of res.body) {
         for (const line of framer.push(chunk)) {
           this.apply(parseJson<KubeWatchEvent<T>>(line, "watch event", path), path);
-          progressed = true;
+          this.watchProgressed = true;
         }
       }
-    } catch (error) {
-      if (progressed && typeof error === "object" && error !== null && !isKubeAdapterError(error, "gone")) {
-        (error as { progressed?: boolean }).progressed = true;
-      }
-      throw error;
     } finally {
       res.destroy();
     }
-    return progressed;
+    return this.watchProgressed;
   }
 
   private apply(event: KubeWatchEvent<T>, path: string): void {

@@ -70,9 +70,22 @@ export class ObjectCache<T extends KubeObject> implements ObjectCacheReader<T> {
   upsert(obj: T): T | undefined {
     const key = objectKey(obj);
     const old = this.items.get(key);
-    if (old !== undefined) this.unindex(key, old);
     this.items.set(key, obj);
-    this.index(key, obj);
+    for (const [name, fn] of this.indexers) {
+      const idx = this.indices.get(name)!;
+      const values = fn(obj);
+      if (old !== undefined) {
+        const before = fn(old);
+        // Most updates leave index values alone (a pod keeps its namespace and node): skip the churn.
+        if (before.length === values.length && before.every((v, i) => v === values[i])) continue;
+        for (const v of before) this.drop(idx, v, key);
+      }
+      for (const v of values) {
+        let set = idx.get(v);
+        if (set === undefined) idx.set(v, (set = new Set()));
+        set.add(key);
+      }
+    }
     return old;
   }
 
@@ -99,26 +112,17 @@ export class ObjectCache<T extends KubeObject> implements ObjectCacheReader<T> {
     return [...idx.keys()];
   }
 
-  private index(key: string, obj: T): void {
-    for (const [name, fn] of this.indexers) {
-      const idx = this.indices.get(name)!;
-      for (const v of fn(obj)) {
-        let set = idx.get(v);
-        if (set === undefined) idx.set(v, (set = new Set()));
-        set.add(key);
-      }
-    }
+  private drop(idx: Map<string, Set<string>>, value: string, key: string): void {
+    const set = idx.get(value);
+    if (set === undefined) return;
+    set.delete(key);
+    if (set.size === 0) idx.delete(value);
   }
 
   private unindex(key: string, obj: T): void {
     for (const [name, fn] of this.indexers) {
       const idx = this.indices.get(name)!;
-      for (const v of fn(obj)) {
-        const set = idx.get(v);
-        if (set === undefined) continue;
-        set.delete(key);
-        if (set.size === 0) idx.delete(v);
-      }
+      for (const v of fn(obj)) this.drop(idx, v, key);
     }
   }
 }

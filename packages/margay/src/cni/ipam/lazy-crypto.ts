@@ -54,7 +54,9 @@ export function randomBytes(
 }
 
 /** `crypto.randomUUID`: an RFC 9562 version 4 UUID from {@link randomBytes}. */
-export function randomUUID(options?: NodeCrypto.RandomUUIDOptions): `${string}-${string}-${string}-${string}-${string}` {
+export function randomUUID(
+  options?: NodeCrypto.RandomUUIDOptions,
+): `${string}-${string}-${string}-${string}-${string}` {
   if (options !== undefined) return crypto().randomUUID(options);
   const b = randomBytes(16);
   b[6] = (b[6]! & 0x0f) | 0x40;

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { NetConf, NetConfList } from "@margay/cni";
@@ -21,8 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildMargayIpamBundle } from "./build-bundle.js";
 import { acquireFileLock } from "./file-lock.js";
 
-// margay-ipam as Debian's bridge and ptp use it: the one-file bundle behind a `#!/usr/bin/env node`
-// launcher in a CNI_PATH directory, state in the memory backend's snapshot file.
+// margay-ipam as Debian's bridge and ptp use it: the one-file executable as shipped, in a CNI_PATH
+// directory (its V8 code cache lands next to it), state in the memory backend's snapshot file.
 
 const DEBIAN = "/usr/lib/cni";
 let dir: string;
@@ -63,10 +63,7 @@ beforeAll(async () => {
   binDir = join(dir, "bin");
   await mkdir(binDir);
   snapshotPath = join(dir, "state", "ipam.json");
-  const bundle = await buildMargayIpamBundle(join(dir, "lib", "margay-ipam.cjs"));
-  const launcher = join(binDir, "margay-ipam");
-  await writeFile(launcher, `#!/usr/bin/env node\nrequire(${JSON.stringify(bundle)});\n`);
-  await chmod(launcher, 0o755);
+  await buildMargayIpamBundle(join(binDir, "margay-ipam"));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
