@@ -86,7 +86,22 @@ export interface MemoryDatastore extends Datastore {
   readonly compactRevision: string;
 }
 
-interface Entry extends SnapshotEntry {}
+/**
+ * A stored object. `meta` caches the server-owned metadata so CAS checks and updates need not parse the
+ * previous JSON (entries loaded from a snapshot fill it lazily).
+ */
+interface Entry extends SnapshotEntry {
+  meta?: { uid: string | undefined; creationTimestamp: string | undefined };
+}
+
+/** Server-owned metadata of an entry, parsed once and cached on it. */
+function serverMeta(e: Entry): NonNullable<Entry["meta"]> {
+  if (e.meta === undefined) {
+    const m = (JSON.parse(e.json) as StoredObject).metadata;
+    e.meta = { uid: m.uid, creationTimestamp: m.creationTimestamp };
+  }
+  return e.meta;
+}
 
 interface HistoryEvent {
   revision: number;
@@ -388,7 +403,7 @@ class MemoryStore implements MemoryDatastore {
   #checkUid(key: ObjectKey, obj: StoredObject, prev: Entry, opIndex: number | undefined): void {
     const uid = obj.metadata.uid;
     if (uid === undefined) return;
-    const stored = (JSON.parse(prev.json) as StoredObject).metadata.uid;
+    const stored = serverMeta(prev).uid;
     if (stored !== undefined && stored !== uid) {
       throw conflictError({
         ...key,
@@ -441,7 +456,7 @@ class MemoryStore implements MemoryDatastore {
       meta.uid = randomUUID();
       meta.creationTimestamp = this.#now().toISOString();
     } else if (meta.uid === undefined || meta.creationTimestamp === undefined) {
-      const old = (JSON.parse(prev.json) as StoredObject).metadata;
+      const old = serverMeta(prev);
       if (meta.uid === undefined && old.uid !== undefined) meta.uid = old.uid;
       if (meta.creationTimestamp === undefined && old.creationTimestamp !== undefined) {
         meta.creationTimestamp = old.creationTimestamp;
@@ -455,6 +470,7 @@ class MemoryStore implements MemoryDatastore {
       createRevision: prev?.createRevision ?? rev,
       modRevision: rev,
       json: JSON.stringify(obj),
+      meta: { uid: meta.uid, creationTimestamp: meta.creationTimestamp },
     };
   }
 
