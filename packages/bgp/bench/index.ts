@@ -15,7 +15,7 @@
  * `--attr-sets` distinct AS paths; `bird` is BIRD 2 with N static routes (the issue's reference setup).
  *
  * Prints a table with ratios and writes `<repo>/bench-results/bgp.json` (`bgp-bird-generator.json` with
- * `--generator bird`).
+ * `--generator bird`; a `-<routes>` suffix for runs other than 1M).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -336,11 +336,12 @@ async function measure(
 ): Promise<Result> {
   const port = await freePort(DUT);
   const dev = await start(port);
+  let gen: Awaited<ReturnType<Generator["open"]>> | undefined;
   try {
     await new Promise((r) => setTimeout(r, 500));
     const rss0 = await dev.rss();
     const heap0 = dev.lastHeapUsed;
-    const gen = await generator.open(DUT, port, DUT_ASN);
+    gen = await generator.open(DUT, port, DUT_ASN);
     const loadedP = dev.loaded();
     const t0 = await gen.start();
     const t1 = await loadedP;
@@ -350,7 +351,6 @@ async function measure(
     const ts0 = await sink.established;
     const ts1 = await sink.waitReceived(N);
     const rss2 = await dev.rss();
-    await gen.close();
     sink.close();
     const r: Result = {
       device: name,
@@ -368,6 +368,7 @@ async function measure(
     );
     return r;
   } finally {
+    await gen?.close();
     await dev.stop();
   }
 }
@@ -377,14 +378,17 @@ async function sinkOnly(generator: Generator): Promise<number> {
   const port = await freePort(SINK);
   const { server, session } = await accept(SINK, port, { asn: SINK_ASN, routerId: "10.0.2.3" });
   const gen = await generator.open(SINK, port, SINK_ASN);
-  const started = gen.start();
-  const sink = await session;
-  const t0 = await started;
-  const t1 = await sink.waitReceived(N);
-  await gen.close();
-  sink.close();
-  server.close();
-  return (t1 - t0) / 1000;
+  try {
+    const started = gen.start();
+    const sink = await session;
+    const t0 = await started;
+    const t1 = await sink.waitReceived(N);
+    sink.close();
+    return (t1 - t0) / 1000;
+  } finally {
+    await gen.close();
+    server.close();
+  }
 }
 
 /** The run with the median load time, carrying all runs as samples. */
@@ -482,7 +486,9 @@ async function main(): Promise<void> {
     ratios,
   };
   mkdirSync(join(repoRoot, "bench-results"), { recursive: true });
-  const file = join(repoRoot, "bench-results", GENERATOR === "bird" ? "bgp-bird-generator.json" : "bgp.json");
+  // Quick runs (`--routes` other than 1M) must not overwrite the full-table figures.
+  const base = GENERATOR === "bird" ? "bgp-bird-generator" : "bgp";
+  const file = join(repoRoot, "bench-results", `${base}${N === 1_000_000 ? "" : `-${N}`}.json`);
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\nwrote ${file}`);
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { checkInvariants } from "./fuzz-fsm.js";
 import type { BgpMessage, OpenMessage } from "../wire/types.js";
 import {
   createFsm,
@@ -350,5 +351,45 @@ describe("fsm notifications", () => {
     expect(est.negotiated.peerAsn).toBe(65001);
     expect(est.negotiated.codec.asn4).toBe(true);
     expect(est.negotiated.codec.maxMessageSize).toBe(65535);
+  });
+});
+
+describe("fsm: every state × every event", () => {
+  const events: [string, FsmEvent][] = [
+    ["start", { type: "start" }],
+    ["stop", { type: "stop" }],
+    ["reset", { type: "reset", reason: "admin-reset", subcode: 4 }],
+    ["tcp-connected in", { type: "tcp-connected", direction: "inbound" }],
+    ["tcp-connected out", { type: "tcp-connected", direction: "outbound" }],
+    ["tcp-failed", { type: "tcp-failed" }],
+    ["timers (none due)", { type: "timers" }],
+    ["open", msg(peerOpen)],
+    ["bad open", msg({ ...peerOpen, holdTime: 1 })],
+    ["update", msg(UPDATE)],
+    ["notification", msg(NOTIFICATION)],
+    ["keepalive", msg(KEEPALIVE)],
+    ["route-refresh", msg(REFRESH)],
+    [
+      "decode-error reset",
+      { type: "decode-error", code: 1, subcode: 2, data: new Uint8Array(0), action: "session-reset" },
+    ],
+    [
+      "decode-error withdraw",
+      { type: "decode-error", code: 3, subcode: 1, data: new Uint8Array(0), action: "treat-as-withdraw" },
+    ],
+    ["collision-lost", { type: "collision-lost" }],
+  ];
+  const states = Object.values(SessionState);
+  const cases = states.flatMap((s) => events.map(([label, e]) => [s, label, e] as const));
+  it.each(cases)("%s + %s: a named transition that keeps the invariants", (from, _label, event) => {
+    const s = inState(from);
+    const r = step(s, event, 500);
+    checkInvariants(s, r);
+    // A stopped machine never restarts by itself; a session-down only ever follows Established.
+    if (r.state.stopped) expect(r.state.idleHoldDeadline).toBeNull();
+    if (r.actions.some((a) => a.type === "session-down")) expect(from).toBe("established");
+    // Leaving a state with a connection always closes it.
+    if (from !== "idle" && r.state.state === "idle")
+      expect(r.actions.some((a) => a.type === "close")).toBe(true);
   });
 });

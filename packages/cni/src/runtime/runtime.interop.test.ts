@@ -37,7 +37,8 @@ const scripts: Record<string, string> = {
   "rec-a": recorder("rec-a", "10.0.0.2"),
   "rec-b": recorder("rec-b", "10.0.0.2"),
   busy: `#!/bin/sh\ncat >/dev/null\necho '{"cniVersion":"1.1.0","code":11,"msg":"busy","details":"try later"}'\nexit 1\n`,
-  slow: "#!/bin/sh\nexec sleep 30\n",
+  // Records its pid (kept by exec) so a test can prove the process was killed, not waited for.
+  slow: '#!/bin/sh\necho $$ >> "$LOGDIR/slow.pids"\nexec sleep 30\n',
   garbage: "#!/bin/sh\ncat >/dev/null\necho 'panic: runtime error' >&2\necho 'not json'\nexit 2\n",
 };
 
@@ -164,6 +165,17 @@ describe("createCniRuntime", () => {
     await r.delNetworkList(list(), { ...rtConf, containerId: "keep" });
   });
 
+  it("GC of a list with disableGC does nothing: no stale DEL, no GC verb", async () => {
+    const r = runtime();
+    const l = list({ disableGC: true, cniVersion: "1.1.0", cniVersions: ["1.1.0"] });
+    await r.addNetworkList(l, { ...rtConf, containerId: "stale-but-shared" });
+    const before = await calls();
+    expect(await r.gcNetworkList(l, { validAttachments: [] })).toEqual([]);
+    expect(await calls()).toEqual(before);
+    expect((await r.cache.list("rtnet")).map((e) => e.containerId)).toEqual(["stale-but-shared"]);
+    await r.delNetworkList(l, { ...rtConf, containerId: "stale-but-shared" });
+  });
+
   it("turns a plugin's error object into a CniError with its code; garbage into exec-failed with stderr", async () => {
     const r = runtime();
     const e1 = await r.addNetworkList(list({ plugins: [{ type: "busy" }] }), rtConf).catch((e) => e);
@@ -175,16 +187,26 @@ describe("createCniRuntime", () => {
 
   it("kills a plugin at the timeout and on abort", async () => {
     const r = runtime({ timeoutMs: 300 });
-    const t0 = Date.now();
     const e = await r.addNetworkList(list({ plugins: [{ type: "slow" }] }), rtConf).catch((x) => x);
     expect(isCniExecError(e, "timeout") && e.retryable).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(10_000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     const e2 = await runtime()
       .addNetworkList(list({ plugins: [{ type: "slow" }] }), rtConf, { signal: ac.signal })
       .catch((x) => x);
     expect(isCniExecError(e2, "aborted")).toBe(true);
+    // Both `sleep 30` processes are gone once the calls reject: killed, not left running.
+    const pids = (await readFile(join(log, "slow.pids"), "utf8")).trim().split("\n").map(Number);
+    expect(pids).toHaveLength(2);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(pids.filter(alive)).toEqual([]);
   });
 
   it("finds plugins only by plain name on the path", async () => {

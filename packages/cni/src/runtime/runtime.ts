@@ -76,9 +76,9 @@ export interface CniRuntime {
   /** STATUS of every plugin (1.1.0 lists only; older lists resolve without calling plugins). */
   statusNetworkList(list: NetConfList, options?: CallOptions): Promise<void>;
   /**
-   * GC: DELs every cached attachment of the network not in `validAttachments`, then (1.1.0, unless
-   * `disableGC`) sends GC with `cni.dev/valid-attachments` to each plugin. Resolves with the errors of
-   * the stale DELs, which do not stop the collection.
+   * GC: DELs every cached attachment of the network not in `validAttachments`, then (1.1.0) sends GC
+   * with `cni.dev/valid-attachments` to each plugin. Does nothing at all when the list sets
+   * `disableGC`. Resolves with the errors of the stale DELs, which do not stop the collection.
    */
   gcNetworkList(list: NetConfList, options: GcOptions): Promise<unknown[]>;
   /** The cached ADD result of an attachment, or undefined. */
@@ -257,6 +257,9 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
 
     async gcNetworkList(list, o) {
       validateNetConfList(list);
+      // As libcni: `disableGC` turns off the whole collection, the stale DELs included (the spec's
+      // reason for it is configuration shared by several runtimes, whose attachments look stale here).
+      if (list.disableGC === true) return [];
       const version = runtime.negotiatedVersion(list);
       const valid = new Set(o.validAttachments.map((a) => `${a.containerID}\0${a.ifname}`));
       const errors: unknown[] = [];
@@ -275,7 +278,7 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
           errors.push(e);
         }
       }
-      if (!versionAtLeast(version, "1.1.0") || list.disableGC === true) return errors;
+      if (!versionAtLeast(version, "1.1.0")) return errors;
       for (const plugin of list.plugins) {
         const conf = pluginConfigFor(list, plugin, version, undefined, undefined);
         conf[VALID_ATTACHMENTS_KEY] = o.validAttachments.map((a) => ({

@@ -1,8 +1,19 @@
+import { createCalcGraph, type PolicyModelResource } from "@margay/policy";
 import { describe, expect, it } from "vitest";
 import { DataplaneError, isDataplaneError } from "../errors.js";
 import { namedNetns } from "../kernel/netns.js";
 import type { CommandRunner, RunOptions } from "../kernel/runner.js";
+import { createDataplaneModel } from "../model.js";
+import { type NftRenderOptions, diffRuleset, renderRuleset } from "../nft/render.js";
 import { createLinuxDataplane } from "./linux-driver.js";
+
+const RENDER: NftRenderOptions = {
+  table: "margay",
+  workloadPrefixes: ["mgy"],
+  marks: { allow: 0x10000, pass: 0x20000 },
+  endpointToHost: "accept",
+  priority: 0,
+};
 
 /** Records every command; answers JSON listings with `[]` (an empty namespace). */
 function recorder() {
@@ -118,5 +129,98 @@ describe("Linux driver (recorded commands)", () => {
         expect(isDataplaneError(e)).toBe(true);
       }
     }
+  });
+});
+
+describe("Linux driver incremental nftables rendering", () => {
+  it("sends, batch after batch, the same transaction as a full render and diff would", async () => {
+    const nftTexts: string[] = [];
+    const runner: CommandRunner = {
+      async run(argv: readonly string[], options: RunOptions = {}) {
+        if (argv.includes("nft")) nftTexts.push(options.stdin ?? "");
+        return { code: 0, stdout: argv.includes("-json") ? "[]" : "", stderr: "" };
+      },
+    };
+    const d = createLinuxDataplane({ netns: namedNetns("x"), nodeName: "a", runner, reconcileIntervalMs: 0 });
+    const graph = createCalcGraph({ nodeName: "a" });
+    const mirror = createDataplaneModel();
+    const V = "margay.io/v1" as const;
+    const wep = (name: string, app: string, ifname: string): PolicyModelResource => ({
+      apiVersion: V,
+      kind: "WorkloadEndpoint",
+      metadata: { name, namespace: "ns", labels: { app, "projectcalico.org/namespace": "ns" } },
+      spec: {
+        node: "a",
+        interfaceName: ifname,
+        ipNetworks: [`10.0.0.${ifname.length + name.length}/32`],
+        profiles: ["kns.ns"],
+      },
+    });
+    const gnp = (name: string, port: number): PolicyModelResource => ({
+      apiVersion: V,
+      kind: "GlobalNetworkPolicy",
+      metadata: { name },
+      spec: {
+        selector: "app == 'web'",
+        types: ["Ingress"],
+        ingress: [
+          {
+            action: "Allow",
+            protocol: "TCP",
+            source: { selector: "app == 'client'" },
+            destination: { ports: [port] },
+          },
+        ],
+      },
+    });
+    graph.upsert({
+      apiVersion: V,
+      kind: "Profile",
+      metadata: { name: "kns.ns" },
+      spec: { ingress: [{ action: "Allow" }] },
+    });
+    graph.upsert(gnp("p1", 80));
+    graph.upsert(wep("web", "web", "mgy000000000001"));
+    graph.upsert(wep("client", "client", "mgy000000000002"));
+    graph.upsert(wep("other", "other", "mgy000000000003"));
+    graph.markInSync();
+    const initial = graph.flush();
+    mirror.applyBatch(initial);
+    await d.apply([...initial, { kind: "in-sync" }]);
+    const full = () => renderRuleset(mirror.policy, [], RENDER);
+    let prev = full();
+    const steps: (() => void)[] = [
+      () => graph.upsert(wep("client2", "client", "mgy000000000004")),
+      () => graph.upsert(wep("web", "other", "mgy000000000001")),
+      () => graph.upsert(wep("web", "web", "mgy000000000001")),
+      () => graph.upsert(gnp("p1", 8080)),
+      () => graph.remove({ kind: "WorkloadEndpoint", name: "client", namespace: "ns" }),
+      () => graph.upsert(wep("other", "other", "mgy00000000000a")),
+      () => graph.upsert(gnp("p2", 443)),
+      () => graph.remove({ kind: "GlobalNetworkPolicy", name: "p1" }),
+    ];
+    const byChain = (text: string) => {
+      const out = new Map<string, string[]>();
+      for (const l of text.split("\n")) {
+        const m = /^add rule inet margay (\S+) /.exec(l);
+        if (m !== null) out.set(m[1]!, [...(out.get(m[1]!) ?? []), l]);
+      }
+      return out;
+    };
+    for (const step of steps) {
+      step();
+      const ups = graph.flush();
+      expect(ups.length).toBeGreaterThan(0);
+      mirror.applyBatch(ups);
+      nftTexts.length = 0;
+      await d.apply(ups);
+      const next = full();
+      const want = diffRuleset(prev, next, RENDER);
+      expect(nftTexts).toHaveLength(1);
+      expect(nftTexts[0]!.split("\n").sort()).toEqual(want.split("\n").sort());
+      expect(byChain(nftTexts[0]!)).toEqual(byChain(want));
+      prev = next;
+    }
+    await d.close();
   });
 });

@@ -14,10 +14,17 @@ import type { NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
 import { EMPTY_POLICY_SNAPSHOT, natPools, policySnapshot } from "../snapshot.js";
 import { createNftProgrammer } from "../nft/programmer.js";
-import { type NftMarks, type NftRenderOptions, createNftRenderCache, renderRuleset } from "../nft/render.js";
+import {
+  type NftMarks,
+  type NftRenderOptions,
+  createNftRenderCache,
+  renderRuleset,
+  renderRulesetDelta,
+} from "../nft/render.js";
 import { POLICY_KIND_SET, createDataplaneModel } from "../model.js";
 import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
 import type { PolicyUpdate } from "@margay/policy";
+import type { DataplaneUpdate } from "../stream.js";
 import {
   type RouteTableSpec,
   applyRouteLines,
@@ -155,10 +162,45 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   const accepted = createPolicyState();
   let acceptedNatPools: string[] = [];
   let pendingPolicy: PolicyUpdate[] = [];
+  // What changed since the last accepted transaction, so a small batch renders only its own pieces.
+  // It accumulates across refused transactions: their changes are still owed to the kernel.
+  let dirty = freshDirty();
+  let acceptedRefVersion = -1;
   const commitPolicy = () => {
     for (const u of pendingPolicy) applyPolicyUpdate(accepted, u);
     pendingPolicy = [];
     acceptedNatPools = natPools(model.routes.pools);
+    dirty = freshDirty();
+    acceptedRefVersion = model.policy.refVersion;
+  };
+  const noteDirty = (u: DataplaneUpdate) => {
+    switch (u.kind) {
+      case "ip-set-update":
+      case "ip-set-delta-update":
+      case "ip-set-remove":
+        dirty.ipSets.add(u.id);
+        return;
+      case "active-policy-update":
+      case "active-policy-remove":
+        dirty.policies.add(u.id);
+        return;
+      case "active-profile-update":
+      case "active-profile-remove":
+        dirty.profiles.add(u.id);
+        return;
+      case "workload-endpoint-update":
+      case "workload-endpoint-remove":
+        dirty.workloads.add(u.id);
+        return;
+      case "host-endpoint-update":
+      case "host-endpoint-remove":
+      case "pool-update":
+      case "pool-remove":
+        dirty.all = true;
+        return;
+      default:
+        return;
+    }
   };
   const queue = createSerialQueue();
   let ipip: { supported: boolean; reason: string } | undefined;
@@ -190,8 +232,21 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
 
   async function programPolicy(full: boolean, signal: AbortSignal | undefined) {
     if (nftEnabled) {
-      const pools = [...model.routes.pools.values()];
-      await nft.apply(renderRuleset(model.policy, pools, render, renderCache), full, { signal });
+      const current = nft.current;
+      if (!full && current !== undefined && !dirty.all && model.policy.refVersion === acceptedRefVersion) {
+        const { next, text } = renderRulesetDelta(
+          current,
+          (id) => accepted.workloads.get(id)?.ifname,
+          model.policy,
+          render,
+          renderCache,
+          dirty,
+        );
+        await nft.applyDelta(next, text, { signal });
+      } else {
+        const pools = [...model.routes.pools.values()];
+        await nft.apply(renderRuleset(model.policy, pools, render, renderCache), full, { signal });
+      }
     }
     commitPolicy();
   }
@@ -320,7 +375,10 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         ensureOpen();
         throwIfAborted(callOptions.signal);
         const effect = model.applyBatch(updates);
-        for (const u of updates) if (POLICY_KIND_SET.has(u.kind)) pendingPolicy.push(u as PolicyUpdate);
+        for (const u of updates) {
+          if (POLICY_KIND_SET.has(u.kind)) pendingPolicy.push(u as PolicyUpdate);
+          noteDirty(u);
+        }
         if (!model.inSync) return { inSync: false, programmed: false, warnings: [] };
         // The first in-sync reads the kernel (adopting a previous run's routes) and replaces the nftables
         // table atomically; later batches apply differences only.
@@ -365,6 +423,16 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     },
     close,
     [Symbol.asyncDispose]: close,
+  };
+}
+
+function freshDirty() {
+  return {
+    ipSets: new Set<string>(),
+    policies: new Set<string>(),
+    profiles: new Set<string>(),
+    workloads: new Set<string>(),
+    all: false,
   };
 }
 

@@ -14,6 +14,11 @@ export interface NftProgrammer {
    * changes in the kernel, `current` stays, and `nftables-rejected` is thrown with nft's message.
    */
   apply(next: NftRuleset, full: boolean, options?: KernelCallOptions): Promise<{ bytes: number }>;
+  /**
+   * Programs `next` with `text`, a difference from {@link NftProgrammer.current} rendered by the caller
+   * (see `renderRulesetDelta`); like {@link NftProgrammer.apply} otherwise.
+   */
+  applyDelta(next: NftRuleset, text: string, options?: KernelCallOptions): Promise<{ bytes: number }>;
   /** Deletes the table (teardown). */
   remove(options?: KernelCallOptions): Promise<void>;
 }
@@ -44,6 +49,11 @@ export function createNftProgrammer(
     async apply(next, full, options = {}) {
       const text =
         full || current === undefined ? renderFull(next, render) : diffRuleset(current, next, render);
+      if (text !== "") await run(text, options);
+      current = next;
+      return { bytes: text.length };
+    },
+    async applyDelta(next, text, options = {}) {
       if (text !== "") await run(text, options);
       current = next;
       return { bytes: text.length };

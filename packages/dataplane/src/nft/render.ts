@@ -7,7 +7,7 @@ import type {
   WorkloadEndpointUpdate,
 } from "@margay/policy";
 import { ipFamily, parseCidr } from "../cidr.js";
-import type { PolicyState } from "../policy-state.js";
+import type { HeldIpSet, PolicyState } from "../policy-state.js";
 import { nftNames } from "./names.js";
 
 /** Packet-mark bits the generated chains use to carry a verdict back to the endpoint chain. */
@@ -335,33 +335,8 @@ export function renderRuleset(
   const chains = new Map<string, readonly string[]>();
   const maps = new Map<string, Map<string, string>>(NFT_MAPS.map((m) => [m, new Map()]));
 
-  for (const [id, s] of state.ipSets) {
-    const hit = cache.sets.get(s);
-    if (hit !== undefined && hit.version === s.version) {
-      for (const [name, set] of hit.sets) sets.set(name, set);
-      continue;
-    }
-    const rendered: [string, NftSet][] = [];
-    for (const family of [4, 6] as const) {
-      if (s.type === "ip-and-port") {
-        const t = family === 4 ? "ipv4_addr" : "ipv6_addr";
-        rendered.push([
-          nftNames.portSet(id, family),
-          { decl: `type ${t} . inet_proto . inet_service;`, elements: portElements(s.members, family) },
-        ]);
-      } else {
-        rendered.push([
-          nftNames.addrSet(id, family),
-          {
-            decl: `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`,
-            elements: addrElements(s.members, family),
-          },
-        ]);
-      }
-    }
-    cache.sets.set(s, { version: s.version, sets: rendered });
-    for (const [name, set] of rendered) sets.set(name, set);
-  }
+  for (const [id, s] of state.ipSets)
+    for (const [name, set] of ipSetPieces(id, s, cache)) sets.set(name, set);
   for (const family of [4, 6] as const) {
     const t = `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`;
     sets.set(`pools${family}`, {
@@ -388,15 +363,7 @@ export function renderRuleset(
     chains.set(nftNames.profile(id, "out"), renderRules(p.outbound, marks, cache));
   }
   for (const w of state.workloads.values()) {
-    let hit = cache.endpoints.get(w);
-    if (hit === undefined || hit.refVersion !== state.refVersion) {
-      hit = {
-        refVersion: state.refVersion,
-        in: workloadChain(state, w, "ingress", marks),
-        out: workloadChain(state, w, "egress", marks),
-      };
-      cache.endpoints.set(w, hit);
-    }
+    const hit = workloadPieces(state, w, marks, cache);
     chains.set(nftNames.workload(w.id, "in"), hit.in);
     chains.set(nftNames.workload(w.id, "out"), hit.out);
     maps.get("wl-to")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "in")}`);
@@ -511,6 +478,167 @@ function hostStageChains(
     });
   }
   return out;
+}
+
+/** The nft sets of one IP set (both families), cached per set object and version. */
+function ipSetPieces(
+  id: string,
+  s: PolicyState["ipSets"] extends Map<string, infer V> ? V : never,
+  cache: NftRenderCache,
+) {
+  const hit = cache.sets.get(s);
+  if (hit !== undefined && hit.version === s.version) return hit.sets;
+  const rendered: [string, NftSet][] = [];
+  for (const family of [4, 6] as const) {
+    if (s.type === "ip-and-port") {
+      const t = family === 4 ? "ipv4_addr" : "ipv6_addr";
+      rendered.push([
+        nftNames.portSet(id, family),
+        { decl: `type ${t} . inet_proto . inet_service;`, elements: portElements(s.members, family) },
+      ]);
+    } else {
+      rendered.push([
+        nftNames.addrSet(id, family),
+        {
+          decl: `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`,
+          elements: addrElements(s.members, family),
+        },
+      ]);
+    }
+  }
+  cache.sets.set(s, { version: s.version, sets: rendered });
+  return rendered;
+}
+
+/** A workload's two chains, cached per endpoint object while no policy or profile id comes or goes. */
+function workloadPieces(
+  state: PolicyState,
+  w: WorkloadEndpointUpdate,
+  marks: NftMarks,
+  cache: NftRenderCache,
+) {
+  let hit = cache.endpoints.get(w);
+  if (hit === undefined || hit.refVersion !== state.refVersion) {
+    hit = {
+      refVersion: state.refVersion,
+      in: workloadChain(state, w, "ingress", marks),
+      out: workloadChain(state, w, "egress", marks),
+    };
+    cache.endpoints.set(w, hit);
+  }
+  return hit;
+}
+
+/** Ids a batch touched: what {@link renderRulesetDelta} re-renders. */
+export interface NftDirty {
+  /** IP set ids updated, changed or removed. */
+  readonly ipSets: ReadonlySet<string>;
+  /** Policy ids updated (not added or removed: that changes endpoint chains, so render in full). */
+  readonly policies: ReadonlySet<string>;
+  /** Profile ids updated (same condition). */
+  readonly profiles: ReadonlySet<string>;
+  /** Workload endpoint ids updated or removed. */
+  readonly workloads: ReadonlySet<string>;
+}
+
+/**
+ * Renders only what `dirty` names, on top of `prev` (the ruleset the kernel holds, rendered from the
+ * same options): returns the new whole ruleset (unchanged pieces shared with `prev`) and the
+ * transaction text, as {@link diffRuleset} would give for the whole but at the cost of the touched
+ * pieces. `prevIfname` gives a workload's interface in `prev` (its map keys). Valid only while the set
+ * of policy and profile ids, host endpoints and pools are those `prev` was rendered with.
+ */
+export function renderRulesetDelta(
+  prev: NftRuleset,
+  prevIfname: (workloadId: string) => string | undefined,
+  state: PolicyState,
+  options: NftRenderOptions,
+  cache: NftRenderCache,
+  dirty: NftDirty,
+): { next: NftRuleset; text: string } {
+  const { marks } = options;
+  const sets = new Map(prev.sets);
+  const chains = new Map(prev.chains);
+  const maps = new Map(prev.maps);
+  const before: {
+    sets: Map<string, NftSet>;
+    chains: Map<string, readonly string[]>;
+    maps: Map<string, Map<string, string>>;
+  } = { sets: new Map(), chains: new Map(), maps: new Map(NFT_MAPS.map((m) => [m, new Map()])) };
+  const after: typeof before = {
+    sets: new Map(),
+    chains: new Map(),
+    maps: new Map(NFT_MAPS.map((m) => [m, new Map()])),
+  };
+  const setChain = (name: string, lines: readonly string[] | undefined) => {
+    const old = prev.chains.get(name);
+    if (old !== undefined) before.chains.set(name, old);
+    if (lines === undefined) chains.delete(name);
+    else {
+      chains.set(name, lines);
+      after.chains.set(name, lines);
+    }
+  };
+  for (const id of dirty.ipSets) {
+    for (const name of [
+      nftNames.addrSet(id, 4),
+      nftNames.addrSet(id, 6),
+      nftNames.portSet(id, 4),
+      nftNames.portSet(id, 6),
+    ]) {
+      const old = prev.sets.get(name);
+      if (old !== undefined) before.sets.set(name, old);
+      sets.delete(name);
+    }
+    const s = state.ipSets.get(id);
+    if (s !== undefined) {
+      for (const [name, set] of ipSetPieces(id, s, cache)) {
+        sets.set(name, set);
+        after.sets.set(name, set);
+      }
+    }
+  }
+  for (const id of dirty.policies) {
+    const p = state.policies.get(id);
+    setChain(nftNames.policy(id, "in"), p && renderRules(p.inbound, marks, cache));
+    setChain(nftNames.policy(id, "out"), p && renderRules(p.outbound, marks, cache));
+  }
+  for (const id of dirty.profiles) {
+    const p = state.profiles.get(id);
+    setChain(nftNames.profile(id, "in"), p && renderRules(p.inbound, marks, cache));
+    setChain(nftNames.profile(id, "out"), p && renderRules(p.outbound, marks, cache));
+  }
+  const touchMap = (name: "wl-to" | "wl-from", key: string, value: string | undefined) => {
+    const m = prev.maps.get(name);
+    const old = m?.get(key);
+    if (old !== undefined) before.maps.get(name)!.set(key, old);
+    let copy = maps.get(name) as Map<string, string> | undefined;
+    if (copy === undefined || copy === m) {
+      copy = new Map(m);
+      maps.set(name, copy);
+    }
+    if (value === undefined) copy.delete(key);
+    else {
+      copy.set(key, value);
+      after.maps.get(name)!.set(key, value);
+    }
+  };
+  for (const id of dirty.workloads) {
+    const w = state.workloads.get(id);
+    const hit = w && workloadPieces(state, w, marks, cache);
+    setChain(nftNames.workload(id, "in"), hit?.in);
+    setChain(nftNames.workload(id, "out"), hit?.out);
+    const old = prevIfname(id);
+    if (old !== undefined && old !== w?.ifname) {
+      touchMap("wl-to", `"${old}"`, undefined);
+      touchMap("wl-from", `"${old}"`, undefined);
+    }
+    if (w !== undefined) {
+      touchMap("wl-to", `"${w.ifname}"`, `goto ${nftNames.workload(id, "in")}`);
+      touchMap("wl-from", `"${w.ifname}"`, `goto ${nftNames.workload(id, "out")}`);
+    }
+  }
+  return { next: { sets, chains, maps }, text: diffRuleset(before, after, options) };
 }
 
 function workloadChain(
