@@ -41,7 +41,7 @@ export {
   validateNetnsPath,
   workloadIfName,
 } from "./kernel/names.js";
-export type { CommandRunner, RunOptions, RunResult } from "./kernel/runner.js";
+export type { CommandRunner, RunOptions, RunResult, RunningCommand } from "./kernel/runner.js";
 export { createProcessRunner } from "./kernel/runner.js";
 export type {
   NextHop,
@@ -86,8 +86,15 @@ export type { HeldIpSet, PolicyState } from "./policy-state.js";
 export { createPolicyState } from "./policy-state.js";
 export { POLICY_KINDS } from "./stream.js";
 export type { LinuxNftablesOptions } from "./linux/linux-driver.js";
-export type { NftMarks, NftRenderOptions, NftRuleset, NftSet } from "./nft/render.js";
-export { NFT_MAPS, diffRuleset, renderFull, renderRule, renderRuleset } from "./nft/render.js";
+export type { NftDirty, NftMarks, NftRenderOptions, NftRuleset, NftSet } from "./nft/render.js";
+export {
+  NFT_MAPS,
+  diffRuleset,
+  renderFull,
+  renderRule,
+  renderRuleset,
+  renderRulesetDelta,
+} from "./nft/render.js";
 export { nftNames } from "./nft/names.js";
 export type { NftProgrammer } from "./nft/programmer.js";
 export { createNftProgrammer } from "./nft/programmer.js";

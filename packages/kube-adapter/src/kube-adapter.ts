@@ -135,16 +135,21 @@ export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
   const informers = new Map<KubeResourceName, Informer<KubeObject>>();
   for (const [name, converter] of converters) {
     const kind = converter.resource.kind;
+    // The key being converted, for issue reports (conversion is synchronous, one event at a time).
+    let converting = "";
+    const context = {
+      onIssue: (error: unknown) => {
+        convertIssues++;
+        logger.warn({ kind, key: converting, error }, "part of an object left out of its conversion");
+      },
+    };
     const onEvent = (e: InformerEvent<KubeObject>) => {
       const source = `${kind}/${e.key}`;
       if (e.type === "deleted") return sync.removeSource(source);
       let objects: ReturnType<ResourceConverter["convert"]>;
-      const onIssue = (error: unknown) => {
-        convertIssues++;
-        logger.warn({ kind, key: e.key, error }, "part of an object left out of its conversion");
-      };
+      converting = e.key;
       try {
-        objects = converter.convert(e.object, { onIssue });
+        objects = converter.convert(e.object, context);
       } catch (error) {
         convertErrors++;
         logger.warn({ kind, key: e.key, error }, "cannot convert object; it contributes nothing");

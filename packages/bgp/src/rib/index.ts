@@ -32,6 +32,6 @@ export {
 export type { RibOptions, RibPeer, RibPeerOptions, RouteChange } from "./rib.js";
 export { addressRank, Rib } from "./rib.js";
 export type { RibPrefix } from "./table.js";
-export { formatRibPrefix, PrefixTable, v4FromKey, v4Key, v6Key } from "./table.js";
+export { formatRibPrefix, PrefixTable, U32Map, v4FromKey, v4Key, v6Key } from "./table.js";
 export type { BgpConfigErrorCode, BgpConfigErrorDetails } from "../errors/config-error.js";
 export { BgpConfigError, isBgpConfigError } from "../errors/config-error.js";

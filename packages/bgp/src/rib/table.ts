@@ -1,8 +1,8 @@
 /**
- * A prefix-keyed table with compact keys. IPv4 prefixes live in one `Map` per prefix length keyed by
- * the network number (`addr >>> (32 - len)`), which stays a small integer (a V8 Smi, no heap number)
- * for every length up to /31; IPv6 prefixes are keyed by the hex text of their significant bytes.
- * No per-route key objects, and a longest-prefix match is a walk down the lengths.
+ * A prefix-keyed table with compact keys. IPv4 prefixes live in one open-addressing {@link U32Map} per
+ * prefix length keyed by the network number (`addr >>> (32 - len)`); IPv6 prefixes (far fewer) in a
+ * `Map` per length keyed by the hex text of their significant bytes. No per-route key objects, and a
+ * longest-prefix match is a walk down the lengths.
  *
  * @packageDocumentation
  */
@@ -80,9 +80,106 @@ export function formatRibPrefix(p: RibPrefix): string {
   return `${text}/${p.len}`;
 }
 
+/**
+ * An open-addressing hash map from unsigned 32-bit keys to values (linear probing, Fibonacci hashing,
+ * backward-shift deletion). Keys live in a `Uint32Array`, values in one array: no per-entry objects and
+ * one probe sequence per operation, about twice as fast as a `Map` at a million entries. Keys must be
+ * unsigned 32-bit integers.
+ */
+export class U32Map<V> {
+  private bits = 4;
+  private keys = new Uint32Array(1 << 4);
+  private vals: (V | undefined)[] = new Array(1 << 4).fill(undefined);
+  /** Number of entries. */
+  size = 0;
+
+  private home(k: number): number {
+    return Math.imul(k, 0x9e3779b1) >>> (32 - this.bits);
+  }
+
+  get(k: number): V | undefined {
+    const mask = this.keys.length - 1;
+    for (let i = this.home(k); ; i = (i + 1) & mask) {
+      const v = this.vals[i];
+      if (v === undefined) return undefined;
+      if (this.keys[i] === k) return v;
+    }
+  }
+
+  /** Sets `k` to `v` (`v` must not be undefined). */
+  set(k: number, v: V): void {
+    const mask = this.keys.length - 1;
+    let i = this.home(k);
+    for (; this.vals[i] !== undefined; i = (i + 1) & mask) {
+      if (this.keys[i] === k) {
+        this.vals[i] = v;
+        return;
+      }
+    }
+    this.keys[i] = k;
+    this.vals[i] = v;
+    if (++this.size * 4 > this.keys.length * 3) this.grow();
+  }
+
+  delete(k: number): boolean {
+    const mask = this.keys.length - 1;
+    let i = this.home(k);
+    for (; ; i = (i + 1) & mask) {
+      if (this.vals[i] === undefined) return false;
+      if (this.keys[i] === k) break;
+    }
+    // Backward-shift: pull later entries of the probe run into the hole so lookups never stop early.
+    for (let j = (i + 1) & mask; this.vals[j] !== undefined; j = (j + 1) & mask) {
+      const h = this.home(this.keys[j]!);
+      if (((j - h) & mask) >= ((j - i) & mask)) {
+        this.keys[i] = this.keys[j]!;
+        this.vals[i] = this.vals[j];
+        i = j;
+      }
+    }
+    this.vals[i] = undefined;
+    this.size--;
+    return true;
+  }
+
+  /** Calls `cb` for every entry. The map must not be modified during the walk. */
+  forEach(cb: (v: V, k: number) => void): void {
+    const vals = this.vals;
+    for (let i = 0; i < vals.length; i++) {
+      const v = vals[i];
+      if (v !== undefined) cb(v, this.keys[i]!);
+    }
+  }
+
+  clear(): void {
+    this.bits = 4;
+    this.keys = new Uint32Array(1 << 4);
+    this.vals = new Array(1 << 4).fill(undefined);
+    this.size = 0;
+  }
+
+  private grow(): void {
+    const oldKeys = this.keys;
+    const oldVals = this.vals;
+    this.bits++;
+    this.keys = new Uint32Array(1 << this.bits);
+    this.vals = new Array(1 << this.bits).fill(undefined);
+    const mask = this.keys.length - 1;
+    for (let j = 0; j < oldVals.length; j++) {
+      const v = oldVals[j];
+      if (v === undefined) continue;
+      const k = oldKeys[j]!;
+      let i = this.home(k);
+      while (this.vals[i] !== undefined) i = (i + 1) & mask;
+      this.keys[i] = k;
+      this.vals[i] = v;
+    }
+  }
+}
+
 /** A map from prefixes to `V`, per address family and prefix length. */
 export class PrefixTable<V> {
-  private readonly v4 = Array.from({ length: 33 }, () => new Map<number, V>());
+  private readonly v4 = Array.from({ length: 33 }, () => new U32Map<V>());
   private readonly v6 = Array.from({ length: 129 }, () => new Map<string, V>());
   private count = 0;
 
@@ -141,11 +238,13 @@ export class PrefixTable<V> {
 
   /**
    * Calls `cb` for every entry. The callback gets the prefix parts, not an object, so a full walk
-   * allocates nothing for IPv4. Mutating the table during the walk is allowed for the visited entry.
+   * allocates nothing for IPv4. The table must not be modified during the walk.
    */
   forEach(cb: (afi: Afi, len: number, v4: number, v6: Uint8Array | null, value: V) => void): void {
     for (let len = 0; len <= 32; len++) {
-      for (const [k, v] of this.v4[len]!) cb(Afi.IPv4, len, v4FromKey(k, len), null, v);
+      this.v4[len]!.forEach((v, k) => {
+        cb(Afi.IPv4, len, v4FromKey(k, len), null, v);
+      });
     }
     for (let len = 0; len <= 128; len++) {
       for (const [k, v] of this.v6[len]!) cb(Afi.IPv6, len, 0, v6FromKey(k), v);

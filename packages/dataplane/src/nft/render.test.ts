@@ -1,4 +1,4 @@
-import type { RenderedRule, WorkloadEndpointUpdate } from "@margay/policy";
+import type { HostEndpointUpdate, RenderedRule, WorkloadEndpointUpdate } from "@margay/policy";
 import { describe, expect, it } from "vitest";
 import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
 import { nftNames } from "./names.js";
@@ -148,6 +148,61 @@ describe("ruleset", () => {
     applyPolicyUpdate(s, ep());
     return s;
   };
+
+  it("puts host endpoint stages in their own chains and maps, and renders none a host does not use", () => {
+    const s = state();
+    const tier = (id: string) => [{ tier: "default", defaultAction: "deny" as const, policyIds: [id] }];
+    const none = { ingress: [], egress: [] };
+    const hep = (over: Partial<HostEndpointUpdate>): HostEndpointUpdate => ({
+      kind: "host-endpoint-update",
+      id: "h",
+      ifname: "eth0",
+      expectedIps: [],
+      tiers: { ingress: tier("default/p2"), egress: [] },
+      untrackedTiers: none,
+      preDnatTiers: none,
+      forwardTiers: none,
+      profileIds: [],
+      failsafe: { inbound: [{ protocol: "tcp", port: 22 }], outbound: [{ protocol: "udp", port: 53 }] },
+      ...over,
+    });
+    applyPolicyUpdate(s, hep({}));
+    let rs = renderRuleset(s, [], OPTIONS);
+    for (const m of ["hep-raw-in", "hep-raw-out", "hep-prednat", "hep-fwd-in", "hep-fwd-out"] as const)
+      expect(rs.maps.get(m)?.size).toBe(0);
+    expect(rs.maps.get("hep-in")?.get('"eth0"')).toBe(`goto ${nftNames.host("h", "in")}`);
+    applyPolicyUpdate(
+      s,
+      hep({
+        untrackedTiers: { ingress: tier("sec/p1"), egress: [] },
+        preDnatTiers: { ingress: tier("sec/p1"), egress: [] },
+        forwardTiers: { ingress: [], egress: tier("default/p2") },
+      }),
+    );
+    rs = renderRuleset(s, [], OPTIONS);
+    const ui = nftNames.hostStage("h", "untracked", "in");
+    expect(rs.maps.get("hep-raw-in")?.get('"eth0"')).toBe(`goto ${ui}`);
+    expect(rs.maps.get("hep-raw-out")?.size).toBe(0);
+    expect(rs.maps.get("hep-fwd-out")?.get('"eth0"')).toBe(
+      `goto ${nftNames.hostStage("h", "forward", "out")}`,
+    );
+    // Raw runs before conntrack: failsafe requests and replies to outbound failsafes are let through
+    // (tracked), then untracked policy; no match ends without a verdict (the next stage decides).
+    const lines = rs.chains.get(ui)!;
+    expect(lines.slice(0, 2)).toEqual([
+      "meta l4proto tcp th dport 22 accept",
+      "meta l4proto udp th sport 53 accept",
+    ]);
+    expect(lines.at(-1)).not.toBe("drop");
+    expect(lines.some((l) => l.includes(`jump ${nftNames.policy("sec/p1", "in")}`))).toBe(true);
+    // The filter chain holds only the normal tiers now.
+    expect(
+      rs.chains.get(nftNames.host("h", "in"))!.some((l) => l.includes(nftNames.policy("sec/p1", "in"))),
+    ).toBe(false);
+    const full = renderFull(rs, OPTIONS);
+    expect(full).toContain("type filter hook prerouting priority raw; policy accept;");
+    expect(full).toContain("type filter hook prerouting priority dstnat - 10; policy accept;");
+  });
 
   it("orders an endpoint chain by tier, guards later policies by pass, fails closed on a missing policy", () => {
     const rs = renderRuleset(state(), [], OPTIONS);

@@ -481,11 +481,7 @@ function hostStageChains(
 }
 
 /** The nft sets of one IP set (both families), cached per set object and version. */
-function ipSetPieces(
-  id: string,
-  s: PolicyState["ipSets"] extends Map<string, infer V> ? V : never,
-  cache: NftRenderCache,
-) {
+function ipSetPieces(id: string, s: HeldIpSet, cache: NftRenderCache): [string, NftSet][] {
   const hit = cache.sets.get(s);
   if (hit !== undefined && hit.version === s.version) return hit.sets;
   const rendered: [string, NftSet][] = [];

@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { API_VERSION, parseIp, type WorkloadEndpoint, type WorkloadEndpointPort } from "@margay/api";
 import {
   LABEL_NAMESPACE,
@@ -43,7 +43,8 @@ export function workloadEndpointName(
  * digits of SHA-1(`<namespace>.<pod>`) (15 characters with the default `cali`, the Linux limit).
  */
 export function podInterfaceName(namespace: string, pod: string, prefix = "cali"): string {
-  const digest = createHash("sha1").update(`${namespace}.${pod}`).digest("hex");
+  // One-shot hashing: no Hash object per pod on the watch path.
+  const digest = hash("sha1", `${namespace}.${pod}`, "hex");
   return prefix + digest.slice(0, 15 - prefix.length);
 }
 

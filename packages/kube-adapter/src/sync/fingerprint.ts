@@ -14,6 +14,11 @@ import type { StoredObject } from "@margay/datastore";
 
 /** The fingerprint of an object's content (excluding datastore-assigned metadata). */
 export function fingerprint(object: StoredObject): string {
-  const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ts, ...meta } = object.metadata;
+  const m = object.metadata;
+  // Desired objects carry none of these: their JSON is the fingerprint as is, with no copy to make.
+  if (m.resourceVersion === undefined && m.uid === undefined && m.creationTimestamp === undefined) {
+    return JSON.stringify(object);
+  }
+  const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ts, ...meta } = m;
   return JSON.stringify({ ...object, metadata: meta });
 }

@@ -83,7 +83,11 @@ export interface ModelSync {
 }
 
 interface Desired {
-  object: StoredObject;
+  /**
+   * The object, until it is written; afterwards only its fingerprint (which is its JSON) is kept, so the
+   * written object dies young instead of lingering in the old generation until it is replaced.
+   */
+  object: StoredObject | undefined;
   fp: string;
   source: string;
   key: ObjectKey;
@@ -96,6 +100,20 @@ interface Written {
   /** Datastore-assigned identity, carried into updates so the backend need not look it up again. */
   uid: string | undefined;
   created: string | undefined;
+}
+
+/** A desired object, rebuilt from its fingerprint once written (desired objects carry no server fields). */
+function objectOf(d: Desired): StoredObject {
+  return d.object ?? (JSON.parse(d.fp) as StoredObject);
+}
+
+/** Drops a written object whose fingerprint is exactly its JSON (so {@link objectOf} can rebuild it). */
+function release(d: Desired): void {
+  const m = d.object?.metadata;
+  if (m === undefined) return;
+  if (m.resourceVersion === undefined && m.uid === undefined && m.creationTimestamp === undefined) {
+    d.object = undefined;
+  }
 }
 
 function writtenRecord(o: StoredObject, fp: string, key: ObjectKey): Written {
@@ -117,6 +135,13 @@ function keyOf(o: StoredObject): ObjectKey {
 
 function idOf(k: ObjectKey): string {
   return `${k.kind}/${k.namespace ?? ""}/${k.name}`;
+}
+
+/** True if both lists hold the same ids in the same order (an update that keeps its outputs). */
+function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 class ModelSyncImpl implements ModelSync {
@@ -166,11 +191,11 @@ class ModelSyncImpl implements ModelSync {
   }
 
   *desiredObjects(): IterableIterator<StoredObject> {
-    for (const d of this.desired.values()) yield d.object;
+    for (const d of this.desired.values()) yield objectOf(d);
   }
 
   setDesired(source: string, sourceUid: string | undefined, objects: readonly StoredObject[]): void {
-    const before = this.bySource.get(source) ?? [];
+    const before = this.bySource.get(source);
     const after: string[] = [];
     for (const o of objects) {
       const object = withOwnership(o, this.owner, source, sourceUid);
@@ -183,15 +208,20 @@ class ModelSyncImpl implements ModelSync {
       this.desired.set(id, { object, fp, source, key });
       this.markDirty(id);
     }
-    for (const id of before) {
-      if (after.includes(id)) continue;
-      if (this.desired.get(id)?.source === source) {
-        this.desired.delete(id);
-        this.markDirty(id);
+    if (before !== undefined) {
+      for (const id of before) {
+        if (after.includes(id)) continue;
+        if (this.desired.get(id)?.source === source) {
+          this.desired.delete(id);
+          this.markDirty(id);
+        }
       }
     }
-    if (after.length === 0) this.bySource.delete(source);
-    else this.bySource.set(source, after);
+    if (after.length === 0) {
+      if (before !== undefined) this.bySource.delete(source);
+    } else if (!sameIds(before, after)) {
+      this.bySource.set(source, after);
+    }
   }
 
   removeSource(source: string): void {
@@ -308,8 +338,8 @@ class ModelSyncImpl implements ModelSync {
         return undefined;
       }
       if (have?.fp === want.fp) return undefined;
-      if (have === undefined) return { op: "create", object: want.object };
-      return { op: "update", object: this.withIdentity(want.object, have) };
+      if (have === undefined) return { op: "create", object: objectOf(want) };
+      return { op: "update", object: this.withIdentity(objectOf(want), have) };
     }
     if (have === undefined) return undefined;
     return { op: "delete", key: have.key, resourceVersion: have.rv };
@@ -352,6 +382,7 @@ class ModelSyncImpl implements ModelSync {
           }
           const want = planned[i]!;
           this.written.set(id, writtenRecord(results[i]!, want.fp, want.key));
+          release(want);
           if (op.op === "create") this.stats.creates++;
           else this.stats.updates++;
         });
@@ -386,12 +417,14 @@ class ModelSyncImpl implements ModelSync {
         if (have?.fp === want.fp) return;
         try {
           if (have === undefined) {
-            const stored = await this.ds.create(want.object);
+            const stored = await this.ds.create(objectOf(want));
             this.written.set(id, writtenRecord(stored, want.fp, want.key));
+            release(want);
             this.stats.creates++;
           } else {
-            const stored = await this.ds.update(this.withIdentity(want.object, have));
+            const stored = await this.ds.update(this.withIdentity(objectOf(want), have));
             this.written.set(id, writtenRecord(stored, want.fp, want.key));
+            release(want);
             this.stats.updates++;
           }
           return;

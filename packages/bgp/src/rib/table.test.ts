@@ -1,0 +1,68 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { PrefixTable, U32Map } from "./table.js";
+
+describe("U32Map", () => {
+  it("behaves like a Map under random sets and deletes (incl. colliding and extreme keys)", () => {
+    const key = fc.oneof(
+      fc.integer({ min: 0, max: 64 }),
+      fc.constantFrom(0, 0xffffffff, 0x80000000),
+      fc.nat(),
+    );
+    const op = fc.tuple(
+      fc.constantFrom("set", "delete", "get"),
+      key.map((k) => k >>> 0),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
+        const m = new U32Map<number>();
+        const ref = new Map<number, number>();
+        ops.forEach(([kind, k], i) => {
+          if (kind === "set") {
+            m.set(k, i);
+            ref.set(k, i);
+          } else if (kind === "delete") {
+            expect(m.delete(k)).toBe(ref.delete(k));
+          } else {
+            expect(m.get(k)).toBe(ref.get(k));
+          }
+          expect(m.size).toBe(ref.size);
+        });
+        for (const [k, v] of ref) expect(m.get(k)).toBe(v);
+        const seen = new Map<number, number>();
+        m.forEach((v, k) => {
+          seen.set(k, v);
+        });
+        expect(seen).toEqual(ref);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("keeps a million entries and deletes them all", () => {
+    const m = new U32Map<number>();
+    // An odd multiplier is a bijection modulo 2^32: distinct keys spread over the whole range.
+    const key = (i: number) => Math.imul(i, 7919) >>> 0;
+    for (let i = 0; i < 1_000_000; i++) m.set(key(i), i);
+    expect(m.size).toBe(1_000_000);
+    expect(m.get(key(123_456))).toBe(123_456);
+    for (let i = 0; i < 1_000_000; i += 2) expect(m.delete(key(i))).toBe(true);
+    expect(m.size).toBe(500_000);
+    for (let i = 0; i < 1_000_000; i++) expect(m.get(key(i))).toBe(i % 2 === 0 ? undefined : i);
+  });
+});
+
+describe("PrefixTable", () => {
+  it("stores host routes at the top of the IPv4 space and default routes", () => {
+    const t = new PrefixTable<string>();
+    t.setV4(0xffffffff, 32, "bcast");
+    t.setV4(0, 0, "default");
+    t.setV4(0x0a000000, 8, "ten");
+    expect(t.getV4(0xffffffff, 32)).toBe("bcast");
+    expect(t.lookupV4(0x0a010203)).toEqual({ len: 8, value: "ten" });
+    expect(t.lookupV4(0x0b000000)).toEqual({ len: 0, value: "default" });
+    expect(t.size).toBe(3);
+    expect(t.deleteV4(0xffffffff, 32)).toBe(true);
+    expect(t.size).toBe(2);
+  });
+});
