@@ -50,6 +50,19 @@ describe("U32Map", () => {
     expect(m.size).toBe(500_000);
     for (let i = 0; i < 1_000_000; i++) expect(m.get(key(i))).toBe(i % 2 === 0 ? undefined : i);
   });
+
+  it("copies one map into another in slot order (the Adj-RIB-Out export pattern)", () => {
+    // With one hash function for every map, this walk clusters the copy into one probe run and turns
+    // quadratic (a full-table export never finished); per-map seeds keep it linear.
+    const a = new U32Map<number>();
+    for (let i = 0; i < 300_000; i++) a.set((0x100000 + i) >>> 0, i);
+    const b = new U32Map<number>();
+    a.forEach((v, k) => {
+      b.set(k, v);
+    });
+    expect(b.size).toBe(300_000);
+    expect(b.get(0x100000 + 299_999)).toBe(299_999);
+  });
 });
 
 describe("PrefixTable", () => {

@@ -80,6 +80,12 @@ export function formatRibPrefix(p: RibPrefix): string {
   return `${text}/${p.len}`;
 }
 
+let seeds = 0x2545f491;
+function nextSeed(): number {
+  seeds = (Math.imul(seeds, 0x9e3779b1) + 0x7f4a7c15) | 0;
+  return seeds;
+}
+
 /**
  * An open-addressing hash map from unsigned 32-bit keys to values (linear probing, Fibonacci hashing,
  * backward-shift deletion). Keys live in a `Uint32Array`, values in one array: no per-entry objects and
@@ -93,8 +99,18 @@ export class U32Map<V> {
   /** Number of entries. */
   size = 0;
 
+  /**
+   * Every map hashes with its own seed: walking one map in slot order and inserting into another (a
+   * full-table export into an Adj-RIB-Out) would otherwise pile the keys into one probe run.
+   */
+  private readonly seed = nextSeed();
+
   private home(k: number): number {
-    return Math.imul(k, 0x9e3779b1) >>> (32 - this.bits);
+    // murmur3's finaliser over the seeded key.
+    let h = (k ^ this.seed) >>> 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> (32 - this.bits);
   }
 
   get(k: number): V | undefined {

@@ -113,6 +113,31 @@ describe("informer", () => {
     await inf.close();
   });
 
+  it("resumes at once after a quiet watch the server ended at its timeout (no bookmarks asked for)", async () => {
+    server.create("namespaces", namespace("a"));
+    const rec = recorder();
+    const inf = createInformer({
+      transport,
+      resource: KubeResources.namespaces,
+      watchTimeoutSeconds: 1,
+      allowWatchBookmarks: false,
+      // A pause would outlast the test: the watch must be renewed without one.
+      backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 },
+      ...rec,
+    });
+    await inf.waitForSync();
+    await waitFor(() => inf.stats.watches >= 3, "two watches renewed after their timeouts", 15_000);
+    expect(rec.transitions.filter((t) => t.to === "backing-off")).toEqual([]);
+    expect(rec.transitions.filter((t) => t.reason === "watch-ended" && t.to === "watching").length).toBe(
+      inf.stats.watches - 1,
+    );
+    server.create("namespaces", namespace("b"));
+    await waitFor(() => inf.cache.has("b"), "event on the renewed watch");
+    expect(inf.stats.bookmarks).toBe(0);
+    expect(inf.stats.lists).toBe(1);
+    await inf.close();
+  });
+
   it("resumes a dropped watch from the last resourceVersion without relisting", async () => {
     server.create("namespaces", namespace("a"));
     const rec = recorder();

@@ -148,6 +148,9 @@ export interface Informer<T extends KubeObject> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** A watch that ends cleanly sooner than this without any event counts as a failure (client-go: 1 s). */
+const SHORT_WATCH_MS = 1000;
+
 function parseJson<T>(text: string, what: string, path: string): T {
   try {
     return JSON.parse(text) as T;
@@ -326,9 +329,15 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
           reason = "listed";
         }
         this.transition(InformerPhase.Watching, reason, {});
+        const started = performance.now();
         const progressed = await this.watchOnce();
         reason = "watch-ended";
-        if (!progressed) {
+        // A watch the server ends at its timeout is a success even if the resource stayed quiet (and no
+        // bookmarks were asked for): resume at once, as client-go does. Only a watch that ends empty
+        // almost at once (a proxy closing it, a server in trouble) backs off, so it is not hammered.
+        if (progressed || performance.now() - started >= SHORT_WATCH_MS) {
+          this.backoff.reset();
+        } else {
           await this.pause(reason, undefined);
           reason = "backoff-elapsed";
         }

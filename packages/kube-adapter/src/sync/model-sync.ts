@@ -83,11 +83,7 @@ export interface ModelSync {
 }
 
 interface Desired {
-  /**
-   * The object, until it is written; afterwards only its fingerprint (which is its JSON) is kept, so the
-   * written object dies young instead of lingering in the old generation until it is replaced.
-   */
-  object: StoredObject | undefined;
+  object: StoredObject;
   fp: string;
   source: string;
   key: ObjectKey;
@@ -100,20 +96,6 @@ interface Written {
   /** Datastore-assigned identity, carried into updates so the backend need not look it up again. */
   uid: string | undefined;
   created: string | undefined;
-}
-
-/** A desired object, rebuilt from its fingerprint once written (desired objects carry no server fields). */
-function objectOf(d: Desired): StoredObject {
-  return d.object ?? (JSON.parse(d.fp) as StoredObject);
-}
-
-/** Drops a written object whose fingerprint is exactly its JSON (so {@link objectOf} can rebuild it). */
-function release(d: Desired): void {
-  const m = d.object?.metadata;
-  if (m === undefined) return;
-  if (m.resourceVersion === undefined && m.uid === undefined && m.creationTimestamp === undefined) {
-    d.object = undefined;
-  }
 }
 
 function writtenRecord(o: StoredObject, fp: string, key: ObjectKey): Written {
@@ -191,7 +173,7 @@ class ModelSyncImpl implements ModelSync {
   }
 
   *desiredObjects(): IterableIterator<StoredObject> {
-    for (const d of this.desired.values()) yield objectOf(d);
+    for (const d of this.desired.values()) yield d.object;
   }
 
   setDesired(source: string, sourceUid: string | undefined, objects: readonly StoredObject[]): void {
@@ -338,8 +320,8 @@ class ModelSyncImpl implements ModelSync {
         return undefined;
       }
       if (have?.fp === want.fp) return undefined;
-      if (have === undefined) return { op: "create", object: objectOf(want) };
-      return { op: "update", object: this.withIdentity(objectOf(want), have) };
+      if (have === undefined) return { op: "create", object: want.object };
+      return { op: "update", object: this.withIdentity(want.object, have) };
     }
     if (have === undefined) return undefined;
     return { op: "delete", key: have.key, resourceVersion: have.rv };
@@ -382,7 +364,6 @@ class ModelSyncImpl implements ModelSync {
           }
           const want = planned[i]!;
           this.written.set(id, writtenRecord(results[i]!, want.fp, want.key));
-          release(want);
           if (op.op === "create") this.stats.creates++;
           else this.stats.updates++;
         });
@@ -417,14 +398,12 @@ class ModelSyncImpl implements ModelSync {
         if (have?.fp === want.fp) return;
         try {
           if (have === undefined) {
-            const stored = await this.ds.create(objectOf(want));
+            const stored = await this.ds.create(want.object);
             this.written.set(id, writtenRecord(stored, want.fp, want.key));
-            release(want);
             this.stats.creates++;
           } else {
-            const stored = await this.ds.update(this.withIdentity(objectOf(want), have));
+            const stored = await this.ds.update(this.withIdentity(want.object, have));
             this.written.set(id, writtenRecord(stored, want.fp, want.key));
-            release(want);
             this.stats.updates++;
           }
           return;

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KubeList, KubeObject } from "../kube-types.js";
 import { JsonLineFramer } from "../transport/json-lines.js";
 import { createHttpTransport, type KubeTransport, readBody } from "../transport/transport.js";
+import { waitFor } from "../__tests__/helpers.js";
 import { type FakeKubeApiServer, startFakeKubeApiServer } from "./fake-kube-api-server.js";
 
 let server: FakeKubeApiServer;
@@ -90,6 +91,26 @@ describe("fake API server", () => {
       ["DELETED", "a"],
     ]);
     expect(server.openWatches).toBe(0);
+  });
+
+  it.each([
+    ["resourceVersion=0 (any)", "&resourceVersion=0"],
+    ["resourceVersion unset (most recent)", ""],
+  ])("starts a watch with %s at the current state as ADDED events, then follows changes", async (_, rv) => {
+    server.create("namespaces", { metadata: { name: "a" } });
+    server.create("namespaces", { metadata: { name: "gone" } });
+    server.create("namespaces", { metadata: { name: "b" } });
+    server.delete("namespaces", undefined, "gone");
+    server.create("pods", { metadata: { name: "p", namespace: "a" } });
+    const events = watch(`/api/v1/namespaces?watch=1${rv}&timeoutSeconds=1`);
+    await waitFor(() => server.openWatches === 1, "watch open");
+    server.create("namespaces", { metadata: { name: "c" } });
+    // Bookmarks come every 20 ms, but only to watches that ask for them.
+    expect((await events).map((e) => [e.type, e.object.metadata?.name])).toEqual([
+      ["ADDED", "a"],
+      ["ADDED", "b"],
+      ["ADDED", "c"],
+    ]);
   });
 
   it("sends BOOKMARKs carrying the store's resourceVersion when allowed", async () => {

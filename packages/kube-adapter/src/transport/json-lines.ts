@@ -27,7 +27,9 @@ export class JsonLineFramer {
 
   /** Feeds a chunk; returns the non-empty lines it completes, in order. */
   push(chunk: Uint8Array): string[] {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const out: string[] = [];
     let start = 0;
     for (let nl = buf.indexOf(NEWLINE); nl !== -1; nl = buf.indexOf(NEWLINE, start)) {

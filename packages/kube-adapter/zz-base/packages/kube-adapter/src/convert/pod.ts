@@ -1,0 +1,144 @@
+/**
+ * Pods → WorkloadEndpoints, with Calico's names and labels so that a Calico user recognises them:
+ * endpoint `<node>-k8s-<pod>-eth0` (each `-` inside a part doubled), host interface
+ * `cali` + the first 11 hex digits of SHA-1(`<namespace>.<pod>`), labels of the pod plus
+ * `projectcalico.org/namespace`, `projectcalico.org/orchestrator` and `projectcalico.org/serviceaccount`,
+ * profiles `kns.<namespace>` and `ksa.<namespace>.<serviceaccount>`.
+ *
+ * @packageDocumentation
+ */
+
+import { createHash } from "node:crypto";
+import { API_VERSION, parseIp, type WorkloadEndpoint, type WorkloadEndpointPort } from "@margay/api";
+import {
+  LABEL_NAMESPACE,
+  LABEL_ORCHESTRATOR,
+  LABEL_SERVICE_ACCOUNT,
+  namespaceProfileName,
+  serviceAccountProfileName,
+} from "@margay/policy";
+import type { KubeContainerPort, KubePod } from "../kube-types.js";
+
+/** Orchestrator name of Kubernetes workloads (`k8s`). */
+export const ORCHESTRATOR_KUBERNETES = "k8s";
+/** The endpoint name of a pod's (only) interface. */
+export const POD_ENDPOINT_NAME = "eth0";
+
+const escapePart = (s: string) => s.replaceAll("-", "--");
+
+/**
+ * The WorkloadEndpoint name Calico gives a pod's interface: `<node>-k8s-<pod>-<endpoint>` with every `-`
+ * inside a part doubled, so the parts can be recovered from the name.
+ */
+export function workloadEndpointName(
+  node: string,
+  pod: string,
+  endpoint: string = POD_ENDPOINT_NAME,
+): string {
+  return `${escapePart(node)}-${ORCHESTRATOR_KUBERNETES}-${escapePart(pod)}-${escapePart(endpoint)}`;
+}
+
+/**
+ * The host-side interface name of a pod, as Calico's CNI plugin derives it: `prefix` + the first 11 hex
+ * digits of SHA-1(`<namespace>.<pod>`) (15 characters with the default `cali`, the Linux limit).
+ */
+export function podInterfaceName(namespace: string, pod: string, prefix = "cali"): string {
+  const digest = createHash("sha1").update(`${namespace}.${pod}`).digest("hex");
+  return prefix + digest.slice(0, 15 - prefix.length);
+}
+
+/** Why a pod yields no endpoint, or `undefined` when it does. */
+export function podSkipReason(pod: KubePod): "host-network" | "finished" | "unscheduled" | undefined {
+  if (pod.spec?.hostNetwork === true) return "host-network";
+  const phase = pod.status?.phase;
+  if (phase === "Succeeded" || phase === "Failed") return "finished";
+  if (pod.spec?.nodeName === undefined || pod.spec.nodeName === "") return "unscheduled";
+  return undefined;
+}
+
+/** A dotted quad already in canonical form (no leading zeros): the common case, checked without parsing. */
+const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+function hostNetwork(s: string): string | undefined {
+  if (CANONICAL_V4.test(s)) return `${s}/32`;
+  const ip = parseIp(s);
+  return ip === undefined ? undefined : `${ip.address}/${ip.version === 4 ? 32 : 128}`;
+}
+
+function podIPs(pod: KubePod): string[] {
+  const raw =
+    pod.status?.podIPs !== undefined && pod.status.podIPs.length > 0
+      ? pod.status.podIPs.map((p) => p.ip)
+      : pod.status?.podIP !== undefined && pod.status.podIP !== ""
+        ? [pod.status.podIP]
+        : [];
+  const out: string[] = [];
+  for (const s of raw) {
+    const net = hostNetwork(s);
+    if (net !== undefined && !out.includes(net)) out.push(net);
+  }
+  return out;
+}
+
+function namedPorts(pod: KubePod): WorkloadEndpointPort[] {
+  const ports: WorkloadEndpointPort[] = [];
+  const seen = new Set<string>();
+  // Sidecars (init containers that keep running) serve ports too.
+  const containers = [
+    ...(pod.spec?.containers ?? []),
+    ...(pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === "Always"),
+  ];
+  for (const c of containers) {
+    for (const p of c.ports ?? ([] as KubeContainerPort[])) {
+      if (p.name === undefined || p.name === "") continue;
+      const protocol = p.protocol ?? "TCP";
+      const id = `${p.name}/${protocol}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const port: WorkloadEndpointPort = { name: p.name, protocol, port: p.containerPort };
+      if (p.hostPort !== undefined && p.hostPort !== 0) {
+        port.hostPort = p.hostPort;
+        if (p.hostIP !== undefined && p.hostIP !== "") port.hostIP = p.hostIP;
+      }
+      ports.push(port);
+    }
+  }
+  return ports;
+}
+
+/**
+ * Converts a pod into its WorkloadEndpoint, or `undefined` for pods that have none in Calico's model:
+ * host-network pods, finished pods (`Succeeded`/`Failed`) and pods not yet scheduled to a node. A
+ * scheduled pod without addresses yet gets an endpoint without `ipNetworks`.
+ */
+export function convertPod(pod: KubePod): WorkloadEndpoint | undefined {
+  if (podSkipReason(pod) !== undefined) return undefined;
+  const namespace = pod.metadata.namespace ?? "default";
+  const name = pod.metadata.name;
+  const node = pod.spec!.nodeName!;
+  const sa = pod.spec?.serviceAccountName;
+  const labels: Record<string, string> = { ...(pod.metadata.labels ?? {}) };
+  labels[LABEL_NAMESPACE] = namespace;
+  labels[LABEL_ORCHESTRATOR] = ORCHESTRATOR_KUBERNETES;
+  if (sa !== undefined && sa !== "") labels[LABEL_SERVICE_ACCOUNT] = sa;
+  const profiles = [namespaceProfileName(namespace)];
+  if (sa !== undefined && sa !== "") profiles.push(serviceAccountProfileName(namespace, sa));
+  const ipNetworks = podIPs(pod);
+  const ports = namedPorts(pod);
+  return {
+    apiVersion: API_VERSION,
+    kind: "WorkloadEndpoint",
+    metadata: { name: workloadEndpointName(node, name), namespace, labels },
+    spec: {
+      orchestrator: ORCHESTRATOR_KUBERNETES,
+      node,
+      pod: name,
+      endpoint: POD_ENDPOINT_NAME,
+      ...(sa !== undefined && sa !== "" ? { serviceAccountName: sa } : {}),
+      ...(ipNetworks.length > 0 ? { ipNetworks } : {}),
+      profiles,
+      interfaceName: podInterfaceName(namespace, name),
+      ...(ports.length > 0 ? { ports } : {}),
+    },
+  };
+}

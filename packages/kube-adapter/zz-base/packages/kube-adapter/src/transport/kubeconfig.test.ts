@@ -1,0 +1,139 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { createInformer } from "../informer/informer.js";
+import { KubeResources } from "../resources.js";
+import { type FakeKubeApiServer, startFakeKubeApiServer } from "../testing/index.js";
+import { loadKubeConfig, transportFromKubeConfig } from "./kubeconfig.js";
+import { readBody } from "./transport.js";
+
+// Test PKI from ./testdata (see regenerate.sh there): a CA, a server cert for 127.0.0.1, a client cert.
+const pem = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url));
+const b64 = (f: string) => pem(f).toString("base64");
+const dir = mkdtempSync(join(tmpdir(), `mg-kubeconfig-${randomBytes(4).toString("hex")}-`));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function kubeconfig(
+  clusters: Record<string, Record<string, unknown>>,
+  users: Record<string, Record<string, unknown>>,
+  contexts: Record<string, [string, string]>,
+  current: string,
+): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: Object.entries(clusters).map(([name, cluster]) => ({ name, cluster })),
+    users: Object.entries(users).map(([name, user]) => ({ name, user })),
+    contexts: Object.entries(contexts).map(([name, [cluster, user]]) => ({
+      name,
+      context: { cluster, user },
+    })),
+    "current-context": current,
+  });
+}
+
+async function seeded(server: FakeKubeApiServer): Promise<FakeKubeApiServer> {
+  server.create("namespaces", { metadata: { name: "kube-system" } });
+  server.create("namespaces", { metadata: { name: "default" } });
+  return server;
+}
+
+async function listNamespaces(transport: ReturnType<typeof transportFromKubeConfig>): Promise<string[]> {
+  const inf = createInformer({ transport, resource: KubeResources.namespaces });
+  try {
+    await inf.waitForSync();
+    return [...inf.cache.keys()].sort();
+  } finally {
+    await inf.close();
+    transport.close();
+  }
+}
+
+describe("kubeconfig", () => {
+  it("authenticates with a bearer token over HTTP, from a kubeconfig file", async () => {
+    await using server = await seeded(await startFakeKubeApiServer({ token: "s3cr3t" }));
+    const path = join(dir, "token.yaml");
+    writeFileSync(
+      path,
+      kubeconfig(
+        { fake: { server: server.url } },
+        { admin: { token: "s3cr3t" }, wrong: { token: "nope" } },
+        { good: ["fake", "admin"], bad: ["fake", "wrong"] },
+        "good",
+      ),
+    );
+    expect(await listNamespaces(transportFromKubeConfig(loadKubeConfig({ path })))).toEqual([
+      "default",
+      "kube-system",
+    ]);
+    // The other context's user has the wrong token: the server says 401.
+    const bad = transportFromKubeConfig(loadKubeConfig({ path, context: "bad" }));
+    const res = await bad.get("/api/v1/namespaces");
+    expect(res.status).toBe(401);
+    expect(JSON.parse((await readBody(res)).toString())).toMatchObject({ reason: "Unauthorized" });
+    bad.close();
+  });
+
+  it("authenticates with a client certificate over HTTPS, verifying the server against the CA", async () => {
+    await using server = await seeded(
+      await startFakeKubeApiServer({
+        tls: { key: pem("server.key"), cert: pem("server.crt"), ca: pem("ca.crt") },
+        requireClientCert: true,
+      }),
+    );
+    const text = kubeconfig(
+      {
+        fake: { server: server.url, "certificate-authority-data": b64("ca.crt") },
+        untrusted: { server: server.url },
+      },
+      {
+        node: { "client-certificate-data": b64("client.crt"), "client-key-data": b64("client.key") },
+        anonymous: {},
+      },
+      { mtls: ["fake", "node"], anon: ["fake", "anonymous"], untrusted: ["untrusted", "node"] },
+      "mtls",
+    );
+    expect(await listNamespaces(transportFromKubeConfig(loadKubeConfig({ text })))).toEqual([
+      "default",
+      "kube-system",
+    ]);
+    const anon = transportFromKubeConfig(loadKubeConfig({ text, context: "anon" }));
+    expect((await anon.get("/api/v1/namespaces")).status).toBe(401);
+    anon.close();
+    // Without the CA the server's certificate is not trusted.
+    const untrusted = transportFromKubeConfig(loadKubeConfig({ text, context: "untrusted" }));
+    await expect(untrusted.get("/api/v1/namespaces")).rejects.toMatchObject({ code: "network" });
+    untrusted.close();
+  });
+
+  it("loads in-cluster credentials from a service-account directory", async () => {
+    await using server = await seeded(
+      await startFakeKubeApiServer({
+        tls: { key: pem("server.key"), cert: pem("server.crt") },
+        token: "sa-token",
+      }),
+    );
+    const sa = join(dir, "serviceaccount");
+    rmSync(sa, { recursive: true, force: true });
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(sa);
+    writeFileSync(join(sa, "token"), "sa-token");
+    writeFileSync(join(sa, "ca.crt"), pem("ca.crt"));
+    const port = new URL(server.url).port;
+    const kc = loadKubeConfig({ inCluster: { host: "127.0.0.1", port, serviceAccountDir: sa } });
+    expect(kc.getCurrentCluster()?.server).toBe(`https://127.0.0.1:${port}`);
+    expect(await listNamespaces(transportFromKubeConfig(kc))).toEqual(["default", "kube-system"]);
+  });
+
+  it("fails with a config error for an unreadable or empty kubeconfig", () => {
+    expect(() => loadKubeConfig({ path: join(dir, "missing.yaml") })).toThrow(
+      expect.objectContaining({ code: "config" }),
+    );
+    expect(() => loadKubeConfig({ text: stringify({ apiVersion: "v1", kind: "Config" }) })).toThrow(
+      expect.objectContaining({ code: "config" }),
+    );
+  });
+});

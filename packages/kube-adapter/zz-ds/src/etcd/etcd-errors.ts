@@ -1,0 +1,52 @@
+/** Mapping of `etcd3` / gRPC failures to {@link DatastoreError} codes. */
+
+import { DatastoreError, type DatastoreErrorDetails, isDatastoreError, unavailableError } from "../errors.js";
+import { DatastoreErrorCode } from "../types.js";
+
+const BACKEND = "etcd";
+
+/** True if `e` says the requested revision has been compacted away. */
+export function isCompactedMessage(e: unknown): boolean {
+  return e instanceof Error && /required revision has been compacted/.test(e.message);
+}
+
+/** True if `e` says the requested revision is in the future. */
+export function isFutureRevisionMessage(e: unknown): boolean {
+  return e instanceof Error && /required revision is a future revision/.test(e.message);
+}
+
+/**
+ * Maps an etcd client failure. Connection-level failures (unreachable, timed out, circuit open, stream
+ * ended) become `unavailable`; etcd's own refusals become `invalid`. A write that fails `unavailable` may
+ * or may not have been applied: the caller must re-read before assuming either.
+ */
+export function mapEtcdError(e: unknown, details: DatastoreErrorDetails = {}): DatastoreError {
+  if (isDatastoreError(e)) return e;
+  const d = { ...details, backend: BACKEND };
+  const name = e instanceof Error ? e.constructor.name : "";
+  const message = e instanceof Error ? e.message : String(e);
+  if (isCompactedMessage(e)) {
+    return new DatastoreError(DatastoreErrorCode.Compacted, "compacted: relist and watch again", {
+      details: d,
+      cause: e,
+    });
+  }
+  if (name === "ClientClosedError") {
+    return new DatastoreError(DatastoreErrorCode.Closed, "datastore is closed", { details: d, cause: e });
+  }
+  if (/permission denied|authentication failed|invalid auth token|user name is empty/i.test(message)) {
+    return unavailableError(`etcd refused the credentials: ${message}`, { ...d, reason: "auth" }, e);
+  }
+  if (
+    name === "GRPCInvalidArgumentError" ||
+    name === "GRPCFailedPreconditionError" ||
+    name === "GRPCOutOfRangeError" ||
+    /request is too large|too many operations in txn|duplicate key given in txn/.test(message)
+  ) {
+    return new DatastoreError(DatastoreErrorCode.Invalid, `etcd refused the request: ${message}`, {
+      details: d,
+      cause: e,
+    });
+  }
+  return unavailableError(`etcd unavailable: ${message}`, d, e);
+}

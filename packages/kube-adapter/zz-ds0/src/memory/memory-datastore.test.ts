@@ -1,0 +1,268 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createMemoryDatastore, isDatastoreError, type StoredObject, type WatchEvent } from "../index.js";
+import { decodeSnapshot, encodeSnapshot, writeSnapshotAtomic } from "./snapshot.js";
+
+const pool = (name: string, n = 0): StoredObject & { spec: { n: number } } => ({
+  apiVersion: "margay.io/v1",
+  kind: "IPPool",
+  metadata: { name },
+  spec: { n },
+});
+
+async function errorOf(p: Promise<unknown> | (() => unknown)): Promise<unknown> {
+  try {
+    await (typeof p === "function" ? p() : p);
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a failure");
+}
+
+async function take(
+  w: AsyncIterable<WatchEvent>,
+  n: number,
+): Promise<{ events: WatchEvent[]; error?: unknown }> {
+  const events: WatchEvent[] = [];
+  try {
+    for await (const e of w) {
+      events.push(e);
+      if (events.length === n) break;
+    }
+  } catch (error) {
+    return { events, error };
+  }
+  return { events };
+}
+
+describe("memory datastore: snapshot persistence", () => {
+  let dir: string;
+  let path: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "margay-ds-snap-"));
+    path = join(dir, "state.json");
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a restarted store has every object, its revision, uid and resourceVersion", async () => {
+    const ds1 = createMemoryDatastore({ snapshotPath: path });
+    const a = await ds1.create(pool("a", 1));
+    const b = await ds1.create(pool("b", 2));
+    const b2 = await ds1.update({ ...b, spec: { n: 3 } });
+    await ds1.create({ kind: "WorkloadEndpoint", metadata: { name: "w", namespace: "ns" } });
+    await ds1.delete({ kind: "IPPool", name: "a" });
+    const before = await ds1.list("IPPool");
+    const rev = ds1.revision;
+    // No close(): with durability "sync" an acknowledged write is already on disk (as after a crash).
+    const ds2 = createMemoryDatastore({ snapshotPath: path });
+    expect(ds2.revision).toBe(rev);
+    expect(await ds2.list("IPPool")).toEqual(before);
+    expect(await ds2.get({ kind: "IPPool", name: "b" })).toEqual(b2);
+    expect((await ds2.list("WorkloadEndpoint", { namespace: "ns" })).items).toHaveLength(1);
+    expect(isDatastoreError(await errorOf(ds2.get({ kind: "IPPool", name: "a" })), "not-found")).toBe(true);
+    // Revisions keep increasing across the restart, so resourceVersions never repeat.
+    const c = await ds2.create(pool("c"));
+    expect(Number(c.metadata.resourceVersion)).toBe(Number(rev) + 1);
+    expect(a.metadata.uid).not.toBe(c.metadata.uid);
+    await ds1.close();
+    await ds2.close();
+  });
+
+  it("history does not survive a restart: an older watch gets compacted, a current one works", async () => {
+    const ds1 = createMemoryDatastore({ snapshotPath: path });
+    const a = await ds1.create(pool("a"));
+    await ds1.create(pool("b"));
+    await ds1.close();
+    const ds2 = createMemoryDatastore({ snapshotPath: path });
+    const old = await take(ds2.watch("IPPool", { fromRevision: a.metadata.resourceVersion! }), 1);
+    expect(isDatastoreError(old.error, "compacted")).toBe(true);
+    const w = ds2.watch("IPPool", { fromRevision: ds2.revision });
+    await ds2.create(pool("c"));
+    expect((await take(w, 1)).events[0]?.object.metadata.name).toBe("c");
+    await ds2.close();
+  });
+
+  it("durability sync: the file holds a write as soon as it is acknowledged", async () => {
+    const ds = createMemoryDatastore({ snapshotPath: path });
+    const created = await Promise.all([ds.create(pool("a")), ds.create(pool("b")), ds.create(pool("c"))]);
+    const onDisk = decodeSnapshot(await readFile(path, "utf8"), path);
+    expect(onDisk.entries.map((e) => e.name).sort()).toEqual(["a", "b", "c"]);
+    expect(onDisk.revision).toBeGreaterThanOrEqual(
+      Math.max(...created.map((o) => Number(o.metadata.resourceVersion))),
+    );
+    await ds.close();
+  });
+
+  it("durability async: acknowledged at once, on disk after flush()", async () => {
+    const ds = createMemoryDatastore({ snapshotPath: path, durability: "async" });
+    await ds.create(pool("a"));
+    await ds.flush();
+    expect(decodeSnapshot(await readFile(path, "utf8"), path).entries.map((e) => e.name)).toEqual(["a"]);
+    await ds.create(pool("b"));
+    await ds.close(); // close flushes
+    expect(decodeSnapshot(await readFile(path, "utf8"), path).entries).toHaveLength(2);
+  });
+
+  it("a torn temp file left by a crash never replaces the good snapshot and is cleaned up", async () => {
+    const ds1 = createMemoryDatastore({ snapshotPath: path });
+    await ds1.create(pool("a", 7));
+    await ds1.close();
+    const good = await readFile(path, "utf8");
+    // What a crash in the middle of writing the next snapshot leaves behind.
+    await writeFile(join(dir, "state.json.tmp-12345-deadbeef"), good.slice(0, good.length / 2));
+    const ds2 = createMemoryDatastore({ snapshotPath: path });
+    expect(
+      (
+        await ds2.get<{ kind: string; metadata: { name: string }; spec: { n: number } }>({
+          kind: "IPPool",
+          name: "a",
+        })
+      ).spec.n,
+    ).toBe(7);
+    expect(await readdir(dir)).toEqual(["state.json"]);
+    await ds2.close();
+  });
+
+  it("readers of the snapshot path only ever see a complete snapshot, old or new", async () => {
+    const big = (rev: number) =>
+      encodeSnapshot({
+        revision: rev,
+        entries: Array.from({ length: 2000 }, (_, i) => ({
+          kind: "IPPool",
+          namespace: undefined,
+          name: `p${i}`,
+          createRevision: 1,
+          modRevision: rev,
+          json: JSON.stringify({
+            kind: "IPPool",
+            metadata: { name: `p${i}` },
+            spec: { rev, pad: "z".repeat(100) },
+          }),
+        })),
+      });
+    await writeSnapshotAtomic(path, big(1));
+    let reading = true;
+    let reads = 0;
+    const reader = (async () => {
+      while (reading) {
+        const s = decodeSnapshot(await readFile(path, "utf8"), path); // throws on a torn file
+        expect(s.entries).toHaveLength(2000);
+        reads++;
+      }
+    })();
+    for (let rev = 2; rev <= 15; rev++) await writeSnapshotAtomic(path, big(rev));
+    reading = false;
+    await reader;
+    expect(reads).toBeGreaterThan(0);
+    expect(decodeSnapshot(await readFile(path, "utf8"), path).revision).toBe(15);
+    expect(await readdir(dir)).toEqual(["state.json"]);
+  });
+
+  it("a corrupt snapshot fails start-up with invalid instead of starting empty", async () => {
+    await writeFile(path, "{ not json");
+    const e = await errorOf(() => createMemoryDatastore({ snapshotPath: path }));
+    expect(isDatastoreError(e, "invalid")).toBe(true);
+    await writeFile(path, JSON.stringify({ something: "else" }));
+    expect(
+      isDatastoreError(await errorOf(() => createMemoryDatastore({ snapshotPath: path })), "invalid"),
+    ).toBe(true);
+    // Well-formed envelope, malformed objects: still `invalid`, never a TypeError.
+    const format = "margay.datastore.snapshot/v1";
+    const entry = { kind: "IPPool", namespace: null, name: "a", createRevision: 2, modRevision: 2 };
+    for (const objects of [
+      [null],
+      [{ ...entry, object: null }],
+      [{ ...entry, name: 7, object: { metadata: { name: "a" } } }],
+      [{ ...entry, modRevision: 9, object: { metadata: { name: "a" } } }],
+    ]) {
+      await writeFile(path, JSON.stringify({ format, revision: 3, objects }));
+      const bad = await errorOf(() => createMemoryDatastore({ snapshotPath: path }));
+      expect(isDatastoreError(bad, "invalid"), String(bad)).toBe(true);
+    }
+  });
+
+  it("a snapshot that cannot be written fails the write with unavailable", async () => {
+    const ds = createMemoryDatastore({ snapshotPath: join(dir, "missing-dir", "state.json") });
+    const e = await errorOf(ds.create(pool("a")));
+    expect(isDatastoreError(e, "unavailable")).toBe(true);
+    expect((e as { retryable: boolean }).retryable).toBe(true);
+  });
+});
+
+describe("memory datastore: options", () => {
+  it("validate: a throwing validator becomes invalid with the thrown error as cause", async () => {
+    const boom = new Error("spec.n must be even");
+    const ds = createMemoryDatastore({
+      validate: (o) => {
+        if (((o as StoredObject & { spec?: { n?: number } }).spec?.n ?? 0) % 2 === 1) throw boom;
+      },
+    });
+    await ds.create(pool("ok", 2));
+    const e = await errorOf(ds.create(pool("bad", 1)));
+    expect(isDatastoreError(e, "invalid")).toBe(true);
+    expect((e as Error).cause).toBe(boom);
+    expect((e as { details: object }).details).toMatchObject({ kind: "IPPool", name: "bad" });
+    const t = await errorOf(ds.transaction([{ op: "create", object: pool("bad2", 3) }]));
+    expect(isDatastoreError(t, "invalid")).toBe(true);
+    expect((await ds.list("IPPool")).items.map((o) => o.metadata.name)).toEqual(["ok"]);
+  });
+
+  it("kindScopes: a namespace on the wrong side is invalid", async () => {
+    const ds = createMemoryDatastore({ kindScopes: { IPPool: "cluster", WorkloadEndpoint: "namespaced" } });
+    const cases: Promise<unknown>[] = [
+      ds.create({ kind: "IPPool", metadata: { name: "p", namespace: "ns" } }),
+      ds.create({ kind: "WorkloadEndpoint", metadata: { name: "w" } }),
+      ds.get({ kind: "WorkloadEndpoint", name: "w" }),
+      ds.list("IPPool", { namespace: "ns" }),
+    ];
+    for (const c of cases) expect(isDatastoreError(await errorOf(c), "invalid")).toBe(true);
+    expect(() => ds.watch("IPPool", { namespace: "ns" })).toThrow(/cluster-scoped/);
+    await ds.create({ kind: "IPPool", metadata: { name: "p" } });
+    await ds.create({ kind: "WorkloadEndpoint", metadata: { name: "w", namespace: "ns" } });
+  });
+
+  it("historyLimit: old history is compacted automatically, in whole revisions", async () => {
+    const ds = createMemoryDatastore({ historyLimit: 5 });
+    const first = await ds.create(pool("p0"));
+    for (let i = 1; i < 10; i++) await ds.create(pool(`p${i}`));
+    const old = await take(ds.watch("IPPool", { fromRevision: first.metadata.resourceVersion! }), 1);
+    expect(isDatastoreError(old.error, "compacted")).toBe(true);
+    expect((old.error as { details: { compactRevision?: string } }).details.compactRevision).toBe(
+      ds.compactRevision,
+    );
+    const fromOldest = String(Number(ds.compactRevision) - 1);
+    const kept = await take(ds.watch("IPPool", { fromRevision: fromOldest }), 5);
+    expect(kept.events.map((e) => e.object.metadata.name)).toEqual(["p5", "p6", "p7", "p8", "p9"]);
+  });
+
+  it("watchQueueLimit: a watcher that stops reading fails with compacted (slow-consumer) after its backlog", async () => {
+    const ds = createMemoryDatastore({ watchQueueLimit: 3 });
+    const w = ds.watch("IPPool");
+    for (let i = 0; i < 5; i++) await ds.create(pool(`p${i}`));
+    const got = await take(w, 10);
+    expect(got.events.map((e) => e.object.metadata.name)).toEqual(["p0", "p1", "p2"]);
+    expect(isDatastoreError(got.error, "compacted")).toBe(true);
+    expect((got.error as { details: { reason?: string } }).details.reason).toBe("slow-consumer");
+    // Other watchers and writes are unaffected.
+    await ds.create(pool("p5"));
+  });
+
+  it("compact beyond the current revision is invalid", async () => {
+    const ds = createMemoryDatastore();
+    await ds.create(pool("a"));
+    expect(isDatastoreError(await errorOf(ds.compact(String(Number(ds.revision) + 1))), "invalid")).toBe(
+      true,
+    );
+    await ds.compact(ds.revision);
+    expect(ds.compactRevision).toBe(ds.revision);
+  });
+
+  it("rejects bad options", () => {
+    expect(() => createMemoryDatastore({ historyLimit: 0 })).toThrow(/historyLimit/);
+    expect(() => createMemoryDatastore({ durability: "maybe" as "sync" })).toThrow(/durability/);
+  });
+});

@@ -1,0 +1,618 @@
+/**
+ * The in-process backend: one global revision, every operation applied atomically on the event loop
+ * (so linearizable by construction), a bounded event history for watches, and an optional snapshot file.
+ */
+
+import { randomUUID } from "node:crypto";
+import {
+  alreadyExistsError,
+  closedError,
+  compactedError,
+  conflictError,
+  invalidError,
+  notFoundError,
+  throwIfAborted,
+  unavailableError,
+} from "../errors.js";
+import type {
+  Datastore,
+  DeleteOptions,
+  ListOptions,
+  ListResult,
+  ObjectKey,
+  StoredObject,
+  TxnOp,
+  TxnResult,
+  Watch,
+  WatchEvent,
+  WatchEventType,
+  WatchOptions,
+} from "../types.js";
+import {
+  type CheckedOp,
+  checkKey,
+  checkNamePrefix,
+  checkNamespaceFilter,
+  checkObject,
+  checkTxnOps,
+  compareObjects,
+  parseFromRevision,
+  parseRevision,
+  type ValidationOptions,
+} from "../validation.js";
+import { WatchStream } from "../watch-stream.js";
+import { encodeSnapshot, loadSnapshotSync, type SnapshotEntry, writeSnapshotAtomic } from "./snapshot.js";
+
+/** When a write is acknowledged relative to the snapshot file. */
+export type MemoryDurability = "sync" | "async";
+
+/** Options of {@link createMemoryDatastore}. */
+export interface MemoryDatastoreOptions extends ValidationOptions {
+  /**
+   * Watch history kept for resuming watches, in events. Older events are compacted away automatically
+   * (a watch from before them fails with `compacted`). Default 10 000.
+   */
+  historyLimit?: number | undefined;
+  /** Events one watch may have queued before it fails with `compacted` (slow consumer). Default 10 000. */
+  watchQueueLimit?: number | undefined;
+  /**
+   * Snapshot file: loaded at construction (synchronously) and rewritten atomically after writes
+   * (coalesced). Its directory must exist. Default: none (state is lost with the process).
+   */
+  snapshotPath?: string | undefined;
+  /**
+   * `sync` (default): a write is acknowledged only once a snapshot containing it is on disk, so a
+   * restarted daemon never loses an acknowledged write (the contract every other backend keeps;
+   * concurrent writes share one snapshot, so throughput stays reasonable). `async`: acknowledge at once
+   * and persist shortly after; a crash can lose the last writes. Ignored without `snapshotPath`.
+   */
+  durability?: MemoryDurability | undefined;
+  /** Clock for `creationTimestamp` (tests inject one). Default `() => new Date()`. */
+  now?: (() => Date) | undefined;
+}
+
+/** The memory backend's own surface: the {@link Datastore} plus compaction, flushing and introspection. */
+export interface MemoryDatastore extends Datastore {
+  /**
+   * Discards watch history before `revision` (as etcd's compact): a later watch whose `fromRevision` is
+   * older than `revision - 1` fails with `compacted`. `revision` must not exceed the current revision.
+   */
+  compact(revision: string): Promise<void>;
+  /** Waits until the snapshot file holds every write made so far (no-op without `snapshotPath`). */
+  flush(): Promise<void>;
+  /** The current store revision. */
+  readonly revision: string;
+  /** The compaction point: watches must start at or after it. */
+  readonly compactRevision: string;
+}
+
+/**
+ * A stored object. `meta` caches the server-owned metadata so CAS checks and updates need not parse the
+ * previous JSON (entries loaded from a snapshot fill it lazily).
+ */
+interface Entry extends SnapshotEntry {
+  meta?: { uid: string | undefined; creationTimestamp: string | undefined };
+}
+
+/** Server-owned metadata of an entry, parsed once and cached on it. */
+function serverMeta(e: Entry): NonNullable<Entry["meta"]> {
+  if (e.meta === undefined) {
+    const m = (JSON.parse(e.json) as StoredObject).metadata;
+    e.meta = { uid: m.uid, creationTimestamp: m.creationTimestamp };
+  }
+  return e.meta;
+}
+
+interface HistoryEvent {
+  revision: number;
+  kind: string;
+  namespace: string | undefined;
+  type: WatchEventType;
+  json: string;
+  prevJson: string | undefined;
+}
+
+interface WatchReg {
+  kind: string;
+  namespace: string | undefined;
+  /** Only changes after this revision are delivered (it may still be in the future, as etcd allows). */
+  after: number;
+  stream: WatchStream;
+}
+
+interface Change {
+  key: ObjectKey;
+  next: Entry | undefined;
+  prev: Entry | undefined;
+}
+
+const BACKEND = "memory";
+const DEFAULTS = Object.freeze({
+  historyLimit: 10_000,
+  watchQueueLimit: 10_000,
+  durability: "sync" as const,
+});
+
+const scopeId = (namespace: string | undefined) => (namespace === undefined ? "" : `${namespace}/`);
+const entryId = (key: { namespace?: string | undefined; name: string }) =>
+  `${scopeId(key.namespace)}${key.name}`;
+
+function positiveInt(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw invalidError(`${field} must be a positive integer`, { field });
+  return value;
+}
+
+/**
+ * Creates an in-process {@link Datastore}. With `snapshotPath`, the previous state is loaded first (a
+ * corrupt snapshot throws `invalid` rather than starting empty).
+ */
+export function createMemoryDatastore(options: MemoryDatastoreOptions = {}): MemoryDatastore {
+  return new MemoryStore(options);
+}
+
+class MemoryStore implements MemoryDatastore {
+  readonly #opts: ValidationOptions;
+  readonly #historyLimit: number;
+  readonly #watchQueueLimit: number;
+  readonly #snapshotPath: string | undefined;
+  readonly #durability: MemoryDurability;
+  readonly #now: () => Date;
+
+  #rev = 1;
+  #compactRev = 1;
+  readonly #kinds = new Map<string, Map<string, Entry>>();
+  #history: HistoryEvent[] = [];
+  #historyHead = 0;
+  readonly #watches = new Set<WatchReg>();
+  #closed = false;
+
+  #persistedRev = 0;
+  #flushing: Promise<void> | undefined;
+  #flushWaiters: { rev: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(options: MemoryDatastoreOptions) {
+    this.#opts = { kindScopes: options.kindScopes, validate: options.validate };
+    this.#historyLimit = positiveInt(options.historyLimit, DEFAULTS.historyLimit, "historyLimit");
+    this.#watchQueueLimit = positiveInt(options.watchQueueLimit, DEFAULTS.watchQueueLimit, "watchQueueLimit");
+    this.#durability = options.durability ?? DEFAULTS.durability;
+    if (this.#durability !== "sync" && this.#durability !== "async") {
+      throw invalidError(`durability must be "sync" or "async"`, { field: "durability" });
+    }
+    this.#now = options.now ?? (() => new Date());
+    this.#snapshotPath = options.snapshotPath;
+    if (this.#snapshotPath !== undefined) {
+      const state = loadSnapshotSync(this.#snapshotPath);
+      if (state !== undefined) {
+        this.#rev = state.revision;
+        for (const e of state.entries) this.#kindMap(e.kind).set(entryId(e), e);
+        // History did not survive the restart: only a watch from the current revision can be served.
+        this.#compactRev = state.revision + 1;
+      }
+      this.#persistedRev = this.#rev;
+    }
+  }
+
+  get revision(): string {
+    return String(this.#rev);
+  }
+
+  get compactRevision(): string {
+    return String(this.#compactRev);
+  }
+
+  async get<T extends StoredObject = StoredObject>(
+    key: ObjectKey,
+    options?: { signal?: AbortSignal },
+  ): Promise<T> {
+    this.#enter(options?.signal);
+    const k = checkKey(key, this.#opts);
+    const e = this.#lookup(k);
+    if (e === undefined) throw notFoundError({ ...k, backend: BACKEND });
+    return JSON.parse(e.json) as T;
+  }
+
+  async list<T extends StoredObject = StoredObject>(
+    kind: string,
+    options: ListOptions = {},
+  ): Promise<ListResult<T>> {
+    this.#enter(options.signal);
+    checkNamespaceFilter(kind, options.namespace, this.#opts);
+    checkNamePrefix(options.namePrefix);
+    const items: T[] = [];
+    const map = this.#kinds.get(kind);
+    if (map !== undefined) {
+      for (const e of map.values()) {
+        if (options.namespace !== undefined && e.namespace !== options.namespace) continue;
+        if (options.namePrefix !== undefined && !e.name.startsWith(options.namePrefix)) continue;
+        items.push(JSON.parse(e.json) as T);
+      }
+    }
+    items.sort(compareObjects);
+    return { items, revision: String(this.#rev) };
+  }
+
+  async create<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
+    this.#enter(options?.signal);
+    const { key, copy } = checkObject(object, this.#opts);
+    if (this.#lookup(key) !== undefined) throw alreadyExistsError({ ...key, backend: BACKEND });
+    const rev = this.#rev + 1;
+    const next = this.#entryFor(key, copy, rev, undefined);
+    this.#commit([{ key, next, prev: undefined }]);
+    await this.#durable(rev);
+    return JSON.parse(next.json) as T;
+  }
+
+  async update<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
+    this.#enter(options?.signal);
+    const { key, copy } = checkObject(object, this.#opts);
+    const prev = this.#lookup(key);
+    if (prev === undefined) throw notFoundError({ ...key, backend: BACKEND });
+    const rv = copy.metadata.resourceVersion;
+    if (rv !== undefined && parseRevision(rv) !== prev.modRevision) {
+      throw conflictError({
+        ...key,
+        reason: "revision-mismatch",
+        expectedRevision: rv,
+        actualRevision: String(prev.modRevision),
+        backend: BACKEND,
+      });
+    }
+    this.#checkUid(key, copy, prev, undefined);
+    const rev = this.#rev + 1;
+    const next = this.#entryFor(key, copy, rev, prev);
+    this.#commit([{ key, next, prev }]);
+    await this.#durable(rev);
+    return JSON.parse(next.json) as T;
+  }
+
+  async delete<T extends StoredObject = StoredObject>(
+    key: ObjectKey,
+    options: DeleteOptions = {},
+  ): Promise<T> {
+    this.#enter(options.signal);
+    const k = checkKey(key, this.#opts);
+    const expected =
+      options.resourceVersion === undefined ? undefined : parseRevision(options.resourceVersion);
+    const prev = this.#lookup(k);
+    if (prev === undefined) throw notFoundError({ ...k, backend: BACKEND });
+    if (expected !== undefined && expected !== prev.modRevision) {
+      throw conflictError({
+        ...k,
+        reason: "revision-mismatch",
+        expectedRevision: String(expected),
+        actualRevision: String(prev.modRevision),
+        backend: BACKEND,
+      });
+    }
+    const rev = this.#rev + 1;
+    this.#commit([{ key: k, next: undefined, prev }]);
+    await this.#durable(rev);
+    return JSON.parse(prev.json) as T;
+  }
+
+  async transaction(ops: readonly TxnOp[], options?: { signal?: AbortSignal }): Promise<TxnResult> {
+    this.#enter(options?.signal);
+    const checked = checkTxnOps(ops, this.#opts);
+    // Every precondition is evaluated against the state before the transaction, as etcd does.
+    for (const [i, op] of checked.entries()) this.#checkPrecondition(op, i);
+    const rev = this.#rev + 1;
+    const changes: Change[] = [];
+    const results: (StoredObject | null)[] = checked.map((op) => {
+      const prev = this.#lookup(op.key);
+      if (op.op === "create" || op.op === "update") {
+        const next = this.#entryFor(op.key, op.object, rev, op.op === "update" ? prev : undefined);
+        changes.push({ key: op.key, next, prev });
+        return JSON.parse(next.json) as StoredObject;
+      }
+      if (op.op === "delete") changes.push({ key: op.key, next: undefined, prev });
+      return null;
+    });
+    if (changes.length === 0) return { revision: String(this.#rev), results };
+    this.#commit(changes);
+    await this.#durable(rev);
+    return { revision: String(rev), results };
+  }
+
+  watch<T extends StoredObject = StoredObject>(kind: string, options: WatchOptions = {}): Watch<T> {
+    this.#enter(undefined);
+    checkNamespaceFilter(kind, options.namespace, this.#opts);
+    const from = options.fromRevision === undefined ? this.#rev : parseFromRevision(options.fromRevision);
+    const reg: WatchReg = {
+      kind,
+      namespace: options.namespace,
+      after: from,
+      stream: new WatchStream({
+        queueLimit: this.#watchQueueLimit,
+        signal: options.signal,
+        backend: BACKEND,
+        onStop: () => {
+          this.#watches.delete(reg);
+        },
+      }),
+    };
+    if (from + 1 < this.#compactRev) {
+      reg.stream.fail(
+        compactedError({
+          kind,
+          revision: String(from),
+          compactRevision: String(this.#compactRev),
+          backend: BACKEND,
+        }),
+      );
+      return reg.stream as unknown as Watch<T>;
+    }
+    // Replay and registration happen in the same synchronous step, so no write can slip between them.
+    const backlog: WatchEvent[] = [];
+    for (let i = this.#firstHistoryAfter(from); i < this.#history.length; i++) {
+      const h = this.#history[i]!;
+      if (matches(reg, h)) backlog.push(toEvent(h));
+    }
+    reg.stream.push(backlog);
+    if (!reg.stream.stopped) this.#watches.add(reg);
+    return reg.stream as unknown as Watch<T>;
+  }
+
+  async compact(revision: string): Promise<void> {
+    this.#enter(undefined);
+    const rev = parseRevision(revision, "revision");
+    if (rev > this.#rev) {
+      throw invalidError(`cannot compact to ${rev}: the current revision is ${this.#rev}`, {
+        revision,
+        backend: BACKEND,
+      });
+    }
+    this.#compactTo(rev);
+  }
+
+  async flush(): Promise<void> {
+    await this.#persisted(this.#rev);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of [...this.#watches]) w.stream.fail(closedError({ backend: BACKEND }));
+    this.#watches.clear();
+    await this.#persisted(this.#rev);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- internals ----
+
+  #enter(signal: AbortSignal | undefined): void {
+    if (this.#closed) throw closedError({ backend: BACKEND });
+    throwIfAborted(signal);
+  }
+
+  #kindMap(kind: string): Map<string, Entry> {
+    let m = this.#kinds.get(kind);
+    if (m === undefined) this.#kinds.set(kind, (m = new Map()));
+    return m;
+  }
+
+  #lookup(key: ObjectKey): Entry | undefined {
+    return this.#kinds.get(key.kind)?.get(entryId(key));
+  }
+
+  /** A caller-supplied uid is a precondition (as in Kubernetes): it must name the stored incarnation. */
+  #checkUid(key: ObjectKey, obj: StoredObject, prev: Entry, opIndex: number | undefined): void {
+    const uid = obj.metadata.uid;
+    if (uid === undefined) return;
+    const stored = serverMeta(prev).uid;
+    if (stored !== undefined && stored !== uid) {
+      throw conflictError({
+        ...key,
+        reason: "uid-mismatch",
+        actualRevision: String(prev.modRevision),
+        backend: BACKEND,
+        ...(opIndex === undefined ? {} : { opIndex }),
+      });
+    }
+  }
+
+  #checkPrecondition(op: CheckedOp, opIndex: number): void {
+    const cur = this.#lookup(op.key);
+    const fail = (reason: string, expected?: number) => {
+      const details = { ...op.key, opIndex, reason, backend: BACKEND };
+      throw conflictError({
+        ...details,
+        ...(expected === undefined ? {} : { expectedRevision: String(expected) }),
+        ...(cur === undefined ? {} : { actualRevision: String(cur.modRevision) }),
+      });
+    };
+    switch (op.op) {
+      case "create":
+        if (cur !== undefined) fail("exists");
+        return;
+      case "update":
+        if (cur === undefined) fail("missing", op.revision);
+        else if (cur.modRevision !== op.revision) fail("revision-mismatch", op.revision);
+        else this.#checkUid(op.key, op.object, cur, opIndex);
+        return;
+      case "delete":
+        if (cur === undefined) fail("missing", op.revision);
+        else if (op.revision !== undefined && cur.modRevision !== op.revision)
+          fail("revision-mismatch", op.revision);
+        return;
+      case "check":
+        if (op.absent) {
+          if (cur !== undefined) fail("exists");
+        } else if (cur === undefined) fail("missing", op.revision);
+        else if (op.revision !== undefined && cur.modRevision !== op.revision)
+          fail("revision-mismatch", op.revision);
+        return;
+    }
+  }
+
+  /** Builds the stored entry: server-owned metadata set, immutable fields carried over from `prev`. */
+  #entryFor(key: ObjectKey, obj: StoredObject, rev: number, prev: Entry | undefined): Entry {
+    const meta = obj.metadata;
+    if (prev === undefined) {
+      meta.uid = randomUUID();
+      meta.creationTimestamp = this.#now().toISOString();
+    } else if (meta.uid === undefined || meta.creationTimestamp === undefined) {
+      const old = serverMeta(prev);
+      if (meta.uid === undefined && old.uid !== undefined) meta.uid = old.uid;
+      if (meta.creationTimestamp === undefined && old.creationTimestamp !== undefined) {
+        meta.creationTimestamp = old.creationTimestamp;
+      }
+    }
+    meta.resourceVersion = String(rev);
+    return {
+      kind: key.kind,
+      namespace: key.namespace,
+      name: key.name,
+      createRevision: prev?.createRevision ?? rev,
+      modRevision: rev,
+      json: JSON.stringify(obj),
+      meta: { uid: meta.uid, creationTimestamp: meta.creationTimestamp },
+    };
+  }
+
+  /** Applies changes as one revision, records their events and hands them to watchers. */
+  #commit(changes: Change[]): void {
+    const rev = ++this.#rev;
+    const events: HistoryEvent[] = [];
+    for (const c of changes) {
+      const map = this.#kindMap(c.key.kind);
+      const id = entryId(c.key);
+      if (c.next !== undefined) {
+        map.set(id, c.next);
+      } else {
+        map.delete(id);
+      }
+      events.push({
+        revision: rev,
+        kind: c.key.kind,
+        namespace: c.key.namespace,
+        type: c.next === undefined ? "deleted" : c.prev === undefined ? "added" : "modified",
+        json: c.next?.json ?? c.prev!.json,
+        prevJson: c.prev?.json,
+      });
+    }
+    for (const e of events) this.#history.push(e);
+    this.#trimHistory();
+    for (const w of this.#watches) {
+      const mine = events.filter((e) => e.revision > w.after && matches(w, e));
+      if (mine.length > 0) {
+        w.stream.push(mine.map(toEvent));
+        if (w.stream.stopped) this.#watches.delete(w);
+      }
+    }
+    if (this.#snapshotPath !== undefined) this.#scheduleFlush();
+  }
+
+  #trimHistory(): void {
+    const live = this.#history.length - this.#historyHead;
+    if (live <= this.#historyLimit) return;
+    // Drop whole revisions only, so a watch never sees half a transaction.
+    let i = this.#historyHead + (live - this.#historyLimit);
+    const cut = this.#history[i - 1]!.revision;
+    while (i < this.#history.length && this.#history[i]!.revision === cut) i++;
+    this.#compactRev = Math.max(this.#compactRev, cut + 1);
+    this.#dropHistoryBefore(i);
+  }
+
+  #compactTo(rev: number): void {
+    if (rev <= this.#compactRev) return;
+    this.#compactRev = rev;
+    let i = this.#historyHead;
+    while (i < this.#history.length && this.#history[i]!.revision < rev) i++;
+    this.#dropHistoryBefore(i);
+  }
+
+  #dropHistoryBefore(index: number): void {
+    this.#historyHead = index;
+    if (this.#historyHead > 4096 && this.#historyHead * 2 > this.#history.length) {
+      this.#history = this.#history.slice(this.#historyHead);
+      this.#historyHead = 0;
+    }
+  }
+
+  /** Index of the first history event with revision > `from`. */
+  #firstHistoryAfter(from: number): number {
+    let lo = this.#historyHead;
+    let hi = this.#history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#history[mid]!.revision <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  // ---- snapshot persistence ----
+
+  /** Acknowledgement point of a write at `rev`: at once (`async`), or once it is on disk (`sync`). */
+  async #durable(rev: number): Promise<void> {
+    if (this.#durability === "async") {
+      if (this.#snapshotPath !== undefined) this.#scheduleFlush();
+      return;
+    }
+    await this.#persisted(rev);
+  }
+
+  /** Resolves once a snapshot covering `rev` is on disk. */
+  async #persisted(rev: number): Promise<void> {
+    if (this.#snapshotPath === undefined || this.#persistedRev >= rev) return;
+    await new Promise<void>((resolve, reject) => {
+      this.#flushWaiters.push({ rev, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = this.#flushLoop().finally(() => {
+      this.#flushing = undefined;
+    });
+  }
+
+  /** Writes snapshots until one covers the current revision; writes that arrive meanwhile share the next. */
+  async #flushLoop(): Promise<void> {
+    // Yield once so writes issued in the same tick join this snapshot (group commit).
+    await new Promise<void>((r) => setImmediate(r));
+    while (this.#persistedRev < this.#rev) {
+      const rev = this.#rev;
+      const entries: Entry[] = [];
+      for (const m of this.#kinds.values()) for (const e of m.values()) entries.push(e);
+      const text = encodeSnapshot({ revision: rev, entries });
+      try {
+        await writeSnapshotAtomic(this.#snapshotPath!, text);
+      } catch (cause) {
+        const err = unavailableError(
+          "cannot write the datastore snapshot; the write is applied in memory but not yet durable",
+          { backend: BACKEND, revision: String(rev) },
+          cause,
+        );
+        const waiters = this.#flushWaiters;
+        this.#flushWaiters = [];
+        for (const w of waiters) w.reject(err);
+        return;
+      }
+      this.#persistedRev = rev;
+      const done = this.#flushWaiters.filter((w) => w.rev <= rev);
+      this.#flushWaiters = this.#flushWaiters.filter((w) => w.rev > rev);
+      for (const w of done) w.resolve();
+    }
+  }
+}
+
+function matches(w: WatchReg, e: HistoryEvent): boolean {
+  return w.kind === e.kind && (w.namespace === undefined || w.namespace === e.namespace);
+}
+
+function toEvent(h: HistoryEvent): WatchEvent {
+  const ev: WatchEvent = {
+    type: h.type,
+    object: JSON.parse(h.json) as StoredObject,
+    revision: String(h.revision),
+  };
+  if (h.prevJson !== undefined) ev.previous = JSON.parse(h.prevJson) as StoredObject;
+  return ev;
+}
