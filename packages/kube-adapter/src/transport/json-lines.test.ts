@@ -18,4 +18,10 @@ describe("JsonLineFramer", () => {
     expect(f.push(new TextEncoder().encode('{"type":"ADD'))).toEqual([]);
     expect(f.buffered).toBe('{"type":"ADD');
   });
+
+  it("drops blank and whitespace-only lines and tolerates CRLF endings", () => {
+    const f = new JsonLineFramer();
+    const lines = f.push(new TextEncoder().encode('{"a":1}\r\n \r\n\t\n\n{"b":2}\n'));
+    expect(lines.map((l) => JSON.parse(l))).toEqual([{ a: 1 }, { b: 2 }]);
+  });
 });
