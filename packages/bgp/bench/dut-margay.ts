@@ -31,6 +31,11 @@ const speaker = await createSpeaker({
     { address: o.sink.address, asn: o.sink.asn, passive: true },
   ],
 });
+// Subscribe like a node agent does, so the best-path event stream is really produced during the load.
+let bestPathEvents = 0;
+speaker.on((e) => {
+  if (e.type === "best-path") bestPathEvents++;
+});
 gc?.();
 say({ event: "ready", rss: process.memoryUsage().rss });
 
@@ -40,7 +45,14 @@ const poll = setInterval(() => {
   if (n > 0 && first === 0) first = Date.now();
   if (n >= o.routes) {
     clearInterval(poll);
-    say({ event: "loaded", at: Date.now(), firstSeen: first, rss: process.memoryUsage().rss, routes: n });
+    say({
+      event: "loaded",
+      at: Date.now(),
+      firstSeen: first,
+      rss: process.memoryUsage().rss,
+      routes: n,
+      bestPathEvents,
+    });
   }
 }, 2);
 

@@ -7,7 +7,7 @@
  * are faster than any device under test.
  *
  *   npm run bench -- [--routes 1000000] [--generator node|bird] [--attr-sets 1000] [--repeat 3]
- *                    [--only margay,bird,gobgp]
+ *                    [--only margay,bird,gobgp] [--cpu-prof DIR]
  *
  * Each device runs `--repeat` times (GoBGP once) and the medians are reported.
  *
@@ -41,6 +41,8 @@ const ATTR_SETS = Number(arg("attr-sets", "1000"));
 const ONLY = arg("only", "margay,bird,gobgp").split(",");
 const GENERATOR = arg("generator", "node");
 const REPEAT = Number(arg("repeat", "3"));
+/** Write a V8 CPU profile of each `@margay/bgp` device process into this directory. */
+const CPU_PROF = arg("cpu-prof", "");
 
 const DUT = "127.0.2.1";
 const GEN = "127.0.2.2";
@@ -111,6 +113,7 @@ async function startMargay(port: number): Promise<Device> {
     [
       "--expose-gc",
       "--max-old-space-size=8192",
+      ...(CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF}`] : []),
       "--import",
       "tsx",
       join(here, "dut-margay.ts"),
@@ -158,7 +161,12 @@ async function startMargay(port: number): Promise<Device> {
       dev.lastHeapUsed = m.heapUsed;
       return m.rss!;
     },
-    loaded: async () => (await next("loaded")).at!,
+    loaded: async () => {
+      const m = await next("loaded");
+      // The load counts only if the best-path stream (what a dataplane consumes) was produced too.
+      if (m.bestPathEvents! < N) throw new Error(`margay: ${m.bestPathEvents} best-path events for ${N} routes`);
+      return m.at!;
+    },
     stop: async () => {
       child.stdin!.write("exit\n");
       const t = setTimeout(() => child.kill("SIGKILL"), 5000);

@@ -63,6 +63,13 @@ function record(s: Speaker): SpeakerEvent[] {
   return events;
 }
 
+/** Why each session that was established went down, in order. */
+function downReasons(events: SpeakerEvent[]): string[] {
+  return events.flatMap((e) =>
+    e.type === "peer-state" && e.previous === "established" && e.state !== "established" ? [e.reason] : [],
+  );
+}
+
 function bestPaths(events: SpeakerEvent[], prefix: string): BestPathEvent[] {
   return events.filter((e): e is BestPathEvent => e.type === "best-path" && e.prefix === prefix);
 }
@@ -276,19 +283,19 @@ describe("BIRD 2 interop", () => {
     s.addPeer({ address: B1, port: birdPort, asn: 65002, localAddress: US, gracefulRestart: false });
     await waitFor(() => s.route("10.41.0.0/16"), "BIRD's route");
     expect(s.peers()[0]!.negotiated?.holdTime).toBe(3);
-    const stoppedAt = Date.now();
+    // No wall-clock assertion: the cause proves the bound. The session must end by our hold timer (3 s
+    // negotiated; its expiry is unit-tested with an injected clock), not by TCP or a later timeout.
     b.signal("SIGSTOP");
     await waitFor(() => bestPaths(events, "10.41.0.0/16").at(-1)?.withdrawn === true, "withdrawal", 10_000);
-    const elapsed = Date.now() - stoppedAt;
-    expect(elapsed).toBeLessThan(3000 + 1500);
     expect(s.peers()[0]!.lastError).toMatchObject({ reason: "hold-timer-expired", code: 4, sent: true });
+    expect(downReasons(events).at(-1)).toBe("hold-timer-expired");
     b.signal("SIGCONT");
-    // The session comes back; then a hard kill drops it at once (TCP closes).
+    // The session comes back; then a hard kill drops it at once: the kernel closes the TCP connection,
+    // so the session ends by tcp-failed, before any hold timer.
     await waitFor(() => s.route("10.41.0.0/16"), "route after BIRD resumed", 20_000);
-    const killedAt = Date.now();
     b.signal("SIGKILL");
     await waitFor(() => s.route("10.41.0.0/16") === undefined, "withdrawal after kill", 10_000);
-    expect(Date.now() - killedAt).toBeLessThan(3000);
+    expect(downReasons(events).at(-1)).toBe("tcp-failed");
     expect(bestPaths(events, "10.41.0.0/16").at(-1)?.withdrawn).toBe(true);
   });
 });

@@ -77,16 +77,30 @@ export async function startBird(config: string, name = "bird"): Promise<Bird> {
     proc.stderr?.on("data", (d: Buffer) => {
       log += d.toString();
     });
-    await waitFor(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`bird exited: ${log}`);
-        return (await run(BIRDC, ["-s", sock, "show", "status"], 5000)).includes("Daemon is up");
-      },
-      "bird to start",
-      10_000,
-    );
+    try {
+      await waitFor(
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`bird exited: ${log}`);
+          return (await run(BIRDC, ["-s", sock, "show", "status"], 5000)).includes("Daemon is up");
+        },
+        "bird to start",
+        10_000,
+      );
+    } catch (e) {
+      // A daemon that never came up must not outlive the run.
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGKILL");
+        await exited(proc);
+      }
+      throw e;
+    }
   };
-  await launch(config);
+  try {
+    await launch(config);
+  } catch (e) {
+    await t.remove();
+    throw e;
+  }
   const birdc = (args: readonly string[]) => run(BIRDC, ["-s", sock, ...args]);
   return {
     dir: t.dir,

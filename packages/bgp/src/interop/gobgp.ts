@@ -53,15 +53,25 @@ export async function startGobgp(config: string, name = "gobgp"): Promise<Gobgp>
   });
   const gobgp = (args: readonly string[], timeoutMs?: number) =>
     run(GOBGP, ["-u", "127.0.0.1", "-p", String(apiPort), ...args], timeoutMs);
-  await waitFor(
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`gobgpd exited: ${log}`);
-      await gobgp(["global", "-j"], 5000);
-      return true;
-    },
-    "gobgpd to start",
-    10_000,
-  );
+  try {
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`gobgpd exited: ${log}`);
+        await gobgp(["global", "-j"], 5000);
+        return true;
+      },
+      "gobgpd to start",
+      10_000,
+    );
+  } catch (e) {
+    // A daemon that never came up must not outlive the run.
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill("SIGKILL");
+      await exited(proc);
+    }
+    await t.remove();
+    throw e;
+  }
   return {
     dir: t.dir,
     apiPort,

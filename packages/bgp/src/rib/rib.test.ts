@@ -395,6 +395,40 @@ describe("export", () => {
     expect(rib.exportChange(i, c.afi, c.len, c.v4, c.v6, null)).toBeNull();
     expect(rib.exportChange(i, c.afi, c.len, c.v4, c.v6, null)).toBeUndefined();
   });
+
+  it("exports one attribute set as IPv4 and as IPv6 with each family's own next hop", () => {
+    const rib = setup();
+    const e = peer(rib, { address: "192.0.2.9", asn: 65009, families: ["1/1", "2/1"] });
+    e.localAddress6 = "2001:db8::1";
+    rib.openOut(e);
+    // Our own routes without a next hop share one attribute set across families.
+    const attrs: PathAttributes = { origin: 0, asPath: [] };
+    const v4 = parseRibPrefix("10.1.0.0/16");
+    const v6 = parseRibPrefix("2001:db8:ff::/48");
+    const c4 = rib.originate(v4.afi, v4.len, v4.v4, v4.v6, attrs, [])!;
+    const c6 = rib.originate(v6.afi, v6.len, v6.v4, v6.v6, attrs, [])!;
+    expect(c4.best?.attrs).toBe(c6.best?.attrs);
+    const o4 = rib.exportChange(e, c4.afi, c4.len, c4.v4, c4.v6, c4.best);
+    const o6 = rib.exportChange(e, c6.afi, c6.len, c6.v4, c6.v6, c6.best);
+    expect(o4?.nextHops).toEqual(["10.0.0.1"]);
+    expect(o6?.nextHops).toEqual(["2001:db8::1"]);
+    expect(o6?.attrs.nextHop).toBeUndefined();
+  });
+
+  it("drops one family of a peer and leaves the other (RFC 7606 AFI/SAFI disable)", () => {
+    const rib = setup();
+    const a = peer(rib, { address: "10.0.0.2", families: ["1/1", "2/1"] });
+    announce(rib, a, {}, parseRibPrefix("10.0.1.0/24"));
+    const set6 = rib.internFromPeer(a, { origin: 0, asPath: [] }, ["2001:db8::2"]);
+    const p6 = parseRibPrefix("2001:db8:1::/48");
+    rib.announce(a, p6.afi, p6.len, p6.v4, p6.v6, 0, set6);
+    expect(rib.size).toBe(2);
+    const changes: RouteChange[] = [];
+    rib.dropPeer(a, (c) => changes.push(c), p6.afi);
+    expect(changes.map((c) => [formatRibPrefix(c), c.best])).toEqual([["2001:db8:1::/48", null]]);
+    expect(rib.size).toBe(1);
+    expect(bestFrom(rib, parseRibPrefix("10.0.1.0/24"))).toBe("10.0.0.2");
+  });
 });
 
 describe("graceful restart", () => {

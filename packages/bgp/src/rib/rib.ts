@@ -385,10 +385,13 @@ export class Rib {
 
   /** Inserts `path` (carrying one reference), replacing the same peer's path with the same id. */
   private insert(afi: Afi, len: number, v4: number, v6: Uint8Array | null, path: Path): RouteChange | null {
-    const slot = this.getSlot(afi, len, v4, v6);
+    // A new IPv4 destination (the bulk of a full-table load) is stored by the same probe that finds it
+    // absent.
+    const slot =
+      afi === Afi.IPv4 ? this.table.setV4IfAbsent(v4, len, path) : this.getSlot(afi, len, v4, v6);
     const peer = path.peer as RibPeer;
     if (slot === undefined) {
-      this.setSlot(afi, len, v4, v6, path);
+      if (afi !== Afi.IPv4) this.setSlot(afi, len, v4, v6, path);
       peer.accepted++;
       if (this.decision.igpCost) return this.rechoose(afi, len, v4, v6, [path], null, []);
       return { afi, len, v4, v6, best: path, previous: null, multipath: [path] };
@@ -530,12 +533,12 @@ export class Rib {
   }
 
   /**
-   * Removes every path of `p` (session down without graceful restart, or peer removed), reporting each
-   * best-path change to `onChange`.
+   * Removes every path of `p` (session down without graceful restart, or peer removed), or only those
+   * of family `afi` (RFC 7606 AFI/SAFI disable), reporting each best-path change to `onChange`.
    */
-  dropPeer(p: RibPeer, onChange: (c: RouteChange) => void): void {
-    this.sweep(p, false, onChange);
-    this.clearImportCache(p);
+  dropPeer(p: RibPeer, onChange: (c: RouteChange) => void, afi?: Afi | undefined): void {
+    this.sweep(p, false, onChange, afi);
+    if (afi === undefined) this.clearImportCache(p);
   }
 
   /**
@@ -611,7 +614,9 @@ export class Rib {
     }
     const pol = to.exportPolicy;
     const cacheable = pol.prefixIndependent;
-    const cacheKey = best.attrs.id * 65536 + from.index;
+    // The family is part of the key: one attribute set (e.g. our own routes, which carry no next hop)
+    // can be exported as IPv4 and as IPv6, with a different next hop each.
+    const cacheKey = (best.attrs.id * 65536 + from.index) * 2 + (afi === Afi.IPv6 ? 1 : 0);
     if (cacheable) {
       const hit = to.exportCache.get(cacheKey);
       if (hit !== undefined) return hit;

@@ -10,7 +10,7 @@ describe("U32Map", () => {
       fc.nat(),
     );
     const op = fc.tuple(
-      fc.constantFrom("set", "delete", "get"),
+      fc.constantFrom("set", "delete", "get", "setIfAbsent"),
       key.map((k) => k >>> 0),
     );
     fc.assert(
@@ -21,6 +21,9 @@ describe("U32Map", () => {
           if (kind === "set") {
             m.set(k, i);
             ref.set(k, i);
+          } else if (kind === "setIfAbsent") {
+            expect(m.setIfAbsent(k, i)).toBe(ref.get(k));
+            if (!ref.has(k)) ref.set(k, i);
           } else if (kind === "delete") {
             expect(m.delete(k)).toBe(ref.delete(k));
           } else {

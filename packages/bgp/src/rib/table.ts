@@ -137,6 +137,24 @@ export class U32Map<V> {
     if (++this.size * 4 > this.keys.length * 3) this.grow();
   }
 
+  /**
+   * Sets `k` to `v` when `k` is absent and returns undefined; otherwise returns the value it has and
+   * changes nothing. One probe sequence for what would take a `get` and a `set`.
+   */
+  setIfAbsent(k: number, v: V): V | undefined {
+    const mask = this.keys.length - 1;
+    let i = this.home(k);
+    for (; ; i = (i + 1) & mask) {
+      const cur = this.vals[i];
+      if (cur === undefined) break;
+      if (this.keys[i] === k) return cur;
+    }
+    this.keys[i] = k;
+    this.vals[i] = v;
+    if (++this.size * 4 > this.keys.length * 3) this.grow();
+    return undefined;
+  }
+
   delete(k: number): boolean {
     const mask = this.keys.length - 1;
     let i = this.home(k);
@@ -214,6 +232,13 @@ export class PrefixTable<V> {
     const before = m.size;
     m.set(k, v);
     this.count += m.size - before;
+  }
+
+  /** Sets the prefix to `v` when absent (returns undefined), else returns its value unchanged. */
+  setV4IfAbsent(addr: number, len: number, v: V): V | undefined {
+    const prev = this.v4[len]!.setIfAbsent(v4Key(addr, len), v);
+    if (prev === undefined) this.count++;
+    return prev;
   }
 
   deleteV4(addr: number, len: number): boolean {

@@ -7,8 +7,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   createCodecContext,
   createFramer,
+  decodeUpdate,
   encodeMessage,
   encodeUpdates,
+  formatPrefix,
   messageType,
   parsePrefix,
 } from "../wire/index.js";
@@ -32,16 +34,18 @@ async function waitFor<T>(f: () => T | undefined | false, what: string, ms = 10_
 const ctx = createCodecContext();
 
 /** A scripted peer: completes the OPEN exchange, then lets the test write raw bytes. */
-async function rawPeer(port: number, host: string, local: string, asn: number) {
+async function rawPeer(port: number, host: string, local: string, asn: number, afis: readonly number[] = [1]) {
   const socket: Socket = connect({ host, port, localAddress: local });
   cleanups.push(() => socket.destroy());
   const framer = createFramer();
   const received: number[] = [];
+  const updates: Uint8Array[] = [];
   let established = false;
   socket.on("data", (chunk: Buffer) => {
     for (const m of framer.push(chunk)) {
       const t = messageType(m);
       received.push(t);
+      if (t === 2) updates.push(m);
       if (t === 1) socket.write(encodeMessage({ type: 4 }, ctx));
       if (t === 4) established = true;
     }
@@ -57,7 +61,7 @@ async function rawPeer(port: number, host: string, local: string, asn: number) {
         holdTime: 90,
         bgpId: "10.9.9.9",
         capabilities: [
-          { code: 1, kind: "multiprotocol", afi: 1, safi: 1 },
+          ...afis.map((afi) => ({ code: 1 as const, kind: "multiprotocol" as const, afi, safi: 1 })),
           { code: 65, kind: "four-octet-as", asn },
         ],
       },
@@ -65,7 +69,7 @@ async function rawPeer(port: number, host: string, local: string, asn: number) {
     ),
   );
   await waitFor(() => established, "raw peer established");
-  return { socket, received };
+  return { socket, received, updates };
 }
 
 function update(prefix: string, origin: 0 | 1 | 2 = 0): Uint8Array {
@@ -136,6 +140,130 @@ describe("RFC 7606 at the speaker", () => {
     await waitFor(() => s.route("203.0.113.0/24"), "good route");
     expect(s.route("198.51.100.0/24")).toBeUndefined();
     expect(s.peers()[0]!.state).toBe("established");
+  });
+});
+
+describe("RFC 7606 AFI/SAFI disable at the speaker", () => {
+  /** An IPv6 unicast announcement of `prefix` in MP_REACH_NLRI. */
+  function update6(prefix: string): Uint8Array {
+    const [m] = encodeUpdates(
+      {
+        attributes: {
+          origin: 0,
+          asPath: [{ type: 2, asns: [65002] }],
+          mpReach: { afi: 2, safi: 1, nextHops: ["2001:db8::2"], nlri: [] },
+        },
+        nlri: [parsePrefix(prefix)],
+      },
+      ctx,
+    );
+    return m!;
+  }
+
+  /** Prefixes announced (MP_REACH) and withdrawn (MP_UNREACH) in IPv6 by the UPDATEs the peer got. */
+  function v6Seen(updates: readonly Uint8Array[]) {
+    const announced: string[] = [];
+    const withdrawn: string[] = [];
+    for (const u of updates) {
+      const d = decodeUpdate(u, ctx);
+      for (const p of d.update.attributes.mpReach?.nlri ?? []) announced.push(formatPrefix(p));
+      for (const p of d.update.attributes.mpUnreach?.withdrawn ?? []) withdrawn.push(formatPrefix(p));
+    }
+    return { announced, withdrawn };
+  }
+
+  it("a malformed MP_REACH_NLRI disables IPv6 for the session; IPv4 goes on", async () => {
+    const s = await createSpeaker({
+      asn: 65001,
+      routerId: "10.255.0.1",
+      listen: [{ host: "127.0.0.25", port: 0 }],
+    });
+    cleanups.push(() => s.close());
+    s.addPeer({
+      address: "127.0.0.26",
+      asn: 65002,
+      passive: true,
+      families: ["ipv4", "ipv6"],
+      nextHop6: "2001:db8::1",
+    });
+    const events: SpeakerEvent[] = [];
+    s.on((e) => events.push(e));
+    s.originate("10.1.0.0/16");
+    s.originate("2001:db8:ff::/48");
+    const peer = await rawPeer(s.listening[0]!.port, "127.0.0.25", "127.0.0.26", 65002, [1, 2]);
+    expect([...(s.peers()[0]!.negotiated?.families ?? [])].sort()).toEqual(["1/1", "2/1"]);
+    await waitFor(() => v6Seen(peer.updates).announced.includes("2001:db8:ff::/48"), "our IPv6 route");
+    peer.socket.write(update6("2001:db8:1::/48"));
+    peer.socket.write(update("198.51.100.0/24"));
+    await waitFor(() => s.route("2001:db8:1::/48") && s.route("198.51.100.0/24"), "both routes");
+
+    // An IPv6 prefix of length 129 in MP_REACH_NLRI: RFC 7606 §5.3/§7.11, AFI/SAFI disable.
+    const bad = update6("2001:db8:2::/48");
+    const at = bad.length - 7; // length byte of the only prefix (48 bits: 6 address bytes follow)
+    expect(bad[at]).toBe(48);
+    bad[at] = 129;
+    expect(decodeUpdate(bad, ctx).action).toBe("afi-safi-disable");
+    peer.socket.write(bad);
+    // Its IPv6 routes are deleted (RFC 4760 §7) and reported as withdrawn in the best-path stream.
+    await waitFor(() => s.route("2001:db8:1::/48") === undefined, "IPv6 routes deleted");
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: "best-path", prefix: "2001:db8:1::/48", withdrawn: true }),
+    );
+    // We stop advertising IPv6 to it: our IPv6 route is withdrawn there.
+    await waitFor(() => v6Seen(peer.updates).withdrawn.includes("2001:db8:ff::/48"), "our IPv6 withdrawn");
+    const st = s.peers()[0]!;
+    expect(st.state).toBe("established");
+    expect(st.negotiated?.families).toEqual(["1/1"]);
+    expect(peer.received).not.toContain(3); // no NOTIFICATION
+
+    // Later IPv6 announcements are ignored for this session; IPv4 still flows (one serialized queue, so
+    // the IPv4 route arriving second proves the IPv6 one was handled first).
+    peer.socket.write(update6("2001:db8:3::/48"));
+    peer.socket.write(update("203.0.113.0/24"));
+    await waitFor(() => s.route("203.0.113.0/24"), "IPv4 after disable");
+    expect(s.route("2001:db8:3::/48")).toBeUndefined();
+    expect(s.route("198.51.100.0/24")).toBeDefined();
+    // A new IPv6 origination is not advertised to this peer any more; a new IPv4 one is.
+    const before = v6Seen(peer.updates).announced.length;
+    s.originate("2001:db8:fe::/48");
+    s.originate("10.2.0.0/16");
+    await waitFor(
+      () =>
+        peer.updates.some((u) => decodeUpdate(u, ctx).update.nlri.some((p) => formatPrefix(p) === "10.2.0.0/16")),
+      "IPv4 origination advertised",
+    );
+    expect(v6Seen(peer.updates).announced.length).toBe(before);
+  });
+
+  it("a session whose only family is disabled is reset (the RFC 7606 fallback)", async () => {
+    const s = await createSpeaker({
+      asn: 65001,
+      routerId: "10.255.0.1",
+      listen: [{ host: "127.0.0.27", port: 0 }],
+    });
+    cleanups.push(() => s.close());
+    s.addPeer({ address: "127.0.0.28", asn: 65002, passive: true });
+    const peer = await rawPeer(s.listening[0]!.port, "127.0.0.27", "127.0.0.28", 65002);
+    // A malformed MP_REACH_NLRI for IPv4 unicast, the session's only family.
+    const [m] = encodeUpdates(
+      {
+        attributes: {
+          origin: 0,
+          asPath: [{ type: 2, asns: [65002] }],
+          mpReach: { afi: 1, safi: 1, nextHops: ["192.0.2.2"], nlri: [] },
+        },
+        nlri: [parsePrefix("198.51.100.0/24")],
+      },
+      ctx,
+    );
+    const bad = m!;
+    const at = bad.length - 4;
+    expect(bad[at]).toBe(24);
+    bad[at] = 33;
+    expect(decodeUpdate(bad, ctx).action).toBe("afi-safi-disable");
+    peer.socket.write(bad);
+    await waitFor(() => s.peers()[0]!.lastError?.code === 3, "UPDATE error NOTIFICATION");
+    expect(s.peers()[0]!.lastError).toMatchObject({ code: 3, subcode: 9, sent: true });
   });
 });
 

@@ -133,7 +133,6 @@ interface PeerRt {
 }
 
 const FLUSH_THRESHOLD = 16_384;
-const PLACEHOLDER: Prefix = { afi: Afi.IPv4, len: 0, addr: new Uint8Array(4) };
 const EMPTY = new Uint8Array(0);
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -522,7 +521,9 @@ class SpeakerImpl implements Speaker {
     };
   }
 
-  private nextHopsOf(paths: readonly Path[]): string[] {
+  private nextHopsOf(paths: readonly Path[]): readonly string[] {
+    // The common case, one path with one next hop: its interned (frozen) list, no new array per event.
+    if (paths.length === 1 && paths[0]!.attrs.nextHops.length === 1) return paths[0]!.attrs.nextHops;
     const out: string[] = [];
     for (const p of paths) {
       const nh = p.attrs.nextHops[0];
@@ -915,35 +916,27 @@ class SpeakerImpl implements Speaker {
         (r.sections.mpReach?.end ?? 0) > (r.sections.mpReach?.start ?? 0);
       if (hasNlri && r.action !== "session-reset") {
         // Semantic checks that need the session (RFC 4271 §6.3 first AS, eBGP-only attributes, next hop).
-        // validateUpdate looks at the prefix lists, which the allocation-free decode leaves empty: pass
-        // one placeholder per non-empty section so its announcement checks run.
-        const a = r.update.attributes;
-        const v4 = r.sections.nlri.end > r.sections.nlri.start ? [PLACEHOLDER] : [];
-        const probe = {
-          ...r.update,
-          nlri: v4,
-          attributes:
-            a.mpReach && r.sections.mpReach ? { ...a, mpReach: { ...a.mpReach, nlri: [PLACEHOLDER] } } : a,
-        };
-        const v = validateUpdate(probe, {
+        const v = validateUpdate(r.update, {
           ebgp: !peer.rib.ibgp,
           peerAs: peer.opts.asn,
           localAddresses: [peer.rib.localAddress4, peer.rib.localAddress6].filter(
             (x): x is string => x !== null,
           ),
+          sections: r.sections,
         });
-        const attributes = v.attributes.mpReach
-          ? { ...v.attributes, mpReach: { ...v.attributes.mpReach, nlri: [] } }
-          : v.attributes;
         r = {
           ...r,
-          update: { ...r.update, attributes },
+          update: { ...r.update, attributes: v.attributes },
           errors: [...r.errors, ...v.errors],
           action: worstAction(r.action, v.action),
         };
       }
-      if (r.action === "session-reset" || r.action === "afi-safi-disable") {
-        // AFI/SAFI disable is handled as a session reset (the RFC 7606 fallback).
+      if (r.action === "afi-safi-disable") {
+        const rest = this.disableFamilies(peer, conn, r);
+        if (rest === null) return;
+        r = rest;
+      }
+      if (r.action === "session-reset") {
         const err = r.errors.find((x) => x.action === r.action) ?? r.errors[0]!;
         this.fsmStep(peer, conn, {
           type: "decode-error",
@@ -972,6 +965,56 @@ class SpeakerImpl implements Speaker {
       return;
     }
     this.fsmStep(peer, conn, { type: "message", message: m });
+  }
+
+  /**
+   * RFC 7606 §2 / RFC 4760 §7 AFI/SAFI disable: the peer sent a malformed MP_REACH/MP_UNREACH for a
+   * family. For the rest of this session we delete the routes it sent in that family, ignore that
+   * family in its UPDATEs and stop advertising it (our routes there are withdrawn), while the other
+   * families go on. When the family cannot be named, or no family would remain, the session is reset
+   * (the RFC's fallback). Returns the rest of the UPDATE to apply, or null when the session was reset.
+   */
+  private disableFamilies(peer: PeerRt, conn: Conn, r: UpdateDecodeResult): UpdateDecodeResult | null {
+    const n = peer.negotiated;
+    const bad = r.errors.filter((e) => e.action === "afi-safi-disable");
+    const fams = new Set<string>();
+    for (const e of bad) {
+      if (e.details.afi === undefined || e.details.safi === undefined) fams.clear();
+      else fams.add(`${e.details.afi}/${e.details.safi}`);
+      if (fams.size === 0) break;
+    }
+    const left = n ? [...n.families].filter((f) => !fams.has(f)) : [];
+    if (!n || fams.size === 0 || left.length === 0) {
+      const err = bad[0]!;
+      this.fsmStep(peer, conn, {
+        type: "decode-error",
+        code: err.notification.code,
+        subcode: err.notification.subcode,
+        data: err.notification.data,
+        action: "session-reset",
+        message: err.message,
+      });
+      return null;
+    }
+    const disabled = [...fams].filter((f) => n.families.has(f));
+    if (disabled.length > 0) {
+      this.log.warn(
+        { peer: peer.opts.id, families: disabled, errors: bad.map((x) => x.message) },
+        "bgp address family disabled for this session",
+      );
+      peer.negotiated = { ...n, families: new Set(left) };
+      peer.rib.families = new Set(left);
+      for (const f of disabled) {
+        const afi = Number(f.split("/")[0]) as Afi;
+        this.rib.dropPeer(peer.rib, (c) => this.onChange(c), afi);
+      }
+      // Our advertisements in the family: exportAttrs now refuses it, so re-export withdraws them.
+      this.reexport(peer);
+    }
+    const others = r.errors.filter((e) => e.action !== "afi-safi-disable");
+    let action: UpdateDecodeResult["action"];
+    for (const e of others) action = worstAction(action, e.action);
+    return { ...r, errors: others, action };
   }
 
   private onEstablished(peer: PeerRt, conn: Conn, n: Negotiated): void {

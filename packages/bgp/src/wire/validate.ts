@@ -8,6 +8,7 @@ import { AS_TRANS, AttrType, OpenErrorSubcode, UpdateErrorSubcode } from "./cons
 import { type BgpWireError, openError, updateError, worstAction } from "./errors.js";
 import { parseIpv4, parseIpv6 } from "./ip.js";
 import { ErrorAction, type OpenMessage, type PathAttributes, type UpdateMessage } from "./types.js";
+import type { UpdateSections } from "./update.js";
 
 /** The 4-octet ASN an OPEN announces: the 4-octet AS capability when present, else `myAs`. */
 export function openPeerAs(open: OpenMessage): number {
@@ -75,6 +76,12 @@ export interface UpdateValidationOptions {
   confederation?: boolean;
   /** Our own addresses: a next hop equal to one is a semantic error. Default none. */
   localAddresses?: readonly string[];
+  /**
+   * The prefix sections of the UPDATE, from the result of `decodeUpdate`. Pass them when the UPDATE was
+   * decoded with `prefixes: "sections"`: its prefix lists are then empty, and the sections tell whether
+   * it announces anything (which the first-AS and next-hop checks depend on). Default: the prefix lists.
+   */
+  sections?: UpdateSections | undefined;
 }
 
 /** Result of {@link validateUpdate}. */
@@ -132,7 +139,12 @@ export function validateUpdate(update: UpdateMessage, opts: UpdateValidationOpti
     if (a.originatorId !== undefined) discard(AttrType.OriginatorId, "originatorId", "ORIGINATOR_ID");
     if (a.clusterList !== undefined) discard(AttrType.ClusterList, "clusterList", "CLUSTER_LIST");
   }
-  const announces = update.nlri.length > 0 || (a.mpReach?.nlri.length ?? 0) > 0;
+  const sec = opts.sections;
+  const v4Announces = sec ? sec.nlri.end > sec.nlri.start : update.nlri.length > 0;
+  const mpAnnounces = sec
+    ? sec.mpReach !== undefined && sec.mpReach.end > sec.mpReach.start
+    : (a.mpReach?.nlri.length ?? 0) > 0;
+  const announces = v4Announces || mpAnnounces;
   if (announces && a.asPath) {
     if (opts.ebgp && !opts.confederation && a.asPath.some((s) => s.type === 3 || s.type === 4))
       withdraw(
@@ -154,7 +166,7 @@ export function validateUpdate(update: UpdateMessage, opts: UpdateValidationOpti
   }
   const locals = new Set(opts.localAddresses ?? []);
   if (
-    update.nlri.length > 0 &&
+    v4Announces &&
     a.nextHop !== undefined &&
     (isBadV4NextHop(a.nextHop) || locals.has(a.nextHop))
   )
@@ -164,7 +176,7 @@ export function validateUpdate(update: UpdateMessage, opts: UpdateValidationOpti
       "next-hop",
       `unusable NEXT_HOP ${a.nextHop}`,
     );
-  if (a.mpReach && a.mpReach.nlri.length > 0) {
+  if (a.mpReach && mpAnnounces) {
     const nh = a.mpReach.nextHops[0];
     const bad =
       nh === undefined || (nh.includes(":") ? isBadV6NextHop(nh) : isBadV4NextHop(nh)) || locals.has(nh);

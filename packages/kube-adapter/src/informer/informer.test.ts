@@ -138,6 +138,57 @@ describe("informer", () => {
     await inf.close();
   });
 
+  it("cuts a watch that outlives its timeout (a dead connection) and resumes from its resourceVersion", async () => {
+    server.create("namespaces", namespace("a"));
+    // The first watch goes into a black hole: the server is told no timeout and the bytes it sends are
+    // lost, as on a connection whose peer vanished. Later requests pass through.
+    let watches = 0;
+    const blackHole: KubeTransport = {
+      server: transport.server,
+      close: () => transport.close(),
+      get: async (path, opts) => {
+        if (!path.includes("watch=") || watches++ > 0) return transport.get(path, opts);
+        const res = await transport.get(path.replace(/&timeoutSeconds=\d+/, ""), opts);
+        return {
+          status: res.status,
+          headers: res.headers,
+          destroy: () => res.destroy(),
+          body: {
+            [Symbol.asyncIterator]: () => ({
+              async next(): Promise<IteratorResult<Buffer>> {
+                for await (const _lost of res.body) {
+                  // lost on the way
+                }
+                return { done: true, value: undefined };
+              },
+            }),
+          },
+        };
+      },
+    };
+    const rec = recorder();
+    const inf = createInformer({
+      transport: blackHole,
+      resource: KubeResources.namespaces,
+      watchTimeoutSeconds: 1,
+      allowWatchBookmarks: false,
+      backoff: fastBackoff,
+      ...rec,
+    });
+    await inf.waitForSync();
+    await waitFor(() => server.openWatches === 1, "watch open");
+    server.create("namespaces", namespace("b"));
+    await waitFor(() => inf.cache.has("b"), "the event, on the watch that replaced the stalled one");
+    expect(inf.stats.lists).toBe(1);
+    const failed = rec.transitions.find((t) => t.reason === "watch-failed");
+    expect(failed?.error).toMatchObject({
+      code: "network",
+      message: expect.stringContaining("outlived its timeoutSeconds=1"),
+    });
+    expect(rec.events.map((e) => e.key)).toEqual(["a", "b"]);
+    await inf.close();
+  });
+
   it("resumes a dropped watch from the last resourceVersion without relisting", async () => {
     server.create("namespaces", namespace("a"));
     const rec = recorder();

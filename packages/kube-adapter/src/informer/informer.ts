@@ -88,7 +88,8 @@ export interface InformerOptions<T extends KubeObject> {
   pageSize?: number | undefined;
   /**
    * Watch `timeoutSeconds`; each watch picks a value in [t, 2t) as client-go does, so watches of many
-   * clients do not expire together. Default 300.
+   * clients do not expire together. A watch still open min(t, 30) s after its own timeout is taken for a
+   * dead connection, cut and resumed. Default 300.
    */
   watchTimeoutSeconds?: number | undefined;
   /** Ask for BOOKMARK events. Default true. */
@@ -150,6 +151,9 @@ export interface Informer<T extends KubeObject> {
 
 /** A watch that ends cleanly sooner than this without any event counts as a failure (client-go: 1 s). */
 const SHORT_WATCH_MS = 1000;
+
+/** How long past its `timeoutSeconds` a watch may run before it is taken for stalled (at most). */
+const WATCH_GRACE_S = 30;
 
 function parseJson<T>(text: string, what: string, path: string): T {
   try {
@@ -461,6 +465,17 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
     const res = await this.transport.get(path, { signal: this.abort.signal });
     if (res.status !== 200) throw await failure(res, path, this.resource.kind);
     const framer = new JsonLineFramer();
+    // The server ends the watch after `timeout`; one that outlives it by far sits on a dead connection
+    // (a peer gone without FIN or RST), which TCP keep-alive would notice only after minutes.
+    let overdue = false;
+    const deadline = setTimeout(
+      () => {
+        overdue = true;
+        res.destroy();
+      },
+      // Beyond 2³¹−1 ms Node would fire the timer at once.
+      Math.min((timeout + Math.min(timeout, WATCH_GRACE_S)) * 1000, 2 ** 31 - 1),
+    );
     try {
       for await (const chunk of res.body) {
         for (const line of framer.push(chunk)) {
@@ -468,8 +483,18 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
           this.watchProgressed = true;
         }
       }
+    } catch (error) {
+      if (!overdue) throw error;
     } finally {
+      clearTimeout(deadline);
       res.destroy();
+    }
+    if (overdue) {
+      throw new KubeAdapterError(
+        KubeAdapterErrorCode.Network,
+        `watch outlived its timeoutSeconds=${timeout}; reconnecting`,
+        { details: { path, kind: this.resource.kind }, retryable: true },
+      );
     }
     return this.watchProgressed;
   }
