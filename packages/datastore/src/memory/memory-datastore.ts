@@ -241,7 +241,9 @@ class MemoryStore implements MemoryDatastore {
     const next = this.#entryFor(key, copy, rev, undefined);
     this.#commit([{ key, next, prev: undefined }]);
     await this.#durable(rev);
-    return JSON.parse(next.json) as T;
+    // `copy` is our private deep copy and now carries exactly what `next.json` holds; the store keeps
+    // only the JSON text, so handing it to the caller cannot alias stored state.
+    return copy as T;
   }
 
   async update<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
@@ -264,7 +266,9 @@ class MemoryStore implements MemoryDatastore {
     const next = this.#entryFor(key, copy, rev, prev);
     this.#commit([{ key, next, prev }]);
     await this.#durable(rev);
-    return JSON.parse(next.json) as T;
+    // `copy` is our private deep copy and now carries exactly what `next.json` holds; the store keeps
+    // only the JSON text, so handing it to the caller cannot alias stored state.
+    return copy as T;
   }
 
   async delete<T extends StoredObject = StoredObject>(
@@ -304,7 +308,7 @@ class MemoryStore implements MemoryDatastore {
       if (op.op === "create" || op.op === "update") {
         const next = this.#entryFor(op.key, op.object, rev, op.op === "update" ? prev : undefined);
         changes.push({ key: op.key, next, prev });
-        return JSON.parse(next.json) as StoredObject;
+        return op.object; // our deep copy, as stored (see create)
       }
       if (op.op === "delete") changes.push({ key: op.key, next: undefined, prev });
       return null;
