@@ -164,7 +164,8 @@ async function startMargay(port: number): Promise<Device> {
     loaded: async () => {
       const m = await next("loaded");
       // The load counts only if the best-path stream (what a dataplane consumes) was produced too.
-      if (m.bestPathEvents! < N) throw new Error(`margay: ${m.bestPathEvents} best-path events for ${N} routes`);
+      if (m.bestPathEvents! < N)
+        throw new Error(`margay: ${m.bestPathEvents} best-path events for ${N} routes`);
       return m.at!;
     },
     stop: async () => {

@@ -227,7 +227,15 @@ export class Rib {
     this.peers.delete(p.index);
   }
 
+  /** Last import-cache hit (peer, set → path); reset with any import cache. */
+  private memoPeer: RibPeer | null = null;
+  private memoSet: AttrSet | null = null;
+  private memoPath: Path | null | undefined = undefined;
+
   private clearImportCache(p: RibPeer): void {
+    this.memoPeer = null;
+    this.memoSet = null;
+    this.memoPath = undefined;
     for (const path of p.importCache.values()) if (path) this.unrefPath(path);
     p.importCache.clear();
   }
@@ -290,8 +298,12 @@ export class Rib {
     const pol = p.importPolicy;
     const cacheable = pathId === 0 && pol.prefixIndependent;
     if (cacheable) {
-      const hit = p.importCache.get(set.id);
+      // The prefixes of one UPDATE share a set: remember the last lookup, one Map probe per UPDATE.
+      const hit = this.memoPeer === p && this.memoSet === set ? this.memoPath : p.importCache.get(set.id);
       if (hit !== undefined) {
+        this.memoPeer = p;
+        this.memoSet = set;
+        this.memoPath = hit;
         if (hit) this.refPath(hit);
         return hit;
       }
@@ -387,8 +399,7 @@ export class Rib {
   private insert(afi: Afi, len: number, v4: number, v6: Uint8Array | null, path: Path): RouteChange | null {
     // A new IPv4 destination (the bulk of a full-table load) is stored by the same probe that finds it
     // absent.
-    const slot =
-      afi === Afi.IPv4 ? this.table.setV4IfAbsent(v4, len, path) : this.getSlot(afi, len, v4, v6);
+    const slot = afi === Afi.IPv4 ? this.table.setV4IfAbsent(v4, len, path) : this.getSlot(afi, len, v4, v6);
     const peer = path.peer as RibPeer;
     if (slot === undefined) {
       if (afi !== Afi.IPv4) this.setSlot(afi, len, v4, v6, path);

@@ -1,12 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PrefixTable, U32Map } from "./table.js";
+import { Afi } from "../wire/types.js";
+import { formatRibPrefix, PrefixTable, U32Map } from "./table.js";
 
 describe("U32Map", () => {
   it("behaves like a Map under random sets and deletes (incl. colliding and extreme keys)", () => {
     const key = fc.oneof(
       fc.integer({ min: 0, max: 64 }),
       fc.constantFrom(0, 0xffffffff, 0x80000000),
+      // One offset within every block of 8 keys: the blocks' home slots overflow into each other.
+      fc.integer({ min: 0, max: 4096 }).map((x) => x * 8),
       fc.nat(),
     );
     const op = fc.tuple(
@@ -80,5 +83,19 @@ describe("PrefixTable", () => {
     expect(t.size).toBe(3);
     expect(t.deleteV4(0xffffffff, 32)).toBe(true);
     expect(t.size).toBe(2);
+  });
+});
+
+describe("formatRibPrefix", () => {
+  it("writes IPv4 prefixes in dotted decimal for every octet value and length", () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 0xffffffff }), fc.integer({ min: 0, max: 32 }), (v4, len) => {
+        const text = formatRibPrefix({ afi: Afi.IPv4, len, v4, v6: null });
+        expect(text).toBe(`${[v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255].join(".")}/${len}`);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(formatRibPrefix({ afi: Afi.IPv4, len: 32, v4: 0xffffffff, v6: null })).toBe("255.255.255.255/32");
+    expect(formatRibPrefix({ afi: Afi.IPv4, len: 0, v4: 0, v6: null })).toBe("0.0.0.0/0");
   });
 });

@@ -48,11 +48,23 @@ export function v6FromKey(key: string): Uint8Array {
   return out;
 }
 
+// Decimal text of every octet and prefix length: a full table formats a million prefixes (one per
+// best-path event), and table lookups are cheaper than number-to-string conversions.
+const DEC = Array.from({ length: 256 }, (_, i) => String(i));
+const OCTET_DOT = DEC.map((d) => `${d}.`);
+const SLASH_LEN = Array.from({ length: 129 }, (_, i) => `/${i}`);
+
 /** Text of a {@link RibPrefix}, e.g. `10.0.0.0/8`. */
 export function formatRibPrefix(p: RibPrefix): string {
   if (p.afi === Afi.IPv4) {
     const a = p.v4;
-    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${p.len}`;
+    return (
+      OCTET_DOT[a >>> 24]! +
+      OCTET_DOT[(a >>> 16) & 255]! +
+      OCTET_DOT[(a >>> 8) & 255]! +
+      DEC[a & 255]! +
+      SLASH_LEN[p.len]!
+    );
   }
   const b = p.v6!;
   const groups: string[] = [];
@@ -87,8 +99,8 @@ function nextSeed(): number {
 }
 
 /**
- * An open-addressing hash map from unsigned 32-bit keys to values (linear probing, Fibonacci hashing,
- * backward-shift deletion). Keys live in a `Uint32Array`, values in one array: no per-entry objects and
+ * An open-addressing hash map from unsigned 32-bit keys to values (linear probing, a seeded murmur3
+ * finaliser over blocks of 8 neighbouring keys, backward-shift deletion). Keys live in a `Uint32Array`, values in one array: no per-entry objects and
  * one probe sequence per operation, about twice as fast as a `Map` at a million entries. Keys must be
  * unsigned 32-bit integers.
  */
@@ -106,11 +118,13 @@ export class U32Map<V> {
   private readonly seed = nextSeed();
 
   private home(k: number): number {
-    // murmur3's finaliser over the seeded key.
-    let h = (k ^ this.seed) >>> 0;
+    // murmur3's finaliser over the seeded key, per block of 8 neighbouring keys: a block keeps its
+    // keys side by side (one cache line of values), so a table announced in order (as BGP peers send
+    // it) costs one cache miss per 8 prefixes instead of one per prefix, while blocks land apart.
+    let h = ((k >>> 3) ^ this.seed) >>> 0;
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return (h ^ (h >>> 16)) >>> (32 - this.bits);
+    return (((h ^ (h >>> 16)) >>> (32 - this.bits)) & ~7) | (k & 7);
   }
 
   get(k: number): V | undefined {

@@ -34,7 +34,13 @@ async function waitFor<T>(f: () => T | undefined | false, what: string, ms = 10_
 const ctx = createCodecContext();
 
 /** A scripted peer: completes the OPEN exchange, then lets the test write raw bytes. */
-async function rawPeer(port: number, host: string, local: string, asn: number, afis: readonly number[] = [1]) {
+async function rawPeer(
+  port: number,
+  host: string,
+  local: string,
+  asn: number,
+  afis: readonly number[] = [1],
+) {
   const socket: Socket = connect({ host, port, localAddress: local });
   cleanups.push(() => socket.destroy());
   const framer = createFramer();
@@ -229,7 +235,9 @@ describe("RFC 7606 AFI/SAFI disable at the speaker", () => {
     s.originate("10.2.0.0/16");
     await waitFor(
       () =>
-        peer.updates.some((u) => decodeUpdate(u, ctx).update.nlri.some((p) => formatPrefix(p) === "10.2.0.0/16")),
+        peer.updates.some((u) =>
+          decodeUpdate(u, ctx).update.nlri.some((p) => formatPrefix(p) === "10.2.0.0/16"),
+        ),
       "IPv4 origination advertised",
     );
     expect(v6Seen(peer.updates).announced.length).toBe(before);

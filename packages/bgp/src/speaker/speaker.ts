@@ -30,7 +30,7 @@ import { decodeMessage, encodeMessage } from "../wire/message.js";
 import { decodeUpdate, endOfRib, type UpdateDecodeResult } from "../wire/update.js";
 import { applyUpdate } from "./apply-update.js";
 import { OutQueue } from "./out-queue.js";
-import { Afi, type BgpMessage, type CodecContext, type PathAttributes, type Prefix } from "../wire/types.js";
+import { Afi, type BgpMessage, type CodecContext, type PathAttributes } from "../wire/types.js";
 import {
   type BestPathEvent,
   type BestRoute,

@@ -102,19 +102,20 @@ describe("malformed message corpus", () => {
 
   // A caller that decodes with `prefixes: "sections"` (the speaker does) gets empty prefix lists; given
   // the sections, validateUpdate must still run its announcement checks (first AS, next hop).
-  it.each(
-    MALFORMED.filter((c) => c.stage === "validate-update").map((c) => [c.name, c] as const),
-  )("%s: same verdict when decoded with prefixes: sections", (_name, c) => {
-    const ctx = createCodecContext(c.ctx ?? {});
-    const r = decodeUpdate(c.bytes, ctx, { prefixes: "sections" });
-    expect(r.update.nlri.length + (r.update.attributes.mpReach?.nlri.length ?? 0)).toBe(0);
-    const v = validateUpdate(r.update, { ...(c.updateOptions ?? { ebgp: false }), sections: r.sections });
-    expect(v.action).toBe(c.expect.action);
-    expect(v.errors.map((e) => [e.notification.code, e.notification.subcode])).toContainEqual([
-      c.expect.code,
-      c.expect.subcode,
-    ]);
-  });
+  it.each(MALFORMED.filter((c) => c.stage === "validate-update").map((c) => [c.name, c] as const))(
+    "%s: same verdict when decoded with prefixes: sections",
+    (_name, c) => {
+      const ctx = createCodecContext(c.ctx ?? {});
+      const r = decodeUpdate(c.bytes, ctx, { prefixes: "sections" });
+      expect(r.update.nlri.length + (r.update.attributes.mpReach?.nlri.length ?? 0)).toBe(0);
+      const v = validateUpdate(r.update, { ...(c.updateOptions ?? { ebgp: false }), sections: r.sections });
+      expect(v.action).toBe(c.expect.action);
+      expect(v.errors.map((e) => [e.notification.code, e.notification.subcode])).toContainEqual([
+        c.expect.code,
+        c.expect.subcode,
+      ]);
+    },
+  );
 
   it("runs no announcement check on sections that announce nothing", () => {
     const c = MALFORMED.find((x) => x.name === "leftmost AS is not the peer's")!;

@@ -165,11 +165,7 @@ export function validateUpdate(update: UpdateMessage, opts: UpdateValidationOpti
     }
   }
   const locals = new Set(opts.localAddresses ?? []);
-  if (
-    v4Announces &&
-    a.nextHop !== undefined &&
-    (isBadV4NextHop(a.nextHop) || locals.has(a.nextHop))
-  )
+  if (v4Announces && a.nextHop !== undefined && (isBadV4NextHop(a.nextHop) || locals.has(a.nextHop)))
     withdraw(
       UpdateErrorSubcode.InvalidNextHopAttribute,
       AttrType.NextHop,
