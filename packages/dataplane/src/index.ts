@@ -55,6 +55,7 @@ export type {
 } from "./routes/plan.js";
 export { createRouteState, planRoutes } from "./routes/plan.js";
 export type { RouteTableSpec } from "./routes/kernel-routes.js";
+export type { KernelCallOptions } from "./kernel/iproute.js";
 export {
   diffRoutes,
   listOwnedRoutes,
@@ -86,7 +87,14 @@ export type { HeldIpSet, PolicyState } from "./policy-state.js";
 export { createPolicyState } from "./policy-state.js";
 export { POLICY_KINDS } from "./stream.js";
 export type { LinuxNftablesOptions } from "./linux/linux-driver.js";
-export type { NftDirty, NftMarks, NftRenderOptions, NftRuleset, NftSet } from "./nft/render.js";
+export type {
+  NftDirty,
+  NftMarks,
+  NftRenderCache,
+  NftRenderOptions,
+  NftRuleset,
+  NftSet,
+} from "./nft/render.js";
 export {
   NFT_MAPS,
   diffRuleset,

@@ -29,7 +29,7 @@ export function blockAt(pool: Cidr, blockPrefix: number, index: bigint): Cidr {
 }
 
 /** A half-open range `[start, end)` of block indices. */
-interface IndexRange {
+export interface IndexRange {
   start: bigint;
   end: bigint;
 }

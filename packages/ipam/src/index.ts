@@ -63,6 +63,7 @@ export type {
   ReleaseResult,
   ReleaseSkipReason,
 } from "./block.js";
+export type { IndexRange } from "./block-walk.js";
 export { blockAt, blockCount, fnv1a64, freeBlockWalk, occupiedRanges } from "./block-walk.js";
 export {
   defaultNodeSelectorMatches,

@@ -11,6 +11,8 @@ export type { Decision, DecisionOptions, DecisionPeer, Path } from "./decision.j
 export { decide } from "./decision.js";
 export type {
   CompiledPolicy,
+  CompiledPrefix,
+  CompiledStatement,
   Policy,
   PolicyActions,
   PolicyMatch,

@@ -102,7 +102,8 @@ export function formatCommunity(c: number): string {
   return `${c >>> 16}:${c & 0xffff}`;
 }
 
-interface CompiledPrefix {
+/** A prefix-list entry compiled for matching: the address as a number (IPv4) or bytes (IPv6), with ge/le. */
+export interface CompiledPrefix {
   afi: Afi;
   len: number;
   v4: number;
@@ -111,7 +112,8 @@ interface CompiledPrefix {
   le: number;
 }
 
-interface CompiledStatement {
+/** A {@link PolicyStatement} compiled once for matching: sets instead of lists, a RegExp for AS paths. */
+export interface CompiledStatement {
   prefixes: CompiledPrefix[] | null;
   communities: Set<number> | null;
   large: string[] | null;

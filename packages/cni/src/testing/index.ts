@@ -10,7 +10,7 @@ export type { BadInputCase, BadInputOutcome, Invocation } from "./bad-input.js";
 export { runBadInput, SPEC_BAD_INPUTS, STRICT_BAD_INPUTS } from "./bad-input.js";
 export type { NetnsAddress, NetnsLink, TestNetns } from "./netns.js";
 export { createNetns, netnsLinks, randomContainerId } from "./netns.js";
-export type { RawExecResult } from "./raw-exec.js";
+export type { RawExecOptions, RawExecResult } from "./raw-exec.js";
 export { rawExec } from "./raw-exec.js";
 export type { CheckReport, ConformanceReport, ScenarioOutcome, ScenarioReport } from "./report.js";
 export { ALL_SCENARIOS, formatReport, ScenarioId } from "./report.js";
