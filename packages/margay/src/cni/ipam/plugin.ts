@@ -38,7 +38,7 @@ function toCniError(e: unknown): unknown {
   const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
   if (typeof err.code !== "string") return e;
   const msg = typeof err.message === "string" ? err.message : String(e);
-  if (err.code === "pool-exhausted" || err.code === "block-limit-reached") {
+  if (err.code === "pool-exhausted") {
     return new CniError(MargayIpamErrorCode.PoolExhausted, "no free address in the pools", {
       details: msg,
       cause: e,
