@@ -3,22 +3,16 @@
  * stored IPAM kinds (`IPAMBlock`, `BlockAffinity`, `IPAMHandle`, as in Calico's CRDs).
  */
 
-/** What a pool may be used for (Calico `allowedUses`). */
-export const IpPoolUse = {
-  Workload: "Workload",
-  Tunnel: "Tunnel",
-  LoadBalancer: "LoadBalancer",
-} as const;
+import { AssignmentMode, IPPoolAllowedUse } from "@margay/api";
+
+// The pool vocabularies are the API's; IPAM re-exports them under its historical names.
+/** What a pool may be used for (Calico `allowedUses`); the same values as `@margay/api`'s. */
+export const IpPoolUse = IPPoolAllowedUse;
 /** Union of {@link IpPoolUse} values. */
-export type IpPoolUse = (typeof IpPoolUse)[keyof typeof IpPoolUse];
+export type IpPoolUse = IPPoolAllowedUse;
 
 /** Whether automatic assignment may use a pool, or only requests that name it (Calico `assignmentMode`). */
-export const AssignmentMode = {
-  Automatic: "Automatic",
-  Manual: "Manual",
-} as const;
-/** Union of {@link AssignmentMode} values. */
-export type AssignmentMode = (typeof AssignmentMode)[keyof typeof AssignmentMode];
+export { AssignmentMode };
 
 /** The part of an `IPPool` spec the IPAM reads. */
 export interface IpPoolSpec {
