@@ -89,9 +89,10 @@ async function tour(name: string, ds: Datastore): Promise<void> {
   // One transaction: move the policy into the tier and check the tier is still as we read it.
   const tier = await ds.get({ kind: "Tier", name: "security" });
   const current = await ds.get<Resource & { kind: "NetworkPolicy" }>(key);
+  const moved: Resource = { ...current, spec: { ...current.spec, tier: "security" } };
   const txn = await ds.transaction([
     { op: "check", key: { kind: "Tier", name: "security" }, resourceVersion: tier.metadata.resourceVersion! },
-    { op: "update", object: { ...current, spec: { ...current.spec, tier: "security" } } },
+    { op: "update", object: moved },
   ]);
   console.log(`transaction committed at revision ${txn.revision}`);
 

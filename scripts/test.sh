@@ -9,6 +9,7 @@ echo "==> lint"
 npx biome check .
 echo "==> typecheck"
 npx lerna run typecheck --loglevel warn
+npx tsc -p tsconfig.json --noEmit   # examples/ and the root configs
 echo "==> exports maps (publint + attw)"
 npx lerna run check:exports --loglevel warn
 echo "==> tests"
