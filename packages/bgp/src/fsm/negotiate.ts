@@ -6,53 +6,64 @@
  * @packageDocumentation
  */
 
+import {
+  AS_TRANS,
+  CeaseSubcode as WireCeaseSubcode,
+  FsmErrorSubcode,
+  MAX_EXTENDED_MESSAGE_SIZE,
+  MAX_MESSAGE_SIZE,
+  NotificationCode,
+  OpenErrorSubcode,
+} from "../wire/constants.js";
 import type { Capability, CodecContext, OpenMessage } from "../wire/types.js";
 import type { FsmConfig, Negotiated } from "./types.js";
 
+// The numbers live once, in the wire constants; the FSM keeps its own shorter names (public API).
+
 /** NOTIFICATION error codes (RFC 4271 §4.5, RFC 7313). */
 export const NotifyCode = {
-  MessageHeader: 1,
-  Open: 2,
-  Update: 3,
-  HoldTimerExpired: 4,
-  Fsm: 5,
-  Cease: 6,
-  RouteRefresh: 7,
+  MessageHeader: NotificationCode.MessageHeaderError,
+  Open: NotificationCode.OpenMessageError,
+  Update: NotificationCode.UpdateMessageError,
+  HoldTimerExpired: NotificationCode.HoldTimerExpired,
+  Fsm: NotificationCode.FiniteStateMachineError,
+  Cease: NotificationCode.Cease,
+  RouteRefresh: NotificationCode.RouteRefreshMessageError,
 } as const;
 
 /** OPEN message error subcodes (RFC 4271 §6.2, RFC 5492). */
 export const OpenSubcode = {
-  UnsupportedVersion: 1,
-  BadPeerAs: 2,
-  BadBgpIdentifier: 3,
-  UnsupportedOptionalParameter: 4,
-  UnacceptableHoldTime: 6,
-  UnsupportedCapability: 7,
+  UnsupportedVersion: OpenErrorSubcode.UnsupportedVersionNumber,
+  BadPeerAs: OpenErrorSubcode.BadPeerAs,
+  BadBgpIdentifier: OpenErrorSubcode.BadBgpIdentifier,
+  UnsupportedOptionalParameter: OpenErrorSubcode.UnsupportedOptionalParameter,
+  UnacceptableHoldTime: OpenErrorSubcode.UnacceptableHoldTime,
+  UnsupportedCapability: OpenErrorSubcode.UnsupportedCapability,
 } as const;
 
 /** FSM error subcodes (RFC 6608). */
 export const FsmSubcode = {
-  Unspecified: 0,
-  OpenSent: 1,
-  OpenConfirm: 2,
-  Established: 3,
+  Unspecified: FsmErrorSubcode.Unspecified,
+  OpenSent: FsmErrorSubcode.UnexpectedMessageInOpenSent,
+  OpenConfirm: FsmErrorSubcode.UnexpectedMessageInOpenConfirm,
+  Established: FsmErrorSubcode.UnexpectedMessageInEstablished,
 } as const;
 
 /** Cease subcodes (RFC 4486, RFC 8203). */
 export const CeaseSubcode = {
-  MaxPrefixes: 1,
-  AdministrativeShutdown: 2,
-  PeerDeconfigured: 3,
-  AdministrativeReset: 4,
-  ConnectionRejected: 5,
-  OtherConfigurationChange: 6,
-  ConnectionCollisionResolution: 7,
-  OutOfResources: 8,
-  HardReset: 9,
+  MaxPrefixes: WireCeaseSubcode.MaximumPrefixesReached,
+  AdministrativeShutdown: WireCeaseSubcode.AdministrativeShutdown,
+  PeerDeconfigured: WireCeaseSubcode.PeerDeconfigured,
+  AdministrativeReset: WireCeaseSubcode.AdministrativeReset,
+  ConnectionRejected: WireCeaseSubcode.ConnectionRejected,
+  OtherConfigurationChange: WireCeaseSubcode.OtherConfigurationChange,
+  ConnectionCollisionResolution: WireCeaseSubcode.ConnectionCollisionResolution,
+  OutOfResources: WireCeaseSubcode.OutOfResources,
+  HardReset: WireCeaseSubcode.HardReset,
 } as const;
 
-/** AS_TRANS (RFC 6793): the 2-octet `myAs` of a speaker whose ASN needs 4 octets. */
-export const AS_TRANS = 23456;
+// AS_TRANS (RFC 6793) stays importable from the FSM subpath, as before.
+export { AS_TRANS };
 
 /** Options of {@link localCapabilities}. */
 export interface LocalCapabilityOptions {
@@ -240,7 +251,7 @@ export function negotiateOpen(open: OpenMessage, config: FsmConfig): OpenAccepta
       : null;
   const codec: CodecContext = {
     asn4,
-    maxMessageSize: extendedMessage ? 65535 : 4096,
+    maxMessageSize: extendedMessage ? MAX_EXTENDED_MESSAGE_SIZE : MAX_MESSAGE_SIZE,
     addPathReceive,
     addPathSend: new Set(),
     extendedNextHop,

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { exited, run, tempDir, waitFor } from "./util.js";
+import { exited, run, stopProcess, tempDir, waitFor } from "./util.js";
 
 export const BIRD = "/usr/sbin/bird";
 export const BIRDC = "/usr/sbin/birdc";
@@ -123,13 +123,7 @@ export async function startBird(config: string, name = "bird"): Promise<Bird> {
       proc.kill(sig);
     },
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill("SIGCONT");
-        proc.kill("SIGTERM");
-        const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);
-        await exited(proc);
-        clearTimeout(timer);
-      }
+      await stopProcess(proc);
       await t.remove();
     },
   };

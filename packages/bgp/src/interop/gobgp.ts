@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { exited, freePort, run, tempDir, waitFor } from "./util.js";
+import { exited, freePort, run, stopProcess, tempDir, waitFor } from "./util.js";
 
 export const GOBGPD = "/usr/bin/gobgpd";
 export const GOBGP = "/usr/bin/gobgp";
@@ -91,13 +91,7 @@ export async function startGobgp(config: string, name = "gobgp"): Promise<Gobgp>
       proc.kill(sig);
     },
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill("SIGCONT");
-        proc.kill("SIGTERM");
-        const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);
-        await exited(proc);
-        clearTimeout(timer);
-      }
+      await stopProcess(proc);
       await t.remove();
     },
   };

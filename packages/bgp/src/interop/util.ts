@@ -64,3 +64,16 @@ export function exited(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => p.once("exit", () => resolve()));
 }
+
+/**
+ * Stops a daemon we spawned: SIGCONT first (a test may have SIGSTOPped it), then SIGTERM, and SIGKILL
+ * if it has not exited within `graceMs`.
+ */
+export async function stopProcess(p: ChildProcess, graceMs = 3000): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill("SIGCONT");
+  p.kill("SIGTERM");
+  const timer = setTimeout(() => p.kill("SIGKILL"), graceMs);
+  await exited(p);
+  clearTimeout(timer);
+}

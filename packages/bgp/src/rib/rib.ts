@@ -348,7 +348,7 @@ export class Rib {
     return this.insert(afi, len, v4, v6, path);
   }
 
-  /** IPv4 fast path of {@link announce}. */
+  /** {@link announce} for an IPv4 prefix given as a number (a shorthand; it takes the same path). */
   announceV4(p: RibPeer, addr: number, len: number, pathId: number, set: AttrSet): RouteChange | null {
     return this.announce(p, Afi.IPv4, len, addr, null, pathId, set);
   }
