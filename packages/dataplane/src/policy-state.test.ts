@@ -2,29 +2,9 @@ import type { PolicyUpdate, RenderedRule } from "@margay/policy";
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "./errors.js";
 import { createDataplaneModel } from "./model.js";
+import { renderedRule } from "./testing/rendered-rule.js";
 
-const rule = (over: Partial<RenderedRule>): RenderedRule => ({
-  action: "allow",
-  index: 0,
-  ruleId: "r",
-  srcNets: [],
-  notSrcNets: [],
-  srcIpSetIds: [],
-  notSrcIpSetIds: [],
-  srcPorts: [],
-  notSrcPorts: [],
-  srcNamedPortIpSetIds: [],
-  notSrcNamedPortIpSetIds: [],
-  dstNets: [],
-  notDstNets: [],
-  dstIpSetIds: [],
-  notDstIpSetIds: [],
-  dstPorts: [],
-  notDstPorts: [],
-  dstNamedPortIpSetIds: [],
-  notDstNamedPortIpSetIds: [],
-  ...over,
-});
+const rule = renderedRule;
 const policy = (r: RenderedRule, id = "default/p"): PolicyUpdate => ({
   kind: "active-policy-update",
   id,

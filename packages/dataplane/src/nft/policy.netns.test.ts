@@ -13,6 +13,7 @@ import type { DataplaneUpdate } from "../stream.js";
 import { createLinuxDataplane, type LinuxDataplane } from "../linux/linux-driver.js";
 import { createNetnsLab, createUnderlay, type LabHost, type NetnsLab } from "../testing/netns-lab.js";
 import { watchForGaps } from "../testing/gap-watch.js";
+import { renderedRule } from "../testing/rendered-rule.js";
 import { type ProbeAgent, startProbeAgent } from "../testing/probe-agent.js";
 import { createWorkloadPlumber } from "../workload/plumbing.js";
 
@@ -369,27 +370,10 @@ describe("nftables policy with real packets", () => {
       tier: "default",
       name: "evil",
       inbound: [
-        {
-          action: "allow",
-          index: 0,
+        renderedRule({
           ruleId: "evil-0",
           srcNets: ["10.0.0.0/8 } accept; flush ruleset; add rule inet margay forward {"],
-          notSrcNets: [],
-          srcIpSetIds: [],
-          notSrcIpSetIds: [],
-          srcPorts: [],
-          notSrcPorts: [],
-          srcNamedPortIpSetIds: [],
-          notSrcNamedPortIpSetIds: [],
-          dstNets: [],
-          notDstNets: [],
-          dstIpSetIds: [],
-          notDstIpSetIds: [],
-          dstPorts: [],
-          notDstPorts: [],
-          dstNamedPortIpSetIds: [],
-          notDstNamedPortIpSetIds: [],
-        },
+        }),
       ],
       outbound: [],
       flags: { untracked: false, preDnat: false, applyOnForward: false },

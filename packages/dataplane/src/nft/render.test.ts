@@ -1,6 +1,7 @@
 import type { HostEndpointUpdate, RenderedRule, WorkloadEndpointUpdate } from "@margay/policy";
 import { describe, expect, it } from "vitest";
 import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
+import { renderedRule } from "../testing/rendered-rule.js";
 import { nftNames } from "./names.js";
 import {
   type NftRenderOptions,
@@ -21,30 +22,7 @@ const OPTIONS: NftRenderOptions = {
 };
 const MARKS = OPTIONS.marks;
 
-function rule(over: Partial<RenderedRule>): RenderedRule {
-  return {
-    action: "allow",
-    index: 0,
-    ruleId: "r0",
-    srcNets: [],
-    notSrcNets: [],
-    srcIpSetIds: [],
-    notSrcIpSetIds: [],
-    srcPorts: [],
-    notSrcPorts: [],
-    srcNamedPortIpSetIds: [],
-    notSrcNamedPortIpSetIds: [],
-    dstNets: [],
-    notDstNets: [],
-    dstIpSetIds: [],
-    notDstIpSetIds: [],
-    dstPorts: [],
-    notDstPorts: [],
-    dstNamedPortIpSetIds: [],
-    notDstNamedPortIpSetIds: [],
-    ...over,
-  };
-}
+const rule = (over: Partial<RenderedRule>): RenderedRule => renderedRule({ ruleId: "r0", ...over });
 
 describe("rule rendering", () => {
   it("renders one line per family, with verdicts as marks", () => {

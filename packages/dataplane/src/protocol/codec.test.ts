@@ -5,34 +5,21 @@ import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
 import type { DataplaneUpdate } from "../stream.js";
+import { renderedRule } from "../testing/rendered-rule.js";
 import { createFrameDecoder, decodeEnvelope, encodeFrame } from "./codec.js";
 import { DATAPLANE_DESCRIPTOR } from "./descriptor.js";
 import { DATAPLANE_PROTO } from "./schema.js";
 
-const rule = {
-  action: "allow" as const,
-  index: 0,
+const rule = renderedRule({
   ruleId: "p/in/0",
-  ipVersion: 4 as const,
+  ipVersion: 4,
   protocol: 0,
   srcNets: ["10.0.0.0/8"],
-  notSrcNets: [],
   srcIpSetIds: ["s1"],
-  notSrcIpSetIds: [],
-  srcPorts: [],
-  notSrcPorts: [],
-  srcNamedPortIpSetIds: [],
-  notSrcNamedPortIpSetIds: [],
-  dstNets: [],
-  notDstNets: [],
-  dstIpSetIds: [],
-  notDstIpSetIds: [],
   dstPorts: [{ first: 80, last: 90 }],
-  notDstPorts: [],
-  dstNamedPortIpSetIds: [],
   notDstNamedPortIpSetIds: ["np"],
   icmp: { type: 8, code: 0 },
-};
+});
 const tiers = {
   ingress: [{ tier: "default", defaultAction: "deny" as const, policyIds: ["default/p"] }],
   egress: [],

@@ -1,7 +1,8 @@
 import protobuf from "protobufjs/light.js";
 import type { DataplaneSnapshot } from "../driver.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
-import type { DataplaneUpdate } from "../stream.js";
+import { type DataplaneUpdate, POLICY_KINDS } from "../stream.js";
+import { ROUTE_SIDE_KINDS } from "../updates.js";
 import { DATAPLANE_DESCRIPTOR } from "./descriptor.js";
 
 /** Protocol version spoken by this implementation. */
@@ -13,30 +14,13 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const root = protobuf.Root.fromJSON(DATAPLANE_DESCRIPTOR as protobuf.INamespace);
 const Envelope = root.lookupType("margay.dataplane.v1.Envelope");
 
-const UPDATE_KINDS = [
-  "route-update",
-  "route-remove",
-  "vtep-update",
-  "vtep-remove",
-  "pool-update",
-  "pool-remove",
-  "host-update",
-  "host-remove",
-  "in-sync",
-  "ip-set-update",
-  "ip-set-delta-update",
-  "ip-set-remove",
-  "active-policy-update",
-  "active-policy-remove",
-  "active-profile-update",
-  "active-profile-remove",
-  "workload-endpoint-update",
-  "workload-endpoint-remove",
-  "host-endpoint-update",
-  "host-endpoint-remove",
-] as const;
+// Every update kind travels as the camelCase oneof field of its name: `route-update` as `routeUpdate`.
+const UPDATE_KINDS = [...ROUTE_SIDE_KINDS, ...POLICY_KINDS];
 const camel = (kind: string) => kind.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const FIELD_TO_KIND = new Map<string, string>(UPDATE_KINDS.map((k) => [camel(k), k]));
+const KIND_TO_FIELD = new Map<string, string>(UPDATE_KINDS.map((k) => [k, camel(k)]));
+// The bodies of the `Envelope.body` oneof, read from the descriptor rather than listed again.
+const ENVELOPE_BODIES: readonly string[] = Envelope.oneofs?.body?.oneof ?? [];
 
 /** A request or response of the protocol, as plain objects. */
 export type Envelope =
@@ -71,10 +55,12 @@ function protocolError(message: string, cause?: unknown): DataplaneError {
 
 function updateToWire(u: DataplaneUpdate): Record<string, unknown> {
   const { kind, ...rest } = u as { kind: string } & Record<string, unknown>;
-  if (!FIELD_TO_KIND.has(camel(kind))) {
+  // The map spares the regex per update; the fallback keeps accepting what `camel` maps onto a field.
+  const field = KIND_TO_FIELD.get(kind) ?? camel(kind);
+  if (!FIELD_TO_KIND.has(field)) {
     throw new DataplaneError(DataplaneErrorCode.InvalidUpdate, "unknown update kind", { details: { kind } });
   }
-  return { [camel(kind)]: rest };
+  return { [field]: rest };
 }
 
 function updateFromWire(o: Record<string, unknown>): DataplaneUpdate {
@@ -116,18 +102,7 @@ export function decodeEnvelope(body: Uint8Array): Envelope {
   } catch (e) {
     throw protocolError("malformed envelope", e);
   }
-  const bodies = [
-    "hello",
-    "helloAck",
-    "apply",
-    "applied",
-    "snapshot",
-    "snapshotResult",
-    "close",
-    "closed",
-    "error",
-  ];
-  const present = bodies.filter((b) => o[b] !== undefined && o[b] !== null);
+  const present = ENVELOPE_BODIES.filter((b) => o[b] !== undefined && o[b] !== null);
   if (present.length !== 1) throw protocolError("envelope must carry exactly one body");
   const id = typeof o.id === "number" ? o.id : 0;
   if (present[0] === "apply") {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { DataplaneDriver, DataplaneSnapshot } from "../driver.js";
 import { isDataplaneError } from "../errors.js";
 import type { DataplaneUpdate } from "../stream.js";
+import { renderedRule } from "./rendered-rule.js";
 
 /**
  * What the environment of a driver under test must provide. The memory driver needs nothing; a kernel
@@ -87,28 +88,14 @@ const EXPECTED_ROUTES = [
   },
 ];
 
-const rule = (action: "allow" | "deny", srcIpSetIds: string[] = []) => ({
-  action,
-  index: 0,
-  ruleId: `r-${action}`,
-  srcNets: [],
-  notSrcNets: [],
-  srcIpSetIds,
-  notSrcIpSetIds: [],
-  srcPorts: [],
-  notSrcPorts: [],
-  srcNamedPortIpSetIds: [],
-  notSrcNamedPortIpSetIds: [],
-  dstNets: [],
-  notDstNets: [],
-  dstIpSetIds: [],
-  notDstIpSetIds: [],
-  dstPorts: [{ first: 80, last: 80 }],
-  notDstPorts: [],
-  dstNamedPortIpSetIds: [],
-  notDstNamedPortIpSetIds: [],
-  protocol: 6,
-});
+const rule = (action: "allow" | "deny", srcIpSetIds: string[] = []) =>
+  renderedRule({
+    action,
+    ruleId: `r-${action}`,
+    srcIpSetIds,
+    dstPorts: [{ first: 80, last: 80 }],
+    protocol: 6,
+  });
 
 const POLICY_STATE: PolicyUpdate[] = [
   { kind: "ip-set-update", id: "s:web", type: "net", members: ["10.98.0.2/32", "10.98.1.7/32"] },
