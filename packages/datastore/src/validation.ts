@@ -172,15 +172,6 @@ export function keyId(key: ObjectKey): string {
   return `${key.kind}/${key.namespace ?? "_cluster"}/${key.name}`;
 }
 
-/** Key of a transaction op. */
-export function opKey(op: TxnOp): ObjectKey {
-  if (op.op === "create" || op.op === "update") {
-    const m = op.object?.metadata;
-    return { kind: op.object?.kind, name: m?.name, ...namespaceOf(m?.namespace) } as ObjectKey;
-  }
-  return op.key;
-}
-
 /** Stable order of list results: namespace (cluster-scoped first), then name, by code unit. */
 export function compareObjects(a: StoredObject, b: StoredObject): number {
   const na = a.metadata.namespace ?? "";

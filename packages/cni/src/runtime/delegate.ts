@@ -8,13 +8,32 @@
 import type { CmdArgs } from "../skel/plugin-main.js";
 import { parseResult } from "../spec/result.js";
 import type { CniResult } from "../spec/types.js";
-import { type ExecOptions, type ExecParams, execPlugin, findPlugin, parseJsonOutput } from "./exec-plugin.js";
+import {
+  type ExecOptions,
+  type ExecOutput,
+  type ExecParams,
+  execPlugin,
+  findPlugin,
+  parseJsonOutput,
+} from "./exec-plugin.js";
 
 function paramsFrom(args: CmdArgs, command: "ADD" | "DEL" | "CHECK"): ExecParams {
   const p: ExecParams = { command, containerId: args.containerId, ifname: args.ifname, path: args.path };
   if (args.netns !== "") p.netns = args.netns;
   if (args.args !== "") p.args = args.args;
   return p;
+}
+
+/** Finds IPAM plugin `type` on the caller's CNI_PATH and runs `command` with the caller's parameters. */
+async function delegate(
+  args: CmdArgs,
+  type: string,
+  command: "ADD" | "DEL" | "CHECK",
+  stdin: string | Uint8Array,
+  options: ExecOptions,
+): Promise<ExecOutput> {
+  const bin = await findPlugin(type, args.path);
+  return execPlugin(bin, paramsFrom(args, command), stdin, { signal: args.signal, ...options });
 }
 
 /**
@@ -27,8 +46,7 @@ export async function delegateAdd(
   stdin: string | Uint8Array,
   options: ExecOptions = {},
 ): Promise<CniResult> {
-  const bin = await findPlugin(type, args.path);
-  const out = await execPlugin(bin, paramsFrom(args, "ADD"), stdin, { signal: args.signal, ...options });
+  const out = await delegate(args, type, "ADD", stdin, options);
   return parseResult(parseJsonOutput(out, { plugin: type, command: "ADD" }), `$(${type} result)`);
 }
 
@@ -39,8 +57,7 @@ export async function delegateDel(
   stdin: string | Uint8Array,
   options: ExecOptions = {},
 ): Promise<void> {
-  const bin = await findPlugin(type, args.path);
-  await execPlugin(bin, paramsFrom(args, "DEL"), stdin, { signal: args.signal, ...options });
+  await delegate(args, type, "DEL", stdin, options);
 }
 
 /** Runs IPAM plugin `type` for CHECK. */
@@ -50,6 +67,5 @@ export async function delegateCheck(
   stdin: string | Uint8Array,
   options: ExecOptions = {},
 ): Promise<void> {
-  const bin = await findPlugin(type, args.path);
-  await execPlugin(bin, paramsFrom(args, "CHECK"), stdin, { signal: args.signal, ...options });
+  await delegate(args, type, "CHECK", stdin, options);
 }

@@ -6,8 +6,10 @@
  */
 
 import { randomBytes } from "node:crypto";
+import { DEFAULT_PLUGIN_ENV } from "../runtime/exec-plugin.js";
 import { parseErrorObject } from "../spec/errors.js";
 import type { NetConf } from "../spec/types.js";
+import { randomContainerId } from "./netns.js";
 import { type RawExecOptions, type RawExecResult, rawExec } from "./raw-exec.js";
 
 /** A valid ADD invocation that a case then breaks. */
@@ -16,6 +18,35 @@ export interface Invocation {
   env: Record<string, string>;
   /** Stdin. */
   stdin: string | Uint8Array;
+}
+
+/** Parameters of {@link validAddInvocation}. */
+export interface ValidAddOptions {
+  /** CNI_NETNS: path of the container's network namespace. */
+  netns: string;
+  /** CNI_PATH directories. */
+  path: readonly string[];
+  /** CNI_IFNAME. Default `"eth0"`. */
+  ifname?: string | undefined;
+  /** CNI_CONTAINERID. Default: a fresh {@link randomContainerId}. */
+  containerId?: string | undefined;
+  /** Environment the CNI_ variables are added to. Default {@link DEFAULT_PLUGIN_ENV}. */
+  env?: Readonly<Record<string, string>> | undefined;
+}
+
+/** The valid ADD invocation of `conf` that {@link runBadInput} cases derive their malformed ones from. */
+export function validAddInvocation(conf: NetConf, o: ValidAddOptions): Invocation {
+  return {
+    env: {
+      ...(o.env ?? DEFAULT_PLUGIN_ENV),
+      CNI_COMMAND: "ADD",
+      CNI_CONTAINERID: o.containerId ?? randomContainerId(),
+      CNI_NETNS: o.netns,
+      CNI_IFNAME: o.ifname ?? "eth0",
+      CNI_PATH: o.path.join(":"),
+    },
+    stdin: JSON.stringify(conf),
+  };
 }
 
 /** One malformed input. */

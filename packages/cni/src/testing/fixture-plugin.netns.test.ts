@@ -3,10 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildFixturePlugin } from "../__fixtures__/build-fixture.js";
-import { DEFAULT_PLUGIN_ENV } from "../runtime/exec-plugin.js";
 import type { NetConf, NetConfList } from "../spec/types.js";
-import { type Invocation, runBadInput, STRICT_BAD_INPUTS } from "./bad-input.js";
-import { createNetns, netnsLinks, randomContainerId, type TestNetns } from "./netns.js";
+import { type Invocation, runBadInput, STRICT_BAD_INPUTS, validAddInvocation } from "./bad-input.js";
+import { createNetns, netnsLinks, type TestNetns } from "./netns.js";
 import { rawExec } from "./raw-exec.js";
 import { formatReport } from "./report.js";
 import { runConformance } from "./run-conformance.js";
@@ -77,17 +76,7 @@ describe(`bad-input table (${STRICT_BAD_INPUTS.length + 1} cases) against mgtest
   beforeAll(async () => {
     ns = await createNetns("mgcni");
     conf = { cniVersion: "1.1.0", name: network, type: "mgtest-veth", subnet: "10.252.1.0/24", dataDir };
-    valid = {
-      env: {
-        ...DEFAULT_PLUGIN_ENV,
-        CNI_COMMAND: "ADD",
-        CNI_CONTAINERID: randomContainerId(),
-        CNI_NETNS: ns.path,
-        CNI_IFNAME: "eth0",
-        CNI_PATH: dir,
-      },
-      stdin: JSON.stringify(conf),
-    };
+    valid = validAddInvocation(conf, { netns: ns.path, path: [dir] });
   });
   afterAll(async () => {
     await ns.close();

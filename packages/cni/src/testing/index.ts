@@ -6,8 +6,8 @@
  */
 
 export { hostLocalAllocations } from "./allocations.js";
-export type { BadInputCase, BadInputOutcome, Invocation } from "./bad-input.js";
-export { runBadInput, SPEC_BAD_INPUTS, STRICT_BAD_INPUTS } from "./bad-input.js";
+export type { BadInputCase, BadInputOutcome, Invocation, ValidAddOptions } from "./bad-input.js";
+export { runBadInput, SPEC_BAD_INPUTS, STRICT_BAD_INPUTS, validAddInvocation } from "./bad-input.js";
 export type { NetnsAddress, NetnsLink, TestNetns } from "./netns.js";
 export { createNetns, netnsLinks, randomContainerId } from "./netns.js";
 export type { RawExecOptions, RawExecResult } from "./raw-exec.js";

@@ -17,7 +17,7 @@ import { parseResult } from "../spec/result.js";
 import type { CniResult, NetConfList } from "../spec/types.js";
 import { VALID_ATTACHMENTS_KEY } from "../spec/types.js";
 import { highestVersion, isVersionString, SUPPORTED_CNI_VERSIONS, versionAtLeast } from "../spec/version.js";
-import { type BadInputCase, runBadInput, SPEC_BAD_INPUTS } from "./bad-input.js";
+import { type BadInputCase, runBadInput, SPEC_BAD_INPUTS, validAddInvocation } from "./bad-input.js";
 import { createNetns, netnsLinks, randomContainerId, type TestNetns } from "./netns.js";
 import { rawExec } from "./raw-exec.js";
 import {
@@ -238,17 +238,12 @@ const scenarios: Record<ScenarioId, (ctx: Ctx) => Promise<Verdict>> = {
     const plugin = ctx.list.plugins[0]!;
     const bin = await findPlugin(plugin.type, ctx.o.path);
     const conf = pluginConfigFor(ctx.list, plugin, ctx.version, undefined, undefined);
-    const valid = {
-      env: {
-        ...ctx.env,
-        CNI_COMMAND: "ADD",
-        CNI_CONTAINERID: randomContainerId(),
-        CNI_NETNS: ns.path,
-        CNI_IFNAME: ctx.ifname,
-        CNI_PATH: ctx.o.path.join(":"),
-      },
-      stdin: JSON.stringify(conf),
-    };
+    const valid = validAddInvocation(conf, {
+      netns: ns.path,
+      path: ctx.o.path,
+      ifname: ctx.ifname,
+      env: ctx.env,
+    });
     const checks: CheckReport[] = [];
     for (const c of ctx.o.badInputs ?? SPEC_BAD_INPUTS) {
       const r = await runBadInput(bin, c, valid, conf, {

@@ -14,6 +14,7 @@ import {
   runConformance,
   STRICT_BAD_INPUTS,
   type TestNetns,
+  validAddInvocation,
 } from "@margay/cni/testing";
 import { createMemoryDatastore } from "@margay/datastore";
 import { createIpam } from "@margay/ipam";
@@ -131,17 +132,7 @@ describe("margay-ipam on its own", () => {
     ns = await createNetns("mgcni");
     bin = join(binDir, "margay-ipam");
     conf = { cniVersion: "1.1.0", name: "mg-solo", type: "bridge", ipam: ipamSection("10.249.2.0/24") };
-    valid = {
-      env: {
-        ...DEFAULT_PLUGIN_ENV,
-        CNI_COMMAND: "ADD",
-        CNI_CONTAINERID: randomContainerId(),
-        CNI_NETNS: ns.path,
-        CNI_IFNAME: "eth0",
-        CNI_PATH: binDir,
-      },
-      stdin: JSON.stringify(conf),
-    };
+    valid = validAddInvocation(conf, { netns: ns.path, path: [binDir] });
   });
   afterAll(async () => {
     await ns.close();
