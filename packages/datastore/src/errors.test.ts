@@ -8,6 +8,9 @@ import {
   invalidError,
   isDatastoreError,
   notFoundError,
+  permissionDeniedError,
+  tlsError,
+  unauthenticatedError,
   unavailableError,
 } from "./index.js";
 
@@ -34,6 +37,20 @@ describe("DatastoreError", () => {
     expect(compactedError({ reason: "slow-consumer" }).message).toMatch(/relist/);
     expect(invalidError("bad", { field: "metadata.name" }).details.field).toBe("metadata.name");
     expect(unavailableError("down").retryable).toBe(true);
+  });
+
+  it("has non-retryable configuration codes: tls, unauthenticated, permission-denied", () => {
+    for (const e of [
+      tlsError("handshake", { reason: "unknown-ca" }),
+      unauthenticatedError("who?"),
+      permissionDeniedError("no"),
+    ]) {
+      expect(e.retryable).toBe(false);
+      expect(isDatastoreError(e, "tls", "unauthenticated", "permission-denied")).toBe(true);
+    }
+    expect(tlsError("x").code).toBe("tls");
+    expect(unauthenticatedError("x").code).toBe("unauthenticated");
+    expect(permissionDeniedError("x").code).toBe("permission-denied");
   });
 
   it("is recognised by brand (across module copies), optionally by code, never by shape alone", () => {

@@ -53,7 +53,7 @@ export interface DatastoreErrorOptions {
   cause?: unknown;
   /**
    * Overrides the code's default retryability, for failures whose code is retryable in general but not
-   * in this instance (e.g. `unavailable` because the server refused our credentials).
+   * in this instance.
    */
   retryable?: boolean | undefined;
 }
@@ -69,7 +69,7 @@ export class DatastoreError extends Error {
   override readonly name = "DatastoreError";
   /** What happened. */
   readonly code: DatastoreErrorCode;
-  /** True for `unavailable` and `conflict`, unless the failure says otherwise (refused credentials). */
+  /** True for `unavailable` and `conflict`, unless the failure says otherwise. */
   readonly retryable: boolean;
   /** What the failure concerns (key, revisions, op index, reason). */
   readonly details: DatastoreErrorDetails;
@@ -151,9 +151,25 @@ export function compactedError(details: DatastoreErrorDetails, cause?: unknown):
 
 /** `unavailable`: the backend cannot be reached (or timed out); retry later. */
 export function unavailableError(message: string, details: DatastoreErrorDetails = {}, cause?: unknown) {
-  // Retrying with the same credentials cannot succeed; every other unavailability may pass.
-  const retryable = details.reason !== "auth";
-  return new DatastoreError(DatastoreErrorCode.Unavailable, message, { details, cause, retryable });
+  return new DatastoreError(DatastoreErrorCode.Unavailable, message, { details, cause });
+}
+
+/**
+ * `tls`: the TLS handshake failed. Not retryable: the same certificates fail the same way. `reason` is one
+ * of `unknown-ca`, `hostname-mismatch`, `client-certificate-rejected`, `protocol-mismatch`, `handshake`.
+ */
+export function tlsError(message: string, details: DatastoreErrorDetails = {}, cause?: unknown) {
+  return new DatastoreError(DatastoreErrorCode.Tls, message, { details, cause });
+}
+
+/** `unauthenticated`: the backend refused our credentials (or their absence). Not retryable. */
+export function unauthenticatedError(message: string, details: DatastoreErrorDetails = {}, cause?: unknown) {
+  return new DatastoreError(DatastoreErrorCode.Unauthenticated, message, { details, cause });
+}
+
+/** `permission-denied`: authenticated, but not allowed to do this. Not retryable. */
+export function permissionDeniedError(message: string, details: DatastoreErrorDetails = {}, cause?: unknown) {
+  return new DatastoreError(DatastoreErrorCode.PermissionDenied, message, { details, cause });
 }
 
 /** `closed`: the datastore (or the watch) was closed. */

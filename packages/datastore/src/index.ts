@@ -33,6 +33,9 @@ export {
   invalidError,
   compactedError,
   unavailableError,
+  tlsError,
+  unauthenticatedError,
+  permissionDeniedError,
   closedError,
   abortedError,
 } from "./errors.js";

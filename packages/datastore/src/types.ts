@@ -209,6 +209,22 @@ export const DatastoreErrorCode = {
   Compacted: "compacted",
   /** The backend cannot be reached or timed out; a write's outcome is unknown. Retryable. */
   Unavailable: "unavailable",
+  /**
+   * The TLS handshake with the backend failed (server certificate not signed by the configured CA, its
+   * names do not match the endpoint, our client certificate missing or rejected, TLS spoken to a plaintext
+   * port). A configuration error: not retryable. `details.reason` says which, when it can be told.
+   */
+  Tls: "tls",
+  /**
+   * The backend refused our identity: wrong user or password, none given while authentication is on, or
+   * a token it no longer accepts. A configuration error: not retryable.
+   */
+  Unauthenticated: "unauthenticated",
+  /**
+   * The backend knows who we are but our role does not grant the request (e.g. a key outside the user's
+   * permitted prefix). A configuration error: not retryable.
+   */
+  PermissionDenied: "permission-denied",
   /** The datastore (or the watch) was closed. */
   Closed: "closed",
   /** The caller's signal aborted. */

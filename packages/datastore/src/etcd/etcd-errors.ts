@@ -1,6 +1,13 @@
 /** Mapping of `etcd3` / gRPC failures to {@link DatastoreError} codes. */
 
-import { DatastoreError, type DatastoreErrorDetails, isDatastoreError, unavailableError } from "../errors.js";
+import {
+  DatastoreError,
+  type DatastoreErrorDetails,
+  isDatastoreError,
+  permissionDeniedError,
+  unauthenticatedError,
+  unavailableError,
+} from "../errors.js";
 import { DatastoreErrorCode } from "../types.js";
 
 const BACKEND = "etcd";
@@ -34,8 +41,15 @@ export function mapEtcdError(e: unknown, details: DatastoreErrorDetails = {}): D
   if (name === "ClientClosedError") {
     return new DatastoreError(DatastoreErrorCode.Closed, "datastore is closed", { details: d, cause: e });
   }
-  if (/permission denied|authentication failed|invalid auth token|user name is empty/i.test(message)) {
-    return unavailableError(`etcd refused the credentials: ${message}`, { ...d, reason: "auth" }, e);
+  if (name === "EtcdPermissionDeniedError" || /etcdserver: permission denied/i.test(message)) {
+    return permissionDeniedError(
+      `etcd denied the request: the user's roles do not grant it (${message})`,
+      d,
+      e,
+    );
+  }
+  if (/authentication failed|invalid auth token|user name is empty|user name not found/i.test(message)) {
+    return unauthenticatedError(`etcd refused the credentials: ${message}`, d, e);
   }
   if (
     name === "GRPCInvalidArgumentError" ||
