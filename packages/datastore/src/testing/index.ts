@@ -9,5 +9,13 @@
 
 export type { ConformanceContext, ConformanceFactory, ConformanceOptions } from "./conformance.js";
 export { describeDatastoreConformance } from "./conformance.js";
-export type { EtcdServer, StartEtcdOptions, StartEtcdTlsOptions } from "./start-etcd.js";
+export type { CreateTestPkiOptions, TestCa, TestKeyPair, TestPki } from "./pki.js";
+export { createTestPki } from "./pki.js";
+export type {
+  EtcdServer,
+  StartEtcdOptions,
+  StartEtcdRbacOptions,
+  StartEtcdTlsOptions,
+  StartEtcdUser,
+} from "./start-etcd.js";
 export { freePort, startEtcd } from "./start-etcd.js";

@@ -4,12 +4,13 @@
  * otherwise pick up any `ETCD_*` variable of the caller).
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { get as httpsGet } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createTestPki, type TestPki } from "./pki.js";
 
 /** TLS for the client port of a private etcd (PEM files, e.g. made by a test with openssl). */
 export interface StartEtcdTlsOptions {
@@ -30,10 +31,41 @@ export interface StartEtcdTlsOptions {
   clientKeyFile?: string | undefined;
 }
 
+/** A user {@link startEtcd} creates when `rbac` is set: one role of the same name, one key prefix. */
+export interface StartEtcdUser {
+  /** User (and role) name. */
+  name: string;
+  /** Password. */
+  password: string;
+  /**
+   * The only key range the user's role grants, as an etcd prefix (e.g. `/margay-t1/`: the datastore's
+   * `prefix` plus `/`).
+   */
+  prefix: string;
+  /** Grant `read` instead of `readwrite`. Default false. */
+  readOnly?: boolean | undefined;
+}
+
+/** Role-based access control for a private etcd, set up with `etcdctl` before {@link startEtcd} returns. */
+export interface StartEtcdRbacOptions {
+  /** Password of the `root` user (which holds the `root` role). */
+  rootPassword: string;
+  /** Further users, each limited to one prefix. Default none. */
+  users?: readonly StartEtcdUser[] | undefined;
+}
+
 /** Options of {@link startEtcd}. */
 export interface StartEtcdOptions {
-  /** Serve clients over TLS (`https://` endpoints). Default: plaintext. */
-  tls?: StartEtcdTlsOptions | undefined;
+  /**
+   * Serve clients over TLS (`https://` endpoints). `"generate"` makes a throw-away PKI with
+   * {@link createTestPki} (removed by `stop()`), requires client certificates, and exposes it as
+   * {@link EtcdServer.pki}. Default: plaintext.
+   */
+  tls?: StartEtcdTlsOptions | "generate" | undefined;
+  /** Enable authentication with a root user and prefix-restricted users (via `etcdctl`). Default off. */
+  rbac?: StartEtcdRbacOptions | undefined;
+  /** `etcdctl` binary, used when `rbac` is set. Default `/usr/bin/etcdctl`. */
+  etcdctl?: string | undefined;
   /** etcd binary. Default `/usr/bin/etcd` (Debian `etcd-server`). */
   binary?: string | undefined;
   /** Loopback address to bind. Default `127.0.0.1`. */
@@ -57,6 +89,13 @@ export interface EtcdServer {
   readonly dataDir: string;
   /** Process id of the current etcd process (undefined while stopped). */
   readonly pid: number | undefined;
+  /** The generated PKI when started with `tls: "generate"`. */
+  readonly pki: TestPki | undefined;
+  /**
+   * TLS material a client needs for this server (PEM data: CA, and the client certificate and key when
+   * known), ready for `createEtcdDatastore({ tls })`; undefined for plaintext.
+   */
+  readonly clientTls: { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined;
   /** Terminates etcd (SIGTERM, then SIGKILL after 5 s) and deletes the data directory. Idempotent. */
   stop(): Promise<void>;
   /** Kills etcd with SIGKILL (a crash) and waits for it to exit; the data directory is kept. */
@@ -134,8 +173,87 @@ async function healthProbe(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function etcdctl(file: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // A clean environment: etcdctl would otherwise pick up any ETCDCTL_* variable of the caller.
+    execFile(file, [...args], { env: {}, timeout: 30_000 }, (err, _out, stderr) => {
+      if (err)
+        reject(
+          new Error(`etcdctl ${args.find((a) => !a.startsWith("-")) ?? ""} failed: ${String(stderr).trim()}`),
+        );
+      else resolve();
+    });
+  });
+}
+
+/** Creates root, the prefix-restricted users and their roles, then turns authentication on. */
+async function setUpRbac(
+  file: string,
+  endpoint: string,
+  tls: StartEtcdTlsOptions | undefined,
+  rbac: StartEtcdRbacOptions,
+): Promise<void> {
+  const conn = [
+    "--endpoints",
+    endpoint,
+    "--dial-timeout",
+    "5s",
+    ...(tls === undefined ? [] : ["--cacert", tls.caFile]),
+    ...(tls?.clientCertFile === undefined ? [] : ["--cert", tls.clientCertFile]),
+    ...(tls?.clientKeyFile === undefined ? [] : ["--key", tls.clientKeyFile]),
+  ];
+  const ctl = (...args: string[]) => etcdctl(file, [...conn, ...args]);
+  await ctl("user", "add", "root", "--new-user-password", rbac.rootPassword);
+  await ctl("role", "add", "root").catch(() => undefined); // some versions make it with the root user
+  await ctl("user", "grant-role", "root", "root");
+  for (const u of rbac.users ?? []) {
+    await ctl("role", "add", u.name);
+    await ctl(
+      "role",
+      "grant-permission",
+      u.name,
+      "--prefix=true",
+      u.readOnly ? "read" : "readwrite",
+      u.prefix,
+    );
+    await ctl("user", "add", u.name, "--new-user-password", u.password);
+    await ctl("user", "grant-role", u.name, u.name);
+  }
+  await ctl("auth", "enable");
+}
+
 /** Starts a private single-member etcd and waits until it is healthy. */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
+  if (options.tls === "generate") {
+    const pki = await createTestPki({ baseDir: options.baseDir });
+    try {
+      const inner = await startEtcd({
+        ...options,
+        tls: {
+          caFile: pki.ca.certFile,
+          certFile: pki.server.certFile,
+          keyFile: pki.server.keyFile,
+          clientCertAuth: true,
+          clientCertFile: pki.client.certFile,
+          clientKeyFile: pki.client.keyFile,
+        },
+      });
+      const server: EtcdServer = Object.create(inner, {
+        pki: { value: pki, enumerable: true },
+        stop: {
+          value: async () => {
+            await inner.stop();
+            await pki.remove();
+          },
+        },
+        [Symbol.asyncDispose]: { value: () => server.stop() },
+      });
+      return server;
+    } catch (e) {
+      await pki.remove();
+      throw e;
+    }
+  }
   const binary = options.binary ?? "/usr/bin/etcd";
   const host = options.host ?? "127.0.0.1";
   const startTimeout = options.startTimeoutMs ?? 20_000;
@@ -183,6 +301,14 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     ...(options.extraArgs ?? []),
   ];
   const probe = await healthProbe(clientUrl, tls);
+  const clientTls =
+    tls === undefined
+      ? undefined
+      : {
+          ca: await readFile(tls.caFile),
+          ...(tls.clientCertFile === undefined ? {} : { cert: await readFile(tls.clientCertFile) }),
+          ...(tls.clientKeyFile === undefined ? {} : { key: await readFile(tls.clientKeyFile) }),
+        };
 
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -231,6 +357,9 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
 
   try {
     await launch();
+    if (options.rbac !== undefined) {
+      await setUpRbac(options.etcdctl ?? "/usr/bin/etcdctl", clientUrl, tls, options.rbac);
+    }
   } catch (e) {
     await terminate("SIGKILL");
     await rm(dataDir, { recursive: true, force: true });
@@ -243,6 +372,8 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     get pid() {
       return child?.pid;
     },
+    pki: undefined,
+    clientTls,
     async stop() {
       await terminate("SIGTERM");
       if (!removed) {
