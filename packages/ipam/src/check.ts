@@ -5,7 +5,13 @@
 import { affinityNode, handleCounts, ordinalAddress, validateBlock } from "./block.js";
 import { type Cidr, cidrContainsCidr, cidrLast, cidrsOverlap, formatIp, parseCidr } from "./cidr.js";
 import type { NormalizedPool } from "./pools.js";
-import type { BlockAffinityObject, IpamBlockObject, IpamHandleObject } from "./types.js";
+import type {
+  BlockAffinityObject,
+  BlockAttribute,
+  IpamBlockObject,
+  IpamBlockSpec,
+  IpamHandleObject,
+} from "./types.js";
 
 /** Addresses held by a handle the caller does not know as live. */
 export interface LeakedHandle {
@@ -50,6 +56,34 @@ export interface CheckInput {
   affinities: readonly BlockAffinityObject[];
   pools: readonly NormalizedPool[];
   liveHandles: ReadonlySet<string>;
+  /**
+   * Narrows the allocations counted and reported as leaks to one node's and/or one handle prefix;
+   * `handlePrefix` also narrows the handle lists. Structural findings stay cluster-wide.
+   */
+  scope?: { node?: string | undefined; handlePrefix?: string | undefined } | undefined;
+}
+
+/**
+ * The node an allocation belongs to: the `node` its attributes record, else the node its block is
+ * affine to (undefined for an unaffine block), as Calico reads its `node` attribute.
+ */
+export function allocationNode(block: IpamBlockSpec, attr: BlockAttribute | undefined): string | undefined {
+  const recorded = attr?.secondary?.node;
+  return typeof recorded === "string" && recorded !== "" ? recorded : affinityNode(block.affinity);
+}
+
+/** Whether an allocation of `block` lies in `scope` (see {@link CheckInput.scope}). */
+export function allocationInScope(
+  block: IpamBlockSpec,
+  attr: BlockAttribute | undefined,
+  scope: CheckInput["scope"],
+): boolean {
+  if (!scope) return true;
+  if (scope.handlePrefix !== undefined) {
+    const h = attr?.handleId;
+    if (typeof h !== "string" || !h.startsWith(scope.handlePrefix)) return false;
+  }
+  return scope.node === undefined || allocationNode(block, attr) === scope.node;
 }
 
 /** Builds the consistency report from one listing. */
@@ -93,8 +127,9 @@ export function buildCheckReport(input: CheckInput): IpamCheckReport {
     }
     obj.spec.allocations.forEach((idx, o) => {
       if (idx === null) return;
-      report.allocated++;
       const attr = obj.spec.attributes[idx]!;
+      if (!allocationInScope(obj.spec, attr, input.scope)) return;
+      report.allocated++;
       const h = attr.handleId;
       if (h !== null && input.liveHandles.has(h)) return;
       let leak = leaks.get(h);
@@ -107,10 +142,13 @@ export function buildCheckReport(input: CheckInput): IpamCheckReport {
   }
   report.leaks = [...leaks.values()];
 
+  const prefix = input.scope?.handlePrefix;
+  const inPrefix = (h: string) => prefix === undefined || h.startsWith(prefix);
   const handleNames = new Set<string>();
   for (const h of input.handles) {
     const id = h.spec.handleId ?? h.metadata.name;
     handleNames.add(id);
+    if (!inPrefix(id)) continue;
     const actual = seen.get(id);
     if (!actual || actual.size === 0) {
       report.handlesWithoutIps.push(id);
@@ -123,7 +161,7 @@ export function buildCheckReport(input: CheckInput): IpamCheckReport {
       if (recorded !== n) report.handleMismatches.push({ handleId: id, block: c, recorded, actual: n });
     }
   }
-  for (const h of seen.keys()) if (!handleNames.has(h)) report.missingHandles.push(h);
+  for (const h of seen.keys()) if (!handleNames.has(h) && inPrefix(h)) report.missingHandles.push(h);
 
   // Overlapping blocks are the only way one address can be allocated twice.
   parsed.sort(

@@ -74,7 +74,7 @@ export {
   validatePools,
 } from "./pools.js";
 export type { NodeSelectorMatcher, NormalizedPool } from "./pools.js";
-export { buildCheckReport } from "./check.js";
+export { allocationInScope, allocationNode, buildCheckReport } from "./check.js";
 export type { CheckInput, IpamCheckReport, LeakedHandle } from "./check.js";
 export { affinityName, createIpam, DEFAULT_IPAM_CONFIG } from "./ipam.js";
 export type {
@@ -84,10 +84,13 @@ export type {
   BlockUtilisation,
   ClaimAffinityResult,
   EffectiveIpamConfig,
+  CheckOptions,
+  GcOptions,
   GcResult,
   Ipam,
   IpamLogger,
   IpamOptions,
+  IpamScope,
   PoolUtilisation,
   ReleaseAffinitiesResult,
   ReleaseIpsResult,

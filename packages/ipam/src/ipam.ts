@@ -23,7 +23,7 @@ import {
   releaseHandleFromBlock,
 } from "./block.js";
 import { fnv1a64, freeBlockWalk, occupiedRanges } from "./block-walk.js";
-import { buildCheckReport, type IpamCheckReport, type LeakedHandle } from "./check.js";
+import { allocationInScope, buildCheckReport, type IpamCheckReport, type LeakedHandle } from "./check.js";
 import {
   type Cidr,
   cidrContains,
@@ -221,12 +221,48 @@ export interface PoolUtilisation {
   blocks: BlockUtilisation[];
 }
 
+/**
+ * Which allocations {@link Ipam.check} and {@link Ipam.gc} consider. Both fields narrow; an empty
+ * scope is the whole datastore.
+ *
+ * An allocation belongs to the node its attributes record (`node`, written by `autoAssign` and
+ * `assignIP`); an allocation recording no node belongs to the node its block is affine to, and to no
+ * node when the block is unaffine. So a node's scope holds the addresses of its own blocks, less those
+ * other nodes borrowed from them, plus the addresses it borrowed from other nodes' or unaffine blocks.
+ * This is Calico's reading of its `node` attribute.
+ */
+export interface IpamScope {
+  /** Only allocations belonging to this node (see above). */
+  node?: string | undefined;
+  /** Only handles whose id starts with this text, e.g. `<network>.`. */
+  handlePrefix?: string | undefined;
+}
+
+/** Options of {@link Ipam.check}. */
+export interface CheckOptions {
+  /** Default: everything. */
+  scope?: IpamScope | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link Ipam.gc}. */
+export interface GcOptions {
+  /** Default: everything. */
+  scope?: IpamScope | undefined;
+  signal?: AbortSignal | undefined;
+}
+
 /** Result of {@link Ipam.gc}. */
 export interface GcResult {
   /** Handles whose addresses were released. */
   released: { handleId: string; ips: string[] }[];
-  /** Leaked handles still inside the grace period (looked at again next time). */
+  /**
+   * Leaked handles left alone this time: inside the grace period, or changed since the report (a new
+   * allocation, an allocation outside the scope). Looked at again next time.
+   */
   deferred: string[];
+  /** Handle objects holding no address (in scope, not live) that were deleted. */
+  removedHandles: string[];
   /** The report the decision was based on. */
   report: IpamCheckReport;
 }
@@ -266,17 +302,19 @@ export interface Ipam {
   ): Promise<ReleaseAffinitiesResult>;
   /** Capacity, use and free space per pool and per block. */
   utilisation(options?: { signal?: AbortSignal }): Promise<PoolUtilisation[]>;
-  /** A consistency report given the set of handles that are legitimately in use. */
-  check(liveHandles: Iterable<string>, options?: { signal?: AbortSignal }): Promise<IpamCheckReport>;
   /**
-   * Releases leaked handles (not live, and allocated more than `gracePeriodMs` ago), each handle all
-   * or nothing, re-verified under compare-and-swap.
+   * A consistency report given the set of handles that are legitimately in use. `scope` narrows the
+   * allocations counted and reported as leaks (see {@link IpamScope}); the handle lists are narrowed
+   * by `scope.handlePrefix`; the structural findings (blocks, affinities, pools) stay cluster-wide.
    */
-  gc(
-    liveHandles: Iterable<string>,
-    gracePeriodMs: number,
-    options?: { signal?: AbortSignal },
-  ): Promise<GcResult>;
+  check(liveHandles: Iterable<string>, options?: CheckOptions): Promise<IpamCheckReport>;
+  /**
+   * Releases leaked handles of the scope (not live, and allocated more than `gracePeriodMs` ago),
+   * each handle all or nothing, re-verified under compare-and-swap on the blocks as they are when
+   * released: a handle with any allocation younger than the grace period, or outside the scope, is
+   * deferred, never freed. Also deletes handle objects holding no address (in `handlePrefix`, not live).
+   */
+  gc(liveHandles: Iterable<string>, gracePeriodMs: number, options?: GcOptions): Promise<GcResult>;
   /** Drops cached state; the next operation re-reads the datastore. */
   invalidate(): void;
   /** Stops accepting calls. Does not close the datastore. */
@@ -347,10 +385,45 @@ function checkCount(what: string, value: unknown): number {
   return value;
 }
 
-function secondaryOf(attrs: AllocationAttributes | undefined): Record<string, string> | null {
-  if (!attrs) return null;
+function checkScope(scope: IpamScope | undefined): IpamScope | undefined {
+  if (scope === undefined) return undefined;
+  if (typeof scope !== "object" || scope === null) {
+    throw new IpamError(IpamErrorCode.Invalid, "invalid scope", { details: { scope } });
+  }
+  const out: IpamScope = {};
+  if (scope.node !== undefined) out.node = checkName("node", scope.node);
+  if (scope.handlePrefix !== undefined) {
+    if (typeof scope.handlePrefix !== "string" || scope.handlePrefix === "") {
+      throw new IpamError(IpamErrorCode.Invalid, "invalid handlePrefix", {
+        details: { handlePrefix: scope.handlePrefix },
+      });
+    }
+    out.handlePrefix = scope.handlePrefix;
+  }
+  return out;
+}
+
+/**
+ * The secondary attributes stored with an allocation. The allocating node is always recorded (Calico's
+ * `node` attribute): a node-scoped `gc` finds the addresses a node borrowed from other blocks by it.
+ */
+function secondaryOf(
+  attrs: AllocationAttributes | undefined,
+  node: string | undefined,
+): Record<string, string> | null {
+  if (attrs !== undefined && (typeof attrs !== "object" || attrs === null)) {
+    throw new IpamError(IpamErrorCode.Invalid, "invalid attrs", { details: { attrs } });
+  }
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(attrs)) if (typeof v === "string") out[k] = v;
+  for (const [k, v] of Object.entries(attrs ?? {})) if (typeof v === "string") out[k] = v;
+  if (node !== undefined) {
+    if (out.node !== undefined && out.node !== node) {
+      throw new IpamError(IpamErrorCode.Invalid, "attrs.node differs from the node assigning", {
+        details: { node, attrsNode: out.node },
+      });
+    }
+    out.node = node;
+  }
   return Object.keys(out).length === 0 ? null : out;
 }
 
@@ -939,7 +1012,7 @@ export function createIpam(options: IpamOptions): Ipam {
     const req: AllocateRequest = {
       num,
       handleId: args.handleId,
-      secondary: secondaryOf(args.attrs),
+      secondary: secondaryOf(args.attrs, args.node),
       now: now(),
       isReserved: isReservedFn(cfg),
       cooldownMs,
@@ -1283,7 +1356,7 @@ export function createIpam(options: IpamOptions): Ipam {
         const ordinal = addressOrdinal(pb.cidr, addr);
         const r = assignOrdinal(pb.spec, ordinal, {
           handleId: args.handleId,
-          secondary: secondaryOf(args.attrs),
+          secondary: secondaryOf(args.attrs, args.node),
           now: t,
         });
         pb.spec = r.spec;
@@ -1672,7 +1745,11 @@ export function createIpam(options: IpamOptions): Ipam {
     });
   }
 
-  async function readReport(live: Set<string>, signal: AbortSignal | undefined): Promise<IpamCheckReport> {
+  async function readReport(
+    live: Set<string>,
+    scope: IpamScope | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<IpamCheckReport> {
     blocksFresh = false;
     const cfg = await loadConfig(signal, true);
     const opts = signal ? { signal } : {};
@@ -1687,32 +1764,32 @@ export function createIpam(options: IpamOptions): Ipam {
       affinities: affList.items,
       pools: cfg.pools,
       liveHandles: live,
+      scope,
     });
   }
 
-  async function check(
-    liveHandles: Iterable<string>,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<IpamCheckReport> {
+  async function check(liveHandles: Iterable<string>, options: CheckOptions = {}): Promise<IpamCheckReport> {
+    const scope = checkScope(options.scope);
     const live = new Set(liveHandles);
-    return serialised(() => readReport(live, options.signal));
+    return serialised(() => readReport(live, scope, options.signal));
   }
 
   async function gc(
     liveHandles: Iterable<string>,
     gracePeriodMs: number,
-    options: { signal?: AbortSignal } = {},
+    options: GcOptions = {},
   ): Promise<GcResult> {
-    if (!(gracePeriodMs >= 0)) {
+    if (typeof gracePeriodMs !== "number" || !(gracePeriodMs >= 0)) {
       throw new IpamError(IpamErrorCode.Invalid, "gracePeriodMs must be >= 0", {
         details: { gracePeriodMs },
       });
     }
+    const scope = checkScope(options.scope);
     const live = new Set(liveHandles);
     const signal = options.signal;
     return serialised(async () => {
-      const report = await readReport(live, signal);
-      const result: GcResult = { released: [], deferred: [], report };
+      const report = await readReport(live, scope, signal);
+      const result: GcResult = { released: [], deferred: [], removedHandles: [], report };
       const t = now();
       const oldEnough = (leak: LeakedHandle) =>
         leak.newestAllocation !== undefined && t - leak.newestAllocation >= gracePeriodMs;
@@ -1723,14 +1800,18 @@ export function createIpam(options: IpamOptions): Ipam {
           result.deferred.push(handleId);
           continue;
         }
-        // Re-verify on the state the transaction compares against: the handle must still be
-        // unknown to the caller and every one of its allocations older than the grace period.
+        // Re-verify on the state the transaction compares against: every allocation of the handle must
+        // still be older than the grace period and inside the scope (a handle allocated again since the
+        // report, on any node, is left alone), or nothing of it is released.
         const guard = (spec: IpamBlockSpec) =>
           spec.allocations.every((idx) => {
             if (idx === null) return true;
             const a = spec.attributes[idx];
+            if (a?.handleId !== handleId) return true;
             return (
-              a?.handleId !== handleId || (a.allocatedAt !== undefined && t - a.allocatedAt >= gracePeriodMs)
+              a.allocatedAt !== undefined &&
+              t - a.allocatedAt >= gracePeriodMs &&
+              allocationInScope(spec, a, scope)
             );
           });
         const ips = await retrying("gc", signal, async (attempt) => {
@@ -1739,6 +1820,20 @@ export function createIpam(options: IpamOptions): Ipam {
         });
         if (ips === undefined) result.deferred.push(handleId);
         else result.released.push({ handleId, ips });
+      }
+      // Handle objects holding no address: debris (allocation writes the handle and its block in one
+      // transaction). Deleted under CAS, and only while every block the handle names still agrees.
+      for (const handleId of report.handlesWithoutIps) {
+        if (live.has(handleId)) continue;
+        if (scope?.handlePrefix !== undefined && !handleId.startsWith(scope.handlePrefix)) continue;
+        const holdsNone = (spec: IpamBlockSpec) =>
+          spec.attributes.every((a, i) => a.handleId !== handleId || !spec.allocations.includes(i));
+        const ips = await retrying("gc", signal, async (attempt) => {
+          handles.delete(handleId);
+          return releaseHandleIn(handleId, [], signal, attempt + 1, holdsNone);
+        });
+        if (ips !== undefined && ips.length === 0) result.removedHandles.push(handleId);
+        else if (ips === undefined) result.deferred.push(handleId);
       }
       return result;
     });
