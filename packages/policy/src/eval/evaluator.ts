@@ -1,5 +1,5 @@
 import type { Selector } from "@margay/api";
-import { hostEndpointTiers, orderTiers, workloadPolicies } from "../calc/calc-graph.js";
+import { hostEndpointTiers, orderTiers, workloadPolicies } from "../calc/policy-sorter.js";
 import type { FailsafePort, IcmpMatch, TierPolicies } from "../calc/updates.js";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { cidrContains, type IpAddr, parseCidr, parseIp } from "../model/cidr.js";
