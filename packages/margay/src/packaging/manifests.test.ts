@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -30,6 +30,14 @@ const packages = root.workspaces.map((dir) => ({
 }));
 const versions = new Map(packages.map((p) => [p.manifest.name, p.manifest.version]));
 
+/** Targets of the Markdown links (and images) that are neither absolute URLs nor in-page anchors. */
+function relativeLinks(markdown: string): string[] {
+  const targets = [...markdown.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!);
+  return targets
+    .filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t) && !t.startsWith("#"))
+    .map((t) => posix.normalize(t.split("#")[0]!));
+}
+
 describe("published package manifests", () => {
   const licence = readFileSync(join(ROOT, "LICENSE"), "utf8");
 
@@ -54,6 +62,18 @@ describe("published package manifests", () => {
         expect(manifest.repository?.directory).toBe(dir);
         expect(manifest.keywords?.length ?? 0).toBeGreaterThan(0);
         expect(manifest.publishConfig?.access).toBe("public");
+      });
+
+      it("links only documents its tarball ships, or absolute URLs", () => {
+        const readme = readFileSync(join(ROOT, dir, "README.md"), "utf8");
+        const shipped = (path: string) =>
+          path === "README.md" ||
+          path === "LICENSE" ||
+          path === "package.json" ||
+          (manifest.files ?? []).some((f) => !f.startsWith("!") && (path === f || path.startsWith(`${f}/`)));
+        for (const target of relativeLinks(readme)) {
+          expect({ target, shipped: shipped(target) }).toEqual({ target, shipped: true });
+        }
       });
 
       it("pins every internal dependency to the exact workspace version", () => {
