@@ -449,3 +449,116 @@ describe("graceful restart", () => {
     expect(a.accepted).toBe(1);
   });
 });
+
+describe("import and export caches across recycled attribute sets", () => {
+  /** What the speaker does per UPDATE: intern once, announce each prefix, drop the set if nothing kept it. */
+  function receive(rib: Rib, p: RibPeer, attrs: PathAttributes, nextHops: string[], prefixes: string[]) {
+    const set = rib.internFromPeer(p, { origin: 0, ...attrs }, nextHops);
+    const changes = prefixes.map((t) => {
+      const x = parseRibPrefix(t);
+      return rib.announce(p, x.afi, x.len, x.v4, x.v6, 0, set);
+    });
+    rib.attrs.dropIfUnused(set);
+    return changes;
+  }
+
+  it.each([
+    ["IPv4", (i: number) => `10.${i}.0.0/24`, ["192.0.2.9"]],
+    ["IPv6", (i: number) => `2001:db8:${i}::/48`, ["2001:db8::9", "fe80::9"]],
+  ] as const)("a looped first UPDATE does not make later clean %s routes rejected", (_f, pfx, nh) => {
+    const rib = setup();
+    const e = peer(rib, { address: "192.0.2.9", asn: 65009, families: ["1/1", "2/1"] });
+    const base = nh[0]!.includes(":") ? {} : { nextHop: nh[0]! };
+    // FRR echoing our own route back: our AS in the path.
+    expect(receive(rib, e, { ...base, asPath: seq(65009, LOCAL_AS) }, [...nh], [pfx(0)])).toEqual([null]);
+    expect(e.rejected).toBe(1);
+    for (let i = 1; i <= 20; i++) {
+      const [c] = receive(rib, e, { ...base, asPath: seq(65009), med: i }, [...nh], [pfx(i)]);
+      expect(c?.best?.attrs.med).toBe(i);
+    }
+    expect(e.accepted).toBe(20);
+    expect(e.rejected).toBe(1);
+    expect(rib.size).toBe(20);
+  });
+
+  it("an import-policy reject of the first set does not stick to the set that reuses its id", () => {
+    const rib = setup();
+    const e = peer(rib, {
+      address: "192.0.2.9",
+      asn: 65009,
+      importPolicy: { statements: [{ match: { communities: ["65009:666"] }, actions: { reject: true } }] },
+    });
+    const bad = receive(
+      rib,
+      e,
+      { nextHop: "192.0.2.9", asPath: seq(65009), communities: [65009 * 65536 + 666] },
+      ["192.0.2.9"],
+      ["10.0.0.0/24"],
+    );
+    expect(bad).toEqual([null]);
+    const good = receive(
+      rib,
+      e,
+      { nextHop: "192.0.2.9", asPath: seq(65009) },
+      ["192.0.2.9"],
+      ["10.1.0.0/24"],
+    );
+    expect(good[0]?.best?.peer).toBe(e);
+    expect(e.accepted).toBe(1);
+  });
+
+  it("a policy-rewritten path is not reused for another set that takes the dropped input set's id", () => {
+    const rib = setup();
+    const e = peer(rib, {
+      address: "192.0.2.9",
+      asn: 65009,
+      importPolicy: { statements: [{ actions: { localPref: 300 } }] },
+    });
+    const [c1] = receive(
+      rib,
+      e,
+      { nextHop: "192.0.2.9", asPath: seq(65009), med: 1 },
+      ["192.0.2.9"],
+      ["10.1.0.0/24"],
+    );
+    expect(c1?.best?.attrs.med).toBe(1);
+    const [c2] = receive(
+      rib,
+      e,
+      { nextHop: "192.0.2.9", asPath: seq(65009), med: 2 },
+      ["192.0.2.9"],
+      ["10.2.0.0/24"],
+    );
+    expect(c2?.best?.attrs.med).toBe(2);
+    expect(c2?.best?.attrs.localPref).toBe(300);
+  });
+
+  it("the export cache does not hand a dropped set's export to the set that reuses its id", () => {
+    const rib = setup();
+    const b = peer(rib, { address: "198.51.100.9", asn: 65010 });
+    rib.openOut(b);
+    const exportTo = (c: RouteChange | null) => rib.exportChange(b, c!.afi, c!.len, c!.v4, c!.v6, c!.best);
+    // Our own routes skip the import cache, so a withdrawn one's set is dropped and its id freed.
+    const x = parseRibPrefix("10.1.0.0/24");
+    const y = parseRibPrefix("10.2.0.0/24");
+    const c1 = rib.originate(x.afi, x.len, x.v4, x.v6, { asPath: [], communities: [1] }, []);
+    expect(exportTo(c1)?.attrs.communities).toEqual([1]);
+    expect(exportTo(rib.withdrawLocal(x.afi, x.len, x.v4, x.v6))).toBeNull();
+    const c2 = rib.originate(y.afi, y.len, y.v4, y.v6, { asPath: [], communities: [2] }, []);
+    expect(exportTo(c2)?.attrs.communities).toEqual([2]);
+  });
+
+  it("caches release every attribute set when the peer goes away", () => {
+    const rib = setup();
+    const e = peer(rib, { address: "192.0.2.9", asn: 65009 });
+    const b = peer(rib, { address: "198.51.100.9", asn: 65010 });
+    rib.openOut(b);
+    receive(rib, e, { nextHop: "192.0.2.9", asPath: seq(65009, LOCAL_AS) }, ["192.0.2.9"], ["10.0.0.0/24"]);
+    const [c] = receive(rib, e, { nextHop: "192.0.2.9", asPath: seq(65009) }, ["192.0.2.9"], ["10.1.0.0/24"]);
+    rib.exportChange(b, c!.afi, c!.len, c!.v4, c!.v6, c!.best);
+    rib.dropPeer(e, (ch) => rib.exportChange(b, ch.afi, ch.len, ch.v4, ch.v6, ch.best));
+    rib.removePeer(e);
+    rib.clearOut(b);
+    expect(rib.attrs.size).toBe(0);
+  });
+});

@@ -94,11 +94,34 @@ export interface RibPeer {
   rejected: number;
   /** Adj-RIB-Out, or null while we do not advertise to this peer. */
   out: PrefixTable<AttrSet> | null;
-  /** import cache: attribute set id → resulting path (prefix-independent policies only). */
-  importCache: Map<number, Path | null>;
-  /** export cache: best attribute set id × source peer → exported set. */
-  exportCache: Map<number, AttrSet | null>;
+  /**
+   * import cache: attribute set id → resulting path (prefix-independent policies only). Each entry
+   * holds a reference on the set its key names, so that id is not recycled for another set (which
+   * would inherit a stale verdict) while the entry lives.
+   */
+  importCache: Map<number, ImportCacheEntry>;
+  /** export cache: best attribute set id × source peer × family → exported set; holds a reference on both. */
+  exportCache: Map<number, ExportCacheEntry>;
 }
+
+/** An import-cache entry: the set the key names (referenced) and the verdict, a path or null (rejected). */
+export interface ImportCacheEntry {
+  readonly set: AttrSet;
+  readonly path: Path | null;
+}
+
+/** An export-cache entry: the best path's set the key names and the exported set (both referenced). */
+export interface ExportCacheEntry {
+  readonly set: AttrSet;
+  readonly out: AttrSet | null;
+}
+
+/**
+ * Entries a peer's import or export cache may hold before it is emptied: each entry keeps its
+ * attribute set alive, so an unbounded cache would let a peer that sends ever-new attribute sets
+ * (even rejected ones) grow memory until its session ends.
+ */
+const CACHE_MAX = 1 << 18;
 
 /** A destination with more than one candidate path; `paths[0]` is best, then the rest of the multipath set. */
 class Dest {
@@ -217,7 +240,7 @@ export class Rib {
     if (o.nextHopSelf !== undefined) p.nextHopSelf = o.nextHopSelf;
     if (o.families !== undefined) p.families = new Set(o.families);
     this.clearImportCache(p);
-    p.exportCache.clear();
+    this.clearExportCache(p);
   }
 
   /** Forgets a peer; its paths must have been dropped ({@link dropPeer}) first. */
@@ -236,7 +259,10 @@ export class Rib {
     this.memoPeer = null;
     this.memoSet = null;
     this.memoPath = undefined;
-    for (const path of p.importCache.values()) if (path) this.unrefPath(path);
+    for (const e of p.importCache.values()) {
+      if (e.path) this.unrefPath(e.path);
+      this.attrs.unref(e.set);
+    }
     p.importCache.clear();
   }
 
@@ -299,7 +325,8 @@ export class Rib {
     const cacheable = pathId === 0 && pol.prefixIndependent;
     if (cacheable) {
       // The prefixes of one UPDATE share a set: remember the last lookup, one Map probe per UPDATE.
-      const hit = this.memoPeer === p && this.memoSet === set ? this.memoPath : p.importCache.get(set.id);
+      const hit =
+        this.memoPeer === p && this.memoSet === set ? this.memoPath : p.importCache.get(set.id)?.path;
       if (hit !== undefined) {
         this.memoPeer = p;
         this.memoSet = set;
@@ -307,6 +334,8 @@ export class Rib {
         if (hit) this.refPath(hit);
         return hit;
       }
+      // Emptied before the verdict is computed: the fresh result takes no reference until cached.
+      if (p.importCache.size >= CACHE_MAX) this.clearImportCache(p);
     }
     let result: Path | null = null;
     if (!this.looped(p, set.attrs)) {
@@ -319,7 +348,8 @@ export class Rib {
       }
     }
     if (cacheable) {
-      p.importCache.set(set.id, result);
+      p.importCache.set(set.id, { set, path: result });
+      this.attrs.ref(set);
       if (result) this.refPath(result);
     }
     if (result) this.refPath(result);
@@ -604,7 +634,14 @@ export class Rib {
       });
       p.out = null;
     }
-    for (const s of p.exportCache.values()) if (s) this.attrs.unref(s);
+    this.clearExportCache(p);
+  }
+
+  private clearExportCache(p: RibPeer): void {
+    for (const e of p.exportCache.values()) {
+      if (e.out) this.attrs.unref(e.out);
+      this.attrs.unref(e.set);
+    }
     p.exportCache.clear();
   }
 
@@ -630,11 +667,13 @@ export class Rib {
     const cacheKey = (best.attrs.id * 65536 + from.index) * 2 + (afi === Afi.IPv6 ? 1 : 0);
     if (cacheable) {
       const hit = to.exportCache.get(cacheKey);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return hit.out;
+      if (to.exportCache.size >= CACHE_MAX) this.clearExportCache(to);
     }
     const result = this.computeExport(to, from, afi, len, v4, v6, best.attrs, reflect);
     if (cacheable) {
-      to.exportCache.set(cacheKey, result);
+      to.exportCache.set(cacheKey, { set: best.attrs, out: result });
+      this.attrs.ref(best.attrs);
       if (result) this.attrs.ref(result);
     }
     return result;
