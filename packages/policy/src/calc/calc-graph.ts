@@ -16,10 +16,11 @@ import {
   normalizeTier,
   normalizeWorkloadEndpoint,
 } from "../model/normalize.js";
-import { protocolName } from "../model/protocol.js";
 import { keyOf, type PolicyModelResource, type ResourceKey, resourceKeyString } from "../model/resources.js";
 import { directionalTiers, hostEndpointTiers, workloadPolicies } from "./policy-sorter.js";
-import { type IpSetSpec, renderRule, ruleIpSets } from "./render.js";
+import { renderRule } from "./render.js";
+import { addressOf, RuleScanner } from "./rule-scanner.js";
+import { SelectorRefs } from "./selector-refs.js";
 import type {
   FailsafePort,
   HostEndpointUpdate,
@@ -79,38 +80,10 @@ export function createCalcGraph(options: CalcGraphOptions = {}): CalcGraph {
   return new Graph(options);
 }
 
-interface IpSetState {
-  readonly spec: IpSetSpec;
-  refs: number;
-  readonly members: Map<string, number>;
-  readonly contribs: Map<string, readonly string[]>;
-  /** Send the whole membership at the next flush (new, or re-created within one batch). */
-  full: boolean;
-  /** Members changed since the last flush → were they present at the last flush? */
-  readonly dirty: Map<string, boolean>;
-}
-
 interface SentEndpoint {
   readonly type: "workload" | "host";
   readonly id: string;
   readonly json: string;
-}
-
-/** Address part of a CIDR text (`10.0.0.1/32` → `10.0.0.1`). */
-function addressOf(cidrText: string): string {
-  return cidrText.slice(0, cidrText.indexOf("/"));
-}
-
-/** Members a labelled item contributes to a set. */
-export function memberContribution(spec: IpSetSpec, item: NormalizedItem): string[] {
-  const np = spec.namedPort;
-  if (np === undefined) return item.nets.map((c) => c.text);
-  const out: string[] = [];
-  for (const p of item.ports) {
-    if (p.name !== np.name || p.protocol !== np.protocol) continue;
-    for (const c of item.nets) out.push(`${addressOf(c.text)},${protocolName(p.protocol)}:${p.port}`);
-  }
-  return out;
 }
 
 function renderRules(rules: readonly NormalizedRule[], owner: string, dir: "in" | "out"): RenderedRule[] {
@@ -125,6 +98,8 @@ class Graph implements CalcGraph {
   readonly #opts: CalcGraphOptions;
   readonly #failsafe: HostEndpointUpdate["failsafe"];
   readonly #index: LabelIndex;
+  readonly #selectors: SelectorRefs;
+  readonly #ruleScanner: RuleScanner;
 
   readonly #tiers = new Map<string, NormalizedTier>();
   readonly #policies = new Map<string, NormalizedPolicy>();
@@ -135,19 +110,14 @@ class Graph implements CalcGraph {
   readonly #profileRefs = new Map<string, number>();
   readonly #items = new Map<string, NormalizedItem>();
   readonly #localEndpoints = new Set<string>();
-  readonly #selectorRefs = new Map<string, number>();
   readonly #selLocalCount = new Map<string, number>();
-  readonly #ipSets = new Map<string, IpSetState>();
-  readonly #ipSetsBySelector = new Map<string, Set<string>>();
 
-  readonly #sentIpSets = new Set<string>();
   readonly #sentPolicies = new Map<string, string>();
   readonly #sentProfiles = new Map<string, string>();
   readonly #sentEndpoints = new Map<string, SentEndpoint>();
   readonly #dirtyPolicies = new Set<string>();
   readonly #dirtyProfiles = new Set<string>();
   readonly #dirtyEndpoints = new Set<string>();
-  readonly #dirtyIpSets = new Set<string>();
   #inSyncPending = false;
   #inSyncSent = false;
 
@@ -158,6 +128,12 @@ class Graph implements CalcGraph {
       outbound: opts.failsafeOutbound ?? DEFAULT_FAILSAFE_OUTBOUND,
     };
     this.#index = new LabelIndex((sel, item, m) => this.#onMatch(sel, item, m));
+    this.#selectors = new SelectorRefs(this.#index, (id) => this.#selLocalCount.delete(id));
+    this.#ruleScanner = new RuleScanner({
+      index: this.#index,
+      selectors: this.#selectors,
+      items: this.#items,
+    });
   }
 
   stats(): CalcGraphStats {
@@ -166,7 +142,7 @@ class Graph implements CalcGraph {
       selectors: this.#index.selectorCount,
       activePolicies: this.#activePolicies.size,
       activeProfiles: [...this.#profileRefs.values()].filter((n) => n > 0).length,
-      ipSets: this.#ipSets.size,
+      ipSets: this.#ruleScanner.size,
       localEndpoints: this.#localEndpoints.size,
     };
   }
@@ -230,21 +206,6 @@ class Graph implements CalcGraph {
 
   // ---- selectors -------------------------------------------------------------------------------
 
-  #acquireSelector(sel: Selector): void {
-    const n = this.#selectorRefs.get(sel.id) ?? 0;
-    this.#selectorRefs.set(sel.id, n + 1);
-    if (n === 0) this.#index.addSelector(sel.id, sel);
-  }
-
-  #releaseSelector(sel: Selector): void {
-    const n = this.#selectorRefs.get(sel.id) ?? 0;
-    if (n <= 1) {
-      this.#selectorRefs.delete(sel.id);
-      this.#selLocalCount.delete(sel.id);
-      this.#index.removeSelector(sel.id);
-    } else this.#selectorRefs.set(sel.id, n - 1);
-  }
-
   #onMatch(selId: string, itemKey: string, matches: boolean): void {
     if (this.#localEndpoints.has(itemKey)) {
       const n = (this.#selLocalCount.get(selId) ?? 0) + (matches ? 1 : -1);
@@ -255,95 +216,7 @@ class Graph implements CalcGraph {
         if ((matches && n === 1) || (!matches && n === 0)) for (const pk of pols) this.#updateActivity(pk);
       }
     }
-    const sets = this.#ipSetsBySelector.get(selId);
-    if (sets === undefined) return;
-    for (const setId of [...sets]) {
-      const set = this.#ipSets.get(setId);
-      if (set === undefined) continue;
-      if (matches) this.#addContrib(set, itemKey, memberContribution(set.spec, this.#items.get(itemKey)!));
-      else this.#removeContrib(set, itemKey);
-    }
-  }
-
-  // ---- IP sets ---------------------------------------------------------------------------------
-
-  #memberChanged(set: IpSetState, member: string, wasPresent: boolean): void {
-    if (set.full) return;
-    if (!set.dirty.has(member)) set.dirty.set(member, wasPresent);
-    this.#dirtyIpSets.add(set.spec.id);
-  }
-
-  #addContrib(set: IpSetState, itemKey: string, members: readonly string[]): void {
-    // Idempotent: a set created while its selector's matches are being reported may see an item twice.
-    if (set.contribs.has(itemKey)) this.#removeContrib(set, itemKey);
-    if (members.length === 0) return;
-    set.contribs.set(itemKey, members);
-    for (const m of members) {
-      const n = set.members.get(m) ?? 0;
-      set.members.set(m, n + 1);
-      if (n === 0) this.#memberChanged(set, m, false);
-    }
-  }
-
-  #removeContrib(set: IpSetState, itemKey: string): void {
-    const members = set.contribs.get(itemKey);
-    if (members === undefined) return;
-    set.contribs.delete(itemKey);
-    for (const m of members) {
-      const n = set.members.get(m)!;
-      if (n <= 1) {
-        set.members.delete(m);
-        this.#memberChanged(set, m, true);
-      } else set.members.set(m, n - 1);
-    }
-  }
-
-  #acquireIpSet(spec: IpSetSpec): void {
-    const existing = this.#ipSets.get(spec.id);
-    if (existing !== undefined) {
-      existing.refs++;
-      return;
-    }
-    const set: IpSetState = {
-      spec,
-      refs: 1,
-      members: new Map(),
-      contribs: new Map(),
-      full: true,
-      dirty: new Map(),
-    };
-    this.#ipSets.set(spec.id, set);
-    this.#dirtyIpSets.add(spec.id);
-    let users = this.#ipSetsBySelector.get(spec.selector.id);
-    if (users === undefined) this.#ipSetsBySelector.set(spec.selector.id, (users = new Set()));
-    users.add(spec.id);
-    // Acquire after registering as a user: if the selector is new, its initial matches fill the set.
-    const known = this.#index.hasSelector(spec.selector.id);
-    this.#acquireSelector(spec.selector);
-    if (known) {
-      for (const itemKey of this.#index.itemsMatching(spec.selector.id)) {
-        this.#addContrib(set, itemKey, memberContribution(spec, this.#items.get(itemKey)!));
-      }
-    }
-  }
-
-  #releaseIpSet(id: string): void {
-    const set = this.#ipSets.get(id)!;
-    if (--set.refs > 0) return;
-    this.#ipSets.delete(id);
-    this.#dirtyIpSets.add(id);
-    const users = this.#ipSetsBySelector.get(set.spec.selector.id)!;
-    users.delete(id);
-    if (users.size === 0) this.#ipSetsBySelector.delete(set.spec.selector.id);
-    this.#releaseSelector(set.spec.selector);
-  }
-
-  #acquireRules(rules: readonly NormalizedRule[]): void {
-    for (const r of rules) for (const s of ruleIpSets(r)) this.#acquireIpSet(s);
-  }
-
-  #releaseRules(rules: readonly NormalizedRule[]): void {
-    for (const r of rules) for (const s of ruleIpSets(r)) this.#releaseIpSet(s.id);
+    this.#ruleScanner.onMatch(selId, itemKey, matches);
   }
 
   // ---- tiers and policies ----------------------------------------------------------------------
@@ -370,12 +243,12 @@ class Graph implements CalcGraph {
     if (active === was || p === undefined) return;
     if (active) {
       this.#activePolicies.add(key);
-      this.#acquireRules(p.inbound);
-      this.#acquireRules(p.outbound);
+      this.#ruleScanner.acquireRules(p.inbound);
+      this.#ruleScanner.acquireRules(p.outbound);
     } else {
       this.#activePolicies.delete(key);
-      this.#releaseRules(p.inbound);
-      this.#releaseRules(p.outbound);
+      this.#ruleScanner.releaseRules(p.inbound);
+      this.#ruleScanner.releaseRules(p.outbound);
     }
     this.#dirtyPolicies.add(p.id);
   }
@@ -385,7 +258,7 @@ class Graph implements CalcGraph {
     if (old === undefined && next === undefined) return;
     const wasActive = this.#activePolicies.has(key);
     if (next !== undefined) {
-      this.#acquireSelector(next.selector);
+      this.#selectors.acquire(next.selector);
       let users = this.#policiesBySelector.get(next.selector.id);
       if (users === undefined) this.#policiesBySelector.set(next.selector.id, (users = new Set()));
       users.add(key);
@@ -423,14 +296,14 @@ class Graph implements CalcGraph {
     // Take the new version's IP sets before dropping the old one's, so shared sets never churn.
     if (active) {
       this.#activePolicies.add(key);
-      this.#acquireRules(next.inbound);
-      this.#acquireRules(next.outbound);
+      this.#ruleScanner.acquireRules(next.inbound);
+      this.#ruleScanner.acquireRules(next.outbound);
     } else this.#activePolicies.delete(key);
     if (wasActive && old !== undefined) {
-      this.#releaseRules(old.inbound);
-      this.#releaseRules(old.outbound);
+      this.#ruleScanner.releaseRules(old.inbound);
+      this.#ruleScanner.releaseRules(old.outbound);
     }
-    if (old !== undefined) this.#releaseSelector(old.selector);
+    if (old !== undefined) this.#selectors.release(old.selector);
   }
 
   // ---- profiles --------------------------------------------------------------------------------
@@ -440,11 +313,11 @@ class Graph implements CalcGraph {
     this.#profiles.set(p.id, p);
     this.#index.setParent(p.id, p.labels);
     if ((this.#profileRefs.get(p.id) ?? 0) > 0) {
-      this.#acquireRules(p.inbound);
-      this.#acquireRules(p.outbound);
+      this.#ruleScanner.acquireRules(p.inbound);
+      this.#ruleScanner.acquireRules(p.outbound);
       if (old !== undefined) {
-        this.#releaseRules(old.inbound);
-        this.#releaseRules(old.outbound);
+        this.#ruleScanner.releaseRules(old.inbound);
+        this.#ruleScanner.releaseRules(old.outbound);
       }
       this.#dirtyProfiles.add(p.id);
     }
@@ -456,8 +329,8 @@ class Graph implements CalcGraph {
     this.#profiles.delete(id);
     this.#index.deleteParent(id);
     if ((this.#profileRefs.get(id) ?? 0) > 0) {
-      this.#releaseRules(old.inbound);
-      this.#releaseRules(old.outbound);
+      this.#ruleScanner.releaseRules(old.inbound);
+      this.#ruleScanner.releaseRules(old.outbound);
       this.#dirtyProfiles.add(id);
     }
   }
@@ -470,11 +343,11 @@ class Graph implements CalcGraph {
       const p = this.#profiles.get(id);
       if (p !== undefined) {
         if (delta === 1) {
-          this.#acquireRules(p.inbound);
-          this.#acquireRules(p.outbound);
+          this.#ruleScanner.acquireRules(p.inbound);
+          this.#ruleScanner.acquireRules(p.outbound);
         } else {
-          this.#releaseRules(p.inbound);
-          this.#releaseRules(p.outbound);
+          this.#ruleScanner.releaseRules(p.inbound);
+          this.#ruleScanner.releaseRules(p.outbound);
         }
       }
       this.#dirtyProfiles.add(id);
@@ -507,15 +380,7 @@ class Graph implements CalcGraph {
       for (const p of after) if (!before.has(p)) this.#refProfile(p, 1);
       for (const p of before) if (!after.has(p)) this.#refProfile(p, -1);
     }
-    if (old !== undefined && (!sameNets(old, item) || !samePorts(old, item))) {
-      for (const selId of this.#index.selectorsMatching(item.key)) {
-        for (const setId of this.#ipSetsBySelector.get(selId) ?? []) {
-          const set = this.#ipSets.get(setId)!;
-          this.#removeContrib(set, item.key);
-          this.#addContrib(set, item.key, memberContribution(set.spec, item));
-        }
-      }
-    }
+    if (old !== undefined) this.#ruleScanner.itemChanged(old, item);
     this.#index.setItem(item.key, item.labels, item.parents);
   }
 
@@ -566,43 +431,7 @@ class Graph implements CalcGraph {
   }
 
   flush(): PolicyUpdate[] {
-    const ipSetUpdates: PolicyUpdate[] = [];
-    const ipSetRemoves: PolicyUpdate[] = [];
-    for (const id of [...this.#dirtyIpSets].sort()) {
-      const set = this.#ipSets.get(id);
-      if (set === undefined) {
-        if (this.#sentIpSets.delete(id)) ipSetRemoves.push({ kind: "ip-set-remove", id });
-        continue;
-      }
-      if (set.full) {
-        ipSetUpdates.push({
-          kind: "ip-set-update",
-          id,
-          type: set.spec.namedPort === undefined ? "net" : "ip-and-port",
-          members: [...set.members.keys()].sort(),
-        });
-        set.full = false;
-        this.#sentIpSets.add(id);
-      } else {
-        const added: string[] = [];
-        const removed: string[] = [];
-        for (const [m, was] of set.dirty) {
-          const now = set.members.has(m);
-          if (now && !was) added.push(m);
-          else if (!now && was) removed.push(m);
-        }
-        if (added.length + removed.length > 0) {
-          ipSetUpdates.push({
-            kind: "ip-set-delta-update",
-            id,
-            added: added.sort(),
-            removed: removed.sort(),
-          });
-        }
-      }
-      set.dirty.clear();
-    }
-    this.#dirtyIpSets.clear();
+    const ipSets = this.#ruleScanner.flush();
 
     const policyUpdates: PolicyUpdate[] = [];
     const policyRemoves: PolicyUpdate[] = [];
@@ -678,14 +507,14 @@ class Graph implements CalcGraph {
     this.#dirtyEndpoints.clear();
 
     const out = [
-      ...ipSetUpdates,
+      ...ipSets.updates,
       ...policyUpdates,
       ...profileUpdates,
       ...endpointUpdates,
       ...endpointRemoves,
       ...policyRemoves,
       ...profileRemoves,
-      ...ipSetRemoves,
+      ...ipSets.removes,
     ];
     if (this.#inSyncPending) {
       out.push({ kind: "in-sync" });
@@ -694,18 +523,4 @@ class Graph implements CalcGraph {
     }
     return out;
   }
-}
-
-function sameNets(a: NormalizedItem, b: NormalizedItem): boolean {
-  return a.nets.length === b.nets.length && a.nets.every((c, i) => c.text === b.nets[i]!.text);
-}
-
-function samePorts(a: NormalizedItem, b: NormalizedItem): boolean {
-  return (
-    a.ports.length === b.ports.length &&
-    a.ports.every(
-      (p, i) =>
-        p.name === b.ports[i]!.name && p.protocol === b.ports[i]!.protocol && p.port === b.ports[i]!.port,
-    )
-  );
 }
