@@ -4,6 +4,7 @@ import { parseIp } from "./cidr.js";
 import { type IpamErrorCode, isIpamError } from "./errors.js";
 import { createIpam, type Ipam } from "./ipam.js";
 import { validatePools } from "./pools.js";
+import { scopedGcSuite } from "./scoped-gc.suite.js";
 import { putIpamConfig, putNode, putPool, putReservation } from "./test-support.js";
 import { type BlockAffinityObject, IpamKind, type IpamBlockObject, type IpamHandleObject } from "./types.js";
 
@@ -526,5 +527,52 @@ describe("concurrency in one process", () => {
     expect((await clients[0]!.check(results.map((_, k) => `c${Math.floor(k / 20)}-${k % 20}`))).ok).toBe(
       true,
     );
+  });
+});
+
+describe("scoped check and gc (memory datastore)", () => {
+  scopedGcSuite(async () => createMemoryDatastore());
+
+  it("records the allocating node; attrs naming another node are invalid", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    await ipam.autoAssign({ handleId: "h", node: "n1", num4: 1, attrs: { pod: "p" } });
+    const [block] = (await ds.list<IpamBlockObject>(IpamKind.Block)).items;
+    expect(block!.spec.attributes[0]!.secondary).toEqual({ pod: "p", node: "n1" });
+    await expectCode(
+      ipam.autoAssign({ handleId: "h2", node: "n1", num4: 1, attrs: { node: "n2" } }),
+      "invalid",
+    );
+    await expectCode(ipam.check([], { scope: { node: "bad node" } }), "invalid");
+    await expectCode(ipam.gc([], 0, { scope: { handlePrefix: "" } }), "invalid");
+  });
+
+  it("an address recorded without a node in an unaffine block belongs to no node's scope", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    // assignIP without a node makes an unaffine block and records no node (an older writer).
+    await ipam.assignIP("10.0.0.5", { handleId: "net.x" });
+    clock += 60_000;
+    const scoped = await ipam.gc([], 1_000, { scope: { node: "n1" } });
+    expect(scoped.report.leaks).toEqual([]);
+    expect(scoped.released).toEqual([]);
+    const byPrefix = await ipam.gc([], 1_000, { scope: { handlePrefix: "net." } });
+    expect(byPrefix.released).toEqual([{ handleId: "net.x", ips: ["10.0.0.5"] }]);
+  });
+
+  it("gc deletes empty handle objects of its prefix that are not live", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    for (const name of ["net.empty", "net.live", "other.empty"]) {
+      await ds.create({
+        apiVersion: IpamKind.apiVersion,
+        kind: IpamKind.Handle,
+        metadata: { name },
+        spec: { handleId: name, block: {}, deleted: false },
+      });
+    }
+    const r = await ipamFor().gc(["net.live"], 0, { scope: { node: "n1", handlePrefix: "net." } });
+    expect(r.removedHandles).toEqual(["net.empty"]);
+    const left = (await ds.list<IpamHandleObject>(IpamKind.Handle)).items.map((h) => h.metadata.name);
+    expect(left.sort()).toEqual(["net.live", "other.empty"]);
   });
 });

@@ -44,3 +44,49 @@ export async function putNode(ds: Datastore, name: string, labels: Record<string
     await ds.create({ kind: "Node", metadata: { name, labels } });
   }
 }
+
+/** A test clock shared by several IPAM clients. */
+export interface TestClock {
+  t: number;
+}
+
+/**
+ * Wraps a datastore so that `hooks.afterList` runs once after the next listing of `kind` has been read
+ * (the caller then works on a stale listing) and `hooks.afterGet` once after the next read of one
+ * object of `kind` (the caller's compare-and-swap then meets a newer revision). A racing writer goes in
+ * these hooks, at exactly the point of a `gc` where it must not win by accident.
+ */
+export function racingDatastore(
+  ds: Datastore,
+  kind: string,
+  hooks: { afterList?: (() => Promise<void>) | undefined; afterGet?: (() => Promise<void>) | undefined },
+): Datastore {
+  return new Proxy(ds, {
+    get(target, prop, receiver) {
+      if (prop === "list") {
+        return async (k: string, opts?: object) => {
+          const res = await target.list(k, opts);
+          const hook = hooks.afterList;
+          if (k === kind && hook) {
+            hooks.afterList = undefined;
+            await hook();
+          }
+          return res;
+        };
+      }
+      if (prop === "get") {
+        return async (key: { kind: string; name: string }, opts?: object) => {
+          const res = await target.get(key, opts);
+          const hook = hooks.afterGet;
+          if (key.kind === kind && hook) {
+            hooks.afterGet = undefined;
+            await hook();
+          }
+          return res;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
