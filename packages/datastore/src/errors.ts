@@ -37,6 +37,8 @@ export interface DatastoreErrorDetails {
   field?: string;
   /** The backend that raised the error (`memory`, `etcd`, or a vendor's). */
   backend?: string;
+  /** The backend endpoint concerned (a URL, never with credentials). */
+  endpoint?: string;
 }
 
 /** Codes for which retrying the same call (after a re-read, for `conflict`) can succeed. */

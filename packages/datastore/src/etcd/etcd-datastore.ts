@@ -6,7 +6,9 @@
  * the key's `mod_revision`, so it is never stored in the value.
  */
 
-import { randomUUID } from "node:crypto";
+import { randomUUID, X509Certificate } from "node:crypto";
+import { createSecureContext } from "node:tls";
+import { inspect } from "node:util";
 import {
   circuitBreaker,
   ConsecutiveBreaker,
@@ -30,8 +32,12 @@ import {
   closedError,
   compactedError,
   conflictError,
+  DatastoreError,
   type DatastoreErrorDetails,
   abortedError,
+  isDatastoreError,
+  tlsError,
+  unavailableError,
   invalidError,
   notFoundError,
   throwIfAborted,
@@ -63,27 +69,35 @@ import {
 } from "../validation.js";
 import { WatchStream } from "../watch-stream.js";
 import { isCompactedMessage, isFutureRevisionMessage, mapEtcdError } from "./etcd-errors.js";
+import { type DiagnosisTls, diagnoseEndpoint, redactUrlCredentials } from "./tls-diagnosis.js";
 import { DEFAULT_PREFIX, objectKey, parseObjectKey, rangePrefix } from "./keys.js";
 
-/** TLS material (PEM), passed as data: the library never reads files itself. */
+/**
+ * TLS material (PEM), passed as data: the library never reads files itself. Checked at construction:
+ * a certificate without its key (or the reverse), a key that does not match the certificate, or data that
+ * is not PEM fail `invalid` naming the field.
+ */
 export interface EtcdTlsOptions {
   /** CA certificate(s) that sign the etcd server certificate. */
   ca: Buffer | string;
-  /** Client certificate, for etcd's `--client-cert-auth`. */
+  /** Client certificate, for etcd's `--client-cert-auth`; requires `key`. */
   cert?: Buffer | string | undefined;
-  /** Private key of `cert`. */
+  /** Private key of `cert`; requires `cert`. Never printed. */
   key?: Buffer | string | undefined;
 }
 
 /** Options of {@link createEtcdDatastore}. */
 export interface EtcdDatastoreOptions extends ValidationOptions {
-  /** etcd client URLs, e.g. `["http://127.0.0.1:2379"]` (`https://` with `tls`). Required. */
+  /**
+   * etcd client URLs, e.g. `["http://127.0.0.1:2379"]` (`https://` with `tls`). Required. URLs carrying
+   * credentials (`https://user:pw@host`) are refused `invalid`: use `username`/`password`.
+   */
   endpoints: readonly string[];
   /** TLS; default: plaintext unless an endpoint is `https://` (then the system CAs). */
   tls?: EtcdTlsOptions | undefined;
   /** etcd user for authentication (with `password`). Default: none. */
   username?: string | undefined;
-  /** Password of `username`. Default: none. */
+  /** Password of `username`. Default: none. Never printed (not by `util.inspect`, not in errors). */
   password?: string | undefined;
   /** Key prefix (no trailing `/`). Default `/margay/v1`. */
   prefix?: string | undefined;
@@ -92,8 +106,10 @@ export interface EtcdDatastoreOptions extends ValidationOptions {
   /** Deadline of each unary request, ms (a timed-out call fails `unavailable`). Default 10 000. */
   requestTimeoutMs?: number | undefined;
   /**
-   * Attempts of an idempotent read (get, list) on connection failures, each on a randomly picked endpoint.
-   * Writes are never retried blindly: a write whose outcome is unknown fails `unavailable`. Default 3.
+   * Attempts of an idempotent read (get, list) on retryable failures (`unavailable`), each on a randomly
+   * picked endpoint; `tls`, `unauthenticated`, `permission-denied` and other non-retryable failures are
+   * never retried. Writes are never retried blindly: a write whose outcome is unknown fails `unavailable`.
+   * Default 3.
    */
   readAttempts?: number | undefined;
   /** Longest delay between watch stream reconnection attempts, ms. Default 2 000. */
@@ -108,7 +124,10 @@ export interface EtcdDatastoreOptions extends ValidationOptions {
 export interface EtcdDatastore extends Datastore {
   /** Key prefix in use. */
   readonly prefix: string;
-  /** The underlying `etcd3` client (for compaction, health, leases); owned by the datastore. */
+  /**
+   * The underlying `etcd3` client (for compaction, health, leases); owned by the datastore. Its options
+   * hold the password and private key as non-enumerable properties, so printing it shows neither.
+   */
   readonly client: Etcd3;
 }
 
@@ -143,6 +162,89 @@ function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
+/** Sets `obj[key] = value` as a non-enumerable property: `util.inspect` and JSON skip it. */
+function hide<T extends object>(obj: T, key: string, value: unknown): T {
+  Object.defineProperty(obj, key, { value, enumerable: false, writable: false, configurable: false });
+  return obj;
+}
+
+function checkEndpoints(endpoints: unknown): string[] {
+  if (!Array.isArray(endpoints) || endpoints.length === 0) {
+    throw invalidError("endpoints must list at least one etcd URL", { field: "endpoints", backend: BACKEND });
+  }
+  return endpoints.map((e: unknown, i) => {
+    const field = `endpoints[${i}]`;
+    let url: URL;
+    try {
+      if (typeof e !== "string") throw new TypeError("not a string");
+      url = new URL(e);
+    } catch {
+      throw invalidError(`${field} is not a URL`, { field, backend: BACKEND });
+    }
+    if (url.username !== "" || url.password !== "") {
+      throw invalidError(
+        `${field} (${redactUrlCredentials(url.href)}) carries credentials; pass username and password instead`,
+        { field, backend: BACKEND },
+      );
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw invalidError(`${field} must be an http:// or https:// URL`, { field, backend: BACKEND });
+    }
+    return e as string;
+  });
+}
+
+/** Checks the TLS material once, naming the faulty field (gRPC would throw a bare `Error`). */
+function checkTls(tls: EtcdTlsOptions): DiagnosisTls {
+  const pem = (v: unknown, field: string): Buffer | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" && !Buffer.isBuffer(v)) {
+      throw invalidError(`${field} must be PEM data (a string or a Buffer)`, { field, backend: BACKEND });
+    }
+    return Buffer.from(v);
+  };
+  const ca = pem(tls.ca, "tls.ca");
+  const cert = pem(tls.cert, "tls.cert");
+  const key = pem(tls.key, "tls.key");
+  if (cert !== undefined && key === undefined) {
+    throw invalidError("tls.cert is given without tls.key", { field: "tls.key", backend: BACKEND });
+  }
+  if (key !== undefined && cert === undefined) {
+    throw invalidError("tls.key is given without tls.cert", { field: "tls.cert", backend: BACKEND });
+  }
+  // OpenSSL's messages name the problem, never the material; they go into the message as they are.
+  const tryContext = (field: string, o: Parameters<typeof createSecureContext>[0]) => {
+    try {
+      createSecureContext(o);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw invalidError(`${field} is unusable: ${why}`, { field, backend: BACKEND });
+    }
+  };
+  const tryCert = (field: string, pemData: Buffer) => {
+    try {
+      new X509Certificate(pemData); // OpenSSL silently skips a CA bundle that holds no certificate
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw invalidError(`${field} is not a PEM certificate: ${why}`, { field, backend: BACKEND });
+    }
+  };
+  if (ca !== undefined) {
+    tryCert("tls.ca", ca);
+    tryContext("tls.ca", { ca });
+  }
+  if (cert !== undefined && key !== undefined) {
+    tryCert("tls.cert", cert);
+    tryContext("tls.cert", { cert });
+    tryContext("tls.key", { cert, key });
+  }
+  const out: DiagnosisTls = {};
+  if (ca !== undefined) out.ca = ca;
+  if (cert !== undefined) out.cert = cert;
+  if (key !== undefined) hide(out, "key", key);
+  return out;
+}
+
 function posInt(v: number | undefined, def: number, field: string): number {
   if (v === undefined) return def;
   if (!Number.isSafeInteger(v) || v < 1) throw invalidError(`${field} must be a positive integer`, { field });
@@ -151,7 +253,14 @@ function posInt(v: number | undefined, def: number, field: string): number {
 
 class EtcdStore implements EtcdDatastore {
   readonly prefix: string;
-  readonly client: Etcd3;
+  readonly #client: Etcd3;
+  readonly #endpoints: readonly string[];
+  readonly #tls: DiagnosisTls | undefined;
+  readonly #username: string | undefined;
+  readonly #diagnoseTimeoutMs: number;
+  /** The last connection-level failure, for calls the circuit breaker turns away without trying. */
+  #lastFailure: DatastoreError | undefined;
+  #diagnosis: { at: number; result: Promise<DatastoreError | undefined> } | undefined;
   readonly #opts: ValidationOptions;
   readonly #readAttempts: number;
   readonly #watchQueueLimit: number;
@@ -160,12 +269,7 @@ class EtcdStore implements EtcdDatastore {
   #closed = false;
 
   constructor(options: EtcdDatastoreOptions) {
-    if (!Array.isArray(options?.endpoints) || options.endpoints.length === 0) {
-      throw invalidError("endpoints must list at least one etcd URL", {
-        field: "endpoints",
-        backend: BACKEND,
-      });
-    }
+    this.#endpoints = checkEndpoints(options?.endpoints);
     const prefix = options.prefix ?? DEFAULTS.prefix;
     if (!/^\/[\x21-\x7e]*[^/]$/.test(prefix) || prefix.includes("//")) {
       throw invalidError(`invalid prefix ${JSON.stringify(prefix)}: starts with "/", no trailing "/"`, {
@@ -184,9 +288,11 @@ class EtcdStore implements EtcdDatastore {
       DEFAULTS.watchReconnectMaxDelayMs,
       "watchReconnectMaxDelayMs",
     );
+    const dialTimeout = posInt(options.dialTimeoutMs, DEFAULTS.dialTimeoutMs, "dialTimeoutMs");
+    this.#diagnoseTimeoutMs = Math.min(dialTimeout, 5_000);
     const clientOptions: IOptions = {
-      hosts: [...options.endpoints],
-      dialTimeout: posInt(options.dialTimeoutMs, DEFAULTS.dialTimeoutMs, "dialTimeoutMs"),
+      hosts: [...this.#endpoints],
+      dialTimeout,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeout }),
       grpcOptions: { "grpc.max_receive_message_length": 256 * 1024 * 1024 },
       faultHandling: {
@@ -205,21 +311,56 @@ class EtcdStore implements EtcdDatastore {
         }) as unknown as IBackoff<unknown>,
       },
     };
-    if (options.tls !== undefined) {
-      const { ca, cert, key } = options.tls;
-      clientOptions.credentials = {
-        rootCertificate: Buffer.from(ca),
-        ...(key === undefined ? {} : { privateKey: Buffer.from(key) }),
-        ...(cert === undefined ? {} : { certChain: Buffer.from(cert) }),
-      };
+    this.#tls = options.tls === undefined ? undefined : checkTls(options.tls);
+    if (this.#tls !== undefined) {
+      const { ca, cert, key } = this.#tls;
+      const credentials = { rootCertificate: ca ?? Buffer.alloc(0) } as NonNullable<IOptions["credentials"]>;
+      if (ca === undefined) delete (credentials as { rootCertificate?: Buffer }).rootCertificate;
+      if (cert !== undefined) credentials.certChain = cert;
+      if (key !== undefined) hide(credentials, "privateKey", key);
+      clientOptions.credentials = credentials;
     }
     if (options.username !== undefined || options.password !== undefined) {
-      if (!options.username || options.password === undefined) {
-        throw invalidError("username and password go together", { field: "username", backend: BACKEND });
+      if (!options.username || typeof options.password !== "string") {
+        throw invalidError("username and password go together", {
+          field: options.username ? "password" : "username",
+          backend: BACKEND,
+        });
       }
-      clientOptions.auth = { username: options.username, password: options.password };
+      this.#username = options.username;
+      clientOptions.auth = hide({ username: options.username }, "password", options.password) as {
+        username: string;
+        password: string;
+      };
     }
-    this.client = new Etcd3(clientOptions);
+    try {
+      this.#client = new Etcd3(clientOptions);
+    } catch (e) {
+      // Whatever gRPC still refuses: an option problem, and a DatastoreError like every other failure.
+      const why = e instanceof Error ? e.message : String(e);
+      throw invalidError(`etcd client options refused: ${redactUrlCredentials(why)}`, { backend: BACKEND });
+    }
+  }
+
+  /** The underlying `etcd3` client (a getter, so printing the datastore does not print it). */
+  get client(): Etcd3 {
+    return this.#client;
+  }
+
+  /** What `util.inspect` (and so `console.log`) shows: no password, no key, no client internals. */
+  [inspect.custom](): string {
+    const shown = {
+      prefix: this.prefix,
+      endpoints: this.#endpoints,
+      tls: this.#tls === undefined ? false : { clientCertificate: this.#tls.cert !== undefined },
+      ...(this.#username === undefined ? {} : { username: this.#username, password: "<hidden>" }),
+      closed: this.#closed,
+    };
+    return `EtcdDatastore ${inspect(shown)}`;
+  }
+
+  toJSON(): unknown {
+    return { backend: BACKEND, prefix: this.prefix, endpoints: this.#endpoints };
   }
 
   async get<T extends StoredObject = StoredObject>(
@@ -229,7 +370,7 @@ class EtcdStore implements EtcdDatastore {
     this.#enter(options?.signal);
     const k = checkKey(key, this.#opts);
     const res = await this.#read(
-      () => this.client.kv.range({ key: toBuf(objectKey(this.prefix, k)) }),
+      () => this.#client.kv.range({ key: toBuf(objectKey(this.prefix, k)) }),
       options?.signal,
       { ...k },
     );
@@ -248,7 +389,7 @@ class EtcdStore implements EtcdDatastore {
     const p = rangePrefix(this.prefix, kind, options.namespace, options.namePrefix);
     // One linearizable Range: the items and the header revision describe the same instant.
     const res = await this.#read(
-      () => this.client.kv.range({ key: toBuf(p), range_end: prefixEnd(p) }),
+      () => this.#client.kv.range({ key: toBuf(p), range_end: prefixEnd(p) }),
       options.signal,
       { kind },
     );
@@ -270,7 +411,7 @@ class EtcdStore implements EtcdDatastore {
     copy.metadata.creationTimestamp = this.#now().toISOString();
     const res = await this.#write(
       () =>
-        this.client.kv.txn({
+        this.#client.kv.txn({
           compare: [{ key: toBuf(k), target: "Create", result: "Equal", create_revision: 0 }],
           success: [{ request_put: { key: toBuf(k), value: this.#encode(copy) } }],
         }),
@@ -294,7 +435,7 @@ class EtcdStore implements EtcdDatastore {
     }
     for (let attempt = 1; ; attempt++) {
       const cur = (
-        await this.#read(() => this.client.kv.range({ key: toBuf(k) }), options?.signal, { ...key })
+        await this.#read(() => this.#client.kv.range({ key: toBuf(k) }), options?.signal, { ...key })
       ).kvs[0];
       if (cur === undefined) throw notFoundError({ ...key, backend: BACKEND });
       const curRev = Number(cur.mod_revision);
@@ -355,7 +496,7 @@ class EtcdStore implements EtcdDatastore {
   ): Promise<StoredObject | undefined> {
     const res = await this.#write(
       () =>
-        this.client.kv.txn({
+        this.#client.kv.txn({
           compare: [{ key: toBuf(k), target: "Mod", result: "Equal", mod_revision: rev }],
           success: [{ request_put: { key: toBuf(k), value: this.#encode(obj) } }],
           failure: [{ request_range: { key: toBuf(k) } }],
@@ -390,7 +531,7 @@ class EtcdStore implements EtcdDatastore {
       options.resourceVersion === undefined ? undefined : parseRevision(options.resourceVersion);
     const res = await this.#write(
       () =>
-        this.client.kv.txn({
+        this.#client.kv.txn({
           compare:
             expected === undefined
               ? [{ key: sk, target: "Version", result: "Greater", version: 0 }]
@@ -461,7 +602,7 @@ class EtcdStore implements EtcdDatastore {
       request_range: { key: toBuf(objectKey(this.prefix, op.key)), keys_only: true },
     }));
     const res = await this.#write(
-      () => this.client.kv.txn({ compare, success, failure }),
+      () => this.#client.kv.txn({ compare, success, failure }),
       options?.signal,
       {},
     );
@@ -486,7 +627,7 @@ class EtcdStore implements EtcdDatastore {
     if (need.length === 0) return;
     const res = await this.#read(
       () =>
-        this.client.kv.txn({
+        this.#client.kv.txn({
           success: need.map(({ op }) => ({ request_range: { key: toBuf(objectKey(this.prefix, op.key)) } })),
         }),
       signal,
@@ -558,7 +699,7 @@ class EtcdStore implements EtcdDatastore {
     // the client library's own bookkeeping says: etcd3 resumes from the last *header* revision, which
     // during a catch-up batch is ahead of the events delivered so far (and could skip some).
     let last = from;
-    const builder = this.client
+    const builder = this.#client
       .watch()
       .inRange({ start: toBuf(p), end: prefixEnd(p) })
       .withPreviousKV();
@@ -574,7 +715,14 @@ class EtcdStore implements EtcdDatastore {
       if (last === undefined) last = Number(res.header.revision);
       pin();
     });
-    w.on("disconnected", pin);
+    w.on("disconnected", (err: unknown) => {
+      pin();
+      // etcd3 reconnects forever; a failure that reconnecting cannot cure (wrong password, no permission,
+      // TLS misconfiguration) ends the watch instead, and detaching the watcher stops the reconnect loop.
+      void this.#classify(err, { kind }).then((e) => {
+        if (!e.retryable && e.code !== "closed") stream.fail(e);
+      });
+    });
     w.on("data", (res) => {
       try {
         if (res.events.length === 0) {
@@ -616,16 +764,22 @@ class EtcdStore implements EtcdDatastore {
     if (!compacted) {
       try {
         // etcd 3.4 cancels a compacted watch without a reason; probe the revision it was resuming from.
-        await this.client.kv.range({ key: toBuf(this.prefix), revision: next, keys_only: true, limit: 1 });
+        // The probed key is `<prefix>/`, inside the grant of a user restricted to `<prefix>/`.
+        await this.#client.kv.range({
+          key: toBuf(`${this.prefix}/`),
+          revision: next,
+          keys_only: true,
+          limit: 1,
+        });
       } catch (probe) {
         compacted = isCompactedMessage(probe);
-        if (!compacted && !isFutureRevisionMessage(probe)) return mapEtcdError(probe, { kind });
+        if (!compacted && !isFutureRevisionMessage(probe)) return this.#classify(probe, { kind });
       }
     }
     if (compacted) {
       return compactedError({ kind, revision: String(next - 1), backend: BACKEND }, err);
     }
-    return mapEtcdError(err, { kind });
+    return this.#classify(err, { kind });
   }
 
   #toEvent(type: "Put" | "Delete", kv: IKeyValue, prev: IKeyValue | undefined): WatchEvent | undefined {
@@ -653,7 +807,7 @@ class EtcdStore implements EtcdDatastore {
     const watches = [...this.#watches];
     for (const s of watches) s.fail(closedError({ backend: BACKEND }));
     await Promise.all(watches.map((s) => s.close()));
-    this.client.close();
+    this.#client.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -706,8 +860,8 @@ class EtcdStore implements EtcdDatastore {
       try {
         return await withSignal(call(), signal);
       } catch (e) {
-        const mapped = this.#mapCallError(e, details);
-        if (mapped.code !== "unavailable" || signal?.aborted) throw mapped;
+        const mapped = await this.#classify(e, details);
+        if (!mapped.retryable || mapped.code === "conflict" || signal?.aborted) throw mapped;
         lastError = mapped;
       }
     }
@@ -719,14 +873,85 @@ class EtcdStore implements EtcdDatastore {
     try {
       return await withSignal(call(), signal);
     } catch (e) {
-      throw this.#mapCallError(e, details);
+      throw await this.#classify(e, details);
     }
   }
 
-  #mapCallError(e: unknown, details: DatastoreErrorDetails) {
+  /**
+   * Maps a failure to a {@link DatastoreError}. A connection failure gRPC cannot explain is checked for a
+   * TLS misconfiguration; a call the circuit breaker turned away reports the failure that opened it.
+   */
+  async #classify(e: unknown, details: DatastoreErrorDetails): Promise<DatastoreError> {
     if (this.#closed) return closedError({ backend: BACKEND });
-    return mapEtcdError(e, details);
+    if (isBrokenCircuit(e)) {
+      const last = this.#lastFailure;
+      if (last === undefined) {
+        return unavailableError(
+          "etcd unavailable: circuit breaker is open",
+          { ...details, backend: BACKEND },
+          e,
+        );
+      }
+      return new DatastoreError(last.code, `${last.message} (circuit breaker is open)`, {
+        details: { ...last.details, ...details },
+        cause: last,
+        retryable: last.retryable,
+      });
+    }
+    let mapped = mapEtcdError(e, details);
+    if (mapped.code === "unavailable" && isConnectionFailure(e)) {
+      const tls = await this.#diagnose();
+      if (tls !== undefined) {
+        mapped = new DatastoreError(tls.code, tls.message, {
+          details: { ...tls.details, ...details },
+          cause: e,
+          retryable: false,
+        });
+      }
+    }
+    if (mapped.code === "unavailable" || mapped.code === "tls") this.#lastFailure = mapped;
+    if (this.#closed) return closedError({ backend: BACKEND });
+    return mapped;
   }
+
+  /** One TLS handshake per endpoint (at most once a second); the first misconfiguration found, if any. */
+  #diagnose(): Promise<DatastoreError | undefined> {
+    const now = Date.now();
+    if (this.#diagnosis !== undefined && now - this.#diagnosis.at < 1_000) return this.#diagnosis.result;
+    const result = Promise.all(
+      this.#endpoints.map((ep) => diagnoseEndpoint(ep, this.#tls, this.#diagnoseTimeoutMs)),
+    ).then((all) => {
+      const d = all.find((x) => x !== undefined);
+      if (d === undefined) return undefined;
+      return tlsError(`etcd TLS failure at ${d.endpoint}: ${d.description}`, {
+        reason: d.reason,
+        endpoint: d.endpoint,
+        backend: BACKEND,
+      });
+    });
+    this.#diagnosis = { at: now, result };
+    return result;
+  }
+}
+
+function isBrokenCircuit(e: unknown): boolean {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    (e as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true
+  );
+}
+
+/** A failure to reach the server at all (not a timeout of a call that may have been applied). */
+function isConnectionFailure(e: unknown): boolean {
+  if (isDatastoreError(e)) return false;
+  const name = e instanceof Error ? e.constructor.name : "";
+  const message = e instanceof Error ? e.message : String(e);
+  return (
+    name === "GRPCUnavailableError" ||
+    name === "GRPCInternalError" ||
+    /No connection established|Failed to connect|Connection dropped|socket hang up|ECONNRESET/i.test(message)
+  );
 }
 
 /** Races a call against the caller's signal (the request itself cannot be recalled once sent). */

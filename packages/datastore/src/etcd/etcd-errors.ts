@@ -8,6 +8,7 @@ import {
   unauthenticatedError,
   unavailableError,
 } from "../errors.js";
+import { redactUrlCredentials } from "./tls-diagnosis.js";
 import { DatastoreErrorCode } from "../types.js";
 
 const BACKEND = "etcd";
@@ -24,14 +25,16 @@ export function isFutureRevisionMessage(e: unknown): boolean {
 
 /**
  * Maps an etcd client failure. Connection-level failures (unreachable, timed out, circuit open, stream
- * ended) become `unavailable`; etcd's own refusals become `invalid`. A write that fails `unavailable` may
+ * ended) become `unavailable`; refused credentials `unauthenticated`; a role that does not grant the
+ * request `permission-denied`; etcd's other refusals `invalid`. A write that fails `unavailable` may
  * or may not have been applied: the caller must re-read before assuming either.
  */
 export function mapEtcdError(e: unknown, details: DatastoreErrorDetails = {}): DatastoreError {
   if (isDatastoreError(e)) return e;
   const d = { ...details, backend: BACKEND };
   const name = e instanceof Error ? e.constructor.name : "";
-  const message = e instanceof Error ? e.message : String(e);
+  // Nothing the client says may echo credentials from an endpoint URL.
+  const message = redactUrlCredentials(e instanceof Error ? e.message : String(e));
   if (isCompactedMessage(e)) {
     return new DatastoreError(DatastoreErrorCode.Compacted, "compacted: relist and watch again", {
       details: d,
@@ -48,7 +51,11 @@ export function mapEtcdError(e: unknown, details: DatastoreErrorDetails = {}): D
       e,
     );
   }
-  if (/authentication failed|invalid auth token|user name is empty|user name not found/i.test(message)) {
+  if (/invalid auth token/i.test(message)) {
+    // A token that expired (etcd's simple tokens do after idling): the client authenticates afresh.
+    return unavailableError(`etcd dropped the auth token: ${message}`, { ...d, reason: "auth-token" }, e);
+  }
+  if (/authentication failed|user name is empty|user name not found/i.test(message)) {
     return unauthenticatedError(`etcd refused the credentials: ${message}`, d, e);
   }
   if (
