@@ -64,7 +64,8 @@ async function ensure(
     if (!isCode(e, "not-found")) throw e;
   }
   try {
-    await ds.create({ apiVersion: "projectcalico.org/v3", kind, metadata: { name }, spec });
+    // margay.io/v1: the API version the datastore validator (`@margay/api`) accepts.
+    await ds.create({ apiVersion: "margay.io/v1", kind, metadata: { name }, spec });
   } catch (e) {
     if (!isCode(e, "already-exists")) throw e; // another host created it first
   }
@@ -100,9 +101,11 @@ export async function openSession(
       const { createMemoryDatastore } = await import("./memory-backend.js");
       // One fsync'd snapshot per invocation (flushed in close(), under the lock) instead of one per
       // write: nothing is acknowledged to the runtime before that flush, so nothing acknowledged is lost.
+      const { apiValidator } = await import("../../config/api-validator.js");
       const memory = createMemoryDatastore({
         snapshotPath: config.datastore.snapshotPath,
         durability: "async",
+        validate: apiValidator,
       });
       flush = () => memory.flush();
       datastore = memory;
@@ -111,13 +114,14 @@ export async function openSession(
       throw e;
     }
   } else {
-    const { createEtcdDatastore } = await import("./etcd-backend.js");
-    datastore = createEtcdDatastore({
-      endpoints: config.datastore.endpoints,
-      prefix: config.datastore.prefix,
-      requestTimeoutMs: config.datastore.requestTimeoutMs,
-      dialTimeoutMs: 3_000,
-    });
+    const { loadDatastoreConnection } = await import("../../config/datastore-config.js");
+    // Files (CA, certificate, key, password) are read here, once; errors name the file.
+    const connection = await loadDatastoreConnection(config.datastore, "$.ipam.datastore");
+    const [{ createEtcdDatastore }, { apiValidator }] = await Promise.all([
+      import("./etcd-backend.js"),
+      import("../../config/api-validator.js"),
+    ]);
+    datastore = createEtcdDatastore({ ...connection, readAttempts: 1, validate: apiValidator });
   }
   const ipam = createIpam({ datastore });
   const close = async () => {

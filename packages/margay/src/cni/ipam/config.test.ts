@@ -61,7 +61,13 @@ describe("parseIpamConfig", () => {
       },
       "h",
     );
-    expect(c.datastore).toEqual({ type: "etcd", endpoints: ["http://127.0.0.1:2379"], prefix: "/x" });
+    expect(c.datastore).toEqual({
+      type: "etcd",
+      endpoints: ["http://127.0.0.1:2379"],
+      prefix: "/x",
+      dialTimeoutMs: 2_000,
+      requestTimeoutMs: 3_000,
+    });
     expect(c.node).toBe("n2");
   });
 
@@ -77,10 +83,26 @@ describe("parseIpamConfig", () => {
       /^\$\.ipam\.datastore\.endpoints:/,
     ],
     [
-      "two IPv4 pools",
-      (i) => (i.pools = [{ cidr: "10.0.0.0/24" }, { cidr: "10.1.0.0/24" }]),
-      /^\$\.ipam\.pools: at most one pool per address family/,
+      "overlapping pools",
+      (i) => (i.pools = [{ cidr: "10.0.0.0/16" }, { cidr: "10.0.3.0/24" }]),
+      /^\$\.ipam\.pools: pools 10\.0\.0\.0\/16 and 10\.0\.3\.0\/24 overlap/,
     ],
+    [
+      "unknown datastore field (a tls block)",
+      (i) => (i.datastore = { type: "etcd", endpoints: ["https://127.0.0.1:2379"], tls: { ca: "x" } }),
+      /^\$\.ipam\.datastore\.tls: unknown field/,
+    ],
+    [
+      "misspelt username",
+      (i) => (i.datastore = { type: "etcd", endpoints: ["http://127.0.0.1:2379"], usrname: "u" }),
+      /^\$\.ipam\.datastore\.usrname: unknown field/,
+    ],
+    [
+      "inline password",
+      (i) => (i.datastore = { type: "etcd", endpoints: ["http://127.0.0.1:2379"], password: "hunter2" }),
+      /^\$\.ipam\.datastore\.password: an inline password is not accepted/,
+    ],
+    ["negative GC grace period", (i) => (i.gcGracePeriodMs = -1), /^\$\.ipam\.gcGracePeriodMs:/],
     ["pool too small", (i) => (i.pools = [{ cidr: "10.0.0.0/31" }]), /^\$\.ipam\.pools\[0\]\.cidr:/],
     [
       "block larger than pool",

@@ -16,6 +16,8 @@
 
 import {
   type CniDns,
+  CniError,
+  CniErrorCode,
   type CniRoute,
   expectArray,
   expectCidr,
@@ -29,28 +31,18 @@ import {
   validateDns,
   validateRoute,
 } from "@margay/cni";
-import { cidrSize, formatIp, parseCidr } from "@margay/ipam";
+import { cidrContains, cidrSize, cidrsOverlap, formatIp, parseCidr, parseIp } from "@margay/ipam";
+import {
+  type DatastoreConfig,
+  isDatastoreConfigError,
+  parseDatastoreConfig,
+} from "../../config/datastore-config.js";
 
-/** Where the IPAM state lives. */
-export type DatastoreConfig =
-  | {
-      /** One host: the memory backend persisted to a snapshot file, serialised by a lock file. */
-      type: "memory";
-      /** Snapshot file (its directory is created). */
-      snapshotPath: string;
-      /** Longest wait for the lock before failing with code 11. Default 10 000 ms. */
-      lockTimeoutMs: number;
-    }
-  | {
-      /** Many hosts: etcd v3, compare-and-swap transactions. */
-      type: "etcd";
-      /** Client URLs. */
-      endpoints: string[];
-      /** Key prefix. Default: the datastore's. */
-      prefix?: string | undefined;
-      /** Request deadline. Default: the datastore's. */
-      requestTimeoutMs?: number | undefined;
-    };
+/** Where the IPAM state lives: the shared datastore configuration of every Margay executable. */
+export type { DatastoreConfig };
+
+/** Default etcd timeouts of the plugin: a CNI call must not hang on a dead or frozen etcd. */
+export const CNI_DATASTORE_TIMEOUTS = Object.freeze({ dialTimeoutMs: 2_000, requestTimeoutMs: 3_000 });
 
 /** One pool the plugin allocates from (created in the datastore when absent). */
 export interface PoolConfig {
@@ -76,12 +68,25 @@ export interface MargayIpamConfig {
   datastore: DatastoreConfig;
   /** Node name for block affinity. Default: the host name. */
   node: string;
-  /** Pools, at most one per family. */
+  /** Pools; an ADD takes one address per family from the first of that family with room. */
   pools: PoolConfig[];
+  /** GC leaves leaked allocations younger than this alone (an ADD may still be in flight). Default 60 000. */
+  gcGracePeriodMs: number;
   /** Routes for the result. */
   routes: CniRoute[];
   /** DNS for the result. */
   dns?: CniDns | undefined;
+}
+
+/** The configured pool holding `ip`, if any. */
+export function poolOfAddress(pools: readonly PoolConfig[], ip: string): PoolConfig | undefined {
+  let addr: ReturnType<typeof parseIp>;
+  try {
+    addr = parseIp(ip);
+  } catch {
+    return undefined;
+  }
+  return pools.find((p) => cidrContains(parseCidr(p.cidr), addr));
 }
 
 /** Network address, prefix, first host and (IPv4) broadcast of a CIDR. */
@@ -102,40 +107,31 @@ export function poolGeometry(cidr: string): {
   };
 }
 
-/** Parses the `ipam` section of a plugin configuration (`conf.ipam`). */
-export function parseIpamConfig(conf: Record<string, unknown>, defaultNode: string): MargayIpamConfig {
+/**
+ * Parses the `ipam` section of a plugin configuration (`conf.ipam`). `env` (the plugin's environment)
+ * supplies Calico's `ETCD_*` variables for what `ipam.datastore` leaves out.
+ */
+export function parseIpamConfig(
+  conf: Record<string, unknown>,
+  defaultNode: string,
+  env: Readonly<Record<string, string | undefined>> = {},
+): MargayIpamConfig {
   const network = expectString(conf.name, "$.name", true);
   const path = "$.ipam";
   const ipam = expectObject(conf.ipam, path);
-  const dsPath = pathKey(path, "datastore");
-  const ds = expectObject(ipam.datastore, dsPath);
   let datastore: DatastoreConfig;
-  const dsType = expectString(ds.type, pathKey(dsPath, "type"));
-  if (dsType === "memory") {
-    const snapshotPath = expectString(ds.snapshotPath, pathKey(dsPath, "snapshotPath"), true);
-    if (!snapshotPath.startsWith("/"))
-      throw invalidAt(pathKey(dsPath, "snapshotPath"), "must be an absolute path");
-    const lockTimeoutMs =
-      ds.lockTimeoutMs === undefined
-        ? 10_000
-        : expectInteger(ds.lockTimeoutMs, pathKey(dsPath, "lockTimeoutMs"), 1, 600_000);
-    datastore = { type: "memory", snapshotPath, lockTimeoutMs };
-  } else if (dsType === "etcd") {
-    const endpoints = expectStringArray(ds.endpoints, pathKey(dsPath, "endpoints"));
-    if (endpoints.length === 0)
-      throw invalidAt(pathKey(dsPath, "endpoints"), "must list at least one endpoint");
-    datastore = { type: "etcd", endpoints };
-    if (ds.prefix !== undefined) datastore.prefix = expectString(ds.prefix, pathKey(dsPath, "prefix"), true);
-    if (ds.requestTimeoutMs !== undefined) {
-      datastore.requestTimeoutMs = expectInteger(
-        ds.requestTimeoutMs,
-        pathKey(dsPath, "requestTimeoutMs"),
-        1,
-        600_000,
-      );
-    }
-  } else {
-    throw invalidAt(pathKey(dsPath, "type"), `must be "memory" or "etcd" (got ${JSON.stringify(dsType)})`);
+  try {
+    datastore = parseDatastoreConfig(ipam.datastore, {
+      path: pathKey(path, "datastore"),
+      env,
+      ...CNI_DATASTORE_TIMEOUTS,
+    });
+  } catch (e) {
+    if (!isDatastoreConfigError(e)) throw e;
+    throw new CniError(CniErrorCode.InvalidNetworkConfig, e.message, {
+      context: { path: e.details.field },
+      cause: e,
+    });
   }
   const node = ipam.node === undefined ? defaultNode : expectString(ipam.node, pathKey(path, "node"), true);
   const pools = expectArray(ipam.pools, pathKey(path, "pools"), (e, p) => {
@@ -166,12 +162,21 @@ export function parseIpamConfig(conf: Record<string, unknown>, defaultNode: stri
   pools.forEach((p, i) => {
     if (p.name === "") p.name = `${network}-${i}`;
   });
-  if (pools.filter((p) => p.family === 4).length > 1 || pools.filter((p) => p.family === 6).length > 1) {
-    throw invalidAt(pathKey(path, "pools"), "at most one pool per address family");
+  for (let i = 0; i < pools.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (cidrsOverlap(parseCidr(pools[i]!.cidr), parseCidr(pools[j]!.cidr)))
+        throw invalidAt(pathKey(path, "pools"), `pools ${pools[j]!.cidr} and ${pools[i]!.cidr} overlap`);
+    }
+    if (pools.findIndex((p) => p.name === pools[i]!.name) !== i)
+      throw invalidAt(pathKey(path, "pools"), `pool name ${JSON.stringify(pools[i]!.name)} used twice`);
   }
+  const gcGracePeriodMs =
+    ipam.gcGracePeriodMs === undefined
+      ? 60_000
+      : expectInteger(ipam.gcGracePeriodMs, pathKey(path, "gcGracePeriodMs"), 0, 86_400_000);
   const routes =
     ipam.routes === undefined ? [] : expectArray(ipam.routes, pathKey(path, "routes"), validateRoute);
-  const out: MargayIpamConfig = { network, datastore, node, pools, routes };
+  const out: MargayIpamConfig = { network, datastore, node, pools, gcGracePeriodMs, routes };
   if (ipam.dns !== undefined) out.dns = validateDns(ipam.dns, pathKey(path, "dns"));
   return out;
 }

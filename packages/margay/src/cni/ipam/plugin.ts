@@ -1,7 +1,8 @@
 /**
  * margay-ipam's verbs: a CNI IPAM plugin over @margay/ipam. One handle per attachment,
- * `<network>.<containerID>`; ADD is idempotent for a handle that already holds addresses; DEL releases
- * the handle; GC releases this network's handles that are not in `cni.dev/valid-attachments`.
+ * `<network>.<containerID>`; ADD is idempotent for a handle that already holds addresses and honours
+ * requested addresses and pools; DEL releases the handle; GC goes through the IPAM's node-scoped,
+ * grace-period `gc` for this node and this network only.
  *
  * @packageDocumentation
  */
@@ -15,8 +16,10 @@ import {
   isCniError,
   type PluginHandlers,
 } from "@margay/cni";
-import { type MargayIpamConfig, parseIpamConfig } from "./config.js";
+import { isDatastoreConfigError } from "../../config/datastore-config.js";
 import { type IpamSession, openSession } from "./backend.js";
+import { type MargayIpamConfig, type PoolConfig, parseIpamConfig, poolOfAddress } from "./config.js";
+import { type RequestedAllocation, requestedAllocation } from "./requested.js";
 
 /** Plugin-specific error codes (100+). */
 export const MargayIpamErrorCode = {
@@ -26,23 +29,93 @@ export const MargayIpamErrorCode = {
   AllocationMissing: 120,
   /** Any other IPAM failure. */
   IpamFailure: 130,
+  /** A requested address is held by another attachment, or its pool cannot give it. */
+  RequestedAddressUnavailable: 140,
 } as const;
+
+/**
+ * Longest time STATUS and DEL take against an etcd datastore, whatever etcd does (dead, frozen,
+ * partitioned): a runtime must never block container teardown or its readiness report on us.
+ */
+export const VERB_DEADLINES_MS = Object.freeze({ status: 3_000, del: 5_000 });
 
 /** The handle of an attachment. */
 export function handleId(network: string, containerId: string): string {
   return `${network}.${containerId}`;
 }
 
-function toCniError(e: unknown): unknown {
-  if (typeof e !== "object" || e === null || (e as { name?: unknown }).name === "CniError") return e;
-  const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
+/** Datastore / IPAM codes that mean "the configuration is wrong", not "try again later". */
+const CONFIG_CODES: ReadonlySet<string> = new Set(["tls", "unauthenticated", "permission-denied"]);
+const REQUEST_CODES: ReadonlySet<string> = new Set([
+  "already-allocated",
+  "block-in-use",
+  "pool-disabled",
+  "not-in-pool",
+]);
+
+function errorDetails(err: { code?: unknown; message?: unknown; details?: unknown }): string {
+  const reason =
+    typeof err.details === "object" && err.details !== null
+      ? (err.details as { reason?: unknown }).reason
+      : undefined;
+  return JSON.stringify({
+    code: err.code,
+    ...(typeof reason === "string" ? { reason } : {}),
+    message: typeof err.message === "string" ? err.message : String(err),
+  });
+}
+
+/** The datastore error behind an IPAM `datastore` error, if any. */
+function rootCause(e: unknown): unknown {
+  let cur = e;
+  for (let i = 0; i < 4; i++) {
+    const c = cur as { code?: unknown; cause?: unknown };
+    if (c?.code === "datastore" && typeof c.cause === "object" && c.cause !== null) cur = c.cause;
+    else break;
+  }
+  return cur;
+}
+
+/** Maps any failure to the CNI error the runtime sees. */
+export function toCniError(e: unknown): unknown {
+  if (typeof e !== "object" || e === null || isCniError(e)) return e;
+  if (isDatastoreConfigError(e)) {
+    return new CniError(CniErrorCode.InvalidNetworkConfig, e.message, {
+      details: JSON.stringify({ code: e.code, ...e.details }),
+      cause: e,
+    });
+  }
+  const err = rootCause(e) as { code?: unknown; message?: unknown; retryable?: unknown; details?: unknown };
   if (typeof err.code !== "string") return e;
-  const msg = typeof err.message === "string" ? err.message : String(e);
+  const msg = typeof err.message === "string" ? err.message : String(err);
+  if (
+    CONFIG_CODES.has(err.code) ||
+    (err.code === "invalid" && (err.details as { backend?: unknown })?.backend === "etcd")
+  ) {
+    return new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      `IPAM datastore refused the configuration: ${err.code}`,
+      {
+        details: errorDetails(err),
+        cause: e,
+      },
+    );
+  }
   if (err.code === "pool-exhausted") {
     return new CniError(MargayIpamErrorCode.PoolExhausted, "no free address in the pools", {
       details: msg,
       cause: e,
     });
+  }
+  if (REQUEST_CODES.has(err.code)) {
+    return new CniError(
+      MargayIpamErrorCode.RequestedAddressUnavailable,
+      "requested address cannot be assigned",
+      {
+        details: errorDetails(err),
+        cause: e,
+      },
+    );
   }
   if (err.retryable === true || err.code === "unavailable" || err.code === "conflict-retries-exhausted") {
     return new CniError(CniErrorCode.TryAgainLater, "IPAM datastore busy or unavailable", {
@@ -51,6 +124,47 @@ function toCniError(e: unknown): unknown {
     });
   }
   return new CniError(MargayIpamErrorCode.IpamFailure, `IPAM error: ${err.code}`, { details: msg, cause: e });
+}
+
+/** Where the datastore is, for error messages (never credentials: they are not in the config). */
+function whereIs(config: MargayIpamConfig): string {
+  return config.datastore.type === "etcd"
+    ? `etcd ${config.datastore.endpoints.join(", ")}`
+    : `snapshot ${config.datastore.snapshotPath}`;
+}
+
+/**
+ * Runs `f` with a signal that aborts after `ms`, and gives up waiting at `ms` even if `f` ignores the
+ * signal (a frozen etcd can leave a call pending): the runtime gets `code` naming the datastore.
+ */
+async function withDeadline<T>(
+  ms: number | undefined,
+  parent: AbortSignal,
+  code: number,
+  what: string,
+  config: MargayIpamConfig,
+  f: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (ms === undefined) return f(parent);
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new CniError(code, `${what}: no answer from the IPAM datastore within ${ms} ms`, {
+        details: `no answer from ${whereIs(config)} within ${ms} ms`,
+      });
+      ac.abort(err);
+      reject(err);
+    }, ms);
+  });
+  try {
+    return await Promise.race([f(ac.signal), expired]);
+  } finally {
+    clearTimeout(timer);
+    parent.removeEventListener("abort", onAbort);
+  }
 }
 
 async function withSession<T>(
@@ -73,8 +187,16 @@ function resultFor(config: MargayIpamConfig, cniVersion: string, ips: readonly s
   const result: CniResult = {
     cniVersion,
     ips: ips.map((ip) => {
-      const family = ip.includes(":") ? 6 : 4;
-      const pool = config.pools.find((p) => p.family === family)!;
+      const pool = poolOfAddress(config.pools, ip);
+      if (pool === undefined) {
+        throw new CniError(
+          MargayIpamErrorCode.IpamFailure,
+          "attachment holds an address outside this network's pools",
+          {
+            details: ip,
+          },
+        );
+      }
       return { address: `${ip}/${pool.prefixLength}`, gateway: pool.gateway };
     }),
   };
@@ -84,43 +206,105 @@ function resultFor(config: MargayIpamConfig, cniVersion: string, ips: readonly s
 }
 
 function configOf(a: { config: Record<string, unknown> }): MargayIpamConfig {
-  return parseIpamConfig(a.config, hostname());
+  return parseIpamConfig(a.config, hostname(), process.env);
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+async function allocate(
+  session: IpamSession,
+  config: MargayIpamConfig,
+  a: CmdArgs,
+  handle: string,
+  req: RequestedAllocation,
+): Promise<string[]> {
+  const { ipam } = session;
+  const held = await ipam.ipsByHandle(handle, { signal: a.signal });
+  const wanted = req.ips.map((r) => r.ip);
+  if (held.length > 0) {
+    // A resent ADD (podman resends IP= on `network reload`) gets the addresses it holds; asking for
+    // others while holding some is a conflict the runtime must resolve with DEL first.
+    if (wanted.length === 0 || wanted.every((w) => held.includes(w))) return held;
+    throw new CniError(
+      MargayIpamErrorCode.RequestedAddressUnavailable,
+      "attachment already holds other addresses than the ones requested",
+      { details: JSON.stringify({ held, requested: wanted }) },
+    );
+  }
+  const attrs: Record<string, string> = {
+    node: config.node,
+    containerID: a.containerId,
+    ifname: a.ifname,
+    type: "cni",
+  };
+  if (a.cniArgs.k8s.namespace !== undefined) attrs.namespace = a.cniArgs.k8s.namespace;
+  if (a.cniArgs.k8s.name !== undefined) attrs.pod = a.cniArgs.k8s.name;
+  const out: string[] = [];
+  try {
+    for (const r of req.ips) {
+      const got = await ipam.assignIP(r.ip, { handleId: handle, attrs, node: config.node, signal: a.signal });
+      out.push(got.ip);
+    }
+    const families = ([4, 6] as const).filter(
+      (f) => config.pools.some((p) => p.family === f) && !req.ips.some((r) => r.family === f),
+    );
+    if (families.length > 0) {
+      const pools = families.flatMap((f) => poolsFor(config, req, f)).map((p) => p.name);
+      const r = await ipam.autoAssign({
+        handleId: handle,
+        node: config.node,
+        num4: families.includes(4) ? 1 : 0,
+        num6: families.includes(6) ? 1 : 0,
+        pools,
+        attrs,
+        signal: a.signal,
+      });
+      out.push(...[...r.ipv4, ...r.ipv6].map((x) => x.ip));
+    }
+  } catch (e) {
+    // All or nothing: what this ADD took goes back (the handle held nothing before it).
+    if (out.length > 0) await ipam.releaseByHandle(handle).catch(() => undefined);
+    throw e;
+  }
+  return out;
+}
+
+/** The pools of `family` an ADD may use: the requested ones of that family, else every configured one. */
+function poolsFor(config: MargayIpamConfig, req: RequestedAllocation, family: 4 | 6): PoolConfig[] {
+  const requested = req.pools.filter((p) => p.family === family);
+  return requested.length > 0 ? requested : config.pools.filter((p) => p.family === family);
 }
 
 /** The handlers given to `pluginMain`. */
 export const margayIpamHandlers: PluginHandlers = {
   async add(a: CmdArgs) {
     const config = configOf(a);
+    const req = requestedAllocation(config, a.config as unknown as Record<string, unknown>, a.cniArgs.values);
     const handle = handleId(config.network, a.containerId);
-    const ips = await withSession(config, true, async ({ ipam }) => {
-      const held = await ipam.ipsByHandle(handle, { signal: a.signal });
-      if (held.length > 0) return held;
-      const attrs: Record<string, string> = {
-        node: config.node,
-        containerID: a.containerId,
-        ifname: a.ifname,
-        type: "cni",
-      };
-      if (a.cniArgs.k8s.namespace !== undefined) attrs.namespace = a.cniArgs.k8s.namespace;
-      if (a.cniArgs.k8s.name !== undefined) attrs.pod = a.cniArgs.k8s.name;
-      const r = await ipam.autoAssign({
-        handleId: handle,
-        node: config.node,
-        num4: config.pools.some((p) => p.family === 4) ? 1 : 0,
-        num6: config.pools.some((p) => p.family === 6) ? 1 : 0,
-        pools: config.pools.map((p) => p.name),
-        attrs,
-        signal: a.signal,
+    const ips = await withSession(config, true, (s) => allocate(s, config, a, handle, req));
+    if (
+      req.ips.length > 0 &&
+      !sameSet(
+        req.ips.map((r) => r.ip),
+        ips.filter((ip) => req.ips.some((r) => r.ip === ip)),
+      )
+    ) {
+      throw new CniError(MargayIpamErrorCode.RequestedAddressUnavailable, "requested address not assigned", {
+        details: JSON.stringify({ requested: req.ips.map((r) => r.ip), assigned: ips }),
       });
-      return [...r.ipv4, ...r.ipv6].map((x) => x.ip);
-    });
+    }
     return resultFor(config, a.cniVersion, ips);
   },
 
   async del(a: CmdArgs) {
     const config = configOf(a);
-    await withSession(config, false, ({ ipam }) =>
-      ipam.releaseByHandle(handleId(config.network, a.containerId), { signal: a.signal }),
+    const ms = config.datastore.type === "etcd" ? VERB_DEADLINES_MS.del : undefined;
+    await withDeadline(ms, a.signal, CniErrorCode.TryAgainLater, "DEL", config, (signal) =>
+      withSession(config, false, ({ ipam }) =>
+        ipam.releaseByHandle(handleId(config.network, a.containerId), { signal }),
+      ),
     );
   },
 
@@ -133,8 +317,7 @@ export const margayIpamHandlers: PluginHandlers = {
       throw new CniError(MargayIpamErrorCode.AllocationMissing, "no addresses allocated to this attachment");
     for (const ip of a.prevResult?.ips ?? []) {
       const host = ip.address.slice(0, ip.address.lastIndexOf("/"));
-      const inOurPools = config.pools.some((p) => p.family === (host.includes(":") ? 6 : 4));
-      if (inOurPools && !held.includes(host)) {
+      if (poolOfAddress(config.pools, host) !== undefined && !held.includes(host)) {
         throw new CniError(
           MargayIpamErrorCode.AllocationMissing,
           "address of the result is not allocated to this attachment",
@@ -145,10 +328,16 @@ export const margayIpamHandlers: PluginHandlers = {
   },
 
   async status(a) {
-    const config = parseIpamConfig(a.config, hostname());
+    const config = configOf(a);
+    if (config.datastore.type === "etcd") {
+      const { probeEndpoints } = await import("./status.js");
+      await probeEndpoints(config, VERB_DEADLINES_MS.status, a.signal);
+      return;
+    }
     try {
       await withSession(config, false, ({ datastore }) => datastore.list("IPPool"));
     } catch (e) {
+      if (isCniError(e) && e.cniCode === CniErrorCode.InvalidNetworkConfig) throw e;
       throw new CniError(CniErrorCode.PluginNotAvailable, "IPAM datastore not available", {
         details: isCniError(e) && e.details ? e.details : e instanceof Error ? e.message : String(e),
         cause: e,
@@ -157,19 +346,15 @@ export const margayIpamHandlers: PluginHandlers = {
   },
 
   async gc(a) {
-    const config = parseIpamConfig(a.config, hostname());
-    const live = new Set(a.validAttachments.map((v) => handleId(config.network, v.containerID)));
-    await withSession(config, false, async ({ ipam }) => {
-      const report = await ipam.check(live, { signal: a.signal });
-      for (const leak of report.leaks) {
-        const h = leak.handleId;
-        if (h?.startsWith(`${config.network}.`) && !live.has(h))
-          await ipam.releaseByHandle(h, { signal: a.signal });
-      }
-      for (const h of report.handlesWithoutIps) {
-        if (h.startsWith(`${config.network}.`) && !live.has(h))
-          await ipam.releaseByHandle(h, { signal: a.signal });
-      }
-    });
+    const config = configOf(a);
+    const live = a.validAttachments.map((v) => handleId(config.network, v.containerID));
+    await withSession(config, false, ({ ipam }) =>
+      // Only this node's allocations of this network, each re-verified under compare-and-swap and
+      // left alone while younger than the grace period: an ADD in flight anywhere is never freed.
+      ipam.gc(live, config.gcGracePeriodMs, {
+        scope: { node: config.node, handlePrefix: `${config.network}.` },
+        signal: a.signal,
+      }),
+    );
   },
 };
