@@ -5,8 +5,17 @@
 
 /** Error codes raised by `@margay/ipam`. */
 export const IpamErrorCode = {
-  /** No free address in the eligible pool(s); `details.pools` names them. */
+  /**
+   * No free address this host may use in the eligible pool(s); `details.pools` names them and
+   * `details.poolFree` gives each one's free and total addresses (decimal strings).
+   */
   PoolExhausted: "pool-exhausted",
+  /**
+   * The host holds `maxBlocksPerHost` blocks of the family, they are full, and no other block could
+   * be borrowed from (or `strictAffinity` forbids it), while the pool still has room; `details` has
+   * the numbers.
+   */
+  HostBlockLimit: "host-block-limit",
   /** No enabled pool of the requested family selects this node (or none exists). */
   NoPools: "no-pools",
   /** A specific address is already allocated. */

@@ -82,6 +82,7 @@ const COOLDOWN = 1000;
 
 const EXPECTED_FAILURES = new Set([
   "pool-exhausted",
+  "host-block-limit",
   "already-allocated",
   "no-pools",
   "pool-disabled",

@@ -576,3 +576,71 @@ describe("scoped check and gc (memory datastore)", () => {
     expect(left.sort()).toEqual(["net.live", "other.empty"]);
   });
 });
+
+describe("maxBlocksPerHost counts blocks per IP version", () => {
+  beforeEach(async () => {
+    // 16 IPv4 blocks of 64 and 16 IPv6 blocks of 64.
+    await putPool(ds, "v4", { cidr: "10.1.0.0/22", blockSize: 26 });
+    await putPool(ds, "v6", { cidr: "fd00:1::/118", blockSize: 122 });
+  });
+
+  it("a node holding 16 IPv6 blocks still claims IPv4 blocks up to the limit", async () => {
+    const ipam = ipamFor();
+    const v6 = await ipam.autoAssign({ handleId: "six", node: "node-a", num6: 1024 });
+    expect(new Set(v6.ipv6.map((a) => a.block)).size).toBe(16);
+    // 20 blocks per family by default: all 16 IPv4 blocks are within reach, so 1024 addresses.
+    const v4 = await ipam.autoAssign({ handleId: "four", node: "node-a", num4: 1024 });
+    expect(new Set(v4.ipv4.map((a) => a.block)).size).toBe(16);
+    const details = await expectCode(
+      ipam.autoAssign({ handleId: "more", node: "node-a", num4: 1 }),
+      "pool-exhausted",
+    );
+    expect(details).toMatchObject({
+      reason: "pool-exhausted",
+      poolFree: [{ pool: "v4", free: "0", capacity: "1024" }],
+      hostBlocks: 16,
+      maxBlocksPerHost: 20,
+    });
+  });
+
+  it("at the limit a host borrows from other blocks unless strictAffinity; the error gives the numbers", async () => {
+    await putIpamConfig(ds, { maxBlocksPerHost: 4, strictAffinity: true });
+    const ipam = ipamFor();
+    await ipam.autoAssign({ handleId: "six", node: "node-a", num6: 64 * 4 });
+    await ipam.autoAssign({ handleId: "four", node: "node-a", num4: 64 * 4 });
+    await ipam.autoAssign({ handleId: "b", node: "node-b", num4: 1 });
+    let err: unknown;
+    try {
+      await ipam.autoAssign({ handleId: "more", node: "node-a", num4: 1 });
+    } catch (e) {
+      err = e;
+    }
+    expect(isIpamError(err, "host-block-limit"), String(err)).toBe(true);
+    const e = err as Error & { details: Record<string, unknown> };
+    expect(e.message).toContain("host node-a has 4 of 4 IPv4 blocks; pool v4: 767 of 1024 free");
+    expect(e.message).toContain("strictAffinity");
+    expect(e.details).toMatchObject({
+      reason: "host-block-limit",
+      node: "node-a",
+      family: 4,
+      hostBlocks: 4,
+      maxBlocksPerHost: 4,
+      strictAffinity: true,
+      poolFree: [{ pool: "v4", free: "767", capacity: "1024" }],
+    });
+    // Without strictAffinity the host at its limit borrows from node-b's block.
+    await putIpamConfig(ds, { maxBlocksPerHost: 4, strictAffinity: false });
+    const borrowed = await ipam.autoAssign({ handleId: "more", node: "node-a", num4: 63 });
+    const bBlock = (await ipam.ipsByHandle("b"))[0]!;
+    expect(new Set(borrowed.ipv4.map((a) => a.block)).size).toBe(1);
+    expect(parseIp(bBlock).value >> 6n).toBe(parseIp(borrowed.ipv4[0]!.ip).value >> 6n);
+    // node-b's block is full now too: still the host limit (the pool has 704 addresses in unclaimed blocks).
+    const d = await expectCode(
+      ipam.autoAssign({ handleId: "last", node: "node-a", num4: 1 }),
+      "host-block-limit",
+    );
+    expect(d).toMatchObject({ hostBlocks: 4, poolFree: [{ pool: "v4", free: "704", capacity: "1024" }] });
+    // IPv6 has its own count: 4 full IPv6 blocks, the same answer for IPv6, IPv4 untouched by it.
+    await expectCode(ipam.autoAssign({ handleId: "six2", node: "node-a", num6: 1 }), "host-block-limit");
+  });
+});

@@ -1055,30 +1055,37 @@ export function createIpam(options: IpamOptions): Ipam {
       namePrefix: `${args.node}-`,
       ...(signal ? { signal } : {}),
     });
+    // As in Calico, `maxBlocksPerHost` counts the blocks of one IP version: IPv6 blocks must not
+    // starve IPv4 allocation, nor the reverse.
     let ownCount = 0;
     for (const a of own.items) {
       if (a.spec?.node !== args.node) continue;
-      ownCount++;
       let cidr: Cidr;
       try {
         cidr = parseCidr(a.spec.cidr);
       } catch {
         continue;
       }
-      if (cidr.family === family && !blocks.has(cidrName(cidr)))
-        await getBlock(cidr, signal, Math.max(2, attempt));
+      if (cidr.family !== family) continue;
+      ownCount++;
+      if (!blocks.has(cidrName(cidr))) await getBlock(cidr, signal, Math.max(2, attempt));
     }
+    /** Blocks of this family affine to this host: stored (the larger of `known` and `view`'s) plus planned. */
+    const ownBlocks = (view: Map<string, CachedBlock>, known: number) => {
+      let n = 0;
+      for (const e of view.values()) if (e.obj.spec.affinity === affinity && e.cidr.family === family) n++;
+      n = Math.max(n, known);
+      for (const b of plan.blocks.values())
+        if (!b.orig && b.spec.affinity === affinity && b.cidr.family === family) n++;
+      return n;
+    };
     fillAffine(blocks);
     if (req.num === 0) return out;
 
     // 2. Claim new blocks. First on the cached view (a block created meanwhile by someone else makes
     // the create fail, and the retry lists everything), then, if that found no room, on a full listing.
     const claim = async (view: Map<string, CachedBlock>, knownOwn: number) => {
-      let affineCount = knownOwn;
-      let cachedOwn = 0;
-      for (const e of view.values()) if (e.obj.spec.affinity === affinity) cachedOwn++;
-      affineCount = Math.max(affineCount, cachedOwn);
-      for (const b of plan.blocks.values()) if (!b.orig && b.spec.affinity === affinity) affineCount++;
+      let affineCount = ownBlocks(view, knownOwn);
       const max = cfg.config.maxBlocksPerHost;
       for (const pool of pools) {
         if (req.num === 0) break;
@@ -1129,9 +1136,7 @@ export function createIpam(options: IpamOptions): Ipam {
     // holds (kept only because its addresses are cooling down: the cool-down still applies to them).
     {
       const max = cfg.config.maxBlocksPerHost;
-      let affineCount = 0;
-      for (const e of all.values()) if (e.obj.spec.affinity === affinity) affineCount++;
-      for (const b of plan.blocks.values()) if (!b.orig && b.spec.affinity === affinity) affineCount++;
+      let affineCount = ownBlocks(all, ownCount);
       for (const [name, entry] of all) {
         if (req.num === 0 || (max !== 0 && affineCount >= max) || !cfg.config.autoAllocateBlocks) break;
         const spec = entry.obj.spec;
@@ -1187,16 +1192,54 @@ export function createIpam(options: IpamOptions): Ipam {
       if (req.num === 0) return out;
     }
 
+    // Nothing more to be had: say why, with the numbers (addresses as stored plus this plan's takes).
+    const hostBlocks = ownBlocks(all, ownCount);
+    const max = cfg.config.maxBlocksPerHost;
+    const poolFree = pools.map((pool) => {
+      let inUse = 0n;
+      for (const [name, e] of all) {
+        if (cidrContainsCidr(pool.cidr, e.cidr))
+          inUse += BigInt(inUseCount(plan.blocks.get(name)?.spec ?? e.obj.spec));
+      }
+      for (const [name, b] of plan.blocks)
+        if (!all.has(name) && cidrContainsCidr(pool.cidr, b.cidr)) inUse += BigInt(inUseCount(b.spec));
+      const capacity = cidrSize(pool.cidr);
+      return { pool: pool.name, free: (capacity - inUse).toString(), capacity: capacity.toString() };
+    });
+    const atLimit = max !== 0 && hostBlocks >= max;
+    const roomInPools = poolFree.some((p) => p.free !== "0");
+    const reason = atLimit && roomInPools ? "host-block-limit" : "pool-exhausted";
+    const facts =
+      `host ${args.node} has ${hostBlocks} of ${max === 0 ? "unlimited" : max} IPv${family} blocks; ` +
+      poolFree.map((p) => `pool ${p.pool}: ${p.free} of ${p.capacity} free`).join("; ");
+    const why =
+      reason === "host-block-limit"
+        ? cfg.config.strictAffinity
+          ? "host block limit reached and strictAffinity forbids borrowing"
+          : "host block limit reached and no other block has a free address"
+        : roomInPools
+          ? cfg.config.strictAffinity
+            ? "no free address in this host's blocks and strictAffinity forbids borrowing"
+            : cfg.config.autoAllocateBlocks
+              ? "no free address this host may use"
+              : "no free address in this host's blocks and autoAllocateBlocks is off"
+          : "pool exhausted";
     throw new IpamError(
-      IpamErrorCode.PoolExhausted,
-      `no free IPv${family} address in pool(s) ${pools.map((p) => p.name).join(", ")}`,
+      reason === "host-block-limit" ? IpamErrorCode.HostBlockLimit : IpamErrorCode.PoolExhausted,
+      `cannot assign ${num} IPv${family} address(es): ${why} (${facts})`,
       {
         details: {
+          reason,
           pools: pools.map((p) => p.name),
+          poolFree,
           family,
           requested: num,
           available: num - req.num,
           node: args.node,
+          hostBlocks,
+          maxBlocksPerHost: max,
+          strictAffinity: cfg.config.strictAffinity,
+          autoAllocateBlocks: cfg.config.autoAllocateBlocks,
         },
       },
     );
