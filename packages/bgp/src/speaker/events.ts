@@ -19,6 +19,12 @@ export interface BestPathEvent {
   readonly withdrawn: boolean;
   /** Next hops of the multipath set (one unless ECMP is enabled with `maxPaths`); empty when withdrawn. */
   readonly nextHops: readonly string[];
+  /**
+   * IPv6 link-local next hops, index-aligned with `nextHops`: the link-local address a peer sent beside
+   * the global one (MP_REACH next hop of 32 bytes, RFC 2545 §3), or null where it sent only a global
+   * next hop (always null for IPv4 routes and routes we originate). Empty when withdrawn.
+   */
+  readonly linkLocalNextHops: readonly (string | null)[];
   /** Attributes of the best path (shared and frozen: do not modify); null when withdrawn. */
   readonly attributes: Readonly<PathAttributes> | null;
   /** Id of the peer the best path came from, or null for routes this speaker originates. */
@@ -112,7 +118,10 @@ export interface PeerStatus {
 export interface BestRoute {
   readonly prefix: string;
   readonly family: Family;
+  /** Next hops of the multipath set. */
   readonly nextHops: readonly string[];
+  /** See {@link BestPathEvent.linkLocalNextHops}. */
+  readonly linkLocalNextHops: readonly (string | null)[];
   readonly attributes: Readonly<PathAttributes>;
   readonly peer: string | null;
   readonly stale: boolean;

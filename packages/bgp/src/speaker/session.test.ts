@@ -310,3 +310,72 @@ describe("collision detection", () => {
     expect(a.peers()[0]!.flaps + b.peers()[0]!.flaps).toBe(0);
   });
 });
+
+describe("import after a looped first UPDATE (issue 11 §8)", () => {
+  it("a looped first UPDATE is rejected and later clean routes are accepted, with IPv6 link-local next hops", async () => {
+    const s = await createSpeaker({
+      asn: 65001,
+      routerId: "10.255.0.1",
+      listen: [{ host: "127.0.0.29", port: 0 }],
+    });
+    cleanups.push(() => s.close());
+    s.addPeer({
+      address: "127.0.0.30",
+      asn: 65002,
+      passive: true,
+      families: ["ipv4", "ipv6"],
+      nextHop6: "2001:db8::1",
+    });
+    const events: SpeakerEvent[] = [];
+    s.on((e) => events.push(e));
+    const peer = await rawPeer(s.listening[0]!.port, "127.0.0.29", "127.0.0.30", 65002, [1, 2]);
+    const v6 = (prefix: string, asns: number[], med?: number) =>
+      encodeUpdates(
+        {
+          attributes: {
+            origin: 0,
+            asPath: [{ type: 2, asns }],
+            ...(med === undefined ? {} : { med }),
+            mpReach: { afi: 2, safi: 1, nextHops: ["2001:db8::2", "fe80::2"], nlri: [] },
+          },
+          nlri: [parsePrefix(prefix)],
+        },
+        ctx,
+      )[0]!;
+    const v4 = (prefix: string, asns: number[], med?: number) =>
+      encodeUpdates(
+        {
+          attributes: {
+            origin: 0,
+            asPath: [{ type: 2, asns }],
+            ...(med === undefined ? {} : { med }),
+            nextHop: "192.0.2.2",
+          },
+          nlri: [parsePrefix(prefix)],
+        },
+        ctx,
+      )[0]!;
+    // Our own AS in the path (a peer echoing our routes back): rejected.
+    peer.socket.write(v6("2001:db8:99::/48", [65002, 65001]));
+    peer.socket.write(v4("10.99.0.0/24", [65002, 65001]));
+    await waitFor(() => s.peers()[0]!.prefixesRejected === 2, "looped routes rejected");
+    for (let i = 1; i <= 5; i++) {
+      peer.socket.write(v6(`2001:db8:${i}::/48`, [65002], i));
+      peer.socket.write(v4(`10.${i}.0.0/24`, [65002], i));
+    }
+    await waitFor(() => s.peers()[0]!.prefixesAccepted === 10, "clean routes accepted");
+    expect(s.peers()[0]!.prefixesRejected).toBe(2);
+    const r6 = s.route("2001:db8:1::/48")!;
+    expect(r6.nextHops).toEqual(["2001:db8::2"]);
+    expect(r6.linkLocalNextHops).toEqual(["fe80::2"]);
+    expect(s.route("10.1.0.0/24")!.linkLocalNextHops).toEqual([null]);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "best-path",
+        prefix: "2001:db8:2::/48",
+        nextHops: ["2001:db8::2"],
+        linkLocalNextHops: ["fe80::2"],
+      }),
+    );
+  });
+});

@@ -137,6 +137,27 @@ const EMPTY = new Uint8Array(0);
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+const NO_LINK_LOCAL: readonly (string | null)[] = Object.freeze([null]);
+const NO_PATHS: readonly (string | null)[] = Object.freeze([]);
+
+/**
+ * The link-local next hop (second MP_REACH next hop) that came with each entry of `nextHopsOf(paths)`:
+ * same order and the same de-duplication by global next hop, null where a path carried none.
+ */
+function linkLocalNextHopsOf(paths: readonly Path[]): readonly (string | null)[] {
+  if (paths.length === 1 && paths[0]!.attrs.nextHops.length === 1) return NO_LINK_LOCAL;
+  if (paths.length === 0) return NO_PATHS;
+  const seen: string[] = [];
+  const out: (string | null)[] = [];
+  for (const p of paths) {
+    const nh = p.attrs.nextHops[0];
+    if (nh === undefined || seen.includes(nh)) continue;
+    seen.push(nh);
+    out.push(p.attrs.nextHops[1] ?? null);
+  }
+  return out;
+}
+
 function familyName(afi: number): "ipv4" | "ipv6" {
   return afi === Afi.IPv4 ? "ipv4" : "ipv6";
 }
@@ -515,6 +536,7 @@ class SpeakerImpl implements Speaker {
       family: familyName(c.afi),
       withdrawn: best === null,
       nextHops: this.nextHopsOf(c.multipath),
+      linkLocalNextHops: linkLocalNextHopsOf(c.multipath),
       attributes: best ? best.attrs.attrs : null,
       peer: src ? src.opts.id : null,
       stale: best !== null && src !== undefined && best.epoch !== src.rib.epoch,
@@ -624,6 +646,7 @@ class SpeakerImpl implements Speaker {
       prefix: formatRibPrefix(p),
       family: familyName(p.afi),
       nextHops: this.nextHopsOf(multi),
+      linkLocalNextHops: linkLocalNextHopsOf(multi),
       attributes: best.attrs.attrs,
       peer: src ? src.opts.id : null,
       stale: src !== undefined && best.epoch !== src.rib.epoch,
