@@ -253,6 +253,43 @@ describe("assignIP", () => {
   });
 });
 
+describe("assignIP for the same handle again", () => {
+  it("returns the address it already holds without a second allocation, even from a pool disabled since", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    const first = await ipam.assignIP("10.0.0.50", { handleId: "net.c1", node: "n" });
+    const again = await ipamFor().assignIP("10.0.0.50", { handleId: "net.c1", node: "n" });
+    expect(again).toEqual(first);
+    const handle = await ds.get<IpamHandleObject>({ kind: IpamKind.Handle, name: "net.c1" });
+    expect(handle.spec.block).toEqual({ "10.0.0.0/26": 1 });
+    expect((await ipam.check(["net.c1"])).allocated).toBe(1);
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24", disabled: true });
+    expect((await ipam.assignIP("10.0.0.50", { handleId: "net.c1", node: "n" })).ip).toBe("10.0.0.50");
+    const d = await expectCode(
+      ipam.assignIP("10.0.0.50", { handleId: "net.c2", node: "n" }),
+      "already-allocated",
+    );
+    expect(d).toMatchObject({ ip: "10.0.0.50", handleId: "net.c1", requestedBy: "net.c2", pool: "v4" });
+    const off = await expectCode(
+      ipam.assignIP("10.0.0.51", { handleId: "net.c2", node: "n" }),
+      "pool-disabled",
+    );
+    expect(off).toMatchObject({ pool: "v4" });
+    expect((await ipam.check(["net.c1"])).ok).toBe(true);
+  });
+
+  it("answers from the stored block, not a stale cached copy", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const a = ipamFor();
+    const b = ipamFor();
+    await a.assignIP("10.0.0.50", { handleId: "net.c1", node: "n" });
+    // Another client releases it and hands it to another handle; `a` still caches the old block.
+    await b.releaseByHandle("net.c1");
+    await b.assignIP("10.0.0.50", { handleId: "net.c2", node: "n" });
+    await expectCode(a.assignIP("10.0.0.50", { handleId: "net.c1", node: "n" }), "already-allocated");
+  });
+});
+
 describe("assignIP under strictAffinity", () => {
   it("assigns only inside the node's own blocks, as Calico does", async () => {
     await putPool(ds, "v4", { cidr: "10.0.0.0/24", blockSize: 26 });

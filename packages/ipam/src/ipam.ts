@@ -272,8 +272,11 @@ export interface Ipam {
   /** Allocates `num4` IPv4 and `num6` IPv6 addresses for a handle, all or nothing. */
   autoAssign(args: AutoAssignArgs): Promise<AutoAssignResult>;
   /**
-   * Allocates one specific address. Throws `already-allocated`, `not-in-pool`, `pool-disabled`, and
-   * `block-in-use` (under `strictAffinity`, a block not affine to `node`).
+   * Allocates one specific address. Idempotent per handle: when the address already belongs to
+   * `handleId` it is returned as it is (no second allocation, even in a pool disabled since). Throws
+   * `already-allocated` (held by another handle: `details.handleId`), `not-in-pool`, `pool-disabled`,
+   * `invalid` (not an address), and `block-in-use` (under `strictAffinity`, a block not affine to
+   * `node`).
    */
   assignIP(
     ip: string,
@@ -1331,12 +1334,9 @@ export function createIpam(options: IpamOptions): Ipam {
         const cfg = await loadConfig(signal, attempt > 1);
         const pool = poolOf(cfg, addr);
         if (!pool)
-          throw new IpamError(IpamErrorCode.NotInPool, "address is not in any IP pool", { details: { ip } });
-        if (pool.disabled) {
-          throw new IpamError(IpamErrorCode.PoolDisabled, "address is in a disabled pool", {
-            details: { ip, pool: pool.name },
+          throw new IpamError(IpamErrorCode.NotInPool, `address ${ip} is not in any IP pool`, {
+            details: { ip },
           });
-        }
         if (cfg.overlaps.some(([a, b]) => a === pool.name || b === pool.name)) {
           throw new IpamError(
             IpamErrorCode.OverlappingPools,
@@ -1387,6 +1387,43 @@ export function createIpam(options: IpamOptions): Ipam {
           plan.blocks.set(name, pb);
           if (affinity !== null) plan.ops.push(await affinityWrite(args.node!, cidr, signal));
         }
+        const ordinal = addressOrdinal(pb.cidr, addr);
+        const heldIdx = pb.spec.allocations[ordinal];
+        if (heldIdx !== null && heldIdx !== undefined) {
+          const holder = pb.spec.attributes[heldIdx]?.handleId ?? null;
+          // Asserting the block's revision makes the answer as fresh as a write would: a stale cached
+          // copy conflicts, and the retry decides on the stored block.
+          await commit(plan, signal, false);
+          if (holder !== args.handleId) {
+            throw new IpamError(
+              IpamErrorCode.AlreadyAllocated,
+              `address ${formatIp(addr.family, addr.value)} is in use by another handle`,
+              {
+                details: {
+                  ip,
+                  pool: pool.name,
+                  block: pb.spec.cidr,
+                  handleId: holder,
+                  requestedBy: args.handleId,
+                },
+              },
+            );
+          }
+          // The same handle asking again (a runtime resending its request): the address is already its own.
+          return {
+            ip: formatIp(addr.family, addr.value),
+            family: addr.family,
+            pool: pool.name,
+            block: pb.spec.cidr,
+            sequenceNumber: pb.spec.sequenceNumberForAllocation[String(ordinal)] ?? pb.spec.sequenceNumber,
+          };
+        }
+        // Checked after the "already yours" answer: a disabled pool keeps the addresses it gave out.
+        if (pool.disabled) {
+          throw new IpamError(IpamErrorCode.PoolDisabled, `address ${ip} is in disabled pool ${pool.name}`, {
+            details: { ip, pool: pool.name },
+          });
+        }
         // As in Calico, strict affinity also binds specific assignments to the node's own blocks.
         if (
           cfg.config.strictAffinity &&
@@ -1396,7 +1433,6 @@ export function createIpam(options: IpamOptions): Ipam {
             details: { ip, block: pb.spec.cidr, affinity: pb.spec.affinity, node: args.node ?? null },
           });
         }
-        const ordinal = addressOrdinal(pb.cidr, addr);
         const r = assignOrdinal(pb.spec, ordinal, {
           handleId: args.handleId,
           secondary: secondaryOf(args.attrs, args.node),
