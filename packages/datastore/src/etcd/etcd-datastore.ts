@@ -689,8 +689,8 @@ class EtcdStore implements EtcdDatastore {
       backend: BACKEND,
       onStop: async () => {
         this.#watches.delete(stream);
-        if (watcher === undefined || cancelledByServer) return;
-        await boundedWait(watcher.cancel(), 2_000);
+        if (watcher !== undefined && !cancelledByServer) await boundedWait(watcher.cancel(), 2_000);
+        this.#releaseIdleWatchStream();
       },
     });
     if (stream.stopped) return stream as unknown as Watch<T>;
@@ -807,7 +807,23 @@ class EtcdStore implements EtcdDatastore {
     const watches = [...this.#watches];
     for (const s of watches) s.fail(closedError({ backend: BACKEND }));
     await Promise.all(watches.map((s) => s.close()));
+    this.#releaseIdleWatchStream();
     this.#client.close();
+  }
+
+  /**
+   * Ends etcd3's shared watch stream once no watcher uses it. etcd3 leaves it open when etcd cancelled
+   * the last watcher at creation (e.g. permission denied), and closing the client does not end open
+   * streams: the socket would keep the process alive.
+   */
+  #releaseIdleWatchStream(): void {
+    const manager = (this.#client as unknown as { watchManager?: WatchManagerInternals }).watchManager;
+    if (manager === undefined || manager.watchers.length > 0 || manager.stream === undefined) return;
+    try {
+      manager.stream.cancel();
+    } catch {
+      // Already ended.
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -932,6 +948,12 @@ class EtcdStore implements EtcdDatastore {
     this.#diagnosis = { at: now, result };
     return result;
   }
+}
+
+/** The parts of etcd3's (internal) WatchManager that {@link EtcdStore} touches to release its stream. */
+interface WatchManagerInternals {
+  watchers: unknown[];
+  stream?: { cancel(): void } | undefined;
 }
 
 function isBrokenCircuit(e: unknown): boolean {
