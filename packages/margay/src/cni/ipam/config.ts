@@ -25,7 +25,6 @@ import {
   expectIp,
   expectObject,
   expectString,
-  expectStringArray,
   invalidAt,
   pathKey,
   validateDns,

@@ -53,7 +53,7 @@ const REQUEST_CODES: ReadonlySet<string> = new Set([
   "not-in-pool",
 ]);
 
-function errorDetails(err: { code?: unknown; message?: unknown; details?: unknown }): string {
+function errorDetails(err: { code?: unknown; message?: unknown; details?: unknown }, where?: string): string {
   const reason =
     typeof err.details === "object" && err.details !== null
       ? (err.details as { reason?: unknown }).reason
@@ -62,6 +62,7 @@ function errorDetails(err: { code?: unknown; message?: unknown; details?: unknow
     code: err.code,
     ...(typeof reason === "string" ? { reason } : {}),
     message: typeof err.message === "string" ? err.message : String(err),
+    ...(where === undefined ? {} : { datastore: where }),
   });
 }
 
@@ -76,8 +77,8 @@ function rootCause(e: unknown): unknown {
   return cur;
 }
 
-/** Maps any failure to the CNI error the runtime sees. */
-export function toCniError(e: unknown): unknown {
+/** Maps any failure to the CNI error the runtime sees; `where` (the datastore) goes into datastore errors. */
+export function toCniError(e: unknown, where?: string): unknown {
   if (typeof e !== "object" || e === null || isCniError(e)) return e;
   if (isDatastoreConfigError(e)) {
     return new CniError(CniErrorCode.InvalidNetworkConfig, e.message, {
@@ -96,7 +97,7 @@ export function toCniError(e: unknown): unknown {
       CniErrorCode.InvalidNetworkConfig,
       `IPAM datastore refused the configuration: ${err.code}`,
       {
-        details: errorDetails(err),
+        details: errorDetails(err, where),
         cause: e,
       },
     );
@@ -119,7 +120,7 @@ export function toCniError(e: unknown): unknown {
   }
   if (err.retryable === true || err.code === "unavailable" || err.code === "conflict-retries-exhausted") {
     return new CniError(CniErrorCode.TryAgainLater, "IPAM datastore busy or unavailable", {
-      details: msg,
+      details: where === undefined ? msg : `${where}: ${msg}`,
       cause: e,
     });
   }
@@ -177,7 +178,7 @@ async function withSession<T>(
     session = await openSession(config, { ensure });
     return await f(session);
   } catch (e) {
-    throw toCniError(e);
+    throw toCniError(e, whereIs(config));
   } finally {
     await session?.close();
   }
