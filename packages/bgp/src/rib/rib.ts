@@ -736,6 +736,22 @@ export class Rib {
   }
 
   /**
+   * Forgets `to`'s Adj-RIB-Out entry for a destination if it still holds `set`: the speaker could not
+   * send that announcement (RFC 8654 §4: too large for the peer), so the Adj-RIB-Out must not claim it.
+   * Returns true when the entry was removed (the destination is then withdrawn from the peer).
+   */
+  unadvertise(to: RibPeer, afi: Afi, len: number, v4: number, v6: Uint8Array | null, set: AttrSet): boolean {
+    const out = to.out;
+    if (!out) return false;
+    const cur = afi === Afi.IPv4 ? out.getV4(v4, len) : out.getV6(v6!, len);
+    if (cur !== set) return false;
+    if (afi === Afi.IPv4) out.deleteV4(v4, len);
+    else out.deleteV6(v6!, len);
+    this.attrs.unref(set);
+    return true;
+  }
+
+  /**
    * Updates `to`'s Adj-RIB-Out for one destination after a best-path change. Returns the set to
    * advertise, null to withdraw, or undefined when nothing changes for this peer.
    */

@@ -9,11 +9,13 @@ import {
   createFramer,
   decodeUpdate,
   encodeMessage,
+  encodeUpdate,
   encodeUpdates,
   formatPrefix,
   messageType,
   parsePrefix,
 } from "../wire/index.js";
+import type { Capability } from "../wire/types.js";
 import { createSpeaker, type Speaker, type SpeakerEvent } from "../index.js";
 
 const cleanups: (() => unknown)[] = [];
@@ -40,6 +42,7 @@ async function rawPeer(
   local: string,
   asn: number,
   afis: readonly number[] = [1],
+  extraCaps: readonly Capability[] = [],
 ) {
   const socket: Socket = connect({ host, port, localAddress: local });
   cleanups.push(() => socket.destroy());
@@ -69,6 +72,7 @@ async function rawPeer(
         capabilities: [
           ...afis.map((afi) => ({ code: 1 as const, kind: "multiprotocol" as const, afi, safi: 1 })),
           { code: 65, kind: "four-octet-as", asn },
+          ...extraCaps,
         ],
       },
       ctx,
@@ -377,5 +381,116 @@ describe("import after a looped first UPDATE (issue 11 §8)", () => {
         linkLocalNextHops: ["fe80::2"],
       }),
     );
+  });
+});
+
+describe("RFC 8654: routes too large for a peer without extended messages (issue 11 §9)", () => {
+  /** The routes a peer holds after replaying the UPDATEs it received: prefix → COMMUNITIES count. */
+  function view(updates: readonly Uint8Array[]): Map<string, number> {
+    const held = new Map<string, number>();
+    for (const u of updates) {
+      const d = decodeUpdate(u, ctx).update;
+      for (const p of d.withdrawn) held.delete(formatPrefix(p));
+      for (const p of d.nlri) held.set(formatPrefix(p), d.attributes.communities?.length ?? 0);
+    }
+    return held;
+  }
+
+  it("B keeps getting every other route and withdrawal; the big route is withdrawn from it, ROUTE-REFRESH and a new peer get what fits", async () => {
+    const s = await createSpeaker({
+      asn: 65001,
+      routerId: "10.255.0.1",
+      listen: [{ host: "127.0.0.31", port: 0 }],
+    });
+    cleanups.push(() => s.close());
+    s.addPeer({ address: "127.0.0.32", asn: 65002, passive: true });
+    s.addPeer({ address: "127.0.0.33", asn: 65003, passive: true });
+    s.addPeer({ address: "127.0.0.34", asn: 65004, passive: true });
+    const port = s.listening[0]!.port;
+    const a = await rawPeer(
+      port,
+      "127.0.0.31",
+      "127.0.0.32",
+      65002,
+      [1],
+      [{ code: 6, kind: "extended-message" }],
+    );
+    const b = await rawPeer(
+      port,
+      "127.0.0.31",
+      "127.0.0.33",
+      65003,
+      [1],
+      [{ code: 2, kind: "route-refresh" }],
+    );
+    expect(s.peer("127.0.0.32")?.negotiated?.extendedMessage).toBe(true);
+    expect(s.peer("127.0.0.33")?.negotiated?.extendedMessage).toBe(false);
+    const extCtx = createCodecContext({ maxMessageSize: 65535 });
+    const first = encodeUpdates(
+      {
+        attributes: { origin: 0, asPath: [{ type: 2, asns: [65002] }], nextHop: "192.0.2.2" },
+        nlri: ["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"].map((p) => parsePrefix(p)),
+      },
+      extCtx,
+    );
+    a.socket.write(first[0]!);
+    await waitFor(() => view(b.updates).size === 3, "B has A's first routes");
+
+    // One 4,455-byte UPDATE: withdraws 10.2/24, announces 10.3/24 (advertised to B before) and 10.4/24
+    // with 1,099 communities; in the same write a small route 10.5/24.
+    const big = encodeUpdate(
+      {
+        type: 2,
+        withdrawn: [parsePrefix("10.2.0.0/24")],
+        attributes: {
+          origin: 0,
+          asPath: [{ type: 2, asns: [65002] }],
+          nextHop: "192.0.2.2",
+          communities: Array.from({ length: 1099 }, (_, i) => 65002 * 65536 + i),
+        },
+        nlri: [parsePrefix("10.3.0.0/24"), parsePrefix("10.4.0.0/24")],
+      },
+      extCtx,
+    );
+    expect(big.length).toBe(4455);
+    const small = encodeUpdates(
+      {
+        attributes: { origin: 0, asPath: [{ type: 2, asns: [65002] }], nextHop: "192.0.2.2", med: 5 },
+        nlri: [parsePrefix("10.5.0.0/24")],
+      },
+      extCtx,
+    )[0]!;
+    a.socket.write(Buffer.concat([big, small]));
+    await waitFor(() => s.route("10.4.0.0/24") && s.route("10.5.0.0/24"), "A's routes in the Loc-RIB");
+    expect(s.route("10.4.0.0/24")!.attributes.communities).toHaveLength(1099);
+    expect(s.route("10.2.0.0/24")).toBeUndefined();
+
+    // B: the withdrawal and the small route arrive; the big route is withdrawn (10.3) or never sent (10.4).
+    await waitFor(
+      () => view(b.updates).has("10.5.0.0/24") && !view(b.updates).has("10.2.0.0/24"),
+      "B's batch",
+    );
+    await waitFor(() => !view(b.updates).has("10.3.0.0/24"), "10.3/24 withdrawn from B");
+    expect([...view(b.updates).keys()].sort()).toEqual(["10.1.0.0/24", "10.5.0.0/24"]);
+    expect(b.updates.every((u) => u.length <= 4096)).toBe(true);
+    expect(s.peer("127.0.0.33")!.prefixesAdvertised).toBe(2);
+    expect(s.peer("127.0.0.33")!.state).toBe("established");
+    expect(b.received).not.toContain(3);
+
+    // ROUTE-REFRESH from B: everything in its Adj-RIB-Out again, all of it fits.
+    const before = b.updates.length;
+    b.socket.write(encodeMessage({ type: 5, afi: 1, safi: 1, subtype: 0 }, ctx));
+    await waitFor(() => view(b.updates.slice(before)).size === 2, "B's refresh");
+    expect([...view(b.updates.slice(before)).keys()].sort()).toEqual(["10.1.0.0/24", "10.5.0.0/24"]);
+
+    // A non-extended peer connecting now gets every route that fits, then End-of-RIB.
+    const c = await rawPeer(port, "127.0.0.31", "127.0.0.34", 65004);
+    await waitFor(() => view(c.updates).size === 2, "C's initial routes");
+    await waitFor(() => c.updates.some((u) => u.length === 23), "C's End-of-RIB");
+    expect([...view(c.updates).keys()].sort()).toEqual(["10.1.0.0/24", "10.5.0.0/24"]);
+    expect(s.peer("127.0.0.34")!.prefixesAdvertised).toBe(2);
+    expect(c.received).not.toContain(3);
+    // The extended peer itself is unaffected.
+    expect(s.peer("127.0.0.32")!.state).toBe("established");
   });
 });

@@ -1228,8 +1228,24 @@ class SpeakerImpl implements Speaker {
       return;
     }
     let msgs: Uint8Array[];
+    const codec = op.conn.codec;
     try {
-      msgs = op.pending.drain(op.conn.codec);
+      // RFC 8654 §4: a route that does not fit this peer's message size is not advertised to it, and
+      // withdrawn if it had been; the rest of the batch still goes out and the Adj-RIB-Out keeps only
+      // what was sent.
+      const withdraw = new OutQueue();
+      let first: unknown;
+      msgs = op.pending.drain(codec, (afi, len, v4, v6, set, err) => {
+        first ??= err;
+        if (this.rib.unadvertise(op.rib, afi, len, v4, v6, set)) withdraw.add(afi, len, v4, v6, null);
+      });
+      if (first !== undefined) {
+        this.log.warn(
+          { peer: op.opts.id, withdrawn: withdraw.size, maxMessageSize: codec.maxMessageSize, err: first },
+          "bgp routes too large for peer not advertised",
+        );
+        msgs.push(...withdraw.drain(codec));
+      }
     } catch (e) {
       op.pending.clear();
       this.log.error({ peer: op.opts.id, err: e }, "bgp update encode failed");
