@@ -765,15 +765,23 @@ class EtcdStore implements EtcdDatastore {
       try {
         // etcd 3.4 cancels a compacted watch without a reason; probe the revision it was resuming from.
         // The probed key is `<prefix>/`, inside the grant of a user restricted to `<prefix>/`.
-        await this.#client.kv.range({
-          key: toBuf(`${this.prefix}/`),
-          revision: next,
-          keys_only: true,
-          limit: 1,
-        });
+        // A read like any other (retried when unavailable): etcd3 may be resetting its channel right
+        // now, having just torn down the watch stream etcd cancelled.
+        await this.#read(
+          () =>
+            this.#client.kv.range({
+              key: toBuf(`${this.prefix}/`),
+              revision: next,
+              keys_only: true,
+              limit: 1,
+            }),
+          undefined,
+          { kind },
+        );
       } catch (probe) {
-        compacted = isCompactedMessage(probe);
-        if (!compacted && !isFutureRevisionMessage(probe)) return this.#classify(probe, { kind });
+        const raw = isDatastoreError(probe) ? probe.cause : probe;
+        compacted = isDatastoreError(probe, "compacted") || isCompactedMessage(raw);
+        if (!compacted && !isFutureRevisionMessage(raw)) return this.#classify(probe, { kind });
       }
     }
     if (compacted) {
