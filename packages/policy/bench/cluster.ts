@@ -34,6 +34,9 @@ export function rng(seed: number): () => number {
 
 export const APPS = 10;
 
+/** The app label pod `i` starts with in {@link buildCluster}. */
+export const initialApp = (i: number, spec: ClusterSpec): number => Math.floor(i / spec.namespaces) % APPS;
+
 export function endpoint(i: number, spec: ClusterSpec, app: number): WorkloadEndpoint {
   const ns = `ns-${i % spec.namespaces}`;
   return {
@@ -72,8 +75,7 @@ export function buildCluster(spec: ClusterSpec, seed = 1): PolicyModelResource[]
     );
   }
   // Pod i lives in namespace i % namespaces; spread apps within each namespace.
-  for (let i = 0; i < spec.endpoints; i++)
-    out.push(endpoint(i, spec, Math.floor(i / spec.namespaces) % APPS));
+  for (let i = 0; i < spec.endpoints; i++) out.push(endpoint(i, spec, initialApp(i, spec)));
   const globals = Math.round(spec.policies * spec.globalShare);
   for (let p = 0; p < spec.policies - globals; p++) {
     const ns = `ns-${p % spec.namespaces}`;

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench`: runs every package's benchmark one after another into one run directory, then
+ * writes ONE file, `bench-results/benchmarks.json`, holding the machine, the tool versions and every
+ * package's results. `scripts/render-benchmarks.ts` turns that file into `docs/benchmarks.md`, so the
+ * document never mixes figures of different runs.
+ *
+ *   npm run bench -- [--quick] [--only bgp,policy] [--out bench-results/benchmarks.json]
+ *
+ * `--quick` runs tiny sizes (proves the benchmarks work; the renderer refuses such a file).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, freemem, loadavg, release, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { repoRoot } from "./bench-kit.js";
+
+/** In the order they run: the libraries first, the CNI plugin (which builds the distribution) last. */
+const PACKAGES = ["datastore", "ipam", "bgp", "policy", "dataplane", "kube-adapter", "margay"] as const;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const QUICK = process.argv.includes("--quick");
+const ONLY = arg("only")?.split(",") ?? [...PACKAGES];
+const OUT = resolve(
+  repoRoot,
+  arg("out") ?? join("bench-results", QUICK ? "benchmarks-quick.json" : "benchmarks.json"),
+);
+
+/** First line of a command's output (stdout or stderr), or null when it is missing. */
+function version(cmd: string, args: string[]): string | null {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 10_000 });
+  if (r.error) return null;
+  const line = `${r.stdout ?? ""}\n${r.stderr ?? ""}`.split("\n").find((l) => l.trim() !== "");
+  return line?.trim() ?? null;
+}
+
+function machine() {
+  const cpuinfo = (() => {
+    try {
+      return readFileSync("/proc/cpuinfo", "utf8");
+    } catch {
+      return "";
+    }
+  })();
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
+  return {
+    cpuModel: model,
+    cores: cpus().length,
+    memoryBytes: totalmem(),
+    freeMemoryBytesAtStart: freemem(),
+    kernel: release(),
+    node: process.version,
+    loadAverageAtStart: loadavg(),
+  };
+}
+
+function tools() {
+  return {
+    etcd: version("etcd", ["--version"]),
+    bird: version("/usr/sbin/bird", ["--version"]),
+    gobgpd: version("/usr/bin/gobgpd", ["--version"]),
+    frr: version("/usr/bin/vtysh", ["--version"]),
+    iproute2: version("ip", ["-V"]),
+    nft: version("nft", ["--version"]),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format string, not a template
+    cniPlugins: version("dpkg-query", ["-W", "-f", "${Version}", "containernetworking-plugins"]),
+  };
+}
+
+async function runBench(pkg: string, dir: string): Promise<{ exitCode: number; seconds: number }> {
+  const t0 = Date.now();
+  const child = spawn("npm", ["run", "bench", "-w", `packages/${pkg}`], {
+    cwd: repoRoot,
+    stdio: "inherit",
+    env: { ...process.env, BENCH_RESULTS_DIR: dir, ...(QUICK ? { BENCH_QUICK: "1" } : {}) },
+  });
+  const exitCode = await new Promise<number>((res) => child.on("exit", (code) => res(code ?? 1)));
+  return { exitCode, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function main() {
+  const startedAt = new Date().toISOString();
+  const m = machine();
+  const dir = mkdtempSync(join(repoRoot, "bench-results", ".run-"));
+  const packages: Record<string, { exitCode: number; seconds: number; results: Record<string, unknown> }> =
+    {};
+  try {
+    for (const pkg of PACKAGES) {
+      if (!ONLY.includes(pkg)) continue;
+      process.stderr.write(`\n== ${pkg} ==\n`);
+      const before = new Set(readdirSync(dir));
+      const r = await runBench(pkg, dir);
+      const results: Record<string, unknown> = {};
+      for (const f of readdirSync(dir)) {
+        if (before.has(f) || !f.endsWith(".json")) continue;
+        results[f.replace(/\.json$/, "")] = JSON.parse(readFileSync(join(dir, f), "utf8"));
+      }
+      packages[pkg] = { ...r, results };
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const out = {
+    kind: "margay-benchmarks",
+    quick: QUICK,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { ...m, loadAverageAtEnd: loadavg() },
+    tools: tools(),
+    packages,
+  };
+  writeFileSync(OUT, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`\nwrote ${OUT}`);
+  const failed = Object.entries(packages).filter(([, p]) => p.exitCode !== 0);
+  if (failed.length > 0) {
+    console.error(`failed: ${failed.map(([k, p]) => `${k} (exit ${p.exitCode})`).join(", ")}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
