@@ -342,6 +342,13 @@ export function validateBlock(spec: IpamBlockSpec, cidr: Cidr): string[] {
     problems.push(`allocations has ${spec.allocations?.length} entries, block has ${n} addresses`);
     return problems;
   }
+  // A negative or fractional sequence number would make release guards compare against nonsense.
+  if (!Number.isSafeInteger(spec.sequenceNumber) || spec.sequenceNumber < 0)
+    problems.push(`sequenceNumber ${spec.sequenceNumber} is not an integer >= 0`);
+  for (const [o, seq] of Object.entries(spec.sequenceNumberForAllocation ?? {})) {
+    if (!Number.isSafeInteger(seq) || seq < 0)
+      problems.push(`sequenceNumberForAllocation[${o}] ${seq} is not an integer >= 0`);
+  }
   const free = new Set<number>();
   for (const o of spec.unallocated ?? []) {
     if (!Number.isInteger(o) || o < 0 || o >= n) problems.push(`free ordinal ${o} out of range`);

@@ -41,7 +41,9 @@ export interface IpamCheckReport {
   handleMismatches: { handleId: string; block: string; recorded: number; actual: number }[];
   /** Blocks that fail structural validation. */
   malformedBlocks: { block: string; problems: string[] }[];
-  /** Blocks not inside any pool. */
+  /** Stored pools that fail validation (allocation refuses to run while there are any). */
+  invalidPools: { pool: string; error: string }[];
+  /** Blocks not inside any pool (blocks of an invalid pool included). */
   orphanBlocks: string[];
   /** Addresses allocated in two overlapping blocks at once. */
   duplicateAddresses: string[];
@@ -56,6 +58,8 @@ export interface CheckInput {
   affinities: readonly BlockAffinityObject[];
   pools: readonly NormalizedPool[];
   liveHandles: ReadonlySet<string>;
+  /** Stored pools that failed validation (and are not in `pools`). Default none. */
+  invalidPools?: readonly { pool: string; error: string }[] | undefined;
   /**
    * Narrows the allocations counted and reported as leaks to one node's and/or one handle prefix;
    * `handlePrefix` also narrows the handle lists. Structural findings stay cluster-wide.
@@ -97,6 +101,7 @@ export function buildCheckReport(input: CheckInput): IpamCheckReport {
     missingHandles: [],
     handleMismatches: [],
     malformedBlocks: [],
+    invalidPools: [...(input.invalidPools ?? [])],
     orphanBlocks: [],
     duplicateAddresses: [],
     danglingAffinities: [],
@@ -215,6 +220,7 @@ export function buildCheckReport(input: CheckInput): IpamCheckReport {
     report.missingHandles.length === 0 &&
     report.handleMismatches.length === 0 &&
     report.malformedBlocks.length === 0 &&
+    report.invalidPools.length === 0 &&
     report.orphanBlocks.length === 0 &&
     report.duplicateAddresses.length === 0 &&
     report.danglingAffinities.length === 0;

@@ -26,6 +26,8 @@ export const IpamErrorCode = {
   PoolDisabled: "pool-disabled",
   /** Malformed input (address, CIDR, handle id, block size, options). */
   Invalid: "invalid",
+  /** A stored `IPPool` fails validation; allocation refuses to run until it is fixed. `details.pools` names them. */
+  InvalidPool: "invalid-pool",
   /** Two pools overlap; allocation refuses to guess which one owns the space. */
   OverlappingPools: "overlapping-pools",
   /** Optimistic concurrency failed too many times in a row. */

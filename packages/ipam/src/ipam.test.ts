@@ -681,3 +681,61 @@ describe("maxBlocksPerHost counts blocks per IP version", () => {
     await expectCode(ipam.autoAssign({ handleId: "six2", node: "node-a", num6: 1 }), "host-block-limit");
   });
 });
+
+describe("validation (issue 11 §7)", () => {
+  it("an unknown use is invalid, not no-pools", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const d = await expectCode(
+      ipamFor().autoAssign({ handleId: "h", node: "n", num4: 1, use: "Wrokload" as never }),
+      "invalid",
+    );
+    expect(d.use).toBe("Wrokload");
+  });
+
+  it("negative sequence numbers and negative or NaN timing options are rejected", async () => {
+    await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    const r = await ipam.autoAssign({ handleId: "h", node: "n", num4: 1 });
+    const ip = r.ipv4[0]!.ip;
+    await expectCode(ipam.releaseIPs([{ ip, sequenceNumber: -1 }]), "invalid");
+    await expectCode(ipam.releaseIPs([{ ip, sequenceNumber: 1.5 }]), "invalid");
+    expect(await ipam.ipsByHandle("h")).toEqual([ip]);
+    for (const option of ["backoffMs", "reuseCooldownMs", "reclaimEmptyBlockAfterMs", "configTtlMs"]) {
+      expect(() => createIpam({ datastore: ds, [option]: -1 }), option).toThrow(/must be a number >= 0/);
+      expect(() => createIpam({ datastore: ds, [option]: Number.NaN }), option).toThrow(/>= 0/);
+    }
+    expect(() =>
+      createIpam({ datastore: ds, reclaimEmptyBlockAfterMs: Number.POSITIVE_INFINITY }),
+    ).not.toThrow();
+    // A stored block with a negative sequence number is reported malformed.
+    const [block] = (await ds.list<IpamBlockObject>(IpamKind.Block)).items;
+    await ds.update({ ...block!, spec: { ...block!.spec, sequenceNumber: -5 } });
+    const report = await ipam.check(["h"]);
+    expect(report.malformedBlocks[0]!.problems).toContain("sequenceNumber -5 is not an integer >= 0");
+  });
+
+  it("a stored pool that fails validation is reported by name, not skipped", async () => {
+    await putPool(ds, "good", { cidr: "10.0.0.0/24" });
+    const ipam = ipamFor();
+    const held = await ipam.autoAssign({ handleId: "h", node: "n", num4: 1 });
+    await putPool(ds, "broken", { cidr: "10.1.0.0/24", blockSize: 20 });
+    for (const p of [
+      ipam.autoAssign({ handleId: "h2", node: "n", num4: 1 }),
+      ipam.assignIP("10.0.0.9", { handleId: "h3", node: "n" }),
+      ipam.claimAffinity("10.0.0.128/26", "n"),
+    ]) {
+      const d = await expectCode(p, "invalid-pool");
+      expect(d).toMatchObject({ pool: "broken", pools: ["broken"] });
+    }
+    let message = "";
+    await ipam.autoAssign({ handleId: "h2", node: "n", num4: 1 }).catch((e: Error) => {
+      message = e.message;
+    });
+    expect(message).toContain("broken");
+    const report = await ipam.check(["h"]);
+    expect(report.ok).toBe(false);
+    expect(report.invalidPools).toEqual([{ pool: "broken", error: "pool smaller than its block size" }]);
+    // Releases still work.
+    expect(await ipam.releaseByHandle("h")).toEqual([held.ipv4[0]!.ip]);
+  });
+});

@@ -58,7 +58,7 @@ import {
   type IpamHandleSpec,
   IpamKind,
   type IpPoolResource,
-  type IpPoolUse,
+  IpPoolUse,
   type IpReservationSpec,
 } from "./types.js";
 
@@ -521,6 +521,20 @@ export function createIpam(options: IpamOptions): Ipam {
       details: { maxAttempts },
     });
   }
+  for (const [option, value] of Object.entries({
+    backoffMs,
+    reuseCooldownMs: cooldownMs,
+    reclaimEmptyBlockAfterMs: reclaimAfterMs,
+    configTtlMs,
+  })) {
+    // Only the reclaim delay may be infinite (reclaiming off); NaN and negatives are always mistakes.
+    const finite = option !== "reclaimEmptyBlockAfterMs";
+    if (typeof value !== "number" || !(value >= 0) || (finite && !Number.isFinite(value))) {
+      throw new IpamError(IpamErrorCode.Invalid, `${option} must be a number >= 0`, {
+        details: { option, [option]: value },
+      });
+    }
+  }
 
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
@@ -797,6 +811,21 @@ export function createIpam(options: IpamOptions): Ipam {
       rememberHandle(handleId, null);
       return null;
     }
+  }
+
+  /**
+   * Refuses to allocate while a stored pool fails validation: its space is unknown, so it may overlap
+   * a valid pool, and skipping it would hide the operator's mistake. Releases, `check` and `gc` still
+   * work (the report lists such pools).
+   */
+  function requireValidPools(cfg: ConfigSnapshot): void {
+    if (cfg.invalidPools.length === 0) return;
+    const names = cfg.invalidPools.map((p) => p.name);
+    throw new IpamError(
+      IpamErrorCode.InvalidPool,
+      `stored IP pool(s) fail validation: ${cfg.invalidPools.map((p) => `${p.name} (${p.error})`).join("; ")}`,
+      { details: { pool: names[0], pools: names, problems: cfg.invalidPools } },
+    );
   }
 
   function isReservedFn(cfg: ConfigSnapshot): ((v: bigint) => boolean) | undefined {
@@ -1281,12 +1310,18 @@ export function createIpam(options: IpamOptions): Ipam {
     checkName("node", args.node);
     const num4 = checkCount("num4", args.num4);
     const num6 = checkCount("num6", args.num6);
+    if (args.use !== undefined && !Object.values(IpPoolUse).includes(args.use)) {
+      throw new IpamError(IpamErrorCode.Invalid, `unknown use ${JSON.stringify(args.use)}`, {
+        details: { use: args.use, known: Object.values(IpPoolUse) },
+      });
+    }
     if (num4 + num6 === 0) {
       throw new IpamError(IpamErrorCode.Invalid, "nothing to assign: num4 and num6 are 0", { details: {} });
     }
     return serialised(() =>
       retrying("autoAssign", args.signal, async (attempt) => {
         const cfg = await loadConfig(args.signal, attempt > 1 && snapshot === undefined);
+        requireValidPools(cfg);
         const plan = new Plan();
         const result: AutoAssignResult = { ipv4: [], ipv6: [] };
         for (const [family, num] of [
@@ -1332,6 +1367,7 @@ export function createIpam(options: IpamOptions): Ipam {
     return serialised(() =>
       retrying("assignIP", signal, async (attempt) => {
         const cfg = await loadConfig(signal, attempt > 1);
+        requireValidPools(cfg);
         const pool = poolOf(cfg, addr);
         if (!pool)
           throw new IpamError(IpamErrorCode.NotInPool, `address ${ip} is not in any IP pool`, {
@@ -1497,6 +1533,18 @@ export function createIpam(options: IpamOptions): Ipam {
     options: { signal?: AbortSignal } = {},
   ): Promise<ReleaseIpsResult> {
     const reqs = items.map((i) => (typeof i === "string" ? { ip: i } : i));
+    for (const r of reqs) {
+      if (typeof r !== "object" || r === null) {
+        throw new IpamError(IpamErrorCode.Invalid, "invalid release request", { details: { request: r } });
+      }
+      const seq = r.sequenceNumber;
+      if (seq !== undefined && (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0)) {
+        throw new IpamError(IpamErrorCode.Invalid, "sequenceNumber must be an integer >= 0", {
+          details: { ip: r.ip, sequenceNumber: seq },
+        });
+      }
+      if (r.handleId !== undefined) checkName("handleId", r.handleId);
+    }
     const parsed = reqs.map((r) => ({ req: r, addr: parseIp(r.ip) }));
     const signal = options.signal;
     // etcd caps a transaction at 128 operations by default: commit large releases in chunks, each
@@ -1657,6 +1705,7 @@ export function createIpam(options: IpamOptions): Ipam {
     const signal = options.signal;
     return serialised(async () => {
       const cfg = await loadConfig(signal, true);
+      requireValidPools(cfg);
       const pool = cfg.pools.find((p) => cidrContainsCidr(p.cidr, target));
       if (!pool)
         throw new IpamError(IpamErrorCode.NotInPool, "CIDR is not inside one IP pool", {
@@ -1842,6 +1891,7 @@ export function createIpam(options: IpamOptions): Ipam {
       handles: handleList.items,
       affinities: affList.items,
       pools: cfg.pools,
+      invalidPools: cfg.invalidPools.map((p) => ({ pool: p.name, error: p.error })),
       liveHandles: live,
       scope,
     });
