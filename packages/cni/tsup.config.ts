@@ -11,6 +11,9 @@ export default [
     dts: false,
     clean: false,
     sourcemap: true,
+    esbuildOptions(options) {
+      options.sourcesContent = false;
+    },
     target: "node20",
     platform: "node",
     banner: { js: "#!/usr/bin/env node" },
