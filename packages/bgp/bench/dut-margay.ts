@@ -1,7 +1,12 @@
 /**
  * The benchmark's device under test for `@margay/bgp`: a speaker in its own process (so its resident
- * memory is measured alone), with two passive eBGP peers (generator and sink). Talks to the harness with
- * JSON lines: stdout reports, stdin commands (`gc` → report memory after a full GC, `exit`).
+ * memory is read alone, from /proc, like every other device's), with two passive eBGP peers (generator
+ * and sink). Talks to the harness with JSON lines: stdin commands, stdout replies.
+ *
+ *   count → {event:"count", routes, bestPathEvents}   (the harness polls this, as it polls the others)
+ *   gc    → {event:"heap", heapUsed}                  (V8 heap after a forced full GC: a second figure,
+ *                                                      only asked for after every RSS reading of a run)
+ *   exit
  *
  *   node --expose-gc --import tsx bench/dut-margay.ts '<json options>'
  */
@@ -14,7 +19,6 @@ interface Options {
   asn: number;
   generator: { address: string; asn: number };
   sink: { address: string; asn: number };
-  routes: number;
 }
 
 const o = JSON.parse(process.argv[2] ?? "{}") as Options;
@@ -36,31 +40,16 @@ let bestPathEvents = 0;
 speaker.on((e) => {
   if (e.type === "best-path") bestPathEvents++;
 });
+// The heap baseline for the second (forced-GC) figure; the harness reads RSS from /proc without a GC.
 gc?.();
-say({ event: "ready", rss: process.memoryUsage().rss });
-
-let first = 0;
-const poll = setInterval(() => {
-  const n = speaker.routeCount;
-  if (n > 0 && first === 0) first = Date.now();
-  if (n >= o.routes) {
-    clearInterval(poll);
-    say({
-      event: "loaded",
-      at: Date.now(),
-      firstSeen: first,
-      rss: process.memoryUsage().rss,
-      routes: n,
-      bestPathEvents,
-    });
-  }
-}, 2);
+say({ event: "ready", heapUsed: process.memoryUsage().heapUsed });
 
 createInterface({ input: process.stdin }).on("line", (line) => {
-  if (line === "gc") {
+  if (line === "count") {
+    say({ event: "count", routes: speaker.routeCount, bestPathEvents });
+  } else if (line === "gc") {
     gc?.();
-    const m = process.memoryUsage();
-    say({ event: "memory", rss: m.rss, heapUsed: m.heapUsed });
+    say({ event: "heap", heapUsed: process.memoryUsage().heapUsed });
   } else if (line === "exit") {
     void speaker.close().then(() => process.exit(0));
   }

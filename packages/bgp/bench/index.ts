@@ -1,46 +1,56 @@
 /**
- * Full-table benchmark, side by side on one harness: a generator announces N unique IPv4 prefixes
- * (default 1,000,000) over one eBGP session to (a) `@margay/bgp`, (b) BIRD 2, (c) GoBGP, in turn. For each
- * device we measure the time from the first UPDATE written to all N routes in its Loc-RIB, the resident
- * memory it gained per route, and then the time to send the whole table to a second peer that connects
- * afterwards. A sink-only control run (generator straight into the sink) shows the generator and sink
- * are faster than any device under test.
+ * Full-table benchmark, one harness for every device: a generator announces N unique IPv4 prefixes
+ * (default 1,000,000) over one eBGP session to (a) `@margay/bgp`, (b) BIRD 2, (c) GoBGP, (d) FRR's bgpd,
+ * each its own process. For each device we measure the time from the first UPDATE written to all N
+ * routes in its Loc-RIB, the resident memory it gained per route, then the time to send the whole table
+ * to a second peer that connects afterwards and the memory with that outbound table. A sink-only control
+ * (generator straight into the sink) shows the harness is faster than any device under test.
+ *
+ * One method for all devices:
+ * - completion: the harness polls every device's route counter every `--poll-ms` (default 100) ms, the
+ *   next query starting `--poll-ms` after the previous one started (or when it returned, if later);
+ *   done = the start of the first query that sees N. Each query's duration is recorded (`pollQueryMs`).
+ *   Counters: margay `routeCount` (over its stdin), BIRD `birdc show protocols all gen` (imported),
+ *   GoBGP `gobgp global rib summary` (destinations), FRR `vtysh show bgp ipv4 unicast summary json`
+ *   (the generator's pfxRcd);
+ * - memory: VmRSS from /proc for every device, never after a forced GC. For margay alone, a second
+ *   figure: V8 heap after a forced full GC, taken after the run's last RSS reading;
+ * - `--repeat` runs (default 3) of every device, rounds interleaved with a rotating device order;
+ *   min/median/max of every figure.
  *
  *   npm run bench -- [--routes 1000000] [--generator node|bird] [--attr-sets 1000] [--repeat 3]
- *                    [--only margay,bird,gobgp] [--cpu-prof DIR]
- *
- * Each device runs `--repeat` times (GoBGP once) and the medians are reported.
+ *                    [--poll-ms 100] [--only margay,bird,gobgp,frr] [--cpu-prof DIR]
  *
  * Generators: `node` (default) writes pre-encoded UPDATEs as fast as TCP takes them, over
- * `--attr-sets` distinct AS paths; `bird` is BIRD 2 with N static routes (the issue's reference setup).
- *
- * Prints a table with ratios and writes `<repo>/bench-results/bgp.json` (`bgp-bird-generator.json` with
- * `--generator bird`; a `-<routes>` suffix for runs other than 1M).
+ * `--attr-sets` distinct AS paths; `bird` is BIRD 2 with N static routes (one attribute set).
+ * `BENCH_QUICK=1`: 5,000 routes, 2 runs. Writes `bgp.json` (`bgp-bird-generator.json` with the BIRD
+ * generator) where scripts/bench-kit.ts says.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { size, summarize, summarizeBy, type Summary, writeResult } from "../../../scripts/bench-kit.js";
 import { startBird } from "../src/interop/bird.js";
+import { haveFrr, startFrr } from "../src/interop/frr.js";
 import { startGobgp } from "../src/interop/gobgp.js";
-import { exited, freePort, run } from "../src/interop/util.js";
+import { freePort, run } from "../src/interop/util.js";
 import { accept, dial, encodeTable } from "./mini-peer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, "..", "..", "..");
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
-const N = Number(arg("routes", "1000000"));
-const ATTR_SETS = Number(arg("attr-sets", "1000"));
-const ONLY = arg("only", "margay,bird,gobgp").split(",");
+const N = Number(arg("routes", String(size(1_000_000, 5_000))));
+const ATTR_SETS = Number(arg("attr-sets", String(size(1000, 50))));
+const ONLY = arg("only", "margay,bird,gobgp,frr").split(",");
 const GENERATOR = arg("generator", "node");
-const REPEAT = Number(arg("repeat", "3"));
+const REPEAT = Number(arg("repeat", String(size(3, 2))));
+const POLL_MS = Number(arg("poll-ms", "100"));
 /** Write a V8 CPU profile of each `@margay/bgp` device process into this directory. */
 const CPU_PROF = arg("cpu-prof", "");
 
@@ -54,21 +64,44 @@ const SINK_ASN = 65020;
 const NEXT_HOP = "192.0.2.2";
 
 interface Device {
-  /** Resident memory now (after a full GC where the runtime allows one). */
-  rss(): Promise<number>;
-  /** V8 heap in use after that GC (this speaker only): a cross-check of the RSS figure. */
-  lastHeapUsed?: number;
-  /** Resolves with the wall-clock time at which N routes were seen in the Loc-RIB. */
-  loaded(): Promise<number>;
-  /** How often `loaded` polls (its resolution), in ms. */
-  readonly pollMs: number;
-
+  readonly pid: number;
+  /** Routes in the Loc-RIB now (the one query the harness polls, for every device alike). */
+  count(): Promise<number>;
+  /** V8 heap after a forced full GC (margay only; asked after the run's last RSS reading). */
+  heapAfterGc?(): Promise<number>;
+  /** V8 heap after the GC before `ready` (margay only): the baseline of the heap figure. */
+  readonly heapBaseline?: number;
+  /** Checked once loaded, untimed: throws when the load is not complete in the device's own terms. */
+  verify?(): Promise<void>;
   stop(): Promise<void>;
 }
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : 0;
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Polls `count` every POLL_MS until it reaches `n`; resolves with the start time of the query that saw
+ * it and every query's duration.
+ */
+async function pollCount(
+  count: () => Promise<number>,
+  n: number,
+  timeoutMs = 900_000,
+): Promise<{ at: number; queryMs: number[] }> {
+  const end = Date.now() + timeoutMs;
+  const queryMs: number[] = [];
+  for (;;) {
+    const start = Date.now();
+    const c = await count();
+    const done = Date.now();
+    queryMs.push(done - start);
+    if (c >= n) return { at: start, queryMs };
+    if (done > end) throw new Error(`timed out at ${c} of ${n} routes`);
+    await new Promise((r) => setTimeout(r, Math.max(0, start + POLL_MS - done)));
+  }
 }
 
 async function pollUntil(f: () => Promise<boolean>, everyMs: number, timeoutMs = 600_000): Promise<number> {
@@ -77,33 +110,6 @@ async function pollUntil(f: () => Promise<boolean>, everyMs: number, timeoutMs =
     if (await f()) return Date.now();
     if (Date.now() > end) throw new Error("timed out");
     await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-/** CPU ticks (user + system, 10 ms each) a process has used. */
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return Number(rest[11]) + Number(rest[12]);
-}
-
-/**
- * Resolves with the last moment `pid` was busy (≥ 30 ms of CPU in a 100 ms window) once it has been
- * idle for 2 s and `done()` confirms the work is complete.
- */
-async function untilIdle(pid: number, done: () => Promise<boolean>): Promise<number> {
-  let prev = cpuTicks(pid);
-  let lastBusy = Date.now();
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 100));
-    const cur = cpuTicks(pid);
-    if (cur - prev >= 3) lastBusy = Date.now();
-    prev = cur;
-    if (Date.now() - lastBusy > 2000) {
-      if (await done()) return lastBusy;
-      lastBusy = Date.now();
-      prev = cpuTicks(pid);
-    }
   }
 }
 
@@ -123,13 +129,15 @@ async function startMargay(port: number): Promise<Device> {
         asn: DUT_ASN,
         generator: { address: GEN, asn: GEN_ASN },
         sink: { address: SINK, asn: SINK_ASN },
-        routes: N,
       }),
     ],
     { cwd: join(here, ".."), stdio: ["pipe", "pipe", "inherit"] },
   );
-  const waiting = new Map<string, (m: Record<string, number>) => void>();
-  const seen = new Map<string, Record<string, number>>();
+  const waiting: ((m: Record<string, number>) => void)[] = [];
+  let ready: (m: Record<string, number>) => void = () => {};
+  const readyP = new Promise<Record<string, number>>((r) => {
+    ready = r;
+  });
   createInterface({ input: child.stdout! }).on("line", (line) => {
     let m: Record<string, number> & { event: string };
     try {
@@ -137,45 +145,40 @@ async function startMargay(port: number): Promise<Device> {
     } catch {
       return;
     }
-    const w = waiting.get(m.event);
-    if (w) {
-      waiting.delete(m.event);
-      w(m);
-    } else seen.set(m.event, m);
+    if (m.event === "ready") ready(m);
+    else waiting.shift()?.(m);
   });
-  const next = (event: string) =>
+  const ask = (cmd: string) =>
     new Promise<Record<string, number>>((resolve) => {
-      const s = seen.get(event);
-      if (s) {
-        seen.delete(event);
-        resolve(s);
-      } else waiting.set(event, resolve);
+      waiting.push(resolve);
+      child.stdin!.write(`${cmd}\n`);
     });
-  await next("ready");
-  const dev: Device = {
-    pollMs: 2,
-    rss: async () => {
-      const r = next("memory");
-      child.stdin!.write("gc\n");
-      const m = await r;
-      dev.lastHeapUsed = m.heapUsed;
-      return m.rss!;
+  const exit = new Promise<void>((r) => child.once("exit", () => r()));
+  const r0 = await Promise.race([readyP, exit.then(() => null)]);
+  if (r0 === null) throw new Error("margay device exited before ready");
+  let lastBest = 0;
+  return {
+    pid: child.pid!,
+    heapBaseline: r0.heapUsed!,
+    count: async () => {
+      const m = await ask("count");
+      lastBest = m.bestPathEvents!;
+      return m.routes!;
     },
-    loaded: async () => {
-      const m = await next("loaded");
+    heapAfterGc: async () => (await ask("gc")).heapUsed!,
+    verify: async () => {
       // The load counts only if the best-path stream (what a dataplane consumes) was produced too.
-      if (m.bestPathEvents! < N)
-        throw new Error(`margay: ${m.bestPathEvents} best-path events for ${N} routes`);
-      return m.at!;
+      const m = await ask("count");
+      lastBest = m.bestPathEvents!;
+      if (lastBest < N) throw new Error(`margay: ${lastBest} best-path events for ${N} routes`);
     },
     stop: async () => {
       child.stdin!.write("exit\n");
       const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited(child);
+      await exit;
       clearTimeout(t);
     },
   };
-  return dev;
 }
 
 async function startBirdDut(port: number): Promise<Device> {
@@ -198,17 +201,13 @@ protocol bgp sink {
 `,
     "bench",
   );
-  const pid = b.proc.pid!;
   return {
-    pollMs: 50,
-    rss: async () => rssOf(pid),
-    loaded: () =>
-      pollUntil(async () => {
-        // O(1) per-protocol counter (a `show route count` would walk the table inside BIRD's loop).
-        const text = await b.birdc(["show", "protocols", "all", "gen"]);
-        const m = /Routes:\s+(\d+) imported/.exec(text);
-        return m !== null && Number(m[1]) >= N;
-      }, 50),
+    pid: b.proc.pid!,
+    // O(1) per-protocol counter (a `show route count` would walk the table inside BIRD's loop).
+    count: async () => {
+      const m = /Routes:\s+(\d+) imported/.exec(await b.birdc(["show", "protocols", "all", "gen"]));
+      return m ? Number(m[1]) : 0;
+    },
     stop: () => b.stop(),
   };
 }
@@ -237,20 +236,61 @@ ${neighbor(GEN, GEN_ASN)}
 ${neighbor(SINK, SINK_ASN)}`,
     "bench",
   );
-  const pid = g.proc.pid!;
   return {
-    pollMs: 100,
-    rss: async () => rssOf(pid),
-    // GoBGP has no cheap "routes in the RIB" counter: `gobgp global rib summary` and even the neighbour
-    // list walk tables under a lock and, polled, slow its ingestion several-fold. So watch its CPU
-    // instead: done = the last busy moment before 2 s of idleness, then verify the RIB (untimed).
-    loaded: () =>
-      untilIdle(pid, async () => {
-        const text = await g.gobgp(["global", "rib", "summary", "-a", "ipv4"], 120_000);
-        const m = /Destination:\s*(\d+)/.exec(text);
-        return m !== null && Number(m[1]) >= N;
-      }),
+    pid: g.proc.pid!,
+    // GoBGP has no O(1) counter: the summary walks its table (the recorded query times show the cost).
+    count: async () => {
+      const m = /Destination:\s*(\d+)/.exec(
+        await g.gobgp(["global", "rib", "summary", "-a", "ipv4"], 120_000),
+      );
+      return m ? Number(m[1]) : 0;
+    },
     stop: () => g.stop(),
+  };
+}
+
+async function startFrrDut(port: number): Promise<Device> {
+  const peer = (addr: string, asn: number) => [
+    ` neighbor ${addr} remote-as ${asn}`,
+    ` neighbor ${addr} passive`,
+    ` neighbor ${addr} disable-connected-check`,
+    ` neighbor ${addr} timers 80 240`,
+  ];
+  const f = await startFrr(
+    [
+      "frr defaults traditional",
+      "hostname margay-bench",
+      "log stdout warnings",
+      "!",
+      "route-map NONE deny 10",
+      "exit",
+      "!",
+      `router bgp ${DUT_ASN}`,
+      " bgp router-id 10.0.2.1",
+      " no bgp ebgp-requires-policy",
+      ...peer(GEN, GEN_ASN),
+      ...peer(SINK, SINK_ASN),
+      " address-family ipv4 unicast",
+      // Like BIRD's and GoBGP's setup: nothing back to the generator, nothing taken from the sink.
+      `  neighbor ${GEN} route-map NONE out`,
+      `  neighbor ${SINK} route-map NONE in`,
+      " exit-address-family",
+      "exit",
+      "",
+    ].join("\n"),
+    DUT,
+    port,
+    "bench",
+  );
+  const summary = async () =>
+    JSON.parse(await f.vtysh(["show bgp ipv4 unicast summary json"])) as {
+      peers?: Record<string, { pfxRcd?: number }>;
+    };
+  return {
+    pid: f.proc.pid!,
+    // O(1): the per-peer accepted-prefix counter.
+    count: async () => (await summary()).peers?.[GEN]?.pfxRcd ?? 0,
+    stop: () => f.stop(),
   };
 }
 
@@ -324,56 +364,67 @@ protocol bgp dut {
   };
 }
 
-interface Result {
-  device: string;
-  /** Number of runs this result is the median of, with every run's figures. */
-  runs?: number;
-  samples?: Omit<Result, "samples">[];
+/** One run of one device. */
+interface Run {
   loadSeconds: number;
-  bytesPerRoute: number;
   propagateSeconds: number;
-  bytesPerRouteAfterPropagation: number;
-  /** V8 heap gained per route after a full GC (this speaker only). */
-  heapBytesPerRoute?: number;
-  pollMs: number;
+  /** VmRSS gained per route once loaded (no forced GC). */
+  rssBytesPerRoute: number;
+  /** VmRSS gained per route once the table was sent to the second peer (outbound table held). */
+  rssBytesPerRouteWithOutbound: number;
+  /** margay only: V8 heap gained per route after a forced full GC, at the end of the run. */
+  heapBytesPerRouteWithOutbound?: number;
+  /** Duration of each completion query during the load. */
+  pollQueryMs: number[];
+}
+
+interface DeviceResult {
+  device: string;
+  runs: Run[];
+  loadSeconds: Summary;
+  propagateSeconds: Summary;
+  rssBytesPerRoute: Summary;
+  rssBytesPerRouteWithOutbound: Summary;
+  heapBytesPerRouteWithOutbound?: Summary;
+  pollQueryMs: Summary;
 }
 
 async function measure(
   name: string,
   start: (port: number) => Promise<Device>,
   generator: Generator,
-): Promise<Result> {
+): Promise<Run> {
   const port = await freePort(DUT);
   const dev = await start(port);
   let gen: Awaited<ReturnType<Generator["open"]>> | undefined;
   try {
     await new Promise((r) => setTimeout(r, 500));
-    const rss0 = await dev.rss();
-    const heap0 = dev.lastHeapUsed;
+    const rss0 = rssOf(dev.pid);
     gen = await generator.open(DUT, port, DUT_ASN);
-    const loadedP = dev.loaded();
     const t0 = await gen.start();
-    const t1 = await loadedP;
-    const rss1 = await dev.rss();
-    const heap1 = dev.lastHeapUsed;
+    const { at: t1, queryMs } = await pollCount(() => dev.count(), N);
+    const rss1 = rssOf(dev.pid);
+    await dev.verify?.();
     const sink = dial(DUT, port, SINK, { asn: SINK_ASN, routerId: "10.0.2.3" });
     const ts0 = await sink.established;
     const ts1 = await sink.waitReceived(N);
-    const rss2 = await dev.rss();
+    const rss2 = rssOf(dev.pid);
     sink.close();
-    const r: Result = {
-      device: name,
+    const r: Run = {
       loadSeconds: (t1 - t0) / 1000,
-      bytesPerRoute: (rss1 - rss0) / N,
       propagateSeconds: (ts1 - ts0) / 1000,
-      bytesPerRouteAfterPropagation: (rss2 - rss0) / N,
-      pollMs: dev.pollMs,
+      rssBytesPerRoute: (rss1 - rss0) / N,
+      rssBytesPerRouteWithOutbound: (rss2 - rss0) / N,
+      pollQueryMs: queryMs,
     };
-    if (heap0 !== undefined && heap1 !== undefined) r.heapBytesPerRoute = (heap1 - heap0) / N;
+    if (dev.heapAfterGc && dev.heapBaseline !== undefined)
+      r.heapBytesPerRouteWithOutbound = ((await dev.heapAfterGc()) - dev.heapBaseline) / N;
     console.log(
-      `${name}: load ${r.loadSeconds.toFixed(2)} s, ${r.bytesPerRoute.toFixed(0)} B/route; ` +
-        `propagate ${r.propagateSeconds.toFixed(2)} s, ${r.bytesPerRouteAfterPropagation.toFixed(0)} B/route with Adj-RIB-Out` +
-        (r.heapBytesPerRoute === undefined ? "" : ` (V8 heap ${r.heapBytesPerRoute.toFixed(0)} B/route)`),
+      `${name}: load ${r.loadSeconds.toFixed(2)} s, RSS ${r.rssBytesPerRoute.toFixed(0)} B/route; ` +
+        `propagate ${r.propagateSeconds.toFixed(2)} s, RSS ${r.rssBytesPerRouteWithOutbound.toFixed(0)} B/route with the outbound table` +
+        (r.heapBytesPerRouteWithOutbound === undefined
+          ? ""
+          : ` (V8 heap after forced GC ${r.heapBytesPerRouteWithOutbound.toFixed(0)} B/route)`),
     );
     return r;
   } finally {
@@ -400,106 +451,85 @@ async function sinkOnly(generator: Generator): Promise<number> {
   }
 }
 
-/** The run with the median load time, carrying all runs as samples. */
-function median(runs: Result[]): Result {
-  const sorted = [...runs].sort((a, b) => a.loadSeconds - b.loadSeconds);
-  const mid = sorted[Math.floor(sorted.length / 2)]!;
-  const mid2 = (f: (r: Result) => number) => {
-    const v = runs.map(f).sort((a, b) => a - b);
-    return v[Math.floor(v.length / 2)]!;
-  };
+function summarizeDevice(device: string, runs: Run[]): DeviceResult {
+  const heap = runs.filter((r) => r.heapBytesPerRouteWithOutbound !== undefined);
   return {
-    ...mid,
-    propagateSeconds: mid2((r) => r.propagateSeconds),
-    bytesPerRoute: mid2((r) => r.bytesPerRoute),
-    bytesPerRouteAfterPropagation: mid2((r) => r.bytesPerRouteAfterPropagation),
-    runs: runs.length,
-    samples: runs,
+    device,
+    runs,
+    loadSeconds: summarizeBy(runs, (r) => r.loadSeconds),
+    propagateSeconds: summarizeBy(runs, (r) => r.propagateSeconds),
+    rssBytesPerRoute: summarizeBy(runs, (r) => r.rssBytesPerRoute),
+    rssBytesPerRouteWithOutbound: summarizeBy(runs, (r) => r.rssBytesPerRouteWithOutbound),
+    ...(heap.length > 0
+      ? { heapBytesPerRouteWithOutbound: summarizeBy(heap, (r) => r.heapBytesPerRouteWithOutbound!) }
+      : {}),
+    pollQueryMs: summarize(runs.flatMap((r) => r.pollQueryMs)),
   };
 }
 
 async function versions(): Promise<Record<string, string>> {
   const v = async (cmd: string, args: string[]) =>
-    (await run(cmd, args).catch((e: Error) => e.message)).trim();
+    (await run(cmd, args).catch((e: Error) => e.message)).trim().split("\n")[0]!;
   return {
     node: process.version,
     bird: (await run("/usr/sbin/bird", ["--version"]).catch(() => "")) || "BIRD (version on stderr)",
     gobgpd: await v("/usr/bin/gobgpd", ["--version"]),
+    frr: await v("/usr/bin/vtysh", ["--version"]),
   };
 }
 
 async function main(): Promise<void> {
-  console.log(`BGP full-table benchmark: ${N.toLocaleString()} IPv4 prefixes`);
+  console.log(`BGP full-table benchmark: ${N.toLocaleString()} IPv4 prefixes, ${REPEAT} runs per device`);
   const generator =
     GENERATOR === "bird" ? birdGenerator() : nodeGenerator(encodeTable(N, ATTR_SETS, GEN_ASN, NEXT_HOP));
   console.log(`generator: ${generator.name}`);
-  const control = await sinkOnly(generator);
-  console.log(`sink-only control (generator → sink): ${control.toFixed(2)} s`);
-  const results: Result[] = [];
   const devices: [string, (port: number) => Promise<Device>][] = [
     ["margay", startMargay],
     ["bird", startBirdDut],
     ["gobgp", startGobgpDut],
+    ["frr", startFrrDut],
   ];
-  for (const [name, start] of devices) {
-    if (!ONLY.includes(name)) continue;
-    // GoBGP takes tens of seconds per run: once is enough to place it.
-    const runs: Result[] = [];
-    for (let i = 0; i < (name === "gobgp" ? 1 : REPEAT); i++)
-      runs.push(await measure(name, start, generator));
-    results.push(median(runs));
+  const chosen = devices.filter(([name]) => ONLY.includes(name));
+  if (chosen.some(([n]) => n === "frr") && !(await haveFrr()))
+    throw new Error("FRR is not installed (apt-get install -y frr), or leave it out with --only");
+  const control: number[] = [];
+  const runs = new Map<string, Run[]>(chosen.map(([n]) => [n, []]));
+  for (let round = 0; round < REPEAT; round++) {
+    control.push(await sinkOnly(generator));
+    // Rotate the order so no device always runs first (or right after the most expensive one).
+    for (let k = 0; k < chosen.length; k++) {
+      const [name, start] = chosen[(k + round) % chosen.length]!;
+      runs.get(name)!.push(await measure(name, start, generator));
+    }
   }
-  const get = (d: string) => results.find((r) => r.device === d);
-  const m = get("margay");
-  const bird = get("bird");
-  const gobgp = get("gobgp");
-  const ratio = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
-  const f = (x: number | undefined, d = 2) => (x === undefined ? "—" : x.toFixed(d));
+  const results = chosen.map(([name]) => summarizeDevice(name, runs.get(name)!));
+  const controlSeconds = summarize(control);
+  const s = (x: Summary | undefined, d = 2) =>
+    x === undefined ? "—" : `${x.median.toFixed(d)} (${x.min.toFixed(d)}–${x.max.toFixed(d)})`;
   console.log("");
-  console.log(`medians of ${REPEAT} runs (GoBGP: 1 run)`);
-  console.log("| device | load (s) | B/route | propagate to 2nd peer (s) | B/route incl. Adj-RIB-Out |");
-  console.log("| ------ | -------- | ------- | ------------------------- | ------------------------- |");
-  console.log(`| sink-only control | ${f(control)} | — | — | — |`);
+  console.log(`median (min–max) of ${REPEAT} runs; completion polled every ${POLL_MS} ms for every device`);
+  console.log(
+    "| device | load (s) | RSS B/route | propagate to 2nd peer (s) | RSS B/route with outbound table | V8 heap B/route after forced GC, with outbound | poll query (ms) |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  console.log(`| sink-only control | ${s(controlSeconds)} | — | — | — | — | — |`);
   for (const r of results) {
     console.log(
-      `| ${r.device} | ${f(r.loadSeconds)} | ${f(r.bytesPerRoute, 0)} | ${f(r.propagateSeconds)} | ${f(r.bytesPerRouteAfterPropagation, 0)} |`,
+      `| ${r.device} | ${s(r.loadSeconds)} | ${s(r.rssBytesPerRoute, 0)} | ${s(r.propagateSeconds)} | ${s(r.rssBytesPerRouteWithOutbound, 0)} | ${s(r.heapBytesPerRouteWithOutbound, 0)} | ${s(r.pollQueryMs, 0)} |`,
     );
   }
-  const ratios = {
-    loadVsBird: ratio(m?.loadSeconds, bird?.loadSeconds),
-    loadSpeedupVsGobgp: ratio(gobgp?.loadSeconds, m?.loadSeconds),
-    memoryVsBird: ratio(m?.bytesPerRoute, bird?.bytesPerRoute),
-    memoryVsGobgp: ratio(m?.bytesPerRoute, gobgp?.bytesPerRoute),
-    propagateVsBird: ratio(m?.propagateSeconds, bird?.propagateSeconds),
-    propagateSpeedupVsGobgp: ratio(gobgp?.propagateSeconds, m?.propagateSeconds),
-  };
-  console.log("");
-  console.log(`margay load time / BIRD:        ${f(ratios.loadVsBird)}x (goal ≤ 1.5x)`);
-  console.log(`GoBGP load time / margay:       ${f(ratios.loadSpeedupVsGobgp)}x faster`);
-  console.log(`margay B/route / BIRD:          ${f(ratios.memoryVsBird)}x (goal < 300 B/route)`);
-  console.log(`margay B/route / GoBGP:         ${f(ratios.memoryVsGobgp)}x`);
-  console.log(`margay propagate / BIRD:        ${f(ratios.propagateVsBird)}x`);
-  console.log(`GoBGP propagate / margay:       ${f(ratios.propagateSpeedupVsGobgp)}x faster`);
-  const out = {
+  writeResult(GENERATOR === "bird" ? "bgp-bird-generator" : "bgp", {
     benchmark: "bgp-full-table",
-    date: new Date().toISOString(),
     routes: N,
+    repeat: REPEAT,
+    pollMs: POLL_MS,
     generator: generator.name,
     attributeSets: GENERATOR === "bird" ? 1 : ATTR_SETS,
-    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem() },
     versions: await versions(),
-    method:
-      "generator over one eBGP session (see generator); load = first byte written (BIRD generator: its session Established) → N routes in the device's Loc-RIB (polled: margay routeCount every 2 ms in-process, BIRD `birdc show protocols all` imported counter every 50 ms, GoBGP: last busy moment of its CPU (/proc, 100 ms windows) before 2 s idle, then its RIB summary must show N); B/route = resident memory gained / N (margay after a full GC; BIRD/GoBGP VmRSS); propagate = second peer Established → N prefixes received.",
-    sinkOnlyControlSeconds: control,
+    method: `each device its own process; load = first UPDATE byte written (BIRD generator: its session Established) → the start of the first completion query that sees N routes; every device polled every ${POLL_MS} ms by the harness (margay routeCount over stdin, BIRD birdc imported counter, GoBGP rib summary, FRR summary json pfxRcd of the generator); memory = VmRSS gained / N for every device, no forced GC (margay's V8 heap after a forced GC is a separate, second figure taken after the last RSS reading); propagate = second peer Established → N prefixes received; ${REPEAT} interleaved runs per device, min/median/max`,
+    sinkOnlyControlSeconds: controlSeconds,
     results,
-    ratios,
-  };
-  mkdirSync(join(repoRoot, "bench-results"), { recursive: true });
-  // Quick runs (`--routes` other than 1M) must not overwrite the full-table figures.
-  const base = GENERATOR === "bird" ? "bgp-bird-generator" : "bgp";
-  const file = join(repoRoot, "bench-results", `${base}${N === 1_000_000 ? "" : `-${N}`}.json`);
-  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`\nwrote ${file}`);
+  });
 }
 
 await main();

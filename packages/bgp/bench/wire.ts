@@ -5,10 +5,10 @@
  *
  *   npx tsx packages/bgp/bench/wire.ts [prefixes=1000000]
  *
- * Prints a table and writes `bench-results/bgp-wire.json` at the repository root.
+ * Each operation runs 5 times (min/median/max). `BENCH_QUICK=1`: 10,000 prefixes. Writes `bgp-wire.json`
+ * where scripts/bench-kit.ts says.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { type Summary, size, summarize, writeResult } from "../../../scripts/bench-kit.js";
 import {
   createCodecContext,
   createFramer,
@@ -20,7 +20,7 @@ import {
   type Prefix,
 } from "../src/wire/index.js";
 
-const N = Number(process.argv[2] ?? 1_000_000);
+const N = Number(process.argv[2] ?? size(1_000_000, 10_000));
 const ctx = createCodecContext();
 const attributes: PathAttributes = {
   origin: 0,
@@ -44,18 +44,23 @@ function prefixes(n: number): Prefix[] {
 
 interface Row {
   name: string;
-  millis: number;
+  /** Wall time of one pass over all N prefixes, per repetition. */
+  millis: Summary;
+  /** N / median time. */
   prefixesPerSecond: number;
 }
 
-function time(name: string, f: () => void, rows: Row[], repeat = 3): void {
-  let best = Number.POSITIVE_INFINITY;
-  for (let r = 0; r < repeat; r++) {
+const REPEAT = 5;
+
+function time(name: string, f: () => void, rows: Row[]): void {
+  const samples: number[] = [];
+  for (let r = 0; r < REPEAT; r++) {
     const t0 = performance.now();
     f();
-    best = Math.min(best, performance.now() - t0);
+    samples.push(performance.now() - t0);
   }
-  rows.push({ name, millis: best, prefixesPerSecond: (N / best) * 1000 });
+  const millis = summarize(samples);
+  rows.push({ name, millis, prefixesPerSecond: (N / millis.median) * 1000 });
 }
 
 const list = prefixes(N);
@@ -145,22 +150,17 @@ console.log(
   `bgp wire: ${N.toLocaleString("en")} IPv4 prefixes, one attribute set, ${messages.length} UPDATEs of ` +
     `≤4096 bytes (${perMessage.toFixed(0)} prefixes each, ${(bytes / 1e6).toFixed(1)} MB), Node ${process.version}`,
 );
-console.log(
-  `${"operation".padEnd(42)} ${"ms".padStart(9)} ${"prefixes/s".padStart(14)} ${"vs speaker path".padStart(16)}`,
-);
-const ref = rows.find((r) => r.name.startsWith("frame + decode"))!;
+console.log(`${"operation".padEnd(42)} ${"ms median (min–max)".padStart(24)} ${"prefixes/s".padStart(14)}`);
 for (const r of rows)
   console.log(
-    `${r.name.padEnd(42)} ${r.millis.toFixed(1).padStart(9)} ${Math.round(r.prefixesPerSecond).toLocaleString("en").padStart(14)} ${`${(r.millis / ref.millis).toFixed(2)}x`.padStart(16)}`,
+    `${r.name.padEnd(42)} ${`${r.millis.median.toFixed(1)} (${r.millis.min.toFixed(1)}–${r.millis.max.toFixed(1)})`.padStart(24)} ${Math.round(r.prefixesPerSecond).toLocaleString("en").padStart(14)}`,
   );
-// BIRD's end-to-end figure from the issue (1 M routes in ~3.7 s) bounds the budget of the whole speaker.
-console.log(
-  `speaker wire path uses ${((ref.millis / 3700) * 100).toFixed(1)}% of BIRD's 3.7 s end-to-end time for 1 M routes`,
-);
 
-const root = fileURLToPath(new URL("../../../", import.meta.url));
-mkdirSync(`${root}bench-results`, { recursive: true });
-writeFileSync(
-  `${root}bench-results/bgp-wire.json`,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, prefixes: N, messages: messages.length, bytes, rows }, null, 2)}\n`,
-);
+writeResult("bgp-wire", {
+  node: process.version,
+  prefixes: N,
+  repeat: REPEAT,
+  messages: messages.length,
+  bytes,
+  rows,
+});
