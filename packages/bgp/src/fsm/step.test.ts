@@ -393,3 +393,50 @@ describe("fsm: every state × every event", () => {
       expect(r.actions.some((a) => a.type === "close")).toBe(true);
   });
 });
+
+describe("RFC 6608: a malformed message of an unexpected type is an FSM error", () => {
+  const decodeError = (code: number, subcode: number, messageType?: number): FsmEvent => ({
+    type: "decode-error",
+    code,
+    subcode,
+    data: new Uint8Array(0),
+    action: "session-reset",
+    messageType,
+  });
+  const notified = (from: SessionState, e: FsmEvent) => {
+    const r = step(inState(from), e, 1000);
+    const send = r.actions.find((a) => a.type === "send");
+    const m = send?.type === "send" ? send.message : undefined;
+    return { reason: r.reason, state: r.state.state, code: m?.type === 3 ? [m.code, m.subcode] : null };
+  };
+
+  it("a malformed OPEN in Established: NOTIFICATION 5/3, not an OPEN message error", () => {
+    // OPEN with an unacceptable hold time (2/6) or a bad version (2/1), received in Established.
+    for (const [code, subcode] of [
+      [2, 6],
+      [2, 1],
+      [1, 2], // bad message length for an OPEN
+    ] as const) {
+      expect(notified(SessionState.Established, decodeError(code, subcode, 1))).toEqual({
+        reason: "unexpected-message",
+        state: "idle",
+        code: [5, 3],
+      });
+    }
+  });
+
+  it("a malformed UPDATE in OpenConfirm is 5/2 and in OpenSent 5/1", () => {
+    expect(notified(SessionState.OpenConfirm, decodeError(3, 1, 2)).code).toEqual([5, 2]);
+    expect(notified(SessionState.OpenSent, decodeError(3, 1, 2)).code).toEqual([5, 1]);
+  });
+
+  it("expected types keep their own error; header errors stay header errors", () => {
+    expect(notified(SessionState.OpenSent, decodeError(2, 6, 1))).toMatchObject({
+      reason: "decode-error",
+      code: [2, 6],
+    });
+    expect(notified(SessionState.Established, decodeError(3, 1, 2)).code).toEqual([3, 1]);
+    expect(notified(SessionState.Established, decodeError(1, 1, 1)).code).toEqual([1, 1]);
+    expect(notified(SessionState.Established, decodeError(2, 6)).code).toEqual([2, 6]);
+  });
+});

@@ -398,8 +398,33 @@ function onMessage(s: FsmState, m: BgpMessage, now: number): StepResult {
   });
 }
 
+/** Message types a state with a connection handles (NOTIFICATION always; OPEN in OpenConfirm: collisions). */
+function expectedType(state: SessionStateType, type: number): boolean {
+  if (type === 3) return true;
+  if (state === SessionState.OpenSent) return type === 1;
+  if (state === SessionState.OpenConfirm) return type === 1 || type === 4;
+  return type === 2 || type === 4 || type === 5;
+}
+
 function onDecodeError(s: FsmState, e: FsmEvent & { type: "decode-error" }, now: number): StepResult {
   if (s.state === SessionState.Idle) return result(s, s, TransitionReason.Ignored);
+  // RFC 6608 §3: the type decides before the body does. A message of a type this state does not expect
+  // is an FSM error even when malformed (an OPEN in Established: 5/3, not an OPEN message error). A
+  // header that is itself broken (marker, unknown type) stays a header error.
+  const t = e.messageType;
+  if (
+    t !== undefined &&
+    t >= 1 &&
+    t <= 5 &&
+    hasSession(s.state) &&
+    !expectedType(s.state, t) &&
+    !(e.code === NotifyCode.MessageHeader && e.subcode !== 2)
+  ) {
+    return toIdle(s, now, TransitionReason.UnexpectedMessage, {
+      send: notification(NotifyCode.Fsm, fsmErrorSubcode(s.state)),
+      detail: `malformed message type ${t} in ${s.state}`,
+    });
+  }
   if (
     s.state === SessionState.Established &&
     (e.action === "treat-as-withdraw" || e.action === "attribute-discard")

@@ -145,6 +145,11 @@ export type FsmEvent =
       readonly data: Uint8Array;
       readonly action: ErrorAction;
       readonly message?: string | undefined;
+      /**
+       * Type of the message (1..5) when its header named one, though its body was malformed. A type the
+       * state does not expect is then an FSM error (RFC 6608), e.g. a malformed OPEN in Established.
+       */
+      readonly messageType?: number | undefined;
     }
   /** This connection lost the collision resolution of RFC 4271 §6.8. */
   | { readonly type: "collision-lost" };

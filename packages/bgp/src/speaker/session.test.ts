@@ -494,3 +494,37 @@ describe("RFC 8654: routes too large for a peer without extended messages (issue
     expect(s.peer("127.0.0.32")!.state).toBe("established");
   });
 });
+
+describe("RFC 6608 at the speaker", () => {
+  it("a malformed OPEN received in Established is answered with NOTIFICATION 5/3", async () => {
+    const s = await createSpeaker({
+      asn: 65001,
+      routerId: "10.255.0.1",
+      listen: [{ host: "127.0.0.35", port: 0 }],
+    });
+    cleanups.push(() => s.close());
+    s.addPeer({ address: "127.0.0.36", asn: 65002, passive: true });
+    const peer = await rawPeer(s.listening[0]!.port, "127.0.0.35", "127.0.0.36", 65002);
+    const notes: Uint8Array[] = [];
+    const framer = createFramer();
+    peer.socket.on("data", (chunk: Buffer) => {
+      for (const m of framer.push(chunk)) if (messageType(m) === 3) notes.push(m);
+    });
+    // An OPEN of BGP version 3 (an OPEN message error, 2/1, where an OPEN is expected).
+    const open = encodeMessage(
+      { type: 1, version: 4, myAs: 65002, holdTime: 90, bgpId: "10.9.9.9", capabilities: [] },
+      ctx,
+    ).slice();
+    expect(open[19]).toBe(4);
+    open[19] = 3;
+    peer.socket.write(open);
+    await waitFor(() => notes.length > 0, "NOTIFICATION");
+    expect([notes[0]![19], notes[0]![20]]).toEqual([5, 3]);
+    expect(s.peers()[0]!.lastError).toMatchObject({
+      code: 5,
+      subcode: 3,
+      sent: true,
+      reason: "unexpected-message",
+    });
+  });
+});

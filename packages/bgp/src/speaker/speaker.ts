@@ -900,7 +900,7 @@ class SpeakerImpl implements Speaker {
     }
   }
 
-  private decodeFailed(peer: PeerRt, conn: Conn, e: unknown): void {
+  private decodeFailed(peer: PeerRt, conn: Conn, e: unknown, messageType?: number): void {
     if (isBgpWireError(e)) {
       this.fsmStep(peer, conn, {
         type: "decode-error",
@@ -909,6 +909,7 @@ class SpeakerImpl implements Speaker {
         data: e.notification.data,
         action: "session-reset",
         message: e.message,
+        messageType,
       });
     } else {
       this.log.error({ peer: peer.opts.id, err: e }, "bgp decode failed unexpectedly");
@@ -984,7 +985,7 @@ class SpeakerImpl implements Speaker {
     try {
       m = decodeMessage(bytes, conn.codec);
     } catch (e) {
-      this.decodeFailed(peer, conn, e);
+      this.decodeFailed(peer, conn, e, type);
       return;
     }
     this.fsmStep(peer, conn, { type: "message", message: m });
