@@ -2,7 +2,7 @@
  * `cni-conformance`: runs any CNI plugin chain through the conformance kit and prints the report.
  *
  * ```
- * cni-conformance --config net.conflist --path /opt/cni/bin [--host-local-data-dir DIR]
+ * cni-conformance --config net.conflist --path /opt/cni/bin [--host-local-data-dir DIR | --inspect CMD]
  *                 [--scenarios add-check-del,gc] [--concurrency 4] [--timeout-ms 60000]
  *                 [--no-isolate-host] [--json]
  * ```
@@ -15,7 +15,8 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { netConfToList, validateNetConf, validateNetConfList } from "../spec/config.js";
 import type { NetConfList } from "../spec/types.js";
-import { hostLocalAllocations } from "./allocations.js";
+import { findPlugin } from "../runtime/exec-plugin.js";
+import { commandAllocations, hostLocalAllocations, margayIpamAllocations } from "./allocations.js";
 import { ALL_SCENARIOS, formatReport, type ScenarioId } from "./report.js";
 import { runConformance } from "./run-conformance.js";
 
@@ -23,12 +24,31 @@ const USAGE = `usage: cni-conformance --config FILE --path DIR[:DIR...] [options
   --config FILE               network configuration list (.conflist) or single config (.conf)
   --path DIRS                 CNI_PATH: colon-separated plugin directories
   --host-local-data-dir DIR   the ipam is host-local with this dataDir: check no address stays allocated
+  --inspect CMD               check addresses with an inspector: "margay-ipam" (built in: runs the chain's
+                              margay-ipam from --path with its configuration), or a command (split on
+                              spaces, or a JSON array of arguments; no shell) printing the addresses the
+                              IPAM holds (a JSON array, {"allocations": [...]}, or one per line)
+                              Without an inspector only interfaces are checked, and the report says so.
   --scenarios LIST            comma-separated subset of: ${ALL_SCENARIOS.join(", ")}
   --concurrency N             parallel ADDs in concurrent-adds (default 4)
   --timeout-ms N              per-exec timeout (default 60000)
   --no-isolate-host           run plugins in the real host namespace (default: a namespace the kit creates)
   --json                      print the report as JSON
 `;
+
+/** `--inspect` as an argument list: a JSON array of strings, or words split on whitespace. */
+function inspectArgv(text: string): string[] {
+  const t = text.trim();
+  if (t.startsWith("[")) {
+    const v = JSON.parse(t) as unknown;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === "string" && x !== ""))
+      throw new Error("a JSON form must be a non-empty array of non-empty strings");
+    return v as string[];
+  }
+  const words = t.split(/\s+/).filter((w) => w !== "");
+  if (words.length === 0) throw new Error("empty command");
+  return words;
+}
 
 async function main(argv: string[]): Promise<number> {
   let values: ReturnType<typeof parse>["values"];
@@ -39,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: "string" },
         path: { type: "string" },
         "host-local-data-dir": { type: "string" },
+        inspect: { type: "string" },
         scenarios: { type: "string" },
         concurrency: { type: "string" },
         "timeout-ms": { type: "string" },
@@ -74,10 +95,37 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const dataDir = values["host-local-data-dir"];
+  if (dataDir !== undefined && values.inspect !== undefined) {
+    process.stderr.write(`--host-local-data-dir and --inspect exclude each other\n${USAGE}`);
+    return 2;
+  }
+  const path = values.path.split(":").filter(Boolean);
+  let allocations: (() => Promise<string[]>) | undefined;
+  if (dataDir !== undefined) allocations = hostLocalAllocations(dataDir, config.name);
+  else if (values.inspect === "margay-ipam") {
+    const plugin = config.plugins.find(
+      (p) => p.type === "margay-ipam" || (p.ipam as { type?: unknown } | undefined)?.type === "margay-ipam",
+    );
+    if (plugin === undefined) {
+      process.stderr.write("--inspect margay-ipam: no plugin of the chain uses margay-ipam\n");
+      return 2;
+    }
+    const conf = { cniVersion: config.cniVersion, name: config.name, ...plugin };
+    allocations = margayIpamAllocations(await findPlugin("margay-ipam", path), conf);
+  } else if (values.inspect !== undefined) {
+    let argv: string[];
+    try {
+      argv = inspectArgv(values.inspect);
+    } catch (e) {
+      process.stderr.write(`--inspect: ${(e as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    allocations = commandAllocations(argv);
+  }
   const report = await runConformance({
     config,
-    path: values.path.split(":").filter(Boolean),
-    allocations: dataDir === undefined ? undefined : hostLocalAllocations(dataDir, config.name),
+    path,
+    allocations,
     scenarios,
     concurrency: values.concurrency === undefined ? undefined : Number(values.concurrency),
     timeoutMs: values["timeout-ms"] === undefined ? undefined : Number(values["timeout-ms"]),

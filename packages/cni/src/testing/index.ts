@@ -5,7 +5,13 @@
  * @packageDocumentation
  */
 
-export { hostLocalAllocations } from "./allocations.js";
+export type { CommandAllocationsOptions } from "./allocations.js";
+export {
+  commandAllocations,
+  hostLocalAllocations,
+  margayIpamAllocations,
+  parseAllocations,
+} from "./allocations.js";
 export type { BadInputCase, BadInputOutcome, Invocation, ValidAddOptions } from "./bad-input.js";
 export { runBadInput, SPEC_BAD_INPUTS, STRICT_BAD_INPUTS, validAddInvocation } from "./bad-input.js";
 export type { NetnsAddress, NetnsLink, TestNetns } from "./netns.js";

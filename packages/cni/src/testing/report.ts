@@ -62,6 +62,11 @@ export interface ConformanceReport {
   testedVersion: string;
   /** VERSION output per plugin type. */
   supportedVersions: Record<string, string[]>;
+  /**
+   * Whether an allocations inspector checked addresses. When false, verdicts about released addresses
+   * were not checked (only interfaces were) and the reasons say so.
+   */
+  allocationsChecked: boolean;
   /** Per-scenario results, in run order. */
   scenarios: ScenarioReport[];
   /** Counts. */
@@ -90,6 +95,9 @@ export function formatReport(report: ConformanceReport): string {
       .join("  ");
   const out = [
     `CNI conformance: ${report.chain} (network ${report.network}, version ${report.testedVersion})`,
+    report.allocationsChecked
+      ? "addresses: checked by the allocations inspector"
+      : "addresses: NOT checked (no allocations inspector: --inspect or --host-local-data-dir); interfaces only",
     line(head),
     widths.map((w) => "-".repeat(w)).join("  "),
     ...rows.map(line),

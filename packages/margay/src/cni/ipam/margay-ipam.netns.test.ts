@@ -1,7 +1,12 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import type { NetConf, NetConfList } from "@margay/cni";
+import type { ConformanceReport } from "@margay/cni/testing";
 import { DEFAULT_PLUGIN_ENV } from "@margay/cni";
 import {
   createNetns,
@@ -220,7 +225,13 @@ describe("margay-ipam on its own", () => {
     const status = await rawExec(bin, { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "STATUS" }, valid.stdin);
     expect(status).toMatchObject({ exitCode: 0, stdout: "" });
 
-    const gcConf = { ...conf, "cni.dev/valid-attachments": [{ containerID: a, ifname: "eth0" }] };
+    // No grace period here: b is a leak the moment it is not listed (the default, 60 s, protects
+    // ADDs in flight; margay-ipam-etcd.interop.test.ts shows an ADD racing a GC survives it).
+    const gcConf = {
+      ...conf,
+      ipam: { ...(conf.ipam as Record<string, unknown>), gcGracePeriodMs: 0 },
+      "cni.dev/valid-attachments": [{ containerID: a, ifname: "eth0" }],
+    };
     const gc = await rawExec(
       bin,
       { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "GC", CNI_PATH: binDir },
@@ -261,5 +272,89 @@ describe("margay-ipam on its own", () => {
       ids.map((id) => rawExec(bin, { ...valid.env, CNI_COMMAND: "DEL", CNI_CONTAINERID: id }, valid.stdin)),
     );
     expect(await allocations()).toEqual([]);
+  });
+});
+
+describe("cni-conformance --inspect margay-ipam", () => {
+  const CLI = fileURLToPath(new URL("../../../../cni/src/testing/cli.ts", import.meta.url));
+  const TSX = createRequire(import.meta.url).resolve("tsx");
+  const cli = (args: string[]) =>
+    promisify(execFile)(process.execPath, ["--import", TSX, CLI, ...args]).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => ({
+        code: e.code,
+        stdout: e.stdout,
+        stderr: e.stderr,
+      }),
+    );
+
+  it("checks addresses through margay-ipam's own store, so the report claims release only when checked", async () => {
+    const file = join(dir, "ptp-margay.conflist");
+    await writeFile(
+      file,
+      JSON.stringify({
+        cniVersion: "1.0.0",
+        name: "mg-cli",
+        plugins: [{ type: "ptp", ipam: ipamSection("10.249.4.0/24") }],
+      }),
+    );
+    const args = [
+      "--config",
+      file,
+      "--path",
+      `${binDir}:${DEBIAN}`,
+      "--scenarios",
+      "add-check-del,concurrent-adds",
+      "--json",
+    ];
+    const inspected = await cli([...args, "--inspect", "margay-ipam"]);
+    expect(inspected.code, inspected.stderr + inspected.stdout).toBe(0);
+    const report = JSON.parse(inspected.stdout) as ConformanceReport;
+    expect(report.allocationsChecked).toBe(true);
+    const reason = (r: ConformanceReport, id: string) => r.scenarios.find((s) => s.id === id)!.reason;
+    // add-check-del fails when the inspector does not list the address ADD returned: this proves it reads the store.
+    expect(reason(report, "add-check-del")).toMatch(/DEL removed it and released the address$/);
+    expect(reason(report, "concurrent-adds")).toBe("4 parallel ADDs got 4 distinct addresses; all released");
+
+    const blind = await cli(args);
+    expect(blind.code, blind.stderr).toBe(0);
+    const blindReport = JSON.parse(blind.stdout) as ConformanceReport;
+    expect(blindReport.allocationsChecked).toBe(false);
+    expect(reason(blindReport, "concurrent-adds")).toMatch(/release not checked: no allocations inspector/);
+    expect(reason(blindReport, "add-check-del")).not.toMatch(/released/);
+
+    // The generic hook: any command printing addresses (here the same subcommand, as a JSON argv).
+    const conf = JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "mg-cli",
+      type: "ptp",
+      ipam: ipamSection("10.249.4.0/24"),
+    });
+    const confFile = join(dir, "mg-cli-ipam.json");
+    await writeFile(confFile, conf);
+    const script = join(dir, "inspect.mjs");
+    await writeFile(
+      script,
+      [
+        'import { spawnSync } from "node:child_process";',
+        'import { readFileSync } from "node:fs";',
+        'const r = spawnSync(process.argv[2], ["allocations"], { input: readFileSync(process.argv[3]) });',
+        "process.stdout.write(r.stdout);",
+        "process.stderr.write(r.stderr);",
+        "process.exit(r.status ?? 1);",
+      ].join("\n"),
+    );
+    // The space-separated form (no shell: split into arguments).
+    const hook = await cli([
+      ...args,
+      "--inspect",
+      `${process.execPath} ${script} ${join(binDir, "margay-ipam")} ${confFile}`,
+    ]);
+    expect(hook.code, hook.stderr + hook.stdout).toBe(0);
+    const hookReport = JSON.parse(hook.stdout) as ConformanceReport;
+    expect(hookReport.allocationsChecked).toBe(true);
+    expect(reason(hookReport, "concurrent-adds")).toBe(
+      "4 parallel ADDs got 4 distinct addresses; all released",
+    );
   });
 });
