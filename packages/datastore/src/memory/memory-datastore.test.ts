@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -190,6 +190,73 @@ describe("memory datastore: snapshot persistence", () => {
     const e = await errorOf(ds.create(pool("a")));
     expect(isDatastoreError(e, "unavailable")).toBe(true);
     expect((e as { retryable: boolean }).retryable).toBe(true);
+  });
+
+  it("a write whose snapshot cannot be written is not applied: no data, no revision, no event", async () => {
+    // Once the store is open, the snapshot's directory becomes a plain file: no write can succeed there
+    // (even as root, which file modes would not stop).
+    const blocker = join(dir, "blocker");
+    await mkdir(blocker);
+    const ds = createMemoryDatastore({ snapshotPath: join(blocker, "state.json") });
+    await rm(blocker, { recursive: true });
+    await writeFile(blocker, "");
+    const ac = new AbortController();
+    const watch = ds.watch("IPPool", { signal: ac.signal });
+    const seen: WatchEvent[] = [];
+    const reading = (async () => {
+      try {
+        for await (const ev of watch) seen.push(ev);
+      } catch {
+        // aborted below
+      }
+    })();
+    const before = ds.revision;
+    // Two writes in the same tick share one (failing) snapshot; the second depends on the first.
+    const [e1, e2] = await Promise.all([
+      errorOf(ds.create(pool("a"))),
+      errorOf(
+        ds.transaction([
+          {
+            op: "update",
+            object: { ...pool("a", 1), metadata: { name: "a", resourceVersion: String(Number(before) + 1) } },
+          },
+        ]),
+      ),
+    ]);
+    for (const e of [e1, e2]) {
+      expect(isDatastoreError(e, "unavailable")).toBe(true);
+      expect((e as { details: { reason: string } }).details.reason).toBe("not-applied");
+    }
+    expect(ds.revision).toBe(before);
+    expect(isDatastoreError(await errorOf(ds.get({ kind: "IPPool", name: "a" })), "not-found")).toBe(true);
+    expect((await ds.list("IPPool")).items).toEqual([]);
+    // A retry is a fresh write, not a conflict with a half-applied one.
+    const again = await errorOf(ds.create(pool("a")));
+    expect(isDatastoreError(again, "unavailable")).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort();
+    await reading;
+    expect(seen).toEqual([]);
+    await ds.close();
+  });
+
+  it("after a failed snapshot the store carries on: the retried write succeeds and is the only event", async () => {
+    const sub = join(dir, "later");
+    const ds = createMemoryDatastore({ snapshotPath: join(sub, "state.json") });
+    const watch = ds.watch("IPPool");
+    const e = await errorOf(ds.create(pool("a", 1)));
+    expect(isDatastoreError(e, "unavailable")).toBe(true);
+    await mkdir(sub);
+    const created = await ds.create(pool("a", 2));
+    expect(created.metadata.resourceVersion).toBe("2");
+    const { events } = await take(watch, 1);
+    expect(
+      events.map((ev) => [ev.type, ev.revision, (ev.object as unknown as { spec: { n: number } }).spec.n]),
+    ).toEqual([["added", "2", 2]]);
+    const restarted = createMemoryDatastore({ snapshotPath: join(sub, "state.json") });
+    expect(restarted.revision).toBe("2");
+    await ds.close();
+    await restarted.close();
   });
 });
 

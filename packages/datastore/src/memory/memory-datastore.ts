@@ -63,7 +63,10 @@ export interface MemoryDatastoreOptions extends ValidationOptions {
   /**
    * `sync` (default): a write is acknowledged only once a snapshot containing it is on disk, so a
    * restarted daemon never loses an acknowledged write (the contract every other backend keeps;
-   * concurrent writes share one snapshot, so throughput stays reasonable). `async`: acknowledge at once
+   * concurrent writes share one snapshot, so throughput stays reasonable). All or nothing: until its
+   * snapshot is on disk a write is seen by no reader or watcher, and if the snapshot cannot be written the
+   * write is dropped (revision and data unchanged, watchers told nothing) and fails with retryable
+   * `unavailable` (`details.reason: "not-applied"`). `async`: acknowledge at once
    * and persist shortly after; a crash can lose the last writes. Ignored without `snapshotPath`.
    */
   durability?: MemoryDurability | undefined;
@@ -136,6 +139,8 @@ const DEFAULTS = Object.freeze({
 const scopeId = (namespace: string | undefined) => (namespace === undefined ? "" : `${namespace}/`);
 const entryId = (key: { namespace?: string | undefined; name: string }) =>
   `${scopeId(key.namespace)}${key.name}`;
+const overlayId = (key: { kind: string; namespace?: string | undefined; name: string }) =>
+  `${key.kind}\u0000${entryId(key)}`;
 
 function positiveInt(value: number | undefined, fallback: number, field: string): number {
   if (value === undefined) return fallback;
@@ -169,6 +174,16 @@ class MemoryStore implements MemoryDatastore {
   #closed = false;
 
   #persistedRev = 0;
+  /**
+   * Sync durability with a snapshot stages writes: each waits here, invisible to readers and watchers,
+   * until a snapshot holding it is on disk, and is dropped if that snapshot cannot be written (so a
+   * failed write is never seen by anyone). Later writes check their preconditions against the staged
+   * state, so concurrent writes still share one snapshot.
+   */
+  readonly #staging: boolean;
+  #pending: { rev: number; changes: Change[] }[] = [];
+  /** Latest staged entry per key (`null`: staged deletion), for preconditions of later writes. */
+  #overlay = new Map<string, Entry | null>();
   #flushing: Promise<void> | undefined;
   #flushWaiters: { rev: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
@@ -182,6 +197,7 @@ class MemoryStore implements MemoryDatastore {
     }
     this.#now = options.now ?? (() => new Date());
     this.#snapshotPath = options.snapshotPath;
+    this.#staging = this.#snapshotPath !== undefined && this.#durability === "sync";
     if (this.#snapshotPath !== undefined) {
       const state = loadSnapshotSync(this.#snapshotPath);
       if (state !== undefined) {
@@ -236,10 +252,10 @@ class MemoryStore implements MemoryDatastore {
   async create<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
     this.#enter(options?.signal);
     const { key, copy } = checkObject(object, this.#opts);
-    if (this.#lookup(key) !== undefined) throw alreadyExistsError({ ...key, backend: BACKEND });
-    const rev = this.#rev + 1;
+    if (this.#latest(key) !== undefined) throw alreadyExistsError({ ...key, backend: BACKEND });
+    const rev = this.#tip() + 1;
     const next = this.#entryFor(key, copy, rev, undefined);
-    this.#commit([{ key, next, prev: undefined }]);
+    this.#write(rev, [{ key, next, prev: undefined }]);
     await this.#durable(rev);
     // `copy` is our private deep copy and now carries exactly what `next.json` holds; the store keeps
     // only the JSON text, so handing it to the caller cannot alias stored state.
@@ -249,7 +265,7 @@ class MemoryStore implements MemoryDatastore {
   async update<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
     this.#enter(options?.signal);
     const { key, copy } = checkObject(object, this.#opts);
-    const prev = this.#lookup(key);
+    const prev = this.#latest(key);
     if (prev === undefined) throw notFoundError({ ...key, backend: BACKEND });
     const rv = copy.metadata.resourceVersion;
     if (rv !== undefined && parseRevision(rv) !== prev.modRevision) {
@@ -262,9 +278,9 @@ class MemoryStore implements MemoryDatastore {
       });
     }
     this.#checkUid(key, copy, prev, undefined);
-    const rev = this.#rev + 1;
+    const rev = this.#tip() + 1;
     const next = this.#entryFor(key, copy, rev, prev);
-    this.#commit([{ key, next, prev }]);
+    this.#write(rev, [{ key, next, prev }]);
     await this.#durable(rev);
     // `copy` is our private deep copy and now carries exactly what `next.json` holds; the store keeps
     // only the JSON text, so handing it to the caller cannot alias stored state.
@@ -279,7 +295,7 @@ class MemoryStore implements MemoryDatastore {
     const k = checkKey(key, this.#opts);
     const expected =
       options.resourceVersion === undefined ? undefined : parseRevision(options.resourceVersion);
-    const prev = this.#lookup(k);
+    const prev = this.#latest(k);
     if (prev === undefined) throw notFoundError({ ...k, backend: BACKEND });
     if (expected !== undefined && expected !== prev.modRevision) {
       throw conflictError({
@@ -290,8 +306,8 @@ class MemoryStore implements MemoryDatastore {
         backend: BACKEND,
       });
     }
-    const rev = this.#rev + 1;
-    this.#commit([{ key: k, next: undefined, prev }]);
+    const rev = this.#tip() + 1;
+    this.#write(rev, [{ key: k, next: undefined, prev }]);
     await this.#durable(rev);
     return JSON.parse(prev.json) as T;
   }
@@ -301,10 +317,10 @@ class MemoryStore implements MemoryDatastore {
     const checked = checkTxnOps(ops, this.#opts);
     // Every precondition is evaluated against the state before the transaction, as etcd does.
     for (const [i, op] of checked.entries()) this.#checkPrecondition(op, i);
-    const rev = this.#rev + 1;
+    const rev = this.#tip() + 1;
     const changes: Change[] = [];
     const results: (StoredObject | null)[] = checked.map((op) => {
-      const prev = this.#lookup(op.key);
+      const prev = this.#latest(op.key);
       if (op.op === "create" || op.op === "update") {
         const next = this.#entryFor(op.key, op.object, rev, op.op === "update" ? prev : undefined);
         changes.push({ key: op.key, next, prev });
@@ -314,7 +330,7 @@ class MemoryStore implements MemoryDatastore {
       return null;
     });
     if (changes.length === 0) return { revision: String(this.#rev), results };
-    this.#commit(changes);
+    this.#write(rev, changes);
     await this.#durable(rev);
     return { revision: String(rev), results };
   }
@@ -371,7 +387,10 @@ class MemoryStore implements MemoryDatastore {
   }
 
   async flush(): Promise<void> {
-    await this.#persisted(this.#rev);
+    await this.#persisted(this.#tip()).catch((e: unknown) => {
+      // A staged write that could not be persisted was dropped and its writer told: nothing is owed.
+      if (!this.#staging) throw e;
+    });
   }
 
   async close(): Promise<void> {
@@ -379,7 +398,9 @@ class MemoryStore implements MemoryDatastore {
     this.#closed = true;
     for (const w of [...this.#watches]) w.stream.fail(closedError({ backend: BACKEND }));
     this.#watches.clear();
-    await this.#persisted(this.#rev);
+    await this.#persisted(this.#tip()).catch((e: unknown) => {
+      if (!this.#staging) throw e;
+    });
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -420,7 +441,7 @@ class MemoryStore implements MemoryDatastore {
   }
 
   #checkPrecondition(op: CheckedOp, opIndex: number): void {
-    const cur = this.#lookup(op.key);
+    const cur = this.#latest(op.key);
     const fail = (reason: string, expected?: number) => {
       const details = { ...op.key, opIndex, reason, backend: BACKEND };
       throw conflictError({
@@ -476,6 +497,28 @@ class MemoryStore implements MemoryDatastore {
       json: JSON.stringify(obj),
       meta: { uid: meta.uid, creationTimestamp: meta.creationTimestamp },
     };
+  }
+
+  /** The newest revision, staged or committed: the next write gets the one after it. */
+  #tip(): number {
+    return this.#pending.at(-1)?.rev ?? this.#rev;
+  }
+
+  /** What a write sees: the staged state over the committed one. Readers see only {@link #lookup}. */
+  #latest(key: ObjectKey): Entry | undefined {
+    const staged = this.#overlay.get(overlayId(key));
+    return staged === undefined ? this.#lookup(key) : (staged ?? undefined);
+  }
+
+  /** Commits a write now, or stages it until a snapshot holds it (see {@link #staging}). */
+  #write(rev: number, changes: Change[]): void {
+    if (!this.#staging) {
+      this.#commit(changes);
+      return;
+    }
+    this.#pending.push({ rev, changes });
+    for (const c of changes) this.#overlay.set(overlayId(c.key), c.next ?? null);
+    this.#scheduleFlush();
   }
 
   /** Applies changes as one revision, records their events and hands them to watchers. */
@@ -581,23 +624,40 @@ class MemoryStore implements MemoryDatastore {
   async #flushLoop(): Promise<void> {
     // Yield once so writes issued in the same tick join this snapshot (group commit).
     await new Promise<void>((r) => setImmediate(r));
-    while (this.#persistedRev < this.#rev) {
-      const rev = this.#rev;
+    while (this.#persistedRev < this.#tip()) {
+      const rev = this.#tip();
       const entries: Entry[] = [];
-      for (const m of this.#kinds.values()) for (const e of m.values()) entries.push(e);
+      for (const m of this.#kinds.values()) {
+        for (const e of m.values()) if (!this.#overlay.has(overlayId(e))) entries.push(e);
+      }
+      for (const e of this.#overlay.values()) if (e !== null) entries.push(e);
       const text = encodeSnapshot({ revision: rev, entries });
       try {
         await writeSnapshotAtomic(this.#snapshotPath!, text);
       } catch (cause) {
+        // Staged writes are dropped, every one of them: later ones were checked against earlier ones.
+        const staged = this.#staging;
+        this.#pending = [];
+        this.#overlay = new Map();
         const err = unavailableError(
-          "cannot write the datastore snapshot; the write is applied in memory but not yet durable",
-          { backend: BACKEND, revision: String(rev) },
+          staged
+            ? "cannot write the datastore snapshot; the write was not applied"
+            : "cannot write the datastore snapshot; the write is applied in memory but not yet durable",
+          { backend: BACKEND, revision: String(rev), reason: staged ? "not-applied" : "not-durable" },
           cause,
         );
         const waiters = this.#flushWaiters;
         this.#flushWaiters = [];
         for (const w of waiters) w.reject(err);
         return;
+      }
+      // On disk now: staged writes up to `rev` become visible, in revision order, and watchers hear of them.
+      while (this.#pending.length > 0 && this.#pending[0]!.rev <= rev) {
+        this.#commit(this.#pending.shift()!.changes);
+      }
+      this.#overlay = new Map();
+      for (const p of this.#pending) {
+        for (const c of p.changes) this.#overlay.set(overlayId(c.key), c.next ?? null);
       }
       this.#persistedRev = rev;
       const done = this.#flushWaiters.filter((w) => w.rev <= rev);
