@@ -114,7 +114,7 @@ export {
   decodeEnvelope,
   encodeFrame,
 } from "./protocol/codec.js";
-export { DATAPLANE_PROTO } from "./protocol/schema.js";
+export { DATAPLANE_PROTO } from "@margay/dataplane-contract";
 export type { ServeDataplaneOptions } from "./protocol/serve.js";
 export { serveDataplane } from "./protocol/serve.js";
 export type { RemoteDataplane, RemoteDataplaneOptions, SpawnDataplaneOptions } from "./protocol/remote.js";

@@ -1,4 +1,4 @@
-import type { PolicyUpdate } from "@margay/policy";
+import type { PolicyUpdate } from "@margay/dataplane-contract";
 import { DataplaneError, DataplaneErrorCode, isDataplaneError } from "./errors.js";
 import {
   type PolicyState,

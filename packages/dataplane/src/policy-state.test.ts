@@ -1,4 +1,4 @@
-import type { PolicyUpdate, RenderedRule } from "@margay/policy";
+import type { PolicyUpdate, RenderedRule } from "@margay/dataplane-contract";
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "./errors.js";
 import { createDataplaneModel } from "./model.js";

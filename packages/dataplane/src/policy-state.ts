@@ -8,7 +8,7 @@ import type {
   PortRange,
   RenderedRule,
   WorkloadEndpointUpdate,
-} from "@margay/policy";
+} from "@margay/dataplane-contract";
 import { parseCidr } from "./cidr.js";
 import { DataplaneError, DataplaneErrorCode } from "./errors.js";
 import { isValidIfName } from "./kernel/names.js";

@@ -1,23 +1,13 @@
-import type { PolicyUpdate } from "@margay/policy";
-import type { RouteSideUpdate } from "./updates.js";
+import { POLICY_UPDATE_KINDS, type PolicyUpdateKind } from "@margay/dataplane-contract";
 
 /**
  * Every message of the ordered update stream a {@link DataplaneDriver} consumes: the policy
- * calculation's updates (`@margay/policy`) and the route-side updates of this package. `in-sync` is shared.
+ * calculation's updates and the route-side updates (both defined in `@margay/dataplane-contract`).
+ * `in-sync` is shared.
  */
-export type DataplaneUpdate = RouteSideUpdate | PolicyUpdate;
+export type { DataplaneUpdate } from "@margay/dataplane-contract";
 
-/** Every `kind` of the policy half of the stream. */
-export const POLICY_KINDS = [
-  "ip-set-update",
-  "ip-set-delta-update",
-  "ip-set-remove",
-  "active-policy-update",
-  "active-policy-remove",
-  "active-profile-update",
-  "active-profile-remove",
-  "workload-endpoint-update",
-  "workload-endpoint-remove",
-  "host-endpoint-update",
-  "host-endpoint-remove",
-] as const;
+/** Every `kind` of the policy half of the stream (`in-sync`, which both halves share, is route-side here). */
+export const POLICY_KINDS: readonly Exclude<PolicyUpdateKind, "in-sync">[] = POLICY_UPDATE_KINDS.filter(
+  (k): k is Exclude<PolicyUpdateKind, "in-sync"> => k !== "in-sync",
+);

@@ -7,7 +7,8 @@
  * @packageDocumentation
  */
 
-// Output stream (the seam the dataplane consumes).
+// Output stream: the types live in @margay/dataplane-contract (generated from its .proto), the leaf both
+// this package and the dataplane import; re-exported here so the calc graph's callers need one import.
 export type {
   ActivePolicyRemove,
   ActivePolicyUpdate,
@@ -30,8 +31,9 @@ export type {
   TierPolicies,
   WorkloadEndpointRemove,
   WorkloadEndpointUpdate,
-} from "./calc/updates.js";
-export { IpSetType, RuleAction, TierDefaultAction } from "./calc/updates.js";
+} from "@margay/dataplane-contract";
+export { IpSetType, RenderedRuleAction, RenderedTierDefaultAction } from "@margay/dataplane-contract";
+export { RuleAction, TierDefaultAction } from "./deprecated.js";
 
 // Calculation graph.
 export type { CalcGraph, CalcGraphOptions, CalcGraphStats } from "./calc/calc-graph.js";

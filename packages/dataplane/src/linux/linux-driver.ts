@@ -23,7 +23,7 @@ import {
 } from "../nft/render.js";
 import { POLICY_KIND_SET, createDataplaneModel } from "../model.js";
 import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
-import type { PolicyUpdate } from "@margay/policy";
+import type { PolicyUpdate } from "@margay/dataplane-contract";
 import type { DataplaneUpdate } from "../stream.js";
 import {
   type RouteTableSpec,

@@ -1,4 +1,4 @@
-import type { HostEndpointUpdate, RenderedRule, WorkloadEndpointUpdate } from "@margay/policy";
+import type { HostEndpointUpdate, RenderedRule, WorkloadEndpointUpdate } from "@margay/dataplane-contract";
 import { describe, expect, it } from "vitest";
 import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
 import { renderedRule } from "../testing/rendered-rule.js";

@@ -5,7 +5,7 @@ import type {
   PortRange,
   RenderedRule,
   WorkloadEndpointUpdate,
-} from "@margay/policy";
+} from "@margay/dataplane-contract";
 import { ipFamily, parseCidr } from "../cidr.js";
 import type { HeldIpSet, PolicyState } from "../policy-state.js";
 import { nftNames } from "./names.js";

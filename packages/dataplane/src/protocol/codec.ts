@@ -1,16 +1,17 @@
+import { DATAPLANE_DESCRIPTOR } from "@margay/dataplane-contract";
 import protobuf from "protobufjs/light.js";
 import type { DataplaneSnapshot } from "../driver.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import { type DataplaneUpdate, POLICY_KINDS } from "../stream.js";
 import { ROUTE_SIDE_KINDS } from "../updates.js";
-import { DATAPLANE_DESCRIPTOR } from "./descriptor.js";
 
 /** Protocol version spoken by this implementation. */
 export const PROTOCOL_VERSION = 1;
 /** Default upper bound of one frame (64 MiB): a full sync of a large node fits, garbage does not. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-// The light build plus a descriptor generated at development time: no .proto parser at run time.
+// The light build plus the descriptor @margay/dataplane-contract generates from its .proto: no .proto
+// parser at run time.
 const root = protobuf.Root.fromJSON(DATAPLANE_DESCRIPTOR as protobuf.INamespace);
 const Envelope = root.lookupType("margay.dataplane.v1.Envelope");
 

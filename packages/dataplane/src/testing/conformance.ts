@@ -1,4 +1,4 @@
-import type { PolicyUpdate } from "@margay/policy";
+import type { PolicyUpdate } from "@margay/dataplane-contract";
 import { afterEach, describe, expect, it } from "vitest";
 import type { DataplaneDriver, DataplaneSnapshot } from "../driver.js";
 import { isDataplaneError } from "../errors.js";

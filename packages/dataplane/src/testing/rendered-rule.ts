@@ -1,4 +1,4 @@
-import type { RenderedRule } from "@margay/policy";
+import type { RenderedRule } from "@margay/dataplane-contract";
 
 /**
  * A {@link RenderedRule} that matches everything (`allow`, every match list empty), with `over` applied:

@@ -9,7 +9,7 @@ import type { NormalizedPolicy, NormalizedProfile, NormalizedRule } from "../mod
 import { renderRule } from "./render.js";
 import type { RuleScanner } from "./rule-scanner.js";
 import type { SelectorRefs } from "./selector-refs.js";
-import type { PolicyUpdate, RenderedRule } from "./updates.js";
+import type { PolicyUpdate, RenderedRule } from "@margay/dataplane-contract";
 
 /** Where the calculator reports endpoints whose policy list may have changed. */
 export interface EndpointDirtier {

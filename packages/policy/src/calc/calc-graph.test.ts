@@ -3,7 +3,7 @@ import { gnp, hep, np, nsProfile, tier, wep } from "../__tests__/builders.js";
 import { isPolicyError, type PolicyError } from "../errors.js";
 import { createCalcGraph } from "./calc-graph.js";
 import { createStreamMirror } from "./stream-mirror.js";
-import type { PolicyUpdate } from "./updates.js";
+import type { PolicyUpdate } from "@margay/dataplane-contract";
 
 const kinds = (us: readonly PolicyUpdate[]) => us.map((u) => u.kind);
 

@@ -24,7 +24,7 @@ import { ActiveRulesCalculator } from "./active-rules.js";
 import { PolicyResolver } from "./policy-resolver.js";
 import { RuleScanner } from "./rule-scanner.js";
 import { SelectorRefs } from "./selector-refs.js";
-import type { FailsafePort, PolicyUpdate } from "./updates.js";
+import type { FailsafePort, PolicyUpdate } from "@margay/dataplane-contract";
 
 /** Options of {@link createCalcGraph}. */
 export interface CalcGraphOptions {

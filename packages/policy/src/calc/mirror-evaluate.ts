@@ -10,7 +10,7 @@ import type {
   IcmpMatch,
   RenderedRule,
   WorkloadEndpointUpdate,
-} from "./updates.js";
+} from "@margay/dataplane-contract";
 
 /** A packet by addresses, as a dataplane sees it. */
 export interface WirePacket {

@@ -11,7 +11,7 @@ import type {
 } from "../model/normalize.js";
 import { directionalTiers, hostEndpointTiers, workloadPolicies } from "./policy-sorter.js";
 import { addressOf } from "./rule-scanner.js";
-import type { HostEndpointUpdate, PolicyUpdate, WorkloadEndpointUpdate } from "./updates.js";
+import type { HostEndpointUpdate, PolicyUpdate, WorkloadEndpointUpdate } from "@margay/dataplane-contract";
 
 /** What the resolver reads from the graph it belongs to. */
 export interface PolicyResolverContext {

@@ -11,7 +11,7 @@ import {
   DEFAULT_TIER_ORDER,
 } from "../model/constants.js";
 import type { NormalizedPolicy, NormalizedTier } from "../model/normalize.js";
-import type { DirectionalTiers, HostEndpointUpdate, TierPolicies } from "./updates.js";
+import type { DirectionalTiers, HostEndpointUpdate, TierPolicies } from "@margay/dataplane-contract";
 
 const IMPLICIT_TIERS: ReadonlyMap<string, NormalizedTier> = new Map([
   [DEFAULT_TIER, { name: DEFAULT_TIER, order: DEFAULT_TIER_ORDER, defaultAction: "deny" }],

@@ -2,7 +2,7 @@ import { cachedSelector } from "../model/selectors.js";
 import type { NormalizedEntity, NormalizedRule } from "../model/normalize.js";
 import type { Selector } from "@margay/api";
 import { namedPortIpSetId, selectorIpSetId } from "./ip-set-id.js";
-import type { RenderedRule } from "./updates.js";
+import type { RenderedRule } from "@margay/dataplane-contract";
 
 /** What an IP set contains: the CIDRs of a selector's items, or one named port of them. */
 export interface IpSetSpec {

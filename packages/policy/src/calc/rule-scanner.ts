@@ -8,7 +8,7 @@ import type { NormalizedItem, NormalizedRule } from "../model/normalize.js";
 import { protocolName } from "../model/protocol.js";
 import { type IpSetSpec, ruleIpSets } from "./render.js";
 import type { SelectorRefs } from "./selector-refs.js";
-import type { PolicyUpdate } from "./updates.js";
+import type { PolicyUpdate } from "@margay/dataplane-contract";
 
 /** What the scanner reads from the graph it belongs to. */
 export interface RuleScannerContext {

@@ -8,7 +8,7 @@ import type {
   PolicyUpdate,
   RenderedRule,
   WorkloadEndpointUpdate,
-} from "./updates.js";
+} from "@margay/dataplane-contract";
 
 /** An IP set as a dataplane holds it. */
 export interface MirroredIpSet {

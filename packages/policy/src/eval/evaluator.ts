@@ -1,6 +1,6 @@
 import type { Selector } from "@margay/api";
 import { hostEndpointTiers, orderTiers, workloadPolicies } from "../calc/policy-sorter.js";
-import type { FailsafePort, IcmpMatch, TierPolicies } from "../calc/updates.js";
+import type { FailsafePort, IcmpMatch, TierPolicies } from "@margay/dataplane-contract";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { cidrContains, type IpAddr, parseCidr, parseIp } from "../model/cidr.js";
 import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND } from "../model/constants.js";

@@ -1,5 +1,5 @@
 import type { Selector } from "@margay/api";
-import type { IcmpMatch } from "../calc/updates.js";
+import type { IcmpMatch } from "@margay/dataplane-contract";
 import { anyCidrContains, type IpAddr } from "../model/cidr.js";
 import type { NormalizedEntity, NormalizedRule } from "../model/normalize.js";
 import { portInRanges } from "../model/ports.js";

@@ -1,4 +1,4 @@
-import type { IcmpMatch, PolicyFlags, PortRange, RuleAction } from "../calc/updates.js";
+import type { IcmpMatch, PolicyFlags, PortRange, RenderedRuleAction } from "@margay/dataplane-contract";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { type Cidr, parseCidr } from "./cidr.js";
 import { DEFAULT_TIER, LABEL_NAMESPACE, LABEL_SERVICE_ACCOUNT } from "./constants.js";
@@ -36,7 +36,7 @@ export interface NormalizedEntity {
 
 /** A rule ready for matching or rendering. */
 export interface NormalizedRule {
-  readonly action: RuleAction;
+  readonly action: RenderedRuleAction;
   readonly index: number;
   readonly ipVersion?: 4 | 6 | undefined;
   readonly protocol?: number | undefined;
@@ -167,7 +167,7 @@ const NO_ENTITY: NormalizedEntity = {
   notNamedPorts: [],
 };
 
-const ACTIONS: Readonly<Record<string, RuleAction>> = {
+const ACTIONS: Readonly<Record<string, RenderedRuleAction>> = {
   Allow: "allow",
   Deny: "deny",
   Log: "log",

@@ -1,5 +1,5 @@
 import { PolicyError, PolicyErrorCode } from "../errors.js";
-import type { PortRange } from "../calc/updates.js";
+import type { PortRange } from "@margay/dataplane-contract";
 import type { Port } from "@margay/api";
 
 /** Ports of an entity rule split into numeric ranges and named ports. */
