@@ -41,9 +41,23 @@ describe("etcd error mapping", () => {
     expect(down.code).toBe("unavailable");
     expect(down.retryable).toBe(true);
     expect(down.details).toMatchObject({ kind: "K", backend: "etcd" });
-    const auth = mapEtcdError(new Error("etcdserver: permission denied"));
-    expect(auth.details.reason).toBe("auth");
-    // The same credentials will be refused again: not worth a retry.
-    expect(auth.retryable).toBe(false);
+    // Configuration errors, each its own code: the same credentials will be refused again.
+    const denied = mapEtcdError(new Error("7 PERMISSION_DENIED: etcdserver: permission denied"));
+    expect([denied.code, denied.retryable]).toEqual(["permission-denied", false]);
+    class EtcdAuthenticationFailedError extends Error {}
+    const badLogin = mapEtcdError(
+      new EtcdAuthenticationFailedError(
+        "3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password",
+      ),
+    );
+    expect([badLogin.code, badLogin.retryable]).toEqual(["unauthenticated", false]);
+    const noUser = mapEtcdError(new Error("3 INVALID_ARGUMENT: etcdserver: user name is empty"));
+    expect([noUser.code, noUser.retryable]).toEqual(["unauthenticated", false]);
+    // An expired token is routine: the client authenticates again.
+    const token = mapEtcdError(new Error("3 INVALID_ARGUMENT: etcdserver: invalid auth token"));
+    expect([token.code, token.retryable]).toEqual(["unavailable", true]);
+    // Endpoint credentials are never echoed.
+    const echoed = mapEtcdError(new Error("14 UNAVAILABLE: cannot reach https://bob:hunter2@10.0.0.1:2379"));
+    expect(echoed.message).not.toContain("hunter2");
   });
 });
