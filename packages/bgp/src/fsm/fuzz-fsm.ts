@@ -164,6 +164,8 @@ function decodedEvent(rnd: () => number): FsmEvent {
       data: e.notification.data,
       action: e.action,
       message: e.message,
+      // As the speaker does: the header's type goes with the error (RFC 6608 FSM errors).
+      messageType: bytes.length >= 19 ? bytes[18] : undefined,
     };
   }
 }
@@ -250,6 +252,7 @@ export function fuzzFsmWithBytes(bytes: Uint8Array, count?: (outcome: string) =>
       subcode: e.notification.subcode,
       data: e.notification.data,
       action: e.action,
+      messageType: bytes.length >= 19 ? bytes[18] : undefined,
     };
   }
   for (let target = 0; target <= 4; target++) {
