@@ -16,6 +16,9 @@ interface Manifest {
   repository?: { type?: string; url?: string; directory?: string };
   publishConfig?: { access?: string };
   files?: string[];
+  exports?: Record<string, unknown>;
+  typesVersions?: Record<string, Record<string, string[]>>;
+  scripts?: Record<string, string>;
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
@@ -74,6 +77,15 @@ describe("published package manifests", () => {
         for (const target of relativeLinks(readme)) {
           expect({ target, shipped: shipped(target) }).toEqual({ target, shipped: true });
         }
+      });
+
+      it("resolves every subpath's types for node10 consumers too (typesVersions), and attw checks all profiles", () => {
+        const subpaths = Object.entries(manifest.exports ?? {})
+          .filter(([k, v]) => k !== "." && typeof v === "object")
+          .map(([k]) => k.slice(2));
+        const mapped = Object.keys(manifest.typesVersions?.["*"] ?? {});
+        expect(mapped.sort()).toEqual(subpaths.sort());
+        expect(manifest.scripts?.["check:exports"]).toMatch(/attw --pack \.(?! --profile)/);
       });
 
       it("pins every internal dependency to the exact workspace version", () => {
