@@ -52,13 +52,14 @@ export interface TestPki {
 export interface CreateTestPkiOptions {
   /** Directory in which the private temp directory is made. Default the OS temp dir. */
   baseDir?: string | undefined;
-  /** The `openssl` binary. Default `openssl` (on `PATH`). */
+  /** The `openssl` binary. Default `/usr/bin/openssl`. */
   openssl?: string | undefined;
 }
 
 function run(file: string, args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(file, [...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } }, (err, _o, stderr) => {
+    // A clean environment: openssl would otherwise pick up OPENSSL_CONF and friends of the caller.
+    execFile(file, [...args], { env: {} }, (err, _o, stderr) => {
       if (err) reject(new Error(`${file} ${args[0] ?? ""} failed: ${String(stderr).trim() || err.message}`));
       else resolve();
     });
@@ -67,7 +68,7 @@ function run(file: string, args: readonly string[]): Promise<void> {
 
 /** Makes a throw-away CA, server and client certificates with `openssl`. */
 export async function createTestPki(options: CreateTestPkiOptions = {}): Promise<TestPki> {
-  const openssl = options.openssl ?? "openssl";
+  const openssl = options.openssl ?? "/usr/bin/openssl";
   const dir = await mkdtemp(join(options.baseDir ?? tmpdir(), "margay-pki-"));
   const f = (n: string) => join(dir, n);
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
