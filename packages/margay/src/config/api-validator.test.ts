@@ -68,7 +68,9 @@ describe("every datastore margay-ipam opens validates API resources", () => {
         }),
       ).rejects.toMatchObject({ code: "invalid" });
       // The pools margay-ipam itself writes pass the same validator.
-      expect((await s.datastore.list("IPPool")).items.map((p: { metadata: { name: string } }) => p.metadata.name)).toEqual(["net-0"]);
+      expect(
+        (await s.datastore.list("IPPool")).items.map((p: { metadata: { name: string } }) => p.metadata.name),
+      ).toEqual(["net-0"]);
     } finally {
       await s.close();
     }
