@@ -1,16 +1,16 @@
 /**
  * Datastore benchmark: create and CAS-update throughput of the memory and etcd backends, next to the raw
  * `etcd3` client doing the equivalent request (put; txn with the same compare) on the same private etcd,
- * in the same run. Prints a table and writes `<repo>/bench-results/datastore.json`.
+ * in the same run, rounds interleaved. Every figure is min/median/max of the rounds. Prints a table and
+ * writes `datastore.json` where scripts/bench-kit.ts says.
  *
- *   npm run bench -w packages/datastore          (env BENCH_SCALE=0.2 for a quick run)
+ *   npm run bench -w packages/datastore          (env BENCH_SCALE=0.2 or BENCH_QUICK=1 for a quick run)
  */
 
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Etcd3 } from "etcd3";
 import {
   createEtcdDatastore,
@@ -19,8 +19,10 @@ import {
   type StoredObject,
 } from "../src/index.js";
 import { startEtcd } from "../src/testing/index.js";
+import { quick, type Summary, summarize, writeResult } from "../../../scripts/bench-kit.js";
 
-const SCALE = Number(process.env.BENCH_SCALE ?? "1");
+const SCALE = Number(process.env.BENCH_SCALE ?? (quick ? "0.05" : "1"));
+const ROUNDS = 3;
 const CONCURRENCY = 16;
 let etcdStorage = "disk";
 const n = (base: number) => Math.max(CONCURRENCY, Math.round(base * SCALE));
@@ -31,8 +33,12 @@ interface Row {
   mode: "sequential" | `concurrent-${number}`;
   ops: number;
   seconds: number;
+  /** The median round's rate. */
   opsPerSec: number;
+  /** Every round's rate (ops/s), min/median/max. */
+  opsPerSecSummary: Summary;
   baseline?: string;
+  /** Our median rate over the raw txn's median rate (both measured in this run). */
   ratio?: number;
 }
 
@@ -177,9 +183,10 @@ async function measure(cases: Case[], count: number, rounds: number, rows: Row[]
   }
   for (const [k, cs] of cases.entries()) {
     for (const { mode } of modes) {
-      const xs = [...samples.get(`${k}/${mode}`)!].sort((a, b) => a - b);
-      const opsPerSec = xs[Math.floor(xs.length / 2)]!;
+      const sum = summarize(samples.get(`${k}/${mode}`)!);
+      const opsPerSec = sum.median;
       const row: Row = {
+        opsPerSecSummary: sum,
         backend: cs.backend,
         op: cs.op,
         mode,
@@ -207,7 +214,7 @@ function ratios(rows: Row[]) {
 }
 
 function print(rows: Row[]) {
-  const head = ["backend", "op", "mode", "ops", "ops/s", "vs raw txn", "raw put ops/s"];
+  const head = ["backend", "op", "mode", "ops", "ops/s median (min–max)", "vs raw txn", "raw put ops/s"];
   const lines = rows.map((r) => {
     const put = rows.find((b) => b.baseline === "put" && b.op === r.op && b.mode === r.mode);
     return [
@@ -215,13 +222,13 @@ function print(rows: Row[]) {
       r.op,
       r.mode,
       String(r.ops),
-      r.opsPerSec.toFixed(0),
+      `${r.opsPerSec.toFixed(0)} (${r.opsPerSecSummary.min.toFixed(0)}–${r.opsPerSecSummary.max.toFixed(0)})`,
       r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`,
       r.backend === "etcd (ours)" && put !== undefined ? put.opsPerSec.toFixed(0) : "",
     ];
   });
   console.log(
-    `median of 3 interleaved rounds; ${CONCURRENCY}-way = ${CONCURRENCY} workers in one process; etcd data on ${etcdStorage}\n`,
+    `median (min–max) of ${ROUNDS} interleaved rounds; ${CONCURRENCY}-way = ${CONCURRENCY} workers in one process; etcd data on ${etcdStorage}\n`,
   );
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
@@ -232,7 +239,7 @@ function print(rows: Row[]) {
 
 async function main() {
   const rows: Row[] = [];
-  const rounds = 3;
+  const rounds = ROUNDS;
   const mem = createMemoryDatastore();
   await measure(datastoreCases("memory", mem), n(10_000), rounds, rows);
   await mem.close();
@@ -268,23 +275,17 @@ async function main() {
 
   ratios(rows);
   print(rows);
-  const root = fileURLToPath(new URL("../../../", import.meta.url));
-  const out = join(root, "bench-results", "datastore.json");
-  await mkdir(join(root, "bench-results"), { recursive: true });
   const meta = {
     etcdStorage,
-    rounds: 3,
+    rounds: ROUNDS,
+    concurrency: CONCURRENCY,
     node: process.version,
     cpus: cpus().length,
     cpu: cpus()[0]?.model,
     etcd: "/usr/bin/etcd",
     scale: SCALE,
   };
-  await writeFile(
-    out,
-    `${JSON.stringify({ benchmark: "datastore", date: new Date().toISOString(), meta, rows }, null, 2)}\n`,
-  );
-  console.log(`\nwrote ${out}`);
+  writeResult("datastore", { benchmark: "datastore", meta, rows });
 }
 
 main().catch((e) => {
