@@ -9,7 +9,10 @@
  *   "routes": [{ "dst": "0.0.0.0/0" }]
  * }
  * ```
- * or `"datastore": { "type": "etcd", "endpoints": ["http://127.0.0.1:2379"] }` for many hosts.
+ * or `"datastore": { "type": "etcd", "endpoints": ["https://10.0.0.1:2379"], "caCertFile": ..., ... }` for
+ * many hosts: the shared schema of `src/config/datastore-config.ts` (secrets as file paths, Calico's
+ * `ETCD_*` variables for what is left out, unknown fields rejected). `gcGracePeriodMs` (default 60 s)
+ * protects ADDs in flight from GC.
  *
  * @packageDocumentation
  */
