@@ -1,18 +1,18 @@
 import { performance } from "node:perf_hooks";
+import { size } from "../../../scripts/bench-kit.js";
 import type { PolicyModelResource } from "@margay/policy";
 import type { DataplaneUpdate } from "@margay/dataplane";
 
 /** `API_VERSION` of `@margay/api`: the resources the policy calculation reads carry it. */
 const API_VERSION = "margay.io/v1" as const;
 
-export const ROUTES = 10_000;
-export const ENDPOINTS = 1_000;
-export const POLICIES = 100;
-export const NODES = 200;
-export const ROUNDS = 5;
-export const DELTAS = 9;
+export const ROUTES = size(10_000, 500);
+export const ENDPOINTS = size(1_000, 50);
+export const POLICIES = size(100, 10);
+export const NODES = size(200, 10);
+export const ROUNDS = size(5, 2);
+export const DELTAS = size(9, 3);
 
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 export const ms = (t0: number) => performance.now() - t0;
 
 export const ipOf = (i: number) => `10.${100 + Math.floor(i / 250)}.${i % 250}.${2}`;
