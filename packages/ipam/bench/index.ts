@@ -2,23 +2,22 @@
  * IPAM benchmark: allocations/s and releases/s on the memory and etcd backends, with 1 allocator and
  * with N allocators on different hosts (so on different blocks), next to a raw etcd baseline measured
  * on the same private etcd in the same run: one `etcd3` transaction of two puts guarded by a compare
- * (what one allocation has to write at least: the block under CAS, and its handle). Prints a table and
- * writes `<repo>/bench-results/ipam.json`.
+ * (what one allocation has to write at least: the block under CAS, and its handle). Rounds interleave
+ * IPAM and the baseline; every rate is min/median/max of the rounds. Prints a table and writes
+ * `ipam.json` where scripts/bench-kit.ts says.
  *
- *   npm run bench -w packages/ipam          (env BENCH_SCALE=0.2 for a quick run)
+ *   npm run bench -w packages/ipam          (env BENCH_SCALE=0.2 or BENCH_QUICK=1 for a quick run)
  */
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createEtcdDatastore, createMemoryDatastore, type Datastore } from "@margay/datastore";
 import { startEtcd } from "@margay/datastore/testing";
 import { Etcd3 } from "etcd3";
 import { createIpam, type Ipam } from "../src/index.js";
 import { putIpamConfig, putPool } from "../src/test-support.js";
+import { quick, type Summary, summarize, writeResult } from "../../../scripts/bench-kit.js";
 
-const SCALE = Number(process.env.BENCH_SCALE ?? "1");
+const SCALE = Number(process.env.BENCH_SCALE ?? (quick ? "0.02" : "1"));
 let etcdStorage = "disk";
 const N = 4;
 const count = (base: number) => Math.max(N * 10, Math.round(base * SCALE));
@@ -30,7 +29,9 @@ interface Row {
   ops: number;
   seconds: number;
   opsPerSec: number;
-  /** Ratio to the raw etcd transaction rate with the same number of clients. */
+  /** Every round's rate (ops/s): min/median/max (the row itself is the median round). */
+  opsPerSecSummary?: Summary;
+  /** Ratio (medians) to the raw etcd transaction rate with the same number of clients. */
   ratioToRawTxn?: number;
 }
 
@@ -60,10 +61,13 @@ function record(backend: string, op: Row["op"], allocators: number, ops: number,
 /** The round with the median rate (rounds interleave IPAM and the baseline, so load hits both alike). */
 function median(rounds: Row[]): Row {
   const sorted = [...rounds].sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  return {
+    ...sorted[Math.floor(sorted.length / 2)]!,
+    opsPerSecSummary: summarize(rounds.map((r) => r.opsPerSec)),
+  };
 }
 
-const ROUNDS = 5;
+const ROUNDS = quick ? 3 : 5;
 
 async function seedPools(ds: Datastore): Promise<void> {
   // Unlimited blocks per host: the run allocates far more than Calico's default 20 blocks of 64.
@@ -219,33 +223,42 @@ async function main(): Promise<void> {
     await etcd.stop();
   }
 
-  const header = ["backend", "op", "allocators", "ops", "seconds", "ops/s", "vs raw etcd txn"];
+  const header = [
+    "backend",
+    "op",
+    "allocators",
+    "ops",
+    "seconds",
+    "ops/s median (min–max)",
+    "vs raw etcd txn",
+  ];
   const body = rows.map((r) => [
     r.backend,
     r.op,
     String(r.allocators),
     String(r.ops),
     r.seconds.toFixed(2),
-    r.opsPerSec.toFixed(0),
+    `${r.opsPerSec.toFixed(0)} (${r.opsPerSecSummary!.min.toFixed(0)}–${r.opsPerSecSummary!.max.toFixed(0)})`,
     r.ratioToRawTxn === undefined ? "" : `${r.ratioToRawTxn.toFixed(2)}x`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   console.log(
-    `median of ${ROUNDS} interleaved rounds; allocators on different hosts, one datastore client each; etcd data on ${etcdStorage}\n`,
+    `median (min–max) of ${ROUNDS} interleaved rounds; allocators on different hosts, one datastore client each; etcd data on ${etcdStorage}\n`,
   );
   console.log(fmt(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const b of body) console.log(fmt(b));
 
-  const root = fileURLToPath(new URL("../../..", import.meta.url));
-  await mkdir(join(root, "bench-results"), { recursive: true });
-  const out = join(root, "bench-results", "ipam.json");
-  await writeFile(
-    out,
-    `${JSON.stringify({ bench: "ipam", date: new Date().toISOString(), node: process.version, cpus: cpus().length, scale: SCALE, rounds: ROUNDS, etcdStorage, rows }, null, 2)}\n`,
-  );
-  console.log(`wrote ${out}`);
+  writeResult("ipam", {
+    bench: "ipam",
+    node: process.version,
+    cpus: cpus().length,
+    scale: SCALE,
+    rounds: ROUNDS,
+    etcdStorage,
+    rows,
+  });
 }
 
 await main();
