@@ -4,23 +4,23 @@
  * The plugins run inside a namespace standing in for the host (`ip netns exec`), so the real host is
  * never touched; that wrapper is the same for both sides. Needs root.
  *
- * Writes `<repo>/bench-results/margay-cni.json`.
+ * Every figure: min/median/p90/max of CYCLES interleaved cycles (each call a fresh process on both
+ * sides). Writes `margay-cni.json` where scripts/bench-kit.ts says. `BENCH_QUICK=1`: 3 cycles.
  */
 
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createCniRuntime, DEFAULT_PLUGIN_ENV, execPlugin, type NetConfList } from "@margay/cni";
 import { createNetns } from "@margay/cni/testing";
 import { buildMargayIpamBundle } from "../src/cni/ipam/build-bundle.js";
+import { size, writeResult } from "../../../scripts/bench-kit.js";
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const DEBIAN = "/usr/lib/cni";
-const CYCLES = Number(process.env.BENCH_CYCLES ?? 30);
+const CYCLES = Number(process.env.BENCH_CYCLES ?? size(30, 3));
 
 function stats(xs: number[]) {
   const s = [...xs].sort((a, b) => a - b);
@@ -30,6 +30,7 @@ function stats(xs: number[]) {
     median: q(0.5),
     p90: q(0.9),
     min: s[0]!,
+    max: s[s.length - 1]!,
     mean: s.reduce((a, b) => a + b, 0) / s.length,
   };
 }
@@ -132,8 +133,11 @@ async function main() {
     ];
     const f = (x: number) => x.toFixed(1).padStart(7);
     console.log(`CNI benchmark, ${CYCLES} cycles each, interleaved (ms)`);
-    console.log(`${"".padEnd(30)}${"median".padStart(7)}${"p90".padStart(8)}${"min".padStart(8)}`);
-    for (const [name, st] of rows) console.log(`${name.padEnd(30)}${f(st.median)} ${f(st.p90)} ${f(st.min)}`);
+    console.log(
+      `${"".padEnd(30)}${"median".padStart(7)}${"p90".padStart(8)}${"min".padStart(8)}${"max".padStart(8)}`,
+    );
+    for (const [name, st] of rows)
+      console.log(`${name.padEnd(30)}${f(st.median)} ${f(st.p90)} ${f(st.min)} ${f(st.max)}`);
     // On a shared machine the medians carry other tenants' load; the minima show the intrinsic cost.
     const mgCallMin = (s.mgAdd.min + s.mgDel.min) / 2;
     const ratios = {
@@ -150,11 +154,7 @@ async function main() {
     );
     console.log(`same at the minima: ${ratios.margayCallOverNodeFloorMsAtMin.toFixed(1)} ms`);
     console.log(`margay-ipam call / host-local call: ${ratios.margayCallOverHostLocalCall.toFixed(2)}x`);
-    await mkdir(join(ROOT, "bench-results"), { recursive: true });
-    await writeFile(
-      join(ROOT, "bench-results", "margay-cni.json"),
-      `${JSON.stringify({ benchmark: "cni", cycles: CYCLES, node: process.version, stats: s, ratios, at: new Date().toISOString() }, null, 2)}\n`,
-    );
+    writeResult("margay-cni", { benchmark: "cni", cycles: CYCLES, node: process.version, stats: s, ratios });
   } finally {
     await ctr.close();
     await host.close();
