@@ -65,8 +65,8 @@ describe("parseIpamConfig", () => {
       type: "etcd",
       endpoints: ["http://127.0.0.1:2379"],
       prefix: "/x",
-      dialTimeoutMs: 2_000,
-      requestTimeoutMs: 3_000,
+      dialTimeoutMs: 3_000,
+      requestTimeoutMs: 10_000,
     });
     expect(c.node).toBe("n2");
   });

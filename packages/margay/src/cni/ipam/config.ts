@@ -43,8 +43,12 @@ import {
 /** Where the IPAM state lives: the shared datastore configuration of every Margay executable. */
 export type { DatastoreConfig };
 
-/** Default etcd timeouts of the plugin: a CNI call must not hang on a dead or frozen etcd. */
-export const CNI_DATASTORE_TIMEOUTS = Object.freeze({ dialTimeoutMs: 2_000, requestTimeoutMs: 3_000 });
+/**
+ * Default etcd timeouts of the plugin. Per request, not per verb: ADD must survive a loaded host (gRPC
+ * setup alone took 1.5 s on the shared 2-core test machine); STATUS and DEL have their own overall
+ * deadlines on top (`VERB_DEADLINES_MS` in plugin.ts).
+ */
+export const CNI_DATASTORE_TIMEOUTS = Object.freeze({ dialTimeoutMs: 3_000, requestTimeoutMs: 10_000 });
 
 /** One pool the plugin allocates from (created in the datastore when absent). */
 export interface PoolConfig {
