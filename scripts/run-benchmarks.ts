@@ -61,7 +61,7 @@ function tools() {
     etcd: version("etcd", ["--version"]),
     bird: version("/usr/sbin/bird", ["--version"]),
     gobgpd: version("/usr/bin/gobgpd", ["--version"]),
-    frr: version("/usr/bin/vtysh", ["--version"]),
+    frr: version("/usr/lib/frr/bgpd", ["--version"]),
     iproute2: version("ip", ["-V"]),
     nft: version("nft", ["--version"]),
     // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format string, not a template

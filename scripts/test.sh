@@ -17,10 +17,28 @@ mkdir -p bench-results
 report=bench-results/vitest-report.json
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
-# One plain closing line so any reader of the log sees the totals.
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
-' "$report" || true
+# Totals of a vitest JSON report: "<label>: N passed, N failed, N skipped".
+totals() {
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    console.log(`${process.argv[2]}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  ' "$1" "$2" || echo "$2: no report"
+}
+# The unit tier again on the other Node lines we support (engines >=20.19): the npm `node` package is
+# that Node binary. Only on a full run: arguments select a subset for the main run alone.
+if [ $# -eq 0 ]; then
+  for v in 22 24; do
+    echo "==> unit tier on Node $v"
+    vreport="bench-results/vitest-report-node$v.json"
+    rm -f "$vreport"
+    vstatus=0
+    npx -y "node@$v" node_modules/vitest/vitest.mjs run --project unit --reporter=dot --reporter=json \
+      --outputFile.json="$vreport" || vstatus=$?
+    totals "$vreport" "unit tier on Node $v"
+    [ "$vstatus" -eq 0 ] || { echo "unit tier on Node $v: FAILED (exit $vstatus)"; status=1; }
+  done
+fi
+# One plain closing line, always the last summary line (CI parses it): the totals of the main run.
+totals "$report" tests
 exit "$status"

@@ -26,7 +26,7 @@
  * `BENCH_QUICK=1`: 5,000 routes, 2 runs. Writes `bgp.json` (`bgp-bird-generator.json` with the BIRD
  * generator) where scripts/bench-kit.ts says.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -35,7 +35,7 @@ import { size, summarize, summarizeBy, type Summary, writeResult } from "../../.
 import { startBird } from "../src/interop/bird.js";
 import { haveFrr, startFrr } from "../src/interop/frr.js";
 import { startGobgp } from "../src/interop/gobgp.js";
-import { freePort, run } from "../src/interop/util.js";
+import { freePort } from "../src/interop/util.js";
 import { accept, dial, encodeTable } from "./mini-peer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -467,14 +467,24 @@ function summarizeDevice(device: string, runs: Run[]): DeviceResult {
   };
 }
 
-async function versions(): Promise<Record<string, string>> {
-  const v = async (cmd: string, args: string[]) =>
-    (await run(cmd, args).catch((e: Error) => e.message)).trim().split("\n")[0]!;
+/** First line a tool prints about its version (BIRD prints it on stderr). */
+function version(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 10_000 });
+  if (r.error) return `unavailable (${r.error.message})`;
+  return (
+    `${r.stdout ?? ""}\n${r.stderr ?? ""}`
+      .split("\n")
+      .find((l) => l.trim() !== "")
+      ?.trim() ?? "unknown"
+  );
+}
+
+function versions(): Record<string, string> {
   return {
     node: process.version,
-    bird: (await run("/usr/sbin/bird", ["--version"]).catch(() => "")) || "BIRD (version on stderr)",
-    gobgpd: await v("/usr/bin/gobgpd", ["--version"]),
-    frr: await v("/usr/bin/vtysh", ["--version"]),
+    bird: version("/usr/sbin/bird", ["--version"]),
+    gobgpd: version("/usr/bin/gobgpd", ["--version"]),
+    frr: version("/usr/lib/frr/bgpd", ["--version"]),
   };
 }
 
@@ -525,7 +535,7 @@ async function main(): Promise<void> {
     pollMs: POLL_MS,
     generator: generator.name,
     attributeSets: GENERATOR === "bird" ? 1 : ATTR_SETS,
-    versions: await versions(),
+    versions: versions(),
     method: `each device its own process; load = first UPDATE byte written (BIRD generator: its session Established) → the start of the first completion query that sees N routes; every device polled every ${POLL_MS} ms by the harness (margay routeCount over stdin, BIRD birdc imported counter, GoBGP rib summary, FRR summary json pfxRcd of the generator); memory = VmRSS gained / N for every device, no forced GC (margay's V8 heap after a forced GC is a separate, second figure taken after the last RSS reading); propagate = second peer Established → N prefixes received; ${REPEAT} interleaved runs per device, min/median/max`,
     sinkOnlyControlSeconds: controlSeconds,
     results,

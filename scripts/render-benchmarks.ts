@@ -1,0 +1,533 @@
+/**
+ * Renders `docs/benchmarks.md` from ONE `npm run bench` run (`bench-results/benchmarks.json`, written by
+ * scripts/run-benchmarks.ts). Every figure in the document comes from that file; every comparison word
+ * ("faster", "less memory", "within the spread") is derived from the numbers, never typed in.
+ *
+ *   npm run bench:render -- [--in bench-results/benchmarks.json] [--out docs/benchmarks.md] [--allow-quick]
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { repoRoot, type Summary } from "./bench-kit.js";
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+// ---------------------------------------------------------------- shapes of the benches' JSON
+
+interface Run {
+  quick: boolean;
+  startedAt: string;
+  finishedAt: string;
+  machine: {
+    cpuModel: string;
+    cores: number;
+    memoryBytes: number;
+    kernel: string;
+    node: string;
+    loadAverageAtStart: number[];
+    loadAverageAtEnd: number[];
+  };
+  tools: Record<string, string | null>;
+  packages: Record<string, { exitCode: number; seconds: number; results: Record<string, unknown> }>;
+}
+interface BgpDevice {
+  device: string;
+  loadSeconds: Summary;
+  propagateSeconds: Summary;
+  rssBytesPerRoute: Summary;
+  rssBytesPerRouteWithOutbound: Summary;
+  heapBytesPerRouteWithOutbound?: Summary;
+  pollQueryMs: Summary;
+}
+interface Bgp {
+  routes: number;
+  repeat: number;
+  pollMs: number;
+  generator: string;
+  versions: Record<string, string>;
+  sinkOnlyControlSeconds: Summary;
+  results: BgpDevice[];
+}
+interface BgpWire {
+  prefixes: number;
+  rows: { name: string; millis: Summary; prefixesPerSecond: number }[];
+}
+interface Policy {
+  cluster: { endpoints: number; policies: number; namespaces: number };
+  labelChanges: number;
+  samplesPerRun: number;
+  runs: number;
+  results: {
+    scenario: string;
+    firstInSyncMs: Summary;
+    heapMb: Summary;
+    incremental: { changesPerSecond: Summary; changesPerCpuSecond: Summary };
+    bruteForce: { changesPerSecond: Summary; changesPerCpuSecond: Summary };
+  }[];
+}
+interface Kube {
+  pods: number;
+  namespaces: number;
+  runs: number;
+  endToEnd: {
+    initialSyncMs: Summary;
+    peakRssMiB: Summary;
+    events: number;
+    eventsPerSecondEndToEnd: Summary;
+    eventsPerAdapterBusySecond: Summary;
+  };
+  informerList: {
+    ours: { name: string; ms: Summary; rssMiB: Summary };
+    peer: { name: string; ms: Summary; rssMiB: Summary };
+  };
+}
+interface DpCmp {
+  oursMs: Summary;
+  naiveRawMs: Summary;
+  fairRawMs: Summary;
+}
+interface Dataplane {
+  scale: { routes: number; endpoints: number; policies: number; ipSets: number; nftBytes: number };
+  fullSync: DpCmp;
+  oneEndpoint: DpCmp;
+}
+interface DsRow {
+  backend: string;
+  op: string;
+  mode: string;
+  baseline?: string;
+  opsPerSecSummary: Summary;
+}
+interface Datastore {
+  meta: { etcdStorage: string; rounds: number; concurrency: number };
+  rows: DsRow[];
+}
+interface IpamRow {
+  backend: string;
+  op: string;
+  allocators: number;
+  opsPerSecSummary: Summary;
+}
+interface Ipam {
+  rounds: number;
+  etcdStorage: string;
+  rows: IpamRow[];
+}
+interface CniStat {
+  n: number;
+  median: number;
+  p90: number;
+  min: number;
+  max: number;
+}
+interface Cni {
+  cycles: number;
+  stats: Record<"hostLocal" | "margay" | "node" | "hlAdd" | "hlDel" | "mgAdd" | "mgDel", CniStat>;
+}
+
+// ---------------------------------------------------------------- formatting and derived wording
+
+const num = (x: number, d: number) =>
+  x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+/** `median (min–max)`. */
+const mmm = (s: Summary | CniStat, d = 1) => `${num(s.median, d)} (${num(s.min, d)}–${num(s.max, d)})`;
+const times = (r: number) => `${num(r, r >= 10 ? 0 : 2)}×`;
+
+/**
+ * The comparison of two summaries, in words derived from them. `better` says which direction wins.
+ * Overlapping min–max ranges are called what they are: within the run-to-run spread.
+ */
+function verdict(ours: Summary | CniStat, peer: Summary | CniStat, better: "lower" | "higher", noun: string) {
+  const ratio = ours.median / peer.median;
+  const overlap = ours.min <= peer.max && peer.min <= ours.max;
+  const oursWins = better === "lower" ? ratio < 1 : ratio > 1;
+  const factor = better === "lower" ? (oursWins ? 1 / ratio : ratio) : oursWins ? ratio : 1 / ratio;
+  const words: Record<string, [string, string]> = {
+    time: ["faster", "slower"],
+    memory: ["less memory", "more memory"],
+    rate: ["higher throughput", "lower throughput"],
+  };
+  const [good, bad] = words[noun]!;
+  if (Math.abs(factor - 1) < 0.03) return { ratio, text: "even" };
+  const text = `Margay ${times(factor)} ${oursWins ? good : bad}`;
+  return { ratio, text: overlap ? `${text} (ranges overlap)` : text };
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return [
+    `| ${head.join(" | ")} |`,
+    `| ${head.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------- the document
+
+function render(run: Run, source: string): string {
+  const res = <T>(pkg: string, name: string): T | undefined =>
+    run.packages[pkg]?.results[name] as T | undefined;
+  const m = run.machine;
+  const out: string[] = [];
+  const comparisons: (string | number)[][] = [];
+  const compare = (
+    what: string,
+    ours: Summary | CniStat,
+    peerName: string,
+    peer: Summary | CniStat,
+    better: "lower" | "higher",
+    noun: "time" | "memory" | "rate",
+    d = 1,
+  ) => {
+    const v = verdict(ours, peer, better, noun);
+    comparisons.push([what, mmm(ours, d), `${peerName}: ${mmm(peer, d)}`, v.ratio.toPrecision(2), v.text]);
+  };
+
+  out.push("# Benchmarks", "");
+  out.push(
+    `<!-- Generated by scripts/render-benchmarks.ts from ${source}; do not edit by hand. -->`,
+    "",
+    "Every figure on this page comes from one `npm run bench` run (`bench-results/benchmarks.json`), rendered",
+    "by `npm run bench:render`. Figures are **median (min–max)** over the runs or rounds each section names;",
+    "every comparison measures its peer in the same run, on the same machine, with the same method, and the",
+    'words in the verdict column are derived from the numbers ("ranges overlap" when the two min–max ranges',
+    "do; ratios are of medians). Tests never assert timings.",
+    "",
+  );
+  if (run.quick)
+    out.push(
+      "> **QUICK RUN** (`--quick`, tiny sizes): these figures only show that the benchmarks work.",
+      "",
+    );
+  out.push("## The machine", "");
+  out.push(
+    table(
+      ["", ""],
+      [
+        ["run", `${run.startedAt} → ${run.finishedAt}`],
+        ["CPU", `${m.cpuModel}, ${m.cores} cores`],
+        ["memory", `${num(m.memoryBytes / 2 ** 30, 1)} GiB`],
+        ["kernel", m.kernel],
+        ["Node.js", m.node],
+        [
+          "load average (1/5/15 min) at start / end",
+          `${m.loadAverageAtStart.map((x) => num(x, 2)).join(" ")} / ${m.loadAverageAtEnd.map((x) => num(x, 2)).join(" ")}`,
+        ],
+        ...Object.entries(run.tools).map(([k, v]) => [k, v ?? "not installed"]),
+      ],
+    ),
+    "",
+  );
+  const failed = Object.entries(run.packages).filter(([, p]) => p.exitCode !== 0);
+  if (failed.length > 0)
+    out.push(
+      `**Failed in this run** (no figures below): ${failed.map(([k, p]) => `${k} (exit ${p.exitCode})`).join(", ")}.`,
+      "",
+    );
+
+  const sections: string[] = [];
+
+  // ---- bgp
+  const bgp = res<Bgp>("bgp", "bgp");
+  if (bgp) {
+    const get = (d: string) => bgp.results.find((r) => r.device === d);
+    const ours = get("margay");
+    const peers = bgp.results.filter((r) => r.device !== "margay");
+    const names: Record<string, string> = { margay: "Margay", bird: "BIRD", gobgp: "GoBGP", frr: "FRR" };
+    const measures: [string, (d: BgpDevice) => Summary, "time" | "memory", number][] = [
+      [`BGP: load ${num(bgp.routes, 0)} routes (s)`, (d) => d.loadSeconds, "time", 2],
+      ["BGP: propagate the table to a 2nd peer (s)", (d) => d.propagateSeconds, "time", 2],
+      ["BGP: RSS per route, loaded (B)", (d) => d.rssBytesPerRoute, "memory", 0],
+      ["BGP: RSS per route with the outbound table (B)", (d) => d.rssBytesPerRouteWithOutbound, "memory", 0],
+    ];
+    if (ours)
+      for (const [what, f, noun, d] of measures)
+        for (const p of peers) compare(what, f(ours), names[p.device] ?? p.device, f(p), "lower", noun, d);
+    sections.push(
+      "## @margay/bgp: a full table",
+      "",
+      `${num(bgp.routes, 0)} IPv4 prefixes from one generator (${bgp.generator}) over one eBGP session into each`,
+      "device, each its own process; then a second peer connects and receives the whole table.",
+      `${bgp.repeat} runs per device, interleaved with a rotating order. Completion: the harness polls every`,
+      `device's route counter every ${bgp.pollMs} ms (Margay \`routeCount\` over stdin, BIRD \`birdc show protocols\`,`,
+      "GoBGP `gobgp global rib summary`, FRR `show bgp ipv4 unicast summary json` pfxRcd, which FRR counts before",
+      "its best-path work queue has run); a load ends at the start of the first query that sees every route.",
+      "The last column is each device's query time: GoBGP's summary walks its table, so its polls cost it the most.",
+      "Memory: VmRSS gained per route for every device, never after a forced GC; Margay's V8 heap after a",
+      "forced GC (with the outbound table) is shown apart, as a second figure only.",
+      "",
+      table(
+        [
+          "device",
+          "load (s)",
+          "RSS B/route",
+          "propagate to 2nd peer (s)",
+          "RSS B/route with outbound table",
+          "V8 heap B/route after forced GC",
+          "poll query (ms)",
+        ],
+        [
+          ["sink-only control", mmm(bgp.sinkOnlyControlSeconds, 2), "—", "—", "—", "—", "—"],
+          ...bgp.results.map((r) => [
+            names[r.device] ?? r.device,
+            mmm(r.loadSeconds, 2),
+            mmm(r.rssBytesPerRoute, 0),
+            mmm(r.propagateSeconds, 2),
+            mmm(r.rssBytesPerRouteWithOutbound, 0),
+            r.heapBytesPerRouteWithOutbound ? mmm(r.heapBytesPerRouteWithOutbound, 0) : "—",
+            mmm(r.pollQueryMs, 0),
+          ]),
+        ],
+      ),
+      "",
+      `Versions: ${Object.entries(bgp.versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join("; ")}.`,
+      "",
+    );
+  }
+  const wire = res<BgpWire>("bgp", "bgp-wire");
+  if (wire)
+    sections.push(
+      `**@margay/bgp wire path** (${num(wire.prefixes, 0)} prefixes, 5 passes each, ms):`,
+      "",
+      table(
+        ["operation", "ms", "prefixes/s (at the median)"],
+        wire.rows.map((r) => [r.name, mmm(r.millis), num(r.prefixesPerSecond, 0)]),
+      ),
+      "",
+    );
+
+  // ---- kube-adapter
+  const kube = res<Kube>("kube-adapter", "kube-adapter");
+  if (kube) {
+    const l = kube.informerList;
+    compare(
+      `Kubernetes: list ${num(kube.pods, 0)} pods into an informer cache (ms)`,
+      l.ours.ms,
+      l.peer.name,
+      l.peer.ms,
+      "lower",
+      "time",
+      0,
+    );
+    const e = kube.endToEnd;
+    sections.push(
+      "## @margay/kube-adapter",
+      "",
+      `Fake API server (real HTTP) on its own thread. ${kube.runs} runs of each figure, every run a fresh process.`,
+      "The informer lists are cold starts in fresh processes against one server, the order alternating; both",
+      "caches are checked to hold the same objects (digest of namespace/name, resourceVersion, pod IP, labels).",
+      "",
+      table(
+        ["measure", "median (min–max)"],
+        [
+          [
+            `initial sync of ${num(kube.pods, 0)} pods in ${num(kube.namespaces, 0)} namespaces (ms)`,
+            mmm(e.initialSyncMs, 0),
+          ],
+          ["peak RSS during the sync (MiB)", mmm(e.peakRssMiB, 0)],
+          [`watch events/s end to end (${num(e.events, 0)} events)`, mmm(e.eventsPerSecondEndToEnd, 0)],
+          ["watch events per adapter-busy second", mmm(e.eventsPerAdapterBusySecond, 0)],
+          [`list, ${l.ours.name} (ms)`, mmm(l.ours.ms, 0)],
+          [`list, ${l.peer.name} (ms)`, mmm(l.peer.ms, 0)],
+          [`RSS after the list, ours / peer (MiB)`, `${mmm(l.ours.rssMiB, 0)} / ${mmm(l.peer.rssMiB, 0)}`],
+        ],
+      ),
+      "",
+    );
+  }
+
+  // ---- dataplane
+  const dp = res<Dataplane>("dataplane", "dataplane");
+  if (dp) {
+    for (const [what, c] of [
+      [
+        `Dataplane: full sync (${num(dp.scale.routes, 0)} routes, ${num(dp.scale.endpoints, 0)} endpoints) (ms)`,
+        dp.fullSync,
+      ],
+      ["Dataplane: one-endpoint change (ms)", dp.oneEndpoint],
+    ] as const) {
+      compare(what, c.oursMs, "fair raw (long-lived ip -batch ∥ nft -f)", c.fairRawMs, "lower", "time");
+      compare(what, c.oursMs, "naive raw (ip -batch, then nft -f)", c.naiveRawMs, "lower", "time");
+    }
+    sections.push(
+      "## @margay/dataplane",
+      "",
+      `${num(dp.scale.routes, 0)} routes, ${num(dp.scale.endpoints, 0)} endpoints, ${dp.scale.policies} policies, ${dp.scale.ipSets} IP sets,`,
+      `a ${num(dp.scale.nftBytes / 1024, 0)} KiB nftables ruleset, in a scratch namespace. Two raw baselines applying the same`,
+      "pre-rendered content: *naive* (a fresh `ip -batch`, then a fresh `nft -f`) and *fair* (a long-lived",
+      "`ip -batch -` fed the same lines, `nft -f` in parallel). Rounds interleave the three.",
+      "",
+      table(
+        ["measure (ms)", "Margay", "fair raw", "naive raw"],
+        [
+          ["full sync", mmm(dp.fullSync.oursMs), mmm(dp.fullSync.fairRawMs), mmm(dp.fullSync.naiveRawMs)],
+          [
+            "one-endpoint change",
+            mmm(dp.oneEndpoint.oursMs),
+            mmm(dp.oneEndpoint.fairRawMs),
+            mmm(dp.oneEndpoint.naiveRawMs),
+          ],
+        ],
+      ),
+      "",
+    );
+  }
+
+  // ---- policy
+  const pol = res<Policy>("policy", "policy");
+  if (pol)
+    sections.push(
+      "## @margay/policy",
+      "",
+      `${num(pol.cluster.endpoints, 0)} endpoints, ${num(pol.cluster.policies, 0)} policies, ${pol.cluster.namespaces} namespaces; ${num(pol.labelChanges, 0)} real label`,
+      "changes (each moves an endpoint to an app it does not have). Every (scenario, side) in a fresh process,",
+      `${pol.runs} runs, ${pol.samplesPerRun} rate samples per run on each side: ours in equal chunks of the changes, the`,
+      "brute force (a from-scratch calculation per change, what a non-incremental design does) one change per",
+      "sample. No other implementation runs here, so no ratio against one is given.",
+      "",
+      table(
+        [
+          "scenario",
+          "first in-sync (ms)",
+          "changes/s",
+          "changes per CPU s",
+          "brute force changes/s",
+          "heap (MB)",
+        ],
+        pol.results.map((r) => [
+          r.scenario,
+          mmm(r.firstInSyncMs, 0),
+          mmm(r.incremental.changesPerSecond, 0),
+          mmm(r.incremental.changesPerCpuSecond, 0),
+          mmm(r.bruteForce.changesPerSecond, 2),
+          mmm(r.heapMb, 0),
+        ]),
+      ),
+      "",
+    );
+
+  // ---- datastore
+  const ds = res<Datastore>("datastore", "datastore");
+  if (ds) {
+    const find = (backend: string, op: string, mode: string, baseline?: string) =>
+      ds.rows.find(
+        (r) =>
+          r.backend === backend &&
+          r.op === op &&
+          r.mode === mode &&
+          (baseline === undefined || r.baseline === baseline),
+      );
+    for (const r of ds.rows.filter((x) => x.backend === "etcd (ours)")) {
+      const raw = find("etcd3 raw", r.op, r.mode, "txn");
+      if (raw)
+        compare(
+          `etcd datastore: ${r.op}, ${r.mode} (ops/s)`,
+          r.opsPerSecSummary,
+          "raw etcd3 txn",
+          raw.opsPerSecSummary,
+          "higher",
+          "rate",
+          0,
+        );
+    }
+    sections.push(
+      "## @margay/datastore",
+      "",
+      `ops/s, ${ds.meta.rounds} interleaved rounds; ${ds.meta.concurrency}-way = ${ds.meta.concurrency} workers in one process; etcd data on ${ds.meta.etcdStorage}.`,
+      "The raw `etcd3` client sends the same requests (a put; the same compare-and-put transaction) to the same etcd.",
+      "",
+      table(
+        ["backend", "op", "mode", "ops/s"],
+        ds.rows.map((r) => [
+          r.backend + (r.backend === "etcd3 raw" && r.baseline ? ` ${r.baseline}` : ""),
+          r.op,
+          r.mode,
+          mmm(r.opsPerSecSummary, 0),
+        ]),
+      ),
+      "",
+    );
+  }
+
+  // ---- ipam
+  const ipam = res<Ipam>("ipam", "ipam");
+  if (ipam) {
+    for (const r of ipam.rows.filter((x) => x.backend === "etcd")) {
+      const raw = ipam.rows.find((x) => x.backend === "etcd3 raw txn" && x.allocators === r.allocators);
+      if (raw)
+        compare(
+          `IPAM on etcd: ${r.op}, ${r.allocators} allocator(s) (ops/s)`,
+          r.opsPerSecSummary,
+          "raw etcd3 txn (1 compare, 2 puts)",
+          raw.opsPerSecSummary,
+          "higher",
+          "rate",
+          0,
+        );
+    }
+    sections.push(
+      "## @margay/ipam",
+      "",
+      `ops/s, ${ipam.rounds} interleaved rounds; allocators on different hosts, one datastore client each; etcd data on ${ipam.etcdStorage}.`,
+      "",
+      table(
+        ["backend", "op", "allocators", "ops/s"],
+        ipam.rows.map((r) => [r.backend, r.op, r.allocators, mmm(r.opsPerSecSummary, 0)]),
+      ),
+      "",
+    );
+  }
+
+  // ---- CNI
+  const cni = res<Cni>("margay", "margay-cni");
+  if (cni) {
+    const s = cni.stats;
+    compare(
+      "CNI: bridge ADD+DEL cycle, margay-ipam vs host-local (ms)",
+      s.margay,
+      "host-local",
+      s.hostLocal,
+      "lower",
+      "time",
+    );
+    sections.push(
+      "## margay-ipam CNI plugin",
+      "",
+      `${cni.cycles} interleaved cycles; every call is a fresh process on both sides (ms).`,
+      "",
+      table(
+        ["", "median (min–max)", "p90"],
+        [
+          ["bridge + host-local ADD+DEL", mmm(s.hostLocal), num(s.hostLocal.p90, 1)],
+          ["bridge + margay-ipam ADD+DEL", mmm(s.margay), num(s.margay.p90, 1)],
+          ["host-local ADD / DEL alone", `${mmm(s.hlAdd)} / ${mmm(s.hlDel)}`, ""],
+          ["margay-ipam ADD / DEL alone", `${mmm(s.mgAdd)} / ${mmm(s.mgDel)}`, ""],
+          ["`node -e 0` (floor)", mmm(s.node), num(s.node.p90, 1)],
+        ],
+      ),
+      "",
+    );
+  }
+
+  out.push(
+    "## Against peers measured in this run",
+    "",
+    "Ratio = Margay's median / the peer's median. For times and memory lower is better; for ops/s higher is.",
+    "",
+    table(["what", "Margay", "peer", "ratio", "verdict"], comparisons),
+    "",
+    ...sections,
+  );
+  return `${out.join("\n")}\n`;
+}
+
+const input = resolve(repoRoot, arg("in", join("bench-results", "benchmarks.json")));
+const output = resolve(repoRoot, arg("out", join("docs", "benchmarks.md")));
+const run = JSON.parse(readFileSync(input, "utf8")) as Run;
+if (run.quick && !process.argv.includes("--allow-quick"))
+  throw new Error(`${input} is a quick run; pass --allow-quick to render it anyway`);
+writeFileSync(output, render(run, relative(repoRoot, input)));
+console.log(`wrote ${output}`);
