@@ -69,11 +69,17 @@ function sourceFiles(dir: string): string[] {
   return out;
 }
 
-const importPattern = /(?:from\s+|import\s*\(\s*|require\s*\(\s*)["']@margay\/([a-z-]+)/g;
+/**
+ * Static imports and re-exports (whose `from` clause starts a line or follows `import`/`export` on it), and
+ * dynamic `import()`/`require()`. Code inside template strings (a test writing a consumer project) does not
+ * start a line with these, so it is not taken for an import of the test itself.
+ */
+const importPattern =
+  /^\s*(?:(?:import|export)\b[^\n`]*?\bfrom|\}\s*from|import)\s*["']@margay\/([a-z-]+)|(?<![`$]\{?\s*)\b(?:import|require)\s*\(\s*["']@margay\/([a-z-]+)/gm;
 
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");
-  return [...text.matchAll(importPattern)].map((m) => m[1] as string);
+  return [...text.matchAll(importPattern)].map((m) => (m[1] ?? m[2]) as string);
 }
 
 const packages = readdirSync(packagesDir).filter((d) => {
