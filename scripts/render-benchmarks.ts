@@ -7,6 +7,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { repoRoot, type Summary } from "./bench-kit.js";
 
 function arg(name: string, fallback: string): string {
@@ -16,7 +17,7 @@ function arg(name: string, fallback: string): string {
 
 // ---------------------------------------------------------------- shapes of the benches' JSON
 
-interface Run {
+export interface Run {
   quick: boolean;
   startedAt: string;
   finishedAt: string;
@@ -139,7 +140,12 @@ const times = (r: number) => `${num(r, r >= 10 ? 0 : 2)}×`;
  * The comparison of two summaries, in words derived from them. `better` says which direction wins.
  * Overlapping min–max ranges are called what they are: within the run-to-run spread.
  */
-function verdict(ours: Summary | CniStat, peer: Summary | CniStat, better: "lower" | "higher", noun: string) {
+export function verdict(
+  ours: Summary | CniStat,
+  peer: Summary | CniStat,
+  better: "lower" | "higher",
+  noun: string,
+) {
   const ratio = ours.median / peer.median;
   const overlap = ours.min <= peer.max && peer.min <= ours.max;
   const oursWins = better === "lower" ? ratio < 1 : ratio > 1;
@@ -165,7 +171,8 @@ function table(head: string[], rows: (string | number)[][]): string {
 
 // ---------------------------------------------------------------- the document
 
-function render(run: Run, source: string): string {
+/** The document for one run; `source` names the JSON it came from. */
+export function render(run: Run, source: string): string {
   const res = <T>(pkg: string, name: string): T | undefined =>
     run.packages[pkg]?.results[name] as T | undefined;
   const m = run.machine;
@@ -524,10 +531,15 @@ function render(run: Run, source: string): string {
   return `${out.join("\n")}\n`;
 }
 
-const input = resolve(repoRoot, arg("in", join("bench-results", "benchmarks.json")));
-const output = resolve(repoRoot, arg("out", join("docs", "benchmarks.md")));
-const run = JSON.parse(readFileSync(input, "utf8")) as Run;
-if (run.quick && !process.argv.includes("--allow-quick"))
-  throw new Error(`${input} is a quick run; pass --allow-quick to render it anyway`);
-writeFileSync(output, render(run, relative(repoRoot, input)));
-console.log(`wrote ${output}`);
+function main(): void {
+  const input = resolve(repoRoot, arg("in", join("bench-results", "benchmarks.json")));
+  const output = resolve(repoRoot, arg("out", join("docs", "benchmarks.md")));
+  const run = JSON.parse(readFileSync(input, "utf8")) as Run;
+  if (run.quick && !process.argv.includes("--allow-quick"))
+    throw new Error(`${input} is a quick run; pass --allow-quick to render it anyway`);
+  writeFileSync(output, render(run, relative(repoRoot, input)));
+  console.log(`wrote ${output}`);
+}
+
+// Run only as a script, so a test can import render() and verdict().
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) main();

@@ -9,7 +9,7 @@
  * `--quick` runs tiny sizes (proves the benchmarks work; the renderer refuses such a file).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { repoRoot } from "./bench-kit.js";
@@ -83,6 +83,7 @@ async function runBench(pkg: string, dir: string): Promise<{ exitCode: number; s
 async function main() {
   const startedAt = new Date().toISOString();
   const m = machine();
+  mkdirSync(join(repoRoot, "bench-results"), { recursive: true });
   const dir = mkdtempSync(join(repoRoot, "bench-results", ".run-"));
   const packages: Record<string, { exitCode: number; seconds: number; results: Record<string, unknown> }> =
     {};

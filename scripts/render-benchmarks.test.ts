@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { summarize } from "./bench-kit.js";
+import { type Run, render, verdict } from "./render-benchmarks.js";
+
+const s = (...xs: number[]) => summarize(xs);
+
+describe("summarize", () => {
+  it("gives min, median (mean of the middle two for an even count) and max", () => {
+    expect(s(3, 1, 2)).toMatchObject({ min: 1, median: 2, max: 3, n: 3 });
+    expect(s(4, 1, 2, 3)).toMatchObject({ min: 1, median: 2.5, max: 4, n: 4 });
+    expect(() => summarize([])).toThrow();
+  });
+});
+
+describe("verdict", () => {
+  it("says slower, never faster, when our time is the higher one", () => {
+    const v = verdict(s(1.2, 1.3, 1.4), s(0.9, 1.0, 1.1), "lower", "time");
+    expect(v.text).toBe("Margay 1.30× slower");
+    expect(v.ratio).toBeCloseTo(1.3);
+  });
+  it("says faster when our time is lower, and flags overlapping ranges", () => {
+    expect(verdict(s(0.5, 0.5, 0.5), s(1, 1, 1), "lower", "time").text).toBe("Margay 2.00× faster");
+    expect(verdict(s(0.5, 0.8, 1.2), s(0.9, 1, 1.1), "lower", "time").text).toBe(
+      "Margay 1.25× faster (ranges overlap)",
+    );
+  });
+  it("reads ops/s the other way round, and memory in its own words", () => {
+    expect(verdict(s(50), s(100), "higher", "rate").text).toBe("Margay 2.00× lower throughput");
+    expect(verdict(s(300), s(100), "lower", "memory").text).toBe("Margay 3.00× more memory");
+    expect(verdict(s(100), s(101), "lower", "memory").text).toBe("even");
+  });
+});
+
+function fixture(): Run {
+  const dev = (device: string, load: number, rss: number) => ({
+    device,
+    loadSeconds: s(load, load * 1.1, load * 1.2),
+    propagateSeconds: s(1, 1.1, 1.2),
+    rssBytesPerRoute: s(rss, rss, rss),
+    rssBytesPerRouteWithOutbound: s(rss * 2, rss * 2, rss * 2),
+    pollQueryMs: s(1, 2, 3),
+  });
+  return {
+    quick: false,
+    startedAt: "2026-12-07T00:00:00.000Z",
+    finishedAt: "2026-12-07T01:00:00.000Z",
+    machine: {
+      cpuModel: "Test CPU @ 3.0GHz",
+      cores: 2,
+      memoryBytes: 24 * 2 ** 30,
+      kernel: "6.1.0-test",
+      node: "v20.20.2",
+      loadAverageAtStart: [0.1, 0.2, 0.3],
+      loadAverageAtEnd: [0.4, 0.5, 0.6],
+    },
+    tools: { bird: "BIRD version 2.0.12", frr: null },
+    packages: {
+      bgp: {
+        exitCode: 0,
+        seconds: 10,
+        results: {
+          bgp: {
+            routes: 1_000_000,
+            repeat: 3,
+            pollMs: 100,
+            generator: "node",
+            versions: { bird: "2.0.12" },
+            sinkOnlyControlSeconds: s(0.03, 0.03, 0.03),
+            // We lose the load time to BIRD and win the memory.
+            results: [dev("margay", 0.4, 60), dev("bird", 0.3, 90)],
+          },
+        },
+      },
+      policy: { exitCode: 1, seconds: 1, results: {} },
+    },
+  };
+}
+
+describe("render", () => {
+  const doc = render(fixture(), "bench-results/benchmarks.json");
+
+  it("states the machine the run was on", () => {
+    for (const x of [
+      "Test CPU @ 3.0GHz, 2 cores",
+      "24.0 GiB",
+      "6.1.0-test",
+      "v20.20.2",
+      "2026-12-07T00:00:00.000Z",
+    ])
+      expect(doc).toContain(x);
+    expect(doc).toContain("| frr | not installed |");
+  });
+
+  it("words a row we lose as a loss, and no heading claims a win", () => {
+    const load = doc.split("\n").find((l) => l.startsWith("| BGP: load 1,000,000 routes"));
+    expect(load).toContain("BIRD: 0.33 (0.30–0.36)");
+    expect(load).toContain("Margay 1.33× slower");
+    const rss = doc.split("\n").find((l) => l.startsWith("| BGP: RSS per route, loaded"));
+    expect(rss).toContain("Margay 1.50× less memory");
+    for (const h of doc.split("\n").filter((l) => l.startsWith("#"))) expect(h).not.toMatch(/beat|faster/i);
+  });
+
+  it("names failed packages and divides by no typed-in rate", () => {
+    expect(doc).toContain("**Failed in this run** (no figures below): policy (exit 1).");
+    expect(doc).not.toMatch(/Calico's calc graph is designed|1,000 \/s/);
+  });
+});
