@@ -3,6 +3,10 @@
  * many prefixes share one UPDATE. IPv4 prefixes are kept as flat `[addr, len]` number pairs and handed
  * to the codec's fast path without per-prefix objects.
  *
+ * Only the last change queued for a prefix goes on the wire: the groups are sent one after another, so
+ * an earlier change of the same prefix sent after a later one (withdraw X, announce P, withdraw P sent
+ * as "withdraw X, P; announce P") would leave the peer with what our Adj-RIB-Out no longer holds.
+ *
  * @packageDocumentation
  */
 
@@ -28,30 +32,70 @@ export type Unsendable = (
 export class OutQueue {
   private readonly v4 = new Map<AttrSet | null, number[]>();
   private readonly v6 = new Map<AttrSet | null, Uint8Array[]>();
-  /** Prefixes queued. */
-  size = 0;
+  /** The last change queued per prefix (`addr * 64 + len` for IPv4, hex for IPv6). */
+  private readonly last4 = new Map<number, AttrSet | null>();
+  private readonly last6 = new Map<string, AttrSet | null>();
+  /** True once a prefix was queued again with another change: groups then hold superseded entries. */
+  private superseded = false;
 
-  /** Queues a prefix to announce with `set`, or to withdraw when `set` is null. */
+  /** Distinct prefixes queued. */
+  get size(): number {
+    return this.last4.size + this.last6.size;
+  }
+
+  /** Queues a prefix to announce with `set`, or to withdraw when `set` is null; replaces its earlier change. */
   add(afi: Afi, len: number, v4: number, v6: Uint8Array | null, set: AttrSet | null): void {
     if (afi === Afi.IPv4) {
+      const key = v4 * 64 + len;
+      const prev = this.last4.get(key);
+      if (prev !== undefined) {
+        if (prev === set) return;
+        this.superseded = true;
+      }
+      this.last4.set(key, set);
       let l = this.v4.get(set);
       if (!l) this.v4.set(set, (l = []));
       l.push(v4, len);
     } else {
-      let l = this.v6.get(set);
-      if (!l) this.v6.set(set, (l = []));
       const b = new Uint8Array(17);
       b.set(v6!, 0);
       b[16] = len;
+      const key = Buffer.from(b.buffer, b.byteOffset, 17).toString("hex");
+      const prev = this.last6.get(key);
+      if (prev !== undefined) {
+        if (prev === set) return;
+        this.superseded = true;
+      }
+      this.last6.set(key, set);
+      let l = this.v6.get(set);
+      if (!l) this.v6.set(set, (l = []));
       l.push(b);
     }
-    this.size++;
   }
 
   clear(): void {
     this.v4.clear();
     this.v6.clear();
-    this.size = 0;
+    this.last4.clear();
+    this.last6.clear();
+    this.superseded = false;
+  }
+
+  /** `list` without the entries a later change of the same prefix replaced. */
+  private current4(set: AttrSet | null, list: number[]): number[] {
+    if (!this.superseded) return list;
+    const out: number[] = [];
+    for (let i = 0; i < list.length; i += 2) {
+      if (this.last4.get(list[i]! * 64 + list[i + 1]!) === set) out.push(list[i]!, list[i + 1]!);
+    }
+    return out;
+  }
+
+  private current6(set: AttrSet | null, list: Uint8Array[]): Uint8Array[] {
+    if (!this.superseded) return list;
+    return list.filter(
+      (b) => this.last6.get(Buffer.from(b.buffer, b.byteOffset, 17).toString("hex")) === set,
+    );
   }
 
   /**
@@ -62,7 +106,9 @@ export class OutQueue {
    */
   drain(ctx: CodecContext, unsendable?: Unsendable): Uint8Array[] {
     const out: Uint8Array[] = [];
-    for (const [set, list] of this.v4) {
+    for (const [set, all] of this.v4) {
+      const list = this.current4(set, all);
+      if (list.length === 0) continue;
       if (set === null) {
         out.push(...encodeUpdates({ ipv4Withdrawn: list }, ctx));
         continue;
@@ -82,7 +128,9 @@ export class OutQueue {
         }
       }
     }
-    for (const [set, list] of this.v6) {
+    for (const [set, all] of this.v6) {
+      const list = this.current6(set, all);
+      if (list.length === 0) continue;
       const prefixes: Prefix[] = list.map((b) => ({ afi: Afi.IPv6, len: b[16]!, addr: b.subarray(0, 16) }));
       if (set === null) {
         out.push(...encodeUpdates({ withdrawn: prefixes }, ctx));

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { AttrStore } from "../rib/attrs.js";
+import { DEFAULT_CODEC_CONTEXT } from "../wire/context.js";
+import { decodeUpdate } from "../wire/update.js";
+import { Afi, type Prefix } from "../wire/types.js";
+import { OutQueue } from "./out-queue.js";
+
+const ctx = DEFAULT_CODEC_CONTEXT;
+
+function v4(text: string): [number, number] {
+  const [a, l] = text.split("/");
+  const n = a!.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+  return [n, Number(l)];
+}
+
+function v6(text: string): [Uint8Array, number] {
+  const [a, l] = text.split("/");
+  // Only the short forms used below ("2001:db8:N::").
+  const groups = a!.replace(/::$/, "").split(":");
+  const b = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const n = Number.parseInt(g, 16);
+    b[i * 2] = n >> 8;
+    b[i * 2 + 1] = n & 0xff;
+  });
+  return [b, Number(l)];
+}
+
+const text = (p: Prefix) =>
+  p.afi === Afi.IPv4
+    ? `${[...p.addr.subarray(0, 4)].join(".")}/${p.len}`
+    : `${Buffer.from(p.addr).toString("hex")}/${p.len}`;
+
+/** What a peer holds after applying `msgs` in order, starting from `initial` (prefix → next hop). */
+function apply(msgs: Uint8Array[], initial: Record<string, string> = {}): Record<string, string> {
+  const rib = new Map(Object.entries(initial));
+  for (const m of msgs) {
+    const u = decodeUpdate(m, ctx).update;
+    for (const p of [...u.withdrawn, ...(u.attributes.mpUnreach?.withdrawn ?? [])]) rib.delete(text(p));
+    for (const p of u.nlri) rib.set(text(p), u.attributes.nextHop ?? "");
+    for (const p of u.attributes.mpReach?.nlri ?? []) rib.set(text(p), u.attributes.mpReach!.nextHops[0]!);
+  }
+  return Object.fromEntries([...rib].sort());
+}
+
+describe("OutQueue", () => {
+  const store = new AttrStore();
+  const a = store.intern({ origin: 0, asPath: [], nextHop: "192.0.2.1" }, ["192.0.2.1"]);
+  const b = store.intern({ origin: 0, asPath: [], nextHop: "192.0.2.2" }, ["192.0.2.2"]);
+  const a6 = store.intern({ origin: 0, asPath: [] }, ["2001:db8::1"]);
+
+  it("sends the last change of each prefix: withdraw X, announce P, withdraw P leaves P withdrawn", () => {
+    const q = new OutQueue();
+    const [x, xl] = v4("10.0.0.0/24");
+    const [p, pl] = v4("10.0.1.0/24");
+    q.add(Afi.IPv4, xl, x, null, null);
+    q.add(Afi.IPv4, pl, p, null, a);
+    q.add(Afi.IPv4, pl, p, null, null);
+    const held = apply(q.drain(ctx), { "10.0.0.0/24": "192.0.2.9", "10.0.1.0/24": "192.0.2.9" });
+    expect(held).toEqual({});
+  });
+
+  it("announce A, announce B, announce A again ends with A; withdraw then announce ends announced", () => {
+    const q = new OutQueue();
+    const [p, pl] = v4("10.0.1.0/24");
+    const [r, rl] = v4("10.0.2.0/24");
+    q.add(Afi.IPv4, pl, p, null, a);
+    q.add(Afi.IPv4, pl, p, null, b);
+    q.add(Afi.IPv4, pl, p, null, a);
+    q.add(Afi.IPv4, rl, r, null, null);
+    q.add(Afi.IPv4, rl, r, null, b);
+    expect(apply(q.drain(ctx))).toEqual({ "10.0.1.0/24": "192.0.2.1", "10.0.2.0/24": "192.0.2.2" });
+  });
+
+  it("orders IPv6 changes the same way", () => {
+    const q = new OutQueue();
+    const [x, xl] = v6("2001:db8:1::/48");
+    const [p, pl] = v6("2001:db8:2::/48");
+    q.add(Afi.IPv6, xl, 0, x, null);
+    q.add(Afi.IPv6, pl, 0, p, a6);
+    q.add(Afi.IPv6, pl, 0, p, null);
+    q.add(Afi.IPv6, xl, 0, x, a6);
+    const pk = `${Buffer.from(p).toString("hex")}/48`;
+    const xk = `${Buffer.from(x).toString("hex")}/48`;
+    expect(apply(q.drain(ctx), { [pk]: "2001:db8::9" })).toEqual({ [xk]: "2001:db8::1" });
+  });
+
+  it("counts each queued prefix once and is empty after drain", () => {
+    const q = new OutQueue();
+    const [p, pl] = v4("10.0.1.0/24");
+    q.add(Afi.IPv4, pl, p, null, a);
+    q.add(Afi.IPv4, pl, p, null, null);
+    q.add(Afi.IPv4, pl, p, null, a);
+    expect(q.size).toBe(1);
+    expect(q.drain(ctx)).toHaveLength(1);
+    expect(q.size).toBe(0);
+    expect(q.drain(ctx)).toEqual([]);
+  });
+});
