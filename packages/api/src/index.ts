@@ -6,6 +6,10 @@
  * @packageDocumentation
  */
 export { ApiErrorCode } from "./errors.js";
+export type { Backoff, BackoffOptions } from "./runtime/backoff.js";
+export { backoffDelay, createBackoff, sleep } from "./runtime/backoff.js";
+export type { LogAttributes, LogFn, Logger, LogLevel, LogRecord, RecordingLogger } from "./runtime/logger.js";
+export { createRecordingLogger, LOG_LEVELS, silentLogger } from "./runtime/logger.js";
 export type {
   AllNode,
   BoolNode,
