@@ -18,6 +18,10 @@ export const ApiErrorCode = {
   InvalidResource: "invalid-resource",
   /** A manifest document could not be read (syntax, structure, unsupported kind or version). */
   InvalidManifest: "invalid-manifest",
+  /** A string is not an IP address (see `parseIp`). */
+  InvalidIpAddress: "invalid-ip-address",
+  /** A string is not a CIDR, or has host bits set where they are not allowed (see `parseCidr`). */
+  InvalidCidr: "invalid-cidr",
 } as const;
 /** Union of {@link ApiErrorCode} values. */
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];

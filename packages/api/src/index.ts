@@ -171,8 +171,41 @@ export {
 export type { ValidationErrorDetails, ValidationIssue } from "./validation/errors.js";
 export { isValidationError, ValidationError } from "./validation/errors.js";
 export { parseAsNumber, parseGoDuration } from "./validation/fields.js";
-export type { ParsedCidr, ParsedIp } from "./validation/net.js";
-export { parseCidr, parseIp } from "./validation/net.js";
+export type {
+  HostBits,
+  IpAddress,
+  IpCidr,
+  IpParseErrorCode,
+  IpParseErrorDetails,
+  IpVersion,
+  ParseCidrOptions,
+} from "./net/ip.js";
+export {
+  addressBits,
+  canonicalCidr,
+  canonicalIp,
+  cidrAddresses,
+  cidrContains,
+  cidrContainsCidr,
+  cidrFromValue,
+  cidrLast,
+  cidrSize,
+  cidrsOverlap,
+  enclosingCidr,
+  formatIp,
+  ipAt,
+  ipFromValue,
+  ipOffset,
+  ipVersion,
+  isIp,
+  isIpParseError,
+  IpParseError,
+  parseCidr,
+  parseIp,
+  prefixMask,
+  tryParseCidr,
+  tryParseIp,
+} from "./net/ip.js";
 export type { CheckResult } from "./validation/resource.js";
 export { checkResource, validateResource, withDefaults } from "./validation/resource.js";
 

@@ -6,7 +6,8 @@
 import { type Ctx, field, joinPath, object, show } from "../validation/context.js";
 import { asNumber, duration, selector } from "../validation/fields.js";
 import { resourceName } from "../validation/names.js";
-import { cidr, parseIp } from "../validation/net.js";
+import { tryParseIp } from "../net/ip.js";
+import { cidr } from "../validation/net.js";
 import {
   array,
   boolean,
@@ -157,11 +158,9 @@ export function parsePeerIP(s: string): ParsedPeerIP | undefined {
     port = Number(m[2]);
     if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   }
-  const a = parseIp(host);
+  const a = tryParseIp(host);
   if (a === undefined) return undefined;
-  return port === undefined
-    ? { ip: a.address, version: a.version }
-    : { ip: a.address, version: a.version, port };
+  return port === undefined ? { ip: a.text, version: a.version } : { ip: a.text, version: a.version, port };
 }
 
 function password(v: unknown, path: string, ctx: Ctx): BGPPassword | undefined {

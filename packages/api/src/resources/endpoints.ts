@@ -5,7 +5,8 @@
  */
 import { type Ctx, field, joinPath, object } from "../validation/context.js";
 import { containerId, endpointPortName, interfaceName, resourceName } from "../validation/names.js";
-import { cidr, ip, mac, parseCidr } from "../validation/net.js";
+import { parseCidr, parseIp } from "../net/ip.js";
+import { cidr, ip, mac } from "../validation/net.js";
 import { array, integer, noDuplicates, opt, req } from "../validation/primitives.js";
 import type { KindDef } from "./kind-def.js";
 import type { ResourceOf } from "./meta.js";
@@ -148,7 +149,7 @@ export const workloadEndpointDef: KindDef<"WorkloadEndpoint", WorkloadEndpointSp
       array(x, p, c, (n, np, nc) => {
         const got = cidr(n, np, nc, { hostBits: "mask" });
         if (got === undefined) return undefined;
-        const parsed = parseCidr(got)!;
+        const parsed = parseCidr(got);
         if (parsed.prefixLength !== (parsed.version === 4 ? 32 : 128)) {
           return nc.fail(np, "endpoint networks must be single addresses (/32 or /128)");
         }
@@ -162,7 +163,7 @@ export const workloadEndpointDef: KindDef<"WorkloadEndpoint", WorkloadEndpointSp
         const nat: Partial<IPNAT> = {};
         const i = req(no, nat, "internalIP", np, nc, ip);
         const e = req(no, nat, "externalIP", np, nc, ip);
-        if (i !== undefined && e !== undefined && parseCidr(i)!.version !== parseCidr(e)!.version) {
+        if (i !== undefined && e !== undefined && parseIp(i).version !== parseIp(e).version) {
           nc.fail(joinPath(np, "externalIP"), "internal and external IP versions differ");
         }
         return i === undefined || e === undefined ? undefined : (nat as IPNAT);

@@ -5,7 +5,8 @@
  */
 import { type Ctx, field, joinPath, object } from "../validation/context.js";
 import { selector } from "../validation/fields.js";
-import { cidr, parseCidr } from "../validation/net.js";
+import { cidrsOverlap, parseCidr, tryParseCidr } from "../net/ip.js";
+import { cidr } from "../validation/net.js";
 import { array, boolean, integer, noDuplicates, oneOf, opt, req } from "../validation/primitives.js";
 import type { KindDef } from "./kind-def.js";
 import type { ResourceOf } from "./meta.js";
@@ -113,17 +114,12 @@ export const IPAM_CONFIG_NAME = "default";
 /** Default `maxBlocksPerHost` when unset. */
 export const DEFAULT_MAX_BLOCKS_PER_HOST = 20;
 
-const V4_LINK_LOCAL = parseCidr("169.254.0.0/16")!;
-const V6_LINK_LOCAL = parseCidr("fe80::/10")!;
+const V4_LINK_LOCAL = parseCidr("169.254.0.0/16");
+const V6_LINK_LOCAL = parseCidr("fe80::/10");
 
 function overlapsLinkLocal(c: string): boolean {
-  const p = parseCidr(c)!;
-  const ll = p.version === 4 ? V4_LINK_LOCAL : V6_LINK_LOCAL;
-  // Two prefixes overlap iff one contains the other: compare on the shorter prefix.
-  const len = Math.min(p.prefixLength, ll.prefixLength);
-  const a = parseCidr(`${p.network}/${len}`)!;
-  const b = parseCidr(`${ll.network}/${len}`)!;
-  return a.network === b.network;
+  const p = parseCidr(c);
+  return cidrsOverlap(p, p.version === 4 ? V4_LINK_LOCAL : V6_LINK_LOCAL);
 }
 
 const encap = (v: unknown, p: string, c: Ctx) => oneOf(v, p, c, Object.values(EncapsulationMode));
@@ -167,7 +163,7 @@ export const ipPoolDef: KindDef<"IPPool", IPPoolSpec> = {
     });
     if (poolCidr === undefined) return undefined;
 
-    const parsed = parseCidr(poolCidr)!;
+    const parsed = parseCidr(poolCidr);
     const range = BLOCK_SIZE_RANGE[parsed.version];
     opt(o, out, "blockSize", path, ctx, (x, p, c) => integer(x, p, c, range.min, range.max));
     const blockSize = out.blockSize ?? range.default;
@@ -206,7 +202,7 @@ export const ipPoolDef: KindDef<"IPPool", IPPoolSpec> = {
     return out as IPPoolSpec;
   },
   defaults(spec) {
-    const version = parseCidr(spec.cidr)?.version ?? 4;
+    const version = tryParseCidr(spec.cidr)?.version ?? 4;
     return {
       ...spec,
       blockSize: spec.blockSize ?? BLOCK_SIZE_RANGE[version].default,

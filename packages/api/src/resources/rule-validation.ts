@@ -6,7 +6,8 @@
 import { at, type Ctx, field, joinPath, object, show, typeName } from "../validation/context.js";
 import { selector } from "../validation/fields.js";
 import { annotations } from "../validation/names.js";
-import { cidr, parseCidr } from "../validation/net.js";
+import { tryParseCidr } from "../net/ip.js";
+import { cidr } from "../validation/net.js";
 import { array, integer, noDuplicates, oneOf, string } from "../validation/primitives.js";
 import {
   type EntityRule,
@@ -330,7 +331,7 @@ function checkRuleConsistency(rule: Partial<Rule>, path: string, ctx: Ctx, direc
       const nets = rule[side]?.[key];
       if (nets === undefined) continue;
       const at = joinPath(joinPath(path, side), key);
-      const versions = new Set(nets.map((n) => parseCidr(n)?.version));
+      const versions = new Set(nets.map((n) => tryParseCidr(n)?.version));
       const v4 = versions.has(4);
       const v6 = versions.has(6);
       if (rule.ipVersion !== undefined && ((v4 && rule.ipVersion !== 4) || (v6 && rule.ipVersion !== 6))) {

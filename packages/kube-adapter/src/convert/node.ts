@@ -6,7 +6,14 @@
  * @packageDocumentation
  */
 
-import { API_VERSION, type Node, type NodeAddress, type NodeBGPSpec, parseCidr, parseIp } from "@margay/api";
+import {
+  API_VERSION,
+  type Node,
+  type NodeAddress,
+  type NodeBGPSpec,
+  tryParseCidr,
+  tryParseIp,
+} from "@margay/api";
 import type { KubeNode } from "../kube-types.js";
 import { ORCHESTRATOR_KUBERNETES } from "./pod.js";
 
@@ -21,8 +28,8 @@ export const CALICO_AS_NUMBER_ANNOTATION = "projectcalico.org/ASNumber";
 
 function addressWithPrefix(s: string | undefined, version: 4 | 6): string | undefined {
   if (s === undefined) return undefined;
-  const c = parseCidr(s);
-  return c !== undefined && c.version === version ? `${c.address}/${c.prefixLength}` : undefined;
+  const c = tryParseCidr(s);
+  return c !== undefined && c.version === version ? `${c.addressText}/${c.prefixLength}` : undefined;
 }
 
 /** Converts a Kubernetes Node into a Margay Node (named as the Kubernetes node). */
@@ -31,10 +38,10 @@ export function convertNode(node: KubeNode): Node {
   const addresses: NodeAddress[] = [];
   for (const a of node.status?.addresses ?? []) {
     if (a.type !== "InternalIP" && a.type !== "ExternalIP") continue;
-    const ip = parseIp(a.address);
+    const ip = tryParseIp(a.address);
     if (ip === undefined) continue;
-    if (addresses.some((x) => x.address === ip.address && x.type === a.type)) continue;
-    addresses.push({ address: ip.address, type: a.type });
+    if (addresses.some((x) => x.address === ip.text && x.type === a.type)) continue;
+    addresses.push({ address: ip.text, type: a.type });
   }
   const ann = node.metadata.annotations ?? {};
   const bgp: NodeBGPSpec = {};
@@ -47,10 +54,10 @@ export function convertNode(node: KubeNode): Node {
     bgp.asNumber = Number(asn);
   }
   const cidrs = node.spec?.podCIDRs ?? (node.spec?.podCIDR === undefined ? [] : [node.spec.podCIDR]);
-  const podCIDRs = cidrs.map((c) => parseCidr(c)).filter((c) => c !== undefined);
+  const podCIDRs = cidrs.map((c) => tryParseCidr(c)).filter((c) => c !== undefined);
   const annotations: Record<string, string> = {};
   if (podCIDRs.length > 0) {
-    annotations[POD_CIDRS_ANNOTATION] = podCIDRs.map((c) => `${c.network}/${c.prefixLength}`).join(",");
+    annotations[POD_CIDRS_ANNOTATION] = podCIDRs.map((c) => c.text).join(",");
   }
   return {
     apiVersion: API_VERSION,

@@ -9,7 +9,7 @@
  */
 
 import { hash } from "node:crypto";
-import { API_VERSION, parseIp, type WorkloadEndpoint, type WorkloadEndpointPort } from "@margay/api";
+import { API_VERSION, tryParseIp, type WorkloadEndpoint, type WorkloadEndpointPort } from "@margay/api";
 import {
   LABEL_NAMESPACE,
   LABEL_ORCHESTRATOR,
@@ -62,8 +62,8 @@ const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[
 
 function hostNetwork(s: string): string | undefined {
   if (CANONICAL_V4.test(s)) return `${s}/32`;
-  const ip = parseIp(s);
-  return ip === undefined ? undefined : `${ip.address}/${ip.version === 4 ? 32 : 128}`;
+  const ip = tryParseIp(s);
+  return ip === undefined ? undefined : `${ip.text}/${ip.version === 4 ? 32 : 128}`;
 }
 
 function podIPs(pod: KubePod): string[] {
