@@ -29,6 +29,11 @@ describe("verdict", () => {
     expect(verdict(s(300), s(100), "lower", "memory").text).toBe("Margay 3.00× more memory");
     expect(verdict(s(100), s(101), "lower", "memory").text).toBe("even");
   });
+  it("gives no ratio when a median is zero (below what the method resolves)", () => {
+    const v = verdict(s(0, 0, 0), s(0.1, 0.2, 0.3), "lower", "time");
+    expect(v.text).toBe("below the measurement resolution");
+    expect(v.ratio).toBeNaN();
+  });
 });
 
 function fixture(): Run {

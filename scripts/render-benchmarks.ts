@@ -36,6 +36,7 @@ export interface Run {
 interface BgpDevice {
   device: string;
   loadSeconds: Summary;
+  loadSecondsUpper?: Summary;
   propagateSeconds: Summary;
   rssBytesPerRoute: Summary;
   rssBytesPerRouteWithOutbound: Summary;
@@ -146,6 +147,9 @@ export function verdict(
   better: "lower" | "higher",
   noun: string,
 ) {
+  // A zero median (a load done before the first poll) is below what the method resolves: no ratio.
+  if (!(ours.median > 0 && peer.median > 0))
+    return { ratio: Number.NaN, text: "below the measurement resolution" };
   const ratio = ours.median / peer.median;
   const overlap = ours.min <= peer.max && peer.min <= ours.max;
   const oursWins = better === "lower" ? ratio < 1 : ratio > 1;
@@ -188,7 +192,13 @@ export function render(run: Run, source: string): string {
     d = 1,
   ) => {
     const v = verdict(ours, peer, better, noun);
-    comparisons.push([what, mmm(ours, d), `${peerName}: ${mmm(peer, d)}`, v.ratio.toPrecision(2), v.text]);
+    comparisons.push([
+      what,
+      mmm(ours, d),
+      `${peerName}: ${mmm(peer, d)}`,
+      Number.isFinite(v.ratio) ? v.ratio.toPrecision(2) : "—",
+      v.text,
+    ]);
   };
 
   out.push("# Benchmarks", "");
@@ -258,8 +268,9 @@ export function render(run: Run, source: string): string {
       "device, each its own process; then a second peer connects and receives the whole table.",
       `${bgp.repeat} runs per device, interleaved with a rotating order. Completion: the harness polls every`,
       `device's route counter every ${bgp.pollMs} ms (Margay \`routeCount\` over stdin, BIRD \`birdc show protocols\`,`,
-      "GoBGP `gobgp global rib summary`, FRR `show bgp ipv4 unicast summary json` pfxRcd, which FRR counts before",
-      "its best-path work queue has run); a load ends at the start of the first query that sees every route.",
+      "GoBGP `gobgp global rib summary`, FRR `show bgp ipv4 unicast summary json` pfxRcd together with",
+      "`show work-queues`, its best-path queue empty). A load ends at the start of the first query that sees every",
+      "route; the next column gives the end of that query, so the true time lies between the two.",
       "The last column is each device's query time: GoBGP's summary walks its table, so its polls cost it the most.",
       "Memory: VmRSS gained per route for every device, never after a forced GC; Margay's V8 heap after a",
       "forced GC (with the outbound table) is shown apart, as a second figure only.",
@@ -268,6 +279,7 @@ export function render(run: Run, source: string): string {
         [
           "device",
           "load (s)",
+          "load, query end (s)",
           "RSS B/route",
           "propagate to 2nd peer (s)",
           "RSS B/route with outbound table",
@@ -275,10 +287,11 @@ export function render(run: Run, source: string): string {
           "poll query (ms)",
         ],
         [
-          ["sink-only control", mmm(bgp.sinkOnlyControlSeconds, 2), "—", "—", "—", "—", "—"],
+          ["sink-only control", mmm(bgp.sinkOnlyControlSeconds, 2), "—", "—", "—", "—", "—", "—"],
           ...bgp.results.map((r) => [
             names[r.device] ?? r.device,
             mmm(r.loadSeconds, 2),
+            r.loadSecondsUpper ? mmm(r.loadSecondsUpper, 2) : "—",
             mmm(r.rssBytesPerRoute, 0),
             mmm(r.propagateSeconds, 2),
             mmm(r.rssBytesPerRouteWithOutbound, 0),

@@ -4,9 +4,10 @@
  * package's results. `scripts/render-benchmarks.ts` turns that file into `docs/benchmarks.md`, so the
  * document never mixes figures of different runs.
  *
- *   npm run bench -- [--quick] [--only bgp,policy] [--out bench-results/benchmarks.json]
+ *   npm run bench -- [--quick] [--only bgp,policy] [--out bench-results/benchmarks.json] [--no-build]
  *
- * `--quick` runs tiny sizes (proves the benchmarks work; the renderer refuses such a file).
+ * `--quick` runs tiny sizes (proves the benchmarks work; the renderer refuses such a file). The packages
+ * are built first (`lerna run build`): benchmarks import their siblings from `dist`, the code users run.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -81,6 +82,11 @@ async function runBench(pkg: string, dir: string): Promise<{ exitCode: number; s
 }
 
 async function main() {
+  if (!process.argv.includes("--no-build")) {
+    process.stderr.write("== build ==\n");
+    const b = spawnSync("npx", ["lerna", "run", "build"], { cwd: repoRoot, stdio: "inherit" });
+    if (b.status !== 0) throw new Error(`build failed (exit ${b.status})`);
+  }
   const startedAt = new Date().toISOString();
   const m = machine();
   mkdirSync(join(repoRoot, "bench-results"), { recursive: true });

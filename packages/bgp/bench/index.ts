@@ -12,7 +12,7 @@
  *   done = the start of the first query that sees N. Each query's duration is recorded (`pollQueryMs`).
  *   Counters: margay `routeCount` (over its stdin), BIRD `birdc show protocols all gen` (imported),
  *   GoBGP `gobgp global rib summary` (destinations), FRR `vtysh show bgp ipv4 unicast summary json`
- *   (the generator's pfxRcd);
+ *   (the generator's pfxRcd) with `show work-queues` (its best-path queue empty) in the same call;
  * - memory: VmRSS from /proc for every device, never after a forced GC. For margay alone, a second
  *   figure: V8 heap after a forced full GC, taken after the run's last RSS reading;
  * - `--repeat` runs (default 3) of every device, rounds interleaved with a rotating device order;
@@ -90,7 +90,7 @@ async function pollCount(
   count: () => Promise<number>,
   n: number,
   timeoutMs = 900_000,
-): Promise<{ at: number; queryMs: number[] }> {
+): Promise<{ at: number; end: number; queryMs: number[] }> {
   const end = Date.now() + timeoutMs;
   const queryMs: number[] = [];
   for (;;) {
@@ -98,7 +98,7 @@ async function pollCount(
     const c = await count();
     const done = Date.now();
     queryMs.push(done - start);
-    if (c >= n) return { at: start, queryMs };
+    if (c >= n) return { at: start, end: done, queryMs };
     if (done > end) throw new Error(`timed out at ${c} of ${n} routes`);
     await new Promise((r) => setTimeout(r, Math.max(0, start + POLL_MS - done)));
   }
@@ -282,14 +282,21 @@ async function startFrrDut(port: number): Promise<Device> {
     port,
     "bench",
   );
-  const summary = async () =>
-    JSON.parse(await f.vtysh(["show bgp ipv4 unicast summary json"])) as {
-      peers?: Record<string, { pfxRcd?: number }>;
-    };
   return {
     pid: f.proc.pid!,
-    // O(1): the per-peer accepted-prefix counter.
-    count: async () => (await summary()).peers?.[GEN]?.pfxRcd ?? 0,
+    // The per-peer accepted-prefix counter (O(1)) counts a route before FRR's best-path work queue has
+    // run, so the same query also reads that queue: loaded = every prefix received and the queue empty.
+    count: async () => {
+      const text = await f.vtysh(["show bgp ipv4 unicast summary json", "show work-queues"]);
+      const cut = text.indexOf("Work queue statistics");
+      const j = JSON.parse(cut >= 0 ? text.slice(0, cut) : text) as {
+        peers?: Record<string, { pfxRcd?: number }>;
+      };
+      const queued = /^\s*P?\s*(\d+)\s+\d+\s+.*process_queue/m.exec(cut >= 0 ? text.slice(cut) : "");
+      const received = j.peers?.[GEN]?.pfxRcd ?? 0;
+      if (queued === null) throw new Error("FRR: no process_queue in `show work-queues`");
+      return Number(queued[1]) === 0 ? received : Math.min(received, N - 1);
+    },
     stop: () => f.stop(),
   };
 }
@@ -366,7 +373,10 @@ protocol bgp dut {
 
 /** One run of one device. */
 interface Run {
+  /** First UPDATE → start of the query that saw N routes (a lower bound of the load time). */
   loadSeconds: number;
+  /** First UPDATE → end of that query (an upper bound). */
+  loadSecondsUpper: number;
   propagateSeconds: number;
   /** VmRSS gained per route once loaded (no forced GC). */
   rssBytesPerRoute: number;
@@ -382,6 +392,7 @@ interface DeviceResult {
   device: string;
   runs: Run[];
   loadSeconds: Summary;
+  loadSecondsUpper: Summary;
   propagateSeconds: Summary;
   rssBytesPerRoute: Summary;
   rssBytesPerRouteWithOutbound: Summary;
@@ -402,7 +413,7 @@ async function measure(
     const rss0 = rssOf(dev.pid);
     gen = await generator.open(DUT, port, DUT_ASN);
     const t0 = await gen.start();
-    const { at: t1, queryMs } = await pollCount(() => dev.count(), N);
+    const { at: t1, end: t1Upper, queryMs } = await pollCount(() => dev.count(), N);
     const rss1 = rssOf(dev.pid);
     await dev.verify?.();
     const sink = dial(DUT, port, SINK, { asn: SINK_ASN, routerId: "10.0.2.3" });
@@ -412,6 +423,7 @@ async function measure(
     sink.close();
     const r: Run = {
       loadSeconds: (t1 - t0) / 1000,
+      loadSecondsUpper: (t1Upper - t0) / 1000,
       propagateSeconds: (ts1 - ts0) / 1000,
       rssBytesPerRoute: (rss1 - rss0) / N,
       rssBytesPerRouteWithOutbound: (rss2 - rss0) / N,
@@ -457,6 +469,7 @@ function summarizeDevice(device: string, runs: Run[]): DeviceResult {
     device,
     runs,
     loadSeconds: summarizeBy(runs, (r) => r.loadSeconds),
+    loadSecondsUpper: summarizeBy(runs, (r) => r.loadSecondsUpper),
     propagateSeconds: summarizeBy(runs, (r) => r.propagateSeconds),
     rssBytesPerRoute: summarizeBy(runs, (r) => r.rssBytesPerRoute),
     rssBytesPerRouteWithOutbound: summarizeBy(runs, (r) => r.rssBytesPerRouteWithOutbound),
@@ -519,13 +532,13 @@ async function main(): Promise<void> {
   console.log("");
   console.log(`median (min–max) of ${REPEAT} runs; completion polled every ${POLL_MS} ms for every device`);
   console.log(
-    "| device | load (s) | RSS B/route | propagate to 2nd peer (s) | RSS B/route with outbound table | V8 heap B/route after forced GC, with outbound | poll query (ms) |",
+    "| device | load (s) | load, query end (s) | RSS B/route | propagate to 2nd peer (s) | RSS B/route with outbound table | V8 heap B/route after forced GC, with outbound | poll query (ms) |",
   );
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
-  console.log(`| sink-only control | ${s(controlSeconds)} | — | — | — | — | — |`);
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  console.log(`| sink-only control | ${s(controlSeconds)} | — | — | — | — | — | — |`);
   for (const r of results) {
     console.log(
-      `| ${r.device} | ${s(r.loadSeconds)} | ${s(r.rssBytesPerRoute, 0)} | ${s(r.propagateSeconds)} | ${s(r.rssBytesPerRouteWithOutbound, 0)} | ${s(r.heapBytesPerRouteWithOutbound, 0)} | ${s(r.pollQueryMs, 0)} |`,
+      `| ${r.device} | ${s(r.loadSeconds)} | ${s(r.loadSecondsUpper)} | ${s(r.rssBytesPerRoute, 0)} | ${s(r.propagateSeconds)} | ${s(r.rssBytesPerRouteWithOutbound, 0)} | ${s(r.heapBytesPerRouteWithOutbound, 0)} | ${s(r.pollQueryMs, 0)} |`,
     );
   }
   writeResult(GENERATOR === "bird" ? "bgp-bird-generator" : "bgp", {
@@ -536,7 +549,7 @@ async function main(): Promise<void> {
     generator: generator.name,
     attributeSets: GENERATOR === "bird" ? 1 : ATTR_SETS,
     versions: versions(),
-    method: `each device its own process; load = first UPDATE byte written (BIRD generator: its session Established) → the start of the first completion query that sees N routes; every device polled every ${POLL_MS} ms by the harness (margay routeCount over stdin, BIRD birdc imported counter, GoBGP rib summary, FRR summary json pfxRcd of the generator); memory = VmRSS gained / N for every device, no forced GC (margay's V8 heap after a forced GC is a separate, second figure taken after the last RSS reading); propagate = second peer Established → N prefixes received; ${REPEAT} interleaved runs per device, min/median/max`,
+    method: `each device its own process; load = first UPDATE byte written (BIRD generator: its session Established) → the start of the first completion query that sees N routes (loadSecondsUpper: → its end); every device polled every ${POLL_MS} ms by the harness (margay routeCount over stdin, BIRD birdc imported counter, GoBGP rib summary, FRR summary json pfxRcd of the generator with its best-path process_queue empty, one vtysh call); memory = VmRSS gained / N for every device, no forced GC (margay's V8 heap after a forced GC is a separate, second figure taken after the last RSS reading); propagate = second peer Established → N prefixes received; ${REPEAT} interleaved runs per device, min/median/max`,
     sinkOnlyControlSeconds: controlSeconds,
     results,
   });
