@@ -13,6 +13,8 @@ export type {
   BestPathEvent,
   BestRoute,
   Family,
+  LogAttributes,
+  LogFn,
   Logger,
   MaxPrefixEvent,
   MaxPrefixOptions,
@@ -26,4 +28,4 @@ export type {
   SpeakerEvent,
   SpeakerOptions,
 } from "./speaker/index.js";
-export { createSpeaker, SPEAKER_DEFAULTS } from "./speaker/index.js";
+export { createSpeaker, SPEAKER_DEFAULTS, silentLogger } from "./speaker/index.js";

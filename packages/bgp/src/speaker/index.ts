@@ -10,5 +10,13 @@ export type {
   PeerStatus,
   SpeakerEvent,
 } from "./events.js";
-export type { Family, Logger, MaxPrefixOptions, PeerOptions, SpeakerOptions } from "./options.js";
-export { SPEAKER_DEFAULTS } from "./options.js";
+export type {
+  Family,
+  LogAttributes,
+  LogFn,
+  Logger,
+  MaxPrefixOptions,
+  PeerOptions,
+  SpeakerOptions,
+} from "./options.js";
+export { SPEAKER_DEFAULTS, silentLogger } from "./options.js";

@@ -9,13 +9,40 @@ import { isIP } from "node:net";
 import { BgpConfigError, invalid } from "../errors/config-error.js";
 import type { Policy } from "../rib/policy.js";
 
-/** A structured logger (pino-compatible subset). The speaker logs constant messages with attributes. */
-export interface Logger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
+/** Structured attributes of one log record (pino's "merging object"). */
+export type LogAttributes = Record<string, unknown>;
+
+/** One level's method: attributes first and a constant message, or a message alone (pino's overloads). */
+export interface LogFn {
+  (attributes: LogAttributes, message?: string): void;
+  (message: string): void;
 }
+
+/**
+ * A structured logger, pino-shaped, the same shape as `@margay/api`'s `Logger` (this package imports
+ * nothing of ours, so it declares its own): a pino logger, or a child of one, is passed in as is. The
+ * speaker logs constant messages with values in the attributes.
+ */
+export interface Logger {
+  trace: LogFn;
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  child(bindings: LogAttributes): Logger;
+}
+
+const noop = (): void => {};
+
+/** A logger that drops everything: the speaker's default. */
+export const silentLogger: Logger = Object.freeze({
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: noop,
+  child: () => silentLogger,
+});
 
 /** Address families a peer exchanges. */
 export type Family = "ipv4" | "ipv6";

@@ -1,0 +1,153 @@
+/**
+ * The state one speaker shares between its parts (listener, sessions, graceful restart, Adj-RIB-Out),
+ * and the one serialized event loop every change runs on — GoBGP's `BgpServer` without its API: the
+ * facade (`speaker.ts`) owns the public calls, this object owns the data they and the sockets mutate.
+ *
+ * Every state change runs as a task of one FIFO queue drained synchronously on the Node event loop:
+ * a task never awaits, so socket events, timers and API calls cannot interleave their mutations.
+ *
+ * @packageDocumentation
+ */
+
+import type { Server, Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+import type { FsmConfig, FsmState, Negotiated } from "../fsm/types.js";
+import { Rib, type RibPeer } from "../rib/rib.js";
+import { DEFAULT_CODEC_CONTEXT } from "../wire/context.js";
+import { createFramer, type Framer } from "../wire/framer.js";
+import type { CodecContext } from "../wire/types.js";
+import { flushAll } from "./adj-rib-out.js";
+import type { MessageCounters, SpeakerEvent } from "./events.js";
+import {
+  canonicalAddress,
+  checkSpeakerOptions,
+  type Logger,
+  type NormalizedPeer,
+  peerId,
+  type SpeakerOptions,
+  silentLogger,
+  unknownPeer,
+} from "./options.js";
+import type { OutQueue } from "./out-queue.js";
+
+/** One TCP connection of a peer and the FSM running on it. */
+export interface Conn {
+  socket: Socket | null;
+  framer: Framer;
+  fsm: FsmState;
+  codec: CodecContext;
+}
+
+/** A configured peer: its session(s), RIB handle, counters and timers. */
+export interface PeerRt {
+  opts: NormalizedPeer;
+  rib: RibPeer;
+  fsmConfig: FsmConfig;
+  /** The session (RFC 4271 §6.8: the one that survives collision detection). */
+  conn: Conn;
+  /** A second, inbound session run while a collision is undecided. */
+  alt: Conn | null;
+  timer: NodeJS.Timeout | null;
+  negotiated: Negotiated | null;
+  establishedAt: number | null;
+  in: MessageCounters;
+  out: MessageCounters;
+  received: number;
+  pending: OutQueue;
+  restartTimer: NodeJS.Timeout | null;
+  staleTimer: NodeJS.Timeout | null;
+  maxPrefixFired: boolean;
+  removed: boolean;
+  closed: Promise<void> | null;
+}
+
+/** Shared state and event loop of one speaker. */
+export class SpeakerCore {
+  readonly listening: { host: string; port: number }[] = [];
+  readonly rib: Rib;
+  readonly log: Logger;
+  readonly peersById = new Map<string, PeerRt>();
+  readonly peersByIndex = new Map<number, PeerRt>();
+  readonly servers: Server[] = [];
+  readonly listeners = new Set<(e: SpeakerEvent) => void>();
+  closing: Promise<void> | null = null;
+  /** Peers with changes queued in their {@link OutQueue}, flushed at the end of the tick. */
+  readonly dirty = new Set<PeerRt>();
+  /** Peers with an Adj-RIB-Out (Established), walked for every best-path change. */
+  advertising: PeerRt[] = [];
+  private readonly queue: (() => void)[] = [];
+  private draining = false;
+  private flushScheduled = false;
+
+  constructor(readonly o: SpeakerOptions) {
+    checkSpeakerOptions(o);
+    this.log = o.logger ?? silentLogger;
+    this.rib = new Rib({
+      localAsn: o.asn,
+      routerId: o.routerId,
+      clusterId: o.clusterId,
+      alwaysCompareMed: o.alwaysCompareMed,
+      maxPaths: o.maxPaths,
+      igpCost: o.igpCost,
+    });
+  }
+
+  /** Runs `task` on the loop: now when the loop is idle, after the tasks already queued otherwise. */
+  enqueue(task: () => void): void {
+    this.queue.push(task);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const t = this.queue.shift()!;
+        try {
+          t();
+        } catch (e) {
+          this.log.error({ err: e }, "bgp task failed");
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+    // Coalesce the changes of everything done in this tick (e.g. many originate() calls) into packed UPDATEs.
+    if (this.dirty.size > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        flushAll(this);
+      });
+    }
+  }
+
+  /** The FSM's clock (monotonic milliseconds). */
+  now(): number {
+    return performance.now();
+  }
+
+  emit(e: SpeakerEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err }, "bgp event listener threw");
+      }
+    }
+  }
+
+  /** The peer at `address` (and `port`, needed only when several peers share the address). */
+  find(address: string, port?: number): PeerRt {
+    const id = peerId(address, port);
+    const p = this.peersById.get(id);
+    if (p) return p;
+    if (port === undefined) {
+      const a = canonicalAddress(address);
+      const matches = [...this.peersById.values()].filter((x) => x.opts.address === a);
+      if (matches.length === 1) return matches[0]!;
+    }
+    throw unknownPeer(id);
+  }
+
+  newConn(fsm: FsmState): Conn {
+    return { socket: null, framer: createFramer(), fsm, codec: DEFAULT_CODEC_CONTEXT };
+  }
+}
