@@ -15,15 +15,32 @@ import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { repoRoot } from "./bench-kit.js";
 
-/** In the order they run: the libraries first, the CNI plugin (which builds the distribution) last. */
-const PACKAGES = ["datastore", "ipam", "bgp", "policy", "dataplane", "kube-adapter", "margay"] as const;
+/** Run first, in this order; any other workspace with a `bench` script follows; the CNI plugin last. */
+const ORDER = ["datastore", "ipam", "bgp", "policy", "dataplane", "kube-adapter"];
+
+/** Workspace directories (`packages/<name>`) whose package.json has a `bench` script. */
+function benchPackages(): string[] {
+  const root = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { workspaces: string[] };
+  const found = root.workspaces
+    .filter((w) => {
+      const pkg = JSON.parse(readFileSync(join(repoRoot, w, "package.json"), "utf8")) as {
+        scripts?: Record<string, string>;
+      };
+      return pkg.scripts?.bench !== undefined;
+    })
+    .map((w) => w.replace(/^packages\//, ""));
+  const rank = (p: string) =>
+    p === "margay" ? ORDER.length + 1 : ORDER.includes(p) ? ORDER.indexOf(p) : ORDER.length;
+  return found.sort((a, b) => rank(a) - rank(b));
+}
+const PACKAGES = benchPackages();
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const QUICK = process.argv.includes("--quick");
-const ONLY = arg("only")?.split(",") ?? [...PACKAGES];
+const ONLY = arg("only")?.split(",") ?? PACKAGES;
 const OUT = resolve(
   repoRoot,
   arg("out") ?? join("bench-results", QUICK ? "benchmarks-quick.json" : "benchmarks.json"),

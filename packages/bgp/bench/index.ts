@@ -33,9 +33,9 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { size, summarize, summarizeBy, type Summary, writeResult } from "../../../scripts/bench-kit.js";
 import { startBird } from "../src/interop/bird.js";
-import { haveFrr, startFrr } from "../src/interop/frr.js";
+import { haveFrr, startFrr, VTYSH } from "../src/interop/frr.js";
 import { startGobgp } from "../src/interop/gobgp.js";
-import { freePort } from "../src/interop/util.js";
+import { freePort, run } from "../src/interop/util.js";
 import { accept, dial, encodeTable } from "./mini-peer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -287,7 +287,21 @@ async function startFrrDut(port: number): Promise<Device> {
     // The per-peer accepted-prefix counter (O(1)) counts a route before FRR's best-path work queue has
     // run, so the same query also reads that queue: loaded = every prefix received and the queue empty.
     count: async () => {
-      const text = await f.vtysh(["show bgp ipv4 unicast summary json", "show work-queues"]);
+      // vtysh directly, with a timeout that a bgpd busy with a million routes cannot run into.
+      const text = await run(
+        VTYSH,
+        [
+          "--vty_socket",
+          f.dir,
+          "-d",
+          "bgpd",
+          "-c",
+          "show bgp ipv4 unicast summary json",
+          "-c",
+          "show work-queues",
+        ],
+        120_000,
+      );
       const cut = text.indexOf("Work queue statistics");
       const j = JSON.parse(cut >= 0 ? text.slice(0, cut) : text) as {
         peers?: Record<string, { pfxRcd?: number }>;
