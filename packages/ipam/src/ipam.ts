@@ -3,7 +3,7 @@
  * multi-key compare-and-swap transaction (blocks, affinities and the handle together); a `conflict`
  * means another writer got there first, so the client re-reads what it had cached and retries.
  */
-import type { Datastore, ObjectKey, StoredObject, TxnOp } from "@margay/datastore";
+import type { ObjectKey, StoredObject, TxnOp } from "@margay/datastore";
 import {
   type AllocateRequest,
   addressOrdinal,
@@ -18,7 +18,6 @@ import {
   newBlock,
   ordinalAddress,
   type ReleaseItem,
-  type ReleaseSkipReason,
   releaseFromBlock,
   releaseHandleFromBlock,
 } from "./block.js";
@@ -39,14 +38,27 @@ import {
   parseCidr,
   parseIp,
 } from "./cidr.js";
+import type {
+  AssignedAddress,
+  AutoAssignArgs,
+  AutoAssignResult,
+  BlockUtilisation,
+  CheckOptions,
+  ClaimAffinityResult,
+  EffectiveIpamConfig,
+  GcOptions,
+  GcResult,
+  Ipam,
+  IpamOptions,
+  IpamScope,
+  PoolUtilisation,
+  ReleaseAffinitiesResult,
+  ReleaseIpsResult,
+  ReleaseRequest,
+} from "./client-types.js";
+import { DEFAULT_IPAM_CONFIG } from "./client-types.js";
 import { IpamError, IpamErrorCode, isIpamError } from "./errors.js";
-import {
-  defaultNodeSelectorMatches,
-  findOverlaps,
-  type NodeSelectorMatcher,
-  type NormalizedPool,
-  normalizePool,
-} from "./pools.js";
+import { defaultNodeSelectorMatches, findOverlaps, type NormalizedPool, normalizePool } from "./pools.js";
 import {
   AffinityState,
   type AllocationAttributes,
@@ -61,49 +73,28 @@ import {
   IpPoolUse,
   type IpReservationSpec,
 } from "./types.js";
+import { checkCount, checkName, checkScope, secondaryOf } from "./validate.js";
 
-/** Minimal structured logger (pino-compatible); the IPAM is silent without one. */
-export interface IpamLogger {
-  debug(attrs: Record<string, unknown>, msg: string): void;
-  warn(attrs: Record<string, unknown>, msg: string): void;
-}
-
-/** Options of {@link createIpam}. */
-export interface IpamOptions {
-  /** Where pools, config, reservations and the IPAM's own objects live. */
-  datastore: Datastore;
-  /** Evaluates a pool's `nodeSelector`. Default: the Calico selector evaluator of `@margay/api`. */
-  nodeSelectorMatches?: NodeSelectorMatcher | undefined;
-  /**
-   * Labels of a node, for node selectors. Default: the labels of the datastore's `Node` object of that
-   * name (none if it does not exist).
-   */
-  nodeLabels?:
-    | ((node: string, options: { signal?: AbortSignal }) => Promise<Record<string, string>>)
-    | undefined;
-  /**
-   * Attempts of one operation before `conflict-retries-exhausted`. Default 100 (Calico's datastore
-   * retry bound): a slow read-modify-write can lose many races against a hot writer on the same block.
-   */
-  maxAttempts?: number | undefined;
-  /** Base of the jittered exponential backoff between attempts, ms. Default 2. */
-  backoffMs?: number | undefined;
-  /** A released address is not handed out again for this long, ms. Default 0 (FIFO reuse only). */
-  reuseCooldownMs?: number | undefined;
-  /**
-   * An empty block affine to another host may be taken over once it has been empty this long, ms.
-   * Default 15 minutes; `Infinity` disables reclaiming.
-   */
-  reclaimEmptyBlockAfterMs?: number | undefined;
-  /** How long pools, IPAM config and reservations are cached, ms. Default 2000. */
-  configTtlMs?: number | undefined;
-  /** Clock, ms since the epoch. Default `Date.now`. */
-  now?: (() => number) | undefined;
-  /** Random source for backoff jitter and the low bits of a new block's sequence numbers. Default `Math.random`. */
-  random?: (() => number) | undefined;
-  /** Structured logger. Default: silent. */
-  logger?: IpamLogger | undefined;
-}
+export type {
+  AssignedAddress,
+  AutoAssignArgs,
+  AutoAssignResult,
+  BlockUtilisation,
+  CheckOptions,
+  ClaimAffinityResult,
+  EffectiveIpamConfig,
+  GcOptions,
+  GcResult,
+  Ipam,
+  IpamLogger,
+  IpamOptions,
+  IpamScope,
+  PoolUtilisation,
+  ReleaseAffinitiesResult,
+  ReleaseIpsResult,
+  ReleaseRequest,
+} from "./client-types.js";
+export { DEFAULT_IPAM_CONFIG } from "./client-types.js";
 
 const DEFAULTS = Object.freeze({
   maxAttempts: 100,
@@ -112,218 +103,6 @@ const DEFAULTS = Object.freeze({
   reclaimEmptyBlockAfterMs: 15 * 60_000,
   configTtlMs: 2000,
 });
-
-/** The effective IPAM configuration (Calico `IPAMConfiguration` with defaults applied). */
-export interface EffectiveIpamConfig {
-  strictAffinity: boolean;
-  autoAllocateBlocks: boolean;
-  /** 0 = unlimited. */
-  maxBlocksPerHost: number;
-}
-
-/** Defaults of the IPAM configuration when no `IPAMConfig` named `default` exists. */
-export const DEFAULT_IPAM_CONFIG: Readonly<EffectiveIpamConfig> = Object.freeze({
-  strictAffinity: false,
-  autoAllocateBlocks: true,
-  maxBlocksPerHost: 20,
-});
-
-/** Arguments of {@link Ipam.autoAssign}. */
-export interface AutoAssignArgs {
-  /** Handle the addresses are recorded under, e.g. `<network>.<containerID>`. */
-  handleId: string;
-  /** Node the workload runs on: decides affinity and node selectors. */
-  node: string;
-  /** Number of IPv4 addresses. Default 0. */
-  num4?: number | undefined;
-  /** Number of IPv6 addresses. Default 0. */
-  num6?: number | undefined;
-  /** Secondary attributes stored with the allocation. */
-  attrs?: AllocationAttributes | undefined;
-  /** Restrict to these pools (names or CIDRs); such a request may also use `Manual` pools. */
-  pools?: readonly string[] | undefined;
-  /** Purpose of the addresses. Default `Workload`. */
-  use?: IpPoolUse | undefined;
-  signal?: AbortSignal | undefined;
-}
-
-/** One address handed out. */
-export interface AssignedAddress {
-  /** The address, canonical text. */
-  ip: string;
-  family: IpFamily;
-  /** Name of the pool it came from. */
-  pool: string;
-  /** CIDR of the block it came from. */
-  block: string;
-  /** Sequence number of the allocation; pass it to `releaseIPs` to make the release exact. */
-  sequenceNumber: number;
-}
-
-/** Result of {@link Ipam.autoAssign}. */
-export interface AutoAssignResult {
-  ipv4: AssignedAddress[];
-  ipv6: AssignedAddress[];
-}
-
-/** One address to release, optionally guarded. */
-export interface ReleaseRequest {
-  ip: string;
-  /** Release only if the address belongs to this handle. */
-  handleId?: string | undefined;
-  /** Release only if the allocation still has this sequence number. */
-  sequenceNumber?: number | undefined;
-}
-
-/** Result of {@link Ipam.releaseIPs}. */
-export interface ReleaseIpsResult {
-  /** Addresses freed, with the handle each belonged to. */
-  released: { ip: string; handleId: string | null }[];
-  /** Addresses that were not allocated (nothing to do). */
-  unallocated: string[];
-  /** Addresses left alone because a guard did not match. */
-  skipped: { ip: string; reason: Exclude<ReleaseSkipReason, "not-allocated"> }[];
-}
-
-/** Result of {@link Ipam.claimAffinity}. */
-export interface ClaimAffinityResult {
-  claimed: string[];
-  failed: { cidr: string; reason: string }[];
-}
-
-/** Result of {@link Ipam.releaseHostAffinities}. */
-export interface ReleaseAffinitiesResult {
-  /** Blocks whose affinity was dropped (and deleted when empty). */
-  released: string[];
-  /** Of those, blocks that still hold addresses and stay as unaffine blocks. */
-  nonEmpty: string[];
-}
-
-/** Utilisation of one block. */
-export interface BlockUtilisation {
-  cidr: string;
-  affinity: string | null;
-  capacity: number;
-  inUse: number;
-  free: number;
-}
-
-/** Utilisation of one pool. */
-export interface PoolUtilisation {
-  name: string;
-  cidr: string;
-  family: IpFamily;
-  disabled: boolean;
-  capacity: bigint;
-  inUse: number;
-  /** Addresses not allocated (including those in unclaimed space). */
-  free: bigint;
-  blocks: BlockUtilisation[];
-}
-
-/**
- * Which allocations {@link Ipam.check} and {@link Ipam.gc} consider. Both fields narrow; an empty
- * scope is the whole datastore.
- *
- * An allocation belongs to the node its attributes record (`node`, written by `autoAssign` and
- * `assignIP`); an allocation recording no node belongs to the node its block is affine to, and to no
- * node when the block is unaffine. So a node's scope holds the addresses of its own blocks, less those
- * other nodes borrowed from them, plus the addresses it borrowed from other nodes' or unaffine blocks.
- * This is Calico's reading of its `node` attribute.
- */
-export interface IpamScope {
-  /** Only allocations belonging to this node (see above). */
-  node?: string | undefined;
-  /** Only handles whose id starts with this text, e.g. `<network>.`. */
-  handlePrefix?: string | undefined;
-}
-
-/** Options of {@link Ipam.check}. */
-export interface CheckOptions {
-  /** Default: everything. */
-  scope?: IpamScope | undefined;
-  signal?: AbortSignal | undefined;
-}
-
-/** Options of {@link Ipam.gc}. */
-export interface GcOptions {
-  /** Default: everything. */
-  scope?: IpamScope | undefined;
-  signal?: AbortSignal | undefined;
-}
-
-/** Result of {@link Ipam.gc}. */
-export interface GcResult {
-  /** Handles whose addresses were released. */
-  released: { handleId: string; ips: string[] }[];
-  /**
-   * Leaked handles left alone this time: inside the grace period, or changed since the report (a new
-   * allocation, an allocation outside the scope). Looked at again next time.
-   */
-  deferred: string[];
-  /** Handle objects holding no address (in scope, not live) that were deleted. */
-  removedHandles: string[];
-  /** The report the decision was based on. */
-  report: IpamCheckReport;
-}
-
-/** The IPAM client. Operations of one client are serialised; clients on many hosts run concurrently. */
-export interface Ipam {
-  /** Allocates `num4` IPv4 and `num6` IPv6 addresses for a handle, all or nothing. */
-  autoAssign(args: AutoAssignArgs): Promise<AutoAssignResult>;
-  /**
-   * Allocates one specific address. Idempotent per handle: when the address already belongs to
-   * `handleId` it is returned as it is (no second allocation, even in a pool disabled since). Throws
-   * `already-allocated` (held by another handle: `details.handleId`), `not-in-pool`, `pool-disabled`,
-   * `invalid` (not an address), and `block-in-use` (under `strictAffinity`, a block not affine to
-   * `node`).
-   */
-  assignIP(
-    ip: string,
-    args: {
-      handleId: string;
-      attrs?: AllocationAttributes | undefined;
-      node?: string | undefined;
-      signal?: AbortSignal | undefined;
-    },
-  ): Promise<AssignedAddress>;
-  /** Releases addresses (idempotent: addresses not allocated are reported, not errors). */
-  releaseIPs(
-    ips: readonly (string | ReleaseRequest)[],
-    options?: { signal?: AbortSignal },
-  ): Promise<ReleaseIpsResult>;
-  /** Releases every address of a handle and the handle; idempotent. Returns the addresses freed. */
-  releaseByHandle(handleId: string, options?: { signal?: AbortSignal }): Promise<string[]>;
-  /** Addresses held by a handle. */
-  ipsByHandle(handleId: string, options?: { signal?: AbortSignal }): Promise<string[]>;
-  /** Claims the block(s) covering `cidr` for `node`. */
-  claimAffinity(cidr: string, node: string, options?: { signal?: AbortSignal }): Promise<ClaimAffinityResult>;
-  /** Drops every block affinity of a node (a node going away); empty blocks are deleted. */
-  releaseHostAffinities(
-    node: string,
-    options?: { requireEmpty?: boolean; signal?: AbortSignal },
-  ): Promise<ReleaseAffinitiesResult>;
-  /** Capacity, use and free space per pool and per block. */
-  utilisation(options?: { signal?: AbortSignal }): Promise<PoolUtilisation[]>;
-  /**
-   * A consistency report given the set of handles that are legitimately in use. `scope` narrows the
-   * allocations counted and reported as leaks (see {@link IpamScope}); the handle lists are narrowed
-   * by `scope.handlePrefix`; the structural findings (blocks, affinities, pools) stay cluster-wide.
-   */
-  check(liveHandles: Iterable<string>, options?: CheckOptions): Promise<IpamCheckReport>;
-  /**
-   * Releases leaked handles of the scope (not live, and allocated more than `gracePeriodMs` ago),
-   * each handle all or nothing, re-verified under compare-and-swap on the blocks as they are when
-   * released: a handle with any allocation younger than the grace period, or outside the scope, is
-   * deferred, never freed. Also deletes handle objects holding no address (in `handlePrefix`, not live).
-   */
-  gc(liveHandles: Iterable<string>, gracePeriodMs: number, options?: GcOptions): Promise<GcResult>;
-  /** Drops cached state; the next operation re-reads the datastore. */
-  invalidate(): void;
-  /** Stops accepting calls. Does not close the datastore. */
-  close(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
 
 interface ConfigSnapshot {
   pools: NormalizedPool[];
@@ -372,63 +151,6 @@ const HANDLE_CACHE_MAX = 10_000;
 const MAX_CLAIM_BLOCKS = 1024;
 /** Addresses per release transaction (see `releaseIPs`). */
 const RELEASE_CHUNK = 32;
-
-function checkName(what: string, value: unknown): string {
-  if (typeof value !== "string" || !/^[A-Za-z0-9._:@+=~-]{1,200}$/.test(value)) {
-    throw new IpamError(IpamErrorCode.Invalid, `invalid ${what}`, { details: { [what]: value } });
-  }
-  return value;
-}
-
-function checkCount(what: string, value: unknown): number {
-  if (value === undefined) return 0;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 4096) {
-    throw new IpamError(IpamErrorCode.Invalid, `invalid ${what}`, { details: { [what]: value } });
-  }
-  return value;
-}
-
-function checkScope(scope: IpamScope | undefined): IpamScope | undefined {
-  if (scope === undefined) return undefined;
-  if (typeof scope !== "object" || scope === null) {
-    throw new IpamError(IpamErrorCode.Invalid, "invalid scope", { details: { scope } });
-  }
-  const out: IpamScope = {};
-  if (scope.node !== undefined) out.node = checkName("node", scope.node);
-  if (scope.handlePrefix !== undefined) {
-    if (typeof scope.handlePrefix !== "string" || scope.handlePrefix === "") {
-      throw new IpamError(IpamErrorCode.Invalid, "invalid handlePrefix", {
-        details: { handlePrefix: scope.handlePrefix },
-      });
-    }
-    out.handlePrefix = scope.handlePrefix;
-  }
-  return out;
-}
-
-/**
- * The secondary attributes stored with an allocation. The allocating node is always recorded (Calico's
- * `node` attribute): a node-scoped `gc` finds the addresses a node borrowed from other blocks by it.
- */
-function secondaryOf(
-  attrs: AllocationAttributes | undefined,
-  node: string | undefined,
-): Record<string, string> | null {
-  if (attrs !== undefined && (typeof attrs !== "object" || attrs === null)) {
-    throw new IpamError(IpamErrorCode.Invalid, "invalid attrs", { details: { attrs } });
-  }
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(attrs ?? {})) if (typeof v === "string") out[k] = v;
-  if (node !== undefined) {
-    if (out.node !== undefined && out.node !== node) {
-      throw new IpamError(IpamErrorCode.Invalid, "attrs.node differs from the node assigning", {
-        details: { node, attrsNode: out.node },
-      });
-    }
-    out.node = node;
-  }
-  return Object.keys(out).length === 0 ? null : out;
-}
 
 function dsCode(e: unknown): string | undefined {
   if (typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string") {
