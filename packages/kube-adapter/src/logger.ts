@@ -1,18 +1,8 @@
 /**
- * The logging seam: a pino-compatible subset. Libraries default to silent.
+ * The logging seam is `@margay/api`'s pino-shaped {@link Logger}; these re-exports keep the names this
+ * package exported before.
  *
  * @packageDocumentation
  */
-
-/** A structured logger (pino's call shape): attributes first, then a constant message. */
-export interface Logger {
-  debug(attributes: Record<string, unknown>, message: string): void;
-  info(attributes: Record<string, unknown>, message: string): void;
-  warn(attributes: Record<string, unknown>, message: string): void;
-  error(attributes: Record<string, unknown>, message: string): void;
-}
-
-const noop = (): void => {};
-
-/** A logger that drops everything (the default). */
-export const silentLogger: Logger = Object.freeze({ debug: noop, info: noop, warn: noop, error: noop });
+export type { Logger } from "@margay/api";
+export { silentLogger } from "@margay/api";
