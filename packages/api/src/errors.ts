@@ -22,6 +22,8 @@ export const ApiErrorCode = {
   InvalidIpAddress: "invalid-ip-address",
   /** A string is not a CIDR, or has host bits set where they are not allowed (see `parseCidr`). */
   InvalidCidr: "invalid-cidr",
+  /** An interface name, workload interface prefix or endpoint identity is not acceptable. */
+  InvalidInterfaceName: "invalid-interface-name",
 } as const;
 /** Union of {@link ApiErrorCode} values. */
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];

@@ -10,6 +10,17 @@ export type { Backoff, BackoffOptions } from "./runtime/backoff.js";
 export { backoffDelay, createBackoff, sleep } from "./runtime/backoff.js";
 export type { LogAttributes, LogFn, Logger, LogLevel, LogRecord, RecordingLogger } from "./runtime/logger.js";
 export { createRecordingLogger, LOG_LEVELS, silentLogger } from "./runtime/logger.js";
+export type { InterfaceNameErrorDetails, WorkloadInterfaceIdentity } from "./interface-name.js";
+export {
+  DEFAULT_WORKLOAD_INTERFACE_PREFIX,
+  InterfaceNameError,
+  isInterfaceNameError,
+  isValidInterfaceName,
+  isValidWorkloadInterfacePrefix,
+  MAX_INTERFACE_NAME_LENGTH,
+  validateWorkloadInterfacePrefix,
+  workloadInterfaceName,
+} from "./interface-name.js";
 export type {
   AllNode,
   BoolNode,

@@ -1,3 +1,5 @@
+import { DEFAULT_WORKLOAD_INTERFACE_PREFIX } from "@margay/api";
+
 /** Defaults shared by the drivers (Calico's values where users would expect them). */
 export const DATAPLANE_DEFAULTS = Object.freeze({
   /** Route protocol number marking our routes (Calico uses 80 too; pick another to run side by side). */
@@ -14,8 +16,11 @@ export const DATAPLANE_DEFAULTS = Object.freeze({
   vxlanMtu: 1450,
   /** IPIP device (the kernel's fallback device). */
   ipipDevice: "tunl0",
-  /** Host-side veth prefix. */
-  ifPrefix: "mgy",
+  /**
+   * Host-side workload interface prefix: `DEFAULT_WORKLOAD_INTERFACE_PREFIX` of `@margay/api` (`mgy`), the
+   * one default the plumber names veths with, `convertPod` names endpoints with and the driver polices.
+   */
+  ifPrefix: DEFAULT_WORKLOAD_INTERFACE_PREFIX,
   /** Periodic reconciliation (ms); 0 disables it. */
   reconcileIntervalMs: 90_000,
 });

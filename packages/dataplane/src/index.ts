@@ -39,7 +39,6 @@ export {
   validateIfName,
   validateNetnsName,
   validateNetnsPath,
-  workloadIfName,
 } from "./kernel/names.js";
 export type { CommandRunner, RunOptions, RunResult, RunningCommand } from "./kernel/runner.js";
 export { createProcessRunner } from "./kernel/runner.js";

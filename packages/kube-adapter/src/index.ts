@@ -64,6 +64,7 @@ export { createInformer, InformerPhase } from "./informer/informer.js";
 
 export type { ConvertContext, ResourceConverter } from "./convert/converters.js";
 export { defaultConverters } from "./convert/converters.js";
+export type { ConvertPodOptions } from "./convert/pod.js";
 export {
   convertPod,
   ORCHESTRATOR_KUBERNETES,

@@ -61,6 +61,11 @@ export interface KubeAdapterOptions {
    * BaselineAdminNetworkPolicies are followed.
    */
   tiers?: boolean | undefined;
+  /**
+   * Prefix of the host-side interfaces pods' endpoints name (see `workloadInterfaceName` of
+   * `@margay/api`): must match the dataplane's. Default `mgy`.
+   */
+  interfacePrefix?: string | undefined;
   /** Items per list page. Default 500. */
   pageSize?: number | undefined;
   /** Base watch `timeoutSeconds` (each watch picks [t, 2t)). Default 300. */
@@ -138,6 +143,7 @@ export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
     // The key being converted, for issue reports (conversion is synchronous, one event at a time).
     let converting = "";
     const context = {
+      interfacePrefix: options.interfacePrefix,
       onIssue: (error: unknown) => {
         convertIssues++;
         logger.warn({ kind, key: converting, error }, "part of an object left out of its conversion");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
-import { isValidIfName, validateNetnsName, validateNetnsPath, workloadIfName } from "./names.js";
+import { isValidIfName, validateNetnsName, validateNetnsPath } from "./names.js";
 import { inNetns, ipArgv, namedNetns, pathNetns } from "./netns.js";
 
 describe("interface and namespace names", () => {
@@ -11,16 +11,6 @@ describe("interface and namespace names", () => {
     for (const bad of ["", "a234567890abcdef", "eth 0", "eth0;rm", "a/b", ".", "..", "-x", "é"]) {
       expect(isValidIfName(bad)).toBe(false);
     }
-  });
-
-  it("derives stable 15-byte host-side names from workload ids", () => {
-    const a = workloadIfName("default/pod-a/eth0");
-    expect(a).toMatch(/^mgy[0-9a-f]{12}$/);
-    expect(workloadIfName("default/pod-a/eth0")).toBe(a);
-    expect(workloadIfName("default/pod-b/eth0")).not.toBe(a);
-    // Calico's layout: prefix + first hex digits of SHA-1 (sha1("x") = 11f6ad8ec52a2984abaafd7c3b516503785c2072).
-    expect(workloadIfName("x", "cali")).toBe("cali11f6ad8ec52");
-    expect(() => workloadIfName("x", "BAD!")).toThrow();
   });
 
   it("validates namespace handles before any argv is built", () => {

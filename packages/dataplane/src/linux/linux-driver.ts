@@ -10,6 +10,7 @@ import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js
 import { bridgeJson, findLinkJson, ipJson } from "../kernel/iproute.js";
 import { createIpBatchSession } from "../kernel/ip-session.js";
 import { validateIfName } from "../kernel/names.js";
+import { dataplanePrefix } from "../workload/plumbing.js";
 import type { NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
 import { EMPTY_POLICY_SNAPSHOT, natPools, policySnapshot } from "../snapshot.js";
@@ -83,7 +84,11 @@ export interface LinuxNftablesOptions {
   readonly enabled?: boolean | undefined;
   /** Table name (family inet). Default `margay`. */
   readonly table?: string | undefined;
-  /** Host-side workload interface prefixes (unknown `<prefix>*` interfaces are dropped). Default `["mgy"]`. */
+  /**
+   * Host-side workload interface prefixes: traffic of a `<prefix>*` interface that no endpoint names is
+   * dropped (fail closed) and the interface logged. Default `[DATAPLANE_DEFAULTS.ifPrefix]` (`["mgy"]`),
+   * the default of `workloadInterfaceName` in `@margay/api`; the plumber's `ifPrefix` must be among them.
+   */
   readonly workloadPrefixes?: readonly string[] | undefined;
   /** Workload-to-host traffic after egress policy. Default `accept`. */
   readonly endpointToHost?: "accept" | "drop" | undefined;
@@ -99,6 +104,12 @@ export interface LinuxDataplane extends DataplaneDriver {
    * alone. A no-op before the first in-sync.
    */
   reconcile(options?: DriverCallOptions): Promise<{ added: number; removed: number }>;
+  /**
+   * Workload-prefixed interfaces that no programmed endpoint names, as of the last check (first in-sync,
+   * each reconcile, each batch that removes an endpoint). Their traffic is dropped; each is logged once
+   * (`warn`, "workload interface has no endpoint") when first seen.
+   */
+  readonly unclaimedInterfaces: readonly string[];
   /** Result of the IPIP probe (made when a pool first asks for IPIP after in-sync; undefined before). */
   readonly ipip: { readonly supported: boolean; readonly reason: string } | undefined;
 }
@@ -141,14 +152,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   const nftEnabled = nftOptions.enabled ?? true;
   const render: NftRenderOptions = {
     table: validateIfName(nftOptions.table ?? "margay"),
-    workloadPrefixes: (nftOptions.workloadPrefixes ?? [DATAPLANE_DEFAULTS.ifPrefix]).map((p) => {
-      if (!/^[A-Za-z0-9_.-]{1,12}$/.test(p)) {
-        throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "invalid workload prefix", {
-          details: { p },
-        });
-      }
-      return p;
-    }),
+    workloadPrefixes: (nftOptions.workloadPrefixes ?? [DATAPLANE_DEFAULTS.ifPrefix]).map(dataplanePrefix),
     endpointToHost: nftOptions.endpointToHost ?? "accept",
     marks: nftOptions.marks ?? { allow: 0x10000, pass: 0x20000 },
     priority: 0,
@@ -211,6 +215,23 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   let programmed = false;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
+  let unclaimed = new Set<string>();
+
+  /** Finds workload-prefixed interfaces no accepted endpoint names and logs the new ones. */
+  async function checkUnclaimed(signal: AbortSignal | undefined) {
+    if (!nftEnabled) return;
+    const links = await ipJson<{ ifname: string }>(runner, ns, ["link", "show"], { signal });
+    const claimed = new Set<string>();
+    for (const w of accepted.workloads.values()) claimed.add(w.ifname);
+    const now = new Set<string>();
+    for (const { ifname } of links) {
+      if (claimed.has(ifname) || !render.workloadPrefixes.some((p) => ifname.startsWith(p))) continue;
+      now.add(ifname);
+      if (!unclaimed.has(ifname))
+        log.warn({ ifname }, "workload interface has no endpoint; its traffic is dropped");
+    }
+    unclaimed = now;
+  }
 
   const ensureOpen = () => {
     if (closed) throw new DataplaneError(DataplaneErrorCode.Closed, "driver is closed");
@@ -346,6 +367,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     policy.catch(() => undefined);
     const r = await program(true, signal, "all", policy, listing);
     if (r.added + r.removed > 0) log.info({ added: r.added, removed: r.removed }, "reconciled routes");
+    await checkUnclaimed(signal);
     return { added: r.added, removed: r.removed };
   }
 
@@ -369,6 +391,9 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
   return {
     get ipip() {
       return ipip;
+    },
+    get unclaimedInterfaces() {
+      return [...unclaimed].sort();
     },
     apply(updates, callOptions = {}): Promise<ApplyResult> {
       return queue(async () => {
@@ -397,6 +422,8 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
           warnings = (await program(first, callOptions.signal, dirty, policy, listing)).plan.warnings;
         } else await policy;
         programmed = true;
+        if (first || updates.some((u) => u.kind === "workload-endpoint-remove"))
+          await checkUnclaimed(callOptions.signal);
         if (first) schedule();
         return { inSync: true, programmed: true, warnings };
       });

@@ -67,7 +67,7 @@ beforeAll(async () => {
     const podNs = await lab.add(`w${i}`);
     const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host.ns });
     const res = await plumber.add({
-      workloadId: `default/pod${i}`,
+      endpoint: { namespace: "default", workload: `pod${i}` },
       containerNetns: podNs,
       addresses: [`${podIp(i)}/32`],
     });

@@ -77,7 +77,7 @@ beforeAll(async () => {
   const podNs = await lab.add("pod");
   const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host.ns });
   const pod = await plumber.add({
-    workloadId: "default/fwd",
+    endpoint: { namespace: "default", workload: "fwd" },
     containerNetns: podNs,
     addresses: [`${POD_IP}/32`],
   });

@@ -6,6 +6,7 @@ import {
   type PolicyUpdate,
   type ResourceKey,
 } from "@margay/policy";
+import { workloadInterfaceName } from "@margay/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
 import { nftNames } from "./names.js";
@@ -141,6 +142,7 @@ let hosts: LabHost[];
 let driver: LinuxDataplane;
 const agents: ProbeAgent[] = [];
 const ifnames: string[] = [];
+const warnings: { attrs: Record<string, unknown>; msg: string }[] = [];
 let outsideAgent: ProbeAgent;
 const graph = createCalcGraph({ nodeName: "host1" });
 /** Every resource currently in `graph`, so a restarted driver can be fed the same state. */
@@ -182,12 +184,17 @@ beforeAll(async () => {
   ({ hosts } = await createUnderlay(lab, 2, "10.78.0"));
   const host = hosts[0]!;
   const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host.ns });
-  driver = createLinuxDataplane({ netns: host.ns, nodeName: "host1", reconcileIntervalMs: 0 });
+  driver = createLinuxDataplane({
+    netns: host.ns,
+    nodeName: "host1",
+    reconcileIntervalMs: 0,
+    logger: { info() {}, warn: (attrs, msg) => warnings.push({ attrs, msg }) },
+  });
   const routes = [];
   for (const pod of PODS) {
     const ns = await lab.add(pod.name);
     const r = await plumber.add({
-      workloadId: `default/${pod.name}`,
+      endpoint: { namespace: "default", workload: pod.name },
       containerNetns: ns,
       addresses: [`${pod.ip}/32`],
     });
@@ -209,7 +216,9 @@ beforeAll(async () => {
       },
       spec: {
         node: "host1",
-        interfaceName: r.hostIfName,
+        // Named from the endpoint's identity as convertPod names it, not from the plumber's answer: the
+        // policy below is enforced only if the two agree.
+        interfaceName: workloadInterfaceName({ namespace: "default", workload: pod.name }),
         ipNetworks: [`${pod.ip}/32`],
         profiles: ["kns.default"],
         ports: [{ name: "pg", protocol: "TCP", port: 5432 }],
@@ -267,11 +276,18 @@ describe("nftables policy with real packets", () => {
     });
   }
 
-  it("drops traffic from a workload interface that has no endpoint (fail closed)", async () => {
+  it("the plumber's interfaces are the ones the endpoints name, so each pod is policed", () => {
+    expect(ifnames).toEqual(
+      PODS.map((p) => workloadInterfaceName({ namespace: "default", workload: p.name })),
+    );
+    expect(driver.unclaimedInterfaces).toEqual([]);
+  });
+
+  it("drops traffic from a workload interface that has no endpoint (fail closed), and logs it", async () => {
     const ns = await lab.add("rogue");
     const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: hosts[0]!.ns });
     const r = await plumber.add({
-      workloadId: "default/rogue",
+      endpoint: { namespace: "default", workload: "rogue" },
       containerNetns: ns,
       addresses: ["10.65.0.9/32"],
     });
@@ -285,6 +301,11 @@ describe("nftables policy with real packets", () => {
     } finally {
       await rogue.close();
     }
+    await driver.reconcile();
+    expect(driver.unclaimedInterfaces).toEqual([r.hostIfName]);
+    expect(warnings.filter((w) => w.attrs.ifname === r.hostIfName).map((w) => w.msg)).toEqual([
+      "workload interface has no endpoint; its traffic is dropped",
+    ]);
   });
 
   it("masquerades pool traffic leaving the pools (natOutgoing)", async () => {

@@ -26,7 +26,7 @@ afterAll(async () => {
 
 describe("workload plumbing", () => {
   const specA = () => ({
-    workloadId: "default/a",
+    endpoint: { namespace: "default", workload: "a" },
     containerNetns: podA,
     containerIfName: "eth0",
     addresses: ["10.66.0.2/32", "fd66::2/128"],
@@ -36,7 +36,7 @@ describe("workload plumbing", () => {
   it("creates the veth pair with a stable name, addresses, gateways, MTU and sysctls", async () => {
     const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
     const r = await plumber.add(specA());
-    expect(r.hostIfName).toBe(plumber.hostIfName("default/a"));
+    expect(r.hostIfName).toBe(plumber.hostIfName({ namespace: "default", workload: "a" }));
     expect(r.hostIfName).toMatch(/^mgy[0-9a-f]{12}$/);
     const [hostLink] = await json<{ address: string; mtu: number }[]>(
       host,
@@ -82,7 +82,7 @@ describe("workload plumbing", () => {
       "link",
       "show",
       "dev",
-      plumber.hostIfName("default/a"),
+      plumber.hostIfName({ namespace: "default", workload: "a" }),
     );
     await lab.exec(podA, ["ip", "addr", "del", "10.66.0.2/32", "dev", "eth0"]);
     expect(await plumber.check(specA())).toEqual(["address 10.66.0.2/32 missing"]);
@@ -92,7 +92,7 @@ describe("workload plumbing", () => {
       "link",
       "show",
       "dev",
-      plumber.hostIfName("default/a"),
+      plumber.hostIfName({ namespace: "default", workload: "a" }),
     );
     expect(after!.ifindex).toBe(before!.ifindex);
     expect(await plumber.check(specA())).toEqual([]);
@@ -102,7 +102,7 @@ describe("workload plumbing", () => {
     const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
     const a = await plumber.add(specA());
     const b = await plumber.add({
-      workloadId: "default/b",
+      endpoint: { namespace: "default", workload: "b" },
       containerNetns: podB,
       addresses: ["10.66.0.3/32", "fd66::3/128"],
       mtu: 1450,
@@ -136,20 +136,22 @@ describe("workload plumbing", () => {
 
   it("is reversible: remove deletes both ends, twice is fine, and a half-made pair is rebuilt", async () => {
     const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
-    await plumber.remove("default/a");
-    await plumber.remove("default/a");
+    await plumber.remove({ namespace: "default", workload: "a" });
+    await plumber.remove({ namespace: "default", workload: "a" });
     const links = await json<{ ifname: string }[]>(host, "link", "show");
-    expect(links.map((l) => l.ifname)).not.toContain(plumber.hostIfName("default/a"));
+    expect(links.map((l) => l.ifname)).not.toContain(
+      plumber.hostIfName({ namespace: "default", workload: "a" }),
+    );
     expect((await json<{ ifname: string }[]>(podA, "link", "show")).map((l) => l.ifname)).toEqual(["lo"]);
     expect(await plumber.check(specA())).toEqual([
-      `host interface ${plumber.hostIfName("default/a")} missing`,
+      `host interface ${plumber.hostIfName({ namespace: "default", workload: "a" })} missing`,
     ]);
     // A leftover host end whose peer never reached the pod (a crash between the two steps).
     await lab.exec(host, [
       "ip",
       "link",
       "add",
-      plumber.hostIfName("default/a"),
+      plumber.hostIfName({ namespace: "default", workload: "a" }),
       "type",
       "veth",
       "peer",

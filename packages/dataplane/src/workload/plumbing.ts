@@ -1,7 +1,14 @@
 import { canonicalIp, ipFamily, parseCidr } from "../cidr.js";
 import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
 import { type KernelCallOptions, findLinkJson, ip, ipBatch, ipJson } from "../kernel/iproute.js";
-import { validateIfName, workloadIfName } from "../kernel/names.js";
+import {
+  isInterfaceNameError,
+  validateWorkloadInterfacePrefix,
+  type WorkloadInterfaceIdentity,
+  workloadInterfaceName,
+} from "@margay/api";
+import { DATAPLANE_DEFAULTS } from "../defaults.js";
+import { validateIfName } from "../kernel/names.js";
 import { type NetnsHandle, inNetns } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import type { Encapsulation } from "../updates.js";
@@ -27,8 +34,12 @@ export function workloadMtu(underlayMtu: number, encapsulation: Encapsulation): 
 
 /** What the CNI plugin asks for. */
 export interface WorkloadSpec {
-  /** Stable workload id (e.g. `namespace/pod/eth0` or the container id); names the host-side veth. */
-  readonly workloadId: string;
+  /**
+   * The endpoint identity (namespace, workload, endpoint): names the host-side veth through
+   * `workloadInterfaceName` of `@margay/api`, so the name is the `interfaceName` of the endpoint that
+   * `convertPod` (or any writer using that function) gives this workload.
+   */
+  readonly endpoint: WorkloadInterfaceIdentity;
   /** The workload's network namespace. */
   readonly containerNetns: NetnsHandle;
   /** Interface name inside the workload. Default: `eth0`. */
@@ -57,18 +68,18 @@ export interface WorkloadPlumberOptions {
   readonly runner: CommandRunner;
   /** The namespace host-side veths live in (the node's). Required: there is no implicit default. */
   readonly hostNetns: NetnsHandle;
-  /** Host-side name prefix. Default: `mgy`. */
+  /** Host-side name prefix; must be one the driver polices. Default: `DATAPLANE_DEFAULTS.ifPrefix` (`mgy`). */
   readonly ifPrefix?: string | undefined;
 }
 
 /** Creates, checks and removes workload veths. Every step is idempotent. */
 export interface WorkloadPlumber {
-  /** Host-side veth name for `workloadId`. */
-  hostIfName(workloadId: string): string;
+  /** Host-side veth name of an endpoint (`workloadInterfaceName(endpoint, ifPrefix)`). */
+  hostIfName(endpoint: WorkloadInterfaceIdentity): string;
   /** Plumbs (or re-plumbs) the workload; safe to repeat. */
   add(spec: WorkloadSpec, options?: KernelCallOptions): Promise<WorkloadResult>;
   /** Removes the workload's veth pair (both ends); a missing pair is not an error. */
-  remove(workloadId: string, options?: KernelCallOptions): Promise<void>;
+  remove(endpoint: WorkloadInterfaceIdentity, options?: KernelCallOptions): Promise<void>;
   /** Returns the problems found with a plumbed workload (empty: all as asked), like CNI CHECK. */
   check(spec: WorkloadSpec, options?: KernelCallOptions): Promise<string[]>;
 }
@@ -115,8 +126,18 @@ async function findLink(
 /** Creates a {@link WorkloadPlumber}. */
 export function createWorkloadPlumber(options: WorkloadPlumberOptions): WorkloadPlumber {
   const { runner, hostNetns } = options;
-  const prefix = options.ifPrefix ?? "mgy";
-  const hostIfName = (id: string) => workloadIfName(id, prefix);
+  const prefix = dataplanePrefix(options.ifPrefix ?? DATAPLANE_DEFAULTS.ifPrefix);
+  const hostIfName = (endpoint: WorkloadInterfaceIdentity) => {
+    try {
+      return workloadInterfaceName(endpoint, prefix);
+    } catch (e) {
+      if (!isInterfaceNameError(e)) throw e;
+      throw new DataplaneError(DataplaneErrorCode.InvalidName, e.message, {
+        details: { ...e.details },
+        cause: e,
+      });
+    }
+  };
 
   function normalize(spec: WorkloadSpec) {
     const containerIfName = validateIfName(spec.containerIfName ?? "eth0");
@@ -129,7 +150,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       return `${canonicalIp(a.split("/")[0] ?? "")}/${c.prefix}`;
     });
     netnsRef(spec.containerNetns);
-    return { containerIfName, mtu, addresses, host: hostIfName(spec.workloadId) };
+    return { containerIfName, mtu, addresses, host: hostIfName(spec.endpoint) };
   }
 
   return {
@@ -151,7 +172,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       if (hostLink === undefined) {
         if (inner !== undefined) {
           throw new DataplaneError(DataplaneErrorCode.CommandFailed, "container interface already exists", {
-            details: { ifname: containerIfName, workloadId: spec.workloadId },
+            details: { ifname: containerIfName, endpoint: spec.endpoint },
           });
         }
         await ip(
@@ -230,8 +251,8 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
         addresses,
       };
     },
-    async remove(workloadId, callOptions = {}) {
-      const host = hostIfName(workloadId);
+    async remove(endpoint, callOptions = {}) {
+      const host = hostIfName(endpoint);
       if ((await findLink(runner, hostNetns, host, callOptions)) !== undefined) {
         await ip(runner, hostNetns, ["link", "del", host], callOptions);
       }
@@ -260,4 +281,14 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       return problems;
     },
   };
+}
+
+/** A workload interface prefix as the dataplane takes it: `invalid-options` unless the API's rule holds. */
+export function dataplanePrefix(prefix: string): string {
+  try {
+    return validateWorkloadInterfacePrefix(prefix);
+  } catch (e) {
+    if (!isInterfaceNameError(e)) throw e;
+    throw new DataplaneError(DataplaneErrorCode.InvalidOptions, e.message, { details: { prefix }, cause: e });
+  }
 }

@@ -41,6 +41,8 @@ export interface ResourceConverter<T extends KubeObject = KubeObject> {
 export interface ConvertContext {
   /** Told of each part of an object left out or narrowed (e.g. a policy rule with a malformed CIDR). */
   readonly onIssue?: ((error: unknown) => void) | undefined;
+  /** Workload interface prefix pods' endpoints are named with. Default `mgy` (see `convertPod`). */
+  readonly interfacePrefix?: string | undefined;
 }
 
 const policyOptions = (context: ConvertContext | undefined) =>
@@ -51,8 +53,8 @@ export const defaultConverters: Readonly<Record<KubeResourceName, ResourceConver
   pods: {
     resource: KubeResources.pods,
     modelKinds: ["WorkloadEndpoint"],
-    convert: (o: KubeObject) => {
-      const wep = convertPod(o as KubePod);
+    convert: (o: KubeObject, context?: ConvertContext) => {
+      const wep = convertPod(o as KubePod, { interfacePrefix: context?.interfacePrefix });
       return wep === undefined ? [] : [wep];
     },
   },

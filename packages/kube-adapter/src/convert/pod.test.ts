@@ -1,4 +1,4 @@
-import { validateResource } from "@margay/api";
+import { DEFAULT_WORKLOAD_INTERFACE_PREFIX, validateResource, workloadInterfaceName } from "@margay/api";
 import { describe, expect, it } from "vitest";
 import type { KubePod } from "../kube-types.js";
 import { convertPod, podInterfaceName, podSkipReason, workloadEndpointName } from "./pod.js";
@@ -40,10 +40,26 @@ describe("Calico names", () => {
   });
 
   it("derives the host interface from SHA-1 of <namespace>.<pod>, 15 characters", () => {
-    // Golden values: `echo -n default.nginx | sha1sum` (coreutils), first 11 hex digits, as Calico's CNI does.
-    expect(podInterfaceName("default", "nginx")).toBe("calic440f455693");
-    expect(podInterfaceName("kube-system", "coredns-5d78c9869d-abcde")).toBe("cali4d5f75c480c");
+    // Golden values: `echo -n default.nginx | sha1sum` (coreutils); with `cali`, 11 hex digits as Calico's CNI.
+    expect(podInterfaceName("default", "nginx", "cali")).toBe("calic440f455693");
+    expect(podInterfaceName("kube-system", "coredns-5d78c9869d-abcde", "cali")).toBe("cali4d5f75c480c");
+    expect(podInterfaceName("default", "nginx")).toBe("mgyc440f455693b");
     expect(podInterfaceName("default", "nginx", "mg")).toBe("mgc440f455693b6");
+  });
+
+  it("names the interface with the one function of @margay/api and its default prefix", () => {
+    const pod = {
+      metadata: { name: "web", namespace: "shop" },
+      spec: { nodeName: "n1", containers: [] },
+      status: { podIP: "10.0.0.5" },
+    } as unknown as Parameters<typeof convertPod>[0];
+    const name = workloadInterfaceName({ namespace: "shop", workload: "web" });
+    expect(convertPod(pod)?.spec.interfaceName).toBe(name);
+    expect(name.startsWith(DEFAULT_WORKLOAD_INTERFACE_PREFIX)).toBe(true);
+    expect(convertPod(pod, { interfacePrefix: "cali" })?.spec.interfaceName).toBe(
+      workloadInterfaceName({ namespace: "shop", workload: "web" }, "cali"),
+    );
+    expect(() => convertPod(pod, { interfacePrefix: "Bad!" })).toThrow(/prefix/);
   });
 });
 

@@ -1,15 +1,23 @@
 /**
  * Pods → WorkloadEndpoints, with Calico's names and labels so that a Calico user recognises them:
  * endpoint `<node>-k8s-<pod>-eth0` (each `-` inside a part doubled), host interface
- * `cali` + the first 11 hex digits of SHA-1(`<namespace>.<pod>`), labels of the pod plus
+ * `workloadInterfaceName({ namespace, workload: pod })` of `@margay/api` (the name the workload plumber
+ * gives the pod's veth and the prefix the dataplane polices: `mgy` + 12 hex digits of
+ * SHA-1(`<namespace>.<pod>`) by default, Calico's exact name with prefix `cali`), labels of the pod plus
  * `projectcalico.org/namespace`, `projectcalico.org/orchestrator` and `projectcalico.org/serviceaccount`,
  * profiles `kns.<namespace>` and `ksa.<namespace>.<serviceaccount>`.
  *
  * @packageDocumentation
  */
 
-import { hash } from "node:crypto";
-import { API_VERSION, tryParseIp, type WorkloadEndpoint, type WorkloadEndpointPort } from "@margay/api";
+import {
+  API_VERSION,
+  DEFAULT_WORKLOAD_INTERFACE_PREFIX,
+  tryParseIp,
+  type WorkloadEndpoint,
+  type WorkloadEndpointPort,
+  workloadInterfaceName,
+} from "@margay/api";
 import {
   LABEL_NAMESPACE,
   LABEL_ORCHESTRATOR,
@@ -39,13 +47,22 @@ export function workloadEndpointName(
 }
 
 /**
- * The host-side interface name of a pod, as Calico's CNI plugin derives it: `prefix` + the first 11 hex
- * digits of SHA-1(`<namespace>.<pod>`) (15 characters with the default `cali`, the Linux limit).
+ * The host-side interface name of a pod's `eth0`: `workloadInterfaceName({ namespace, workload: pod },
+ * prefix)` of `@margay/api`, the one function every package derives it with. Default prefix
+ * `DEFAULT_WORKLOAD_INTERFACE_PREFIX` (`mgy`); `cali` gives Calico's name.
  */
-export function podInterfaceName(namespace: string, pod: string, prefix = "cali"): string {
-  // One-shot hashing: no Hash object per pod on the watch path.
-  const digest = hash("sha1", `${namespace}.${pod}`, "hex");
-  return prefix + digest.slice(0, 15 - prefix.length);
+export function podInterfaceName(
+  namespace: string,
+  pod: string,
+  prefix: string = DEFAULT_WORKLOAD_INTERFACE_PREFIX,
+): string {
+  return workloadInterfaceName({ namespace, workload: pod }, prefix);
+}
+
+/** Options of {@link convertPod}. */
+export interface ConvertPodOptions {
+  /** Workload interface prefix; must be the one the node's dataplane polices. Default `mgy`. */
+  readonly interfacePrefix?: string | undefined;
 }
 
 /** Why a pod yields no endpoint, or `undefined` when it does. */
@@ -112,7 +129,7 @@ function namedPorts(pod: KubePod): WorkloadEndpointPort[] {
  * host-network pods, finished pods (`Succeeded`/`Failed`) and pods not yet scheduled to a node. A
  * scheduled pod without addresses yet gets an endpoint without `ipNetworks`.
  */
-export function convertPod(pod: KubePod): WorkloadEndpoint | undefined {
+export function convertPod(pod: KubePod, options: ConvertPodOptions = {}): WorkloadEndpoint | undefined {
   if (podSkipReason(pod) !== undefined) return undefined;
   const namespace = pod.metadata.namespace ?? "default";
   const name = pod.metadata.name;
@@ -138,7 +155,7 @@ export function convertPod(pod: KubePod): WorkloadEndpoint | undefined {
       ...(sa !== undefined && sa !== "" ? { serviceAccountName: sa } : {}),
       ...(ipNetworks.length > 0 ? { ipNetworks } : {}),
       profiles,
-      interfaceName: podInterfaceName(namespace, name),
+      interfaceName: podInterfaceName(namespace, name, options.interfacePrefix),
       ...(ports.length > 0 ? { ports } : {}),
     },
   };
