@@ -9,6 +9,7 @@
 import { randomUUID, X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import { inspect } from "node:util";
+import { backoffDelay, type Logger, silentLogger, sleep } from "@margay/api";
 import {
   circuitBreaker,
   ConsecutiveBreaker,
@@ -118,6 +119,12 @@ export interface EtcdDatastoreOptions extends ValidationOptions {
   watchQueueLimit?: number | undefined;
   /** Clock for `creationTimestamp`. Default `() => new Date()`. */
   now?: (() => Date) | undefined;
+  /**
+   * Structured logger (pino-compatible); records carry `component: "datastore", backend: "etcd"`. Watch
+   * disconnects and reconnects, read retries and endpoints the circuit breaker takes out of (and back into)
+   * service are logged. Default: silent.
+   */
+  logger?: Logger | undefined;
 }
 
 /** The etcd backend's own surface: the {@link Datastore} plus its prefix and the raw client. */
@@ -132,6 +139,8 @@ export interface EtcdDatastore extends Datastore {
 }
 
 const BACKEND = "etcd";
+/** Delays between attempts of an idempotent read: 100 ms, 200 ms, … (no jitter: each may pick another endpoint). */
+const READ_RETRY = Object.freeze({ initialMs: 100, maxMs: 2_000, factor: 2, jitter: 0 });
 const MAX_UNCONDITIONAL_ATTEMPTS = 50;
 const DEFAULTS = Object.freeze({
   prefix: DEFAULT_PREFIX,
@@ -265,6 +274,7 @@ class EtcdStore implements EtcdDatastore {
   readonly #readAttempts: number;
   readonly #watchQueueLimit: number;
   readonly #now: () => Date;
+  readonly #log: Logger;
   readonly #watches = new Set<WatchStream>();
   #closed = false;
 
@@ -282,6 +292,8 @@ class EtcdStore implements EtcdDatastore {
     this.#readAttempts = posInt(options.readAttempts, DEFAULTS.readAttempts, "readAttempts");
     this.#watchQueueLimit = posInt(options.watchQueueLimit, DEFAULTS.watchQueueLimit, "watchQueueLimit");
     this.#now = options.now ?? (() => new Date());
+    const log = (options.logger ?? silentLogger).child({ component: "datastore", backend: BACKEND });
+    this.#log = log;
     const requestTimeout = posInt(options.requestTimeoutMs, DEFAULTS.requestTimeoutMs, "requestTimeoutMs");
     const reconnectMax = posInt(
       options.watchReconnectMaxDelayMs,
@@ -299,11 +311,15 @@ class EtcdStore implements EtcdDatastore {
         // No blind global retry: re-sending a Txn whose reply was lost could apply it twice. A host whose
         // circuit is open is skipped before anything is sent, which is the safe kind of fail-over.
         global: noop,
-        host: () =>
-          circuitBreaker(handleWhen(isRecoverableError), {
+        host: (host) => {
+          const breaker = circuitBreaker(handleWhen(isRecoverableError), {
             halfOpenAfter: 1_000,
             breaker: new ConsecutiveBreaker(3),
-          }),
+          });
+          breaker.onBreak(() => log.warn({ host }, "etcd endpoint unreachable; circuit open"));
+          breaker.onReset(() => log.info({ host }, "etcd endpoint reachable; circuit closed"));
+          return breaker;
+        },
         // etcd3 types this as an IBackoff but uses it exactly as its own default, an ExponentialBackoff.
         watchBackoff: new ExponentialBackoff({
           initialDelay: 100,
@@ -710,17 +726,30 @@ class EtcdStore implements EtcdDatastore {
     const pin = () => {
       if (last !== undefined) (w.request as { start_revision?: string }).start_revision = String(last + 1);
     };
+    let disconnected = false;
     w.on("connected", (res) => {
       // A watch "from now" starts after the revision etcd reports when it registers the watch.
       if (last === undefined) last = Number(res.header.revision);
       pin();
+      if (disconnected) {
+        disconnected = false;
+        this.#log.info({ kind, revision: last }, "etcd watch reconnected");
+      }
     });
     w.on("disconnected", (err: unknown) => {
       pin();
+      disconnected = true;
+      this.#log.warn(
+        { kind, revision: last, error: errorText(err) },
+        "etcd watch disconnected; reconnecting",
+      );
       // etcd3 reconnects forever; a failure that reconnecting cannot cure (wrong password, no permission,
       // TLS misconfiguration) ends the watch instead, and detaching the watcher stops the reconnect loop.
       void this.#classify(err, { kind }).then((e) => {
-        if (!e.retryable && e.code !== "closed") stream.fail(e);
+        if (!e.retryable && e.code !== "closed") {
+          this.#log.error({ kind, code: e.code }, "etcd watch failed; not reconnecting");
+          stream.fail(e);
+        }
       });
     });
     w.on("data", (res) => {
@@ -751,7 +780,11 @@ class EtcdStore implements EtcdDatastore {
     });
     w.on("error", (err) => {
       cancelledByServer = true;
-      void this.#watchFailed(err, last, kind).then((e) => stream.fail(e));
+      void this.#watchFailed(err, last, kind).then((e) => {
+        if (e.code !== "closed")
+          this.#log.warn({ kind, code: e.code, revision: last }, "etcd watch cancelled");
+        stream.fail(e);
+      });
     });
     return stream as unknown as Watch<T>;
   }
@@ -880,13 +913,22 @@ class EtcdStore implements EtcdDatastore {
   async #read<R>(call: () => Promise<R>, signal: AbortSignal | undefined, details: DatastoreErrorDetails) {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.#readAttempts; attempt++) {
-      if (attempt > 0) await sleep(50 * 2 ** attempt, signal);
+      if (attempt > 0) {
+        // An abort ends the wait early; the call below then fails `aborted`.
+        await sleep(backoffDelay(attempt - 1, READ_RETRY), signal).catch(() => {});
+      }
       try {
         return await withSignal(call(), signal);
       } catch (e) {
         const mapped = await this.#classify(e, details);
         if (!mapped.retryable || mapped.code === "conflict" || signal?.aborted) throw mapped;
         lastError = mapped;
+        if (attempt + 1 < this.#readAttempts) {
+          this.#log.warn(
+            { ...details, attempt: attempt + 1, code: mapped.code },
+            "etcd read failed; retrying",
+          );
+        }
       }
     }
     throw lastError;
@@ -1019,14 +1061,7 @@ async function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+/** A failure as log text; never the object itself, which may hold request options. */
+function errorText(e: unknown): string {
+  return redactUrlCredentials(e instanceof Error ? e.message : String(e));
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket, connect } from "node:net";
+import { createRecordingLogger } from "@margay/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEtcdDatastore,
@@ -109,12 +110,14 @@ describe("etcd backend across an etcd crash and restart", () => {
 
   it("loses no acknowledged write and the watcher sees every change exactly once, in order", async () => {
     const prefix = `/margay-restart-${randomBytes(4).toString("hex")}`;
+    const logger = createRecordingLogger();
     const ds = createEtcdDatastore({
       endpoints: etcd.endpoints,
       prefix,
       requestTimeoutMs: 2_000,
       dialTimeoutMs: 1_000,
       watchReconnectMaxDelayMs: 300,
+      logger,
     });
     try {
       const start = await ds.list(KIND);
@@ -183,6 +186,22 @@ describe("etcd backend across an etcd crash and restart", () => {
       expect(acked.size).toBeGreaterThanOrEqual(80);
       // Writes attempted while etcd was down failed as `unavailable` (retryable), never silently.
       expect(unknownOutcome).toBeGreaterThan(0);
+      // The outage is in the log: the watch lost its stream and came back, the endpoint's circuit opened
+      // and closed again; every record says which component and backend.
+      const tagged = { component: "datastore", backend: "etcd", kind: KIND };
+      expect(logger.find({ message: "etcd watch disconnected; reconnecting" })[0]).toMatchObject({
+        level: "warn",
+        attributes: tagged,
+      });
+      expect(logger.find({ message: "etcd watch reconnected" })[0]).toMatchObject({
+        level: "info",
+        attributes: tagged,
+      });
+      expect(logger.find({ message: "etcd endpoint unreachable; circuit open" })[0]).toMatchObject({
+        level: "warn",
+        attributes: { component: "datastore", backend: "etcd" },
+      });
+      expect(logger.find({ message: "etcd endpoint reachable; circuit closed" })).not.toHaveLength(0);
     } finally {
       await ds.close();
     }
