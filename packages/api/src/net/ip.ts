@@ -440,10 +440,18 @@ export function enclosingCidr(ip: IpAddress, prefixLength: number): IpCidr {
   return cidrFromValue(ip.version, ip.value, prefixLength);
 }
 
-/** The network mask of a prefix length as an integer. */
+function masks(bits: number): readonly bigint[] {
+  const all = (1n << BigInt(bits)) - 1n;
+  return Array.from({ length: bits + 1 }, (_, len) => all ^ ((1n << BigInt(bits - len)) - 1n));
+}
+// Containment runs per packet and per rule in the policy evaluators: no BigInt arithmetic to build a mask.
+const MASKS4 = masks(32);
+const MASKS6 = masks(128);
+
+/** The network mask of a prefix length as an integer (all ones for an out-of-range length). */
 export function prefixMask(version: IpVersion, prefixLength: number): bigint {
-  const bits = BigInt(addressBits(version));
-  return ((1n << bits) - 1n) ^ ((1n << (bits - BigInt(prefixLength))) - 1n);
+  const m = (version === 4 ? MASKS4 : MASKS6)[prefixLength];
+  return m ?? (version === 4 ? MASKS4[32]! : MASKS6[128]!);
 }
 
 /** Number of addresses in a prefix. */

@@ -1,4 +1,5 @@
-import { anyCidrContains, type Cidr, cidrContains, type IpAddr, parseCidr, parseIp } from "../model/cidr.js";
+import { cidrContains, type IpAddress, type IpCidr } from "@margay/api";
+import { anyCidrContains, cidrOrThrow, ipOrThrow } from "../model/net.js";
 import { portInRanges } from "../model/ports.js";
 import { PROTOCOL_NUMBERS, protocolName, protocolNumber } from "../model/protocol.js";
 import type { ProtocolSpec } from "../model/resources.js";
@@ -23,8 +24,8 @@ export interface WirePacket {
 }
 
 interface P {
-  readonly src: IpAddr;
-  readonly dst: IpAddr;
+  readonly src: IpAddress;
+  readonly dst: IpAddress;
   readonly protocol: number;
   readonly srcPort?: number | undefined;
   readonly dstPort?: number | undefined;
@@ -33,16 +34,16 @@ interface P {
 
 type Outcome = "allow" | "deny" | "pass" | undefined;
 
-const cidrs = (list: readonly string[]): Cidr[] => list.map((c) => parseCidr(c));
+const cidrs = (list: readonly string[]): IpCidr[] => list.map((c) => cidrOrThrow(c));
 
-function inSet(m: StreamMirror, id: string, ip: IpAddr): boolean {
+function inSet(m: StreamMirror, id: string, ip: IpAddress): boolean {
   const set = m.ipSets.get(id);
   if (set === undefined) return false;
-  for (const member of set.members) if (cidrContains(parseCidr(member), ip)) return true;
+  for (const member of set.members) if (cidrContains(cidrOrThrow(member), ip)) return true;
   return false;
 }
 
-function inPortSet(m: StreamMirror, id: string, ip: IpAddr, protocol: number, port: number): boolean {
+function inPortSet(m: StreamMirror, id: string, ip: IpAddress, protocol: number, port: number): boolean {
   return m.ipSets.get(id)?.members.has(`${ip.text},${protocolName(protocol)}:${port}`) === true;
 }
 
@@ -53,7 +54,7 @@ function icmpHit(r: IcmpMatch, p: P): boolean {
 function side(
   m: StreamMirror,
   p: P,
-  ip: IpAddr,
+  ip: IpAddress,
   port: number | undefined,
   nets: readonly string[],
   notNets: readonly string[],
@@ -84,7 +85,7 @@ function side(
 
 /** True if a rendered rule matches the packet, reading IP set members from the mirror. */
 export function renderedRuleMatches(m: StreamMirror, r: RenderedRule, p: P): boolean {
-  if (r.ipVersion !== undefined && r.ipVersion !== p.src.family) return false;
+  if (r.ipVersion !== undefined && r.ipVersion !== p.src.version) return false;
   if (r.protocol !== undefined && r.protocol !== p.protocol) return false;
   if (r.notProtocol !== undefined && r.notProtocol === p.protocol) return false;
   if (r.icmp !== undefined && !icmpHit(r.icmp, p)) return false;
@@ -153,12 +154,12 @@ function runTiers(
   return undefined;
 }
 
-function failsafe(list: readonly FailsafePort[], p: P, remote: IpAddr): boolean {
+function failsafe(list: readonly FailsafePort[], p: P, remote: IpAddress): boolean {
   return list.some(
     (f) =>
       PROTOCOL_NUMBERS[f.protocol] === p.protocol &&
       f.port === p.dstPort &&
-      (f.net === undefined || cidrContains(parseCidr(f.net), remote)),
+      (f.net === undefined || cidrContains(cidrOrThrow(f.net), remote)),
   );
 }
 
@@ -196,11 +197,12 @@ function judge(
   return "deny";
 }
 
-function owner(m: StreamMirror, ip: IpAddr): WorkloadEndpointUpdate | HostEndpointUpdate | undefined {
+function owner(m: StreamMirror, ip: IpAddress): WorkloadEndpointUpdate | HostEndpointUpdate | undefined {
   for (const w of m.workloadEndpoints.values())
-    if (w.ipNetworks.some((c) => cidrContains(parseCidr(c), ip))) return w;
+    if (w.ipNetworks.some((c) => cidrContains(cidrOrThrow(c), ip))) return w;
   for (const h of m.hostEndpoints.values())
-    if (h.expectedIps.some((a) => parseIp(a).value === ip.value && parseIp(a).family === ip.family)) return h;
+    if (h.expectedIps.some((a) => ipOrThrow(a).value === ip.value && ipOrThrow(a).version === ip.version))
+      return h;
   return undefined;
 }
 
@@ -213,8 +215,8 @@ function owner(m: StreamMirror, ip: IpAddr): WorkloadEndpointUpdate | HostEndpoi
  */
 export function evaluateMirror(m: StreamMirror, packet: WirePacket): "allow" | "deny" {
   const p: P = {
-    src: parseIp(packet.srcIp),
-    dst: parseIp(packet.dstIp),
+    src: ipOrThrow(packet.srcIp),
+    dst: ipOrThrow(packet.dstIp),
     protocol: protocolNumber(packet.protocol),
     srcPort: packet.srcPort,
     dstPort: packet.dstPort,

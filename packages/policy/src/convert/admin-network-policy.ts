@@ -8,7 +8,7 @@ import type {
   Tier,
 } from "@margay/api";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
-import { parseCidr } from "../model/cidr.js";
+import { cidrOrThrow } from "../model/net.js";
 import {
   ADMIN_NETWORK_POLICY_PREFIX,
   ADMIN_NETWORK_POLICY_TIER,
@@ -62,7 +62,7 @@ function peerFields(peer: K8sAdminPolicyPeer, path: string): EntityRule {
     };
   }
   if (peer.networks !== undefined)
-    return { nets: peer.networks.map((n, i) => parseCidr(n, `${path}.networks[${i}]`).text) };
+    return { nets: peer.networks.map((n, i) => cidrOrThrow(n, `${path}.networks[${i}]`).text) };
   if (peer.nodes !== undefined) {
     throw new PolicyError(PolicyErrorCode.Unsupported, "nodes peers are not supported", {
       path: `${path}.nodes`,

@@ -1,6 +1,7 @@
 import type { EntityRule, NetworkPolicy, PolicyType, Port, ProtocolName, Rule } from "@margay/api";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
-import { cidrContainsCidr, parseCidr } from "../model/cidr.js";
+import { cidrContainsCidr } from "@margay/api";
+import { cidrOrThrow } from "../model/net.js";
 import {
   DEFAULT_TIER,
   K8S_NETWORK_POLICY_ORDER,
@@ -18,9 +19,9 @@ function peerFields(peer: K8sNetworkPolicyPeer | undefined, path: string): PeerF
   if (peer === undefined) return {};
   if (peer.ipBlock !== undefined && peer.ipBlock !== null) {
     const b = peer.ipBlock;
-    const cidr = parseCidr(b.cidr, `${path}.ipBlock.cidr`);
+    const cidr = cidrOrThrow(b.cidr, `${path}.ipBlock.cidr`);
     const except = (b.except ?? []).map((e, i) => {
-      const c = parseCidr(e, `${path}.ipBlock.except[${i}]`);
+      const c = cidrOrThrow(e, `${path}.ipBlock.except[${i}]`);
       // Kubernetes rejects an except outside the block; so do we, rather than guess.
       if (!cidrContainsCidr(cidr, c)) {
         throw new PolicyError(PolicyErrorCode.InvalidInput, `except ${e} is not inside ${b.cidr}`, {

@@ -1,8 +1,8 @@
-import type { Selector } from "@margay/api";
+import { cidrContains, ipFromValue, type IpAddress, type Selector } from "@margay/api";
 import { hostEndpointTiers, orderTiers, workloadPolicies } from "../calc/policy-sorter.js";
 import type { FailsafePort, IcmpMatch, TierPolicies } from "@margay/dataplane-contract";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
-import { cidrContains, type IpAddr, parseCidr, parseIp } from "../model/cidr.js";
+import { cidrOrThrow, ipOrThrow } from "../model/net.js";
 import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND } from "../model/constants.js";
 import {
   type NormalizedEndpoint,
@@ -198,9 +198,9 @@ function resolve(
   ref: PeerRef,
   family: 4 | 6,
   side: string,
-): { ip: IpAddr; ep?: NormalizedEndpoint } {
+): { ip: IpAddress; ep?: NormalizedEndpoint } {
   if ("ip" in ref) {
-    const ip = parseIp(ref.ip, `${side}.ip`);
+    const ip = ipOrThrow(ref.ip, `${side}.ip`);
     const owner = [...model.workloads.values(), ...model.hosts.values()].find((e) =>
       e.nets.some((c) => cidrContains(c, ip)),
     );
@@ -214,20 +214,20 @@ function resolve(
       value: ref,
     });
   }
-  const net = ep.nets.find((c) => c.family === family) ?? ep.nets[0];
+  const net = ep.nets.find((c) => c.version === family) ?? ep.nets[0];
   if (net === undefined) {
     throw new PolicyError(PolicyErrorCode.InvalidInput, `endpoint ${name} has no address`, {
       path: side,
       value: ref,
     });
   }
-  return { ip: parseIp(net.text.slice(0, net.text.indexOf("/"))), ep };
+  return { ip: ipFromValue(net.version, net.network), ep };
 }
 
 function failsafeHit(
   list: readonly FailsafePort[],
   p: MatchPacket,
-  remote: IpAddr,
+  remote: IpAddress,
   port: number | undefined,
 ): FailsafePort | undefined {
   if (port === undefined) return undefined;
@@ -235,7 +235,7 @@ function failsafeHit(
     (f) =>
       PROTOCOL_NUMBERS[f.protocol] === p.protocol &&
       f.port === port &&
-      (f.net === undefined || cidrContains(parseCidr(f.net), remote)),
+      (f.net === undefined || cidrContains(cidrOrThrow(f.net), remote)),
   );
 }
 
@@ -466,8 +466,8 @@ function evaluate(
 ): Evaluation {
   const family = packet.family ?? 4;
   const src = resolve(model, packet.source, family, "source");
-  const dst = resolve(model, packet.destination, src.ip.family, "destination");
-  if (src.ip.family !== dst.ip.family) {
+  const dst = resolve(model, packet.destination, src.ip.version, "destination");
+  if (src.ip.version !== dst.ip.version) {
     throw new PolicyError(
       PolicyErrorCode.InvalidInput,
       "source and destination are of different address families",
@@ -491,7 +491,7 @@ function evaluate(
   const ingress =
     dst.ep === undefined ? undefined : evaluateDirection(model, membership, dst.ep, "ingress", p, failsafeIn);
   const verdict: Verdict = egress?.verdict === "deny" || ingress?.verdict === "deny" ? "deny" : "allow";
-  const peer = (r: { ip: IpAddr; ep?: NormalizedEndpoint }): ResolvedPeer =>
+  const peer = (r: { ip: IpAddress; ep?: NormalizedEndpoint }): ResolvedPeer =>
     r.ep === undefined ? { ip: r.ip.text } : { ip: r.ip.text, endpoint: { type: r.ep.type, id: r.ep.id } };
   const head = `${verdict.toUpperCase()} ${protocolName(protocol)} ${src.ip.text}${packet.srcPort === undefined ? "" : `:${packet.srcPort}`} -> ${dst.ip.text}${packet.dstPort === undefined ? "" : `:${packet.dstPort}`}`;
   const parts = [head];

@@ -1,14 +1,15 @@
 import type { Selector } from "@margay/api";
 import type { IcmpMatch } from "@margay/dataplane-contract";
-import { anyCidrContains, type IpAddr } from "../model/cidr.js";
+import type { IpAddress } from "@margay/api";
+import { anyCidrContains } from "../model/net.js";
 import type { NormalizedEntity, NormalizedRule } from "../model/normalize.js";
 import { portInRanges } from "../model/ports.js";
 import { protocolName } from "../model/protocol.js";
 
 /** A packet as rules see it: addresses parsed, protocol as a number. */
 export interface MatchPacket {
-  readonly src: IpAddr;
-  readonly dst: IpAddr;
+  readonly src: IpAddress;
+  readonly dst: IpAddress;
   readonly protocol: number;
   readonly srcPort?: number | undefined;
   readonly dstPort?: number | undefined;
@@ -18,13 +19,13 @@ export interface MatchPacket {
 /** Answers the two questions rules ask about the cluster. */
 export interface Membership {
   /** Is the address inside a CIDR of an item the selector matches? */
-  inSelector(selector: Selector, ip: IpAddr): boolean;
+  inSelector(selector: Selector, ip: IpAddress): boolean;
   /** Does an item the selector matches own the address and a port of this name, protocol and number? */
   hasNamedPort(
     selector: Selector | undefined,
     name: string,
     protocol: number,
-    ip: IpAddr,
+    ip: IpAddress,
     port: number,
   ): boolean;
 }
@@ -52,7 +53,7 @@ function icmpMatches(m: IcmpMatch, p: MatchPacket): boolean {
 function entity(
   e: NormalizedEntity,
   side: "source" | "destination",
-  ip: IpAddr,
+  ip: IpAddress,
   port: number | undefined,
   protocol: number,
   m: Membership,
@@ -96,7 +97,7 @@ function entity(
 export function matchRule(rule: NormalizedRule, p: MatchPacket, m: Membership): RuleMatch {
   if (rule.invalid !== undefined)
     return { matched: true, reason: `invalid rule treated as Deny: ${rule.invalid}` };
-  if (rule.ipVersion !== undefined && rule.ipVersion !== p.src.family) {
+  if (rule.ipVersion !== undefined && rule.ipVersion !== p.src.version) {
     return { matched: false, reason: `rule is IPv${rule.ipVersion} only` };
   }
   if (rule.protocol !== undefined && rule.protocol !== p.protocol) {

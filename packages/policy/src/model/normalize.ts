@@ -1,6 +1,6 @@
 import type { IcmpMatch, PolicyFlags, PortRange, RenderedRuleAction } from "@margay/dataplane-contract";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
-import { type Cidr, parseCidr } from "./cidr.js";
+import { cidrOrThrow } from "./net.js";
 import { DEFAULT_TIER, LABEL_NAMESPACE, LABEL_SERVICE_ACCOUNT } from "./constants.js";
 import { parsePorts } from "./ports.js";
 import { PORT_PROTOCOLS, protocolNumber } from "./protocol.js";
@@ -11,6 +11,7 @@ import type {
   GlobalNetworkSet,
   HostEndpoint,
   ICMPFields,
+  IpCidr,
   NetworkPolicy,
   NetworkSet,
   Profile,
@@ -23,8 +24,8 @@ import { cachedSelector, entityRuleSelectorText, policySelectorText } from "./se
 
 /** One side of a normalized rule: CIDRs parsed, selectors combined and parsed, ports split. */
 export interface NormalizedEntity {
-  readonly nets: readonly Cidr[];
-  readonly notNets: readonly Cidr[];
+  readonly nets: readonly IpCidr[];
+  readonly notNets: readonly IpCidr[];
   /** Combined selector (selector ∧ namespace ∧ service account), if any. */
   readonly selector?: Selector | undefined;
   readonly notSelector?: Selector | undefined;
@@ -100,7 +101,7 @@ export interface NormalizedItem {
   /** Profile ids the item inherits labels from (in order; earlier wins). */
   readonly parents: readonly string[];
   /** Addresses (endpoints, host routes) or networks (network sets). */
-  readonly nets: readonly Cidr[];
+  readonly nets: readonly IpCidr[];
   readonly ports: readonly NormalizedPort[];
 }
 
@@ -115,8 +116,8 @@ export interface NormalizedEndpoint extends NormalizedItem {
   readonly profiles: readonly string[];
 }
 
-function nets(list: readonly string[] | undefined, path: string): Cidr[] {
-  return (list ?? []).map((n, i) => parseCidr(n, `${path}[${i}]`));
+function nets(list: readonly string[] | undefined, path: string): IpCidr[] {
+  return (list ?? []).map((n, i) => cidrOrThrow(n, `${path}[${i}]`));
 }
 
 function icmp(f: ICMPFields | undefined, path: string): IcmpMatch | undefined {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cidrContains, parseCidr, parseIp, tryParseIp } from "./cidr.js";
+import { cidrContains, tryParseIp } from "@margay/api";
+import { cidrOrThrow as parseCidr, ipOrThrow as parseIp } from "./net.js";
 import { parsePorts } from "./ports.js";
 import { protocolName, protocolNumber } from "./protocol.js";
 
@@ -29,6 +30,7 @@ describe("addresses, ports and protocols", () => {
     for (const bad of ["10.0.0.256", "10.0.0.0/33", "1::2::3", "fd00::/129", "x", "10.0.0/8"]) {
       expect(() => parseCidr(bad)).toThrow(expect.objectContaining({ code: "invalid-input" }));
     }
+    expect(() => parseIp("10.0.0.1/8")).toThrow(expect.objectContaining({ code: "invalid-input" }));
     expect(tryParseIp("1.2.3")).toBeUndefined();
   });
 
