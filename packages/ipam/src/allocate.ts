@@ -1,0 +1,396 @@
+/**
+ * Automatic assignment (libcalico-go's `autoAssign` / `autoAssignFromBlocks`): the host's own blocks
+ * first, then new blocks claimed for it, then empty blocks reclaimed from other hosts, then borrowing,
+ * all planned on cached state and committed as one transaction.
+ */
+import type { ObjectKey } from "@margay/datastore";
+import {
+  type AllocateRequest,
+  affinityNode,
+  allocateFromBlock,
+  availableCount,
+  hostAffinity,
+  inUseCount,
+  newBlock,
+  ordinalAddress,
+} from "./block.js";
+import {
+  affinityName,
+  affinityWrite,
+  type CachedBlock,
+  commit,
+  getBlock,
+  getOptional,
+  guardedDelete,
+  knownBlocks,
+  listBlocks,
+  Plan,
+  type PlannedBlock,
+  planned,
+  sequenceStart,
+} from "./block-rw.js";
+import { fnv1a64, freeBlockWalk, occupiedRanges } from "./block-walk.js";
+import {
+  type Cidr,
+  cidrContainsCidr,
+  cidrName,
+  cidrSize,
+  formatCidr,
+  formatIp,
+  type IpFamily,
+  parseCidr,
+} from "./cidr.js";
+import type { AssignedAddress, AutoAssignArgs, AutoAssignResult } from "./client-types.js";
+import {
+  type ConfigSnapshot,
+  eligiblePools,
+  isReservedFn,
+  loadConfig,
+  requireValidPools,
+} from "./config-cache.js";
+import { type IpamContext, withSignal } from "./context.js";
+import { IpamError, IpamErrorCode } from "./errors.js";
+import type { NormalizedPool } from "./pools.js";
+import { type BlockAffinityObject, IpamKind, IpPoolUse } from "./types.js";
+import { checkCount, checkName, secondaryOf } from "./validate.js";
+
+/** Allocates `req` from a planned block into `out`; returns how many addresses it took. */
+function take(
+  plan: Plan,
+  pb: PlannedBlock,
+  pool: NormalizedPool,
+  req: AllocateRequest,
+  out: AssignedAddress[],
+): number {
+  const r = allocateFromBlock(pb.spec, pb.cidr, req);
+  if (r.ordinals.length === 0) return 0;
+  pb.spec = r.spec;
+  plan.pools.set(pool.name, pool);
+  if (req.handleId !== null) plan.addHandleDelta(req.handleId, pb.spec.cidr, r.ordinals.length);
+  for (const o of r.ordinals) {
+    out.push({
+      ip: formatIp(pb.cidr.family, ordinalAddress(pb.cidr, o)),
+      family: pb.cidr.family,
+      pool: pool.name,
+      block: pb.spec.cidr,
+      sequenceNumber: r.sequenceNumber,
+    });
+  }
+  return r.ordinals.length;
+}
+
+/** Like {@link take} on a stored block, but a block with nothing to give stays out of the plan. */
+function takeExisting(
+  plan: Plan,
+  name: string,
+  entry: CachedBlock,
+  pool: NormalizedPool,
+  req: AllocateRequest,
+  out: AssignedAddress[],
+): number {
+  const current = plan.blocks.get(name);
+  if (availableCount(current?.spec ?? entry.obj.spec, entry.cidr, req) === 0) return 0;
+  return take(plan, current ?? planned(plan, name, entry), pool, req, out);
+}
+
+/** Allocates `num` addresses of one family into `plan` (see the module comment for the order). */
+async function allocateFamily(
+  ctx: IpamContext,
+  plan: Plan,
+  cfg: ConfigSnapshot,
+  pools: NormalizedPool[],
+  family: IpFamily,
+  num: number,
+  args: AutoAssignArgs,
+  attempt: number,
+): Promise<AssignedAddress[]> {
+  const signal = args.signal;
+  const out: AssignedAddress[] = [];
+  const affinity = hostAffinity(args.node);
+  const req: AllocateRequest = {
+    num,
+    handleId: args.handleId,
+    secondary: secondaryOf(args.attrs, args.node),
+    now: ctx.now(),
+    isReserved: isReservedFn(cfg),
+    cooldownMs: ctx.cooldownMs,
+  };
+  const poolFor = (c: Cidr) => pools.find((p) => cidrContainsCidr(p.cidr, c));
+  /**
+   * With `avoidContended`, skips blocks this operation has already lost two races on: another
+   * client of this host is hammering them, and claiming a block of our own (step 2) beats queueing
+   * behind it. They are used again (step 2b) before anything else is tried.
+   */
+  const fillAffine = (all: Map<string, CachedBlock>, avoidContended = true) => {
+    const candidates: [string, CachedBlock, NormalizedPool][] = [];
+    for (const [name, entry] of all) {
+      if (entry.obj.spec.affinity !== affinity || entry.cidr.family !== family) continue;
+      if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
+      if (entry.obj.spec.unallocated.length === 0) continue; // full: the cheap test first
+      const pool = poolFor(entry.cidr);
+      if (pool) candidates.push([name, entry, pool]);
+    }
+    // Several clients of one host (several processes, say) would all pick the same first block and
+    // serialise on its CAS. Each client sticks to the block it last used and otherwise starts at a
+    // random affine block, so they drift apart; the order does not change what "fill first" means.
+    const sticky = ctx.preferredBlock.get(family);
+    const start = candidates.length === 0 ? 0 : Math.floor(ctx.random() * candidates.length);
+    const ordered = [...candidates.slice(start), ...candidates.slice(0, start)];
+    const at = ordered.findIndex(([name]) => name === sticky);
+    if (at > 0) ordered.unshift(...ordered.splice(at, 1));
+    for (const [name, entry, pool] of ordered) {
+      if (req.num === 0) return;
+      req.num -= takeExisting(plan, name, entry, pool, req, out);
+    }
+  };
+
+  // 1. This host's blocks, as cached: the common case needs no read at all.
+  fillAffine(await knownBlocks(ctx, signal, attempt));
+  if (req.num === 0) return out;
+  // 1b. This host's blocks as stored: its affinities name them (one small range read), so blocks
+  // another client of this host claimed meanwhile are found without listing every block.
+  const own = await ctx.ds.list<BlockAffinityObject>(IpamKind.Affinity, {
+    namePrefix: `${args.node}-`,
+    ...withSignal(signal),
+  });
+  // As in Calico, `maxBlocksPerHost` counts the blocks of one IP version: IPv6 blocks must not
+  // starve IPv4 allocation, nor the reverse.
+  let ownCount = 0;
+  for (const a of own.items) {
+    if (a.spec?.node !== args.node) continue;
+    let cidr: Cidr;
+    try {
+      cidr = parseCidr(a.spec.cidr);
+    } catch {
+      continue;
+    }
+    if (cidr.family !== family) continue;
+    ownCount++;
+    if (!ctx.blocks.has(cidrName(cidr))) await getBlock(ctx, cidr, signal, Math.max(2, attempt));
+  }
+  /** Blocks of this family affine to this host: stored (the larger of `known` and `view`'s) plus planned. */
+  const ownBlocks = (view: Map<string, CachedBlock>, known: number) => {
+    let n = 0;
+    for (const e of view.values()) if (e.obj.spec.affinity === affinity && e.cidr.family === family) n++;
+    n = Math.max(n, known);
+    for (const b of plan.blocks.values())
+      if (!b.orig && b.spec.affinity === affinity && b.cidr.family === family) n++;
+    return n;
+  };
+  fillAffine(ctx.blocks);
+  if (req.num === 0) return out;
+
+  // 2. Claim new blocks. First on the cached view (a block created meanwhile by someone else makes
+  // the create fail, and the retry lists everything), then, if that found no room, on a full listing.
+  const claim = async (view: Map<string, CachedBlock>, knownOwn: number) => {
+    let affineCount = ownBlocks(view, knownOwn);
+    const max = cfg.config.maxBlocksPerHost;
+    for (const pool of pools) {
+      if (req.num === 0) break;
+      const existing: Cidr[] = [];
+      for (const e of view.values()) existing.push(e.cidr);
+      for (const b of plan.blocks.values()) existing.push(b.cidr);
+      const walk = freeBlockWalk(
+        pool.cidr,
+        pool.blockSize,
+        fnv1a64(`${args.node}|${pool.cidrText}`),
+        occupiedRanges(pool.cidr, pool.blockSize, existing, cfg.reservations),
+      );
+      while (req.num > 0 && (max === 0 || affineCount < max)) {
+        const next = walk.next();
+        if (next.done) break;
+        const cidr = next.value;
+        const name = cidrName(cidr);
+        const pb: PlannedBlock = {
+          cidr,
+          orig: undefined,
+          spec: newBlock(cidr, affinity, req.now, formatCidr(cidr), sequenceStart(ctx, req.now)),
+          remove: false,
+        };
+        if (availableCount(pb.spec, cidr, req) === 0) continue;
+        plan.blocks.set(name, pb);
+        plan.ops.push(await affinityWrite(ctx, args.node, cidr, signal));
+        affineCount++;
+        req.num -= take(plan, pb, pool, req, out);
+      }
+    }
+  };
+  if (cfg.config.autoAllocateBlocks && ctx.blocksListed && ctx.listedPoolsKey === cfg.poolsKey) {
+    await claim(ctx.blocks, ownCount);
+    if (req.num === 0) return out;
+  }
+  const all = await listBlocks(ctx, signal);
+  fillAffine(all);
+  if (req.num === 0) return out;
+  if (cfg.config.autoAllocateBlocks) {
+    await claim(all, ownCount);
+    if (req.num === 0) return out;
+  }
+  // 2b. No room of our own: back to the contended blocks of this host.
+  fillAffine(all, false);
+  if (req.num === 0) return out;
+
+  // 3. Take over an empty block another host has held unused for a while, or an empty block no host
+  // holds (kept only because its addresses are cooling down: the cool-down still applies to them).
+  {
+    const max = cfg.config.maxBlocksPerHost;
+    let affineCount = ownBlocks(all, ownCount);
+    for (const [name, entry] of all) {
+      if (req.num === 0 || (max !== 0 && affineCount >= max) || !cfg.config.autoAllocateBlocks) break;
+      const spec = entry.obj.spec;
+      const other = affinityNode(spec.affinity);
+      const unaffine = spec.affinity === null;
+      if (
+        (other === undefined && !unaffine) ||
+        other === args.node ||
+        entry.cidr.family !== family ||
+        plan.blocks.has(name)
+      )
+        continue;
+      if (inUseCount(spec) !== 0) continue;
+      if (!unaffine && (spec.emptySince == null || req.now - spec.emptySince < ctx.reclaimAfterMs)) continue;
+      if (availableCount(spec, entry.cidr, req) === 0) continue;
+      const pool = poolFor(entry.cidr);
+      if (!pool) continue;
+      const pb = planned(plan, name, entry);
+      pb.spec = { ...pb.spec, affinity };
+      const oldKey: ObjectKey | undefined =
+        other === undefined ? undefined : { kind: IpamKind.Affinity, name: affinityName(other, entry.cidr) };
+      const oldAff = oldKey && (await getOptional(ctx, oldKey, signal));
+      if (oldKey && oldAff) plan.ops.push(guardedDelete(oldKey, oldAff));
+      plan.ops.push(await affinityWrite(ctx, args.node, entry.cidr, signal));
+      affineCount++;
+      ctx.log?.debug({ block: spec.cidr, from: other, to: args.node }, "ipam reclaims empty block");
+      req.num -= take(plan, pb, pool, req, out);
+    }
+    if (req.num === 0) return out;
+  }
+
+  // 4. Borrow from other hosts' blocks.
+  if (!cfg.config.strictAffinity) {
+    for (const [name, entry] of all) {
+      if (req.num === 0) break;
+      if (entry.obj.spec.affinity === affinity || entry.cidr.family !== family) continue;
+      const pool = poolFor(entry.cidr);
+      if (!pool) continue;
+      req.num -= takeExisting(plan, name, entry, pool, req, out);
+    }
+    if (req.num === 0) return out;
+  }
+
+  throw exhausted(cfg, pools, plan, all, family, num, num - req.num, args.node, ownBlocks(all, ownCount));
+}
+
+/**
+ * Allocates `num4` IPv4 and `num6` IPv6 addresses for a handle, all or nothing, in one transaction
+ * (libcalico-go's `AutoAssign`): see {@link Ipam.autoAssign}.
+ */
+export async function autoAssign(ctx: IpamContext, args: AutoAssignArgs): Promise<AutoAssignResult> {
+  checkName("handleId", args.handleId);
+  checkName("node", args.node);
+  const num4 = checkCount("num4", args.num4);
+  const num6 = checkCount("num6", args.num6);
+  if (args.use !== undefined && !Object.values(IpPoolUse).includes(args.use)) {
+    throw new IpamError(IpamErrorCode.Invalid, `unknown use ${JSON.stringify(args.use)}`, {
+      details: { use: args.use, known: Object.values(IpPoolUse) },
+    });
+  }
+  if (num4 + num6 === 0) {
+    throw new IpamError(IpamErrorCode.Invalid, "nothing to assign: num4 and num6 are 0", { details: {} });
+  }
+  return ctx.serialised(() =>
+    ctx.retrying("autoAssign", args.signal, async (attempt) => {
+      const cfg = await loadConfig(ctx, args.signal, attempt > 1 && ctx.snapshot === undefined);
+      requireValidPools(cfg);
+      const plan = new Plan();
+      const result: AutoAssignResult = { ipv4: [], ipv6: [] };
+      for (const [family, num] of [
+        [4, num4],
+        [6, num6],
+      ] as const) {
+        if (num === 0) continue;
+        const pools = await eligiblePools(ctx, cfg, family, args, args.signal);
+        if (pools.length === 0) {
+          throw new IpamError(IpamErrorCode.NoPools, `no usable IPv${family} pool for node ${args.node}`, {
+            details: { family, node: args.node, pools: args.pools ?? [] },
+          });
+        }
+        const got = await allocateFamily(ctx, plan, cfg, pools, family, num, args, attempt);
+        if (family === 4) result.ipv4 = got;
+        else result.ipv6 = got;
+      }
+      await commit(ctx, plan, args.signal, attempt === 1);
+      for (const got of [result.ipv4, result.ipv6]) {
+        const last = got.at(-1);
+        if (last) ctx.preferredBlock.set(last.family, cidrName(parseCidr(last.block)));
+      }
+      return result;
+    }),
+  );
+}
+
+/**
+ * Nothing more to be had: `host-block-limit` (the host is at `maxBlocksPerHost` while its pools have
+ * room) or `pool-exhausted`, saying why with the numbers (addresses as stored plus this plan's takes).
+ */
+function exhausted(
+  cfg: ConfigSnapshot,
+  pools: NormalizedPool[],
+  plan: Plan,
+  all: Map<string, CachedBlock>,
+  family: IpFamily,
+  num: number,
+  available: number,
+  node: string,
+  hostBlocks: number,
+): IpamError {
+  const max = cfg.config.maxBlocksPerHost;
+  const poolFree = pools.map((pool) => {
+    let inUse = 0n;
+    for (const [name, e] of all) {
+      if (cidrContainsCidr(pool.cidr, e.cidr))
+        inUse += BigInt(inUseCount(plan.blocks.get(name)?.spec ?? e.obj.spec));
+    }
+    for (const [name, b] of plan.blocks)
+      if (!all.has(name) && cidrContainsCidr(pool.cidr, b.cidr)) inUse += BigInt(inUseCount(b.spec));
+    const capacity = cidrSize(pool.cidr);
+    return { pool: pool.name, free: (capacity - inUse).toString(), capacity: capacity.toString() };
+  });
+  const atLimit = max !== 0 && hostBlocks >= max;
+  const roomInPools = poolFree.some((p) => p.free !== "0");
+  const reason = atLimit && roomInPools ? "host-block-limit" : "pool-exhausted";
+  const facts =
+    `host ${node} has ${hostBlocks} of ${max === 0 ? "unlimited" : max} IPv${family} blocks; ` +
+    poolFree.map((p) => `pool ${p.pool}: ${p.free} of ${p.capacity} free`).join("; ");
+  const why =
+    reason === "host-block-limit"
+      ? cfg.config.strictAffinity
+        ? "host block limit reached and strictAffinity forbids borrowing"
+        : "host block limit reached and no other block has a free address"
+      : roomInPools
+        ? cfg.config.strictAffinity
+          ? "no free address in this host's blocks and strictAffinity forbids borrowing"
+          : cfg.config.autoAllocateBlocks
+            ? "no free address this host may use"
+            : "no free address in this host's blocks and autoAllocateBlocks is off"
+        : "pool exhausted";
+  return new IpamError(
+    reason === "host-block-limit" ? IpamErrorCode.HostBlockLimit : IpamErrorCode.PoolExhausted,
+    `cannot assign ${num} IPv${family} address(es): ${why} (${facts})`,
+    {
+      details: {
+        reason,
+        pools: pools.map((p) => p.name),
+        poolFree,
+        family,
+        requested: num,
+        available,
+        node,
+        hostBlocks,
+        maxBlocksPerHost: max,
+        strictAffinity: cfg.config.strictAffinity,
+        autoAllocateBlocks: cfg.config.autoAllocateBlocks,
+      },
+    },
+  );
+}

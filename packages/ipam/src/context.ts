@@ -1,0 +1,265 @@
+/**
+ * The state one IPAM client shares between its modules (libcalico-go's `ipamClient` struct): the
+ * datastore, the resolved options, the caches, the logger, and the two loops every operation runs
+ * in: {@link IpamContext.serialised} (one operation of a client at a time) and
+ * {@link IpamContext.retrying} (re-read and retry on a lost compare-and-swap).
+ */
+import type { Datastore } from "@margay/datastore";
+import type { CachedBlock } from "./block-rw.js";
+import type { IpamLogger, IpamOptions } from "./client-types.js";
+import type { IpFamily } from "./cidr.js";
+import type { ConfigSnapshot } from "./config-cache.js";
+import { IpamError, IpamErrorCode, isIpamError } from "./errors.js";
+import { defaultNodeSelectorMatches, type NodeSelectorMatcher } from "./pools.js";
+import { type IpamHandleObject, IpamKind } from "./types.js";
+
+const DEFAULTS = Object.freeze({
+  maxAttempts: 100,
+  backoffMs: 2,
+  reuseCooldownMs: 0,
+  reclaimEmptyBlockAfterMs: 15 * 60_000,
+  configTtlMs: 2000,
+});
+
+/** Labels of a node, for pool node selectors (see {@link IpamOptions.nodeLabels}). */
+export type NodeLabelsFn = (
+  node: string,
+  options: { signal?: AbortSignal },
+) => Promise<Record<string, string>>;
+
+/** The datastore error code of `e`, if it carries one. */
+export function dsCode(e: unknown): string | undefined {
+  if (typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string") {
+    return (e as { code: string }).code;
+  }
+  return undefined;
+}
+
+function isDatastoreLike(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "DatastoreError";
+}
+
+/** A conflict-type failure of a transaction: re-read and retry. */
+function isConflict(e: unknown): boolean {
+  if (isIpamError(e)) return false;
+  const code = dsCode(e);
+  return code === "conflict" || code === "already-exists";
+}
+
+function conflictKind(e: unknown): string | undefined {
+  const details = (e as { details?: { kind?: unknown } }).details;
+  return typeof details?.kind === "string" ? details.kind : undefined;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The `aborted` error of an operation whose signal fired. */
+export function abortError(signal: AbortSignal): IpamError {
+  return new IpamError(IpamErrorCode.Aborted, "operation aborted", { cause: signal.reason });
+}
+
+/** `{ signal }` when there is one: datastore options never carry `signal: undefined`. */
+export function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal ? { signal } : {};
+}
+
+/** One client's shared state. Built by {@link createIpamContext}; every module works on one. */
+export class IpamContext {
+  /** Set by `close()`: later calls fail with `closed`. */
+  closed = false;
+  /** Tail of the serialised operations of this client. */
+  queue: Promise<unknown> = Promise.resolve();
+  /** Pools, IPAM config and reservations as last loaded (see `config-cache.ts`). */
+  snapshot: ConfigSnapshot | undefined;
+  /** Block name → last known stored state. */
+  blocks = new Map<string, CachedBlock>();
+  /** True once `blocks` holds a full listing taken during the current attempt. */
+  blocksFresh = false;
+  blocksListed = false;
+  /** `poolsKey` of the config snapshot current when `blocks` was last listed in full. */
+  listedPoolsKey: string | undefined;
+  /** The block named by the last conflict: on retry, re-read only it instead of listing all. */
+  staleBlock: string | undefined;
+  /** Block name → conflicts on it during the current operation (see `fillAffine` in `allocate.ts`). */
+  readonly contended = new Map<string, number>();
+  /** Per family, the block this client last allocated from (see `fillAffine` in `allocate.ts`). */
+  readonly preferredBlock = new Map<IpFamily, string>();
+  /** Affinity names a transaction found already present: read them before writing next time. */
+  readonly suspectAffinities = new Set<string>();
+  /** Handle name → last known stored state (null: known absent). */
+  readonly handles = new Map<string, IpamHandleObject | null>();
+
+  constructor(
+    readonly ds: Datastore,
+    readonly maxAttempts: number,
+    readonly backoffMs: number,
+    /** A released address is not handed out again for this long, ms. */
+    readonly cooldownMs: number,
+    /** An empty block of another host may be taken over after this long, ms. */
+    readonly reclaimAfterMs: number,
+    readonly configTtlMs: number,
+    readonly now: () => number,
+    readonly random: () => number,
+    readonly matches: NodeSelectorMatcher,
+    readonly nodeLabels: NodeLabelsFn,
+    readonly log: IpamLogger | undefined,
+  ) {}
+
+  /** Runs `fn` after every earlier operation of this client: one serialised loop per client. */
+  serialised<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new IpamError(IpamErrorCode.Closed, "IPAM client closed"));
+    const start = () => {
+      // A listing is only "fresh" within the operation that took it.
+      this.blocksFresh = false;
+      this.contended.clear();
+      return fn();
+    };
+    const run = this.queue.then(start, start);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs one attempt after another until it commits, re-reading on conflict. */
+  async retrying<T>(
+    op: string,
+    signal: AbortSignal | undefined,
+    attempt: (n: number) => Promise<T>,
+  ): Promise<T> {
+    let last: unknown;
+    for (let n = 1; n <= this.maxAttempts; n++) {
+      if (signal?.aborted) throw abortError(signal);
+      this.blocksFresh = false;
+      try {
+        return await attempt(n);
+      } catch (e) {
+        if (!isConflict(e)) throw this.wrap(e, signal);
+        last = e;
+        this.forgetAfterConflict(op, n, e);
+        if (n > 1) {
+          const cap = Math.min(100, this.backoffMs * 2 ** Math.min(n, 10));
+          await sleep(Math.floor(this.random() * cap), signal);
+        }
+      }
+    }
+    throw new IpamError(IpamErrorCode.ConflictRetriesExhausted, `${op}: too many concurrent updates`, {
+      details: { op, attempts: this.maxAttempts },
+      cause: last,
+    });
+  }
+
+  /** Drops what the conflict `e` proved stale, so the next attempt re-reads only that. */
+  private forgetAfterConflict(op: string, n: number, e: unknown): void {
+    const kind = conflictKind(e);
+    const name = (e as { details?: { name?: unknown } }).details?.name;
+    this.log?.debug({ op, attempt: n, kind, name }, "ipam conflict");
+    if (kind === undefined || kind === IpamKind.Pool) this.snapshot = undefined;
+    this.staleBlock = kind === IpamKind.Block && typeof name === "string" ? name : undefined;
+    const stale = this.staleBlock;
+    if (stale !== undefined) this.contended.set(stale, (this.contended.get(stale) ?? 0) + 1);
+    // Lost a race on the block this client prefers: let the next attempt pick another one.
+    for (const [family, block] of this.preferredBlock)
+      if (block === stale) this.preferredBlock.delete(family);
+    if (kind === IpamKind.Affinity && typeof name === "string") this.suspectAffinities.add(name);
+    if (kind === undefined || kind === IpamKind.Handle) this.handles.clear();
+  }
+
+  /** A datastore failure as a typed `datastore` error (an abort as `aborted`); IPAM errors pass. */
+  wrap(e: unknown, signal: AbortSignal | undefined): unknown {
+    if (isIpamError(e)) return e;
+    if (signal?.aborted) return abortError(signal);
+    if (isDatastoreLike(e) || dsCode(e) !== undefined) {
+      return new IpamError(IpamErrorCode.Datastore, `datastore: ${(e as Error).message}`, {
+        retryable: dsCode(e) === "unavailable",
+        details: { datastoreCode: dsCode(e) },
+        cause: e,
+      });
+    }
+    return e;
+  }
+
+  /** Drops cached state; the next operation re-reads the datastore. */
+  invalidate(): void {
+    this.snapshot = undefined;
+    this.blocks = new Map();
+    this.blocksListed = false;
+    this.blocksFresh = false;
+    this.handles.clear();
+  }
+
+  /** Stops accepting calls and waits for the queued ones. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+  }
+}
+
+/** Validates `options` once, applies the documented defaults and builds the client's context. */
+export function createIpamContext(options: IpamOptions): IpamContext {
+  const ds = options.datastore;
+  if (!ds || typeof ds.transaction !== "function") {
+    throw new IpamError(IpamErrorCode.Invalid, "a datastore is required", {
+      details: { option: "datastore" },
+    });
+  }
+  const maxAttempts = options.maxAttempts ?? DEFAULTS.maxAttempts;
+  const backoffMs = options.backoffMs ?? DEFAULTS.backoffMs;
+  const cooldownMs = options.reuseCooldownMs ?? DEFAULTS.reuseCooldownMs;
+  const reclaimAfterMs = options.reclaimEmptyBlockAfterMs ?? DEFAULTS.reclaimEmptyBlockAfterMs;
+  const configTtlMs = options.configTtlMs ?? DEFAULTS.configTtlMs;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new IpamError(IpamErrorCode.Invalid, "maxAttempts must be a positive integer", {
+      details: { maxAttempts },
+    });
+  }
+  for (const [option, value] of Object.entries({
+    backoffMs,
+    reuseCooldownMs: cooldownMs,
+    reclaimEmptyBlockAfterMs: reclaimAfterMs,
+    configTtlMs,
+  })) {
+    // Only the reclaim delay may be infinite (reclaiming off); NaN and negatives are always mistakes.
+    const finite = option !== "reclaimEmptyBlockAfterMs";
+    if (typeof value !== "number" || !(value >= 0) || (finite && !Number.isFinite(value))) {
+      throw new IpamError(IpamErrorCode.Invalid, `${option} must be a number >= 0`, {
+        details: { option, [option]: value },
+      });
+    }
+  }
+  const nodeLabels: NodeLabelsFn =
+    options.nodeLabels ??
+    (async (node, opts) => {
+      try {
+        const n = await ds.get({ kind: "Node", name: node }, opts);
+        return n.metadata.labels ?? {};
+      } catch (e) {
+        if (dsCode(e) === "not-found") return {};
+        throw e;
+      }
+    });
+  return new IpamContext(
+    ds,
+    maxAttempts,
+    backoffMs,
+    cooldownMs,
+    reclaimAfterMs,
+    configTtlMs,
+    options.now ?? Date.now,
+    options.random ?? Math.random,
+    options.nodeSelectorMatches ?? defaultNodeSelectorMatches,
+    nodeLabels,
+    options.logger,
+  );
+}
