@@ -7,6 +7,10 @@
  */
 export type { BgpConfigErrorCode, BgpConfigErrorDetails } from "./errors/config-error.js";
 export { BgpConfigError, isBgpConfigError } from "./errors/config-error.js";
+export type { BgpError, BgpErrorCode } from "./errors/bgp-error.js";
+export { isBgpError } from "./errors/bgp-error.js";
+export type { BgpEncodeErrorCode, BgpWireErrorCode } from "./wire/errors.js";
+export { BgpEncodeError, BgpWireError, isBgpEncodeError, isBgpWireError } from "./wire/errors.js";
 export { SessionState, TransitionReason } from "./fsm/types.js";
 export type { Policy, PolicyActions, PolicyMatch, PolicyStatement, PrefixListEntry } from "./rib/policy.js";
 export type {

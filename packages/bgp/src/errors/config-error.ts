@@ -10,10 +10,10 @@ export const BGP_CONFIG_ERROR_BRAND: unique symbol = Symbol.for("@margay/bgp/con
 
 /** What was wrong. */
 export type BgpConfigErrorCode =
-  | "BGP_CONFIG_INVALID"
-  | "BGP_CONFIG_DUPLICATE_PEER"
-  | "BGP_CONFIG_UNKNOWN_PEER"
-  | "BGP_CONFIG_CLOSED";
+  | "config-invalid"
+  | "config-duplicate-peer"
+  | "config-unknown-peer"
+  | "config-closed";
 
 /** Structured context of a {@link BgpConfigError}. */
 export interface BgpConfigErrorDetails {
@@ -55,7 +55,7 @@ export function isBgpConfigError(e: unknown, ...codes: BgpConfigErrorCode[]): e 
 
 /** Shorthand for an invalid option. */
 export function invalid(field: string, value: unknown, why: string): BgpConfigError {
-  return new BgpConfigError("BGP_CONFIG_INVALID", `${field}: ${why} (got ${String(value)})`, {
+  return new BgpConfigError("config-invalid", `${field}: ${why} (got ${String(value)})`, {
     field,
     value: String(value),
   });

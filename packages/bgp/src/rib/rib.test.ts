@@ -294,7 +294,7 @@ describe("import", () => {
       } catch (e) {
         err = e;
       }
-      expect(isBgpConfigError(err, "BGP_CONFIG_INVALID")).toBe(true);
+      expect(isBgpConfigError(err, "config-invalid")).toBe(true);
     }
     expect(() => new Rib({ localAsn: 0, routerId: "1.1.1.1" })).toThrow(/asn/);
     expect(() => new Rib({ localAsn: 1, routerId: "0.0.0.0" })).toThrow(/routerId/);

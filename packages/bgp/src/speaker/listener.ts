@@ -23,7 +23,7 @@ export async function listen(core: SpeakerCore): Promise<void> {
       server.once("error", (e) =>
         reject(
           new BgpConfigError(
-            "BGP_CONFIG_INVALID",
+            "config-invalid",
             `cannot listen on ${l.host}:${l.port}: ${e.message}`,
             {
               field: "listen",

@@ -276,10 +276,10 @@ export function normalizePeer(p: PeerOptions, s: SpeakerOptions, field = "peer")
 
 /** The error for a second peer with the same address and port. */
 export function duplicatePeer(id: string): BgpConfigError {
-  return new BgpConfigError("BGP_CONFIG_DUPLICATE_PEER", `peer ${id} already exists`, { peer: id });
+  return new BgpConfigError("config-duplicate-peer", `peer ${id} already exists`, { peer: id });
 }
 
 /** The error for an unknown peer. */
 export function unknownPeer(id: string): BgpConfigError {
-  return new BgpConfigError("BGP_CONFIG_UNKNOWN_PEER", `no peer ${id}`, { peer: id });
+  return new BgpConfigError("config-unknown-peer", `no peer ${id}`, { peer: id });
 }

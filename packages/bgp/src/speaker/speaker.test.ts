@@ -175,9 +175,9 @@ describe("configuration errors", () => {
     }
     const s = await createSpeaker({ asn: 1, routerId: "1.1.1.1" });
     open.push(s);
-    expect(() => s.originate("10.0.0.0/33")).toThrow(expect.objectContaining({ code: "BGP_CONFIG_INVALID" }));
+    expect(() => s.originate("10.0.0.0/33")).toThrow(expect.objectContaining({ code: "config-invalid" }));
     expect(() => s.originate("10.0.0.0/8", { communities: ["x"] })).toThrow(/communities/);
-    await expect(s.removePeer("10.0.0.9")).rejects.toMatchObject({ code: "BGP_CONFIG_UNKNOWN_PEER" });
+    await expect(s.removePeer("10.0.0.9")).rejects.toMatchObject({ code: "config-unknown-peer" });
   });
 
   it("listening on a used port is a config error", async () => {
@@ -191,6 +191,6 @@ describe("configuration errors", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(isBgpConfigError(err, "BGP_CONFIG_INVALID")).toBe(true);
+    expect(isBgpConfigError(err, "config-invalid")).toBe(true);
   });
 });

@@ -105,7 +105,7 @@ class SpeakerImpl implements Speaker {
   }
 
   addPeer(p: PeerOptions): string {
-    if (this.core.closing) throw new BgpConfigError("BGP_CONFIG_CLOSED", "speaker is closed");
+    if (this.core.closing) throw new BgpConfigError("config-closed", "speaker is closed");
     const opts = normalizePeer(p, this.core.o);
     if (this.core.peersById.has(opts.id)) throw duplicatePeer(opts.id);
     const rp = this.core.rib.addPeer({

@@ -433,7 +433,7 @@ export function decodeAttributes(
 
 function range(v: number, bits: number, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits)
-    throw new BgpEncodeError("BGP_ENCODE_INVALID", `${what} out of range: ${v}`, {
+    throw new BgpEncodeError("encode-invalid", `${what} out of range: ${v}`, {
       reason: "range",
       field: what,
     });
@@ -475,7 +475,7 @@ function writeSegments(w: Writer, segs: readonly AsPathSegment[], asSize: 2 | 4,
       const chunk = s.asns.slice(i, i + 255);
       if (chunk.length === 0) break;
       if (s.type !== 2 && s.type !== 3 && i > 0)
-        throw new BgpEncodeError("BGP_ENCODE_INVALID", "AS_SET segment longer than 255 ASes", {
+        throw new BgpEncodeError("encode-invalid", "AS_SET segment longer than 255 ASes", {
           reason: "as-set-too-long",
         });
       w.u8(s.type).u8(chunk.length);
@@ -599,7 +599,7 @@ export function writeAttributes(
         attr(w, O | T, 16, (w) => {
           for (const x of c) {
             if (x.length !== 8)
-              throw new BgpEncodeError("BGP_ENCODE_INVALID", "extended community must be 8 bytes", {
+              throw new BgpEncodeError("encode-invalid", "extended community must be 8 bytes", {
                 reason: "extended-community",
               });
             w.bytes(x);
@@ -637,7 +637,7 @@ export function writeAttributes(
   }
   for (const u of a.unknown ?? []) {
     if (ATTRIBUTE_RULES.has(u.typeCode))
-      throw new BgpEncodeError("BGP_ENCODE_INVALID", `attribute ${u.typeCode} must use its typed field`, {
+      throw new BgpEncodeError("encode-invalid", `attribute ${u.typeCode} must use its typed field`, {
         reason: "unknown-shadows-known",
       });
     const f = u.flags & 0xe0;
@@ -665,7 +665,7 @@ export function nextHopBytes(
     afi === Afi.IPv6 || (ctx.extendedNextHop.has(familyKey(afi, safi)) && nextHops[0]?.includes(":"));
   if (nextHops.length < 1 || nextHops.length > (v6 ? 2 : 1))
     throw new BgpEncodeError(
-      "BGP_ENCODE_INVALID",
+      "encode-invalid",
       `MP_REACH_NLRI for ${afi}/${safi} needs ${v6 ? "1 or 2" : "1"} next hops`,
       {
         reason: "next-hop-count",
@@ -710,7 +710,7 @@ export function writePrefixList(w: Writer, list: readonly Prefix[], afi: number,
   const max = afiBits(afi);
   for (const p of list) {
     if (p.afi !== afi || !Number.isInteger(p.len) || p.len < 0 || p.len > max)
-      throw new BgpEncodeError("BGP_ENCODE_INVALID", `prefix does not belong to AFI ${afi}`, {
+      throw new BgpEncodeError("encode-invalid", `prefix does not belong to AFI ${afi}`, {
         reason: "prefix",
       });
     const at = w.reserve(prefixWireLength(p, addPath));

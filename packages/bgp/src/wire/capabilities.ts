@@ -81,7 +81,7 @@ export function decodeCapability(b: Uint8Array, code: number, off: number, len: 
 
 function checkU(v: number, bits: number, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits)
-    throw new BgpEncodeError("BGP_ENCODE_INVALID", `${what} out of range: ${v}`, {
+    throw new BgpEncodeError("encode-invalid", `${what} out of range: ${v}`, {
       reason: "range",
       field: what,
     });
@@ -135,7 +135,7 @@ export function writeCapability(w: Writer, c: Capability): void {
   }
   const len = w.len - start;
   if (len > 255)
-    throw new BgpEncodeError("BGP_ENCODE_TOO_LARGE", `capability ${c.code} longer than 255 bytes`, {
+    throw new BgpEncodeError("encode-too-large", `capability ${c.code} longer than 255 bytes`, {
       reason: "capability-too-long",
     });
   w.set8(lenAt, len);

@@ -9,11 +9,11 @@ import { ErrorAction } from "./types.js";
 
 /** What part of a received message failed to decode or validate. */
 export type BgpWireErrorCode =
-  | "BGP_WIRE_HEADER"
-  | "BGP_WIRE_OPEN"
-  | "BGP_WIRE_UPDATE"
-  | "BGP_WIRE_NOTIFICATION"
-  | "BGP_WIRE_ROUTE_REFRESH";
+  | "wire-header"
+  | "wire-open"
+  | "wire-update"
+  | "wire-notification"
+  | "wire-route-refresh";
 
 /** The NOTIFICATION a receiver sends when it resets the session for this error. */
 export interface NotificationInfo {
@@ -77,13 +77,14 @@ export class BgpWireError extends Error {
   }
 }
 
-/** True when `e` is a {@link BgpWireError} (checks a brand, not `instanceof`). */
-export function isBgpWireError(e: unknown): e is BgpWireError {
-  return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+/** True when `e` is a {@link BgpWireError}, optionally with one of `codes` (checks a brand, not `instanceof`). */
+export function isBgpWireError(e: unknown, ...codes: BgpWireErrorCode[]): e is BgpWireError {
+  if (typeof e !== "object" || e === null || (e as Record<symbol, unknown>)[BRAND] !== true) return false;
+  return codes.length === 0 || codes.includes((e as BgpWireError).code);
 }
 
 /** Why a value could not be encoded. */
-export type BgpEncodeErrorCode = "BGP_ENCODE_INVALID" | "BGP_ENCODE_TOO_LARGE";
+export type BgpEncodeErrorCode = "encode-invalid" | "encode-too-large";
 
 /** The caller asked to encode something the wire format cannot carry (a bug or misconfiguration). */
 export class BgpEncodeError extends Error {
@@ -105,9 +106,11 @@ export class BgpEncodeError extends Error {
   }
 }
 
-/** True when `e` is a {@link BgpEncodeError}. */
-export function isBgpEncodeError(e: unknown): e is BgpEncodeError {
-  return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[ENCODE_BRAND] === true;
+/** True when `e` is a {@link BgpEncodeError}, optionally with one of `codes` (checks a brand). */
+export function isBgpEncodeError(e: unknown, ...codes: BgpEncodeErrorCode[]): e is BgpEncodeError {
+  if (typeof e !== "object" || e === null || (e as Record<symbol, unknown>)[ENCODE_BRAND] !== true)
+    return false;
+  return codes.length === 0 || codes.includes((e as BgpEncodeError).code);
 }
 
 /** The more severe of two RFC 7606 actions (`undefined` counts as no action). */
@@ -121,7 +124,7 @@ const EMPTY = new Uint8Array(0);
 
 /** @internal */
 export function headerError(subcode: number, reason: string, message: string, data: Uint8Array = EMPTY) {
-  return new BgpWireError("BGP_WIRE_HEADER", message, {
+  return new BgpWireError("wire-header", message, {
     notification: { code: NotificationCode.MessageHeaderError, subcode, data },
     details: { reason },
   });
@@ -129,7 +132,7 @@ export function headerError(subcode: number, reason: string, message: string, da
 
 /** @internal */
 export function openError(subcode: number, reason: string, message: string, data: Uint8Array = EMPTY) {
-  return new BgpWireError("BGP_WIRE_OPEN", message, {
+  return new BgpWireError("wire-open", message, {
     notification: { code: NotificationCode.OpenMessageError, subcode, data },
     details: { reason },
   });
@@ -143,7 +146,7 @@ export function updateError(
   message: string,
   data: Uint8Array = EMPTY,
 ) {
-  return new BgpWireError("BGP_WIRE_UPDATE", message, {
+  return new BgpWireError("wire-update", message, {
     notification: { code: NotificationCode.UpdateMessageError, subcode, data },
     action,
     details,

@@ -92,12 +92,8 @@ export function createFramer(options: FramerOptions = {}): Framer {
 
 function checkMax(m: number): number {
   if (!Number.isInteger(m) || m < HEADER_LENGTH || m > MAX_EXTENDED_MESSAGE_SIZE)
-    throw new BgpEncodeError(
-      "BGP_ENCODE_INVALID",
-      `maxMessageSize must be an integer in 19..65535, got ${m}`,
-      {
-        reason: "max-message-size",
-      },
-    );
+    throw new BgpEncodeError("encode-invalid", `maxMessageSize must be an integer in 19..65535, got ${m}`, {
+      reason: "max-message-size",
+    });
   return m;
 }

@@ -34,7 +34,7 @@ export function parseIpv4(s: string): number | undefined {
 export function writeIpv4(out: Uint8Array, off: number, s: string): void {
   const n = parseIpv4(s);
   if (n === undefined)
-    throw new BgpEncodeError("BGP_ENCODE_INVALID", `not an IPv4 address: ${s}`, { reason: "ipv4", value: s });
+    throw new BgpEncodeError("encode-invalid", `not an IPv4 address: ${s}`, { reason: "ipv4", value: s });
   out[off] = n >>> 24;
   out[off + 1] = (n >>> 16) & 255;
   out[off + 2] = (n >>> 8) & 255;
@@ -120,7 +120,7 @@ export function parseIpv6(s: string): Uint8Array | undefined {
 export function writeIpv6(out: Uint8Array, off: number, s: string): void {
   const b = parseIpv6(s);
   if (!b)
-    throw new BgpEncodeError("BGP_ENCODE_INVALID", `not an IPv6 address: ${s}`, { reason: "ipv6", value: s });
+    throw new BgpEncodeError("encode-invalid", `not an IPv6 address: ${s}`, { reason: "ipv6", value: s });
   out.set(b, off);
 }
 

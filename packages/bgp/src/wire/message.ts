@@ -25,7 +25,7 @@ function decodeNotification(b: Uint8Array): NotificationMessage {
 
 function decodeRouteRefresh(b: Uint8Array): RouteRefreshMessage {
   if (b.length !== 23)
-    throw new BgpWireError("BGP_WIRE_ROUTE_REFRESH", `ROUTE-REFRESH of ${b.length} bytes`, {
+    throw new BgpWireError("wire-route-refresh", `ROUTE-REFRESH of ${b.length} bytes`, {
       notification: {
         code: NotificationCode.RouteRefreshMessageError,
         subcode: RouteRefreshErrorSubcode.InvalidMessageLength,
@@ -63,7 +63,7 @@ export function decodeMessage(bytes: Uint8Array, ctx: CodecContext): BgpMessage 
 
 function range(v: number, bits: number, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits)
-    throw new BgpEncodeError("BGP_ENCODE_INVALID", `${what} out of range: ${v}`, {
+    throw new BgpEncodeError("encode-invalid", `${what} out of range: ${v}`, {
       reason: "range",
       field: what,
     });
@@ -95,7 +95,7 @@ export function encodeMessage(msg: BgpMessage, ctx: CodecContext): Uint8Array {
   // OPEN, NOTIFICATION, KEEPALIVE and ROUTE-REFRESH keep the 4096 limit before negotiation (RFC 8654 §4).
   const limit = msg.type === MT.Open || msg.type === MT.Notification ? 4096 : ctx.maxMessageSize;
   if (w.len > limit)
-    throw new BgpEncodeError("BGP_ENCODE_TOO_LARGE", `message of ${w.len} bytes exceeds ${limit}`, {
+    throw new BgpEncodeError("encode-too-large", `message of ${w.len} bytes exceeds ${limit}`, {
       reason: "message-too-large",
       size: w.len,
       max: limit,

@@ -224,7 +224,7 @@ export function parsePrefix(text: string, pathId?: number): Prefix {
   const max = isV6 ? 128 : 32;
   const len = slash < 0 ? max : Number(text.slice(slash + 1));
   const bad = () =>
-    new BgpEncodeError("BGP_ENCODE_INVALID", `not a prefix: ${text}`, { reason: "prefix", value: text });
+    new BgpEncodeError("encode-invalid", `not a prefix: ${text}`, { reason: "prefix", value: text });
   if (!Number.isInteger(len) || len < 0 || len > max || (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1))))
     throw bad();
   let addr: Uint8Array;

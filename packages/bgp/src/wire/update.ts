@@ -209,7 +209,7 @@ export function endOfRib(afi: number = Afi.IPv4, safi: number = Safi.Unicast): U
 // Encoding
 
 function tooLarge(size: number, max: number): BgpEncodeError {
-  return new BgpEncodeError("BGP_ENCODE_TOO_LARGE", `message of ${size} bytes exceeds ${max}`, {
+  return new BgpEncodeError("encode-too-large", `message of ${size} bytes exceeds ${max}`, {
     reason: "message-too-large",
     size,
     max,
@@ -245,7 +245,7 @@ export function encodeUpdate(u: UpdateMessage, ctx: CodecContext): Uint8Array {
 
 function writeV4(w: Writer, p: Prefix, addPath: boolean): void {
   if (p.afi !== Afi.IPv4 || p.len > 32 || p.len < 0)
-    throw new BgpEncodeError("BGP_ENCODE_INVALID", "classic UPDATE fields carry only IPv4 prefixes", {
+    throw new BgpEncodeError("encode-invalid", "classic UPDATE fields carry only IPv4 prefixes", {
       reason: "prefix",
     });
   const at = w.reserve(prefixWireLength(p, addPath));
@@ -386,7 +386,7 @@ export function encodeUpdates(batch: UpdateBatch, ctx: CodecContext): Uint8Array
   }
   if (mpn.length > 0) {
     if (!mpFamily)
-      throw new BgpEncodeError("BGP_ENCODE_INVALID", "IPv6 NLRI need attributes.mpReach with next hops", {
+      throw new BgpEncodeError("encode-invalid", "IPv6 NLRI need attributes.mpReach with next hops", {
         reason: "mp-next-hop-missing",
       });
     const { afi, safi } = mpFamily;
@@ -453,14 +453,14 @@ function mpMessage(
 
 function checkAfi(p: Prefix, afi: number): Prefix {
   if (p.afi !== afi || p.len < 0 || p.len > (afi === Afi.IPv4 ? 32 : 128))
-    throw new BgpEncodeError("BGP_ENCODE_INVALID", `prefix does not belong to AFI ${afi}`, {
+    throw new BgpEncodeError("encode-invalid", `prefix does not belong to AFI ${afi}`, {
       reason: "prefix",
     });
   return p;
 }
 
 function badPair(i: number): BgpEncodeError {
-  return new BgpEncodeError("BGP_ENCODE_INVALID", `invalid IPv4 prefix pair at index ${i}`, {
+  return new BgpEncodeError("encode-invalid", `invalid IPv4 prefix pair at index ${i}`, {
     reason: "prefix",
     index: i,
   });

@@ -48,7 +48,7 @@ describe("addresses and prefixes", () => {
     expect(formatPrefix(parsePrefix("2001:db8::1/33"))).toBe("2001:db8::/33");
     expect(parsePrefix("0.0.0.0/0").len).toBe(0);
     for (const bad of ["10.0.0.0/33", "10.0.0/8", "::/129", "10.0.0.256/8", "x/1", "10.0.0.0/"])
-      expect(() => parsePrefix(bad), bad).toThrow(expect.objectContaining({ code: "BGP_ENCODE_INVALID" }));
+      expect(() => parsePrefix(bad), bad).toThrow(expect.objectContaining({ code: "encode-invalid" }));
   });
 
   it("walks IPv4 NLRI as (u32, len) without allocating prefixes, clearing host bits", () => {
@@ -208,7 +208,7 @@ describe("UPDATE encoding", () => {
       nlri,
       attributes: { origin: 0, asPath: [], nextHop: "1.1.1.1" },
     };
-    expect(() => encodeUpdate(u, ctx)).toThrow(expect.objectContaining({ code: "BGP_ENCODE_TOO_LARGE" }));
+    expect(() => encodeUpdate(u, ctx)).toThrow(expect.objectContaining({ code: "encode-too-large" }));
     // 8000 bytes of NLRI in messages with about 4060 bytes of room.
     expect(encodeUpdates({ attributes: u.attributes, nlri }, ctx).length).toBe(2);
     const huge = {
@@ -223,7 +223,7 @@ describe("UPDATE encoding", () => {
       expect(isBgpEncodeError(e)).toBe(true);
     }
     expect(() => encodeUpdates({ nlri: [parsePrefix("2001:db8::/32")] }, ctx)).toThrow(
-      expect.objectContaining({ code: "BGP_ENCODE_INVALID" }),
+      expect.objectContaining({ code: "encode-invalid" }),
     );
   });
 
@@ -352,10 +352,10 @@ describe("encodeUpdates fast path for numeric IPv4 prefixes", () => {
 
   it("rejects odd-length lists and lengths over 32", () => {
     expect(() => encodeUpdates({ ipv4Nlri: [1, 2, 3] }, ctx)).toThrow(
-      expect.objectContaining({ code: "BGP_ENCODE_INVALID" }),
+      expect.objectContaining({ code: "encode-invalid" }),
     );
     expect(() => encodeUpdates({ ipv4Withdrawn: [1, 33] }, ctx)).toThrow(
-      expect.objectContaining({ code: "BGP_ENCODE_INVALID" }),
+      expect.objectContaining({ code: "encode-invalid" }),
     );
   });
 });
