@@ -73,6 +73,22 @@ describe("speaker over loopback", () => {
     expect(b.peers()[0]!.messagesIn.update).toBeLessThan(20);
   });
 
+  it("the last change of a prefix in one batch wins on the wire (withdraw X, announce P, withdraw P)", async () => {
+    const { a, b } = await pair();
+    a.originate("10.70.0.0/24");
+    await waitFor(() => b.route("10.70.0.0/24"), "X at b");
+    // One tick, so one batch: a withdrawal group exists before P's announcement is queued.
+    a.withdraw("10.70.0.0/24");
+    a.originate("10.70.1.0/24");
+    a.withdraw("10.70.1.0/24");
+    await new Promise((r) => setTimeout(r, 0));
+    a.originate("10.70.2.0/24");
+    await waitFor(() => b.route("10.70.2.0/24"), "marker at b");
+    expect(b.route("10.70.0.0/24")).toBeUndefined();
+    expect(b.route("10.70.1.0/24")).toBeUndefined();
+    expect(a.peers()[0]!.prefixesAdvertised).toBe(1);
+  });
+
   it("IPv6 unicast over an IPv6 session", async () => {
     const a = await createSpeaker({ asn: 65001, routerId: "10.255.0.1", listen: [{ host: "::1", port: 0 }] });
     open.push(a);
