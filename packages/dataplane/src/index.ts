@@ -29,8 +29,6 @@ export type {
 } from "./updates.js";
 export { Encapsulation, ROUTE_SIDE_KINDS, RouteType } from "./updates.js";
 export { DATAPLANE_DEFAULTS } from "./defaults.js";
-export type { Cidr } from "./cidr.js";
-export { canonicalIp, cidrContains, parseCidr } from "./cidr.js";
 export type { NetnsHandle } from "./kernel/netns.js";
 export { CURRENT_NETNS, inNetns, ipArgv, namedNetns, pathNetns } from "./kernel/netns.js";
 export {

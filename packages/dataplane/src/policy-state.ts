@@ -9,7 +9,7 @@ import type {
   RenderedRule,
   WorkloadEndpointUpdate,
 } from "@margay/dataplane-contract";
-import { parseCidr } from "./cidr.js";
+import { cidrOrThrow } from "./net.js";
 import { DataplaneError, DataplaneErrorCode } from "./errors.js";
 import { isValidIfName } from "./kernel/names.js";
 
@@ -77,7 +77,7 @@ function checkNets(list: unknown, field: string, id: string): void {
   if (!Array.isArray(list)) throw invalid(`${field} must be a list`, { id, field });
   for (const n of list) {
     if (typeof n !== "string") throw invalid(`${field} must hold CIDRs`, { id, field });
-    parseCidr(n, false);
+    cidrOrThrow(n, "mask");
   }
 }
 
@@ -181,7 +181,7 @@ function checkFailsafe(list: readonly FailsafePort[], id: string): void {
     if (!["tcp", "udp", "sctp"].includes(f?.protocol) || !isInt(f.port, 0, 65535)) {
       throw invalid("invalid failsafe port", { id });
     }
-    if (f.net !== undefined) parseCidr(f.net, false);
+    if (f.net !== undefined) cidrOrThrow(f.net, "mask");
   }
 }
 
@@ -192,8 +192,8 @@ function checkMembers(type: IpSetType, members: readonly string[], id: string): 
       const match = /^(.+),(tcp|udp|sctp):(\d{1,5})$/.exec(m);
       if (match === null || !isInt(Number(match[3]), 0, 65535))
         throw invalid("invalid ip-and-port member", { id, m });
-      parseCidr(match[1]!);
-    } else parseCidr(m, false);
+      cidrOrThrow(match[1]!);
+    } else cidrOrThrow(m, "mask");
   }
 }
 

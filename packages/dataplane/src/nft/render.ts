@@ -6,7 +6,8 @@ import type {
   RenderedRule,
   WorkloadEndpointUpdate,
 } from "@margay/dataplane-contract";
-import { ipFamily, parseCidr } from "../cidr.js";
+import { ipVersion } from "@margay/api";
+import { cidrOrThrow, interfaceAddressText } from "../net.js";
 import type { HeldIpSet, PolicyState } from "../policy-state.js";
 import { nftNames } from "./names.js";
 
@@ -86,7 +87,7 @@ function portList(ports: readonly PortRange[]): string {
 }
 
 function netsOf(list: readonly string[], family: 4 | 6): string[] {
-  return list.filter((c) => ipFamily(c.split("/")[0] ?? "") === family);
+  return list.filter((c) => ipVersion(c.split("/")[0] ?? "") === family);
 }
 
 const L4_WITH_PORTS = "meta l4proto { 6, 17, 132, 136 }";
@@ -284,7 +285,7 @@ function failsafeRules(list: readonly FailsafePort[], dir: "in" | "out", replies
   return list.flatMap((f) => {
     const proto = `meta l4proto ${f.protocol} th ${replies ? "sport" : "dport"} ${f.port}`;
     if (f.net === undefined) return [`${proto} accept`];
-    const fam = parseCidr(f.net, false).family === 4 ? "ip" : "ip6";
+    const fam = cidrOrThrow(f.net, "mask").version === 4 ? "ip" : "ip6";
     return [`${fam} ${dir === "in" ? "saddr" : "daddr"} ${f.net} ${proto} accept`];
   });
 }
@@ -295,11 +296,11 @@ export function addrElements(members: Iterable<string>, family: 4 | 6): string[]
   const ranges: { start: bigint; end: bigint; text: string }[] = [];
   for (const m of members) {
     const addr = m.split("/")[0] ?? "";
-    if (ipFamily(addr) !== family) continue;
-    const c = parseCidr(m, false);
-    const size = 1n << BigInt(width - c.prefix);
-    const start = (c.bits / size) * size;
-    ranges.push({ start, end: start + size - 1n, text: c.prefix === width ? c.text.split("/")[0]! : c.text });
+    if (ipVersion(addr) !== family) continue;
+    const c = cidrOrThrow(m, "mask");
+    const start = c.network;
+    const end = start + (1n << BigInt(width - c.prefixLength)) - 1n;
+    ranges.push({ start, end, text: c.prefixLength === width ? c.addressText : interfaceAddressText(c) });
   }
   ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end > b.end ? -1 : 1));
   const out: string[] = [];
@@ -317,7 +318,7 @@ export function portElements(members: Iterable<string>, family: 4 | 6): string[]
   const out: string[] = [];
   for (const m of members) {
     const match = /^(.+),(tcp|udp|sctp):(\d+)$/.exec(m);
-    if (match === null || ipFamily(match[1]!) !== family) continue;
+    if (match === null || ipVersion(match[1]!) !== family) continue;
     out.push(`${match[1]} . ${match[2]} . ${match[3]}`);
   }
   return out.sort();

@@ -1,4 +1,4 @@
-import { canonicalIp, parseCidr } from "../cidr.js";
+import { canonicalIpOrThrow, cidrOrThrow } from "../net.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import type { IpBatchSession } from "../kernel/ip-session.js";
 import { type KernelCallOptions, ipBatch } from "../kernel/iproute.js";
@@ -30,7 +30,7 @@ function hopFromJson(h: JsonHop): NextHop {
   // Flat routes leave the device to the kernel; report it only where it is part of the route's meaning.
   const reportDev = onlink || h.gateway === undefined;
   return {
-    ...(h.gateway === undefined ? {} : { via: canonicalIp(h.gateway) }),
+    ...(h.gateway === undefined ? {} : { via: canonicalIpOrThrow(h.gateway) }),
     ...(reportDev && h.dev !== undefined ? { dev: h.dev } : {}),
     onlink,
   };
@@ -38,7 +38,7 @@ function hopFromJson(h: JsonHop): NextHop {
 
 /** Converts one `ip -json route` object into a {@link ProgrammedRoute}. */
 export function routeFromJson(r: JsonRoute, family: 4 | 6): ProgrammedRoute {
-  const dst = r.dst === "default" ? (family === 4 ? "0.0.0.0/0" : "::/0") : parseCidr(r.dst).text;
+  const dst = r.dst === "default" ? (family === 4 ? "0.0.0.0/0" : "::/0") : cidrOrThrow(r.dst).text;
   if (r.type === "blackhole") return { dst, type: "blackhole", nextHops: [] };
   const hops = r.nexthops !== undefined ? r.nexthops.map(hopFromJson) : [hopFromJson(r)];
   return { dst, type: "unicast", nextHops: sortNextHops(hops) };

@@ -1,4 +1,5 @@
-import { type Cidr, cidrContains, canonicalIp, ipFamily, networkOf, parseCidr } from "../cidr.js";
+import { cidrContainsCidr, type IpCidr, ipVersion } from "@margay/api";
+import { canonicalIpOrThrow, cidrOrThrow, interfaceAddressText } from "../net.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import { isValidIfName } from "../kernel/names.js";
 import type {
@@ -103,7 +104,7 @@ export interface RouteState {
   /** VTEPs by node. */
   readonly vteps: Map<string, VtepUpdate>;
   /** Pools by canonical CIDR. */
-  readonly pools: Map<string, PoolUpdate & { readonly parsed: Cidr }>;
+  readonly pools: Map<string, PoolUpdate & { readonly parsed: IpCidr }>;
   /** Hosts by node. */
   readonly hosts: Map<string, HostUpdate>;
 }
@@ -133,7 +134,7 @@ function requireNode(node: unknown, u: RouteSideUpdate): string {
 export function normalizeRouteSideUpdate(u: RouteSideUpdate): RouteSideUpdate {
   switch (u.kind) {
     case "route-update": {
-      const dst = parseCidr(u.dst).text;
+      const dst = cidrOrThrow(u.dst).text;
       if (u.type === "remote-block") {
         const nodes = u.nodes ?? [];
         if (nodes.length === 0) throw invalid("remote-block route needs nodes", { dst });
@@ -150,19 +151,19 @@ export function normalizeRouteSideUpdate(u: RouteSideUpdate): RouteSideUpdate {
       throw invalid("unknown route type", { dst, type: (u as { type?: unknown }).type });
     }
     case "route-remove":
-      return { kind: u.kind, dst: parseCidr(u.dst).text };
+      return { kind: u.kind, dst: cidrOrThrow(u.dst).text };
     case "vtep-update": {
       const mac = typeof u.mac === "string" ? u.mac.toLowerCase() : "";
       if (!MAC_RE.test(mac)) throw invalid("invalid VTEP MAC", { node: u.node, mac: u.mac });
-      if (ipFamily(u.tunnelAddress) !== 4 || ipFamily(u.underlayAddress) !== 4) {
+      if (ipVersion(u.tunnelAddress) !== 4 || ipVersion(u.underlayAddress) !== 4) {
         throw invalid("VTEP addresses must be IPv4", { node: u.node });
       }
       return {
         kind: u.kind,
         node: requireNode(u.node, u),
         mac,
-        tunnelAddress: canonicalIp(u.tunnelAddress),
-        underlayAddress: canonicalIp(u.underlayAddress),
+        tunnelAddress: canonicalIpOrThrow(u.tunnelAddress),
+        underlayAddress: canonicalIpOrThrow(u.underlayAddress),
       };
     }
     case "vtep-remove":
@@ -174,20 +175,17 @@ export function normalizeRouteSideUpdate(u: RouteSideUpdate): RouteSideUpdate {
       }
       return {
         kind: u.kind,
-        cidr: parseCidr(u.cidr).text,
+        cidr: cidrOrThrow(u.cidr).text,
         encapsulation: u.encapsulation,
         crossSubnet: u.crossSubnet === true,
         natOutgoing: u.natOutgoing === true,
       };
     }
     case "pool-remove":
-      return { kind: u.kind, cidr: parseCidr(u.cidr).text };
+      return { kind: u.kind, cidr: cidrOrThrow(u.cidr).text };
     case "host-update": {
       if (!Array.isArray(u.addresses)) throw invalid("host addresses must be a list", { node: u.node });
-      const addresses = u.addresses.map((a) => {
-        const c = parseCidr(a, false);
-        return `${canonicalIp(a.split("/")[0] ?? "")}/${c.prefix}`;
-      });
+      const addresses = u.addresses.map((a) => interfaceAddressText(cidrOrThrow(a, "mask")));
       return { kind: u.kind, node: requireNode(u.node, u), addresses };
     }
     case "in-sync":
@@ -213,7 +211,7 @@ export function applyRouteSideUpdate(state: RouteState, u: RouteSideUpdate): voi
       state.vteps.delete(u.node);
       return;
     case "pool-update":
-      state.pools.set(u.cidr, { ...u, parsed: parseCidr(u.cidr) });
+      state.pools.set(u.cidr, { ...u, parsed: cidrOrThrow(u.cidr) });
       return;
     case "pool-remove":
       state.pools.delete(u.cidr);
@@ -247,20 +245,24 @@ export function routeKey(r: ProgrammedRoute): string {
 }
 
 function firstAddress(host: HostUpdate | undefined, family: 4 | 6): string | undefined {
-  const a = host?.addresses.find((x) => ipFamily(x.split("/")[0] ?? "") === family);
+  const a = host?.addresses.find((x) => ipVersion(x.split("/")[0] ?? "") === family);
   return a?.split("/")[0];
 }
 
 function sameSubnet(local: HostUpdate | undefined, remoteIp: string): boolean {
   if (local === undefined) return false;
-  const remote = parseCidr(remoteIp);
-  return local.addresses.some((a) => cidrContains(networkOf(parseCidr(a, false)), remote));
+  const remote = cidrOrThrow(remoteIp);
+  return local.addresses.some((a) => cidrContainsCidr(cidrOrThrow(a, "mask"), remote));
 }
 
-function poolFor(state: RouteState, dst: Cidr): (PoolUpdate & { parsed: Cidr }) | undefined {
-  let best: (PoolUpdate & { parsed: Cidr }) | undefined;
+function poolFor(state: RouteState, dst: IpCidr): (PoolUpdate & { parsed: IpCidr }) | undefined {
+  let best: (PoolUpdate & { parsed: IpCidr }) | undefined;
   for (const p of state.pools.values()) {
-    if (cidrContains(p.parsed, dst) && (best === undefined || p.parsed.prefix > best.parsed.prefix)) best = p;
+    if (
+      cidrContainsCidr(p.parsed, dst) &&
+      (best === undefined || p.parsed.prefixLength > best.parsed.prefixLength)
+    )
+      best = p;
   }
   return best;
 }
@@ -333,13 +335,13 @@ function planOne(
   if (r.type === "local-workload") {
     return { dst: r.dst, type: "unicast", nextHops: [{ dev: r.ifname, onlink: false }] };
   }
-  const dst = parseCidr(r.dst);
+  const dst = cidrOrThrow(r.dst);
   const pool = poolFor(state, dst);
   const hops: NextHop[] = [];
   for (const node of r.nodes ?? []) {
-    const nodeIp = firstAddress(state.hosts.get(node), dst.family);
+    const nodeIp = firstAddress(state.hosts.get(node), dst.version);
     if (nodeIp === undefined) {
-      warnings.push(`route ${r.dst}: no IPv${dst.family} address known for node ${node}`);
+      warnings.push(`route ${r.dst}: no IPv${dst.version} address known for node ${node}`);
       continue;
     }
     let encap: Encapsulation = pool?.encapsulation ?? "none";
@@ -348,12 +350,12 @@ function planOne(
       hops.push({ via: nodeIp, onlink: false });
     } else if (encap === "vxlan") {
       const vtep = state.vteps.get(node);
-      if (dst.family !== 4) warnings.push(`route ${r.dst}: VXLAN is IPv4 only here`);
+      if (dst.version !== 4) warnings.push(`route ${r.dst}: VXLAN is IPv4 only here`);
       else if (vtep === undefined) warnings.push(`route ${r.dst}: no VTEP known for node ${node}`);
       else hops.push({ via: vtep.tunnelAddress, dev: options.vxlanDevice, onlink: true });
     } else if (!options.ipipSupported) {
       warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
-    } else if (dst.family !== 4) {
+    } else if (dst.version !== 4) {
       warnings.push(`route ${r.dst}: IPIP is IPv4 only`);
     } else {
       hops.push({ via: nodeIp, dev: options.ipipDevice, onlink: true });

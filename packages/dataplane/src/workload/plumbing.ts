@@ -1,7 +1,8 @@
-import { canonicalIp, ipFamily, parseCidr } from "../cidr.js";
+import { canonicalIpOrThrow, cidrOrThrow, interfaceAddressText } from "../net.js";
 import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
 import { type KernelCallOptions, findLinkJson, ip, ipBatch, ipJson } from "../kernel/iproute.js";
 import {
+  ipVersion,
   isInterfaceNameError,
   validateWorkloadInterfacePrefix,
   type WorkloadInterfaceIdentity,
@@ -145,10 +146,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
       throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "invalid MTU", { details: { mtu } });
     }
-    const addresses = spec.addresses.map((a) => {
-      const c = parseCidr(a, false);
-      return `${canonicalIp(a.split("/")[0] ?? "")}/${c.prefix}`;
-    });
+    const addresses = spec.addresses.map((a) => interfaceAddressText(cidrOrThrow(a, "mask")));
     netnsRef(spec.containerNetns);
     return { containerIfName, mtu, addresses, host: hostIfName(spec.endpoint) };
   }
@@ -159,8 +157,8 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       throwIfAborted(callOptions.signal);
       const { containerIfName, mtu, addresses, host } = normalize(spec);
       const cns = spec.containerNetns;
-      const hasV4 = addresses.some((a) => ipFamily(a.split("/")[0]!) === 4);
-      const hasV6 = addresses.some((a) => ipFamily(a.split("/")[0]!) === 6);
+      const hasV4 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 4);
+      const hasV6 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 6);
 
       // A host end without its container end (or the other way round) is a half-done earlier attempt.
       let hostLink = await findLink(runner, hostNetns, host, callOptions);
@@ -226,7 +224,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       const have = await ipJson<JsonAddr>(runner, cns, ["addr", "show", "dev", containerIfName], callOptions);
       const haveAddrs = (have[0]?.addr_info ?? [])
         .filter((a) => a.scope !== "link")
-        .map((a) => `${canonicalIp(a.local)}/${a.prefixlen}`);
+        .map((a) => `${canonicalIpOrThrow(a.local)}/${a.prefixlen}`);
       const lines: string[] = [`link set dev ${containerIfName} mtu ${mtu} up`, "link set dev lo up"];
       for (const a of haveAddrs)
         if (!addresses.includes(a)) lines.push(`addr del ${a} dev ${containerIfName}`);
@@ -276,7 +274,9 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
         ["addr", "show", "dev", containerIfName],
         callOptions,
       );
-      const haveAddrs = (have[0]?.addr_info ?? []).map((a) => `${canonicalIp(a.local)}/${a.prefixlen}`);
+      const haveAddrs = (have[0]?.addr_info ?? []).map(
+        (a) => `${canonicalIpOrThrow(a.local)}/${a.prefixlen}`,
+      );
       for (const a of addresses) if (!haveAddrs.includes(a)) problems.push(`address ${a} missing`);
       return problems;
     },
