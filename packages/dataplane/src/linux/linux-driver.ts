@@ -1,3 +1,4 @@
+import { type Logger, silentLogger } from "@margay/api";
 import { DATAPLANE_DEFAULTS } from "../defaults.js";
 import {
   type ApplyResult,
@@ -37,13 +38,12 @@ import {
 import type { ProgrammedRoute, RoutePlan, RoutePlanOptions } from "../routes/plan.js";
 import { ensureVxlan, probeIpip, removeVxlan } from "../routes/vxlan.js";
 
-/** Minimal pino-compatible logger. */
-export interface DataplaneLogger {
-  /** Informational event. */
-  info(attrs: Record<string, unknown>, msg: string): void;
-  /** Something went wrong but the driver carries on. */
-  warn(attrs: Record<string, unknown>, msg: string): void;
-}
+/**
+ * The driver's logger: `@margay/api`'s pino-shaped {@link Logger}.
+ *
+ * @deprecated Use `Logger` from `@margay/api`; this alias stays for compatibility.
+ */
+export type DataplaneLogger = Logger;
 
 /** Options of {@link createLinuxDataplane}. Defaults are {@link DATAPLANE_DEFAULTS}. */
 export interface LinuxDataplaneOptions {
@@ -67,8 +67,12 @@ export interface LinuxDataplaneOptions {
   readonly vxlanMtu?: number | undefined;
   /** Periodic reconciliation in ms; 0 disables. Default 90 000. */
   readonly reconcileIntervalMs?: number | undefined;
-  /** Structured logger. Default: silent. */
-  readonly logger?: DataplaneLogger | undefined;
+  /**
+   * Structured logger (pino-compatible); records carry `component: "dataplane"`. Every rejected batch
+   * (`error`, "dataplane batch rejected") and every workload interface failed closed is logged. Default:
+   * silent.
+   */
+  readonly logger?: Logger | undefined;
   /** Policy enforcement with nftables. */
   readonly nftables?: LinuxNftablesOptions | undefined;
   /**
@@ -114,8 +118,6 @@ export interface LinuxDataplane extends DataplaneDriver {
   readonly ipip: { readonly supported: boolean; readonly reason: string } | undefined;
 }
 
-const SILENT: DataplaneLogger = { info() {}, warn() {} };
-
 function checkInt(name: string, v: number, min: number, max: number): number {
   if (!Number.isInteger(v) || v < min || v > max) {
     throw new DataplaneError(DataplaneErrorCode.InvalidOptions, `${name} out of range`, {
@@ -129,7 +131,7 @@ function checkInt(name: string, v: number, min: number, max: number): number {
 export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDataplane {
   const runner = options.runner ?? createProcessRunner();
   const ns = options.netns;
-  const log = options.logger ?? SILENT;
+  const log = (options.logger ?? silentLogger).child({ component: "dataplane" });
   const spec: RouteTableSpec = {
     protocol: checkInt("routeProtocol", options.routeProtocol ?? DATAPLANE_DEFAULTS.routeProtocol, 5, 255),
     table: checkInt("routeTable", options.routeTable ?? DATAPLANE_DEFAULTS.routeTable, 1, 0xfffffffe),
@@ -396,7 +398,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
       return [...unclaimed].sort();
     },
     apply(updates, callOptions = {}): Promise<ApplyResult> {
-      return queue(async () => {
+      const applied = queue(async () => {
         ensureOpen();
         throwIfAborted(callOptions.signal);
         const effect = model.applyBatch(updates);
@@ -427,6 +429,14 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         if (first) schedule();
         return { inSync: true, programmed: true, warnings };
       });
+      applied.catch((e: unknown) => {
+        const { code, retryable, message } = e as { code?: unknown; retryable?: unknown; message?: unknown };
+        log.error(
+          { updates: Array.isArray(updates) ? updates.length : undefined, code, retryable, error: message },
+          "dataplane batch rejected",
+        );
+      });
+      return applied;
     },
     reconcile(callOptions = {}) {
       return queue(() => reconcileNow(callOptions.signal));

@@ -6,7 +6,7 @@ import {
   type PolicyUpdate,
   type ResourceKey,
 } from "@margay/policy";
-import { workloadInterfaceName } from "@margay/api";
+import { createRecordingLogger, workloadInterfaceName } from "@margay/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
 import { nftNames } from "./names.js";
@@ -142,7 +142,7 @@ let hosts: LabHost[];
 let driver: LinuxDataplane;
 const agents: ProbeAgent[] = [];
 const ifnames: string[] = [];
-const warnings: { attrs: Record<string, unknown>; msg: string }[] = [];
+const logger = createRecordingLogger();
 let outsideAgent: ProbeAgent;
 const graph = createCalcGraph({ nodeName: "host1" });
 /** Every resource currently in `graph`, so a restarted driver can be fed the same state. */
@@ -188,7 +188,7 @@ beforeAll(async () => {
     netns: host.ns,
     nodeName: "host1",
     reconcileIntervalMs: 0,
-    logger: { info() {}, warn: (attrs, msg) => warnings.push({ attrs, msg }) },
+    logger,
   });
   const routes = [];
   for (const pod of PODS) {
@@ -303,7 +303,8 @@ describe("nftables policy with real packets", () => {
     }
     await driver.reconcile();
     expect(driver.unclaimedInterfaces).toEqual([r.hostIfName]);
-    expect(warnings.filter((w) => w.attrs.ifname === r.hostIfName).map((w) => w.msg)).toEqual([
+    const warned = logger.find({ level: "warn" }).filter((w) => w.attributes.ifname === r.hostIfName);
+    expect(warned.map((w) => w.message)).toEqual([
       "workload interface has no endpoint; its traffic is dropped",
     ]);
   });

@@ -1,4 +1,4 @@
-import { DEFAULT_WORKLOAD_INTERFACE_PREFIX, workloadInterfaceName } from "@margay/api";
+import { createRecordingLogger, DEFAULT_WORKLOAD_INTERFACE_PREFIX, workloadInterfaceName } from "@margay/api";
 import { createCalcGraph } from "@margay/policy";
 import { describe, expect, it } from "vitest";
 import { DATAPLANE_DEFAULTS } from "../defaults.js";
@@ -30,14 +30,6 @@ function kernelWithLinks(links: string[]) {
     },
   };
   return { nft, runner };
-}
-
-function memoryLogger() {
-  const warned: { attrs: Record<string, unknown>; msg: string }[] = [];
-  return {
-    warned,
-    logger: { info() {}, warn: (attrs: Record<string, unknown>, msg: string) => warned.push({ attrs, msg }) },
-  };
 }
 
 describe("one name for one interface", () => {
@@ -93,7 +85,7 @@ describe("one name for one interface", () => {
     );
     const orphan = workloadInterfaceName({ namespace: "default", workload: "gone" });
     const { nft, runner } = kernelWithLinks(["lo", "eth0", plumberName, orphan, "calia0000000000"]);
-    const { warned, logger } = memoryLogger();
+    const logger = createRecordingLogger();
     const d = createLinuxDataplane({
       netns: namedNetns("x"),
       nodeName: "a",
@@ -118,12 +110,16 @@ describe("one name for one interface", () => {
     // The dispatch chain ends in drop: an interface missing from the map is dropped.
     expect(table).toMatch(/chain wl-from-dispatch \{\n\s+iifname vmap @wl-from\n\s+drop\n/);
     expect(d.unclaimedInterfaces).toEqual([orphan]);
-    expect(warned).toEqual([
-      { attrs: { ifname: orphan }, msg: "workload interface has no endpoint; its traffic is dropped" },
+    expect(logger.find({ level: "warn" })).toEqual([
+      {
+        level: "warn",
+        message: "workload interface has no endpoint; its traffic is dropped",
+        attributes: { component: "dataplane", ifname: orphan },
+      },
     ]);
     // Logged once, not at every check.
     await d.reconcile();
-    expect(warned).toHaveLength(1);
+    expect(logger.find({ level: "warn" })).toHaveLength(1);
     await d.close();
   });
 });
