@@ -271,7 +271,7 @@ export function render(run: Run, source: string): string {
       "GoBGP `gobgp global rib summary`, FRR `show bgp ipv4 unicast summary json` pfxRcd together with",
       "`show work-queues`, its best-path queue empty). A load ends at the start of the first query that sees every",
       "route; the next column gives the end of that query, so the true time lies between the two.",
-      "The last column is each device's query time: GoBGP's summary walks its table, so its polls cost it the most.",
+      "The last column is each device's own query time (what one poll costs it, and the resolution of its load time).",
       "Memory: VmRSS gained per route for every device, never after a forced GC; Margay's V8 heap after a",
       "forced GC (with the outbound table) is shown apart, as a second figure only.",
       "",
