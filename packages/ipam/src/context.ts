@@ -4,6 +4,7 @@
  * in: {@link IpamContext.serialised} (one operation of a client at a time) and
  * {@link IpamContext.retrying} (re-read and retry on a lost compare-and-swap).
  */
+import { type BackoffOptions, backoffDelay, sleep } from "@margay/api";
 import type { Datastore } from "@margay/datastore";
 import type { CachedBlock } from "./block-rw.js";
 import type { IpamLogger, IpamOptions } from "./client-types.js";
@@ -12,6 +13,9 @@ import type { ConfigSnapshot } from "./config-cache.js";
 import { IpamError, IpamErrorCode, isIpamError } from "./errors.js";
 import { defaultNodeSelectorMatches, type NodeSelectorMatcher } from "./pools.js";
 import { type IpamHandleObject, IpamKind } from "./types.js";
+
+/** Upper bound of the wait between two attempts, ms. */
+const MAX_BACKOFF_MS = 100;
 
 const DEFAULTS = Object.freeze({
   maxAttempts: 100,
@@ -51,21 +55,6 @@ function conflictKind(e: unknown): string | undefined {
   return typeof details?.kind === "string" ? details.kind : undefined;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal!));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /** The `aborted` error of an operation whose signal fired. */
 export function abortError(signal: AbortSignal): IpamError {
   return new IpamError(IpamErrorCode.Aborted, "operation aborted", { cause: signal.reason });
@@ -101,6 +90,8 @@ export class IpamContext {
   readonly suspectAffinities = new Set<string>();
   /** Handle name → last known stored state (null: known absent). */
   readonly handles = new Map<string, IpamHandleObject | null>();
+  /** Back-off between conflicting attempts (undefined: `backoffMs` is 0). */
+  private readonly backoff: BackoffOptions | undefined;
 
   constructor(
     readonly ds: Datastore,
@@ -116,7 +107,12 @@ export class IpamContext {
     readonly matches: NodeSelectorMatcher,
     readonly nodeLabels: NodeLabelsFn,
     readonly log: IpamLogger | undefined,
-  ) {}
+  ) {
+    this.backoff =
+      backoffMs > 0
+        ? { initialMs: Math.min(backoffMs, MAX_BACKOFF_MS), maxMs: MAX_BACKOFF_MS, jitter: "full", random }
+        : undefined;
+  }
 
   /** Runs `fn` after every earlier operation of this client: one serialised loop per client. */
   serialised<T>(fn: () => Promise<T>): Promise<T> {
@@ -148,16 +144,26 @@ export class IpamContext {
         if (!isConflict(e)) throw this.wrap(e, signal);
         last = e;
         this.forgetAfterConflict(op, n, e);
-        if (n > 1) {
-          const cap = Math.min(100, this.backoffMs * 2 ** Math.min(n, 10));
-          await sleep(Math.floor(this.random() * cap), signal);
-        }
+        if (n > 1) await this.pause(n, signal);
       }
     }
     throw new IpamError(IpamErrorCode.ConflictRetriesExhausted, `${op}: too many concurrent updates`, {
       details: { op, attempts: this.maxAttempts },
       cause: last,
     });
+  }
+
+  /**
+   * The wait before attempt `n + 1`: @margay/api's back-off with full jitter (contended CAS), growing
+   * from `backoffMs` by 2 per attempt to 100 ms. `backoffMs: 0` waits one timer turn only.
+   */
+  private async pause(n: number, signal: AbortSignal | undefined): Promise<void> {
+    const ms = this.backoff === undefined ? 0 : backoffDelay(Math.min(n, 10), this.backoff);
+    try {
+      await sleep(ms, signal);
+    } catch {
+      throw abortError(signal!);
+    }
   }
 
   /** Drops what the conflict `e` proved stale, so the next attempt re-reads only that. */
