@@ -17,6 +17,7 @@
  */
 
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { backoffDelay, sleep } from "@margay/api";
 import { CniError, CniErrorCode } from "@margay/cni";
 
 /** Options of {@link acquireFileLock}. */
@@ -123,13 +124,15 @@ function readOrUndefined(path: string): string | undefined {
   }
 }
 
+/** Polling of a held lock: 1, 2, 4, … 16 ms, each ±50% so contending invocations spread out. */
+const LOCK_POLL = Object.freeze({ initialMs: 1, maxMs: 16, factor: 2, jitter: 0.5 });
+
 /** Takes the lock at `path`, polling with jittered backoff; breaks it when its owner is dead. */
 export async function acquireFileLock(path: string, options: FileLockOptions = {}): Promise<FileLock> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const me = processIdentity(process.pid) ?? `${process.pid} ?`;
   const deadline = Date.now() + timeoutMs;
-  let delay = 1;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     if (tryCreate(path, me)) {
       let held = true;
       const release = async () => {
@@ -149,7 +152,6 @@ export async function acquireFileLock(path: string, options: FileLockOptions = {
         details: path,
       });
     }
-    await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
-    delay = Math.min(delay * 2, 16);
+    await sleep(backoffDelay(attempt, LOCK_POLL));
   }
 }
