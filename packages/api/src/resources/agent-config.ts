@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { DEFAULT_WORKLOAD_INTERFACE_PREFIX, isValidWorkloadInterfacePrefix } from "../interface-name.js";
 import { type Ctx, object, show } from "../validation/context.js";
 import { duration } from "../validation/fields.js";
 import { ip, cidr } from "../validation/net.js";
@@ -21,11 +22,21 @@ export interface ProtoPort {
   net?: string;
 }
 
-/** Spec of an {@link AgentConfiguration}. Unset fields inherit (node → `default` → built-in default). */
+/**
+ * Spec of an {@link AgentConfiguration}. Unset fields inherit (node → `default` → built-in default).
+ *
+ * @remarks The node agent that reads this resource is not built yet: apart from `interfacePrefix` (whose
+ * default is the dataplane's), no field is honoured by any package today. They are validated and
+ * defaulted so configurations can be written now; see the api README, *Fields not yet honoured*.
+ */
 export interface AgentConfigurationSpec {
   /** Default `Info`. */
   logSeverityScreen?: "Debug" | "Info" | "Warning" | "Error" | "Fatal";
-  /** Prefix of workload interface names on the host. Default `cali`. */
+  /**
+   * Prefixes of workload interface names on the host, comma-separated (the first names new interfaces).
+   * Default `mgy`: `DEFAULT_WORKLOAD_INTERFACE_PREFIX`, the one default every package uses (see
+   * `workloadInterfaceName`). Each 1-8 of `[a-z0-9]`, a letter first.
+   */
   interfacePrefix?: string;
   /** What to do with traffic from workloads to the host itself. Default `Drop`. */
   defaultEndpointToHostAction?: "Drop" | "Accept" | "Return";
@@ -67,9 +78,9 @@ export interface AgentConfigurationSpec {
   healthHost?: string;
   /** Default 9099. */
   healthPort?: number;
-  /** Serve Prometheus metrics. Default false. */
+  /** Serve Prometheus metrics. Default false. **Not yet honoured** by any Margay package (see the api README, *Fields not yet honoured*). */
   prometheusMetricsEnabled?: boolean;
-  /** Default 9091. */
+  /** Default 9091. **Not yet honoured** by any Margay package (see the api README, *Fields not yet honoured*). */
   prometheusMetricsPort?: number;
 }
 /**
@@ -96,7 +107,7 @@ export const AGENT_CONFIGURATION_DEFAULTS: Readonly<
   Required<Omit<AgentConfigurationSpec, AgentConfigurationFieldWithoutDefault>>
 > = {
   logSeverityScreen: "Info",
-  interfacePrefix: "cali",
+  interfacePrefix: DEFAULT_WORKLOAD_INTERFACE_PREFIX,
   defaultEndpointToHostAction: "Drop",
   vxlanPort: 4789,
   vxlanVNI: 4096,
@@ -192,9 +203,12 @@ export const agentConfigurationDef: KindDef<"AgentConfiguration", AgentConfigura
     opt(o, out, "interfacePrefix", path, ctx, (x, p, c) => {
       const s = string(x, p, c);
       if (s === undefined) return undefined;
-      return /^[a-zA-Z0-9_.-]{1,10}(,[a-zA-Z0-9_.-]{1,10})*$/.test(s)
+      return s.split(",").every(isValidWorkloadInterfacePrefix)
         ? s
-        : c.fail(p, `invalid interface prefix ${show(s)} (comma-separated, each 1-10 of [a-zA-Z0-9_.-])`);
+        : c.fail(
+            p,
+            `invalid interface prefix ${show(s)} (comma-separated, each 1-8 of [a-z0-9], a letter first)`,
+          );
     });
     opt(o, out, "defaultEndpointToHostAction", path, ctx, (x, p, c) =>
       oneOf(x, p, c, ["Drop", "Accept", "Return"] as const),

@@ -47,7 +47,12 @@ export const BGPSourceAddress = {
 /** Union of {@link BGPSourceAddress} values. */
 export type BGPSourceAddress = (typeof BGPSourceAddress)[keyof typeof BGPSourceAddress];
 
-/** Spec of a {@link BGPPeer}. */
+/**
+ * Spec of a {@link BGPPeer}.
+ *
+ * @remarks No package turns BGPPeer resources into sessions yet (`@margay/bgp` takes its own options):
+ * every field is validated but not yet honoured; see the api README, *Fields not yet honoured*.
+ */
 export interface BGPPeerSpec {
   /** The node that peers; unset together with `nodeSelector` = every node. */
   node?: string;
@@ -61,7 +66,7 @@ export interface BGPPeerSpec {
   peerSelector?: string;
   /** Keep the original next hop instead of next-hop-self. Default false. */
   keepOriginalNextHop?: boolean;
-  /** TCP MD5 password of the sessions. */
+  /** TCP MD5 password of the sessions. **Not yet honoured** by any Margay package (see the api README, *Fields not yet honoured*). */
   password?: BGPPassword;
   /** Default `UseNodeIP`. */
   sourceAddress?: BGPSourceAddress;
@@ -93,7 +98,12 @@ export interface PrefixAdvertisement {
   communities: string[];
 }
 
-/** Spec of a {@link BGPConfiguration}. */
+/**
+ * Spec of a {@link BGPConfiguration}.
+ *
+ * @remarks Validated but not yet honoured by any package (no node agent reads it yet); see the api
+ * README, *Fields not yet honoured*.
+ */
 export interface BGPConfigurationSpec {
   /** Default `Info` (on the `default` instance). */
   logSeverityScreen?: "Debug" | "Info" | "Warning" | "Error" | "Fatal";

@@ -530,7 +530,7 @@ describe("withDefaults", () => {
     expect(agent.spec).toMatchObject({
       vxlanPort: 8472,
       vxlanVNI: 4096,
-      interfacePrefix: "cali",
+      interfacePrefix: "mgy",
       healthPort: 9099,
     });
   });
