@@ -28,12 +28,81 @@ export type Unsendable = (
   error: unknown,
 ) => void;
 
+/**
+ * IPv4 prefix → last queued change, an open-addressing hash table over typed arrays: this runs once per
+ * prefix sent (a million for a full table), where a `Map` with boxed number keys costs twice the encoding.
+ */
+class V4Slots {
+  private addrs = new Int32Array(1024);
+  /** Prefix length + 1; 0 marks an empty slot. */
+  private lens = new Uint8Array(1024);
+  private values: (AttrSet | null | undefined)[] = new Array(1024);
+  size = 0;
+
+  private slot(addr: number, len: number): number {
+    const mask = this.lens.length - 1;
+    let i = (Math.imul(addr ^ (len << 24), 0x9e3779b1) >>> 16) & mask;
+    for (;;) {
+      const l = this.lens[i]!;
+      if (l === 0 || (l === len + 1 && this.addrs[i] === addr)) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  get(v4: number, len: number): AttrSet | null | undefined {
+    const i = this.slot(v4 | 0, len);
+    return this.lens[i] === 0 ? undefined : this.values[i];
+  }
+
+  /** Stores `set` for the prefix; returns what it held (undefined: nothing). */
+  swap(v4: number, len: number, set: AttrSet | null): AttrSet | null | undefined {
+    const addr = v4 | 0;
+    let i = this.slot(addr, len);
+    if (this.lens[i] !== 0) {
+      const prev = this.values[i];
+      this.values[i] = set;
+      return prev;
+    }
+    if ((this.size + 1) * 2 > this.lens.length) {
+      this.grow();
+      i = this.slot(addr, len);
+    }
+    this.addrs[i] = addr;
+    this.lens[i] = len + 1;
+    this.values[i] = set;
+    this.size++;
+    return undefined;
+  }
+
+  private grow(): void {
+    const { addrs, lens, values } = this;
+    const n = lens.length * 2;
+    this.addrs = new Int32Array(n);
+    this.lens = new Uint8Array(n);
+    this.values = new Array(n);
+    for (let j = 0; j < lens.length; j++) {
+      if (lens[j] === 0) continue;
+      const i = this.slot(addrs[j]!, lens[j]! - 1);
+      this.addrs[i] = addrs[j]!;
+      this.lens[i] = lens[j]!;
+      this.values[i] = values[j];
+    }
+  }
+
+  clear(): void {
+    if (this.size === 0) return;
+    this.lens.fill(0);
+    this.values.fill(undefined);
+    this.size = 0;
+  }
+}
+
 /** Pending announcements (by attribute set) and withdrawals (`null`) of one peer. */
 export class OutQueue {
   private readonly v4 = new Map<AttrSet | null, number[]>();
   private readonly v6 = new Map<AttrSet | null, Uint8Array[]>();
-  /** The last change queued per prefix (`addr * 64 + len` for IPv4, hex for IPv6). */
-  private readonly last4 = new Map<number, AttrSet | null>();
+  /** The last change queued per prefix (IPv6 keyed by hex of address and length). */
+  private readonly last4 = new V4Slots();
   private readonly last6 = new Map<string, AttrSet | null>();
   /** True once a prefix was queued again with another change: groups then hold superseded entries. */
   private superseded = false;
@@ -46,13 +115,11 @@ export class OutQueue {
   /** Queues a prefix to announce with `set`, or to withdraw when `set` is null; replaces its earlier change. */
   add(afi: Afi, len: number, v4: number, v6: Uint8Array | null, set: AttrSet | null): void {
     if (afi === Afi.IPv4) {
-      const key = v4 * 64 + len;
-      const prev = this.last4.get(key);
+      const prev = this.last4.swap(v4, len, set);
       if (prev !== undefined) {
         if (prev === set) return;
         this.superseded = true;
       }
-      this.last4.set(key, set);
       let l = this.v4.get(set);
       if (!l) this.v4.set(set, (l = []));
       l.push(v4, len);
@@ -86,7 +153,7 @@ export class OutQueue {
     if (!this.superseded) return list;
     const out: number[] = [];
     for (let i = 0; i < list.length; i += 2) {
-      if (this.last4.get(list[i]! * 64 + list[i + 1]!) === set) out.push(list[i]!, list[i + 1]!);
+      if (this.last4.get(list[i]!, list[i + 1]!) === set) out.push(list[i]!, list[i + 1]!);
     }
     return out;
   }
