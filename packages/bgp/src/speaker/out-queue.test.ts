@@ -85,6 +85,25 @@ describe("OutQueue", () => {
     expect(apply(q.drain(ctx), { [pk]: "2001:db8::9" })).toEqual({ [xk]: "2001:db8::1" });
   });
 
+  it("keeps the last change of every prefix across table growth (thousands of prefixes, several lengths)", () => {
+    const q = new OutQueue();
+    const initial: Record<string, string> = {};
+    for (let i = 0; i < 3000; i++) {
+      for (const len of [24, 32]) {
+        const addr = (((10 << 24) >>> 0) + i * 256) >>> 0;
+        q.add(Afi.IPv4, len, addr, null, i % 2 === 0 ? a : b);
+        q.add(Afi.IPv4, len, addr, null, null);
+        if (i % 3 === 0) q.add(Afi.IPv4, len, addr, null, a);
+        initial[`${[addr >>> 24, (addr >>> 16) & 255, (addr >>> 8) & 255, 0].join(".")}/${len}`] =
+          "192.0.2.9";
+      }
+    }
+    expect(q.size).toBe(6000);
+    const held = apply(q.drain(ctx), initial);
+    expect(Object.keys(held)).toHaveLength(2000);
+    expect(Object.values(held).every((nh) => nh === "192.0.2.1")).toBe(true);
+  });
+
   it("counts each queued prefix once and is empty after drain", () => {
     const q = new OutQueue();
     const [p, pl] = v4("10.0.1.0/24");
