@@ -3,6 +3,7 @@
  * interface that `createIpam` returns. Types only (plus the frozen configuration defaults), so every
  * module of the client can import them without importing each other.
  */
+import type { Logger } from "@margay/api";
 import type { Datastore } from "@margay/datastore";
 import type { ReleaseSkipReason } from "./block.js";
 import type { IpamCheckReport } from "./check.js";
@@ -10,11 +11,12 @@ import type { IpFamily } from "./cidr.js";
 import type { NodeSelectorMatcher } from "./pools.js";
 import type { AllocationAttributes, IpPoolUse } from "./types.js";
 
-/** Minimal structured logger (pino-compatible); the IPAM is silent without one. */
-export interface IpamLogger {
-  debug(attrs: Record<string, unknown>, msg: string): void;
-  warn(attrs: Record<string, unknown>, msg: string): void;
-}
+/**
+ * The IPAM's logger: `@margay/api`'s pino-shaped {@link Logger}.
+ *
+ * @deprecated Use `Logger` from `@margay/api`; this alias stays for compatibility.
+ */
+export type IpamLogger = Logger;
 
 /** Options of {@link createIpam}. */
 export interface IpamOptions {

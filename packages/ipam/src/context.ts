@@ -266,6 +266,6 @@ export function createIpamContext(options: IpamOptions): IpamContext {
     options.random ?? Math.random,
     options.nodeSelectorMatches ?? defaultNodeSelectorMatches,
     nodeLabels,
-    options.logger,
+    options.logger?.child({ component: "ipam" }),
   );
 }

@@ -6,6 +6,7 @@
  * Usage: node --import tsx worker.ts <etcd-endpoint> <worker-id> <node> <operations> <log-file> <seed>
  */
 import { appendFileSync } from "node:fs";
+import { type Logger, silentLogger } from "@margay/api";
 import { createEtcdDatastore } from "@margay/datastore";
 import { createIpam } from "../ipam.js";
 
@@ -33,12 +34,15 @@ const log = (entry: Record<string, unknown>) =>
 
 const ds = createEtcdDatastore({ endpoints: [endpoint] });
 const stats = { conflicts: 0, maxAttempt: 0 };
-const logger = {
-  debug(attrs: Record<string, unknown>) {
+// Counts the conflict records (`debug`, with the attempt number); drops everything else.
+const logger: Logger = {
+  ...silentLogger,
+  debug(attrs: Record<string, unknown> | string) {
+    if (typeof attrs === "string") return;
     stats.conflicts++;
     stats.maxAttempt = Math.max(stats.maxAttempt, Number(attrs.attempt));
   },
-  warn() {},
+  child: () => logger,
 };
 const ipam = createIpam({ datastore: ds, random: rand, logger });
 const held: string[] = [];
