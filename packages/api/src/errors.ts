@@ -7,6 +7,12 @@
  * @packageDocumentation
  */
 
+import type { InterfaceNameError } from "./interface-name.js";
+import type { ManifestError } from "./io/errors.js";
+import type { IpParseError } from "./net/ip.js";
+import type { SelectorParseError } from "./selector/errors.js";
+import type { ValidationError } from "./validation/errors.js";
+
 /** Brand set on every error this package throws (`Symbol.for`, so it is shared across module copies). */
 export const API_ERROR_BRAND: unique symbol = Symbol.for("@margay/api/error") as never;
 
@@ -27,6 +33,29 @@ export const ApiErrorCode = {
 } as const;
 /** Union of {@link ApiErrorCode} values. */
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
+
+/**
+ * Every error `@margay/api` throws. Each has a kebab-case `code`, `retryable` (always false: api errors
+ * are about the input, which fails the same way twice) and structured `details`.
+ */
+export type ApiError =
+  | SelectorParseError
+  | ValidationError
+  | ManifestError
+  | IpParseError
+  | InterfaceNameError;
+
+/**
+ * True if `e` is an error of `@margay/api` (by brand, so two module copies agree), and, if `codes` are
+ * given, has one of them. The same signature as every other `isXError(e, ...codes)` of Margay; the
+ * per-class guards (`isValidationError`, ...) remain for the common case.
+ */
+export function isApiError(e: unknown, ...codes: ApiErrorCode[]): e is ApiError {
+  if (typeof e !== "object" || e === null) return false;
+  if ((e as { [API_ERROR_BRAND]?: unknown })[API_ERROR_BRAND] !== true) return false;
+  const wanted = codes.filter((c) => c !== undefined);
+  return wanted.length === 0 || wanted.includes((e as { code: ApiErrorCode }).code);
+}
 
 /** Returns true if `e` is an error thrown by this package with the given code. */
 export function hasApiErrorCode(e: unknown, code: ApiErrorCode): boolean {

@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-export { ApiErrorCode } from "./errors.js";
+export type { ApiError } from "./errors.js";
+export { ApiErrorCode, isApiError } from "./errors.js";
 export type { Backoff, BackoffOptions } from "./runtime/backoff.js";
 export { backoffDelay, createBackoff, sleep } from "./runtime/backoff.js";
 export type { LogAttributes, LogFn, Logger, LogLevel, LogRecord, RecordingLogger } from "./runtime/logger.js";

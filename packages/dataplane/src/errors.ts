@@ -67,11 +67,16 @@ export class DataplaneError extends Error {
   }
 }
 
-/** True if `e` is a {@link DataplaneError} (from any copy of this module), optionally with `code`. */
-export function isDataplaneError(e: unknown, code?: DataplaneErrorCode): e is DataplaneError {
+/**
+ * True if `e` is a {@link DataplaneError} (from any copy of this module), and, if `codes` are given, has
+ * one of them. The same signature as every other `isXError(e, ...codes)` of Margay; an `undefined` code
+ * (the former `code?` form) means "any code".
+ */
+export function isDataplaneError(e: unknown, ...codes: DataplaneErrorCode[]): e is DataplaneError {
   if (typeof e !== "object" || e === null) return false;
   if ((e as { [DATAPLANE_ERROR_BRAND]?: unknown })[DATAPLANE_ERROR_BRAND] !== true) return false;
-  return code === undefined || (e as { code?: unknown }).code === code;
+  const wanted = codes.filter((c) => c !== undefined);
+  return wanted.length === 0 || wanted.includes((e as DataplaneError).code);
 }
 
 /** Throws a `aborted` {@link DataplaneError} if `signal` is aborted. */

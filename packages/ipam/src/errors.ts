@@ -82,11 +82,13 @@ export class IpamError extends Error {
 }
 
 /**
- * True when `e` is an {@link IpamError} (optionally with the given code). Checks the brand, so it works
- * across the ESM and CJS copies of this package.
+ * True when `e` is an {@link IpamError}, and, if `codes` are given, has one of them. Checks the brand, so
+ * it works across the ESM and CJS copies of this package. The same signature as every other
+ * `isXError(e, ...codes)` of Margay; an `undefined` code (the former `code?` form) means "any code".
  */
-export function isIpamError(e: unknown, code?: IpamErrorCode): e is IpamError {
+export function isIpamError(e: unknown, ...codes: IpamErrorCode[]): e is IpamError {
   if (typeof e !== "object" || e === null) return false;
   if ((e as { [BRAND]?: unknown })[BRAND] !== true) return false;
-  return code === undefined || (e as IpamError).code === code;
+  const wanted = codes.filter((c) => c !== undefined);
+  return wanted.length === 0 || wanted.includes((e as IpamError).code);
 }

@@ -62,12 +62,14 @@ export class PolicyError extends Error {
   }
 }
 
-/** True if `e` is a {@link PolicyError} (optionally with the given code), by brand, never `instanceof`. */
-export function isPolicyError(e: unknown, code?: PolicyErrorCode): e is PolicyError {
-  return (
-    typeof e === "object" &&
-    e !== null &&
-    (e as { [POLICY_ERROR_BRAND]?: unknown })[POLICY_ERROR_BRAND] === true &&
-    (code === undefined || (e as { code?: unknown }).code === code)
-  );
+/**
+ * True if `e` is a {@link PolicyError}, and, if `codes` are given, has one of them; by brand, never
+ * `instanceof`. The same signature as every other `isXError(e, ...codes)` of Margay; an `undefined`
+ * code (the former `code?` form) means "any code".
+ */
+export function isPolicyError(e: unknown, ...codes: PolicyErrorCode[]): e is PolicyError {
+  if (typeof e !== "object" || e === null) return false;
+  if ((e as { [POLICY_ERROR_BRAND]?: unknown })[POLICY_ERROR_BRAND] !== true) return false;
+  const wanted = codes.filter((c) => c !== undefined);
+  return wanted.length === 0 || wanted.includes((e as PolicyError).code);
 }

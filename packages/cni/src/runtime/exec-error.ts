@@ -60,9 +60,14 @@ export class CniExecError extends Error {
   }
 }
 
-/** Returns true if `e` is a {@link CniExecError} (by brand), optionally with the given code. */
-export function isCniExecError(e: unknown, code?: CniExecErrorCode): e is CniExecError {
+/**
+ * Returns true if `e` is a {@link CniExecError} (by brand), and, if `codes` are given, has one of them.
+ * The same signature as every other `isXError(e, ...codes)` of Margay; an `undefined` code (the former
+ * `code?` form) means "any code".
+ */
+export function isCniExecError(e: unknown, ...codes: CniExecErrorCode[]): e is CniExecError {
   if (typeof e !== "object" || e === null) return false;
   if ((e as { [CNI_EXEC_ERROR_BRAND]?: unknown })[CNI_EXEC_ERROR_BRAND] !== true) return false;
-  return code === undefined || (e as CniExecError).code === code;
+  const wanted = codes.filter((c) => c !== undefined);
+  return wanted.length === 0 || wanted.includes((e as CniExecError).code);
 }

@@ -142,11 +142,19 @@ export class CniError extends Error {
   }
 }
 
-/** Returns true if `e` is a {@link CniError} (by brand), optionally with the given numeric code. */
-export function isCniError(e: unknown, cniCode?: number): e is CniError {
+/**
+ * Returns true if `e` is a {@link CniError} (by brand), and, if `codes` are given, has one of them. A
+ * code is either the string name (`"try-again-later"`, compared with {@link CniError.code}) or the
+ * spec's number (`11`, compared with {@link CniError.cniCode}), so the former numeric form still works.
+ * The same signature as every other `isXError(e, ...codes)` of Margay; an `undefined` code means "any".
+ */
+export function isCniError(e: unknown, ...codes: Array<CniErrorName | number>): e is CniError {
   if (typeof e !== "object" || e === null) return false;
   if ((e as { [CNI_ERROR_BRAND]?: unknown })[CNI_ERROR_BRAND] !== true) return false;
-  return cniCode === undefined || (e as CniError).cniCode === cniCode;
+  const wanted = codes.filter((c) => c !== undefined);
+  if (wanted.length === 0) return true;
+  const err = e as CniError;
+  return wanted.some((c) => (typeof c === "number" ? err.cniCode === c : err.code === c));
 }
 
 /**
