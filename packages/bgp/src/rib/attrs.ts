@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 
+import { parseIpv4 } from "../wire/ip.js";
 import type { AsPathSegment, PathAttributes } from "../wire/types.js";
 
 /**
@@ -78,10 +79,7 @@ function neighborAs(p: readonly AsPathSegment[] | undefined): number {
 }
 
 function ipv4Number(s: string | undefined): number {
-  if (s === undefined) return -1;
-  const p = s.split(".");
-  if (p.length !== 4) return -1;
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+  return s === undefined ? -1 : (parseIpv4(s) ?? -1);
 }
 
 /** Interning store of {@link AttrSet}s. */

@@ -8,6 +8,7 @@
  */
 
 import { invalid } from "../errors/config-error.js";
+import { parseIpv4, parseIpv6, parsePrefixLength } from "../wire/ip.js";
 import { Afi, type PathAttributes } from "../wire/types.js";
 import type { AttrSet } from "./attrs.js";
 
@@ -146,26 +147,12 @@ export const ACCEPT_ALL: CompiledPolicy = Object.freeze({
 
 function parseIp(text: string, field: string): { afi: Afi; v4: number; v6: Uint8Array | null } {
   if (text.includes(":")) {
-    const parts = text.split("::");
-    if (parts.length > 2) throw invalid(field, text, "bad IPv6 address");
-    const head = parts[0] ? parts[0].split(":") : [];
-    const tail = parts.length === 2 && parts[1] ? parts[1].split(":") : [];
-    const fill = parts.length === 2 ? 8 - head.length - tail.length : 0;
-    const groups = [...head, ...Array(fill).fill("0"), ...tail];
-    if (groups.length !== 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) {
-      throw invalid(field, text, "bad IPv6 address");
-    }
-    const b = new Uint8Array(16);
-    groups.forEach((g, i) => {
-      const n = Number.parseInt(g, 16);
-      b[i * 2] = n >> 8;
-      b[i * 2 + 1] = n & 255;
-    });
+    const b = parseIpv6(text);
+    if (b === undefined) throw invalid(field, text, "bad IPv6 address");
     return { afi: Afi.IPv6, v4: 0, v6: b };
   }
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m || m.slice(1).some((x) => Number(x) > 255)) throw invalid(field, text, "bad IPv4 address");
-  const v4 = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+  const v4 = parseIpv4(text);
+  if (v4 === undefined) throw invalid(field, text, "bad IPv4 address");
   return { afi: Afi.IPv4, v4, v6: null };
 }
 
@@ -178,9 +165,8 @@ export function parseRibPrefix(
   if (slash < 0) throw invalid(field, text, "expected addr/len");
   const ip = parseIp(text.slice(0, slash), field);
   const max = ip.afi === Afi.IPv4 ? 32 : 128;
-  const lenText = text.slice(slash + 1);
-  const len = Number(lenText);
-  if (!/^\d+$/.test(lenText) || len > max) throw invalid(field, text, `length must be 0..${max}`);
+  const len = parsePrefixLength(text.slice(slash + 1), max);
+  if (len === undefined) throw invalid(field, text, `length must be 0..${max}`);
   if (ip.afi === Afi.IPv4) {
     const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
     return { afi: ip.afi, len, v4: (ip.v4 & mask) >>> 0, v6: null };

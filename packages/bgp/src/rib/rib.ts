@@ -12,6 +12,7 @@
  */
 
 import { invalid } from "../errors/config-error.js";
+import { parseIpv4, parseIpv6 } from "../wire/ip.js";
 import { Afi, type PathAttributes } from "../wire/types.js";
 import { type AttrSet, AttrStore, DEFAULT_LOCAL_PREF } from "./attrs.js";
 import { type DecisionOptions, decide, type Path } from "./decision.js";
@@ -138,24 +139,23 @@ const NO_ADVERTISE = 0xffffff02;
 const NO_EXPORT_SUBCONFED = 0xffffff03;
 
 function ipv4Num(s: string): number {
-  const p = s.split(".");
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+  return parseIpv4(s) ?? 0;
 }
 
 function isDottedQuad(s: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  return m?.slice(1).every((x) => Number(x) <= 255) ?? false;
+  return parseIpv4(s) !== undefined;
 }
 
 /** Address as 32 hex digits (IPv4 as ::ffff:a.b.c.d) so text comparison orders addresses. */
 export function addressRank(address: string): string {
-  if (isDottedQuad(address))
-    return `00000000000000000000ffff${ipv4Num(address).toString(16).padStart(8, "0")}`;
-  const parts = address.split("::");
-  const head = parts[0] ? parts[0].split(":") : [];
-  const tail = parts.length === 2 && parts[1] ? parts[1].split(":") : [];
-  const fill = parts.length === 2 ? 8 - head.length - tail.length : 0;
-  return [...head, ...Array(fill).fill("0"), ...tail].map((g) => g.padStart(4, "0").toLowerCase()).join("");
+  const v4 = parseIpv4(address);
+  if (v4 !== undefined) return `00000000000000000000ffff${v4.toString(16).padStart(8, "0")}`;
+  const b = parseIpv6(address);
+  // Peer addresses are validated before they get here; anything else sorts by its own text.
+  if (b === undefined) return address.toLowerCase();
+  let hex = "";
+  for (const x of b) hex += x.toString(16).padStart(2, "0");
+  return hex;
 }
 
 function validAsn(n: number): boolean {

@@ -5,9 +5,9 @@
  * @packageDocumentation
  */
 
-import { isIP } from "node:net";
 import { BgpConfigError, invalid } from "../errors/config-error.js";
 import type { Policy } from "../rib/policy.js";
+import { ipFamily as isIP } from "../wire/ip.js";
 
 /** Structured attributes of one log record (pino's "merging object"). */
 export type LogAttributes = Record<string, unknown>;

@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 
-import { connect as netConnect, isIP, type Socket } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
 import { resolveCollision } from "../fsm/negotiate.js";
 import { nextDeadline, step } from "../fsm/step.js";
 import type { FsmAction, FsmEvent, Negotiated } from "../fsm/types.js";
@@ -16,6 +16,7 @@ import { SessionState } from "../fsm/types.js";
 import { DEFAULT_CODEC_CONTEXT } from "../wire/context.js";
 import { createFramer } from "../wire/framer.js";
 import { encodeMessage } from "../wire/message.js";
+import { ipFamily as isIP } from "../wire/ip.js";
 import type { BgpMessage } from "../wire/types.js";
 import { endOfRib, type UpdateDecodeResult } from "../wire/update.js";
 import { flushPeer, onChange, reexport, resendOut } from "./adj-rib-out.js";

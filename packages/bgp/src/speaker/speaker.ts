@@ -8,13 +8,14 @@
  * @packageDocumentation
  */
 
-import { isIP, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { BgpConfigError, invalid } from "../errors/config-error.js";
 import { localCapabilities } from "../fsm/negotiate.js";
 import { createFsm } from "../fsm/step.js";
 import type { FsmConfig } from "../fsm/types.js";
 import { SessionState } from "../fsm/types.js";
 import { parseCommunity, parseLargeCommunity, parseRibPrefix } from "../rib/policy.js";
+import { ipFamily as isIP } from "../wire/ip.js";
 import { Afi, type PathAttributes } from "../wire/types.js";
 import { onChange, reexport } from "./adj-rib-out.js";
 import { type PeerRt, SpeakerCore } from "./core.js";

@@ -1,5 +1,9 @@
 /**
- * Address text <-> bytes, without dependencies: the wire layer must stay importable on its own.
+ * Address text <-> bytes, without dependencies: the wire layer must stay importable on its own. The one
+ * address parser of this package (the RIB, its policies and the speaker's options use it too); it
+ * accepts exactly the strings of the repository's shared table `testdata/ip-vectors.json`: Go's
+ * `net.ParseIP` grammar (no leading-zero octets, `::` standing for at least one zero group, an IPv4 tail
+ * only at the end, no zone).
  *
  * @packageDocumentation
  */
@@ -19,6 +23,7 @@ const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** Parses a dotted quad to an unsigned 32-bit number; `undefined` when it is not one. */
 export function parseIpv4(s: string): number | undefined {
+  if (typeof s !== "string") return undefined;
   const m = V4.exec(s);
   if (!m) return undefined;
   let n = 0;
@@ -78,16 +83,18 @@ const HEX = /^[0-9a-fA-F]{1,4}$/;
 
 /** Parses IPv6 text (with optional embedded IPv4 tail) into 16 bytes; `undefined` when invalid. */
 export function parseIpv6(s: string): Uint8Array | undefined {
+  if (typeof s !== "string") return undefined;
   const out = new Uint8Array(16);
   const dbl = s.indexOf("::");
   if (dbl !== s.lastIndexOf("::")) return undefined;
-  const parseSide = (part: string): number[] | undefined => {
+  // An IPv4 tail ends the text: it cannot stand before `::`.
+  const parseSide = (part: string, v4TailAllowed: boolean): number[] | undefined => {
     if (part === "") return [];
     const groups = part.split(":");
     const words: number[] = [];
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i]!;
-      if (i === groups.length - 1 && g.includes(".")) {
+      if (v4TailAllowed && i === groups.length - 1 && g.includes(".")) {
         const v4 = parseIpv4(g);
         if (v4 === undefined) return undefined;
         words.push(v4 >>> 16, v4 & 0xffff);
@@ -100,12 +107,12 @@ export function parseIpv6(s: string): Uint8Array | undefined {
   };
   let words: number[];
   if (dbl >= 0) {
-    const head = parseSide(s.slice(0, dbl));
-    const tail = parseSide(s.slice(dbl + 2));
+    const head = parseSide(s.slice(0, dbl), false);
+    const tail = parseSide(s.slice(dbl + 2), true);
     if (!head || !tail || head.length + tail.length > 7) return undefined;
     words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
   } else {
-    const all = parseSide(s);
+    const all = parseSide(s, true);
     if (all?.length !== 8) return undefined;
     words = all;
   }
@@ -127,4 +134,17 @@ export function writeIpv6(out: Uint8Array, off: number, s: string): void {
 /** True for an IPv6 link-local unicast address (fe80::/10). */
 export function isIpv6LinkLocal(b: Uint8Array, off = 0): boolean {
   return b[off] === 0xfe && (b[off + 1]! & 0xc0) === 0x80;
+}
+
+/** The family of an address text: 4, 6, or 0 when it is not an address (`node:net`'s `isIP`, minus zones). */
+export function ipFamily(s: string): 0 | 4 | 6 {
+  if (parseIpv4(s) !== undefined) return 4;
+  return parseIpv6(s) !== undefined ? 6 : 0;
+}
+
+/** A prefix length `0..max` in decimal without sign or leading zero; `undefined` otherwise. */
+export function parsePrefixLength(s: string, max: number): number | undefined {
+  if (!/^(0|[1-9]\d{0,2})$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= max ? n : undefined;
 }

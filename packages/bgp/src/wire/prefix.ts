@@ -7,7 +7,7 @@
  */
 import { UpdateErrorSubcode } from "./constants.js";
 import { BgpEncodeError, updateError } from "./errors.js";
-import { ipv4ToString, ipv6ToString, parseIpv4, parseIpv6 } from "./ip.js";
+import { ipv4ToString, ipv6ToString, parseIpv4, parseIpv6, parsePrefixLength } from "./ip.js";
 import { Afi, ErrorAction, type Prefix } from "./types.js";
 
 /** Callback of {@link forEachIPv4Prefix}: address as an unsigned 32-bit number (host bits zero). */
@@ -222,11 +222,10 @@ export function parsePrefix(text: string, pathId?: number): Prefix {
   const addrText = slash < 0 ? text : text.slice(0, slash);
   const isV6 = addrText.includes(":");
   const max = isV6 ? 128 : 32;
-  const len = slash < 0 ? max : Number(text.slice(slash + 1));
+  const len = slash < 0 ? max : parsePrefixLength(text.slice(slash + 1), max);
   const bad = () =>
     new BgpEncodeError("encode-invalid", `not a prefix: ${text}`, { reason: "prefix", value: text });
-  if (!Number.isInteger(len) || len < 0 || len > max || (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1))))
-    throw bad();
+  if (len === undefined) throw bad();
   let addr: Uint8Array;
   if (isV6) {
     const b = parseIpv6(addrText);
