@@ -80,7 +80,7 @@ function attachConnected(core: SpeakerCore, peer: PeerRt, conn: Conn, socket: So
 }
 
 /** Closes `conn`'s socket after what was written (a NOTIFICATION) has left. */
-export function closeConn(conn: Conn): void {
+function closeConn(conn: Conn): void {
   const s = conn.socket;
   conn.socket = null;
   if (!s) return;
@@ -112,7 +112,7 @@ export function fsmStep(
   event: FsmEvent,
   decoded?: UpdateDecodeResult,
   raw?: Uint8Array,
-) {
+): void {
   const r = step(conn.fsm, event, core.now());
   conn.fsm = r.state;
   const primary = conn === peer.conn;
@@ -200,7 +200,7 @@ function checkCollision(core: SpeakerCore, peer: PeerRt, conn: Conn): void {
 }
 
 /** The second (inbound) session becomes the peer's session. */
-export function promoteAlt(peer: PeerRt): void {
+function promoteAlt(peer: PeerRt): void {
   const alt = peer.alt!;
   alt.fsm = { ...alt.fsm, config: peer.fsmConfig, stopped: false };
   peer.conn = alt;
