@@ -6,12 +6,14 @@
  * - {@link PolicyResolver}: each local endpoint's ordered tiers of policies;
  * all three fed by one shared {@link LabelIndex} (with {@link SelectorRefs} counting its selectors).
  */
+import { type Logger, silentLogger } from "@margay/api";
 import { isPolicyError, type PolicyError } from "../errors.js";
 import { LabelIndex } from "../labels/label-index.js";
 import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND } from "../model/constants.js";
 import {
   type NormalizedEndpoint,
   type NormalizedItem,
+  type NormalizedRule,
   normalizeHostEndpoint,
   normalizeNetworkSet,
   normalizePolicy,
@@ -43,6 +45,12 @@ export interface CalcGraphOptions {
    * Default: ignore.
    */
   readonly onInvalid?: ((error: PolicyError, key: string) => void) | undefined;
+  /**
+   * Structured logger (pino-compatible); records carry `component: "policy"`. Each resource treated as
+   * absent (`warn`, "policy resource invalid; treated as absent") and each rule that failed closed (`warn`,
+   * "policy rule invalid; it denies") is logged. Default: silent.
+   */
+  readonly logger?: Logger | undefined;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -79,6 +87,7 @@ export function createCalcGraph(options: CalcGraphOptions = {}): CalcGraph {
 
 class Graph implements CalcGraph {
   readonly #opts: CalcGraphOptions;
+  readonly #log: Logger;
   readonly #index: LabelIndex;
   readonly #items = new Map<string, NormalizedItem>();
   readonly #localEndpoints = new Set<string>();
@@ -90,6 +99,7 @@ class Graph implements CalcGraph {
 
   constructor(opts: CalcGraphOptions) {
     this.#opts = opts;
+    this.#log = (opts.logger ?? silentLogger).child({ component: "policy" });
     const index = new LabelIndex((sel, item, m) => this.#onMatch(sel, item, m));
     const selectors = new SelectorRefs(index, (id) => this.#activeRules.selectorDropped(id));
     this.#index = index;
@@ -135,12 +145,18 @@ class Graph implements CalcGraph {
           this.#resolver.setTier(normalizeTier(resource));
           return;
         case "NetworkPolicy":
-        case "GlobalNetworkPolicy":
-          this.#activeRules.setPolicy(key, normalizePolicy(resource));
+        case "GlobalNetworkPolicy": {
+          const policy = normalizePolicy(resource);
+          this.#logFailedClosed(key, policy);
+          this.#activeRules.setPolicy(key, policy);
           return;
-        case "Profile":
-          this.#activeRules.setProfile(normalizeProfile(resource));
+        }
+        case "Profile": {
+          const profile = normalizeProfile(resource);
+          this.#logFailedClosed(key, profile);
+          this.#activeRules.setProfile(profile);
           return;
+        }
         case "WorkloadEndpoint":
           this.#setItem(normalizeWorkloadEndpoint(resource));
           return;
@@ -155,7 +171,28 @@ class Graph implements CalcGraph {
     } catch (e) {
       if (!isPolicyError(e)) throw e;
       this.#removeKey(keyOf(resource), key);
+      this.#log.warn({ key, code: e.code, error: e.message }, "policy resource invalid; treated as absent");
       this.#opts.onInvalid?.(e, key);
+    }
+  }
+
+  /** Logs the rules of a policy or profile that normalized to a fail-closed Deny. */
+  #logFailedClosed(
+    key: string,
+    p: { readonly inbound: readonly NormalizedRule[]; readonly outbound: readonly NormalizedRule[] },
+  ): void {
+    for (const [direction, list] of [
+      ["inbound", p.inbound],
+      ["outbound", p.outbound],
+    ] as const) {
+      for (const r of list) {
+        if (r.invalid !== undefined) {
+          this.#log.warn(
+            { key, direction, rule: r.index, reason: r.invalid },
+            "policy rule invalid; it denies",
+          );
+        }
+      }
     }
   }
 
