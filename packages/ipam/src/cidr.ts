@@ -1,8 +1,10 @@
 /**
  * Address and prefix arithmetic on bigints. Both families use the same code path; nothing here ever
- * enumerates a prefix, so a /64 is as cheap as a /30.
+ * enumerates a prefix, so a /64 is as cheap as a /30. Parsing and formatting are `@margay/api`'s (one
+ * grammar for the whole repository, see `testdata/ip-vectors.json`); this module wraps them in
+ * {@link IpamError} `invalid`.
  */
-import { Address4, Address6 } from "ip-address";
+import { formatIp as apiFormatIp, prefixMask as apiPrefixMask, tryParseCidr, tryParseIp } from "@margay/api";
 import { IpamError, IpamErrorCode } from "./errors.js";
 
 /** Address family: 4 or 6. */
@@ -35,10 +37,9 @@ function invalid(message: string, details: Record<string, unknown>): IpamError {
 
 /** Parses an IPv4 or IPv6 address (no prefix). Throws `invalid`. */
 export function parseIp(text: string): IpAddr {
-  if (typeof text !== "string" || text.includes("/")) throw invalid("not an IP address", { ip: text });
-  if (Address4.isValid(text)) return { family: 4, value: new Address4(text).bigInt() };
-  if (Address6.isValid(text) && !text.includes("%")) return { family: 6, value: new Address6(text).bigInt() };
-  throw invalid("not an IP address", { ip: text });
+  const a = tryParseIp(text);
+  if (a === undefined) throw invalid("not an IP address", { ip: text });
+  return { family: a.version, value: a.value };
 }
 
 /**
@@ -47,26 +48,20 @@ export function parseIp(text: string): IpAddr {
  */
 export function parseCidr(text: string, options: { mask?: boolean } = {}): Cidr {
   if (typeof text !== "string") throw invalid("not a CIDR", { cidr: text });
-  const slash = text.indexOf("/");
-  const addrText = slash < 0 ? text : text.slice(0, slash);
-  const addr = parseIp(addrText);
-  const bits = familyBits(addr.family);
-  let prefix = bits;
-  if (slash >= 0) {
-    const p = text.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p) || Number(p) > bits) throw invalid("bad prefix length", { cidr: text });
-    prefix = Number(p);
+  const c = tryParseCidr(text);
+  if (c === undefined) {
+    const slash = text.indexOf("/");
+    const addrText = slash < 0 ? text : text.slice(0, slash);
+    if (tryParseIp(addrText) === undefined) throw invalid("not an IP address", { ip: addrText });
+    throw invalid("bad prefix length", { cidr: text });
   }
-  const base = addr.value & prefixMask(addr.family, prefix);
-  if (base !== addr.value && !options.mask) throw invalid("host bits set in CIDR", { cidr: text });
-  return { family: addr.family, base, prefix };
+  if (c.hostBitsSet && !options.mask) throw invalid("host bits set in CIDR", { cidr: text });
+  return { family: c.version, base: c.network, prefix: c.prefixLength };
 }
 
 /** The network mask of a prefix as an integer. */
 export function prefixMask(family: IpFamily, prefix: number): bigint {
-  const bits = BigInt(familyBits(family));
-  const all = (1n << bits) - 1n;
-  return all ^ ((1n << (bits - BigInt(prefix))) - 1n);
+  return apiPrefixMask(family, prefix);
 }
 
 /** Number of addresses in a prefix. */
@@ -81,11 +76,7 @@ export function cidrLast(c: Cidr): bigint {
 
 /** Formats an address in its canonical text form (RFC 5952 for IPv6). */
 export function formatIp(family: IpFamily, value: bigint): string {
-  if (family === 4) {
-    const n = Number(value);
-    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-  }
-  return Address6.fromBigInt(value).correctForm();
+  return apiFormatIp(family, value);
 }
 
 /** Formats a prefix canonically, e.g. `10.0.0.0/26` or `fd00::40/122`. */
