@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket, connect } from "node:net";
-import { createRecordingLogger } from "@margay/api";
+import { createRecordingLogger, sleep } from "@margay/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEtcdDatastore,
@@ -18,7 +18,6 @@ const obj = (name: string, n: number): StoredObject & { spec: { n: number } } =>
   metadata: { name },
   spec: { n },
 });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Reads the watch into `out` in the background; resolves with the error that ended it (if any). */
 function drain(w: AsyncIterable<WatchEvent>, out: WatchEvent[]): Promise<unknown> {

@@ -10,6 +10,7 @@ import { get as httpsGet } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sleep } from "@margay/api";
 import { createTestPki, type TestPki } from "./pki.js";
 
 /** TLS for the client port of a private etcd (PEM files, e.g. made by a test with openssl). */
@@ -170,8 +171,6 @@ async function healthProbe(
       req.on("error", () => resolve(false));
     });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function etcdctl(file: string, args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {

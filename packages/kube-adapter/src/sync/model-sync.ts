@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 
+import { sleep } from "@margay/api";
 import type { Datastore, ObjectKey, StoredObject, TxnOp } from "@margay/datastore";
 import { isDatastoreError } from "@margay/datastore";
 import { type Logger, silentLogger } from "../logger.js";
@@ -301,7 +302,7 @@ class ModelSyncImpl implements ModelSync {
       } catch (error) {
         this.stats.errors++;
         this.logger.warn({ keys: batch.length, error }, "datastore write failed; retrying");
-        await new Promise((r) => setTimeout(r, this.retryDelayMs));
+        await sleep(this.retryDelayMs);
         for (const id of batch) this.dirty.add(id);
       } finally {
         this.busy = false;
