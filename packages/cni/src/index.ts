@@ -131,3 +131,5 @@ export type {
 } from "./runtime/runtime.js";
 export { createCniRuntime, pluginConfigFor } from "./runtime/runtime.js";
 export { delegateAdd, delegateCheck, delegateDel } from "./runtime/delegate.js";
+export type { LogAttributes, LogFn, Logger } from "./runtime/logger.js";
+export { silentLogger } from "./runtime/logger.js";

@@ -9,6 +9,7 @@ import type { NetConf, NetConfList } from "../spec/types.js";
 import { delegateAdd, delegateDel } from "./delegate.js";
 import { isCniExecError } from "./exec-error.js";
 import { DEFAULT_PLUGIN_ENV, findPlugin } from "./exec-plugin.js";
+import type { LogAttributes, Logger } from "./logger.js";
 import { createCniRuntime } from "./runtime.js";
 
 // Real plugin processes (small sh scripts) driven by the runtime: chain order, prevResult, the result
@@ -39,6 +40,7 @@ const scripts: Record<string, string> = {
   busy: `#!/bin/sh\ncat >/dev/null\necho '{"cniVersion":"1.1.0","code":11,"msg":"busy","details":"try later"}'\nexit 1\n`,
   // Records its pid (kept by exec) so a test can prove the process was killed, not waited for.
   slow: '#!/bin/sh\necho $$ >> "$LOGDIR/slow.pids"\nexec sleep 30\n',
+  chatty: `#!/bin/sh\ncat >/dev/null\necho 'allocated 10.0.0.9' >&2\necho '{"cniVersion":"1.1.0"}'\n`,
   garbage: "#!/bin/sh\ncat >/dev/null\necho 'panic: runtime error' >&2\necho 'not json'\nexit 2\n",
 };
 
@@ -78,11 +80,62 @@ const calls = async () =>
   (await readFile(join(log, "calls"), "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
 const stdinOf = async (f: string) => JSON.parse(await readFile(join(log, f), "utf8")) as NetConf;
 
-function runtime(extra: { timeoutMs?: number; supportedVersions?: string[] } = {}) {
+/** A logger that keeps `[level, message, attributes]` (child bindings merged). */
+function capturingLogger(
+  records: [string, string | undefined, LogAttributes][],
+  bindings: LogAttributes = {},
+): Logger {
+  const at =
+    (level: string) =>
+    (a: LogAttributes | string, m?: string): void => {
+      if (typeof a === "string") records.push([level, a, { ...bindings }]);
+      else records.push([level, m, { ...bindings, ...a }]);
+    };
+  return {
+    trace: at("trace"),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    child: (more) => capturingLogger(records, { ...bindings, ...more }),
+  };
+}
+
+function runtime(extra: { timeoutMs?: number; supportedVersions?: string[]; logger?: Logger } = {}) {
   return createCniRuntime({ path: ["/nonexistent", bin], cacheDir, env: { ...env, LOGDIR: log }, ...extra });
 }
 
 describe("createCniRuntime", () => {
+  it("logs each plugin run with its stderr, and each failed plugin", async () => {
+    const records: [string, string | undefined, LogAttributes][] = [];
+    const r = runtime({ logger: capturingLogger(records) });
+    await r.addNetworkList(list({ plugins: [{ type: "rec-a" }] }), rtConf);
+    await r.addNetworkList(list({ plugins: [{ type: "chatty" }] }), rtConf);
+    await r.addNetworkList(list({ plugins: [{ type: "garbage" }] }), rtConf).catch(() => undefined);
+    expect(records).toEqual([
+      [
+        "debug",
+        "cni plugin ran",
+        { component: "cni-runtime", plugin: "rec-a", command: "ADD", containerId: "ctr-1", ifname: "eth0" },
+      ],
+      [
+        "debug",
+        "cni plugin ran",
+        expect.objectContaining({ plugin: "chatty", stderr: "allocated 10.0.0.9\n" }),
+      ],
+      [
+        "warn",
+        "cni plugin failed",
+        expect.objectContaining({
+          component: "cni-runtime",
+          plugin: "garbage",
+          command: "ADD",
+          code: "exec-failed",
+        }),
+      ],
+    ]);
+  });
+
   it("ADD runs the chain in order, passes prevResult and capabilities, caches; DEL runs in reverse with it", async () => {
     const r = runtime();
     const result = await r.addNetworkList(list(), {

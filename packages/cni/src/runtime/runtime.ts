@@ -20,6 +20,7 @@ import {
 import { CniExecError, CniExecErrorCode } from "./exec-error.js";
 import { type ExecOptions, type ExecParams, execPlugin, findPlugin, parseJsonOutput } from "./exec-plugin.js";
 import { type CachedAttachment, createResultCache, type ResultCache } from "./result-cache.js";
+import { type Logger, silentLogger } from "./logger.js";
 
 /** Per-attachment parameters of ADD / CHECK / DEL (libcni's `RuntimeConf`). */
 export interface RuntimeConf {
@@ -49,6 +50,12 @@ export interface CniRuntimeOptions {
   supportedVersions?: readonly string[] | undefined;
   /** Command prefix plugins run under (see {@link ExecOptions.launcher}). Default: none. */
   launcher?: readonly string[] | undefined;
+  /**
+   * Structured logger (pino-compatible); records carry `component: "cni-runtime"`. Each plugin run
+   * (`debug`, with what the plugin wrote to stderr), each failed plugin (`warn`), an unreadable cached
+   * result on DEL and each stale attachment GC could not delete (`warn`) are logged. Default: silent.
+   */
+  logger?: Logger | undefined;
 }
 
 /** Per-call options. */
@@ -137,9 +144,20 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
     return p;
   };
 
+  const log = (options.logger ?? silentLogger).child({ component: "cni-runtime" });
+
   const run = async (plugin: PluginConf, p: ExecParams, conf: NetConf, signal: AbortSignal | undefined) => {
-    const bin = await findPlugin(plugin.type, options.path);
-    return execPlugin(bin, p, JSON.stringify(conf), execOpts(signal));
+    const at = { plugin: plugin.type, command: p.command, containerId: p.containerId, ifname: p.ifname };
+    try {
+      const bin = await findPlugin(plugin.type, options.path);
+      const out = await execPlugin(bin, p, JSON.stringify(conf), execOpts(signal));
+      log.debug(out.stderr === "" ? at : { ...at, stderr: out.stderr }, "cni plugin ran");
+      return out;
+    } catch (e) {
+      const { code, message } = e as { code?: unknown; message?: unknown };
+      log.warn({ ...at, code, error: message }, "cni plugin failed");
+      throw e;
+    }
   };
 
   const checkRt = (rt: RuntimeConf) => {
@@ -226,8 +244,9 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
       if (cached !== undefined && versionAtLeast(version, "0.4.0")) {
         try {
           prev = convertResult(parseResult(cached.result), version) as unknown as Record<string, unknown>;
-        } catch {
+        } catch (e) {
           prev = undefined; // a stale or foreign cache entry must not block DEL
+          log.warn({ ...key, error: (e as Error).message }, "cni cached result unreadable; DEL without it");
         }
       }
       for (const plugin of [...list.plugins].reverse()) {
@@ -275,6 +294,15 @@ export function createCniRuntime(options: CniRuntimeOptions): CniRuntime {
           };
           await runtime.delNetworkList(list, rt, o);
         } catch (e) {
+          log.warn(
+            {
+              network: list.name,
+              containerId: entry.containerId,
+              ifname: entry.ifname,
+              error: (e as Error).message,
+            },
+            "cni gc could not delete a stale attachment",
+          );
           errors.push(e);
         }
       }
