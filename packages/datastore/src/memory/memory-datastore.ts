@@ -4,6 +4,7 @@
  */
 
 import { randomUUID } from "node:crypto";
+import { type Logger, silentLogger } from "@margay/api";
 import {
   alreadyExistsError,
   closedError,
@@ -72,6 +73,12 @@ export interface MemoryDatastoreOptions extends ValidationOptions {
   durability?: MemoryDurability | undefined;
   /** Clock for `creationTimestamp` (tests inject one). Default `() => new Date()`. */
   now?: (() => Date) | undefined;
+  /**
+   * Structured logger (pino-compatible); records carry `component: "datastore", backend: "memory"`. A
+   * snapshot that cannot be written is logged (`error`; with `async` durability the log is the only place
+   * it shows). Default: silent.
+   */
+  logger?: Logger | undefined;
 }
 
 /** The memory backend's own surface: the {@link Datastore} plus compaction, flushing and introspection. */
@@ -162,6 +169,7 @@ class MemoryStore implements MemoryDatastore {
   readonly #historyLimit: number;
   readonly #watchQueueLimit: number;
   readonly #snapshotPath: string | undefined;
+  readonly #log: Logger;
   readonly #durability: MemoryDurability;
   readonly #now: () => Date;
 
@@ -197,6 +205,7 @@ class MemoryStore implements MemoryDatastore {
     }
     this.#now = options.now ?? (() => new Date());
     this.#snapshotPath = options.snapshotPath;
+    this.#log = (options.logger ?? silentLogger).child({ component: "datastore", backend: BACKEND });
     this.#staging = this.#snapshotPath !== undefined && this.#durability === "sync";
     if (this.#snapshotPath !== undefined) {
       const state = loadSnapshotSync(this.#snapshotPath);
@@ -639,6 +648,15 @@ class MemoryStore implements MemoryDatastore {
         const staged = this.#staging;
         this.#pending = [];
         this.#overlay = new Map();
+        this.#log.error(
+          {
+            path: this.#snapshotPath,
+            revision: rev,
+            reason: staged ? "not-applied" : "not-durable",
+            error: cause instanceof Error ? cause.message : String(cause),
+          },
+          "datastore snapshot write failed",
+        );
         const err = unavailableError(
           staged
             ? "cannot write the datastore snapshot; the write was not applied"
