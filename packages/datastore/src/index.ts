@@ -45,3 +45,13 @@ export { createMemoryDatastore } from "./memory/memory-datastore.js";
 export type { EtcdDatastore, EtcdDatastoreOptions, EtcdTlsOptions } from "./etcd/etcd-datastore.js";
 export { createEtcdDatastore } from "./etcd/etcd-datastore.js";
 export { CLUSTER_SEGMENT, DEFAULT_PREFIX as DEFAULT_ETCD_PREFIX } from "./etcd/keys.js";
+export type {
+  Syncer,
+  SyncerDelete,
+  SyncerEvent,
+  SyncerInSync,
+  SyncerOptions,
+  SyncerStatus,
+  SyncerUpsert,
+} from "./syncer/syncer.js";
+export { createSyncer, SyncerState } from "./syncer/syncer.js";
