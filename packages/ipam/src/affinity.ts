@@ -22,9 +22,9 @@ import {
 import {
   type Cidr,
   cidrContainsCidr,
+  cidrFromValue,
   cidrName,
   cidrSize,
-  enclosingCidr,
   formatCidr,
   parseCidr,
 } from "./cidr.js";
@@ -61,18 +61,18 @@ export async function claimAffinity(
       });
     const out: ClaimAffinityResult = { claimed: [], failed: [] };
     const blockCidrs: Cidr[] = [];
-    if (target.prefix >= pool.blockSize)
-      blockCidrs.push(enclosingCidr({ family: target.family, value: target.base }, pool.blockSize));
+    if (target.prefixLength >= pool.blockSize)
+      blockCidrs.push(cidrFromValue(target.version, target.network, pool.blockSize));
     else {
-      const n = 1n << BigInt(pool.blockSize - target.prefix);
+      const n = 1n << BigInt(pool.blockSize - target.prefixLength);
       if (n > BigInt(MAX_CLAIM_BLOCKS)) {
         throw new IpamError(IpamErrorCode.Invalid, "CIDR spans too many blocks", {
           details: { cidr: cidrText, max: MAX_CLAIM_BLOCKS },
         });
       }
-      const step = cidrSize({ family: target.family, base: 0n, prefix: pool.blockSize });
+      const step = cidrSize({ version: target.version, prefixLength: pool.blockSize });
       for (let i = 0n; i < n; i++)
-        blockCidrs.push({ family: target.family, base: target.base + i * step, prefix: pool.blockSize });
+        blockCidrs.push(cidrFromValue(target.version, target.network + i * step, pool.blockSize));
     }
     for (const cidr of blockCidrs) {
       const text = formatCidr(cidr);

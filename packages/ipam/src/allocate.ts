@@ -69,8 +69,8 @@ function take(
   if (req.handleId !== null) plan.addHandleDelta(req.handleId, pb.spec.cidr, r.ordinals.length);
   for (const o of r.ordinals) {
     out.push({
-      ip: formatIp(pb.cidr.family, ordinalAddress(pb.cidr, o)),
-      family: pb.cidr.family,
+      ip: formatIp(pb.cidr.version, ordinalAddress(pb.cidr, o)),
+      family: pb.cidr.version,
       pool: pool.name,
       block: pb.spec.cidr,
       sequenceNumber: r.sequenceNumber,
@@ -124,7 +124,7 @@ async function allocateFamily(
   const fillAffine = (all: Map<string, CachedBlock>, avoidContended = true) => {
     const candidates: [string, CachedBlock, NormalizedPool][] = [];
     for (const [name, entry] of all) {
-      if (entry.obj.spec.affinity !== affinity || entry.cidr.family !== family) continue;
+      if (entry.obj.spec.affinity !== affinity || entry.cidr.version !== family) continue;
       if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
       if (entry.obj.spec.unallocated.length === 0) continue; // full: the cheap test first
       const pool = poolFor(entry.cidr);
@@ -164,17 +164,17 @@ async function allocateFamily(
     } catch {
       continue;
     }
-    if (cidr.family !== family) continue;
+    if (cidr.version !== family) continue;
     ownCount++;
     if (!ctx.blocks.has(cidrName(cidr))) await getBlock(ctx, cidr, signal, Math.max(2, attempt));
   }
   /** Blocks of this family affine to this host: stored (the larger of `known` and `view`'s) plus planned. */
   const ownBlocks = (view: Map<string, CachedBlock>, known: number) => {
     let n = 0;
-    for (const e of view.values()) if (e.obj.spec.affinity === affinity && e.cidr.family === family) n++;
+    for (const e of view.values()) if (e.obj.spec.affinity === affinity && e.cidr.version === family) n++;
     n = Math.max(n, known);
     for (const b of plan.blocks.values())
-      if (!b.orig && b.spec.affinity === affinity && b.cidr.family === family) n++;
+      if (!b.orig && b.spec.affinity === affinity && b.cidr.version === family) n++;
     return n;
   };
   fillAffine(ctx.blocks);
@@ -243,7 +243,7 @@ async function allocateFamily(
       if (
         (other === undefined && !unaffine) ||
         other === args.node ||
-        entry.cidr.family !== family ||
+        entry.cidr.version !== family ||
         plan.blocks.has(name)
       )
         continue;
@@ -270,7 +270,7 @@ async function allocateFamily(
   if (!cfg.config.strictAffinity) {
     for (const [name, entry] of all) {
       if (req.num === 0) break;
-      if (entry.obj.spec.affinity === affinity || entry.cidr.family !== family) continue;
+      if (entry.obj.spec.affinity === affinity || entry.cidr.version !== family) continue;
       const pool = poolFor(entry.cidr);
       if (!pool) continue;
       req.num -= takeExisting(plan, name, entry, pool, req, out);

@@ -104,7 +104,7 @@ export async function assignIP(
         if (holder !== args.handleId) {
           throw new IpamError(
             IpamErrorCode.AlreadyAllocated,
-            `address ${formatIp(addr.family, addr.value)} is in use by another handle`,
+            `address ${formatIp(addr.version, addr.value)} is in use by another handle`,
             {
               details: {
                 ip,
@@ -118,8 +118,8 @@ export async function assignIP(
         }
         // The same handle asking again (a runtime resending its request): the address is already its own.
         return {
-          ip: formatIp(addr.family, addr.value),
-          family: addr.family,
+          ip: formatIp(addr.version, addr.value),
+          family: addr.version,
           pool: pool.name,
           block: pb.spec.cidr,
           sequenceNumber: pb.spec.sequenceNumberForAllocation[String(ordinal)] ?? pb.spec.sequenceNumber,
@@ -150,8 +150,8 @@ export async function assignIP(
       plan.addHandleDelta(args.handleId, pb.spec.cidr, 1);
       await commit(ctx, plan, signal, attempt === 1);
       return {
-        ip: formatIp(addr.family, addr.value),
-        family: addr.family,
+        ip: formatIp(addr.version, addr.value),
+        family: addr.version,
         pool: pool.name,
         block: pb.spec.cidr,
         sequenceNumber: r.sequenceNumber,

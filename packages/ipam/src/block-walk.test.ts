@@ -19,11 +19,11 @@ describe("free block walk", () => {
     expect(blockCount(pool, 122)).toBe(2n ** 58n);
     const seed = fnv1a64("node-a|fd00:10::/64");
     const first = take(freeBlockWalk(pool, 122, seed, []), 3);
-    expect(first.map((c) => c.prefix)).toEqual([122, 122, 122]);
-    expect(first[1]!.base - first[0]!.base).toBe(64n);
+    expect(first.map((c) => c.prefixLength)).toEqual([122, 122, 122]);
+    expect(first[1]!.network - first[0]!.network).toBe(64n);
     // The start depends on the host: two hosts start in different places.
     const other = take(freeBlockWalk(pool, 122, fnv1a64("node-b|fd00:10::/64"), []), 1);
-    expect(other[0]!.base).not.toBe(first[0]!.base);
+    expect(other[0]!.network).not.toBe(first[0]!.network);
   });
 
   it("skips existing blocks and fully reserved ones, and ends after one lap", () => {

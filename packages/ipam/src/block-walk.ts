@@ -4,7 +4,7 @@
  * indices; the walk takes at most (occupied runs + 1) steps, however large n is (a /64 pool of /122
  * blocks has 2^58 of them).
  */
-import { type Cidr, cidrLast, familyBits } from "./cidr.js";
+import { type Cidr, cidrFromValue, cidrLast, familyBits } from "./cidr.js";
 
 /** FNV-1a, 64-bit: a stable, dependency-free seed from a string. */
 export function fnv1a64(text: string): bigint {
@@ -19,13 +19,13 @@ export function fnv1a64(text: string): bigint {
 
 /** Number of blocks of size `blockPrefix` in `pool`. */
 export function blockCount(pool: Cidr, blockPrefix: number): bigint {
-  return 1n << BigInt(blockPrefix - pool.prefix);
+  return 1n << BigInt(blockPrefix - pool.prefixLength);
 }
 
 /** The i-th block of a pool. */
 export function blockAt(pool: Cidr, blockPrefix: number, index: bigint): Cidr {
-  const shift = BigInt(familyBits(pool.family) - blockPrefix);
-  return { family: pool.family, base: pool.base + (index << shift), prefix: blockPrefix };
+  const shift = BigInt(familyBits(pool.version) - blockPrefix);
+  return cidrFromValue(pool.version, pool.network + (index << shift), blockPrefix);
 }
 
 /** A half-open range `[start, end)` of block indices. */
@@ -44,7 +44,7 @@ export function occupiedRanges(
   existing: readonly Cidr[],
   reserved: readonly Cidr[],
 ): IndexRange[] {
-  const shift = BigInt(familyBits(pool.family) - blockPrefix);
+  const shift = BigInt(familyBits(pool.version) - blockPrefix);
   const n = blockCount(pool, blockPrefix);
   const poolLast = cidrLast(pool);
   const ranges: IndexRange[] = [];
@@ -54,15 +54,15 @@ export function occupiedRanges(
     if (start < end) ranges.push({ start, end });
   };
   for (const c of existing) {
-    if (c.family !== pool.family || cidrLast(c) < pool.base || c.base > poolLast) continue;
-    clamp((c.base - pool.base) >> shift, ((cidrLast(c) - pool.base) >> shift) + 1n);
+    if (c.version !== pool.version || cidrLast(c) < pool.network || c.network > poolLast) continue;
+    clamp((c.network - pool.network) >> shift, ((cidrLast(c) - pool.network) >> shift) + 1n);
   }
   const blockAddrs = 1n << shift;
   for (const r of reserved) {
-    if (r.family !== pool.family || cidrLast(r) < pool.base || r.base > poolLast) continue;
+    if (r.version !== pool.version || cidrLast(r) < pool.network || r.network > poolLast) continue;
     // Round the covered span inwards to whole blocks.
-    const first = r.base - pool.base;
-    const lastExcl = cidrLast(r) - pool.base + 1n;
+    const first = r.network - pool.network;
+    const lastExcl = cidrLast(r) - pool.network + 1n;
     clamp((first + blockAddrs - 1n) >> shift, lastExcl >> shift);
   }
   ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));

@@ -68,7 +68,7 @@ describe("block core", () => {
   });
 
   it("skips reserved addresses and cooling-down ones", () => {
-    const reserved = (v: bigint) => v === cidr.base + 1n;
+    const reserved = (v: bigint) => v === cidr.network + 1n;
     let r = allocateFromBlock(fresh(), cidr, { ...req(2), isReserved: reserved });
     expect(r.ordinals).toEqual([0, 2]);
     let b = releaseFromBlock(r.spec, [{ ordinal: 0 }], 1000, 500).spec;

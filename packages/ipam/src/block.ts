@@ -24,7 +24,7 @@ export function blockCapacity(cidr: Cidr): number {
   const size = cidrSize(cidr);
   if (size > BigInt(MAX_BLOCK_ADDRESSES)) {
     throw new IpamError(IpamErrorCode.Invalid, "block too large", {
-      details: { prefix: cidr.prefix, family: cidr.family, max: MAX_BLOCK_ADDRESSES },
+      details: { prefix: cidr.prefixLength, family: cidr.version, max: MAX_BLOCK_ADDRESSES },
     });
   }
   return Number(size);
@@ -61,13 +61,13 @@ export function newBlock(
 
 /** The address of an ordinal. */
 export function ordinalAddress(cidr: Cidr, ordinal: number): bigint {
-  return cidr.base + BigInt(ordinal);
+  return cidr.network + BigInt(ordinal);
 }
 
 /** The ordinal of an address inside a block, or -1 when outside. */
 export function addressOrdinal(cidr: Cidr, addr: IpAddr): number {
   if (!cidrContains(cidr, addr)) return -1;
-  return Number(addr.value - cidr.base);
+  return Number(addr.value - cidr.network);
 }
 
 /** What an allocation needs besides the block. */
@@ -336,8 +336,8 @@ export function handleCounts(spec: IpamBlockSpec): Map<string, number> {
 /** Structural problems of a block (empty when well-formed). */
 export function validateBlock(spec: IpamBlockSpec, cidr: Cidr): string[] {
   const problems: string[] = [];
-  const bits = familyBits(cidr.family);
-  const n = 2 ** (bits - cidr.prefix);
+  const bits = familyBits(cidr.version);
+  const n = 2 ** (bits - cidr.prefixLength);
   if (!Array.isArray(spec.allocations) || spec.allocations.length !== n) {
     problems.push(`allocations has ${spec.allocations?.length} entries, block has ${n} addresses`);
     return problems;

@@ -58,7 +58,7 @@ export async function utilisation(
       return {
         name: pool.name,
         cidr: pool.cidrText,
-        family: pool.cidr.family,
+        family: pool.cidr.version,
         disabled: pool.disabled,
         capacity,
         inUse,

@@ -139,7 +139,7 @@ export function buildCheckReport(input: CheckInput): IpamCheckReport {
       if (h !== null && input.liveHandles.has(h)) return;
       let leak = leaks.get(h);
       if (!leak) leaks.set(h, (leak = { handleId: h, ips: [], blocks: [] }));
-      leak.ips.push(formatIp(cidr.family, ordinalAddress(cidr, o)));
+      leak.ips.push(formatIp(cidr.version, ordinalAddress(cidr, o)));
       if (!leak.blocks.includes(obj.spec.cidr)) leak.blocks.push(obj.spec.cidr);
       if (attr.allocatedAt !== undefined)
         leak.newestAllocation = Math.max(leak.newestAllocation ?? 0, attr.allocatedAt);
@@ -171,20 +171,21 @@ export function buildCheckReport(input: CheckInput): IpamCheckReport {
   // Overlapping blocks are the only way one address can be allocated twice.
   parsed.sort(
     (a, b) =>
-      a.cidr.family - b.cidr.family || (a.cidr.base < b.cidr.base ? -1 : a.cidr.base > b.cidr.base ? 1 : 0),
+      a.cidr.version - b.cidr.version ||
+      (a.cidr.network < b.cidr.network ? -1 : a.cidr.network > b.cidr.network ? 1 : 0),
   );
   for (let i = 0; i < parsed.length; i++) {
     for (let j = i + 1; j < parsed.length; j++) {
       const a = parsed[i]!;
       const b = parsed[j]!;
-      if (b.cidr.family !== a.cidr.family || b.cidr.base > cidrLast(a.cidr)) break;
+      if (b.cidr.version !== a.cidr.version || b.cidr.network > cidrLast(a.cidr)) break;
       if (!cidrsOverlap(a.cidr, b.cidr)) continue;
       a.obj.spec.allocations.forEach((idx, o) => {
         if (idx === null) return;
         const v = ordinalAddress(a.cidr, o);
-        if (v < b.cidr.base || v > cidrLast(b.cidr)) return;
-        if (b.obj.spec.allocations[Number(v - b.cidr.base)] !== null)
-          report.duplicateAddresses.push(formatIp(a.cidr.family, v));
+        if (v < b.cidr.network || v > cidrLast(b.cidr)) return;
+        if (b.obj.spec.allocations[Number(v - b.cidr.network)] !== null)
+          report.duplicateAddresses.push(formatIp(a.cidr.version, v));
       });
     }
   }

@@ -114,7 +114,7 @@ export function overlappingPoolsError(pools: string[], cfg: ConfigSnapshot): Ipa
 export function isReservedFn(cfg: ConfigSnapshot): ((v: bigint) => boolean) | undefined {
   if (cfg.reservations.length === 0) return undefined;
   const rs = cfg.reservations;
-  return (v) => rs.some((r) => v >= r.base && v < r.base + cidrSize(r));
+  return (v) => rs.some((r) => v >= r.network && v < r.network + cidrSize(r));
 }
 
 /** The (valid) pool holding `addr`, if any. */
@@ -135,7 +135,7 @@ export async function eligiblePools(
   signal: AbortSignal | undefined,
 ): Promise<NormalizedPool[]> {
   const use = args.use ?? "Workload";
-  let candidates = cfg.pools.filter((p) => p.cidr.family === family);
+  let candidates = cfg.pools.filter((p) => p.cidr.version === family);
   if (args.pools && args.pools.length > 0) {
     const wanted = args.pools;
     candidates = candidates.filter((p) => wanted.includes(p.name) || wanted.includes(p.cidrText));

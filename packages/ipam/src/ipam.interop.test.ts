@@ -111,7 +111,7 @@ async function replayBlockHistory(
             const prev = was[o] ?? null;
             if (prev !== null && h !== null && prev !== h)
               violations.push(
-                `${formatIp(cidr.family, ordinalAddress(cidr, o))} passed from ${prev} to ${h} at revision ${ev.revision}`,
+                `${formatIp(cidr.version, ordinalAddress(cidr, o))} passed from ${prev} to ${h} at revision ${ev.revision}`,
               );
           });
         }

@@ -197,14 +197,14 @@ describe("IPAM invariants under random concurrent operations", () => {
                     }
                     case "assign": {
                       const pool = c.v6 ? POOL6 : POOL4;
-                      const ip = formatIp(pool.family, pool.base + BigInt(c.offset % (c.v6 ? 32 : 16)));
+                      const ip = formatIp(pool.version, pool.network + BigInt(c.offset % (c.v6 ? 32 : 16)));
                       const handleId = `s${serial++}`;
                       const r = await ipam.assignIP(ip, { handleId, node: hostOf(c.client) });
                       return () => model.set(handleId, [{ ip: r.ip, seq: r.sequenceNumber, auto: false }]);
                     }
                     case "claim": {
                       const pool = c.v6 ? POOL6 : POOL4;
-                      const base = formatIp(pool.family, pool.base + BigInt(c.block * (c.v6 ? 8 : 4)));
+                      const base = formatIp(pool.version, pool.network + BigInt(c.block * (c.v6 ? 8 : 4)));
                       await ipam.claimAffinity(`${base}/${c.v6 ? 125 : 30}`, hostOf(c.client));
                       return () => {};
                     }

@@ -560,7 +560,7 @@ describe("concurrency in one process", () => {
     );
     const ips = results.map((r) => r.ipv4[0]!.ip);
     expect(new Set(ips).size).toBe(120);
-    for (const ip of ips) expect(parseIp(ip).family).toBe(4);
+    for (const ip of ips) expect(parseIp(ip).version).toBe(4);
     expect((await clients[0]!.check(results.map((_, k) => `c${Math.floor(k / 20)}-${k % 20}`))).ok).toBe(
       true,
     );

@@ -30,14 +30,14 @@ export interface NormalizedPool {
 /** Applies Calico's defaults to a pool spec and validates it. Throws `invalid`. */
 export function normalizePool(name: string, spec: IpPoolSpec, resourceVersion?: string): NormalizedPool {
   const cidr = parseCidr(spec.cidr);
-  const blockSize = spec.blockSize ?? DEFAULT_BLOCK_SIZE[cidr.family];
-  const bits = familyBits(cidr.family);
-  if (!Number.isInteger(blockSize) || blockSize < MIN_BLOCK_SIZE[cidr.family] || blockSize > bits) {
+  const blockSize = spec.blockSize ?? DEFAULT_BLOCK_SIZE[cidr.version];
+  const bits = familyBits(cidr.version);
+  if (!Number.isInteger(blockSize) || blockSize < MIN_BLOCK_SIZE[cidr.version] || blockSize > bits) {
     throw new IpamError(IpamErrorCode.Invalid, "pool block size out of range", {
-      details: { pool: name, blockSize, min: MIN_BLOCK_SIZE[cidr.family], max: bits },
+      details: { pool: name, blockSize, min: MIN_BLOCK_SIZE[cidr.version], max: bits },
     });
   }
-  if (blockSize < cidr.prefix) {
+  if (blockSize < cidr.prefixLength) {
     throw new IpamError(IpamErrorCode.Invalid, "pool smaller than its block size", {
       details: { pool: name, cidr: spec.cidr, blockSize },
     });
@@ -69,15 +69,16 @@ export function normalizePool(name: string, spec: IpPoolSpec, resourceVersion?: 
 export function findOverlaps(pools: readonly NormalizedPool[]): [string, string][] {
   const out: [string, string][] = [];
   const sorted = [...pools].sort(
-    (a, b) => a.cidr.family - b.cidr.family || (a.cidr.base < b.cidr.base ? -1 : 1),
+    (a, b) => a.cidr.version - b.cidr.version || (a.cidr.network < b.cidr.network ? -1 : 1),
   );
   for (let i = 0; i < sorted.length; i++) {
     for (let j = i + 1; j < sorted.length; j++) {
       const a = sorted[i]!;
       const b = sorted[j]!;
       if (
-        b.cidr.family !== a.cidr.family ||
-        b.cidr.base > a.cidr.base + (1n << BigInt(familyBits(a.cidr.family) - a.cidr.prefix)) - 1n
+        b.cidr.version !== a.cidr.version ||
+        b.cidr.network >
+          a.cidr.network + (1n << BigInt(familyBits(a.cidr.version) - a.cidr.prefixLength)) - 1n
       )
         break;
       if (cidrsOverlap(a.cidr, b.cidr)) out.push([a.name, b.name]);

@@ -67,7 +67,7 @@ async function holders(ds: Datastore): Promise<Map<string, string | null>> {
     const cidr = parseCidr(b.spec.cidr);
     b.spec.allocations.forEach((idx, o) => {
       if (idx === null) return;
-      const ip = formatIp(cidr.family, ordinalAddress(cidr, o));
+      const ip = formatIp(cidr.version, ordinalAddress(cidr, o));
       expect(out.has(ip), `${ip} allocated in two blocks`).toBe(false);
       out.set(ip, b.spec.attributes[idx]!.handleId);
     });

@@ -127,13 +127,13 @@ function releaseChunk(
       pb.spec = r.spec;
       for (const rel of r.released) {
         result.released.push({
-          ip: formatIp(pb.cidr.family, ordinalAddress(pb.cidr, rel.ordinal)),
+          ip: formatIp(pb.cidr.version, ordinalAddress(pb.cidr, rel.ordinal)),
           handleId: rel.handleId,
         });
         if (rel.handleId !== null) plan.addHandleDelta(rel.handleId, pb.spec.cidr, -1);
       }
       for (const s of r.skipped) {
-        const ip = formatIp(pb.cidr.family, ordinalAddress(pb.cidr, s.ordinal));
+        const ip = formatIp(pb.cidr.version, ordinalAddress(pb.cidr, s.ordinal));
         if (s.reason === "not-allocated") result.unallocated.push(ip);
         else result.skipped.push({ ip, reason: s.reason });
       }
@@ -172,7 +172,7 @@ export async function releaseHandleIn(
     const pb = planned(plan, cidrName(cidr), entry);
     const r = releaseHandleFromBlock(pb.spec, handleId, t, ctx.cooldownMs);
     pb.spec = r.spec;
-    for (const rel of r.released) ips.push(formatIp(cidr.family, ordinalAddress(cidr, rel.ordinal)));
+    for (const rel of r.released) ips.push(formatIp(cidr.version, ordinalAddress(cidr, rel.ordinal)));
     settle(ctx, pb, t);
   }
   const handleKey = { kind: IpamKind.Handle, name: handleId };
@@ -222,7 +222,7 @@ export async function ipsByHandle(
       if (!entry) continue;
       entry.obj.spec.allocations.forEach((idx, o) => {
         if (idx !== null && entry.obj.spec.attributes[idx]?.handleId === handleId) {
-          out.push(formatIp(cidr.family, ordinalAddress(cidr, o)));
+          out.push(formatIp(cidr.version, ordinalAddress(cidr, o)));
         }
       });
     }

@@ -105,11 +105,11 @@ export function poolGeometry(cidr: string): {
 } {
   const c = parseCidr(cidr, { mask: true });
   return {
-    family: c.family,
-    base: formatIp(c.family, c.base),
-    prefix: c.prefix,
-    firstHost: formatIp(c.family, c.base + 1n),
-    last: formatIp(c.family, c.base + cidrSize(c) - 1n),
+    family: c.version,
+    base: formatIp(c.version, c.network),
+    prefix: c.prefixLength,
+    firstHost: formatIp(c.version, c.network + 1n),
+    last: formatIp(c.version, c.network + cidrSize(c) - 1n),
   };
 }
 

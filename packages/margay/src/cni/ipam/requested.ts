@@ -64,7 +64,7 @@ function resolveIp(config: MargayIpamConfig, text: string, source: string, malfo
   let canonical: string;
   try {
     const addr = parseIp(host);
-    family = addr.family;
+    family = addr.version;
     canonical = canonicalCidr(`${host}/${family === 4 ? 32 : 128}`).replace(/\/\d+$/, "");
   } catch {
     throw bad(source, `not an IP address: ${JSON.stringify(text)}`, malformed);
