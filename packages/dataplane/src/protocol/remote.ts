@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import type { Readable, Writable } from "node:stream";
+import { type Logger, silentLogger } from "@margay/api";
 import type { ApplyResult, DataplaneDriver, DataplaneSnapshot } from "../driver.js";
 import { DataplaneError, DataplaneErrorCode, isDataplaneError, throwIfAborted } from "../errors.js";
 import { type Envelope, PROTOCOL_VERSION, createFrameDecoder, decodeEnvelope, encodeFrame } from "./codec.js";
@@ -25,6 +26,12 @@ export interface RemoteDataplaneOptions {
   readonly maxFrameBytes?: number | undefined;
   /** Aborts the handshake. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Structured logger (pino-compatible); records carry `component: "dataplane", remote: true`. Every batch
+   * the driver rejects (`error`, "dataplane batch rejected") and a lost driver stream (`error`) are logged.
+   * Default: silent.
+   */
+  readonly logger?: Logger | undefined;
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(DataplaneErrorCode));
@@ -39,8 +46,14 @@ export async function createRemoteDataplane(options: RemoteDataplaneOptions): Pr
   let nextId = 1;
   let broken: DataplaneError | undefined;
   let closed = false;
+  // Set when close() starts: the peer ending the stream after our close request is no loss.
+  let closing = false;
+  const log = (options.logger ?? silentLogger).child({ component: "dataplane", remote: true });
 
   const fail = (err: DataplaneError) => {
+    if (broken === undefined && !closing) {
+      log.error({ code: err.code, error: err.message }, "dataplane driver stream lost");
+    }
     broken ??= err;
     for (const p of pending.values()) p.reject(err);
     pending.clear();
@@ -123,6 +136,7 @@ export async function createRemoteDataplane(options: RemoteDataplaneOptions): Pr
 
   const close = async () => {
     if (closed) return;
+    closing = true;
     if (broken === undefined) await request({ close: {} }).catch(() => undefined);
     closed = true;
     options.input.off("end", onEnd);
@@ -133,7 +147,14 @@ export async function createRemoteDataplane(options: RemoteDataplaneOptions): Pr
   return {
     peer,
     async apply(updates, callOptions = {}): Promise<ApplyResult> {
-      const env = await request({ apply: { updates } }, callOptions.signal);
+      const env = await request({ apply: { updates } }, callOptions.signal).catch((e: unknown) => {
+        const { code, retryable, message } = e as { code?: unknown; retryable?: unknown; message?: unknown };
+        log.error(
+          { updates: Array.isArray(updates) ? updates.length : undefined, code, retryable, error: message },
+          "dataplane batch rejected",
+        );
+        throw e;
+      });
       if (!("applied" in env))
         throw new DataplaneError(DataplaneErrorCode.Protocol, "unexpected reply to apply");
       return env.applied;
@@ -159,6 +180,8 @@ export interface SpawnDataplaneOptions {
   readonly exitTimeoutMs?: number | undefined;
   /** Aborts start-up. */
   readonly signal?: AbortSignal | undefined;
+  /** Structured logger, as {@link RemoteDataplaneOptions.logger}. Default: silent. */
+  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -193,7 +216,13 @@ export async function spawnDataplane(
   };
   try {
     const remote = await Promise.race([
-      createRemoteDataplane({ input: child.stdout, output: child.stdin, onClose, signal: options.signal }),
+      createRemoteDataplane({
+        input: child.stdout,
+        output: child.stdin,
+        onClose,
+        signal: options.signal,
+        logger: options.logger,
+      }),
       spawnError,
     ]);
     return Object.assign(remote, { pid: child.pid });
