@@ -1,0 +1,3 @@
+import { margayTsup } from "../../tsup.base";
+
+export default margayTsup({ index: "src/index.ts" });
