@@ -86,7 +86,7 @@ const summary = (events: readonly SyncerEvent[]) =>
  * and makes new lists and watches fail too (a lost connection), `restore()` ends that; `afterList` runs
  * after a list has read its result, before the syncer sees it (to write in between).
  */
-function controllable(inner: MemoryDatastore) {
+function controllable(inner: MemoryDatastore, opts: { replay?: boolean } = {}) {
   let cut = false;
   const live = new Set<(e: unknown) => void>();
   const hooks: { afterList?: ((kind: string) => Promise<void>) | undefined } = {};
@@ -130,7 +130,13 @@ function controllable(inner: MemoryDatastore) {
     transaction: (ops, o) => inner.transaction(ops, o),
     watch: (kind, o) => {
       if (cut) throw refuse();
-      return wrap(inner.watch(kind, o)) as never;
+      // `replay`: a backend that resumes one revision early, redelivering the event at `fromRevision`.
+      const from = o?.fromRevision;
+      const shifted =
+        opts.replay === true && from !== undefined && Number(from) > 1
+          ? { ...o, fromRevision: String(Number(from) - 1) }
+          : o;
+      return wrap(inner.watch(kind, shifted)) as never;
     },
     close: () => inner.close(),
     [Symbol.asyncDispose]: () => inner.close(),
@@ -327,6 +333,34 @@ describe("syncer on the memory datastore", () => {
     expect(fold(events)).toEqual(await stored(mem, ["Node"]));
   });
 
+  it("a backend that redelivers the event at the resume revision: nothing reaches the reader twice", async () => {
+    const mem = track(createMemoryDatastore());
+    await mem.create(obj("Node", "n0"));
+    const c = controllable(mem, { replay: true });
+    const s = track(createSyncer({ datastore: c.ds, kinds: ["Node"], retry: FAST_RETRY }));
+    const events: SyncerEvent[] = [];
+    void read(s, events);
+    await until(() => events.length === 2, "the barrier");
+    await mem.create(obj("Node", "n1"));
+    await until(() => events.length === 3, "n1");
+    c.cut();
+    await until(() => s.status.watchRestarts >= 1, "the cut");
+    await mem.delete({ kind: "Node", name: "n0" });
+    c.restore();
+    await until(() => events.length === 4, "the delete made while cut");
+    await mem.create(obj("Node", "n2"));
+    await until(() => events.length === 5, "n2");
+    await sleep(50);
+    expect(summary(events)).toEqual([
+      "upsert Node//n0",
+      "in-sync",
+      "upsert Node//n1",
+      "delete Node//n0",
+      "upsert Node//n2",
+    ]);
+    expect(fold(events)).toEqual(await stored(mem, ["Node"]));
+  });
+
   it("a reader that falls behind makes the watch overflow; the relist brings it back to the store's state", async () => {
     const mem = track(createMemoryDatastore({ watchQueueLimit: 4 }));
     const s = track(createSyncer({ datastore: mem, kinds: ["Node"], highWaterMark: 2, retry: FAST_RETRY }));
@@ -410,6 +444,13 @@ describe("syncer on the memory datastore", () => {
       expect(err).toMatchObject({ retryable: false, details: { field: "kinds" } });
     }
     expect(() => createSyncer({ datastore: ds, kinds: ["Node"], highWaterMark: 0 })).toThrow(/highWaterMark/);
+    let retryErr: unknown;
+    try {
+      createSyncer({ datastore: ds, kinds: ["Node"], retry: { initialMs: -1 } });
+    } catch (e) {
+      retryErr = e;
+    }
+    expect(retryErr).toMatchObject({ code: "invalid", details: { field: "retry" } });
     const s = track(createSyncer({ datastore: ds, kinds: ["Node"] }));
     s[Symbol.asyncIterator]();
     let err: unknown;

@@ -145,7 +145,7 @@ interface KindState {
  * Starts a syncer over `options.kinds` of `options.datastore`. Lists begin at once; read the stream with
  * `for await (const batch of syncer)`.
  *
- * @throws DatastoreError `invalid` for an empty or repeated kind list or a bad `highWaterMark`.
+ * @throws DatastoreError `invalid` for an empty or repeated kind list, a bad `highWaterMark` or `retry`.
  */
 export function createSyncer<T extends StoredObject = StoredObject>(options: SyncerOptions): Syncer<T> {
   return new SyncerImpl(options) as unknown as Syncer<T>;
@@ -193,7 +193,15 @@ class SyncerImpl implements Syncer {
     this.#ds = options.datastore;
     this.#highWater = hw;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
-    createBackoff(this.#retry); // validates the options once, at construction
+    try {
+      createBackoff(this.#retry); // validates the options once, at construction
+    } catch (e) {
+      throw invalidError(
+        `bad retry options: ${e instanceof Error ? e.message : String(e)}`,
+        { field: "retry" },
+        e,
+      );
+    }
     this.#log = (options.logger ?? silentLogger).child({ component: "syncer" });
     this.#onStatus = options.onStatus;
     this.#kinds = kinds.map((kind) => ({
