@@ -363,19 +363,53 @@ function scanCidr(s: string): IpCidr | "prefix-length" | undefined {
   return build(a.version, a.value, a.text, len);
 }
 
-function build(version: IpVersion, address: bigint, addressText: string, prefixLength: number): IpCidr {
-  const network = address & prefixMask(version, prefixLength);
-  const hostBitsSet = network !== address;
-  const networkText = hostBitsSet ? formatIp(version, network) : addressText;
-  return Object.freeze({
-    version,
-    prefixLength,
-    address,
-    addressText,
-    network,
-    hostBitsSet,
-    text: `${networkText}/${prefixLength}`,
-  });
+/**
+ * The one {@link IpCidr} implementation. The texts are computed on first read: IPAM walks pools block by
+ * block (`cidrFromValue` per block) and reads a block's text only for the blocks it touches.
+ */
+class Cidr implements IpCidr {
+  readonly version: IpVersion;
+  readonly prefixLength: number;
+  readonly address: bigint;
+  readonly network: bigint;
+  readonly hostBitsSet: boolean;
+  #addressText: string | undefined;
+  #text: string | undefined;
+
+  constructor(version: IpVersion, address: bigint, addressText: string | undefined, prefixLength: number) {
+    this.version = version;
+    this.prefixLength = prefixLength;
+    this.address = address;
+    this.network = address & prefixMask(version, prefixLength);
+    this.hostBitsSet = this.network !== address;
+    this.#addressText = addressText;
+  }
+
+  get addressText(): string {
+    if (this.#addressText === undefined) this.#addressText = formatIp(this.version, this.address);
+    return this.#addressText;
+  }
+
+  get text(): string {
+    if (this.#text === undefined) {
+      const networkText = this.hostBitsSet ? formatIp(this.version, this.network) : this.addressText;
+      this.#text = `${networkText}/${this.prefixLength}`;
+    }
+    return this.#text;
+  }
+
+  toJSON(): string {
+    return this.text;
+  }
+}
+
+function build(
+  version: IpVersion,
+  address: bigint,
+  addressText: string | undefined,
+  prefixLength: number,
+): IpCidr {
+  return new Cidr(version, address, addressText, prefixLength);
 }
 
 /**
@@ -389,6 +423,8 @@ export function tryParseCidr(text: string, options?: ParseCidrOptions): IpCidr |
     const r = scanCidr(text);
     if (typeof r !== "object") return undefined;
     if (memo.size >= MEMO_LIMIT) memo.clear();
+    // Memoised values are shared by every caller: frozen, so no caller can change another's.
+    Object.freeze(r);
     memo.set(text, r);
     c = r;
   }
@@ -431,8 +467,7 @@ export function canonicalCidr(text: string, options?: ParseCidrOptions): string 
 
 /** The prefix of `prefixLength` bits containing the address `value` (host bits are cleared). */
 export function cidrFromValue(version: IpVersion, value: bigint, prefixLength: number): IpCidr {
-  const network = value & prefixMask(version, prefixLength);
-  return build(version, network, formatIp(version, network), prefixLength);
+  return build(version, value & prefixMask(version, prefixLength), undefined, prefixLength);
 }
 
 /** The prefix of `prefixLength` bits containing `ip`. */
