@@ -46,6 +46,7 @@ export type {
   PoolUpdate,
   PortRange,
   RenderedRule,
+  RouteNextHop,
   RouteRemove,
   RouteSideUpdate,
   RouteSideUpdateKind,

@@ -14,7 +14,10 @@ export type Encapsulation = (typeof Encapsulation)[keyof typeof Encapsulation];
 
 /** Kinds of route a RouteUpdate describes (after Felix's RouteType). */
 export const RouteType = {
-  /** A block (or borrowed /32) hosted by other nodes; next hops chosen by the containing pool's mode. */
+  /**
+   * A block (or borrowed /32) hosted by other nodes, or a prefix learned over BGP; next hops chosen by the
+   * containing pool's mode, or given resolved in `next_hops`.
+   */
   RemoteBlock: "remote-block",
   /** A block affine to this host: a blackhole, so unallocated addresses are not forwarded back out. */
   LocalBlock: "local-block",
@@ -81,6 +84,29 @@ export interface RouteUpdate {
   readonly nodes?: readonly string[] | undefined;
   /** Host-side interface of the workload (type `local-workload`). */
   readonly ifname?: string | undefined;
+  /**
+   * Resolved next hops (type `remote-block`), as a route calculator such as `@margay/routing` computes them:
+   * when present and not empty, the dataplane programs these and does not resolve `nodes` itself. A route
+   * learned over BGP from a route reflector or a top-of-rack peer has IP next hops and may name no node.
+   */
+  readonly nextHops?: readonly RouteNextHop[] | undefined;
+}
+
+/** One resolved next hop of a route. */
+export interface RouteNextHop {
+  /**
+   * Gateway address: the remote node's underlay address (flat, IPIP), its VTEP address (VXLAN), or a BGP
+   * next hop.
+   */
+  readonly via: string;
+  /**
+   * How `via` is reached: `none` (`via` over the underlay), `vxlan` (`via` onlink over the VXLAN device,
+   * with the node's VtepUpdate for the neighbour and FDB entries), `ipip` (`via` onlink over the IPIP device).
+   * The device names are the dataplane's own settings.
+   */
+  readonly encapsulation: Encapsulation;
+  /** The node the hop leads to, when it is one. */
+  readonly node?: string | undefined;
 }
 
 /** Removes the route for `dst`. */
