@@ -13,6 +13,7 @@ export type {
   InSync,
   PoolRemove,
   PoolUpdate,
+  RouteNextHop,
   RouteRemove,
   RouteSideUpdate,
   RouteUpdate,

@@ -183,6 +183,43 @@ describe("Linux driver routes across three hosts", () => {
     await drivers[0]!.apply(stateFor(1, "vxlan"));
   });
 
+  it("resolved next hops (as @margay/routing sends them) are programmed as given, also a learned route with no node", async () => {
+    // The pool says VXLAN without CrossSubnet; the resolved hop says flat, and wins.
+    await drivers[0]!.apply([
+      {
+        kind: "route-update",
+        dst: block(2),
+        type: "remote-block",
+        nodes: ["host2"],
+        nextHops: [{ via: "10.77.0.2", encapsulation: "none", node: "host2" }],
+      },
+      // A route learned over BGP: an IP next hop (host3's VTEP), no node.
+      {
+        kind: "route-update",
+        dst: block(3),
+        type: "remote-block",
+        nextHops: [{ via: "10.244.3.1", encapsulation: "vxlan" }],
+      },
+      {
+        kind: "route-update",
+        dst: "192.0.2.0/24",
+        type: "remote-block",
+        nextHops: [{ via: "10.77.0.3", encapsulation: "none" }],
+      },
+    ]);
+    const routes = (await drivers[0]!.snapshot()).routes;
+    expect(routes.find((x) => x.dst === block(2))?.nextHops).toEqual([{ via: "10.77.0.2", onlink: false }]);
+    expect(routes.find((x) => x.dst === block(3))?.nextHops).toEqual([
+      { via: "10.244.3.1", dev: "vxlan.margay", onlink: true },
+    ]);
+    expect(routes.find((x) => x.dst === "192.0.2.0/24")?.nextHops).toEqual([
+      { via: "10.77.0.3", onlink: false },
+    ]);
+    expect(await allPairs()).toEqual([]);
+    await drivers[0]!.apply([...stateFor(1, "vxlan"), { kind: "route-remove", dst: "192.0.2.0/24" }]);
+    expect((await drivers[0]!.snapshot()).routes.some((x) => x.dst === "192.0.2.0/24")).toBe(false);
+  });
+
   it("reconcile restores our deleted routes, removes stray routes with our protocol, keeps foreign ones", async () => {
     const ns = hosts[0]!.ns;
     await lab.exec(ns, ["ip", "route", "del", block(2)]);

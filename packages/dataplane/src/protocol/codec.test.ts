@@ -26,6 +26,15 @@ const tiers = {
 const EVERY_KIND: DataplaneUpdate[] = [
   { kind: "route-update", dst: "10.0.0.0/26", type: "remote-block", nodes: ["b", "c"] },
   { kind: "route-update", dst: "10.0.0.5/32", type: "local-workload", ifname: "mgy1" },
+  {
+    kind: "route-update",
+    dst: "192.0.2.0/24",
+    type: "remote-block",
+    nextHops: [
+      { via: "10.0.0.254", encapsulation: "none" },
+      { via: "10.1.0.3", encapsulation: "vxlan", node: "c" },
+    ],
+  },
   { kind: "route-remove", dst: "10.0.0.0/26" },
   {
     kind: "vtep-update",

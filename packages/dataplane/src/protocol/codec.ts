@@ -70,8 +70,11 @@ function updateFromWire(o: Record<string, unknown>): DataplaneUpdate {
     if (kind !== undefined && value !== undefined && value !== null) {
       const payload = { ...(value as Record<string, unknown>) };
       // proto3 cannot tell an absent list from an empty one; `nodes` is optional in the TypeScript type.
-      if (kind === "route-update" && Array.isArray(payload.nodes) && payload.nodes.length === 0)
-        delete payload.nodes;
+      if (kind === "route-update") {
+        for (const list of ["nodes", "nextHops"]) {
+          if (Array.isArray(payload[list]) && (payload[list] as unknown[]).length === 0) delete payload[list];
+        }
+      }
       return { kind, ...payload } as DataplaneUpdate;
     }
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
-import type { RouteSideUpdate } from "../updates.js";
+import type { RouteNextHop, RouteSideUpdate } from "../updates.js";
 import { diffRoutes, renderRouteReplace, routeFromJson } from "./kernel-routes.js";
 import { applyRouteSideUpdate, createRouteState, normalizeRouteSideUpdate, planRoutes } from "./plan.js";
 
@@ -126,10 +126,80 @@ describe("route planning", () => {
     expect(noVtep.warnings).toHaveLength(2);
   });
 
+  it("programs resolved next hops as given (as @margay/routing sends them), also without nodes", () => {
+    const resolved = (dst: string, nextHops: RouteNextHop[], nodes?: string[]): RouteSideUpdate => ({
+      kind: "route-update",
+      dst,
+      type: "remote-block",
+      ...(nodes === undefined ? {} : { nodes }),
+      nextHops,
+    });
+    const plan = planRoutes(
+      state([
+        ...hosts,
+        ...vteps,
+        // The pool says VXLAN; the resolved hops win (the calculator already applied CrossSubnet).
+        pool("vxlan"),
+        resolved("10.1.1.0/26", [{ via: "192.168.1.2", encapsulation: "none", node: "b" }], ["b"]),
+        resolved("10.1.2.0/26", [{ via: "10.1.2.1", encapsulation: "vxlan", node: "c" }], ["c"]),
+        resolved("10.1.3.0/26", [{ via: "192.168.2.3", encapsulation: "ipip" }]),
+        // Learned from a top-of-rack peer: IP next hops (ECMP), no node.
+        resolved("192.0.2.0/24", [
+          { via: "192.168.1.254", encapsulation: "none" },
+          { via: "192.168.1.253", encapsulation: "none" },
+        ]),
+        resolved("fd00:99::/64", [{ via: "fd00:1::fe", encapsulation: "none" }]),
+      ]),
+      OPTIONS,
+    );
+    expect(plan.routes.get("10.1.1.0/26")?.nextHops).toEqual([{ via: "192.168.1.2", onlink: false }]);
+    expect(plan.routes.get("10.1.2.0/26")?.nextHops).toEqual([
+      { via: "10.1.2.1", dev: "vxlan.margay", onlink: true },
+    ]);
+    expect(plan.routes.get("10.1.3.0/26")?.nextHops).toEqual([
+      { via: "192.168.2.3", dev: "tunl0", onlink: true },
+    ]);
+    expect(plan.routes.get("192.0.2.0/24")?.nextHops).toEqual([
+      { via: "192.168.1.253", onlink: false },
+      { via: "192.168.1.254", onlink: false },
+    ]);
+    expect(plan.routes.get("fd00:99::/64")?.nextHops).toEqual([{ via: "fd00:1::fe", onlink: false }]);
+    expect(plan.warnings).toEqual([]);
+    // Hops the kernel cannot take are dropped with a reason, as for node-resolved routes.
+    const dropped = planRoutes(
+      state([
+        resolved("10.1.3.0/26", [{ via: "192.168.2.3", encapsulation: "ipip" }]),
+        resolved("fd00:98::/64", [{ via: "192.168.2.3", encapsulation: "none" }]),
+      ]),
+      { ...OPTIONS, ipipSupported: false },
+    );
+    expect(dropped.routes.size).toBe(0);
+    expect(dropped.warnings).toHaveLength(2);
+  });
+
   it("rejects malformed updates with the field in details", () => {
     const bad: unknown[] = [
       { kind: "route-update", dst: "10.0.0.1/24", type: "local-block" },
       { kind: "route-update", dst: "10.0.0.0/24", type: "remote-block", nodes: [] },
+      { kind: "route-update", dst: "10.0.0.0/24", type: "remote-block", nodes: [], nextHops: [] },
+      {
+        kind: "route-update",
+        dst: "10.0.0.0/24",
+        type: "remote-block",
+        nextHops: [{ via: "x", encapsulation: "none" }],
+      },
+      {
+        kind: "route-update",
+        dst: "10.0.0.0/24",
+        type: "remote-block",
+        nextHops: [{ via: "10.0.0.1", encapsulation: "gre" }],
+      },
+      {
+        kind: "route-update",
+        dst: "10.0.0.0/24",
+        type: "remote-block",
+        nextHops: [{ via: "10.0.0.1", encapsulation: "none", node: "" }],
+      },
       { kind: "route-update", dst: "10.0.0.1/32", type: "local-workload", ifname: "way-too-long-name0" },
       { kind: "vtep-update", node: "x", tunnelAddress: "10.0.0.1", mac: "zz", underlayAddress: "1.1.1.1" },
       {

@@ -6,6 +6,7 @@ import type {
   Encapsulation,
   HostUpdate,
   PoolUpdate,
+  RouteNextHop,
   RouteSideUpdate,
   RouteUpdate,
   VtepUpdate,
@@ -137,9 +138,18 @@ export function normalizeRouteSideUpdate(u: RouteSideUpdate): RouteSideUpdate {
       const dst = cidrOrThrow(u.dst).text;
       if (u.type === "remote-block") {
         const nodes = u.nodes ?? [];
-        if (nodes.length === 0) throw invalid("remote-block route needs nodes", { dst });
+        const nextHops = normalizeNextHops(u.nextHops, dst);
+        if (nodes.length === 0 && nextHops.length === 0) {
+          throw invalid("remote-block route needs nodes or next hops", { dst });
+        }
         for (const n of nodes) requireNode(n, u);
-        return { kind: u.kind, dst, type: u.type, nodes: [...nodes] };
+        return {
+          kind: u.kind,
+          dst,
+          type: u.type,
+          ...(nodes.length > 0 ? { nodes: [...nodes] } : {}),
+          ...(nextHops.length > 0 ? { nextHops } : {}),
+        };
       }
       if (u.type === "local-block") return { kind: u.kind, dst, type: u.type };
       if (u.type === "local-workload") {
@@ -193,6 +203,23 @@ export function normalizeRouteSideUpdate(u: RouteSideUpdate): RouteSideUpdate {
     default:
       throw invalid("unknown update kind", { kind: (u as { kind?: unknown }).kind });
   }
+}
+
+/** Validates resolved next hops (canonical `via`, a known encapsulation, an optional node name). */
+function normalizeNextHops(hops: unknown, dst: string): RouteNextHop[] {
+  if (hops === undefined) return [];
+  if (!Array.isArray(hops)) throw invalid("next hops must be a list", { dst });
+  return hops.map((h: Partial<RouteNextHop> | null, i) => {
+    const encapsulation = h?.encapsulation;
+    if (encapsulation !== "none" && encapsulation !== "vxlan" && encapsulation !== "ipip") {
+      throw invalid("unknown next hop encapsulation", { dst, hop: i, encapsulation });
+    }
+    if (h?.node !== undefined && (typeof h.node !== "string" || h.node.length === 0 || h.node.length > 253)) {
+      throw invalid("next hop node must be a node name", { dst, hop: i, node: h.node });
+    }
+    const via = canonicalIpOrThrow(h?.via as string);
+    return { via, encapsulation, ...(h?.node === undefined ? {} : { node: h.node }) };
+  });
 }
 
 /** Applies one normalised update to `state`. */
@@ -336,8 +363,27 @@ function planOne(
     return { dst: r.dst, type: "unicast", nextHops: [{ dev: r.ifname, onlink: false }] };
   }
   const dst = cidrOrThrow(r.dst);
-  const pool = poolFor(state, dst);
   const hops: NextHop[] = [];
+  if (r.nextHops !== undefined && r.nextHops.length > 0) {
+    // Resolved upstream (e.g. by @margay/routing): program as given, only the devices are ours.
+    for (const h of r.nextHops) {
+      if (ipVersion(h.via) !== dst.version) {
+        warnings.push(`route ${r.dst}: next hop ${h.via} is not IPv${dst.version}`);
+      } else if (h.encapsulation === "none") {
+        hops.push({ via: h.via, onlink: false });
+      } else if (dst.version !== 4) {
+        warnings.push(`route ${r.dst}: ${h.encapsulation} is IPv4 only here`);
+      } else if (h.encapsulation === "vxlan") {
+        hops.push({ via: h.via, dev: options.vxlanDevice, onlink: true });
+      } else if (!options.ipipSupported) {
+        warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
+      } else {
+        hops.push({ via: h.via, dev: options.ipipDevice, onlink: true });
+      }
+    }
+    return hops.length > 0 ? { dst: r.dst, type: "unicast", nextHops: sortNextHops(hops) } : undefined;
+  }
+  const pool = poolFor(state, dst);
   for (const node of r.nodes ?? []) {
     const nodeIp = firstAddress(state.hosts.get(node), dst.version);
     if (nodeIp === undefined) {
