@@ -204,6 +204,24 @@ describe("remote blocks per pool mode (Felix's route resolution)", () => {
     expect(routes(c).has("10.65.2.0/26")).toBe(false);
     expect(c.unresolved()).toEqual([{ dst: "10.65.2.0/26", node: "b", reason: "no-vtep" }]);
   });
+
+  it("VXLAN waits for our own VTEP; it arrives and the routes follow", () => {
+    const c = calc([
+      pool("p4", { cidr: "10.65.0.0/16", vxlanMode: "Always" }),
+      node("a", { bgp: { ipv4Address: "10.0.0.1/24" } }),
+      node("b"),
+      block("10.65.2.0/26", "b"),
+    ]);
+    expect(routes(c).has("10.65.2.0/26")).toBe(false);
+    expect(c.unresolved()).toEqual([{ dst: "10.65.2.0/26", node: "b", reason: "no-local-vtep" }]);
+    const diff = c.apply(node("a"));
+    expect(diff.map((u) => (u.kind === "route-update" ? `${u.dst} ${shape(u)}` : u.kind))).toEqual([
+      "host-update",
+      "vtep-update",
+      "10.65.2.0/26 10.65.2.0/vxlan",
+    ]);
+    expect(c.unresolved()).toEqual([]);
+  });
 });
 
 describe("local routes and borrowed addresses", () => {

@@ -586,6 +586,9 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
     if (encap === "vxlan") {
       if (dst.version === 6) return void miss("ipv6-vxlan-unsupported");
       if (n.vtep === undefined || n.v4 === undefined) return void miss("no-vtep");
+      // Without our own VTEP the dataplane has no VXLAN device to send through (Felix waits for it too).
+      const me = nodes.get(self);
+      if (me?.vtep === undefined || me.v4 === undefined) return void miss("no-local-vtep");
       return { via: n.vtep.address, encapsulation: "vxlan", node };
     }
     if (addr === undefined) return void miss("no-node-address");

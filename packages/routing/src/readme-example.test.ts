@@ -11,7 +11,15 @@ routes.applyAll([
     name: "default",
     pool: { cidr: "10.65.0.0/16", vxlanMode: "CrossSubnet", natOutgoing: true },
   },
-  { kind: "node", name: "host-a", node: { bgp: { ipv4Address: "10.0.0.1/24" } } },
+  {
+    kind: "node",
+    name: "host-a",
+    node: {
+      bgp: { ipv4Address: "10.0.0.1/24" },
+      ipv4VXLANTunnelAddr: "10.65.1.0",
+      vxlanTunnelMACAddr: "66:00:00:00:00:0a",
+    },
+  },
   {
     kind: "node",
     name: "host-c",

@@ -97,7 +97,7 @@ export interface UnresolvedRoute {
   readonly node?: string | undefined;
   /** The learned next hop, for a learned route. */
   readonly nextHop?: string | undefined;
-  /** What is missing, e.g. `no-node-address`, `no-vtep`, `ipv6-vxlan-unsupported`. */
+  /** What is missing, e.g. `no-node-address`, `no-vtep` (the remote node's), `no-local-vtep` (ours). */
   readonly reason: UnresolvedReason;
 }
 
@@ -106,6 +106,7 @@ export type UnresolvedReason =
   | "unknown-node"
   | "no-node-address"
   | "no-vtep"
+  | "no-local-vtep"
   | "ipv6-vxlan-unsupported"
   | "learned-next-hop-family"
   | "learned-vxlan-without-node";
