@@ -20,5 +20,5 @@ export type { RawExecOptions, RawExecResult } from "./raw-exec.js";
 export { rawExec } from "./raw-exec.js";
 export type { CheckReport, ConformanceReport, ScenarioOutcome, ScenarioReport } from "./report.js";
 export { ALL_SCENARIOS, formatReport, ScenarioId } from "./report.js";
-export type { ConformanceOptions } from "./run-conformance.js";
+export type { CniConformanceOptions, ConformanceOptions } from "./run-conformance.js";
 export { runConformance, verifyAttachment } from "./run-conformance.js";

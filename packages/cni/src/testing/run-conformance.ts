@@ -30,7 +30,7 @@ import {
 } from "./report.js";
 
 /** Options of {@link runConformance}. */
-export interface ConformanceOptions {
+export interface CniConformanceOptions {
   /**
    * The chain under test. The kit runs it at the highest version listed (`cniVersion`, `cniVersions`)
    * that it and every plugin of the chain support.
@@ -67,8 +67,14 @@ export interface ConformanceOptions {
   isolateHost?: boolean | undefined;
 }
 
+/**
+ * @deprecated Use {@link CniConformanceOptions}; `ConformanceOptions` was also the name of the datastore
+ * suite's options (`@margay/datastore/conformance`), a different thing. Removed in the next minor release.
+ */
+export type ConformanceOptions = CniConformanceOptions;
+
 interface Ctx {
-  o: ConformanceOptions;
+  o: CniConformanceOptions;
   list: NetConfList;
   version: string;
   runtime: CniRuntime;
@@ -444,7 +450,7 @@ async function probe11(ctx: Ctx, verb: "STATUS" | "GC"): Promise<string> {
  * namespaces). Each scenario gets its own namespaces and container ids; the runtime's result cache
  * lives in a temporary directory removed at the end.
  */
-export async function runConformance(o: ConformanceOptions): Promise<ConformanceReport> {
+export async function runConformance(o: CniConformanceOptions): Promise<ConformanceReport> {
   validateNetConfList(o.config);
   const env = o.env ?? DEFAULT_PLUGIN_ENV;
   const cacheDir = await mkdtemp(join(tmpdir(), "mgcni-cache-"));

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { spawnDataplane } from "../protocol/remote.js";
-import { CONFORMANCE_FIXTURE, describeDataplaneConformance } from "../testing/conformance.js";
+import { CONFORMANCE_FIXTURE, describeDataplaneConformance } from "../conformance/index.js";
 import { prepareLinuxConformanceNetns } from "../testing/linux-fixture.js";
 import { createNetnsLab } from "../testing/netns-lab.js";
 import { createLinuxDataplane } from "./linux-driver.js";

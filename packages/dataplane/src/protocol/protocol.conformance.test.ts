@@ -7,7 +7,7 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
 import { createMemoryDataplane } from "../memory/memory-driver.js";
-import { CONFORMANCE_FIXTURE, describeDataplaneConformance } from "../testing/conformance.js";
+import { CONFORMANCE_FIXTURE, describeDataplaneConformance } from "../conformance/index.js";
 import { type Envelope, createFrameDecoder, decodeEnvelope, encodeFrame } from "./codec.js";
 import { connectDataplane, createRemoteDataplane, spawnDataplane } from "./remote.js";
 import { serveDataplane } from "./serve.js";

@@ -3,21 +3,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { DataplaneDriver, DataplaneSnapshot } from "../driver.js";
 import { isDataplaneError } from "../errors.js";
 import type { DataplaneUpdate } from "../stream.js";
+import { CONFORMANCE_FIXTURE } from "./fixture.js";
 import { renderedRule } from "./rendered-rule.js";
 
-/**
- * What the environment of a driver under test must provide. The memory driver needs nothing; a kernel
- * driver needs an uplink holding `hostAddress` (so flat next hops in its subnet resolve) and existing
- * interfaces named `workloadIfNames` (see `prepareLinuxConformanceNetns`).
- */
-export const CONFORMANCE_FIXTURE = Object.freeze({
-  /** Node name the driver must be created with. */
-  nodeName: "node-a",
-  /** The node's underlay address. */
-  hostAddress: "10.99.0.1/24",
-  /** Interfaces local workload routes and endpoints point at. */
-  workloadIfNames: Object.freeze(["mgyconf0", "mgyconf1"]),
-});
+export { CONFORMANCE_FIXTURE };
 
 /** A driver under test and how to dispose of its environment. */
 export interface DataplaneConformanceHarness {

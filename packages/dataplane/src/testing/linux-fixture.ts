@@ -1,6 +1,6 @@
 import type { NetnsHandle } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
-import { CONFORMANCE_FIXTURE } from "./conformance.js";
+import { CONFORMANCE_FIXTURE } from "./fixture.js";
 
 /**
  * Prepares a scratch namespace as the conformance suite expects of a kernel driver: `eth0` (a veth whose

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll } from "vitest";
 import { createEtcdDatastore } from "../index.js";
-import { describeDatastoreConformance, type EtcdServer, freePort, startEtcd } from "../testing/index.js";
+import { describeDatastoreConformance } from "../conformance/index.js";
+import { type EtcdServer, freePort, startEtcd } from "../testing/index.js";
 
 // The conformance suite as production etcd runs: TLS with client certificates and authentication on.
 // Each test gets its own user whose role grants exactly `<prefix>/` and nothing else, so any request

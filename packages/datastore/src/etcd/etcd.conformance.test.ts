@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
 import { createEtcdDatastore } from "../index.js";
-import { describeDatastoreConformance, type EtcdServer, freePort, startEtcd } from "../testing/index.js";
+import { describeDatastoreConformance } from "../conformance/index.js";
+import { type EtcdServer, freePort, startEtcd } from "../testing/index.js";
 
 // A real etcd (Debian etcd-server), private to this file; each test gets a fresh key prefix on it.
 let etcd: EtcdServer;

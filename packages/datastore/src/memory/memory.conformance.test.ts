@@ -1,5 +1,5 @@
 import { createMemoryDatastore } from "../index.js";
-import { describeDatastoreConformance } from "../testing/index.js";
+import { describeDatastoreConformance } from "../conformance/index.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

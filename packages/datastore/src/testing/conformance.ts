@@ -39,7 +39,7 @@ export interface ConformanceContext {
 export type ConformanceFactory = () => Promise<ConformanceContext>;
 
 /** Options of {@link describeDatastoreConformance}. */
-export interface ConformanceOptions {
+export interface DatastoreConformanceOptions {
   /** How long a test waits for expected watch events, ms. Default 10 000. */
   watchTimeoutMs?: number | undefined;
   /** Concurrent writers in the lost-update test. Default 20. */
@@ -53,6 +53,12 @@ export interface ConformanceOptions {
    */
   unreachable?: (() => Promise<Datastore>) | undefined;
 }
+
+/**
+ * @deprecated Use {@link DatastoreConformanceOptions}; `ConformanceOptions` was also the name of the CNI
+ * kit's options (`@margay/cni/testing`), a different thing. Removed in the next minor release.
+ */
+export type ConformanceOptions = DatastoreConformanceOptions;
 
 interface Counter extends StoredObject {
   spec: { n: number; note?: string };
@@ -149,7 +155,7 @@ const rev = (o: StoredObject) => Number(o.metadata.resourceVersion);
 export function describeDatastoreConformance(
   name: string,
   factory: ConformanceFactory,
-  options: ConformanceOptions = {},
+  options: DatastoreConformanceOptions = {},
 ): void {
   const T = options.watchTimeoutMs ?? 10_000;
   const writers = options.writers ?? 20;

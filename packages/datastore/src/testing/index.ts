@@ -1,14 +1,11 @@
 /**
- * `@margay/datastore/testing`: the shared conformance suite of the `Datastore` seam (run it against
- * any backend from a vitest file) and a helper that runs a private etcd for tests and benchmarks.
- *
- * Needs `vitest` (an optional peer dependency) for the conformance suite.
+ * `@margay/datastore/testing`: a private etcd for tests and benchmarks (`startEtcd`, `freePort`) and a
+ * throw-away PKI for TLS tests. Imports no test runner, so a plain node script can use it; the vitest
+ * conformance suite of the `Datastore` seam is `@margay/datastore/conformance`.
  *
  * @packageDocumentation
  */
 
-export type { ConformanceContext, ConformanceFactory, ConformanceOptions } from "./conformance.js";
-export { describeDatastoreConformance } from "./conformance.js";
 export type { CreateTestPkiOptions, TestCa, TestKeyPair, TestPki } from "./pki.js";
 export { createTestPki } from "./pki.js";
 export type {
