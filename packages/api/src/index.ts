@@ -18,6 +18,7 @@ export {
   isInterfaceNameError,
   isValidInterfaceName,
   isValidWorkloadInterfacePrefix,
+  MAX_INTERFACE_NAME_BYTES,
   MAX_INTERFACE_NAME_LENGTH,
   validateWorkloadInterfacePrefix,
   workloadInterfaceName,
@@ -80,6 +81,7 @@ export {
   BGPSourceAddress,
   parseCommunity,
   parsePeerIP,
+  tryParseCommunity,
 } from "./resources/bgp.js";
 export type {
   HostEndpoint,

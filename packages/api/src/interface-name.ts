@@ -20,8 +20,14 @@ import { API_ERROR_BRAND, ApiErrorCode, hasApiErrorCode } from "./errors.js";
  */
 export const DEFAULT_WORKLOAD_INTERFACE_PREFIX = "mgy";
 
-/** Longest Linux interface name: IFNAMSIZ (16) minus the terminating NUL. */
-export const MAX_INTERFACE_NAME_LENGTH = 15;
+/** Longest Linux interface name in bytes: IFNAMSIZ (16) minus the terminating NUL. */
+export const MAX_INTERFACE_NAME_BYTES = 15;
+
+/**
+ * @deprecated Use {@link MAX_INTERFACE_NAME_BYTES} (the same value; the limit is in bytes, and the name
+ * `@margay/cni` uses for it). Removed in the next minor release.
+ */
+export const MAX_INTERFACE_NAME_LENGTH: number = MAX_INTERFACE_NAME_BYTES;
 
 /** The endpoint identity an interface name is derived from. */
 export interface WorkloadInterfaceIdentity {
@@ -79,7 +85,7 @@ const PREFIX_RE = /^[a-z][a-z0-9]{0,7}$/;
 export function isValidInterfaceName(name: unknown): name is string {
   return (
     typeof name === "string" &&
-    Buffer.byteLength(name) <= MAX_INTERFACE_NAME_LENGTH &&
+    Buffer.byteLength(name) <= MAX_INTERFACE_NAME_BYTES &&
     IFNAME_RE.test(name) &&
     name !== "." &&
     name !== ".."
@@ -138,7 +144,7 @@ export function workloadInterfaceName(
     createHash("sha1")
       .update(key)
       .digest("hex")
-      .slice(0, MAX_INTERFACE_NAME_LENGTH - prefix.length);
+      .slice(0, MAX_INTERFACE_NAME_BYTES - prefix.length);
   // Holds by construction; checked so a future change of the rules above cannot emit a bad name.
   if (!isValidInterfaceName(name))
     throw new InterfaceNameError("derived interface name is invalid", { ifname: name });

@@ -126,6 +126,7 @@ export type {
   CallOptions,
   CniRuntime,
   CniRuntimeOptions,
+  GcNetworkListOptions,
   GcOptions,
   RuntimeConf,
 } from "./runtime/runtime.js";

@@ -35,6 +35,7 @@ export {
   MAX_IFNAME_BYTES,
   isValidIfName,
   validateIfName,
+  validateInterfaceName,
   validateNetnsName,
   validateNetnsPath,
 } from "./kernel/names.js";

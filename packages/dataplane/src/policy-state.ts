@@ -11,7 +11,7 @@ import type {
 } from "@margay/dataplane-contract";
 import { cidrOrThrow } from "./net.js";
 import { DataplaneError, DataplaneErrorCode } from "./errors.js";
-import { isValidIfName } from "./kernel/names.js";
+import { isValidInterfaceName } from "@margay/api";
 
 /** An IP set as the driver holds it. */
 export interface HeldIpSet {
@@ -236,14 +236,14 @@ export function validatePolicyUpdate(
       return;
     case "workload-endpoint-update":
       requireId(u);
-      if (!isValidIfName(u.ifname))
+      if (!isValidInterfaceName(u.ifname))
         throw invalid("invalid endpoint interface name", { id: u.id, ifname: u.ifname });
       requireList(u, "ipNetworks", u.ipNetworks);
       checkNets(u.ipNetworks, "ipNetworks", u.id);
       return;
     case "host-endpoint-update":
       requireId(u);
-      if (u.ifname !== "*" && !isValidIfName(u.ifname)) {
+      if (u.ifname !== "*" && !isValidInterfaceName(u.ifname)) {
         throw invalid("invalid host endpoint interface name", { id: u.id, ifname: u.ifname });
       }
       checkFailsafe(u.failsafe?.inbound ?? [], u.id);

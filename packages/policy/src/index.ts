@@ -55,6 +55,7 @@ export type {
   EvaluatorOptions,
   Packet,
   PeerRef,
+  PolicyDecision,
   PolicyEvaluator,
   ResolvedPeer,
   TraceStep,

@@ -256,8 +256,12 @@ export interface ParsedCommunity {
   readonly parts: number[];
 }
 
-/** Parses a community value; undefined if invalid. */
-export function parseCommunity(s: string): ParsedCommunity | undefined {
+/**
+ * Parses a community value (`aa:nn` or large `aa:nn:mm`); undefined if invalid. Named `tryParse*` like
+ * `tryParseCidr`: it never throws, unlike `@margay/bgp`'s `parseCommunity`, which throws and returns
+ * the 32-bit wire value.
+ */
+export function tryParseCommunity(s: string): ParsedCommunity | undefined {
   const std = /^(\d+):(\d+)$/.exec(s);
   if (std !== null) {
     const parts = [Number(std[1]), Number(std[2])];
@@ -270,6 +274,12 @@ export function parseCommunity(s: string): ParsedCommunity | undefined {
   }
   return undefined;
 }
+
+/**
+ * @deprecated Use {@link tryParseCommunity} (the same function); `parseCommunity` is also `@margay/bgp`'s
+ * throwing parser of the 32-bit wire value. Removed in the next minor release.
+ */
+export const parseCommunity: (s: string) => ParsedCommunity | undefined = tryParseCommunity;
 
 const serviceBlocks = (x: unknown, p: string, c: Ctx) =>
   array(x, p, c, (b, bp, bc): ServiceIPBlock | undefined => {
@@ -320,7 +330,7 @@ export const bgpConfigurationDef: KindDef<"BGPConfiguration", BGPConfigurationSp
         const value = req(eo, com, "value", ep, ec, (y, yp, yc) => {
           const s = string(y, yp, yc);
           if (s === undefined) return undefined;
-          return parseCommunity(s) !== undefined
+          return tryParseCommunity(s) !== undefined
             ? s
             : yc.fail(yp, `invalid community ${show(s)}: expected aa:nn or aa:nn:mm`);
         });
@@ -344,7 +354,7 @@ export const bgpConfigurationDef: KindDef<"BGPConfiguration", BGPConfigurationSp
           array(y, yp, yc, (s, sp, sc) => {
             const str = string(s, sp, sc);
             if (str === undefined) return undefined;
-            return parseCommunity(str) !== undefined || defined.has(str as unknown)
+            return tryParseCommunity(str) !== undefined || defined.has(str as unknown)
               ? str
               : sc.fail(sp, `${show(str)} is neither a community value nor a name defined in communities`);
           }),

@@ -65,10 +65,16 @@ export interface CallOptions {
 }
 
 /** Options of {@link CniRuntime.gcNetworkList}. */
-export interface GcOptions extends CallOptions {
+export interface GcNetworkListOptions extends CallOptions {
   /** Attachments still in use; every other cached attachment of the network is deleted. */
   validAttachments: readonly ValidAttachment[];
 }
+
+/**
+ * @deprecated Use {@link GcNetworkListOptions}; `GcOptions` is also `@margay/ipam`'s name for the options
+ * of an IPAM garbage collection, a different thing. Removed in the next minor release.
+ */
+export type GcOptions = GcNetworkListOptions;
 
 /** What a container runtime does with CNI. */
 export interface CniRuntime {
@@ -87,7 +93,7 @@ export interface CniRuntime {
    * with `cni.dev/valid-attachments` to each plugin. Does nothing at all when the list sets
    * `disableGC`. Resolves with the errors of the stale DELs, which do not stop the collection.
    */
-  gcNetworkList(list: NetConfList, options: GcOptions): Promise<unknown[]>;
+  gcNetworkList(list: NetConfList, options: GcNetworkListOptions): Promise<unknown[]>;
   /** The cached ADD result of an attachment, or undefined. */
   getCachedResult(
     networkName: string,

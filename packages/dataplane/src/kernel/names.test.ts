@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
-import { isValidIfName, validateNetnsName, validateNetnsPath } from "./names.js";
+import { isValidInterfaceName, MAX_INTERFACE_NAME_BYTES } from "@margay/api";
+import {
+  isValidIfName,
+  MAX_IFNAME_BYTES,
+  validateIfName,
+  validateInterfaceName,
+  validateNetnsName,
+  validateNetnsPath,
+} from "./names.js";
 import { inNetns, ipArgv, namedNetns, pathNetns } from "./netns.js";
 
 describe("interface and namespace names", () => {
@@ -11,6 +19,21 @@ describe("interface and namespace names", () => {
     for (const bad of ["", "a234567890abcdef", "eth 0", "eth0;rm", "a/b", ".", "..", "-x", "é"]) {
       expect(isValidIfName(bad)).toBe(false);
     }
+  });
+
+  it("spells interface names one way: validateInterfaceName, the old names are aliases for one release", () => {
+    expect(validateInterfaceName("eth0")).toBe("eth0");
+    let caught: unknown;
+    try {
+      validateInterfaceName("eth 0");
+    } catch (e) {
+      caught = e;
+    }
+    expect(isDataplaneError(caught, "invalid-name")).toBe(true);
+    expect(validateIfName).toBe(validateInterfaceName);
+    expect(MAX_IFNAME_BYTES).toBe(MAX_INTERFACE_NAME_BYTES);
+    for (const n of ["eth0", "", "a234567890abcdef", "."])
+      expect(isValidIfName(n)).toBe(isValidInterfaceName(n));
   });
 
   it("validates namespace handles before any argv is built", () => {

@@ -1,7 +1,7 @@
 import { type Logger, silentLogger } from "@margay/api";
 import { DATAPLANE_DEFAULTS } from "../defaults.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
-import { validateIfName } from "../kernel/names.js";
+import { validateInterfaceName } from "../kernel/names.js";
 import type { NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
 import type { NftRenderOptions } from "../nft/render.js";
@@ -49,7 +49,7 @@ export function resolveLinuxOptions(options: LinuxDataplaneOptions): ResolvedLin
     },
     base: {
       nodeName: options.nodeName,
-      vxlanDevice: validateIfName(options.vxlanDevice ?? DATAPLANE_DEFAULTS.vxlanDevice),
+      vxlanDevice: validateInterfaceName(options.vxlanDevice ?? DATAPLANE_DEFAULTS.vxlanDevice),
       vxlanVni: checkInt("vxlanVni", options.vxlanVni ?? DATAPLANE_DEFAULTS.vxlanVni, 1, 0xffffff),
       vxlanPort: checkInt("vxlanPort", options.vxlanPort ?? DATAPLANE_DEFAULTS.vxlanPort, 1, 65535),
       vxlanMtu: checkInt("vxlanMtu", options.vxlanMtu ?? DATAPLANE_DEFAULTS.vxlanMtu, 68, 65535),
@@ -63,7 +63,7 @@ export function resolveLinuxOptions(options: LinuxDataplaneOptions): ResolvedLin
     ),
     nftEnabled: nftOptions.enabled ?? true,
     render: {
-      table: validateIfName(nftOptions.table ?? "margay"),
+      table: validateInterfaceName(nftOptions.table ?? "margay"),
       workloadPrefixes: (nftOptions.workloadPrefixes ?? [DATAPLANE_DEFAULTS.ifPrefix]).map(dataplanePrefix),
       endpointToHost: nftOptions.endpointToHost ?? "accept",
       marks: nftOptions.marks ?? { allow: 0x10000, pass: 0x20000 },

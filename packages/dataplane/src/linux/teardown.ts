@@ -1,6 +1,6 @@
 import { DATAPLANE_DEFAULTS } from "../defaults.js";
 import type { KernelCallOptions } from "../kernel/iproute.js";
-import { validateIfName } from "../kernel/names.js";
+import { validateInterfaceName } from "../kernel/names.js";
 import { type NetnsHandle, inNetns, ipArgv } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner } from "../kernel/runner.js";
 import { removeVxlan } from "../routes/vxlan.js";
@@ -35,7 +35,7 @@ export async function teardownLinuxDataplane(options: TeardownOptions): Promise<
   for (const family of ["-4", "-6"]) {
     await runner.run(ipArgv(netns, [family, "route", "flush", "table", table, "proto", proto]), { signal });
   }
-  const t = validateIfName(options.nftTable ?? "margay");
+  const t = validateInterfaceName(options.nftTable ?? "margay");
   await runner.run(inNetns(netns, ["nft", "-f", "-"]), {
     stdin: `add table inet ${t}\ndelete table inet ${t}\n`,
     signal,

@@ -1,7 +1,7 @@
 import { cidrContainsCidr, type IpCidr, ipVersion } from "@margay/api";
 import { canonicalIpOrThrow, cidrOrThrow, interfaceAddressText } from "../net.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
-import { isValidIfName } from "../kernel/names.js";
+import { isValidInterfaceName } from "@margay/api";
 import type {
   Encapsulation,
   HostUpdate,
@@ -153,7 +153,7 @@ export function normalizeRouteSideUpdate(u: RouteSideUpdate): RouteSideUpdate {
       }
       if (u.type === "local-block") return { kind: u.kind, dst, type: u.type };
       if (u.type === "local-workload") {
-        if (u.ifname === undefined || !isValidIfName(u.ifname)) {
+        if (u.ifname === undefined || !isValidInterfaceName(u.ifname)) {
           throw invalid("local-workload route needs a valid ifname", { dst, ifname: u.ifname });
         }
         return { kind: u.kind, dst, type: u.type, ifname: u.ifname };

@@ -8,7 +8,7 @@ import {
   ipJson,
 } from "../kernel/iproute.js";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
-import { validateIfName } from "../kernel/names.js";
+import { validateInterfaceName } from "../kernel/names.js";
 import { type NetnsHandle, ipArgv } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import type { VtepFdb, VtepNeighbor, VxlanDeviceSpec } from "./plan.js";
@@ -59,7 +59,7 @@ export async function ensureVxlan(
   fdb: readonly VtepFdb[],
   options: KernelCallOptions = {},
 ): Promise<void> {
-  const name = validateIfName(spec.name);
+  const name = validateInterfaceName(spec.name);
   let link = await readLink(runner, ns, name, options);
   const data = link?.linkinfo?.info_data;
   const matches =
@@ -141,7 +141,7 @@ export async function removeVxlan(
   name: string,
   options: KernelCallOptions = {},
 ): Promise<void> {
-  const r = await runner.run(ipArgv(ns, ["link", "del", validateIfName(name)]), {
+  const r = await runner.run(ipArgv(ns, ["link", "del", validateInterfaceName(name)]), {
     signal: options.signal,
     okCodes: [0, 1, 2],
   });

@@ -9,7 +9,7 @@ import {
   workloadInterfaceName,
 } from "@margay/api";
 import { DATAPLANE_DEFAULTS } from "../defaults.js";
-import { validateIfName } from "../kernel/names.js";
+import { validateInterfaceName } from "../kernel/names.js";
 import { type NetnsHandle, inNetns } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import type { Encapsulation } from "../updates.js";
@@ -141,7 +141,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
   };
 
   function normalize(spec: WorkloadSpec) {
-    const containerIfName = validateIfName(spec.containerIfName ?? "eth0");
+    const containerIfName = validateInterfaceName(spec.containerIfName ?? "eth0");
     const mtu = spec.mtu ?? 1500;
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
       throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "invalid MTU", { details: { mtu } });

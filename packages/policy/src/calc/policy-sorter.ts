@@ -7,14 +7,14 @@ import {
   ADMIN_NETWORK_POLICY_TIER_ORDER,
   BASELINE_ADMIN_NETWORK_POLICY_TIER,
   BASELINE_ADMIN_NETWORK_POLICY_TIER_ORDER,
-  DEFAULT_TIER,
+  DEFAULT_TIER_NAME,
   DEFAULT_TIER_ORDER,
 } from "../model/constants.js";
 import type { NormalizedPolicy, NormalizedTier } from "../model/normalize.js";
 import type { DirectionalTiers, HostEndpointUpdate, TierPolicies } from "@margay/dataplane-contract";
 
 const IMPLICIT_TIERS: ReadonlyMap<string, NormalizedTier> = new Map([
-  [DEFAULT_TIER, { name: DEFAULT_TIER, order: DEFAULT_TIER_ORDER, defaultAction: "deny" }],
+  [DEFAULT_TIER_NAME, { name: DEFAULT_TIER_NAME, order: DEFAULT_TIER_ORDER, defaultAction: "deny" }],
   [
     ADMIN_NETWORK_POLICY_TIER,
     { name: ADMIN_NETWORK_POLICY_TIER, order: ADMIN_NETWORK_POLICY_TIER_ORDER, defaultAction: "pass" },

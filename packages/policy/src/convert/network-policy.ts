@@ -3,7 +3,7 @@ import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { cidrContainsCidr } from "@margay/api";
 import { cidrOrThrow } from "../model/net.js";
 import {
-  DEFAULT_TIER,
+  DEFAULT_TIER_NAME,
   K8S_NETWORK_POLICY_ORDER,
   K8S_NETWORK_POLICY_PREFIX,
   MARGAY_API_VERSION,
@@ -165,7 +165,7 @@ export function convertNetworkPolicy(np: K8sNetworkPolicy, options: ConvertOptio
     kind: "NetworkPolicy",
     metadata: { name: `${K8S_NETWORK_POLICY_PREFIX}${np.metadata.name}`, namespace: ns },
     spec: {
-      tier: DEFAULT_TIER,
+      tier: DEFAULT_TIER_NAME,
       order: K8S_NETWORK_POLICY_ORDER,
       selector: labelSelectorToCalico(np.spec.podSelector, "pod"),
       types,

@@ -43,7 +43,7 @@ export interface Packet {
 export type Verdict = "allow" | "deny";
 
 /** Where a direction's verdict came from. */
-export type Decision =
+export type PolicyDecision =
   | {
       readonly by: "rule";
       /** `policy`: normal tiers; `untracked`: doNotTrack; `pre-dnat`: preDNAT (host endpoints). */
@@ -57,6 +57,12 @@ export type Decision =
   | { readonly by: "profile-rule"; readonly profile: string; readonly rule: number; readonly action: Verdict }
   | { readonly by: "no-profile"; readonly action: "deny" }
   | { readonly by: "failsafe"; readonly protocol: string; readonly port: number; readonly action: "allow" };
+
+/**
+ * @deprecated Use {@link PolicyDecision}; `@margay/bgp`'s `Decision` is the best-path result, a different
+ * thing. Removed in the next minor release.
+ */
+export type Decision = PolicyDecision;
 
 /** One thing the evaluator looked at, in order. */
 export interface TraceStep {
@@ -75,7 +81,7 @@ export interface DirectionTrace {
   readonly endpoint: string;
   readonly direction: "ingress" | "egress";
   readonly verdict: Verdict;
-  readonly decision: Decision;
+  readonly decision: PolicyDecision;
   readonly steps: readonly TraceStep[];
 }
 
@@ -255,7 +261,7 @@ function evaluateDirection(
   failsafe: readonly FailsafePort[],
 ): DirectionTrace {
   const steps: TraceStep[] = [];
-  const done = (decision: Decision): DirectionTrace => ({
+  const done = (decision: PolicyDecision): DirectionTrace => ({
     endpoint: ep.type === "workload" ? `workload ${ep.id}` : `host endpoint ${ep.id}`,
     direction,
     verdict: decision.action,
@@ -426,7 +432,7 @@ function makeMembership(model: Model): Membership {
   };
 }
 
-function describeDecision(d: Decision): string {
+function describeDecision(d: PolicyDecision): string {
   switch (d.by) {
     case "rule":
       return `${d.action} by ${d.stage === "policy" ? "" : `${d.stage} `}rule ${d.rule} of policy ${d.policy} (tier ${d.tier})`;

@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 
+import { DEFAULT_TIER_NAME } from "@margay/api";
+
 /** Label every namespaced endpoint and network set carries: its namespace. */
 export const LABEL_NAMESPACE = "projectcalico.org/namespace";
 /** Label of Kubernetes workload endpoints: `k8s`. */
@@ -35,10 +37,17 @@ export const K8S_NETWORK_POLICY_ORDER = 1000;
 /** Order given to the (singleton) BaselineAdminNetworkPolicy within its tier. */
 export const BASELINE_ADMIN_NETWORK_POLICY_ORDER = 1000;
 
-/** The default tier: policies without a tier and Kubernetes NetworkPolicies. */
-export const DEFAULT_TIER = "default";
-/** Order of the default tier (fixed, as in Calico). */
-export const DEFAULT_TIER_ORDER = 1_000_000;
+// The default tier's name and order are @margay/api's (one spelling per concept): policies without a tier
+// and Kubernetes NetworkPolicies go there; its order is fixed, as in Calico.
+export { DEFAULT_TIER_NAME, DEFAULT_TIER_ORDER } from "@margay/api";
+
+/**
+ * The default tier's name, `"default"`.
+ *
+ * @deprecated Use `DEFAULT_TIER_NAME` from `@margay/api` (the same value). Removed in the next minor
+ * release.
+ */
+export const DEFAULT_TIER: typeof DEFAULT_TIER_NAME = DEFAULT_TIER_NAME;
 /** Tier of AdminNetworkPolicies: before the default tier, default action Pass. */
 export const ADMIN_NETWORK_POLICY_TIER = "adminnetworkpolicy";
 /** Order of the AdminNetworkPolicy tier. */

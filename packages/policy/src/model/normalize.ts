@@ -1,7 +1,7 @@
 import type { IcmpMatch, PolicyFlags, PortRange, RenderedRuleAction } from "@margay/dataplane-contract";
 import { isPolicyError, PolicyError, PolicyErrorCode } from "../errors.js";
 import { cidrOrThrow } from "./net.js";
-import { DEFAULT_TIER, LABEL_NAMESPACE, LABEL_SERVICE_ACCOUNT } from "./constants.js";
+import { DEFAULT_TIER_NAME, LABEL_NAMESPACE, LABEL_SERVICE_ACCOUNT } from "./constants.js";
 import { parsePorts } from "./ports.js";
 import { PORT_PROTOCOLS, protocolNumber } from "./protocol.js";
 import type {
@@ -285,7 +285,7 @@ export function normalizePolicy(p: NetworkPolicy | GlobalNetworkPolicy): Normali
   const namespace = p.kind === "NetworkPolicy" ? (p.metadata.namespace ?? "") : undefined;
   const key = resourceKeyString({ kind: p.kind, name: p.metadata.name, namespace });
   const spec = p.spec;
-  const tier = spec.tier !== undefined && spec.tier !== "" ? spec.tier : DEFAULT_TIER;
+  const tier = spec.tier !== undefined && spec.tier !== "" ? spec.tier : DEFAULT_TIER_NAME;
   const selector = cachedSelector(policySelectorText(spec, namespace), `${key} spec.selector`);
   const hasIn = (spec.ingress?.length ?? 0) > 0;
   const hasEg = (spec.egress?.length ?? 0) > 0;
