@@ -10,7 +10,8 @@
 
 import { inspect } from "node:util";
 import type { Etcd3 } from "etcd3";
-import { closedError, notFoundError, throwIfAborted } from "../errors.js";
+import { enterCall } from "../backend-common.js";
+import { closedError, notFoundError } from "../errors.js";
 import type {
   Datastore,
   DeleteOptions,
@@ -192,7 +193,6 @@ class EtcdStore implements EtcdDatastore {
   }
 
   #enter(signal: AbortSignal | undefined): void {
-    if (this.#closed) throw closedError({ backend: BACKEND });
-    throwIfAborted(signal);
+    enterCall(this.#closed, signal, BACKEND);
   }
 }

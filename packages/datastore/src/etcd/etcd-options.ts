@@ -5,7 +5,8 @@
 
 import { createSecureContext } from "node:tls";
 import { X509Certificate } from "node:crypto";
-import { type Logger, silentLogger } from "@margay/api";
+import type { Logger } from "@margay/api";
+import { backendLogger, DEFAULT_WATCH_QUEUE_LIMIT, positiveInt } from "../backend-common.js";
 import { invalidError } from "../errors.js";
 import type { ValidationOptions } from "../validation.js";
 import { DEFAULT_PREFIX } from "./keys.js";
@@ -74,7 +75,7 @@ const DEFAULTS = Object.freeze({
   requestTimeoutMs: 10_000,
   readAttempts: 3,
   watchReconnectMaxDelayMs: 2_000,
-  watchQueueLimit: 10_000,
+  watchQueueLimit: DEFAULT_WATCH_QUEUE_LIMIT,
 });
 
 /** {@link EtcdDatastoreOptions} checked, defaults applied; `password` is non-enumerable. */
@@ -107,17 +108,21 @@ export function checkEtcdOptions(options: EtcdDatastoreOptions): CheckedEtcdOpti
       backend: BACKEND,
     });
   }
-  const readAttempts = posInt(options.readAttempts, DEFAULTS.readAttempts, "readAttempts");
-  const watchQueueLimit = posInt(options.watchQueueLimit, DEFAULTS.watchQueueLimit, "watchQueueLimit");
+  const readAttempts = positiveInt(options.readAttempts, DEFAULTS.readAttempts, "readAttempts");
+  const watchQueueLimit = positiveInt(options.watchQueueLimit, DEFAULTS.watchQueueLimit, "watchQueueLimit");
   const now = options.now ?? (() => new Date());
-  const log = (options.logger ?? silentLogger).child({ component: "datastore", backend: BACKEND });
-  const requestTimeoutMs = posInt(options.requestTimeoutMs, DEFAULTS.requestTimeoutMs, "requestTimeoutMs");
-  const watchReconnectMaxDelayMs = posInt(
+  const log = backendLogger(options.logger, BACKEND);
+  const requestTimeoutMs = positiveInt(
+    options.requestTimeoutMs,
+    DEFAULTS.requestTimeoutMs,
+    "requestTimeoutMs",
+  );
+  const watchReconnectMaxDelayMs = positiveInt(
     options.watchReconnectMaxDelayMs,
     DEFAULTS.watchReconnectMaxDelayMs,
     "watchReconnectMaxDelayMs",
   );
-  const dialTimeoutMs = posInt(options.dialTimeoutMs, DEFAULTS.dialTimeoutMs, "dialTimeoutMs");
+  const dialTimeoutMs = positiveInt(options.dialTimeoutMs, DEFAULTS.dialTimeoutMs, "dialTimeoutMs");
   const tls = options.tls === undefined ? undefined : checkTls(options.tls);
   let username: string | undefined;
   let password: string | undefined;
@@ -231,10 +236,4 @@ function checkTls(tls: EtcdTlsOptions): DiagnosisTls {
   if (cert !== undefined) out.cert = cert;
   if (key !== undefined) hide(out, "key", key);
   return out;
-}
-
-function posInt(v: number | undefined, def: number, field: string): number {
-  if (v === undefined) return def;
-  if (!Number.isSafeInteger(v) || v < 1) throw invalidError(`${field} must be a positive integer`, { field });
-  return v;
 }

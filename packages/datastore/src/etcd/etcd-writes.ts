@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from "etcd3";
 import { alreadyExistsError, conflictError, type DatastoreErrorDetails, notFoundError } from "../errors.js";
+import { inheritServerFields, revisionMismatch } from "../backend-common.js";
 import type { DeleteOptions, ObjectKey, StoredObject, TxnOp, TxnResult } from "../types.js";
 import { type CheckedOp, checkKey, checkObject, checkTxnOps, parseRevision } from "../validation.js";
 import type { EtcdContext } from "./etcd-calls.js";
@@ -55,13 +56,7 @@ export async function updateObject<T extends StoredObject>(ctx: EtcdContext, obj
     if (cur === undefined) throw notFoundError({ ...key, backend: BACKEND });
     const curRev = Number(cur.mod_revision);
     if (expected !== undefined && curRev !== expected) {
-      throw conflictError({
-        ...key,
-        reason: "revision-mismatch",
-        expectedRevision: String(expected),
-        actualRevision: cur.mod_revision,
-        backend: BACKEND,
-      });
+      throw revisionMismatch(key, expected, cur.mod_revision, BACKEND);
     }
     const stored = decodeObject(cur).metadata;
     if (meta.uid !== undefined && stored.uid !== undefined && meta.uid !== stored.uid) {
@@ -73,8 +68,7 @@ export async function updateObject<T extends StoredObject>(ctx: EtcdContext, obj
       });
     }
     const next = structuredClone(copy);
-    if (stored.uid !== undefined) next.metadata.uid ??= stored.uid;
-    if (stored.creationTimestamp !== undefined) next.metadata.creationTimestamp ??= stored.creationTimestamp;
+    inheritServerFields(next.metadata, stored);
     const strict = expected !== undefined || attempt >= MAX_UNCONDITIONAL_ATTEMPTS;
     const out = await casPut(ctx, k, key, next, curRev, signal, strict);
     if (out !== undefined) return out as T;
@@ -109,13 +103,7 @@ async function casPut(
   const cur = res.responses[0]?.response_range?.kvs[0];
   if (cur === undefined) throw notFoundError({ ...key, backend: BACKEND });
   if (!strict) return undefined;
-  throw conflictError({
-    ...key,
-    reason: "revision-mismatch",
-    expectedRevision: String(rev),
-    actualRevision: cur.mod_revision,
-    backend: BACKEND,
-  });
+  throw revisionMismatch(key, rev, cur.mod_revision, BACKEND);
 }
 
 /** {@link Datastore.delete}: one txn, conditional on the revision when one is given. */
@@ -143,13 +131,7 @@ export async function deleteObject<T extends StoredObject>(
   if (!res.succeeded) {
     const cur = res.responses[0]?.response_range?.kvs[0];
     if (cur === undefined) throw notFoundError({ ...k, backend: BACKEND });
-    throw conflictError({
-      ...k,
-      reason: "revision-mismatch",
-      expectedRevision: String(expected),
-      actualRevision: cur.mod_revision,
-      backend: BACKEND,
-    });
+    throw revisionMismatch(k, String(expected), cur.mod_revision, BACKEND);
   }
   const prev = res.responses[0]?.response_delete_range?.prev_kvs[0];
   if (prev === undefined) throw notFoundError({ ...k, backend: BACKEND });
@@ -243,10 +225,7 @@ async function fillServerFields(ctx: EtcdContext, ops: CheckedOp[], signal: Sign
         backend: BACKEND,
       });
     }
-    const stored = decodeObject(kv).metadata;
-    if (stored.uid !== undefined) op.object.metadata.uid ??= stored.uid;
-    if (stored.creationTimestamp !== undefined)
-      op.object.metadata.creationTimestamp ??= stored.creationTimestamp;
+    inheritServerFields(op.object.metadata, decodeObject(kv).metadata);
   });
 }
 

@@ -4,7 +4,15 @@
  */
 
 import { randomUUID } from "node:crypto";
-import { type Logger, silentLogger } from "@margay/api";
+import type { Logger } from "@margay/api";
+import {
+  backendLogger,
+  DEFAULT_WATCH_QUEUE_LIMIT,
+  enterCall,
+  inheritServerFields,
+  positiveInt,
+  revisionMismatch,
+} from "../backend-common.js";
 import {
   alreadyExistsError,
   closedError,
@@ -12,7 +20,6 @@ import {
   conflictError,
   invalidError,
   notFoundError,
-  throwIfAborted,
   unavailableError,
 } from "../errors.js";
 import type {
@@ -139,7 +146,7 @@ interface Change {
 const BACKEND = "memory";
 const DEFAULTS = Object.freeze({
   historyLimit: 10_000,
-  watchQueueLimit: 10_000,
+  watchQueueLimit: DEFAULT_WATCH_QUEUE_LIMIT,
   durability: "sync" as const,
 });
 
@@ -148,13 +155,6 @@ const entryId = (key: { namespace?: string | undefined; name: string }) =>
   `${scopeId(key.namespace)}${key.name}`;
 const overlayId = (key: { kind: string; namespace?: string | undefined; name: string }) =>
   `${key.kind}\u0000${entryId(key)}`;
-
-function positiveInt(value: number | undefined, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw invalidError(`${field} must be a positive integer`, { field });
-  return value;
-}
 
 /**
  * Creates an in-process {@link Datastore}. With `snapshotPath`, the previous state is loaded first (a
@@ -205,7 +205,7 @@ class MemoryStore implements MemoryDatastore {
     }
     this.#now = options.now ?? (() => new Date());
     this.#snapshotPath = options.snapshotPath;
-    this.#log = (options.logger ?? silentLogger).child({ component: "datastore", backend: BACKEND });
+    this.#log = backendLogger(options.logger, BACKEND);
     this.#staging = this.#snapshotPath !== undefined && this.#durability === "sync";
     if (this.#snapshotPath !== undefined) {
       const state = loadSnapshotSync(this.#snapshotPath);
@@ -278,13 +278,7 @@ class MemoryStore implements MemoryDatastore {
     if (prev === undefined) throw notFoundError({ ...key, backend: BACKEND });
     const rv = copy.metadata.resourceVersion;
     if (rv !== undefined && parseRevision(rv) !== prev.modRevision) {
-      throw conflictError({
-        ...key,
-        reason: "revision-mismatch",
-        expectedRevision: rv,
-        actualRevision: String(prev.modRevision),
-        backend: BACKEND,
-      });
+      throw revisionMismatch(key, rv, prev.modRevision, BACKEND);
     }
     this.#checkUid(key, copy, prev, undefined);
     const rev = this.#tip() + 1;
@@ -307,13 +301,7 @@ class MemoryStore implements MemoryDatastore {
     const prev = this.#latest(k);
     if (prev === undefined) throw notFoundError({ ...k, backend: BACKEND });
     if (expected !== undefined && expected !== prev.modRevision) {
-      throw conflictError({
-        ...k,
-        reason: "revision-mismatch",
-        expectedRevision: String(expected),
-        actualRevision: String(prev.modRevision),
-        backend: BACKEND,
-      });
+      throw revisionMismatch(k, expected, prev.modRevision, BACKEND);
     }
     const rev = this.#tip() + 1;
     this.#write(rev, [{ key: k, next: undefined, prev }]);
@@ -419,8 +407,7 @@ class MemoryStore implements MemoryDatastore {
   // ---- internals ----
 
   #enter(signal: AbortSignal | undefined): void {
-    if (this.#closed) throw closedError({ backend: BACKEND });
-    throwIfAborted(signal);
+    enterCall(this.#closed, signal, BACKEND);
   }
 
   #kindMap(kind: string): Map<string, Entry> {
@@ -490,11 +477,7 @@ class MemoryStore implements MemoryDatastore {
       meta.uid = randomUUID();
       meta.creationTimestamp = this.#now().toISOString();
     } else if (meta.uid === undefined || meta.creationTimestamp === undefined) {
-      const old = serverMeta(prev);
-      if (meta.uid === undefined && old.uid !== undefined) meta.uid = old.uid;
-      if (meta.creationTimestamp === undefined && old.creationTimestamp !== undefined) {
-        meta.creationTimestamp = old.creationTimestamp;
-      }
+      inheritServerFields(meta, serverMeta(prev));
     }
     meta.resourceVersion = String(rev);
     return {
