@@ -97,6 +97,19 @@ describe("memory datastore: snapshot persistence", () => {
     await ds.close();
   });
 
+  it("durability sync: a read issued while a write is staged sees it (linearizable reads, no CAS livelock)", async () => {
+    const ds = createMemoryDatastore({ snapshotPath: path });
+    const v1 = await ds.create(pool("p", 1));
+    const pending = ds.update({ ...v1, spec: { n: 2 } });
+    // Issued before the staged write's snapshot is on disk: it must wait for it, not read the old state
+    // (which a read-modify-write loop would then retry against forever, in microtasks only).
+    const read = await ds.get<ReturnType<typeof pool>>({ kind: "IPPool", name: "p" });
+    expect(read.spec.n).toBe(2);
+    expect((await ds.list("IPPool")).items.map((o) => (o as ReturnType<typeof pool>).spec.n)).toEqual([2]);
+    await pending;
+    await ds.close();
+  });
+
   it("durability async: acknowledged at once, on disk after flush()", async () => {
     const ds = createMemoryDatastore({ snapshotPath: path, durability: "async" });
     await ds.create(pool("a"));

@@ -233,6 +233,7 @@ class MemoryStore implements MemoryDatastore {
   ): Promise<T> {
     this.#enter(options?.signal);
     const k = checkKey(key, this.#opts);
+    await this.#settled();
     const e = this.#lookup(k);
     if (e === undefined) throw notFoundError({ ...k, backend: BACKEND });
     return JSON.parse(e.json) as T;
@@ -245,6 +246,7 @@ class MemoryStore implements MemoryDatastore {
     this.#enter(options.signal);
     checkNamespaceFilter(kind, options.namespace, this.#opts);
     checkNamePrefix(options.namePrefix);
+    await this.#settled();
     const items: T[] = [];
     const map = this.#kinds.get(kind);
     if (map !== undefined) {
@@ -489,6 +491,18 @@ class MemoryStore implements MemoryDatastore {
       json: JSON.stringify(obj),
       meta: { uid: meta.uid, creationTimestamp: meta.creationTimestamp },
     };
+  }
+
+  /**
+   * Reads are linearizable, as etcd's are: while writes are staged (sync durability), a read waits until
+   * they have landed or been dropped, so it sees every write that was checked before it. Without this a
+   * read-modify-write loop reads the committed state, conflicts with the staged one and retries in
+   * microtasks only, so the flush (a macrotask) never runs and the loop spins forever.
+   */
+  async #settled(): Promise<void> {
+    if (!this.#staging || this.#pending.length === 0) return;
+    // A dropped write has already failed its writer; the reader then sees the committed state.
+    await this.#persisted(this.#tip()).catch(() => undefined);
   }
 
   /** The newest revision, staged or committed: the next write gets the one after it. */
