@@ -253,7 +253,15 @@ export function render(run: Run, source: string): string {
     const peers = bgp.results.filter((r) => r.device !== "margay");
     const names: Record<string, string> = { margay: "Margay", bird: "BIRD", gobgp: "GoBGP", frr: "FRR" };
     const measures: [string, (d: BgpDevice) => Summary, "time" | "memory", number][] = [
-      [`BGP: load ${num(bgp.routes, 0)} routes (s)`, (d) => d.loadSeconds, "time", 2],
+      // The comparison uses the end of the query that first saw every route: by then the load is proven
+      // done for every device. Its start is a lower bound that flatters a device whose query is slow while
+      // it is busy loading (ours answers over stdin from the same busy event loop), so it is not compared.
+      [
+        `BGP: load ${num(bgp.routes, 0)} routes, proven done (s)`,
+        (d) => d.loadSecondsUpper ?? d.loadSeconds,
+        "time",
+        2,
+      ],
       ["BGP: propagate the table to a 2nd peer (s)", (d) => d.propagateSeconds, "time", 2],
       ["BGP: RSS per route, loaded (B)", (d) => d.rssBytesPerRoute, "memory", 0],
       ["BGP: RSS per route with the outbound table (B)", (d) => d.rssBytesPerRouteWithOutbound, "memory", 0],
