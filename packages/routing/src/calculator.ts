@@ -413,6 +413,8 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
   }
 
   const pools = new Map<string, PoolState>();
+  /** `pools` in name order; dropped when a pool changes (every route resolution reads it). */
+  let poolList: PoolState[] | undefined;
   const nodes = new Map<string, NodeState>();
   /** Underlay address → nodes claiming it (a learned next hop equal to one is that node). */
   const nodeByIp = new Map<string, Set<string>>();
@@ -491,6 +493,7 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
           pools.set(n.name, n.pool);
           dirtyKeys.add(`pool\u0000${n.pool.cidr.text}`);
         }
+        poolList = undefined;
         all.v = true;
         return;
       }
@@ -557,8 +560,9 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
   }
 
   /** Pools in name order, so duplicates of one CIDR resolve the same way every time. */
-  function poolsByName(): PoolState[] {
-    return [...pools.entries()].sort(([a], [b]) => byText(a, b)).map(([, p]) => p);
+  function poolsByName(): readonly PoolState[] {
+    poolList ??= [...pools.entries()].sort(([a], [b]) => byText(a, b)).map(([, p]) => p);
+    return poolList;
   }
 
   function sameSubnet(ip: string): boolean {
