@@ -74,6 +74,11 @@ function fixture(): Run {
             // We lose the load time to BIRD and win the memory.
             results: [dev("margay", 0.4, 60), dev("bird", 0.3, 90)],
           },
+          "bgp-wire": {
+            prefixes: 1000,
+            repeat: 7,
+            rows: [{ name: "encodeUpdates (pack)", millis: s(1, 2, 3), prefixesPerSecond: 500_000 }],
+          },
         },
       },
       policy: { exitCode: 1, seconds: 1, results: {} },
@@ -103,6 +108,10 @@ describe("render", () => {
     const rss = doc.split("\n").find((l) => l.startsWith("| BGP: RSS per route, loaded"));
     expect(rss).toContain("Margay 1.50× less memory");
     for (const h of doc.split("\n").filter((l) => l.startsWith("#"))) expect(h).not.toMatch(/beat|faster/i);
+  });
+
+  it("states the pass count the wire run recorded, not a typed-in one", () => {
+    expect(doc).toContain("**@margay/bgp wire path** (1,000 prefixes, 7 passes each, ms):");
   });
 
   it("names failed packages and divides by no typed-in rate", () => {

@@ -54,6 +54,7 @@ interface Bgp {
 }
 interface BgpWire {
   prefixes: number;
+  repeat: number;
   rows: { name: string; millis: Summary; prefixesPerSecond: number }[];
 }
 interface Policy {
@@ -318,7 +319,7 @@ export function render(run: Run, source: string): string {
   const wire = res<BgpWire>("bgp", "bgp-wire");
   if (wire)
     sections.push(
-      `**@margay/bgp wire path** (${num(wire.prefixes, 0)} prefixes, 5 passes each, ms):`,
+      `**@margay/bgp wire path** (${num(wire.prefixes, 0)} prefixes, ${wire.repeat} passes each, ms):`,
       "",
       table(
         ["operation", "ms", "prefixes/s (at the median)"],
