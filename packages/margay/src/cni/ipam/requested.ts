@@ -60,15 +60,13 @@ function objectAt(o: unknown, key: string): Record<string, unknown> | undefined 
 function resolveIp(config: MargayIpamConfig, text: string, source: string, malformed: number): RequestedIp {
   const slash = text.indexOf("/");
   const host = slash < 0 ? text : text.slice(0, slash);
-  let family: 4 | 6;
-  let canonical: string;
+  let addr: ReturnType<typeof parseIp>;
   try {
-    const addr = parseIp(host);
-    family = addr.version;
-    canonical = canonicalCidr(`${host}/${family === 4 ? 32 : 128}`).replace(/\/\d+$/, "");
+    addr = parseIp(host);
   } catch {
     throw bad(source, `not an IP address: ${JSON.stringify(text)}`, malformed);
   }
+  const { version: family, text: canonical } = addr;
   const pool = poolOfAddress(config.pools, canonical);
   if (pool === undefined) {
     throw bad(
