@@ -732,10 +732,8 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
     const dirtyKeys = new Set<string>();
     const all = { v: false };
     for (const n of normalized) mutate(n, dirtyDsts, dirtyKeys, all);
-    if (all.v) {
-      for (const dst of candidates.keys()) dirtyDsts.add(dst);
-      for (const key of output.keys()) if (key.startsWith("route\u0000")) dirtyDsts.add(key.slice(6));
-    }
+    // Every routed dst has a candidate (removing the last one marks the dst dirty, which drops its route).
+    if (all.v) for (const dst of candidates.keys()) dirtyDsts.add(dst);
     for (const dst of dirtyDsts) dirtyKeys.add(`route\u0000${dst}`);
     return recompute(dirtyKeys);
   }
