@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { summarize } from "./bench-kit.js";
+import { repoRoot, summarize } from "./bench-kit.js";
 import { type Run, render, verdict } from "./render-benchmarks.js";
 
 const s = (...xs: number[]) => summarize(xs);
@@ -117,5 +119,14 @@ describe("render", () => {
   it("names failed packages and divides by no typed-in rate", () => {
     expect(doc).toContain("**Failed in this run** (no figures below): policy (exit 1).");
     expect(doc).not.toMatch(/Calico's calc graph is designed|1,000 \/s/);
+  });
+});
+
+describe("docs/benchmarks.md", () => {
+  it("is the rendering of the committed run, bench-results/benchmarks.json (no figure typed in or left over)", () => {
+    const run = JSON.parse(readFileSync(join(repoRoot, "bench-results", "benchmarks.json"), "utf8")) as Run;
+    const page = readFileSync(join(repoRoot, "docs", "benchmarks.md"), "utf8");
+    expect(run.quick).toBe(false);
+    expect(page).toBe(render(run, "bench-results/benchmarks.json"));
   });
 });
