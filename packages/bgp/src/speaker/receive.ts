@@ -22,7 +22,10 @@ import { fsmStep } from "./session.js";
 
 const EMPTY = new Uint8Array(0);
 
-/** A message could not be framed or decoded: the FSM resets the session with its NOTIFICATION. */
+/**
+ * A message could not be framed or decoded, or an UPDATE error calls for a session reset: the FSM resets
+ * the session with the error's NOTIFICATION.
+ */
 export function decodeFailed(
   core: SpeakerCore,
   peer: PeerRt,
@@ -91,15 +94,7 @@ export function onMessage(core: SpeakerCore, peer: PeerRt, conn: Conn, bytes: Ui
       r = rest;
     }
     if (r.action === "session-reset") {
-      const err = r.errors.find((x) => x.action === r.action) ?? r.errors[0]!;
-      fsmStep(core, peer, conn, {
-        type: "decode-error",
-        code: err.notification.code,
-        subcode: err.notification.subcode,
-        data: err.notification.data,
-        action: "session-reset",
-        message: err.message,
-      });
+      decodeFailed(core, peer, conn, r.errors.find((x) => x.action === r.action) ?? r.errors[0]!);
       return;
     }
     if (r.action !== undefined) {
@@ -144,15 +139,7 @@ function disableFamilies(
   }
   const left = n ? [...n.families].filter((f) => !fams.has(f)) : [];
   if (!n || fams.size === 0 || left.length === 0) {
-    const err = bad[0]!;
-    fsmStep(core, peer, conn, {
-      type: "decode-error",
-      code: err.notification.code,
-      subcode: err.notification.subcode,
-      data: err.notification.data,
-      action: "session-reset",
-      message: err.message,
-    });
+    decodeFailed(core, peer, conn, bad[0]!);
     return null;
   }
   const disabled = [...fams].filter((f) => n.families.has(f));
