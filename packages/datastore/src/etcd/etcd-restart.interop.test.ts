@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type Server, type Socket, connect } from "node:net";
 import { createRecordingLogger, sleep } from "@margay/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -9,7 +8,7 @@ import {
   type StoredObject,
   type WatchEvent,
 } from "../index.js";
-import { type EtcdServer, freePort, startEtcd } from "../testing/index.js";
+import { type EtcdServer, freePort, startEtcd, startTcpProxy } from "../testing/index.js";
 
 const KIND = "RestartProbe";
 const obj = (name: string, n: number): StoredObject & { spec: { n: number } } => ({
@@ -37,65 +36,6 @@ async function until(cond: () => boolean, timeoutMs: number, what: string): Prom
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
-}
-
-/** A loopback TCP proxy that can cut every connection and refuse new ones, to partition one client. */
-async function startProxy(target: URL) {
-  const port = await freePort();
-  const sockets = new Set<Socket>();
-  let server: Server | undefined;
-  /** When set, the proxy cuts everything once this many bytes have flowed from etcd to the client. */
-  let budget: number | undefined;
-  let cuts = 0;
-  const up = () =>
-    new Promise<void>((resolve, reject) => {
-      const srv = createServer((c) => {
-        const u = connect(Number(target.port), target.hostname);
-        for (const s of [c, u]) {
-          sockets.add(s);
-          s.on("close", () => sockets.delete(s));
-          s.on("error", () => s.destroy());
-        }
-        c.pipe(u).pipe(c);
-        u.on("data", (chunk: Buffer) => {
-          if (budget === undefined) return;
-          budget -= chunk.length;
-          if (budget <= 0) {
-            budget = undefined;
-            cuts++;
-            void down();
-          }
-        });
-        c.on("close", () => u.destroy());
-        u.on("close", () => c.destroy());
-      });
-      srv.once("error", reject);
-      srv.listen(port, "127.0.0.1", () => {
-        server = srv;
-        resolve();
-      });
-    });
-  const down = async () => {
-    const srv = server;
-    server = undefined;
-    for (const s of sockets) s.destroy();
-    if (srv !== undefined) await new Promise<void>((r) => srv.close(() => r()));
-  };
-  await up();
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    up,
-    down,
-    cutAfter(bytes: number) {
-      budget = bytes;
-    },
-    get cuts() {
-      return cuts;
-    },
-    get isUp() {
-      return server !== undefined;
-    },
-  };
 }
 
 describe("etcd backend across an etcd crash and restart", () => {
@@ -208,7 +148,7 @@ describe("etcd backend across an etcd crash and restart", () => {
 
   it("a compaction past the watcher's position while it is cut off surfaces as compacted", async () => {
     const prefix = `/margay-compact-${randomBytes(4).toString("hex")}`;
-    const proxy = await startProxy(new URL(etcd.endpoints[0]!));
+    const proxy = await startTcpProxy(new URL(etcd.endpoints[0]!));
     const watching: EtcdDatastore = createEtcdDatastore({
       endpoints: [proxy.endpoint],
       prefix,
@@ -265,7 +205,7 @@ describe("etcd backend across an etcd crash and restart", () => {
     // etcd sends a catch-up in batches whose header carries the *current* revision; a client that resumes
     // from the last header revision (as etcd3's watcher does by itself) would skip the rest of the backlog.
     const prefix = `/margay-catchup-${randomBytes(4).toString("hex")}`;
-    const proxy = await startProxy(new URL(etcd.endpoints[0]!));
+    const proxy = await startTcpProxy(new URL(etcd.endpoints[0]!));
     const watching = createEtcdDatastore({
       endpoints: [proxy.endpoint],
       prefix,

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type Server, type Socket, connect } from "node:net";
 import { createRecordingLogger, sleep } from "@margay/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -11,7 +10,7 @@ import {
   type Syncer,
   type SyncerEvent,
 } from "../index.js";
-import { type EtcdServer, freePort, startEtcd } from "../testing/index.js";
+import { type EtcdServer, startEtcd, startTcpProxy } from "../testing/index.js";
 
 const obj = (kind: string, name: string, n = 0): StoredObject & { spec: { n: number } } => ({
   apiVersion: "margay.io/v1",
@@ -55,40 +54,6 @@ const sameMap = (a: Map<string, string>, b: Map<string, string>) =>
 const summary = (events: readonly SyncerEvent[]) =>
   events.map((e) => (e.type === "in-sync" ? "in-sync" : `${e.type} ${id(e)}`));
 
-/** A loopback TCP proxy in front of etcd that can cut every connection (one client's partition). */
-async function startProxy(target: URL) {
-  const port = await freePort();
-  const sockets = new Set<Socket>();
-  let server: Server | undefined;
-  const up = () =>
-    new Promise<void>((resolve, reject) => {
-      const srv = createServer((c) => {
-        const u = connect(Number(target.port), target.hostname);
-        for (const s of [c, u]) {
-          sockets.add(s);
-          s.on("close", () => sockets.delete(s));
-          s.on("error", () => s.destroy());
-        }
-        c.pipe(u).pipe(c);
-        c.on("close", () => u.destroy());
-        u.on("close", () => c.destroy());
-      });
-      srv.once("error", reject);
-      srv.listen(port, "127.0.0.1", () => {
-        server = srv;
-        resolve();
-      });
-    });
-  const down = async () => {
-    const srv = server;
-    server = undefined;
-    for (const s of sockets) s.destroy();
-    if (srv !== undefined) await new Promise<void>((r) => srv.close(() => r()));
-  };
-  await up();
-  return { endpoint: `http://127.0.0.1:${port}`, up, down };
-}
-
 describe("syncer on a real etcd", () => {
   let etcd: EtcdServer;
   beforeAll(async () => {
@@ -100,7 +65,7 @@ describe("syncer on a real etcd", () => {
 
   it("after a compaction while its watches were cut off, relists and emits exactly the differences", async () => {
     const prefix = `/margay-syncer-${randomBytes(4).toString("hex")}`;
-    const proxy = await startProxy(new URL(etcd.endpoints[0]!));
+    const proxy = await startTcpProxy(new URL(etcd.endpoints[0]!));
     const logger = createRecordingLogger();
     const watching = createEtcdDatastore({
       endpoints: [proxy.endpoint],
