@@ -196,9 +196,6 @@ export type {
 } from "./net/ip.js";
 export {
   addressBits,
-  canonicalCidr,
-  canonicalIp,
-  cidrAddresses,
   cidrContains,
   cidrContainsCidr,
   cidrFromValue,
@@ -209,9 +206,7 @@ export {
   formatIp,
   ipAt,
   ipFromValue,
-  ipOffset,
   ipVersion,
-  isIp,
   isIpParseError,
   IpParseError,
   parseCidr,

@@ -308,21 +308,6 @@ export function ipVersion(text: string): IpVersion | undefined {
   return tryParseIp(text)?.version;
 }
 
-/** True if `text` is an IPv4 or IPv6 address (of `version`, when given). */
-export function isIp(text: string, version?: IpVersion): boolean {
-  const v = ipVersion(text);
-  return v !== undefined && (version === undefined || v === version);
-}
-
-/**
- * Canonical text of an address.
- *
- * @throws {@link IpParseError} `invalid-ip-address` when it is not one.
- */
-export function canonicalIp(text: string): string {
-  return parseIp(text).text;
-}
-
 /** Canonical text of the address `value` of `version`. */
 export function formatIp(version: IpVersion, value: bigint): string {
   if (version === 4) return formatV4Number(Number(value & 0xffffffffn));
@@ -456,15 +441,6 @@ export function parseCidr(text: string, options?: ParseCidrOptions): IpCidr {
   });
 }
 
-/**
- * Canonical `network/len` text of a CIDR.
- *
- * @throws {@link IpParseError} `invalid-cidr` as {@link parseCidr}.
- */
-export function canonicalCidr(text: string, options?: ParseCidrOptions): string {
-  return parseCidr(text, options).text;
-}
-
 /** The prefix of `prefixLength` bits containing the address `value` (host bits are cleared). */
 export function cidrFromValue(version: IpVersion, value: bigint, prefixLength: number): IpCidr {
   return build(version, value & prefixMask(version, prefixLength), undefined, prefixLength);
@@ -521,19 +497,8 @@ export function cidrsOverlap(a: IpCidr, b: IpCidr): boolean {
   );
 }
 
-/** Offset of `ip` from the network address of `c` (0 for the network address); `undefined` when outside `c`. */
-export function ipOffset(c: IpCidr, ip: Pick<IpAddress, "version" | "value">): bigint | undefined {
-  return cidrContains(c, ip) ? ip.value - c.network : undefined;
-}
-
 /** The address at `offset` from the network address of `c`; `undefined` when the offset is outside `c`. */
 export function ipAt(c: IpCidr, offset: bigint): IpAddress | undefined {
   if (offset < 0n || offset >= cidrSize(c)) return undefined;
   return ipFromValue(c.version, c.network + offset);
-}
-
-/** The addresses of `c`, in order, from `offset` (default 0); lazy, so a /64 costs only what is taken. */
-export function* cidrAddresses(c: IpCidr, offset = 0n): Generator<IpAddress, void, undefined> {
-  const size = cidrSize(c);
-  for (let o = offset < 0n ? 0n : offset; o < size; o++) yield ipFromValue(c.version, c.network + o);
 }
