@@ -16,23 +16,16 @@ import { promisify } from "node:util";
 import { createCniRuntime, DEFAULT_PLUGIN_ENV, execPlugin, type NetConfList } from "@margay/cni";
 import { createNetns } from "@margay/cni/testing";
 import { buildMargayIpamBundle } from "../src/cni/ipam/build-bundle.js";
-import { size, writeResult } from "../../../scripts/bench-kit.js";
+import { size, summarize, writeResult } from "../../../scripts/bench-kit.js";
 
 const run = promisify(execFile);
 const DEBIAN = "/usr/lib/cni";
 const CYCLES = Number(process.env.BENCH_CYCLES ?? size(30, 3));
 
+/** bench-kit's min/median/max (the median every other benchmark uses) plus the 90th percentile. */
 function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return {
-    n: s.length,
-    median: q(0.5),
-    p90: q(0.9),
-    min: s[0]!,
-    max: s[s.length - 1]!,
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-  };
+  const sorted = [...xs].sort((a, b) => a - b);
+  return { ...summarize(xs), p90: sorted[Math.min(sorted.length - 1, Math.floor(0.9 * sorted.length))]! };
 }
 
 async function time(f: () => Promise<unknown>): Promise<number> {
