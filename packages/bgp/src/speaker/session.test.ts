@@ -16,21 +16,20 @@ import {
   parsePrefix,
 } from "../wire/index.js";
 import type { Capability } from "../wire/types.js";
-import { createSpeaker, type Speaker, type SpeakerEvent } from "../index.js";
+import { createSpeaker, type PeerOptions, type Speaker, type SpeakerEvent } from "../index.js";
+import { waitFor } from "../interop/util.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function waitFor<T>(f: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Our speaker (AS 65001) listening on `host` with `peers` added; closed after the test. */
+async function listeningSpeaker(host: string, ...peers: PeerOptions[]): Promise<Speaker> {
+  const s = await createSpeaker({ asn: 65001, routerId: "10.255.0.1", listen: [{ host, port: 0 }] });
+  cleanups.push(() => s.close());
+  for (const p of peers) s.addPeer(p);
+  return s;
 }
 
 const ctx = createCodecContext();
@@ -95,13 +94,7 @@ function update(prefix: string, origin: 0 | 1 | 2 = 0): Uint8Array {
 
 describe("RFC 7606 at the speaker", () => {
   it("a malformed ORIGIN is treat-as-withdraw: the route goes, the session stays", async () => {
-    const s: Speaker = await createSpeaker({
-      asn: 65001,
-      routerId: "10.255.0.1",
-      listen: [{ host: "127.0.0.21", port: 0 }],
-    });
-    cleanups.push(() => s.close());
-    s.addPeer({ address: "127.0.0.22", asn: 65002, passive: true });
+    const s = await listeningSpeaker("127.0.0.21", { address: "127.0.0.22", asn: 65002, passive: true });
     const events: SpeakerEvent[] = [];
     s.on((e) => events.push(e));
     const peer = await rawPeer(s.listening[0]!.port, "127.0.0.21", "127.0.0.22", 65002);
@@ -130,13 +123,7 @@ describe("RFC 7606 at the speaker", () => {
   });
 
   it("a first AS that is not the eBGP peer's is treat-as-withdraw (RFC 4271 §6.3)", async () => {
-    const s = await createSpeaker({
-      asn: 65001,
-      routerId: "10.255.0.1",
-      listen: [{ host: "127.0.0.23", port: 0 }],
-    });
-    cleanups.push(() => s.close());
-    s.addPeer({ address: "127.0.0.24", asn: 65002, passive: true });
+    const s = await listeningSpeaker("127.0.0.23", { address: "127.0.0.24", asn: 65002, passive: true });
     const peer = await rawPeer(s.listening[0]!.port, "127.0.0.23", "127.0.0.24", 65002);
     const [m] = encodeUpdates(
       {
@@ -183,13 +170,7 @@ describe("RFC 7606 AFI/SAFI disable at the speaker", () => {
   }
 
   it("a malformed MP_REACH_NLRI disables IPv6 for the session; IPv4 goes on", async () => {
-    const s = await createSpeaker({
-      asn: 65001,
-      routerId: "10.255.0.1",
-      listen: [{ host: "127.0.0.25", port: 0 }],
-    });
-    cleanups.push(() => s.close());
-    s.addPeer({
+    const s = await listeningSpeaker("127.0.0.25", {
       address: "127.0.0.26",
       asn: 65002,
       passive: true,
@@ -248,13 +229,7 @@ describe("RFC 7606 AFI/SAFI disable at the speaker", () => {
   });
 
   it("a session whose only family is disabled is reset (the RFC 7606 fallback)", async () => {
-    const s = await createSpeaker({
-      asn: 65001,
-      routerId: "10.255.0.1",
-      listen: [{ host: "127.0.0.27", port: 0 }],
-    });
-    cleanups.push(() => s.close());
-    s.addPeer({ address: "127.0.0.28", asn: 65002, passive: true });
+    const s = await listeningSpeaker("127.0.0.27", { address: "127.0.0.28", asn: 65002, passive: true });
     const peer = await rawPeer(s.listening[0]!.port, "127.0.0.27", "127.0.0.28", 65002);
     // A malformed MP_REACH_NLRI for IPv4 unicast, the session's only family.
     const [m] = encodeUpdates(
@@ -317,13 +292,7 @@ describe("collision detection", () => {
 
 describe("import after a looped first UPDATE (issue 11 §8)", () => {
   it("a looped first UPDATE is rejected and later clean routes are accepted, with IPv6 link-local next hops", async () => {
-    const s = await createSpeaker({
-      asn: 65001,
-      routerId: "10.255.0.1",
-      listen: [{ host: "127.0.0.29", port: 0 }],
-    });
-    cleanups.push(() => s.close());
-    s.addPeer({
+    const s = await listeningSpeaker("127.0.0.29", {
       address: "127.0.0.30",
       asn: 65002,
       passive: true,
@@ -397,15 +366,12 @@ describe("RFC 8654: routes too large for a peer without extended messages (issue
   }
 
   it("B keeps getting every other route and withdrawal; the big route is withdrawn from it, ROUTE-REFRESH and a new peer get what fits", async () => {
-    const s = await createSpeaker({
-      asn: 65001,
-      routerId: "10.255.0.1",
-      listen: [{ host: "127.0.0.31", port: 0 }],
-    });
-    cleanups.push(() => s.close());
-    s.addPeer({ address: "127.0.0.32", asn: 65002, passive: true });
-    s.addPeer({ address: "127.0.0.33", asn: 65003, passive: true });
-    s.addPeer({ address: "127.0.0.34", asn: 65004, passive: true });
+    const s = await listeningSpeaker(
+      "127.0.0.31",
+      { address: "127.0.0.32", asn: 65002, passive: true },
+      { address: "127.0.0.33", asn: 65003, passive: true },
+      { address: "127.0.0.34", asn: 65004, passive: true },
+    );
     const port = s.listening[0]!.port;
     const a = await rawPeer(
       port,
@@ -497,13 +463,7 @@ describe("RFC 8654: routes too large for a peer without extended messages (issue
 
 describe("RFC 6608 at the speaker", () => {
   it("a malformed OPEN received in Established is answered with NOTIFICATION 5/3", async () => {
-    const s = await createSpeaker({
-      asn: 65001,
-      routerId: "10.255.0.1",
-      listen: [{ host: "127.0.0.35", port: 0 }],
-    });
-    cleanups.push(() => s.close());
-    s.addPeer({ address: "127.0.0.36", asn: 65002, passive: true });
+    const s = await listeningSpeaker("127.0.0.35", { address: "127.0.0.36", asn: 65002, passive: true });
     const peer = await rawPeer(s.listening[0]!.port, "127.0.0.35", "127.0.0.36", 65002);
     const notes: Uint8Array[] = [];
     const framer = createFramer();

@@ -1,20 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createSpeaker, isBgpConfigError, type Speaker, type SpeakerEvent } from "../index.js";
+import { waitFor } from "../interop/util.js";
 
 const open: Speaker[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
-
-async function waitFor<T>(f: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Two speakers on distinct loopback addresses: `a` listens, `b` connects. */
 async function pair(o: { asnA?: number; asnB?: number; holdTime?: number } = {}) {
