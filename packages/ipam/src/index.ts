@@ -76,7 +76,9 @@ export {
 export type { NodeSelectorMatcher, NormalizedPool } from "./pools.js";
 export { allocationInScope, allocationNode, buildCheckReport } from "./check.js";
 export type { CheckInput, IpamCheckReport, LeakedHandle } from "./check.js";
-export { affinityName, createIpam, DEFAULT_IPAM_CONFIG } from "./ipam.js";
+export { affinityName } from "./block-rw.js";
+export { DEFAULT_IPAM_CONFIG } from "./client-types.js";
+export { createIpam } from "./ipam.js";
 export type {
   AssignedAddress,
   AutoAssignArgs,
@@ -95,4 +97,4 @@ export type {
   ReleaseAffinitiesResult,
   ReleaseIpsResult,
   ReleaseRequest,
-} from "./ipam.js";
+} from "./client-types.js";

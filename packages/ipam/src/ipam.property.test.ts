@@ -8,7 +8,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cidrContains, formatIp, parseCidr, parseIp } from "./cidr.js";
 import { isIpamError } from "./errors.js";
-import { createIpam, type Ipam } from "./ipam.js";
+import type { Ipam } from "./client-types.js";
+import { createIpam } from "./ipam.js";
 import { putIpamConfig, putPool, putReservation } from "./test-support.js";
 
 // Small pools (four blocks per family) so exhaustion, borrowing and reclaiming happen often.

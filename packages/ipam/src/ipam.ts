@@ -21,28 +21,6 @@ import type { Ipam, IpamOptions } from "./client-types.js";
 import { createIpamContext } from "./context.js";
 import { ipsByHandle, releaseByHandle, releaseIPs } from "./release.js";
 
-export { affinityName } from "./block-rw.js";
-export type {
-  AssignedAddress,
-  AutoAssignArgs,
-  AutoAssignResult,
-  BlockUtilisation,
-  CheckOptions,
-  ClaimAffinityResult,
-  EffectiveIpamConfig,
-  GcOptions,
-  GcResult,
-  Ipam,
-  IpamLogger,
-  IpamOptions,
-  IpamScope,
-  PoolUtilisation,
-  ReleaseAffinitiesResult,
-  ReleaseIpsResult,
-  ReleaseRequest,
-} from "./client-types.js";
-export { DEFAULT_IPAM_CONFIG } from "./client-types.js";
-
 /**
  * Creates an IPAM client over a datastore. Operations of one client are serialised; clients on many
  * hosts run concurrently.

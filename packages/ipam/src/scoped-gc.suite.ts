@@ -5,7 +5,8 @@
  */
 import type { Datastore } from "@margay/datastore";
 import { expect, it } from "vitest";
-import { createIpam, type Ipam } from "./ipam.js";
+import type { Ipam } from "./client-types.js";
+import { createIpam } from "./ipam.js";
 import { putIpamConfig, putPool, racingDatastore, type TestClock } from "./test-support.js";
 import { IpamKind } from "./types.js";
 
