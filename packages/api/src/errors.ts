@@ -59,10 +59,5 @@ export function isApiError(e: unknown, ...codes: ApiErrorCode[]): e is ApiError 
 
 /** Returns true if `e` is an error thrown by this package with the given code. */
 export function hasApiErrorCode(e: unknown, code: ApiErrorCode): boolean {
-  return (
-    typeof e === "object" &&
-    e !== null &&
-    (e as { [API_ERROR_BRAND]?: unknown })[API_ERROR_BRAND] === true &&
-    (e as { code?: unknown }).code === code
-  );
+  return isApiError(e, code);
 }

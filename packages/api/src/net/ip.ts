@@ -16,7 +16,7 @@
  *
  * @packageDocumentation
  */
-import { API_ERROR_BRAND, ApiErrorCode, hasApiErrorCode } from "../errors.js";
+import { API_ERROR_BRAND, ApiErrorCode, isApiError } from "../errors.js";
 
 /** IP version: 4 or 6. */
 export type IpVersion = 4 | 6;
@@ -101,10 +101,13 @@ export class IpParseError extends Error {
 
 /** True if `e` is an {@link IpParseError} (by brand and code, so two module copies agree), optionally of one of `codes`. */
 export function isIpParseError(e: unknown, ...codes: IpParseErrorCode[]): e is IpParseError {
-  const all: readonly IpParseErrorCode[] =
-    codes.length > 0 ? codes : [ApiErrorCode.InvalidIpAddress, ApiErrorCode.InvalidCidr];
-  return all.some((c) => hasApiErrorCode(e, c));
+  return isApiError(e, ...(codes.length > 0 ? codes : IP_PARSE_ERROR_CODES));
 }
+
+const IP_PARSE_ERROR_CODES: readonly IpParseErrorCode[] = [
+  ApiErrorCode.InvalidIpAddress,
+  ApiErrorCode.InvalidCidr,
+];
 
 function describe(v: unknown): string {
   return typeof v === "string" ? v : `${typeof v}`;
