@@ -4,55 +4,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEtcdDatastore,
   createSyncer,
-  type Datastore,
   isDatastoreError,
-  type StoredObject,
   type Syncer,
   type SyncerEvent,
 } from "../index.js";
 import { type EtcdServer, startEtcd, startTcpProxy } from "../testing/index.js";
+import { fold, id, obj, stored, summary, until } from "./syncer.test-util.js";
 
-const obj = (kind: string, name: string, n = 0): StoredObject & { spec: { n: number } } => ({
-  apiVersion: "margay.io/v1",
-  kind,
-  metadata: { name },
-  spec: { n },
-});
-
-async function until(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const id = (e: { kind: string; key: { namespace?: string; name: string } }) =>
-  `${e.kind}/${e.key.namespace ?? ""}/${e.key.name}`;
-
-function fold(events: readonly SyncerEvent[]): Map<string, string> {
-  const state = new Map<string, string>();
-  for (const e of events) {
-    if (e.type === "upsert") state.set(id(e), e.revision);
-    else if (e.type === "delete") state.delete(id(e));
-  }
-  return state;
-}
-
-async function stored(ds: Datastore, kinds: readonly string[]): Promise<Map<string, string>> {
-  const state = new Map<string, string>();
-  for (const kind of kinds) {
-    for (const o of (await ds.list(kind)).items)
-      state.set(`${kind}//${o.metadata.name}`, o.metadata.resourceVersion!);
-  }
-  return state;
-}
+/** How long the interop waits: a real etcd on a busy machine. */
+const WAIT_MS = 30_000;
 
 const sameMap = (a: Map<string, string>, b: Map<string, string>) =>
   a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
-
-const summary = (events: readonly SyncerEvent[]) =>
-  events.map((e) => (e.type === "in-sync" ? "in-sync" : `${e.type} ${id(e)}`));
 
 describe("syncer on a real etcd", () => {
   let etcd: EtcdServer;
@@ -94,7 +57,7 @@ describe("syncer on a real etcd", () => {
         }
         return undefined;
       })();
-      await until(() => events.some((e) => e.type === "in-sync"), "the barrier");
+      await until(() => events.some((e) => e.type === "in-sync"), "the barrier", WAIT_MS);
       expect(summary(events)).toEqual([
         ...[
           "upsert IPPool//a-same",
@@ -122,6 +85,7 @@ describe("syncer on a real etcd", () => {
       await until(
         () => sy.status.relists >= 1 && sy.status.state === "in-sync" && sameMap(fold(events), want),
         "the relist",
+        WAIT_MS,
       );
       await sleep(300);
       const diff = events.slice(before);
@@ -183,7 +147,7 @@ describe("syncer on a real etcd", () => {
         }
         return undefined;
       })();
-      await until(() => events.some((e) => e.type === "in-sync"), "the barrier");
+      await until(() => events.some((e) => e.type === "in-sync"), "the barrier", WAIT_MS);
 
       let acked = 0;
       let unknownOutcome = 0;
@@ -218,17 +182,17 @@ describe("syncer on a real etcd", () => {
         }
       })();
 
-      await until(() => acked >= 20, "20 writes before the crash");
+      await until(() => acked >= 20, "20 writes before the crash", WAIT_MS);
       await etcd.kill();
       await sleep(500);
       await etcd.restart();
       const afterRestart = acked;
-      await until(() => acked >= afterRestart + 20, "20 writes after the restart");
+      await until(() => acked >= afterRestart + 20, "20 writes after the restart", WAIT_MS);
       stop = true;
       await writer;
 
       const want = await stored(ds, kinds);
-      await until(() => sameMap(fold(events), want), "the syncer to catch up");
+      await until(() => sameMap(fold(events), want), "the syncer to catch up", WAIT_MS);
       await sleep(300);
       expect(fold(events)).toEqual(want);
       expect(unknownOutcome).toBeGreaterThan(0); // the crash was felt by the writer

@@ -15,18 +15,7 @@ import {
   type Watch,
   type WatchEvent,
 } from "../index.js";
-
-const obj = (
-  kind: string,
-  name: string,
-  n = 0,
-  namespace?: string,
-): StoredObject & { spec: { n: number } } => ({
-  apiVersion: "margay.io/v1",
-  kind,
-  metadata: namespace === undefined ? { name } : { name, namespace },
-  spec: { n },
-});
+import { fold, obj, stored, summary, until } from "./syncer.test-util.js";
 
 const FAST_RETRY = { initialMs: 10, maxMs: 40 };
 
@@ -45,41 +34,6 @@ function read(s: Syncer, events: SyncerEvent[], opts: { paused?: () => boolean }
   })();
   return ended;
 }
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-const id = (e: { kind: string; key: { namespace?: string; name: string } }) =>
-  `${e.kind}/${e.key.namespace ?? ""}/${e.key.name}`;
-
-/** Applies the stream to a map of key → revision, as a consumer keyed by identity does. */
-function fold(events: readonly SyncerEvent[]): Map<string, string> {
-  const state = new Map<string, string>();
-  for (const e of events) {
-    if (e.type === "upsert") state.set(id(e), e.revision);
-    else if (e.type === "delete") state.delete(id(e));
-  }
-  return state;
-}
-
-/** The store's contents in the same shape as {@link fold}. */
-async function stored(ds: Datastore, kinds: readonly string[]): Promise<Map<string, string>> {
-  const state = new Map<string, string>();
-  for (const kind of kinds) {
-    for (const o of (await ds.list(kind)).items) {
-      state.set(`${kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`, o.metadata.resourceVersion!);
-    }
-  }
-  return state;
-}
-
-const summary = (events: readonly SyncerEvent[]) =>
-  events.map((e) => (e.type === "in-sync" ? "in-sync" : `${e.type} ${id(e)}`));
 
 /**
  * The memory datastore behind a seam the test controls: `cut()` fails every live watch with `unavailable`
