@@ -365,6 +365,29 @@ describe("routes learned over BGP (IP next hops)", () => {
     expect(r?.nodes).toEqual(["c"]);
   });
 
+  it("a learned route follows the node that holds its next hop: moving away, and another node taking it", () => {
+    const c = calc([
+      pool("p4", { cidr: "10.65.0.0/16", vxlanMode: "Always" }),
+      ...BASE,
+      learned("rr", "10.65.8.0/26", ["10.0.1.3"]),
+    ]);
+    // c leaves 10.0.1.3: no node holds the next hop now, and VXLAN needs one.
+    expect(c.apply(node("c", nodeSpec("10.0.1.4/24", "10.65.3.0", "66:00:00:00:00:0c")))).toContainEqual({
+      kind: "route-remove",
+      dst: "10.65.8.0/26",
+    });
+    expect(c.unresolved()).toContainEqual({
+      dst: "10.65.8.0/26",
+      nextHop: "10.0.1.3",
+      reason: "learned-vxlan-without-node",
+    });
+    // d takes 10.0.1.3: the route goes through d's VTEP.
+    c.apply(node("d", nodeSpec("10.0.1.3/24", "10.65.4.0", "66:00:00:00:00:0d")));
+    const r = routes(c).get("10.65.8.0/26");
+    expect(shape(r)).toBe("10.65.4.0/vxlan");
+    expect(r?.nodes).toEqual(["d"]);
+  });
+
   it("an unknown next hop in an IPIP pool is tunnelled (BIRD's krt_tunnel), CrossSubnet by the next hop", () => {
     const c = calc([
       pool("p4", { cidr: "10.65.0.0/16", ipipMode: "CrossSubnet" }),

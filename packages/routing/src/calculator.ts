@@ -427,8 +427,11 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
   const candidates = new Map<string, Map<string, Candidate>>();
   /** node → dsts with a candidate naming that node (invalidated when the node changes). */
   const dstsByNode = new Map<string, Set<string>>();
-  /** dsts with a learned candidate (re-resolved when any node changes: next hops map to nodes). */
-  const learnedDsts = new Set<string>();
+  /**
+   * Learned next hop → dst → how many of the dst's learned candidates name it. A node change re-resolves
+   * the dsts whose next hops are among its old or new addresses (a next hop equal to one is that node).
+   */
+  const learnedByHop = new Map<string, Map<string, number>>();
   const output = new Map<string, RoutingUpdate>();
   const outputJson = new Map<string, string>();
   const unresolvedByDst = new Map<string, UnresolvedRoute[]>();
@@ -438,6 +441,8 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
     let m = candidates.get(dst);
     const old = m?.get(source);
     if (old?.type === "remote") dstsByNode.get(old.node)?.delete(dst);
+    countHops(dst, old, -1);
+    countHops(dst, c, 1);
     if (c === undefined) {
       m?.delete(source);
       if (m?.size === 0) candidates.delete(dst);
@@ -450,9 +455,17 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
         s.add(dst);
       }
     }
-    if (c?.type === "learned") learnedDsts.add(dst);
-    else if (![...(candidates.get(dst)?.values() ?? [])].some((x) => x.type === "learned"))
-      learnedDsts.delete(dst);
+  }
+
+  function countHops(dst: string, c: Candidate | undefined, delta: 1 | -1) {
+    if (c?.type !== "learned") return;
+    for (const ip of c.hops) {
+      let m = learnedByHop.get(ip);
+      if (m === undefined) learnedByHop.set(ip, (m = new Map()));
+      const count = (m.get(dst) ?? 0) + delta;
+      if (count > 0) m.set(dst, count);
+      else if (m.delete(dst) && m.size === 0) learnedByHop.delete(ip);
+    }
   }
 
   function replaceSource(
@@ -498,7 +511,12 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
         return;
       }
       case "node": {
-        indexNodeIps(n.name, nodes.get(n.name), false);
+        const old = nodes.get(n.name);
+        for (const a of [old?.v4, old?.v6, n.node?.v4, n.node?.v6]) {
+          for (const d of (a === undefined ? undefined : learnedByHop.get(a.ip))?.keys() ?? [])
+            dirtyDsts.add(d);
+        }
+        indexNodeIps(n.name, old, false);
         if (n.node === null) nodes.delete(n.name);
         else {
           nodes.set(n.name, n.node);
@@ -508,7 +526,6 @@ export function createRouteCalculator(options: RouteCalculatorOptions): RouteCal
         dirtyKeys.add(`vtep\u0000${n.name}`);
         if (n.name === self) all.v = true;
         for (const d of dstsByNode.get(n.name) ?? []) dirtyDsts.add(d);
-        for (const d of learnedDsts) dirtyDsts.add(d);
         return;
       }
       case "block":
