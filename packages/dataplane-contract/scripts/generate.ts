@@ -199,7 +199,8 @@ function format(path: string, text: string): string {
 /** Every generated file (path relative to the package root → content) for the given .proto text. */
 export function generate(protoText: string): Record<string, string> {
   const root = parse(protoText);
-  const descriptor = protobuf.parse(protoText, { keepCase: false }).root.toJSON();
+  // toJSON leaves comments out, so the comment mode of the one parse does not reach the descriptor.
+  const descriptor = root.toJSON();
   return {
     [GENERATED_FILES.updates]: format(GENERATED_FILES.updates, renderUpdates(root)),
     [GENERATED_FILES.descriptor]: `${JSON.stringify(descriptor, null, 2)}\n`,
