@@ -348,7 +348,7 @@ function scanCidr(s: string): IpCidr | "prefix-length" | undefined {
     }
     if ((digits > 1 && s.charCodeAt(slash + 1) === 48) || len > bits) return "prefix-length";
   }
-  return build(a.version, a.value, a.text, len);
+  return new Cidr(a.version, a.value, a.text, len);
 }
 
 /**
@@ -389,15 +389,6 @@ class Cidr implements IpCidr {
   toJSON(): string {
     return this.text;
   }
-}
-
-function build(
-  version: IpVersion,
-  address: bigint,
-  addressText: string | undefined,
-  prefixLength: number,
-): IpCidr {
-  return new Cidr(version, address, addressText, prefixLength);
 }
 
 /**
@@ -446,7 +437,7 @@ export function parseCidr(text: string, options?: ParseCidrOptions): IpCidr {
 
 /** The prefix of `prefixLength` bits containing the address `value` (host bits are cleared). */
 export function cidrFromValue(version: IpVersion, value: bigint, prefixLength: number): IpCidr {
-  return build(version, value & prefixMask(version, prefixLength), undefined, prefixLength);
+  return new Cidr(version, value & prefixMask(version, prefixLength), undefined, prefixLength);
 }
 
 /** The prefix of `prefixLength` bits containing `ip`. */
