@@ -5,10 +5,10 @@
  * @packageDocumentation
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { exited, run, stopProcess, tempDir, waitFor } from "./util.js";
+import { exited, run, startDaemon, stopProcess, tempDir } from "./util.js";
 
 export const BIRD = "/usr/sbin/bird";
 export const BIRDC = "/usr/sbin/birdc";
@@ -67,33 +67,13 @@ export async function startBird(config: string, name = "bird"): Promise<Bird> {
   const conf = join(t.dir, "bird.conf");
   const sock = join(t.dir, "bird.ctl");
   let proc: ChildProcess;
-  let log = "";
   const launch = async (cfg: string) => {
     await writeFile(conf, cfg);
-    proc = spawn(BIRD, ["-f", "-c", conf, "-s", sock, "-P", join(t.dir, "bird.pid")], {
+    proc = await startDaemon(BIRD, ["-f", "-c", conf, "-s", sock, "-P", join(t.dir, "bird.pid")], {
       cwd: t.dir,
-      stdio: ["ignore", "ignore", "pipe"],
+      ready: async () => (await run(BIRDC, ["-s", sock, "show", "status"], 5000)).includes("Daemon is up"),
+      timeoutMs: 10_000,
     });
-    proc.stderr?.on("data", (d: Buffer) => {
-      log += d.toString();
-    });
-    try {
-      await waitFor(
-        async () => {
-          if (proc.exitCode !== null) throw new Error(`bird exited: ${log}`);
-          return (await run(BIRDC, ["-s", sock, "show", "status"], 5000)).includes("Daemon is up");
-        },
-        "bird to start",
-        10_000,
-      );
-    } catch (e) {
-      // A daemon that never came up must not outlive the run.
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill("SIGKILL");
-        await exited(proc);
-      }
-      throw e;
-    }
   };
   try {
     await launch(config);

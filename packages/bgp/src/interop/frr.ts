@@ -7,10 +7,10 @@
  * @packageDocumentation
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { access, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { exited, run, stopProcess, tempDir, waitFor } from "./util.js";
+import { run, startDaemon, stopProcess, tempDir } from "./util.js";
 
 export const BGPD = "/usr/lib/frr/bgpd";
 export const VTYSH = "/usr/bin/vtysh";
@@ -42,36 +42,26 @@ export async function startFrr(config: string, listen: string, port: number, nam
   const t = await tempDir(`mgbgp-${name}`);
   const conf = join(t.dir, "bgpd.conf");
   await writeFile(conf, config);
-  let log = "";
-  const proc = spawn(
-    BGPD,
-    // -S: stay root (the test owns the process); -Z: no zebra; -P 0: no TCP vty, the socket dir only.
-    ["-f", conf, "-i", join(t.dir, "bgpd.pid"), "--vty_socket", t.dir, "-Z", "-S", "-P", "0"].concat([
-      "-p",
-      String(port),
-      "-l",
-      listen,
-    ]),
-    { cwd: t.dir, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const keep = (d: Buffer) => {
-    log = (log + d.toString()).slice(-20_000);
-  };
-  proc.stdout?.on("data", keep);
-  proc.stderr?.on("data", keep);
   const vtysh = (commands: readonly string[]) =>
     run(VTYSH, ["--vty_socket", t.dir, "-d", "bgpd", ...commands.flatMap((c) => ["-c", c])], 10_000);
+  let proc: ChildProcess;
   try {
-    await waitFor(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`bgpd exited: ${log}`);
-        return (await vtysh(["show bgp summary json"])).includes("{");
+    proc = await startDaemon(
+      BGPD,
+      // -S: stay root (the test owns the process); -Z: no zebra; -P 0: no TCP vty, the socket dir only.
+      ["-f", conf, "-i", join(t.dir, "bgpd.pid"), "--vty_socket", t.dir, "-Z", "-S", "-P", "0"].concat([
+        "-p",
+        String(port),
+        "-l",
+        listen,
+      ]),
+      {
+        cwd: t.dir,
+        ready: async () => (await vtysh(["show bgp summary json"])).includes("{"),
+        timeoutMs: 15_000,
       },
-      "bgpd to start",
-      15_000,
     );
   } catch (e) {
-    await stopProcess(proc);
     await t.remove();
     throw e;
   }
@@ -94,7 +84,6 @@ export async function startFrr(config: string, listen: string, port: number, nam
     },
     stop: async () => {
       await stopProcess(proc);
-      await exited(proc);
       await t.remove();
     },
   };

@@ -5,10 +5,10 @@
  * @packageDocumentation
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { exited, freePort, run, stopProcess, tempDir, waitFor } from "./util.js";
+import { freePort, run, startDaemon, stopProcess, tempDir } from "./util.js";
 
 export const GOBGPD = "/usr/bin/gobgpd";
 export const GOBGP = "/usr/bin/gobgp";
@@ -39,36 +39,23 @@ export async function startGobgp(config: string, name = "gobgp"): Promise<Gobgp>
   const conf = join(t.dir, "gobgpd.toml");
   await writeFile(conf, config);
   const apiPort = await freePort("127.0.0.1");
-  let log = "";
-  const proc = spawn(
-    GOBGPD,
-    ["-f", conf, "-t", "toml", "--api-hosts", `127.0.0.1:${apiPort}`, "--pprof-disable", "-l", "warn"],
-    { cwd: t.dir, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  proc.stdout?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  proc.stderr?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
   const gobgp = (args: readonly string[], timeoutMs?: number) =>
     run(GOBGP, ["-u", "127.0.0.1", "-p", String(apiPort), ...args], timeoutMs);
+  let proc: ChildProcess;
   try {
-    await waitFor(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`gobgpd exited: ${log}`);
-        await gobgp(["global", "-j"], 5000);
-        return true;
+    proc = await startDaemon(
+      GOBGPD,
+      ["-f", conf, "-t", "toml", "--api-hosts", `127.0.0.1:${apiPort}`, "--pprof-disable", "-l", "warn"],
+      {
+        cwd: t.dir,
+        ready: async () => {
+          await gobgp(["global", "-j"], 5000);
+          return true;
+        },
+        timeoutMs: 10_000,
       },
-      "gobgpd to start",
-      10_000,
     );
   } catch (e) {
-    // A daemon that never came up must not outlive the run.
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill("SIGKILL");
-      await exited(proc);
-    }
     await t.remove();
     throw e;
   }

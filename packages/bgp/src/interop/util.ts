@@ -4,11 +4,11 @@
  * @packageDocumentation
  */
 
-import { execFile, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 /** A TCP port free on `host` right now. */
 export function freePort(host: string): Promise<number> {
@@ -76,4 +76,38 @@ export async function stopProcess(p: ChildProcess, graceMs = 3000): Promise<void
   const timer = setTimeout(() => p.kill("SIGKILL"), graceMs);
   await exited(p);
   clearTimeout(timer);
+}
+
+/**
+ * Spawns a daemon in `cwd` (its output kept, the last 20 kB) and polls `ready` until it is true. When the
+ * daemon exits first or `timeoutMs` passes, it is stopped and the promise rejects with its output: a
+ * daemon that never came up must not outlive the run.
+ */
+export async function startDaemon(
+  cmd: string,
+  args: readonly string[],
+  o: { cwd: string; ready: () => Promise<boolean>; timeoutMs: number },
+): Promise<ChildProcess> {
+  const name = basename(cmd);
+  const proc = spawn(cmd, [...args], { cwd: o.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  const keep = (d: Buffer) => {
+    log = (log + d.toString()).slice(-20_000);
+  };
+  proc.stdout?.on("data", keep);
+  proc.stderr?.on("data", keep);
+  try {
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`${name} exited: ${log}`);
+        return o.ready();
+      },
+      `${name} to start`,
+      o.timeoutMs,
+    );
+  } catch (e) {
+    await stopProcess(proc);
+    throw e;
+  }
+  return proc;
 }
