@@ -300,7 +300,8 @@ export async function autoAssign(ctx: IpamContext, args: AutoAssignArgs): Promis
   }
   return ctx.serialised(() =>
     ctx.retrying("autoAssign", args.signal, async (attempt) => {
-      const cfg = await loadConfig(ctx, args.signal, attempt > 1 && ctx.snapshot === undefined);
+      // The cached config unless a conflict on a pool (or an unnamed one) dropped it: then a fresh read.
+      const cfg = await loadConfig(ctx, args.signal);
       requireValidPools(cfg);
       const plan = new Plan();
       const result: AutoAssignResult = { ipv4: [], ipv6: [] };
