@@ -39,8 +39,8 @@ export function summarize(samples: readonly number[]): Summary {
 /** Summarises one field of a list of runs. */
 export const summarizeBy = <T>(runs: readonly T[], f: (r: T) => number): Summary => summarize(runs.map(f));
 
-/** Formats a summary as `median (min–max)`. */
-export function fmt(s: Summary, digits = 1): string {
+/** Formats a summary as `median (min–max)`, with `digits` decimals and thousands separators. */
+export function fmt(s: Pick<Summary, "min" | "median" | "max">, digits = 1): string {
   const f = (x: number) =>
     x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
   return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;

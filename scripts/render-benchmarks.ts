@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { repoRoot, type Summary } from "./bench-kit.js";
+import { fmt, repoRoot, type Summary } from "./bench-kit.js";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -134,8 +134,6 @@ interface Cni {
 
 const num = (x: number, d: number) =>
   x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
-/** `median (min–max)`. */
-const mmm = (s: Summary | CniStat, d = 1) => `${num(s.median, d)} (${num(s.min, d)}–${num(s.max, d)})`;
 const times = (r: number) => `${num(r, r >= 10 ? 0 : 2)}×`;
 
 /**
@@ -195,8 +193,8 @@ export function render(run: Run, source: string): string {
     const v = verdict(ours, peer, better, noun);
     comparisons.push([
       what,
-      mmm(ours, d),
-      `${peerName}: ${mmm(peer, d)}`,
+      fmt(ours, d),
+      `${peerName}: ${fmt(peer, d)}`,
       Number.isFinite(v.ratio) ? v.ratio.toPrecision(2) : "—",
       v.text,
     ]);
@@ -296,16 +294,16 @@ export function render(run: Run, source: string): string {
           "poll query (ms)",
         ],
         [
-          ["sink-only control", mmm(bgp.sinkOnlyControlSeconds, 2), "—", "—", "—", "—", "—", "—"],
+          ["sink-only control", fmt(bgp.sinkOnlyControlSeconds, 2), "—", "—", "—", "—", "—", "—"],
           ...bgp.results.map((r) => [
             names[r.device] ?? r.device,
-            mmm(r.loadSeconds, 2),
-            r.loadSecondsUpper ? mmm(r.loadSecondsUpper, 2) : "—",
-            mmm(r.rssBytesPerRoute, 0),
-            mmm(r.propagateSeconds, 2),
-            mmm(r.rssBytesPerRouteWithOutbound, 0),
-            r.heapBytesPerRouteWithOutbound ? mmm(r.heapBytesPerRouteWithOutbound, 0) : "—",
-            mmm(r.pollQueryMs, 0),
+            fmt(r.loadSeconds, 2),
+            r.loadSecondsUpper ? fmt(r.loadSecondsUpper, 2) : "—",
+            fmt(r.rssBytesPerRoute, 0),
+            fmt(r.propagateSeconds, 2),
+            fmt(r.rssBytesPerRouteWithOutbound, 0),
+            r.heapBytesPerRouteWithOutbound ? fmt(r.heapBytesPerRouteWithOutbound, 0) : "—",
+            fmt(r.pollQueryMs, 0),
           ]),
         ],
       ),
@@ -323,7 +321,7 @@ export function render(run: Run, source: string): string {
       "",
       table(
         ["operation", "ms", "prefixes/s (at the median)"],
-        wire.rows.map((r) => [r.name, mmm(r.millis), num(r.prefixesPerSecond, 0)]),
+        wire.rows.map((r) => [r.name, fmt(r.millis), num(r.prefixesPerSecond, 0)]),
       ),
       "",
     );
@@ -354,14 +352,14 @@ export function render(run: Run, source: string): string {
         [
           [
             `initial sync of ${num(kube.pods, 0)} pods in ${num(kube.namespaces, 0)} namespaces (ms)`,
-            mmm(e.initialSyncMs, 0),
+            fmt(e.initialSyncMs, 0),
           ],
-          ["peak RSS during the sync (MiB)", mmm(e.peakRssMiB, 0)],
-          [`watch events/s end to end (${num(e.events, 0)} events)`, mmm(e.eventsPerSecondEndToEnd, 0)],
-          ["watch events per adapter-busy second", mmm(e.eventsPerAdapterBusySecond, 0)],
-          [`list, ${l.ours.name} (ms)`, mmm(l.ours.ms, 0)],
-          [`list, ${l.peer.name} (ms)`, mmm(l.peer.ms, 0)],
-          [`RSS after the list, ours / peer (MiB)`, `${mmm(l.ours.rssMiB, 0)} / ${mmm(l.peer.rssMiB, 0)}`],
+          ["peak RSS during the sync (MiB)", fmt(e.peakRssMiB, 0)],
+          [`watch events/s end to end (${num(e.events, 0)} events)`, fmt(e.eventsPerSecondEndToEnd, 0)],
+          ["watch events per adapter-busy second", fmt(e.eventsPerAdapterBusySecond, 0)],
+          [`list, ${l.ours.name} (ms)`, fmt(l.ours.ms, 0)],
+          [`list, ${l.peer.name} (ms)`, fmt(l.peer.ms, 0)],
+          [`RSS after the list, ours / peer (MiB)`, `${fmt(l.ours.rssMiB, 0)} / ${fmt(l.peer.rssMiB, 0)}`],
         ],
       ),
       "",
@@ -392,12 +390,12 @@ export function render(run: Run, source: string): string {
       table(
         ["measure (ms)", "Margay", "fair raw", "naive raw"],
         [
-          ["full sync", mmm(dp.fullSync.oursMs), mmm(dp.fullSync.fairRawMs), mmm(dp.fullSync.naiveRawMs)],
+          ["full sync", fmt(dp.fullSync.oursMs), fmt(dp.fullSync.fairRawMs), fmt(dp.fullSync.naiveRawMs)],
           [
             "one-endpoint change",
-            mmm(dp.oneEndpoint.oursMs),
-            mmm(dp.oneEndpoint.fairRawMs),
-            mmm(dp.oneEndpoint.naiveRawMs),
+            fmt(dp.oneEndpoint.oursMs),
+            fmt(dp.oneEndpoint.fairRawMs),
+            fmt(dp.oneEndpoint.naiveRawMs),
           ],
         ],
       ),
@@ -428,11 +426,11 @@ export function render(run: Run, source: string): string {
         ],
         pol.results.map((r) => [
           r.scenario,
-          mmm(r.firstInSyncMs, 0),
-          mmm(r.incremental.changesPerSecond, 0),
-          mmm(r.incremental.changesPerCpuSecond, 0),
-          mmm(r.bruteForce.changesPerSecond, 2),
-          mmm(r.heapMb, 0),
+          fmt(r.firstInSyncMs, 0),
+          fmt(r.incremental.changesPerSecond, 0),
+          fmt(r.incremental.changesPerCpuSecond, 0),
+          fmt(r.bruteForce.changesPerSecond, 2),
+          fmt(r.heapMb, 0),
         ]),
       ),
       "",
@@ -474,7 +472,7 @@ export function render(run: Run, source: string): string {
           r.backend + (r.backend === "etcd3 raw" && r.baseline ? ` ${r.baseline}` : ""),
           r.op,
           r.mode,
-          mmm(r.opsPerSecSummary, 0),
+          fmt(r.opsPerSecSummary, 0),
         ]),
       ),
       "",
@@ -504,7 +502,7 @@ export function render(run: Run, source: string): string {
       "",
       table(
         ["backend", "op", "allocators", "ops/s"],
-        ipam.rows.map((r) => [r.backend, r.op, r.allocators, mmm(r.opsPerSecSummary, 0)]),
+        ipam.rows.map((r) => [r.backend, r.op, r.allocators, fmt(r.opsPerSecSummary, 0)]),
       ),
       "",
     );
@@ -530,11 +528,11 @@ export function render(run: Run, source: string): string {
       table(
         ["", "median (min–max)", "p90"],
         [
-          ["bridge + host-local ADD+DEL", mmm(s.hostLocal), num(s.hostLocal.p90, 1)],
-          ["bridge + margay-ipam ADD+DEL", mmm(s.margay), num(s.margay.p90, 1)],
-          ["host-local ADD / DEL alone", `${mmm(s.hlAdd)} / ${mmm(s.hlDel)}`, ""],
-          ["margay-ipam ADD / DEL alone", `${mmm(s.mgAdd)} / ${mmm(s.mgDel)}`, ""],
-          ["`node -e 0` (floor)", mmm(s.node), num(s.node.p90, 1)],
+          ["bridge + host-local ADD+DEL", fmt(s.hostLocal), num(s.hostLocal.p90, 1)],
+          ["bridge + margay-ipam ADD+DEL", fmt(s.margay), num(s.margay.p90, 1)],
+          ["host-local ADD / DEL alone", `${fmt(s.hlAdd)} / ${fmt(s.hlDel)}`, ""],
+          ["margay-ipam ADD / DEL alone", `${fmt(s.mgAdd)} / ${fmt(s.mgDel)}`, ""],
+          ["`node -e 0` (floor)", fmt(s.node), num(s.node.p90, 1)],
         ],
       ),
       "",

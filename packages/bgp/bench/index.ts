@@ -31,7 +31,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { size, summarize, summarizeBy, type Summary, writeResult } from "../../../scripts/bench-kit.js";
+import { fmt, size, summarize, summarizeBy, type Summary, writeResult } from "../../../scripts/bench-kit.js";
 import { startBird } from "../src/interop/bird.js";
 import { haveFrr, startFrr, VTYSH } from "../src/interop/frr.js";
 import { startGobgp } from "../src/interop/gobgp.js";
@@ -541,8 +541,7 @@ async function main(): Promise<void> {
   }
   const results = chosen.map(([name]) => summarizeDevice(name, runs.get(name)!));
   const controlSeconds = summarize(control);
-  const s = (x: Summary | undefined, d = 2) =>
-    x === undefined ? "—" : `${x.median.toFixed(d)} (${x.min.toFixed(d)}–${x.max.toFixed(d)})`;
+  const s = (x: Summary | undefined, d = 2) => (x === undefined ? "—" : fmt(x, d));
   console.log("");
   console.log(`median (min–max) of ${REPEAT} runs; completion polled every ${POLL_MS} ms for every device`);
   console.log(

@@ -8,7 +8,7 @@
  * Each operation runs 5 times (min/median/max). `BENCH_QUICK=1`: 10,000 prefixes. Writes `bgp-wire.json`
  * where scripts/bench-kit.ts says.
  */
-import { type Summary, size, summarize, writeResult } from "../../../scripts/bench-kit.js";
+import { fmt, type Summary, size, summarize, writeResult } from "../../../scripts/bench-kit.js";
 import {
   createCodecContext,
   createFramer,
@@ -153,7 +153,7 @@ console.log(
 console.log(`${"operation".padEnd(42)} ${"ms median (min–max)".padStart(24)} ${"prefixes/s".padStart(14)}`);
 for (const r of rows)
   console.log(
-    `${r.name.padEnd(42)} ${`${r.millis.median.toFixed(1)} (${r.millis.min.toFixed(1)}–${r.millis.max.toFixed(1)})`.padStart(24)} ${Math.round(r.prefixesPerSecond).toLocaleString("en").padStart(14)}`,
+    `${r.name.padEnd(42)} ${fmt(r.millis).padStart(24)} ${Math.round(r.prefixesPerSecond).toLocaleString("en").padStart(14)}`,
   );
 
 writeResult("bgp-wire", {

@@ -27,7 +27,7 @@ import {
   renderRuleset,
 } from "@margay/dataplane";
 import { createNetnsLab } from "@margay/dataplane/testing";
-import { summarize, writeResult } from "../../../scripts/bench-kit.js";
+import { fmt, summarize, writeResult } from "../../../scripts/bench-kit.js";
 import {
   DELTAS,
   ENDPOINTS,
@@ -201,19 +201,17 @@ async function main() {
           programmedRoutes: snap.routes.length,
           node: process.version,
         };
-        const f = (x: ReturnType<typeof summarize>) =>
-          `${x.median.toFixed(1)} (${x.min.toFixed(1)}–${x.max.toFixed(1)})`;
         console.table({
           [`full sync (${result.scale.routes} routes, ${ENDPOINTS} endpoints)`]: {
-            "ours ms": f(result.fullSync.oursMs),
-            "naive raw ms": f(result.fullSync.naiveRawMs),
-            "fair raw ms": f(result.fullSync.fairRawMs),
+            "ours ms": fmt(result.fullSync.oursMs),
+            "naive raw ms": fmt(result.fullSync.naiveRawMs),
+            "fair raw ms": fmt(result.fullSync.fairRawMs),
             "ours/fair (medians)": result.fullSync.oursOverFairRaw.toFixed(2),
           },
           "one-endpoint change": {
-            "ours ms": f(result.oneEndpoint.oursMs),
-            "naive raw ms": f(result.oneEndpoint.naiveRawMs),
-            "fair raw ms": f(result.oneEndpoint.fairRawMs),
+            "ours ms": fmt(result.oneEndpoint.oursMs),
+            "naive raw ms": fmt(result.oneEndpoint.naiveRawMs),
+            "fair raw ms": fmt(result.oneEndpoint.fairRawMs),
             "ours/fair (medians)": result.oneEndpoint.oursOverFairRaw.toFixed(2),
           },
         });

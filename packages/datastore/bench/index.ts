@@ -19,7 +19,7 @@ import {
   type StoredObject,
 } from "../src/index.js";
 import { startEtcd } from "../src/testing/index.js";
-import { quick, type Summary, summarize, writeResult } from "../../../scripts/bench-kit.js";
+import { fmt, quick, type Summary, summarize, writeResult } from "../../../scripts/bench-kit.js";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? (quick ? "0.05" : "1"));
 const ROUNDS = 3;
@@ -222,7 +222,7 @@ function print(rows: Row[]) {
       r.op,
       r.mode,
       String(r.ops),
-      `${r.opsPerSec.toFixed(0)} (${r.opsPerSecSummary.min.toFixed(0)}–${r.opsPerSecSummary.max.toFixed(0)})`,
+      fmt(r.opsPerSecSummary, 0),
       r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`,
       r.backend === "etcd (ours)" && put !== undefined ? put.opsPerSec.toFixed(0) : "",
     ];
@@ -231,10 +231,10 @@ function print(rows: Row[]) {
     `median (min–max) of ${ROUNDS} interleaved rounds; ${CONCURRENCY}-way = ${CONCURRENCY} workers in one process; etcd data on ${etcdStorage}\n`,
   );
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(fmt(head));
+  const tableRow = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(tableRow(head));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const l of lines) console.log(fmt(l));
+  for (const l of lines) console.log(tableRow(l));
 }
 
 async function main() {

@@ -15,7 +15,7 @@ import { startEtcd } from "@margay/datastore/testing";
 import { Etcd3 } from "etcd3";
 import { createIpam, type Ipam } from "../src/index.js";
 import { putIpamConfig, putPool } from "../src/test-support.js";
-import { quick, type Summary, summarize, writeResult } from "../../../scripts/bench-kit.js";
+import { fmt, quick, type Summary, summarize, writeResult } from "../../../scripts/bench-kit.js";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? (quick ? "0.02" : "1"));
 let etcdStorage = "disk";
@@ -238,17 +238,17 @@ async function main(): Promise<void> {
     String(r.allocators),
     String(r.ops),
     r.seconds.toFixed(2),
-    `${r.opsPerSec.toFixed(0)} (${r.opsPerSecSummary!.min.toFixed(0)}–${r.opsPerSecSummary!.max.toFixed(0)})`,
+    fmt(r.opsPerSecSummary!, 0),
     r.ratioToRawTxn === undefined ? "" : `${r.ratioToRawTxn.toFixed(2)}x`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  const tableRow = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   console.log(
     `median (min–max) of ${ROUNDS} interleaved rounds; allocators on different hosts, one datastore client each; etcd data on ${etcdStorage}\n`,
   );
-  console.log(fmt(header));
+  console.log(tableRow(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const b of body) console.log(fmt(b));
+  for (const b of body) console.log(tableRow(b));
 
   writeResult("ipam", {
     bench: "ipam",

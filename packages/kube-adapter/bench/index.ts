@@ -11,7 +11,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { size, type summarize, summarizeBy, writeResult } from "../../../scripts/bench-kit.js";
+import { fmt, size, type Summary, summarizeBy, writeResult } from "../../../scripts/bench-kit.js";
 import { startFakeServerThread } from "./fake-server.js";
 
 const PODS = Number(process.env.BENCH_PODS ?? size(50_000, 2_000));
@@ -129,8 +129,7 @@ async function main() {
     },
     node: process.version,
   };
-  const s = (x: ReturnType<typeof summarize>) =>
-    `${Math.round(x.median)} (${Math.round(x.min)}–${Math.round(x.max)})`;
+  const s = (x: Summary) => fmt(x, 0);
   console.table({
     "initial sync (ms)": s(results.endToEnd.initialSyncMs),
     "peak RSS (MiB)": s(results.endToEnd.peakRssMiB),

@@ -21,7 +21,7 @@ import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { createCalcGraph, type PolicyModelResource } from "../src/index.js";
-import { type Summary, size, summarize, writeResult } from "../../../scripts/bench-kit.js";
+import { fmt, type Summary, size, summarize, writeResult } from "../../../scripts/bench-kit.js";
 import { APPS, buildCluster, type ClusterSpec, endpoint, initialApp, rng } from "./cluster.js";
 
 const SPEC: ClusterSpec = size(
@@ -198,7 +198,7 @@ async function main() {
     };
     results.push(row);
   }
-  const f = (x: Summary, d = 0) => `${x.median.toFixed(d)} (${x.min.toFixed(d)}–${x.max.toFixed(d)})`;
+  const f = (x: Summary, d = 0) => fmt(x, d);
   console.table(
     results.map((x) => ({
       scenario: x.scenario,
