@@ -129,7 +129,9 @@ export class ActiveRulesCalculator {
     }
     if (placementChanged(old, next)) {
       if (old !== undefined) endpoints.markSelected(old.selector.id);
-      if (next !== undefined) endpoints.markSelected(next.selector.id);
+      // An order or flag change keeps the selector: its endpoints are marked once.
+      if (next !== undefined && next.selector.id !== old?.selector.id)
+        endpoints.markSelected(next.selector.id);
     }
     const active = next !== undefined && (this.#selLocalCount.get(next.selector.id) ?? 0) > 0;
     // Take the new version's IP sets before dropping the old one's, so shared sets never churn.
