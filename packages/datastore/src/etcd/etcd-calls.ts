@@ -25,6 +25,12 @@ import { type DiagnosisTls, diagnoseEndpoint } from "./tls-diagnosis.js";
 /** Delays between attempts of an idempotent read: 100 ms, 200 ms, … (no jitter: each may pick another endpoint). */
 const READ_RETRY = Object.freeze({ initialMs: 100, maxMs: 2_000, factor: 2, jitter: 0 });
 
+/** A TLS diagnosis: running while `settledAt` is undefined. */
+interface Diagnosis {
+  settledAt: number | undefined;
+  result: Promise<DatastoreError | undefined>;
+}
+
 /** What {@link EtcdCalls} needs to know of its datastore. */
 export interface EtcdCallsOptions {
   endpoints: readonly string[];
@@ -41,7 +47,8 @@ export class EtcdCalls {
   readonly #o: EtcdCallsOptions;
   /** The last connection-level failure, for calls the circuit breaker turns away without trying. */
   #lastFailure: DatastoreError | undefined;
-  #diagnosis: { at: number; result: Promise<DatastoreError | undefined> } | undefined;
+  /** The last diagnosis: shared while it runs, and for a second after it settled. */
+  #diagnosis: Diagnosis | undefined;
 
   constructor(options: EtcdCallsOptions) {
     this.#o = options;
@@ -119,10 +126,15 @@ export class EtcdCalls {
     return mapped;
   }
 
-  /** One TLS handshake per endpoint (at most once a second); the first misconfiguration found, if any. */
+  /**
+   * One TLS handshake per endpoint, the first misconfiguration found, if any. Calls failing meanwhile, or
+   * within a second after, share it: one set of handshakes at a time, however long one takes to time out.
+   */
   #diagnose(): Promise<DatastoreError | undefined> {
-    const now = Date.now();
-    if (this.#diagnosis !== undefined && now - this.#diagnosis.at < 1_000) return this.#diagnosis.result;
+    const last = this.#diagnosis;
+    if (last !== undefined && (last.settledAt === undefined || Date.now() - last.settledAt < 1_000)) {
+      return last.result;
+    }
     const { endpoints, tls, diagnoseTimeoutMs } = this.#o;
     const result = Promise.all(endpoints.map((ep) => diagnoseEndpoint(ep, tls, diagnoseTimeoutMs))).then(
       (all) => {
@@ -135,7 +147,12 @@ export class EtcdCalls {
         });
       },
     );
-    this.#diagnosis = { at: now, result };
+    const entry: Diagnosis = { settledAt: undefined, result };
+    // diagnoseEndpoint never rejects, so neither does `result`.
+    void result.then(() => {
+      entry.settledAt = Date.now();
+    });
+    this.#diagnosis = entry;
     return result;
   }
 }
