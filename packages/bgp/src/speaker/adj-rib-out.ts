@@ -90,13 +90,15 @@ export function flushPeer(core: SpeakerCore, op: PeerRt): void {
     // RFC 8654 §4: a route that does not fit this peer's message size is not advertised to it, and
     // withdrawn if it had been; the rest of the batch still goes out and the Adj-RIB-Out keeps only
     // what was sent.
-    const withdraw = new OutQueue();
+    // Built only when a route does not fit: most flushes have none, and an OutQueue is not free.
+    let withdraw: OutQueue | undefined;
     let first: unknown;
     msgs = op.pending.drain(codec, (afi, len, v4, v6, set, err) => {
       first ??= err;
+      withdraw ??= new OutQueue();
       if (core.rib.unadvertise(op.rib, afi, len, v4, v6, set)) withdraw.add(afi, len, v4, v6, null);
     });
-    if (first !== undefined) {
+    if (withdraw !== undefined) {
       core.log.warn(
         { peer: op.opts.id, withdrawn: withdraw.size, maxMessageSize: codec.maxMessageSize, err: first },
         "bgp routes too large for peer not advertised",
