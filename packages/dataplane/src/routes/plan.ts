@@ -355,7 +355,6 @@ function planOne(
   r: RouteUpdate,
   warnings: string[],
 ): ProgrammedRoute | undefined {
-  const local = state.hosts.get(options.nodeName);
   if (r.type === "local-block") {
     return { dst: r.dst, type: "blackhole", nextHops: [] };
   }
@@ -363,49 +362,62 @@ function planOne(
     return { dst: r.dst, type: "unicast", nextHops: [{ dev: r.ifname, onlink: false }] };
   }
   const dst = cidrOrThrow(r.dst);
+  // Hops resolved upstream (e.g. by @margay/routing) are programmed as given; otherwise the nodes are
+  // resolved here. Either way only the devices are ours.
+  const resolved =
+    r.nextHops !== undefined && r.nextHops.length > 0
+      ? r.nextHops
+      : nodeHops(state, options, r, dst, warnings);
   const hops: NextHop[] = [];
-  if (r.nextHops !== undefined && r.nextHops.length > 0) {
-    // Resolved upstream (e.g. by @margay/routing): program as given, only the devices are ours.
-    for (const h of r.nextHops) {
-      if (ipVersion(h.via) !== dst.version) {
-        warnings.push(`route ${r.dst}: next hop ${h.via} is not IPv${dst.version}`);
-      } else if (h.encapsulation === "none") {
-        hops.push({ via: h.via, onlink: false });
-      } else if (dst.version !== 4) {
-        warnings.push(`route ${r.dst}: ${h.encapsulation} is IPv4 only here`);
-      } else if (h.encapsulation === "vxlan") {
-        hops.push({ via: h.via, dev: options.vxlanDevice, onlink: true });
-      } else if (!options.ipipSupported) {
-        warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
-      } else {
-        hops.push({ via: h.via, dev: options.ipipDevice, onlink: true });
-      }
+  for (const h of resolved) {
+    if (ipVersion(h.via) !== dst.version) {
+      warnings.push(`route ${r.dst}: next hop ${h.via} is not IPv${dst.version}`);
+    } else if (h.encapsulation === "none") {
+      hops.push({ via: h.via, onlink: false });
+    } else if (dst.version !== 4) {
+      warnings.push(`route ${r.dst}: ${h.encapsulation === "vxlan" ? "VXLAN" : "IPIP"} is IPv4 only here`);
+    } else if (h.encapsulation === "vxlan") {
+      hops.push({ via: h.via, dev: options.vxlanDevice, onlink: true });
+    } else if (!options.ipipSupported) {
+      warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
+    } else {
+      hops.push({ via: h.via, dev: options.ipipDevice, onlink: true });
     }
-    return hops.length > 0 ? { dst: r.dst, type: "unicast", nextHops: sortNextHops(hops) } : undefined;
   }
+  return hops.length > 0 ? { dst: r.dst, type: "unicast", nextHops: sortNextHops(hops) } : undefined;
+}
+
+/** The next hops of a route naming nodes: each node's address (VTEP for VXLAN), the pool's encapsulation. */
+function nodeHops(
+  state: RouteState,
+  options: RoutePlanOptions,
+  r: RouteUpdate,
+  dst: IpCidr,
+  warnings: string[],
+): RouteNextHop[] {
+  const local = state.hosts.get(options.nodeName);
   const pool = poolFor(state, dst);
+  const out: RouteNextHop[] = [];
   for (const node of r.nodes ?? []) {
     const nodeIp = firstAddress(state.hosts.get(node), dst.version);
     if (nodeIp === undefined) {
       warnings.push(`route ${r.dst}: no IPv${dst.version} address known for node ${node}`);
       continue;
     }
-    let encap: Encapsulation = pool?.encapsulation ?? "none";
-    if (encap !== "none" && pool?.crossSubnet === true && sameSubnet(local, nodeIp)) encap = "none";
-    if (encap === "none") {
-      hops.push({ via: nodeIp, onlink: false });
-    } else if (encap === "vxlan") {
+    let encapsulation: Encapsulation = pool?.encapsulation ?? "none";
+    if (encapsulation !== "none" && pool?.crossSubnet === true && sameSubnet(local, nodeIp))
+      encapsulation = "none";
+    let via = nodeIp;
+    // IPv6 VXLAN is refused by the caller; only an IPv4 route needs the node's VTEP.
+    if (encapsulation === "vxlan" && dst.version === 4) {
       const vtep = state.vteps.get(node);
-      if (dst.version !== 4) warnings.push(`route ${r.dst}: VXLAN is IPv4 only here`);
-      else if (vtep === undefined) warnings.push(`route ${r.dst}: no VTEP known for node ${node}`);
-      else hops.push({ via: vtep.tunnelAddress, dev: options.vxlanDevice, onlink: true });
-    } else if (!options.ipipSupported) {
-      warnings.push(`route ${r.dst}: IPIP is not supported by this kernel (no ipip module)`);
-    } else if (dst.version !== 4) {
-      warnings.push(`route ${r.dst}: IPIP is IPv4 only`);
-    } else {
-      hops.push({ via: nodeIp, dev: options.ipipDevice, onlink: true });
+      if (vtep === undefined) {
+        warnings.push(`route ${r.dst}: no VTEP known for node ${node}`);
+        continue;
+      }
+      via = vtep.tunnelAddress;
     }
+    out.push({ via, encapsulation, node });
   }
-  return hops.length > 0 ? { dst: r.dst, type: "unicast", nextHops: sortNextHops(hops) } : undefined;
+  return out;
 }
