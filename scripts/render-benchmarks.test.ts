@@ -83,6 +83,17 @@ function fixture(): Run {
           },
         },
       },
+      dataplane: {
+        exitCode: 0,
+        seconds: 1,
+        results: {
+          dataplane: {
+            scale: { routes: 500, endpoints: 50, policies: 10, ipSets: 11, nftBytes: 4096 },
+            fullSync: { oursMs: s(3, 4), naiveRawMs: s(5, 6), fairRawMs: s(4, 5) },
+            oneEndpoint: { oursMs: s(1, 2, 3), naiveRawMs: s(2, 3, 4), fairRawMs: s(1, 2, 2) },
+          },
+        },
+      },
       policy: { exitCode: 1, seconds: 1, results: {} },
     },
   };
@@ -114,6 +125,10 @@ describe("render", () => {
 
   it("states the pass count the wire run recorded, not a typed-in one", () => {
     expect(doc).toContain("**@margay/bgp wire path** (1,000 prefixes, 7 passes each, ms):");
+  });
+
+  it("states how many samples each dataplane figure has", () => {
+    expect(doc).toContain("2 full syncs and 3 one-endpoint changes on each side.");
   });
 
   it("names failed packages and divides by no typed-in rate", () => {

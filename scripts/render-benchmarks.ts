@@ -385,7 +385,8 @@ export function render(run: Run, source: string): string {
       `${num(dp.scale.routes, 0)} routes, ${num(dp.scale.endpoints, 0)} endpoints, ${dp.scale.policies} policies, ${dp.scale.ipSets} IP sets,`,
       `a ${num(dp.scale.nftBytes / 1024, 0)} KiB nftables ruleset, in a scratch namespace. Two raw baselines applying the same`,
       "pre-rendered content: *naive* (a fresh `ip -batch`, then a fresh `nft -f`) and *fair* (a long-lived",
-      "`ip -batch -` fed the same lines, `nft -f` in parallel). Rounds interleave the three.",
+      "`ip -batch -` fed the same lines, `nft -f` in parallel). Rounds interleave the three:",
+      `${dp.fullSync.oursMs.n} full syncs and ${dp.oneEndpoint.oursMs.n} one-endpoint changes on each side.`,
       "",
       table(
         ["measure (ms)", "Margay", "fair raw", "naive raw"],
