@@ -26,10 +26,7 @@ const DEFAULTS = Object.freeze({
 });
 
 /** Labels of a node, for pool node selectors (see {@link IpamOptions.nodeLabels}). */
-export type NodeLabelsFn = (
-  node: string,
-  options: { signal?: AbortSignal },
-) => Promise<Record<string, string>>;
+type NodeLabelsFn = NonNullable<IpamOptions["nodeLabels"]>;
 
 /** The datastore error code of `e`, if it carries one. */
 export function dsCode(e: unknown): string | undefined {
@@ -56,7 +53,7 @@ function conflictKind(e: unknown): string | undefined {
 }
 
 /** The `aborted` error of an operation whose signal fired. */
-export function abortError(signal: AbortSignal): IpamError {
+function abortError(signal: AbortSignal): IpamError {
   return new IpamError(IpamErrorCode.Aborted, "operation aborted", { cause: signal.reason });
 }
 

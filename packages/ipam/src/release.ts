@@ -30,7 +30,7 @@ import { type IpamBlockSpec, IpamKind } from "./types.js";
 import { checkName } from "./validate.js";
 
 /** Addresses per release transaction (see `releaseIPs`). */
-export const RELEASE_CHUNK = 32;
+const RELEASE_CHUNK = 32;
 
 /** The block holding `addr`: the pool's grid first, then any stored block (a resized or deleted pool). */
 async function blockForAddress(
