@@ -1,35 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { AttrStore } from "../rib/attrs.js";
+import { parseRibPrefix } from "../rib/policy.js";
 import { DEFAULT_CODEC_CONTEXT } from "../wire/context.js";
 import { decodeUpdate } from "../wire/update.js";
-import { Afi, type Prefix } from "../wire/types.js";
+import { formatPrefix } from "../wire/prefix.js";
+import { Afi } from "../wire/types.js";
 import { OutQueue } from "./out-queue.js";
 
 const ctx = DEFAULT_CODEC_CONTEXT;
 
 function v4(text: string): [number, number] {
-  const [a, l] = text.split("/");
-  const n = a!.split(".").reduce((x, o) => x * 256 + Number(o), 0);
-  return [n, Number(l)];
+  const p = parseRibPrefix(text);
+  return [p.v4, p.len];
 }
 
 function v6(text: string): [Uint8Array, number] {
-  const [a, l] = text.split("/");
-  // Only the short forms used below ("2001:db8:N::").
-  const groups = a!.replace(/::$/, "").split(":");
-  const b = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const n = Number.parseInt(g, 16);
-    b[i * 2] = n >> 8;
-    b[i * 2 + 1] = n & 0xff;
-  });
-  return [b, Number(l)];
+  const p = parseRibPrefix(text);
+  return [p.v6!, p.len];
 }
 
-const text = (p: Prefix) =>
-  p.afi === Afi.IPv4
-    ? `${[...p.addr.subarray(0, 4)].join(".")}/${p.len}`
-    : `${Buffer.from(p.addr).toString("hex")}/${p.len}`;
+const text = formatPrefix;
 
 /** What a peer holds after applying `msgs` in order, starting from `initial` (prefix → next hop). */
 function apply(msgs: Uint8Array[], initial: Record<string, string> = {}): Record<string, string> {
@@ -80,9 +70,9 @@ describe("OutQueue", () => {
     q.add(Afi.IPv6, pl, 0, p, a6);
     q.add(Afi.IPv6, pl, 0, p, null);
     q.add(Afi.IPv6, xl, 0, x, a6);
-    const pk = `${Buffer.from(p).toString("hex")}/48`;
-    const xk = `${Buffer.from(x).toString("hex")}/48`;
-    expect(apply(q.drain(ctx), { [pk]: "2001:db8::9" })).toEqual({ [xk]: "2001:db8::1" });
+    expect(apply(q.drain(ctx), { "2001:db8:2::/48": "2001:db8::9" })).toEqual({
+      "2001:db8:1::/48": "2001:db8::1",
+    });
   });
 
   it("keeps the last change of every prefix across table growth (thousands of prefixes, several lengths)", () => {
