@@ -41,7 +41,8 @@ describe("verdict", () => {
 function fixture(): Run {
   const dev = (device: string, load: number, rss: number) => ({
     device,
-    loadSeconds: s(load, load * 1.1, load * 1.2),
+    loadSeconds: s(load * 0.9, load, load * 1.1),
+    loadSecondsUpper: s(load, load * 1.1, load * 1.2),
     propagateSeconds: s(1, 1.1, 1.2),
     rssBytesPerRoute: s(rss, rss, rss),
     rssBytesPerRouteWithOutbound: s(rss * 2, rss * 2, rss * 2),
