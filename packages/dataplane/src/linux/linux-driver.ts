@@ -94,8 +94,8 @@ export interface LinuxDataplane extends DataplaneDriver {
   reconcile(options?: DriverCallOptions): Promise<{ added: number; removed: number }>;
   /**
    * Workload-prefixed interfaces that no programmed endpoint names, as of the last check (first in-sync,
-   * each reconcile, each batch that removes an endpoint). Their traffic is dropped; each is logged once
-   * (`warn`, "workload interface has no endpoint") when first seen.
+   * each reconcile, each batch that removes an endpoint), less those an endpoint has named since. Their
+   * traffic is dropped; each is logged once (`warn`, "workload interface has no endpoint") when first seen.
    */
   readonly unclaimedInterfaces: readonly string[];
   /** Result of the IPIP probe (made when a pool first asks for IPIP after in-sync; undefined before). */

@@ -27,7 +27,10 @@ export interface PolicySync {
   program(full: boolean, signal: AbortSignal | undefined): Promise<void>;
   /** The policy fields of a snapshot: the last state the kernel accepted. */
   acceptedSnapshot(): Pick<DataplaneSnapshot, "ipSets" | "policies" | "endpoints" | "natPools">;
-  /** Workload-prefixed interfaces no accepted endpoint names, as of the last {@link checkUnclaimed}. */
+  /**
+   * Workload-prefixed interfaces no accepted endpoint names, as of the last {@link checkUnclaimed}, less
+   * those an accepted endpoint has named since.
+   */
   readonly unclaimedInterfaces: readonly string[];
   /** Finds workload-prefixed interfaces no accepted endpoint names (their traffic is dropped); logs new ones. */
   checkUnclaimed(signal: AbortSignal | undefined): Promise<void>;
@@ -60,7 +63,11 @@ export function createPolicySync({ runner, ns, model, render, enabled, log }: Po
   let unclaimed = new Set<string>();
 
   const commitPolicy = () => {
-    for (const u of pendingPolicy) applyPolicyUpdate(accepted, u);
+    for (const u of pendingPolicy) {
+      applyPolicyUpdate(accepted, u);
+      // An endpoint naming an unclaimed interface claims it now: no need to list the links again.
+      if (u.kind === "workload-endpoint-update") unclaimed.delete(u.ifname);
+    }
     pendingPolicy = [];
     acceptedNatPools = natPools(model.routes.pools);
     dirty = freshDirty();

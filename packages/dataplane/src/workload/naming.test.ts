@@ -120,6 +120,15 @@ describe("one name for one interface", () => {
     // Logged once, not at every check.
     await d.reconcile();
     expect(logger.find({ level: "warn" })).toHaveLength(1);
+    // An endpoint naming it claims it at once, without waiting for the next check.
+    graph.upsert({
+      apiVersion: "margay.io/v1",
+      kind: "WorkloadEndpoint",
+      metadata: { name: "a-k8s-gone-eth0", namespace: "default", labels: {} },
+      spec: { node: "a", interfaceName: orphan, ipNetworks: ["10.0.0.3/32"], profiles: [] },
+    });
+    await d.apply(graph.flush());
+    expect(d.unclaimedInterfaces).toEqual([]);
     await d.close();
   });
 });
