@@ -197,7 +197,6 @@ async function main() {
           },
           fullSync: cmp(oursFull, rawFull, fairFull),
           oneEndpoint: cmp(oursDelta, rawDelta, fairDelta),
-          goals: { fullSyncRatioMax: 1.2, oneEndpointMsMax: 50 },
           programmedRoutes: snap.routes.length,
           node: process.version,
         };
