@@ -138,14 +138,6 @@ const NO_EXPORT = 0xffffff01;
 const NO_ADVERTISE = 0xffffff02;
 const NO_EXPORT_SUBCONFED = 0xffffff03;
 
-function ipv4Num(s: string): number {
-  return parseIpv4(s) ?? 0;
-}
-
-function isDottedQuad(s: string): boolean {
-  return parseIpv4(s) !== undefined;
-}
-
 /** Address as 32 hex digits (IPv4 as ::ffff:a.b.c.d) so text comparison orders addresses. */
 export function addressRank(address: string): string {
   const v4 = parseIpv4(address);
@@ -178,11 +170,10 @@ export class Rib {
 
   constructor(o: RibOptions) {
     if (!validAsn(o.localAsn)) throw invalid("asn", o.localAsn, "must be 1..4294967295");
-    if (!isDottedQuad(o.routerId) || ipv4Num(o.routerId) === 0) {
-      throw invalid("routerId", o.routerId, "must be a non-zero dotted quad");
-    }
+    const routerIdNum = parseIpv4(o.routerId);
+    if (!routerIdNum) throw invalid("routerId", o.routerId, "must be a non-zero dotted quad");
     const clusterId = o.clusterId ?? o.routerId;
-    if (!isDottedQuad(clusterId)) throw invalid("clusterId", clusterId, "must be a dotted quad");
+    if (parseIpv4(clusterId) === undefined) throw invalid("clusterId", clusterId, "must be a dotted quad");
     const maxPaths = o.maxPaths ?? 1;
     if (!Number.isInteger(maxPaths) || maxPaths < 1) throw invalid("maxPaths", maxPaths, "must be >= 1");
     this.localAsn = o.localAsn;
@@ -191,7 +182,7 @@ export class Rib {
     this.decision = { alwaysCompareMed: o.alwaysCompareMed ?? false, maxPaths, igpCost: o.igpCost };
     this.local = this.makePeer(0, { address: "0.0.0.0", asn: o.localAsn, families: ["1/1", "2/1"] });
     this.local.routerId = o.routerId;
-    this.local.routerIdNum = ipv4Num(o.routerId);
+    this.local.routerIdNum = routerIdNum;
   }
 
   /** Number of destinations in the Loc-RIB. */
