@@ -15,6 +15,8 @@ npx lerna run check:exports --loglevel warn
 echo "==> tests"
 mkdir -p bench-results
 report=bench-results/vitest-report.json
+# A run that dies before writing its report must not leave the last run's totals on the closing line.
+rm -f "$report"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 # Totals of a vitest JSON report: "<label>: N passed, N failed, N skipped".
