@@ -138,6 +138,14 @@ describe("parseCidr", () => {
     expect(Object.isFrozen(a)).toBe(true);
     expect(parseCidr("10.9.0.0/16")).toBe(a);
   });
+
+  it("keeps its memo bounded: 100,000 other texts later, a text is parsed afresh", () => {
+    const a = parseCidr("10.8.0.0/16");
+    for (let i = 0; i < 100_000; i++) tryParseCidr(`11.${i >> 16}.${(i >> 8) & 255}.${i & 255}/32`);
+    const b = parseCidr("10.8.0.0/16");
+    expect(b).not.toBe(a);
+    expect(b).toEqual(a);
+  });
 });
 
 describe("prefix arithmetic", () => {
