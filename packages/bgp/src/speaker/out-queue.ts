@@ -30,7 +30,9 @@ export type Unsendable = (
 
 /**
  * IPv4 prefix → last queued change, an open-addressing hash table over typed arrays: this runs once per
- * prefix sent (a million for a full table), where a `Map` with boxed number keys costs twice the encoding.
+ * prefix sent (a million for a full table), where a `Map` keyed by `addr * 64 + len` cost about as much
+ * again as the encoding (in-process run, 1M prefixes in 16,384-prefix batches on a loaded 2-core machine:
+ * 0.6-1.3 s for the Map, 0.6-1.1 s for the encoding; this table adds about 0.3 s).
  */
 class V4Slots {
   private addrs = new Int32Array(1024);
