@@ -1,3 +1,4 @@
+import type { Logger } from "@margay/api";
 import type { ProgrammedRoute } from "./routes/plan.js";
 import type { DataplaneUpdate } from "./stream.js";
 
@@ -87,4 +88,13 @@ export function createSerialQueue(): <T>(task: () => Promise<T>) => Promise<T> {
     tail = run.catch(() => undefined);
     return run;
   };
+}
+
+/** Logs a batch a driver refused (`error`, "dataplane batch rejected"): its size and the error's code. */
+export function logRejectedBatch(log: Logger, updates: unknown, e: unknown): void {
+  const { code, retryable, message } = e as { code?: unknown; retryable?: unknown; message?: unknown };
+  log.error(
+    { updates: Array.isArray(updates) ? updates.length : undefined, code, retryable, error: message },
+    "dataplane batch rejected",
+  );
 }

@@ -5,6 +5,7 @@ import {
   type DataplaneSnapshot,
   type DriverCallOptions,
   createSerialQueue,
+  logRejectedBatch,
 } from "../driver.js";
 import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
 import { createIpBatchSession } from "../kernel/ip-session.js";
@@ -188,13 +189,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
         if (first) schedule();
         return { inSync: true, programmed: true, warnings };
       });
-      applied.catch((e: unknown) => {
-        const { code, retryable, message } = e as { code?: unknown; retryable?: unknown; message?: unknown };
-        log.error(
-          { updates: Array.isArray(updates) ? updates.length : undefined, code, retryable, error: message },
-          "dataplane batch rejected",
-        );
-      });
+      applied.catch((e: unknown) => logRejectedBatch(log, updates, e));
       return applied;
     },
     reconcile(callOptions = {}) {

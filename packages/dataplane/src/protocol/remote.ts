@@ -2,7 +2,12 @@ import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { type Logger, silentLogger } from "@margay/api";
-import type { ApplyResult, DataplaneDriver, DataplaneSnapshot } from "../driver.js";
+import {
+  type ApplyResult,
+  type DataplaneDriver,
+  type DataplaneSnapshot,
+  logRejectedBatch,
+} from "../driver.js";
 import { DataplaneError, DataplaneErrorCode, isDataplaneError, throwIfAborted } from "../errors.js";
 import { type Envelope, PROTOCOL_VERSION, createFrameDecoder, decodeEnvelope, encodeFrame } from "./codec.js";
 
@@ -148,11 +153,7 @@ export async function createRemoteDataplane(options: RemoteDataplaneOptions): Pr
     peer,
     async apply(updates, callOptions = {}): Promise<ApplyResult> {
       const env = await request({ apply: { updates } }, callOptions.signal).catch((e: unknown) => {
-        const { code, retryable, message } = e as { code?: unknown; retryable?: unknown; message?: unknown };
-        log.error(
-          { updates: Array.isArray(updates) ? updates.length : undefined, code, retryable, error: message },
-          "dataplane batch rejected",
-        );
+        logRejectedBatch(log, updates, e);
         throw e;
       });
       if (!("applied" in env))
