@@ -6,6 +6,7 @@
  *   BENCH_RESULTS_DIR  directory for this run's JSON files (default `<repo>/bench-results`)
  *   BENCH_QUICK=1      tiny sizes: proves a benchmark works, its figures mean nothing
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,6 +45,14 @@ export function fmt(s: Pick<Summary, "min" | "median" | "max">, digits = 1): str
   const f = (x: number) =>
     x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
   return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+}
+
+/** First line a tool prints about its version (stdout or stderr: BIRD uses stderr), or null when it is missing. */
+export function toolVersion(cmd: string, args: readonly string[]): string | null {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 10_000 });
+  if (r.error) return null;
+  const line = `${r.stdout ?? ""}\n${r.stderr ?? ""}`.split("\n").find((l) => l.trim() !== "");
+  return line?.trim() ?? null;
 }
 
 /** The directory this run's JSON goes to. */

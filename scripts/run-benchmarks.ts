@@ -13,7 +13,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { repoRoot } from "./bench-kit.js";
+import { repoRoot, toolVersion as version } from "./bench-kit.js";
 
 /** Run first, in this order; any other workspace with a `bench` script follows; the CNI plugin last. */
 const ORDER = ["datastore", "ipam", "bgp", "policy", "dataplane", "kube-adapter"];
@@ -45,14 +45,6 @@ const OUT = resolve(
   repoRoot,
   arg("out") ?? join("bench-results", QUICK ? "benchmarks-quick.json" : "benchmarks.json"),
 );
-
-/** First line of a command's output (stdout or stderr), or null when it is missing. */
-function version(cmd: string, args: string[]): string | null {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 10_000 });
-  if (r.error) return null;
-  const line = `${r.stdout ?? ""}\n${r.stderr ?? ""}`.split("\n").find((l) => l.trim() !== "");
-  return line?.trim() ?? null;
-}
 
 function machine() {
   const cpuinfo = (() => {

@@ -26,12 +26,20 @@
  * `BENCH_QUICK=1`: 5,000 routes, 2 runs. Writes `bgp.json` (`bgp-bird-generator.json` with the BIRD
  * generator) where scripts/bench-kit.ts says.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { fmt, size, summarize, summarizeBy, type Summary, writeResult } from "../../../scripts/bench-kit.js";
+import {
+  fmt,
+  size,
+  summarize,
+  summarizeBy,
+  type Summary,
+  toolVersion,
+  writeResult,
+} from "../../../scripts/bench-kit.js";
 import { startBird } from "../src/interop/bird.js";
 import { haveFrr, startFrr, VTYSH } from "../src/interop/frr.js";
 import { startGobgp } from "../src/interop/gobgp.js";
@@ -494,24 +502,13 @@ function summarizeDevice(device: string, runs: Run[]): DeviceResult {
   };
 }
 
-/** First line a tool prints about its version (BIRD prints it on stderr). */
-function version(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 10_000 });
-  if (r.error) return `unavailable (${r.error.message})`;
-  return (
-    `${r.stdout ?? ""}\n${r.stderr ?? ""}`
-      .split("\n")
-      .find((l) => l.trim() !== "")
-      ?.trim() ?? "unknown"
-  );
-}
-
 function versions(): Record<string, string> {
+  const version = (cmd: string) => toolVersion(cmd, ["--version"]) ?? "unavailable";
   return {
     node: process.version,
-    bird: version("/usr/sbin/bird", ["--version"]),
-    gobgpd: version("/usr/bin/gobgpd", ["--version"]),
-    frr: version("/usr/lib/frr/bgpd", ["--version"]),
+    bird: version("/usr/sbin/bird"),
+    gobgpd: version("/usr/bin/gobgpd"),
+    frr: version("/usr/lib/frr/bgpd"),
   };
 }
 
