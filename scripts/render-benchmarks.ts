@@ -382,6 +382,8 @@ export function render(run: Run, source: string): string {
       "pre-rendered content: *naive* (a fresh `ip -batch`, then a fresh `nft -f`) and *fair* (a long-lived",
       "`ip -batch -` fed the same lines, `nft -f` in parallel). Rounds interleave the three:",
       `${dp.fullSync.oursMs.n} full syncs and ${dp.oneEndpoint.oursMs.n} one-endpoint changes on each side.`,
+      "Margay's driver runs inside the benchmark process (a fresh driver per full sync, in a process already",
+      "warm from the previous rounds); the raw tools are the kernel utilities themselves.",
       "",
       table(
         ["measure (ms)", "Margay", "fair raw", "naive raw"],
