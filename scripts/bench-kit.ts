@@ -56,7 +56,7 @@ export function toolVersion(cmd: string, args: readonly string[]): string | null
 }
 
 /** The directory this run's JSON goes to. */
-export function resultsDir(): string {
+function resultsDir(): string {
   const dir = process.env.BENCH_RESULTS_DIR ?? join(repoRoot, "bench-results");
   mkdirSync(dir, { recursive: true });
   return dir;
