@@ -110,6 +110,19 @@ describe("memory datastore: snapshot persistence", () => {
     await ds.close();
   });
 
+  it("durability sync: a write staged while an earlier snapshot is being written still guards later writes", async () => {
+    const ds = createMemoryDatastore({ snapshotPath: path });
+    const first = ds.create(pool("a"));
+    // The flush loop takes `a`'s snapshot in this check phase; `b` is staged after it, for the next one.
+    await new Promise((r) => setImmediate(r));
+    const second = ds.create(pool("b"));
+    await first; // `a` has landed; `b` is still staged, its snapshot being written
+    expect(isDatastoreError(await errorOf(ds.create(pool("b"))), "already-exists")).toBe(true);
+    await second;
+    expect((await ds.list("IPPool")).items.map((o) => o.metadata.name)).toEqual(["a", "b"]);
+    await ds.close();
+  });
+
   it("durability async: acknowledged at once, on disk after flush()", async () => {
     const ds = createMemoryDatastore({ snapshotPath: path, durability: "async" });
     await ds.create(pool("a"));
