@@ -153,8 +153,6 @@ const DEFAULTS = Object.freeze({
 const scopeId = (namespace: string | undefined) => (namespace === undefined ? "" : `${namespace}/`);
 const entryId = (key: { namespace?: string | undefined; name: string }) =>
   `${scopeId(key.namespace)}${key.name}`;
-const overlayId = (key: { kind: string; namespace?: string | undefined; name: string }) =>
-  `${key.kind}\u0000${entryId(key)}`;
 
 /**
  * Creates an in-process {@link Datastore}. With `snapshotPath`, the previous state is loaded first (a
@@ -190,8 +188,11 @@ class MemoryStore implements MemoryDatastore {
    */
   readonly #staging: boolean;
   #pending: { rev: number; changes: Change[] }[] = [];
-  /** Latest staged entry per key (`null`: staged deletion), for preconditions of later writes. */
-  #overlay = new Map<string, Entry | null>();
+  /**
+   * Latest staged entry per kind and key (`null`: staged deletion), for preconditions of later writes;
+   * keyed as {@link #kinds} is, so a snapshot merges the two without building a key per entry.
+   */
+  #overlay = new Map<string, Map<string, Entry | null>>();
   #flushing: Promise<void> | undefined;
   #flushWaiters: { rev: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
@@ -512,8 +513,9 @@ class MemoryStore implements MemoryDatastore {
 
   /** What a write sees: the staged state over the committed one. Readers see only {@link #lookup}. */
   #latest(key: ObjectKey): Entry | undefined {
-    const staged = this.#overlay.get(overlayId(key));
-    return staged === undefined ? this.#lookup(key) : (staged ?? undefined);
+    const id = entryId(key);
+    const staged = this.#overlay.get(key.kind)?.get(id);
+    return staged === undefined ? this.#kinds.get(key.kind)?.get(id) : (staged ?? undefined);
   }
 
   /** Commits a write now, or stages it until a snapshot holds it (see {@link #staging}). */
@@ -523,8 +525,17 @@ class MemoryStore implements MemoryDatastore {
       return;
     }
     this.#pending.push({ rev, changes });
-    for (const c of changes) this.#overlay.set(overlayId(c.key), c.next ?? null);
+    this.#stage(changes);
     this.#scheduleFlush();
+  }
+
+  /** Records staged changes in {@link #overlay}. */
+  #stage(changes: readonly Change[]): void {
+    for (const c of changes) {
+      let m = this.#overlay.get(c.key.kind);
+      if (m === undefined) this.#overlay.set(c.key.kind, (m = new Map()));
+      m.set(entryId(c.key), c.next ?? null);
+    }
   }
 
   /** Applies changes as one revision, records their events and hands them to watchers. */
@@ -633,10 +644,11 @@ class MemoryStore implements MemoryDatastore {
     while (this.#persistedRev < this.#tip()) {
       const rev = this.#tip();
       const entries: Entry[] = [];
-      for (const m of this.#kinds.values()) {
-        for (const e of m.values()) if (!this.#overlay.has(overlayId(e))) entries.push(e);
+      for (const [kind, m] of this.#kinds) {
+        const staged = this.#overlay.get(kind);
+        for (const [id, e] of m) if (staged?.has(id) !== true) entries.push(e);
       }
-      for (const e of this.#overlay.values()) if (e !== null) entries.push(e);
+      for (const m of this.#overlay.values()) for (const e of m.values()) if (e !== null) entries.push(e);
       const text = encodeSnapshot({ revision: rev, entries });
       try {
         await writeSnapshotAtomic(this.#snapshotPath!, text);
@@ -671,9 +683,7 @@ class MemoryStore implements MemoryDatastore {
         this.#commit(this.#pending.shift()!.changes);
       }
       this.#overlay = new Map();
-      for (const p of this.#pending) {
-        for (const c of p.changes) this.#overlay.set(overlayId(c.key), c.next ?? null);
-      }
+      for (const p of this.#pending) this.#stage(p.changes);
       this.#persistedRev = rev;
       const done = this.#flushWaiters.filter((w) => w.rev <= rev);
       this.#flushWaiters = this.#flushWaiters.filter((w) => w.rev > rev);
