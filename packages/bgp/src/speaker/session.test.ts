@@ -15,7 +15,7 @@ import {
   messageType,
   parsePrefix,
 } from "../wire/index.js";
-import type { Capability } from "../wire/types.js";
+import { Afi, type Capability, type PathAttributes } from "../wire/types.js";
 import { createSpeaker, type PeerOptions, type Speaker, type SpeakerEvent } from "../index.js";
 import { waitFor } from "../interop/util.js";
 
@@ -81,15 +81,18 @@ async function rawPeer(
   return { socket, received, updates };
 }
 
-function update(prefix: string, origin: 0 | 1 | 2 = 0): Uint8Array {
-  const [m] = encodeUpdates(
-    {
-      attributes: { origin, asPath: [{ type: 2, asns: [65002] }], nextHop: "192.0.2.2" },
-      nlri: [parsePrefix(prefix)],
-    },
-    ctx,
-  );
-  return m!;
+/**
+ * An UPDATE from AS 65002 announcing `prefix`: IPv4 with NEXT_HOP 192.0.2.2, IPv6 in MP_REACH_NLRI with
+ * `nextHops6`; `attrs` override ORIGIN and AS_PATH or add attributes.
+ */
+function update(prefix: string, attrs: PathAttributes = {}, nextHops6 = ["2001:db8::2"]): Uint8Array {
+  const p = parsePrefix(prefix);
+  const hop =
+    p.afi === Afi.IPv4
+      ? { nextHop: "192.0.2.2" }
+      : { mpReach: { afi: Afi.IPv6, safi: 1, nextHops: nextHops6, nlri: [] } };
+  const attributes = { origin: 0 as const, asPath: [{ type: 2 as const, asns: [65002] }], ...attrs, ...hop };
+  return encodeUpdates({ attributes, nlri: [p] }, ctx)[0]!;
 }
 
 describe("RFC 7606 at the speaker", () => {
@@ -125,14 +128,7 @@ describe("RFC 7606 at the speaker", () => {
   it("a first AS that is not the eBGP peer's is treat-as-withdraw (RFC 4271 §6.3)", async () => {
     const s = await listeningSpeaker("127.0.0.23", { address: "127.0.0.24", asn: 65002, passive: true });
     const peer = await rawPeer(s.listening[0]!.port, "127.0.0.23", "127.0.0.24", 65002);
-    const [m] = encodeUpdates(
-      {
-        attributes: { origin: 0, asPath: [{ type: 2, asns: [64999] }], nextHop: "192.0.2.2" },
-        nlri: [parsePrefix("198.51.100.0/24")],
-      },
-      ctx,
-    );
-    peer.socket.write(m!);
+    peer.socket.write(update("198.51.100.0/24", { asPath: [{ type: 2, asns: [64999] }] }));
     peer.socket.write(update("203.0.113.0/24"));
     await waitFor(() => s.route("203.0.113.0/24"), "good route");
     expect(s.route("198.51.100.0/24")).toBeUndefined();
@@ -141,22 +137,6 @@ describe("RFC 7606 at the speaker", () => {
 });
 
 describe("RFC 7606 AFI/SAFI disable at the speaker", () => {
-  /** An IPv6 unicast announcement of `prefix` in MP_REACH_NLRI. */
-  function update6(prefix: string): Uint8Array {
-    const [m] = encodeUpdates(
-      {
-        attributes: {
-          origin: 0,
-          asPath: [{ type: 2, asns: [65002] }],
-          mpReach: { afi: 2, safi: 1, nextHops: ["2001:db8::2"], nlri: [] },
-        },
-        nlri: [parsePrefix(prefix)],
-      },
-      ctx,
-    );
-    return m!;
-  }
-
   /** Prefixes announced (MP_REACH) and withdrawn (MP_UNREACH) in IPv6 by the UPDATEs the peer got. */
   function v6Seen(updates: readonly Uint8Array[]) {
     const announced: string[] = [];
@@ -184,12 +164,12 @@ describe("RFC 7606 AFI/SAFI disable at the speaker", () => {
     const peer = await rawPeer(s.listening[0]!.port, "127.0.0.25", "127.0.0.26", 65002, [1, 2]);
     expect([...(s.peers()[0]!.negotiated?.families ?? [])].sort()).toEqual(["1/1", "2/1"]);
     await waitFor(() => v6Seen(peer.updates).announced.includes("2001:db8:ff::/48"), "our IPv6 route");
-    peer.socket.write(update6("2001:db8:1::/48"));
+    peer.socket.write(update("2001:db8:1::/48"));
     peer.socket.write(update("198.51.100.0/24"));
     await waitFor(() => s.route("2001:db8:1::/48") && s.route("198.51.100.0/24"), "both routes");
 
     // An IPv6 prefix of length 129 in MP_REACH_NLRI: RFC 7606 §5.3/§7.11, AFI/SAFI disable.
-    const bad = update6("2001:db8:2::/48");
+    const bad = update("2001:db8:2::/48");
     const at = bad.length - 7; // length byte of the only prefix (48 bits: 6 address bytes follow)
     expect(bad[at]).toBe(48);
     bad[at] = 129;
@@ -209,7 +189,7 @@ describe("RFC 7606 AFI/SAFI disable at the speaker", () => {
 
     // Later IPv6 announcements are ignored for this session; IPv4 still flows (one serialized queue, so
     // the IPv4 route arriving second proves the IPv6 one was handled first).
-    peer.socket.write(update6("2001:db8:3::/48"));
+    peer.socket.write(update("2001:db8:3::/48"));
     peer.socket.write(update("203.0.113.0/24"));
     await waitFor(() => s.route("203.0.113.0/24"), "IPv4 after disable");
     expect(s.route("2001:db8:3::/48")).toBeUndefined();
@@ -302,32 +282,13 @@ describe("import after a looped first UPDATE (issue 11 §8)", () => {
     const events: SpeakerEvent[] = [];
     s.on((e) => events.push(e));
     const peer = await rawPeer(s.listening[0]!.port, "127.0.0.29", "127.0.0.30", 65002, [1, 2]);
+    const path = (asns: number[], med?: number): PathAttributes => ({
+      asPath: [{ type: 2, asns }],
+      ...(med === undefined ? {} : { med }),
+    });
     const v6 = (prefix: string, asns: number[], med?: number) =>
-      encodeUpdates(
-        {
-          attributes: {
-            origin: 0,
-            asPath: [{ type: 2, asns }],
-            ...(med === undefined ? {} : { med }),
-            mpReach: { afi: 2, safi: 1, nextHops: ["2001:db8::2", "fe80::2"], nlri: [] },
-          },
-          nlri: [parsePrefix(prefix)],
-        },
-        ctx,
-      )[0]!;
-    const v4 = (prefix: string, asns: number[], med?: number) =>
-      encodeUpdates(
-        {
-          attributes: {
-            origin: 0,
-            asPath: [{ type: 2, asns }],
-            ...(med === undefined ? {} : { med }),
-            nextHop: "192.0.2.2",
-          },
-          nlri: [parsePrefix(prefix)],
-        },
-        ctx,
-      )[0]!;
+      update(prefix, path(asns, med), ["2001:db8::2", "fe80::2"]);
+    const v4 = (prefix: string, asns: number[], med?: number) => update(prefix, path(asns, med));
     // Our own AS in the path (a peer echoing our routes back): rejected.
     peer.socket.write(v6("2001:db8:99::/48", [65002, 65001]));
     peer.socket.write(v4("10.99.0.0/24", [65002, 65001]));
