@@ -16,6 +16,7 @@
  */
 
 import { type BackoffOptions, createBackoff, type Logger, silentLogger, sleep } from "@margay/api";
+import { positiveInt } from "../backend-common.js";
 import { type DatastoreError, invalidError, isDatastoreError, unavailableError } from "../errors.js";
 import type { Datastore, ListResult, ObjectKey, StoredObject, Watch, WatchEvent } from "../types.js";
 import { keyId } from "../validation.js";
@@ -186,12 +187,8 @@ class SyncerImpl implements Syncer {
       if (seen.has(k)) throw invalidError(`syncer kind ${k} is listed twice`, { field: "kinds", kind: k });
       seen.add(k);
     }
-    const hw = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    if (!Number.isSafeInteger(hw) || hw < 1) {
-      throw invalidError("highWaterMark must be a positive integer", { field: "highWaterMark" });
-    }
+    this.#highWater = positiveInt(options.highWaterMark, DEFAULT_HIGH_WATER_MARK, "highWaterMark");
     this.#ds = options.datastore;
-    this.#highWater = hw;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     try {
       createBackoff(this.#retry); // validates the options once, at construction
