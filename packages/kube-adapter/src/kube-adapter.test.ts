@@ -2,6 +2,7 @@ import { createMemoryDatastore } from "@margay/datastore";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { diffModel, expectedModel } from "./__tests__/model-diff.js";
 import { namespace, networkPolicy, node, pod, waitFor } from "./__tests__/helpers.js";
+import { isKubeAdapterError, KubeAdapterErrorCode } from "./errors.js";
 import { createKubeAdapter, NODE_INDEX } from "./kube-adapter.js";
 import type { KubeObject } from "./kube-types.js";
 import { startFakeKubeApiServer, type FakeKubeApiServer } from "./testing/index.js";
@@ -29,6 +30,17 @@ async function converged(adapter: ReturnType<typeof createKubeAdapter>) {
 }
 
 describe("createKubeAdapter", () => {
+  it("refuses a bad interfacePrefix at construction (it would fail every pod and so remove every endpoint)", () => {
+    const ds = createMemoryDatastore();
+    let caught: unknown;
+    try {
+      createKubeAdapter({ transport, datastore: ds, resyncIntervalMs: 0, interfacePrefix: "Bad!" });
+    } catch (e) {
+      caught = e;
+    }
+    expect(isKubeAdapterError(caught, KubeAdapterErrorCode.Config)).toBe(true);
+  });
+
   it("writes exactly the converted cluster into the datastore and follows changes", async () => {
     server.create("namespaces", namespace("shop", { team: "a" }));
     server.create("serviceaccounts", { metadata: { name: "default", namespace: "shop" } });

@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 
+import { validateWorkloadInterfacePrefix } from "@margay/api";
 import type { Datastore } from "@margay/datastore";
 import { kubernetesTiers } from "@margay/policy";
 import { type ResourceConverter, defaultConverters } from "./convert/converters.js";
@@ -63,7 +64,7 @@ export interface KubeAdapterOptions {
   tiers?: boolean | undefined;
   /**
    * Prefix of the host-side interfaces pods' endpoints name (see `workloadInterfaceName` of
-   * `@margay/api`): must match the dataplane's. Default `mgy`.
+   * `@margay/api`): must match the dataplane's. Default `mgy`. A bad one is a `config` error here.
    */
   interfacePrefix?: string | undefined;
   /** Items per list page. Default 500. */
@@ -114,6 +115,14 @@ export interface KubeAdapter {
 /** Starts the adapter: informers begin listing at once, the writer once they have all listed. */
 export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
   const logger = options.logger ?? silentLogger;
+  if (options.interfacePrefix !== undefined) {
+    // Checked here, once: a bad prefix would fail every pod's conversion and so remove every endpoint.
+    try {
+      validateWorkloadInterfacePrefix(options.interfacePrefix);
+    } catch (cause) {
+      throw new KubeAdapterError(KubeAdapterErrorCode.Config, "invalid interfacePrefix", { cause });
+    }
+  }
   const names = [...new Set(options.resources ?? ALL_KUBE_RESOURCES)];
   const converters = new Map<KubeResourceName, ResourceConverter>();
   for (const n of names) {
