@@ -158,7 +158,7 @@ export function unavailableError(message: string, details: DatastoreErrorDetails
 
 /**
  * `tls`: the TLS handshake failed. Not retryable: the same certificates fail the same way. `reason` is one
- * of `unknown-ca`, `hostname-mismatch`, `client-certificate-rejected`, `protocol-mismatch`, `handshake`.
+ * of `unknown-ca`, `hostname-mismatch`, `certificate-expired`, `client-certificate-rejected`, `protocol-mismatch`, `handshake`.
  */
 export function tlsError(message: string, details: DatastoreErrorDetails = {}, cause?: unknown) {
   return new DatastoreError(DatastoreErrorCode.Tls, message, { details, cause });
