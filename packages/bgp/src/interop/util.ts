@@ -96,12 +96,13 @@ export async function startDaemon(
   };
   proc.stdout?.on("data", keep);
   proc.stderr?.on("data", keep);
+  // A program that cannot be spawned (not installed) reports here, with exitCode set, not by a crash.
+  proc.on("error", (e) => keep(Buffer.from(`${e.message}\n`)));
+  let up: "ready" | "exited";
   try {
-    await waitFor(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`${name} exited: ${log}`);
-        return o.ready();
-      },
+    // waitFor retries a `ready` that throws (not listening yet); an exit ends the wait at once.
+    up = await waitFor(
+      async () => (proc.exitCode !== null ? "exited" : (await o.ready()) && "ready"),
       `${name} to start`,
       o.timeoutMs,
     );
@@ -109,5 +110,6 @@ export async function startDaemon(
     await stopProcess(proc);
     throw e;
   }
+  if (up === "exited") throw new Error(`${name} exited (code ${proc.exitCode}): ${log}`);
   return proc;
 }
