@@ -230,21 +230,22 @@ describe("margay-ipam with a frozen etcd", () => {
     try {
       addressOf(await exec("ADD", "node-a", id));
       process.kill(frozen.pid!, "SIGSTOP");
+      const conf = JSON.stringify({
+        cniVersion: "1.1.0",
+        name: "mg-etcd",
+        type: "ptp",
+        ipam: {
+          type: "margay-ipam",
+          datastore: { type: "etcd", endpoints: frozen.endpoints },
+          pools: [{ cidr: "10.246.0.0/24" }],
+        },
+      });
       // The guard is 20 s (the old behaviour took 31 s for STATUS); the documented deadlines are 3 s / 5 s.
       const t0 = performance.now();
       const status = await rawExec(
         bin,
         { ...DEFAULT_PLUGIN_ENV, CNI_COMMAND: "STATUS", CNI_PATH: dir },
-        JSON.stringify({
-          cniVersion: "1.1.0",
-          name: "mg-etcd",
-          type: "ptp",
-          ipam: {
-            type: "margay-ipam",
-            datastore: { type: "etcd", endpoints: frozen.endpoints },
-            pools: [{ cidr: "10.246.0.0/24" }],
-          },
-        }),
+        conf,
         { timeoutMs: 20_000 },
       );
       const statusMs = performance.now() - t0;
@@ -262,16 +263,7 @@ describe("margay-ipam with a frozen etcd", () => {
           CNI_NETNS: "",
           CNI_IFNAME: "eth0",
         },
-        JSON.stringify({
-          cniVersion: "1.1.0",
-          name: "mg-etcd",
-          type: "ptp",
-          ipam: {
-            type: "margay-ipam",
-            datastore: { type: "etcd", endpoints: frozen.endpoints },
-            pools: [{ cidr: "10.246.0.0/24" }],
-          },
-        }),
+        conf,
         { timeoutMs: 20_000 },
       );
       const de = cniError(del);
