@@ -7,4 +7,5 @@
  * @packageDocumentation
  */
 export type { DataplaneConformanceHarness } from "../testing/conformance.js";
-export { CONFORMANCE_FIXTURE, describeDataplaneConformance } from "../testing/conformance.js";
+export { describeDataplaneConformance } from "../testing/conformance.js";
+export { CONFORMANCE_FIXTURE } from "../testing/fixture.js";

@@ -6,8 +6,6 @@ import type { DataplaneUpdate } from "../stream.js";
 import { CONFORMANCE_FIXTURE } from "./fixture.js";
 import { renderedRule } from "./rendered-rule.js";
 
-export { CONFORMANCE_FIXTURE };
-
 /** A driver under test and how to dispose of its environment. */
 export interface DataplaneConformanceHarness {
   /** The driver, created for {@link CONFORMANCE_FIXTURE.nodeName}. */
