@@ -131,4 +131,36 @@ describe("one name for one interface", () => {
     expect(d.unclaimedInterfaces).toEqual([]);
     await d.close();
   });
+
+  it("lists the links at the first in-sync, at a reconcile and after an endpoint removal only, not per batch", async () => {
+    const { runner: kernel } = kernelWithLinks(["lo", "eth0", NGINX_IF]);
+    let listings = 0;
+    const runner: CommandRunner = {
+      run(argv, options) {
+        if (argv.includes("link") && argv.includes("show") && !argv.includes("dev")) listings++;
+        return kernel.run(argv, options);
+      },
+    };
+    const d = createLinuxDataplane({ netns: namedNetns("x"), nodeName: "a", runner, reconcileIntervalMs: 0 });
+    const graph = createCalcGraph({ nodeName: "a" });
+    graph.markInSync();
+    await d.apply([...graph.flush(), { kind: "in-sync" }]);
+    expect(listings).toBe(1);
+    graph.upsert({
+      apiVersion: "margay.io/v1",
+      kind: "WorkloadEndpoint",
+      metadata: { name: "a-k8s-nginx-eth0", namespace: "default", labels: {} },
+      spec: { node: "a", interfaceName: NGINX_IF, ipNetworks: ["10.0.0.2/32"], profiles: [] },
+    });
+    await d.apply(graph.flush());
+    await d.apply([{ kind: "route-update", dst: "10.0.0.2/32", type: "local-workload", ifname: NGINX_IF }]);
+    expect(listings).toBe(1);
+    graph.remove({ kind: "WorkloadEndpoint", namespace: "default", name: "a-k8s-nginx-eth0" });
+    await d.apply(graph.flush());
+    expect(listings).toBe(2);
+    expect(d.unclaimedInterfaces).toEqual([NGINX_IF]);
+    await d.reconcile();
+    expect(listings).toBe(3);
+    await d.close();
+  });
 });
