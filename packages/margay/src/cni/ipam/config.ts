@@ -45,7 +45,7 @@ export type { DatastoreConfig };
 
 /**
  * Default etcd timeouts of the plugin. Per request, not per verb: ADD must survive a loaded host (gRPC
- * setup alone took 1.5 s on the shared 2-core test machine); STATUS and DEL have their own overall
+ * connection setup is slow there); STATUS and DEL have their own overall
  * deadlines on top (`VERB_DEADLINES_MS` in plugin.ts).
  */
 export const CNI_DATASTORE_TIMEOUTS = Object.freeze({ dialTimeoutMs: 3_000, requestTimeoutMs: 10_000 });

@@ -102,8 +102,11 @@ export function toCniError(e: unknown, where?: string): unknown {
       },
     );
   }
-  if (err.code === "pool-exhausted") {
-    return new CniError(MargayIpamErrorCode.PoolExhausted, "no free address in the pools", {
+  // Both mean "no address for this host now": the pools are full, or this host is at its per-family block
+  // limit with strictAffinity (or nothing to borrow). The message with the numbers is in `details`.
+  if (err.code === "pool-exhausted" || err.code === "host-block-limit") {
+    const what = err.code === "pool-exhausted" ? "no free address in the pools" : "host block limit reached";
+    return new CniError(MargayIpamErrorCode.PoolExhausted, what, {
       details: msg,
       cause: e,
     });
