@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { API_ERROR_BRAND, ApiErrorCode, hasApiErrorCode } from "./errors.js";
 
 /**
@@ -141,10 +141,8 @@ export function workloadInterfaceName(
       : `${namespace}.${workload}.${endpoint}`;
   const name =
     prefix +
-    createHash("sha1")
-      .update(key)
-      .digest("hex")
-      .slice(0, MAX_INTERFACE_NAME_BYTES - prefix.length);
+    // One-shot hash (no Hash object per call): this runs for every pod event on the informer path.
+    hash("sha1", key, "hex").slice(0, MAX_INTERFACE_NAME_BYTES - prefix.length);
   // Holds by construction; checked so a future change of the rules above cannot emit a bad name.
   if (!isValidInterfaceName(name))
     throw new InterfaceNameError("derived interface name is invalid", { ifname: name });
