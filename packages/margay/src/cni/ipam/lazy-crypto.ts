@@ -69,3 +69,12 @@ export function randomUUID(
 export function createHash(algorithm: string, options?: NodeCrypto.HashOptions): NodeCrypto.Hash {
   return crypto().createHash(algorithm, options);
 }
+
+/** `crypto.hash` (one-shot digest), from the real module (loaded on first call). */
+export function hash(
+  algorithm: string,
+  data: NodeCrypto.BinaryLike,
+  outputEncoding: NodeCrypto.BinaryToTextEncoding,
+): string {
+  return crypto().hash(algorithm, data, outputEncoding);
+}
