@@ -24,7 +24,13 @@ totals() {
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-    console.log(`${process.argv[2]}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+    // A file that fails to load (a syntax or build error) has no failed test, only a failed file: count it
+    // as one failure, so the closing line never reads "0 failed" for a run that failed.
+    const brokenFiles = (r.testResults ?? []).filter(
+      (f) => f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed"),
+    ).length;
+    const failed = r.numFailedTests + brokenFiles;
+    console.log(`${process.argv[2]}: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
   ' "$1" "$2" || echo "$2: no report"
 }
 # The unit tier again on the other Node lines we support (engines >=20.19): the npm `node` package is
