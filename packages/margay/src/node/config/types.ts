@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import type { FailsafePort } from "@margay/dataplane-contract";
 import type { DatastoreConfig } from "../../config/datastore-config.js";
 
 /** How pod traffic crosses hosts (Calico's `CALICO_NETWORKING_BACKEND`). */
@@ -98,6 +99,14 @@ export interface AgentConfig {
     /** nftables table name. Default `margay`. */
     readonly nftTable: string;
   };
+  /**
+   * Host ports policy never blocks (`failsafeInboundHostPorts` / `failsafeOutboundHostPorts`), for the
+   * calc graph's `failsafeInbound` / `failsafeOutbound`. The resolver always sets it (Calico's lists by
+   * default); optional only so configurations written before the field existed still type-check.
+   */
+  readonly failsafe?:
+    | { readonly inbound: readonly FailsafePort[]; readonly outbound: readonly FailsafePort[] }
+    | undefined;
   /** Graceful restart time advertised to BGP peers, seconds. Default 120. */
   readonly bgpGracefulRestartSeconds: number;
   /** pino level. Default `info` (`logSeverityScreen`). */
