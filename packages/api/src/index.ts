@@ -122,6 +122,7 @@ export {
   isNetworkPolicy,
   isNetworkSet,
   isNode,
+  isNodeStatus,
   isProfile,
   isResourceKind,
   isResourceOfKind,
@@ -141,6 +142,17 @@ export type {
 } from "./resources/network-sets.js";
 export type { Node, NodeAddress, NodeBGPSpec, NodeSpec, OrchRef } from "./resources/node.js";
 export { NodeAddressType } from "./resources/node.js";
+export type {
+  NodeStatus,
+  NodeStatusAddresses,
+  NodeStatusAgent,
+  NodeStatusBGPPeer,
+  NodeStatusComponent,
+  NodeStatusDataplane,
+  NodeStatusReport,
+  NodeStatusSpec,
+} from "./resources/node-status.js";
+export { BGPPeerType, BGPSessionState } from "./resources/node-status.js";
 export type {
   GlobalNetworkPolicy,
   GlobalNetworkPolicySpec,

@@ -13,6 +13,11 @@ export interface KindDef<K extends string = string, S = unknown> {
   readonly nameRule: NameRule;
   /** Validates and canonicalises `spec` (absent spec is passed as `{}`). */
   validateSpec(v: unknown, path: string, ctx: Ctx, meta: ObjectMeta): S | undefined;
+  /**
+   * Validates and canonicalises `status`, for kinds that carry an observed state (e.g. `NodeStatus`).
+   * Kinds without it reject a `status` field as unknown.
+   */
+  validateStatus?(v: unknown, path: string, ctx: Ctx): unknown;
   /** Returns a copy of a valid spec with every defaultable field filled in. */
   defaults(spec: S, meta: ObjectMeta): S;
 }

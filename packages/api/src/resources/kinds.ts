@@ -28,6 +28,7 @@ import {
   networkSetDef,
 } from "./network-sets.js";
 import { type Node, nodeDef } from "./node.js";
+import { type NodeStatus, nodeStatusDef } from "./node-status.js";
 import {
   type GlobalNetworkPolicy,
   globalNetworkPolicyDef,
@@ -55,7 +56,8 @@ export type Resource =
   | GlobalNetworkSet
   | BGPPeer
   | BGPConfiguration
-  | AgentConfiguration;
+  | AgentConfiguration
+  | NodeStatus;
 
 /** The kind names, as an object of constants. */
 export const ResourceKind = {
@@ -89,6 +91,8 @@ export const ResourceKind = {
   BGPConfiguration: "BGPConfiguration",
   /** `AgentConfiguration` */
   AgentConfiguration: "AgentConfiguration",
+  /** `NodeStatus` */
+  NodeStatus: "NodeStatus",
 } as const satisfies { [K in Resource["kind"]]: K };
 /** Union of kind names. */
 export type ResourceKind = Resource["kind"];
@@ -127,6 +131,7 @@ const DEFS: Readonly<Record<ResourceKind, AnyKindDef>> = {
   BGPPeer: bgpPeerDef,
   BGPConfiguration: bgpConfigurationDef,
   AgentConfiguration: agentConfigurationDef,
+  NodeStatus: nodeStatusDef,
 };
 
 /** Every kind, in a stable order. */
@@ -205,3 +210,5 @@ export const isBGPPeer = guard("BGPPeer");
 export const isBGPConfiguration = guard("BGPConfiguration");
 /** Type guard for {@link AgentConfiguration}. */
 export const isAgentConfiguration = guard("AgentConfiguration");
+/** Type guard for {@link NodeStatus}. */
+export const isNodeStatus = guard("NodeStatus");

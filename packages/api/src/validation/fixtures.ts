@@ -183,4 +183,39 @@ export const validExamples: Record<string, Record<string, unknown>> = {
       routeRefreshInterval: "30s",
     },
   },
+  NodeStatus: {
+    apiVersion: v,
+    kind: "NodeStatus",
+    metadata: { name: "node-1" },
+    spec: { node: "node-1" },
+    status: {
+      agent: {
+        version: "0.1.0",
+        startedAt: "2026-01-02T03:04:05.000Z",
+        ready: false,
+        components: [
+          { name: "datastore", live: true, ready: true },
+          { name: "bgp", live: true, ready: false, reason: "BGP peer 10.0.0.5: TCP 179 refused" },
+        ],
+      },
+      addresses: { ipv4: "10.0.0.1/24", ipv6: "fd00::1/64", interface: "eth0" },
+      mtu: 1450,
+      dataplane: { inSync: true, lastApply: "2026-01-02T03:04:06.000Z" },
+      bgp: {
+        peers: [
+          {
+            address: "10.0.0.5",
+            asNumber: 64512,
+            type: "NodeMesh",
+            state: "Active",
+            since: "2026-01-02T03:04:05.000Z",
+            lastError: "TCP 179 refused",
+            routesImported: 0,
+            routesExported: 0,
+          },
+        ],
+      },
+      updatedAt: "2026-01-02T03:04:07.000Z",
+    },
+  },
 };

@@ -93,8 +93,15 @@ function run(
   if (expectedKind !== undefined && kind !== expectedKind) {
     ctx.fail("kind", `expected kind "${expectedKind}", got ${show(kind)}`);
   }
-  object(input, "", ctx, ["apiVersion", "kind", "metadata", "spec"]);
   const def = kindDef(kind);
+  object(
+    input,
+    "",
+    ctx,
+    def.validateStatus === undefined
+      ? ["apiVersion", "kind", "metadata", "spec"]
+      : ["apiVersion", "kind", "metadata", "spec", "status"],
+  );
   const rawMeta = field(input, "metadata");
   const meta =
     rawMeta === undefined
@@ -102,13 +109,21 @@ function run(
       : validateMeta(rawMeta, ctx, def.namespaced, def.nameRule);
   const rawSpec = field(input, "spec") ?? {};
   const spec = def.validateSpec(rawSpec, "spec", ctx, (meta ?? { name: "" }) as ObjectMeta);
+  const rawStatus = def.validateStatus === undefined ? undefined : field(input, "status");
+  const status = rawStatus === undefined ? undefined : def.validateStatus?.(rawStatus, "status", ctx);
   if (ctx.count > 0 || meta === undefined || spec === undefined)
     return { ctx, kind, ...(meta ? { meta } : {}) };
   return {
     ctx,
     kind,
     meta,
-    resource: { apiVersion: API_VERSION, kind, metadata: meta as ObjectMeta, spec } as Resource,
+    resource: {
+      apiVersion: API_VERSION,
+      kind,
+      metadata: meta as ObjectMeta,
+      spec,
+      ...(status === undefined ? {} : { status }),
+    } as Resource,
   };
 }
 
