@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { repoRoot, summarize } from "./bench-kit.js";
 import { type Run, render, verdict } from "./render-benchmarks.js";
+import { loadScaleRun, renderScale, withScaleSection } from "./render-scale.js";
 
 const s = (...xs: number[]) => summarize(xs);
 
@@ -143,6 +144,9 @@ describe("docs/benchmarks.md", () => {
     const run = JSON.parse(readFileSync(join(repoRoot, "bench-results", "benchmarks.json"), "utf8")) as Run;
     const page = readFileSync(join(repoRoot, "docs", "benchmarks.md"), "utf8");
     expect(run.quick).toBe(false);
-    expect(page).toBe(render(run, "bench-results/benchmarks.json"));
+    const doc = render(run, "bench-results/benchmarks.json");
+    // The Scale section, last, is the rendering of the committed scale run (scripts/render-scale.ts).
+    const scale = loadScaleRun();
+    expect(page).toBe(scale ? withScaleSection(doc, renderScale(scale, "bench-results/scale.json")) : doc);
   });
 });

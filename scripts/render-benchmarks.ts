@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { fmt, repoRoot, type Summary } from "./bench-kit.js";
+import { loadScaleRun, renderScale, withScaleSection } from "./render-scale.js";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -555,7 +556,13 @@ function main(): void {
   const run = JSON.parse(readFileSync(input, "utf8")) as Run;
   if (run.quick && !process.argv.includes("--allow-quick"))
     throw new Error(`${input} is a quick run; pass --allow-quick to render it anyway`);
-  writeFileSync(output, render(run, relative(repoRoot, input)));
+  // The Scale section comes from its own run (`npm run bench:scale`); keep it, rendered from its file.
+  const scale = loadScaleRun();
+  const doc = render(run, relative(repoRoot, input));
+  writeFileSync(
+    output,
+    scale ? withScaleSection(doc, renderScale(scale, join("bench-results", "scale.json"))) : doc,
+  );
   console.log(`wrote ${output}`);
 }
 

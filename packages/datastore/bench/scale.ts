@@ -1,0 +1,154 @@
+/**
+ * Memory-datastore growth curves (`npm run bench:scale`, or
+ * `node --expose-gc --import tsx packages/datastore/bench/scale.ts`):
+ *
+ * - `watch-fanout-heap`: W watchers of one kind, then a burst of 10,000 creates (each write lands at
+ *   once, before any watcher reads): heap held once every watcher has every event queued, over the heap
+ *   before the burst (after a forced GC). Goal: < 200 MB at 1,000 watchers.
+ * - `watch-fanout-cost`: the same run, wall-clock µs per delivered event (all watchers together), from
+ *   the start of the burst until every watcher has read every event (flat or falling: the write is
+ *   shared, each delivery should cost the same).
+ * - `prefix-list-vs-kind-size`: µs for one `list` with a `namePrefix` matching 10 objects, in a kind of
+ *   N objects (flat: an index, not a scan of the kind).
+ *
+ * Every point is the median of `--runs` runs (default 3), each on a fresh store. Prints one JSON line
+ * per curve (scripts/scale-kit.ts). BENCH_QUICK=1 runs tiny sizes.
+ */
+import { createMemoryDatastore, type StoredObject } from "@margay/datastore";
+import { quick } from "../../../scripts/bench-kit.js";
+import { argValue, collectGarbage, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
+
+const RUNS = Number(argValue("runs", "3"));
+const EVENTS = quick ? 1_000 : 10_000;
+const WATCHERS = quick ? [1, 10, 100] : [1, 10, 100, 1_000];
+const KIND_SIZES = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+const LISTS = quick ? 100 : 1_000;
+
+/** An object about the size of a workload endpoint (~400 bytes of JSON). */
+function object(i: number): StoredObject & { spec: unknown } {
+  return {
+    apiVersion: "bench.margay.io/v1",
+    kind: "BenchObject",
+    metadata: { name: `obj-${String(i).padStart(6, "0")}`, labels: { app: `app-${i % 100}`, tier: "web" } },
+    spec: {
+      node: `host-${i % 1000}`,
+      interfaceName: `mgy${i.toString(16).padStart(11, "0")}`,
+      ipNetworks: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`],
+      profiles: ["kns.default", "ksa.default.default"],
+      ports: [{ name: "http", protocol: "TCP", port: 8080 }],
+    },
+  };
+}
+
+async function fanout(watchers: number): Promise<{ heapMb: number; usPerEvent: number }> {
+  const ds = createMemoryDatastore({ historyLimit: EVENTS, watchQueueLimit: EVENTS });
+  const ws = Array.from({ length: watchers }, () => ds.watch("BenchObject"));
+  collectGarbage();
+  const before = process.memoryUsage().heapUsed;
+  const t0 = process.hrtime.bigint();
+  // Not awaited one by one: every write commits (and is queued to every watcher) before any reads.
+  const writes: Promise<unknown>[] = [];
+  for (let i = 0; i < EVENTS; i++) writes.push(ds.create(object(i)));
+  const held = process.memoryUsage().heapUsed - before;
+  await Promise.all(writes);
+  let delivered = 0;
+  await Promise.all(
+    ws.map(async (w) => {
+      let n = 0;
+      for await (const _ of w) {
+        delivered++;
+        if (++n === EVENTS) break;
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await ds.close();
+  if (delivered !== EVENTS * watchers) throw new Error(`delivered ${delivered} of ${EVENTS * watchers}`);
+  return { heapMb: held / 2 ** 20, usPerEvent: (seconds * 1e6) / delivered };
+}
+
+async function prefixList(size: number): Promise<number> {
+  const ds = createMemoryDatastore({ historyLimit: 1000 });
+  for (let i = 0; i < size; i++) await ds.create(object(i));
+  // "obj-00012" matches obj-000120 … obj-000129: 10 objects whatever the kind's size.
+  const prefixes = Array.from(
+    { length: LISTS },
+    (_, i) => `obj-${String((i * 7919) % (size / 10)).padStart(5, "0")}`,
+  );
+  const t0 = process.hrtime.bigint();
+  for (const p of prefixes) {
+    const r = await ds.list("BenchObject", { namePrefix: p });
+    if (r.items.length !== 10) throw new Error(`prefix ${p} listed ${r.items.length} objects, not 10`);
+  }
+  const us = Number(process.hrtime.bigint() - t0) / 1e3 / LISTS;
+  await ds.close();
+  return us;
+}
+
+async function main() {
+  const heap = new Map<number, number[]>();
+  const rate = new Map<number, number[]>();
+  const list = new Map<number, number[]>();
+  for (let r = 0; r < RUNS; r++) {
+    for (const w of WATCHERS) {
+      const f = await fanout(w);
+      (heap.get(w) ?? heap.set(w, []).get(w)!).push(f.heapMb);
+      (rate.get(w) ?? rate.set(w, []).get(w)!).push(f.usPerEvent);
+      process.stderr.write(
+        `  run ${r + 1}: ${w} watchers: ${f.heapMb.toFixed(1)} MB held, ${f.usPerEvent.toFixed(2)} µs per delivered event\n`,
+      );
+    }
+    for (const s of KIND_SIZES) {
+      const us = await prefixList(s);
+      (list.get(s) ?? list.set(s, []).get(s)!).push(us);
+      process.stderr.write(`  run ${r + 1}: prefix list in a kind of ${s}: ${us.toFixed(1)} µs\n`);
+    }
+  }
+  const fan = `memory backend, a burst of ${EVENTS.toLocaleString("en-US")} creates (~400 B objects) to W watchers of the kind, ${RUNS} runs, each on a fresh store`;
+  emitCurve(
+    makeCurve(
+      {
+        package: "datastore",
+        name: "watch-fanout-heap",
+        title: `heap held by ${EVENTS.toLocaleString("en-US")} events queued to every watcher`,
+        x: "watchers",
+        y: "MB of heap",
+        expectedSlope: 0,
+        goal: "< 200 MB at 1,000 watchers",
+        method: `${fan}; heapUsed right after the burst minus heapUsed before it (after a forced GC when --expose-gc)`,
+      },
+      heap,
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        package: "datastore",
+        name: "watch-fanout-cost",
+        title: "wall-clock time per delivered event, all watchers together",
+        x: "watchers",
+        y: "µs per delivered event",
+        expectedSlope: 0,
+        method: `${fan}; from the start of the burst until every watcher has read every event`,
+      },
+      rate,
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        package: "datastore",
+        name: "prefix-list-vs-kind-size",
+        title: "one list with a name prefix matching 10 objects, vs objects in the kind",
+        x: "objects in the kind",
+        y: "µs per list",
+        expectedSlope: 0,
+        goal: "flat: served from an index",
+        method: `memory backend, ${LISTS} lists of different prefixes per sample, ${RUNS} runs, each on a fresh store`,
+      },
+      list,
+    ),
+  );
+}
+
+await main();

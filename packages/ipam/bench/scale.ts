@@ -1,0 +1,164 @@
+/**
+ * IPAM growth curves (`npm run bench:scale`, or `npx tsx packages/ipam/bench/scale.ts`): one IPAM
+ * client on the memory backend fills a /8 pool (blocks of 64) for 1,000 hosts, one address per call,
+ * round-robin over the hosts. At each checkpoint (addresses in use) it measures
+ *
+ * - `allocate-vs-in-use`: µs per allocation over the next 1,000 single-address allocations (random
+ *   hosts); the goal is flat (≤ 1.3× from 10k to 1M);
+ * - `fill-vs-in-use`: seconds the fill took to reach the checkpoint (linear; goal: 1M in under 60 s);
+ * - `cold-reads-vs-in-use`: objects a fresh client (another process, say a restarted agent) reads from
+ *   the datastore for its first allocation on one host: what its host owns, not the cluster (flat).
+ *
+ * Each run starts from an empty store; every point is the median of `--runs` runs (default 3). Prints
+ * one JSON line per curve (scripts/scale-kit.ts). Options: `--max <in use>` stops the curve early (a
+ * slow build), `--runs <n>`; BENCH_QUICK=1 runs tiny sizes.
+ */
+import {
+  createMemoryDatastore,
+  type Datastore,
+  type ListOptions,
+  type ObjectKey,
+  type StoredObject,
+} from "@margay/datastore";
+import { quick } from "../../../scripts/bench-kit.js";
+import { argValue, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
+import { createIpam } from "../src/index.js";
+import { putIpamConfig, putPool } from "../src/test-support.js";
+
+const HOSTS = quick ? 50 : 1000;
+const CHECKPOINTS = (quick ? [1_000, 3_000, 10_000] : [10_000, 30_000, 100_000, 300_000, 1_000_000]).filter(
+  (x) => x <= Number(argValue("max", "Infinity")),
+);
+const RUNS = Number(argValue("runs", "3"));
+const PROBES = quick ? 200 : 1000;
+
+/** A datastore that counts the objects its reads return. */
+function counting(ds: Datastore): Datastore & { objectsRead: number } {
+  const c = {
+    objectsRead: 0,
+    get: async <T extends StoredObject>(key: ObjectKey, o?: { signal?: AbortSignal }) => {
+      const r = await ds.get<T>(key, o);
+      c.objectsRead++;
+      return r;
+    },
+    list: async <T extends StoredObject>(kind: string, o?: ListOptions) => {
+      const r = await ds.list<T>(kind, o);
+      c.objectsRead += r.items.length;
+      return r;
+    },
+    create: ds.create.bind(ds),
+    update: ds.update.bind(ds),
+    delete: ds.delete.bind(ds),
+    transaction: ds.transaction.bind(ds),
+    watch: ds.watch.bind(ds),
+    close: ds.close.bind(ds),
+    [Symbol.asyncDispose]: () => ds.close(),
+  };
+  return c as Datastore & { objectsRead: number };
+}
+
+interface RunResult {
+  allocUs: Map<number, number>;
+  fillSeconds: Map<number, number>;
+  coldReads: Map<number, number>;
+}
+
+async function run(r: number): Promise<RunResult> {
+  const ds = createMemoryDatastore();
+  await putIpamConfig(ds, { maxBlocksPerHost: 0 });
+  await putPool(ds, "scale-v4", { cidr: "10.0.0.0/8", blockSize: 26 });
+  const ipam = createIpam({ datastore: ds });
+  const out: RunResult = { allocUs: new Map(), fillSeconds: new Map(), coldReads: new Map() };
+  let inUse = 0;
+  let fillNs = 0n;
+  let rand = 0x9e3779b9 ^ r;
+  const random = () => {
+    // xorshift32: the probes' hosts are the same in every build measured.
+    rand ^= rand << 13;
+    rand ^= rand >>> 17;
+    rand ^= rand << 5;
+    return (rand >>> 0) / 2 ** 32;
+  };
+  for (const target of CHECKPOINTS) {
+    const t0 = process.hrtime.bigint();
+    while (inUse < target) {
+      await ipam.autoAssign({ handleId: `f${inUse}`, node: `host-${inUse % HOSTS}`, num4: 1 });
+      inUse++;
+    }
+    fillNs += process.hrtime.bigint() - t0;
+    out.fillSeconds.set(target, Number(fillNs) / 1e9);
+    const t1 = process.hrtime.bigint();
+    for (let i = 0; i < PROBES; i++) {
+      await ipam.autoAssign({ handleId: `p${inUse}`, node: `host-${Math.floor(random() * HOSTS)}`, num4: 1 });
+      inUse++;
+    }
+    out.allocUs.set(target, Number(process.hrtime.bigint() - t1) / 1e3 / PROBES);
+    const cds = counting(ds);
+    const cold = createIpam({ datastore: cds });
+    await cold.autoAssign({ handleId: `c${inUse}`, node: `host-${Math.floor(random() * HOSTS)}`, num4: 1 });
+    inUse++;
+    out.coldReads.set(target, cds.objectsRead);
+    await cold.close();
+    process.stderr.write(
+      `  run ${r + 1}: ${target} in use, fill ${(Number(fillNs) / 1e9).toFixed(1)} s, ${out.allocUs.get(target)!.toFixed(1)} µs/alloc, cold client read ${cds.objectsRead} objects\n`,
+    );
+  }
+  await ipam.close();
+  await ds.close();
+  return out;
+}
+
+async function main() {
+  const runs: RunResult[] = [];
+  for (let r = 0; r < RUNS; r++) runs.push(await run(r));
+  const collect = (f: (x: RunResult) => Map<number, number>) =>
+    new Map(CHECKPOINTS.map((x) => [x, runs.map((rr) => f(rr).get(x)).filter((v) => v !== undefined)]));
+  const method = `memory backend, one client, ${HOSTS} hosts, pool /8 of /26 blocks; fill one address per call round-robin over the hosts; ${RUNS} runs from an empty store`;
+  emitCurve(
+    makeCurve(
+      {
+        package: "ipam",
+        name: "allocate-vs-in-use",
+        title: `autoAssign latency vs addresses in use (${HOSTS} hosts)`,
+        x: "addresses in use",
+        y: "µs per allocation",
+        expectedSlope: 0,
+        goal: "flat: ≤ 1.3× from 10k to 1M in use",
+        method: `${method}; a sample is the mean over ${PROBES} single-address allocations on random hosts at the checkpoint`,
+      },
+      collect((x) => x.allocUs),
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        package: "ipam",
+        name: "fill-vs-in-use",
+        title: "time to fill the pool up to the checkpoint",
+        x: "addresses in use",
+        y: "seconds",
+        expectedSlope: 1,
+        goal: "1M addresses in under 60 s",
+        method: `${method}; a sample is the fill time (probes excluded)`,
+      },
+      collect((x) => x.fillSeconds),
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        package: "ipam",
+        name: "cold-reads-vs-in-use",
+        title: "objects a fresh client reads for its first allocation on one host",
+        x: "addresses in use",
+        y: "objects read",
+        expectedSlope: 0,
+        goal: "only this host's affinities and blocks",
+        method: `${method}; a sample counts the objects returned by get and list during the fresh client's first autoAssign`,
+      },
+      collect((x) => x.coldReads),
+    ),
+  );
+}
+
+await main();
