@@ -63,7 +63,7 @@ describe("startOpsServer", () => {
     h.report("dataplane", { live: false, ready: false, reason: "driver exited" });
     const dead = await fetch(url(server.health, "/livez"));
     expect(dead.status).toBe(503);
-    expect((await dead.json()).reasons).toEqual(["dataplane: driver exited"]);
+    expect(((await dead.json()) as { reasons: string[] }).reasons).toEqual(["dataplane: driver exited"]);
   });
 
   it("serves /metrics from the agent's registry in the Prometheus text format", async () => {
