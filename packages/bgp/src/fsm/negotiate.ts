@@ -76,6 +76,12 @@ export interface LocalCapabilityOptions {
   gracefulRestartTime?: number | undefined;
   /** We restarted and preserved nothing: set the R bit (default false). */
   restarting?: boolean | undefined;
+  /**
+   * Restarting-speaker side (RFC 4724 §4.1): list every enabled family in the graceful-restart capability
+   * with the Forwarding State bit set, so a peer keeps our routes while we restart. Default false: we only
+   * help peers that restart (no families listed).
+   */
+  forwardingPreserved?: boolean | undefined;
   /** Advertise RFC 8654 extended messages (default true). */
   extendedMessage?: boolean | undefined;
 }
@@ -110,7 +116,12 @@ export function localCapabilities(o: LocalCapabilityOptions): Capability[] {
       notification: false,
       restartTime: o.gracefulRestartTime,
       // A pure receiving speaker (helper) advertises no families: it preserves no forwarding state itself.
-      families: [],
+      families: o.forwardingPreserved
+        ? families.map((f) => {
+            const [afi, safi] = splitFamily(f);
+            return { afi, safi, forwardingPreserved: true };
+          })
+        : [],
     });
   }
   return caps;

@@ -87,6 +87,8 @@ export interface PeerOptions {
   addPathReceive?: boolean | undefined;
   /** Act as graceful-restart receiving speaker for this peer (RFC 4724; default true). */
   gracefulRestart?: boolean | undefined;
+  /** Restart time advertised to this peer, seconds 0..4095 (default: the speaker's `gracefulRestartTime`). */
+  gracefulRestartTime?: number | undefined;
   maxPrefixes?: MaxPrefixOptions | undefined;
   /** Free text for logs and metrics. */
   description?: string | undefined;
@@ -112,6 +114,13 @@ export interface SpeakerOptions {
   maxIdleHoldTime?: number | undefined;
   /** Graceful restart: restart time we advertise (default 120 s). */
   gracefulRestartTime?: number | undefined;
+  /**
+   * Graceful restart, restarting side (RFC 4724 §4.1): advertise every family of each session with the
+   * Forwarding State bit, so peers keep our routes (as stale) while we restart, as long as the session
+   * ends without a NOTIFICATION (see `close({ graceful: true })`). Only for a speaker whose routes stay
+   * installed while it is down. Default false (we only help peers that restart).
+   */
+  forwardingStatePreserved?: boolean | undefined;
   /** How long stale routes of a restarted peer wait for its End-of-RIB (default 300 s). */
   staleRoutesTime?: number | undefined;
   /** Route-reflector cluster id (default: router id). */
@@ -147,6 +156,7 @@ export interface NormalizedPeer {
   readonly families: readonly Family[];
   readonly addPathReceive: boolean;
   readonly gracefulRestart: boolean;
+  readonly gracefulRestartTime: number | undefined;
   readonly maxPrefixes: { limit: number; action: "teardown" | "warn" } | undefined;
   readonly description: string | undefined;
 }
@@ -237,6 +247,9 @@ export function normalizePeer(p: PeerOptions, s: SpeakerOptions, field = "peer")
   if (p.routeReflectorClient && p.asn !== s.asn) {
     throw invalid(`${field}.routeReflectorClient`, true, "route-reflector clients must be iBGP peers");
   }
+  if (p.gracefulRestartTime !== undefined && !int(p.gracefulRestartTime, 0, 4095)) {
+    throw invalid(`${field}.gracefulRestartTime`, p.gracefulRestartTime, "must be 0..4095 seconds");
+  }
   const families = p.families ?? ["ipv4"];
   if (families.length === 0 || families.some((f) => f !== "ipv4" && f !== "ipv6")) {
     throw invalid(`${field}.families`, families.join(","), 'must be a non-empty list of "ipv4" / "ipv6"');
@@ -269,6 +282,7 @@ export function normalizePeer(p: PeerOptions, s: SpeakerOptions, field = "peer")
     families: [...new Set(families)],
     addPathReceive: p.addPathReceive ?? false,
     gracefulRestart: p.gracefulRestart ?? true,
+    gracefulRestartTime: p.gracefulRestartTime,
     maxPrefixes,
     description: p.description,
   };

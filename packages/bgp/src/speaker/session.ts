@@ -55,6 +55,7 @@ function connectOut(core: SpeakerCore, peer: PeerRt, conn: Conn): void {
   });
   conn.socket = socket;
   let connected = false;
+  let failure = "connect failed";
   socket.once("connect", () => {
     connected = true;
     core.enqueue(() => {
@@ -63,13 +64,17 @@ function connectOut(core: SpeakerCore, peer: PeerRt, conn: Conn): void {
       fsmStep(core, peer, conn, { type: "tcp-connected", direction: "outbound" });
     });
   });
-  socket.on("error", (e) => core.log.debug({ peer: o.id, err: e.message }, "bgp connect error"));
+  socket.on("error", (e: NodeJS.ErrnoException) => {
+    // The errno (ECONNREFUSED, EHOSTUNREACH, ...) goes into the session's last error for operators.
+    if (!connected && e.code) failure = `connect failed: ${e.code}`;
+    core.log.debug({ peer: o.id, err: e.message }, "bgp connect error");
+  });
   socket.once("close", () => {
     if (connected) return;
     core.enqueue(() => {
       if (conn.socket !== socket) return;
       conn.socket = null;
-      fsmStep(core, peer, conn, { type: "tcp-failed", error: "connect failed" });
+      fsmStep(core, peer, conn, { type: "tcp-failed", error: failure });
     });
   });
 }

@@ -81,8 +81,12 @@ export interface Speaker extends AsyncDisposable {
   route(prefix: string): BestRoute | undefined;
   /** Number of destinations in the Loc-RIB. */
   readonly routeCount: number;
-  /** Sends Cease/Administrative Shutdown to every peer, closes listeners and sockets. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Sends Cease/Administrative Shutdown to every peer, closes listeners and sockets. Idempotent. With
+   * `graceful: true` the sockets close without a NOTIFICATION: peers that help with graceful restart keep
+   * our routes (as stale) until we are back and send End-of-RIB, or until our restart time runs out.
+   */
+  close(options?: { graceful?: boolean | undefined }): Promise<void>;
 }
 
 function famKey(f: "ipv4" | "ipv6"): string {
@@ -164,8 +168,11 @@ class SpeakerImpl implements Speaker {
         families,
         addPathReceive: opts.addPathReceive ? families : [],
         gracefulRestartTime: opts.gracefulRestart
-          ? (this.core.o.gracefulRestartTime ?? SPEAKER_DEFAULTS.gracefulRestartTime)
+          ? (opts.gracefulRestartTime ??
+            this.core.o.gracefulRestartTime ??
+            SPEAKER_DEFAULTS.gracefulRestartTime)
           : undefined,
+        forwardingPreserved: opts.gracefulRestart && (this.core.o.forwardingStatePreserved ?? false),
         extendedMessage: this.core.o.extendedMessage ?? true,
       }),
     };
@@ -208,6 +215,7 @@ class SpeakerImpl implements Speaker {
       next.localAddress !== prev.localAddress ||
       next.addPathReceive !== prev.addPathReceive ||
       next.gracefulRestart !== prev.gracefulRestart ||
+      next.gracefulRestartTime !== prev.gracefulRestartTime ||
       next.families.join() !== prev.families.join();
     if (sessionChanged) {
       this.core.enqueue(() => {
@@ -361,7 +369,7 @@ class SpeakerImpl implements Speaker {
     return bestRoute(this.core, p, best, this.core.rib.multipath(p.afi, p.len, p.v4, p.v6));
   }
 
-  close(): Promise<void> {
+  close(options: { graceful?: boolean | undefined } = {}): Promise<void> {
     if (this.core.closing) return this.core.closing;
     const sockets: Socket[] = [];
     for (const p of this.core.peersById.values()) {
@@ -381,7 +389,19 @@ class SpeakerImpl implements Speaker {
       ),
     );
     this.core.enqueue(() => {
-      for (const p of [...this.core.peersById.values()]) this.dropPeerNow(p, 2);
+      for (const p of [...this.core.peersById.values()]) {
+        if (options.graceful) {
+          // RFC 4724: a session that ends without a NOTIFICATION is a restart to a helping peer.
+          for (const c of [p.conn, p.alt]) {
+            const s = c?.socket;
+            if (c && s) {
+              c.socket = null;
+              s.destroy();
+            }
+          }
+        }
+        this.dropPeerNow(p, 2);
+      }
     });
     this.core.closing = (async () => {
       await closeListeners(this.core);
