@@ -3,12 +3,25 @@ import { defineConfig } from "tsup";
 import { margayTsup } from "../../tsup.base";
 import { embedEtcdProto, lazyCrypto, lazyEtcdBackend, workspaceSources } from "./src/cni/ipam/bundle-plugins";
 import { wrapWithCodeCache } from "./src/cni/ipam/code-cache";
+import { ctlMemorySeam } from "./src/ctl/bundle-plugins";
 
 const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";
 
 export default [
   // `clean` is done by the build script: several configs cleaning the same outDir would race.
-  margayTsup({ index: "src/index.ts" }, { clean: false }),
+  // The cluster lab (`testing`) bundles the etcd client: its proto files are embedded as for margay-ipam,
+  // and the ESM build gets a `require` for the CommonJS modules bundled with it.
+  margayTsup(
+    { index: "src/index.ts", "testing/index": "src/testing/index.ts" },
+    {
+      clean: false,
+      esbuildPlugins: [embedEtcdProto],
+      banner: ({ format }) =>
+        format === "esm"
+          ? { js: 'import { createRequire as __margayRequire } from "node:module"; const require = __margayRequire(import.meta.url);' }
+          : {},
+    },
+  ),
   // The margay-ipam CNI plugin: ONE CommonJS file, every dependency inlined (a CNI_PATH holds single
   // executables), heavy modules loaded lazily by main.ts, then wrapped with its V8 code-cache loader.
   defineConfig({
@@ -28,6 +41,26 @@ export default [
     async onSuccess() {
       await writeFile(MARGAY_IPAM, wrapWithCodeCache(await readFile(MARGAY_IPAM, "utf8")));
       await chmod(MARGAY_IPAM, 0o755);
+    },
+  }),
+  // margayctl: one CommonJS file like margay-ipam (etcd client embedded lazily; memory path without it).
+  defineConfig({
+    entry: { "bin/margayctl": "src/ctl/main.ts" },
+    format: ["cjs"],
+    outExtension: () => ({ js: ".cjs" }),
+    noExternal: [/.*/],
+    esbuildPlugins: [ctlMemorySeam, lazyEtcdBackend, workspaceSources, embedEtcdProto],
+    banner: { js: "#!/usr/bin/env node" },
+    dts: false,
+    clean: false,
+    sourcemap: false,
+    minify: true,
+    keepNames: true,
+    splitting: false,
+    target: "node20",
+    platform: "node",
+    async onSuccess() {
+      await chmod("dist/bin/margayctl.cjs", 0o755);
     },
   }),
 ];

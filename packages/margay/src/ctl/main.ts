@@ -1,0 +1,34 @@
+/**
+ * Entry of the `margayctl` executable: the real process as a {@link CtlIo}, then `runCtl`.
+ *
+ * @packageDocumentation
+ */
+
+import pc from "picocolors";
+import type { CtlIo } from "./io.js";
+import { runCtl } from "./run.js";
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on("data", (c: Buffer) => chunks.push(c));
+    process.stdin.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    process.stdin.on("error", reject);
+  });
+}
+
+const tty = process.stdout.isTTY === true;
+const colors = pc.createColors(tty && pc.isColorSupported);
+const io: CtlIo = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  readStdin,
+  env: process.env,
+  isTTY: tty,
+  style: { bold: colors.bold, red: colors.red, green: colors.green, yellow: colors.yellow, dim: colors.dim },
+  cwd: process.cwd(),
+};
+
+void runCtl(process.argv.slice(2), io).then((code) => {
+  process.exitCode = code;
+});
