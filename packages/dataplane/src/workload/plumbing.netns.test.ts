@@ -165,6 +165,21 @@ describe("workload plumbing", () => {
     );
   });
 
+  it("sets the container-side MAC when asked, and check reports a different one", async () => {
+    const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
+    const spec = { ...specA(), mac: "02:42:AC:11:00:09" };
+    const r = await plumber.add(spec);
+    expect(r.containerMac).toBe("02:42:ac:11:00:09");
+    const [inner] = await json<{ address: string }[]>(podA, "link", "show", "dev", "eth0");
+    expect(inner!.address).toBe("02:42:ac:11:00:09");
+    expect(await plumber.check(spec)).toEqual([]);
+    expect(await plumber.check({ ...spec, mac: "02:42:ac:11:00:0a" })).toEqual(["container MAC differs"]);
+    await expect(plumber.add({ ...spec, mac: "01:00:5e:00:00:01" })).rejects.toMatchObject({
+      code: "invalid-options",
+    });
+    await plumber.remove(spec.endpoint);
+  });
+
   it("validates names before touching the kernel", async () => {
     const plumber = createWorkloadPlumber({ runner: lab.runner, hostNetns: host });
     await expect(plumber.add({ ...specA(), containerIfName: "eth0; reboot" })).rejects.toMatchObject({

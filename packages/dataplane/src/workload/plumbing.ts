@@ -21,6 +21,8 @@ export const HOST_VETH_MAC = "ee:ee:ee:ee:ee:ee";
 /** IPv6 gateway of every workload: the host-side veth's link-local address. */
 export const WORKLOAD_GATEWAY_V6 = "fe80::ecee:eeff:feee:eeee";
 
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
 /** Bytes of tunnel overhead per encapsulation (outer IPv4 headers). */
 export const ENCAPSULATION_OVERHEAD: Readonly<Record<Encapsulation, number>> = Object.freeze({
   none: 0,
@@ -49,6 +51,8 @@ export interface WorkloadSpec {
   readonly addresses: readonly string[];
   /** Veth MTU (see {@link workloadMtu}). Default: 1500. */
   readonly mtu?: number | undefined;
+  /** MAC of the container-side interface (`aa:bb:cc:dd:ee:ff`, unicast). Default: the kernel's random one. */
+  readonly mac?: string | undefined;
 }
 
 /** What was plumbed. */
@@ -148,14 +152,19 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
     }
     const addresses = spec.addresses.map((a) => interfaceAddressText(cidrOrThrow(a, "mask")));
     netnsRef(spec.containerNetns);
-    return { containerIfName, mtu, addresses, host: hostIfName(spec.endpoint) };
+    const mac = spec.mac?.toLowerCase();
+    // Unicast only: the multicast bit is the low bit of the first octet.
+    if (mac !== undefined && (!MAC_RE.test(mac) || (Number.parseInt(mac.slice(0, 2), 16) & 1) === 1)) {
+      throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "invalid MAC", { details: { mac } });
+    }
+    return { containerIfName, mtu, addresses, mac, host: hostIfName(spec.endpoint) };
   }
 
   return {
     hostIfName,
     async add(spec, callOptions = {}) {
       throwIfAborted(callOptions.signal);
-      const { containerIfName, mtu, addresses, host } = normalize(spec);
+      const { containerIfName, mtu, addresses, mac, host } = normalize(spec);
       const cns = spec.containerNetns;
       const hasV4 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 4);
       const hasV6 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 6);
@@ -225,7 +234,10 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       const haveAddrs = (have[0]?.addr_info ?? [])
         .filter((a) => a.scope !== "link")
         .map((a) => `${canonicalIpOrThrow(a.local)}/${a.prefixlen}`);
-      const lines: string[] = [`link set dev ${containerIfName} mtu ${mtu} up`, "link set dev lo up"];
+      const lines: string[] = [
+        `link set dev ${containerIfName}${mac === undefined ? "" : ` address ${mac}`} mtu ${mtu} up`,
+        "link set dev lo up",
+      ];
       for (const a of haveAddrs)
         if (!addresses.includes(a)) lines.push(`addr del ${a} dev ${containerIfName}`);
       for (const a of addresses)
@@ -256,7 +268,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       }
     },
     async check(spec, callOptions = {}) {
-      const { containerIfName, mtu, addresses, host } = normalize(spec);
+      const { containerIfName, mtu, addresses, mac, host } = normalize(spec);
       const problems: string[] = [];
       const hostLink = await findLink(runner, hostNetns, host, callOptions);
       const inner = await findLink(runner, spec.containerNetns, containerIfName, callOptions);
@@ -266,6 +278,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
         problems.push("container interface is not the host veth's peer");
       if (hostLink.mtu !== mtu || inner.mtu !== mtu) problems.push("MTU differs");
       if (hostLink.address !== HOST_VETH_MAC) problems.push("host veth MAC differs");
+      if (mac !== undefined && inner.address !== mac) problems.push("container MAC differs");
       if (!(hostLink.flags ?? []).includes("UP") || !(inner.flags ?? []).includes("UP"))
         problems.push("link down");
       const have = await ipJson<JsonAddr>(
