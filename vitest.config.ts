@@ -15,7 +15,9 @@ const alias = [
   { find: /^@margay\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
 ];
 
-const tiers = ["netns", "interop", "conformance"] as const;
+const tiers = ["netns", "interop", "conformance", "e2e"] as const;
+// e2e: a cluster lab of real margay-node processes per file (shared by the file's tests), so longer limits.
+const tierTimeout = (tier: string) => (tier === "e2e" ? 300_000 : 120_000);
 const tierGlob = (tier: string) => `packages/*/src/**/*.${tier}.test.ts`;
 
 export default defineConfig({
@@ -36,8 +38,8 @@ export default defineConfig({
           name: tier,
           include: [tierGlob(tier)],
           exclude: ["**/node_modules/**", "**/dist/**"],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          testTimeout: tierTimeout(tier),
+          hookTimeout: tierTimeout(tier),
           // Real peers, namespaces and etcd instances: keep files of these tiers from racing each other.
           fileParallelism: false,
         },

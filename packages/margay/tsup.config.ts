@@ -18,7 +18,9 @@ export default [
       esbuildPlugins: [embedEtcdProto],
       banner: ({ format }) =>
         format === "esm"
-          ? { js: 'import { createRequire as __margayRequire } from "node:module"; const require = __margayRequire(import.meta.url);' }
+          ? {
+              js: 'import { createRequire as __margayRequire } from "node:module"; const require = __margayRequire(import.meta.url);',
+            }
           : {},
     },
   ),
