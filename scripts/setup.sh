@@ -15,6 +15,7 @@ check nft nftables
 check iptables iptables
 check ipset ipset
 check ip iproute2
+check ping iputils-ping
 check pgrep procps
 [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
 

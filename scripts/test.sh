@@ -12,7 +12,9 @@ npx lerna run typecheck --loglevel warn
 npx tsc -p tsconfig.json --noEmit   # examples/ and the root configs
 echo "==> exports maps (publint + attw)"
 npx lerna run check:exports --loglevel warn
-echo "==> tests"
+# Every vitest project runs here: unit, conformance, interop, netns and e2e (the cluster lab runs the
+# margay-node bundle the build step above made).
+echo "==> tests (unit, conformance, interop, netns, e2e)"
 mkdir -p bench-results
 report=bench-results/vitest-report.json
 # A run that dies before writing its report must not leave the last run's totals on the closing line.
