@@ -17,6 +17,7 @@ import {
   patchResource,
   writeResources,
 } from "./commands/resources.js";
+import { ipamCheck, ipamConfigure, ipamRelease, ipamShow } from "./commands/ipam.js";
 
 /** The client version (the package's), set by the bundle; `dev` when run from sources. */
 export const CLIENT_VERSION: string =
@@ -244,6 +245,65 @@ export function createProgram(options: ProgramOptions): Command {
       "margayctl label nodes node-1 rack=r2 --overwrite",
       "margayctl label nodes node-1 rack --remove",
     ],
+  );
+  const ipam = program
+    .command("ipam")
+    .summary("IP address management: show, check, release, configure")
+    .description(
+      "IP address management: usage per pool, block and node; consistency checks; releasing leaked addresses.",
+    );
+  examples(
+    ipam
+      .command("show")
+      .description(
+        "Show IP usage per pool (and per block, per node), one address, borrowed addresses, leak candidates.",
+      )
+      .option("--show-blocks", "one row per block under its pool")
+      .option("--show-borrowed", "addresses a node took from a block affine to another node")
+      .option("--by-node", "blocks and addresses per node")
+      .option("--show-leaks", "allocations whose workload no longer exists (leak candidates)")
+      .option("--show-configuration", "the IPAM configuration (strict affinity, block limits)")
+      .option("--ip <address>", "who holds one address")
+      .option("-o, --output <format>", "table (default) | json")
+      .action(run(async (ctx, cmd) => ipamShow(ctx, cmd.opts()))),
+    [
+      "margayctl ipam show",
+      "margayctl ipam show --show-blocks --by-node",
+      "margayctl ipam show --ip 10.244.0.5",
+    ],
+  );
+  examples(
+    ipam
+      .command("check")
+      .description(
+        "Check IPAM for inconsistencies: leaked addresses, handles without addresses, orphan blocks, dangling\n" +
+          "affinities. Writes nothing; -o saves the report for 'ipam release --from-report'.",
+      )
+      .option("-o, --output <file>", "write the report (JSON) to this file")
+      .action(run(async (ctx, cmd) => ipamCheck(ctx, cmd.opts()))),
+    ["margayctl ipam check -o report.json"],
+  );
+  examples(
+    ipam
+      .command("release")
+      .description(
+        "Release addresses: named ones (--ip), or the leaks of a check report (each guarded by the handle\n" +
+          "the report saw, so an address reallocated since is left alone).",
+      )
+      .addOption(new Option("--ip <address>", "address to release; repeatable").argParser(collect))
+      .option("--from-report <file>", "release the leaked addresses of an 'ipam check -o' report")
+      .action(run(async (ctx, cmd) => ipamRelease(ctx, cmd.opts()))),
+    ["margayctl ipam release --ip 10.244.0.5", "margayctl ipam release --from-report report.json"],
+  );
+  examples(
+    ipam
+      .command("configure")
+      .description("Change the IPAM configuration (the IPAMConfig named default).")
+      .option("--strictaffinity <bool>", "true: a node allocates only from its own blocks")
+      .option("--autoallocateblocks <bool>", "false: nodes never claim new blocks")
+      .option("--max-blocks-per-host <n>", "limit of blocks per node (0: none)")
+      .action(run(async (ctx, cmd) => ipamConfigure(ctx, cmd.opts()))),
+    ["margayctl ipam configure --strictaffinity=true"],
   );
   return program;
 }
