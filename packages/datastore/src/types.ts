@@ -126,7 +126,10 @@ export interface TxnResult {
 /** Event types of a watch, as in Kubernetes/Calico watchers. */
 export type WatchEventType = "added" | "modified" | "deleted";
 
-/** One change seen by a watch. */
+/**
+ * One change seen by a watch. Read-only: a backend may hand one deep-frozen event to every watcher
+ * instead of a copy each (the memory backend does), so copy an object before changing it.
+ */
 export interface WatchEvent<T extends StoredObject = StoredObject> {
   /** `added`, `modified` or `deleted`. */
   type: WatchEventType;

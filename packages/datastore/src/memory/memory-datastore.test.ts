@@ -359,3 +359,71 @@ describe("memory datastore: options", () => {
     expect(() => createMemoryDatastore({ durability: "maybe" as "sync" })).toThrow(/durability/);
   });
 });
+
+describe("memory datastore: scale paths", () => {
+  it("watchers share one deep-frozen event (no copy per watcher), live and replayed from history", async () => {
+    const ds = createMemoryDatastore();
+    const from = ds.revision;
+    const a = ds.watch("IPPool");
+    const b = ds.watch("IPPool");
+    await ds.create(pool("p1", 1));
+    const created: StoredObject = await ds.update({ ...pool("p1", 2), metadata: { name: "p1" } });
+    const [ea, eb] = await Promise.all([take(a, 2), take(b, 2)]);
+    const replayed = await take(ds.watch("IPPool", { fromRevision: from }), 2);
+    for (let i = 0; i < 2; i++) {
+      expect(eb.events[i]).toBe(ea.events[i]);
+      expect(replayed.events[i]).toBe(ea.events[i]);
+    }
+    const ev = ea.events[1]!;
+    expect(Object.isFrozen(ev)).toBe(true);
+    expect(Object.isFrozen(ev.object.metadata)).toBe(true);
+    expect(Object.isFrozen(ev.previous)).toBe(true);
+    expect(ev.object).toMatchObject({
+      spec: { n: 2 },
+      metadata: { resourceVersion: created.metadata.resourceVersion },
+    });
+    // A watcher cannot change what another sees, nor the store.
+    expect(() => {
+      (ev.object as StoredObject & { spec: { n: number } }).spec.n = 99;
+    }).toThrow(TypeError);
+    expect(
+      (await ds.get<StoredObject & { spec: { n: number } }>({ kind: "IPPool", name: "p1" })).spec.n,
+    ).toBe(2);
+    await ds.close();
+  });
+
+  it("lists from the index in list order: cluster-scoped first, then by namespace and name, prefix per scope", async () => {
+    const ds = createMemoryDatastore();
+    const names = ["b", "a-2", "a-10", "a", "ab", "a-1"];
+    const scopes = [undefined, "ns2", "ns", "ns-1"];
+    for (const namespace of scopes)
+      for (const name of names)
+        await ds.create({
+          kind: "Thing",
+          metadata: namespace === undefined ? { name } : { name, namespace },
+        });
+    await ds.delete({ kind: "Thing", name: "a-10", namespace: "ns" });
+    const ids = (r: { items: StoredObject[] }) =>
+      r.items.map((o) => `${o.metadata.namespace ?? ""}/${o.metadata.name}`);
+    const all = ids(await ds.list("Thing"));
+    const expected: string[] = [];
+    for (const ns of ["", "ns", "ns-1", "ns2"])
+      for (const name of ["a", "a-1", "a-10", "a-2", "ab", "b"])
+        if (!(ns === "ns" && name === "a-10")) expected.push(`${ns}/${name}`);
+    expect(all).toEqual(expected);
+    expect(ids(await ds.list("Thing", { namePrefix: "a-" }))).toEqual(
+      expected.filter((id) => id.split("/")[1]!.startsWith("a-")),
+    );
+    expect(ids(await ds.list("Thing", { namespace: "ns", namePrefix: "a" }))).toEqual([
+      "ns/a",
+      "ns/a-1",
+      "ns/a-2",
+      "ns/ab",
+    ]);
+    expect(ids(await ds.list("Thing", { namespace: "ns-1", namePrefix: "c" }))).toEqual([]);
+    // A deleted scope's last entry takes the scope out of the walk.
+    for (const name of names) await ds.delete({ kind: "Thing", name, namespace: "ns2" });
+    expect(ids(await ds.list("Thing", { namePrefix: "b" }))).toEqual(["/b", "ns/b", "ns-1/b"]);
+    await ds.close();
+  });
+});

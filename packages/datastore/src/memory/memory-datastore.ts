@@ -43,13 +43,13 @@ import {
   checkNamespaceFilter,
   checkObject,
   checkTxnOps,
-  compareObjects,
   parseFromRevision,
   parseRevision,
   type ValidationOptions,
 } from "../validation.js";
 import { WatchStream } from "../watch-stream.js";
 import { encodeSnapshot, loadSnapshotSync, type SnapshotEntry, writeSnapshotAtomic } from "./snapshot.js";
+import { SortedKeys } from "./sorted-keys.js";
 
 /** When a write is acknowledged relative to the snapshot file. */
 export type MemoryDurability = "sync" | "async";
@@ -127,6 +127,12 @@ interface HistoryEvent {
   type: WatchEventType;
   json: string;
   prevJson: string | undefined;
+  /**
+   * The event as watchers receive it, parsed once and deep-frozen, made when the first watcher needs
+   * it: every watcher (and every replay from history) shares this one object, so a fan-out to many
+   * watchers costs a pointer per watcher, not a parsed copy each.
+   */
+  event?: WatchEvent;
 }
 
 interface WatchReg {
@@ -150,9 +156,53 @@ const DEFAULTS = Object.freeze({
   durability: "sync" as const,
 });
 
-const scopeId = (namespace: string | undefined) => (namespace === undefined ? "" : `${namespace}/`);
+/**
+ * An entry's id in its kind: namespace (empty for cluster-scoped), NUL, name. NUL sorts below every
+ * character a namespace or name may hold, so the ids' string order is the order a list returns
+ * (cluster-scoped first, then by namespace, then by name; `compareObjects`) and a name prefix within a
+ * namespace is an id prefix.
+ */
+const scopeId = (namespace: string | undefined) => `${namespace ?? ""}\u0000`;
 const entryId = (key: { namespace?: string | undefined; name: string }) =>
   `${scopeId(key.namespace)}${key.name}`;
+
+/**
+ * The entries of one kind by id, with the ids kept in list order ({@link SortedKeys}) and a count of
+ * entries per scope (namespace, or "" for cluster-scoped), so a list (of a namespace, of a name prefix)
+ * walks exactly the entries it returns: no scan of the kind, no sort.
+ */
+class KindTable extends Map<string, Entry> {
+  readonly order = new SortedKeys();
+  /** Scope id → number of entries in it. */
+  readonly scopes = new Map<string, number>();
+
+  override set(id: string, e: Entry): this {
+    if (!this.has(id)) {
+      this.order.add(id);
+      const scope = scopeId(e.namespace);
+      this.scopes.set(scope, (this.scopes.get(scope) ?? 0) + 1);
+    }
+    return super.set(id, e);
+  }
+
+  override delete(id: string): boolean {
+    const e = this.get(id);
+    if (e === undefined) return false;
+    this.order.delete(id);
+    const scope = scopeId(e.namespace);
+    const left = (this.scopes.get(scope) ?? 1) - 1;
+    if (left === 0) this.scopes.delete(scope);
+    else this.scopes.set(scope, left);
+    return super.delete(id);
+  }
+
+  /** The entries of `namespace` (every scope when undefined) whose name starts with `namePrefix`, in list order. */
+  *matching(namespace: string | undefined, namePrefix: string): Generator<Entry, void, undefined> {
+    const scopes = namespace === undefined ? [...this.scopes.keys()].sort() : [scopeId(namespace)];
+    for (const scope of scopes)
+      for (const id of this.order.withPrefix(scope + namePrefix)) yield this.get(id)!;
+  }
+}
 
 /**
  * Creates an in-process {@link Datastore}. With `snapshotPath`, the previous state is loaded first (a
@@ -173,7 +223,7 @@ class MemoryStore implements MemoryDatastore {
 
   #rev = 1;
   #compactRev = 1;
-  readonly #kinds = new Map<string, Map<string, Entry>>();
+  readonly #kinds = new Map<string, KindTable>();
   #history: HistoryEvent[] = [];
   #historyHead = 0;
   readonly #watches = new Set<WatchReg>();
@@ -249,15 +299,13 @@ class MemoryStore implements MemoryDatastore {
     checkNamePrefix(options.namePrefix);
     await this.#settled();
     const items: T[] = [];
-    const map = this.#kinds.get(kind);
-    if (map !== undefined) {
-      for (const e of map.values()) {
-        if (options.namespace !== undefined && e.namespace !== options.namespace) continue;
-        if (options.namePrefix !== undefined && !e.name.startsWith(options.namePrefix)) continue;
+    const table = this.#kinds.get(kind);
+    if (table !== undefined) {
+      // In list order already: the index walks only what the list returns.
+      for (const e of table.matching(options.namespace, options.namePrefix ?? "")) {
         items.push(JSON.parse(e.json) as T);
       }
     }
-    items.sort(compareObjects);
     return { items, revision: String(this.#rev) };
   }
 
@@ -413,9 +461,9 @@ class MemoryStore implements MemoryDatastore {
     enterCall(this.#closed, signal, BACKEND);
   }
 
-  #kindMap(kind: string): Map<string, Entry> {
+  #kindMap(kind: string): KindTable {
     let m = this.#kinds.get(kind);
-    if (m === undefined) this.#kinds.set(kind, (m = new Map()));
+    if (m === undefined) this.#kinds.set(kind, (m = new KindTable()));
     return m;
   }
 
@@ -562,9 +610,10 @@ class MemoryStore implements MemoryDatastore {
     for (const e of events) this.#history.push(e);
     this.#trimHistory();
     for (const w of this.#watches) {
-      const mine = events.filter((e) => e.revision > w.after && matches(w, e));
+      const mine: WatchEvent[] = [];
+      for (const e of events) if (e.revision > w.after && matches(w, e)) mine.push(toEvent(e));
       if (mine.length > 0) {
-        w.stream.push(mine.map(toEvent));
+        w.stream.push(mine);
         if (w.stream.stopped) this.#watches.delete(w);
       }
     }
@@ -696,12 +745,24 @@ function matches(w: WatchReg, e: HistoryEvent): boolean {
   return w.kind === e.kind && (w.namespace === undefined || w.namespace === e.namespace);
 }
 
+/** The shared, deep-frozen event of a history entry (made on first use; see {@link HistoryEvent.event}). */
 function toEvent(h: HistoryEvent): WatchEvent {
+  if (h.event !== undefined) return h.event;
   const ev: WatchEvent = {
     type: h.type,
-    object: JSON.parse(h.json) as StoredObject,
+    object: deepFreeze(JSON.parse(h.json) as StoredObject),
     revision: String(h.revision),
   };
-  if (h.prevJson !== undefined) ev.previous = JSON.parse(h.prevJson) as StoredObject;
-  return ev;
+  if (h.prevJson !== undefined) ev.previous = deepFreeze(JSON.parse(h.prevJson) as StoredObject);
+  h.event = Object.freeze(ev);
+  return h.event;
+}
+
+/** Freezes a parsed JSON value and everything in it (a JSON value has no cycles). */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === "object" && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
 }
