@@ -9,7 +9,20 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { isManifestError, type ManifestItem, parseManifests, type Resource } from "@margay/api";
+import {
+  checkResource,
+  isManifestError,
+  type ManifestItem,
+  parseManifests,
+  type Resource,
+} from "@margay/api";
+import {
+  convertNamespace,
+  convertNetworkPolicy,
+  type K8sNamespace,
+  type K8sNetworkPolicy,
+} from "@margay/policy";
+import { parseAllDocuments, stringify } from "yaml";
 import { CtlError, CtlErrorCode } from "./errors.js";
 import type { CtlIo } from "./io.js";
 
@@ -68,8 +81,97 @@ export function manifestMessage(e: unknown, name: string): string {
   return `${name}: ${where}: ${issues.map((i) => `${i.path || "<root>"}: ${i.message}`).join("; ")}`;
 }
 
-/** Parses one text; `name` prefixes errors. */
+const K8S_HINT =
+  /apiVersion:\s*["']?(networking\.k8s\.io\/v1|v1)["']?\s*$|"apiVersion"\s*:\s*"(networking\.k8s\.io\/v1|v1)"/m;
+
+function isK8sDocument(v: unknown): v is { apiVersion: string; kind: string } {
+  if (v === null || typeof v !== "object") return false;
+  const { apiVersion, kind } = v as { apiVersion?: unknown; kind?: unknown };
+  return (
+    (apiVersion === "networking.k8s.io/v1" && kind === "NetworkPolicy") ||
+    (apiVersion === "v1" && kind === "Namespace")
+  );
+}
+
+/** Converts one Kubernetes NetworkPolicy or Namespace (to a Profile), validated. */
+function convertK8s(doc: { kind: string }, where: string): Resource {
+  let r: Resource;
+  try {
+    r =
+      doc.kind === "Namespace"
+        ? convertNamespace(doc as unknown as K8sNamespace)
+        : convertNetworkPolicy(doc as unknown as K8sNetworkPolicy, {
+            onInvalidRule: (e) => {
+              throw e;
+            },
+          });
+  } catch (e) {
+    throw new CtlError(CtlErrorCode.InvalidInput, `${where}: ${(e as Error).message}`, {}, e);
+  }
+  const checked = checkResource(r);
+  if (!checked.ok)
+    throw new CtlError(
+      CtlErrorCode.InvalidInput,
+      `${where}: ${checked.issues.map((i) => `${i.path || "<root>"}: ${i.message}`).join("; ")}`,
+      { issues: checked.issues },
+    );
+  return checked.resource;
+}
+
+/**
+ * A text holding Kubernetes documents (NetworkPolicy, Namespace) among Margay and Calico ones: each
+ * document on its own (Kubernetes ones converted by `@margay/policy`, the others by `parseManifests`).
+ */
+function parseMixed(text: string, name: string): LoadedResource[] | undefined {
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(docs)) return undefined;
+  const values = docs.map((d) => (d.errors.length > 0 ? undefined : d.toJS({ maxAliasCount: 100 })));
+  const hasK8s = values.some(
+    (v) =>
+      isK8sDocument(v) ||
+      (v !== null &&
+        typeof v === "object" &&
+        Array.isArray((v as { items?: unknown }).items) &&
+        (v as { items: unknown[] }).items.some(isK8sDocument)),
+  );
+  if (!hasK8s || docs.some((d) => d.errors.length > 0)) return undefined;
+  const out: LoadedResource[] = [];
+  for (const [i, v] of values.entries()) {
+    if (v === null || v === undefined) continue;
+    const items: unknown[] =
+      typeof v === "object" &&
+      (v as { kind?: unknown }).kind === "List" &&
+      Array.isArray((v as { items?: unknown }).items)
+        ? (v as { items: unknown[] }).items
+        : [v];
+    for (const [j, item] of items.entries()) {
+      const where = `${name}: document ${i}${items.length > 1 || item !== v ? ` item ${j}` : ""}`;
+      if (isK8sDocument(item)) {
+        out.push({
+          resource: convertK8s(item, where),
+          origin: where,
+          warnings: [],
+          convertedFrom: `${item.apiVersion}/${item.kind}`,
+        });
+      } else {
+        for (const r of parseText(stringify(item), where)) out.push({ ...r, origin: where });
+      }
+    }
+  }
+  return out;
+}
+
+/** Parses one text; `name` prefixes errors. Kubernetes NetworkPolicies and Namespaces are converted. */
 export function parseText(text: string, name: string): LoadedResource[] {
+  if (K8S_HINT.test(text)) {
+    const mixed = parseMixed(text, name);
+    if (mixed !== undefined) return mixed;
+  }
   let items: ManifestItem[];
   try {
     items = parseManifests(text).items;

@@ -6,6 +6,10 @@
  */
 
 import { Command, Option } from "commander";
+import pkg from "../../package.json" with { type: "json" };
+import { convert } from "./commands/convert.js";
+import { datastoreExport, datastoreImport } from "./commands/datastore.js";
+import { version } from "./commands/version.js";
 import { CommandContext } from "./context.js";
 import type { DatastoreFlags } from "./config.js";
 import type { CtlIo } from "./io.js";
@@ -19,9 +23,8 @@ import {
 } from "./commands/resources.js";
 import { ipamCheck, ipamConfigure, ipamRelease, ipamShow } from "./commands/ipam.js";
 
-/** The client version (the package's), set by the bundle; `dev` when run from sources. */
-export const CLIENT_VERSION: string =
-  typeof process.env.MARGAYCTL_BUILD_VERSION === "string" ? process.env.MARGAYCTL_BUILD_VERSION : "0.1.0";
+/** The client version: the package's (inlined into the bundle). */
+export const CLIENT_VERSION: string = pkg.version;
 
 /** Examples shown under each command's help and in the reference. */
 const EXAMPLES = new WeakMap<Command, string[]>();
@@ -304,6 +307,58 @@ export function createProgram(options: ProgramOptions): Command {
       .option("--max-blocks-per-host <n>", "limit of blocks per node (0: none)")
       .action(run(async (ctx, cmd) => ipamConfigure(ctx, cmd.opts()))),
     ["margayctl ipam configure --strictaffinity=true"],
+  );
+  examples(
+    program
+      .command("convert")
+      .summary("convert Calico v3 and Kubernetes manifests to Margay")
+      .description(
+        "Convert Calico projectcalico.org/v3 resources, Kubernetes NetworkPolicies and Namespaces (as the\n" +
+          "Profiles the kube-adapter writes) to Margay margay.io/v1. Reads files only; writes no datastore.",
+      )
+      .addOption(fileOpt())
+      .option("-o, --output <format>", "yaml (default) | json")
+      .action(run(async (ctx, cmd) => convert(ctx, cmd.opts()))),
+    ["margayctl convert -f calico-policy.yaml", "margayctl convert -f k8s-netpol.yaml -o json"],
+  );
+  const datastore = program
+    .command("datastore")
+    .summary("export and import a whole datastore (migration)")
+    .description("Move a whole datastore: export from one (memory or etcd), import into another, empty one.");
+  examples(
+    datastore
+      .command("export")
+      .description(
+        "Write every object (API resources and IPAM blocks, affinities, handles) to a file or stdout.",
+      )
+      .option("-o, --output <file>", "file to write (default: stdout)")
+      .option("--format <format>", "yaml | json (default: json for a .json file, else yaml)")
+      .action(run(async (ctx, cmd) => datastoreExport(ctx, cmd.opts()))),
+    [
+      "margayctl --datastore-type memory --snapshot-path /var/lib/margay/datastore.json datastore export -o dump.yaml",
+    ],
+  );
+  examples(
+    datastore
+      .command("import")
+      .description(
+        "Create every object of an export in an EMPTY datastore. The whole file is validated first and the\n" +
+          "target checked empty; nothing is written if either fails.",
+      )
+      .addOption(fileOpt())
+      .action(run(async (ctx, cmd) => datastoreImport(ctx, cmd.opts()))),
+    ["margayctl --etcd-endpoints https://10.0.0.1:2379 datastore import -f dump.yaml"],
+  );
+  examples(
+    program
+      .command("version")
+      .description(
+        "Print the client version and the cluster's (from the nodes' NodeStatus reports). A major or minor\n" +
+          "version difference is a warning, never an error.",
+      )
+      .option("-o, --output <format>", "text (default) | json")
+      .action(run(async (ctx, cmd) => version(ctx, CLIENT_VERSION, cmd.opts()))),
+    ["margayctl version"],
   );
   return program;
 }
