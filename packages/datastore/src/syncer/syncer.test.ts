@@ -423,4 +423,22 @@ describe("syncer on the memory datastore", () => {
     expect(isDatastoreError(err, "invalid")).toBe(true);
     expect(s.status.state).toBe("closed");
   });
+
+  it("follows a dozen kinds without Node's listener-leak warning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const ds = track(createMemoryDatastore());
+      const kinds = Array.from({ length: 12 }, (_, i) => `Kind${i}`);
+      const s = track(createSyncer({ datastore: ds, kinds, retry: FAST_RETRY }));
+      const events: SyncerEvent[] = [];
+      void read(s, events);
+      await until(() => events.some((e) => e.type === "in-sync"), "in-sync");
+      await sleep(20); // warnings are emitted on a later tick
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).not.toContain("MaxListenersExceededWarning");
+  });
 });

@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 
+import { defaultMaxListeners, setMaxListeners } from "node:events";
 import { type BackoffOptions, createBackoff, type Logger, silentLogger, sleep } from "@margay/api";
 import { positiveInt } from "../backend-common.js";
 import { type DatastoreError, invalidError, isDatastoreError, unavailableError } from "../errors.js";
@@ -199,6 +200,9 @@ class SyncerImpl implements Syncer {
         e,
       );
     }
+    // Every kind's list and watch listen on the one internal signal: a node agent follows a dozen kinds,
+    // which is not the leak Node's default limit (10) warns about.
+    setMaxListeners(Math.max(defaultMaxListeners, 2 * kinds.length + 2), this.#ac.signal);
     this.#log = (options.logger ?? silentLogger).child({ component: "syncer" });
     this.#onStatus = options.onStatus;
     this.#kinds = kinds.map((kind) => ({
