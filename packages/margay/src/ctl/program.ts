@@ -10,6 +10,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { convert } from "./commands/convert.js";
 import { datastoreExport, datastoreImport } from "./commands/datastore.js";
 import { version } from "./commands/version.js";
+import { policyExplain, policyMatrix } from "./commands/policy.js";
 import { CommandContext } from "./context.js";
 import type { DatastoreFlags } from "./config.js";
 import type { CtlIo } from "./io.js";
@@ -307,6 +308,53 @@ export function createProgram(options: ProgramOptions): Command {
       .option("--max-blocks-per-host <n>", "limit of blocks per node (0: none)")
       .action(run(async (ctx, cmd) => ipamConfigure(ctx, cmd.opts()))),
     ["margayctl ipam configure --strictaffinity=true"],
+  );
+  const policy = program
+    .command("policy")
+    .summary("explain verdicts, show reachability matrices (what-if with --with)")
+    .description("Judge traffic with the live policy model, as the dataplane's rules do.");
+  examples(
+    policy
+      .command("explain")
+      .description(
+        "Explain the verdict for traffic from one endpoint (or address) to another: the tier, policy and rule\n" +
+          "that decided each direction, why each earlier policy or rule did not, or 'no policy matched: default\n" +
+          "deny'. --with judges resources from a file as if applied (nothing is written).",
+      )
+      .option("--from <peer>", "source: NAMESPACE/POD, an IP address, or hep/NAME")
+      .option("--to <peer>", "destination: NAMESPACE/POD, an IP address, or hep/NAME")
+      .option("--port <port>", "PORT/PROTOCOL (80/tcp, 53/udp) or a protocol (icmp)", "tcp")
+      .option("--family <4|6>", "address family when endpoints have both", "4")
+      .addOption(
+        new Option("--with <file>", "resources to judge as if applied; repeatable").argParser(collect),
+      )
+      .option("-o, --output <format>", "text (default) | json")
+      .action(run(async (ctx, cmd) => policyExplain(ctx, cmd.opts()))),
+    [
+      "margayctl policy explain --from prod/frontend --to prod/db --port 5432/tcp",
+      "margayctl policy explain --from 203.0.113.9 --to prod/web --port 443/tcp --with new-policy.yaml",
+    ],
+  );
+  examples(
+    policy
+      .command("matrix")
+      .description(
+        "Reachability between pods: rows are sources, columns destinations (. allow, X deny). With --with,\n" +
+          "the matrix as it would be after applying the file, changed cells marked * (nothing is written).",
+      )
+      .argument("[pods...]", "NAMESPACE/POD names (default: every workload endpoint selected by -n/-l)")
+      .option("--port <port>", "PORT/PROTOCOL (80/tcp) or a protocol", "tcp")
+      .option("-n, --namespace <ns>", "only pods of this namespace")
+      .option("-l, --selector <selector>", "only pods whose labels match")
+      .addOption(
+        new Option("--with <file>", "resources to judge as if applied; repeatable").argParser(collect),
+      )
+      .option("-o, --output <format>", "table (default) | json")
+      .action(run(async (ctx, cmd, pods) => policyMatrix(ctx, pods as string[], cmd.opts()))),
+    [
+      "margayctl policy matrix -n prod --port 80/tcp",
+      "margayctl policy matrix -n prod --port 80/tcp --with deny-all.yaml",
+    ],
   );
   examples(
     program
