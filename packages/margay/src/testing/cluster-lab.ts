@@ -153,6 +153,8 @@ export interface LabWorkloadRequest {
   readonly ifName: string;
   /** Requested addresses, if any. */
   readonly ips: readonly string[] | undefined;
+  /** Pools (names or CIDRs) to allocate from, if not the node's automatic ones. */
+  readonly pools: readonly string[] | undefined;
 }
 
 /** Adds and deletes workloads through an agent (the default: the agent's workload API client). */
@@ -218,6 +220,8 @@ export interface ClusterLab {
       readonly name: string;
       readonly labels?: Readonly<Record<string, string>> | undefined;
       readonly ips?: readonly string[] | undefined;
+      /** Pools (names or CIDRs) to allocate from. Default: the node's automatic pools. */
+      readonly pools?: readonly string[] | undefined;
     },
   ): Promise<LabPod>;
   /** Deletes a pod through the workload API and removes its namespace. */
@@ -699,6 +703,7 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
           labels: Readonly<Record<string, string>>;
         },
     ips?: readonly string[],
+    pools?: readonly string[],
   ): LabWorkloadRequest => ({
     host: pod.host,
     namespace: pod.namespace,
@@ -708,6 +713,7 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
     containerId: `${labName}-${pod.ns}`,
     ifName: "eth0",
     ips,
+    pools,
   });
 
   const addPod: ClusterLab["addPod"] = async (host, spec) => {
@@ -721,13 +727,21 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
       labels: { ...spec.labels },
     };
     const api = await workload();
-    const { ips } = await api.add(podRequest(base, spec.ips));
-    if (ips.length === 0)
-      throw new ClusterLabError(
-        "workload-failed",
-        `workload add of ${base.namespace}/${base.name} returned no address`,
-      );
-    const probe = await probeIn(ns);
+    let ips: readonly string[];
+    let probe: Probe;
+    try {
+      ({ ips } = await api.add(podRequest(base, spec.ips, spec.pools)));
+      if (ips.length === 0)
+        throw new ClusterLabError(
+          "workload-failed",
+          `workload add of ${base.namespace}/${base.name} returned no address`,
+        );
+      probe = await probeIn(ns);
+    } catch (e) {
+      await deleteNamespace(ns);
+      namespaces.splice(namespaces.indexOf(ns), 1);
+      throw e;
+    }
     const pod: LabPod = { ...base, ips, ip: ips.find((a) => !a.includes(":")) ?? ips[0]!, probe };
     pods.add(pod);
     say(`pod ${pod.namespace}/${pod.name} on ${host.name}: ${ips.join(", ")}`);
