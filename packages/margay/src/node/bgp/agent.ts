@@ -329,6 +329,10 @@ class BgpAgentImpl implements BgpAgent {
         asn: d.localAsNumber,
         routerId: d.routerId,
         listen: d.listenAddresses.map((host) => ({ host, port: d.listenPort })),
+        // Calico's BIRD template timers: connect retry time 5; error wait time 5,30.
+        connectRetryTime: 5,
+        idleHoldTime: 5,
+        maxIdleHoldTime: 30,
         gracefulRestartTime: this.#ctx.config.bgpGracefulRestartSeconds,
         forwardingStatePreserved: true,
         clusterId: d.routeReflectorClusterId,
