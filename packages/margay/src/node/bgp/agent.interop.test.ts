@@ -202,6 +202,12 @@ protocol bgp margay {
     const learned = await eventually(() => a.pipeline.learnedRoutes.get("198.51.100.0/24"), "BIRD's route");
     expect([...learned.values()]).toEqual([[BIRD_ADDR]]);
     expect(a.bgp.status()[0]).toMatchObject({ type: "global", state: "established", asNumber: 65100 });
+    // BIRD read our graceful-restart capability: our restart time, IPv4 with forwarding state preserved.
+    const proto = await bird.birdc(["show", "protocols", "all", "margay"]);
+    const neighborCaps = proto.slice(proto.indexOf("Neighbor capabilities"));
+    expect(neighborCaps).toMatch(
+      /Graceful restart\s+Restart time: 60\s+AF supported: ipv4\s+AF preserved: ipv4/,
+    );
 
     // Graceful restart: BIRD keeps our block while we are down, and after we are back.
     await a.bgp.close({ graceful: true });
