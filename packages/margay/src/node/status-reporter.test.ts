@@ -27,16 +27,18 @@ const peer: BgpPeerStatus = {
 };
 
 function fakePipeline() {
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(updates: readonly never[]) => void>();
   return {
     inSync: false,
-    onRoutes(l: () => void) {
+    onRoutes(l: (updates: readonly never[]) => void) {
       listeners.add(l);
-      return () => listeners.delete(l);
+      return () => {
+        listeners.delete(l);
+      };
     },
     applied() {
       this.inSync = true;
-      for (const l of listeners) l();
+      for (const l of listeners) l([]);
     },
     get listeners() {
       return listeners.size;
@@ -44,10 +46,13 @@ function fakePipeline() {
   };
 }
 
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+async function until(
+  read: () => Promise<NodeStatus | undefined>,
+  ok: (v: NodeStatus | undefined) => boolean,
+): Promise<NodeStatus> {
   for (let i = 0; ; i++) {
     const v = await read();
-    if (ok(v)) return v;
+    if (v !== undefined && ok(v)) return v;
     if (i > 1000) throw new Error("condition never met");
     await new Promise((r) => setTimeout(r, 10));
   }
