@@ -14,12 +14,14 @@ function apiFieldList(): string[] {
   return [...m[1]!.matchAll(/"([A-Za-z0-9]+)"/g)].map((x) => x[1]!);
 }
 
-const resource = (name: string, spec: Record<string, unknown>) => ({
-  apiVersion: API_VERSION,
-  kind: "AgentConfiguration",
-  metadata: { name },
-  spec,
-});
+/** A resource as the datastore holds it (typed loosely: tests also build invalid ones). */
+const resource = (name: string, spec: Record<string, unknown>): never =>
+  ({
+    apiVersion: API_VERSION,
+    kind: "AgentConfiguration",
+    metadata: { name },
+    spec,
+  }) as never;
 
 const boot = (env: Record<string, string> = {}, argv: string[] = []) =>
   resolveBootstrapConfig({ env, argv, hostname: "node1" });
@@ -168,6 +170,7 @@ describe("applyAgentConfiguration", () => {
       } catch (e) {
         return e;
       }
+      return undefined;
     })();
     expect(isAgentConfigError(nat) && nat.code).toBe("invalid-resource");
     expect((nat as Error).message).toContain("AgentConfiguration node.node1 spec.natOutgoingAddress");
