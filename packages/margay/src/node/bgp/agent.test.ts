@@ -2,6 +2,7 @@
  * startBgp over a memory datastore and a fake pipeline, against a plain `@margay/bgp` speaker as the
  * external (top-of-rack) peer, on loopback addresses 127.0.0.6x.
  */
+import { connect } from "node:net";
 import { type BGPPeerSpec, createRecordingLogger } from "@margay/api";
 import { createSpeaker, type Speaker } from "@margay/bgp";
 import { createMemoryDatastore, type MemoryDatastore } from "@margay/datastore";
@@ -197,6 +198,38 @@ describe("startBgp", () => {
     expect(warnings[0]!.attributes).toMatchObject({ resource: "BGPPeer secret", field: "spec.password" });
     expect(s.agent.status().some((p) => p.address === "127.0.0.64")).toBe(false);
     expect(s.agent.status().find((p) => p.address === "127.0.0.65")?.type).toBe("mesh");
+  });
+});
+
+describe("startBgp: speaker identity", () => {
+  it("re-creates the speaker on a new listen port; the peer comes back and keeps our block", async () => {
+    const s = await setup();
+    await s.addPeer("tor", { peerIP: `${TOR}:${s.torPort}`, asNumber: 65100 });
+    s.pipeline.apply([{ kind: "route-update", dst: "10.65.1.0/26", type: "local-block" }]);
+    await eventually(() => s.tor.route("10.65.1.0/26"), "our block at the ToR");
+    const port = await freePort(SELF);
+    await s.ds.update({
+      apiVersion: "margay.io/v1",
+      kind: "BGPConfiguration",
+      metadata: { name: "default" },
+      spec: { listenPort: port },
+    });
+    const listening = () =>
+      new Promise<boolean>((resolve) => {
+        const c = connect({ host: SELF, port }, () => {
+          c.destroy();
+          resolve(true);
+        });
+        c.on("error", () => resolve(false));
+      });
+    let up = false;
+    for (let i = 0; i < 400 && !up; i++) {
+      up = await listening();
+      if (!up) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(up).toBe(true);
+    await eventually(() => s.agent.status()[0]?.state === "established", "session back");
+    expect(s.tor.route("10.65.1.0/26")).toBeDefined();
   });
 });
 

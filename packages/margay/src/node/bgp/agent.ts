@@ -313,8 +313,13 @@ class BgpAgentImpl implements BgpAgent {
     if (!this.#pipelineSynced) return this.#report();
     const identity = identityOf(d);
     if (this.#speaker !== undefined && (!d.enabled || !sameIdentity(identity, this.#identity!))) {
-      this.#log.info({ ...identity }, "bgp speaker identity changed; restarting the speaker");
-      await this.#stopSpeaker(true);
+      // A new identity is a restart: peers keep our routes until we are back. A node that no longer runs
+      // BGP withdraws them (Cease).
+      this.#log.info(
+        { ...identity, enabled: d.enabled },
+        "bgp speaker identity changed; restarting the speaker",
+      );
+      await this.#stopSpeaker(d.enabled);
     }
     if (!d.enabled) return this.#report();
     if (this.#speaker === undefined && !(await this.#startSpeaker(d, identity))) return this.#report();
