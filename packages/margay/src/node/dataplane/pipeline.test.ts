@@ -6,7 +6,13 @@ import {
   type DataplaneDriver,
   type DataplaneUpdate,
 } from "@margay/dataplane";
-import { type Datastore, type StoredObject, unavailableError, type Watch } from "@margay/datastore";
+import {
+  compactedError,
+  type Datastore,
+  type StoredObject,
+  unavailableError,
+  type Watch,
+} from "@margay/datastore";
 import { createIpam } from "@margay/ipam";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentDriver } from "./driver.js";
@@ -349,8 +355,12 @@ describe("dataplane pipeline: batching and failures", () => {
       if (i === 0) await eventually(() => probe.batches.length === 2); // the first one is in flight
     }
     const applied = p.waitForEndpoint("shop/node--a-k8s-p19-eth0", last);
+    // Changes delivered but not programmed yet show as lag (the in-flight batch's included).
+    const lag = async () => (await metricValue(ctx, "margay_syncer_lag_seconds"))?.values[0]?.value ?? -1;
+    expect(await lag()).toBeGreaterThan(0);
     release();
     await applied;
+    expect(await lag()).toBe(0);
     expect(probe.maxInFlight).toBe(1);
     // 1 initial batch, 1 for the first pod, and the other 19 in far fewer than 19 batches.
     expect(probe.batches.length).toBeLessThan(2 + 19);
@@ -448,7 +458,7 @@ describe("dataplane pipeline: batching and failures", () => {
 /** A datastore whose reads can be made to fail as an unreachable etcd's do. */
 function flaky(inner: Datastore) {
   let down = false;
-  const live = new Set<{ fail: () => void }>();
+  const live = new Set<{ fail: (e: Error) => void }>();
   const err = () =>
     unavailableError("etcd unreachable: connect ECONNREFUSED 127.0.0.1:2379", { backend: "test" });
   const ds: Datastore = {
@@ -463,13 +473,13 @@ function flaky(inner: Datastore) {
     list: (kind, o) => (down ? Promise.reject(err()) : inner.list(kind, o)),
     watch<T extends StoredObject>(kind: string, o?: Parameters<Datastore["watch"]>[1]): Watch<T> {
       const w = inner.watch<T>(kind, o);
-      let failed: (() => void) | undefined;
+      let failed: ((e: Error) => void) | undefined;
       const broken = new Promise<never>((_, reject) => {
-        failed = () => reject(err());
+        failed = reject;
       });
       broken.catch(() => undefined);
-      const entry = { fail: () => failed?.() };
-      if (down) entry.fail();
+      const entry = { fail: (e: Error) => failed?.(e) };
+      if (down) entry.fail(err());
       else live.add(entry);
       return {
         close: () => w.close(),
@@ -494,7 +504,11 @@ function flaky(inner: Datastore) {
     ds,
     down() {
       down = true;
-      for (const e of live) e.fail();
+      for (const e of live) e.fail(err());
+    },
+    /** Fails every live watch with `compacted` (history gone): the syncer relists. */
+    compact() {
+      for (const e of live) e.fail(compactedError({ backend: "test" }));
     },
     up() {
       down = false;
@@ -521,6 +535,18 @@ describe("dataplane pipeline: datastore outage", () => {
     expect(await mem.snapshot()).toEqual(before); // nothing withdrawn while the datastore is away
     f.up();
     await eventually(() => ctx.health.snapshot().components.datastore?.ready === true);
+    // A relist after compaction is routine: the datastore stays ready (the outage's error is not re-reported).
+    const relists = p.status().syncer.relists;
+    const flips: boolean[] = [];
+    const probe = setInterval(
+      () => flips.push(ctx.health.snapshot().components.datastore?.ready === true),
+      1,
+    );
+    f.compact();
+    await eventually(() => p.status().syncer.relists > relists && p.status().syncer.state === "in-sync");
+    clearInterval(probe);
+    expect(flips).not.toContain(false);
+    expect(ctx.health.snapshot().components.datastore).toEqual({ live: true, ready: true });
     // And changes flow again.
     await base.datastore.create(allowPolicy("after-outage", "all()", 8080));
     await eventually(async () => (await mem.snapshot()).policies.some((id) => id.includes("after-outage")));

@@ -122,6 +122,8 @@ class Pipeline implements RunningDataplanePipeline {
   #owedPolicy: PolicyUpdate[] = [];
   #owedInSync = false;
   #dirty = false;
+  /** Deliveries of the batch the driver is applying (still lagging until it returns). */
+  #inFlight: readonly Delivery[] = [];
 
   #barrier = false;
   #inSync = false;
@@ -136,7 +138,10 @@ class Pipeline implements RunningDataplanePipeline {
   #closing: Promise<void> | undefined;
   readonly #reader: Promise<void>;
   readonly #applier: Promise<void>;
-  #datastoreError: unknown;
+  /** The syncer's last error already reported (the syncer keeps reporting it after a recovery). */
+  #seenError: unknown;
+  /** The datastore is reported unavailable (until a probe read succeeds). */
+  #datastoreDown = false;
   #probing = false;
 
   constructor(ctx: AgentContext, driver: AgentDriver, options: DataplanePipelineOptions) {
@@ -284,7 +289,6 @@ class Pipeline implements RunningDataplanePipeline {
       }
     }
     if (changes > 0) this.#pendingDeliveries.push({ at, count: changes });
-    this.#datastoreHealthy();
     this.#kick();
   }
 
@@ -294,8 +298,11 @@ class Pipeline implements RunningDataplanePipeline {
 
   #onSyncerStatus(s: SyncerStatus): void {
     if (this.#closing !== undefined || s.state === SyncerState.Closed) return;
-    if (s.lastError !== undefined && s.lastError !== this.#datastoreError) {
-      this.#datastoreError = s.lastError;
+    if (s.lastError !== undefined && s.lastError !== this.#seenError) {
+      this.#seenError = s.lastError;
+      // A compacted watch is cured by a relist: routine, not an outage.
+      if (s.lastError.code === "compacted") return;
+      this.#datastoreDown = true;
       this.#ctx.health.report("datastore", {
         live: true,
         ready: false,
@@ -304,17 +311,9 @@ class Pipeline implements RunningDataplanePipeline {
       void this.#probeDatastore();
       return;
     }
-    if (s.state === SyncerState.InSync && this.#datastoreError === undefined) {
+    if (s.state === SyncerState.InSync && !this.#datastoreDown) {
       this.#ctx.health.report("datastore", { live: true, ready: true });
     }
-  }
-
-  /** Events flowed (or a probe read succeeded): the datastore answers again. */
-  #datastoreHealthy(): void {
-    if (this.#closing !== undefined || !this.#barrier) return;
-    if (this.#syncer.status.state !== SyncerState.InSync && this.#datastoreError === undefined) return;
-    this.#datastoreError = undefined;
-    this.#ctx.health.report("datastore", { live: true, ready: true });
   }
 
   /**
@@ -326,13 +325,13 @@ class Pipeline implements RunningDataplanePipeline {
     this.#probing = true;
     const signal = this.#stop.signal;
     try {
-      while (this.#datastoreError !== undefined && !signal.aborted) {
+      while (this.#datastoreDown && !signal.aborted) {
         await sleep(DATASTORE_PROBE_MS, signal);
         try {
           await this.#ctx.datastore.list("Node", { namePrefix: this.#nodeName, signal });
           if (this.#syncer.status.synced) {
             this.#log.info({}, "datastore reachable again");
-            this.#datastoreError = undefined;
+            this.#datastoreDown = false;
             this.#ctx.health.report("datastore", { live: true, ready: true });
           }
         } catch {
@@ -375,11 +374,14 @@ class Pipeline implements RunningDataplanePipeline {
         continue;
       }
       const t0 = performance.now();
+      this.#inFlight = batch.deliveries;
       try {
         await this.driver.apply(updates, { signal: this.#applyAbort.signal });
+        this.#inFlight = [];
         this.#metrics.applySeconds.observe((performance.now() - t0) / 1000);
         this.#succeeded(batch);
       } catch (e) {
+        this.#inFlight = [];
         this.#metrics.applySeconds.observe((performance.now() - t0) / 1000);
         this.#failed(batch, updates.length, e);
         if (signal.aborted) return;
@@ -506,10 +508,11 @@ class Pipeline implements RunningDataplanePipeline {
   }
 
   #lagSeconds(): number {
-    let oldest = this.#pendingDeliveries[0]?.at;
-    if (oldest === undefined) return 0;
-    for (const d of this.#pendingDeliveries) if (d.at < oldest) oldest = d.at;
-    return Math.max(0, (performance.now() - oldest) / 1000);
+    let oldest: number | undefined;
+    for (const d of [...this.#inFlight, ...this.#pendingDeliveries]) {
+      if (oldest === undefined || d.at < oldest) oldest = d.at;
+    }
+    return oldest === undefined ? 0 : Math.max(0, (performance.now() - oldest) / 1000);
   }
 
   // ---- stop ---------------------------------------------------------------------------------------
