@@ -96,7 +96,11 @@ export function createWorkloadClient(
         socketPath,
         path: WORKLOAD_API_PATHS[verb],
         method: verb === "status" ? "GET" : "POST",
+        // One request per connection: a CNI plugin makes one call per process, and an idle pooled
+        // connection would hold up the agent's close.
+        agent: false,
         headers: {
+          connection: "close",
           [TIMEOUT_HEADER]: String(timeoutMs),
           ...(payload === undefined
             ? {}

@@ -135,12 +135,14 @@ function listen(server: Server, path: string): Promise<void> {
 // JSON with bigint (IPAM pool sizes) as decimal strings.
 const toJson = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, last = false): void {
   if (res.headersSent || res.destroyed) return;
   const text = toJson(body);
   res.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
+    // While closing, no connection is kept for another request.
+    ...(last ? { connection: "close" } : {}),
   });
   res.end(text);
 }
@@ -213,6 +215,7 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
   const logger = ctx.logger.child({ component: "workload-api" });
   const metrics = createWorkloadMetrics(ctx.metrics);
   const deadlines = { ...DEFAULT_DEADLINES_MS, ...options.deadlinesMs };
+  let closing: Promise<void> | undefined;
   const service = createWorkloadService({
     nodeName: ctx.config.nodeName,
     datastore: ctx.datastore,
@@ -306,7 +309,7 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
           reply = await service.gc(parseGcRequest(body), abort.signal);
           break;
       }
-      send(res, 200, reply);
+      send(res, 200, reply, closing !== undefined);
       metrics.request(verb, "ok");
     } catch (e) {
       const err = isWorkloadApiError(e)
@@ -321,7 +324,7 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
       metrics.request(verb, err.code);
       // A refused body is not read: close the connection instead of draining it.
       if (err.code === WorkloadErrorCode.BodyTooLarge) res.setHeader("connection", "close");
-      send(res, err.status, err.toBody());
+      send(res, err.status, err.toBody(), closing !== undefined);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       ctx.signal.removeEventListener("abort", onStop);
@@ -339,7 +342,6 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
   ctx.health.report(WORKLOAD_API_HEALTH, { live: true, ready: true });
   logger.info({ socket: socketPath }, "workload API listening");
 
-  let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       service.drain();
