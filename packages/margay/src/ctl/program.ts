@@ -11,6 +11,9 @@ import { convert } from "./commands/convert.js";
 import { datastoreExport, datastoreImport } from "./commands/datastore.js";
 import { version } from "./commands/version.js";
 import { policyExplain, policyMatrix } from "./commands/policy.js";
+import { nodeList, nodeStatus } from "./commands/node.js";
+import { bashCompletion, zshCompletion } from "./completion.js";
+import { CtlError, CtlErrorCode } from "./errors.js";
 import { CommandContext } from "./context.js";
 import type { DatastoreFlags } from "./config.js";
 import type { CtlIo } from "./io.js";
@@ -158,6 +161,7 @@ export function createProgram(options: ProgramOptions): Command {
   examples(
     program
       .command("delete")
+      .summary("delete resources by name or from files")
       .description("Delete resources by type and name, or those named in files.")
       .argument("[type]", "resource type")
       .argument("[names...]", "resource names")
@@ -232,6 +236,7 @@ export function createProgram(options: ProgramOptions): Command {
   examples(
     program
       .command("label")
+      .summary("add, change or remove labels of a resource")
       .description("Add, change or remove labels of one resource.")
       .argument("<type>", "resource type")
       .argument("<name>", "resource name")
@@ -397,9 +402,49 @@ export function createProgram(options: ProgramOptions): Command {
       .action(run(async (ctx, cmd) => datastoreImport(ctx, cmd.opts()))),
     ["margayctl --etcd-endpoints https://10.0.0.1:2379 datastore import -f dump.yaml"],
   );
+  const node = program
+    .command("node")
+    .summary("nodes and their agents' status")
+    .description(
+      "Nodes and the status their agents report (readable from any machine with datastore access).",
+    );
+  examples(
+    node
+      .command("list")
+      .description("List nodes with their agent's readiness (from NodeStatus).")
+      .option("-o, --output <format>", "table (default) | wide | yaml | json | name")
+      .action(run(async (ctx, cmd) => nodeList(ctx, cmd.opts()))),
+    ["margayctl node list -o wide"],
+  );
+  examples(
+    node
+      .command("status")
+      .description(
+        "Show a node's status as its agent reports it: agent health per component, addresses, MTU, dataplane\n" +
+          "sync, BGP peers (state, since, routes, last error). NODE defaults to this host's name.",
+      )
+      .argument("[node]", "node name (default: this host's name)")
+      .option("-o, --output <format>", "text (default) | yaml | json")
+      .action(run(async (ctx, cmd, name) => nodeStatus(ctx, name as string | undefined, cmd.opts()))),
+    ["margayctl node status node-1"],
+  );
+  examples(
+    program
+      .command("completion")
+      .summary("print a shell completion script (bash, zsh)")
+      .description("Print a shell completion script.")
+      .argument("<shell>", "bash | zsh")
+      .action(async (shell: string) => {
+        if (shell === "bash") io.out(bashCompletion(program));
+        else if (shell === "zsh") io.out(zshCompletion(program));
+        else throw new CtlError(CtlErrorCode.Usage, `completion: bash or zsh, got ${JSON.stringify(shell)}`);
+      }),
+    ["source <(margayctl completion bash)", 'margayctl completion zsh > "${fpath[1]}/_margayctl"'],
+  );
   examples(
     program
       .command("version")
+      .summary("client and cluster versions")
       .description(
         "Print the client version and the cluster's (from the nodes' NodeStatus reports). A major or minor\n" +
           "version difference is a warning, never an error.",
