@@ -102,6 +102,41 @@ describe("node-to-node mesh between two agents", () => {
   });
 });
 
+describe("route reflector with the mesh off (Calico's route-reflector topology)", () => {
+  it("clients learn each other's blocks through the reflector, with the originating node as next hop", async () => {
+    const RR = "127.0.0.93";
+    const ds = await cluster({ "node-a": A, "node-b": B }, await freePort(A));
+    await ds.create({
+      apiVersion: "margay.io/v1",
+      kind: "Node",
+      metadata: { name: "rr-1", labels: { "route-reflector": "true" } },
+      spec: { bgp: { ipv4Address: `${RR}/8`, routeReflectorClusterID: "244.0.0.1" } },
+    });
+    const def = await ds.get({ kind: "BGPConfiguration", name: "default" });
+    await ds.update({ ...def, spec: { ...(def as { spec: object }).spec, nodeToNodeMeshEnabled: false } });
+    await ds.create({
+      apiVersion: "margay.io/v1",
+      kind: "BGPPeer",
+      metadata: { name: "peer-with-route-reflectors" },
+      spec: { nodeSelector: "all()", peerSelector: "route-reflector == 'true'" },
+    });
+    const a = agent(ds, "node-a", A, ["10.67.1.0/26"]);
+    const b = agent(ds, "node-b", B, ["10.67.2.0/26"]);
+    const rr = agent(ds, "rr-1", RR, []);
+    await eventually(() => established(a, RR) && established(b, RR), "clients up with the reflector");
+    expect(a.bgp.status().map((p) => p.address)).toEqual([RR]); // no mesh session to B
+    expect(rr.bgp.status().map((p) => [p.address, p.type])).toEqual([
+      [A, "rr-client"],
+      [B, "rr-client"],
+    ]);
+    const atA = await eventually(() => a.pipeline.learnedRoutes.get("10.67.2.0/26"), "B's block at A");
+    // Reflected, not re-originated: the next hop is B itself, learned from the reflector.
+    expect([...atA]).toEqual([[expect.stringMatching(`^${RR}:`), [B]]]);
+    const atB = await eventually(() => b.pipeline.learnedRoutes.get("10.67.1.0/26"), "A's block at B");
+    expect([...atB]).toEqual([[expect.stringMatching(`^${RR}:`), [A]]]);
+  });
+});
+
 // ---- BIRD ----------------------------------------------------------------------------------------
 
 function run(cmd: string, args: readonly string[]): Promise<string> {
