@@ -6,6 +6,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { BGPConfiguration } from "@margay/api";
 import { createMemoryDatastore, type MemoryDatastore } from "@margay/datastore";
 import { afterEach, describe, expect, it } from "vitest";
 import { type BgpAgent, startBgp } from "./agent.js";
@@ -112,8 +113,8 @@ describe("route reflector with the mesh off (Calico's route-reflector topology)"
       metadata: { name: "rr-1", labels: { "route-reflector": "true" } },
       spec: { bgp: { ipv4Address: `${RR}/8`, routeReflectorClusterID: "244.0.0.1" } },
     });
-    const def = await ds.get({ kind: "BGPConfiguration", name: "default" });
-    await ds.update({ ...def, spec: { ...(def as { spec: object }).spec, nodeToNodeMeshEnabled: false } });
+    const def = await ds.get<BGPConfiguration>({ kind: "BGPConfiguration", name: "default" });
+    await ds.update({ ...def, spec: { ...def.spec, nodeToNodeMeshEnabled: false } });
     await ds.create({
       apiVersion: "margay.io/v1",
       kind: "BGPPeer",
