@@ -1,4 +1,5 @@
 import { createRecordingLogger } from "@margay/api";
+import type { HostUpdate } from "@margay/dataplane-contract";
 import type { SyncerEvent } from "@margay/datastore";
 import { IpamKind } from "@margay/ipam";
 import { createCalcGraph } from "@margay/policy";
@@ -70,7 +71,8 @@ describe("pipeline inputs", () => {
 
   it("gives this node its chosen addresses until its Node names some, and again after the Node goes", () => {
     const { routes, inputs } = setup();
-    const host = () => routes.snapshot().find((u) => u.kind === "host-update" && u.node === "node-a");
+    const host = () =>
+      routes.snapshot().find((u): u is HostUpdate => u.kind === "host-update" && u.node === "node-a");
     expect(host()).toEqual({
       kind: "host-update",
       node: "node-a",
