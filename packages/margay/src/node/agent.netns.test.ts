@@ -1,0 +1,165 @@
+/**
+ * The whole agent in-process, acting on a namespace this test creates (the agent's "host"): memory
+ * datastore in a scratch state directory, VXLAN backend, real Linux driver, real workload API socket and
+ * real ops endpoints on loopback. It becomes ready, names its components on /readyz, writes its Node and
+ * NodeStatus, and a SIGTERM-equivalent stop leaves its routes and rules; a restart adopts them and keeps
+ * the node's tunnel address.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRecordingLogger, type Node, type NodeStatus } from "@margay/api";
+import { createNetnsLab, type NetnsLab } from "@margay/dataplane/testing";
+import { freePort } from "@margay/datastore/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningAgent, runNodeAgent } from "./agent.js";
+import { resolveBootstrapConfig } from "./config/resolve.js";
+import type { AgentConfig } from "./config/types.js";
+
+interface KernelRoute {
+  dst: string;
+  type?: string;
+  dev?: string;
+}
+
+let lab: NetnsLab;
+let ns: Awaited<ReturnType<NetnsLab["add"]>>;
+let stateDir: string;
+const cleanup: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  lab = createNetnsLab("mgag");
+  cleanup.push(() => lab.close());
+  ns = await lab.add("h1");
+  const r = (argv: string[]) => lab.exec(ns, argv);
+  // The underlay: a veth pair with both ends in the namespace (no module needed).
+  await r(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "ul0"]);
+  await r(["ip", "link", "set", "ul0", "up"]);
+  await r(["ip", "link", "set", "eth0", "up"]);
+  await r(["ip", "addr", "add", "10.77.0.1/24", "dev", "eth0"]);
+  stateDir = await mkdtemp(join(tmpdir(), "margay-agent-"));
+  cleanup.push(() => rm(stateDir, { recursive: true, force: true }));
+});
+
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => undefined);
+});
+
+async function agentConfig(): Promise<{
+  config: AgentConfig;
+  sources: ReturnType<typeof resolveBootstrapConfig>["sources"];
+}> {
+  const port = await freePort();
+  const mport = await freePort();
+  const { config, sources } = resolveBootstrapConfig({
+    env: {
+      NODENAME: "agent-node",
+      DATASTORE_TYPE: "memory",
+      MARGAY_STATE_DIR: stateDir,
+      MARGAY_NETWORKING_BACKEND: "vxlan",
+      IP_AUTODETECTION_METHOD: "interface=eth0",
+      MARGAY_IPV4POOL_CIDR: "10.66.0.0/16",
+      MARGAY_AGENT_SOCKET: join(stateDir, "run", "agent.sock"),
+      MARGAY_HEALTH_ENABLED: "true",
+      MARGAY_HEALTH_HOST: "127.0.0.1",
+      MARGAY_HEALTH_PORT: String(port),
+      MARGAY_METRICS_ENABLED: "true",
+      MARGAY_METRICS_HOST: "127.0.0.1",
+      MARGAY_METRICS_PORT: String(mport),
+    },
+    hostname: "agent-node",
+  });
+  return { config, sources };
+}
+
+async function start(): Promise<RunningAgent> {
+  const { config, sources } = await agentConfig();
+  const agent = await runNodeAgent(config, { logger: createRecordingLogger(), sources, netns: ns });
+  cleanup.push(() => agent.stop("cleanup"));
+  return agent;
+}
+
+async function routes(): Promise<KernelRoute[]> {
+  return JSON.parse(await lab.exec(ns, ["ip", "-j", "route", "show", "proto", "80"])) as KernelRoute[];
+}
+
+describe("runNodeAgent in a namespace", () => {
+  it("becomes ready, serves /readyz with its components, writes Node and NodeStatus; stop keeps routes; restart adopts", async () => {
+    const agent = await start();
+    await agent.ready;
+    const ctx = agent.context();
+    if (ctx === undefined) throw new Error("no context after ready");
+    const ops = agent.ops();
+    const readyz = await fetch(`http://127.0.0.1:${ops?.health?.port}/readyz`);
+    const body = (await readyz.json()) as { status: string; components: { name: string; ready: boolean }[] };
+    const names = body.components.map((c) => c.name);
+    for (const n of ["agent", "datastore", "dataplane", "workload-api"]) expect(names).toContain(n);
+    expect(readyz.status === 200).toBe(body.status === "ok");
+    expect((await fetch(`http://127.0.0.1:${ops?.metrics?.port}/metrics`)).status).toBe(200);
+
+    // The Node: the chosen address, a VXLAN tunnel address from the default pool, a stable MAC.
+    const node = await ctx.datastore.get<Node>({ kind: "Node", name: "agent-node" });
+    expect(node.spec.bgp?.ipv4Address).toBe("10.77.0.1/24");
+    expect(node.spec.addresses).toEqual([{ address: "10.77.0.1/24", type: "CalicoNodeIP" }]);
+    expect(node.spec.ipv4VXLANTunnelAddr).toMatch(/^10\.66\./);
+    expect(node.spec.vxlanTunnelMACAddr).toMatch(/^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/);
+    const pools = await ctx.datastore.list("IPPool");
+    expect(pools.items.map((p) => p.metadata.name)).toEqual(["default-ipv4-ippool"]);
+
+    // The NodeStatus: written, and shows the dataplane in sync once ready.
+    let status: NodeStatus | undefined;
+    for (let i = 0; i < 500; i++) {
+      status = await ctx.datastore
+        .get<NodeStatus>({ kind: "NodeStatus", name: "agent-node" })
+        .catch(() => undefined);
+      if (
+        status?.status?.dataplane?.inSync === true &&
+        status.status.agent?.components.some((c) => c.name === "agent" && c.ready)
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(status?.status?.addresses).toEqual({ ipv4: "10.77.0.1/24", interface: "eth0" });
+    expect(status?.status?.mtu).toBe(1450);
+    expect(status?.status?.dataplane?.inSync).toBe(true);
+    expect(status?.status?.bgp).toBeUndefined();
+
+    // The node's block is programmed (blackhole for its own block, from the tunnel address allocation).
+    const before = await routes();
+    expect(before).toContainEqual(expect.objectContaining({ type: "blackhole" }));
+    const nftBefore = await lab.exec(ns, ["nft", "list", "table", "inet", "margay"]);
+
+    // SIGTERM-equivalent: routes and rules stay.
+    await agent.stop("SIGTERM");
+    expect(await routes()).toEqual(before);
+    expect(await lab.exec(ns, ["nft", "list", "table", "inet", "margay"])).toContain("table inet margay");
+    expect(nftBefore).toContain("table inet margay");
+    await expect(fetch(`http://127.0.0.1:${ops?.health?.port}/livez`)).rejects.toThrow();
+
+    // Restart on the same state: the same tunnel address, routes adopted.
+    const again = await start();
+    await again.ready;
+    const node2 = await again.context()?.datastore.get<Node>({ kind: "Node", name: "agent-node" });
+    expect(node2?.spec.ipv4VXLANTunnelAddr).toBe(node.spec.ipv4VXLANTunnelAddr);
+    expect(node2?.spec.vxlanTunnelMACAddr).toBe(node.spec.vxlanTunnelMACAddr);
+    expect(await routes()).toEqual(before);
+    await again.stop("SIGTERM");
+  });
+
+  it("a startup failure is typed and names its step (no address on the chosen interface)", async () => {
+    const { config, sources } = await agentConfig();
+    const bad = {
+      ...config,
+      ipv4: { mode: "autodetect" as const, method: { kind: "interface" as const, patterns: ["nosuch.*"] } },
+    };
+    const logger = createRecordingLogger();
+    const agent = await runNodeAgent(bad, { logger, sources, netns: ns });
+    cleanup.push(() => agent.stop("cleanup"));
+    const err = await agent.ready.catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "no-address" });
+    expect(logger.find({ level: "error" })).toHaveLength(1);
+    expect(logger.find({ level: "error" })[0]?.message).toMatch(/^startup failed at step addresses: /);
+    expect(agent.health.snapshot().live).toBe(false);
+    await agent.stop("SIGTERM");
+  });
+});
