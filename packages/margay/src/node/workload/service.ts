@@ -484,7 +484,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
           : current === "endpoint-write"
             ? WorkloadErrorCode.EndpointWriteFailed
             : current === "programmed"
-              ? WorkloadErrorCode.DeadlineExceeded
+              ? WorkloadErrorCode.NotReady
               : WorkloadErrorCode.IpamFailed;
       const err = apiError(e, signal, fallback);
       log.warn({ step: current, code: err.code, error: err.message, rollback: owned }, "workload add failed");

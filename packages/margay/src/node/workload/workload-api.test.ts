@@ -297,6 +297,18 @@ describe("workload API: rollback", () => {
     await nothingLeft(h);
   });
 
+  it("the pipeline stopping before it programmed the endpoint: retryable not-ready, everything rolled back", async () => {
+    h = await startHarness();
+    h.pipeline.wait = async () => {
+      throw new Error("pipeline closed");
+    };
+    const err = await client(h)
+      .add(addRequest("p"))
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "not-ready", retryable: true, message: "pipeline closed" });
+    await nothingLeft(h);
+  });
+
   it("the client's shorter deadline bounds the agent's work", async () => {
     h = await startHarness();
     h.pipeline.wait = (_k, _r, signal) =>
