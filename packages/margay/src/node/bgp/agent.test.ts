@@ -3,7 +3,7 @@
  * external (top-of-rack) peer, on loopback addresses 127.0.0.6x.
  */
 import { connect } from "node:net";
-import { type BGPPeerSpec, createRecordingLogger } from "@margay/api";
+import { type BGPConfiguration, type BGPPeerSpec, createRecordingLogger } from "@margay/api";
 import { createSpeaker, type Speaker } from "@margay/bgp";
 import { createMemoryDatastore, type MemoryDatastore } from "@margay/datastore";
 import { afterEach, describe, expect, it } from "vitest";
@@ -230,6 +230,36 @@ describe("startBgp: speaker identity", () => {
     expect(up).toBe(true);
     await eventually(() => s.agent.status()[0]?.state === "established", "session back");
     expect(s.tor.route("10.65.1.0/26")).toBeDefined();
+  });
+});
+
+describe("startBgp: advertisement attributes and stop signal", () => {
+  it("attaches prefixAdvertisements communities; aborting ctx.signal stops gracefully", async () => {
+    const s = await setup();
+    const def = await s.ds.get<BGPConfiguration>({ kind: "BGPConfiguration", name: "default" });
+    await s.ds.update({
+      ...def,
+      spec: {
+        ...def.spec,
+        communities: [{ name: "pods", value: "64512:300:100" }],
+        prefixAdvertisements: [{ cidr: "10.65.0.0/16", communities: ["pods", "64512:120"] }],
+      },
+    });
+    await s.addPeer("tor", { peerIP: `${TOR}:${s.torPort}`, asNumber: 65100 });
+    s.pipeline.apply([
+      { kind: "route-update", dst: "10.65.1.0/26", type: "local-block" },
+      { kind: "route-update", dst: "10.99.0.0/26", type: "local-block" },
+    ]);
+    const r = await eventually(() => s.tor.route("10.65.1.0/26"), "our block at the ToR");
+    expect(r.attributes.communities).toEqual([(64512 * 65536 + 120) >>> 0]);
+    expect(r.attributes.largeCommunities).toEqual([[64512, 300, 100]]);
+    const other = await eventually(() => s.tor.route("10.99.0.0/26"), "a block outside the rule");
+    expect(other.attributes.communities ?? []).toEqual([]);
+
+    s.abort.abort();
+    await eventually(() => s.health.get() === undefined, "stopped");
+    await eventually(() => s.tor.peers()[0]?.state !== "established", "session down at the ToR");
+    expect(s.tor.route("10.65.1.0/26")?.stale).toBe(true);
   });
 });
 
