@@ -99,6 +99,9 @@ export function renderScale(run: ScaleRun, source: string): string {
       "",
       `${c.method}. Slope ${Number.isFinite(c.slope) ? num(c.slope, 2) : "—"}: ${slopeVerdict(c)}.`,
       "",
+      ...(c.failures && c.failures.length > 0
+        ? [`No sample (failed runs): ${c.failures.join("; ")}.`, ""]
+        : []),
       table(
         [c.x, `${c.y}, median (min–max)`, "runs"],
         c.points.map((p) => [num(p.x, 0), `${fig(p.median)} (${fig(p.min)}–${fig(p.max)})`, p.n]),

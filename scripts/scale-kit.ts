@@ -45,6 +45,8 @@ export interface Curve {
   readonly growth: number;
   /** How each run was made (sizes, repeats, what a sample is). */
   readonly method: string;
+  /** Runs that gave no sample, and why (e.g. a point that ran out of memory). */
+  readonly failures?: readonly string[] | undefined;
 }
 
 /**
@@ -96,6 +98,7 @@ export function emitCurve(c: Curve): void {
     `  ${c.x.padStart(20)} | ${c.y} median (min–max) of ${c.points[0]?.n ?? 0} runs`,
     ...c.points.map((p) => `  ${n(p.x).padStart(20)} | ${n(p.median, 2)} (${n(p.min, 2)}–${n(p.max, 2)})`),
     `  log-log slope ${Number.isFinite(c.slope) ? c.slope.toFixed(2) : "—"} (expected ${c.expectedSlope}), growth ${Number.isFinite(c.growth) ? c.growth.toFixed(2) : "—"}x`,
+    ...(c.failures ?? []).map((f) => `  failed: ${f}`),
   ];
   process.stderr.write(`${lines.join("\n")}\n`);
   process.stdout.write(`${JSON.stringify(c)}\n`);
@@ -105,6 +108,12 @@ export function emitCurve(c: Curve): void {
 export function argValue(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+/** CPU time (user + system) this process has used, in µs: unlike wall time, barely moved by other load. */
+export function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }
 
 /** Runs the garbage collector when the process was started with `--expose-gc` (else does nothing). */

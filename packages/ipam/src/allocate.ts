@@ -29,7 +29,8 @@ import {
   planned,
   sequenceStart,
 } from "./block-rw.js";
-import { fnv1a64, freeBlockWalk, occupiedRanges } from "./block-walk.js";
+import { type BlockCache, withExtraRanges } from "./block-cache.js";
+import { fnv1a64, freeBlockWalk } from "./block-walk.js";
 import {
   type Cidr,
   cidrContainsCidr,
@@ -121,12 +122,11 @@ async function allocateFamily(
    * client of this host is hammering them, and claiming a block of our own (step 2) beats queueing
    * behind it. They are used again (step 2b) before anything else is tried.
    */
-  const fillAffine = (all: Map<string, CachedBlock>, avoidContended = true) => {
+  const fillAffine = (all: BlockCache, avoidContended = true) => {
     const candidates: [string, CachedBlock, NormalizedPool][] = [];
-    for (const [name, entry] of all) {
-      if (entry.obj.spec.affinity !== affinity || entry.cidr.version !== family) continue;
+    // Only this host's blocks with a free ordinal (the cache's index), not every block of every host.
+    for (const [name, entry] of all.withRoom(affinity, family)) {
       if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
-      if (entry.obj.spec.unallocated.length === 0) continue; // full: the cheap test first
       const pool = poolFor(entry.cidr);
       if (pool) candidates.push([name, entry, pool]);
     }
@@ -144,9 +144,13 @@ async function allocateFamily(
     }
   };
 
-  // 1. This host's blocks, as cached: the common case needs no read at all.
-  fillAffine(await knownBlocks(ctx, signal, attempt));
-  if (req.num === 0) return out;
+  // 1. This host's blocks, as cached: the common case needs no read at all. A client that has not
+  // listed every block yet (a fresh one) goes straight to 1b, which reads only this host's.
+  const stale = ctx.staleBlock === undefined ? undefined : ctx.blocks.get(ctx.staleBlock);
+  if (ctx.blocksListed || (attempt > 1 && stale === undefined)) {
+    fillAffine(await knownBlocks(ctx, signal, attempt));
+    if (req.num === 0) return out;
+  } else if (attempt > 1 && stale !== undefined) await getBlock(ctx, stale.cidr, signal, attempt);
   // 1b. This host's blocks as stored: its affinities name them (one small range read), so blocks
   // another client of this host claimed meanwhile are found without listing every block.
   const own = await ctx.ds.list<BlockAffinityObject>(IpamKind.Affinity, {
@@ -169,10 +173,8 @@ async function allocateFamily(
     if (!ctx.blocks.has(cidrName(cidr))) await getBlock(ctx, cidr, signal, Math.max(2, attempt));
   }
   /** Blocks of this family affine to this host: stored (the larger of `known` and `view`'s) plus planned. */
-  const ownBlocks = (view: Map<string, CachedBlock>, known: number) => {
-    let n = 0;
-    for (const e of view.values()) if (e.obj.spec.affinity === affinity && e.cidr.version === family) n++;
-    n = Math.max(n, known);
+  const ownBlocks = (view: BlockCache, known: number) => {
+    let n = Math.max(view.ownedCount(affinity, family), known);
     for (const b of plan.blocks.values())
       if (!b.orig && b.spec.affinity === affinity && b.cidr.version === family) n++;
     return n;
@@ -182,19 +184,25 @@ async function allocateFamily(
 
   // 2. Claim new blocks. First on the cached view (a block created meanwhile by someone else makes
   // the create fail, and the retry lists everything), then, if that found no room, on a full listing.
-  const claim = async (view: Map<string, CachedBlock>, knownOwn: number) => {
+  const claim = async (view: BlockCache, knownOwn: number) => {
     let affineCount = ownBlocks(view, knownOwn);
     const max = cfg.config.maxBlocksPerHost;
     for (const pool of pools) {
       if (req.num === 0) break;
-      const existing: Cidr[] = [];
-      for (const e of view.values()) existing.push(e.cidr);
-      for (const b of plan.blocks.values()) existing.push(b.cidr);
+      // The view's occupied ranges are kept up to date as blocks are cached (not rebuilt per claim);
+      // blocks this plan creates are not cached yet, so they are merged in.
+      const planned: Cidr[] = [];
+      for (const [name, b] of plan.blocks) if (!view.has(name)) planned.push(b.cidr);
       const walk = freeBlockWalk(
         pool.cidr,
         pool.blockSize,
         fnv1a64(`${args.node}|${pool.cidrText}`),
-        occupiedRanges(pool.cidr, pool.blockSize, existing, cfg.reservations),
+        withExtraRanges(
+          view.occupied(pool.cidr, pool.blockSize, cfg.reservations),
+          pool.cidr,
+          pool.blockSize,
+          planned,
+        ),
       );
       while (req.num > 0 && (max === 0 || affineCount < max)) {
         const next = walk.next();

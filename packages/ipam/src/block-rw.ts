@@ -5,6 +5,7 @@
  */
 import type { ObjectKey, StoredObject, TxnOp } from "@margay/datastore";
 import { handleAdd, handleRemove, inUseCount } from "./block.js";
+import { BlockCache } from "./block-cache.js";
 import { type Cidr, cidrName, cidrsOverlap, formatCidr, parseCidr } from "./cidr.js";
 import type { ConfigSnapshot } from "./config-cache.js";
 import { dsCode, type IpamContext, withSignal } from "./context.js";
@@ -85,15 +86,12 @@ export async function getOptional<T extends StoredObject>(
 }
 
 /** Every stored block (once per attempt: a listing stays fresh within the attempt that took it). */
-export async function listBlocks(
-  ctx: IpamContext,
-  signal: AbortSignal | undefined,
-): Promise<Map<string, CachedBlock>> {
+export async function listBlocks(ctx: IpamContext, signal: AbortSignal | undefined): Promise<BlockCache> {
   if (ctx.blocksFresh) return ctx.blocks;
   // Taken before the read: the snapshot was loaded before this listing starts.
   const key = ctx.snapshot?.poolsKey;
   const res = await ctx.ds.list<IpamBlockObject>(IpamKind.Block, withSignal(signal));
-  const next = new Map<string, CachedBlock>();
+  const next = new BlockCache();
   for (const obj of res.items) {
     try {
       next.set(obj.metadata.name, { obj, cidr: parseCidr(obj.spec.cidr) });
@@ -119,7 +117,7 @@ export async function coveringBlocks(
   ctx: IpamContext,
   cfg: ConfigSnapshot,
   signal: AbortSignal | undefined,
-): Promise<Map<string, CachedBlock>> {
+): Promise<BlockCache> {
   if (!ctx.blocksListed || ctx.listedPoolsKey !== cfg.poolsKey) return listBlocks(ctx, signal);
   return ctx.blocks;
 }
@@ -139,7 +137,7 @@ export async function knownBlocks(
   ctx: IpamContext,
   signal: AbortSignal | undefined,
   attempt: number,
-): Promise<Map<string, CachedBlock>> {
+): Promise<BlockCache> {
   if (!ctx.blocksListed) return listBlocks(ctx, signal);
   if (attempt === 1) return ctx.blocks;
   const stale = ctx.staleBlock === undefined ? undefined : ctx.blocks.get(ctx.staleBlock);

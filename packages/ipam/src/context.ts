@@ -6,7 +6,7 @@
  */
 import { type BackoffOptions, backoffDelay, sleep } from "@margay/api";
 import type { Datastore } from "@margay/datastore";
-import type { CachedBlock } from "./block-rw.js";
+import { BlockCache } from "./block-cache.js";
 import type { IpamLogger, IpamOptions } from "./client-types.js";
 import type { IpFamily } from "./cidr.js";
 import type { ConfigSnapshot } from "./config-cache.js";
@@ -71,7 +71,7 @@ export class IpamContext {
   /** Pools, IPAM config and reservations as last loaded (see `config-cache.ts`). */
   snapshot: ConfigSnapshot | undefined;
   /** Block name → last known stored state. */
-  blocks = new Map<string, CachedBlock>();
+  blocks = new BlockCache();
   /** True once `blocks` holds a full listing taken during the current attempt. */
   blocksFresh = false;
   blocksListed = false;
@@ -196,7 +196,7 @@ export class IpamContext {
   /** Drops cached state; the next operation re-reads the datastore. */
   invalidate(): void {
     this.snapshot = undefined;
-    this.blocks = new Map();
+    this.blocks = new BlockCache();
     this.blocksListed = false;
     this.blocksFresh = false;
     this.handles.clear();
