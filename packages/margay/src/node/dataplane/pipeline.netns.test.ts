@@ -33,8 +33,8 @@ let nsName: string;
 let ns: Awaited<ReturnType<NetnsLab["add"]>>;
 const cleanup: (() => Promise<void>)[] = [];
 
-async function ipRoutes(): Promise<KernelRoute[]> {
-  const out = await lab.exec(ns, ["ip", "-j", "route", "show", "proto", "80"]);
+async function ipRoutes(on = ns): Promise<KernelRoute[]> {
+  const out = await lab.exec(on, ["ip", "-j", "route", "show", "proto", "80"]);
   return (JSON.parse(out) as KernelRoute[]).sort((a, b) => a.dst.localeCompare(b.dst));
 }
 
@@ -90,8 +90,8 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => undefined);
 });
 
-async function startOn(ctx: TestContext): Promise<RunningDataplanePipeline> {
-  const driver = await createAgentDriver(ctx, { netns: ns, mtu: 1450 });
+async function startOn(ctx: TestContext, on = ns, mtu = 1450): Promise<RunningDataplanePipeline> {
+  const driver = await createAgentDriver(ctx, { netns: on, mtu });
   const p = await startDataplanePipeline(ctx, {
     driver,
     addresses: { ipv4: "10.77.0.1/24", ipv6: undefined, interface: "eth0", interfaceMtu: 1500 },
@@ -162,5 +162,39 @@ describe("dataplane pipeline with the Linux driver in a namespace", () => {
     expect(await ipRoutes()).toEqual([]);
     await expect(nftTable()).rejects.toThrow();
     expect(await lab.exec(ns, ["ip", "-br", "link", "show", "mgyweb0"])).toContain("mgyweb0");
+  });
+
+  it("VXLAN: this node's VTEP from its Node becomes the tunnel device (with the agent's MTU) and remote blocks go through it", async () => {
+    const h2 = await lab.add("h2");
+    await lab.exec(h2, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "ul0"]);
+    await lab.exec(h2, ["ip", "link", "set", "ul0", "up"]);
+    await lab.exec(h2, ["ip", "addr", "add", "10.77.0.1/24", "dev", "eth0"]);
+    await lab.exec(h2, ["ip", "link", "set", "eth0", "up"]);
+    const ctx = testContext();
+    const ds = ctx.datastore;
+    await ds.create(pool("default", "10.65.0.0/16", { vxlanMode: "Always" }));
+    await ds.create(node("node-a", "10.77.0.1/24", { address: "10.65.0.250", mac: "66:00:00:00:00:0a" }));
+    await ds.create(node("node-b", "10.77.0.2/24", { address: "10.65.1.250", mac: "66:00:00:00:00:0b" }));
+    const ipam = createIpam({ datastore: ds });
+    const podB = (await ipam.autoAssign({ handleId: "db", node: "node-b", num4: 1 })).ipv4[0]!;
+    const p = await startOn(ctx, h2, 1410);
+    await eventually(() => p.inSync);
+    const [dev] = JSON.parse(
+      await lab.exec(h2, ["ip", "-j", "-d", "addr", "show", "dev", "vxlan.margay"]),
+    ) as {
+      mtu: number;
+      address: string;
+      addr_info: { local: string; prefixlen: number }[];
+      linkinfo: { info_data: { id: number; local: string; port: number } };
+    }[];
+    expect(dev?.mtu).toBe(1410);
+    expect(dev?.address).toBe("66:00:00:00:00:0a");
+    expect(dev?.addr_info.map((a) => a.local)).toContain("10.65.0.250");
+    expect(dev?.linkinfo.info_data).toMatchObject({ id: 4096, local: "10.77.0.1", port: 4789 });
+    expect(await ipRoutes(h2)).toContainEqual(
+      expect.objectContaining({ dst: podB.block, gateway: "10.65.1.250", dev: "vxlan.margay" }),
+    );
+    await p.close({ teardown: true });
+    await expect(lab.exec(h2, ["ip", "link", "show", "vxlan.margay"])).rejects.toThrow();
   });
 });
