@@ -4,6 +4,7 @@ import { margayTsup } from "../../tsup.base";
 import { embedEtcdProto, lazyCrypto, lazyEtcdBackend, workspaceSources } from "./src/cni/ipam/bundle-plugins";
 import { wrapWithCodeCache } from "./src/cni/ipam/code-cache";
 import { ctlMemorySeam } from "./src/ctl/bundle-plugins";
+import { pinoWithoutTransports } from "./src/node/config/bundle-plugins";
 
 const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";
 
@@ -43,6 +44,27 @@ export default [
     async onSuccess() {
       await writeFile(MARGAY_IPAM, wrapWithCodeCache(await readFile(MARGAY_IPAM, "utf8")));
       await chmod(MARGAY_IPAM, 0o755);
+    },
+  }),
+  // margay-node: the per-host agent, ONE CommonJS file with every dependency inlined (etcd client with its
+  // proto files embedded; pino writes through pino.destination only, so no transport worker file is needed).
+  defineConfig({
+    entry: { "bin/margay-node": "src/node/main.ts" },
+    format: ["cjs"],
+    outExtension: () => ({ js: ".cjs" }),
+    noExternal: [/.*/],
+    esbuildPlugins: [pinoWithoutTransports, workspaceSources, embedEtcdProto],
+    banner: { js: "#!/usr/bin/env node" },
+    dts: false,
+    clean: false,
+    sourcemap: false,
+    minify: true,
+    keepNames: true,
+    splitting: false,
+    target: "node20",
+    platform: "node",
+    async onSuccess() {
+      await chmod("dist/bin/margay-node.cjs", 0o755);
     },
   }),
   // margayctl: one CommonJS file like margay-ipam (etcd client embedded lazily; memory path without it).

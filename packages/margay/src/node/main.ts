@@ -9,6 +9,13 @@ import { runCli } from "./config/cli.js";
 
 const signals = ["SIGTERM", "SIGINT"] as const;
 
+// `margay-node --help | head`: a closed pipe is the reader's choice, not a crash.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+
 runCli(process.argv.slice(2), {
   env: process.env,
   stdout: (s) => process.stdout.write(s),

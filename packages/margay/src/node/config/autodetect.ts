@@ -426,7 +426,8 @@ export async function autodetectAddresses(
   config: AgentConfig,
   options: AutodetectOptions,
 ): Promise<NodeAddresses> {
-  const log = (options.logger ?? silentLogger).child({ component: "autodetect" });
+  // The caller names the component (the agent hands `logger.child({ component: "autodetect" })`).
+  const log = options.logger ?? silentLogger;
   const ifaces = await readHostInterfaces(options);
   const one = async (family: 4 | 6, c: AddressConfig): Promise<Choice | undefined> => {
     if (c.mode === "none") return undefined;
