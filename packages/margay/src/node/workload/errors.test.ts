@@ -7,6 +7,7 @@ import {
   WorkloadApiError,
   WorkloadCniCode,
   WorkloadErrorCode,
+  cniStatusError,
   isWorkloadApiError,
   toCniError,
 } from "./errors.js";
@@ -88,6 +89,16 @@ describe("toCniError (the plugin's mapping)", () => {
       expect(toCniError(e(WorkloadErrorCode.InvalidField, { field })).code).toBe(4);
     for (const field of ["mtu", "ips[0]", "pools[1]", "mac", "labels.app"])
       expect(toCniError(e(WorkloadErrorCode.InvalidField, { field })).code).toBe(7);
+  });
+
+  it("a status reply that is not ready is STATUS code 50 with the agent's reason", () => {
+    const base = { apiVersion: "v1", node: "n", mtu: 1450, inFlight: 0 } as const;
+    expect(cniStatusError({ ...base, ready: true })).toBeUndefined();
+    expect(cniStatusError({ ...base, ready: false, reason: "dataplane not in sync" })).toEqual({
+      code: 50,
+      msg: "margay-node agent not ready",
+      details: "dataplane not in sync",
+    });
   });
 
   it("anything that is not a workload API error is internal, with its message", () => {

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { WorkloadErrorBody } from "./protocol.js";
+import type { WorkloadErrorBody, WorkloadStatusReply } from "./protocol.js";
 
 /** Every error code of the workload API. */
 export const WorkloadErrorCode = {
@@ -248,4 +248,17 @@ export function toCniError(
       }
       return out(WorkloadCniCode.Internal, e.message);
   }
+}
+
+/**
+ * The CNI STATUS answer of a status reply: `undefined` when the agent serves adds, else code 50 (plugin
+ * not available) with the agent's reason. (A status call that fails is `toCniError(e, "status")`.)
+ */
+export function cniStatusError(reply: WorkloadStatusReply): WorkloadCniError | undefined {
+  if (reply.ready) return undefined;
+  return {
+    code: WorkloadCniCode.PluginNotAvailable,
+    msg: "margay-node agent not ready",
+    details: reply.reason ?? "not ready",
+  };
 }

@@ -13,6 +13,7 @@ export {
   WorkloadApiError,
   WorkloadCniCode,
   WorkloadErrorCode,
+  cniStatusError,
   isWorkloadApiError,
   isWorkloadErrorCode,
   toCniError,

@@ -368,6 +368,41 @@ describe("workload API: del and check", () => {
     expect(await h.inUse()).toBe(0);
   });
 
+  it("del with the endpoint store down still releases the addresses and answers retryable", async () => {
+    const inner = createMemoryDatastore();
+    let down = false;
+    const flaky = new Proxy(inner, {
+      get(target, key) {
+        const v = Reflect.get(target, key, target) as unknown;
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          const kind = (args[0] as { kind?: string } | string | undefined) ?? "";
+          const k = typeof kind === "string" ? kind : kind.kind;
+          if (down && k === "WorkloadEndpoint") throw unavailableError("etcd gone");
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    }) as Datastore;
+    h = await startHarness({ datastore: flaky });
+    const c = client(h);
+    const a = await c.add(addRequest("p"));
+    down = true;
+    const err = await c
+      .del({ containerId: "c-p", ifName: "eth0", namespace: "default", pod: "p" })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "datastore-unavailable", retryable: true });
+    expect(await h.inUse()).toBe(0);
+    // Whose veth it is cannot be told without the endpoint: it stays until the retried del.
+    expect(h.plumber.links.has(a.hostInterface)).toBe(true);
+    down = false;
+    expect(await c.del({ containerId: "c-p", ifName: "eth0", namespace: "default", pod: "p" })).toMatchObject(
+      {
+        endpointDeleted: true,
+        interfaceRemoved: true,
+      },
+    );
+  });
+
   it("del works while the dataplane is not in sync", async () => {
     h = await startHarness();
     const c = client(h);
