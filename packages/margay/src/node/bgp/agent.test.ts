@@ -263,6 +263,21 @@ describe("startBgp: advertisement attributes and stop signal", () => {
   });
 });
 
+describe("startBgp: dataplane resync", () => {
+  it("a resync that hands the full set withdraws what it no longer holds", async () => {
+    const s = await setup();
+    await s.addPeer("tor", { peerIP: `${TOR}:${s.torPort}`, asNumber: 65100 });
+    s.pipeline.apply([
+      { kind: "route-update", dst: "10.65.1.0/26", type: "local-block" },
+      { kind: "route-update", dst: "10.65.7.0/26", type: "local-block" },
+    ]);
+    await eventually(() => s.tor.route("10.65.7.0/26"), "both blocks at the ToR");
+    s.pipeline.resync([{ kind: "route-update", dst: "10.65.1.0/26", type: "local-block" }]);
+    await eventually(() => s.tor.route("10.65.7.0/26") === undefined, "the block gone after the resync");
+    expect(s.tor.route("10.65.1.0/26")).toBeDefined();
+  });
+});
+
 describe("describePeerError", () => {
   it("says what an operator needs", () => {
     const at = new Date();

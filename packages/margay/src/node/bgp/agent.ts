@@ -205,9 +205,11 @@ class BgpAgentImpl implements BgpAgent {
       signal: this.#ac.signal,
     });
     void this.#follow();
-    this.#offRoutes = this.#pipeline.onRoutes((updates) => {
+    // Each call is only a trigger: the programmed set is read whole, because a resync batch hands
+    // listeners the full set without the removals it implies. Only local routes are parsed.
+    this.#offRoutes = this.#pipeline.onRoutes(() => {
       this.#enqueue(async () => {
-        this.#applyExports(this.#exports.apply(updates));
+        this.#applyExports(this.#exports.reset(this.#pipeline.routes().values()));
         if (!this.#pipelineSynced && this.#pipeline.inSync) {
           this.#pipelineSynced = true;
           await this.#reconcile();

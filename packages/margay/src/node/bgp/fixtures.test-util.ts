@@ -116,6 +116,13 @@ export class FakePipeline implements DataplanePipeline {
     this.inSync = true;
     for (const l of this.#listeners) l(updates);
   }
+  /** A resync: the programmed set is replaced and listeners get the full new set (no removals). */
+  resync(routes: readonly RouteSideUpdate[]): void {
+    this.#routes.clear();
+    for (const u of routes) if (u.kind === "route-update") this.#routes.set(u.dst, u);
+    this.inSync = true;
+    for (const l of this.#listeners) l(routes);
+  }
   waitForEndpoint(): Promise<void> {
     return Promise.resolve();
   }

@@ -32,10 +32,10 @@ export class ExportSet {
       if (u.kind === "route-update") {
         this.#blocks.delete(u.dst);
         this.#workloads.delete(u.dst);
+        if (u.type !== "local-block" && u.type !== "local-workload") continue;
         const c = tryParseCidr(u.dst);
         if (c === undefined) continue;
-        if (u.type === "local-block") this.#blocks.set(u.dst, c);
-        else if (u.type === "local-workload") this.#workloads.set(u.dst, c);
+        (u.type === "local-block" ? this.#blocks : this.#workloads).set(u.dst, c);
       } else if (u.kind === "route-remove") {
         this.#blocks.delete(u.dst);
         this.#workloads.delete(u.dst);
