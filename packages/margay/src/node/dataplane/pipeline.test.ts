@@ -443,6 +443,20 @@ describe("dataplane pipeline: batching and failures", () => {
     expect(probe2.tornDown).toBe(true);
   });
 
+  it("close() does not hang on a driver whose apply never returns", async () => {
+    const ctx = testContext();
+    await seedCluster(ctx.datastore);
+    const probe = instrumented(createMemoryDataplane({ nodeName: "node-a" }));
+    probe.hold(); // never released: the first apply hangs and ignores its abort signal
+    const p = await startDataplanePipeline(ctx, { driver: probe.driver, closeTimeoutMs: 50 });
+    await eventually(() => probe.batches.length === 1);
+    await p.close();
+    expect(probe.closed).toBe(true);
+    expect(ctx.logger.records.map((r) => r.message)).toContain(
+      "dataplane apply still running at close; not waiting",
+    );
+  });
+
   it("stops when the agent's signal aborts", async () => {
     const ctx = testContext();
     await seedCluster(ctx.datastore);

@@ -66,6 +66,8 @@ export interface RunningDataplanePipeline extends DataplanePipeline {
 
 const DEFAULT_RETRY: BackoffOptions = { initialMs: 100, maxMs: 30_000, jitter: 0.5 };
 const DATASTORE_PROBE_MS = 1_000;
+/** How long `close()` still waits for an apply it aborted. */
+const ABORT_GRACE_MS = 1_000;
 
 /** A batch as built: what it carries, so a rejected one can be put back and a good one accounted. */
 interface Batch {
@@ -525,12 +527,16 @@ class Pipeline implements RunningDataplanePipeline {
     this.#waiters.close(new PipelineError(PipelineErrorCode.Closed, "dataplane pipeline closed"));
     await this.#syncer.close().catch((e: unknown) => this.#log.warn({ err: e }, "syncer close failed"));
     await this.#reader;
-    // An apply in flight may finish (the kernel then matches what was computed); a stuck one is aborted.
-    const timer = setTimeout(() => this.#applyAbort.abort(), this.#closeTimeoutMs);
-    try {
-      await this.#applier;
-    } finally {
-      clearTimeout(timer);
+    // An apply in flight may finish (the kernel then matches what was computed); a stuck one is aborted,
+    // and a driver that ignores the abort is not waited for (closing it below ends its work).
+    if (!(await settlesWithin(this.#applier, this.#closeTimeoutMs))) {
+      this.#applyAbort.abort();
+      if (!(await settlesWithin(this.#applier, ABORT_GRACE_MS))) {
+        this.#log.warn(
+          { timeoutMs: this.#closeTimeoutMs },
+          "dataplane apply still running at close; not waiting",
+        );
+      }
     }
     await this.driver.close().catch((e: unknown) => this.#log.warn({ err: e }, "driver close failed"));
     if (teardown) {
@@ -545,6 +551,25 @@ class Pipeline implements RunningDataplanePipeline {
     this.#metrics.inSync.set(0);
     this.#ctx.health.report("dataplane", { live: true, ready: false, reason: "dataplane pipeline stopped" });
     this.#log.info({ teardown }, "dataplane pipeline stopped");
+  }
+}
+
+/** True when `p` settles within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
