@@ -46,6 +46,8 @@ export interface BirdPeer {
   birdc(args: readonly string[]): Promise<string>;
   /** Best route per prefix in `master4`. */
   routes(): Promise<Map<string, BirdRoute>>;
+  /** Every path in `master4` (several per prefix when several peers send it). */
+  paths(): Promise<BirdRoute[]>;
   /** BGP state per neighbour protocol name (`Established`, `Active`, ...). */
   sessions(): Promise<Record<string, string>>;
   /** Announces `prefix` (a static blackhole route BIRD exports with next hop self). */
@@ -106,31 +108,37 @@ export function birdConfig(o: {
   return `${lines.join("\n")}\n`;
 }
 
-/** Parses `birdc show route` (best route first per prefix) into a map. */
-export function parseBirdShowRoute(text: string): Map<string, BirdRoute> {
-  const out = new Map<string, BirdRoute>();
+/** Parses `birdc show route` into every path it lists, in its order (the best path of a prefix first). */
+export function parseBirdPaths(text: string): BirdRoute[] {
+  const out: BirdRoute[] = [];
   let current: { prefix: string; summary: string; protocol: string; nextHop: string | undefined } | undefined;
-  let best = false;
+  let prefix = "";
   const flush = () => {
-    if (current !== undefined && !out.has(current.prefix)) out.set(current.prefix, { ...current });
+    if (current !== undefined) out.push({ ...current });
+    current = undefined;
   };
   for (const line of text.split("\n")) {
     if (line.startsWith("BIRD ") || line.startsWith("Table ") || line.trim() === "") continue;
     const head = /^(\S+\/\d+)\s+(.*)$/.exec(line);
-    const alt = /^\s+(unicast|unreachable|blackhole|prohibit)\s+\[/.exec(line);
+    const alt = /^\s+((?:unicast|unreachable|blackhole|prohibit)\s+\[.*)$/.exec(line);
     if (head !== null || alt !== null) {
       flush();
-      const summary = head !== null ? head[2]! : line.trim();
-      const prefix = head !== null ? head[1]! : (current?.prefix ?? "");
-      best = head !== null;
+      if (head !== null) prefix = head[1]!;
+      const summary = head !== null ? head[2]! : alt![1]!;
       current = { prefix, summary, protocol: /\[(\S+)/.exec(summary)?.[1] ?? "", nextHop: undefined };
-      if (!best) current = undefined;
       continue;
     }
     const via = /^\s+via\s+(\S+)/.exec(line);
     if (via !== null && current !== undefined && current.nextHop === undefined) current.nextHop = via[1];
   }
   flush();
+  return out;
+}
+
+/** Parses `birdc show route` into the best path per prefix. */
+export function parseBirdShowRoute(text: string): Map<string, BirdRoute> {
+  const out = new Map<string, BirdRoute>();
+  for (const r of parseBirdPaths(text)) if (!out.has(r.prefix)) out.set(r.prefix, r);
   return out;
 }
 
@@ -187,6 +195,9 @@ export async function startBirdPeer(o: StartBirdPeerOptions): Promise<BirdPeer> 
     birdc,
     async routes() {
       return parseBirdShowRoute(await birdc(["show", "route", "table", "master4"]));
+    },
+    async paths() {
+      return parseBirdPaths(await birdc(["show", "route", "table", "master4"]));
     },
     async sessions() {
       const out: Record<string, string> = {};

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 export type { BirdNeighbor, BirdPeer, BirdRoute } from "./bird-peer.js";
-export { birdConfig, parseBirdShowRoute } from "./bird-peer.js";
+export { birdConfig, parseBirdPaths, parseBirdShowRoute } from "./bird-peer.js";
 export type {
   AgentExit,
   ClusterLab,
