@@ -218,6 +218,26 @@ describe("dataplane pipeline: datastore to driver", () => {
     expect(await ctx.metrics.metrics()).toContain("etcd events carry no timestamp");
   });
 
+  it("backend none: local routes and policy only, no route to another host", async () => {
+    const ctx = testContext({ config: { networkingBackend: "none" } });
+    const { podA, podB } = await seedCluster(ctx.datastore);
+    const mem = createMemoryDataplane({ nodeName: "node-a" });
+    const p = await start(ctx, mem);
+    await eventually(() => p.inSync);
+    p.learned([
+      { kind: "learned", source: "10.77.0.254", prefix: "192.168.50.0/24", nextHops: ["10.77.0.254"] },
+    ]);
+    const ipam = createIpam({ datastore: ctx.datastore });
+    const more = await ipam.autoAssign({ handleId: "pod-c", node: "node-b", num4: 1 });
+    await eventually(() => p.status().applies >= 2);
+    await new Promise((r) => setTimeout(r, 50));
+    const dsts = (await mem.snapshot()).routes.map((r) => r.dst).sort();
+    expect(dsts).toEqual([podA.block, `${podA.ip}/32`].sort());
+    expect(dsts).not.toContain(podB.block);
+    expect(dsts).not.toContain(more.ipv4[0]!.block);
+    expect((await mem.snapshot()).endpoints).toHaveLength(1);
+  });
+
   it("treats a malformed pool as absent instead of failing", async () => {
     const ctx = testContext({
       // No validation: the datastore may hold what another writer put there.

@@ -115,6 +115,8 @@ class Pipeline implements RunningDataplanePipeline {
   readonly #backoff: ReturnType<typeof createBackoff>;
   readonly #closeTimeoutMs: number;
   readonly #onCtxAbort = () => void this.close();
+  /** Backend `none`: the underlay routes between hosts; we program no remote-block route. */
+  readonly #crossHost: boolean;
 
   // Accumulated since the last batch was built.
   #pendingRoutes = new Map<string, RoutingUpdate>();
@@ -150,6 +152,7 @@ class Pipeline implements RunningDataplanePipeline {
     this.#ctx = ctx;
     this.driver = driver;
     this.#nodeName = ctx.config.nodeName;
+    this.#crossHost = ctx.config.networkingBackend !== "none";
     this.#log = ctx.logger.child({ component: "dataplane-pipeline" });
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.#backoff = createBackoff({ ...DEFAULT_RETRY, ...options.retry });
@@ -295,7 +298,10 @@ class Pipeline implements RunningDataplanePipeline {
   }
 
   #addRoutes(diff: readonly RoutingUpdate[]): void {
-    for (const u of diff) this.#pendingRoutes.set(routeSideKey(u), u);
+    for (const u of diff) {
+      const v = this.#crossHost ? u : withoutCrossHost(u);
+      if (v !== undefined) this.#pendingRoutes.set(routeSideKey(v), v);
+    }
   }
 
   #onSyncerStatus(s: SyncerStatus): void {
@@ -413,7 +419,9 @@ class Pipeline implements RunningDataplanePipeline {
     // Until the first in-sync is applied, the driver gets the calculator's whole output: it subsumes
     // every diff accumulated while the datastore was being listed (or a first batch that was rejected).
     const full = !this.#inSync;
-    const routes = full ? this.#routes.snapshot() : sortRouteSide(this.#pendingRoutes.values());
+    const routes = full
+      ? this.#routes.snapshot().filter((u) => this.#crossHost || !isCrossHost(u))
+      : sortRouteSide(this.#pendingRoutes.values());
     this.#pendingRoutes = new Map();
     const endpoints = this.#pendingEndpoints;
     this.#pendingEndpoints = new Map();
@@ -552,6 +560,19 @@ class Pipeline implements RunningDataplanePipeline {
     this.#ctx.health.report("dataplane", { live: true, ready: false, reason: "dataplane pipeline stopped" });
     this.#log.info({ teardown }, "dataplane pipeline stopped");
   }
+}
+
+/** A route to another host (remote block, borrowed address, learned prefix). */
+function isCrossHost(u: RoutingUpdate): boolean {
+  return u.kind === "route-update" && u.type === "remote-block";
+}
+
+/**
+ * For backend `none`: a remote-block route becomes its removal (the destination may have been a local
+ * block before); everything else passes.
+ */
+function withoutCrossHost(u: RoutingUpdate): RoutingUpdate {
+  return u.kind === "route-update" && u.type === "remote-block" ? { kind: "route-remove", dst: u.dst } : u;
 }
 
 /** True when `p` settles within `ms`. */
