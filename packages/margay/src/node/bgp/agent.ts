@@ -190,6 +190,8 @@ class BgpAgentImpl implements BgpAgent {
   #pendingLearned: RoutingChange[] = [];
   #closing: Promise<void> | undefined;
   readonly #offRoutes: () => void;
+  /** The agent stops (SIGTERM): a graceful restart for our peers. */
+  readonly #onAbort = () => void this.close({ graceful: true });
 
   constructor(ctx: AgentContext, o: StartBgpOptions) {
     this.#ctx = ctx;
@@ -224,7 +226,7 @@ class BgpAgentImpl implements BgpAgent {
       });
     }
     if (ctx.signal.aborted) void this.close({ graceful: true });
-    else ctx.signal.addEventListener("abort", () => void this.close({ graceful: true }), { once: true });
+    else ctx.signal.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   // ---- event loop ------------------------------------------------------------------------------
@@ -639,6 +641,7 @@ class BgpAgentImpl implements BgpAgent {
     const graceful = options.graceful ?? false;
     this.#closing = (async () => {
       clearTimeout(this.#retry);
+      this.#ctx.signal.removeEventListener("abort", this.#onAbort);
       this.#offRoutes();
       this.#ac.abort();
       await this.#syncer.close();
