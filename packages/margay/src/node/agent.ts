@@ -80,6 +80,9 @@ export interface RunningAgent {
   ops(): OpsServer | undefined;
 }
 
+/** How long stop() waits for an interrupted startup step to give up before closing what is started. */
+const STOP_STARTUP_WAIT_MS = 10_000;
+
 /** The startup steps, in order (`details.step` of a startup failure). */
 export const STARTUP_STEPS = [
   "datastore",
@@ -220,10 +223,12 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     const [global, own] = await retrying(() =>
       Promise.all(
         ["default", `node.${config.nodeName}`].map((name) =>
-          ds.get<AgentConfiguration>({ kind: "AgentConfiguration", name }).catch((e: unknown) => {
-            if (isDatastoreError(e) && e.code === "not-found") return undefined;
-            throw e;
-          }),
+          ds
+            .get<AgentConfiguration>({ kind: "AgentConfiguration", name }, { signal: abort.signal })
+            .catch((e: unknown) => {
+              if (isDatastoreError(e) && e.code === "not-found") return undefined;
+              throw e;
+            }),
         ),
       ),
     );
@@ -279,7 +284,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     checkStopped();
 
     step = "mtu";
-    const pools = (await ds.list<IPPool>("IPPool")).items;
+    const pools = (await ds.list<IPPool>("IPPool", { signal: abort.signal })).items;
     const mtu = deriveMtu(cfg, addresses, encapsulationsOf(cfg, pools));
     logger.info({ mtu, interfaceMtu: addresses.interfaceMtu, configured: cfg.mtu !== undefined }, "MTU");
     ipamMetrics = startIpamMetrics({
@@ -373,7 +378,15 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
         // Startup in flight: end its current wait, and let it fail before closing what it started (a
         // part it was starting now is then visible here, so it is closed too).
         abort.abort(stoppedError(step));
-        await ready.catch(() => {});
+        // Every step honours the signal; the bound only guards against one that does not.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          ready.catch(() => {}),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, STOP_STARTUP_WAIT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
       }
       const failures: unknown[] = [];
       const attempt = async (what: string, fn: () => Promise<void> | void) => {

@@ -195,6 +195,34 @@ describe("startStatusReporter", () => {
     expect(await read()).toBeUndefined();
   });
 
+  it("shows the pipeline's last apply error until an apply succeeds", async () => {
+    const ds = createMemoryDatastore({ validate: apiValidator });
+    cleanups.push(() => ds.close());
+    let lastApplyError: string | undefined = "nft transaction rejected: table margay: No such file";
+    const pipeline = { ...fakePipeline(), inSync: true, status: () => ({ lastApplyError }) };
+    const r = startStatusReporter(
+      {
+        config: { nodeName: "node-a", statusIntervalMs: 60_000 },
+        datastore: ds,
+        logger: silentLogger,
+        health: createHealth(),
+      },
+      {
+        pipeline,
+        addresses: { ipv4: "10.0.0.1/24", ipv6: undefined, interface: "eth0", interfaceMtu: 1500 },
+        mtu: 1450,
+        version: "0.1.0",
+      },
+    );
+    cleanups.push(() => r.close());
+    expect(r.build().dataplane).toEqual({
+      inSync: false,
+      lastError: "nft transaction rejected: table margay: No such file",
+    });
+    lastApplyError = undefined;
+    expect(r.build().dataplane).toEqual({ inSync: true });
+  });
+
   it("works without BGP (backend vxlan / none): no bgp section", async () => {
     const ds = createMemoryDatastore({ validate: apiValidator });
     cleanups.push(() => ds.close());

@@ -35,7 +35,12 @@ export interface StatusReporterOptions {
   /** The BGP part, when the backend is `bgp`. */
   readonly bgp?: { status(): readonly BgpPeerStatus[] } | undefined;
   /** The dataplane pipeline, once started. */
-  readonly pipeline?: Pick<DataplanePipeline, "inSync" | "onRoutes"> | undefined;
+  readonly pipeline?:
+    | (Pick<DataplanePipeline, "inSync" | "onRoutes"> & {
+        /** The running pipeline's status: its last apply error is shown until an apply succeeds. */
+        status?(): { readonly lastApplyError: string | undefined };
+      })
+    | undefined;
   readonly addresses: NodeAddresses;
   readonly mtu: number | undefined;
   /** Agent version. */
@@ -113,7 +118,9 @@ export function startStatusReporter(
       ...(c.reason === undefined ? {} : { reason: c.reason }),
     }));
     const dp = h.components.dataplane;
-    const dpOk = dp === undefined || (dp.live && dp.ready);
+    const applyError = options.pipeline?.status?.().lastApplyError;
+    const dpOk = (dp === undefined || (dp.live && dp.ready)) && applyError === undefined;
+    const lastError = applyError ?? (dp !== undefined && !(dp.live && dp.ready) ? dp.reason : undefined);
     const report: NodeStatusReport = {
       agent: { version: options.version, startedAt, ready: h.ready, components },
       addresses: {
@@ -125,7 +132,7 @@ export function startStatusReporter(
       dataplane: {
         inSync: (options.pipeline?.inSync ?? false) && dpOk,
         ...(lastApply === undefined ? {} : { lastApply }),
-        ...(dpOk || dp?.reason === undefined ? {} : { lastError: dp.reason }),
+        ...(lastError === undefined ? {} : { lastError }),
       },
       ...(options.bgp === undefined ? {} : { bgp: { peers: options.bgp.status().map(nodeStatusPeer) } }),
       updatedAt: now().toISOString(),
