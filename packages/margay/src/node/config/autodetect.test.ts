@@ -12,6 +12,9 @@ const ROUTES: Record<string, string> = {
   "8.8.8.8": data("route-get-8.8.8.8.json"),
   "10.0.0.99": data("route-get-10.0.0.99.json"),
   "fd00:1::99": data("route-get-fd00-1--99.json"),
+  // Synthetic (not recorded): a route leaving by eth1 with a source address held by eth0.
+  "10.7.7.7":
+    '[{"dst":"10.7.7.7","gateway":"10.1.0.1","dev":"eth1","prefsrc":"10.0.0.5","flags":[],"uid":0,"cache":[]}]',
 };
 
 /** Replays the recorded `ip -j` output; records every argv. */
@@ -191,6 +194,23 @@ describe("autodetectAddresses", () => {
     const e = await failure({ IP_AUTODETECTION_METHOD: "can-reach=192.0.2.1" });
     expect(e.code).toBe("no-address");
     expect(e.message).toContain("Network is unreachable");
+  });
+
+  it("can-reach=: a source address held by another interface than the route's reports that interface", async () => {
+    const { result } = await detect({ IP_AUTODETECTION_METHOD: "can-reach=10.7.7.7" });
+    expect(result).toMatchObject({ ipv4: "10.0.0.5/24", interface: "eth0", interfaceMtu: 9000 });
+  });
+
+  it("every method logs every interface as a candidate, chosen or not", async () => {
+    const names = parseIpAddrJson(ADDR).map((i) => i.name);
+    for (const method of ["first-found", "skip-interface=eth0", "interface=eth1", "cidr=10.1.0.0/16"]) {
+      const { logger } = await detect({ IP_AUTODETECTION_METHOD: method });
+      const logged = logger.find({ message: "address candidate" }).map((r) => r.attributes.interface);
+      expect(new Set(logged), method).toEqual(new Set(names));
+      expect(logger.find({ message: "address candidate" }).filter((r) => r.attributes.chosen)).toHaveLength(
+        1,
+      );
+    }
   });
 
   it("IPv6: can-reach= and first-found, interface reported for IPv4 first", async () => {

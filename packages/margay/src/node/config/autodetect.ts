@@ -192,6 +192,17 @@ const usable = (iface: HostInterface, family: 4 | 6) =>
 
 const withPrefix = (a: HostAddress) => `${a.address}/${a.prefixLength}`;
 
+/** The interface's first global address of the family, for the candidate log line. */
+const first = (iface: HostInterface, family: 4 | 6) => {
+  const a = usable(iface, family)[0];
+  return a === undefined ? undefined : withPrefix(a);
+};
+
+function inside(net: NonNullable<ReturnType<typeof tryParseCidr>>, a: HostAddress): boolean {
+  const ip = tryParseIp(a.address);
+  return ip !== undefined && cidrContains(net, ip);
+}
+
 interface Choice {
   readonly address: string;
   readonly iface: HostInterface | undefined;
@@ -258,8 +269,7 @@ async function detect(
       let chosen: Choice | undefined;
       for (const iface of ifaces) {
         if (chosen !== undefined) {
-          const a = usable(iface, family)[0];
-          if (a !== undefined) candidate(iface, false, "a previous interface was chosen", withPrefix(a));
+          candidate(iface, false, "a previous interface was chosen", first(iface, family));
           continue;
         }
         const why = skipReason(iface, family, skip, userSkip);
@@ -282,6 +292,14 @@ async function detect(
     }
     case "interface": {
       const patterns = whole(method.patterns);
+      for (const f of ifaces)
+        if (!patterns.some((re) => re.test(f.name)))
+          candidate(
+            f,
+            false,
+            `name matches none of interface=${method.patterns.join(",")}`,
+            first(f, family),
+          );
       for (const [i, re] of patterns.entries()) {
         const matches = ifaces
           .filter((f) => re.test(f.name))
@@ -313,13 +331,19 @@ async function detect(
       );
     }
     case "cidr": {
+      const nets = method.cidrs.map((c) => tryParseCidr(c)!);
+      for (const f of ifaces)
+        if (!usable(f, family).some((a) => nets.some((n) => inside(n, a))))
+          candidate(
+            f,
+            false,
+            `no global IPv${family} address inside ${method.cidrs.join(",")}`,
+            first(f, family),
+          );
       for (const c of method.cidrs) {
         const net = tryParseCidr(c)!;
         const matches = ifaces.flatMap((f) => {
-          const a = usable(f, family).find((x) => {
-            const ip = tryParseIp(x.address);
-            return ip !== undefined && cidrContains(net, ip);
-          });
+          const a = usable(f, family).find((x) => inside(net, x));
           return a === undefined ? [] : [{ iface: f, address: a }];
         });
         if (matches.length > 1) {
@@ -370,17 +394,24 @@ async function detect(
       if (route === undefined || iface === undefined)
         throw noAddress(family, text, `ip route get ${dest} names no known interface`);
       const src = typeof route.prefsrc === "string" ? tryParseIp(route.prefsrc)?.text : undefined;
+      // The source address may live on another interface than the one the route leaves by (an address
+      // held by a dummy or loopback device): report the interface that holds it.
+      const holder =
+        src === undefined
+          ? iface
+          : (ifaces.find((f) => f.addresses.some((x) => x.family === family && x.address === src)) ?? iface);
       const a =
-        usable(iface, family).find((x) => src === undefined || x.address === src) ??
-        iface.addresses.find((x) => x.family === family && x.address === src);
+        src === undefined
+          ? usable(iface, family)[0]
+          : holder.addresses.find((x) => x.family === family && x.address === src);
       if (a === undefined)
         throw noAddress(
           family,
           text,
           `the route to ${dest} leaves by ${iface.name}, which holds no IPv${family} address`,
         );
-      candidate(iface, true, `source of the route to ${dest}`, withPrefix(a));
-      return { address: withPrefix(a), iface };
+      candidate(holder, true, `source of the route to ${dest} (via ${iface.name})`, withPrefix(a));
+      return { address: withPrefix(a), iface: holder };
     }
   }
 }
