@@ -120,5 +120,6 @@ describe("client module weight", () => {
     expect(await imports("client.ts")).toEqual(["node:http", "./errors.js", "./protocol.js"]);
     expect(await imports("errors.ts")).toEqual(["./protocol.js"]);
     expect(await imports("protocol.ts")).toEqual([]);
+    expect(await imports("spool.ts")).toEqual(["node:fs/promises", "node:path", "./protocol.js"]);
   });
 });

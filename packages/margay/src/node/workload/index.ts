@@ -51,3 +51,5 @@ export {
 } from "./protocol.js";
 export type { WorkloadApi, WorkloadApiOptions } from "./server.js";
 export { WORKLOAD_API_HEALTH, startWorkloadApi } from "./server.js";
+export type { SpooledDel } from "./spool.js";
+export { delSpoolDir, readDelSpool, spoolDel } from "./spool.js";

@@ -23,6 +23,7 @@ import {
   type WorkloadVerb,
 } from "./protocol.js";
 import { createWorkloadService } from "./service.js";
+import { readDelSpool, rejectSpooled, removeSpooled } from "./spool.js";
 import { parseAddRequest, parseDelRequest, parseGcRequest } from "./validate.js";
 
 /** Health component name of the workload API. */
@@ -48,6 +49,10 @@ export interface WorkloadApiOptions {
   readonly deadlinesMs?: Partial<Record<WorkloadVerb, number>> | undefined;
   /** Whether a netns path exists (tests). Default: `stat`. */
   readonly netnsExists?: ((path: string) => Promise<boolean>) | undefined;
+  /** Where the CNI DEL spool lives (`<stateDir>/del-spool`). Default: `ctx.config.stateDir`. */
+  readonly stateDir?: string | undefined;
+  /** How often spooled dels that failed are retried, ms. Default 30 000. */
+  readonly spoolRetryMs?: number | undefined;
 }
 
 /** A running workload API. */
@@ -342,9 +347,52 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
   ctx.health.report(WORKLOAD_API_HEALTH, { live: true, ready: true });
   logger.info({ socket: socketPath }, "workload API listening");
 
+  // Dels the plugin spooled while the agent was down: finished now, failures retried until they pass.
+  const stateDir = options.stateDir ?? ctx.config.stateDir;
+  let spoolTimer: NodeJS.Timeout | undefined;
+  let spoolRun: Promise<void> | undefined;
+  const drainSpool = async (): Promise<void> => {
+    let left = 0;
+    for (const entry of await readDelSpool(stateDir)) {
+      if (closing !== undefined) return;
+      let req: ReturnType<typeof parseDelRequest>;
+      try {
+        if (entry.error !== undefined) throw new Error(entry.error);
+        req = parseDelRequest(entry.body);
+      } catch (e) {
+        logger.error({ file: entry.file, error: (e as Error).message }, "spooled del rejected");
+        await rejectSpooled(entry.file);
+        continue;
+      }
+      try {
+        await service.del(req, AbortSignal.timeout(deadlines.del));
+        await removeSpooled(entry.file);
+        logger.info({ containerId: req.containerId, ifName: req.ifName }, "spooled del done");
+      } catch (e) {
+        left++;
+        logger.warn({ file: entry.file, error: (e as Error).message }, "spooled del failed; retried later");
+      }
+    }
+    if (left > 0 && closing === undefined) {
+      spoolTimer = setTimeout(() => {
+        spoolRun = drainSpool().catch((e: unknown) =>
+          logger.error({ error: (e as Error).message }, "del spool unreadable"),
+        );
+      }, options.spoolRetryMs ?? 30_000);
+      spoolTimer.unref();
+    }
+  };
+  if (stateDir !== undefined) {
+    spoolRun = drainSpool().catch((e: unknown) =>
+      logger.error({ error: (e as Error).message }, "del spool unreadable"),
+    );
+  }
+
   const close = () => {
     closing ??= (async () => {
       service.drain();
+      if (spoolTimer !== undefined) clearTimeout(spoolTimer);
+      await spoolRun;
       ctx.health.report(WORKLOAD_API_HEALTH, { live: true, ready: false, reason: "workload API closed" });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

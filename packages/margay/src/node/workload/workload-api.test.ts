@@ -12,6 +12,7 @@ import { createWorkloadClient } from "./client.js";
 import { IFNAME_ANNOTATION, workloadEndpointName, workloadHandleId } from "./endpoint.js";
 import { type WorkloadApiError, isWorkloadApiError } from "./errors.js";
 import { startWorkloadApi } from "./server.js";
+import { delSpoolDir, spoolDel } from "./spool.js";
 import {
   type Harness,
   NODE,
@@ -553,6 +554,78 @@ describe("workload API: socket", () => {
       });
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("workload API: CNI DEL spool", () => {
+  it("finishes the dels spooled while the agent was down, sets aside invalid ones, retries failures", async () => {
+    h = await startHarness();
+    const c = client(h);
+    await c.add(addRequest("a"));
+    await c.add(addRequest("b"));
+    await h.api.close();
+    // The agent is down: the plugin spools its DELs.
+    const stateDir = join(h.dir, "state");
+    const fa = await spoolDel(stateDir, {
+      containerId: "c-a",
+      ifName: "eth0",
+      namespace: "default",
+      pod: "a",
+    });
+    const fb = await spoolDel(stateDir, {
+      containerId: "c-b",
+      ifName: "eth0",
+      namespace: "default",
+      pod: "b",
+    });
+    await writeFile(join(delSpoolDir(stateDir), "junk:eth0.json"), "{not json");
+    expect((await stat(fa)).mode & 0o777).toBe(0o600);
+    expect((await stat(delSpoolDir(stateDir))).mode & 0o777).toBe(0o700);
+    // b's endpoint cannot be deleted at first (the datastore refuses WorkloadEndpoint deletes).
+    let refuse = true;
+    const ds = new Proxy(h.datastore, {
+      get(target, key) {
+        const v = Reflect.get(target, key, target) as unknown;
+        if (key === "delete") {
+          return async (k: { kind: string; name: string }, o?: object) => {
+            if (refuse && k.name.includes("-b-")) throw unavailableError("etcd gone");
+            return target.delete(k, o);
+          };
+        }
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }) as Datastore;
+    const api = await startWorkloadApi(fakeContext(ds, join(h.dir, "run", "agent2.sock")), {
+      pipeline: h.pipeline,
+      ipam: h.ipam,
+      plumber: h.plumber,
+      addresses: { ipv4: undefined, ipv6: undefined, interface: undefined, interfaceMtu: undefined },
+      mtu: 1450,
+      stateDir,
+      spoolRetryMs: 50,
+    });
+    try {
+      const until = async (cond: () => Promise<boolean>) => {
+        for (let i = 0; i < 200 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 20));
+        expect(await cond()).toBe(true);
+      };
+      const exists = (f: string) =>
+        stat(f).then(
+          () => true,
+          () => false,
+        );
+      await until(async () => !(await exists(fa)));
+      expect((await weps(h.datastore)).map((w) => w.spec.pod)).toEqual(["b"]);
+      expect(await exists(join(delSpoolDir(stateDir), "junk:eth0.json.rejected"))).toBe(true);
+      expect(await exists(fb)).toBe(true);
+      refuse = false;
+      await until(async () => !(await exists(fb)));
+      expect(await weps(h.datastore)).toEqual([]);
+      expect(await h.inUse()).toBe(0);
+      expect(h.plumber.links.size).toBe(0);
+    } finally {
+      await api.close();
     }
   });
 });
