@@ -43,7 +43,7 @@ export const AGENT_CONFIGURATION_FIELDS: Readonly<
   defaultEndpointToHostAction: honoured("endpointToHostAction"),
   ipipEnabled: {
     rule: "ignored",
-    reason: "margay-node sets up IPIP when a pool uses it (ipipMode); the switch has no effect",
+    reason: "margay-node sets up IPIP when a pool uses it (the pool's ipipMode)",
   },
   ipipMTU: {
     rule: "ignored",
@@ -51,8 +51,7 @@ export const AGENT_CONFIGURATION_FIELDS: Readonly<
   },
   vxlanEnabled: {
     rule: "ignored",
-    reason:
-      "margay-node sets up VXLAN when a pool uses it (vxlanMode) or the backend is vxlan; the switch has no effect",
+    reason: "margay-node sets up VXLAN when a pool uses it (the pool's vxlanMode) or the backend is vxlan",
   },
   vxlanPort: honoured("vxlanPort"),
   vxlanVNI: honoured("vxlanVni"),

@@ -315,6 +315,22 @@ describe("resolveBootstrapConfig", () => {
     });
   });
 
+  it("flags are the environment names in kebab case, without MARGAY_ (two documented exceptions)", () => {
+    const exceptions: Partial<Record<SettingName, string>> = {
+      nodeName: "node-name", // NODENAME is one word in Calico
+      noDefaultPools: "disable-default-pools", // commander reads --no-* as a negation
+    };
+    for (const n of SETTING_NAMES) {
+      const { env, flag } = AGENT_CONFIG_SCHEMA[n];
+      const kebab = env
+        .replace(/^MARGAY_/, "")
+        .toLowerCase()
+        .replace(/_/g, "-");
+      expect(flag, n).toBe(exceptions[n] ?? kebab);
+    }
+    expect(new Set(SETTING_NAMES.map((n) => AGENT_CONFIG_SCHEMA[n].env)).size).toBe(SETTING_NAMES.length);
+  });
+
   it("flag beats environment beats default, per setting", () => {
     const env = { MARGAY_VXLAN_PORT: "5000", MARGAY_VXLAN_VNI: "9" };
     const { config, sources } = resolve(env, ["--vxlan-port", "6000"]);
