@@ -51,7 +51,10 @@ const COLUMNS: Partial<Record<ResourceKind | "NodeStatus", [Column[], Column[]]>
   WorkloadEndpoint: [
     [
       NAMESPACE,
-      { heading: "WORKLOAD", value: at("spec", "workload") },
+      {
+        heading: "WORKLOAD",
+        value: (o) => cell(fieldAt(o, ["spec", "workload"]) ?? fieldAt(o, ["spec", "pod"])),
+      },
       { heading: "NODE", value: at("spec", "node") },
       { heading: "NETWORKS", value: at("spec", "ipNetworks") },
       { heading: "INTERFACE", value: at("spec", "interfaceName") },

@@ -41,17 +41,7 @@ function section(cmd: Command, out: string[]): void {
   const subs = cmd.commands.filter((c) => c.name() !== "help");
   out.push(`## ${name}`, "");
   out.push(cmd.description().replace(/\n/g, " "), "");
-  out.push(
-    "```",
-    `${name
-      .split(" ")
-      .slice(0, -1)
-      .concat(help.commandUsage(cmd).split(" "))
-      .join(" ")
-      .replace(/^margayctl margayctl/, "margayctl")}`,
-    "```",
-    "",
-  );
+  out.push("```", help.commandUsage(cmd), "```", "");
   const args = help.visibleArguments(cmd);
   if (args.length > 0) {
     out.push("| argument | description |", "| --- | --- |");

@@ -92,6 +92,9 @@ export function createProgram(options: ProgramOptions): Command {
     )
     .version(CLIENT_VERSION, "--client-version", "print the client version and exit")
     .showSuggestionAfterError(true)
+    // Before any subcommand is added (they inherit it): commander errors reach runCtl, which maps them
+    // to exit code 2, instead of commander calling process.exit(1) itself.
+    .exitOverride()
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
     .option("-c, --config <file>", "config file (default /etc/margay/margayctl.cfg; env MARGAYCTL_CONFIG)")
     .option("--datastore-type <type>", "etcdv3 | memory (env DATASTORE_TYPE)")
@@ -439,7 +442,7 @@ export function createProgram(options: ProgramOptions): Command {
         else if (shell === "zsh") io.out(zshCompletion(program));
         else throw new CtlError(CtlErrorCode.Usage, `completion: bash or zsh, got ${JSON.stringify(shell)}`);
       }),
-    ["source <(margayctl completion bash)", 'margayctl completion zsh > "${fpath[1]}/_margayctl"'],
+    ["source <(margayctl completion bash)", "margayctl completion zsh > ~/.zfunc/_margayctl"],
   );
   examples(
     program

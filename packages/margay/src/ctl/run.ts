@@ -15,7 +15,6 @@ import { createProgram } from "./program.js";
 export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number> {
   let ctx: CommandContext | undefined;
   const program = createProgram({ io, onContext: (c) => (ctx = c) });
-  program.exitOverride();
   try {
     await program.parseAsync([...argv], { from: "user" });
     return ExitCode.Ok;

@@ -152,13 +152,10 @@ export async function datastoreImport(
   try {
     doc = parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {
-    throw new CtlError(
-      CtlErrorCode.InvalidInput,
-      `${name}: not YAML or JSON (${(e as Error).message.split("\n")[0]})`,
-      {
-        file: name,
-      },
-    );
+    const why = (e as Error).message.includes("multiple documents")
+      ? `not a datastore export (it holds several YAML documents; an export is one ${EXPORT_KIND} document)`
+      : `not YAML or JSON (${(e as Error).message.split("\n")[0]})`;
+    throw new CtlError(CtlErrorCode.InvalidInput, `${name}: ${why}`, { file: name });
   }
   const d = doc as Partial<ExportFile> | null;
   if (d === null || typeof d !== "object" || d.kind !== EXPORT_KIND || !Array.isArray(d.items))

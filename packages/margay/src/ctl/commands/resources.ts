@@ -325,14 +325,20 @@ export function printResources(
   }
 }
 
-/** get KIND [NAME...]. */
+/** get KIND[,KIND...] [NAME...]: several kinds (no names) print one List, or one table per kind. */
 export async function getResources(
   ctx: CommandContext,
   typed: string,
   names: readonly string[],
   opts: GetOptions,
 ): Promise<void> {
-  const kind = resolveKind(typed);
+  const kinds = typed
+    .split(",")
+    .filter((t) => t !== "")
+    .map(resolveKind);
+  if (kinds.length === 0) throw new CtlError(CtlErrorCode.Usage, "get: a resource type is required");
+  if (kinds.length > 1 && names.length > 0)
+    throw new CtlError(CtlErrorCode.Usage, "get: names can be given with one type only");
   const format = parseOutputFormat(opts.output ?? "table");
   const selector = opts.selector !== undefined ? parseUserSelector(opts.selector) : undefined;
   if (opts.allNamespaces && opts.namespace !== undefined)
@@ -340,21 +346,41 @@ export async function getResources(
   if (opts.allNamespaces && names.length > 0)
     throw new CtlError(CtlErrorCode.Usage, "--all-namespaces (-A) cannot be used with names");
   const { datastore: ds } = await ctx.session();
-  let objects: StoredObject[];
-  if (names.length > 0) {
-    const ns = namespaceFor(kind, opts.namespace);
-    const keys = names.map((name) => (ns === undefined ? { kind, name } : { kind, name, namespace: ns }));
-    const got = await Promise.all(keys.map((k) => tryGet(ds, k)));
-    const missing = keys.filter((_k, i) => got[i] === undefined).map(describeKey);
-    if (missing.length > 0)
-      throw new CtlError(CtlErrorCode.NotFound, `not found: ${missing.join(", ")}`, { keys: missing });
-    objects = got as StoredObject[];
-  } else {
-    const ns = isNamespaced(kind) && !opts.allNamespaces ? (opts.namespace ?? undefined) : undefined;
-    objects = (await ds.list(kind, ns !== undefined ? { namespace: ns } : {})).items;
+  const fetch = async (kind: ResourceKind): Promise<StoredObject[]> => {
+    let objects: StoredObject[];
+    if (names.length > 0) {
+      const ns = namespaceFor(kind, opts.namespace);
+      const keys = names.map((name) => (ns === undefined ? { kind, name } : { kind, name, namespace: ns }));
+      const got = await Promise.all(keys.map((k) => tryGet(ds, k)));
+      const missing = keys.filter((_k, i) => got[i] === undefined).map(describeKey);
+      if (missing.length > 0)
+        throw new CtlError(CtlErrorCode.NotFound, `not found: ${missing.join(", ")}`, { keys: missing });
+      objects = got as StoredObject[];
+    } else {
+      const ns = isNamespaced(kind) && !opts.allNamespaces ? opts.namespace : undefined;
+      objects = (await ds.list(kind, ns !== undefined ? { namespace: ns } : {})).items;
+    }
+    return selector === undefined
+      ? objects
+      : objects.filter((o) => selector.matches(o.metadata.labels ?? {}));
+  };
+  if (kinds.length === 1) {
+    printResources(ctx, kinds[0]!, await fetch(kinds[0]!), format, names.length === 1);
+    return;
   }
-  if (selector !== undefined) objects = objects.filter((o) => selector.matches(o.metadata.labels ?? {}));
-  printResources(ctx, kind, objects, format, names.length === 1);
+  if (format.type === "table" || format.type === "wide") {
+    for (const [i, kind] of kinds.entries()) {
+      ctx.io.out(`${i > 0 ? "\n" : ""}${ctx.io.style.bold(`${kind}:`)}\n`);
+      const objects = await fetch(kind);
+      if (objects.length === 0) ctx.io.out("No resources found.\n");
+      else printResources(ctx, kind, objects, format, false);
+    }
+    return;
+  }
+  const all: StoredObject[] = [];
+  for (const kind of kinds) all.push(...(await fetch(kind)));
+  if (format.type === "name") for (const o of all) ctx.io.out(`${o.kind.toLowerCase()}/${o.metadata.name}\n`);
+  else printResources(ctx, kinds[0]!, all, format, false);
 }
 
 /** A `-l` selector: Calico syntax (`app == 'web'`), or kubectl's `app=web,tier!=db`. */
