@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ETCD_ENV } from "../../config/datastore-config.js";
 import { type AgentConfigError, isAgentConfigError } from "./errors.js";
 import { buildAgentConfig, redactConfig, resolveBootstrapConfig, settingsOf } from "./resolve.js";
 import { AGENT_CONFIG_SCHEMA, SETTING_NAMES, type SettingName } from "./schema.js";
@@ -106,6 +107,12 @@ const SAMPLES: Record<
     read: (c) => c.defaultPools.ipv6?.blockSize,
     expected: 120,
   },
+  ipv6PoolIpip: {
+    raw: "never",
+    with: { IP6: "autodetect" },
+    read: (c) => c.defaultPools.ipv6?.ipipMode,
+    expected: "Never",
+  },
   ipv6PoolVxlan: {
     raw: "CrossSubnet",
     with: { IP6: "autodetect" },
@@ -195,6 +202,7 @@ const MALFORMED: Record<SettingName, [raw: string, message: string]> = {
   ipv4PoolNodeSelector: ["zone ==", "label selector"],
   ipv6PoolCidr: ["10.0.0.0/8", "IPv6 CIDR"],
   ipv6PoolBlockSize: ["64", "[116, 128]"],
+  ipv6PoolIpip: ["x", "Never"],
   ipv6PoolVxlan: ["x", "Never"],
   ipv6PoolNatOutgoing: ["x", "true or false"],
   ipv6PoolNodeSelector: ["((", "label selector"],
@@ -331,6 +339,24 @@ describe("resolveBootstrapConfig", () => {
     expect(new Set(SETTING_NAMES.map((n) => AGENT_CONFIG_SCHEMA[n].env)).size).toBe(SETTING_NAMES.length);
   });
 
+  it("the etcd variables are the ones parseDatastoreConfig (margay-ipam, margayctl) reads", () => {
+    expect([
+      AGENT_CONFIG_SCHEMA.etcdEndpoints.env,
+      AGENT_CONFIG_SCHEMA.etcdCaCertFile.env,
+      AGENT_CONFIG_SCHEMA.etcdCertFile.env,
+      AGENT_CONFIG_SCHEMA.etcdKeyFile.env,
+      AGENT_CONFIG_SCHEMA.etcdUsername.env,
+      AGENT_CONFIG_SCHEMA.etcdPasswordFile.env,
+    ]).toEqual([
+      ETCD_ENV.endpoints,
+      ETCD_ENV.caCertFile,
+      ETCD_ENV.certFile,
+      ETCD_ENV.keyFile,
+      ETCD_ENV.username,
+      ETCD_ENV.passwordFile,
+    ]);
+  });
+
   it("flag beats environment beats default, per setting", () => {
     const env = { MARGAY_VXLAN_PORT: "5000", MARGAY_VXLAN_VNI: "9" };
     const { config, sources } = resolve(env, ["--vxlan-port", "6000"]);
@@ -409,6 +435,9 @@ describe("resolveBootstrapConfig", () => {
         .details.field,
     ).toBe("ipv4PoolCidr");
     expect(configError(() => resolve({ IP: "none" })).message).toContain("both none");
+    expect(
+      configError(() => resolve({ IP6: "autodetect", MARGAY_IPV6POOL_IPIP: "Always" })).message,
+    ).toContain("IPIP carries IPv4 only");
     expect(configError(() => resolve({ MARGAY_DATAPLANE_DRIVER: "remote" })).details.field).toBe(
       "dataplaneRemoteCommand",
     );

@@ -300,6 +300,13 @@ function pool(version: 4 | 6, s: AgentSettings, sources: ConfigSources): Default
       sources,
       cidr,
     );
+  if (version === 6 && s.ipv6PoolIpip !== "Never")
+    throw conflict(
+      `${originOf("ipv6PoolIpip", sources.ipv6PoolIpip)}: IPIP carries IPv4 only; use MARGAY_IPV6POOL_VXLAN for IPv6`,
+      "ipv6PoolIpip",
+      sources,
+      s.ipv6PoolIpip,
+    );
   const ipipMode = version === 4 ? s.ipv4PoolIpip : "Never";
   const vxlanMode = version === 4 ? s.ipv4PoolVxlan : s.ipv6PoolVxlan;
   if (ipipMode !== "Never" && vxlanMode !== "Never")
@@ -450,6 +457,7 @@ export function settingsOf(config: AgentConfig): AgentSettings {
       : {
           ipv6PoolCidr: p6.cidr,
           ipv6PoolBlockSize: p6.blockSize,
+          ipv6PoolIpip: p6.ipipMode,
           ipv6PoolVxlan: p6.vxlanMode,
           ipv6PoolNatOutgoing: p6.natOutgoing,
           ipv6PoolNodeSelector: p6.nodeSelector,

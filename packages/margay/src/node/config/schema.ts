@@ -65,6 +65,7 @@ export interface AgentSettings {
   ipv4PoolNodeSelector: string;
   ipv6PoolCidr: string;
   ipv6PoolBlockSize: number;
+  ipv6PoolIpip: EncapsulationMode;
   ipv6PoolVxlan: EncapsulationMode;
   ipv6PoolNatOutgoing: boolean;
   ipv6PoolNodeSelector: string;
@@ -545,6 +546,18 @@ export const AGENT_CONFIG_SCHEMA: AgentConfigSchema = Object.freeze({
     default: 122,
     defaultText: "122",
     parse: blockSizeParser(6),
+  },
+  ipv6PoolIpip: {
+    group: "Default IP pools",
+    env: "MARGAY_IPV6POOL_IPIP",
+    flag: "ipv6pool-ipip",
+    metavar: "<mode>",
+    type: "Never",
+    description:
+      "Accepted for symmetry with IPv4 and refused unless Never: IPIP carries IPv4 only (use VXLAN).",
+    default: "Never",
+    defaultText: "Never",
+    parse: parseEncapsulationMode,
   },
   ipv6PoolVxlan: {
     group: "Default IP pools",
