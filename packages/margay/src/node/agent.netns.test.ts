@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRecordingLogger, type Node, type NodeStatus } from "@margay/api";
 import { createNetnsLab, type NetnsLab } from "@margay/dataplane/testing";
+import { createMemoryDatastore } from "@margay/datastore";
 import { freePort } from "@margay/datastore/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningAgent, runNodeAgent } from "./agent.js";
@@ -135,6 +136,17 @@ describe("runNodeAgent in a namespace", () => {
     expect(await lab.exec(ns, ["nft", "list", "table", "inet", "margay"])).toContain("table inet margay");
     expect(nftBefore).toContain("table inet margay");
     await expect(fetch(`http://127.0.0.1:${ops?.health?.port}/livez`)).rejects.toThrow();
+    // The last NodeStatus says the agent stopped (read from the snapshot the stopped agent left).
+    const snapshot = createMemoryDatastore({ snapshotPath: join(stateDir, "datastore.json") });
+    const last = await snapshot.get<NodeStatus>({ kind: "NodeStatus", name: "agent-node" });
+    await snapshot.close();
+    expect(last.status?.agent?.ready).toBe(false);
+    expect(last.status?.agent?.components).toContainEqual({
+      name: "agent",
+      live: true,
+      ready: false,
+      reason: "stopping",
+    });
 
     // Restart on the same state: the same tunnel address, routes adopted.
     const again = await start();

@@ -37,7 +37,7 @@ import type { AgentConfig } from "./config/types.js";
 import type { AgentContext, NodeAddresses } from "./context.js";
 import type { RunningDataplanePipeline } from "./dataplane/pipeline.js";
 import { type AgentHealth, createHealth } from "./health.js";
-import { createAgentMetrics, type IpamMetrics, startIpamMetrics } from "./metrics.js";
+import { createAgentMetrics, type IpamMetrics, registerHealthMetrics, startIpamMetrics } from "./metrics.js";
 import { type OpsServer, startOpsServer } from "./ops-server.js";
 import { ensureDefaultPools, type RegistrationResult, registerNode } from "./registration.js";
 import { type StatusReporter, startStatusReporter } from "./status-reporter.js";
@@ -82,6 +82,9 @@ export interface RunningAgent {
 
 /** How long stop() waits for an interrupted startup step to give up before closing what is started. */
 const STOP_STARTUP_WAIT_MS = 10_000;
+
+/** How long stop() waits for the last NodeStatus write. */
+const FINAL_STATUS_WAIT_MS = 2_000;
 
 /** The startup steps, in order (`details.step` of a startup failure). */
 export const STARTUP_STEPS = [
@@ -170,6 +173,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
   const health = createHealth();
   health.report("agent", { live: true, ready: false, reason: "starting" });
   const metrics = createAgentMetrics();
+  registerHealthMetrics(metrics, health, MARGAY_NODE_VERSION);
   const runner = deps.runner ?? createProcessRunner();
   const netns = deps.netns ?? CURRENT_NETNS;
   const abort = new AbortController();
@@ -401,7 +405,20 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
       await attempt("bgp", () => bgp?.close({ graceful: true }));
       await attempt("workload-api", () => workload?.close());
       await attempt("dataplane", () => pipeline?.close({ teardown: false }));
-      await attempt("status", () => reporter?.close());
+      // A last report (agent not ready: stopping) so `margayctl node status` does not show a stopped node
+      // as ready; bounded, a datastore that is down must not hold the stop.
+      await attempt("status", async () => {
+        if (reporter === undefined) return;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          reporter.report(),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, FINAL_STATUS_WAIT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
+        await reporter.close();
+      });
       await attempt("ipam-metrics", () => ipamMetrics?.close());
       await attempt("ipam", () => ipam?.close());
       await attempt("operations", () => ops?.close());

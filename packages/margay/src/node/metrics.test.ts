@@ -3,7 +3,13 @@ import { createMemoryDatastore } from "@margay/datastore";
 import { createIpam } from "@margay/ipam";
 import { describe, expect, it } from "vitest";
 import { apiValidator } from "../config/api-validator.js";
-import { createAgentMetrics, poolAddressFigures, startIpamMetrics } from "./metrics.js";
+import { createHealth } from "./health.js";
+import {
+  createAgentMetrics,
+  poolAddressFigures,
+  registerHealthMetrics,
+  startIpamMetrics,
+} from "./metrics.js";
 
 describe("createAgentMetrics", () => {
   it("is a registry of its own with the process metrics under margay_agent_", async () => {
@@ -13,6 +19,24 @@ describe("createAgentMetrics", () => {
     const text = await a.metrics();
     expect(text).toContain("margay_agent_process_resident_memory_bytes");
     expect(text).toContain("margay_agent_nodejs_eventloop_lag_seconds");
+  });
+});
+
+describe("registerHealthMetrics", () => {
+  it("exports the version and each component's readiness and liveness at scrape time", async () => {
+    const registry = createAgentMetrics();
+    const health = createHealth();
+    registerHealthMetrics(registry, health, "1.2.3");
+    health.report("bgp", { live: true, ready: false, reason: "no peer" });
+    health.report("dataplane", { live: true, ready: true });
+    let text = await registry.metrics();
+    expect(text).toContain('margay_agent_info{version="1.2.3"} 1');
+    expect(text).toContain('margay_agent_component_ready{component="bgp"} 0');
+    expect(text).toContain('margay_agent_component_ready{component="dataplane"} 1');
+    expect(text).toContain('margay_agent_component_live{component="bgp"} 1');
+    health.remove("bgp");
+    text = await registry.metrics();
+    expect(text).not.toContain('component="bgp"');
   });
 });
 

@@ -16,6 +16,7 @@ import {
   type PoolUtilisation,
 } from "@margay/ipam";
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { Health } from "./context.js";
 
 /** Prefix of the process metrics (`margay_agent_process_cpu_seconds_total`, ...). */
 export const AGENT_METRICS_PREFIX = "margay_agent_";
@@ -129,4 +130,32 @@ export function startIpamMetrics(options: IpamMetricsOptions): IpamMetrics {
   options.signal?.addEventListener("abort", close, { once: true });
   void refresh();
   return { refresh, close };
+}
+
+/**
+ * Registers `margay_agent_info{version}` (always 1) and `margay_agent_component_ready{component}` /
+ * `margay_agent_component_live{component}` (1 or 0, read from `health` at each scrape; one series per
+ * component, a handful), so an alert can name the component that is not ready.
+ */
+export function registerHealthMetrics(registry: Registry, health: Health, version: string): void {
+  new Gauge({
+    name: "margay_agent_info",
+    help: "The agent's version (value always 1)",
+    labelNames: ["version"] as const,
+    registers: [registry],
+  }).set({ version }, 1);
+  const probe = (name: string, help: string, pick: (c: { live: boolean; ready: boolean }) => boolean) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["component"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [component, c] of Object.entries(health.snapshot().components))
+          this.set({ component }, pick(c) ? 1 : 0);
+      },
+    });
+  probe("margay_agent_component_ready", "1 when the component is ready, else 0", (c) => c.ready);
+  probe("margay_agent_component_live", "1 when the component is live, else 0", (c) => c.live);
 }
