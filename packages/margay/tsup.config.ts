@@ -7,6 +7,7 @@ import { ctlMemorySeam } from "./src/ctl/bundle-plugins";
 import { pinoWithoutTransports } from "./src/node/config/bundle-plugins";
 
 const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";
+const MARGAY_CNI = "dist/bin/margay.cjs";
 
 export default [
   // `clean` is done by the build script: several configs cleaning the same outDir would race.
@@ -44,6 +45,27 @@ export default [
     async onSuccess() {
       await writeFile(MARGAY_IPAM, wrapWithCodeCache(await readFile(MARGAY_IPAM, "utf8")));
       await chmod(MARGAY_IPAM, 0o755);
+    },
+  }),
+  // The margay CNI plugin: ONE CommonJS file (skeleton + workload API client only; the agent does the
+  // work behind its socket), wrapped with the same V8 code-cache loader as margay-ipam.
+  defineConfig({
+    entry: { "bin/margay": "src/cni/plugin/main.ts" },
+    format: ["cjs"],
+    outExtension: () => ({ js: ".cjs" }),
+    noExternal: [/.*/],
+    esbuildPlugins: [workspaceSources],
+    dts: false,
+    clean: false,
+    sourcemap: false,
+    minify: true,
+    keepNames: true,
+    splitting: false,
+    target: "node20",
+    platform: "node",
+    async onSuccess() {
+      await writeFile(MARGAY_CNI, wrapWithCodeCache(await readFile(MARGAY_CNI, "utf8")));
+      await chmod(MARGAY_CNI, 0o755);
     },
   }),
   // margay-node: the per-host agent, ONE CommonJS file with every dependency inlined (etcd client with its
