@@ -39,6 +39,11 @@ export interface DataplanePipelineOptions {
   readonly retry?: BackoffOptions | undefined;
   /** The syncer's back-off between failed lists or watch restarts (its default when unset). */
   readonly syncerRetry?: BackoffOptions | undefined;
+  /**
+   * How often the datastore is probed (one small read) to notice an outage the syncer does not report,
+   * ms. Default 5 000.
+   */
+  readonly datastoreProbeMs?: number | undefined;
   /** How long `close()` lets an apply in flight finish before aborting it, ms. Default 10 000. */
   readonly closeTimeoutMs?: number | undefined;
 }
@@ -65,7 +70,9 @@ export interface RunningDataplanePipeline extends DataplanePipeline {
 }
 
 const DEFAULT_RETRY: BackoffOptions = { initialMs: 100, maxMs: 30_000, jitter: 0.5 };
-const DATASTORE_PROBE_MS = 1_000;
+/** Datastore probe period while it is reported unavailable, and each probe's time limit. */
+const DATASTORE_DOWN_PROBE_MS = 1_000;
+const DATASTORE_PROBE_TIMEOUT_MS = 5_000;
 /** How long `close()` still waits for an apply it aborted. */
 const ABORT_GRACE_MS = 1_000;
 
@@ -146,7 +153,9 @@ class Pipeline implements RunningDataplanePipeline {
   #seenError: unknown;
   /** The datastore is reported unavailable (until a probe read succeeds). */
   #datastoreDown = false;
-  #probing = false;
+  #wakeMonitor: (() => void) | undefined;
+  readonly #datastoreProbeMs: number;
+  readonly #monitor: Promise<void>;
 
   constructor(ctx: AgentContext, driver: AgentDriver, options: DataplanePipelineOptions) {
     this.#ctx = ctx;
@@ -155,6 +164,7 @@ class Pipeline implements RunningDataplanePipeline {
     this.#crossHost = ctx.config.networkingBackend !== "none";
     this.#log = ctx.logger.child({ component: "dataplane-pipeline" });
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.#datastoreProbeMs = options.datastoreProbeMs ?? 5_000;
     this.#backoff = createBackoff({ ...DEFAULT_RETRY, ...options.retry });
     const failsafe = ctx.config.failsafe;
     this.#graph = createCalcGraph({
@@ -195,6 +205,7 @@ class Pipeline implements RunningDataplanePipeline {
     );
     this.#reader = this.#read();
     this.#applier = this.#applyLoop();
+    this.#monitor = this.#monitorDatastore();
     if (ctx.signal.aborted) void this.close();
     else ctx.signal.addEventListener("abort", this.#onCtxAbort, { once: true });
   }
@@ -316,7 +327,7 @@ class Pipeline implements RunningDataplanePipeline {
         ready: false,
         reason: `datastore unavailable: ${s.lastError.message}`,
       });
-      void this.#probeDatastore();
+      this.#wakeMonitor?.();
       return;
     }
     if (s.state === SyncerState.InSync && !this.#datastoreDown) {
@@ -325,31 +336,46 @@ class Pipeline implements RunningDataplanePipeline {
   }
 
   /**
-   * The syncer reports failures but not recoveries (a restarted watch may stay quiet): while the datastore
-   * is reported unavailable, read one small key range now and then and call it healthy when that works.
+   * The syncer reports failures but neither recoveries nor a quiet outage (the etcd backend re-dials a
+   * broken watch by itself, so a watch just stalls): read one small key range every
+   * `datastoreProbeMs` (every second while the datastore is reported unavailable) and report the result.
    */
-  async #probeDatastore(): Promise<void> {
-    if (this.#probing) return;
-    this.#probing = true;
-    const signal = this.#stop.signal;
-    try {
-      while (this.#datastoreDown && !signal.aborted) {
-        await sleep(DATASTORE_PROBE_MS, signal);
-        try {
-          await this.#ctx.datastore.list("Node", { namePrefix: this.#nodeName, signal });
-          if (this.#syncer.status.synced) {
-            this.#log.info({}, "datastore reachable again");
-            this.#datastoreDown = false;
-            this.#ctx.health.report("datastore", { live: true, ready: true });
-          }
-        } catch {
-          // Still down: the syncer's own error is the reason reported.
-        }
+  async #monitorDatastore(): Promise<void> {
+    const stop = this.#stop.signal;
+    while (!stop.aborted) {
+      const wake = new AbortController();
+      this.#wakeMonitor = () => wake.abort();
+      try {
+        await sleep(
+          this.#datastoreDown ? DATASTORE_DOWN_PROBE_MS : this.#datastoreProbeMs,
+          AbortSignal.any([stop, wake.signal]),
+        );
+      } catch {
+        if (stop.aborted) return;
       }
-    } catch {
-      // Stopped.
-    } finally {
-      this.#probing = false;
+      this.#wakeMonitor = undefined;
+      try {
+        await this.#ctx.datastore.list("Node", {
+          namePrefix: this.#nodeName,
+          signal: AbortSignal.any([stop, AbortSignal.timeout(DATASTORE_PROBE_TIMEOUT_MS)]),
+        });
+        if (stop.aborted || this.#closing !== undefined) return;
+        if (this.#datastoreDown && this.#syncer.status.synced) {
+          this.#log.info({}, "datastore reachable again");
+          this.#datastoreDown = false;
+          this.#ctx.health.report("datastore", { live: true, ready: true });
+        }
+      } catch (e) {
+        if (stop.aborted || this.#closing !== undefined) return;
+        const message = e instanceof Error ? e.message : String(e);
+        if (!this.#datastoreDown) this.#log.warn({ err: e }, "datastore unreachable");
+        this.#datastoreDown = true;
+        this.#ctx.health.report("datastore", {
+          live: true,
+          ready: false,
+          reason: `datastore unavailable: ${message}`,
+        });
+      }
     }
   }
 
@@ -535,6 +561,7 @@ class Pipeline implements RunningDataplanePipeline {
     this.#waiters.close(new PipelineError(PipelineErrorCode.Closed, "dataplane pipeline closed"));
     await this.#syncer.close().catch((e: unknown) => this.#log.warn({ err: e }, "syncer close failed"));
     await this.#reader;
+    await this.#monitor;
     // An apply in flight may finish (the kernel then matches what was computed); a stuck one is aborted,
     // and a driver that ignores the abort is not waited for (closing it below ends its work).
     if (!(await settlesWithin(this.#applier, this.#closeTimeoutMs))) {
