@@ -16,19 +16,31 @@ for (const stream of [process.stdout, process.stderr])
     throw e;
   });
 
-runCli(process.argv.slice(2), {
-  env: process.env,
-  stdout: (s) => process.stdout.write(s),
-  stderr: (s) => process.stderr.write(s),
-  hostname: hostname(),
-  onSignal(listener) {
-    const handlers = signals.map((s) => [s, () => listener(s)] as const);
-    for (const [s, h] of handlers) process.on(s, h);
-    return () => {
-      for (const [s, h] of handlers) process.off(s, h);
-    };
-  },
-}).then(
+const argv = process.argv.slice(2);
+// install-cni / uninstall-cni (issue 14): their own small CLI, loaded only for them.
+const cli =
+  argv[0] === "install-cni" || argv[0] === "uninstall-cni"
+    ? import("../cni/install/cli.js").then((m) =>
+        m.installCniMain(argv, {
+          env: process.env,
+          stdout: (s) => process.stdout.write(s),
+          stderr: (s) => process.stderr.write(s),
+        }),
+      )
+    : runCli(argv, {
+        env: process.env,
+        stdout: (s) => process.stdout.write(s),
+        stderr: (s) => process.stderr.write(s),
+        hostname: hostname(),
+        onSignal(listener) {
+          const handlers = signals.map((s) => [s, () => listener(s)] as const);
+          for (const [s, h] of handlers) process.on(s, h);
+          return () => {
+            for (const [s, h] of handlers) process.off(s, h);
+          };
+        },
+      });
+cli.then(
   (code) => {
     process.exitCode = code;
     if (code === 143) process.exit(code);
