@@ -3,7 +3,8 @@
  * datastore in a scratch state directory, VXLAN backend, real Linux driver, real workload API socket and
  * real ops endpoints on loopback. It becomes ready, names its components on /readyz, writes its Node and
  * NodeStatus, and a SIGTERM-equivalent stop leaves its routes and rules; a restart adopts them and keeps
- * the node's tunnel address.
+ * the node's tunnel address. Then two agents (two namespaces on one underlay link) share one etcd: one
+ * default pool, each host routes the other's block through its VXLAN device, and a ping crosses it.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,7 +12,7 @@ import { join } from "node:path";
 import { createRecordingLogger, type Node, type NodeStatus } from "@margay/api";
 import { createNetnsLab, type NetnsLab } from "@margay/dataplane/testing";
 import { createMemoryDatastore } from "@margay/datastore";
-import { freePort } from "@margay/datastore/testing";
+import { freePort, startEtcd } from "@margay/datastore/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningAgent, runNodeAgent } from "./agent.js";
 import { resolveBootstrapConfig } from "./config/resolve.js";
@@ -173,5 +174,86 @@ describe("runNodeAgent in a namespace", () => {
     expect(logger.find({ level: "error" })[0]?.message).toMatch(/^startup failed at step addresses: /);
     expect(agent.health.snapshot().live).toBe(false);
     await agent.stop("SIGTERM");
+  });
+});
+
+describe("two agents on one etcd (two hosts as namespaces)", () => {
+  it("one default pool, both Nodes registered, each host routes the other's block over VXLAN and a ping crosses the tunnel", async () => {
+    const etcd = await startEtcd();
+    cleanup.push(() => etcd.stop());
+    const hosts = [await lab.add("e1"), await lab.add("e2")];
+    // The underlay: one veth pair between the two namespaces.
+    const [a, b] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+    await lab.exec(a, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b.name]);
+    for (const [h, addr] of [
+      [a, "10.78.0.1/24"],
+      [b, "10.78.0.2/24"],
+    ] as const) {
+      await lab.exec(h, ["ip", "addr", "add", addr, "dev", "eth0"]);
+      await lab.exec(h, ["ip", "link", "set", "eth0", "up"]);
+    }
+    const agents: RunningAgent[] = [];
+    await Promise.all(
+      hosts.map(async (h, i) => {
+        const dir = await mkdtemp(join(tmpdir(), "margay-agent-etcd-"));
+        cleanup.push(() => rm(dir, { recursive: true, force: true }));
+        const { config, sources } = resolveBootstrapConfig({
+          env: {
+            NODENAME: `etcd-node-${i + 1}`,
+            DATASTORE_TYPE: "etcd",
+            ETCD_ENDPOINTS: etcd.endpoints.join(","),
+            MARGAY_STATE_DIR: dir,
+            MARGAY_NETWORKING_BACKEND: "vxlan",
+            IP_AUTODETECTION_METHOD: "interface=eth0",
+            MARGAY_IPV4POOL_CIDR: "10.67.0.0/16",
+            MARGAY_AGENT_SOCKET: join(dir, "agent.sock"),
+            // Two agents in one process share the host's loopback: no default ports.
+            MARGAY_HEALTH_ENABLED: "false",
+            MARGAY_METRICS_ENABLED: "false",
+          },
+          hostname: `etcd-node-${i + 1}`,
+        });
+        const agent = await runNodeAgent(config, { logger: createRecordingLogger(), sources, netns: h });
+        cleanup.push(() => agent.stop("cleanup"));
+        agents.push(agent);
+        await agent.ready;
+      }),
+    );
+    const ds = agents[0]?.context()?.datastore;
+    if (ds === undefined) throw new Error("no datastore");
+    expect((await ds.list("IPPool")).items.map((p) => p.metadata.name)).toEqual(["default-ipv4-ippool"]);
+    const nodes = (await ds.list<Node>("Node")).items;
+    expect(nodes.map((n) => n.metadata.name)).toEqual(["etcd-node-1", "etcd-node-2"]);
+    const blocks = (
+      await ds.list<{
+        kind: string;
+        metadata: { name: string };
+        spec: { cidr: string; affinity: string | null };
+      }>("IPAMBlock")
+    ).items;
+    const blockOf = (node: string) => blocks.find((x) => x.spec.affinity === `host:${node}`)?.spec.cidr;
+    // Each host routes the other's block through its VXLAN device (eventually: the other node may have
+    // registered after this one's first sync).
+    for (const [h, other] of [
+      [a, "etcd-node-2"],
+      [b, "etcd-node-1"],
+    ] as const) {
+      const cidr = blockOf(other);
+      expect(cidr).toBeDefined();
+      let found: KernelRoute | undefined;
+      for (let i = 0; i < 500 && found === undefined; i++) {
+        const rs = JSON.parse(
+          await lab.exec(h, ["ip", "-j", "route", "show", "proto", "80"]),
+        ) as KernelRoute[];
+        found = rs.find((r) => r.dst === cidr);
+        if (found === undefined) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(found?.dev).toMatch(/vxlan/);
+    }
+    // Real packets through the tunnel: host a reaches host b's VXLAN tunnel address.
+    const tunnelB = nodes.find((n) => n.metadata.name === "etcd-node-2")?.spec.ipv4VXLANTunnelAddr;
+    expect(tunnelB).toBeDefined();
+    await lab.exec(a, ["ping", "-c", "1", "-W", "5", tunnelB as string]);
+    await Promise.all(agents.map((x) => x.stop("SIGTERM")));
   });
 });
