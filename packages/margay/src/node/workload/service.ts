@@ -83,30 +83,55 @@ export interface WorkloadService {
   readonly inFlight: number;
 }
 
-/** A lock per key; several keys are taken in sorted order, so two holders never wait on each other. */
+/**
+ * A lock per key; several keys are taken in sorted order, so two holders never wait on each other.
+ * Waiting honours the request's signal: an aborted waiter gives up at once, and its place in the queue
+ * passes on as soon as its turn comes.
+ */
 function createKeyedLock() {
   const tails = new Map<string, Promise<void>>();
-  const one = async (key: string): Promise<() => void> => {
-    const prev = tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => {
-      release = r;
+  const one = (key: string, signal: AbortSignal): Promise<() => void> =>
+    new Promise((resolve, reject) => {
+      const prev = tails.get(key) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((r) => {
+        release = r;
+      });
+      const tail = prev.then(() => mine);
+      tails.set(key, tail);
+      const done = () => {
+        release();
+        if (tails.get(key) === tail) tails.delete(key);
+      };
+      let settled = false;
+      const onAbort = () => {
+        if (settled) return;
+        settled = true;
+        reject(signal.reason);
+        void prev.then(done);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      void prev.then(() => {
+        signal.removeEventListener("abort", onAbort);
+        if (settled) return;
+        settled = true;
+        resolve(done);
+      });
+      if (signal.aborted) onAbort();
     });
-    const tail = prev.then(() => mine);
-    tails.set(key, tail);
-    await prev;
-    return () => {
-      release();
-      if (tails.get(key) === tail) tails.delete(key);
-    };
-  };
   return {
-    async acquire(keys: readonly string[]): Promise<() => void> {
+    async acquire(keys: readonly string[], signal: AbortSignal): Promise<() => void> {
       const releases: (() => void)[] = [];
-      for (const k of [...new Set(keys)].sort()) releases.push(await one(k));
-      return () => {
+      const releaseAll = () => {
         for (const r of releases.reverse()) r();
       };
+      try {
+        for (const k of [...new Set(keys)].sort()) releases.push(await one(k, signal));
+      } catch (e) {
+        releaseAll();
+        throw e;
+      }
+      return releaseAll;
     },
     held: (key: string) => tails.has(key),
   };
@@ -400,7 +425,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         },
       );
     }
-    const release = await lock.acquire([cidLock(req.containerId), epLock(id.key)]);
+    const release = await lock.acquire([cidLock(req.containerId), epLock(id.key)], signal);
     const t0 = performance.now();
     let tStep = t0;
     const step = (s: AddStep) => {
@@ -531,7 +556,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
 
   async function del(req: ValidDelRequest, signal: AbortSignal): Promise<WorkloadDelReply> {
     const id = attachmentIdentity(nodeName, req);
-    const release = await lock.acquire([cidLock(req.containerId), epLock(id.key)]);
+    const release = await lock.acquire([cidLock(req.containerId), epLock(id.key)], signal);
     const log = logger.child({ containerId: req.containerId, ifName: req.ifName, endpoint: id.key });
     const failures: WorkloadApiError[] = [];
     const best = async <T>(what: string, fn: () => Promise<T>, fallback: T): Promise<T> => {
@@ -614,7 +639,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
 
   async function check(req: ValidAddRequest, signal: AbortSignal): Promise<WorkloadCheckReply> {
     const id = attachmentIdentity(nodeName, req);
-    const release = await lock.acquire([cidLock(req.containerId), epLock(id.key)]);
+    const release = await lock.acquire([cidLock(req.containerId), epLock(id.key)], signal);
     try {
       const problems: string[] = [];
       const wep = await getEndpoint(id.namespace, id.name, signal);
@@ -690,7 +715,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         if (!Number.isFinite(created) || now() - created < gracePeriodMs) continue;
         const key = `${w.metadata.namespace}/${w.metadata.name}`;
         if (lock.held(cidLock(cid)) || lock.held(epLock(key))) continue; // an add or del is at work
-        const release = await lock.acquire([cidLock(cid), epLock(key)]);
+        const release = await lock.acquire([cidLock(cid), epLock(key)], signal);
         try {
           if (
             await deleteEndpoint(w.metadata.namespace!, w.metadata.name, w.metadata.resourceVersion, signal)

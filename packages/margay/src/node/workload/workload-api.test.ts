@@ -457,6 +457,35 @@ describe("workload API: concurrency", () => {
   });
 });
 
+describe("workload API: waiting for a busy attachment", () => {
+  it("a request queued behind a slow one gives up at its own deadline, and the queue moves on", async () => {
+    h = await startHarness();
+    const g = gate();
+    const inside = gate();
+    h.plumber.gate = async () => {
+      inside.open();
+      await g.opened;
+    };
+    const slow = client(h).add(addRequest("p"));
+    await inside.opened;
+    const quick = createWorkloadClient(h.socketPath, { timeoutMs: 200 });
+    const err = await quick
+      .del({ containerId: "c-p", ifName: "eth0", namespace: "default", pod: "p" })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "deadline-exceeded", retryable: true });
+    // The agent gave the del up too (while the add still holds the attachment), so it did nothing.
+    const gaveUp = async () => (await h!.metrics.metrics()).includes('verb="del",result="deadline-exceeded"');
+    for (let i = 0; i < 200 && !(await gaveUp()); i++) await new Promise((s) => setTimeout(s, 10));
+    expect(await gaveUp()).toBe(true);
+    expect(h.plumber.maxActive).toBe(1);
+    g.open();
+    const r = await slow;
+    expect(await h.inUse()).toBe(1);
+    // The lock passed on: the next request for the attachment runs.
+    expect((await client(h).check(addRequest("p"))).ips).toEqual([r.ips[0]!.address.split("/")[0]]);
+  });
+});
+
 describe("workload API: gc", () => {
   it("releases this node's attachments the runtime no longer has, and only those", async () => {
     h = await startHarness();
