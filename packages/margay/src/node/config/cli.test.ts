@@ -192,3 +192,48 @@ describe("margay-node CLI", () => {
     expect(h.logger.find({ message: "margay-node failed" })).toHaveLength(1);
   });
 });
+
+describe("margay-node config --resources", () => {
+  it("folds the datastore's AgentConfiguration resources in, below flags and environment", async () => {
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { createMemoryDatastore } = await import("@margay/datastore");
+    const dir = mkdtempSync(join(tmpdir(), "margay-node-config-"));
+    try {
+      const ds = createMemoryDatastore({ snapshotPath: join(dir, "datastore.json") });
+      const ac = (name: string, spec: Record<string, unknown>) => ({
+        apiVersion: "margay.io/v1",
+        kind: "AgentConfiguration",
+        metadata: { name },
+        spec,
+      });
+      await ds.create(ac("default", { vxlanPort: 4800, vxlanVNI: 11, ipipEnabled: true }) as never);
+      await ds.create(ac("node.node1", { vxlanVNI: 12 }) as never);
+      await ds.flush();
+      await ds.close();
+      const h = harness({ MARGAY_STATE_DIR: dir, NODENAME: "node1" });
+      expect(await runCli(["config", "--resources", "--health-port", "19099"], h.io)).toBe(0);
+      const doc = JSON.parse(h.out());
+      expect(doc.config.vxlan).toMatchObject({ port: 4800, vni: 12 });
+      expect(doc.config.health.port).toBe(19099);
+      expect(doc.sources.vxlanPort.source).toBe("global-resource");
+      expect(doc.sources.vxlanVni).toMatchObject({
+        source: "node-resource",
+        origin: "AgentConfiguration node.<name> spec.vxlanVNI",
+      });
+      expect(doc.sources.healthPort.source).toBe("flag");
+      expect(doc.warnings).toEqual([
+        expect.objectContaining({ field: "AgentConfiguration default spec.ipipEnabled" }),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a datastore that cannot be opened exits 4", async () => {
+    const h = harness({ ETCD_ENDPOINTS: "https://127.0.0.1:1", ETCD_CA_CERT_FILE: "/nonexistent/ca.crt" });
+    expect(await runCli(["config", "--resources"], h.io)).toBe(EXIT_CODES.startup);
+    expect(h.err()).toContain("cannot open the datastore");
+  });
+});

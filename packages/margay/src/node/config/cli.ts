@@ -9,9 +9,11 @@
  *
  * @packageDocumentation
  */
-import type { Logger } from "@margay/api";
+import type { AgentConfiguration, Logger } from "@margay/api";
+import type { Datastore } from "@margay/datastore";
 import { Command, CommanderError } from "commander";
 import pkg from "../../../package.json" with { type: "json" };
+import { applyAgentConfiguration } from "./agent-configuration.js";
 import { type AgentConfigError, isAgentConfigError } from "./errors.js";
 import {
   addSchemaOptions,
@@ -129,15 +131,23 @@ export function describeConfig(
   };
 }
 
+/** What the command line asked for. */
+export interface CliPlan {
+  verb?: "run" | "config" | "version";
+  flags?: Record<string, unknown>;
+  /** `config --resources`. */
+  resources?: boolean;
+}
+
 /**
  * Builds the commander program. Actions record what to do in `plan`; {@link runCli} performs it, so the
  * program itself never exits the process.
  */
 export function buildProgram(out: { write: (s: string) => void; err: (s: string) => void }): {
   program: Command;
-  plan: { verb?: "run" | "config" | "version"; flags?: Record<string, unknown> };
+  plan: CliPlan;
 } {
-  const plan: { verb?: "run" | "config" | "version"; flags?: Record<string, unknown> } = {};
+  const plan: CliPlan = {};
   const program = new Command("margay-node")
     .description(
       "Margay's per-host agent: datastore sync, policy and routes into the dataplane, BGP, workload API.",
@@ -163,10 +173,16 @@ export function buildProgram(out: { write: (s: string) => void; err: (s: string)
       .command("config")
       .description(
         "print the resolved configuration as JSON (sensitive values redacted) with the source of every setting",
+      )
+      .option(
+        "--resources",
+        "also read the AgentConfiguration resources (default, node.<name>) from the datastore and fold them in",
       ),
   ).action(() => {
     plan.verb = "config";
-    plan.flags = withRoot(config);
+    const { resources, ...flags } = withRoot(config);
+    plan.flags = flags;
+    plan.resources = resources === true;
   });
   program
     .command("version")
@@ -208,10 +224,50 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   const { config, sources, warnings } = resolved;
   if (plan.verb === "config") {
-    io.stdout(`${JSON.stringify(describeConfig(config, sources, warnings), null, 2)}\n`);
-    return EXIT_CODES.ok;
+    if (plan.resources !== true) {
+      io.stdout(`${JSON.stringify(describeConfig(config, sources, warnings), null, 2)}\n`);
+      return EXIT_CODES.ok;
+    }
+    return printWithResources(config, sources, warnings, io);
   }
   return runAgent(config, sources, warnings, io);
+}
+
+/** `config --resources`: the configuration with the datastore's AgentConfiguration resources folded in. */
+async function printWithResources(
+  config: AgentConfig,
+  sources: ConfigSources,
+  warnings: readonly ConfigWarning[],
+  io: CliIo,
+): Promise<number> {
+  let session: { datastore: Datastore; close(): Promise<void> };
+  try {
+    // margayctl's session: the memory snapshot under its lock file, or etcd with the configured TLS.
+    const { openSession } = await import("../../ctl/session.js");
+    session = await openSession(config.datastore);
+  } catch (e) {
+    io.stderr(`margay-node: cannot open the datastore: ${(e as Error).message}\n`);
+    return EXIT_CODES.startup;
+  }
+  try {
+    const { isDatastoreError } = await import("@margay/datastore");
+    const read = (name: string) =>
+      session.datastore.get<AgentConfiguration>({ kind: "AgentConfiguration", name }).catch((e: unknown) => {
+        if (isDatastoreError(e) && e.code === "not-found") return undefined;
+        throw e;
+      });
+    const [global, node] = await Promise.all([read("default"), read(`node.${config.nodeName}`)]);
+    const applied = applyAgentConfiguration(config, sources, { global, node });
+    io.stdout(
+      `${JSON.stringify(describeConfig(applied.config, applied.sources, [...warnings, ...applied.warnings]), null, 2)}\n`,
+    );
+    return EXIT_CODES.ok;
+  } catch (e) {
+    io.stderr(`margay-node: ${(e as Error).message}${isAgentConfigError(e) ? ` (${e.code})` : ""}\n`);
+    return isAgentConfigError(e) ? EXIT_CODES.config : EXIT_CODES.startup;
+  } finally {
+    await session.close().catch(() => {});
+  }
 }
 
 async function runAgent(
