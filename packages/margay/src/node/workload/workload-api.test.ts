@@ -325,6 +325,25 @@ describe("workload API: rollback", () => {
     await nothingLeft(h);
   });
 
+  it("a client that goes away mid-add gets its add rolled back at once, not at the deadline", async () => {
+    h = await startHarness();
+    const entered = gate();
+    h.pipeline.wait = (_k, _r, signal) =>
+      new Promise((_resolve, reject) => {
+        entered.open();
+        signal?.addEventListener("abort", () => reject(signal.reason));
+      });
+    const ac = new AbortController();
+    const pending = createWorkloadClient(h.socketPath, { timeoutMs: 60_000 })
+      .add(addRequest("p"), { signal: ac.signal })
+      .catch((e: unknown) => e);
+    await entered.opened;
+    ac.abort();
+    expect(await pending).toMatchObject({ code: "deadline-exceeded" });
+    for (let i = 0; i < 150 && (await h.inUse()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await nothingLeft(h);
+  });
+
   it("a failed repeat of a successful add leaves the working attachment alone", async () => {
     h = await startHarness();
     const c = client(h);
