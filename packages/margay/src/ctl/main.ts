@@ -17,6 +17,10 @@ function readStdin(): Promise<string> {
   });
 }
 
+// A library's deprecation notice (gRPC setting the TLS server name to an IP: DEP0123) is not the
+// operator's business, and would break the one-line-per-error promise on stderr.
+process.noDeprecation = true;
+
 const tty = process.stdout.isTTY === true;
 const colors = pc.createColors(tty && pc.isColorSupported);
 const io: CtlIo = {
