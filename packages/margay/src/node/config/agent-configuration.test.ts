@@ -95,6 +95,30 @@ describe("applyAgentConfiguration", () => {
     expect(out.warnings).toEqual([]);
   });
 
+  it("precedence matrix: every combination of the four sources, the highest present wins", () => {
+    const levels = [
+      { source: "flag", port: 1001 },
+      { source: "env", port: 1002 },
+      { source: "node-resource", port: 1003 },
+      { source: "global-resource", port: 1004 },
+    ] as const;
+    for (let mask = 0; mask < 16; mask++) {
+      const on = (i: number) => (mask & (1 << i)) !== 0;
+      const { config, sources } = boot(
+        on(1) ? { MARGAY_VXLAN_PORT: "1002" } : {},
+        on(0) ? ["--vxlan-port", "1001"] : [],
+      );
+      const out = applyAgentConfiguration(config, sources, {
+        node: on(2) ? { vxlanPort: 1003 } : undefined,
+        global: on(3) ? { vxlanPort: 1004 } : undefined,
+      });
+      const winner = levels.find((_, i) => on(i));
+      expect([out.config.vxlan.port, out.sources.vxlanPort], `mask ${mask}`).toEqual(
+        winner === undefined ? [4789, "default"] : [winner.port, winner.source],
+      );
+    }
+  });
+
   it("maps every honoured field, Go durations and severities included", () => {
     const { config, sources } = boot();
     const spec = {
