@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRecordingLogger } from "@margay/api";
 import type { CommandRunner } from "@margay/dataplane";
-import { createMemoryDatastore, type Datastore } from "@margay/datastore";
+import { createMemoryDatastore, type Datastore, unavailableError } from "@margay/datastore";
 import { afterEach, describe, expect, it } from "vitest";
 import { apiValidator } from "../config/api-validator.js";
 import { runNodeAgent } from "./agent.js";
@@ -36,6 +36,9 @@ function configFor(stateDir: string, env: Record<string, string> = {}) {
       MARGAY_STATE_DIR: stateDir,
       MARGAY_NETWORKING_BACKEND: "vxlan",
       IP: "10.9.0.1/24",
+      // No default ports on a shared machine; the test that wants the health server sets its own.
+      MARGAY_HEALTH_ENABLED: "false",
+      MARGAY_METRICS_ENABLED: "false",
       ...env,
     },
     hostname: "unit-node",
@@ -106,6 +109,34 @@ describe("runNodeAgent startup failures", () => {
     });
     const err = await agent.ready.catch((e: unknown) => e);
     expect(err).toMatchObject({ name: "AgentConfigError", code: "invalid-resource" });
+    await agent.stop("SIGTERM");
+  });
+
+  it("retries a datastore that is unavailable at start, then goes on to the next step", async () => {
+    const dir = await scratch();
+    const ds = createMemoryDatastore({ validate: apiValidator });
+    cleanup.push(() => ds.close());
+    let failures = 2;
+    const flaky = {
+      get: ((key: { kind: string; name: string }, o?: { signal?: AbortSignal }) => {
+        if (failures > 0) {
+          failures--;
+          return Promise.reject(unavailableError("etcd: connection refused", { backend: "etcd" }));
+        }
+        return ds.get(key, o);
+      }) as Datastore["get"],
+      list: ((k: string, o?: { signal?: AbortSignal }) => ds.list(k, o)) as Datastore["list"],
+    } as unknown as Datastore;
+    const { config, sources } = configFor(dir);
+    const logger = createRecordingLogger();
+    const agent = await runNodeAgent(config, { logger, sources, runner: noKernel, datastore: flaky });
+    const err = await agent.ready.catch((e: unknown) => e);
+    // Past the datastore: it fails where the (absent) kernel is first needed.
+    expect(err).toBeInstanceOf(Error);
+    expect(
+      logger.find({ level: "warn", message: "startup step failed; retrying" }).length,
+    ).toBeGreaterThanOrEqual(1);
+    expect(logger.find({ level: "error" })[0]?.attributes).toMatchObject({ step: "addresses" });
     await agent.stop("SIGTERM");
   });
 
