@@ -77,6 +77,7 @@ describe("margay-node CLI", () => {
       );
     }
     expect(help).toContain("Exit codes");
+    expect(help).toContain("margay-node install-cni | uninstall-cni");
     expect(help).toMatch(/config \[options\]\s+print the resolved configuration/);
   });
 

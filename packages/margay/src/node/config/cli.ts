@@ -89,6 +89,9 @@ Examples:
   # what would the agent run with, and where does each value come from?
   margay-node config --ip 10.0.0.5/24
 
+Also: margay-node install-cni | uninstall-cni [--help]: install or remove the CNI plugin and its
+network configuration on this host (main.ts dispatches them before this parser).
+
 Precedence: flags > environment > AgentConfiguration node.<name> > AgentConfiguration default > built-in.
 Exit codes: 0 stopped cleanly, 1 failure while running, 2 usage, 3 configuration, 4 startup failed,
 143 second signal during shutdown. Reference: docs/node-config.md.

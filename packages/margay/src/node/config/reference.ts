@@ -127,6 +127,8 @@ export function renderConfigReference(): string {
     "  `AgentConfiguration` resources from the datastore and folds them in (sources `node-resource`,",
     "  `global-resource`), as the agent does at start.",
     "- `margay-node version`: prints the version.",
+    "- `margay-node install-cni` / `margay-node uninstall-cni`: install or remove the `margay` CNI plugin",
+    "  and its network configuration on this host (their own `--help`).",
     "- `margay-node --help`: every flag with its environment variable and default.",
     "",
   );
