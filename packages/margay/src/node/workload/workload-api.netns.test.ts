@@ -144,6 +144,30 @@ describe("workload API with the real plumber", () => {
     await expect(client.check(req())).rejects.toMatchObject({ code: "check-failed" });
   });
 
+  it("adds and dels of many pods in parallel all succeed, with distinct addresses and nothing left", async () => {
+    const pods = await Promise.all(Array.from({ length: 8 }, (_, i) => lab.add(`p${i}`)));
+    const reqs = pods.map((p, i) => ({
+      containerId: `par${i}`,
+      ifName: "eth0",
+      netns: `/run/netns/${p.name}`,
+      namespace: "burst",
+      pod: `pod-${i}`,
+    }));
+    const added = await Promise.all(reqs.map((r) => client.add(r)));
+    const ips = added.map((a) => a.ips[0]!.address);
+    expect(new Set(ips).size).toBe(8);
+    const hostLinks = (await json<{ ifname: string }[]>(host, "link", "show")).map((l) => l.ifname);
+    for (const a of added) expect(hostLinks).toContain(a.hostInterface);
+    for (const [i, p] of pods.entries()) {
+      const [inner] = await json<{ addr_info: { local: string }[] }[]>(p, "addr", "show", "dev", "eth0");
+      expect(inner!.addr_info.map((x) => `${x.local}/32`)).toContain(ips[i]);
+    }
+    await Promise.all(reqs.map((r) => client.del(r)));
+    const after = (await json<{ ifname: string }[]>(host, "link", "show")).map((l) => l.ifname);
+    expect(after.filter((n) => n.startsWith("mgy"))).toEqual([]);
+    expect((await datastore.list("WorkloadEndpoint")).items).toEqual([]);
+  });
+
   it("a failed plumbing step leaves no link and no address", async () => {
     // The container side already has an eth0 the plumber did not make: it refuses to take it over.
     await lab.exec(pod, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "stray0"]);
