@@ -25,7 +25,8 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createEtcdDatastore, type Datastore } from "@margay/datastore";
+import { createEtcdDatastore, type Datastore, isDatastoreError } from "@margay/datastore";
+import { convertNamespace } from "@margay/policy";
 import { type BirdNeighbor, type BirdPeer, startBirdPeer } from "./bird-peer.js";
 import { ClusterLabError } from "./errors.js";
 import { type Probe, PROBE_PORTS, startProbe } from "./probe.js";
@@ -77,6 +78,12 @@ export interface ClusterLabOptions {
   readonly ipv6?: boolean | undefined;
   /** How long to wait for an agent's /readyz, ms. Default 60 000. */
   readonly readyTimeoutMs?: number | undefined;
+  /**
+   * Before a pod of a namespace is added, create that namespace's profile (`kns.<namespace>`, allow all, the
+   * namespace's name as label) as the cluster's controller does for a Kubernetes namespace, so pods talk
+   * until a policy says otherwise. etcd labs only. Default true.
+   */
+  readonly namespaceProfiles?: boolean | undefined;
   /** Keep the temp directory (logs) after close. Default false. */
   readonly keepDir?: boolean | undefined;
   /** Called with each progress line (e.g. `console.log` while debugging). Default silent. */
@@ -716,7 +723,19 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
     pools,
   });
 
+  const profiled = new Set<string>();
+  const ensureNamespaceProfile = async (namespace: string) => {
+    if (datastoreKind !== "etcd" || !(options.namespaceProfiles ?? true) || profiled.has(namespace)) return;
+    try {
+      await datastore().create(convertNamespace({ metadata: { name: namespace } }) as never);
+    } catch (e) {
+      if (!(isDatastoreError(e) && e.code === "already-exists")) throw e;
+    }
+    profiled.add(namespace);
+  };
+
   const addPod: ClusterLab["addPod"] = async (host, spec) => {
+    await ensureNamespaceProfile(spec.namespace ?? "default");
     podIndex += 1;
     const ns = await addNs(`p${podIndex}`);
     const base = {
