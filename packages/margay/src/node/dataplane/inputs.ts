@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { Logger, NodeAddress, NodeSpec } from "@margay/api";
+import { isValidInterfaceName, type Logger, type NodeAddress, type NodeSpec } from "@margay/api";
 import type { SyncerEvent } from "@margay/datastore";
 import { IpamKind } from "@margay/ipam";
 import type { CalcGraph, PolicyModelKind, PolicyModelResource } from "@margay/policy";
@@ -185,8 +185,28 @@ export function createPipelineInputs(options: PipelineInputsOptions): PipelineIn
 
   const policy = (event: SyncerEvent & { type: "upsert" | "delete" }): void => {
     if (!POLICY_KIND_SET.has(event.kind)) return;
-    if (event.type === "upsert") calcGraph.upsert(event.object as unknown as PolicyModelResource);
-    else {
+    if (event.type === "upsert") {
+      const spec = (event.object as StoredLike).spec as
+        | { node?: unknown; interfaceName?: unknown }
+        | undefined;
+      // The driver refuses a whole batch over one local endpoint it cannot name: such an endpoint is
+      // treated as absent (its interface, if any, stays failed closed) instead of wedging the dataplane.
+      if (
+        event.kind === "WorkloadEndpoint" &&
+        spec?.node === nodeName &&
+        (typeof spec.interfaceName !== "string" || !isValidInterfaceName(spec.interfaceName))
+      ) {
+        rejected++;
+        log.warn(
+          { namespace: event.key.namespace, name: event.key.name, interfaceName: spec.interfaceName },
+          "workload endpoint has an invalid interface name; treated as absent",
+        );
+        const { kind, name, namespace } = event.key;
+        calcGraph.remove({ kind: kind as PolicyModelKind, name, namespace });
+        return;
+      }
+      calcGraph.upsert(event.object as unknown as PolicyModelResource);
+    } else {
       const { kind, name, namespace } = event.key;
       calcGraph.remove({ kind: kind as PolicyModelKind, name, namespace });
     }

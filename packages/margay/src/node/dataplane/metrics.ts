@@ -14,6 +14,7 @@ export interface PipelineMetrics {
   readonly timeToEnforce: Histogram;
   readonly applySeconds: Histogram;
   readonly applyFailures: Counter;
+  readonly droppedUpdates: Counter;
   readonly calcGraphUpdates: Counter<"kind">;
   readonly syncerEvents: Counter<"kind">;
   readonly inSync: Gauge;
@@ -85,6 +86,16 @@ export function createPipelineMetrics(registry: Registry, lagSeconds: () => numb
         new Counter({
           name: "margay_dataplane_apply_failures_total",
           help: "Dataplane batches the driver rejected (each is retried with back-off).",
+          registers,
+        }),
+    ),
+    droppedUpdates: metric(
+      registry,
+      "margay_dataplane_updates_dropped_total",
+      () =>
+        new Counter({
+          name: "margay_dataplane_updates_dropped_total",
+          help: "Updates the driver refused as malformed and the pipeline dropped so the rest could be programmed.",
           registers,
         }),
     ),

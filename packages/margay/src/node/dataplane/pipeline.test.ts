@@ -8,6 +8,7 @@ import {
 } from "@margay/dataplane";
 import {
   compactedError,
+  createMemoryDatastore,
   type Datastore,
   type StoredObject,
   unavailableError,
@@ -241,7 +242,7 @@ describe("dataplane pipeline: datastore to driver", () => {
   it("treats a malformed pool as absent instead of failing", async () => {
     const ctx = testContext({
       // No validation: the datastore may hold what another writer put there.
-      datastore: (await import("@margay/datastore")).createMemoryDatastore(),
+      datastore: createMemoryDatastore(),
     });
     await seedCluster(ctx.datastore);
     await ctx.datastore.create(pool("broken", "not-a-cidr"));
@@ -461,6 +462,57 @@ describe("dataplane pipeline: batching and failures", () => {
     await eventually(() => p2.inSync);
     await p2.close({ teardown: true });
     expect(probe2.tornDown).toBe(true);
+  });
+
+  it("a local endpoint with an invalid interface name is treated as absent instead of wedging the driver", async () => {
+    const ctx = testContext({ datastore: createMemoryDatastore() }); // unvalidated: any writer's objects
+    await seedCluster(ctx.datastore);
+    await ctx.datastore.create(wep("shop", "bad", "node-a", "10.65.0.99", "this-name-is-way-too-long"));
+    const mem = createMemoryDataplane({ nodeName: "node-a" });
+    const p = await start(ctx, mem);
+    await eventually(() => p.inSync);
+    expect((await mem.snapshot()).endpoints.map((e) => e.ifname)).toEqual(["mgy0a1b2c3d4e5"]);
+    expect(ctx.logger.records.map((r) => r.message)).toContain(
+      "workload endpoint has an invalid interface name; treated as absent",
+    );
+    expect(p.status().applyFailures).toBe(0);
+  });
+
+  it("an update the driver refuses as malformed is dropped, the rest programmed", async () => {
+    const ctx = testContext();
+    await seedCluster(ctx.datastore);
+    const inner = createMemoryDataplane({ nodeName: "node-a" });
+    // A driver stricter than ours (a vendor's): it refuses one endpoint, naming its index, and changes nothing.
+    const strict: AgentDriver = {
+      async apply(updates, options) {
+        const index = updates.findIndex(
+          (u) => u.kind === "workload-endpoint-update" && u.ifname === "mgystrict",
+        );
+        if (index >= 0) {
+          throw new DataplaneError(DataplaneErrorCode.InvalidUpdate, "interface name reserved", {
+            details: { index },
+          });
+        }
+        return inner.apply(updates, options);
+      },
+      snapshot: (o) => inner.snapshot(o),
+      close: () => inner.close(),
+      [Symbol.asyncDispose]: () => inner.close(),
+    };
+    await ctx.datastore.create(wep("shop", "strict", "node-a", "10.65.0.98", "mgystrict"));
+    const p = await start(ctx, strict);
+    await eventually(() => p.inSync);
+    const snap = await inner.snapshot();
+    expect(snap.endpoints.map((e) => e.ifname)).toEqual(["mgy0a1b2c3d4e5"]);
+    expect(snap.routes.some((r) => r.dst === "10.65.0.98/32")).toBe(true);
+    const dropped = await metricValue(ctx, "margay_dataplane_updates_dropped_total");
+    expect(dropped?.values[0]?.value).toBe(1);
+    expect(ctx.logger.records.map((r) => r.message)).toContain(
+      "dataplane update rejected as invalid; dropped",
+    );
+    // Later changes still flow.
+    await ctx.datastore.create(allowPolicy("later", "all()", 22));
+    await eventually(async () => (await inner.snapshot()).policies.some((id) => id.includes("later")));
   });
 
   it("close() does not hang on a driver whose apply never returns", async () => {

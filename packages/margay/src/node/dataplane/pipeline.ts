@@ -19,6 +19,7 @@ import {
 } from "@margay/datastore";
 import { createCalcGraph } from "@margay/policy";
 import { createRouteCalculator, type RoutingChange, type RoutingUpdate } from "@margay/routing";
+import { isDataplaneError } from "@margay/dataplane";
 import type { AgentContext, DataplanePipeline, NodeAddresses } from "../context.js";
 import { type AgentDriver, createAgentDriver } from "./driver.js";
 import { PipelineError, PipelineErrorCode } from "./errors.js";
@@ -153,6 +154,8 @@ class Pipeline implements RunningDataplanePipeline {
   #seenError: unknown;
   /** The datastore is reported unavailable (until a probe read succeeds). */
   #datastoreDown = false;
+  /** Route updates the driver refused as malformed (exactly as sent): never sent again. */
+  readonly #quarantine = new Set<string>();
   #wakeMonitor: (() => void) | undefined;
   readonly #datastoreProbeMs: number;
   readonly #monitor: Promise<void>;
@@ -417,6 +420,12 @@ class Pipeline implements RunningDataplanePipeline {
       } catch (e) {
         this.#inFlight = [];
         this.#metrics.applySeconds.observe((performance.now() - t0) / 1000);
+        if (this.#dropInvalid(batch, e)) {
+          // The driver validated the batch and changed nothing: retry at once without the bad update.
+          this.#restore(batch);
+          this.#dirty = true;
+          continue;
+        }
         this.#failed(batch, updates.length, e);
         if (signal.aborted) return;
         try {
@@ -445,9 +454,10 @@ class Pipeline implements RunningDataplanePipeline {
     // Until the first in-sync is applied, the driver gets the calculator's whole output: it subsumes
     // every diff accumulated while the datastore was being listed (or a first batch that was rejected).
     const full = !this.#inSync;
-    const routes = full
+    let routes = full
       ? this.#routes.snapshot().filter((u) => this.#crossHost || !isCrossHost(u))
       : sortRouteSide(this.#pendingRoutes.values());
+    if (this.#quarantine.size > 0) routes = routes.filter((u) => !this.#quarantine.has(JSON.stringify(u)));
     this.#pendingRoutes = new Map();
     const endpoints = this.#pendingEndpoints;
     this.#pendingEndpoints = new Map();
@@ -504,6 +514,42 @@ class Pipeline implements RunningDataplanePipeline {
       "dataplane apply failed; retrying",
     );
     this.#ctx.health.report("dataplane", { live: true, ready: false, reason });
+    this.#restore(batch);
+  }
+
+  /**
+   * A batch refused as malformed (`invalid-update` with the index of the update at fault) would be
+   * refused forever: that one update is dropped (logged, counted) so everything else is programmed. The
+   * calculators validate their inputs, so this is the last guard against a bug, not a normal path.
+   */
+  #dropInvalid(batch: Batch, e: unknown): boolean {
+    if (!isDataplaneError(e, "invalid-update")) return false;
+    const index = e.details.index;
+    if (typeof index !== "number" || !Number.isInteger(index) || index < 0) return false;
+    let dropped: DataplaneUpdate | undefined;
+    if (index < batch.policy.length) dropped = batch.policy.splice(index, 1)[0];
+    else if (index - batch.policy.length < batch.routes.length) {
+      const route = batch.routes.splice(index - batch.policy.length, 1)[0];
+      // A full batch is rebuilt from the calculator's snapshot, which would bring the route back.
+      if (route !== undefined) this.#quarantine.add(JSON.stringify(route));
+      dropped = route;
+    }
+    if (dropped === undefined) return false;
+    this.#metrics.droppedUpdates.inc();
+    this.#log.error(
+      {
+        err: e,
+        update: dropped.kind,
+        id: (dropped as { id?: unknown }).id,
+        dst: (dropped as { dst?: unknown }).dst,
+      },
+      "dataplane update rejected as invalid; dropped",
+    );
+    return true;
+  }
+
+  /** Puts a batch that was not applied back under anything that arrived meanwhile. */
+  #restore(batch: Batch): void {
     // Put the batch back under anything that arrived meanwhile: policy updates keep their order ahead of
     // newer ones, a route key the calculator has since changed keeps its newer value.
     this.#owedPolicy = [...batch.policy, ...this.#owedPolicy];
