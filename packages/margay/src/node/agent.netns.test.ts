@@ -171,7 +171,10 @@ describe("runNodeAgent in a namespace", () => {
     const err = await agent.ready.catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "no-address" });
     expect(logger.find({ level: "error" })).toHaveLength(1);
-    expect(logger.find({ level: "error" })[0]?.message).toMatch(/^startup failed at step addresses: /);
+    expect(logger.find({ level: "error" })[0]).toMatchObject({
+      message: "agent startup failed",
+      attributes: { code: "no-address", step: "addresses", reason: expect.any(String) },
+    });
     expect(agent.health.snapshot().live).toBe(false);
     await agent.stop("SIGTERM");
   });

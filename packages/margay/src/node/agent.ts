@@ -359,8 +359,14 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     const err = stepError(step, e);
     if (!stopping)
       logger.error(
-        { code: errorCode(err), step, details: (err as { details?: unknown }).details, err },
-        `startup failed at step ${step}: ${err.message}`,
+        {
+          code: errorCode(err),
+          step,
+          reason: err.message,
+          details: (err as { details?: unknown }).details,
+          err,
+        },
+        "agent startup failed",
       );
     health.report("agent", {
       live: false,
