@@ -17,6 +17,8 @@ check ipset ipset
 check ip iproute2
 check ping iputils-ping
 check pgrep procps
+check containerd containerd
+check busybox busybox-static
 [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -27,7 +29,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # Packages like etcd-server and bird2 may start a system instance on install; tests run their own.
-for svc in etcd bird gobgpd; do
+for svc in etcd bird gobgpd containerd; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 
