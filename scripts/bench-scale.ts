@@ -6,7 +6,9 @@
  * `scripts/render-scale.ts` turns it into the "Scale" section of `docs/benchmarks.md`.
  *
  *   npm run bench:scale -- [--quick] [--only ipam,datastore] [--out bench-results/scale.json]
- *                          [--no-build] [--render]
+ *                          [--no-build] [--render] [--bench-args "ipam:--max 296000 --runs 3"]
+ *
+ * `--bench-args "<pkg>:<args>"` (repeatable) hands arguments to one package's benchmark.
  *
  * A package adds its curves by adding `bench/scale.ts`; nothing here names it. The packages measured
  * (and their dependencies) are built first: benchmarks import their siblings from `dist`.
@@ -76,6 +78,22 @@ function cpuModel(): string {
   return cpus()[0]?.model ?? "unknown";
 }
 
+/** Arguments for `pkg`'s benchmark from every `--bench-args "<pkg>:<args>"`. */
+export function benchArgs(pkg: string, argv: readonly string[] = process.argv): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    const v = argv[i + 1];
+    if (a === "--bench-args" && v?.startsWith(`${pkg}:`))
+      out.push(
+        ...v
+          .slice(pkg.length + 1)
+          .split(/\s+/)
+          .filter(Boolean),
+      );
+  });
+  return out;
+}
+
 async function runOne(
   pkg: string,
   quick: boolean,
@@ -83,7 +101,7 @@ async function runOne(
   const t0 = Date.now();
   const child = spawn(
     process.execPath,
-    ["--expose-gc", "--import", "tsx", join("packages", pkg, "bench", "scale.ts")],
+    ["--expose-gc", "--import", "tsx", join("packages", pkg, "bench", "scale.ts"), ...benchArgs(pkg)],
     {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "inherit"],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCurves, type ScaleRun, scalePackages } from "./bench-scale.js";
+import { benchArgs, parseCurves, type ScaleRun, scalePackages } from "./bench-scale.js";
 import { renderScale, SCALE_HEADING, slopeVerdict, withScaleSection } from "./render-scale.js";
 import { type Curve, logLogSlope, makeCurve } from "./scale-kit.js";
 
@@ -63,6 +63,12 @@ describe("the runner", () => {
       "\n",
     );
     expect(parseCurves(out)).toEqual([c]);
+  });
+  it("hands each package only its own --bench-args", () => {
+    const argv = ["node", "x", "--bench-args", "ipam:--max 5 --runs 1", "--bench-args", "datastore:--runs 2"];
+    expect(benchArgs("ipam", argv)).toEqual(["--max", "5", "--runs", "1"]);
+    expect(benchArgs("datastore", argv)).toEqual(["--runs", "2"]);
+    expect(benchArgs("bgp", argv)).toEqual([]);
   });
   it("discovers every workspace package with a bench/scale.ts", () => {
     expect(scalePackages()).toEqual(expect.arrayContaining(["ipam", "datastore"]));
