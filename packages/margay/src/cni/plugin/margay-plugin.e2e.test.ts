@@ -22,11 +22,11 @@ import {
 import type { Datastore } from "@margay/datastore";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClusterLab, createClusterLab, type LabHost, waitFor } from "../../testing/index.js";
-import { pool } from "../../node/e2e-support.js";
 import {
   buildAgentBundle,
   buildPluginDir,
   hostWorkloadLinks,
+  ipPool,
   margayConfList,
   workloadAllocations,
 } from "./test-support.js";
@@ -52,7 +52,7 @@ describe("margay CNI plugin with a real agent (cluster lab)", () => {
     });
     try {
       ds = lab.datastore();
-      await ds.create(pool("pods", "10.246.0.0/16"));
+      await ds.create(ipPool("pods", "10.246.0.0/16"));
       host = lab.hosts[0]!;
       lab.startAgent(host);
       await lab.waitReady(host);
@@ -118,24 +118,25 @@ describe("margay CNI plugin with a real agent (cluster lab)", () => {
     const ipA = ra.ips[0]!.address.split("/")[0]!;
     const ipB = rb.ips[0]!.address.split("/")[0]!;
     try {
+      // The plugin's GC alone (a runtime's GC also DELs the stale attachments it has cached, which would
+      // prove nothing about the plugin's GC).
+      const gc = () =>
+        rawExec(
+          join(binDir, "margay"),
+          { CNI_COMMAND: "GC", CNI_PATH: binDir, PATH: process.env.PATH ?? "/usr/bin:/bin" },
+          JSON.stringify({
+            ...list.plugins[0],
+            cniVersion: "1.1.0",
+            name: list.name,
+            "cni.dev/valid-attachments": [{ containerID: a.containerId, ifname: "eth0" }],
+          }),
+        );
       // Inside the grace period GC keeps both (an ADD may be in flight): nothing young is taken.
-      await runtime.gcNetworkList(list, {
-        validAttachments: [{ containerID: a.containerId, ifname: "eth0" }],
-      });
+      expect((await gc()).exitCode).toBe(0);
       expect((await allocations()).sort()).toEqual([ipA, ipB].sort());
       await new Promise((r) => setTimeout(r, 62_000));
-      const plugin = join(binDir, "margay");
-      const gc = await rawExec(
-        plugin,
-        { CNI_COMMAND: "GC", CNI_PATH: binDir, PATH: process.env.PATH ?? "/usr/bin:/bin" },
-        JSON.stringify({
-          ...list.plugins[0],
-          cniVersion: "1.1.0",
-          name: list.name,
-          "cni.dev/valid-attachments": [{ containerID: a.containerId, ifname: "eth0" }],
-        }),
-      );
-      expect(gc.exitCode, gc.stdout).toBe(0);
+      const r = await gc();
+      expect(r.exitCode, r.stdout).toBe(0);
       expect(await allocations()).toEqual([ipA]);
       expect((await hostWorkloadLinks(lab, host)).length).toBe(1);
     } finally {
@@ -246,7 +247,8 @@ describe("margay CNI plugin with a real agent (cluster lab)", () => {
         .exec(hostNs, ["iptables-save", "-t", "nat"])
         .catch(async () => lab.exec(hostNs, ["nft", "list", "ruleset"]));
       expect(nat).toContain(ip);
-      await runtime.checkNetworkList(list, rt);
+      // No CHECK of this list: Debian's portmap 1.1.1 fails CHECK of an IPv4-only pod (it looks for its
+      // IPv6 DNAT chain); margay's CHECK is covered by the conformance runs.
       await runtime.delNetworkList(list, rt);
     } finally {
       await runtime.delNetworkList(list, rt).catch(() => undefined);

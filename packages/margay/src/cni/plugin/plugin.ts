@@ -10,6 +10,7 @@
  *
  * @packageDocumentation
  */
+import { execFile } from "node:child_process";
 import {
   type CmdArgs,
   CniError,
@@ -76,8 +77,9 @@ export function resultOf(reply: WorkloadAddReply, cniVersion: string): CniResult
   };
 }
 
-async function defaultRemoveLink(name: string): Promise<boolean> {
-  const { execFile } = await import("node:child_process");
+function defaultRemoveLink(name: string): Promise<boolean> {
+  // A static import: the executable runs inside a vm.Script (the code-cache loader), where a dynamic
+  // import() of a Node builtin has no loader and fails.
   return new Promise((resolve, reject) => {
     execFile("ip", ["link", "del", "dev", name], { timeout: 5_000 }, (err, _out, stderr) => {
       if (err === null) return resolve(true);
@@ -137,21 +139,22 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
         warn(`margay: DEL ${args.containerId}: no interface name: ${(e as Error).message}`);
       }
     }
+    let veth = "host veth unknown";
     if (name !== undefined) {
       try {
-        await removeLink(name);
+        veth = (await removeLink(name)) ? `host veth ${name} removed` : `host veth ${name} already gone`;
       } catch (e) {
-        warn(`margay: DEL ${args.containerId}: ${(e as Error).message}`);
+        veth = `host veth ${name} not removed: ${(e as Error).message}`;
       }
     }
     try {
       const file = await spool(cfg.stateDir, req);
-      warn(
-        `margay: DEL ${args.containerId}/${args.ifname}: ${why}; host veth removed, release spooled in ${file}`,
-      );
+      warn(`margay: DEL ${args.containerId}/${args.ifname}: ${why}; ${veth}; release spooled in ${file}`);
     } catch (e) {
       // Nothing more the plugin can do: the node-scoped GC frees the addresses later.
-      warn(`margay: DEL ${args.containerId}/${args.ifname}: ${why}; spool failed: ${(e as Error).message}`);
+      warn(
+        `margay: DEL ${args.containerId}/${args.ifname}: ${why}; ${veth}; spool failed: ${(e as Error).message}`,
+      );
     }
   }
 
