@@ -603,6 +603,23 @@ function flaky(inner: Datastore) {
 }
 
 describe("dataplane pipeline: datastore outage", () => {
+  it("a syncer stopped for good reports the datastore not live, and the dataplane keeps its state", async () => {
+    const ctx = testContext();
+    await seedCluster(ctx.datastore);
+    const mem = createMemoryDataplane({ nodeName: "node-a" });
+    const p = await startDataplanePipeline(ctx, { driver: mem, datastoreProbeMs: 20 });
+    running.push(p);
+    await eventually(() => p.inSync);
+    const before = await mem.snapshot();
+    await ctx.datastore.close();
+    await eventually(() => ctx.health.snapshot().components.datastore?.live === false);
+    expect(ctx.health.snapshot().components.datastore?.reason).toMatch(/^datastore syncer stopped: /);
+    await new Promise((r) => setTimeout(r, 100)); // probes would have run by now
+    expect(ctx.health.snapshot().components.datastore?.live).toBe(false);
+    expect(await mem.snapshot()).toEqual(before);
+    expect(ctx.health.snapshot().components.dataplane).toEqual({ live: true, ready: true });
+  });
+
   it("reports the datastore unready with the syncer's error while the dataplane keeps its state", async () => {
     const base = testContext();
     await seedCluster(base.datastore);

@@ -157,6 +157,8 @@ class Pipeline implements RunningDataplanePipeline {
   /** Route updates the driver refused as malformed (exactly as sent): never sent again. */
   readonly #quarantine = new Set<string>();
   #wakeMonitor: (() => void) | undefined;
+  /** The syncer ended for good (closed datastore, unreadable kind). */
+  #syncerStopped = false;
   readonly #datastoreProbeMs: number;
   readonly #monitor: Promise<void>;
 
@@ -278,6 +280,8 @@ class Pipeline implements RunningDataplanePipeline {
       // what it has; the datastore component says why nothing changes any more.
       const message = e instanceof Error ? e.message : String(e);
       this.#log.error({ err: e }, "datastore syncer stopped");
+      this.#syncerStopped = true;
+      this.#wakeMonitor?.();
       if (this.#closing === undefined) {
         this.#ctx.health.report("datastore", {
           live: false,
@@ -314,7 +318,7 @@ class Pipeline implements RunningDataplanePipeline {
   #addRoutes(diff: readonly RoutingUpdate[]): void {
     for (const u of diff) {
       const v = this.#crossHost ? u : withoutCrossHost(u);
-      if (v !== undefined) this.#pendingRoutes.set(routeSideKey(v), v);
+      this.#pendingRoutes.set(routeSideKey(v), v);
     }
   }
 
@@ -345,7 +349,8 @@ class Pipeline implements RunningDataplanePipeline {
    */
   async #monitorDatastore(): Promise<void> {
     const stop = this.#stop.signal;
-    while (!stop.aborted) {
+    // After the syncer stopped for good, its report (not live) stands: no probe may overwrite it.
+    while (!stop.aborted && !this.#syncerStopped) {
       const wake = new AbortController();
       this.#wakeMonitor = () => wake.abort();
       try {
@@ -357,19 +362,20 @@ class Pipeline implements RunningDataplanePipeline {
         if (stop.aborted) return;
       }
       this.#wakeMonitor = undefined;
+      if (this.#syncerStopped) return;
       try {
         await this.#ctx.datastore.list("Node", {
           namePrefix: this.#nodeName,
           signal: AbortSignal.any([stop, AbortSignal.timeout(DATASTORE_PROBE_TIMEOUT_MS)]),
         });
-        if (stop.aborted || this.#closing !== undefined) return;
+        if (stop.aborted || this.#closing !== undefined || this.#syncerStopped) return;
         if (this.#datastoreDown && this.#syncer.status.synced) {
           this.#log.info({}, "datastore reachable again");
           this.#datastoreDown = false;
           this.#ctx.health.report("datastore", { live: true, ready: true });
         }
       } catch (e) {
-        if (stop.aborted || this.#closing !== undefined) return;
+        if (stop.aborted || this.#closing !== undefined || this.#syncerStopped) return;
         const message = e instanceof Error ? e.message : String(e);
         if (!this.#datastoreDown) this.#log.warn({ err: e }, "datastore unreachable");
         this.#datastoreDown = true;
