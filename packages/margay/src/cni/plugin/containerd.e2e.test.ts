@@ -8,7 +8,8 @@
  */
 import { copyFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Datastore } from "@margay/datastore";
+import type { Datastore, StoredObject } from "@margay/datastore";
+import { convertNamespace } from "@margay/policy";
 import { rawExec } from "@margay/cni/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClusterLab, createClusterLab, type LabHost, waitFor } from "../../testing/index.js";
@@ -56,6 +57,9 @@ describe("containerd (Debian) runs ten containers on two lab hosts through marga
     try {
       ds = lab.datastore();
       await ds.create(ipPool("ctr", "10.247.0.0/16"));
+      // What the cluster's controller makes of the namespace: the profile every endpoint in it carries
+      // (without it an endpoint's traffic is denied, as in Calico).
+      await ds.create(convertNamespace({ metadata: { name: "default" } }) as unknown as StoredObject);
       for (const h of lab.hosts) lab.startAgent(h);
       for (const h of lab.hosts) await lab.waitReady(h);
       allocations = workloadAllocations(ds);
