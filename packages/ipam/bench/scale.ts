@@ -84,6 +84,7 @@ async function run(r: number): Promise<RunResult> {
     fillWallSeconds: new Map(),
     coldReads: new Map(),
   };
+  runs.push(out);
   let inUse = 0;
   let fillNs = 0n;
   let fillCpuUs = 0;
@@ -103,6 +104,9 @@ async function run(r: number): Promise<RunResult> {
     while (inUse < target) {
       await ipam.autoAssign({ handleId: `f${inUse}`, node: `host-${inUse % HOSTS}`, num4: 1 });
       inUse++;
+      // On the memory backend every await is already resolved: let the event loop run now and then,
+      // or a SIGTERM (see below) would wait for the whole run.
+      if (inUse % 1000 === 0) await new Promise<void>((r) => setImmediate(r));
     }
     fillCpuUs += cpuMicros() - c0;
     fillNs += process.hrtime.bigint() - t0;
@@ -129,9 +133,15 @@ async function run(r: number): Promise<RunResult> {
   return out;
 }
 
-async function main() {
-  const runs: RunResult[] = [];
-  for (let r = 0; r < RUNS; r++) runs.push(await run(r));
+/** Every run's points so far, the current one included (see {@link emitAll}). */
+const runs: RunResult[] = [];
+
+/**
+ * Prints the curves of the points measured so far. Called at the end, and on SIGTERM: a run stopped
+ * for time still reports its finished points (each with its own run count) and exits non-zero, so the
+ * runner marks the package failed.
+ */
+function emitAll(): void {
   const collect = (f: (x: RunResult) => Map<number, number>) =>
     new Map(CHECKPOINTS.map((x) => [x, runs.map((rr) => f(rr).get(x)).filter((v) => v !== undefined)]));
   const method = `memory backend, one client, ${HOSTS} hosts, pool /8 of /26 blocks; fill one address per call round-robin over the hosts, checkpoints at ${PER_HOST.join(", ")} addresses per host (every host's current block 40/64 full at each); ${RUNS} runs from an empty store`;
@@ -197,4 +207,14 @@ async function main() {
   );
 }
 
+async function main() {
+  for (let r = 0; r < RUNS; r++) await run(r);
+  emitAll();
+}
+
+process.once("SIGTERM", () => {
+  process.stderr.write("  stopped (SIGTERM): printing the points measured so far\n");
+  emitAll();
+  process.exit(143);
+});
 await main();
