@@ -324,6 +324,18 @@ const BAD: BadCase[] = [
     cause: "already exists: ippool/pool-a",
   },
   {
+    name: "create batch whose 2nd object exists (the 1st is new)",
+    args: ["create", "-f", "bad/create-mixed.yaml"],
+    code: 3,
+    cause: "already exists: ippool/pool-a (nothing written",
+  },
+  {
+    name: "replace batch whose 2nd object is missing (the 1st exists)",
+    args: ["replace", "-f", "bad/replace-mixed.yaml"],
+    code: 3,
+    cause: "not found: ippool/ghost-pool (nothing written)",
+  },
+  {
     name: "replace of a missing object",
     args: ["replace", "-f", "calico.yaml"],
     code: 3,
