@@ -336,6 +336,12 @@ const BAD: BadCase[] = [
     cause: "not found: ippool/ghost-pool (nothing written)",
   },
   {
+    name: "apply with a stale resourceVersion (compare-and-swap; its batch mate not written either)",
+    args: ["apply", "-f", "bad/stale-rv.yaml"],
+    code: 1,
+    cause: "conflict",
+  },
+  {
     name: "replace of a missing object",
     args: ["replace", "-f", "calico.yaml"],
     code: 3,
