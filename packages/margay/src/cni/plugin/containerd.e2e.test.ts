@@ -196,7 +196,9 @@ describe("containerd (Debian) runs ten containers on two lab hosts through marga
     // ctr ran no CNI DEL: every address is still allocated, the endpoints still written.
     expect((await allocations()).sort()).toEqual(containers.map((c) => c.ip).sort());
     const weps = (
-      await ds.list<{ spec: { containerID: string; ipNetworks: string[]; node: string } }>("WorkloadEndpoint")
+      await ds.list<StoredObject & { spec: { containerID: string; ipNetworks: string[]; node: string } }>(
+        "WorkloadEndpoint",
+      )
     ).items;
     expect(weps).toHaveLength(10);
     // The runtime knows its attachments by the CNI_CONTAINERID ctr used; read it from the endpoints.
@@ -231,7 +233,7 @@ describe("containerd (Debian) runs ten containers on two lab hosts through marga
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     for (const h of lab.hosts) await gc(h);
     expect((await allocations()).sort()).toEqual(kept.map((c) => c.ip).sort());
-    const left = (await ds.list<{ spec: { ipNetworks: string[] } }>("WorkloadEndpoint")).items;
+    const left = (await ds.list<StoredObject & { spec: { ipNetworks: string[] } }>("WorkloadEndpoint")).items;
     expect(left.flatMap((w) => w.spec.ipNetworks).sort()).toEqual(kept.map((c) => `${c.ip}/32`).sort());
     // The live containers are untouched and still reach each other across hosts.
     await waitFor(`${kept[0]!.id} to reach ${kept[1]!.id}`, () => reaches(kept[0]!, kept[1]!), {

@@ -93,7 +93,7 @@ export function ipPool(name: string, cidr: string, spec: Record<string, unknown>
 export function workloadAllocations(ds: Datastore): () => Promise<string[]> {
   const ipam = createIpam({ datastore: ds });
   return async () => {
-    const handles = await ds.list<{ spec: { handleId: string } }>("IPAMHandle");
+    const handles = await ds.list<StoredObject & { spec: { handleId: string } }>("IPAMHandle");
     const out: string[] = [];
     for (const h of handles.items) {
       if (!h.spec.handleId.startsWith("margay:")) continue;
