@@ -97,7 +97,17 @@ describe("runNodeAgent in a namespace", () => {
     const names = body.components.map((c) => c.name);
     for (const n of ["agent", "datastore", "dataplane", "workload-api"]) expect(names).toContain(n);
     expect(readyz.status === 200).toBe(body.status === "ok");
-    expect((await fetch(`http://127.0.0.1:${ops?.metrics?.port}/metrics`)).status).toBe(200);
+    // /metrics: the IPAM gauges count the node's tunnel address in the default pool.
+    const inUse = 'margay_ipam_pool_addresses{pool="default-ipv4-ippool",state="in_use"}';
+    let metricsText = "";
+    for (let i = 0; i < 250 && !metricsText.includes(inUse); i++) {
+      const res = await fetch(`http://127.0.0.1:${ops?.metrics?.port}/metrics`);
+      expect(res.status).toBe(200);
+      metricsText = await res.text();
+      if (!metricsText.includes(inUse)) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(metricsText).toContain(`${inUse} 1`);
+    expect(metricsText).toContain('margay_agent_component_ready{component="agent"} 1');
 
     // The Node: the chosen address, a VXLAN tunnel address from the default pool, a stable MAC.
     const node = await ctx.datastore.get<Node>({ kind: "Node", name: "agent-node" });

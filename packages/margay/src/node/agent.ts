@@ -291,14 +291,16 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     const pools = (await ds.list<IPPool>("IPPool", { signal: abort.signal })).items;
     const mtu = deriveMtu(cfg, addresses, encapsulationsOf(cfg, pools));
     logger.info({ mtu, interfaceMtu: addresses.interfaceMtu, configured: cfg.mtu !== undefined }, "MTU");
-    ipamMetrics = startIpamMetrics({
-      registry: metrics,
-      datastore: ds,
-      ipam: ipamClient,
-      intervalMs: cfg.statusIntervalMs,
-      logger: rootLogger.child({ component: "ipam-metrics" }),
-      signal: abort.signal,
-    });
+    // Nobody scrapes a disabled endpoint: spare the datastore the periodic reads.
+    if (cfg.metrics.enabled)
+      ipamMetrics = startIpamMetrics({
+        registry: metrics,
+        datastore: ds,
+        ipam: ipamClient,
+        intervalMs: cfg.statusIntervalMs,
+        logger: rootLogger.child({ component: "ipam-metrics" }),
+        signal: abort.signal,
+      });
 
     step = "dataplane";
     const { createAgentDriver } = await import("./dataplane/driver.js");
