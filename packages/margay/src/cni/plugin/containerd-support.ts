@@ -113,6 +113,12 @@ export interface TestContainerd {
   readonly confDir: string;
   /** The CNI bin directory `ctr` sees as /opt/cni/bin. */
   readonly binDir: string;
+  /**
+   * Flags every `ctr run` of the test passes: runc's state and ctr's FIFOs under the test's directory
+   * (their defaults, /run/containerd/runc and /run/containerd/fifo, are shared by every containerd of
+   * the machine: two of ours would see each other's containers).
+   */
+  readonly runFlags: readonly string[];
   close(): Promise<void>;
 }
 
@@ -195,11 +201,16 @@ export async function startContainerd(ns: string, dir: string): Promise<TestCont
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  const runcRoot = join(dir, "runc");
+  const fifoDir = join(dir, "fifo");
+  await mkdir(runcRoot, { recursive: true });
+  await mkdir(fifoDir, { recursive: true });
   return {
     socket,
     ctr,
     confDir,
     binDir,
+    runFlags: ["--runc-root", runcRoot, "--fifo-dir", fifoDir],
     async close() {
       // Kill every task (and its shim) before containerd itself.
       try {
