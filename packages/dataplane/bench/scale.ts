@@ -1,0 +1,143 @@
+/**
+ * Dataplane growth curve (`npm run bench:scale`, or `npx tsx packages/dataplane/bench/scale.ts`; needs root
+ * and netns): the wall time of a one-endpoint change through the Linux driver's policy half, versus the
+ * endpoints already programmed (100, 1,000, 3,000).
+ *
+ * At each size a fresh scratch namespace gets the driver's first in-sync with N local endpoints (one policy
+ * per 10 endpoints, selected by app label, each allowing its neighbour app: one IP set per policy), then
+ * CHANGES one-endpoint changes, each a new pod: its endpoint update and its IP-set member (what the calc
+ * graph emits for it), one `apply` each. Only policy updates go in, so the time is the nftables side.
+ * The curve is `one-endpoint-change-vs-endpoints`: median ms per change; goal: flat, < 30 ms at 3,000.
+ * Each point is the median over `--runs` runs (default 3) of the per-run median. BENCH_QUICK=1: fewer changes.
+ */
+import { performance } from "node:perf_hooks";
+import { createCalcGraph, type PolicyModelResource } from "@margay/policy";
+import { quick } from "../../../scripts/bench-kit.js";
+import { argValue, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
+import { createLinuxDataplane, type DataplaneUpdate } from "../src/index.js";
+import { createNetnsLab } from "../src/testing/index.js";
+
+const SIZES = [100, 1000, 3000].filter((x) => x <= Number(argValue("max", "Infinity")));
+const RUNS = Number(argValue("runs", quick ? "1" : "3"));
+const CHANGES = quick ? 5 : 20;
+const API_VERSION = "margay.io/v1" as const;
+
+const ifOf = (i: number) => `mgys${i.toString(16).padStart(6, "0")}`;
+const ipOf = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+
+function workload(i: number, apps: number): PolicyModelResource {
+  return {
+    apiVersion: API_VERSION,
+    kind: "WorkloadEndpoint",
+    metadata: { name: `pod-${i}`, namespace: "bench", labels: { app: `app-${i % apps}` } },
+    spec: {
+      node: "bench-node",
+      interfaceName: ifOf(i),
+      ipNetworks: [`${ipOf(i)}/32`],
+      profiles: ["kns.bench"],
+      ports: [{ name: "http", protocol: "TCP", port: 8080 }],
+    },
+  } as PolicyModelResource;
+}
+
+function cluster(endpoints: number): PolicyModelResource[] {
+  const apps = Math.max(1, endpoints / 10);
+  const out: PolicyModelResource[] = [
+    {
+      apiVersion: API_VERSION,
+      kind: "Profile",
+      metadata: { name: "kns.bench" },
+      spec: { ingress: [{ action: "Allow" }], egress: [{ action: "Allow" }] },
+    } as PolicyModelResource,
+  ];
+  for (let p = 0; p < apps; p++) {
+    out.push({
+      apiVersion: API_VERSION,
+      kind: "NetworkPolicy",
+      metadata: { name: `pol-${p}`, namespace: "bench" },
+      spec: {
+        selector: `app == 'app-${p}'`,
+        types: ["Ingress", "Egress"],
+        ingress: [
+          {
+            action: "Allow",
+            protocol: "TCP",
+            source: { selector: `app == 'app-${(p + 1) % apps}'` },
+            destination: { ports: [80, 443, "http"] },
+          },
+          { action: "Allow", protocol: "UDP", destination: { ports: [53] } },
+        ],
+        egress: [{ action: "Allow", destination: { nets: ["10.0.0.0/8"] } }, { action: "Deny" }],
+      },
+    } as PolicyModelResource);
+  }
+  for (let i = 0; i < endpoints; i++) out.push(workload(i, apps));
+  return out;
+}
+
+async function oneRun(endpoints: number): Promise<number> {
+  const lab = createNetnsLab("mgdps");
+  try {
+    const ns = await lab.add("node");
+    const apps = Math.max(1, endpoints / 10);
+    const graph = createCalcGraph({ nodeName: "bench-node" });
+    for (const r of cluster(endpoints)) graph.upsert(r);
+    graph.markInSync();
+    const driver = createLinuxDataplane({ netns: ns, nodeName: "bench-node", reconcileIntervalMs: 0 });
+    try {
+      await driver.apply([
+        { kind: "host-update", node: "bench-node", addresses: ["172.20.0.1/16"] },
+        ...(graph.flush() as DataplaneUpdate[]),
+      ]);
+      const times: number[] = [];
+      for (let c = 0; c < CHANGES; c++) {
+        graph.upsert(workload(endpoints + c, apps));
+        const ups = graph.flush() as DataplaneUpdate[];
+        const t0 = performance.now();
+        await driver.apply(ups);
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      return times[Math.floor(times.length / 2)]!;
+    } finally {
+      await driver.close();
+    }
+  } finally {
+    await lab.close();
+  }
+}
+
+async function main() {
+  const samples = new Map<number, number[]>();
+  const failures: string[] = [];
+  for (const n of SIZES) {
+    samples.set(n, []);
+    for (let r = 0; r < RUNS; r++) {
+      try {
+        const ms = await oneRun(n);
+        samples.get(n)!.push(ms);
+        process.stderr.write(`dataplane scale ${n}: ${ms.toFixed(1)} ms\n`);
+      } catch (e) {
+        failures.push(`${n} endpoints: ${(e as Error).message}`);
+      }
+    }
+  }
+  emitCurve(
+    makeCurve(
+      {
+        package: "dataplane",
+        name: "one-endpoint-change-vs-endpoints",
+        title: "Linux driver one-endpoint change (nftables) vs endpoints programmed",
+        x: "endpoints",
+        y: "ms per change (wall)",
+        expectedSlope: 0,
+        goal: "flat; < 30 ms at 3,000 endpoints",
+        method: `fresh netns per run; N local endpoints, N/10 policies; ${CHANGES} new-pod changes (endpoint + IP-set member, policy updates only), one apply each; point = median over ${RUNS} runs of the per-run median`,
+        failures: failures.length ? failures : undefined,
+      },
+      samples,
+    ),
+  );
+}
+
+await main();

@@ -1,0 +1,212 @@
+/**
+ * Policy calc-graph growth curves (`npm run bench:scale`, or `npx tsx packages/policy/bench/scale.ts`) on
+ * the realistic cluster of `realistic-cluster.ts`: endpoints 1k → 100k with policies 1:10 and namespaces
+ * 1:50, every endpoint known cluster-wide and 250 of them local (node-0). At each size:
+ *
+ * - `first-sync-vs-endpoints`: wall seconds from an empty graph to the first flush that carries `in-sync`
+ *   (every resource upserted, then one flush); goal at 100k: < 10 s;
+ * - `heap-vs-endpoints`: heap held after the first sync, less the heap before it (the resources themselves
+ *   are built before), after two forced GCs; goal at 100k: < 1 GB;
+ * - `change-vs-endpoints`: CPU µs per endpoint label change (a pod moves to another app of its namespace;
+ *   flushed every 100 changes), i.e. 1e6 / changes per CPU second; incremental work should not grow with
+ *   the cluster (flat).
+ *
+ * Each (size, run) is a fresh process (this file re-spawned with `--child`), so one size's garbage does not
+ * weigh on the next. Every point is the median of `--runs` runs (default 3). Options: `--max <endpoints>`;
+ * BENCH_QUICK=1 runs tiny sizes. Prints one JSON line per curve (scripts/scale-kit.ts).
+ */
+import { spawn } from "node:child_process";
+import { performance } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { quick } from "../../../scripts/bench-kit.js";
+import { argValue, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
+import { createCalcGraph } from "../src/index.js";
+import { rng } from "./cluster.js";
+import {
+  buildRealisticCluster,
+  type RealisticSpec,
+  realisticApp,
+  realisticEndpoint,
+  realisticLayout,
+} from "./realistic-cluster.js";
+
+const SIZES = (quick ? [1_000, 3_000] : [1_000, 3_000, 10_000, 30_000, 100_000]).filter(
+  (x) => x <= Number(argValue("max", "Infinity")),
+);
+const RUNS = Number(argValue("runs", quick ? "1" : "3"));
+const CHANGES = quick ? 1_000 : 5_000;
+const BATCH = 100;
+const LOCAL = 250;
+
+const specFor = (endpoints: number): RealisticSpec => ({
+  endpoints,
+  policies: endpoints / 10,
+  namespaces: endpoints / 50,
+  localPerNode: LOCAL,
+});
+
+interface ChildResult {
+  firstSyncS: number;
+  firstSyncCpuS: number;
+  heapMb: number;
+  changeUs: number;
+  stats: unknown;
+}
+
+function child(endpoints: number): ChildResult {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const heapMb = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed / 1024 / 1024;
+  };
+  const spec = specFor(endpoints);
+  const resources = buildRealisticCluster(spec);
+  const layout = realisticLayout(spec);
+  // The changes, built before measuring: each pod moves to an app of its namespace it does not have.
+  const r = rng(7);
+  const app = Array.from({ length: endpoints }, (_, i) => realisticApp(layout, i));
+  const changes = [];
+  for (let c = 0; c < CHANGES; c++) {
+    const i = Math.floor(r() * endpoints);
+    const apps = layout.apps[layout.podNs[i]!]!;
+    if (apps < 2) continue;
+    app[i] = (app[i]! + 1 + Math.floor(r() * (apps - 1))) % apps;
+    changes.push(realisticEndpoint(i, layout.podNs[i]!, layout.podIndex[i]!, app[i]!, spec));
+  }
+  const before = heapMb();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const graph = createCalcGraph({ nodeName: "node-0" });
+  for (const x of resources) graph.upsert(x);
+  graph.markInSync();
+  graph.flush();
+  const firstSyncS = (performance.now() - t0) / 1000;
+  const syncCpu = process.cpuUsage(cpu0);
+  const firstSyncCpuS = (syncCpu.user + syncCpu.system) / 1e6;
+  const heap = heapMb() - before;
+  const c0 = process.cpuUsage();
+  for (let n = 0; n < changes.length; n++) {
+    graph.upsert(changes[n]!);
+    if ((n + 1) % BATCH === 0) graph.flush();
+  }
+  graph.flush();
+  const cpu = process.cpuUsage(c0);
+  return {
+    firstSyncS,
+    firstSyncCpuS,
+    heapMb: heap,
+    changeUs: (cpu.user + cpu.system) / changes.length,
+    stats: graph.stats(),
+  };
+}
+
+function spawnChild(endpoints: number): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [...process.execArgv, process.argv[1]!, "--child", String(endpoints)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    p.on("exit", (code, signal) => {
+      if (code !== 0) reject(new Error(`policy scale child ${endpoints} exited ${code ?? signal}`));
+      else resolve(JSON.parse(out.trim().split("\n").pop()!) as ChildResult);
+    });
+  });
+}
+
+async function main() {
+  const ci = process.argv.indexOf("--child");
+  if (ci >= 0) {
+    process.stdout.write(`${JSON.stringify(child(Number(process.argv[ci + 1])))}\n`);
+    return;
+  }
+  const sync = new Map<number, number[]>();
+  const syncCpu = new Map<number, number[]>();
+  const heap = new Map<number, number[]>();
+  const change = new Map<number, number[]>();
+  const failures: string[] = [];
+  for (const n of SIZES) {
+    for (const m of [sync, syncCpu, heap, change]) m.set(n, []);
+    for (let run = 0; run < RUNS; run++) {
+      try {
+        const c = await spawnChild(n);
+        sync.get(n)!.push(c.firstSyncS);
+        syncCpu.get(n)!.push(c.firstSyncCpuS);
+        heap.get(n)!.push(c.heapMb);
+        change.get(n)!.push(c.changeUs);
+        process.stderr.write(`policy scale ${n}: ${JSON.stringify(c)}\n`);
+      } catch (e) {
+        failures.push(`${n} endpoints: ${(e as Error).message}`);
+      }
+    }
+  }
+  const method =
+    `realistic cluster (bench/realistic-cluster.ts: Zipf namespace sizes, per-namespace NetworkPolicies by app, ~1% ` +
+    `global policies of bounded reach), policies = endpoints/10, namespaces = endpoints/50, ${LOCAL} endpoints local ` +
+    `(node-0), all known cluster-wide; a fresh process per (size, run); median of ${RUNS} runs`;
+  const common = {
+    package: "policy",
+    x: "endpoints",
+    method,
+    failures: failures.length ? failures : undefined,
+  };
+  emitCurve(
+    makeCurve(
+      {
+        ...common,
+        name: "first-sync-vs-endpoints",
+        title: "calc graph first sync vs endpoints (realistic cluster)",
+        y: "s to first in-sync",
+        expectedSlope: 1,
+        goal: "< 10 s at 100k endpoints / 10k policies / 2k namespaces",
+      },
+      sync,
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        ...common,
+        name: "first-sync-cpu-vs-endpoints",
+        title: "calc graph first sync CPU time vs endpoints (realistic cluster)",
+        y: "CPU s to first in-sync",
+        expectedSlope: 1,
+        goal: "< 10 s at 100k endpoints (the CPU figure: what load on the shared machine moves least)",
+      },
+      syncCpu,
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        ...common,
+        name: "heap-vs-endpoints",
+        title: "calc graph heap after first sync vs endpoints (realistic cluster)",
+        y: "MB heap",
+        expectedSlope: 1,
+        goal: "< 1 GB at 100k endpoints",
+      },
+      heap,
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        ...common,
+        name: "change-vs-endpoints",
+        title: "calc graph CPU per endpoint label change vs endpoints (realistic cluster)",
+        y: "CPU µs per change (flush every 100)",
+        expectedSlope: 0,
+        goal: "incremental work proportional to the change (flat)",
+      },
+      change,
+    ),
+  );
+}
+
+await main();
