@@ -183,3 +183,46 @@ describe("policy explain through the built binary", () => {
     }
   });
 });
+
+describe("policy explain reads the failsafe ports of AgentConfiguration default", () => {
+  const manifest = (failsafe: string | undefined) =>
+    [
+      "apiVersion: margay.io/v1",
+      "kind: HostEndpoint",
+      "metadata: {name: node-1-eth0, labels: {role: host}}",
+      "spec: {node: node-1, interfaceName: eth0, expectedIPs: [192.0.2.10]}",
+      "---",
+      "apiVersion: margay.io/v1",
+      "kind: GlobalNetworkPolicy",
+      "metadata: {name: lock-down}",
+      "spec: {selector: has(role), types: [Ingress], ingress: []}",
+      ...(failsafe === undefined
+        ? []
+        : [
+            "---",
+            "apiVersion: margay.io/v1",
+            "kind: AgentConfiguration",
+            "metadata: {name: default}",
+            `spec: {failsafeInboundHostPorts: ${failsafe}}`,
+          ]),
+      "",
+    ].join("\n");
+
+  for (const [name, failsafe, verdict, words] of [
+    ["built-in failsafe tcp/22 lets ssh in", undefined, "ALLOW", "tcp/22 is a failsafe port"],
+    ["an empty failsafe list does not", "[]", "DENY", "denied at the end of tier default"],
+    ["a configured port does", "[{protocol: TCP, port: 22}]", "ALLOW", "tcp/22 is a failsafe port"],
+  ] as const) {
+    it(name, async () => {
+      const ds = createMemoryDatastore();
+      const file = join(dir, `failsafe-${name.length}.yaml`);
+      writeFileSync(file, manifest(failsafe));
+      await writeResources(new MemoryContext(ds), "apply", [file], {});
+      const ctx = new MemoryContext(ds);
+      await policyExplain(ctx, { from: "198.51.100.7", to: "hep/node-1-eth0", port: "22/tcp" });
+      const text = ctx.take();
+      expect(text.startsWith(`${verdict} `), text).toBe(true);
+      expect(text).toContain(words);
+    });
+  }
+});

@@ -11,6 +11,7 @@ import {
   createEvaluator,
   type DirectionTrace,
   type Evaluation,
+  type EvaluatorOptions,
   type Packet,
   type PeerRef,
   type PolicyDecision,
@@ -18,7 +19,7 @@ import {
 } from "@margay/policy";
 import type { CommandContext } from "../context.js";
 import { CtlError, CtlErrorCode, errorCode } from "../errors.js";
-import { describeKey, keyOf, parseUserSelector } from "./resources.js";
+import { describeKey, keyOf, parseUserSelector, tryGet } from "./resources.js";
 import { loadSources } from "../manifests.js";
 import { json, renderTable } from "../output.js";
 
@@ -40,7 +41,7 @@ type Wep = StoredObject & { spec?: { pod?: string; workload?: string; ipNetworks
 export async function loadModel(
   ctx: CommandContext,
   withFiles: readonly string[],
-): Promise<{ resources: PolicyModelResource[]; overlay: PolicyModelResource[] }> {
+): Promise<{ resources: PolicyModelResource[]; overlay: PolicyModelResource[]; options: EvaluatorOptions }> {
   const overlay: PolicyModelResource[] = [];
   if (withFiles.length > 0) {
     const items = await loadSources(withFiles, ctx.io);
@@ -54,13 +55,41 @@ export async function loadModel(
     }
   }
   const { datastore } = await ctx.session();
-  const lists = await Promise.all(POLICY_MODEL_KINDS.map((k) => datastore.list(k)));
+  const [lists, agent] = await Promise.all([
+    Promise.all(POLICY_MODEL_KINDS.map((k) => datastore.list(k))),
+    tryGet(datastore, { kind: "AgentConfiguration", name: "default" }),
+  ]);
+  const options = failsafeOptions(agent);
   const byKey = new Map<string, PolicyModelResource>();
   for (const l of lists)
     for (const o of l.items) byKey.set(describeKey(keyOf(o)), o as unknown as PolicyModelResource);
   const live = [...byKey.values()];
   for (const r of overlay) byKey.set(describeKey(keyOf(r as unknown as StoredObject)), r);
-  return { resources: live, overlay: [...byKey.values()] };
+  return { resources: live, overlay: [...byKey.values()], options };
+}
+
+type ProtoPort = { protocol?: string; port?: number; net?: string };
+
+/**
+ * The failsafe ports the cluster-wide AgentConfiguration (`default`) sets, as the evaluator takes them;
+ * unset lists keep the evaluator's defaults (Calico's). Per-node configurations are not read.
+ */
+export function failsafeOptions(agent: StoredObject | undefined): EvaluatorOptions {
+  const spec = (agent as { spec?: Record<string, unknown> } | undefined)?.spec ?? {};
+  const convert = (list: unknown) =>
+    Array.isArray(list)
+      ? (list as ProtoPort[]).map((p) => ({
+          protocol: String(p.protocol ?? "TCP").toLowerCase() as "tcp" | "udp" | "sctp",
+          port: Number(p.port),
+          ...(p.net !== undefined ? { net: p.net } : {}),
+        }))
+      : undefined;
+  const failsafeInbound = convert(spec.failsafeInboundHostPorts);
+  const failsafeOutbound = convert(spec.failsafeOutboundHostPorts);
+  return {
+    ...(failsafeInbound !== undefined ? { failsafeInbound } : {}),
+    ...(failsafeOutbound !== undefined ? { failsafeOutbound } : {}),
+  };
 }
 
 /** The pod name of a workload endpoint: `spec.pod`, `spec.workload`, or the one in Calico's name form. */
@@ -187,10 +216,10 @@ export async function policyExplain(
   if (output !== "text" && output !== "json")
     throw new CtlError(CtlErrorCode.Usage, `-o: text or json, got ${JSON.stringify(output)}`);
   const { protocol, port } = parsePort(opts.port ?? "tcp");
-  const { overlay } = await loadModel(ctx, opts.with ?? []);
+  const { overlay, options } = await loadModel(ctx, opts.with ?? []);
   const source = resolvePeer(opts.from, overlay, "--from");
   const destination = resolvePeer(opts.to, overlay, "--to");
-  const ev = evaluateOrThrow(createEvaluator(overlay), {
+  const ev = evaluateOrThrow(createEvaluator(overlay, options), {
     source,
     destination,
     protocol,
@@ -213,7 +242,7 @@ export async function policyMatrix(
   const { protocol, port } = parsePort(opts.port ?? "tcp");
   const selector = opts.selector === undefined ? undefined : parseUserSelector(opts.selector);
   const withFiles = opts.with ?? [];
-  const { resources, overlay } = await loadModel(ctx, withFiles);
+  const { resources, overlay, options } = await loadModel(ctx, withFiles);
   let names: string[];
   if (pods.length > 0) names = [...pods];
   else {
@@ -226,7 +255,7 @@ export async function policyMatrix(
   }
   if (names.length === 0) throw new CtlError(CtlErrorCode.NotFound, "policy matrix: no pods selected");
   const judge = (model: readonly PolicyModelResource[]) => {
-    const ev = createEvaluator(model);
+    const ev = createEvaluator(model, options);
     const refs = names.map((n) => resolvePeer(n, model, "pod"));
     return names.map((_f, i) =>
       names.map(
