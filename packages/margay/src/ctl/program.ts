@@ -264,6 +264,7 @@ export function createProgram(options: ProgramOptions): Command {
     .description(
       "IP address management: usage per pool, block and node; consistency checks; releasing leaked addresses.",
     );
+  examples(ipam, ["margayctl ipam show --show-blocks", "margayctl ipam check -o report.json"]);
   examples(
     ipam
       .command("show")
@@ -321,6 +322,10 @@ export function createProgram(options: ProgramOptions): Command {
     .command("policy")
     .summary("explain verdicts, show reachability matrices (what-if with --with)")
     .description("Judge traffic with the live policy model, as the dataplane's rules do.");
+  examples(policy, [
+    "margayctl policy explain --from prod/web --to prod/db --port 5432/tcp",
+    "margayctl policy matrix -n prod",
+  ]);
   examples(
     policy
       .command("explain")
@@ -381,6 +386,10 @@ export function createProgram(options: ProgramOptions): Command {
     .command("datastore")
     .summary("export and import a whole datastore (migration)")
     .description("Move a whole datastore: export from one (memory or etcd), import into another, empty one.");
+  examples(datastore, [
+    "margayctl datastore export -o dump.yaml",
+    "margayctl --config etcd.cfg datastore import -f dump.yaml",
+  ]);
   examples(
     datastore
       .command("export")
@@ -411,6 +420,7 @@ export function createProgram(options: ProgramOptions): Command {
     .description(
       "Nodes and the status their agents report (readable from any machine with datastore access).",
     );
+  examples(node, ["margayctl node list", "margayctl node status node-1"]);
   examples(
     node
       .command("list")
