@@ -30,7 +30,7 @@ import { convertNamespace } from "@margay/policy";
 import { type BirdNeighbor, type BirdPeer, startBirdPeer } from "./bird-peer.js";
 import { ClusterLabError } from "./errors.js";
 import { type Probe, PROBE_PORTS, startProbe } from "./probe.js";
-import { exited, nsArgv, runCommand, terminate, type WaitForOptions, waitFor } from "./process.js";
+import { nsArgv, runCommand, terminate, type WaitForOptions, waitFor } from "./process.js";
 import { cleanStaleLabs, deleteNamespace, forgetLabOwner, recordLabOwner } from "./stale.js";
 
 /** Which underlay subnet a host sits on. */
@@ -377,6 +377,10 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
     runCommand(nsArgv(ns, argv), o);
   const sysctl = (ns: string, ...kv: string[]) => exec(ns, ["sysctl", "-q", "-w", ...kv]);
 
+  const forgetNs = (ns: string) => {
+    const i = namespaces.indexOf(ns);
+    if (i >= 0) namespaces.splice(i, 1);
+  };
   const addNs = async (role: string) => {
     const ns = nsName(role);
     await runCommand(["ip", "netns", "add", ns]);
@@ -758,7 +762,7 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
       probe = await probeIn(ns);
     } catch (e) {
       await deleteNamespace(ns);
-      namespaces.splice(namespaces.indexOf(ns), 1);
+      forgetNs(ns);
       throw e;
     }
     const pod: LabPod = { ...base, ips, ip: ips.find((a) => !a.includes(":")) ?? ips[0]!, probe };
@@ -774,7 +778,7 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
     await probes.get(pod.ns)?.close();
     probes.delete(pod.ns);
     await deleteNamespace(pod.ns);
-    namespaces.splice(namespaces.indexOf(pod.ns), 1);
+    forgetNs(pod.ns);
   };
 
   const addBirdPeer: ClusterLab["addBirdPeer"] = async (o) => {
@@ -811,7 +815,7 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
       await probes.get(ns)?.close();
       probes.delete(ns);
       await deleteNamespace(ns);
-      namespaces.splice(namespaces.indexOf(ns), 1);
+      forgetNs(ns);
     }
     for (const pod of gone) pods.delete(pod);
     hosts.splice(hosts.indexOf(host), 1);
@@ -959,5 +963,3 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
   }
   return lab;
 }
-
-export { exited };
