@@ -1,5 +1,6 @@
 import type { Logger } from "@margay/api";
 import type { DataplaneSnapshot } from "../driver.js";
+import { DataplaneErrorCode, isDataplaneError } from "../errors.js";
 import { bridgeJson, findLinkJson, ipJson } from "../kernel/iproute.js";
 import type { IpBatchSession } from "../kernel/ip-session.js";
 import type { NetnsHandle } from "../kernel/netns.js";
@@ -142,13 +143,55 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
       return noRoutesYet(e);
     }
     lastPlan = plan;
+    let deferred: ReadonlySet<string> = new Set();
     try {
-      await Promise.all([freeRun, applyRouteLines(runner, ns, gated.lines, { signal }, ipSession)]);
+      await Promise.all([
+        freeRun,
+        applyRouteLines(runner, ns, gated.lines, { signal }, ipSession).catch(async (e: unknown) => {
+          deferred = await deferMissingDevices(e, gatedKeys);
+        }),
+      ]);
     } finally {
       remember(keys);
+      // A deferred route is not in the kernel: the next full reconcile plans it again.
+      for (const dst of deferred) cache.delete(dst);
     }
     for (const w of plan.warnings) log.warn({ warning: w }, "route not programmable");
     return { plan, added: free.added + gated.added, removed: free.removed + gated.removed };
+
+    /**
+     * A workload's device route whose interface is gone (its veth was removed while the agent was down,
+     * or a runtime deleted the namespace without a DEL) is deferred, as Felix's route manager waits for
+     * an interface, instead of failing the batch: a batch that fails on it would be retried as it was
+     * and never land. Any other failure, or one with every device present, is rethrown.
+     */
+    async function deferMissingDevices(e: unknown, candidates: readonly string[]): Promise<Set<string>> {
+      if (!isDataplaneError(e, DataplaneErrorCode.CommandFailed) || signal?.aborted) throw e;
+      const links = await ipJson<{ ifname: string }>(runner, ns, ["link", "show"], { signal });
+      const present = new Set(links.map((l) => l.ifname));
+      const missing = new Set<string>();
+      const devices = new Set<string>();
+      for (const k of candidates) {
+        const dev = plan.routes.get(k)?.nextHops[0]?.dev;
+        if (dev !== undefined && !present.has(dev)) {
+          missing.add(k);
+          devices.add(dev);
+        }
+      }
+      if (missing.size === 0) throw e;
+      log.warn(
+        { routes: [...missing].slice(0, 20), devices: [...devices].slice(0, 20), count: missing.size },
+        "workload interface missing: its route waits until the interface exists",
+      );
+      const rest = diffRouteKeys(
+        current,
+        plan.routes,
+        candidates.filter((k) => !missing.has(k)),
+        spec,
+      );
+      await applyRouteLines(runner, ns, rest.lines, { signal }, ipSession);
+      return missing;
+    }
   }
 
   return {

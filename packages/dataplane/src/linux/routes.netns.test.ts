@@ -304,6 +304,36 @@ describe("Linux driver routes across three hosts", () => {
     expect(await has()).toBe(true);
   });
 
+  it("a workload route whose interface is gone is deferred: the rest of the batch lands, the route follows the interface", async () => {
+    // A veth removed while the agent was down (or a namespace deleted without a DEL): its endpoint's
+    // route cannot be installed. Failing the batch would retry it as it was, forever.
+    const ns = hosts[0]!.ns;
+    const gone = "mgy0000deadbeef";
+    const extra = "10.99.0.0/26";
+    const result = await drivers[0]!.apply([
+      { kind: "route-update", dst: "10.244.1.9/32", type: "local-workload", ifname: gone },
+      { kind: "route-update", dst: extra, type: "remote-block", nodes: ["host2"] },
+    ]);
+    expect(result.programmed).toBe(true);
+    const ours = async () =>
+      (
+        JSON.parse(await lab.exec(ns, ["ip", "-json", "route", "show", "proto", "80"])) as { dst: string }[]
+      ).map((r) => r.dst);
+    expect(await ours()).toContain(extra);
+    expect(await ours()).not.toContain("10.244.1.9");
+    // The interface appears: the next reconcile installs the deferred route.
+    await lab.exec(ns, ["ip", "link", "add", gone, "type", "veth", "peer", "name", "mgytmppeer"]);
+    await lab.exec(ns, ["ip", "link", "set", gone, "up"]);
+    await drivers[0]!.reconcile();
+    expect(await ours()).toContain("10.244.1.9");
+    await drivers[0]!.apply([
+      { kind: "route-remove", dst: "10.244.1.9/32" },
+      { kind: "route-remove", dst: extra },
+    ]);
+    await lab.exec(ns, ["ip", "link", "del", gone]);
+    expect(await ours()).not.toContain(extra);
+  });
+
   it("teardown removes what the driver owns and nothing else", async () => {
     const ns = hosts[2]!.ns;
     await drivers[2]!.close();
