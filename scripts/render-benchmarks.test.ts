@@ -150,3 +150,60 @@ describe("docs/benchmarks.md", () => {
     expect(page).toBe(scale ? withScaleSection(doc, renderScale(scale, "bench-results/scale.json")) : doc);
   });
 });
+
+describe("render: the margay-node section", () => {
+  const st = (median: number, p99: number) => ({ n: 50, min: median / 2, median, p99, max: p99 * 1.1 });
+  const agent = {
+    date: "2026-12-07T02:00:00.000Z",
+    loadAverageAtStart: [20, 21, 22],
+    loadAverageAtEnd: [23, 24, 25],
+    hosts: 3,
+    goals: { networkReadyP99Ms: 1_000, policyP99Ms: 500, rssMiB: 150 },
+    networkReady: {
+      pods: 50,
+      readyMs: st(900, 1_200),
+      addReplyMs: st(880, 1_190),
+      stepsMs: { ipam: st(50, 90), plumb: st(700, 1_000) },
+      afterReplyMs: st(-5, 10),
+      remoteRouteMs: st(0, 0),
+      remoteRoutePreinstalled: 50,
+    },
+    policy: { changes: 20, allHostsMs: st(250, 400), perHostMs: { host1: st(200, 390) } },
+    bgp: {
+      blocks: 20,
+      fromAddMs: st(150, 300),
+      fromReplyMs: st(-900, -100),
+      routeProtocols: { "80": 40 },
+      bgpPeerFromAddMs: st(400, 900),
+      birdPollMs: st(90, 120),
+    },
+    scale: {
+      endpoints: 10_000,
+      localEndpoints: 250,
+      policies: 1_000,
+      fictitiousNodes: 39,
+      inSyncSeconds: 12,
+      cpuSecondsToInSync: 9,
+      rssMiBSteady: 140,
+      hwmMiB: 160,
+      steadySeconds: 30,
+      cpuPercentSteady: 1.5,
+    },
+  };
+  const run = fixture();
+  run.packages.margay = { exitCode: 0, seconds: 1, results: { agent } };
+  const doc = render(run, "bench-results/benchmarks.json");
+
+  it("says met or not met from the numbers, against each goal", () => {
+    const line = (start: string) => doc.split("\n").find((l) => l.startsWith(start));
+    expect(line("| network-ready p99 < 1,000 ms on 3 hosts")).toContain("1,200 ms | **not met**");
+    expect(line("| policy change p99 < 500 ms")).toContain("400 ms | met");
+    expect(line("| agent RSS < 150 MiB")).toContain("160.0 MiB | **not met**");
+  });
+
+  it("states its own run's load and names the quoted peers as not measured", () => {
+    expect(doc).toContain("load average (1/5/15 min) 20.00 21.00 22.00");
+    expect(doc).toContain("not measured here: no comparison with them is made");
+    expect(doc).toContain("50 of 50 pods landed in a block allocated before");
+  });
+});
