@@ -175,7 +175,12 @@ async function main() {
     };
     await Promise.all(Array.from({ length: 10 }, worker));
     const podsWall = performance.now() - t100;
-    await Promise.all(podRt.map((x) => runtime.delNetworkList(margay, x)));
+    // DELs as the ADDs: 10 at a time (a kubelet's pod workers), not a hundred processes at once.
+    let nextDel = 0;
+    const delWorker = async () => {
+      while (nextDel < podRt.length) await runtime.delNetworkList(margay, podRt[nextDel++]!);
+    };
+    await Promise.all(Array.from({ length: 10 }, delWorker));
 
     const s = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, summarize(v)])) as Record<
       keyof typeof r,
