@@ -91,9 +91,14 @@ describe("cluster lab (no agent)", () => {
     const h4 = await lab.addHost({ startAgent: false });
     expect(h4.name).toBe("host4");
     expect((await lab.ping(lab.host("host1").ns, h4.ip)).received).toBe(1);
+    const namespacesBefore = await listNamespaces(`${lab.name}-`);
     await lab.removeHost(h4);
     expect(lab.hosts.map((h) => h.name)).toEqual(["host1", "host2", "host3"]);
     expect(await listNamespaces(h4.ns)).toEqual([]);
+    // Removing it again changes nothing (the lab still owns, and later deletes, every other namespace).
+    await lab.removeHost(h4);
+    expect(lab.hosts.map((h) => h.name)).toEqual(["host1", "host2", "host3"]);
+    expect(await listNamespaces(`${lab.name}-`)).toEqual(namespacesBefore.filter((n) => n !== h4.ns));
   });
 
   it("reports a missing host and a missing agent bundle as typed errors", async () => {
@@ -127,19 +132,23 @@ describe("stale lab cleaner", () => {
     const dead = spawn("true");
     const deadPid = await new Promise<number>((r) => dead.once("exit", () => r(dead.pid!)));
     const stale = "mglt-0dead0";
-    const live = "mglt-11ve11";
+    const live = "mglt-11ee11";
+    const orphan = "mglt-0afa00"; // no owner record at all
     await mkdir(LAB_OWNER_DIR, { recursive: true });
     await writeFile(join(LAB_OWNER_DIR, `${stale}.pid`), `${deadPid}\n`);
     await writeFile(join(LAB_OWNER_DIR, `${live}.pid`), `${process.pid}\n`);
     try {
       await runCommand(["ip", "netns", "add", `${stale}-sw`]);
       await runCommand(["ip", "netns", "add", `${live}-sw`]);
-      expect(await cleanStaleLabs("mglt")).toEqual([stale]);
+      await runCommand(["ip", "netns", "add", `${orphan}-h1`]);
+      expect((await cleanStaleLabs("mglt")).sort()).toEqual([orphan, stale].sort());
       expect(await listNamespaces(`${stale}-`)).toEqual([]);
+      expect(await listNamespaces(`${orphan}-`)).toEqual([]);
       expect(await listNamespaces(`${live}-`)).toEqual([`${live}-sw`]);
     } finally {
       await runCommand(["ip", "netns", "del", `${stale}-sw`]).catch(() => undefined);
       await runCommand(["ip", "netns", "del", `${live}-sw`]).catch(() => undefined);
+      await runCommand(["ip", "netns", "del", `${orphan}-h1`]).catch(() => undefined);
       await runCommand(["rm", "-f", join(LAB_OWNER_DIR, `${stale}.pid`), join(LAB_OWNER_DIR, `${live}.pid`)]);
     }
   });

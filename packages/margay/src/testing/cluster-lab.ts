@@ -818,7 +818,8 @@ export async function createClusterLab(options: ClusterLabOptions = {}): Promise
       forgetNs(ns);
     }
     for (const pod of gone) pods.delete(pod);
-    hosts.splice(hosts.indexOf(host), 1);
+    const i = hosts.indexOf(host);
+    if (i >= 0) hosts.splice(i, 1);
     if ((o.deleteNode ?? true) && etcdClientEndpoint !== undefined) {
       await datastore()
         .delete({ kind: "Node", name: host.name })

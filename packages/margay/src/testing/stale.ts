@@ -53,17 +53,26 @@ export async function deleteNamespace(ns: string): Promise<void> {
 
 /**
  * Deletes the namespaces (and kills the processes in them) of every lab named `<prefix>-*` whose owner
- * process is no longer running. Labs of live processes, even other test runs, are left alone. Returns the
- * names of the labs cleaned.
+ * process is no longer running, and those of a lab with no owner record at all (a lab records its owner
+ * before it makes its first namespace and forgets it after deleting its last, so such a namespace was
+ * left behind). Labs of live processes, even other test runs, are left alone. Returns the labs cleaned.
  */
 export async function cleanStaleLabs(prefix = "mgl"): Promise<string[]> {
   let files: string[];
   try {
     files = await readdir(LAB_OWNER_DIR);
   } catch {
-    return [];
+    files = [];
   }
   const cleaned: string[] = [];
+  const owned = new Set(files.filter((f) => f.endsWith(".pid")).map((f) => f.slice(0, -".pid".length)));
+  const labOf = new RegExp(`^(${prefix}-[0-9a-f]{6})-`);
+  for (const ns of await listNamespaces(`${prefix}-`)) {
+    const lab = labOf.exec(ns)?.[1];
+    if (lab === undefined || owned.has(lab)) continue;
+    await deleteNamespace(ns);
+    if (!cleaned.includes(lab)) cleaned.push(lab);
+  }
   for (const f of files) {
     if (!f.startsWith(`${prefix}-`) || !f.endsWith(".pid")) continue;
     const lab = f.slice(0, -".pid".length);
