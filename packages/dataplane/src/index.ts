@@ -102,7 +102,7 @@ export {
   renderRulesetDelta,
 } from "./nft/render.js";
 export { nftNames } from "./nft/names.js";
-export type { NftProgrammer } from "./nft/programmer.js";
+export type { NftProgrammer, NftProgrammerOptions } from "./nft/programmer.js";
 export { createNftProgrammer } from "./nft/programmer.js";
 export type { Envelope, FrameDecoder } from "./protocol/codec.js";
 export {

@@ -150,6 +150,7 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     await queue(async () => {
       closed = true;
       ipSession?.close();
+      policy.close();
     });
   };
 

@@ -34,6 +34,8 @@ export interface PolicySync {
   readonly unclaimedInterfaces: readonly string[];
   /** Finds workload-prefixed interfaces no accepted endpoint names (their traffic is dropped); logs new ones. */
   checkUnclaimed(signal: AbortSignal | undefined): Promise<void>;
+  /** Ends the long-lived `nft` process (the driver's close). */
+  close(): void;
 }
 
 /** What {@link createPolicySync} needs from the driver. */
@@ -45,11 +47,21 @@ export interface PolicySyncDeps {
   /** `false`: keep the accounting, leave the kernel's packet filter to someone else. */
   readonly enabled: boolean;
   readonly log: Logger;
+  /** Apply differences through one long-lived `nft -i` process (when the runner can keep one). Default `true`. */
+  readonly persistentNft?: boolean | undefined;
 }
 
 /** Creates the policy half of the Linux driver. */
-export function createPolicySync({ runner, ns, model, render, enabled, log }: PolicySyncDeps): PolicySync {
-  const nft = createNftProgrammer(runner, ns, render);
+export function createPolicySync({
+  runner,
+  ns,
+  model,
+  render,
+  enabled,
+  log,
+  persistentNft,
+}: PolicySyncDeps): PolicySync {
+  const nft = createNftProgrammer(runner, ns, render, { persistent: persistentNft });
   const renderCache = createNftRenderCache();
   // What the kernel accepted: the model's policy half lags behind it by the batches whose nftables
   // transaction was refused, so snapshots report the last good state rather than refused objects.
@@ -150,6 +162,9 @@ export function createPolicySync({ runner, ns, model, render, enabled, log }: Po
           log.warn({ ifname }, "workload interface has no endpoint; its traffic is dropped");
       }
       unclaimed = now;
+    },
+    close() {
+      nft.close();
     },
   };
 }

@@ -3,8 +3,13 @@ import type { KernelCallOptions } from "../kernel/iproute.js";
 import { type NetnsHandle, inNetns } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import { type NftRenderOptions, type NftRuleset, diffRuleset, renderFull } from "./render.js";
+import { createNftSession } from "./session.js";
 
-/** Applies rendered rulesets with `nft -f -`, one atomic transaction per call. */
+/**
+ * Applies rendered rulesets, one atomic transaction per call: a full replacement with `nft -f -`, a
+ * difference through a long-lived `nft -i` session when the runner can keep one (see `session.ts`), so a
+ * small change does not pay a process start and a cache fill over the whole table.
+ */
 export interface NftProgrammer {
   /** The last ruleset the kernel accepted (undefined before the first). */
   readonly current: NftRuleset | undefined;
@@ -21,15 +26,48 @@ export interface NftProgrammer {
   applyDelta(next: NftRuleset, text: string, options?: KernelCallOptions): Promise<{ bytes: number }>;
   /** Deletes the table (teardown). */
   remove(options?: KernelCallOptions): Promise<void>;
+  /** Ends the long-lived `nft` process, if any (a later call starts a new one). */
+  close(): void;
 }
+
+/** Options of {@link createNftProgrammer}. */
+export interface NftProgrammerOptions {
+  /** Apply differences through a long-lived `nft -i` process when the runner offers one. Default `true`. */
+  readonly persistent?: boolean | undefined;
+}
+
+/** Differences larger than this go through `nft -f` (one line of this size is what a session reads). */
+const SESSION_MAX_BYTES = 1 << 20;
 
 /** Creates an {@link NftProgrammer} for `ns`. */
 export function createNftProgrammer(
   runner: CommandRunner,
   ns: NetnsHandle,
   render: NftRenderOptions,
+  options: NftProgrammerOptions = {},
 ): NftProgrammer {
   let current: NftRuleset | undefined;
+  const session = (options.persistent ?? true) ? createNftSession(runner, ns, render.table) : undefined;
+  // Set when a session transaction ended without an answer (process died, aborted): the kernel may or
+  // may not hold it, so the next change replaces the whole table instead of trusting `current`.
+  let uncertain = false;
+  const runDelta = async (next: NftRuleset, text: string, options: KernelCallOptions) => {
+    if (uncertain) {
+      await run(renderFull(next, render), options);
+      uncertain = false;
+      return;
+    }
+    if (session === undefined || text.length > SESSION_MAX_BYTES) {
+      await run(text, options);
+      return;
+    }
+    try {
+      await session.run(text, options);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== DataplaneErrorCode.NftablesRejected) uncertain = true;
+      throw e;
+    }
+  };
   const run = async (text: string, options: KernelCallOptions) => {
     try {
       await runner.run(inNetns(ns, ["nft", "-f", "-"]), { stdin: text, signal: options.signal });
@@ -47,20 +85,30 @@ export function createNftProgrammer(
       return current;
     },
     async apply(next, full, options = {}) {
-      const text =
-        full || current === undefined ? renderFull(next, render) : diffRuleset(current, next, render);
-      if (text !== "") await run(text, options);
+      if (full || current === undefined || uncertain) {
+        const text = renderFull(next, render);
+        await run(text, options);
+        uncertain = false;
+        current = next;
+        return { bytes: text.length };
+      }
+      const text = diffRuleset(current, next, render);
+      if (text !== "") await runDelta(next, text, options);
       current = next;
       return { bytes: text.length };
     },
     async applyDelta(next, text, options = {}) {
-      if (text !== "") await run(text, options);
+      if (text !== "" || uncertain) await runDelta(next, text, options);
       current = next;
       return { bytes: text.length };
     },
     async remove(options = {}) {
       await run(`add table inet ${render.table}\ndelete table inet ${render.table}\n`, options);
       current = undefined;
+      uncertain = false;
+    },
+    close() {
+      session?.close();
     },
   };
 }

@@ -1,0 +1,173 @@
+import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
+import type { KernelCallOptions } from "../kernel/iproute.js";
+import { type NetnsHandle, inNetns, netnsLabel } from "../kernel/netns.js";
+import type { CommandRunner, RunningCommand } from "../kernel/runner.js";
+
+/**
+ * One long-lived `nft -i` process for a namespace. A one-shot `nft -f` pays a process start, a namespace
+ * entry and a cache fill that dumps the table from the kernel, all of which grow the cost of a
+ * one-endpoint change with the ruleset; a session keeps its process and its cache (nft refreshes the cache
+ * only when the kernel's ruleset generation moved), so a small transaction costs about the same at 3,000
+ * endpoints as at 100.
+ *
+ * Atomicity is nft's: each line `nft -i` reads is one netlink batch, committed or aborted as a whole, so a
+ * transaction is written as ONE line (its commands joined with `;`).
+ */
+export interface NftSession {
+  /**
+   * Runs `text` (newline-separated nft commands, none spanning lines) as one atomic transaction. Rejects
+   * with `nftables-rejected` and nft's message if nft refused it (nothing changed), with `command-failed`
+   * (retryable) if the process died, with `aborted` on abort. After the latter two the kernel may or may
+   * not hold the transaction: the caller must not assume either.
+   */
+  run(text: string, options?: KernelCallOptions): Promise<void>;
+  /** Ends the process. A later `run` starts a new one. */
+  close(): void;
+}
+
+/**
+ * The end-of-transaction marker: a line nft's parser rejects before it reads the kernel or changes
+ * anything. nft echoes the offending line on stderr, so seeing it tells that every line before it has been
+ * processed. Numbered, so a late report of an earlier transaction is never read as this one's.
+ */
+const MARKER = "@margay-nft-end-";
+const SYNTAX_ERROR = /^Error: syntax error, unexpected @/;
+const CARETS = /^\s*\^[\^~]*\s*$/;
+
+interface Pending {
+  readonly id: number;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/** Creates an {@link NftSession}; `undefined` if `runner` cannot keep a process (use `nft -f` then). */
+export function createNftSession(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  table: string,
+): NftSession | undefined {
+  if (runner.start === undefined) return undefined;
+  const start = runner.start.bind(runner);
+  const argv = inNetns(ns, ["nft", "-i"]);
+  let proc: RunningCommand | undefined;
+  let pending: Pending | undefined;
+  let next = 0;
+  let buffered = "";
+  let lines: string[] = [];
+  let afterMarker = false;
+  let tail: Promise<unknown> = Promise.resolve();
+
+  const died = (reason: string) => {
+    const p = pending;
+    pending = undefined;
+    p?.reject(
+      new DataplaneError(DataplaneErrorCode.CommandFailed, `nft session process ${reason}`, {
+        retryable: true,
+        details: { argv, netns: netnsLabel(ns), table },
+      }),
+    );
+  };
+
+  const onLine = (line: string) => {
+    // The caret line under the previous marker's echo belongs to that marker.
+    if (afterMarker) {
+      afterMarker = false;
+      if (CARETS.test(line)) return;
+    }
+    if (!line.startsWith(MARKER)) {
+      lines.push(line);
+      return;
+    }
+    afterMarker = true;
+    const id = Number(line.slice(MARKER.length));
+    // The marker's own "syntax error" line comes just before its echo.
+    const last = lines.at(-1);
+    if (last !== undefined && SYNTAX_ERROR.test(last)) lines.pop();
+    const output = lines;
+    lines = [];
+    const p = pending;
+    if (p === undefined || p.id !== id) return;
+    pending = undefined;
+    if (output.some((l) => l.startsWith("Error:"))) {
+      const stderr = output.join("\n");
+      p.reject(
+        new DataplaneError(DataplaneErrorCode.NftablesRejected, "nftables rejected the transaction", {
+          details: { table, stderr: stderr.slice(0, 4000) },
+        }),
+      );
+    } else p.resolve();
+  };
+
+  const ensure = (): RunningCommand => {
+    if (proc !== undefined) return proc;
+    const child = start(argv);
+    proc = child;
+    buffered = "";
+    lines = [];
+    afterMarker = false;
+    child.onStderr((chunk) => {
+      if (proc !== child) return;
+      buffered += chunk;
+      let i = buffered.indexOf("\n");
+      while (i >= 0) {
+        onLine(buffered.slice(0, i));
+        buffered = buffered.slice(i + 1);
+        i = buffered.indexOf("\n");
+      }
+    });
+    child.onExit((code) => {
+      if (proc === child) proc = undefined;
+      died(`exited (${code})`);
+    });
+    return child;
+  };
+
+  const runOne = (line: string, options: KernelCallOptions) =>
+    new Promise<void>((resolve, reject) => {
+      throwIfAborted(options.signal);
+      const child = ensure();
+      const id = next++;
+      const onAbort = () => {
+        const p = pending;
+        pending = undefined;
+        if (proc === child) proc = undefined;
+        child.kill();
+        p?.reject(new DataplaneError(DataplaneErrorCode.Aborted, "command aborted", { details: { argv } }));
+      };
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      child.hold(true);
+      const done = () => {
+        child.hold(false);
+        options.signal?.removeEventListener("abort", onAbort);
+      };
+      pending = {
+        id,
+        resolve: () => {
+          done();
+          resolve();
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      };
+      child.write(`${line}\n${MARKER}${id}\n`);
+    });
+
+  return {
+    run(text, options = {}) {
+      const commands = text.split("\n").filter((l) => l.trim() !== "");
+      if (commands.length === 0) return Promise.resolve();
+      // One line, one netlink batch: the transaction is atomic as with `nft -f`.
+      const run = tail.then(() => runOne(commands.join(" ; "), options));
+      tail = run.catch(() => undefined);
+      return run;
+    },
+    close() {
+      const child = proc;
+      proc = undefined;
+      child?.kill();
+      died("closed");
+    },
+  };
+}
