@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job for now: set up, build, and run the runnable examples under examples/.
+# `npm run demo`: set up, build, then bring up a 3-host Margay cluster in network namespaces and show
+# BGP, IPAM blocks, pods added through the CNI plugin and zero-trust policy measured with real packets
+# (packages/margay/src/demo). `npm run demo -- --keep` leaves the cluster up; `npm run demo -- down`
+# removes it. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-npx lerna run build --loglevel warn
-for ex in examples/*.ts; do
-  echo "==> $ex"
-  npx tsx "$ex"
-done
+if [ "${1:-}" != "down" ]; then
+  bash scripts/setup.sh
+  echo "demo: building"
+  npx lerna run build --loglevel warn
+fi
+exec npx tsx packages/margay/src/demo/main.ts "$@"

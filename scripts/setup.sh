@@ -19,6 +19,7 @@ check ping iputils-ping
 check pgrep procps
 check containerd containerd
 check busybox busybox-static
+check chromium chromium
 [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
