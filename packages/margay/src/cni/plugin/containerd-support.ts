@@ -9,7 +9,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { runCommand } from "../../testing/process.js";
 
@@ -91,9 +92,22 @@ const r = spawnSync(cmd[0], cmd.slice(1), { stdio: "inherit" });
 process.exit(r.status === null ? 1 : r.status);
 `;
 
+const SHIM_SOCKETS = "/run/containerd/s";
+
+/** True when something listens on the unix socket `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once("connect", () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once("error", () => resolve(false));
+  });
+}
+
 /** PIDs of the containerd shims serving `socket` (their command line names it). */
 async function shimPids(socket: string): Promise<number[]> {
-  const { readdir } = await import("node:fs/promises");
   const out: number[] = [];
   for (const name of await readdir("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -134,6 +148,7 @@ export async function startContainerd(ns: string, dir: string): Promise<TestCont
   const binDir = join(overlay, "opt-up/cni/bin");
   await mkdir(confDir, { recursive: true });
   await mkdir(binDir, { recursive: true });
+  const shimSocketsBefore = new Set(await readdir(SHIM_SOCKETS).catch(() => [] as string[]));
   const config = join(dir, "config.toml");
   await writeFile(
     config,
@@ -246,6 +261,13 @@ export async function startContainerd(ns: string, dir: string): Promise<TestCont
         } catch {
           // already gone
         }
+      }
+      // containerd 1.6 puts shim sockets in /run/containerd/s whatever its state directory: remove the
+      // ones that appeared while it ran and no longer answer (dead shims of this test).
+      for (const name of await readdir(SHIM_SOCKETS).catch(() => [] as string[])) {
+        if (shimSocketsBefore.has(name)) continue;
+        const path = join(SHIM_SOCKETS, name);
+        if (!(await answers(path))) await rm(path, { force: true });
       }
       await runCommand(["umount", "-R", join(state)]).catch(() => "");
       await runCommand(["umount", "-R", join(root)]).catch(() => "");

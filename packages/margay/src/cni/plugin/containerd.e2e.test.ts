@@ -120,21 +120,9 @@ describe("containerd (Debian) runs ten containers on two lab hosts through marga
       const tasks = await ctr(host, ["task", "ls"]);
       const pid = Number(new RegExp(`^${id}\\s+(\\d+)\\s+RUNNING`, "m").exec(tasks)?.[1]);
       expect(pid, tasks).toBeGreaterThan(0);
-      // The container's own view (busybox inside the image), not the host's tools.
-      const addr = await ctr(host, [
-        "task",
-        "exec",
-        "--exec-id",
-        `ip-${id}`,
-        id,
-        "/bin/ip",
-        "-4",
-        "-o",
-        "addr",
-        "show",
-        "dev",
-        "eth0",
-      ]);
+      // The container's network namespace as the kernel holds it (`ctr task exec` output can be lost
+      // when the exec'd process exits fast on a loaded machine; the exit status is not).
+      const addr = await inNetns(pid, ["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
       const ip = /inet (\d+\.\d+\.\d+\.\d+)\/32/.exec(addr)?.[1];
       expect(ip, addr).toBeDefined();
       containers.push({ id, host, pid, ip: ip!, addedAt });
@@ -161,21 +149,8 @@ describe("containerd (Debian) runs ten containers on two lab hosts through marga
       }),
     );
     expect(failed).toEqual([]);
-    // And from inside a container with its own busybox ping.
-    const out = await ctr(a.host, [
-      "task",
-      "exec",
-      "--exec-id",
-      "ping-1",
-      a.id,
-      "/bin/ping",
-      "-c",
-      "1",
-      "-W",
-      "2",
-      b.ip,
-    ]);
-    expect(out).toMatch(/1 packets received/);
+    // And from inside a container with its own busybox ping (exit status 0: a reply came back).
+    await ctr(a.host, ["task", "exec", "--exec-id", "ping-1", a.id, "/bin/ping", "-c", "1", "-W", "2", b.ip]);
   });
 
   it("killed detached tasks skip DEL (addresses stay); the node-scoped GC frees them and keeps the live ones", async () => {
