@@ -146,12 +146,9 @@ async function clusterPhases(agentBinary: string, made: string[]) {
     for (const h of lab.hosts) lab.startAgent(h);
     for (const h of lab.hosts) await lab.waitReady(h, { timeoutMs: 180_000 });
     const [h1, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
-    for (const h of [h2, h3]) monitors.push(startRouteMonitor(h.ns));
+    for (const h of [h1, h2, h3]) monitors.push(startRouteMonitor(h.ns));
     await Promise.all(monitors.map((m) => m.ready));
-    const [mon2, mon3] = monitors as [
-      ReturnType<typeof startRouteMonitor>,
-      ReturnType<typeof startRouteMonitor>,
-    ];
+    const mon2 = monitors[1]!;
 
     // The prober (also the policy phase's client) on host2; a warm-up pod claims host1's block.
     const prober = await lab.addPod(h2, { name: "prober", labels: { role: "client" }, pools: ["ready"] });
@@ -164,9 +161,11 @@ async function clusterPhases(agentBinary: string, made: string[]) {
         intervalMs: 500,
       },
     );
-    const client = createWorkloadClient(h1.socket, { timeoutMs: 60_000 });
-    const add = (ns: string, name: string, pools: string[]) =>
-      client.add({
+    const clients = new Map(
+      [h1, h2, h3].map((h) => [h, createWorkloadClient(h.socket, { timeoutMs: 60_000 })]),
+    );
+    const add = (ns: string, name: string, pools: string[], host: LabHost = h1) =>
+      clients.get(host)!.add({
         containerId: `${ns}-c`,
         ifName: "eth0",
         namespace: "default",
@@ -289,21 +288,75 @@ async function clusterPhases(agentBinary: string, made: string[]) {
     );
 
     // ---- 3. BGP convergence of new blocks
-    log(`bgp: ${SIZES.bgpBlocks} new /31 blocks on host1, routes awaited on host2 and host3`);
+    log(`bgp: ${SIZES.bgpBlocks} new /31 blocks, owners in turn, routes awaited on the other hosts`);
+    // A BIRD top-of-rack peer of every host: when it holds the owner's path for the new block, its
+    // speaker has exported it over BGP (the hosts' own routes to it come from the datastore first).
+    const tor = await lab.addBirdPeer({ asNumber: 64513 });
+    await ds.create({
+      apiVersion: API_VERSION,
+      kind: "BGPPeer",
+      metadata: { name: "tor" },
+      spec: { peerIP: tor.address, asNumber: 64513 },
+    } as StoredObject);
+    await waitFor(
+      "BIRD's sessions to every host Established",
+      async () => Object.values(await tor.sessions()).every((st) => st === "Established"),
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    const bgpPeerFromAdd: number[] = [];
+    const birdPollMs: number[] = [];
     const bgpFromAdd: number[] = [];
     const bgpFromReply: number[] = [];
     const protos: Record<string, number> = {};
     for (let i = 0; bgpFromAdd.length < SIZES.bgpBlocks && i < SIZES.bgpBlocks * 4; i++) {
       const ns = await podNamespace(lab, made, `b${i}`);
+      // Owners take turns (IPAM caps blocks per host at 20, as Calico's maxBlocksPerHost).
+      const owner = [h1, h2, h3][i % 3]!;
+      const others = monitors.filter((_, k) => k !== i % 3);
+      // BIRD is polled from the add's start on (host1's prefixes at each poll's end), beside the add.
+      const snapshots: { t: number; prefixes: string[] }[] = [];
+      let stop = false;
       const t0 = Date.now();
-      const reply = await add(ns, `fresh-${i}`, ["fresh"]);
+      const poller = (async () => {
+        while (!stop && Date.now() - t0 < 60_000) {
+          const tPoll = Date.now();
+          const paths = await tor.paths();
+          birdPollMs.push(Date.now() - tPoll);
+          snapshots.push({
+            t: Date.now(),
+            prefixes: paths.filter((r) => r.protocol === owner.name).map((r) => r.prefix),
+          });
+        }
+      })();
+      const reply = await add(ns, `fresh-${i}`, ["fresh"], owner).catch(async (e) => {
+        stop = true;
+        await poller;
+        throw e;
+      });
       const tReply = Date.now();
       const ip = reply.ips[0]!.address.split("/")[0]!;
       // The second address of a /31 lands in a block announced before: not a new block.
-      if ([mon2, mon3].some((m) => m.events.some((e) => e.ts < t0 && covers(e.dst, ip)))) continue;
-      const seen = await Promise.all([mon2, mon3].map((m) => m.covering(ip, t0 - 1, 60_000)));
+      if (others.some((m) => m.events.some((e) => e.ts < t0 && covers(e.dst, ip)))) {
+        stop = true;
+        await poller;
+        continue;
+      }
+      const seen = await Promise.all(others.map((m) => m.covering(ip, t0 - 1, 60_000)));
       if (seen.some((s) => s === undefined))
-        throw new Error(`no route to the new block of ${ip} on every host`);
+        throw new Error(`no route to the new block of ${ip} on every other host`);
+      await waitFor(
+        "BIRD to learn the new block",
+        () => snapshots.some((x) => x.prefixes.some((p) => covers(p, ip))),
+        {
+          timeoutMs: 60_000,
+          intervalMs: 20,
+        },
+      ).finally(() => {
+        stop = true;
+      });
+      await poller;
+      const tBird = snapshots.find((x) => x.prefixes.some((p) => covers(p, ip)))!.t;
+      bgpPeerFromAdd.push(tBird - t0);
       const last = Math.max(...seen.map((s) => s!.ts));
       bgpFromAdd.push(last - t0);
       bgpFromReply.push(last - tReply);
@@ -333,6 +386,8 @@ async function clusterPhases(agentBinary: string, made: string[]) {
         fromAddMs: stats(bgpFromAdd),
         fromReplyMs: stats(bgpFromReply),
         routeProtocols: protos,
+        bgpPeerFromAddMs: stats(bgpPeerFromAdd),
+        birdPollMs: stats(birdPollMs),
       },
     };
   } catch (e) {
@@ -509,6 +564,8 @@ function printTable(r: Awaited<ReturnType<typeof clusterPhases>>, s: Awaited<Ret
     ...Object.entries(r.policy.perHostMs).map(([h, st]) => row(`  ${h}`, st)),
     row("new block → route on both other hosts (add)", r.bgp.fromAddMs),
     row("  same, from the add reply", r.bgp.fromReplyMs),
+    row("new block → BIRD holds the owner's path (add)", r.bgp.bgpPeerFromAddMs),
+    row("  one birdc poll (resolution)", r.bgp.birdPollMs),
   ];
   console.log(lines.join("\n"));
   console.log(
