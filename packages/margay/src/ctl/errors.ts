@@ -47,6 +47,8 @@ export const CtlErrorCode = {
   Io: "io",
   /** Part of a batch was written. */
   Partial: "partial",
+  /** The host's dataplane could not be read (nft or ip failed, or lacks what the command needs). */
+  Dataplane: "dataplane",
 } as const;
 /** Union of {@link CtlErrorCode} values. */
 export type CtlErrorCode = (typeof CtlErrorCode)[keyof typeof CtlErrorCode];
@@ -61,6 +63,7 @@ const EXIT: Record<CtlErrorCode, ExitCode> = {
   datastore: ExitCode.Error,
   io: ExitCode.Error,
   partial: ExitCode.Partial,
+  dataplane: ExitCode.Error,
 };
 
 /** A failure margayctl reports: one line on stderr and an exit code. */

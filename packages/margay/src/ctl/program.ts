@@ -11,6 +11,7 @@ import { convert } from "./commands/convert.js";
 import { datastoreExport, datastoreImport } from "./commands/datastore.js";
 import { version } from "./commands/version.js";
 import { policyExplain, policyMatrix } from "./commands/policy.js";
+import { nodeDiags } from "./commands/diags.js";
 import { nodeList, nodeStatus } from "./commands/node.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
 import { CtlError, CtlErrorCode } from "./errors.js";
@@ -440,6 +441,32 @@ export function createProgram(options: ProgramOptions): Command {
       .option("-o, --output <format>", "text (default) | yaml | json")
       .action(run(async (ctx, cmd, name) => nodeStatus(ctx, name as string | undefined, cmd.opts()))),
     ["margayctl node status node-1"],
+  );
+  examples(
+    node
+      .command("diags")
+      .description(
+        "Collect a redacted tarball for support: the agent's logs (journal unit or --log-file), its resolved\n" +
+          "configuration (margay-node config), the node's NodeStatus, routes (ip -j route) and the inet margay\n" +
+          "nftables table. Passwords, tokens, private keys and the contents of the etcd password and key files\n" +
+          "are replaced by [REDACTED]. A source that cannot be read is listed in errors.txt; the rest is kept.\n" +
+          "Run as root on the node; NODE (for NodeStatus) defaults to this host's name.",
+      )
+      .argument("[node]", "node name (default: this host's name)")
+      .option("-o, --output <file>", "archive to write, .tar.gz (default: margay-diags-NODE-TIME.tar.gz)")
+      .option("--log-file <path>", "read the agent's log from this file instead of the journal")
+      .option("--journal-unit <unit>", "systemd unit of the agent (default: margay-node)")
+      .option(
+        "--agent-bin <path>",
+        "margay-node binary for 'margay-node config' (default: margay-node on PATH)",
+      )
+      .option("--netns <name>", "read routes and nftables inside this network namespace (ip netns)")
+      .option("--force", "overwrite the archive if it exists")
+      .action(run(async (ctx, cmd, name) => nodeDiags(ctx, name as string | undefined, cmd.opts()))),
+    [
+      "sudo margayctl node diags -o /tmp/diags.tar.gz",
+      "sudo margayctl node diags node-1 --log-file /var/log/margay/node.log --netns lab-node-1",
+    ],
   );
   examples(
     program
