@@ -70,8 +70,13 @@ export class PolicyResolver {
   /** Every local endpoint a selector matches must be recomputed. */
   markSelected(selectorId: string): void {
     const { index, localEndpoints } = this.#ctx;
-    for (const item of index.itemsMatching(selectorId)) {
-      if (localEndpoints.has(item)) this.#dirty.add(item);
+    const matching = index.itemsMatching(selectorId);
+    // Walk the smaller side: with every endpoint known cluster-wide, a selector matches many more remote
+    // endpoints than there are local ones, and walking its matches made each policy change cost O(cluster).
+    if (localEndpoints.size < matching.size) {
+      for (const item of localEndpoints) if (matching.has(item)) this.#dirty.add(item);
+    } else {
+      for (const item of matching) if (localEndpoints.has(item)) this.#dirty.add(item);
     }
   }
 

@@ -148,3 +148,30 @@ describe("LabelIndex", () => {
     expect([...index.itemsMatching(sel.id)]).toEqual([]);
   });
 });
+
+describe("LabelIndex.addSelector work", () => {
+  it("skips candidates that lack another value the selector requires, without evaluating it", () => {
+    const index = new LabelIndex(() => undefined);
+    // The selector's two labels are equally common; no item carries both values.
+    for (let i = 0; i < 100; i++) index.setItem(`a-${i}`, { app: "x", ns: "A" }, []);
+    for (let i = 0; i < 100; i++) index.setItem(`b-${i}`, { app: "y", ns: "B" }, []);
+    index.setItem("hit", { app: "x", ns: "B" }, []);
+    const real = parseSelector("app == 'x' && ns == 'B'");
+    let evaluated = 0;
+    const counting: Selector = {
+      source: real.source,
+      ast: real.ast,
+      canonical: real.canonical,
+      id: real.id,
+      labelRestrictions: () => real.labelRestrictions(),
+      toString: () => real.toString(),
+      matches: (labels) => {
+        evaluated++;
+        return real.matches(labels);
+      },
+    };
+    index.addSelector("s", counting);
+    expect([...index.itemsMatching("s")]).toEqual(["hit"]);
+    expect(evaluated).toBe(1);
+  });
+});
