@@ -47,6 +47,7 @@ export type {
   RoutePlan,
   RoutePlanOptions,
   RouteState,
+  UnderlayPath,
   VtepFdb,
   VtepNeighbor,
   VxlanDeviceSpec,

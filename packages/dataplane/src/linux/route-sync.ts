@@ -1,6 +1,6 @@
 import type { Logger } from "@margay/api";
 import type { DataplaneSnapshot } from "../driver.js";
-import { DataplaneErrorCode, isDataplaneError } from "../errors.js";
+import { DataplaneError, DataplaneErrorCode, isDataplaneError } from "../errors.js";
 import { bridgeJson, findLinkJson, ipJson } from "../kernel/iproute.js";
 import type { IpBatchSession } from "../kernel/ip-session.js";
 import type { NetnsHandle } from "../kernel/netns.js";
@@ -14,13 +14,22 @@ import {
   listOwnedRoutes,
   readOwnedState,
 } from "../routes/kernel-routes.js";
-import type { ProgrammedRoute, RoutePlan, RoutePlanOptions } from "../routes/plan.js";
+import {
+  type ProgrammedRoute,
+  type RoutePlan,
+  type RoutePlanOptions,
+  type UnderlayPath,
+  flatNextHopAddresses,
+} from "../routes/plan.js";
+import { resolveUnderlay } from "../routes/underlay.js";
 import { ensureVxlan, probeIpip, removeVxlan } from "../routes/vxlan.js";
 
 /** The route half of the Linux driver: the model's route plan in the kernel (routes, VXLAN device). */
 export interface RouteSync {
   /** Result of the IPIP probe (made when a pool first asks for IPIP; undefined before). */
   readonly ipip: { readonly supported: boolean; readonly reason: string } | undefined;
+  /** Routes of the last plan not programmed because their flat next hop is unreachable: dst → why. */
+  readonly unresolved: ReadonlyMap<string, string>;
   /** Starts reading our routes and whether the VXLAN device exists (so it can overlap other work). */
   readOwned(signal: AbortSignal | undefined): Promise<OwnedState>;
   /**
@@ -61,6 +70,11 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
   let cache = new Map<string, ProgrammedRoute>();
   let vxlanKey: string | undefined;
   let lastPlan: RoutePlan | undefined;
+  /** How the kernel reaches each flat next hop (`ip route get`); refreshed at every full reconcile. */
+  let underlay = new Map<string, UnderlayPath>();
+  /** A batch's route lines failed: the cache may not match the kernel, so the next batch re-reads it. */
+  let stale = false;
+  let unresolved: ReadonlyMap<string, string> = new Map();
 
   async function programVxlan(
     plan: RoutePlan,
@@ -80,7 +94,7 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
     readOwnedState(runner, ns, spec, base.vxlanDevice, { signal });
 
   async function program(
-    full: boolean,
+    fullAsked: boolean,
     signal: AbortSignal | undefined,
     dirty: ReadonlySet<string> | "all" = "all",
     policyFirst?: Promise<void>,
@@ -91,8 +105,21 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
       ipip = await probeIpip(runner, ns, { signal });
       if (!ipip.supported) log.info({ reason: ipip.reason }, "ipip unavailable");
     }
-    const planOptions = { ...base, ipipSupported: ipip?.supported ?? false };
-    const dirtyKeys = !full && dirty !== "all" && lastPlan !== undefined ? dirty : undefined;
+    // After a failed batch the cache may hold routes the kernel refused: read the kernel instead, so the
+    // retry issues the refused lines again rather than finding nothing to do and reporting success.
+    const full = fullAsked || stale;
+    const dirtyKeys0 = !full && dirty !== "all" && lastPlan !== undefined ? dirty : undefined;
+    // Flat next hops are resolved through the kernel's own route to them (BIRD's `gateway recursive`):
+    // all of them again at a full reconcile (the underlay may have changed), new ones otherwise.
+    const wanted = flatNextHopAddresses(model.routes, { ...base, ipipSupported: false }, dirtyKeys0);
+    const ask = full ? [...wanted] : [...wanted].filter((a) => !underlay.has(a));
+    if (ask.length > 0) {
+      const answers = await resolveUnderlay(runner, ns, ask, { signal });
+      if (full) underlay = answers;
+      else for (const [a, p] of answers) underlay.set(a, p);
+    } else if (full) underlay = new Map();
+    const planOptions = { ...base, ipipSupported: ipip?.supported ?? false, underlay };
+    const dirtyKeys = dirtyKeys0;
     const incremental = dirtyKeys !== undefined;
     const plan =
       dirtyKeys !== undefined && lastPlan !== undefined
@@ -123,8 +150,8 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
     for (const k of keys) (isWorkloadRoute(plan.routes.get(k)) ? gatedKeys : freeKeys).push(k);
     const free = diffRouteKeys(current, plan.routes, freeKeys, spec);
     const gated = diffRouteKeys(current, plan.routes, gatedKeys, spec);
-    // Even when some lines fail the kernel moved; the cache holds the intent and the next full reconcile
-    // (which re-reads the kernel) repairs whatever did not land.
+    // Even when some lines fail the kernel moved; the cache holds the intent, and `stale` makes the next
+    // batch re-read the kernel (so what did not land is issued again, and fails again, visibly).
     const remember = (ks: Iterable<string>) => {
       for (const dst of ks) {
         const r = plan.routes.get(dst);
@@ -132,8 +159,16 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
         else cache.set(dst, r);
       }
     };
-    if (full) cache = new Map(current);
-    const freeRun = applyRouteLines(runner, ns, free.lines, { signal }, ipSession);
+    if (full) {
+      cache = new Map(current);
+      stale = false;
+    }
+    const apply = (lines: readonly string[]) =>
+      applyRouteLines(runner, ns, lines, { signal }, ipSession).catch((e: unknown) => {
+        stale = true;
+        throw explainRejectedRoutes(e, lines);
+      });
+    const freeRun = apply(free.lines);
     freeRun.catch(() => undefined);
     try {
       await policyFirst;
@@ -147,16 +182,22 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
     try {
       await Promise.all([
         freeRun,
-        applyRouteLines(runner, ns, gated.lines, { signal }, ipSession).catch(async (e: unknown) => {
+        apply(gated.lines).catch(async (e: unknown) => {
           deferred = await deferMissingDevices(e, gatedKeys);
         }),
       ]);
+      // Only the deferred routes failed (the rest was applied again without them): the cache is right.
+      stale = false;
+    } catch (e) {
+      lastPlan = undefined;
+      throw e;
     } finally {
       remember(keys);
       // A deferred route is not in the kernel: the next full reconcile plans it again.
       for (const dst of deferred) cache.delete(dst);
     }
     for (const w of plan.warnings) log.warn({ warning: w }, "route not programmable");
+    unresolved = plan.unresolved ?? new Map();
     return { plan, added: free.added + gated.added, removed: free.removed + gated.removed };
 
     /**
@@ -189,7 +230,7 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
         candidates.filter((k) => !missing.has(k)),
         spec,
       );
-      await applyRouteLines(runner, ns, rest.lines, { signal }, ipSession);
+      await apply(rest.lines);
       return missing;
     }
   }
@@ -197,6 +238,9 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
   return {
     get ipip() {
       return ipip;
+    },
+    get unresolved() {
+      return unresolved;
     },
     readOwned,
     program,
@@ -208,6 +252,43 @@ export function createRouteSync({ runner, ns, model, spec, base, ipSession, log 
       return { routes, vteps };
     },
   };
+}
+
+const FAILED_LINE = /^Command failed -:(\d+)$/;
+
+/**
+ * Names the routes the kernel refused and its words for each (`ip` reports them as `Command failed -:N`
+ * after the error): the health reason an operator reads must say which route and why, not only "ip batch
+ * failed". Keeps the code (`command-failed`) so callers still classify it.
+ */
+export function explainRejectedRoutes(e: unknown, lines: readonly string[]): unknown {
+  if (!isDataplaneError(e, DataplaneErrorCode.CommandFailed)) return e;
+  let failed = (e.details.failed as { line: string; error: string }[] | undefined) ?? [];
+  const stderr = e.details.stderr;
+  if (failed.length === 0 && typeof stderr === "string") {
+    // A one-shot `ip -force -batch`: the line numbers are the batch's own.
+    let error: string[] = [];
+    for (const raw of stderr.split("\n")) {
+      const text = raw.trim();
+      const m = FAILED_LINE.exec(text);
+      if (m === null) {
+        if (text !== "") error.push(text);
+        continue;
+      }
+      failed.push({ line: lines[Number(m[1]) - 1] ?? "", error: error.join(" | ") });
+      error = [];
+    }
+  }
+  failed = failed.filter((f) => f.line !== "");
+  if (failed.length === 0) return e;
+  const first = failed[0]!;
+  const words = first.error.replace(/^(RTNETLINK answers|Error): /, "");
+  const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : "";
+  return new DataplaneError(
+    DataplaneErrorCode.CommandFailed,
+    `kernel rejected "${first.line}": ${words}${more}`,
+    { retryable: true, cause: e, details: { failed: failed.slice(0, 50) } },
+  );
 }
 
 /** A device route (no gateway): how a local workload is reached. Those wait for the workload's chains. */

@@ -78,6 +78,8 @@ export interface RoutePlan {
   readonly fdb: readonly VtepFdb[];
   /** Why some routes or next hops could not be resolved (missing host, VTEP, unsupported mode). */
   readonly warnings: readonly string[];
+  /** Flat next hops with no route to them: route dst → why (a subset of what `warnings` says). */
+  readonly unresolved?: ReadonlyMap<string, string> | undefined;
 }
 
 /** Settings of the planner. */
@@ -96,7 +98,22 @@ export interface RoutePlanOptions {
   readonly ipipDevice: string;
   /** Whether the kernel can do IPIP; if not, IPIP next hops are dropped with a warning. */
   readonly ipipSupported: boolean;
+  /**
+   * How the host reaches each flat (unencapsulated) next hop, as the kernel's `ip route get` says. A
+   * node behind a router is not a valid gateway itself: its routes go via that router, as BIRD's
+   * `gateway recursive` installs iBGP routes. An address absent from the map is programmed as given.
+   */
+  readonly underlay?: ReadonlyMap<string, UnderlayPath> | undefined;
 }
+
+/** How the host reaches a flat next hop (the answer of `ip route get <address>`). */
+export type UnderlayPath =
+  /** On a connected subnet: the address is itself the gateway. */
+  | { readonly kind: "connected" }
+  /** Behind a router: routes to it go via `via`. */
+  | { readonly kind: "gateway"; readonly via: string }
+  /** No route to it: routes through it cannot be programmed. */
+  | { readonly kind: "unresolved"; readonly reason: string };
 
 /** The route-side model: the last value of every keyed update. Mutated only by {@link applyRouteSideUpdate}. */
 export interface RouteState {
@@ -309,19 +326,22 @@ export function planRoutes(
     // route map is taken over (not copied: 10k entries per batch would dominate a one-endpoint change).
     const routes = incremental.prev.routes as Map<string, ProgrammedRoute>;
     const warnings: string[] = [];
+    const unresolved = new Map(incremental.prev.unresolved ?? []);
     for (const dst of incremental.dsts) {
       routes.delete(dst);
+      unresolved.delete(dst);
       const r = state.routes.get(dst);
       if (r === undefined) continue;
-      const planned = planOne(state, options, r, warnings);
+      const planned = planOne(state, options, r, warnings, unresolved);
       if (planned !== undefined) routes.set(dst, planned);
     }
-    return { ...incremental.prev, routes, warnings };
+    return { ...incremental.prev, routes, warnings, unresolved };
   }
   const warnings: string[] = [];
+  const unresolved = new Map<string, string>();
   const routes = new Map<string, ProgrammedRoute>();
   for (const r of state.routes.values()) {
-    const planned = planOne(state, options, r, warnings);
+    const planned = planOne(state, options, r, warnings, unresolved);
     if (planned !== undefined) routes.set(r.dst, planned);
   }
   const own = state.vteps.get(options.nodeName);
@@ -346,7 +366,35 @@ export function planRoutes(
       fdb.push({ mac: v.mac, dst: v.underlayAddress });
     }
   }
-  return { routes, vxlan, neighbors, fdb, warnings };
+  return { routes, vxlan, neighbors, fdb, warnings, unresolved };
+}
+
+/**
+ * The flat next-hop addresses the routes `dsts` (default: all) would be programmed through, before
+ * underlay resolution: what a driver asks the kernel about (`ip route get`) to fill
+ * {@link RoutePlanOptions.underlay}.
+ */
+export function flatNextHopAddresses(
+  state: RouteState,
+  options: RoutePlanOptions,
+  dsts?: Iterable<string>,
+): Set<string> {
+  const out = new Set<string>();
+  const ignored: string[] = [];
+  const visit = (r: RouteUpdate | undefined) => {
+    if (r === undefined || r.type !== "remote-block") return;
+    const dst = cidrOrThrow(r.dst);
+    const hops =
+      r.nextHops !== undefined && r.nextHops.length > 0
+        ? r.nextHops
+        : nodeHops(state, options, r, dst, ignored);
+    for (const h of hops) {
+      if (h.encapsulation === "none" && ipVersion(h.via) === dst.version) out.add(h.via);
+    }
+  };
+  if (dsts === undefined) for (const r of state.routes.values()) visit(r);
+  else for (const d of dsts) visit(state.routes.get(d));
+  return out;
 }
 
 function planOne(
@@ -354,6 +402,7 @@ function planOne(
   options: RoutePlanOptions,
   r: RouteUpdate,
   warnings: string[],
+  unresolved: Map<string, string>,
 ): ProgrammedRoute | undefined {
   if (r.type === "local-block") {
     return { dst: r.dst, type: "blackhole", nextHops: [] };
@@ -373,7 +422,16 @@ function planOne(
     if (ipVersion(h.via) !== dst.version) {
       warnings.push(`route ${r.dst}: next hop ${h.via} is not IPv${dst.version}`);
     } else if (h.encapsulation === "none") {
-      hops.push({ via: h.via, onlink: false });
+      const path = options.underlay?.get(h.via);
+      if (path?.kind === "unresolved") {
+        const why = `next hop ${h.via}${h.node === undefined ? "" : ` (node ${h.node})`} is unreachable: ${path.reason}`;
+        warnings.push(`route ${r.dst}: ${why}`);
+        unresolved.set(r.dst, why);
+      } else {
+        const via = path?.kind === "gateway" ? path.via : h.via;
+        // Two nodes behind one router are one next hop, not two identical ones.
+        if (!hops.some((x) => x.via === via && x.dev === undefined)) hops.push({ via, onlink: false });
+      }
     } else if (dst.version !== 4) {
       warnings.push(`route ${r.dst}: ${h.encapsulation === "vxlan" ? "VXLAN" : "IPIP"} is IPv4 only here`);
     } else if (h.encapsulation === "vxlan") {
