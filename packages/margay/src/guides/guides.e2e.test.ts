@@ -1,0 +1,157 @@
+/**
+ * The guides' commands, run as written: every ```sh block of a guide, in order, in one bash process
+ * (`set -euo pipefail`), so a command that fails or a guide that drifts from the programs fails here.
+ *
+ * A guide "host" is a fresh network namespace whose only interface is `eth0` (10.88.0.1/24, a veth whose
+ * peer stays in the namespace) and a default route via 10.88.0.254, in an empty temp directory, with `margay-node`, `margayctl` and `margay`
+ * on PATH (the built bundles of this package: the e2e tier builds first). The host namespace is never
+ * touched; namespaces, processes and files are removed even when the guide fails.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const repo = fileURLToPath(new URL("../../../../", import.meta.url));
+const dist = join(repo, "packages/margay/dist/bin");
+
+interface ShellBlock {
+  line: number;
+  code: string;
+}
+
+/** The ```sh blocks of a Markdown page (a `console` block is shown, not run). */
+function shellBlocks(markdown: string): ShellBlock[] {
+  const lines = markdown.split("\n");
+  const out: ShellBlock[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== "```sh") continue;
+    let j = i + 1;
+    while (j < lines.length && !lines[j]!.startsWith("```")) j++;
+    out.push({ line: i + 1, code: lines.slice(i + 1, j).join("\n") });
+    i = j;
+  }
+  return out;
+}
+
+function ip(args: string[]): void {
+  const r = spawnSync("ip", args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim()}`);
+}
+
+/** Runs one guide's blocks in `ns` and `dir`; resolves with the exit code and the combined output. */
+function runGuide(
+  page: string,
+  ns: string | undefined,
+  dir: string,
+  bin: string,
+): Promise<{ code: number | null; output: string }> {
+  const blocks = shellBlocks(readFileSync(join(repo, "docs", page), "utf8"));
+  // Each block is announced with its line so a failure names the block that failed.
+  const script = ["set -euo pipefail", ...blocks.map((b) => `echo "### ${page}:${b.line}"\n${b.code}`)].join(
+    "\n",
+  );
+  writeFileSync(join(dir, "guide.sh"), script);
+  return new Promise((resolve) => {
+    const [cmd, ...args] = ns === undefined ? ["bash"] : ["ip", "netns", "exec", ns, "bash"];
+    const child = spawn(cmd!, [...args, join(dir, "guide.sh")], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: dir },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** A temp dir with `.bin/` holding what `install -m 0755 dist/bin/<x>.cjs /usr/local/bin/<x>` gives a reader. */
+function guideDir(): { dir: string; bin: string } {
+  if (!existsSync(join(dist, "margay-node.cjs"))) {
+    throw new Error(`no build at ${dist}: run npx lerna run build --scope @margay/margay`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "margay-guide-"));
+  const bin = join(dir, ".bin");
+  mkdirSync(bin);
+  for (const name of ["margay-node", "margayctl", "margay"]) {
+    writeFileSync(join(bin, name), `#!/bin/sh\nexec node ${join(dist, `${name}.cjs`)} "$@"\n`);
+    chmodSync(join(bin, name), 0o755);
+  }
+  return { dir, bin };
+}
+
+describe("docs/migrating-from-calico.md", () => {
+  let dir = "";
+  let bin = "";
+  beforeAll(() => {
+    ({ dir, bin } = guideDir());
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs every sh block: convert, apply, get, export and import", async () => {
+    const { code, output } = await runGuide("migrating-from-calico.md", undefined, dir, bin);
+    expect(code, output).toBe(0);
+    expect(output).toContain("ippool/default-ipv4 created");
+    expect(output).toMatch(/default-ipv4 +10\.244\.0\.0\/16 .*CrossSubnet/);
+    expect(output).toMatch(/imported \d+ objects into the memory datastore/);
+  });
+});
+
+describe("docs/getting-started.md", () => {
+  const ns = `mg-guide-host-${process.pid}`;
+  let dir = "";
+  let bin = "";
+
+  beforeAll(() => {
+    ({ dir, bin } = guideDir());
+    ip(["netns", "add", ns]);
+    ip(["-n", ns, "link", "set", "lo", "up"]);
+    ip(["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
+    ip(["-n", ns, "addr", "add", "10.88.0.1/24", "dev", "eth0"]);
+    ip(["-n", ns, "link", "set", "eth0p", "up"]);
+    ip(["-n", ns, "link", "set", "eth0", "up"]);
+    ip(["-n", ns, "route", "add", "default", "via", "10.88.0.254", "dev", "eth0"]);
+  });
+
+  afterAll(() => {
+    const pidFile = join(dir, "margay-node.pid");
+    if (dir && existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, "utf8").trim());
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone: the guide stopped it
+      }
+    }
+    for (const pod of ["mg-guide-web", "mg-guide-db"]) spawnSync("ip", ["netns", "del", pod]);
+    spawnSync("ip", ["netns", "del", ns]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs every sh block: agent ready, two pods ping, a policy denies and explain says why", async () => {
+    const { code, output } = await runGuide("getting-started.md", ns, dir, bin);
+    expect(code, output).toBe(0);
+    expect(output).toContain('"ready":true');
+    expect(output).toMatch(/Addresses: +IPv4 10\.88\.0\.1\/24, on eth0/);
+    expect(output).toMatch(/1 packets transmitted, 1 received/);
+    expect(output).toMatch(/2 packets transmitted, 0 received/);
+    expect(output).toMatch(/DENY ICMP demo\/web \(10\.244\.\S+\) -> demo\/db/);
+    expect(output).toMatch(/ALLOW TCP demo\/web .* port 5432/);
+    expect(output).toContain("networkpolicy/demo/db-ingress created");
+    // After DEL and the agent's stop, the endpoints are gone from the model.
+    expect(output.trimEnd().split("\n").at(-1)).toMatch(/^No resources found/);
+  });
+});
