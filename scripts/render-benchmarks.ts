@@ -598,7 +598,8 @@ export function render(run: Run, source: string): string {
       "through the workload API client, as the CNI plugin adds them. This section comes from its own run",
       `(\`packages/margay/bench/agent.ts\`, ${ag.date}), load average (1/5/15 min) ${ag.loadAverageAtStart.map((x) => num(x, 2)).join(" ")}`,
       `at its start and ${ag.loadAverageAtEnd.map((x) => num(x, 2)).join(" ")} at its end, on the machine above: every figure below`,
-      "includes waiting for a CPU on a shared, loaded machine. ms, nearest-rank p99.",
+      "includes waiting for a CPU on a shared, loaded machine. ms; p99 is nearest-rank, so with fewer than 100",
+      "samples it is the maximum.",
       "",
       table(
         ["ms", "n", "min", "median", "p99", "max"],
