@@ -8,13 +8,20 @@
  * CHANGES one-endpoint changes, each a new pod: its endpoint update and its IP-set member (what the calc
  * graph emits for it), one `apply` each. Only policy updates go in, so the time is the nftables side.
  * The curve is `one-endpoint-change-vs-endpoints`: median ms per change; goal: flat, < 30 ms at 3,000.
- * Each point is the median over `--runs` runs (default 3) of the per-run median. BENCH_QUICK=1: fewer changes.
+ * Each point is the median over `--runs` runs (default 3) of the per-run median. The same runs measure the
+ * baseline `one-endpoint-change-one-shot-vs-endpoints`: one `nft -f -` per change, as before the driver kept
+ * a long-lived `nft -i`. BENCH_QUICK=1: fewer changes.
  */
 import { performance } from "node:perf_hooks";
 import { createCalcGraph, type PolicyModelResource } from "@margay/policy";
 import { quick } from "../../../scripts/bench-kit.js";
 import { argValue, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
-import { createLinuxDataplane, type DataplaneUpdate } from "../src/index.js";
+import {
+  type CommandRunner,
+  createLinuxDataplane,
+  createProcessRunner,
+  type DataplaneUpdate,
+} from "../src/index.js";
 import { createNetnsLab } from "../src/testing/index.js";
 
 const SIZES = [100, 1000, 3000].filter((x) => x <= Number(argValue("max", "Infinity")));
@@ -75,7 +82,14 @@ function cluster(endpoints: number): PolicyModelResource[] {
   return out;
 }
 
-async function oneRun(endpoints: number): Promise<number> {
+/**
+ * `session`: the driver as shipped (differences through a long-lived `nft -i`); `one-shot`: the same driver
+ * with a runner that cannot keep a process, so every change is its own `nft -f -` (the path before the
+ * session, measured in the same run as the baseline).
+ */
+type Mode = "session" | "one-shot";
+
+async function oneRun(endpoints: number, mode: Mode): Promise<number> {
   const lab = createNetnsLab("mgdps");
   try {
     const ns = await lab.add("node");
@@ -83,7 +97,14 @@ async function oneRun(endpoints: number): Promise<number> {
     const graph = createCalcGraph({ nodeName: "bench-node" });
     for (const r of cluster(endpoints)) graph.upsert(r);
     graph.markInSync();
-    const driver = createLinuxDataplane({ netns: ns, nodeName: "bench-node", reconcileIntervalMs: 0 });
+    const real = createProcessRunner();
+    const runner: CommandRunner = mode === "session" ? real : { run: real.run.bind(real) };
+    const driver = createLinuxDataplane({
+      netns: ns,
+      nodeName: "bench-node",
+      reconcileIntervalMs: 0,
+      runner,
+    });
     try {
       await driver.apply([
         { kind: "host-update", node: "bench-node", addresses: ["172.20.0.1/16"] },
@@ -108,20 +129,26 @@ async function oneRun(endpoints: number): Promise<number> {
 }
 
 async function main() {
-  const samples = new Map<number, number[]>();
-  const failures: string[] = [];
+  const samples: Record<Mode, Map<number, number[]>> = { session: new Map(), "one-shot": new Map() };
+  const failures: Record<Mode, string[]> = { session: [], "one-shot": [] };
   for (const n of SIZES) {
-    samples.set(n, []);
+    for (const m of Object.values(samples)) m.set(n, []);
     for (let r = 0; r < RUNS; r++) {
-      try {
-        const ms = await oneRun(n);
-        samples.get(n)!.push(ms);
-        process.stderr.write(`dataplane scale ${n}: ${ms.toFixed(1)} ms\n`);
-      } catch (e) {
-        failures.push(`${n} endpoints: ${(e as Error).message}`);
+      // Alternate which mode goes first, so drift in the machine's load falls on both.
+      const order: Mode[] = r % 2 === 0 ? ["session", "one-shot"] : ["one-shot", "session"];
+      for (const mode of order) {
+        try {
+          const ms = await oneRun(n, mode);
+          samples[mode].get(n)!.push(ms);
+          process.stderr.write(`dataplane scale ${n} ${mode}: ${ms.toFixed(1)} ms\n`);
+        } catch (e) {
+          failures[mode].push(`${n} endpoints: ${(e as Error).message}`);
+        }
       }
     }
   }
+  const method = (mode: Mode) =>
+    `fresh netns per run; N local endpoints, N/10 policies; ${CHANGES} new-pod changes (endpoint + IP-set member, policy updates only), one apply each; ${mode === "session" ? "the driver as shipped (long-lived nft -i)" : "the driver with a runner that cannot keep a process (one nft -f per change: the path before the session)"}; point = median over ${RUNS} runs of the per-run median; modes alternate within each run`;
   emitCurve(
     makeCurve(
       {
@@ -132,10 +159,25 @@ async function main() {
         y: "ms per change (wall)",
         expectedSlope: 0,
         goal: "flat; < 30 ms at 3,000 endpoints",
-        method: `fresh netns per run; N local endpoints, N/10 policies; ${CHANGES} new-pod changes (endpoint + IP-set member, policy updates only), one apply each; point = median over ${RUNS} runs of the per-run median`,
-        failures: failures.length ? failures : undefined,
+        method: method("session"),
+        failures: failures.session.length ? failures.session : undefined,
       },
-      samples,
+      samples.session,
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        package: "dataplane",
+        name: "one-endpoint-change-one-shot-vs-endpoints",
+        title: "baseline: the same change with one nft -f per change",
+        x: "endpoints",
+        y: "ms per change (wall)",
+        expectedSlope: 0,
+        method: method("one-shot"),
+        failures: failures["one-shot"].length ? failures["one-shot"] : undefined,
+      },
+      samples["one-shot"],
     ),
   );
 }
