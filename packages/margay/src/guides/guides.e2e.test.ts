@@ -110,6 +110,31 @@ describe("docs/migrating-from-calico.md", () => {
   });
 });
 
+describe("docs/deployment.md", () => {
+  let dir = "";
+  let bin = "";
+  beforeAll(() => {
+    ({ dir, bin } = guideDir());
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs every sh block: the environment file resolves, systemd accepts the unit", async () => {
+    const { code, output } = await runGuide("deployment.md", undefined, dir, bin);
+    expect(code, output).toBe(0);
+    const config = JSON.parse(output.slice(output.indexOf("{"))) as {
+      config: { nodeName: string; datastore: { type: string; endpoints: string[] } };
+    };
+    expect(config.config.nodeName).toBe("host-1");
+    expect(config.config.datastore.type).toBe("etcd");
+    expect(config.config.datastore.endpoints).toHaveLength(3);
+    expect(readFileSync(join(dir, "margay-node.service"), "utf8")).toContain(
+      `ExecStart=${join(bin, "margay-node")}`,
+    );
+  });
+});
+
 describe("docs/getting-started.md", () => {
   const ns = `mg-guide-host-${process.pid}`;
   let dir = "";
