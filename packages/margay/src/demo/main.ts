@@ -46,6 +46,7 @@ import {
 const PREFIX = "demo";
 const POOL = { name: "default-ipv4-ippool", cidr: "10.244.0.0/16", blockSize: 26 };
 const STATE_FILE = "/run/margay-lab/margay-demo.json";
+const VXLAN_DEVICE = "vxlan.margay";
 const ETCD_URL = `http://${LAB_ADDRESSES.etcd}:${LAB_ADDRESSES.etcdPort}`;
 
 /** A pod the demo made through the CNI plugin. */
@@ -193,7 +194,10 @@ async function up(opts: { keep: boolean; reportPath: string }): Promise<number> 
   let failures = 0;
   let lab: ClusterLab | undefined;
   const pods: DemoPod[] = [];
+  /** Pod namespaces made so far (a failed ADD leaves one without a pod). */
+  const namespaces: string[] = [];
   let stepStart = Date.now();
+  let restarted = false;
   const timed = (step: string) => {
     timings.push({ step, seconds: (Date.now() - stepStart) / 1000 });
     stepStart = Date.now();
@@ -337,7 +341,7 @@ async function up(opts: { keep: boolean; reportPath: string }): Promise<number> 
   };
 
   const cleanup = async () => {
-    for (const p of pods) await run(["ip", "netns", "del", p.ns]).catch(() => undefined);
+    for (const ns of namespaces) await run(["ip", "netns", "del", ns]).catch(() => undefined);
     if (lab !== undefined) await lab.close();
     await rm(work, { recursive: true, force: true });
   };
@@ -422,24 +426,35 @@ async function up(opts: { keep: boolean; reportPath: string }): Promise<number> 
     await ctl(["apply", "-f", "-"], profiles, false);
     const specs = demoPods(hosts.length);
     await progress(`CNI ADD of ${specs.length} pods (CNI_COMMAND=ADD, config on stdin)`, async () => {
-      let i = 0;
-      for (const spec of specs) {
-        i += 1;
-        const host = hosts[spec.hostIndex]!;
-        const ns = `${lab!.name}-pod${i}`;
-        await run(["ip", "netns", "add", ns]).then((r) => {
-          if (r.code !== 0) throw new DemoError("command-failed", `ip netns add ${ns}: ${r.stderr}`);
-        });
+      const made: Omit<DemoPod, "ip" | "probe">[] = [];
+      for (const [i, spec] of specs.entries()) {
+        const ns = `${lab!.name}-pod${i + 1}`;
+        const r = await run(["ip", "netns", "add", ns]);
+        if (r.code !== 0) throw new DemoError("command-failed", `ip netns add ${ns}: ${r.stderr}`);
+        namespaces.push(ns);
         await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
-        const base = { spec, host, ns, containerId: `${lab!.name}-${spec.namespace}-${spec.name}` };
-        pods.push({ ...base, ip: "", probe: undefined as unknown as Probe });
-        const result = await cni("ADD", base, "open");
-        const ip = result?.ips?.[0]?.address.split("/")[0];
-        if (ip === undefined)
-          throw new DemoError("command-failed", `CNI ADD of ${podId(spec)} returned no address`);
-        pods[pods.length - 1] = { ...base, ip, probe: await lab!.probeIn(ns) };
-        out(`    ${podId(spec).padEnd(18)} on ${host.name}  ${ip}  tier=${spec.labels.tier}`);
+        made.push({
+          spec,
+          host: hosts[spec.hostIndex]!,
+          ns,
+          containerId: `${lab!.name}-${spec.namespace}-${spec.name}`,
+        });
       }
+      // As a kubelet does for pods scheduled at once: the ADDs run in parallel, each its own plugin process.
+      const added = await Promise.all(
+        made.map(async (base) => {
+          const result = await cni("ADD", base, "open");
+          const ip = result?.ips?.[0]?.address.split("/")[0];
+          if (ip === undefined)
+            throw new DemoError("command-failed", `CNI ADD of ${podId(base.spec)} returned no address`);
+          return { ...base, ip, probe: await lab!.probeIn(base.ns) };
+        }),
+      );
+      pods.push(...added);
+      for (const p of pods)
+        out(
+          `    ${podId(p.spec).padEnd(18)} on ${p.host.name}  ${p.ip.padEnd(15)} tier=${p.spec.labels.tier}`,
+        );
     });
     out();
     const blocks = await ctl(["ipam", "show", "--show-blocks"]);
@@ -529,23 +544,37 @@ async function up(opts: { keep: boolean; reportPath: string }): Promise<number> 
     await writeFile(poolFile, poolManifest(POOL.name, POOL.cidr, POOL.blockSize, "Always"));
     out(indent(await ctl(["apply", "-f", poolFile])));
     const remote = pods.find((p) => p.host !== hosts[0])!;
-    const viaDev = await progress(
-      `waiting for ${hosts[0]!.name} to route ${remote.ip}'s block through vxlan.margay`,
-      () =>
-        poll(
-          "the VXLAN route",
-          async () => {
-            const routes = await lab!.routes(hosts[0]!);
-            const r = routes.find((x) => x.dst !== "default" && covers(x.dst, remote.ip));
-            return r?.dev === "vxlan.margay" ? r : undefined;
-          },
-          45_000,
-        ),
-    ).catch((e: unknown) => {
-      failures += 1;
-      out(`  ${red(`no VXLAN route: ${String(e)}`)}`);
-      return undefined;
-    });
+    const vxlanRoute = async () => {
+      const routes = await lab!.routes(hosts[0]!);
+      const r = routes.find((x) => x.dst !== "default" && covers(x.dst, remote.ip));
+      return r?.dev === VXLAN_DEVICE ? r : undefined;
+    };
+    const routeWait = `waiting for ${hosts[0]!.name} to route ${remote.ip}'s block through ${VXLAN_DEVICE}`;
+    let viaDev = await progress(routeWait, () => poll("the VXLAN route", vxlanRoute, 10_000)).catch(
+      () => undefined,
+    );
+    if (viaDev === undefined) {
+      // margay-node allocates its VXLAN tunnel address when it registers, at start: a pool switched to
+      // VXLAN while it runs takes effect when the agents restart (they keep routes and rules meanwhile).
+      out(`  the agents did not switch live (the VXLAN tunnel address is registered at agent start):`);
+      await progress("restarting margay-node on every host (SIGTERM, start, /readyz)", async () => {
+        await Promise.all(
+          hosts.map(async (h) => {
+            await lab!.stopAgent(h, "SIGTERM");
+            lab!.startAgent(h);
+            await lab!.waitReady(h);
+          }),
+        );
+      });
+      restarted = true;
+      viaDev = await progress(routeWait, () => poll("the VXLAN route", vxlanRoute, 40_000)).catch(
+        (e: unknown) => {
+          failures += 1;
+          out(`  ${red(`no VXLAN route: ${String(e)}`)}`);
+          return undefined;
+        },
+      );
+    }
     if (viaDev !== undefined)
       out(
         `    ${hosts[0]!.name}: ${viaDev.dst} dev ${viaDev.dev}${viaDev.gateway ? ` via ${viaDev.gateway}` : ""}`,
@@ -554,7 +583,7 @@ async function up(opts: { keep: boolean; reportPath: string }): Promise<number> 
       "vxlan",
       "Over VXLAN",
       await measureUntil("vxlan", "over VXLAN"),
-      "unchanged: policy is independent of the encapsulation",
+      `unchanged: policy is independent of the encapsulation${restarted ? " (after restarting the agents)" : ""}`,
     );
     timed("vxlan");
 
@@ -597,7 +626,7 @@ async function up(opts: { keep: boolean; reportPath: string }): Promise<number> 
     } else {
       section("7. Tear down");
       await progress("CNI DEL of every pod, stopping agents and etcd, deleting namespaces", async () => {
-        for (const p of pods) await cni("DEL", p, "open").catch(() => undefined);
+        await Promise.all(pods.map((p) => cni("DEL", p, "open").catch(() => undefined)));
         await cleanup();
       });
     }
