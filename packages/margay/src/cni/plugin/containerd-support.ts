@@ -269,8 +269,16 @@ export async function startContainerd(ns: string, dir: string): Promise<TestCont
         const path = join(SHIM_SOCKETS, name);
         if (!(await answers(path))) await rm(path, { force: true });
       }
-      await runCommand(["umount", "-R", join(state)]).catch(() => "");
-      await runCommand(["umount", "-R", join(root)]).catch(() => "");
+      // Killed shims leave their containers' rootfs mounted under the state directory: unmount every
+      // mount below `dir`, deepest first, so the lab can remove its directory.
+      const mounts = (await readFile("/proc/self/mountinfo", "utf8"))
+        .split("\n")
+        .map((l) => l.split(" ")[4] ?? "")
+        .filter((m) => m.startsWith(`${dir}/`))
+        .sort()
+        .reverse();
+      for (const m of mounts)
+        await runCommand(["umount", m]).catch(() => runCommand(["umount", "-l", m]).catch(() => ""));
     },
   };
 }
