@@ -11,6 +11,7 @@ import { convert } from "./commands/convert.js";
 import { datastoreExport, datastoreImport } from "./commands/datastore.js";
 import { version } from "./commands/version.js";
 import { policyExplain, policyMatrix } from "./commands/policy.js";
+import { policyStats } from "./commands/policy-stats.js";
 import { nodeDiags } from "./commands/diags.js";
 import { nodeList, nodeStatus } from "./commands/node.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
@@ -369,6 +370,22 @@ export function createProgram(options: ProgramOptions): Command {
       "margayctl policy matrix -n prod --port 80/tcp",
       "margayctl policy matrix -n prod --port 80/tcp --with deny-all.yaml",
     ],
+  );
+  examples(
+    policy
+      .command("stats")
+      .description(
+        "Per-rule packet and byte counters of this host's dataplane: the inet margay nftables table read as\n" +
+          "JSON and each policy or profile chain mapped back to tier, policy, direction and rule index (from the\n" +
+          "datastore, with the calculation the agent runs). Rows with no packets are hidden unless --all. A\n" +
+          "chain that does not match the datastore (agent not in sync) is shown with its totals only. Run as root\n" +
+          "on the node.",
+      )
+      .option("--netns <name>", "read the table inside this network namespace (ip netns), e.g. a lab host")
+      .option("--all", "list every rule, also those that matched no packet")
+      .option("-o, --output <format>", "table (default) | json")
+      .action(run(async (ctx, cmd) => policyStats(ctx, cmd.opts()))),
+    ["sudo margayctl policy stats", "sudo margayctl policy stats --all -o json --netns lab-node-1"],
   );
   examples(
     program
