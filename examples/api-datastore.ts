@@ -4,8 +4,8 @@
  *   a multi-object transaction → typed errors.
  *
  * The etcd run starts a private etcd (Debian `etcd-server`) on 127.0.0.1 with a free port and a temp
- * data dir, and stops it at the end. Run with `npm run demo` (or `npx tsx examples/api-datastore.ts`
- * after `npm run build`).
+ * data dir, and stops it at the end. Run: `npx tsx examples/api-datastore.ts` (after `npm run build`);
+ * `packages/margay/src/guides/examples.interop.test.ts` runs it.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
