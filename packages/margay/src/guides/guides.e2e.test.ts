@@ -110,6 +110,26 @@ describe("docs/migrating-from-calico.md", () => {
   });
 });
 
+describe("docs/troubleshooting.md", () => {
+  let dir = "";
+  let bin = "";
+  beforeAll(() => {
+    ({ dir, bin } = guideDir());
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs every sh block: a bad setting is exit 3 naming it, ipam check, margayctl's not-found code", async () => {
+    const { code, output } = await runGuide("troubleshooting.md", undefined, dir, bin);
+    expect(code, output).toBe(0);
+    expect(output).toContain('env:MARGAY_VXLAN_PORT: "99999" must be an integer in [1, 65535]');
+    expect(output).toContain("IPAM is consistent.");
+    expect(output).toContain("error: not found: node/nope");
+    expect(output.match(/^exit code 3$/gm)).toHaveLength(2);
+  });
+});
+
 describe("docs/deployment.md", () => {
   let dir = "";
   let bin = "";
