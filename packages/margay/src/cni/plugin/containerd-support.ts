@@ -255,12 +255,23 @@ export async function startContainerd(ns: string, dir: string): Promise<TestCont
         }
       });
       // Shims outlive containerd on purpose; ours (found by our unique socket path) must not outlive the test.
-      for (const pid of await shimPids(socket)) {
+      const shims = await shimPids(socket);
+      for (const pid of shims) {
         try {
           process.kill(pid, "SIGKILL");
         } catch {
           // already gone
         }
+      }
+      // Until they are gone their sockets still accept connections.
+      const gone = (pid: number) =>
+        readFile(`/proc/${pid}/stat`, "utf8").then(
+          (t) => / Z /.test(t),
+          () => true,
+        );
+      for (let i = 0; i < 50; i++) {
+        if ((await Promise.all(shims.map(gone))).every(Boolean)) break;
+        await new Promise((r) => setTimeout(r, 100));
       }
       // containerd 1.6 puts shim sockets in /run/containerd/s whatever its state directory: remove the
       // ones that appeared while it ran and no longer answer (dead shims of this test).
