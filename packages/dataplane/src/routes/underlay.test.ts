@@ -132,6 +132,12 @@ describe("parseRouteGet", () => {
   });
 });
 
+describe("parseRouteGet without an answer", () => {
+  it("leaves an address with no answer out (programmed as given), not unresolved", () => {
+    expect(parseRouteGet(["10.9.0.7", "10.9.0.8"], "[]\n", "")).toEqual(new Map());
+  });
+});
+
 describe("explainRejectedRoutes", () => {
   it("names the refused route and the kernel's words (one-shot ip batch)", () => {
     const lines = [

@@ -9,7 +9,7 @@ const FAILED = /^Command failed -:(\d+)$/;
 /**
  * Parses the output of `ip -json -force -batch -` fed one `route get <address>` line per address: each
  * answered line prints one JSON array on stdout (in order), each refused one its error and
- * `Command failed -:<line>` on stderr.
+ * `Command failed -:<line>` on stderr. An address with no parseable answer is left out.
  */
 export function parseRouteGet(
   addresses: readonly string[],
@@ -43,8 +43,10 @@ export function parseRouteGet(
     const text = answers[next++];
     const row =
       text === undefined ? undefined : (JSON.parse(text) as { gateway?: string; type?: string }[])[0];
-    if (row === undefined) out.set(address, { kind: "unresolved", reason: "ip route get gave no answer" });
-    else if (row.type !== undefined && row.type !== "unicast" && row.type !== "local")
+    // No answer is no knowledge: the address stays out of the map and is programmed as given (a refusal
+    // by the kernel then fails the batch visibly).
+    if (row === undefined) return;
+    if (row.type !== undefined && row.type !== "unicast" && row.type !== "local")
       out.set(address, { kind: "unresolved", reason: `route type ${row.type}` });
     else if (row.gateway === undefined) out.set(address, { kind: "connected" });
     else out.set(address, { kind: "gateway", via: canonicalIpOrThrow(row.gateway) });
