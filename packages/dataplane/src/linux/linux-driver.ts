@@ -101,6 +101,12 @@ export interface LinuxDataplane extends DataplaneDriver {
   readonly unclaimedInterfaces: readonly string[];
   /** Result of the IPIP probe (made when a pool first asks for IPIP after in-sync; undefined before). */
   readonly ipip: { readonly supported: boolean; readonly reason: string } | undefined;
+  /**
+   * Remote routes not programmed because the kernel has no route to their flat next hop (`ip route get`
+   * failed), as of the last batch or reconcile: dst → why. Also in each batch's `warnings` and logged
+   * (`warn`, "route not programmable").
+   */
+  readonly unresolvedRoutes: ReadonlyMap<string, string>;
 }
 
 /** Creates the Linux driver for `options.netns`. It touches nothing until the first in-sync. */
@@ -160,6 +166,9 @@ export function createLinuxDataplane(options: LinuxDataplaneOptions): LinuxDatap
     },
     get unclaimedInterfaces() {
       return policy.unclaimedInterfaces;
+    },
+    get unresolvedRoutes() {
+      return routes.unresolved;
     },
     apply(updates, callOptions = {}): Promise<ApplyResult> {
       const applied = queue(async () => {

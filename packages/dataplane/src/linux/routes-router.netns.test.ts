@@ -129,12 +129,16 @@ describe("flat routes to a node behind a router", () => {
       `route ${block(9)}: next hop 172.31.9.9 (node host9) is unreachable: Network is unreachable`,
     ]);
     expect(await remoteRoute(drivers[0]!, block(9))).toBeUndefined();
+    expect(drivers[0]!.unresolvedRoutes).toEqual(
+      new Map([[block(9), "next hop 172.31.9.9 (node host9) is unreachable: Network is unreachable"]]),
+    );
     // The other routes are untouched.
     expect(await agents[0]!.probe("tcp", podIp(2), 8080, 2000)).toBe(true);
     await drivers[0]!.apply([
       { kind: "route-remove", dst: block(9) },
       { kind: "host-remove", node: "host9" },
     ]);
+    expect(drivers[0]!.unresolvedRoutes.size).toBe(0);
   });
 
   it("a route line the kernel refuses fails the batch, naming the route; the retry re-reads and re-resolves", async () => {
