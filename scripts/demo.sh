@@ -5,9 +5,12 @@
 # removes it. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" != "down" ]; then
-  bash scripts/setup.sh
-  echo "demo: building"
-  npx lerna run build --loglevel warn
-fi
+case "${1:-}" in
+  down | -h | --help) ;; # nothing to build for these
+  *)
+    bash scripts/setup.sh
+    echo "demo: building"
+    npx lerna run build --loglevel warn
+    ;;
+esac
 exec npx tsx packages/margay/src/demo/main.ts "$@"
