@@ -9,8 +9,8 @@ import {
   workloadInterfaceName,
 } from "@margay/api";
 import { DATAPLANE_DEFAULTS } from "../defaults.js";
-import { validateInterfaceName } from "../kernel/names.js";
-import { type NetnsHandle, inNetns } from "../kernel/netns.js";
+import { validateInterfaceName, validateNetnsName, validateNetnsPath } from "../kernel/names.js";
+import { type NetnsHandle, inNetns, ipArgv } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import type { Encapsulation } from "../updates.js";
 
@@ -102,9 +102,10 @@ interface JsonAddr {
   addr_info?: { local: string; prefixlen: number; family: string; scope?: string }[];
 }
 
+// Validated again here (a handle may be a plain object): the reference goes into an `ip -batch` line.
 function netnsRef(ns: NetnsHandle): string {
-  if (ns.kind === "named") return ns.name;
-  if (ns.kind === "path") return ns.path;
+  if (ns.kind === "named") return validateNetnsName(ns.name);
+  if (ns.kind === "path") return validateNetnsPath(ns.path);
   throw new DataplaneError(DataplaneErrorCode.InvalidOptions, "workload netns must be named or a path");
 }
 
@@ -117,6 +118,21 @@ async function sysctls(
   const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
   if (args.length > 0)
     await runner.run(inNetns(ns, ["sysctl", "-q", "-w", ...args]), { signal: options.signal });
+}
+
+/** The last JSON array row printed by `ip -json -batch` (each `show` line prints one array). */
+function lastJsonRow<T>(stdout: string): T | undefined {
+  const text = stdout
+    .trim()
+    .split("\n")
+    .filter((l) => l.trim().startsWith("["))
+    .at(-1);
+  if (text === undefined) return undefined;
+  try {
+    return (JSON.parse(text) as T[])[0];
+  } catch {
+    return undefined;
+  }
 }
 
 async function findLink(
@@ -169,97 +185,135 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       const hasV4 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 4);
       const hasV6 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 6);
 
-      // A host end without its container end (or the other way round) is a half-done earlier attempt.
-      let hostLink = await findLink(runner, hostNetns, host, callOptions);
-      let inner = await findLink(runner, cns, containerIfName, callOptions);
-      if (hostLink !== undefined && (inner === undefined || inner.link_index !== hostLink.ifindex)) {
-        await ip(runner, hostNetns, ["link", "del", host], callOptions);
-        hostLink = undefined;
-      }
-      if (hostLink === undefined) {
-        if (inner !== undefined) {
-          throw new DataplaneError(DataplaneErrorCode.CommandFailed, "container interface already exists", {
-            details: { ifname: containerIfName, endpoint: spec.endpoint },
-          });
-        }
-        await ip(
-          runner,
-          hostNetns,
-          [
-            "link",
-            "add",
-            host,
-            "mtu",
-            String(mtu),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            containerIfName,
-            "mtu",
-            String(mtu),
-            "netns",
-            netnsRef(cns),
-          ],
-          callOptions,
-        );
-        inner = await findLink(runner, cns, containerIfName, callOptions);
-      }
-
-      // Host side: fixed MAC, proxy ARP so it answers for 169.254.1.1, no delay, no IPv6 autoconf.
-      const hostSys: Record<string, string> = {
-        [`net/ipv4/conf/${host}/proxy_arp`]: "1",
-        [`net/ipv4/neigh/${host}/proxy_delay`]: "0",
-        [`net/ipv4/conf/${host}/forwarding`]: "1",
-        [`net/ipv4/conf/${host}/rp_filter`]: "0",
-      };
-      if (hasV6) {
-        hostSys[`net/ipv6/conf/${host}/disable_ipv6`] = "0";
-        hostSys[`net/ipv6/conf/${host}/accept_ra`] = "0";
-        hostSys[`net/ipv6/conf/${host}/forwarding`] = "1";
-      }
-      await sysctls(runner, hostNetns, hostSys, callOptions);
-      const hostLines = [`link set dev ${host} address ${HOST_VETH_MAC} mtu ${mtu} up`];
-      if (hasV6) hostLines.push(`addr replace ${WORKLOAD_GATEWAY_V6}/64 dev ${host} nodad`);
-      await ipBatch(runner, hostNetns, hostLines, callOptions);
-
-      // Container side: addresses, gateway routes.
-      const cSys: Record<string, string> = {};
-      if (hasV6) {
-        cSys["net/ipv6/conf/all/disable_ipv6"] = "0";
-        cSys[`net/ipv6/conf/${containerIfName}/accept_dad`] = "0";
-      }
-      await sysctls(runner, cns, cSys, callOptions);
-      const have = await ipJson<JsonAddr>(runner, cns, ["addr", "show", "dev", containerIfName], callOptions);
-      const haveAddrs = (have[0]?.addr_info ?? [])
-        .filter((a) => a.scope !== "link")
-        .map((a) => `${canonicalIpOrThrow(a.local)}/${a.prefixlen}`);
-      const lines: string[] = [
-        `link set dev ${containerIfName}${mac === undefined ? "" : ` address ${mac}`} mtu ${mtu} up`,
-        "link set dev lo up",
-      ];
-      for (const a of haveAddrs)
-        if (!addresses.includes(a)) lines.push(`addr del ${a} dev ${containerIfName}`);
-      for (const a of addresses)
-        if (!haveAddrs.includes(a)) lines.push(`addr add ${a} dev ${containerIfName} nodad`);
-      if (hasV4) {
-        lines.push(`route replace ${WORKLOAD_GATEWAY_V4}/32 dev ${containerIfName} scope link`);
-        // Proxy ARP answers only if the host has a route to 169.254.1.1 (a default route usually); a
-        // permanent entry for the fixed host MAC makes the gateway resolvable on hosts without one.
-        lines.push(
-          `neigh replace ${WORKLOAD_GATEWAY_V4} lladdr ${HOST_VETH_MAC} dev ${containerIfName} nud permanent`,
-        );
-        lines.push(`route replace 0.0.0.0/0 via ${WORKLOAD_GATEWAY_V4} dev ${containerIfName}`);
-      }
-      if (hasV6) lines.push(`route replace ::/0 via ${WORKLOAD_GATEWAY_V6} dev ${containerIfName}`);
-      await ipBatch(runner, cns, lines, callOptions);
-      const final = await findLink(runner, cns, containerIfName, callOptions);
-      return {
-        hostIfName: host,
+      // Fast path, one process: create the pair with each end already in its final namespace and the
+      // host end already carrying its MAC and MTU (no namespace move, so no second pass under the
+      // kernel's rtnl lock), and bring the host end up. Without `-force` the batch stops at the first
+      // failure: "File exists" means an earlier attempt (or another pod) left something, which the
+      // slow path below sorts out exactly as a first add would.
+      const createArgs = [
+        "link",
+        "add",
+        host,
+        "mtu",
+        String(mtu),
+        "address",
+        HOST_VETH_MAC,
+        "type",
+        "veth",
+        "peer",
+        "name",
         containerIfName,
-        containerMac: final?.address ?? inner?.address ?? "",
-        addresses,
-      };
+        "mtu",
+        String(mtu),
+        "netns",
+        netnsRef(cns),
+      ];
+      const createPair = () =>
+        runner.run(ipArgv(hostNetns, ["-batch", "-"]), {
+          stdin: `${createArgs.join(" ")}\nlink set dev ${host} up\n`,
+          signal: callOptions.signal,
+        });
+      let created = false;
+      try {
+        await createPair();
+        created = true;
+      } catch {
+        throwIfAborted(callOptions.signal);
+      }
+
+      let inner: JsonLink | undefined;
+      if (!created) {
+        // A host end without its container end (or the other way round) is a half-done earlier attempt.
+        let hostLink = await findLink(runner, hostNetns, host, callOptions);
+        inner = await findLink(runner, cns, containerIfName, callOptions);
+        if (hostLink !== undefined && (inner === undefined || inner.link_index !== hostLink.ifindex)) {
+          await ip(runner, hostNetns, ["link", "del", host], callOptions);
+          hostLink = undefined;
+        }
+        if (hostLink === undefined) {
+          if (inner !== undefined) {
+            throw new DataplaneError(DataplaneErrorCode.CommandFailed, "container interface already exists", {
+              details: { ifname: containerIfName, endpoint: spec.endpoint },
+            });
+          }
+          await createPair();
+          created = true;
+        }
+      }
+
+      try {
+        // Host side: fixed MAC, proxy ARP so it answers for 169.254.1.1, no delay, no IPv6 autoconf.
+        const hostSys: Record<string, string> = {
+          [`net/ipv4/conf/${host}/proxy_arp`]: "1",
+          [`net/ipv4/neigh/${host}/proxy_delay`]: "0",
+          [`net/ipv4/conf/${host}/forwarding`]: "1",
+          [`net/ipv4/conf/${host}/rp_filter`]: "0",
+        };
+        if (hasV6) {
+          hostSys[`net/ipv6/conf/${host}/disable_ipv6`] = "0";
+          hostSys[`net/ipv6/conf/${host}/accept_ra`] = "0";
+          hostSys[`net/ipv6/conf/${host}/forwarding`] = "1";
+        }
+        await sysctls(runner, hostNetns, hostSys, callOptions);
+        const hostLines = [`link set dev ${host} address ${HOST_VETH_MAC} mtu ${mtu} up`];
+        // The IPv6 gateway address waits for the sysctls: a host with IPv6 off by default refuses it.
+        if (hasV6) hostLines.push(`addr replace ${WORKLOAD_GATEWAY_V6}/64 dev ${host} nodad`);
+        await ipBatch(runner, hostNetns, created ? hostLines.slice(1) : hostLines, callOptions);
+
+        // Container side: addresses, gateway routes.
+        const cSys: Record<string, string> = {};
+        if (hasV6) {
+          cSys["net/ipv6/conf/all/disable_ipv6"] = "0";
+          cSys[`net/ipv6/conf/${containerIfName}/accept_dad`] = "0";
+        }
+        await sysctls(runner, cns, cSys, callOptions);
+        // A pair made just now has no addresses yet: only an existing one needs reading.
+        const have = created
+          ? []
+          : await ipJson<JsonAddr>(runner, cns, ["addr", "show", "dev", containerIfName], callOptions);
+        const haveAddrs = (have[0]?.addr_info ?? [])
+          .filter((a) => a.scope !== "link")
+          .map((a) => `${canonicalIpOrThrow(a.local)}/${a.prefixlen}`);
+        const lines: string[] = [
+          `link set dev ${containerIfName}${mac === undefined ? "" : ` address ${mac}`} mtu ${mtu} up`,
+          "link set dev lo up",
+        ];
+        for (const a of haveAddrs)
+          if (!addresses.includes(a)) lines.push(`addr del ${a} dev ${containerIfName}`);
+        for (const a of addresses)
+          if (!haveAddrs.includes(a)) lines.push(`addr add ${a} dev ${containerIfName} nodad`);
+        if (hasV4) {
+          lines.push(`route replace ${WORKLOAD_GATEWAY_V4}/32 dev ${containerIfName} scope link`);
+          // Proxy ARP answers only if the host has a route to 169.254.1.1 (a default route usually); a
+          // permanent entry for the fixed host MAC makes the gateway resolvable on hosts without one.
+          lines.push(
+            `neigh replace ${WORKLOAD_GATEWAY_V4} lladdr ${HOST_VETH_MAC} dev ${containerIfName} nud permanent`,
+          );
+          lines.push(`route replace 0.0.0.0/0 via ${WORKLOAD_GATEWAY_V4} dev ${containerIfName}`);
+        }
+        if (hasV6) lines.push(`route replace ::/0 via ${WORKLOAD_GATEWAY_V6} dev ${containerIfName}`);
+        // The same process reports the final link (its MAC, for the result) after the changes.
+        lines.push(`link show dev ${containerIfName}`);
+        const { stdout } = await runner.run(ipArgv(cns, ["-json", "-force", "-batch", "-"]), {
+          stdin: `${lines.join("\n")}\n`,
+          signal: callOptions.signal,
+        });
+        const final = lastJsonRow<JsonLink>(stdout);
+        return {
+          hostIfName: host,
+          containerIfName,
+          containerMac: final?.address ?? inner?.address ?? "",
+          addresses,
+        };
+      } catch (e) {
+        // A pair this call made and could not finish is removed, so a failed ADD leaves nothing behind.
+        if (created) {
+          await runner
+            .run(ipArgv(hostNetns, ["link", "del", host]), { okCodes: [0, 1, 2] })
+            .catch(() => undefined);
+        }
+        throw e;
+      }
     },
     async remove(endpoint, callOptions = {}) {
       const host = hostIfName(endpoint);
