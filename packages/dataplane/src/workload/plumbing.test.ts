@@ -34,7 +34,7 @@ function countingKernel(
         return { code: 0, stdout: `[{"ifname":"eth0","address":"${POD_MAC}"}]\n`, stderr: "" };
       }
       const dev = argv.indexOf("dev");
-      if (argv.includes("show") && dev > 0 && argv.includes("link")) {
+      if (argv.includes("show") && dev > 0 && (argv.includes("link") || argv.includes("addr"))) {
         const link = opts.links?.[argv[dev + 1]!];
         if (link === undefined) return { code: 1, stdout: "", stderr: "Device does not exist." };
         return { code: 0, stdout: JSON.stringify([link]), stderr: "" };
@@ -92,6 +92,8 @@ describe("workload plumbing: processes per add", () => {
     ).toBe(true);
     expect(k.calls.some((c) => c.argv.includes("addr") && c.argv.includes("show"))).toBe(true);
     expect(k.calls.some((c) => c.argv.includes("del"))).toBe(false);
+    // The failed create, the host end, the pod end with its addresses (one read), sysctls, two batches.
+    expect(k.calls).toHaveLength(6);
   });
 
   it("rebuilds a half-made pair (host end whose peer is elsewhere) with the host end up", async () => {

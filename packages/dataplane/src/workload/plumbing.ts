@@ -135,6 +135,27 @@ function lastJsonRow<T>(stdout: string): T | undefined {
   }
 }
 
+/** `ip -json addr show dev NAME` in `ns` (link fields and addresses); `undefined` if there is none. */
+async function findLinkWithAddrs(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  name: string,
+  options: KernelCallOptions,
+): Promise<(JsonLink & JsonAddr) | undefined> {
+  const r = await runner.run(ipArgv(ns, ["-json", "addr", "show", "dev", name]), {
+    signal: options.signal,
+    okCodes: [0, 1],
+  });
+  if (r.code !== 0) {
+    if (/does not exist|Cannot find device/i.test(r.stderr)) return undefined;
+    throw new DataplaneError(DataplaneErrorCode.CommandFailed, `ip addr show failed: ${r.stderr.trim()}`, {
+      retryable: true,
+      details: { ifname: name, stderr: r.stderr },
+    });
+  }
+  return (JSON.parse(r.stdout.trim() || "[]") as (JsonLink & JsonAddr)[])[0];
+}
+
 async function findLink(
   runner: CommandRunner,
   ns: NetnsHandle,
@@ -221,11 +242,12 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
         throwIfAborted(callOptions.signal);
       }
 
-      let inner: JsonLink | undefined;
+      let inner: (JsonLink & JsonAddr) | undefined;
       if (!created) {
         // A host end without its container end (or the other way round) is a half-done earlier attempt.
         let hostLink = await findLink(runner, hostNetns, host, callOptions);
-        inner = await findLink(runner, cns, containerIfName, callOptions);
+        // `addr show` also carries the link's fields: one read for the peer check and the addresses.
+        inner = await findLinkWithAddrs(runner, cns, containerIfName, callOptions);
         if (hostLink !== undefined && (inner === undefined || inner.link_index !== hostLink.ifindex)) {
           await ip(runner, hostNetns, ["link", "del", host], callOptions);
           hostLink = undefined;
@@ -267,11 +289,8 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
           cSys[`net/ipv6/conf/${containerIfName}/accept_dad`] = "0";
         }
         await sysctls(runner, cns, cSys, callOptions);
-        // A pair made just now has no addresses yet: only an existing one needs reading.
-        const have = created
-          ? []
-          : await ipJson<JsonAddr>(runner, cns, ["addr", "show", "dev", containerIfName], callOptions);
-        const haveAddrs = (have[0]?.addr_info ?? [])
+        // A pair made just now has no addresses yet: only an existing one had them read above.
+        const haveAddrs = ((created ? undefined : inner?.addr_info) ?? [])
           .filter((a) => a.scope !== "link")
           .map((a) => `${canonicalIpOrThrow(a.local)}/${a.prefixlen}`);
         const lines: string[] = [
