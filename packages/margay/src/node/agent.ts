@@ -23,6 +23,7 @@ import {
 } from "@margay/dataplane";
 import { type Datastore, isDatastoreError } from "@margay/datastore";
 import { createIpam, type Ipam } from "@margay/ipam";
+import { acquireFileLock } from "../cni/ipam/file-lock.js";
 import { apiValidator } from "../config/api-validator.js";
 import { AgentError, AgentErrorCode, errorCode, isAgentError, messageOf } from "./agent-error.js";
 import type { BgpAgent } from "./bgp/agent.js";
@@ -40,6 +41,7 @@ import { type AgentHealth, createHealth } from "./health.js";
 import { createAgentMetrics, type IpamMetrics, registerHealthMetrics, startIpamMetrics } from "./metrics.js";
 import { type OpsServer, startOpsServer } from "./ops-server.js";
 import { ensureDefaultPools, type RegistrationResult, registerNode } from "./registration.js";
+import { type SnapshotOwnership, takeSnapshotOwnership } from "./snapshot-owner.js";
 import { type StatusReporter, startStatusReporter } from "./status-reporter.js";
 import { startTunnelAddressFollower, type TunnelAddressFollower } from "./tunnel-addresses.js";
 
@@ -150,13 +152,34 @@ async function openDatastore(
 ): Promise<{ datastore: Datastore; flush?: () => Promise<void> }> {
   if (config.datastore.type === "memory") {
     const { createMemoryDatastore } = await import("@margay/datastore");
-    await mkdir(dirname(config.datastore.snapshotPath), { recursive: true, mode: 0o700 });
-    // Sync durability: a write acknowledged to a pod (an address, an endpoint) survives a crash.
-    const memory = createMemoryDatastore({
-      snapshotPath: config.datastore.snapshotPath,
-      validate: apiValidator,
-    });
-    return { datastore: memory, flush: () => memory.flush() };
+    const { snapshotPath } = config.datastore;
+    await mkdir(dirname(snapshotPath), { recursive: true, mode: 0o700 });
+    // The agent reads the snapshot once and rewrites it after every write: it owns the file while it runs
+    // (margayctl then opens it read-only; a second agent refuses). Marker and load happen under the lock
+    // margay-ipam and margayctl write under, so a write of theirs lands before the load or not at all.
+    const lock = await acquireFileLock(`${snapshotPath}.lock`, { timeoutMs: config.datastore.lockTimeoutMs });
+    let ownership: SnapshotOwnership | undefined;
+    try {
+      ownership = takeSnapshotOwnership(snapshotPath);
+      // Sync durability: a write acknowledged to a pod (an address, an endpoint) survives a crash.
+      const memory = createMemoryDatastore({ snapshotPath, validate: apiValidator });
+      const owned = ownership;
+      const close = memory.close.bind(memory);
+      // Released once the last snapshot is written, whoever closes the datastore.
+      memory.close = async () => {
+        try {
+          await close();
+        } finally {
+          owned.release();
+        }
+      };
+      return { datastore: memory, flush: () => memory.flush() };
+    } catch (e) {
+      ownership?.release();
+      throw e;
+    } finally {
+      await lock.release();
+    }
   }
   const { loadDatastoreConnection } = await import("../config/datastore-config.js");
   const connection = await loadDatastoreConnection(config.datastore, "datastore");
