@@ -149,6 +149,7 @@ export type {
   NodeStatusBGPPeer,
   NodeStatusComponent,
   NodeStatusDataplane,
+  NodeStatusUnresolvedRoute,
   NodeStatusReport,
   NodeStatusSpec,
 } from "./resources/node-status.js";

@@ -61,6 +61,25 @@ describe("NodeStatus", () => {
     expect(issues(e)).toHaveLength(4);
   });
 
+  it("keeps the dataplane's unresolved routes and rejects a malformed one by path", () => {
+    const e = example();
+    e.status.dataplane.unresolvedRoutes = {
+      count: 3,
+      routes: [{ dst: "10.65.2.0/26", reason: "no-vtep", node: "node-2" }],
+    };
+    expect(validateResource(e, "NodeStatus").status?.dataplane?.unresolvedRoutes).toEqual({
+      count: 3,
+      routes: [{ dst: "10.65.2.0/26", reason: "no-vtep", node: "node-2" }],
+    });
+    e.status.dataplane.unresolvedRoutes = { count: -1, routes: [{ dst: "", why: "x" }] };
+    expect(issues(e)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^status\.dataplane\.unresolvedRoutes\.count: must be between 0 and/),
+        "status.dataplane.unresolvedRoutes.routes[0].why: unknown field",
+      ]),
+    );
+  });
+
   it("requires spec.node to name the resource's own node", () => {
     const e = example();
     e.spec.node = "node-2";

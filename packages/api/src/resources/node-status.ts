@@ -104,6 +104,16 @@ export interface NodeStatusAddresses {
   interface?: string;
 }
 
+/** A remote route the dataplane could not program (e.g. a VXLAN route to a node without a VTEP). */
+export interface NodeStatusUnresolvedRoute {
+  /** Destination CIDR. */
+  dst: string;
+  /** Why, in short words (`no-vtep`, `no-node-address`, the kernel's answer for a flat next hop). */
+  reason: string;
+  /** The node the route leads to, when known. */
+  node?: string;
+}
+
 /** The dataplane's sync state. */
 export interface NodeStatusDataplane {
   /** True once the first full state has been programmed and no later batch failed. */
@@ -112,6 +122,8 @@ export interface NodeStatusDataplane {
   lastApply?: string;
   /** The last apply error, in operator words. */
   lastError?: string;
+  /** Remote routes left unprogrammed: how many, and the first few. Absent when there are none. */
+  unresolvedRoutes?: { count: number; routes: NodeStatusUnresolvedRoute[] };
 }
 
 /** The observed state a node agent reports. */
@@ -210,14 +222,36 @@ function addresses(v: unknown, path: string, ctx: Ctx): NodeStatusAddresses | un
   return out;
 }
 
+function unresolvedRoute(v: unknown, path: string, ctx: Ctx): NodeStatusUnresolvedRoute | undefined {
+  const o = object(v, path, ctx, ["dst", "reason", "node"]);
+  if (o === undefined) return undefined;
+  const out: Partial<NodeStatusUnresolvedRoute> = {};
+  const before = ctx.count;
+  req(o, out, "dst", path, ctx, nonEmptyString);
+  req(o, out, "reason", path, ctx, nonEmptyString);
+  opt(o, out, "node", path, ctx, nonEmptyString);
+  return ctx.count === before ? (out as NodeStatusUnresolvedRoute) : undefined;
+}
+
+function unresolvedRoutes(v: unknown, path: string, ctx: Ctx): NodeStatusDataplane["unresolvedRoutes"] {
+  const o = object(v, path, ctx, ["count", "routes"]);
+  if (o === undefined) return undefined;
+  const out: Partial<NonNullable<NodeStatusDataplane["unresolvedRoutes"]>> = {};
+  const before = ctx.count;
+  req(o, out, "count", path, ctx, count);
+  req(o, out, "routes", path, ctx, (x, p, c) => array(x, p, c, unresolvedRoute));
+  return ctx.count === before ? (out as NonNullable<NodeStatusDataplane["unresolvedRoutes"]>) : undefined;
+}
+
 function dataplane(v: unknown, path: string, ctx: Ctx): NodeStatusDataplane | undefined {
-  const o = object(v, path, ctx, ["inSync", "lastApply", "lastError"]);
+  const o = object(v, path, ctx, ["inSync", "lastApply", "lastError", "unresolvedRoutes"]);
   if (o === undefined) return undefined;
   const out: Partial<NodeStatusDataplane> = {};
   const before = ctx.count;
   req(o, out, "inSync", path, ctx, boolean);
   opt(o, out, "lastApply", path, ctx, timestamp);
   opt(o, out, "lastError", path, ctx, string);
+  opt(o, out, "unresolvedRoutes", path, ctx, unresolvedRoutes);
   return ctx.count === before ? (out as NodeStatusDataplane) : undefined;
 }
 
