@@ -4,6 +4,9 @@
  * dialled with the TLS material the configuration names. Every API resource written goes through
  * `@margay/api`'s validator (the datastore's `validate` hook), as everywhere in the distribution.
  *
+ * A snapshot owned by a running margay-node (`<snapshot>.owner`, see `node/snapshot-owner.ts`) is opened
+ * read-only: reads see the agent's last snapshot, and every write fails before touching anything.
+ *
  * @packageDocumentation
  */
 
@@ -12,6 +15,7 @@ import { dirname } from "node:path";
 import type { Datastore } from "@margay/datastore";
 import type { DatastoreConfig } from "../config/datastore-config.js";
 import { acquireFileLock } from "../cni/ipam/file-lock.js";
+import { readSnapshotOwner } from "../node/snapshot-owner.js";
 import { CtlError, CtlErrorCode } from "./errors.js";
 
 /** An open datastore and how to let go of it. */
@@ -42,6 +46,25 @@ export async function openSession(config: DatastoreConfig): Promise<Session> {
     const lock = await acquireFileLock(`${config.snapshotPath}.lock`, { timeoutMs: config.lockTimeoutMs });
     try {
       const { createMemoryDatastore } = await import("./memory-backend.js");
+      // A running agent rewrites the snapshot after each of its writes and never rereads it: a write here
+      // would be lost. Checked under the lock the agent takes its ownership under (see snapshot-owner.ts).
+      const owner = readSnapshotOwner(config.snapshotPath);
+      if (owner !== undefined) {
+        await lock.release();
+        const memory = createMemoryDatastore({ snapshotPath: config.snapshotPath, validate: apiValidator });
+        const datastore = readOnlyDatastore(memory, ownedError(config.snapshotPath, owner.pid));
+        let closed = false;
+        return {
+          datastore,
+          type: "memory",
+          target: config.snapshotPath,
+          async close() {
+            if (closed) return;
+            closed = true;
+            await memory.close();
+          },
+        };
+      }
       const memory = createMemoryDatastore({
         snapshotPath: config.snapshotPath,
         durability: "async",
@@ -82,5 +105,31 @@ export async function openSession(config: DatastoreConfig): Promise<Session> {
       closed = true;
       await datastore.close();
     },
+  };
+}
+
+/** The one-line failure of a write to a snapshot a live agent owns (exit 1). */
+function ownedError(snapshotPath: string, pid: number): CtlError {
+  return new CtlError(
+    CtlErrorCode.Datastore,
+    `the embedded datastore ${snapshotPath} is owned by margay-node (pid ${pid}): stop the agent to change it, ` +
+      "or use etcd for a cluster you change while it runs",
+    { file: snapshotPath, ownerPid: pid },
+  );
+}
+
+/** `datastore` for reading only: every write rejects with `error` and reaches nothing. */
+function readOnlyDatastore(datastore: Datastore, error: CtlError): Datastore {
+  const refuse = (): Promise<never> => Promise.reject(error);
+  return {
+    get: (key, options) => datastore.get(key, options),
+    list: (kind, options) => datastore.list(kind, options),
+    watch: (kind, options) => datastore.watch(kind, options),
+    create: refuse,
+    update: refuse,
+    delete: refuse,
+    transaction: refuse,
+    close: () => datastore.close(),
+    [Symbol.asyncDispose]: () => datastore.close(),
   };
 }
