@@ -223,6 +223,44 @@ describe("startStatusReporter", () => {
     expect(r.build().dataplane).toEqual({ inSync: true });
   });
 
+  it("shows the pipeline's unresolved routes: the whole count and the first few, valid as NodeStatus", async () => {
+    const ds = createMemoryDatastore({ validate: apiValidator });
+    cleanups.push(() => ds.close());
+    const unresolvedRoutes = Array.from({ length: 7 }, (_, i) => ({
+      dst: `10.65.${i}.0/26`,
+      reason: "no-vtep",
+      node: `node-${i}`,
+    }));
+    const pipeline = {
+      ...fakePipeline(),
+      inSync: true,
+      status: () => ({ lastApplyError: undefined, unresolvedRoutes }),
+    };
+    const r = startStatusReporter(
+      {
+        config: { nodeName: "node-a", statusIntervalMs: 60_000 },
+        datastore: ds,
+        logger: silentLogger,
+        health: createHealth(),
+      },
+      {
+        pipeline,
+        addresses: { ipv4: "10.0.0.1/24", ipv6: undefined, interface: "eth0", interfaceMtu: 1500 },
+        mtu: 1450,
+        version: "0.1.0",
+      },
+    );
+    cleanups.push(() => r.close());
+    const dp = r.build().dataplane;
+    expect(dp?.unresolvedRoutes?.count).toBe(7);
+    expect(dp?.unresolvedRoutes?.routes).toEqual(unresolvedRoutes.slice(0, 5));
+    await r.report();
+    const stored = await ds.get<NodeStatus>({ kind: "NodeStatus", name: "node-a" });
+    expect(stored.status?.dataplane?.unresolvedRoutes?.count).toBe(7);
+    unresolvedRoutes.length = 0;
+    expect(r.build().dataplane).toEqual({ inSync: true });
+  });
+
   it("works without BGP (backend vxlan / none): no bgp section", async () => {
     const ds = createMemoryDatastore({ validate: apiValidator });
     cleanups.push(() => ds.close());

@@ -38,7 +38,13 @@ export interface StatusReporterOptions {
   readonly pipeline?:
     | (Pick<DataplanePipeline, "inSync" | "onRoutes"> & {
         /** The running pipeline's status: its last apply error is shown until an apply succeeds. */
-        status?(): { readonly lastApplyError: string | undefined };
+        status?(): {
+          readonly lastApplyError: string | undefined;
+          /** Remote routes left unprogrammed (the first few are reported). */
+          readonly unresolvedRoutes?:
+            | readonly { readonly dst: string; readonly reason: string; readonly node?: string | undefined }[]
+            | undefined;
+        };
       })
     | undefined;
   readonly addresses: NodeAddresses;
@@ -80,6 +86,9 @@ const TYPE: Readonly<Record<BgpPeerStatus["type"], BGPPeerType>> = {
   "rr-client": "NodePeer",
 };
 
+/** Unresolved routes NodeStatus lists (the count is always whole): enough to name the cause. */
+const UNRESOLVED_SHOWN = 5;
+
 /** One BGP peer as NodeStatus shows it (RFC 4271 state names, Calico's peer types). */
 export function nodeStatusPeer(p: BgpPeerStatus): NodeStatusBGPPeer {
   const since = Date.parse(p.since);
@@ -118,7 +127,9 @@ export function startStatusReporter(
       ...(c.reason === undefined ? {} : { reason: c.reason }),
     }));
     const dp = h.components.dataplane;
-    const applyError = options.pipeline?.status?.().lastApplyError;
+    const pipeStatus = options.pipeline?.status?.();
+    const applyError = pipeStatus?.lastApplyError;
+    const unresolved = pipeStatus?.unresolvedRoutes ?? [];
     const dpOk = (dp === undefined || (dp.live && dp.ready)) && applyError === undefined;
     const lastError = applyError ?? (dp !== undefined && !(dp.live && dp.ready) ? dp.reason : undefined);
     const report: NodeStatusReport = {
@@ -133,6 +144,18 @@ export function startStatusReporter(
         inSync: (options.pipeline?.inSync ?? false) && dpOk,
         ...(lastApply === undefined ? {} : { lastApply }),
         ...(lastError === undefined ? {} : { lastError }),
+        ...(unresolved.length === 0
+          ? {}
+          : {
+              unresolvedRoutes: {
+                count: unresolved.length,
+                routes: unresolved.slice(0, UNRESOLVED_SHOWN).map((u) => ({
+                  dst: u.dst,
+                  reason: u.reason,
+                  ...(u.node === undefined ? {} : { node: u.node }),
+                })),
+              },
+            }),
       },
       ...(options.bgp === undefined ? {} : { bgp: { peers: options.bgp.status().map(nodeStatusPeer) } }),
       updatedAt: now().toISOString(),

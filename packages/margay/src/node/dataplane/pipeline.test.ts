@@ -25,6 +25,7 @@ import {
   node,
   pool,
   type TestContext,
+  type TestObject,
   testContext,
   wep,
 } from "./pipeline.test-util.js";
@@ -653,5 +654,44 @@ describe("dataplane pipeline: datastore outage", () => {
     // And changes flow again.
     await base.datastore.create(allowPolicy("after-outage", "all()", 8080));
     await eventually(async () => (await mem.snapshot()).policies.some((id) => id.includes("after-outage")));
+  });
+});
+
+describe("dataplane pipeline: unresolved routes in status", () => {
+  it("names the calculator's unresolved routes (VXLAN to a node without a VTEP) and the driver's", async () => {
+    const ctx = testContext();
+    const ds = ctx.datastore;
+    await ds.create(pool("default", "10.65.0.0/16", { vxlanMode: "Always" }));
+    await ds.create(node("node-a", "10.77.0.1/24", { address: "10.65.1.250", mac: "66:00:00:00:00:01" }));
+    await ds.create(node("node-b", "10.77.0.2/24"));
+    const ipam = createIpam({ datastore: ds });
+    const b = (await ipam.autoAssign({ handleId: "pod-b", node: "node-b", num4: 1 })).ipv4[0]!;
+    const mem = createMemoryDataplane({ nodeName: "node-a" });
+    // A driver that, like the Linux one, names the routes it left out of the last batch.
+    const driver: AgentDriver & { unresolvedRoutes: ReadonlyMap<string, string> } = {
+      apply: (u, o) => mem.apply(u, o),
+      snapshot: () => mem.snapshot(),
+      close: () => mem.close(),
+      [Symbol.asyncDispose]: () => mem.close(),
+      unresolvedRoutes: new Map([["172.16.9.0/26", "ip route get 10.99.0.9: Network is unreachable"]]),
+    };
+    const p = await start(ctx, driver);
+    await eventually(() => p.inSync);
+    expect(p.status().unresolvedRoutes).toEqual([
+      { dst: b.block, reason: "no-vtep", node: "node-b", source: "calculator" },
+      {
+        dst: "172.16.9.0/26",
+        reason: "ip route get 10.99.0.9: Network is unreachable",
+        source: "driver",
+      },
+    ]);
+    // node-b gets its VTEP: the route resolves and leaves the list.
+    const nb = await ds.get<TestObject>({ kind: "Node", name: "node-b" });
+    await ds.update({
+      ...nb,
+      spec: { ...nb.spec, ipv4VXLANTunnelAddr: "10.65.2.250", vxlanTunnelMACAddr: "66:00:00:00:00:02" },
+    });
+    await eventually(() => p.status().unresolvedRoutes.every((u) => u.source === "driver"));
+    await ipam.close();
   });
 });

@@ -60,6 +60,24 @@ export interface DataplanePipelineStatus {
   readonly applyFailures: number;
   /** The syncer's state. */
   readonly syncer: SyncerStatus;
+  /**
+   * Remote routes not programmed, by destination: the route calculator's (a VXLAN route to a node
+   * without a VTEP, a node without an address) and, after each applied batch, the driver's (a flat next
+   * hop the kernel has no route to), sorted by destination.
+   */
+  readonly unresolvedRoutes: readonly PipelineUnresolvedRoute[];
+}
+
+/** A remote route the pipeline could not have programmed. */
+export interface PipelineUnresolvedRoute {
+  /** Destination CIDR. */
+  readonly dst: string;
+  /** What is missing (`no-vtep`, `no-node-address`, ...) or the driver's why. */
+  readonly reason: string;
+  /** The node the route leads to, when known. */
+  readonly node?: string | undefined;
+  /** Who left it out: the route calculator or the driver. */
+  readonly source: "calculator" | "driver";
 }
 
 /** The running pipeline: the {@link DataplanePipeline} contract plus its driver and status. */
@@ -140,6 +158,8 @@ class Pipeline implements RunningDataplanePipeline {
   #barrier = false;
   #inSync = false;
   #lastApplyError: string | undefined;
+  /** The driver's unresolved remote routes as of the last applied batch (drivers that report them). */
+  #driverUnresolved: ReadonlyMap<string, string> = new Map();
   #applies = 0;
   #applyFailures = 0;
   readonly #programmed = new Map<string, RoutingUpdate>();
@@ -226,7 +246,19 @@ class Pipeline implements RunningDataplanePipeline {
       applies: this.#applies,
       applyFailures: this.#applyFailures,
       syncer: this.#syncer.status,
+      unresolvedRoutes: this.#unresolved(),
     };
+  }
+
+  #unresolved(): PipelineUnresolvedRoute[] {
+    const out: PipelineUnresolvedRoute[] = this.#routes.unresolved().map((u) => ({
+      dst: u.dst,
+      reason: u.reason,
+      ...(u.node === undefined ? {} : { node: u.node }),
+      source: "calculator" as const,
+    }));
+    for (const [dst, why] of this.#driverUnresolved) out.push({ dst, reason: why, source: "driver" });
+    return out.sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
   }
 
   waitForEndpoint(
@@ -488,6 +520,9 @@ class Pipeline implements RunningDataplanePipeline {
       const seconds = (done - d.at) / 1000;
       for (let i = 0; i < d.count; i++) this.#metrics.timeToEnforce.observe(seconds);
     }
+    // The Linux driver names the routes it left out of this batch (no kernel route to the next hop).
+    const fromDriver = (this.driver as { readonly unresolvedRoutes?: unknown }).unresolvedRoutes;
+    this.#driverUnresolved = fromDriver instanceof Map ? new Map(fromDriver) : new Map();
     this.#metrics.unresolvedRoutes.set(this.#routes.unresolved().length);
     if (this.#inSync) {
       this.#metrics.inSync.set(1);
