@@ -320,12 +320,10 @@ describe("margay CNI plugin with a real agent (cluster lab)", () => {
     ).rejects.toMatchObject({ code: "not-found" });
   });
 
-  // KNOWN BUG (dataplane pipeline, not the plugin): the restarted agent first programs the endpoint it
-  // read at start, whose veth the plugin removed while the agent was down; that batch fails ("Cannot find
-  // device mgy…") and is retried as it was, even after the spooled DEL deleted the endpoint, so the agent
-  // never reports ready. The same happens when a runtime deletes a namespace without DEL (ctr after a
-  // killed task). `it.fails` turns into a failure the day the pipeline is fixed: then make it `it`.
-  it.fails("the restarted agent becomes ready after a DEL finished through the spool", async () => {
+  // The restarted agent first programs the endpoint it read at start, whose veth the plugin removed while
+  // the agent was down: the Linux driver defers that workload route (the interface is gone) instead of
+  // failing the batch, so the agent gets in sync and ready (it retried the same failing batch forever before).
+  it("the restarted agent becomes ready after a DEL finished through the spool", async () => {
     await lab.waitReady(host, { timeoutMs: 30_000 });
   });
 });
