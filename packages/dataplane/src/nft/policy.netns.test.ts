@@ -336,7 +336,7 @@ describe("nftables policy with real packets", () => {
 
   it("a rejected transaction leaves the last good ruleset and is reported", async () => {
     const ns = hosts[0]!.ns;
-    const list = () => lab.exec(ns, ["nft", "list", "table", "inet", "margay"]);
+    const list = () => lab.exec(ns, ["nft", "-s", "list", "table", "inet", "margay"]);
     const lines = (t: string) =>
       t
         .split("\n")

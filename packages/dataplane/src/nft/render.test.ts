@@ -27,12 +27,14 @@ const rule = (over: Partial<RenderedRule>): RenderedRule => renderedRule({ ruleI
 describe("rule rendering", () => {
   it("renders one line per family, with verdicts as marks", () => {
     expect(renderRule(rule({}), MARKS)).toEqual([
-      "meta nfproto ipv4 meta mark set meta mark | 0x00010000 return",
-      "meta nfproto ipv6 meta mark set meta mark | 0x00010000 return",
+      "meta nfproto ipv4 counter meta mark set meta mark | 0x00010000 return",
+      "meta nfproto ipv6 counter meta mark set meta mark | 0x00010000 return",
     ]);
-    expect(renderRule(rule({ action: "deny", ipVersion: 4 }), MARKS)).toEqual(["meta nfproto ipv4 drop"]);
+    expect(renderRule(rule({ action: "deny", ipVersion: 4 }), MARKS)).toEqual([
+      "meta nfproto ipv4 counter drop",
+    ]);
     expect(renderRule(rule({ action: "pass", ipVersion: 6 }), MARKS)).toEqual([
-      "meta nfproto ipv6 meta mark set meta mark | 0x00020000 return",
+      "meta nfproto ipv6 counter meta mark set meta mark | 0x00020000 return",
     ]);
   });
 
@@ -41,7 +43,9 @@ describe("rule rendering", () => {
       rule({ srcNets: ["10.0.0.0/8"], notSrcNets: ["10.1.0.0/16", "fd00::/8"], action: "deny" }),
       MARKS,
     );
-    expect(lines).toEqual(["meta nfproto ipv4 ip saddr { 10.0.0.0/8 } ip saddr != { 10.1.0.0/16 } drop"]);
+    expect(lines).toEqual([
+      "meta nfproto ipv4 ip saddr { 10.0.0.0/8 } ip saddr != { 10.1.0.0/16 } counter drop",
+    ]);
   });
 
   it("ORs plain and named ports into separate lines, ANDs IP sets", () => {
@@ -61,8 +65,8 @@ describe("rule rendering", () => {
     const sa = nftNames.addrSet("a", 4);
     const sb = nftNames.addrSet("b", 4);
     expect(lines).toEqual([
-      `meta nfproto ipv4 meta l4proto 6 ip saddr @${sa} ip saddr @${sb} th dport { 80, 8000-8080 } meta mark set meta mark | 0x00010000 return`,
-      `meta nfproto ipv4 meta l4proto 6 ip saddr @${sa} ip saddr @${sb} ip daddr . meta l4proto . th dport @${nftNames.portSet("np", 4)} meta mark set meta mark | 0x00010000 return`,
+      `meta nfproto ipv4 meta l4proto 6 ip saddr @${sa} ip saddr @${sb} th dport { 80, 8000-8080 } counter meta mark set meta mark | 0x00010000 return`,
+      `meta nfproto ipv4 meta l4proto 6 ip saddr @${sa} ip saddr @${sb} ip daddr . meta l4proto . th dport @${nftNames.portSet("np", 4)} counter meta mark set meta mark | 0x00010000 return`,
     ]);
   });
 
@@ -71,7 +75,7 @@ describe("rule rendering", () => {
       "meta l4proto { 6, 17, 132, 136 } th dport { 53 }",
     );
     expect(renderRule(rule({ protocol: 1, icmp: { type: 8, code: 0 } }), MARKS)).toEqual([
-      "meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 meta mark set meta mark | 0x00010000 return",
+      "meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 counter meta mark set meta mark | 0x00010000 return",
     ]);
   });
 });

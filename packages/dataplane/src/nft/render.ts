@@ -134,11 +134,11 @@ function sideExprs(s: Side, family: 4 | 6): string[][] | undefined {
 function actionExpr(r: RenderedRule, marks: NftMarks): string {
   switch (r.action) {
     case "allow":
-      return `meta mark set meta mark | ${hex(marks.allow)} return`;
+      return `counter meta mark set meta mark | ${hex(marks.allow)} return`;
     case "pass":
-      return `meta mark set meta mark | ${hex(marks.pass)} return`;
+      return `counter meta mark set meta mark | ${hex(marks.pass)} return`;
     case "deny":
-      return "drop";
+      return "counter drop";
     case "log":
       return `log prefix "margay ${r.ruleId.replace(/[^A-Za-z0-9_./:-]/g, "_").slice(0, 20)} "`;
   }

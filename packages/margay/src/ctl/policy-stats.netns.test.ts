@@ -86,7 +86,8 @@ function loadTable(withCounters: boolean): void {
   const marks = { allow: 0x10000, pass: 0x20000 };
   const lines = p.inbound
     .flatMap((r) => renderRule(r, marks))
-    .map((l) => (withCounters ? l.replace(/ (meta mark set .*|drop|accept)$/, " counter $1") : l));
+    // The dataplane renders a counter before each verdict; without: a table of an older dataplane.
+    .map((l) => (withCounters ? l : l.replace(" counter ", " ")));
   const chain = nftNames.policy(p.id, "in");
   const script = [
     "table inet margay {",
@@ -129,7 +130,7 @@ afterAll(() => {
 });
 
 describe("margayctl policy stats", () => {
-  it("on the table as the dataplane renders it today: no counters, exit 1 and one line saying so", {
+  it("on a table without counters (an older dataplane): exit 1 and one line saying so", {
     timeout: 60_000,
   }, async () => {
     loadTable(false);
