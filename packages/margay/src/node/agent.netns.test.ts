@@ -9,7 +9,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRecordingLogger, type Node, type NodeStatus } from "@margay/api";
+import { createRecordingLogger, type IPPool, type Node, type NodeStatus } from "@margay/api";
 import { createNetnsLab, type NetnsLab } from "@margay/dataplane/testing";
 import { createMemoryDatastore } from "@margay/datastore";
 import { freePort, startEtcd } from "@margay/datastore/testing";
@@ -267,6 +267,92 @@ describe("two agents on one etcd (two hosts as namespaces)", () => {
     const tunnelB = nodes.find((n) => n.metadata.name === "etcd-node-2")?.spec.ipv4VXLANTunnelAddr;
     expect(tunnelB).toBeDefined();
     await lab.exec(a, ["ping", "-c", "1", "-W", "5", tunnelB as string]);
+    await Promise.all(agents.map((x) => x.stop("SIGTERM")));
+  });
+});
+
+describe("a pool switched to VXLAN while two agents run (two hosts as namespaces, one etcd)", () => {
+  it("both Nodes get a tunnel address and MAC, each host routes the other's block over VXLAN and a ping crosses the tunnel, without a restart", async () => {
+    const etcd = await startEtcd();
+    cleanup.push(() => etcd.stop());
+    const hosts = [await lab.add("s1"), await lab.add("s2")];
+    const [a, b] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+    await lab.exec(a, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b.name]);
+    for (const [h, addr] of [
+      [a, "10.79.0.1/24"],
+      [b, "10.79.0.2/24"],
+    ] as const) {
+      await lab.exec(h, ["ip", "addr", "add", addr, "dev", "eth0"]);
+      await lab.exec(h, ["ip", "link", "set", "eth0", "up"]);
+    }
+    const agents: RunningAgent[] = [];
+    // Backend bgp with a flat pool: nothing asks for VXLAN at start, so no Node gets a tunnel address.
+    for (const [i, h] of hosts.entries()) {
+      const dir = await mkdtemp(join(tmpdir(), "margay-agent-switch-"));
+      cleanup.push(() => rm(dir, { recursive: true, force: true }));
+      const { config, sources } = resolveBootstrapConfig({
+        env: {
+          NODENAME: `switch-node-${i + 1}`,
+          DATASTORE_TYPE: "etcd",
+          ETCD_ENDPOINTS: etcd.endpoints.join(","),
+          MARGAY_STATE_DIR: dir,
+          MARGAY_NETWORKING_BACKEND: "bgp",
+          IP_AUTODETECTION_METHOD: "interface=eth0",
+          MARGAY_IPV4POOL_CIDR: "10.68.0.0/16",
+          MARGAY_IPV4POOL_VXLAN: "Never",
+          MARGAY_AGENT_SOCKET: join(dir, "agent.sock"),
+          MARGAY_HEALTH_ENABLED: "false",
+          MARGAY_METRICS_ENABLED: "false",
+        },
+        hostname: `switch-node-${i + 1}`,
+      });
+      const agent = await runNodeAgent(config, { logger: createRecordingLogger(), sources, netns: h });
+      cleanup.push(() => agent.stop("cleanup"));
+      agents.push(agent);
+      await agent.ready;
+    }
+    const ds = agents[0]?.context()?.datastore;
+    if (ds === undefined) throw new Error("no datastore");
+    const nodesNow = async () => (await ds.list<Node>("Node")).items;
+    expect((await nodesNow()).map((n) => n.spec.ipv4VXLANTunnelAddr)).toEqual([undefined, undefined]);
+
+    const p = await ds.get<IPPool>({ kind: "IPPool", name: "default-ipv4-ippool" });
+    await ds.update({ ...p, spec: { ...p.spec, vxlanMode: "Always" } });
+
+    let nodes: Node[] = [];
+    for (let i = 0; i < 500; i++) {
+      nodes = await nodesNow();
+      if (
+        nodes.every(
+          (n) => n.spec.ipv4VXLANTunnelAddr !== undefined && n.spec.vxlanTunnelMACAddr !== undefined,
+        )
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(nodes.map((n) => n.spec.ipv4VXLANTunnelAddr)).toEqual([
+      expect.stringMatching(/^10\.68\./),
+      expect.stringMatching(/^10\.68\./),
+    ]);
+    const tunnelB = nodes.find((n) => n.metadata.name === "switch-node-2")?.spec
+      .ipv4VXLANTunnelAddr as string;
+    // Host a reaches host b's tunnel address through its VXLAN device (eventually: both pipelines follow).
+    let route: KernelRoute | undefined;
+    for (let i = 0; i < 500; i++) {
+      const rs = JSON.parse(await lab.exec(a, ["ip", "-j", "route", "show", "proto", "80"])) as KernelRoute[];
+      route = rs.find((r) => r.dev !== undefined && /vxlan/.test(r.dev));
+      if (route !== undefined) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(route?.dev).toMatch(/vxlan/);
+    let pinged = false;
+    for (let i = 0; i < 20 && !pinged; i++) {
+      pinged = await lab
+        .exec(a, ["ping", "-c", "1", "-W", "1", tunnelB])
+        .then(() => true)
+        .catch(() => false);
+    }
+    expect(pinged).toBe(true);
     await Promise.all(agents.map((x) => x.stop("SIGTERM")));
   });
 });
