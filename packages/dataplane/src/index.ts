@@ -105,6 +105,8 @@ export {
 export { nftNames } from "./nft/names.js";
 export type { NftProgrammer, NftProgrammerOptions } from "./nft/programmer.js";
 export { createNftProgrammer } from "./nft/programmer.js";
+export type { ForeignChainFinding, NftHookPriority, OwnNftTable } from "./nft/foreign.js";
+export { describeFinding, findShadowingChains, margayHooks, readShadowingChains } from "./nft/foreign.js";
 export type { Envelope, FrameDecoder } from "./protocol/codec.js";
 export {
   DEFAULT_MAX_FRAME_BYTES,
