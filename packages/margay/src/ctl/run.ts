@@ -10,10 +10,19 @@ import type { CommandContext } from "./context.js";
 import { ExitCode, toCtlError } from "./errors.js";
 import type { CtlIo } from "./io.js";
 import { createProgram } from "./program.js";
+import { startProgress } from "./progress.js";
 
 /** Runs margayctl with `argv` (without node and script) over `io`; returns the exit code. */
-export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number> {
+export async function runCtl(argv: readonly string[], rawIo: CtlIo): Promise<number> {
   let ctx: CommandContext | undefined;
+  // On a terminal, a command still running after a moment shows a progress line (erased before output).
+  const label =
+    argv
+      .filter((a) => !a.startsWith("-"))
+      .slice(0, 2)
+      .join(" ") || "margayctl";
+  const progress = startProgress(rawIo, label);
+  const io = progress.io;
   const program = createProgram({ io, onContext: (c) => (ctx = c) });
   try {
     await program.parseAsync([...argv], { from: "user" });
@@ -33,5 +42,6 @@ export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number
     return err.exitCode;
   } finally {
     await (ctx as CommandContext | undefined)?.close().catch(() => undefined);
+    progress.stop();
   }
 }
