@@ -33,6 +33,15 @@ const io: CtlIo = {
   cwd: process.cwd(),
 };
 
+// A reader that goes away (`margayctl get pools | head -1`) ends the command quietly, as `git log | head`
+// does: the rest of the output has nowhere to go. Any other stream error stays an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 void runCtl(process.argv.slice(2), io).then((code) => {
   process.exitCode = code;
 });
