@@ -8,7 +8,11 @@ import {
   type CommandRunner,
   CURRENT_NETNS,
   createLinuxDataplane,
+  createProcessRunner,
   type DataplaneDriver,
+  type ForeignChainFinding,
+  margayHooks,
+  readShadowingChains,
   type LinuxDataplaneOptions,
   type NetnsHandle,
   spawnDataplane,
@@ -25,6 +29,11 @@ export interface AgentDriver extends DataplaneDriver {
    * table). Absent when the driver cannot (a remote driver owns its own state).
    */
   teardown?(): Promise<void>;
+  /**
+   * Foreign nftables base chains that can drop traffic before our table sees it (report only). Absent
+   * when the driver cannot tell (a remote driver's namespace is its own).
+   */
+  foreignRules?(): Promise<readonly ForeignChainFinding[]>;
 }
 
 /** Options of {@link createAgentDriver}. */
@@ -118,5 +127,9 @@ export async function createAgentDriver(
       vxlanDevice: config.vxlan.device,
       nftTable: config.dataplane.nftTable,
     });
-  return Object.assign(driver, { teardown });
+  // The Linux driver renders its filter chains at priority 0 (linux/options.ts in @margay/dataplane).
+  const ours = margayHooks({ table: config.dataplane.nftTable, priority: 0 });
+  const runner = options.runner ?? createProcessRunner();
+  const foreignRules = () => readShadowingChains(runner, linuxOptions.netns ?? CURRENT_NETNS, ours);
+  return Object.assign(driver, { teardown, foreignRules });
 }

@@ -19,10 +19,11 @@ import {
 } from "@margay/datastore";
 import { createCalcGraph } from "@margay/policy";
 import { createRouteCalculator, type RoutingChange, type RoutingUpdate } from "@margay/routing";
-import { isDataplaneError } from "@margay/dataplane";
+import { type ForeignChainFinding, isDataplaneError } from "@margay/dataplane";
 import type { AgentContext, DataplanePipeline, NodeAddresses } from "../context.js";
 import { type AgentDriver, createAgentDriver } from "./driver.js";
 import { PipelineError, PipelineErrorCode } from "./errors.js";
+import { createForeignRulesMonitor, type ForeignRulesMonitor } from "./foreign-rules.js";
 import { createPipelineInputs, endpointKey, PIPELINE_KINDS } from "./inputs.js";
 import { createPipelineMetrics } from "./metrics.js";
 import { routeSideKey, sortRouteSide } from "./route-set.js";
@@ -47,6 +48,11 @@ export interface DataplanePipelineOptions {
   readonly datastoreProbeMs?: number | undefined;
   /** How long `close()` lets an apply in flight finish before aborting it, ms. Default 10 000. */
   readonly closeTimeoutMs?: number | undefined;
+  /**
+   * Period of the foreign nftables rules check (drivers with `foreignRules`), ms; it first runs at the
+   * first in-sync. Default 60 000.
+   */
+  readonly foreignRulesIntervalMs?: number | undefined;
 }
 
 /** What the pipeline is doing, for the status reporter and tests. */
@@ -66,6 +72,11 @@ export interface DataplanePipelineStatus {
    * hop the kernel has no route to), sorted by destination.
    */
   readonly unresolvedRoutes: readonly PipelineUnresolvedRoute[];
+  /**
+   * Foreign nftables base chains that can drop traffic before ours (last check; empty before the first
+   * in-sync or when the driver cannot tell). Reported only: they never make the node unready.
+   */
+  readonly foreignRules: readonly ForeignChainFinding[];
 }
 
 /** A remote route the pipeline could not have programmed. */
@@ -181,6 +192,7 @@ class Pipeline implements RunningDataplanePipeline {
   #syncerStopped = false;
   readonly #datastoreProbeMs: number;
   readonly #monitor: Promise<void>;
+  readonly #foreign: ForeignRulesMonitor | undefined;
 
   constructor(ctx: AgentContext, driver: AgentDriver, options: DataplanePipelineOptions) {
     this.#ctx = ctx;
@@ -191,6 +203,15 @@ class Pipeline implements RunningDataplanePipeline {
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.#datastoreProbeMs = options.datastoreProbeMs ?? 5_000;
     this.#backoff = createBackoff({ ...DEFAULT_RETRY, ...options.retry });
+    const readForeign = driver.foreignRules?.bind(driver);
+    this.#foreign =
+      readForeign === undefined
+        ? undefined
+        : createForeignRulesMonitor({
+            read: readForeign,
+            logger: this.#log,
+            intervalMs: options.foreignRulesIntervalMs,
+          });
     const failsafe = ctx.config.failsafe;
     this.#graph = createCalcGraph({
       nodeName: this.#nodeName,
@@ -247,6 +268,7 @@ class Pipeline implements RunningDataplanePipeline {
       applyFailures: this.#applyFailures,
       syncer: this.#syncer.status,
       unresolvedRoutes: this.#unresolved(),
+      foreignRules: this.#foreign?.findings() ?? [],
     };
   }
 
@@ -539,7 +561,10 @@ class Pipeline implements RunningDataplanePipeline {
       this.#lastApplyError = undefined;
       this.#ctx.health.report("dataplane", { live: true, ready: true });
     }
-    if (firstInSync) this.#waiters.markInSync();
+    if (firstInSync) {
+      this.#waiters.markInSync();
+      this.#foreign?.start();
+    }
     this.#waiters.applied(batch.endpoints);
     if (batch.routes.length > 0 || firstInSync) this.#notify(batch.routes, firstInSync);
   }
@@ -644,6 +669,7 @@ class Pipeline implements RunningDataplanePipeline {
     this.#ctx.signal.removeEventListener("abort", this.#onCtxAbort);
     this.#log.info({ teardown }, "dataplane pipeline stopping");
     this.#stop.abort();
+    this.#foreign?.close();
     this.#wake?.();
     this.#waiters.close(new PipelineError(PipelineErrorCode.Closed, "dataplane pipeline closed"));
     await this.#syncer.close().catch((e: unknown) => this.#log.warn({ err: e }, "syncer close failed"));
