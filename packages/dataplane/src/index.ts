@@ -106,7 +106,15 @@ export { nftNames } from "./nft/names.js";
 export type { NftProgrammer, NftProgrammerOptions } from "./nft/programmer.js";
 export { createNftProgrammer } from "./nft/programmer.js";
 export type { ForeignChainFinding, NftHookPriority, OwnNftTable } from "./nft/foreign.js";
-export { describeFinding, findShadowingChains, margayHooks, readShadowingChains } from "./nft/foreign.js";
+export {
+  IPTABLES_LEGACY_OWNER,
+  describeFinding,
+  findLegacyIptablesDrops,
+  findShadowingChains,
+  margayHooks,
+  readLegacyIptablesDrops,
+  readShadowingChains,
+} from "./nft/foreign.js";
 export type { Envelope, FrameDecoder } from "./protocol/codec.js";
 export {
   DEFAULT_MAX_FRAME_BYTES,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProcessRunner } from "../kernel/runner.js";
 import { createPolicyState } from "../policy-state.js";
 import { createNetnsLab, type NetnsLab } from "../testing/netns-lab.js";
-import { findShadowingChains, margayHooks, readShadowingChains } from "./foreign.js";
+import { findShadowingChains, margayHooks, readLegacyIptablesDrops, readShadowingChains } from "./foreign.js";
 import { type NftRenderOptions, renderFull, renderRuleset } from "./render.js";
 
 // Our real table (as the driver renders it) in a scratch namespace, beside a foreign `inet filter` table
@@ -117,5 +117,19 @@ table bridge br {
       ["ip/filter/FORWARD", "same-priority", "1 rule that drops", "iptables (nft backend)"],
       ["ip/kube-proxy/filter-forward", "before", "1 rule that drops", "kube-proxy (nftables mode)"],
     ]);
+  });
+
+  it("reports iptables-legacy filter drops nft cannot see, and none in a namespace without them", async () => {
+    const ns = await lab.add("legacy");
+    expect(await readLegacyIptablesDrops(runner, ns, OURS)).toEqual([]);
+    await lab.exec(ns, ["iptables-legacy", "-P", "FORWARD", "DROP"]);
+    await lab.exec(ns, ["iptables-legacy", "-A", "INPUT", "-s", "10.1.0.0/16", "-j", "DROP"]);
+    const found = await readLegacyIptablesDrops(runner, ns, OURS);
+    expect(found.map((f) => [f.family, f.chain, f.why])).toEqual([
+      ["ip", "INPUT", "1 rule that drops"],
+      ["ip", "FORWARD", "policy drop"],
+    ]);
+    // nft does not list legacy tables: only the legacy reader sees them.
+    expect(await readShadowingChains(runner, ns, OURS)).toEqual([]);
   });
 });

@@ -4,7 +4,15 @@ import { describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import { CURRENT_NETNS, namedNetns } from "../kernel/netns.js";
-import { describeFinding, findShadowingChains, margayHooks, readShadowingChains } from "./foreign.js";
+import {
+  describeFinding,
+  findLegacyIptablesDrops,
+  findShadowingChains,
+  IPTABLES_LEGACY_OWNER,
+  margayHooks,
+  readLegacyIptablesDrops,
+  readShadowingChains,
+} from "./foreign.js";
 
 // testdata/*.json: `nft -j list ruleset` (nftables v1.0.6) of a namespace holding margay's rendered table
 // and foreign tables; regenerate with `MARGAY_RECORD_NFT=1 npx vitest run --project netns
@@ -161,5 +169,45 @@ describe("readShadowingChains", () => {
     await expect(readShadowingChains(runner, CURRENT_NETNS, OURS)).rejects.toMatchObject({
       code: "command-failed",
     });
+  });
+});
+
+describe("iptables-legacy", () => {
+  // testdata/iptables-legacy-save.txt: iptables-legacy-save v1.8.9 of a scratch namespace (FORWARD policy
+  // DROP, two INPUT drops), with a KUBE-FIREWALL-like user chain and a nat table added by hand.
+  const save = readFileSync(join(import.meta.dirname, "testdata", "iptables-legacy-save.txt"), "utf8");
+  it("reports filter chains with policy DROP or DROP/REJECT rules (following user chains), at priority 0", () => {
+    const f = findLegacyIptablesDrops(save, "ip", OURS);
+    expect(f.map((x) => [x.chain, x.hook, x.why, x.order])).toEqual([
+      ["INPUT", "input", "2 rules that drop", "same-priority"],
+      ["FORWARD", "forward", "policy drop", "same-priority"],
+      ["OUTPUT", "output", "1 rule that drops", "same-priority"],
+    ]);
+    expect(
+      f.every((x) => x.owner === IPTABLES_LEGACY_OWNER && x.table === "filter" && x.family === "ip"),
+    ).toBe(true);
+  });
+
+  it("reports nothing for empty output or an accept-only filter table", () => {
+    expect(findLegacyIptablesDrops("", "ip6", OURS)).toEqual([]);
+    expect(
+      findLegacyIptablesDrops("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n", "ip", OURS),
+    ).toEqual([]);
+  });
+
+  it("runs both save tools without -t and treats a missing tool as no rules", async () => {
+    const calls: (readonly string[])[] = [];
+    const runner: CommandRunner = {
+      async run(argv) {
+        calls.push(argv);
+        if (argv.includes("ip6tables-legacy-save")) throw new Error("spawn ENOENT");
+        return { code: 0, stdout: save, stderr: "" };
+      },
+    };
+    expect(await readLegacyIptablesDrops(runner, namedNetns("n1"), OURS)).toHaveLength(3);
+    expect(calls).toEqual([
+      ["nsenter", "--net=/run/netns/n1", "--", "iptables-legacy-save"],
+      ["nsenter", "--net=/run/netns/n1", "--", "ip6tables-legacy-save"],
+    ]);
   });
 });

@@ -251,3 +251,111 @@ export function describeFinding(f: ForeignChainFinding): string {
   const who = f.owner !== undefined ? ` (${f.owner})` : "";
   return `foreign nftables chain ${f.family}/${f.table}/${f.chain}${who} (hook ${f.hook}, priority ${f.priority}, ${f.why}) ${when} margay's and may drop traffic margay allows`;
 }
+
+/** The built-in chains of iptables' filter table and the hook each sits on (priority `filter`, 0). */
+const LEGACY_FILTER_HOOKS: Readonly<Record<string, string>> = {
+  INPUT: "input",
+  FORWARD: "forward",
+  OUTPUT: "output",
+};
+
+/** The owner named on iptables-legacy findings. */
+export const IPTABLES_LEGACY_OWNER = "iptables-legacy rules present: not visible to nftables ordering";
+
+/**
+ * Findings for the `filter` table of `iptables-legacy-save` (or `ip6tables-legacy-save`) output (pure).
+ * Legacy xtables hook their filter chains at priority 0, the same as our filter chains (undefined order),
+ * and nft cannot list them, so each built-in chain with policy DROP or DROP/REJECT rules (in it or in
+ * user chains it jumps or goes to) is one `same-priority` finding with {@link IPTABLES_LEGACY_OWNER}.
+ */
+export function findLegacyIptablesDrops(
+  save: string,
+  family: "ip" | "ip6",
+  ours: OwnNftTable,
+): ForeignChainFinding[] {
+  const policy = new Map<string, string>();
+  const rules = new Map<string, { drops: number; targets: Set<string> }>();
+  let table: string | undefined;
+  for (const raw of save.split("\n")) {
+    const line = raw.trim();
+    if (line.startsWith("*")) table = line.slice(1);
+    if (table !== "filter") continue;
+    if (line.startsWith(":")) {
+      const [name, pol] = line.slice(1).split(/\s+/);
+      if (name !== undefined && pol !== undefined) policy.set(name, pol);
+    } else if (line.startsWith("-A ")) {
+      const words = line.split(/\s+/);
+      const chain = words[1] ?? "";
+      const acc = rules.get(chain) ?? { drops: 0, targets: new Set<string>() };
+      for (let i = 2; i < words.length - 1; i++) {
+        if (words[i] !== "-j" && words[i] !== "-g") continue;
+        const target = words[i + 1]!;
+        if (target === "DROP" || target === "REJECT") acc.drops++;
+        else acc.targets.add(target);
+      }
+      rules.set(chain, acc);
+    }
+  }
+  const ourMax = new Map<string, number>();
+  for (const h of ours.hooks) ourMax.set(h.hook, Math.max(ourMax.get(h.hook) ?? h.priority, h.priority));
+  const findings: ForeignChainFinding[] = [];
+  for (const [chain, hook] of Object.entries(LEGACY_FILTER_HOOKS)) {
+    const mine = ourMax.get(hook);
+    if (mine === undefined || mine < 0 || !policy.has(chain)) continue;
+    const seen = new Set<string>();
+    let n = 0;
+    const visit = (name: string) => {
+      if (seen.has(name)) return;
+      seen.add(name);
+      const r = rules.get(name);
+      if (r === undefined) return;
+      n += r.drops;
+      for (const t of r.targets) visit(t);
+    };
+    visit(chain);
+    const reasons: string[] = [];
+    if (policy.get(chain) === "DROP") reasons.push("policy drop");
+    if (n > 0) reasons.push(n === 1 ? "1 rule that drops" : `${n} rules that drop`);
+    if (reasons.length === 0) continue;
+    findings.push({
+      family,
+      table: "filter",
+      chain,
+      hook,
+      priority: 0,
+      ourPriority: mine,
+      order: mine === 0 ? "same-priority" : "before",
+      why: reasons.join(", "),
+      owner: IPTABLES_LEGACY_OWNER,
+    });
+  }
+  return findings;
+}
+
+/**
+ * Runs `iptables-legacy-save` and `ip6tables-legacy-save` in `ns` (no `-t`: naming a table would load
+ * it) and returns {@link findLegacyIptablesDrops} of each. A missing or failing tool counts as no legacy
+ * rules (nodes without iptables-legacy are the common case).
+ */
+export async function readLegacyIptablesDrops(
+  runner: CommandRunner,
+  ns: NetnsHandle,
+  ours: OwnNftTable,
+  options: KernelCallOptions = {},
+): Promise<ForeignChainFinding[]> {
+  const out: ForeignChainFinding[] = [];
+  for (const [tool, family] of [
+    ["iptables-legacy-save", "ip"],
+    ["ip6tables-legacy-save", "ip6"],
+  ] as const) {
+    let stdout: string;
+    try {
+      stdout = (await runner.run(inNetns(ns, [tool]), { signal: options.signal })).stdout;
+    } catch (e) {
+      if (options.signal?.aborted) throw e;
+      continue;
+    }
+    out.push(...findLegacyIptablesDrops(stdout, family, ours));
+  }
+  return out;
+}
