@@ -12,6 +12,7 @@ import {
   type DataplaneDriver,
   type ForeignChainFinding,
   margayHooks,
+  readLegacyIptablesDrops,
   readShadowingChains,
   type LinuxDataplaneOptions,
   type NetnsHandle,
@@ -130,6 +131,10 @@ export async function createAgentDriver(
   // The Linux driver renders its filter chains at priority 0 (linux/options.ts in @margay/dataplane).
   const ours = margayHooks({ table: config.dataplane.nftTable, priority: 0 });
   const runner = options.runner ?? createProcessRunner();
-  const foreignRules = () => readShadowingChains(runner, linuxOptions.netns ?? CURRENT_NETNS, ours);
+  const ns = linuxOptions.netns ?? CURRENT_NETNS;
+  const foreignRules = async () => [
+    ...(await readShadowingChains(runner, ns, ours)),
+    ...(await readLegacyIptablesDrops(runner, ns, ours)),
+  ];
   return Object.assign(driver, { teardown, foreignRules });
 }

@@ -1,7 +1,12 @@
 import { createRecordingLogger } from "@margay/api";
-import { createMemoryDataplane, type ForeignChainFinding } from "@margay/dataplane";
+import {
+  type CommandRunner,
+  createMemoryDataplane,
+  type ForeignChainFinding,
+  namedNetns,
+} from "@margay/dataplane";
 import { afterEach, describe, expect, it } from "vitest";
-import type { AgentDriver } from "./driver.js";
+import { type AgentDriver, createAgentDriver } from "./driver.js";
 import { createForeignRulesMonitor } from "./foreign-rules.js";
 import { type RunningDataplanePipeline, startDataplanePipeline } from "./pipeline.js";
 import { eventually, testContext } from "./pipeline.test-util.js";
@@ -114,5 +119,60 @@ describe("dataplane pipeline: foreign rules", () => {
     running.push(p);
     await eventually(() => p.inSync);
     expect(p.status().foreignRules).toEqual([]);
+  });
+});
+
+describe("Linux agent driver: foreignRules", () => {
+  it("reads nft -j list ruleset and the iptables-legacy save tools in the driver's namespace", async () => {
+    const calls: string[][] = [];
+    const nftJson = JSON.stringify({
+      nftables: [
+        {
+          chain: {
+            family: "inet",
+            table: "filter",
+            name: "forward",
+            hook: "forward",
+            prio: -10,
+            policy: "drop",
+          },
+        },
+        {
+          chain: {
+            family: "inet",
+            table: "margay",
+            name: "forward",
+            hook: "forward",
+            prio: 0,
+            policy: "accept",
+          },
+        },
+      ],
+    });
+    const runner: CommandRunner = {
+      async run(argv) {
+        calls.push([...argv]);
+        const tool = argv[argv.indexOf("--") + 1];
+        if (tool === "nft") return { code: 0, stdout: nftJson, stderr: "" };
+        if (tool === "iptables-legacy-save")
+          return { code: 0, stdout: "*filter\n:FORWARD DROP [0:0]\nCOMMIT\n", stderr: "" };
+        throw new Error("spawn ENOENT");
+      },
+    };
+    const driver = await createAgentDriver(testContext(), { runner, netns: namedNetns("agent1") });
+    try {
+      const found = await driver.foreignRules!();
+      expect(found.map((f) => `${f.family}/${f.table}/${f.chain} ${f.order} ${f.why}`)).toEqual([
+        "inet/filter/forward before policy drop",
+        "ip/filter/FORWARD same-priority policy drop",
+      ]);
+      expect(calls).toEqual([
+        ["nsenter", "--net=/run/netns/agent1", "--", "nft", "-j", "list", "ruleset"],
+        ["nsenter", "--net=/run/netns/agent1", "--", "iptables-legacy-save"],
+        ["nsenter", "--net=/run/netns/agent1", "--", "ip6tables-legacy-save"],
+      ]);
+    } finally {
+      await driver.close();
+    }
   });
 });
