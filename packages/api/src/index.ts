@@ -149,6 +149,7 @@ export type {
   NodeStatusBGPPeer,
   NodeStatusComponent,
   NodeStatusDataplane,
+  NodeStatusForeignRule,
   NodeStatusUnresolvedRoute,
   NodeStatusReport,
   NodeStatusSpec,

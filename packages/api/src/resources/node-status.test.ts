@@ -61,6 +61,35 @@ describe("NodeStatus", () => {
     expect(issues(e)).toHaveLength(4);
   });
 
+  it("keeps the dataplane's foreign rules and rejects a malformed one by path", () => {
+    const e = example();
+    const chain = {
+      family: "ip",
+      table: "kube-proxy",
+      chain: "filter-forward",
+      hook: "forward",
+      priority: -110,
+      why: "1 rule that drops",
+      owner: "kube-proxy (nftables mode)",
+    };
+    e.status.dataplane.foreignRules = { count: 1, chains: [chain] };
+    expect(validateResource(e, "NodeStatus").status?.dataplane?.foreignRules).toEqual({
+      count: 1,
+      chains: [chain],
+    });
+    e.status.dataplane.foreignRules = {
+      count: 1,
+      chains: [{ ...chain, priority: 1.5, table: "", verdict: "x" }],
+    };
+    expect(issues(e)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^status\.dataplane\.foreignRules\.chains\[0\]\.priority: /),
+        expect.stringMatching(/^status\.dataplane\.foreignRules\.chains\[0\]\.table: /),
+        "status.dataplane.foreignRules.chains[0].verdict: unknown field",
+      ]),
+    );
+  });
+
   it("keeps the dataplane's unresolved routes and rejects a malformed one by path", () => {
     const e = example();
     e.status.dataplane.unresolvedRoutes = {

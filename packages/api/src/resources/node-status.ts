@@ -114,6 +114,27 @@ export interface NodeStatusUnresolvedRoute {
   node?: string;
 }
 
+/**
+ * A foreign nftables (or iptables-legacy) base chain that can drop traffic before the agent's own table
+ * sees it: reported, never worked around.
+ */
+export interface NodeStatusForeignRule {
+  /** Table family (`inet`, `ip`, `ip6`). */
+  family: string;
+  /** Foreign table name. */
+  table: string;
+  /** Foreign base chain name. */
+  chain: string;
+  /** Netfilter hook it shares with one of ours. */
+  hook: string;
+  /** Its priority (lower runs first). */
+  priority: number;
+  /** Why it can drop (`policy drop`, `2 rules that drop`). */
+  why: string;
+  /** Who made it, when the table name is a known one (kube-proxy, iptables). */
+  owner?: string;
+}
+
 /** The dataplane's sync state. */
 export interface NodeStatusDataplane {
   /** True once the first full state has been programmed and no later batch failed. */
@@ -124,6 +145,8 @@ export interface NodeStatusDataplane {
   lastError?: string;
   /** Remote routes left unprogrammed: how many, and the first few. Absent when there are none. */
   unresolvedRoutes?: { count: number; routes: NodeStatusUnresolvedRoute[] };
+  /** Foreign chains that can drop before ours: how many, and the first few. Absent when there are none. */
+  foreignRules?: { count: number; chains: NodeStatusForeignRule[] };
 }
 
 /** The observed state a node agent reports. */
@@ -243,8 +266,34 @@ function unresolvedRoutes(v: unknown, path: string, ctx: Ctx): NodeStatusDatapla
   return ctx.count === before ? (out as NonNullable<NodeStatusDataplane["unresolvedRoutes"]>) : undefined;
 }
 
+function foreignRule(v: unknown, path: string, ctx: Ctx): NodeStatusForeignRule | undefined {
+  const o = object(v, path, ctx, ["family", "table", "chain", "hook", "priority", "why", "owner"]);
+  if (o === undefined) return undefined;
+  const out: Partial<NodeStatusForeignRule> = {};
+  const before = ctx.count;
+  req(o, out, "family", path, ctx, nonEmptyString);
+  req(o, out, "table", path, ctx, nonEmptyString);
+  req(o, out, "chain", path, ctx, nonEmptyString);
+  req(o, out, "hook", path, ctx, nonEmptyString);
+  // nftables priorities are signed 32-bit.
+  req(o, out, "priority", path, ctx, (x, p, c) => integer(x, p, c, -(2 ** 31), 2 ** 31 - 1));
+  req(o, out, "why", path, ctx, nonEmptyString);
+  opt(o, out, "owner", path, ctx, nonEmptyString);
+  return ctx.count === before ? (out as NodeStatusForeignRule) : undefined;
+}
+
+function foreignRules(v: unknown, path: string, ctx: Ctx): NodeStatusDataplane["foreignRules"] {
+  const o = object(v, path, ctx, ["count", "chains"]);
+  if (o === undefined) return undefined;
+  const out: Partial<NonNullable<NodeStatusDataplane["foreignRules"]>> = {};
+  const before = ctx.count;
+  req(o, out, "count", path, ctx, count);
+  req(o, out, "chains", path, ctx, (x, p, c) => array(x, p, c, foreignRule));
+  return ctx.count === before ? (out as NonNullable<NodeStatusDataplane["foreignRules"]>) : undefined;
+}
+
 function dataplane(v: unknown, path: string, ctx: Ctx): NodeStatusDataplane | undefined {
-  const o = object(v, path, ctx, ["inSync", "lastApply", "lastError", "unresolvedRoutes"]);
+  const o = object(v, path, ctx, ["inSync", "lastApply", "lastError", "unresolvedRoutes", "foreignRules"]);
   if (o === undefined) return undefined;
   const out: Partial<NodeStatusDataplane> = {};
   const before = ctx.count;
@@ -252,6 +301,7 @@ function dataplane(v: unknown, path: string, ctx: Ctx): NodeStatusDataplane | un
   opt(o, out, "lastApply", path, ctx, timestamp);
   opt(o, out, "lastError", path, ctx, string);
   opt(o, out, "unresolvedRoutes", path, ctx, unresolvedRoutes);
+  opt(o, out, "foreignRules", path, ctx, foreignRules);
   return ctx.count === before ? (out as NodeStatusDataplane) : undefined;
 }
 

@@ -261,6 +261,59 @@ describe("startStatusReporter", () => {
     expect(r.build().dataplane).toEqual({ inSync: true });
   });
 
+  it("shows foreign nftables chains that can drop before ours, valid as NodeStatus, without touching inSync", async () => {
+    const ds = createMemoryDatastore({ validate: apiValidator });
+    cleanups.push(() => ds.close());
+    const foreignRules = Array.from({ length: 6 }, (_, i) => ({
+      family: "inet",
+      table: `fw${i}`,
+      chain: "forward",
+      hook: "forward",
+      priority: -10 - i,
+      ourPriority: 0,
+      order: "before" as const,
+      why: "policy drop",
+      ...(i === 0 ? { owner: "firewalld" } : {}),
+    }));
+    const pipeline = {
+      ...fakePipeline(),
+      inSync: true,
+      status: () => ({ lastApplyError: undefined, foreignRules }),
+    };
+    const r = startStatusReporter(
+      {
+        config: { nodeName: "node-a", statusIntervalMs: 60_000 },
+        datastore: ds,
+        logger: silentLogger,
+        health: createHealth(),
+      },
+      {
+        pipeline,
+        addresses: { ipv4: "10.0.0.1/24", ipv6: undefined, interface: "eth0", interfaceMtu: 1500 },
+        mtu: 1450,
+        version: "0.1.0",
+      },
+    );
+    cleanups.push(() => r.close());
+    const dp = r.build().dataplane;
+    expect(dp?.inSync).toBe(true);
+    expect(dp?.foreignRules?.count).toBe(6);
+    expect(dp?.foreignRules?.chains).toEqual(
+      foreignRules.slice(0, 5).map(({ ourPriority: _p, order: _o, ...rest }) => rest),
+    );
+    await r.report();
+    const stored = await ds.get<NodeStatus>({ kind: "NodeStatus", name: "node-a" });
+    expect(stored.status?.dataplane?.foreignRules?.chains[0]).toEqual({
+      family: "inet",
+      table: "fw0",
+      chain: "forward",
+      hook: "forward",
+      priority: -10,
+      why: "policy drop",
+      owner: "firewalld",
+    });
+  });
+
   it("works without BGP (backend vxlan / none): no bgp section", async () => {
     const ds = createMemoryDatastore({ validate: apiValidator });
     cleanups.push(() => ds.close());

@@ -12,6 +12,7 @@ import type {
   Logger,
   NodeStatus,
   NodeStatusBGPPeer,
+  NodeStatusForeignRule,
   NodeStatusReport,
 } from "@margay/api";
 import { type Datastore, isDatastoreError } from "@margay/datastore";
@@ -44,6 +45,8 @@ export interface StatusReporterOptions {
           readonly unresolvedRoutes?:
             | readonly { readonly dst: string; readonly reason: string; readonly node?: string | undefined }[]
             | undefined;
+          /** Foreign nftables chains that can drop before ours (the first few are reported). */
+          readonly foreignRules?: readonly NodeStatusForeignRule[] | undefined;
         };
       })
     | undefined;
@@ -130,6 +133,7 @@ export function startStatusReporter(
     const pipeStatus = options.pipeline?.status?.();
     const applyError = pipeStatus?.lastApplyError;
     const unresolved = pipeStatus?.unresolvedRoutes ?? [];
+    const foreign = pipeStatus?.foreignRules ?? [];
     const dpOk = (dp === undefined || (dp.live && dp.ready)) && applyError === undefined;
     const lastError = applyError ?? (dp !== undefined && !(dp.live && dp.ready) ? dp.reason : undefined);
     const report: NodeStatusReport = {
@@ -153,6 +157,22 @@ export function startStatusReporter(
                   dst: u.dst,
                   reason: u.reason,
                   ...(u.node === undefined ? {} : { node: u.node }),
+                })),
+              },
+            }),
+        ...(foreign.length === 0
+          ? {}
+          : {
+              foreignRules: {
+                count: foreign.length,
+                chains: foreign.slice(0, UNRESOLVED_SHOWN).map((f) => ({
+                  family: f.family,
+                  table: f.table,
+                  chain: f.chain,
+                  hook: f.hook,
+                  priority: f.priority,
+                  why: f.why,
+                  ...(f.owner === undefined ? {} : { owner: f.owner }),
                 })),
               },
             }),
