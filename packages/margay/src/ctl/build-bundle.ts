@@ -6,31 +6,19 @@
  * @packageDocumentation
  */
 
-import { chmod, mkdir, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { buildExecutable } from "../build/executable.js";
 import { embedEtcdProto, lazyEtcdBackend, workspaceSources } from "../cni/ipam/bundle-plugins.js";
 import { ctlMemorySeam } from "./bundle-plugins.js";
 
 /** Writes the executable to `outfile` (mode 755) and returns its path. */
 export async function buildMargayctlBundle(outfile: string): Promise<string> {
-  const out = await build({
-    entryPoints: [fileURLToPath(new URL("./main.ts", import.meta.url))],
-    write: false,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    minify: true,
-    keepNames: true,
-    banner: { js: "#!/usr/bin/env node" },
+  await buildExecutable({
+    entry: fileURLToPath(new URL("./main.ts", import.meta.url)),
+    outfile,
     plugins: [ctlMemorySeam, lazyEtcdBackend, workspaceSources, embedEtcdProto],
-    logLevel: "silent",
+    shebang: true,
   });
-  await mkdir(dirname(outfile), { recursive: true });
-  await writeFile(outfile, out.outputFiles[0]!.text);
-  await chmod(outfile, 0o755);
   return outfile;
 }
 

@@ -13,10 +13,7 @@ import { API_VERSION } from "@margay/api";
 import type { Datastore, StoredObject } from "@margay/datastore";
 import { createIpam } from "@margay/ipam";
 import type { ClusterLab, LabHost } from "../../testing/index.js";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
-import { embedEtcdProto, workspaceSources } from "../ipam/bundle-plugins.js";
-import { pinoWithoutTransports } from "../../node/config/bundle-plugins.js";
+import { buildMargayNodeBundle } from "../../node/config/build-bundle.js";
 import { buildMargayPluginBundle } from "./build-bundle.js";
 
 /**
@@ -24,21 +21,7 @@ import { buildMargayPluginBundle } from "./build-bundle.js";
  * runs the agent of this tree (with the workload API's DEL spool), not a stale `dist`.
  */
 export async function buildAgentBundle(dir: string): Promise<string> {
-  const outfile = join(dir, "margay-node.cjs");
-  await build({
-    entryPoints: [fileURLToPath(new URL("../../node/main.ts", import.meta.url))],
-    outfile,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    minify: true,
-    keepNames: true,
-    banner: { js: "#!/usr/bin/env node" },
-    plugins: [pinoWithoutTransports, workspaceSources, embedEtcdProto],
-    logLevel: "silent",
-  });
-  return outfile;
+  return (await buildMargayNodeBundle(join(dir, "margay-node.cjs"))).path;
 }
 
 /** Builds the plugin into a fresh directory; returns the directory (a CNI_PATH entry). */
