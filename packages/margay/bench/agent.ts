@@ -31,6 +31,7 @@ import type { Datastore, StoredObject } from "@margay/datastore";
 import { createIpam } from "@margay/ipam";
 import { convertNamespace, convertNetworkPolicy } from "@margay/policy";
 import { repoRoot, writeResult } from "../../../scripts/bench-kit.js";
+import { pool } from "../src/node/e2e-support.js";
 import { createWorkloadClient } from "../src/node/workload/client.js";
 import { attachmentIdentity, buildWorkloadEndpoint } from "../src/node/workload/endpoint.js";
 import {
@@ -79,23 +80,6 @@ const GOALS = { networkReadyP99Ms: 1_000, policyP99Ms: 500, rssMiB: 150 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[agent bench] ${s}\n`);
-
-function pool(name: string, cidr: string, spec: Record<string, unknown> = {}): StoredObject {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPPool",
-    metadata: { name },
-    spec: {
-      cidr,
-      blockSize: 26,
-      ipipMode: "Never",
-      vxlanMode: "Never",
-      natOutgoing: false,
-      nodeSelector: "all()",
-      ...spec,
-    },
-  } as StoredObject;
-}
 
 /** Stages of one add, ms, from the agent's histogram (sum delta of one add). */
 const STEPS = ["ipam", "plumb", "endpoint-write", "programmed", "total"] as const;

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { API_VERSION } from "@margay/api";
+import { API_VERSION, addressBits, cidrContains, parseIp, tryParseCidr } from "@margay/api";
 import type { Datastore, StoredObject } from "@margay/datastore";
 import { type ClusterLab, type LabHost, type LabPod, type LabRoute, waitFor } from "../testing/index.js";
 
@@ -29,18 +29,15 @@ export function pool(name: string, cidr: string, spec: Record<string, unknown> =
   } as StoredObject;
 }
 
-const ipv4ToInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-
-/** The most specific route of `routes` that covers the IPv4 `ip` (the default route left out). */
+/** The most specific route of `routes` that covers `ip` (the default route left out). */
 export function routeCovering(routes: readonly LabRoute[], ip: string): LabRoute | undefined {
+  const addr = parseIp(ip);
   let best: { r: LabRoute; len: number } | undefined;
   for (const r of routes) {
     if (r.dst === "default") continue;
-    const [net, lenText] = r.dst.split("/");
-    const len = lenText === undefined ? 32 : Number(lenText);
-    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-    if ((ipv4ToInt(net!) & mask) >>> 0 !== (ipv4ToInt(ip) & mask) >>> 0) continue;
-    if (best === undefined || len > best.len) best = { r, len };
+    const dst = tryParseCidr(r.dst.includes("/") ? r.dst : `${r.dst}/${addressBits(addr.version)}`);
+    if (dst === undefined || !cidrContains(dst, addr)) continue;
+    if (best === undefined || dst.prefixLength > best.len) best = { r, len: dst.prefixLength };
   }
   return best?.r;
 }

@@ -9,7 +9,6 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NetConfList } from "@margay/cni";
-import { API_VERSION } from "@margay/api";
 import type { Datastore, StoredObject } from "@margay/datastore";
 import { createIpam } from "@margay/ipam";
 import type { ClusterLab, LabHost } from "../../testing/index.js";
@@ -55,22 +54,7 @@ export function margayConfList(
 }
 
 /** An IPPool resource (no encapsulation, no NAT, /26 blocks unless `spec` says otherwise). */
-export function ipPool(name: string, cidr: string, spec: Record<string, unknown> = {}): StoredObject {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPPool",
-    metadata: { name },
-    spec: {
-      cidr,
-      blockSize: 26,
-      ipipMode: "Never",
-      vxlanMode: "Never",
-      natOutgoing: false,
-      nodeSelector: "all()",
-      ...spec,
-    },
-  } as StoredObject;
-}
+export { pool as ipPool } from "../../node/e2e-support.js";
 
 /** Every address the agents' IPAM holds for workloads (handles `margay:<cid>:<if>`), sorted. */
 export function workloadAllocations(ds: Datastore): () => Promise<string[]> {
