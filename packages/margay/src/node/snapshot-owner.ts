@@ -17,8 +17,8 @@
  * @packageDocumentation
  */
 
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { processIdentity } from "../cni/ipam/file-lock.js";
+import { readFileSync, statSync, unlinkSync } from "node:fs";
+import { createExclusive, processIdentity } from "../cni/ipam/file-lock.js";
 
 /** Brand of {@link SnapshotOwnedError} (`Symbol.for`, shared across module copies). */
 const BRAND: unique symbol = Symbol.for("@margay/margay/snapshot-owned-error") as never;
@@ -104,21 +104,6 @@ export function readSnapshotOwner(snapshotPath: string): SnapshotOwnerInfo | und
   return owner === "stale" ? undefined : owner;
 }
 
-function tryCreate(path: string, content: string): boolean {
-  try {
-    const fd = openSync(path, "wx", 0o600);
-    try {
-      writeSync(fd, content);
-    } finally {
-      closeSync(fd);
-    }
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw e;
-  }
-}
-
 function remove(path: string): void {
   try {
     unlinkSync(path);
@@ -130,7 +115,7 @@ function remove(path: string): void {
 /** Removes a stale marker, serialised by `<marker>.break` and re-checked under it. */
 function breakStale(markerPath: string, me: string): void {
   const breaker = `${markerPath}.break`;
-  if (!tryCreate(breaker, me)) {
+  if (!createExclusive(breaker, me)) {
     let mtimeMs: number | undefined;
     try {
       mtimeMs = statSync(breaker).mtimeMs;
@@ -167,7 +152,7 @@ export function takeSnapshotOwnership(snapshotPath: string): SnapshotOwnership {
   let tookOver = false;
   // Bounded: each round either creates the marker, meets a live owner, or removes a stale marker.
   for (let attempt = 0; attempt < 100; attempt++) {
-    if (tryCreate(markerPath, me)) {
+    if (createExclusive(markerPath, me)) {
       let held = true;
       return {
         markerPath,

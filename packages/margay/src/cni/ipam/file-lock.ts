@@ -65,7 +65,11 @@ function isStale(path: string): boolean {
   return processIdentity(pid) !== text.trim();
 }
 
-function tryCreate(path: string, content: string): boolean {
+/**
+ * Creates `path` with `content` only if it does not exist (O_EXCL, mode 0600): true if this call made it,
+ * false if it was there. Other failures are thrown as they are.
+ */
+export function createExclusive(path: string, content: string): boolean {
   try {
     const fd = openSync(path, "wx", 0o600);
     try {
@@ -76,6 +80,14 @@ function tryCreate(path: string, content: string): boolean {
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  }
+}
+
+function tryCreate(path: string, content: string): boolean {
+  try {
+    return createExclusive(path, content);
+  } catch (e) {
     throw new CniError(CniErrorCode.IoFailure, "cannot create lock file", {
       details: `${path}: ${(e as Error).message}`,
       cause: e,
