@@ -32,6 +32,20 @@ export const ORCHESTRATOR_KUBERNETES = "k8s";
 /** The endpoint name of a pod's (only) interface. */
 export const POD_ENDPOINT_NAME = "eth0";
 
+/**
+ * Pod (or Namespace) annotation naming the IPv4 pools a pod's address comes from: a JSON list of pool
+ * names or CIDRs, as Calico's `cni.projectcalico.org/ipv4pools`. A pod's annotation wins over its
+ * namespace's; either wins over the CNI network configuration's pools.
+ */
+export const POD_IPV4POOLS_ANNOTATION = "margay.io/ipv4pools";
+/** As {@link POD_IPV4POOLS_ANNOTATION}, for IPv6 (Calico's `cni.projectcalico.org/ipv6pools`). */
+export const POD_IPV6POOLS_ANNOTATION = "margay.io/ipv6pools";
+/**
+ * Pod annotation asking for exact addresses: a JSON list of IP addresses (at most one per family), taken
+ * from IPAM as Calico's `cni.projectcalico.org/ipAddrs`. Not allowed together with the pool annotations.
+ */
+export const POD_IPADDRS_ANNOTATION = "margay.io/ipAddrs";
+
 const escapePart = (s: string) => s.replaceAll("-", "--");
 
 /**
