@@ -384,6 +384,7 @@ export function buildAgentConfig(
     mtu: s.mtu,
     vxlan: { port: s.vxlanPort, vni: s.vxlanVni, device: s.vxlanDevice },
     workloadSocket: s.workloadSocket,
+    workloadGcGracePeriodMs: s.workloadGcGracePeriodMs,
     health: { enabled: s.healthEnabled, host: s.healthHost, port: s.healthPort },
     metrics: {
       enabled: s.metricsEnabled,
@@ -468,6 +469,7 @@ export function settingsOf(config: AgentConfig): AgentSettings {
     vxlanVni: config.vxlan.vni,
     vxlanDevice: config.vxlan.device,
     workloadSocket: config.workloadSocket,
+    workloadGcGracePeriodMs: config.workloadGcGracePeriodMs ?? d.workloadGcGracePeriodMs,
     healthEnabled: config.health.enabled,
     healthHost: config.health.host,
     healthPort: config.health.port,

@@ -75,6 +75,7 @@ export interface AgentSettings {
   vxlanVni: number;
   vxlanDevice: string;
   workloadSocket: string;
+  workloadGcGracePeriodMs: number;
   healthEnabled: boolean;
   healthHost: string;
   healthPort: number;
@@ -603,6 +604,18 @@ export const AGENT_CONFIG_SCHEMA: AgentConfigSchema = Object.freeze({
     default: "/var/run/margay/agent.sock",
     defaultText: "/var/run/margay/agent.sock",
     parse: parsePath,
+  },
+  workloadGcGracePeriodMs: {
+    group: "Workload API",
+    env: "MARGAY_WORKLOAD_GC_GRACE_PERIOD",
+    flag: "workload-gc-grace-period",
+    metavar: "<duration>",
+    type: "duration (90s, 2m; 0s: none)",
+    description:
+      "CNI GC leaves this node's workload addresses and endpoints younger than this alone (an ADD may still be in flight).",
+    default: 60_000,
+    defaultText: "60s",
+    parse: durationParser(0),
   },
   healthEnabled: {
     group: "Health and metrics",

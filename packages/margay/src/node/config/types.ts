@@ -73,6 +73,11 @@ export interface AgentConfig {
   readonly vxlan: { readonly port: number; readonly vni: number; readonly device: string };
   /** Workload API unix socket (mode 0600, root only). Default `/var/run/margay/agent.sock`. */
   readonly workloadSocket: string;
+  /**
+   * CNI GC leaves workload allocations and endpoints younger than this alone, ms. Default 60 000
+   * (`MARGAY_WORKLOAD_GC_GRACE_PERIOD`); optional so a hand-built config keeps the default.
+   */
+  readonly workloadGcGracePeriodMs?: number | undefined;
   readonly health: { readonly enabled: boolean; readonly host: string; readonly port: number };
   readonly metrics: {
     readonly enabled: boolean;

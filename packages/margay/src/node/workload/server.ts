@@ -43,7 +43,7 @@ export interface WorkloadApiOptions {
   readonly mtu: number;
   /** Default: `ctx.config.workloadSocket`. */
   readonly socketPath?: string | undefined;
-  /** gc grace period, ms. Default 60 000. */
+  /** gc grace period, ms. Default: `ctx.config.workloadGcGracePeriodMs` (`MARGAY_WORKLOAD_GC_GRACE_PERIOD`), else 60 000. */
   readonly gcGracePeriodMs?: number | undefined;
   /** Per-verb deadlines, ms, over {@link DEFAULT_DEADLINES_MS}. */
   readonly deadlinesMs?: Partial<Record<WorkloadVerb, number>> | undefined;
@@ -230,7 +230,7 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
     mtu: options.mtu,
     logger,
     metrics,
-    gcGracePeriodMs: options.gcGracePeriodMs,
+    gcGracePeriodMs: options.gcGracePeriodMs ?? ctx.config.workloadGcGracePeriodMs,
     netnsExists: options.netnsExists,
   });
 

@@ -130,15 +130,17 @@ export interface HarnessOptions {
   readonly pools?: "v4" | "dual" | "none";
   readonly api?: Partial<WorkloadApiOptions>;
   readonly socketPath?: string;
+  /** Agent configuration fields over the fake context's. */
+  readonly config?: Partial<AgentConfig>;
 }
 
 export function fakeContext(
   datastore: Datastore,
   socketPath: string,
-  extra: { health?: Health; metrics?: Registry; signal?: AbortSignal } = {},
+  extra: { health?: Health; metrics?: Registry; signal?: AbortSignal; config?: Partial<AgentConfig> } = {},
 ): AgentContext {
   return {
-    config: { nodeName: NODE, workloadSocket: socketPath } as unknown as AgentConfig,
+    config: { nodeName: NODE, workloadSocket: socketPath, ...extra.config } as unknown as AgentConfig,
     datastore,
     logger: silentLogger,
     metrics: extra.metrics ?? new Registry(),
@@ -160,7 +162,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const health = fakeHealth();
   const metrics = new Registry();
   const stop = new AbortController();
-  const ctx = fakeContext(datastore, socketPath, { health, metrics, signal: stop.signal });
+  const ctx = fakeContext(datastore, socketPath, {
+    health,
+    metrics,
+    signal: stop.signal,
+    ...(opts.config === undefined ? {} : { config: opts.config }),
+  });
   const api = await startWorkloadApi(ctx, {
     pipeline,
     ipam,

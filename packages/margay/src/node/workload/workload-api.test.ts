@@ -556,6 +556,23 @@ describe("workload API: gc", () => {
     expect(r.endpointsDeleted).toEqual([]);
     expect(await h.inUse()).toBe(1);
   });
+
+  it("takes its grace period from the agent's configuration (MARGAY_WORKLOAD_GC_GRACE_PERIOD) unless given one", async () => {
+    h = await startHarness({ api: { gcGracePeriodMs: undefined }, config: { workloadGcGracePeriodMs: 0 } });
+    const c = client(h);
+    await c.add(addRequest("young"));
+    const r = await c.gc({ validAttachments: [] });
+    expect(r.released.map((x) => x.handleId)).toEqual(["margay:c-young:eth0"]);
+    expect(r.endpointsDeleted).toEqual(["default/node--a-k8s-young-eth0"]);
+    expect(await h.inUse()).toBe(0);
+    await h.close();
+    h = undefined;
+    // Neither set: the built-in 60 s keeps a young attachment.
+    h = await startHarness({ api: { gcGracePeriodMs: undefined } });
+    await client(h).add(addRequest("young"));
+    expect((await client(h).gc({ validAttachments: [] })).released).toEqual([]);
+    expect(await h.inUse()).toBe(1);
+  });
 });
 
 describe("workload API: socket", () => {
