@@ -26,6 +26,19 @@ export const KubeAdapterErrorCode = {
   Closed: "closed",
   /** The caller's signal aborted. */
   Aborted: "aborted",
+  /** 404: the object (or the route) does not exist. */
+  NotFound: "not-found",
+  /**
+   * 409: `details.reason` says which: `AlreadyExists` (a create of an existing name) or `Conflict` (a
+   * stale `resourceVersion` or precondition; re-read and retry, as client-go's `RetryOnConflict`).
+   */
+  Conflict: "conflict",
+  /** 422 (or 400): the API server rejected the object; `details.causes` lists the fields. */
+  Invalid: "invalid",
+  /** 403: authenticated, but not allowed (RBAC). */
+  Forbidden: "forbidden",
+  /** 401: no or rejected credentials (an expired token, a wrong certificate). */
+  Unauthorized: "unauthorized",
 } as const;
 /** Union of {@link KubeAdapterErrorCode} values. */
 export type KubeAdapterErrorCode = (typeof KubeAdapterErrorCode)[keyof typeof KubeAdapterErrorCode];
@@ -44,6 +57,20 @@ export interface KubeAdapterErrorDetails {
   object?: string | undefined;
   /** The resourceVersion the request asked for. */
   resourceVersion?: string | undefined;
+  /** HTTP method of the request, when not `GET`. */
+  method?: string | undefined;
+  /** `Status.details.causes` of the answer (422: which fields are invalid and why). */
+  causes?: readonly KubeStatusCause[] | undefined;
+}
+
+/** One `metav1.StatusCause`. */
+export interface KubeStatusCause {
+  /** Machine-readable reason (`FieldValueRequired`, `FieldValueInvalid`). */
+  reason?: string | undefined;
+  /** Human-readable description. */
+  message?: string | undefined;
+  /** The field concerned (`metadata.name`, `spec.holderIdentity`). */
+  field?: string | undefined;
 }
 
 /** Options of the {@link KubeAdapterError} constructor. */
@@ -87,14 +114,33 @@ export function isKubeAdapterError(e: unknown, ...codes: KubeAdapterErrorCode[])
   return codes.length === 0 || codes.includes((e as { code: KubeAdapterErrorCode }).code);
 }
 
-/** An HTTP error for `status`; 429 and 5xx are retryable, 410 becomes `gone`. */
+const STATUS_CODES: Readonly<Record<number, KubeAdapterErrorCode>> = {
+  401: KubeAdapterErrorCode.Unauthorized,
+  403: KubeAdapterErrorCode.Forbidden,
+  404: KubeAdapterErrorCode.NotFound,
+  409: KubeAdapterErrorCode.Conflict,
+  410: KubeAdapterErrorCode.Gone,
+  422: KubeAdapterErrorCode.Invalid,
+};
+
+/**
+ * An HTTP error for `status`: 401 `unauthorized`, 403 `forbidden`, 404 `not-found`, 409 `conflict`
+ * (retryable when `details.reason` is `Conflict`: re-read and retry), 410 `gone`, 422 `invalid`; any other
+ * status is `http`, retryable for 429 and 5xx.
+ */
 export function httpError(
   status: number,
   message: string,
   details: KubeAdapterErrorDetails,
 ): KubeAdapterError {
-  if (status === 410) {
-    return new KubeAdapterError(KubeAdapterErrorCode.Gone, message, { details: { ...details, status } });
+  const code = STATUS_CODES[status];
+  if (code !== undefined) {
+    return new KubeAdapterError(code, message, {
+      details: { ...details, status },
+      retryable:
+        code === KubeAdapterErrorCode.Gone ||
+        (code === KubeAdapterErrorCode.Conflict && details.reason === "Conflict"),
+    });
   }
   return new KubeAdapterError(KubeAdapterErrorCode.Http, message, {
     details: { ...details, status },

@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 
-export type { KubeAdapterErrorDetails, KubeAdapterErrorOptions } from "./errors.js";
+export type { KubeAdapterErrorDetails, KubeAdapterErrorOptions, KubeStatusCause } from "./errors.js";
 export {
   httpError,
   isKubeAdapterError,
@@ -21,31 +21,51 @@ export type { Logger } from "./logger.js";
 export { silentLogger } from "./logger.js";
 export type {
   KubeContainerPort,
+  KubeEndpoint,
+  KubeEndpointSlice,
+  KubeLease,
   KubeList,
   KubeNode,
   KubeNodeAddress,
   KubeObject,
   KubeObjectMeta,
   KubePod,
+  KubeService,
+  KubeServicePort,
   KubeStatus,
   KubeWatchEvent,
   KubeWatchEventType,
 } from "./kube-types.js";
-export { objectKey } from "./kube-types.js";
+export { ENDPOINTSLICE_SERVICE_NAME_LABEL, objectKey } from "./kube-types.js";
 export type { KubeResourceName, KubeResourceType } from "./resources.js";
-export { collectionPath, KubeResources } from "./resources.js";
+export { collectionPath, KubeResources, objectPath } from "./resources.js";
 
 export type {
   HttpTransportOptions,
+  KubeHttpMethod,
   KubeRequestOptions,
   KubeRequestSettings,
   KubeResponse,
   KubeTransport,
+  KubeWriteOptions,
 } from "./transport/transport.js";
 export { createHttpTransport, readBody } from "./transport/transport.js";
 export type { KubeConfigSource, KubeConfigTransportOptions } from "./transport/kubeconfig.js";
 export { loadKubeConfig, SERVICE_ACCOUNT_DIR, transportFromKubeConfig } from "./transport/kubeconfig.js";
 export { JsonLineFramer } from "./transport/json-lines.js";
+
+export type {
+  KubeCallOptions,
+  KubeClient,
+  KubeDeleteOptions,
+  KubeListOptions,
+  KubePatchOptions,
+  KubePatchType,
+  KubeResourceRef,
+} from "./client/kube-client.js";
+export { createKubeClient, KubePatchContentType } from "./client/kube-client.js";
+export type { LeaderElector, LeaderElectorOptions } from "./leader/leader-elector.js";
+export { createLeaderElector, LEADER_ELECTION_DEFAULTS, microTime } from "./leader/leader-elector.js";
 
 export type { Backoff, BackoffOptions } from "./informer/backoff.js";
 export { createBackoff } from "./informer/backoff.js";
@@ -62,7 +82,7 @@ export type {
 } from "./informer/informer.js";
 export { createInformer, InformerPhase } from "./informer/informer.js";
 
-export type { ConvertContext, ResourceConverter } from "./convert/converters.js";
+export type { ConvertContext, ConvertibleResourceName, ResourceConverter } from "./convert/converters.js";
 export { defaultConverters } from "./convert/converters.js";
 export type { ConvertPodOptions } from "./convert/pod.js";
 export {

@@ -126,7 +126,9 @@ export function createKubeAdapter(options: KubeAdapterOptions): KubeAdapter {
   const names = [...new Set(options.resources ?? ALL_KUBE_RESOURCES)];
   const converters = new Map<KubeResourceName, ResourceConverter>();
   for (const n of names) {
-    const c = options.converters?.[n] ?? defaultConverters[n];
+    const c =
+      options.converters?.[n] ??
+      (defaultConverters as Partial<Record<KubeResourceName, ResourceConverter>>)[n];
     if (c === undefined) {
       throw new KubeAdapterError(KubeAdapterErrorCode.Config, `no converter for resource ${n}`);
     }

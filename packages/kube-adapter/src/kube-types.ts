@@ -16,6 +16,13 @@ export interface KubeObjectMeta {
   annotations?: Record<string, string> | undefined;
   creationTimestamp?: string | undefined;
   deletionTimestamp?: string | undefined;
+  /** Incremented by the API server on every change of the desired state (`spec`), not of `status`. */
+  generation?: number | undefined;
+  /** Server-side apply bookkeeping; informers drop it by default (see `InformerOptions.transform`). */
+  managedFields?: unknown[] | undefined;
+  ownerReferences?:
+    | { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean | undefined }[]
+    | undefined;
 }
 
 /** Any Kubernetes object. */
@@ -68,6 +75,89 @@ export interface KubeNode extends KubeObject {
   status?: { addresses?: KubeNodeAddress[] | undefined } | undefined;
 }
 
+/** `v1.ServicePort`. */
+export interface KubeServicePort {
+  name?: string | undefined;
+  protocol?: "TCP" | "UDP" | "SCTP" | undefined;
+  port: number;
+  targetPort?: number | string | undefined;
+  nodePort?: number | undefined;
+}
+
+/** `v1.Service`, the fields service-IP advertisement reads. */
+export interface KubeService extends KubeObject {
+  spec?:
+    | {
+        type?: "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName" | undefined;
+        /** `None` for a headless service. */
+        clusterIP?: string | undefined;
+        clusterIPs?: string[] | undefined;
+        externalIPs?: string[] | undefined;
+        loadBalancerIP?: string | undefined;
+        /** `Local`: only nodes with a local endpoint should attract external traffic. */
+        externalTrafficPolicy?: "Cluster" | "Local" | undefined;
+        /** `Local`: cluster-internal traffic stays on the node it arrives at. */
+        internalTrafficPolicy?: "Cluster" | "Local" | undefined;
+        ipFamilies?: ("IPv4" | "IPv6")[] | undefined;
+        selector?: Record<string, string> | undefined;
+        ports?: KubeServicePort[] | undefined;
+      }
+    | undefined;
+  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] | undefined } } | undefined;
+}
+
+/** The label naming the Service an EndpointSlice belongs to. */
+export const ENDPOINTSLICE_SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+/** `discovery.k8s.io/v1` `Endpoint` (one entry of an EndpointSlice). */
+export interface KubeEndpoint {
+  addresses: string[];
+  conditions?:
+    | { ready?: boolean | undefined; serving?: boolean | undefined; terminating?: boolean | undefined }
+    | undefined;
+  hostname?: string | undefined;
+  /** The node hosting this endpoint. */
+  nodeName?: string | undefined;
+  zone?: string | undefined;
+  targetRef?:
+    | { kind?: string; namespace?: string; name?: string; uid?: string; resourceVersion?: string }
+    | undefined;
+}
+
+/** `discovery.k8s.io/v1` `EndpointSlice`; its Service is named by {@link ENDPOINTSLICE_SERVICE_NAME_LABEL}. */
+export interface KubeEndpointSlice extends KubeObject {
+  addressType: "IPv4" | "IPv6" | "FQDN";
+  /** `null` on the wire when empty. */
+  endpoints: KubeEndpoint[] | null;
+  ports?:
+    | {
+        name?: string | undefined;
+        protocol?: "TCP" | "UDP" | "SCTP" | undefined;
+        port?: number | undefined;
+        appProtocol?: string | undefined;
+      }[]
+    | null
+    | undefined;
+}
+
+/**
+ * `coordination.k8s.io/v1` `Lease`. Times are `metav1.MicroTime` strings
+ * (`2006-01-02T15:04:05.000000Z`); fields are `null` or absent when unset.
+ */
+export interface KubeLease extends KubeObject {
+  spec?:
+    | {
+        holderIdentity?: string | null | undefined;
+        leaseDurationSeconds?: number | null | undefined;
+        acquireTime?: string | null | undefined;
+        renewTime?: string | null | undefined;
+        leaseTransitions?: number | null | undefined;
+        strategy?: string | null | undefined;
+        preferredHolder?: string | null | undefined;
+      }
+    | undefined;
+}
+
 /** `metav1.Status`, as carried by error answers and watch `ERROR` events. */
 export interface KubeStatus {
   kind?: "Status" | undefined;
@@ -77,6 +167,17 @@ export interface KubeStatus {
   reason?: string | undefined;
   code?: number | undefined;
   metadata?: { resourceVersion?: string | undefined } | undefined;
+  /** Which object the failure concerns, and for 422 which fields. */
+  details?:
+    | {
+        name?: string | undefined;
+        group?: string | undefined;
+        kind?: string | undefined;
+        uid?: string | undefined;
+        causes?: { reason?: string; message?: string; field?: string }[] | undefined;
+        retryAfterSeconds?: number | undefined;
+      }
+    | undefined;
 }
 
 /** A list answer (`PodList`, ...). */

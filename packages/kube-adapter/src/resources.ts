@@ -16,7 +16,10 @@ export interface KubeResourceType {
   readonly namespaced: boolean;
 }
 
-/** The resource types the adapter knows, by their plural name. */
+/**
+ * The resource types this package knows, by their plural name. `services`, `endpointslices` and `leases`
+ * are for informers and the client of other components; the adapter does not convert them.
+ */
 export const KubeResources = {
   pods: { kind: "Pod", apiVersion: "v1", plural: "pods", namespaced: true },
   namespaces: { kind: "Namespace", apiVersion: "v1", plural: "namespaces", namespaced: false },
@@ -40,6 +43,14 @@ export const KubeResources = {
     plural: "baselineadminnetworkpolicies",
     namespaced: false,
   },
+  services: { kind: "Service", apiVersion: "v1", plural: "services", namespaced: true },
+  endpointslices: {
+    kind: "EndpointSlice",
+    apiVersion: "discovery.k8s.io/v1",
+    plural: "endpointslices",
+    namespaced: true,
+  },
+  leases: { kind: "Lease", apiVersion: "coordination.k8s.io/v1", plural: "leases", namespaced: true },
 } as const satisfies Record<string, KubeResourceType>;
 /** Plural names of {@link KubeResources}. */
 export type KubeResourceName = keyof typeof KubeResources;
@@ -53,4 +64,16 @@ export function collectionPath(type: KubeResourceType, namespace?: string): stri
   return namespace === undefined
     ? `${base}/${type.plural}`
     : `${base}/namespaces/${namespace}/${type.plural}`;
+}
+
+/**
+ * The path of one object: `/api/v1/namespaces/ns/pods/name`, `/api/v1/nodes/name`.
+ *
+ * @throws RangeError if `namespace` is missing for a namespaced type.
+ */
+export function objectPath(type: KubeResourceType, namespace: string | undefined, name: string): string {
+  if (type.namespaced && (namespace === undefined || namespace === "")) {
+    throw new RangeError(`${type.kind} ${name} needs a namespace`);
+  }
+  return `${collectionPath(type, type.namespaced ? namespace : undefined)}/${encodeURIComponent(name)}`;
 }

@@ -37,6 +37,9 @@ export interface ResourceConverter<T extends KubeObject = KubeObject> {
   convert(object: T, context?: ConvertContext): Resource[];
 }
 
+/** The resource types with a model converter (all but `services`, `endpointslices` and `leases`). */
+export type ConvertibleResourceName = Exclude<KubeResourceName, "services" | "endpointslices" | "leases">;
+
 /** Callbacks a converter reports through. */
 export interface ConvertContext {
   /** Told of each part of an object left out or narrowed (e.g. a policy rule with a malformed CIDR). */
@@ -48,8 +51,11 @@ export interface ConvertContext {
 const policyOptions = (context: ConvertContext | undefined) =>
   context?.onIssue === undefined ? {} : { onInvalidRule: context.onIssue };
 
-/** The converters of every resource type the adapter knows. */
-export const defaultConverters: Readonly<Record<KubeResourceName, ResourceConverter>> = Object.freeze({
+/**
+ * The converters of the resource types the adapter turns into model resources (every type of
+ * `ALL_KUBE_RESOURCES`; `services`, `endpointslices` and `leases` have none).
+ */
+export const defaultConverters: Readonly<Record<ConvertibleResourceName, ResourceConverter>> = Object.freeze({
   pods: {
     resource: KubeResources.pods,
     modelKinds: ["WorkloadEndpoint"],

@@ -146,6 +146,7 @@ describe("informer", () => {
     const blackHole: KubeTransport = {
       server: transport.server,
       close: () => transport.close(),
+      request: (method, path, opts) => transport.request(method, path, opts),
       get: async (path, opts) => {
         if (!path.includes("watch=") || watches++ > 0) return transport.get(path, opts);
         const res = await transport.get(path.replace(/&timeoutSeconds=\d+/, ""), opts);
@@ -261,6 +262,7 @@ describe("informer", () => {
     const compacting: KubeTransport = {
       server: transport.server,
       close: () => transport.close(),
+      request: (method, path, opts) => transport.request(method, path, opts),
       get: async (path, opts) => {
         const res = await transport.get(path, opts);
         if (!path.includes("watch=") && pages++ === 0) {

@@ -1,5 +1,6 @@
 /**
- * The HTTP seam between informers and an API server: one `GET` that yields the status and a byte stream.
+ * The HTTP seam between informers (and the client) and an API server: `request` yields the status and a
+ * byte stream; `get` is its read-only shorthand.
  * The default implementation ({@link createHttpTransport}) speaks node:http/https with keep-alive; tests
  * and vendors may supply their own.
  *
@@ -26,12 +27,28 @@ export interface KubeRequestOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** Issues `GET` requests against one API server. */
+/** Options of {@link KubeTransport.request}. */
+export interface KubeWriteOptions extends KubeRequestOptions {
+  /** The request body (JSON text, usually). */
+  body?: Buffer | string | undefined;
+  /** `Content-Type` of the body. Default `application/json` when there is a body. */
+  contentType?: string | undefined;
+}
+
+/** HTTP methods the API server's verbs use. */
+export type KubeHttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** Issues requests against one API server. */
 export interface KubeTransport {
   /** The server's base URL (`https://10.0.0.1:6443`). */
   readonly server: string;
   /** `GET path` (path and query, starting with `/`). Fails with `network` if no answer arrives. */
   get(path: string, options?: KubeRequestOptions): Promise<KubeResponse>;
+  /**
+   * Any verb, with an optional body. Answers of every status resolve (the caller reads the Status body);
+   * only a missing answer fails, with `network` (or `aborted`).
+   */
+  request(method: KubeHttpMethod, path: string, options?: KubeWriteOptions): Promise<KubeResponse>;
   /** Releases pooled connections. */
   close(): void;
 }
@@ -92,7 +109,11 @@ export function createHttpTransport(options: HttpTransportOptions): KubeTranspor
   const responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
   const prefix = base.pathname.replace(/\/$/, "");
 
-  async function get(path: string, reqOptions: KubeRequestOptions = {}): Promise<KubeResponse> {
+  async function request(
+    method: KubeHttpMethod,
+    path: string,
+    reqOptions: KubeWriteOptions = {},
+  ): Promise<KubeResponse> {
     const signal = reqOptions.signal;
     if (signal?.aborted) {
       throw new KubeAdapterError(KubeAdapterErrorCode.Aborted, "request aborted", { cause: signal.reason });
@@ -106,9 +127,22 @@ export function createHttpTransport(options: HttpTransportOptions): KubeTranspor
       headers: { ...(options.headers ?? {}) },
     };
     if (options.authorize !== undefined) await options.authorize(settings);
-    const headers = { accept: "application/json", ...(settings.headers ?? {}) };
+    const headers: Record<string, string | number> = {
+      accept: "application/json",
+      ...(settings.headers ?? {}),
+    };
+    const body =
+      reqOptions.body === undefined
+        ? undefined
+        : typeof reqOptions.body === "string"
+          ? Buffer.from(reqOptions.body)
+          : reqOptions.body;
+    if (body !== undefined) {
+      headers["content-type"] = reqOptions.contentType ?? "application/json";
+      headers["content-length"] = body.length;
+    }
     const reqOpts: https.RequestOptions = {
-      method: "GET",
+      method,
       protocol: base.protocol,
       hostname: base.hostname.replace(/^\[|\]$/g, ""),
       port: base.port === "" ? (secure ? 443 : 80) : Number(base.port),
@@ -143,7 +177,7 @@ export function createHttpTransport(options: HttpTransportOptions): KubeTranspor
           new KubeAdapterError(
             aborted ? KubeAdapterErrorCode.Aborted : KubeAdapterErrorCode.Network,
             aborted ? "request aborted" : `request failed: ${(cause as Error).message}`,
-            { details: { path }, cause },
+            { details: method === "GET" ? { path } : { path, method }, cause },
           ),
         );
       });
@@ -161,13 +195,14 @@ export function createHttpTransport(options: HttpTransportOptions): KubeTranspor
           },
         });
       });
-      req.end();
+      req.end(body);
     });
   }
 
   return {
     server: options.server,
-    get,
+    get: (path, reqOptions) => request("GET", path, reqOptions),
+    request,
     close: () => agent.destroy(),
   };
 }
