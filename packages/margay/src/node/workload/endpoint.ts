@@ -119,6 +119,11 @@ export interface EndpointContent {
   readonly ips: readonly string[];
   readonly mac: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Default: `kns.<namespace>`. */
+  readonly profiles?: readonly string[] | undefined;
+  readonly serviceAccountName?: string | undefined;
+  /** Named ports (Kubernetes mode: the pod's). */
+  readonly ports?: NonNullable<WorkloadEndpoint["spec"]["ports"]> | undefined;
 }
 
 /** Builds the WorkloadEndpoint of an attachment (without resourceVersion). */
@@ -144,9 +149,11 @@ export function buildWorkloadEndpoint(id: AttachmentIdentity, c: EndpointContent
       endpoint: id.iface.endpoint ?? c.ifName,
       containerID: c.containerId,
       ipNetworks: c.ips.map(hostNetwork),
-      profiles: [namespaceProfileName(id.namespace)],
+      ...(c.serviceAccountName === undefined ? {} : { serviceAccountName: c.serviceAccountName }),
+      profiles: c.profiles === undefined ? [namespaceProfileName(id.namespace)] : [...c.profiles],
       interfaceName: c.interfaceName,
       ...(c.mac === "" ? {} : { mac: c.mac }),
+      ...(c.ports === undefined || c.ports.length === 0 ? {} : { ports: c.ports.map((p) => ({ ...p })) }),
     },
   };
 }

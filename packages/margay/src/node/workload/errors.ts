@@ -51,6 +51,13 @@ export const WorkloadErrorCode = {
   PlumbingFailed: "plumbing-failed",
   /** Writing the WorkloadEndpoint failed. */
   EndpointWriteFailed: "endpoint-write-failed",
+  /**
+   * Kubernetes mode: the pod of an add is not in the API server (deleted, or not visible yet). Retryable:
+   * no endpoint is written without the pod's labels.
+   */
+  PodNotFound: "pod-not-found",
+  /** Kubernetes mode: the API server cannot be reached or refuses the agent's credentials. Retryable. */
+  KubernetesUnavailable: "kubernetes-unavailable",
   /** check: the attachment is not as its add made it (`details.problems`). */
   CheckFailed: "check-failed",
   /** Client side: the agent's socket is missing or refuses connections. Retryable. */
@@ -93,6 +100,8 @@ export const WORKLOAD_ERROR_TABLE: Readonly<Record<WorkloadErrorCode, CodeInfo>>
   [C.DatastoreUnavailable]: { status: 503, retryable: true },
   [C.PlumbingFailed]: { status: 500, retryable: false },
   [C.EndpointWriteFailed]: { status: 500, retryable: false },
+  [C.PodNotFound]: { status: 503, retryable: true },
+  [C.KubernetesUnavailable]: { status: 503, retryable: true },
   [C.CheckFailed]: { status: 409, retryable: false },
   [C.AgentUnavailable]: { status: 503, retryable: true },
   [C.ProtocolError]: { status: 502, retryable: false },

@@ -9,7 +9,9 @@ import { lstat, mkdir, unlink, chmod } from "node:fs/promises";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import { connect } from "node:net";
 import { dirname } from "node:path";
+import { tryParseCidr } from "@margay/api";
 import type { WorkloadPlumber } from "@margay/dataplane";
+import { isDatastoreError } from "@margay/datastore";
 import type { Ipam } from "@margay/ipam";
 import type { AgentContext, DataplanePipeline, NodeAddresses } from "../context.js";
 import { WorkloadApiError, WorkloadErrorCode, isWorkloadApiError } from "./errors.js";
@@ -18,11 +20,12 @@ import {
   DEFAULT_DEADLINES_MS,
   MAX_GC_REQUEST_BYTES,
   MAX_REQUEST_BYTES,
+  NODE_POD_CIDRS_ANNOTATION,
   TIMEOUT_HEADER,
   WORKLOAD_API_PATHS,
   type WorkloadVerb,
 } from "./protocol.js";
-import { createWorkloadService } from "./service.js";
+import { type WorkloadServiceOptions, createWorkloadService } from "./service.js";
 import { readDelSpool, rejectSpooled, removeSpooled } from "./spool.js";
 import { parseAddRequest, parseDelRequest, parseGcRequest } from "./validate.js";
 
@@ -45,6 +48,8 @@ export interface WorkloadApiOptions {
   readonly socketPath?: string | undefined;
   /** gc grace period, ms. Default: `ctx.config.workloadGcGracePeriodMs` (`MARGAY_WORKLOAD_GC_GRACE_PERIOD`), else 60 000. */
   readonly gcGracePeriodMs?: number | undefined;
+  /** Kubernetes mode: the add hook (see `WorkloadServiceOptions.enrichAdd`). */
+  readonly enrichAdd?: WorkloadServiceOptions["enrichAdd"];
   /** Per-verb deadlines, ms, over {@link DEFAULT_DEADLINES_MS}. */
   readonly deadlinesMs?: Partial<Record<WorkloadVerb, number>> | undefined;
   /** Whether a netns path exists (tests). Default: `stat`. */
@@ -232,7 +237,26 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
     metrics,
     gcGracePeriodMs: options.gcGracePeriodMs ?? ctx.config.workloadGcGracePeriodMs,
     netnsExists: options.netnsExists,
+    enrichAdd: options.enrichAdd,
   });
+
+  /** This node's pod CIDRs (the Node's annotation; none when the Node or the annotation is missing). */
+  async function podCidrs(signal: AbortSignal): Promise<string[]> {
+    try {
+      const node = await ctx.datastore.get<{
+        kind: string;
+        metadata: { name: string; annotations?: Record<string, string> };
+      }>({ kind: "Node", name: ctx.config.nodeName }, { signal });
+      const raw = node.metadata.annotations?.[NODE_POD_CIDRS_ANNOTATION] ?? "";
+      return raw.split(",").flatMap((c) => {
+        const cidr = tryParseCidr(c.trim());
+        return cidr === undefined ? [] : [cidr.text];
+      });
+    } catch (e) {
+      if (isDatastoreError(e, "not-found")) return [];
+      throw e;
+    }
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "").split("?", 1)[0]!;
@@ -280,6 +304,7 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
         send(res, 200, {
           ...service.status(),
           addresses: { ipv4: options.addresses.ipv4, ipv6: options.addresses.ipv6 },
+          podCidrs: await podCidrs(abort.signal),
         });
         metrics.request(verb, "ok");
         return;

@@ -27,6 +27,7 @@ import {
 import type { DataplanePipeline } from "../context.js";
 import {
   type AttachmentIdentity,
+  type EndpointContent,
   IFNAME_ANNOTATION,
   WORKLOAD_HANDLE_PREFIX,
   attachmentIdentity,
@@ -68,6 +69,22 @@ export interface WorkloadServiceOptions {
   /** Whether a netns path exists. Default: `stat`. */
   readonly netnsExists?: ((path: string) => Promise<boolean>) | undefined;
   readonly now?: (() => number) | undefined;
+  /**
+   * Kubernetes mode: called at each add before anything is taken; may change the request (pools and
+   * addresses asked for by annotation, the pod's labels) and adds endpoint fields. A failure fails the
+   * add (nothing is written without what it returns).
+   */
+  readonly enrichAdd?:
+    | ((req: ValidAddRequest, signal: AbortSignal) => Promise<WorkloadAddEnrichment | undefined>)
+    | undefined;
+}
+
+/** What an {@link WorkloadServiceOptions.enrichAdd} hook returns. */
+export interface WorkloadAddEnrichment {
+  /** The request to carry out instead. */
+  readonly request: ValidAddRequest;
+  /** Endpoint fields beyond the request's. */
+  readonly endpoint: Pick<EndpointContent, "profiles" | "serviceAccountName" | "ports">;
 }
 
 /** The workload API's operations. */
@@ -412,7 +429,8 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
     return undefined;
   }
 
-  async function add(req: ValidAddRequest, signal: AbortSignal): Promise<WorkloadAddReply> {
+  async function add(asked: ValidAddRequest, signal: AbortSignal): Promise<WorkloadAddReply> {
+    let req = asked;
     const refused = notReady();
     if (refused !== undefined) throw refused;
     const id = attachmentIdentity(nodeName, req);
@@ -440,8 +458,11 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
     let plumbed = false;
     let revision: string | undefined;
     let current = "ipam";
+    let extra: WorkloadAddEnrichment["endpoint"] | undefined;
     try {
       signal.throwIfAborted();
+      const enriched = await options.enrichAdd?.(req, signal);
+      if (enriched !== undefined) ({ request: req, endpoint: extra } = enriched);
       const existing = await getEndpoint(id.namespace, id.name, signal);
       // An attachment that was added before: a failure now leaves what the earlier add made (the runtime
       // follows a failed add with del anyway), instead of tearing down a working pod.
@@ -449,8 +470,9 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         existing?.spec.containerID === req.containerId &&
         existing.metadata.annotations?.[IFNAME_ANNOTATION] === req.ifName
       );
-      allocated = true;
-      const ips = await allocate(req, id, signal);
+      // Addresses of the plugin's host-local delegate are its own: not allocated (nor rolled back) here.
+      allocated = req.externalIps === undefined;
+      const ips = req.externalIps === undefined ? await allocate(req, id, signal) : [...req.externalIps];
       step("ipam");
       current = "plumb";
       plumbed = true;
@@ -476,6 +498,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         ips,
         mac: plumbedResult.containerMac,
         labels: req.labels,
+        ...extra,
       });
       revision = await writeEndpoint(want, existing, signal);
       step("endpoint-write");
@@ -643,7 +666,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
     try {
       const problems: string[] = [];
       const wep = await getEndpoint(id.namespace, id.name, signal);
-      const held = await ipam.ipsByHandle(id.handleId, { signal });
+      const held = req.externalIps ?? (await ipam.ipsByHandle(id.handleId, { signal }));
       if (held.length === 0) problems.push("no addresses allocated to this attachment");
       for (const ip of req.ips)
         if (!held.includes(ip)) problems.push(`requested address ${ip} not allocated`);
@@ -758,6 +781,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         ...(refused === undefined ? {} : { reason: refused.message }),
         mtu: options.mtu,
         inFlight,
+        gcGracePeriodMs: gracePeriodMs,
       };
     },
     drain() {
