@@ -36,6 +36,12 @@ export const MAX_GC_REQUEST_BYTES = 4 * 1024 * 1024;
  */
 export const TIMEOUT_HEADER = "margay-timeout-ms";
 
+/**
+ * Annotation of a Node listing its pod CIDRs, comma-separated (kube-adapter's `POD_CIDRS_ANNOTATION`,
+ * written from Kubernetes' `spec.podCIDRs`; set by hand without Kubernetes). Status reports it.
+ */
+export const NODE_POD_CIDRS_ANNOTATION = "margay.io/pod-cidrs";
+
 /** The agent's deadline per verb, ms (a request's own `margay-timeout-ms` can only shorten it). */
 export const DEFAULT_DEADLINES_MS: Readonly<Record<WorkloadVerb, number>> = Object.freeze({
   add: 60_000,
@@ -76,6 +82,12 @@ export interface WorkloadAddRequest {
   readonly mtu?: number | undefined;
   /** Further `CNI_ARGS` (e.g. `K8S_POD_UID`), kept as IPAM allocation attributes `arg.<key>`. */
   readonly args?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Addresses allocated outside the agent (the plugin's `host-local` IPAM delegate), one per family at
+   * most: plumbed and written into the endpoint as given; the agent's IPAM neither allocates nor releases
+   * them. Not together with `ips` or `pools`.
+   */
+  readonly externalIps?: readonly string[] | undefined;
 }
 
 /** Body of `POST /v1/workloads/check`: the same attachment as its add. */
@@ -176,6 +188,13 @@ export interface WorkloadStatusReply {
   readonly mtu: number;
   /** Requests in progress. */
   readonly inFlight: number;
+  /**
+   * This node's pod CIDRs (the Node's `margay.io/pod-cidrs` annotation, from Kubernetes' `podCIDRs`), what
+   * the plugin's `host-local` delegate substitutes for `usePodCidr` / `usePodCidrIPv6`. Empty when none.
+   */
+  readonly podCidrs?: readonly string[] | undefined;
+  /** The gc grace period, ms: gc leaves attachments younger than this alone (so does the plugin's delegate). */
+  readonly gcGracePeriodMs?: number | undefined;
 }
 
 /** Reply of gc (200). */

@@ -30,6 +30,8 @@ export interface ValidAddRequest {
   readonly mac: string | undefined;
   readonly mtu: number | undefined;
   readonly args: Readonly<Record<string, string>>;
+  /** Addresses allocated outside the agent (see `WorkloadAddRequest.externalIps`); undefined: the agent's IPAM. */
+  readonly externalIps: readonly string[] | undefined;
 }
 
 /** A del request with its defaults applied. */
@@ -183,12 +185,12 @@ function stringArray(v: unknown, field: string, max: number): unknown[] {
   return v;
 }
 
-function ips(v: unknown): string[] {
+function ips(v: unknown, name = "ips"): string[] {
   if (v === undefined) return [];
   const out: string[] = [];
   const families = new Set<number>();
-  stringArray(v, "ips", 2).forEach((ip, i) => {
-    const field = `ips[${i}]`;
+  stringArray(v, name, 2).forEach((ip, i) => {
+    const field = `${name}[${i}]`;
     const s = str(ip, field, 64);
     const family = isIPv4(s) ? 4 : isIPv6(s) ? 6 : 0;
     if (family === 0) throw invalid(field, "not an IP address (no prefix length)");
@@ -269,6 +271,7 @@ const ADD_FIELDS = [
   "mac",
   "mtu",
   "args",
+  "externalIps",
 ] as const satisfies readonly (keyof WorkloadAddRequest)[];
 
 const DEL_FIELDS = [
@@ -300,7 +303,18 @@ export function parseAddRequest(body: unknown): ValidAddRequest {
     mac: mac(o.mac),
     mtu: mtu(o.mtu),
     args: args(o.args),
+    externalIps: externalIps(o),
   };
+}
+
+function externalIps(o: Record<string, unknown>): string[] | undefined {
+  if (o.externalIps === undefined) return undefined;
+  const out = ips(o.externalIps, "externalIps");
+  if (out.length === 0) throw invalid("externalIps", "must list at least one address");
+  for (const other of ["ips", "pools"] as const)
+    if (o[other] !== undefined)
+      throw invalid("externalIps", `not together with ${other}: the agent allocates nothing`);
+  return out;
 }
 
 /** Validates the body of del. An empty `netns` means the runtime has none any more. */

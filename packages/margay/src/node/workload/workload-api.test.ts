@@ -5,13 +5,14 @@ import { join } from "node:path";
 import type { WorkloadEndpoint } from "@margay/api";
 import { WORKLOAD_GATEWAY_V4, WORKLOAD_GATEWAY_V6 } from "@margay/dataplane";
 import { type Datastore, createMemoryDatastore, unavailableError } from "@margay/datastore";
-import { workloadEndpointName as kubeAdapterName } from "@margay/kube-adapter";
+import { POD_CIDRS_ANNOTATION, workloadEndpointName as kubeAdapterName } from "@margay/kube-adapter";
 import { LABEL_NAMESPACE, LABEL_ORCHESTRATOR } from "@margay/policy";
 import { afterEach, describe, expect, it } from "vitest";
 import { createWorkloadClient } from "./client.js";
 import { IFNAME_ANNOTATION, workloadEndpointName, workloadHandleId } from "./endpoint.js";
 import { type WorkloadApiError, isWorkloadApiError } from "./errors.js";
 import { startWorkloadApi } from "./server.js";
+import { NODE_POD_CIDRS_ANNOTATION } from "./protocol.js";
 import { delSpoolDir, spoolDel } from "./spool.js";
 import {
   type Harness,
@@ -572,6 +573,78 @@ describe("workload API: gc", () => {
     await client(h).add(addRequest("young"));
     expect((await client(h).gc({ validAttachments: [] })).released).toEqual([]);
     expect(await h.inUse()).toBe(1);
+  });
+});
+
+describe("workload API: addresses of the plugin's host-local delegate (externalIps)", () => {
+  it("plumbs and writes the given addresses without the agent's IPAM; del and check leave IPAM alone", async () => {
+    h = await startHarness();
+    const c = client(h);
+    const reply = await c.add(addRequest("hl", { externalIps: ["10.244.1.5", "fd10::5"] }));
+    expect(reply.ips.map((i) => i.address)).toEqual(["10.244.1.5/32", "fd10::5/128"]);
+    expect(reply.ips.map((i) => i.gateway)).toEqual([WORKLOAD_GATEWAY_V4, WORKLOAD_GATEWAY_V6]);
+    expect(await h.inUse()).toBe(0);
+    const [wep] = await weps(h.datastore);
+    expect(wep!.spec.ipNetworks).toEqual(["10.244.1.5/32", "fd10::5/128"]);
+    expect(h.plumber.links.has(reply.hostInterface)).toBe(true);
+    await expect(
+      c.check(addRequest("hl", { externalIps: ["10.244.1.5", "fd10::5"] })),
+    ).resolves.toMatchObject({
+      ok: true,
+      ips: ["10.244.1.5", "fd10::5"],
+    });
+    // Without them, check looks in the agent's IPAM, which holds nothing for this attachment.
+    await expect(c.check(addRequest("hl"))).rejects.toMatchObject({ code: "check-failed" });
+    expect(await c.del({ containerId: "c-hl", ifName: "eth0", namespace: "default", pod: "hl" })).toEqual({
+      released: [],
+      endpointDeleted: true,
+      interfaceRemoved: true,
+    });
+    expect(await weps(h.datastore)).toEqual([]);
+  });
+
+  it("a failed add rolls back the veth and the endpoint and releases nothing of the agent's IPAM", async () => {
+    h = await startHarness();
+    await client(h).add(addRequest("own"));
+    h.plumber.fail = new Error("ip link add failed");
+    await expect(client(h).add(addRequest("hl", { externalIps: ["10.244.1.5"] }))).rejects.toMatchObject({
+      code: "plumbing-failed",
+    });
+    expect(await h.inUse()).toBe(1);
+  });
+
+  it("refuses externalIps with ips or pools, empty, or two of a family", async () => {
+    h = await startHarness();
+    const c = client(h);
+    for (const [extra, field] of [
+      [{ externalIps: ["10.244.1.5"], ips: ["10.70.0.9"] }, "externalIps"],
+      [{ externalIps: ["10.244.1.5"], pools: ["pool4"] }, "externalIps"],
+      [{ externalIps: [] }, "externalIps"],
+      [{ externalIps: ["10.244.1.5", "10.244.1.6"] }, "externalIps[1]"],
+      [{ externalIps: ["10.244.1.5/24"] }, "externalIps[0]"],
+    ] as const) {
+      await expect(c.add(addRequest("bad", extra))).rejects.toMatchObject({
+        code: "invalid-field",
+        details: { field },
+      });
+    }
+    expect(await weps(h.datastore)).toEqual([]);
+  });
+
+  it("status names this node's pod CIDRs (kube-adapter's annotation) and the gc grace period", async () => {
+    expect(NODE_POD_CIDRS_ANNOTATION).toBe(POD_CIDRS_ANNOTATION);
+    h = await startHarness({ api: { gcGracePeriodMs: 5_000 } });
+    expect(await client(h).status()).toMatchObject({ podCidrs: [], gcGracePeriodMs: 5_000 });
+    await h.datastore.create({
+      apiVersion: "projectcalico.org/v3",
+      kind: "Node",
+      metadata: {
+        name: NODE,
+        annotations: { [NODE_POD_CIDRS_ANNOTATION]: "10.244.1.0/24, fd10:0:0:1::/64,junk" },
+      },
+      spec: {},
+    } as never);
+    expect((await client(h).status()).podCidrs).toEqual(["10.244.1.0/24", "fd10:0:0:1::/64"]);
   });
 });
 
