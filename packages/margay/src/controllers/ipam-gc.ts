@@ -352,7 +352,6 @@ export function createIpamGc(options: IpamGcOptions): IpamGc {
     }
     // Held again (resurrected) or gone: forget.
     for (const id of candidateSince.keys()) if (!seen.has(id)) candidateSince.delete(id);
-    m.candidates.set(candidates);
 
     const released: IpamGcRelease[] = [];
     const wouldRelease: IpamGcRelease[] = [];
@@ -383,6 +382,8 @@ export function createIpamGc(options: IpamGcOptions): IpamGc {
       if (r.skipped.length > 0)
         log.info({ handleId, skipped: r.skipped }, "leak changed since read; left alone");
     }
+
+    m.candidates.set(candidates - released.reduce((n, r) => n + r.ips.length, 0));
 
     // Gone nodes: release the affinities of their empty blocks.
     const affinitiesReleased: { node: string; blocks: string[] }[] = [];
