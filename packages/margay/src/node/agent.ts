@@ -42,8 +42,10 @@ import { createAgentMetrics, type IpamMetrics, registerHealthMetrics, startIpamM
 import { type OpsServer, startOpsServer } from "./ops-server.js";
 import { ensureDefaultPools, type RegistrationResult, registerNode } from "./registration.js";
 import { type SnapshotOwnership, takeSnapshotOwnership } from "./snapshot-owner.js";
+import type { KubernetesApi } from "./kubernetes/connection.js";
 import { type StatusReporter, startStatusReporter } from "./status-reporter.js";
 import { startTunnelAddressFollower, type TunnelAddressFollower } from "./tunnel-addresses.js";
+import type { WorkloadApiOptions } from "./workload/server.js";
 
 /** What the caller may hand the agent besides its configuration (all optional). */
 export interface NodeAgentDeps {
@@ -98,6 +100,7 @@ export const STARTUP_STEPS = [
   "registration",
   "mtu",
   "operations",
+  "kubernetes",
   "dataplane",
   "bgp",
   "workload-api",
@@ -218,6 +221,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
   let workload: { close(): Promise<void> } | undefined;
   let reporter: StatusReporter | undefined;
   let tunnels: TunnelAddressFollower | undefined;
+  let kube: KubernetesApi | undefined;
 
   const checkStopped = () => {
     if (stopping) throw stoppedError(step);
@@ -329,6 +333,14 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
         signal: abort.signal,
       });
 
+    if (cfg.kubernetes !== undefined) {
+      // Kubernetes mode: pod ADDs read the pod from the API server (see node/kubernetes).
+      step = "kubernetes";
+      const { openKubernetesApi } = await import("./kubernetes/connection.js");
+      kube = openKubernetesApi(cfg.kubernetes);
+      logger.info({ server: kube.server }, "kubernetes mode");
+    }
+
     step = "dataplane";
     const { createAgentDriver } = await import("./dataplane/driver.js");
     const { startDataplanePipeline } = await import("./dataplane/pipeline.js");
@@ -347,7 +359,23 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     step = "workload-api";
     const { startWorkloadApi } = await import("./workload/server.js");
     const plumber = createWorkloadPlumber({ runner, hostNetns: netns, ifPrefix: cfg.interfacePrefixes[0] });
-    workload = await startWorkloadApi(c, { pipeline: pipe, ipam: ipamClient, plumber, addresses, mtu });
+    let enrichAdd: WorkloadApiOptions["enrichAdd"];
+    if (kube !== undefined) {
+      const { createPodInfoSource } = await import("./kubernetes/pod-info.js");
+      enrichAdd = createPodInfoSource({
+        getter: kube.client,
+        nodeName: cfg.nodeName,
+        logger: rootLogger.child({ component: "kubernetes" }),
+      }).enrichAdd;
+    }
+    workload = await startWorkloadApi(c, {
+      pipeline: pipe,
+      ipam: ipamClient,
+      plumber,
+      addresses,
+      mtu,
+      enrichAdd,
+    });
     checkStopped();
 
     step = "status";
@@ -440,6 +468,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
       await attempt("bgp", () => bgp?.close({ graceful: true }));
       await attempt("workload-api", () => workload?.close());
       await attempt("dataplane", () => pipeline?.close({ teardown: false }));
+      await attempt("kubernetes", () => kube?.close());
       // A last report (agent not ready: stopping) so `margayctl node status` does not show a stopped node
       // as ready; bounded, a datastore that is down must not hold the stop.
       await attempt("status", async () => {

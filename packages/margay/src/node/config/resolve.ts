@@ -385,6 +385,12 @@ export function buildAgentConfig(
     vxlan: { port: s.vxlanPort, vni: s.vxlanVni, device: s.vxlanDevice },
     workloadSocket: s.workloadSocket,
     workloadGcGracePeriodMs: s.workloadGcGracePeriodMs,
+    kubernetes:
+      s.kubeconfig !== undefined
+        ? { kubeconfig: s.kubeconfig }
+        : s.kubernetesServiceHost !== undefined
+          ? { inCluster: { host: s.kubernetesServiceHost, port: s.kubernetesServicePort } }
+          : undefined,
     health: { enabled: s.healthEnabled, host: s.healthHost, port: s.healthPort },
     metrics: {
       enabled: s.metricsEnabled,
@@ -415,6 +421,7 @@ export function buildAgentConfig(
 export function settingsOf(config: AgentConfig): AgentSettings {
   const ds = config.datastore;
   const etcd = ds.type === "etcd" ? ds : undefined;
+  const k8s = config.kubernetes;
   const p4 = config.defaultPools.ipv4;
   const p6 = config.defaultPools.ipv6;
   const d = withSchemaDefaults(
@@ -468,6 +475,10 @@ export function settingsOf(config: AgentConfig): AgentSettings {
     vxlanPort: config.vxlan.port,
     vxlanVni: config.vxlan.vni,
     vxlanDevice: config.vxlan.device,
+    kubeconfig: k8s !== undefined && "kubeconfig" in k8s ? k8s.kubeconfig : undefined,
+    kubernetesServiceHost: k8s !== undefined && "inCluster" in k8s ? k8s.inCluster.host : undefined,
+    kubernetesServicePort:
+      k8s !== undefined && "inCluster" in k8s ? k8s.inCluster.port : d.kubernetesServicePort,
     workloadSocket: config.workloadSocket,
     workloadGcGracePeriodMs: config.workloadGcGracePeriodMs ?? d.workloadGcGracePeriodMs,
     healthEnabled: config.health.enabled,

@@ -49,6 +49,9 @@ export interface AgentSettings {
   etcdKeyFile: string | undefined;
   etcdUsername: string | undefined;
   etcdPasswordFile: string | undefined;
+  kubeconfig: string | undefined;
+  kubernetesServiceHost: string | undefined;
+  kubernetesServicePort: number;
   stateDir: string;
   ip: AddressConfig["mode"];
   ipAutodetectionMethod: AutodetectMethod;
@@ -104,6 +107,7 @@ export type SettingName = keyof AgentSettings;
 export const SETTING_GROUPS = [
   "Node",
   "Datastore",
+  "Kubernetes",
   "Addresses",
   "Networking",
   "Default IP pools",
@@ -306,6 +310,41 @@ export const AGENT_CONFIG_SCHEMA: AgentConfigSchema = Object.freeze({
     default: undefined,
     defaultText: "unset",
     parse: parsePath,
+  },
+  kubeconfig: {
+    group: "Kubernetes",
+    env: "KUBECONFIG",
+    flag: "kubeconfig",
+    metavar: "<file>",
+    type: "absolute path",
+    description:
+      "Kubernetes mode: kubeconfig of the cluster (its current context). A pod's ADD then reads the pod and its namespace for the endpoint's labels, service account, profiles and requested pools/addresses; Services and EndpointSlices drive service-IP advertisement. Wins over the in-cluster settings.",
+    default: undefined,
+    defaultText: "unset",
+    parse: parsePath,
+  },
+  kubernetesServiceHost: {
+    group: "Kubernetes",
+    env: "KUBERNETES_SERVICE_HOST",
+    flag: "kubernetes-service-host",
+    metavar: "<host>",
+    type: "IP address or host name",
+    description:
+      "Kubernetes mode in a pod (set there by the kubelet): the API server's address, with the service-account token and CA mounted under /var/run/secrets/kubernetes.io/serviceaccount (the token is re-read as it rotates).",
+    default: undefined,
+    defaultText: "unset",
+    parse: parseString,
+  },
+  kubernetesServicePort: {
+    group: "Kubernetes",
+    env: "KUBERNETES_SERVICE_PORT",
+    flag: "kubernetes-service-port",
+    metavar: "<port>",
+    type: "integer 1-65535",
+    description: "The API server's port with KUBERNETES_SERVICE_HOST.",
+    default: 443,
+    defaultText: "443",
+    parse: port,
   },
   ip: {
     group: "Addresses",

@@ -47,12 +47,22 @@ export interface AddressConfig {
   readonly method: AutodetectMethod;
 }
 
+/**
+ * Kubernetes mode: how the agent reaches the API server (`KUBECONFIG`, else in-cluster
+ * `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT` with the mounted service account).
+ */
+export type KubernetesConnection =
+  | { readonly kubeconfig: string }
+  | { readonly inCluster: { readonly host: string; readonly port: number } };
+
 /** The node agent's configuration, fully resolved. */
 export interface AgentConfig {
   /** This node's name (`NODENAME`; default the host name). */
   readonly nodeName: string;
   /** Where the model lives (`DATASTORE_TYPE`, `ETCD_*`). Default memory with a snapshot in `stateDir`. */
   readonly datastore: DatastoreConfig;
+  /** Kubernetes mode when set; optional so a hand-built config without it is etcd/memory mode only. */
+  readonly kubernetes?: KubernetesConnection | undefined;
   /** Directory for the agent's own state (memory snapshot, CNI DEL spool). Default `/var/lib/margay`. */
   readonly stateDir: string;
   readonly ipv4: AddressConfig;
