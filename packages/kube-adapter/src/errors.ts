@@ -115,6 +115,7 @@ export function isKubeAdapterError(e: unknown, ...codes: KubeAdapterErrorCode[])
 }
 
 const STATUS_CODES: Readonly<Record<number, KubeAdapterErrorCode>> = {
+  400: KubeAdapterErrorCode.Invalid,
   401: KubeAdapterErrorCode.Unauthorized,
   403: KubeAdapterErrorCode.Forbidden,
   404: KubeAdapterErrorCode.NotFound,
@@ -124,7 +125,7 @@ const STATUS_CODES: Readonly<Record<number, KubeAdapterErrorCode>> = {
 };
 
 /**
- * An HTTP error for `status`: 401 `unauthorized`, 403 `forbidden`, 404 `not-found`, 409 `conflict`
+ * An HTTP error for `status`: 400 and 422 `invalid`, 401 `unauthorized`, 403 `forbidden`, 404 `not-found`, 409 `conflict`
  * (retryable when `details.reason` is `Conflict`: re-read and retry), 410 `gone`, 422 `invalid`; any other
  * status is `http`, retryable for 429 and 5xx.
  */

@@ -80,7 +80,7 @@ export type {
   InformerTransition,
   InformerTransitionReason,
 } from "./informer/informer.js";
-export { createInformer, InformerPhase } from "./informer/informer.js";
+export { createInformer, dropManagedFields, InformerPhase } from "./informer/informer.js";
 
 export type { ConvertContext, ConvertibleResourceName, ResourceConverter } from "./convert/converters.js";
 export { defaultConverters } from "./convert/converters.js";

@@ -9,6 +9,8 @@
 /** `metav1.ObjectMeta`, the fields the adapter reads. */
 export interface KubeObjectMeta {
   name: string;
+  /** Prefix from which the API server makes a unique name when `name` is empty (on create). */
+  generateName?: string | undefined;
   namespace?: string | undefined;
   uid?: string | undefined;
   resourceVersion?: string | undefined;

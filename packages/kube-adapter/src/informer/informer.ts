@@ -84,6 +84,17 @@ export interface InformerOptions<T extends KubeObject> {
   resource: KubeResourceType;
   /** Only this namespace (namespaced types). Default: all namespaces. */
   namespace?: string | undefined;
+  /** Only objects matching this label selector (`app=web,tier!=db`), on list and watch. Default: all. */
+  labelSelector?: string | undefined;
+  /** Only objects matching this field selector (`spec.nodeName=node-1`), on list and watch. Default: all. */
+  fieldSelector?: string | undefined;
+  /**
+   * Applied to every object (listed, or from a watch event) before it is cached and handed to `onEvent`,
+   * as client-go's `TransformFunc`: drop what the consumer never reads, so thousands of cached objects stay
+   * small. It may mutate and return its argument (each object is freshly parsed). Default
+   * {@link dropManagedFields}; pass `(o) => o` to keep objects whole.
+   */
+  transform?: ((object: T) => T) | undefined;
   /** Items per list page (`limit`). Default 500, as client-go. */
   pageSize?: number | undefined;
   /**
@@ -149,6 +160,13 @@ export interface Informer<T extends KubeObject> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** The default informer transform: removes `metadata.managedFields` (server-side apply bookkeeping). */
+export function dropManagedFields<T extends KubeObject>(object: T): T {
+  if (object.metadata !== undefined && "managedFields" in object.metadata)
+    delete object.metadata.managedFields;
+  return object;
+}
+
 /** A watch that ends cleanly sooner than this without any event counts as a failure (client-go: 1 s). */
 const SHORT_WATCH_MS = 1000;
 
@@ -202,6 +220,8 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
   private readonly store: ObjectCache<T>;
   private readonly transport: KubeTransport;
   private readonly path: string;
+  private readonly selectors: string;
+  private readonly transform: (object: T) => T;
   private readonly pageSize: number;
   private readonly watchTimeout: number;
   private readonly bookmarks: boolean;
@@ -224,6 +244,15 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
     this.resource = options.resource;
     this.transport = options.transport;
     this.path = collectionPath(options.resource, options.namespace);
+    const sel = new URLSearchParams();
+    if (options.labelSelector !== undefined && options.labelSelector !== "") {
+      sel.set("labelSelector", options.labelSelector);
+    }
+    if (options.fieldSelector !== undefined && options.fieldSelector !== "") {
+      sel.set("fieldSelector", options.fieldSelector);
+    }
+    this.selectors = sel.size === 0 ? "" : `&${sel}`;
+    this.transform = options.transform ?? dropManagedFields;
     this.pageSize = options.pageSize ?? 500;
     this.watchTimeout = options.watchTimeoutSeconds ?? 300;
     this.bookmarks = options.allowWatchBookmarks ?? true;
@@ -397,7 +426,7 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
     let listRv: string | undefined;
     let cont: string | undefined;
     do {
-      const query = `limit=${this.pageSize}${cont === undefined ? "" : `&continue=${encodeURIComponent(cont)}`}`;
+      const query = `limit=${this.pageSize}${this.selectors}${cont === undefined ? "" : `&continue=${encodeURIComponent(cont)}`}`;
       const path = `${this.path}?${query}`;
       const res = await this.transport.get(path, { signal: this.abort.signal });
       if (res.status !== 200) throw await failure(res, path, this.resource.kind);
@@ -413,7 +442,7 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
       }
       this.stats.listPages++;
       listRv ??= list.metadata.resourceVersion;
-      for (const item of list.items) items.push(item);
+      for (const item of list.items) items.push(this.transform(item));
       cont = list.metadata.continue === "" ? undefined : list.metadata.continue;
     } while (cont !== undefined);
     if (this.closed) return;
@@ -458,7 +487,7 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
   private async watchOnce(): Promise<boolean> {
     const timeout = this.watchTimeout + Math.floor(Math.random() * this.watchTimeout);
     const path =
-      `${this.path}?watch=1&resourceVersion=${encodeURIComponent(this.rv ?? "")}` +
+      `${this.path}?watch=1${this.selectors}&resourceVersion=${encodeURIComponent(this.rv ?? "")}` +
       `&timeoutSeconds=${timeout}${this.bookmarks ? "&allowWatchBookmarks=true" : ""}`;
     this.stats.watches++;
     this.watchProgressed = false;
@@ -503,7 +532,7 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
     switch (event.type) {
       case "ADDED":
       case "MODIFIED": {
-        const obj = event.object as T;
+        const obj = this.transform(event.object as T);
         const key = objectKey(obj);
         const previous = this.store.upsert(obj);
         this.rv = obj.metadata.resourceVersion ?? this.rv;
@@ -518,7 +547,7 @@ class InformerImpl<T extends KubeObject> implements Informer<T> {
         return;
       }
       case "DELETED": {
-        const obj = event.object as T;
+        const obj = this.transform(event.object as T);
         const key = objectKey(obj);
         const previous = this.store.remove(key);
         this.rv = obj.metadata.resourceVersion ?? this.rv;
