@@ -110,7 +110,7 @@ describe("kube client against the fake API server (HTTP)", () => {
   });
 
   it("answers deletes of pods with the deleted object, and assigns generateName names", async () => {
-    const p = await client.create("pods", {
+    const p = await client.create<KubePod>("pods", {
       ...pod("", "n1"),
       metadata: { name: "", generateName: "web-", namespace: "default" },
     });
