@@ -2,8 +2,8 @@
  * Leader election on a `coordination.k8s.io/v1` Lease with client-go's semantics
  * (`k8s.io/client-go/tools/leaderelection`): candidates try to acquire the Lease every `retryPeriod`
  * (with jitter); the holder renews it every `retryPeriod` and gives up leading when it could not renew for
- * `renewDeadline`; a standby takes the Lease over once it has seen the same record, unchanged, for
- * `leaseDuration` by its own clock (so clock skew between replicas does not matter), or at once when the
+ * `renewDeadline`; a standby takes the Lease over once it has seen the same record, unchanged, for the
+ * record's `leaseDurationSeconds` by its own clock (so clock skew between replicas does not matter), or at once when the
  * holder released it (empty `holderIdentity`). Every write carries the Lease's `resourceVersion`, so of
  * two concurrent writers exactly one wins (the other gets 409 Conflict).
  *
@@ -296,7 +296,9 @@ class LeaderElectorImpl implements LeaderElector {
       }
       const o = this.observe(current);
       const amHolder = o.holder === identity;
-      if (o.holder !== "" && !amHolder && o.time + this.leaseDurationMs > this.now()) {
+      // As client-go: valid for the record's own leaseDurationSeconds after we saw it change.
+      const validFor = o.leaseDurationMs > 0 ? o.leaseDurationMs : this.leaseDurationMs;
+      if (o.holder !== "" && !amHolder && o.time + validFor > this.now()) {
         // Someone else holds a lease still valid by our clock.
         return false;
       }
