@@ -89,6 +89,27 @@ export default [
       await chmod("dist/bin/margay-node.cjs", 0o755);
     },
   }),
+  // margay-kube-controllers: one CommonJS file like margay-node (etcd client and @kubernetes/client-node
+  // inlined, pino through pino.destination only).
+  defineConfig({
+    entry: { "bin/margay-kube-controllers": "src/controllers/main.ts" },
+    format: ["cjs"],
+    outExtension: () => ({ js: ".cjs" }),
+    noExternal: [/.*/],
+    esbuildPlugins: [pinoWithoutTransports, workspaceSources, embedEtcdProto],
+    banner: { js: "#!/usr/bin/env node" },
+    dts: false,
+    clean: false,
+    sourcemap: false,
+    minify: true,
+    keepNames: true,
+    splitting: false,
+    target: "node20",
+    platform: "node",
+    async onSuccess() {
+      await chmod("dist/bin/margay-kube-controllers.cjs", 0o755);
+    },
+  }),
   // margayctl: one CommonJS file like margay-ipam (etcd client embedded lazily; memory path without it).
   defineConfig({
     entry: { "bin/margayctl": "src/ctl/main.ts" },

@@ -21,10 +21,13 @@ import type { Health } from "./context.js";
 /** Prefix of the process metrics (`margay_agent_process_cpu_seconds_total`, ...). */
 export const AGENT_METRICS_PREFIX = "margay_agent_";
 
-/** A fresh registry with the default process and Node.js runtime metrics, prefixed `margay_agent_`. */
-export function createAgentMetrics(): Registry {
+/**
+ * A fresh registry with the default process and Node.js runtime metrics, prefixed `margay_agent_`
+ * (another daemon, e.g. margay-kube-controllers, passes its own prefix).
+ */
+export function createAgentMetrics(prefix: string = AGENT_METRICS_PREFIX): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: AGENT_METRICS_PREFIX });
+  collectDefaultMetrics({ register: registry, prefix });
   return registry;
 }
 
@@ -135,12 +138,18 @@ export function startIpamMetrics(options: IpamMetricsOptions): IpamMetrics {
 /**
  * Registers `margay_agent_info{version}` (always 1) and `margay_agent_component_ready{component}` /
  * `margay_agent_component_live{component}` (1 or 0, read from `health` at each scrape; one series per
- * component, a handful), so an alert can name the component that is not ready.
+ * component, a handful), so an alert can name the component that is not ready. `prefix` replaces
+ * `margay_agent_` for another daemon.
  */
-export function registerHealthMetrics(registry: Registry, health: Health, version: string): void {
+export function registerHealthMetrics(
+  registry: Registry,
+  health: Health,
+  version: string,
+  prefix: string = AGENT_METRICS_PREFIX,
+): void {
   new Gauge({
-    name: "margay_agent_info",
-    help: "The agent's version (value always 1)",
+    name: `${prefix}info`,
+    help: "The daemon's version (value always 1)",
     labelNames: ["version"] as const,
     registers: [registry],
   }).set({ version }, 1);
@@ -156,6 +165,6 @@ export function registerHealthMetrics(registry: Registry, health: Health, versio
           this.set({ component }, pick(c) ? 1 : 0);
       },
     });
-  probe("margay_agent_component_ready", "1 when the component is ready, else 0", (c) => c.ready);
-  probe("margay_agent_component_live", "1 when the component is live, else 0", (c) => c.live);
+  probe(`${prefix}component_ready`, "1 when the component is ready, else 0", (c) => c.ready);
+  probe(`${prefix}component_live`, "1 when the component is live, else 0", (c) => c.live);
 }
