@@ -128,3 +128,9 @@ export async function putNode(ds: Datastore, name: string, kubeNode?: string | u
     spec: kubeNode === undefined ? {} : { orchRefs: [{ orchestrator: "k8s", nodeName: kubeNode }] },
   } as Parameters<Datastore["create"]>[0]);
 }
+
+/** The /26 block (the seeded pool's block size) holding an IPv4 address. */
+export function block26(ip: string): string {
+  const o = ip.split(".").map(Number);
+  return `${o[0]}.${o[1]}.${o[2]}.${o[3]! & ~63}/26`;
+}

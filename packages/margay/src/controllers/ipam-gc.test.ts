@@ -4,6 +4,7 @@ import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   allocatePod,
+  block26,
   type Clock,
   kubePod,
   nodeSource,
@@ -111,17 +112,22 @@ describe("createIpamGc", () => {
   });
 
   it("takes a pod that no longer holds the address as no signal: rescheduled, evicted, other address", async () => {
+    await putNode(ds, "n1", "k1"); // the allocation's node, known to Kubernetes as k1
     const moved = await allocatePod(ipam, "n1", "default", "moved");
-    pods.put(kubePod("default", "moved", "n2"));
+    pods.put(kubePod("default", "moved", "k2"));
+    // The same pod name on k1 (the allocation's node under its Kubernetes name) holds it.
+    const stays = await allocatePod(ipam, "n1", "default", "stays");
+    pods.put(kubePod("default", "stays", "k1"));
     const evicted = await allocatePod(ipam, "n1", "default", "evicted");
     pods.put({
-      ...kubePod("default", "evicted", "n1", "10.99.0.1"),
+      ...kubePod("default", "evicted", "k1", "10.99.0.1"),
       status: { phase: "Failed", reason: "Evicted", podIP: "10.99.0.1" } as never,
     });
     const other = await allocatePod(ipam, "n1", "default", "other");
-    pods.put(kubePod("default", "other", "n1", "10.99.0.2"));
+    pods.put(kubePod("default", "other", "k1", "10.99.0.2"));
     await using gc = gcOf();
     expect((await gc.runOnce()).candidates).toBe(3);
+    expect(await ipam.ipsByHandle(stays.handleId)).toEqual([stays.ip]);
     clock.t += GRACE;
     const r = await gc.runOnce();
     expect(r.released.map((x) => x.handleId).sort()).toEqual(
@@ -261,7 +267,7 @@ describe("createIpamGc", () => {
     // The first block still holds the live pod: it stays the node's.
     expect(r2.affinitiesReleased).toEqual([]);
     const blocks = await ds.list<IpamBlockObject>(IpamKind.Block);
-    const liveBlock = `${live.ip.split(".").slice(0, 3).join(".")}.${Number(live.ip.split(".")[3]) & ~63}/26`;
+    const liveBlock = block26(live.ip);
     expect(blocks.items.map((b) => [b.spec.cidr, b.spec.affinity])).toEqual([[liveBlock, "host:gone"]]);
     // The pod goes too: after the grace its address is freed and the node's last block released.
     pods.pods.clear();

@@ -29,7 +29,7 @@
  *
  * @packageDocumentation
  */
-import { type Logger, silentLogger, type WorkloadEndpoint } from "@margay/api";
+import { type Logger, type Node, silentLogger, type WorkloadEndpoint } from "@margay/api";
 import type { Datastore } from "@margay/datastore";
 import {
   affinityNode,
@@ -44,6 +44,7 @@ import {
 import type { KubePod } from "@margay/kube-adapter";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { IFNAME_ANNOTATION, workloadHandleId } from "../node/workload/endpoint.js";
+import { kubeNodeOf } from "./node-controller.js";
 
 /** Calico's default `leakGracePeriod`: 15 minutes. */
 export const DEFAULT_IPAM_GC_GRACE_PERIOD_MS = 15 * 60_000;
@@ -164,11 +165,15 @@ function podIps(pod: KubePod): string[] {
   return list;
 }
 
-/** Whether an existing pod still holds the allocation (Calico's `allocationIsValid` once the pod is found). */
-function podHolds(pod: KubePod, a: Allocation): boolean {
+/**
+ * Whether an existing pod still holds the allocation (Calico's `allocationIsValid` once the pod is
+ * found). `kubeNode` is the Kubernetes name of the allocation's node (its Node's `orchRefs`, else its
+ * own name), undefined when its Node no longer exists (then the node is not compared, as Calico).
+ */
+function podHolds(pod: KubePod, a: Allocation, kubeNode: string | undefined): boolean {
   const podNode = pod.spec?.nodeName;
   // Rescheduled to another node: the old node's allocation is no longer the pod's.
-  if (podNode && a.node && podNode !== a.node) return false;
+  if (podNode && kubeNode && podNode !== kubeNode) return false;
   const status = pod.status as (KubePod["status"] & { reason?: string }) | undefined;
   if (status?.phase === "Failed" && status.reason === "Evicted") return false;
   const ips = podIps(pod);
@@ -274,9 +279,11 @@ export function createIpamGc(options: IpamGcOptions): IpamGc {
     const [blocks, weps, ourNodes] = await Promise.all([
       listAll<IpamBlockObject>(IpamKind.Block, signal),
       listAll<WorkloadEndpoint>("WorkloadEndpoint", signal),
-      listAll<{ kind: string; metadata: { name: string } }>("Node", signal),
+      listAll<Node>("Node", signal),
     ]);
-    const nodeNames = new Set(ourNodes.map((n) => n.metadata.name));
+    /** Margay Node → its Kubernetes name. */
+    const kubeNames = new Map(ourNodes.map((n) => [n.metadata.name, kubeNodeOf(n) ?? n.metadata.name]));
+    const nodeNames = new Set(kubeNames.keys());
     const nodeExists = (n: string) => nodeNames.has(n) || (nodes?.cache.has(n) ?? false);
 
     // What endpoints hold: their handles and their addresses.
@@ -323,7 +330,7 @@ export function createIpamGc(options: IpamGcOptions): IpamGc {
       const { namespace, pod } = a.attrs;
       if (!namespace || !pod) return true; // unknown source: never ours to free
       const p = pods.cache.get(`${namespace}/${pod}`);
-      return p !== undefined && podHolds(p, a);
+      return p !== undefined && podHolds(p, a, a.node === undefined ? undefined : kubeNames.get(a.node));
     };
 
     const t = now();
@@ -357,7 +364,7 @@ export function createIpamGc(options: IpamGcOptions): IpamGc {
     const wouldRelease: IpamGcRelease[] = [];
     for (const [handleId, h] of byHandle) {
       if (h.confirmed === 0 || h.confirmed !== h.all.length) continue; // all or nothing per handle
-      if (getPod !== undefined && (await resurrected(h.all, signal))) {
+      if (getPod !== undefined && (await resurrected(h.all, (n) => kubeNames.get(n), signal))) {
         for (const a of h.all) candidateSince.delete(a.id);
         continue;
       }
@@ -424,13 +431,17 @@ export function createIpamGc(options: IpamGcOptions): IpamGc {
   }
 
   /** The final check against the API server: true when some pod of the handle holds it after all. */
-  async function resurrected(all: readonly Allocation[], signal: AbortSignal): Promise<boolean> {
+  async function resurrected(
+    all: readonly Allocation[],
+    kubeName: (node: string) => string | undefined,
+    signal: AbortSignal,
+  ): Promise<boolean> {
     for (const a of all) {
       const { namespace, pod } = a.attrs;
       if (!namespace || !pod) continue;
       try {
         const p = await getPod!(namespace, pod, { signal });
-        if (p !== undefined && podHolds(p, a)) {
+        if (p !== undefined && podHolds(p, a, a.node === undefined ? undefined : kubeName(a.node))) {
           log.info(
             { ip: a.ip, handleId: a.handleId, pod: `${namespace}/${pod}` },
             "leak candidate resurrected",

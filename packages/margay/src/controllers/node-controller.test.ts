@@ -1,6 +1,7 @@
 import { createMemoryDatastore, type Datastore } from "@margay/datastore";
 import { type Ipam, type IpamBlockObject, IpamKind } from "@margay/ipam";
-import type { KubeNode } from "@margay/kube-adapter";
+import { createHttpTransport, type KubeNode } from "@margay/kube-adapter";
+import { startFakeKubeApiServer } from "@margay/kube-adapter/testing";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -141,6 +142,37 @@ describe("createNodeController", () => {
     await using nc = controllerOf({ datastore: racing });
     expect(await nc.nodeDeleted("k-a")).toEqual([]);
     expect(await names("Node")).toEqual(["host-a"]);
+  });
+
+  it("start() resyncs once the node source has synced (deletions missed while no controller ran)", async () => {
+    await putNode(ds, "host-a", "k-a");
+    kube.synced = false;
+    await using nc = controllerOf();
+    nc.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await names("Node")).toEqual(["host-a"]);
+    kube.synced = true;
+    await expect.poll(() => names("Node")).toEqual([]);
+  });
+
+  it("with a transport it follows the API server's Nodes itself: a deletion there removes the Node", async () => {
+    await using server = await startFakeKubeApiServer();
+    server.create("nodes", kubeNode("k-a"));
+    server.create("nodes", kubeNode("k-b"));
+    await putNode(ds, "host-a", "k-a");
+    await putNode(ds, "host-b", "k-b");
+    const transport = createHttpTransport({ server: server.url });
+    try {
+      await using nc = createNodeController({ datastore: ds, ipam, transport });
+      expect(nc.nodes.hasSynced()).toBe(false);
+      nc.start();
+      await expect.poll(() => nc.nodes.hasSynced()).toBe(true);
+      expect(nc.nodes.cache.has("k-a")).toBe(true);
+      server.delete("nodes", undefined, "k-a");
+      await expect.poll(() => names("Node")).toEqual(["host-b"]);
+    } finally {
+      transport.close();
+    }
   });
 
   it("without a pod source every Kubernetes endpoint of the node is kept", async () => {

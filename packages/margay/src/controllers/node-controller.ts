@@ -117,6 +117,14 @@ export function kubeNodeOf(node: Pick<Node, "spec">): string | undefined {
   return ref === undefined ? undefined : ref.nodeName || undefined;
 }
 
+/** Resolves once `source` has synced (polled: a plain source has no event for it). */
+async function untilSynced(source: NodeControllerNodeSource, signal: AbortSignal): Promise<void> {
+  while (!source.hasSynced()) {
+    if (signal.aborted) throw signal.reason;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Creates the node controller; `start()` runs it. */
 export function createNodeController(options: NodeControllerOptions): NodeController {
   const { datastore, ipam, pods } = options;
@@ -297,8 +305,13 @@ export function createNodeController(options: NodeControllerOptions): NodeContro
           onEvent: (e) => controller.onNodeEvent(e),
         });
       }
-      own?.waitForSync({ signal: closing.signal }).then(
-        () => enqueue(() => resyncNow(closing.signal)),
+      // The first resync runs once the nodes have synced: deletions missed while no controller ran.
+      const synced = own ? own.waitForSync({ signal: closing.signal }) : untilSynced(source, closing.signal);
+      synced.then(
+        () =>
+          enqueue(() => resyncNow(closing.signal)).catch((e) => {
+            if (!closing.signal.aborted) log.warn({ err: e }, "node resync failed");
+          }),
         () => {},
       );
       schedule();
