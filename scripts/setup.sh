@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Margay's build, tests and examples need on a fresh Debian machine (run as root).
 # Idempotent: skips apt-get when every binary is already present, and npm ci when node_modules matches
-# the lockfile.
+# the lockfile (scripts/node-modules-current.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,9 +34,9 @@ for svc in etcd bird gobgpd containerd; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 
-stamp=node_modules/.margay-lock-stamp
-if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+# npm ci only when node_modules differs from the lockfile (npm's record of the installed tree says so):
+# an `npm install <pkg> -w ...` updates both, and a reinstall costs ~50 s.
+if ! node scripts/node-modules-current.mjs; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
-  cp package-lock.json "$stamp"
 fi
