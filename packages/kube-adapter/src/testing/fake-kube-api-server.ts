@@ -287,7 +287,8 @@ function invalid(type: KubeResourceType, name: string, causes: Cause[]): StatusE
       422,
       "Invalid",
       `${type.kind}${g === "" ? "" : `.${g}`} "${name}" is invalid: ${errs.length === 1 ? errs[0] : `[${errs.join(", ")}]`}`,
-      { name, ...(g === "" ? {} : { group: g }), kind: type.kind, causes },
+      // As Go's omitempty: no `name` when it is empty, no `group` for the core group.
+      { ...(name === "" ? {} : { name }), ...(g === "" ? {} : { group: g }), kind: type.kind, causes },
     ),
   );
 }
