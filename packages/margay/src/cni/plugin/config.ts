@@ -48,6 +48,11 @@ export interface MargayPluginConfig {
   readonly addTimeoutMs: number;
   readonly delTimeoutMs: number;
   readonly statusTimeoutMs: number;
+  /**
+   * The `ipam` section when it delegates to `host-local` (as Calico allows: `subnet` or `ranges`, where a
+   * subnet may be `usePodCidr` / `usePodCidrIPv6`); undefined: the agent's IPAM.
+   */
+  readonly hostLocal: Readonly<Record<string, unknown>> | undefined;
 }
 
 const KNOWN_IPAM_TYPES = new Set(["margay", "margay-ipam"]);
@@ -68,19 +73,16 @@ function seconds(v: unknown, path: string, fallback: number): number {
 export function parseMargayConfig(config: NetConf): MargayPluginConfig {
   const d = MARGAY_PLUGIN_DEFAULTS;
   const pools: string[] = [];
+  let hostLocal: Record<string, unknown> | undefined;
   if (config.ipam !== undefined) {
     const ipam = expectObject(config.ipam, "$.ipam");
     const type = expectString(ipam.type, "$.ipam.type", true);
-    if (type === "host-local") {
-      throw new CniError(
-        CniErrorCode.InvalidNetworkConfig,
-        '$.ipam.type: "host-local" is not supported by margay yet: the agent allocates from IP pools (use "margay", or omit ipam)',
-        { context: { path: "$.ipam.type" } },
-      );
-    }
-    if (!KNOWN_IPAM_TYPES.has(type))
-      throw invalidAt("$.ipam.type", 'must be "margay" (the agent\'s IPAM)', type);
+    if (type === "host-local") hostLocal = parseHostLocal(ipam);
+    else if (!KNOWN_IPAM_TYPES.has(type))
+      throw invalidAt("$.ipam.type", 'must be "margay" (the agent\'s IPAM) or "host-local"', type);
     for (const key of ["ipv4_pools", "ipv6_pools", "pools"] as const) {
+      if (ipam[key] !== undefined && hostLocal !== undefined)
+        throw invalidAt(`$.ipam.${key}`, "is for the agent's IPAM, not host-local", ipam[key]);
       if (ipam[key] !== undefined)
         pools.push(...expectArray(ipam[key], `$.ipam.${key}`, (e, p) => expectString(e, p, true)));
     }
@@ -109,7 +111,32 @@ export function parseMargayConfig(config: NetConf): MargayPluginConfig {
       "$.status_timeout_seconds",
       d.statusTimeoutSeconds,
     ),
+    hostLocal,
   };
+}
+
+/**
+ * The shape of a host-local section the plugin relies on (`subnet`, or `ranges`: an array of range sets,
+ * each an array of ranges with a `subnet`); host-local itself validates the rest and reports its own code.
+ */
+function parseHostLocal(ipam: Record<string, unknown>): Record<string, unknown> {
+  const subnet = (v: unknown, path: string) => {
+    const s = expectString(v, path, true);
+    if (s !== "usePodCidr" && s !== "usePodCidrIPv6" && ipFamily(s.slice(0, s.indexOf("/"))) === 0)
+      throw invalidAt(path, 'must be a CIDR, "usePodCidr" or "usePodCidrIPv6"', s);
+  };
+  if (ipam.subnet === undefined && ipam.ranges === undefined)
+    throw invalidAt("$.ipam", 'host-local needs "subnet" or "ranges"');
+  if (ipam.subnet !== undefined) subnet(ipam.subnet, "$.ipam.subnet");
+  if (ipam.ranges !== undefined) {
+    const sets = expectArray(ipam.ranges, "$.ipam.ranges", (set, p) =>
+      expectArray(set, p, (r, q) => subnet(expectObject(r, q).subnet, `${q}.subnet`)),
+    );
+    if (sets.length === 0 || sets.some((set) => set.length === 0))
+      throw invalidAt("$.ipam.ranges", "must list at least one range per set", ipam.ranges);
+  }
+  if (ipam.dataDir !== undefined) absolutePath(ipam.dataDir, "$.ipam.dataDir");
+  return ipam;
 }
 
 /** CNI_ARGS keys the plugin reads itself (everything else goes to the agent as allocation attributes). */

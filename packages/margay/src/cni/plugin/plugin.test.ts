@@ -11,6 +11,7 @@ import type {
   WorkloadDelRequest,
 } from "../../node/workload/protocol.js";
 import { buildMargayPluginBundle } from "./build-bundle.js";
+import { podCidrFamilies, substitutePodCidrs } from "./host-local.js";
 import { createMargayHandlers, type MargayPluginDeps } from "./plugin.js";
 
 const VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
@@ -146,7 +147,22 @@ describe("margay plugin verbs (fake agent)", () => {
 
   it("bad configuration is a code-7 error naming the JSON path; bad CNI_ARGS code 4; nothing sent", async () => {
     const cases: [Record<string, unknown>, Record<string, string>, number, RegExp][] = [
-      [{ ipam: { type: "host-local" } }, {}, 7, /\$\.ipam\.type: "host-local" is not supported/],
+      [{ ipam: { type: "host-local" } }, {}, 7, /\$\.ipam: host-local needs "subnet" or "ranges"/],
+      [{ ipam: { type: "host-local", subnet: "usePodCIDR" } }, {}, 7, /\$\.ipam\.subnet: must be a CIDR/],
+      [{ ipam: { type: "host-local", ranges: [[]] } }, {}, 7, /\$\.ipam\.ranges: must list at least one/],
+      [
+        { ipam: { type: "host-local", ranges: [[{ subnet: "10.1.0.0" }]] } },
+        {},
+        7,
+        /\$\.ipam\.ranges\[0\]\[0\]\.subnet: must be a CIDR/,
+      ],
+      [
+        { ipam: { type: "host-local", subnet: "usePodCidr", ipv4_pools: ["p"] } },
+        {},
+        7,
+        /\$\.ipam\.ipv4_pools: is for the agent's IPAM/,
+      ],
+      [{ ipam: { type: "host-local", subnet: "usePodCidr", dataDir: "rel" } }, {}, 7, /\$\.ipam\.dataDir/],
       [{ ipam: { type: "calico-ipam" } }, {}, 7, /\$\.ipam\.type/],
       [{ mtu: 70000 }, {}, 7, /\$\.mtu: must be between 576 and 65535/],
       [{ agent_socket: "relative.sock" }, {}, 7, /\$\.agent_socket: must be an absolute path/],
@@ -307,6 +323,33 @@ function createNotReady() {
     }),
   };
 }
+
+describe("host-local delegation: the node's pod CIDR", () => {
+  const ipam = {
+    type: "host-local",
+    subnet: "usePodCidr",
+    ranges: [[{ subnet: "usePodCidrIPv6" }, { subnet: "10.9.0.0/24" }]],
+    routes: [{ dst: "0.0.0.0/0" }],
+  };
+
+  it("replaces usePodCidr / usePodCidrIPv6 (subnet and ranges) by the pod CIDR of that family, the rest as given", () => {
+    expect(podCidrFamilies(ipam)).toEqual(new Set([4, 6]));
+    expect(substitutePodCidrs(ipam, ["fd10:0:0:7::/64", "10.245.7.0/24"])).toEqual({
+      type: "host-local",
+      subnet: "10.245.7.0/24",
+      ranges: [[{ subnet: "fd10:0:0:7::/64" }, { subnet: "10.9.0.0/24" }]],
+      routes: [{ dst: "0.0.0.0/0" }],
+    });
+    expect(podCidrFamilies({ type: "host-local", ranges: [[{ subnet: "10.9.0.0/24" }]] }).size).toBe(0);
+  });
+
+  it("without a pod CIDR of the family: code 11 naming it; DEL takes a stand-in (host-local releases by attachment)", () => {
+    expect(() => substitutePodCidrs(ipam, ["10.245.7.0/24"])).toThrow(
+      expect.objectContaining({ cniCode: 11, message: expect.stringContaining("no IPv6 pod CIDR") }),
+    );
+    expect(substitutePodCidrs(ipam, [], true)).toMatchObject({ subnet: "169.254.0.0/16" });
+  });
+});
 
 describe("the bundle", () => {
   let dir: string;

@@ -17,6 +17,7 @@ import {
   CniErrorCode,
   type CniResult,
   type GcArgs,
+  isCniError,
   type PluginHandlers,
   type StatusArgs,
 } from "@margay/cni";
@@ -47,6 +48,8 @@ export interface MargayPluginDeps {
     | undefined;
   /** Diagnostics (stderr). Default: silent. */
   readonly warn?: ((line: string) => void) | undefined;
+  /** The host-local delegation module (loaded only for a host-local configuration). */
+  readonly hostLocal?: (() => Promise<HostLocalModule>) | undefined;
 }
 
 /** Errors of the agent for which DEL finishes on its own (the agent is absent, stopping or too slow). */
@@ -104,6 +107,12 @@ async function defaultSpool(stateDir: string, req: WorkloadDelRequest): Promise<
   return spoolDel(stateDir, req);
 }
 
+type HostLocalModule = typeof import("./host-local.js");
+
+async function defaultHostLocal(): Promise<HostLocalModule> {
+  return import("./host-local.js");
+}
+
 /** The host-side interface of a previous result: the interface without a sandbox. */
 function hostInterfaceOf(args: CmdArgs): string | undefined {
   return args.prevResult?.interfaces?.find((i) => i.sandbox === undefined || i.sandbox === "")?.name;
@@ -116,6 +125,53 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
   const removeLink = deps.removeLink ?? defaultRemoveLink;
   const interfaceName = deps.interfaceName ?? defaultInterfaceName;
   const warn = deps.warn ?? (() => undefined);
+  const loadHostLocal = deps.hostLocal ?? defaultHostLocal;
+
+  /** The agent's facts a host-local delegation needs (pod CIDRs, gc grace). */
+  async function ipamFacts(cfg: MargayPluginConfig, signal: AbortSignal) {
+    const st = await clientOf(cfg.agentSocket, cfg.statusTimeoutMs).status({ signal });
+    return { podCidrs: st.podCidrs ?? [], gcGracePeriodMs: st.gcGracePeriodMs ?? 60_000 };
+  }
+
+  /** ADD through host-local: its addresses, then the agent plumbs and writes them (no agent IPAM). */
+  async function addWithHostLocal(
+    args: CmdArgs,
+    cfg: MargayPluginConfig,
+    hostLocal: Readonly<Record<string, unknown>>,
+  ): Promise<CniResult> {
+    const hl = await loadHostLocal();
+    const delegate = hl.createHostLocalDelegate(hostLocal);
+    let facts: Awaited<ReturnType<typeof ipamFacts>>;
+    try {
+      facts = await ipamFacts(cfg, args.signal);
+    } catch (e) {
+      throw cniError(e, "add");
+    }
+    const ipamResult = await delegate.add(args, facts);
+    const externalIps = (ipamResult.ips ?? []).map((i) => i.address.slice(0, i.address.lastIndexOf("/")));
+    // host-local honours IP= and the ips capability itself: the agent gets what it chose.
+    const { ips: _asked, pools: _pools, ...req } = addRequest(args, cfg);
+    try {
+      if (externalIps.length === 0)
+        throw new CniError(CniErrorCode.Internal, "host-local ADD returned no address");
+      const reply = await clientOf(cfg.agentSocket, cfg.addTimeoutMs).add(
+        { ...req, externalIps },
+        { signal: args.signal },
+      );
+      return {
+        ...resultOf(reply, args.cniVersion),
+        ...(ipamResult.dns === undefined ? {} : { dns: ipamResult.dns }),
+      };
+    } catch (e) {
+      // Nothing stays allocated by a failed ADD.
+      await delegate
+        .del(args, facts)
+        .catch((d: unknown) =>
+          warn(`margay: ADD ${args.containerId}: host-local release after failure: ${(d as Error).message}`),
+        );
+      throw isCniError(e) ? e : cniError(e, "add");
+    }
+  }
 
   /** DEL without the agent: remove the veth (the pod's side goes with it) and spool the release. */
   async function delWithoutAgent(
@@ -161,6 +217,7 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
   return {
     async add(args) {
       const cfg = parseMargayConfig(args.config);
+      if (cfg.hostLocal !== undefined) return addWithHostLocal(args, cfg, cfg.hostLocal);
       const req = addRequest(args, cfg);
       try {
         const reply = await clientOf(cfg.agentSocket, cfg.addTimeoutMs).add(req, { signal: args.signal });
@@ -180,15 +237,22 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
         cfg = parseMargayConfig({ cniVersion: args.cniVersion, name: args.config.name, type: "margay" });
       }
       const req = delRequest(args);
+      let agentError: CniError | undefined;
       try {
         await clientOf(cfg.agentSocket, cfg.delTimeoutMs).del(req, { signal: args.signal });
       } catch (e) {
         if (isWorkloadApiError(e, ...AGENT_GONE) || (isWorkloadApiError(e) && e.retryable)) {
           await delWithoutAgent(args, cfg, req, `agent ${e.code}: ${e.message}`);
-          return;
-        }
-        throw cniError(e, "del");
+        } else agentError = cniError(e, "del");
       }
+      if (cfg.hostLocal !== undefined) {
+        // host-local's reservation goes whatever the agent said (it releases by attachment; without the
+        // agent's pod CIDRs a stand-in range does).
+        const facts = await ipamFacts(cfg, args.signal).catch(() => undefined);
+        const hl = await loadHostLocal();
+        await hl.createHostLocalDelegate(cfg.hostLocal).del(args, facts);
+      }
+      if (agentError !== undefined) throw agentError;
     },
 
     async check(args) {
@@ -200,12 +264,22 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
       const ips = req.ips ?? fromPrev;
       let reply: Awaited<ReturnType<WorkloadClient["check"]>>;
       try {
-        reply = await clientOf(cfg.agentSocket, cfg.statusTimeoutMs).check(
-          { ...req, ...(ips.length === 0 ? {} : { ips }) },
-          { signal: args.signal },
-        );
+        if (cfg.hostLocal !== undefined) {
+          const facts = await ipamFacts(cfg, args.signal);
+          const hl = await loadHostLocal();
+          await hl.createHostLocalDelegate(cfg.hostLocal).check(args, facts);
+          const { ips: _asked, pools: _pools, ...rest } = req;
+          reply = await clientOf(cfg.agentSocket, cfg.statusTimeoutMs).check(
+            { ...rest, externalIps: fromPrev },
+            { signal: args.signal },
+          );
+        } else
+          reply = await clientOf(cfg.agentSocket, cfg.statusTimeoutMs).check(
+            { ...req, ...(ips.length === 0 ? {} : { ips }) },
+            { signal: args.signal },
+          );
       } catch (e) {
-        throw cniError(e, "check");
+        throw isCniError(e) ? e : cniError(e, "check");
       }
       const missing = fromPrev.filter((ip) => !reply.ips.includes(ip));
       if (missing.length > 0)
@@ -245,6 +319,25 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
         );
       } catch (e) {
         throw cniError(e, "gc");
+      }
+      if (cfg.hostLocal !== undefined) {
+        let facts: Awaited<ReturnType<typeof ipamFacts>>;
+        try {
+          facts = await ipamFacts(cfg, args.signal);
+        } catch (e) {
+          throw cniError(e, "gc");
+        }
+        const hl = await loadHostLocal();
+        const released = await hl.createHostLocalDelegate(cfg.hostLocal).gc(
+          {
+            config: JSON.parse(args.stdin.toString("utf8")) as Record<string, unknown>,
+            path: args.path,
+            signal: args.signal,
+          },
+          args.validAttachments,
+          facts,
+        );
+        if (released.length > 0) warn(`margay: GC: host-local released ${released.join(", ")}`);
       }
     },
   };
