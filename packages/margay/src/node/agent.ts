@@ -43,6 +43,7 @@ import { type OpsServer, startOpsServer } from "./ops-server.js";
 import { ensureDefaultPools, type RegistrationResult, registerNode } from "./registration.js";
 import { type SnapshotOwnership, takeSnapshotOwnership } from "./snapshot-owner.js";
 import type { KubernetesApi } from "./kubernetes/connection.js";
+import type { ServiceFeed } from "./kubernetes/service-feed.js";
 import { type StatusReporter, startStatusReporter } from "./status-reporter.js";
 import { startTunnelAddressFollower, type TunnelAddressFollower } from "./tunnel-addresses.js";
 import type { WorkloadApiOptions } from "./workload/server.js";
@@ -222,6 +223,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
   let reporter: StatusReporter | undefined;
   let tunnels: TunnelAddressFollower | undefined;
   let kube: KubernetesApi | undefined;
+  let serviceFeed: ServiceFeed | undefined;
 
   const checkStopped = () => {
     if (stopping) throw stoppedError(step);
@@ -352,7 +354,16 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     if (cfg.networkingBackend === "bgp") {
       step = "bgp";
       const { startBgp } = await import("./bgp/agent.js");
-      bgp = startBgp(c, { pipeline: pipe, addresses });
+      if (kube !== undefined) {
+        // Services and EndpointSlices: host routes of externalTrafficPolicy: Local services.
+        const { startServiceFeed } = await import("./kubernetes/service-feed.js");
+        serviceFeed = startServiceFeed({
+          transport: kube.transport,
+          logger: rootLogger.child({ component: "kubernetes", feed: "services" }),
+          signal: abort.signal,
+        });
+      }
+      bgp = startBgp(c, { pipeline: pipe, addresses, services: serviceFeed });
       checkStopped();
     }
 
@@ -468,7 +479,10 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
       await attempt("bgp", () => bgp?.close({ graceful: true }));
       await attempt("workload-api", () => workload?.close());
       await attempt("dataplane", () => pipeline?.close({ teardown: false }));
-      await attempt("kubernetes", () => kube?.close());
+      await attempt("kubernetes", async () => {
+        await serviceFeed?.close();
+        kube?.close();
+      });
       // A last report (agent not ready: stopping) so `margayctl node status` does not show a stopped node
       // as ready; bounded, a datastore that is down must not hold the stop.
       await attempt("status", async () => {

@@ -32,7 +32,9 @@ import {
   type PrefixAdvertisementRule,
 } from "./derive.js";
 import { ExportSet, ImportSet } from "./routes.js";
-import { cidrContainsCidr, tryParseCidr } from "@margay/api";
+import { cidrContainsCidr, type IpCidr, tryParseCidr } from "@margay/api";
+import type { ServiceFeed } from "../kubernetes/service-feed.js";
+import { deriveServiceAdvertisement, isServicePrefix } from "./service-advertisement.js";
 
 /** RFC 4271 session states, as the speaker names them. */
 export type BgpSessionState = "idle" | "connect" | "active" | "open-sent" | "open-confirm" | "established";
@@ -78,6 +80,11 @@ export interface StartBgpOptions {
   readonly pipeline: DataplanePipeline;
   /** This node's chosen addresses: used when its Node resource has no BGP address yet. */
   readonly addresses: NodeAddresses;
+  /**
+   * Kubernetes mode: Services and EndpointSlices, for the host routes of `externalTrafficPolicy: Local`
+   * services. Without it only the BGPConfiguration's service ranges are advertised.
+   */
+  readonly services?: ServiceFeed | undefined;
 }
 
 const KINDS = ["Node", "BGPPeer", "BGPConfiguration"] as const;
@@ -171,7 +178,15 @@ class BgpAgentImpl implements BgpAgent {
   readonly #peers = new Map<string, BGPPeer>();
   readonly #configs = new Map<string, BGPConfiguration>();
   readonly #exports = new ExportSet();
-  readonly #imports = new ImportSet((p) => this.#exports.has(p));
+  readonly #imports = new ImportSet(
+    (p) => this.#exports.has(p) || this.#serviceExports.has(p) || isServicePrefix(p, this.#serviceRanges),
+  );
+  /** Service prefixes this node advertises (ranges, and host routes of local services). */
+  #serviceExports = new Set<string>();
+  /** Every node's service ranges: learned service routes are not programmed (kube-proxy serves them). */
+  #serviceRanges: readonly IpCidr[] = [];
+  readonly #serviceFeed: ServiceFeed | undefined;
+  readonly #offServices: (() => void) | undefined;
   readonly #warned = new Set<string>();
   readonly #since = new Map<string, { state: string; at: Date }>();
   readonly #metricNames: string[] = [];
@@ -197,6 +212,7 @@ class BgpAgentImpl implements BgpAgent {
     this.#ctx = ctx;
     this.#pipeline = o.pipeline;
     this.#addresses = o.addresses;
+    this.#serviceFeed = o.services;
     this.#log = ctx.logger.child({ component: "bgp" });
     this.#updates = this.#registerMetrics();
     this.#report();
@@ -225,6 +241,11 @@ class BgpAgentImpl implements BgpAgent {
         await this.#reconcile();
       });
     }
+    this.#offServices = this.#serviceFeed?.onChange(() =>
+      this.#enqueue(() => {
+        if (this.#datastoreSynced) this.#applyServices();
+      }),
+    );
     if (ctx.signal.aborted) void this.close({ graceful: true });
     else ctx.signal.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -314,6 +335,7 @@ class BgpAgentImpl implements BgpAgent {
       this.#warned.add(s);
       this.#log.warn({ reason: s }, "bgp peering skipped");
     }
+    this.#applyServices();
     if (!this.#pipelineSynced) return this.#report();
     const identity = identityOf(d);
     if (this.#speaker !== undefined && (!d.enabled || !sameIdentity(identity, this.#identity!))) {
@@ -358,7 +380,7 @@ class BgpAgentImpl implements BgpAgent {
       this.#advertised.clear();
       // Every export goes into the RIB before any session starts: the first advertisement at Established
       // is complete, and the End-of-RIB after it tells helpers that restarted us that nothing is missing.
-      for (const p of this.#exports.prefixes()) this.#originate(p);
+      for (const p of this.#advertisable()) this.#originate(p);
       this.#log.info(
         {
           asn: d.localAsNumber,
@@ -435,12 +457,70 @@ class BgpAgentImpl implements BgpAgent {
 
   #reoriginateAll(): void {
     if (this.#speaker === undefined) return;
-    for (const p of this.#exports.prefixes()) this.#originate(p);
+    for (const p of this.#advertisable()) this.#originate(p);
+  }
+
+  /** Everything this node advertises: its blocks and borrowed addresses, and its service prefixes. */
+  #advertisable(): string[] {
+    return [...new Set([...this.#exports.prefixes(), ...this.#serviceExports])].sort();
+  }
+
+  /** Recomputes the service prefixes (BGPConfiguration ranges; local services' host routes). */
+  #applyServices(): void {
+    const feed = this.#serviceFeed;
+    const adv = deriveServiceAdvertisement({
+      nodeName: this.#ctx.config.nodeName,
+      configurations: [...this.#configs.values()],
+      // Until both informers have listed, a missing endpoint would withdraw a live host route.
+      ...(feed?.synced === true ? { services: feed.services(), endpointSlices: feed.endpointSlices() } : {}),
+    });
+    for (const bad of adv.invalid) {
+      const key = `service-range|${bad.field}|${bad.cidr}`;
+      if (this.#warned.has(key)) continue;
+      this.#warned.add(key);
+      this.#log.warn({ field: bad.field, cidr: bad.cidr }, "bgp service range is not a CIDR; ignored");
+    }
+    const next = new Set(adv.prefixes.map((p) => p.prefix));
+    const before = this.#serviceExports;
+    const rangesChanged =
+      JSON.stringify(adv.ranges.map((r) => r.text)) !==
+      JSON.stringify(this.#serviceRanges.map((r) => r.text));
+    this.#serviceExports = next;
+    this.#serviceRanges = adv.ranges;
+    const changed: string[] = [];
+    for (const p of before) {
+      if (next.has(p)) continue;
+      changed.push(p);
+      if (this.#speaker !== undefined && !this.#exports.has(p)) {
+        this.#speaker.withdraw(p);
+        this.#advertised.delete(p);
+        this.#updates.inc({ direction: "export" });
+      }
+    }
+    for (const p of next) {
+      if (before.has(p)) continue;
+      changed.push(p);
+      if (this.#speaker !== undefined) this.#originate(p);
+    }
+    if (changed.length > 0) {
+      this.#log.info(
+        { advertised: [...next].sort(), changed: changed.sort() },
+        "bgp service prefixes changed",
+      );
+    }
+    if (rangesChanged) this.#learned(this.#imports.reconcileAll());
+    else {
+      const changes: RoutingChange[] = [];
+      for (const p of changed) changes.push(...this.#imports.reconcile(p));
+      this.#learned(changes);
+    }
   }
 
   #applyExports(diff: { originate: readonly string[]; withdraw: readonly string[] }): void {
     if (this.#speaker !== undefined) {
       for (const p of diff.withdraw) {
+        // Still one of our service prefixes: keep advertising it.
+        if (this.#serviceExports.has(p)) continue;
         this.#speaker.withdraw(p);
         this.#advertised.delete(p);
         this.#updates.inc({ direction: "export" });
@@ -572,10 +652,10 @@ class BgpAgentImpl implements BgpAgent {
       () =>
         new Gauge({
           name: "margay_bgp_routes_exported",
-          help: "Prefixes this node advertises (its blocks and borrowed addresses)",
+          help: "Prefixes this node advertises (its blocks, borrowed addresses and service prefixes)",
           registers: [reg],
           collect() {
-            this.set(agent.#speaker === undefined ? 0 : agent.#exports.size);
+            this.set(agent.#speaker === undefined ? 0 : agent.#advertisable().length);
           },
         }),
     );
@@ -643,6 +723,7 @@ class BgpAgentImpl implements BgpAgent {
       clearTimeout(this.#retry);
       this.#ctx.signal.removeEventListener("abort", this.#onAbort);
       this.#offRoutes();
+      this.#offServices?.();
       this.#ac.abort();
       await this.#syncer.close();
       await this.#queue;

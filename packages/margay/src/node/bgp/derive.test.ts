@@ -315,7 +315,7 @@ describe("deriveBgpPeers: fields not honoured are reported", () => {
     expect(r.unsupported[0]!.message).toContain("not supported");
   });
 
-  it("numAllowedLocalASNumbers, eBGP keepOriginalNextHop, service IPs, nodeMeshPassword, log level", () => {
+  it("numAllowedLocalASNumbers, eBGP keepOriginalNextHop, nodeMeshPassword, log level (service IPs are honoured)", () => {
     const r = derive("node-1", {
       nodes,
       configurations: [
@@ -337,7 +337,6 @@ describe("deriveBgpPeers: fields not honoured are reported", () => {
     expect(r.unsupported.map((u) => `${u.resource} ${u.field}`).sort()).toEqual([
       "BGPConfiguration default spec.logSeverityScreen",
       "BGPConfiguration default spec.nodeMeshPassword",
-      "BGPConfiguration default spec.serviceClusterIPs",
       "BGPPeer tor spec.keepOriginalNextHop",
       "BGPPeer tor spec.numAllowedLocalASNumbers",
     ]);

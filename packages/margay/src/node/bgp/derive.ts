@@ -237,15 +237,6 @@ export function deriveBgpPeers(input: DeriveBgpPeersInput): BgpDerivation {
         message: "BGP logs follow the agent's logLevel (MARGAY_LOG_LEVEL)",
       });
     }
-    for (const f of ["serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"] as const) {
-      if ((spec[f]?.length ?? 0) > 0) {
-        unsupported.push({
-          resource,
-          field: `spec.${f}`,
-          message: "service address advertisement is not implemented; these ranges are not advertised",
-        });
-      }
-    }
     if (isDefault) {
       if (spec.nodeMeshPassword !== undefined) {
         unsupported.push({

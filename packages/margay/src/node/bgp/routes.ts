@@ -131,6 +131,13 @@ export class ImportSet {
     return out;
   }
 
+  /** Re-evaluates every known prefix (after what counts as ours changed wholesale, e.g. service ranges). */
+  reconcileAll(): RoutingChange[] {
+    const out: RoutingChange[] = [];
+    for (const p of new Set([...this.#best.keys(), ...this.#imported.keys()])) out.push(...this.reconcile(p));
+    return out;
+  }
+
   /** Withdraws everything imported (the speaker is gone). */
   clear(): RoutingChange[] {
     const out: RoutingChange[] = [...this.#imported].map(([prefix, l]) => ({

@@ -9,3 +9,5 @@ export type { KubernetesApi, OpenKubernetesApiOptions } from "./connection.js";
 export { openKubernetesApi } from "./connection.js";
 export type { KubeObjectGetter, PodInfoSource, PodInfoSourceOptions, PodNetworkInfo } from "./pod-info.js";
 export { applyPodNetworkInfo, createPodInfoSource, podNetworkInfo } from "./pod-info.js";
+export type { ServiceFeed, ServiceFeedOptions } from "./service-feed.js";
+export { slimEndpointSlice, slimService, startServiceFeed } from "./service-feed.js";
