@@ -351,3 +351,74 @@ describe("informer", () => {
     await waitFor(() => server.openWatches === 0, "watch closed on the server");
   });
 });
+
+describe("informer transform", () => {
+  it("drops metadata.managedFields by default, from listed and watched objects alike", async () => {
+    await using managed = await startFakeKubeApiServer({ managedFields: true });
+    const t = createHttpTransport({ server: managed.url });
+    managed.create("pods", pod("a", "listed", "n1", "10.0.0.1"));
+    expect(managed.get("pods", "a", "listed")?.metadata.managedFields).toHaveLength(1);
+    const seen: KubeObject[] = [];
+    const inf = createInformer<KubePod>({
+      transport: t,
+      resource: KubeResources.pods,
+      onEvent: (e) => seen.push(e.object),
+    });
+    try {
+      await inf.waitForSync();
+      managed.create("pods", pod("a", "watched", "n1", "10.0.0.2"));
+      await waitFor(() => inf.cache.get("a/watched") !== undefined, "watched pod");
+      for (const key of ["a/listed", "a/watched"]) {
+        expect(inf.cache.get(key)?.metadata).not.toHaveProperty("managedFields");
+        expect(inf.cache.get(key)?.metadata.uid).toBeDefined();
+      }
+      expect(seen.every((o) => !("managedFields" in o.metadata))).toBe(true);
+    } finally {
+      await inf.close();
+      t.close();
+    }
+  });
+
+  it("applies a custom transform before caching and before handlers see the object", async () => {
+    await using managed = await startFakeKubeApiServer({ managedFields: true });
+    const t = createHttpTransport({ server: managed.url });
+    managed.create("pods", pod("a", "p", "n1", "10.0.0.1"));
+    const slim = (p: KubePod): KubePod => ({
+      metadata: { name: p.metadata.name, namespace: p.metadata.namespace, labels: p.metadata.labels },
+      spec: { nodeName: p.spec?.nodeName },
+    });
+    const seen: KubePod[] = [];
+    const slimmed = createInformer<KubePod>({
+      transport: t,
+      resource: KubeResources.pods,
+      transform: slim,
+      onEvent: (e) => seen.push(e.object),
+    });
+    const whole = createInformer<KubePod>({
+      transport: t,
+      resource: KubeResources.pods,
+      transform: (o) => o,
+    });
+    try {
+      await Promise.all([slimmed.waitForSync(), whole.waitForSync()]);
+      managed.update("pods", {
+        ...managed.get("pods", "a", "p")!,
+        metadata: { name: "p", namespace: "a", labels: { x: "y" } },
+      });
+      await waitFor(() => slimmed.cache.get("a/p")?.metadata.labels?.x === "y", "modified");
+      expect(slimmed.cache.get("a/p")).toEqual({
+        metadata: { name: "p", namespace: "a", labels: { x: "y" } },
+        spec: { nodeName: "n1" },
+      });
+      expect(seen.map((p) => Object.keys(p).sort())).toEqual([
+        ["metadata", "spec"],
+        ["metadata", "spec"],
+      ]);
+      // The identity transform keeps everything the server sent, managedFields included.
+      expect(whole.cache.get("a/p")?.metadata.managedFields).toHaveLength(1);
+    } finally {
+      await Promise.all([slimmed.close(), whole.close()]);
+      t.close();
+    }
+  });
+});

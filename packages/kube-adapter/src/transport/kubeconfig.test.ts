@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -126,6 +126,71 @@ describe("kubeconfig", () => {
     const kc = loadKubeConfig({ inCluster: { host: "127.0.0.1", port, serviceAccountDir: sa } });
     expect(kc.getCurrentCluster()?.server).toBe(`https://127.0.0.1:${port}`);
     expect(await listNamespaces(transportFromKubeConfig(kc))).toEqual(["default", "kube-system"]);
+  });
+
+  /** Replaces a file the way the kubelet rotates a projected token: a new file swapped in whole. */
+  function rotate(path: string, content: string) {
+    writeFileSync(`${path}.new`, content);
+    renameSync(`${path}.new`, path);
+  }
+
+  it("uses a kubeconfig tokenFile, and the rotated token on the very next request", async () => {
+    await using server = await seeded(await startFakeKubeApiServer({ tokens: ["first"] }));
+    const tokenDir = join(dir, "token-file");
+    mkdirSync(tokenDir, { recursive: true });
+    writeFileSync(join(tokenDir, "token"), "first\n");
+    const path = join(tokenDir, "kubeconfig.yaml");
+    // kubectl's spelling, and a path relative to the kubeconfig's directory.
+    writeFileSync(
+      path,
+      kubeconfig(
+        { fake: { server: server.url } },
+        { sa: { tokenFile: "token" } },
+        { ctx: ["fake", "sa"] },
+        "ctx",
+      ),
+    );
+    const transport = transportFromKubeConfig(loadKubeConfig({ path }));
+    try {
+      expect((await transport.get("/api/v1/namespaces")).status).toBe(200);
+      rotate(join(tokenDir, "token"), "second\n");
+      server.setTokens(["second"]);
+      expect((await transport.get("/api/v1/namespaces")).status).toBe(200);
+      // A token file that vanishes keeps the last token read (client-go's rule).
+      rmSync(join(tokenDir, "token"));
+      expect((await transport.get("/api/v1/namespaces")).status).toBe(200);
+    } finally {
+      transport.close();
+    }
+  });
+
+  it("re-reads the in-cluster projected token as the kubelet rotates it", async () => {
+    await using server = await seeded(
+      await startFakeKubeApiServer({
+        tls: { key: pem("server.key"), cert: pem("server.crt") },
+        tokens: ["t1"],
+      }),
+    );
+    const sa = join(dir, "rotating-serviceaccount");
+    rmSync(sa, { recursive: true, force: true });
+    mkdirSync(sa);
+    writeFileSync(join(sa, "token"), "t1");
+    writeFileSync(join(sa, "ca.crt"), pem("ca.crt"));
+    const port = new URL(server.url).port;
+    const transport = transportFromKubeConfig(
+      loadKubeConfig({ inCluster: { host: "127.0.0.1", port, serviceAccountDir: sa } }),
+    );
+    try {
+      expect((await transport.get("/api/v1/namespaces")).status).toBe(200);
+      rotate(join(sa, "token"), "t2");
+      server.setTokens(["t2"]); // the old token is refused from now on
+      expect((await transport.get("/api/v1/namespaces")).status).toBe(200);
+      rotate(join(sa, "token"), "t3");
+      server.setTokens(["t3"]);
+      expect(await listNamespaces(transport)).toEqual(["default", "kube-system"]);
+    } finally {
+      transport.close();
+    }
   });
 
   it("fails with a config error for an unreadable or empty kubeconfig", () => {

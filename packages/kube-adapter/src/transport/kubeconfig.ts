@@ -3,15 +3,21 @@
  * `@kubernetes/client-node` `KubeConfig`: contexts, CA bundles, client certificates, bearer tokens and
  * token files, exec credential plugins, `insecure-skip-tls-verify`, `tls-server-name`, in-cluster
  * service-account credentials. Credentials are applied per request, so rotated tokens and exec plugin
- * refreshes are picked up.
+ * refreshes are picked up: a token file (kubeconfig `tokenFile`, the in-cluster projected token) is
+ * checked on every request and re-read as soon as it changed (client-node itself ignores kubeconfig's
+ * `tokenFile` and caches token files for a minute, so a kubelet rotation would be missed until then).
  *
  * @packageDocumentation
  */
 
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig, type User } from "@kubernetes/client-node";
+import { readFileSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import type https from "node:https";
 import { isIPv6 } from "node:net";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { KubeAdapterError, KubeAdapterErrorCode } from "../errors.js";
+import { parse } from "yaml";
 import { createHttpTransport, type KubeRequestSettings, type KubeTransport } from "./transport.js";
 
 /** Where the service account's credentials are mounted in a pod. */
@@ -29,6 +35,71 @@ export type KubeConfigSource =
    * mounted service-account token and CA.
    */
   | { inCluster: { host: string; port: number | string; serviceAccountDir?: string | undefined } };
+
+/**
+ * kubectl's `users[].user.tokenFile` (client-go's spelling, which client-node does not read): such a user
+ * gets client-node's `tokenFile` auth provider, as the in-cluster user has, so the transport finds the
+ * file and re-reads it as it rotates. A `token` set beside it loses, as in client-go ("the last
+ * successfully read value takes precedence over BearerToken").
+ */
+function adoptTokenFiles(kc: KubeConfig, text: string, baseDir: string | undefined): void {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch {
+    return; // client-node has already accepted the text; nothing more to learn from it
+  }
+  const users = (raw as { users?: unknown } | null)?.users;
+  if (!Array.isArray(users)) return;
+  const files = new Map<string, string>();
+  for (const u of users as { name?: unknown; user?: { tokenFile?: unknown; "token-file"?: unknown } }[]) {
+    const f = u?.user?.tokenFile ?? u?.user?.["token-file"];
+    // As client-go: a relative path is relative to the kubeconfig file.
+    if (typeof u?.name === "string" && typeof f === "string" && f !== "") {
+      files.set(u.name, baseDir === undefined || isAbsolute(f) ? f : resolve(baseDir, f));
+    }
+  }
+  if (files.size === 0) return;
+  kc.users = kc.users.map((user: User) => {
+    const tokenFile = files.get(user.name);
+    if (tokenFile === undefined || user.authProvider != null || user.exec != null) return user;
+    return { ...user, authProvider: { name: "tokenFile", config: { tokenFile } } };
+  });
+}
+
+/** The token file of the current user (kubeconfig `tokenFile` or the in-cluster token), if any. */
+function tokenFileOf(kc: KubeConfig): string | undefined {
+  const f = (kc.getCurrentUser()?.authProvider as { config?: { tokenFile?: unknown } } | undefined)?.config
+    ?.tokenFile;
+  return typeof f === "string" && f !== "" ? f : undefined;
+}
+
+/**
+ * Reads a token file when it changed since the last read (a kubelet rotation swaps the file, so its
+ * inode, size or mtime change); keeps the last good token if a read fails, as client-go does.
+ */
+function tokenFileReader(path: string): () => Promise<string> {
+  let stamp = "";
+  let token: string | undefined;
+  return async () => {
+    try {
+      const st = await stat(path);
+      const now = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      if (now !== stamp || token === undefined) {
+        token = (await readFile(path, "utf8")).trim();
+        stamp = now;
+      }
+    } catch (cause) {
+      if (token === undefined) {
+        throw new KubeAdapterError(KubeAdapterErrorCode.Config, `cannot read token file ${path}`, {
+          cause,
+          retryable: true,
+        });
+      }
+    }
+    return token;
+  };
+}
 
 /**
  * Loads a `KubeConfig` from a file, text or in-cluster credentials and selects the context.
@@ -55,6 +126,8 @@ export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
       if ("path" in source) kc.loadFromFile(source.path);
       else kc.loadFromString(source.text);
       if (source.context !== undefined) kc.setCurrentContext(source.context);
+      if ("path" in source) adoptTokenFiles(kc, readFileSync(source.path, "utf8"), dirname(source.path));
+      else adoptTokenFiles(kc, source.text, undefined);
     }
   } catch (cause) {
     throw new KubeAdapterError(
@@ -97,6 +170,8 @@ export function transportFromKubeConfig(
     );
   }
   const plainHttp = cluster.server.startsWith("http:");
+  const tokenFile = tokenFileOf(kc);
+  const readToken = tokenFile === undefined ? undefined : tokenFileReader(tokenFile);
   const authorize = async (settings: KubeRequestSettings): Promise<void> => {
     const opts: https.RequestOptions = { headers: {} };
     try {
@@ -124,6 +199,8 @@ export function transportFromKubeConfig(
     if (typeof opts.auth === "string" && opts.auth !== "") {
       headers.Authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
     }
+    // client-node read the token file up to a minute ago; the file as it is now wins.
+    if (readToken !== undefined) headers.Authorization = `Bearer ${await readToken()}`;
     settings.headers = headers;
   };
   return createHttpTransport({
