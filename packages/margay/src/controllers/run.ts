@@ -20,6 +20,7 @@ import { type Logger, silentLogger } from "@margay/api";
 import type { Datastore } from "@margay/datastore";
 import { createIpam, type Ipam } from "@margay/ipam";
 import {
+  type BackoffOptions,
   createInformer,
   createKubeAdapter,
   createKubeClient,
@@ -68,6 +69,8 @@ export interface KubeControllersDeps {
   readonly pageSize?: number | undefined;
   /** Base watch timeout of the informers, s. Default 300. */
   readonly watchTimeoutSeconds?: number | undefined;
+  /** Back-off of the informers after a failure. Defaults of `createBackoff`. */
+  readonly backoff?: BackoffOptions | undefined;
 }
 
 /** The controllers running while this replica leads. */
@@ -199,6 +202,7 @@ export function runKubeControllers(
       transport,
       pageSize: deps.pageSize,
       watchTimeoutSeconds: deps.watchTimeoutSeconds,
+      backoff: deps.backoff,
       logger,
     };
     const adapterResources = config.enabledControllers.flatMap((c) => ADAPTER_RESOURCES[c] ?? []);
