@@ -336,12 +336,13 @@ export function runKubeControllers(
       metrics,
       logger,
     });
+    // The kubeconfig first: a bad one is a configuration error, found before dialling etcd.
+    const transport = deps.transport ?? (await openTransport(config));
     if (deps.datastore !== undefined) datastore = deps.datastore;
     else {
       datastore = await openDatastore(config);
       ownDatastore = true;
     }
-    const transport = deps.transport ?? (await openTransport(config));
     const client = createKubeClient(transport);
     if (stopping) return;
     const ds = datastore;
