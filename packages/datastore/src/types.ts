@@ -119,7 +119,11 @@ export type TxnOp =
 export interface TxnResult {
   /** The revision of the transaction's writes (the current revision if it only checked). */
   revision: string;
-  /** One entry per op: the stored object for `create`/`update`, `null` for `delete`/`check`. */
+  /**
+   * One entry per op: the stored object for `create`/`update`, `null` for `delete`/`check`. Read-only: a
+   * backend may hand out the object it stores, frozen (the memory backend does, so a transaction costs
+   * no copy of what it wrote), so copy an object before changing it.
+   */
   results: (StoredObject | null)[];
 }
 

@@ -4,6 +4,7 @@
  */
 
 import { invalidError } from "./errors.js";
+import { isShared, jsonCopy } from "./json-copy.js";
 import type { ObjectKey, StoredObject, TxnOp } from "./types.js";
 
 /** Scope of a kind: namespaced objects need a namespace, cluster-scoped ones must not have one. */
@@ -130,6 +131,8 @@ export function checkNamePrefix(prefix: string | undefined): void {
 /**
  * Validates an object for writing and returns its key plus a JSON-clean deep copy (what will be stored:
  * values that JSON cannot represent are dropped exactly as a real serialising backend would drop them).
+ * Parts of the object that a backend froze and handed out (see `freezeShared`) are shared, not copied;
+ * the copy itself and its metadata are always new.
  */
 export function checkObject(
   object: StoredObject,
@@ -148,10 +151,12 @@ export function checkObject(
   if (rv !== undefined) parseRevision(rv);
   let copy: StoredObject;
   try {
-    copy = JSON.parse(JSON.stringify(object)) as StoredObject;
+    copy = jsonCopy(object);
   } catch (cause) {
     throw invalidError("object is not JSON-serialisable", { ...key }, cause);
   }
+  // The copy's metadata is the backend's to fill in (revision, uid): never a shared, frozen one.
+  if (isShared(copy.metadata)) copy.metadata = { ...copy.metadata };
   if (opts.validate !== undefined) {
     try {
       opts.validate(copy);

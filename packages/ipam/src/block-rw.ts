@@ -51,8 +51,6 @@ export class Plan {
   }
 }
 
-const HANDLE_CACHE_MAX = 10_000;
-
 /**
  * A block object to write. An update carries the stored metadata (uid, creationTimestamp, revision):
  * a backend then needs no read to preserve the server-owned fields.
@@ -179,11 +177,9 @@ export function sequenceStart(ctx: IpamContext, t: number): number {
   return Math.max(0, Math.floor(t)) * 1024 + Math.floor(ctx.random() * 1024);
 }
 
-/** Caches a handle's stored state (null: absent), evicting the oldest beyond the cache bound. */
+/** Caches a handle's stored state (null: absent); the cache keeps the most recent ones. */
 export function rememberHandle(ctx: IpamContext, name: string, obj: IpamHandleObject | null): void {
-  ctx.handles.delete(name);
   ctx.handles.set(name, obj);
-  if (ctx.handles.size > HANDLE_CACHE_MAX) ctx.handles.delete(ctx.handles.keys().next().value!);
 }
 
 /**

@@ -12,7 +12,11 @@ import type { IpFamily } from "./cidr.js";
 import type { ConfigSnapshot } from "./config-cache.js";
 import { IpamError, IpamErrorCode, isIpamError } from "./errors.js";
 import { defaultNodeSelectorMatches, type NodeSelectorMatcher } from "./pools.js";
+import { RecentMap } from "./recent-map.js";
 import { type IpamHandleObject, IpamKind } from "./types.js";
+
+/** Handles the client keeps (see {@link IpamContext.handles}). */
+const HANDLE_CACHE_MAX = 10_000;
 
 /** Upper bound of the wait between two attempts, ms. */
 const MAX_BACKOFF_MS = 100;
@@ -85,8 +89,8 @@ export class IpamContext {
   readonly preferredBlock = new Map<IpFamily, string>();
   /** Affinity names a transaction found already present: read them before writing next time. */
   readonly suspectAffinities = new Set<string>();
-  /** Handle name → last known stored state (null: known absent). */
-  readonly handles = new Map<string, IpamHandleObject | null>();
+  /** Handle name → last known stored state (null: known absent), the most recent 10,000 or so. */
+  readonly handles = new RecentMap<string, IpamHandleObject | null>(HANDLE_CACHE_MAX);
   /** Back-off between conflicting attempts (undefined: `backoffMs` is 0). */
   private readonly backoff: BackoffOptions | undefined;
 

@@ -427,3 +427,85 @@ describe("memory datastore: scale paths", () => {
     await ds.close();
   });
 });
+
+describe("memory datastore: stored objects are kept, frozen, not as JSON text", () => {
+  it("a transaction result is the stored object itself, frozen, and the watch event shares it", async () => {
+    const ds = createMemoryDatastore();
+    const w = ds.watch("IPPool");
+    const res = await ds.transaction([{ op: "create", object: pool("a", 1) }]);
+    const stored = res.results[0]!;
+    expect(Object.isFrozen(stored)).toBe(true);
+    expect(Object.isFrozen((stored as ReturnType<typeof pool>).spec)).toBe(true);
+    const { events } = await take(w, 1);
+    expect(events[0]!.object).toBe(stored);
+    await w.close();
+    await ds.close();
+  });
+
+  it("a write that reuses parts of a stored object shares them instead of storing a second copy", async () => {
+    const ds = createMemoryDatastore();
+    const w = ds.watch("Block");
+    type Block = StoredObject & { spec: { attrs: { h: string }[]; n: number } };
+    const block: Block = { kind: "Block", metadata: { name: "b" }, spec: { attrs: [{ h: "x" }], n: 1 } };
+    const first = await ds.transaction([{ op: "create", object: block }]);
+    const prev = first.results[0] as Block;
+    // The caller builds the next version from the frozen result, as IPAM does.
+    const next = { ...prev, spec: { ...prev.spec, attrs: [...prev.spec.attrs, { h: "y" }], n: 2 } };
+    const second = await ds.transaction([{ op: "update", object: next }]);
+    const now = second.results[0] as typeof prev;
+    expect(now.spec.attrs[0]).toBe(prev.spec.attrs[0]);
+    expect(now.spec.attrs[1]).not.toBe(next.spec.attrs[1]); // the caller's own object was copied
+    expect(now.metadata).not.toBe(prev.metadata);
+    expect(now.metadata.resourceVersion).toBe(second.revision);
+    const { events } = await take(w, 2);
+    expect(events[1]!.previous).toBe(prev);
+    expect(events[1]!.object).toBe(now);
+    await w.close();
+    await ds.close();
+  });
+
+  it("get, list, create, update and delete still hand out copies the caller may change", async () => {
+    const ds = createMemoryDatastore();
+    const created = await ds.create(pool("a", 1));
+    created.spec.n = 99;
+    const got = await ds.get<ReturnType<typeof pool>>({ kind: "IPPool", name: "a" });
+    expect(got.spec.n).toBe(1);
+    got.spec.n = 2;
+    const updated = await ds.update(got);
+    updated.spec.n = 98;
+    const listed = (await ds.list<ReturnType<typeof pool>>("IPPool")).items[0]!;
+    expect(listed.spec.n).toBe(2);
+    listed.spec.n = 97;
+    const deleted = await ds.delete<ReturnType<typeof pool>>({ kind: "IPPool", name: "a" });
+    expect(deleted.spec.n).toBe(2);
+    deleted.spec.n = 96;
+    await ds.close();
+  });
+
+  it("a snapshot written from stored objects reloads equal, and the reloaded objects are shared too", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "margay-mem-obj-"));
+    try {
+      const path = join(dir, "snap.json");
+      const ds = createMemoryDatastore({ snapshotPath: path });
+      await ds.create(pool("a", 1));
+      await ds.create({
+        kind: "Thing",
+        metadata: { name: "t", namespace: "ns" },
+        spec: { x: [1, null, "s"] },
+      });
+      await ds.close();
+      const again = createMemoryDatastore({ snapshotPath: path });
+      const w = again.watch("IPPool", { fromRevision: again.revision });
+      expect((await again.get<ReturnType<typeof pool>>({ kind: "IPPool", name: "a" })).spec.n).toBe(1);
+      expect((await again.list("Thing")).items[0]).toMatchObject({ spec: { x: [1, null, "s"] } });
+      const r = await again.transaction([
+        { op: "update", object: await again.get({ kind: "IPPool", name: "a" }) },
+      ]);
+      expect(Object.isFrozen(r.results[0])).toBe(true);
+      await w.close();
+      await again.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -47,6 +47,7 @@ import {
   parseRevision,
   type ValidationOptions,
 } from "../validation.js";
+import { freezeShared, plainCopy } from "../json-copy.js";
 import { WatchStream } from "../watch-stream.js";
 import { encodeSnapshot, loadSnapshotSync, type SnapshotEntry, writeSnapshotAtomic } from "./snapshot.js";
 import { SortedKeys } from "./sorted-keys.js";
@@ -104,20 +105,26 @@ export interface MemoryDatastore extends Datastore {
 }
 
 /**
- * A stored object. `meta` caches the server-owned metadata so CAS checks and updates need not parse the
- * previous JSON (entries loaded from a snapshot fill it lazily).
+ * A stored object. The object itself is kept, not its JSON text: frozen (see `freezeShared`), so watch
+ * events and transaction results share it, a read copies it without a parse, and a write that reuses
+ * parts of it (an IPAM block whose attributes did not change) shares them instead of storing them again.
  */
-interface Entry extends SnapshotEntry {
-  meta?: { uid: string | undefined; creationTimestamp: string | undefined };
+interface Entry {
+  kind: string;
+  namespace: string | undefined;
+  name: string;
+  createRevision: number;
+  modRevision: number;
+  /** The stored object, frozen all the way down. */
+  obj: StoredObject;
+  /** Its JSON text, made when a snapshot first needs it (an entry never changes). */
+  json?: string;
 }
 
-/** Server-owned metadata of an entry, parsed once and cached on it. */
-function serverMeta(e: Entry): NonNullable<Entry["meta"]> {
-  if (e.meta === undefined) {
-    const m = (JSON.parse(e.json) as StoredObject).metadata;
-    e.meta = { uid: m.uid, creationTimestamp: m.creationTimestamp };
-  }
-  return e.meta;
+/** An entry's JSON text (cached on it). */
+function entryJson(e: Entry): string {
+  e.json ??= JSON.stringify(e.obj);
+  return e.json;
 }
 
 interface HistoryEvent {
@@ -125,12 +132,12 @@ interface HistoryEvent {
   kind: string;
   namespace: string | undefined;
   type: WatchEventType;
-  json: string;
-  prevJson: string | undefined;
+  object: StoredObject;
+  previous: StoredObject | undefined;
   /**
-   * The event as watchers receive it, parsed once and deep-frozen, made when the first watcher needs
-   * it: every watcher (and every replay from history) shares this one object, so a fan-out to many
-   * watchers costs a pointer per watcher, not a parsed copy each.
+   * The event as watchers receive it, made when the first watcher needs it: every watcher (and every
+   * replay from history) shares this one frozen object, and it holds the stored (frozen) objects
+   * themselves, so a fan-out to many watchers costs a pointer per watcher, not a copy each.
    */
   event?: WatchEvent;
 }
@@ -262,7 +269,10 @@ class MemoryStore implements MemoryDatastore {
       const state = loadSnapshotSync(this.#snapshotPath);
       if (state !== undefined) {
         this.#rev = state.revision;
-        for (const e of state.entries) this.#kindMap(e.kind).set(entryId(e), e);
+        for (const e of state.entries) {
+          const obj = freezeShared(JSON.parse(e.json) as StoredObject);
+          this.#kindMap(e.kind).set(entryId(e), { ...e, obj });
+        }
         // History did not survive the restart: only a watch from the current revision can be served.
         this.#compactRev = state.revision + 1;
       }
@@ -287,7 +297,7 @@ class MemoryStore implements MemoryDatastore {
     await this.#settled();
     const e = this.#lookup(k);
     if (e === undefined) throw notFoundError({ ...k, backend: BACKEND });
-    return JSON.parse(e.json) as T;
+    return plainCopy(e.obj as T);
   }
 
   async list<T extends StoredObject = StoredObject>(
@@ -303,7 +313,7 @@ class MemoryStore implements MemoryDatastore {
     if (table !== undefined) {
       // In list order already: the index walks only what the list returns.
       for (const e of table.matching(options.namespace, options.namePrefix ?? "")) {
-        items.push(JSON.parse(e.json) as T);
+        items.push(plainCopy(e.obj as T));
       }
     }
     return { items, revision: String(this.#rev) };
@@ -317,9 +327,8 @@ class MemoryStore implements MemoryDatastore {
     const next = this.#entryFor(key, copy, rev, undefined);
     this.#write(rev, [{ key, next, prev: undefined }]);
     await this.#durable(rev);
-    // `copy` is our private deep copy and now carries exactly what `next.json` holds; the store keeps
-    // only the JSON text, so handing it to the caller cannot alias stored state.
-    return copy as T;
+    // The stored object is frozen and shared; the caller gets one of its own.
+    return plainCopy(next.obj as T);
   }
 
   async update<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
@@ -336,9 +345,8 @@ class MemoryStore implements MemoryDatastore {
     const next = this.#entryFor(key, copy, rev, prev);
     this.#write(rev, [{ key, next, prev }]);
     await this.#durable(rev);
-    // `copy` is our private deep copy and now carries exactly what `next.json` holds; the store keeps
-    // only the JSON text, so handing it to the caller cannot alias stored state.
-    return copy as T;
+    // The stored object is frozen and shared; the caller gets one of its own.
+    return plainCopy(next.obj as T);
   }
 
   async delete<T extends StoredObject = StoredObject>(
@@ -357,7 +365,7 @@ class MemoryStore implements MemoryDatastore {
     const rev = this.#tip() + 1;
     this.#write(rev, [{ key: k, next: undefined, prev }]);
     await this.#durable(rev);
-    return JSON.parse(prev.json) as T;
+    return plainCopy(prev.obj as T);
   }
 
   async transaction(ops: readonly TxnOp[], options?: { signal?: AbortSignal }): Promise<TxnResult> {
@@ -372,7 +380,7 @@ class MemoryStore implements MemoryDatastore {
       if (op.op === "create" || op.op === "update") {
         const next = this.#entryFor(op.key, op.object, rev, op.op === "update" ? prev : undefined);
         changes.push({ key: op.key, next, prev });
-        return op.object; // our deep copy, as stored (see create)
+        return next.obj; // the stored object itself: frozen, read-only (see TxnResult.results)
       }
       if (op.op === "delete") changes.push({ key: op.key, next: undefined, prev });
       return null;
@@ -475,7 +483,7 @@ class MemoryStore implements MemoryDatastore {
   #checkUid(key: ObjectKey, obj: StoredObject, prev: Entry, opIndex: number | undefined): void {
     const uid = obj.metadata.uid;
     if (uid === undefined) return;
-    const stored = serverMeta(prev).uid;
+    const stored = prev.obj.metadata.uid;
     if (stored !== undefined && stored !== uid) {
       throw conflictError({
         ...key,
@@ -521,14 +529,17 @@ class MemoryStore implements MemoryDatastore {
     }
   }
 
-  /** Builds the stored entry: server-owned metadata set, immutable fields carried over from `prev`. */
+  /**
+   * Builds the stored entry from our private copy `obj` (see `checkObject`): server-owned metadata set,
+   * immutable fields carried over from `prev`, then frozen.
+   */
   #entryFor(key: ObjectKey, obj: StoredObject, rev: number, prev: Entry | undefined): Entry {
     const meta = obj.metadata;
     if (prev === undefined) {
       meta.uid = randomUUID();
       meta.creationTimestamp = this.#now().toISOString();
     } else if (meta.uid === undefined || meta.creationTimestamp === undefined) {
-      inheritServerFields(meta, serverMeta(prev));
+      inheritServerFields(meta, prev.obj.metadata);
     }
     meta.resourceVersion = String(rev);
     return {
@@ -537,8 +548,7 @@ class MemoryStore implements MemoryDatastore {
       name: key.name,
       createRevision: prev?.createRevision ?? rev,
       modRevision: rev,
-      json: JSON.stringify(obj),
-      meta: { uid: meta.uid, creationTimestamp: meta.creationTimestamp },
+      obj: freezeShared(obj),
     };
   }
 
@@ -603,8 +613,8 @@ class MemoryStore implements MemoryDatastore {
         kind: c.key.kind,
         namespace: c.key.namespace,
         type: c.next === undefined ? "deleted" : c.prev === undefined ? "added" : "modified",
-        json: c.next?.json ?? c.prev!.json,
-        prevJson: c.prev?.json,
+        object: c.next?.obj ?? c.prev!.obj,
+        previous: c.prev?.obj,
       });
     }
     for (const e of events) this.#history.push(e);
@@ -692,12 +702,21 @@ class MemoryStore implements MemoryDatastore {
     await new Promise<void>((r) => setImmediate(r));
     while (this.#persistedRev < this.#tip()) {
       const rev = this.#tip();
-      const entries: Entry[] = [];
+      const entries: SnapshotEntry[] = [];
+      const add = (e: Entry) =>
+        entries.push({
+          kind: e.kind,
+          namespace: e.namespace,
+          name: e.name,
+          createRevision: e.createRevision,
+          modRevision: e.modRevision,
+          json: entryJson(e),
+        });
       for (const [kind, m] of this.#kinds) {
         const staged = this.#overlay.get(kind);
-        for (const [id, e] of m) if (staged?.has(id) !== true) entries.push(e);
+        for (const [id, e] of m) if (staged?.has(id) !== true) add(e);
       }
-      for (const m of this.#overlay.values()) for (const e of m.values()) if (e !== null) entries.push(e);
+      for (const m of this.#overlay.values()) for (const e of m.values()) if (e !== null) add(e);
       const text = encodeSnapshot({ revision: rev, entries });
       try {
         await writeSnapshotAtomic(this.#snapshotPath!, text);
@@ -745,24 +764,11 @@ function matches(w: WatchReg, e: HistoryEvent): boolean {
   return w.kind === e.kind && (w.namespace === undefined || w.namespace === e.namespace);
 }
 
-/** The shared, deep-frozen event of a history entry (made on first use; see {@link HistoryEvent.event}). */
+/** The shared, frozen event of a history entry (made on first use; see {@link HistoryEvent.event}). */
 function toEvent(h: HistoryEvent): WatchEvent {
   if (h.event !== undefined) return h.event;
-  const ev: WatchEvent = {
-    type: h.type,
-    object: deepFreeze(JSON.parse(h.json) as StoredObject),
-    revision: String(h.revision),
-  };
-  if (h.prevJson !== undefined) ev.previous = deepFreeze(JSON.parse(h.prevJson) as StoredObject);
+  const ev: WatchEvent = { type: h.type, object: h.object, revision: String(h.revision) };
+  if (h.previous !== undefined) ev.previous = h.previous;
   h.event = Object.freeze(ev);
   return h.event;
-}
-
-/** Freezes a parsed JSON value and everything in it (a JSON value has no cycles). */
-function deepFreeze<T>(v: T): T {
-  if (typeof v === "object" && v !== null) {
-    for (const x of Object.values(v)) deepFreeze(x);
-    Object.freeze(v);
-  }
-  return v;
 }

@@ -1,0 +1,94 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { freezeShared, isShared, jsonCopy, plainCopy } from "./json-copy.js";
+
+const roundTrip = (v: unknown): unknown => {
+  const t = JSON.stringify(v) as string | undefined;
+  return t === undefined ? undefined : JSON.parse(t);
+};
+
+/** Values JSON treats specially: dropped, turned into null, or given to toJSON. */
+const odd = fc.constantFrom<unknown>(
+  undefined,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  -0,
+  () => 1,
+  Symbol("s"),
+  new Date(0),
+  { toJSON: () => "replaced" },
+  new Map([[1, 2]]),
+  Object.create(null) as object,
+);
+
+const value = fc.letrec((tie) => ({
+  leaf: fc.oneof(fc.string(), fc.double(), fc.integer(), fc.boolean(), fc.constant(null), odd),
+  node: fc.oneof(
+    { depthSize: "small" },
+    tie("leaf"),
+    fc.array(tie("node"), { maxLength: 5 }),
+    fc.sparseArray(tie("leaf"), { maxLength: 5 }),
+    fc.dictionary(
+      fc.oneof(fc.string(), fc.constantFrom("0", "1", "10", "__proto__", "toJSON")),
+      tie("node"),
+      {
+        maxKeys: 5,
+      },
+    ),
+  ),
+})).node;
+
+describe("jsonCopy", () => {
+  it("is JSON.parse(JSON.stringify(v)) for any value (property)", () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const top = { metadata: { name: "x" }, v };
+        expect(jsonCopy(top)).toStrictEqual(roundTrip(top));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps JSON's errors and its own-property __proto__", () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(() => jsonCopy(cyclic)).toThrow(TypeError);
+    expect(() => jsonCopy({ n: 1n })).toThrow(TypeError);
+    const withProto = JSON.parse('{"__proto__":{"polluted":true},"a":1}') as object;
+    const c = jsonCopy(withProto) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(c)).toBe(Object.prototype);
+    expect(Object.keys(c)).toEqual(["__proto__", "a"]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("shares what freezeShared froze, and copies everything else", () => {
+    const shared = freezeShared({ list: [1, { deep: true }], rec: { "0": 5 } });
+    expect(Object.isFrozen(shared.list[1])).toBe(true);
+    expect(isShared(shared.list)).toBe(true);
+    // The mark is invisible to JSON, keys and spreads.
+    expect(Object.keys(shared)).toEqual(["list", "rec"]);
+    expect(JSON.stringify(shared)).toBe('{"list":[1,{"deep":true}],"rec":{"0":5}}');
+    expect(isShared({ ...shared })).toBe(false);
+    const mine = { a: [1, 2] };
+    const input = { mine, shared, frozenByCaller: Object.freeze({ x: Object.freeze([1]) }) };
+    const c = jsonCopy(input);
+    expect(c.shared).toBe(shared);
+    expect(c.mine).not.toBe(mine);
+    expect(c.mine.a).not.toBe(mine.a);
+    // Frozen by someone else: copied (it may hold getters, or parts frozen only on top).
+    expect(c.frozenByCaller).not.toBe(input.frozenByCaller);
+    // The top is always new, even when shared.
+    expect(jsonCopy(shared)).not.toBe(shared);
+    expect(jsonCopy(shared)).toStrictEqual(roundTrip(shared));
+  });
+
+  it("plainCopy makes a mutable copy of frozen data", () => {
+    const shared = freezeShared(
+      JSON.parse('{"a":[1,{"b":2}],"__proto__":{"c":3}}') as Record<string, unknown>,
+    );
+    const c = plainCopy(shared);
+    expect(c).toStrictEqual(JSON.parse('{"a":[1,{"b":2}],"__proto__":{"c":3}}'));
+    expect(Object.isFrozen(c) || Object.isFrozen(c.a)).toBe(false);
+    expect(isShared(c)).toBe(false);
+  });
+});
