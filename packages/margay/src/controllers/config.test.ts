@@ -124,7 +124,7 @@ describe("resolveControllersConfig", () => {
       "conflicting-settings",
     ],
     [
-      { ...base, MARGAY_LEADER_ELECTION_RETRY_PERIOD: "10s" },
+      { ...base, MARGAY_LEADER_ELECTION_RETRY_PERIOD: "9s" },
       "env:MARGAY_LEADER_ELECTION_RETRY_PERIOD",
       "conflicting-settings",
     ],

@@ -309,10 +309,10 @@ export function resolveControllersConfig(
       "env:MARGAY_LEADER_ELECTION_RENEW_DEADLINE: must be shorter than MARGAY_LEADER_ELECTION_LEASE_DURATION",
       { field: "env:MARGAY_LEADER_ELECTION_RENEW_DEADLINE" },
     );
-  if (retryPeriodMs >= renewDeadlineMs)
+  if (!(renewDeadlineMs > 1.2 * retryPeriodMs))
     throw new ControllersConfigError(
       ControllersConfigErrorCode.Conflict,
-      "env:MARGAY_LEADER_ELECTION_RETRY_PERIOD: must be shorter than MARGAY_LEADER_ELECTION_RENEW_DEADLINE",
+      "env:MARGAY_LEADER_ELECTION_RETRY_PERIOD: 1.2 times it must be shorter than MARGAY_LEADER_ELECTION_RENEW_DEADLINE (retries are jittered)",
       { field: "env:MARGAY_LEADER_ELECTION_RETRY_PERIOD" },
     );
   const suffix = options.randomSuffix ?? (() => randomBytes(4).toString("hex"));
