@@ -1,6 +1,8 @@
 /**
- * `@margay/kube-adapter/testing`: a faithful fake Kubernetes API server (list with pagination, watch with
- * history, bookmarks and 410 Gone, chaos on command) to test informers and adapters without a cluster.
+ * `@margay/kube-adapter/testing`: a faithful fake Kubernetes API server (list with pagination and
+ * selectors, watch with history, bookmarks and 410 Gone, every write verb with resourceVersion
+ * semantics, rotatable tokens, chaos on command) to test informers, controllers and leader election
+ * without a cluster.
  *
  * @packageDocumentation
  */
@@ -9,5 +11,6 @@ export type {
   FakeKubeApiServer,
   FakeKubeApiServerOptions,
   FakeKubeApiServerStats,
+  FakeKubeRequestInfo,
 } from "./fake-kube-api-server.js";
 export { startFakeKubeApiServer } from "./fake-kube-api-server.js";
