@@ -11,7 +11,13 @@
  * Each point is the median over `--runs` runs (default 3) of the per-run median. The same runs measure the
  * baseline `one-endpoint-change-one-shot-vs-endpoints`: one `nft -f -` per change, as before the driver kept
  * a long-lived `nft -i`. BENCH_QUICK=1: fewer changes.
+ *
+ * On a shared machine wall time mostly measures the wait for a core, so each mode also has a CPU curve
+ * (`...-cpu-vs-endpoints`): the CPU time one change costs, ours plus nft's plus the kernel's work done for
+ * nft (this process's user + system time, the `nft -i` child's run time from /proc/<pid>/schedstat, and
+ * the user + system time of exited `nft -f` children), the run's total over its changes.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { createCalcGraph, type PolicyModelResource } from "@margay/policy";
 import { quick } from "../../../scripts/bench-kit.js";
@@ -29,10 +35,34 @@ const RUNS = Number(argValue("runs", quick ? "1" : "3"));
 const CHANGES = quick ? 5 : 20;
 const API_VERSION = "margay.io/v1" as const;
 
-const ifOf = (i: number) => `mgys${i.toString(16).padStart(6, "0")}`;
-const ipOf = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+/** CPU time in ms: this process, its live children (schedstat, ns) and its exited, waited-for children. */
+function cpuMs(): number {
+  const self = process.cpuUsage();
+  let ms = (self.user + self.system) / 1000;
+  try {
+    // Fields after the command name: state is field 3; cutime and cstime are fields 16 and 17.
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ms += ((Number(f[13]) + Number(f[14])) * 1000) / 100;
+    for (const tid of readdirSync("/proc/self/task")) {
+      for (const pid of readFileSync(`/proc/self/task/${tid}/children`, "utf8").split(" ").filter(Boolean)) {
+        try {
+          ms += Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+        } catch {
+          // Exited meanwhile: counted in cutime once waited for.
+        }
+      }
+    }
+  } catch {
+    // No /proc: this process only.
+  }
+  return ms;
+}
 
-function workload(i: number, apps: number): PolicyModelResource {
+export const ifOf = (i: number) => `mgys${i.toString(16).padStart(6, "0")}`;
+export const ipOf = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+
+export function workload(i: number, apps: number): PolicyModelResource {
   return {
     apiVersion: API_VERSION,
     kind: "WorkloadEndpoint",
@@ -47,7 +77,7 @@ function workload(i: number, apps: number): PolicyModelResource {
   } as PolicyModelResource;
 }
 
-function cluster(endpoints: number): PolicyModelResource[] {
+export function cluster(endpoints: number): PolicyModelResource[] {
   const apps = Math.max(1, endpoints / 10);
   const out: PolicyModelResource[] = [
     {
@@ -89,7 +119,7 @@ function cluster(endpoints: number): PolicyModelResource[] {
  */
 type Mode = "session" | "one-shot";
 
-async function oneRun(endpoints: number, mode: Mode): Promise<number> {
+async function oneRun(endpoints: number, mode: Mode): Promise<{ wall: number; cpu: number }> {
   const lab = createNetnsLab("mgdps");
   try {
     const ns = await lab.add("node");
@@ -111,15 +141,18 @@ async function oneRun(endpoints: number, mode: Mode): Promise<number> {
         ...(graph.flush() as DataplaneUpdate[]),
       ]);
       const times: number[] = [];
+      let cpu = 0;
       for (let c = 0; c < CHANGES; c++) {
         graph.upsert(workload(endpoints + c, apps));
         const ups = graph.flush() as DataplaneUpdate[];
+        const c0 = cpuMs();
         const t0 = performance.now();
         await driver.apply(ups);
         times.push(performance.now() - t0);
+        cpu += cpuMs() - c0;
       }
       times.sort((a, b) => a - b);
-      return times[Math.floor(times.length / 2)]!;
+      return { wall: times[Math.floor(times.length / 2)]!, cpu: cpu / CHANGES };
     } finally {
       await driver.close();
     }
@@ -130,17 +163,21 @@ async function oneRun(endpoints: number, mode: Mode): Promise<number> {
 
 async function main() {
   const samples: Record<Mode, Map<number, number[]>> = { session: new Map(), "one-shot": new Map() };
+  const cpuSamples: Record<Mode, Map<number, number[]>> = { session: new Map(), "one-shot": new Map() };
   const failures: Record<Mode, string[]> = { session: [], "one-shot": [] };
   for (const n of SIZES) {
-    for (const m of Object.values(samples)) m.set(n, []);
+    for (const m of [...Object.values(samples), ...Object.values(cpuSamples)]) m.set(n, []);
     for (let r = 0; r < RUNS; r++) {
       // Alternate which mode goes first, so drift in the machine's load falls on both.
       const order: Mode[] = r % 2 === 0 ? ["session", "one-shot"] : ["one-shot", "session"];
       for (const mode of order) {
         try {
-          const ms = await oneRun(n, mode);
-          samples[mode].get(n)!.push(ms);
-          process.stderr.write(`dataplane scale ${n} ${mode}: ${ms.toFixed(1)} ms\n`);
+          const { wall, cpu } = await oneRun(n, mode);
+          samples[mode].get(n)!.push(wall);
+          cpuSamples[mode].get(n)!.push(cpu);
+          process.stderr.write(
+            `dataplane scale ${n} ${mode}: ${wall.toFixed(1)} ms wall, ${cpu.toFixed(1)} ms CPU\n`,
+          );
         } catch (e) {
           failures[mode].push(`${n} endpoints: ${(e as Error).message}`);
         }
@@ -180,6 +217,27 @@ async function main() {
       samples["one-shot"],
     ),
   );
+  for (const mode of ["session", "one-shot"] as const) {
+    emitCurve(
+      makeCurve(
+        {
+          package: "dataplane",
+          name:
+            mode === "session"
+              ? "one-endpoint-change-cpu-vs-endpoints"
+              : "one-endpoint-change-one-shot-cpu-vs-endpoints",
+          title: `${mode === "session" ? "Linux driver" : "baseline (one nft -f per change)"}: CPU time of a one-endpoint change vs endpoints programmed`,
+          x: "endpoints",
+          y: "ms CPU per change (ours + nft + kernel for nft)",
+          expectedSlope: 0,
+          method: `${method(mode)}; CPU = this process's user+system, the nft -i child's schedstat run time, exited children's user+system (10 ms ticks), summed over the run's changes / ${CHANGES}`,
+          failures: failures[mode].length ? failures[mode] : undefined,
+        },
+        cpuSamples[mode],
+      ),
+    );
+  }
 }
 
-await main();
+// Run only as a script, so an experiment can import the cluster generator.
+if (process.argv[1]?.endsWith("scale.ts")) await main();

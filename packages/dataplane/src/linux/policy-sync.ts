@@ -126,17 +126,19 @@ export function createPolicySync({
     async program(full, signal) {
       if (enabled) {
         const current = nft.current;
-        if (!full && current !== undefined && !dirty.all && model.policy.refVersion === acceptedRefVersion) {
-          const { next, text } = renderRulesetDelta(
-            current,
-            (id) => accepted.workloads.get(id)?.ifname,
-            model.policy,
-            render,
-            renderCache,
-            dirty,
-          );
-          await nft.applyDelta(next, text, { signal });
-        } else {
+        const delta =
+          !full && current !== undefined && !dirty.all && model.policy.refVersion === acceptedRefVersion
+            ? renderRulesetDelta(
+                current,
+                (id) => accepted.workloads.get(id)?.ifname,
+                model.policy,
+                render,
+                renderCache,
+                dirty,
+              )
+            : undefined;
+        if (delta !== undefined) await nft.applyDelta(delta.next, delta.text, { signal });
+        else {
           const pools = [...model.routes.pools.values()];
           await nft.apply(renderRuleset(model.policy, pools, render, renderCache), full, { signal });
         }

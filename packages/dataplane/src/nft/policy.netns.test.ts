@@ -276,6 +276,64 @@ describe("nftables policy with real packets", () => {
     });
   }
 
+  it("a selector's IP set is a plain nft set while it holds addresses, an interval set once a network joins", async () => {
+    interface NftSetJson {
+      set?: { name: string; flags?: string[]; elem?: unknown[] };
+    }
+    // The address sets of our table that hold `ip` (JSON elements: strings, or {prefix} objects).
+    const setsWith = async (ip: string) => {
+      const out = await lab.exec(hosts[0]!.ns, ["nft", "-j", "list", "table", "inet", "margay"]);
+      const items = (JSON.parse(out) as { nftables: NftSetJson[] }).nftables;
+      return items
+        .map((i) => i.set)
+        .filter((x): x is NonNullable<NftSetJson["set"]> => x !== undefined)
+        .filter((x) => JSON.stringify(x.elem ?? []).includes(`"${ip}"`))
+        .map((x) => ({ name: x.name.slice(0, 3), interval: x.flags?.includes("interval") ?? false }));
+    };
+    const policy = gnp("db-from-trusted-nets", {
+      selector: "app == 'db'",
+      types: ["Ingress"],
+      ingress: [{ action: "Allow", source: { selector: "role == 'trusted'" } }],
+    });
+    const clientTrusted: PolicyModelResource = {
+      apiVersion: API_VERSION,
+      kind: "GlobalNetworkSet",
+      metadata: { name: "trusted-client", labels: { role: "trusted" } },
+      spec: { nets: ["10.65.0.4/32"] },
+    } as PolicyModelResource;
+    // The /31 holds web (10.65.0.2) and db: web may reach db once it is in.
+    const webNet: PolicyModelResource = {
+      apiVersion: API_VERSION,
+      kind: "GlobalNetworkSet",
+      metadata: { name: "trusted-web", labels: { role: "trusted" } },
+      spec: { nets: ["10.65.0.2/31"] },
+    } as PolicyModelResource;
+    const step = async (upsert: PolicyModelResource[], remove: PolicyModelResource[] = []) => {
+      for (const r of remove) graph.remove(keyOf(r));
+      for (const r of upsert) graph.upsert(r);
+      await push(graph.flush());
+      const { got, want } = await matrix();
+      expect(got).toEqual(want);
+      return want;
+    };
+    try {
+      const before = await step([policy, clientTrusted]);
+      expect(before).toContain("client->db tcp/80 allow");
+      expect(before).toContain("web->db tcp/80 deny");
+      // Only single addresses: no interval flag (nft then need not read its elements back per change).
+      expect(await setsWith("10.65.0.4")).toEqual([{ name: "a4-", interval: false }]);
+      const widened = await step([webNet]);
+      expect(widened).toContain("web->db tcp/80 allow");
+      expect(await setsWith("10.65.0.4")).toEqual([{ name: "s4-", interval: true }]);
+      const narrowed = await step([], [webNet]);
+      expect(narrowed).toContain("web->db tcp/80 deny");
+      expect(await setsWith("10.65.0.4")).toEqual([{ name: "a4-", interval: false }]);
+    } finally {
+      for (const r of [policy, clientTrusted, webNet]) graph.remove(keyOf(r));
+      await push(graph.flush());
+    }
+  });
+
   it("the plumber's interfaces are the ones the endpoints name, so each pod is policed", () => {
     expect(ifnames).toEqual(
       PODS.map((p) => workloadInterfaceName({ namespace: "default", workload: p.name })),

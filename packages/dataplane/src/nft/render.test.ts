@@ -5,12 +5,15 @@ import { renderedRule } from "../testing/rendered-rule.js";
 import { nftNames } from "./names.js";
 import {
   type NftRenderOptions,
+  type NftRuleset,
   addrElements,
   diffRuleset,
+  createNftRenderCache,
   portElements,
   renderFull,
   renderRule,
   renderRuleset,
+  renderRulesetDelta,
 } from "./render.js";
 
 const OPTIONS: NftRenderOptions = {
@@ -89,6 +92,14 @@ describe("set elements", () => {
     expect(portElements(["10.0.0.1,tcp:80", "fd00::1,udp:53", "junk"], 4)).toEqual(["10.0.0.1 . tcp . 80"]);
   });
 });
+
+/** The endpoint chain an interface's traffic goes to (`in`: to the workload), from the verdict maps. */
+function chainOf(rs: NftRuleset, ifname: string, dir: "in" | "out"): string {
+  return rs.maps
+    .get(dir === "in" ? "wl-to" : "wl-from")!
+    .get(`"${ifname}"`)!
+    .replace(/^goto /, "");
+}
 
 describe("ruleset", () => {
   const ep = (over: Partial<WorkloadEndpointUpdate> = {}): WorkloadEndpointUpdate => ({
@@ -188,7 +199,7 @@ describe("ruleset", () => {
 
   it("orders an endpoint chain by tier, guards later policies by pass, fails closed on a missing policy", () => {
     const rs = renderRuleset(state(), [], OPTIONS);
-    expect(rs.chains.get(nftNames.workload("ns/a", "in"))).toEqual([
+    expect(rs.chains.get(chainOf(rs, "mgyaaaa", "in"))).toEqual([
       "meta mark set meta mark & 0xfffcffff",
       `jump ${nftNames.policy("sec/p1", "in")}`,
       "meta mark & 0x00010000 == 0x00010000 return",
@@ -204,10 +215,13 @@ describe("ruleset", () => {
       "drop",
     ]);
     // No egress tiers: straight to the profile.
-    expect(rs.chains.get(nftNames.workload("ns/a", "out"))?.[1]).toBe(
+    expect(rs.chains.get(chainOf(rs, "mgyaaaa", "out"))?.[1]).toBe(
       `jump ${nftNames.profile("kns.ns", "out")}`,
     );
-    expect(rs.maps.get("wl-from")?.get('"mgyaaaa"')).toBe(`goto ${nftNames.workload("ns/a", "out")}`);
+    // Named by its rules, so endpoints with the same chain share it.
+    expect(chainOf(rs, "mgyaaaa", "out")).toBe(
+      nftNames.workloadShared("out", rs.chains.get(chainOf(rs, "mgyaaaa", "out"))!),
+    );
   });
 
   it("full render replaces the table atomically; diffs touch only what changed, in a safe order", () => {
@@ -224,29 +238,151 @@ describe("ruleset", () => {
     applyPolicyUpdate(s, {
       kind: "ip-set-delta-update",
       id: "s",
-      added: ["10.9.0.1/32"],
+      // A prefix: the set stays an interval set, so the change is element by element.
+      added: ["10.9.0.0/30"],
       removed: ["10.0.0.0/24"],
     });
     applyPolicyUpdate(s, { kind: "workload-endpoint-remove", id: "ns/a" });
-    applyPolicyUpdate(s, ep({ id: "ns/b", ifname: "mgybbbb" }));
+    // Another profile: b's chains differ from a's (a same-chain endpoint would share a's).
+    applyPolicyUpdate(s, ep({ id: "ns/b", ifname: "mgybbbb", profileIds: [] }));
     const b = renderRuleset(s, [{ cidr: "10.0.0.0/16", natOutgoing: true }], OPTIONS);
     const lines = diffRuleset(a, b, OPTIONS).trim().split("\n");
+    const aIn = chainOf(a, "mgyaaaa", "in");
+    const bIn = chainOf(b, "mgybbbb", "in");
+    expect(bIn).not.toBe(aIn);
     const at = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
     expect(lines).toContain(`delete element inet margay ${nftNames.addrSet("s", 4)} { 10.0.0.0/24 }`);
-    expect(lines).toContain(`add element inet margay ${nftNames.addrSet("s", 4)} { 10.9.0.1 }`);
+    expect(lines).toContain(`add element inet margay ${nftNames.addrSet("s", 4)} { 10.9.0.0/30 }`);
     expect(lines).toContain('delete element inet margay wl-from { "mgyaaaa" }');
-    expect(at(`add chain inet margay ${nftNames.workload("ns/b", "in")}`)).toBeLessThan(
-      at(`add rule inet margay ${nftNames.workload("ns/b", "in")}`),
-    );
-    expect(at("add element inet margay wl-to")).toBeLessThan(
-      at(`flush chain inet margay ${nftNames.workload("ns/a", "in")}`),
-    );
-    expect(at(`flush chain inet margay ${nftNames.workload("ns/a", "in")}`)).toBeLessThan(
-      at(`delete chain inet margay ${nftNames.workload("ns/a", "in")}`),
-    );
+    expect(at(`add chain inet margay ${bIn}`)).toBeLessThan(at(`add rule inet margay ${bIn}`));
+    expect(at("add element inet margay wl-to")).toBeLessThan(at(`flush chain inet margay ${aIn}`));
+    expect(at(`flush chain inet margay ${aIn}`)).toBeLessThan(at(`delete chain inet margay ${aIn}`));
     // Policies and profiles did not change: not one of their rules is re-sent.
     const p1 = nftNames.policy("sec/p1", "in");
     expect(lines.some((l) => l.startsWith(`add rule inet margay ${p1} `))).toBe(false);
     expect(lines.some((l) => l.startsWith(`flush chain inet margay ${p1}`))).toBe(false);
+  });
+
+  it("an IP set of single addresses is a plain set (no interval flag); one with a prefix is an interval set", () => {
+    const s = state();
+    applyPolicyUpdate(s, {
+      kind: "ip-set-update",
+      id: "pods",
+      type: "net",
+      members: ["10.0.0.1/32", "10.0.0.2", "fd00::1/128"],
+    });
+    applyPolicyUpdate(s, {
+      kind: "active-policy-update",
+      id: "default/p3",
+      tier: "default",
+      name: "p3",
+      inbound: [rule({ srcIpSetIds: ["pods"], dstIpSetIds: ["s"] })],
+      outbound: [],
+      flags: { untracked: false, preDnat: false, applyOnForward: false },
+    });
+    const rs = renderRuleset(s, [], OPTIONS);
+    expect(rs.sets.get(nftNames.addrSet("pods", 4, false))).toEqual({
+      decl: "type ipv4_addr;",
+      elements: ["10.0.0.1", "10.0.0.2"],
+    });
+    expect(rs.sets.get(nftNames.addrSet("pods", 6, false))).toEqual({
+      decl: "type ipv6_addr;",
+      elements: ["fd00::1"],
+    });
+    expect(rs.sets.has(nftNames.addrSet("pods", 4))).toBe(false);
+    expect(rs.sets.get(nftNames.addrSet("s", 4))?.decl).toBe("type ipv4_addr; flags interval;");
+    // The rules name the variant each set has.
+    expect(rs.chains.get(nftNames.policy("default/p3", "in"))?.[0]).toContain(
+      `ip saddr @${nftNames.addrSet("pods", 4, false)} ip daddr @${nftNames.addrSet("s", 4)} `,
+    );
+    expect(renderFull(rs, OPTIONS)).toContain(
+      `set ${nftNames.addrSet("pods", 4, false)} {\n    type ipv4_addr;\n`,
+    );
+  });
+
+  it("a delta adds one address to a plain set; a set turning interval (or back) renders in full", () => {
+    const s = state();
+    const cache = createNftRenderCache();
+    applyPolicyUpdate(s, { kind: "ip-set-update", id: "pods", type: "net", members: ["10.0.0.1/32"] });
+    const p3 = {
+      kind: "active-policy-update",
+      id: "default/p3",
+      tier: "default",
+      name: "p3",
+      inbound: [rule({ ipVersion: 4, srcIpSetIds: ["pods"] })],
+      outbound: [],
+      flags: { untracked: false, preDnat: false, applyOnForward: false },
+    } as const;
+    applyPolicyUpdate(s, p3);
+    const a = renderRuleset(s, [], OPTIONS, cache);
+    const dirty = (ipSets: string[]) => ({
+      ipSets: new Set(ipSets),
+      policies: new Set<string>(),
+      profiles: new Set<string>(),
+      workloads: new Set<string>(),
+    });
+    const ifname = (id: string) => s.workloads.get(id)?.ifname;
+    const plain = nftNames.addrSet("pods", 4, false);
+    const interval = nftNames.addrSet("pods", 4);
+    applyPolicyUpdate(s, { kind: "ip-set-delta-update", id: "pods", added: ["10.0.0.7/32"], removed: [] });
+    const d = renderRulesetDelta(a, ifname, s, OPTIONS, cache, dirty(["pods"]));
+    expect(d?.text).toBe(`add element inet margay ${plain} { 10.0.0.7 }\n`);
+    // A prefix joins: the set is renamed, so the policy matching it changes: no delta, a full render.
+    applyPolicyUpdate(s, { kind: "ip-set-delta-update", id: "pods", added: ["10.1.0.0/16"], removed: [] });
+    expect(renderRulesetDelta(d!.next, ifname, s, OPTIONS, cache, dirty(["pods"]))).toBeUndefined();
+    const b = renderRuleset(s, [], OPTIONS, cache);
+    const lines = diffRuleset(d!.next, b, OPTIONS).trim().split("\n");
+    const pin = nftNames.policy("default/p3", "in");
+    const at = (line: string) => lines.indexOf(line);
+    expect(lines).toContain(`add set inet margay ${interval} { type ipv4_addr; flags interval; }`);
+    expect(at(`flush chain inet margay ${pin}`)).toBeGreaterThan(-1);
+    expect(lines.find((l) => l.startsWith(`add rule inet margay ${pin} `))).toContain(`@${interval} `);
+    // The old set goes only after the rule that matched it.
+    expect(at(`delete set inet margay ${plain}`)).toBeGreaterThan(at(`flush chain inet margay ${pin}`));
+    // And back: the prefix leaves, the set is plain again.
+    applyPolicyUpdate(s, { kind: "ip-set-delta-update", id: "pods", added: [], removed: ["10.1.0.0/16"] });
+    expect(renderRulesetDelta(b, ifname, s, OPTIONS, cache, dirty(["pods"]))).toBeUndefined();
+    const c = renderRuleset(s, [], OPTIONS, cache);
+    expect(c.chains.get(pin)?.[0]).toContain(`@${plain} `);
+    expect(c.sets.has(interval)).toBe(false);
+  });
+
+  it("endpoints with the same chains share them: a delta adds such a pod as two map elements", () => {
+    const s = state();
+    const cache = createNftRenderCache();
+    const a = renderRuleset(s, [], OPTIONS, cache);
+    const dirty = (workloads: string[]) => ({
+      ipSets: new Set<string>(),
+      policies: new Set<string>(),
+      profiles: new Set<string>(),
+      workloads: new Set(workloads),
+    });
+    const accepted = new Map([["ns/a", "mgyaaaa"]]);
+    const ifname = (id: string) => accepted.get(id);
+    const [aIn, aOut] = [chainOf(a, "mgyaaaa", "in"), chainOf(a, "mgyaaaa", "out")];
+    applyPolicyUpdate(s, ep({ id: "ns/b", ifname: "mgybbbb" }));
+    const d = renderRulesetDelta(a, ifname, s, OPTIONS, cache, dirty(["ns/b"]))!;
+    expect(d.text.trim().split("\n")).toEqual([
+      `add element inet margay wl-from { "mgybbbb" : goto ${aOut} }`,
+      `add element inet margay wl-to { "mgybbbb" : goto ${aIn} }`,
+    ]);
+    expect(d.next.endpointChainRefs?.get(aIn)).toBe(2);
+    accepted.set("ns/b", "mgybbbb");
+    // a goes: its chains stay for b.
+    applyPolicyUpdate(s, { kind: "workload-endpoint-remove", id: "ns/a" });
+    const e = renderRulesetDelta(d.next, ifname, s, OPTIONS, cache, dirty(["ns/a"]))!;
+    expect(e.text).not.toContain("chain");
+    expect(e.next.chains.has(aIn)).toBe(true);
+    accepted.delete("ns/a");
+    // b goes too: the chains go after the map elements that led to them.
+    applyPolicyUpdate(s, { kind: "workload-endpoint-remove", id: "ns/b" });
+    const f = renderRulesetDelta(e.next, ifname, s, OPTIONS, cache, dirty(["ns/b"]))!;
+    const lines = f.text.trim().split("\n");
+    expect(lines.indexOf(`delete chain inet margay ${aIn}`)).toBeGreaterThan(
+      lines.indexOf('delete element inet margay wl-to { "mgybbbb" }'),
+    );
+    expect(f.next.chains.has(aIn) || f.next.chains.has(aOut)).toBe(false);
+    // The delta path and a full render agree.
+    expect(diffRuleset(f.next, renderRuleset(s, [], OPTIONS, cache), OPTIONS)).toBe("");
   });
 });

@@ -49,6 +49,11 @@ export interface NftRuleset {
   readonly chains: ReadonlyMap<string, readonly string[]>;
   /** Verdict maps by name: key (quoted ifname) → verdict. */
   readonly maps: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /**
+   * How many workload endpoints use each shared endpoint chain (`nftNames.workloadShared`); a chain
+   * goes when its count does. Absent in a ruleset that has none.
+   */
+  readonly endpointChainRefs?: ReadonlyMap<string, number> | undefined;
 }
 
 /**
@@ -104,8 +109,13 @@ interface Side {
   readonly notNamed: readonly string[];
 }
 
+/** The name of an `ip`/`net` IP set's nft set in one family (see {@link nftNames}'s `addrSet`). */
+export type AddrSetNamer = (id: string, family: 4 | 6) => string;
+
+const intervalSetName: AddrSetNamer = (id, family) => nftNames.addrSet(id, family);
+
 /** Alternatives (OR) for one side; `undefined` if this side cannot match in `family`. */
-function sideExprs(s: Side, family: 4 | 6): string[][] | undefined {
+function sideExprs(s: Side, family: 4 | 6, setName: AddrSetNamer): string[][] | undefined {
   const ipx = family === 4 ? "ip" : "ip6";
   const addr = `${ipx} ${s.dir}addr`;
   const port = `th ${s.dir}port`;
@@ -117,8 +127,8 @@ function sideExprs(s: Side, family: 4 | 6): string[][] | undefined {
   }
   const notNets = netsOf(s.notNets, family);
   if (notNets.length > 0) common.push(`${addr} != { ${notNets.join(", ")} }`);
-  for (const id of s.sets) common.push(`${addr} @${nftNames.addrSet(id, family)}`);
-  for (const id of s.notSets) common.push(`${addr} != @${nftNames.addrSet(id, family)}`);
+  for (const id of s.sets) common.push(`${addr} @${setName(id, family)}`);
+  for (const id of s.notSets) common.push(`${addr} != @${setName(id, family)}`);
   if (s.notPorts.length > 0) common.push(`${port} != ${portList(s.notPorts)}`);
   for (const id of s.notNamed)
     common.push(`${addr} . meta l4proto . ${port} != @${nftNames.portSet(id, family)}`);
@@ -144,8 +154,15 @@ function actionExpr(r: RenderedRule, marks: NftMarks): string {
   }
 }
 
-/** nft rule lines (without `add rule`) for one rendered rule; several when families or OR-ed ports split it. */
-export function renderRule(r: RenderedRule, marks: NftMarks): string[] {
+/**
+ * nft rule lines (without `add rule`) for one rendered rule; several when families or OR-ed ports split it.
+ * `setName` names the address sets it matches (default: the interval variant, as for a set not held).
+ */
+export function renderRule(
+  r: RenderedRule,
+  marks: NftMarks,
+  setName: AddrSetNamer = intervalSetName,
+): string[] {
   const out: string[] = [];
   const families: (4 | 6)[] = r.ipVersion !== undefined ? [r.ipVersion] : [4, 6];
   const usesPorts =
@@ -190,6 +207,7 @@ export function renderRule(r: RenderedRule, marks: NftMarks): string[] {
         notNamed: r.notSrcNamedPortIpSetIds,
       },
       family,
+      setName,
     );
     const dst = sideExprs(
       {
@@ -204,6 +222,7 @@ export function renderRule(r: RenderedRule, marks: NftMarks): string[] {
         notNamed: r.notDstNamedPortIpSetIds,
       },
       family,
+      setName,
     );
     if (src === undefined || dst === undefined) continue;
     for (const s of src) for (const d of dst) out.push([...head, ...s, ...d, actionExpr(r, marks)].join(" "));
@@ -216,15 +235,31 @@ export function renderRule(r: RenderedRule, marks: NftMarks): string[] {
  * One cache belongs to one set of render options.
  */
 export interface NftRenderCache {
-  /** Rules by rule list. */
-  readonly rules: WeakMap<readonly RenderedRule[], string[]>;
-  /** Endpoint chains by endpoint update. */
-  readonly endpoints: WeakMap<
-    WorkloadEndpointUpdate,
-    { refVersion: number; in: readonly string[]; out: readonly string[] }
-  >;
+  /** Rules by rule list, with the address set names they were rendered with. */
+  readonly rules: WeakMap<readonly RenderedRule[], { lines: string[]; deps: SetDep[] }>;
+  /** Endpoint chains (rules and shared names) by endpoint update. */
+  readonly endpoints: WeakMap<WorkloadEndpointUpdate, WorkloadPieces>;
   /** nft sets by IP set. */
-  readonly sets: WeakMap<object, { version: number; sets: [string, NftSet][] }>;
+  readonly sets: WeakMap<object, IpSetPieces>;
+}
+
+/** A workload's two chains and their shared names, valid while the state's `refVersion` is. */
+interface WorkloadPieces {
+  readonly refVersion: number;
+  readonly in: readonly string[];
+  readonly out: readonly string[];
+  readonly inName: string;
+  readonly outName: string;
+}
+
+/** An address set name a rendered rule used: `[ip set id, family, name]`. */
+type SetDep = readonly [string, 4 | 6, string];
+
+/** The nft sets of one IP set at one version, and the names its address sets have in each family. */
+interface IpSetPieces {
+  readonly version: number;
+  readonly sets: [string, NftSet][];
+  readonly addrNames: { readonly 4: string; readonly 6: string } | undefined;
 }
 
 /** A fresh {@link NftRenderCache}. */
@@ -232,11 +267,32 @@ export function createNftRenderCache(): NftRenderCache {
   return { rules: new WeakMap(), endpoints: new WeakMap(), sets: new WeakMap() };
 }
 
-function renderRules(rules: readonly RenderedRule[], marks: NftMarks, cache: NftRenderCache): string[] {
+/** Names the address sets of `state`'s IP sets as they are rendered now (interval or not). */
+function setNamer(state: PolicyState, cache: NftRenderCache): AddrSetNamer {
+  return (id, family) => {
+    const s = state.ipSets.get(id);
+    const names = s === undefined ? undefined : ipSetPieces(id, s, cache).addrNames;
+    return names === undefined ? nftNames.addrSet(id, family) : names[family];
+  };
+}
+
+function renderRules(
+  rules: readonly RenderedRule[],
+  marks: NftMarks,
+  cache: NftRenderCache,
+  setName: AddrSetNamer,
+): string[] {
   const hit = cache.rules.get(rules);
-  if (hit !== undefined) return hit;
-  const lines = rules.flatMap((r) => renderRule(r, marks));
-  cache.rules.set(rules, lines);
+  // A set that changed between interval and plain has another name: its rules are rendered again.
+  if (hit?.deps.every(([id, f, name]) => setName(id, f) === name)) return hit.lines;
+  const deps: SetDep[] = [];
+  const recording: AddrSetNamer = (id, f) => {
+    const name = setName(id, f);
+    deps.push([id, f, name]);
+    return name;
+  };
+  const lines = rules.flatMap((r) => renderRule(r, marks, recording));
+  cache.rules.set(rules, { lines, deps });
   return lines;
 }
 
@@ -292,14 +348,21 @@ function failsafeRules(list: readonly FailsafePort[], dir: "in" | "out", replies
 
 /** Splits IP set members into per-family nft elements with covered prefixes removed (no interval overlap). */
 export function addrElements(members: Iterable<string>, family: 4 | 6): string[] {
+  return addrPieces(members, family).elements;
+}
+
+/** {@link addrElements}, and whether any element is a prefix (the set needs the interval flag). */
+function addrPieces(members: Iterable<string>, family: 4 | 6): { elements: string[]; interval: boolean } {
   const width = family === 4 ? 32 : 128;
   const ranges: { start: bigint; end: bigint; text: string }[] = [];
+  let interval = false;
   for (const m of members) {
     const addr = m.split("/")[0] ?? "";
     if (ipVersion(addr) !== family) continue;
     const c = cidrOrThrow(m, "mask");
     const start = c.network;
     const end = start + (1n << BigInt(width - c.prefixLength)) - 1n;
+    if (c.prefixLength !== width) interval = true;
     ranges.push({ start, end, text: c.prefixLength === width ? c.addressText : interfaceAddressText(c) });
   }
   ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end > b.end ? -1 : 1));
@@ -310,7 +373,7 @@ export function addrElements(members: Iterable<string>, family: 4 | 6): string[]
     out.push(r.text);
     end = r.end;
   }
-  return out.sort();
+  return { elements: out.sort(), interval };
 }
 
 /** `10.0.0.1,tcp:8080` members → `10.0.0.1 . tcp . 8080` elements of one family. */
@@ -337,7 +400,8 @@ export function renderRuleset(
   const maps = new Map<string, Map<string, string>>(NFT_MAPS.map((m) => [m, new Map()]));
 
   for (const [id, s] of state.ipSets)
-    for (const [name, set] of ipSetPieces(id, s, cache)) sets.set(name, set);
+    for (const [name, set] of ipSetPieces(id, s, cache).sets) sets.set(name, set);
+  const setName = setNamer(state, cache);
   for (const family of [4, 6] as const) {
     const t = `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`;
     sets.set(`pools${family}`, {
@@ -356,19 +420,25 @@ export function renderRuleset(
     });
   }
   for (const [id, p] of state.policies) {
-    chains.set(nftNames.policy(id, "in"), renderRules(p.inbound, marks, cache));
-    chains.set(nftNames.policy(id, "out"), renderRules(p.outbound, marks, cache));
+    chains.set(nftNames.policy(id, "in"), renderRules(p.inbound, marks, cache, setName));
+    chains.set(nftNames.policy(id, "out"), renderRules(p.outbound, marks, cache, setName));
   }
   for (const [id, p] of state.profiles) {
-    chains.set(nftNames.profile(id, "in"), renderRules(p.inbound, marks, cache));
-    chains.set(nftNames.profile(id, "out"), renderRules(p.outbound, marks, cache));
+    chains.set(nftNames.profile(id, "in"), renderRules(p.inbound, marks, cache, setName));
+    chains.set(nftNames.profile(id, "out"), renderRules(p.outbound, marks, cache, setName));
   }
+  const endpointChainRefs = new Map<string, number>();
   for (const w of state.workloads.values()) {
     const hit = workloadPieces(state, w, marks, cache);
-    chains.set(nftNames.workload(w.id, "in"), hit.in);
-    chains.set(nftNames.workload(w.id, "out"), hit.out);
-    maps.get("wl-to")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "in")}`);
-    maps.get("wl-from")!.set(`"${w.ifname}"`, `goto ${nftNames.workload(w.id, "out")}`);
+    for (const [name, lines] of [
+      [hit.inName, hit.in],
+      [hit.outName, hit.out],
+    ] as const) {
+      chains.set(name, lines);
+      endpointChainRefs.set(name, (endpointChainRefs.get(name) ?? 0) + 1);
+    }
+    maps.get("wl-to")!.set(`"${w.ifname}"`, `goto ${hit.inName}`);
+    maps.get("wl-from")!.set(`"${w.ifname}"`, `goto ${hit.outName}`);
   }
   // The `*` host endpoint (all of the host's interfaces) is a fallback rule after the map in each
   // dispatch chain; only the first one counts, as a second `*` endpoint could never be reached.
@@ -398,7 +468,7 @@ export function renderRuleset(
       ...(fallback === undefined ? [] : [`${d.kw} != "lo" ${notWorkload} goto ${fallback}`]),
     ]);
   }
-  return { sets, chains, maps };
+  return { sets, chains, maps, endpointChainRefs };
 }
 
 /**
@@ -481,11 +551,15 @@ function hostStageChains(
   return out;
 }
 
-/** The nft sets of one IP set (both families), cached per set object and version. */
-function ipSetPieces(id: string, s: HeldIpSet, cache: NftRenderCache): [string, NftSet][] {
+/**
+ * The nft sets of one IP set (both families), cached per set object and version. An address set whose
+ * members are all single addresses has no interval flag (see {@link nftNames}'s `addrSet`).
+ */
+function ipSetPieces(id: string, s: HeldIpSet, cache: NftRenderCache): IpSetPieces {
   const hit = cache.sets.get(s);
-  if (hit !== undefined && hit.version === s.version) return hit.sets;
+  if (hit !== undefined && hit.version === s.version) return hit;
   const rendered: [string, NftSet][] = [];
+  const addrNames = { 4: "", 6: "" };
   for (const family of [4, 6] as const) {
     if (s.type === "ip-and-port") {
       const t = family === 4 ? "ipv4_addr" : "ipv6_addr";
@@ -494,17 +568,20 @@ function ipSetPieces(id: string, s: HeldIpSet, cache: NftRenderCache): [string, 
         { decl: `type ${t} . inet_proto . inet_service;`, elements: portElements(s.members, family) },
       ]);
     } else {
-      rendered.push([
-        nftNames.addrSet(id, family),
-        {
-          decl: `type ${family === 4 ? "ipv4_addr" : "ipv6_addr"}; flags interval;`,
-          elements: addrElements(s.members, family),
-        },
-      ]);
+      const { elements, interval } = addrPieces(s.members, family);
+      const name = nftNames.addrSet(id, family, interval);
+      addrNames[family] = name;
+      const t = family === 4 ? "ipv4_addr" : "ipv6_addr";
+      rendered.push([name, { decl: interval ? `type ${t}; flags interval;` : `type ${t};`, elements }]);
     }
   }
-  cache.sets.set(s, { version: s.version, sets: rendered });
-  return rendered;
+  const pieces = {
+    version: s.version,
+    sets: rendered,
+    addrNames: s.type === "ip-and-port" ? undefined : addrNames,
+  };
+  cache.sets.set(s, pieces);
+  return pieces;
 }
 
 /** A workload's two chains, cached per endpoint object while no policy or profile id comes or goes. */
@@ -513,13 +590,17 @@ function workloadPieces(
   w: WorkloadEndpointUpdate,
   marks: NftMarks,
   cache: NftRenderCache,
-) {
+): WorkloadPieces {
   let hit = cache.endpoints.get(w);
   if (hit === undefined || hit.refVersion !== state.refVersion) {
+    const inLines = workloadChain(state, w, "ingress", marks);
+    const outLines = workloadChain(state, w, "egress", marks);
     hit = {
       refVersion: state.refVersion,
-      in: workloadChain(state, w, "ingress", marks),
-      out: workloadChain(state, w, "egress", marks),
+      in: inLines,
+      out: outLines,
+      inName: nftNames.workloadShared("in", inLines),
+      outName: nftNames.workloadShared("out", outLines),
     };
     cache.endpoints.set(w, hit);
   }
@@ -543,7 +624,9 @@ export interface NftDirty {
  * same options): returns the new whole ruleset (unchanged pieces shared with `prev`) and the
  * transaction text, as {@link diffRuleset} would give for the whole but at the cost of the touched
  * pieces. `prevIfname` gives a workload's interface in `prev` (its map keys). Valid only while the set
- * of policy and profile ids, host endpoints and pools are those `prev` was rendered with.
+ * of policy and profile ids, host endpoints and pools are those `prev` was rendered with. Returns
+ * `undefined` when an IP set changed between interval and plain: the rules matching it are renamed, so
+ * render the whole ruleset ({@link renderRuleset}) and diff it instead.
  */
 export function renderRulesetDelta(
   prev: NftRuleset,
@@ -552,7 +635,7 @@ export function renderRulesetDelta(
   options: NftRenderOptions,
   cache: NftRenderCache,
   dirty: NftDirty,
-): { next: NftRuleset; text: string } {
+): { next: NftRuleset; text: string } | undefined {
   const { marks } = options;
   const sets = new Map(prev.sets);
   const chains = new Map(prev.chains);
@@ -570,16 +653,29 @@ export function renderRulesetDelta(
   const setChain = (name: string, lines: readonly string[] | undefined) => {
     const old = prev.chains.get(name);
     if (old !== undefined) before.chains.set(name, old);
-    if (lines === undefined) chains.delete(name);
-    else {
+    if (lines === undefined) {
+      chains.delete(name);
+      after.chains.delete(name);
+    } else {
       chains.set(name, lines);
       after.chains.set(name, lines);
     }
   };
   for (const id of dirty.ipSets) {
+    const s = state.ipSets.get(id);
+    const pieces = s && ipSetPieces(id, s, cache);
+    // Held before under the other variant's name: the rules matching it change too.
+    for (const f of [4, 6] as const) {
+      const name = pieces?.addrNames?.[f];
+      if (name === undefined) continue;
+      const plain = nftNames.addrSet(id, f, false);
+      if (prev.sets.has(name === plain ? nftNames.addrSet(id, f, true) : plain)) return undefined;
+    }
     for (const name of [
       nftNames.addrSet(id, 4),
       nftNames.addrSet(id, 6),
+      nftNames.addrSet(id, 4, false),
+      nftNames.addrSet(id, 6, false),
       nftNames.portSet(id, 4),
       nftNames.portSet(id, 6),
     ]) {
@@ -587,23 +683,23 @@ export function renderRulesetDelta(
       if (old !== undefined) before.sets.set(name, old);
       sets.delete(name);
     }
-    const s = state.ipSets.get(id);
-    if (s !== undefined) {
-      for (const [name, set] of ipSetPieces(id, s, cache)) {
+    if (pieces !== undefined) {
+      for (const [name, set] of pieces.sets) {
         sets.set(name, set);
         after.sets.set(name, set);
       }
     }
   }
+  const setName = setNamer(state, cache);
   for (const id of dirty.policies) {
     const p = state.policies.get(id);
-    setChain(nftNames.policy(id, "in"), p && renderRules(p.inbound, marks, cache));
-    setChain(nftNames.policy(id, "out"), p && renderRules(p.outbound, marks, cache));
+    setChain(nftNames.policy(id, "in"), p && renderRules(p.inbound, marks, cache, setName));
+    setChain(nftNames.policy(id, "out"), p && renderRules(p.outbound, marks, cache, setName));
   }
   for (const id of dirty.profiles) {
     const p = state.profiles.get(id);
-    setChain(nftNames.profile(id, "in"), p && renderRules(p.inbound, marks, cache));
-    setChain(nftNames.profile(id, "out"), p && renderRules(p.outbound, marks, cache));
+    setChain(nftNames.profile(id, "in"), p && renderRules(p.inbound, marks, cache, setName));
+    setChain(nftNames.profile(id, "out"), p && renderRules(p.outbound, marks, cache, setName));
   }
   const touchMap = (name: "wl-to" | "wl-from", key: string, value: string | undefined) => {
     const m = prev.maps.get(name);
@@ -620,22 +716,46 @@ export function renderRulesetDelta(
       after.maps.get(name)!.set(key, value);
     }
   };
+  // Shared endpoint chains: counted per endpoint; added with their first user, deleted with their last.
+  const refs = new Map(prev.endpointChainRefs);
+  const release = (verdict: string | undefined) => {
+    const name = verdict?.startsWith("goto ") ? verdict.slice(5) : undefined;
+    const n = name === undefined ? undefined : refs.get(name);
+    if (name === undefined || n === undefined) return;
+    if (n > 1) refs.set(name, n - 1);
+    else {
+      refs.delete(name);
+      setChain(name, undefined);
+    }
+  };
+  const use = (name: string, lines: readonly string[]) => {
+    const n = refs.get(name) ?? 0;
+    refs.set(name, n + 1);
+    if (n === 0) setChain(name, lines);
+  };
   for (const id of dirty.workloads) {
     const w = state.workloads.get(id);
     const hit = w && workloadPieces(state, w, marks, cache);
-    setChain(nftNames.workload(id, "in"), hit?.in);
-    setChain(nftNames.workload(id, "out"), hit?.out);
     const old = prevIfname(id);
-    if (old !== undefined && old !== w?.ifname) {
-      touchMap("wl-to", `"${old}"`, undefined);
-      touchMap("wl-from", `"${old}"`, undefined);
+    if (old !== undefined) {
+      release(prev.maps.get("wl-to")?.get(`"${old}"`));
+      release(prev.maps.get("wl-from")?.get(`"${old}"`));
+      if (old !== w?.ifname) {
+        touchMap("wl-to", `"${old}"`, undefined);
+        touchMap("wl-from", `"${old}"`, undefined);
+      }
     }
-    if (w !== undefined) {
-      touchMap("wl-to", `"${w.ifname}"`, `goto ${nftNames.workload(id, "in")}`);
-      touchMap("wl-from", `"${w.ifname}"`, `goto ${nftNames.workload(id, "out")}`);
+    if (w !== undefined && hit !== undefined) {
+      use(hit.inName, hit.in);
+      use(hit.outName, hit.out);
+      touchMap("wl-to", `"${w.ifname}"`, `goto ${hit.inName}`);
+      touchMap("wl-from", `"${w.ifname}"`, `goto ${hit.outName}`);
     }
   }
-  return { next: { sets, chains, maps }, text: diffRuleset(before, after, options) };
+  return {
+    next: { sets, chains, maps, endpointChainRefs: refs },
+    text: diffRuleset(before, after, options),
+  };
 }
 
 function workloadChain(
