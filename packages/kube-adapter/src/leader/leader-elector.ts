@@ -119,8 +119,8 @@ class LeaderElectorImpl implements LeaderElector {
     this.renewDeadlineMs = options.renewDeadlineMs ?? LEADER_ELECTION_DEFAULTS.renewDeadlineMs;
     this.retryPeriodMs = options.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs;
     this.now = options.now ?? Date.now;
+    // No `component` binding: the caller names the component (a second one would duplicate the key).
     this.logger = (options.logger ?? silentLogger).child({
-      component: "leader-elector",
       lease: `${options.namespace}/${options.name}`,
       identity: options.identity,
     });
