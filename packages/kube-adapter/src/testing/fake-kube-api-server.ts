@@ -181,9 +181,14 @@ class StatusError extends Error {
 
 const SNAPSHOT_LIMIT = 64;
 
-/** Types whose DELETE answers the deleted object (the generic registry's `ReturnDeletedObject`). */
+/**
+ * Types whose DELETE answers the deleted object (the generic registry's `ReturnDeletedObject: true`, set in
+ * the pod and service-account storage of kubernetes/kubernetes `pkg/registry/core/{pod,serviceaccount}/storage`); the others
+ * answer a `Status` of `Success`.
+ */
 const RETURNS_DELETED_OBJECT: ReadonlySet<string> = new Set([
   "pods",
+  "serviceaccounts",
   "services",
   "namespaces",
   "adminnetworkpolicies",
