@@ -17,6 +17,7 @@ import type { BGPConfiguration, BGPPeer, Logger, Node } from "@margay/api";
 import {
   createSpeaker,
   type PeerOptions,
+  type Policy,
   type PeerStatus,
   type Speaker,
   type SpeakerEvent,
@@ -427,7 +428,7 @@ class BgpAgentImpl implements BgpAgent {
       const old = this.#desired.get(id);
       if (old === undefined) {
         try {
-          speaker.addPeer(peerOptions(p));
+          speaker.addPeer({ ...peerOptions(p), ...this.#serviceImport() });
         } catch (e) {
           this.#log.error({ peer: id, err: e }, "bgp peer rejected by the speaker");
           continue;
@@ -435,7 +436,7 @@ class BgpAgentImpl implements BgpAgent {
         this.#since.set(id, { state: "idle", at: new Date() });
         this.#log.info({ peer: id, asn: p.asNumber, source: p.source, passive: p.passive }, "bgp peer added");
       } else if (!samePeer(old, p)) {
-        const { address: _a, port: _p, ...changes } = peerOptions(p);
+        const { address: _a, port: _p, ...changes } = { ...peerOptions(p), ...this.#serviceImport() };
         speaker.updatePeer(p.address, changes, p.port);
         this.#log.info({ peer: id, source: p.source }, "bgp peer changed");
       }
@@ -463,6 +464,32 @@ class BgpAgentImpl implements BgpAgent {
   /** Everything this node advertises: its blocks and borrowed addresses, and its service prefixes. */
   #advertisable(): string[] {
     return [...new Set([...this.#exports.prefixes(), ...this.#serviceExports])].sort();
+  }
+
+  /**
+   * The import policy of every peer: routes inside the service ranges are not taken from peers. This
+   * node neither programs them (kube-proxy serves service addresses) nor passes another node's on to its
+   * external peers, which would attract traffic of an `externalTrafficPolicy: Local` service to nodes
+   * without an endpoint.
+   */
+  #serviceImport(): { importPolicy?: Policy } {
+    if (this.#serviceRanges.length === 0) return {};
+    return {
+      importPolicy: {
+        statements: [
+          {
+            match: {
+              prefixes: this.#serviceRanges.map((r) => ({
+                prefix: r.text,
+                ge: r.prefixLength,
+                le: r.version === 4 ? 32 : 128,
+              })),
+            },
+            actions: { reject: true },
+          },
+        ],
+      },
+    };
   }
 
   /** Recomputes the service prefixes (BGPConfiguration ranges; local services' host routes). */
@@ -508,8 +535,14 @@ class BgpAgentImpl implements BgpAgent {
         "bgp service prefixes changed",
       );
     }
-    if (rangesChanged) this.#learned(this.#imports.reconcileAll());
-    else {
+    if (rangesChanged) {
+      const speaker = this.#speaker;
+      if (speaker !== undefined) {
+        const importPolicy = this.#serviceImport().importPolicy ?? { statements: [] };
+        for (const p of this.#desired.values()) speaker.updatePeer(p.address, { importPolicy }, p.port);
+      }
+      this.#learned(this.#imports.reconcileAll());
+    } else {
       const changes: RoutingChange[] = [];
       for (const p of changed) changes.push(...this.#imports.reconcile(p));
       this.#learned(changes);

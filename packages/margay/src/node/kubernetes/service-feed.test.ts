@@ -1,3 +1,4 @@
+import type { BGPConfiguration } from "@margay/api";
 import { createHttpTransport, type KubeTransport } from "@margay/kube-adapter";
 import { type FakeKubeApiServer, startFakeKubeApiServer } from "@margay/kube-adapter/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -76,7 +77,7 @@ describe("service feed (Services + EndpointSlices informers)", () => {
       kind: "BGPConfiguration",
       metadata: { name: "default" },
       spec: { serviceClusterIPs: [{ cidr: "10.96.0.0/12" }] },
-    } as const;
+    } satisfies BGPConfiguration;
     const on = (node: string) =>
       deriveServiceAdvertisement({
         nodeName: node,
