@@ -91,8 +91,9 @@ export interface InformerOptions<T extends KubeObject> {
   /**
    * Applied to every object (listed, or from a watch event) before it is cached and handed to `onEvent`,
    * as client-go's `TransformFunc`: drop what the consumer never reads, so thousands of cached objects stay
-   * small. It may mutate and return its argument (each object is freshly parsed). Default
-   * {@link dropManagedFields}; pass `(o) => o` to keep objects whole.
+   * small. It may mutate and return its argument (each object is freshly parsed) and must keep
+   * `metadata.name`, `namespace` and `resourceVersion`; it must not throw (a throw fails that list or
+   * watch, which is then retried). Default {@link dropManagedFields}; pass `(o) => o` to keep objects whole.
    */
   transform?: ((object: T) => T) | undefined;
   /** Items per list page (`limit`). Default 500, as client-go. */
