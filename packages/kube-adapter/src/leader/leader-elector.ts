@@ -63,7 +63,7 @@ export interface LeaderElector {
   readonly isLeader: boolean;
   /** The holder last observed (`undefined` when none, or before the first read). */
   readonly leader: string | undefined;
-  /** Starts campaigning. Idempotent. */
+  /** Starts campaigning. Idempotent; does nothing after `stop()`. */
   start(): void;
   /**
    * Stops campaigning (and leading: `onStoppedLeading` is awaited). With `release`, a held Lease is
@@ -150,7 +150,8 @@ class LeaderElectorImpl implements LeaderElector {
   }
 
   start(): void {
-    if (this.loop !== undefined) return;
+    // Once stopped, an elector stays stopped (make a new one to campaign again).
+    if (this.loop !== undefined || this.stopping !== undefined) return;
     this.stopper = new AbortController();
     this.options.signal?.addEventListener("abort", this.onOuterAbort, { once: true });
     if (this.options.signal?.aborted) {
