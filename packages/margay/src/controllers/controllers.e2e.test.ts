@@ -24,6 +24,7 @@ import type { BlockAffinityObject } from "@margay/ipam";
 import { type IpamBlockObject, IpamKind } from "@margay/ipam";
 import type { KubeLease, KubePod } from "@margay/kube-adapter";
 import { type FakeKubeApiServer, startFakeKubeApiServer } from "@margay/kube-adapter/testing";
+import { freePort } from "@margay/datastore/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildMargayNodeBundle } from "../node/config/build-bundle.js";
 import { pool } from "../node/e2e-support.js";
@@ -37,6 +38,8 @@ const GRACE = "4s";
 
 interface Replica {
   readonly name: string;
+  /** Its metrics endpoint (loopback). */
+  readonly metricsUrl: string;
   readonly log: string;
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -57,8 +60,9 @@ describe("margay-kube-controllers in the cluster lab (fake API server, 3 hosts, 
     `--- ${r.name}\n${(await readFile(r.log, "utf8").catch(() => "")).slice(-4000)}`;
   const replicaLogs = async () => (await Promise.all(replicas.map(tail))).join("\n");
 
-  function startReplica(name: string): Replica {
+  async function startReplica(name: string): Promise<Replica> {
     const log = join(dir, `${name}.log`);
+    const metricsPort = await freePort();
     const fd = openSync(log, "a");
     const child = spawn(process.execPath, [bundle, "run"], {
       stdio: ["ignore", fd, fd],
@@ -72,7 +76,7 @@ describe("margay-kube-controllers in the cluster lab (fake API server, 3 hosts, 
         MARGAY_HEALTH_HOST: "127.0.0.1",
         MARGAY_HEALTH_PORT: "0",
         MARGAY_METRICS_HOST: "127.0.0.1",
-        MARGAY_METRICS_PORT: "0",
+        MARGAY_METRICS_PORT: String(metricsPort),
         MARGAY_LEADER_ELECTION_LEASE_DURATION: "3s",
         MARGAY_LEADER_ELECTION_RENEW_DEADLINE: "2s",
         MARGAY_LEADER_ELECTION_RETRY_PERIOD: "300ms",
@@ -85,7 +89,7 @@ describe("margay-kube-controllers in the cluster lab (fake API server, 3 hosts, 
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once("exit", (code, signal) => resolve({ code, signal })),
     );
-    const r = { name, log, child, exited };
+    const r = { name, log, child, exited, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
     replicas.push(r);
     return r;
   }
@@ -171,12 +175,12 @@ describe("margay-kube-controllers in the cluster lab (fake API server, 3 hosts, 
   });
 
   it("replica A leads, B stands by; the namespace profiles and a NetworkPolicy come from the API", async () => {
-    startReplica("replica-a");
+    await startReplica("replica-a");
     await waitFor("replica-a to hold the Lease", () => leaseHolder() === "replica-a", {
       timeoutMs: 60_000,
       describe: replicaLogs,
     });
-    startReplica("replica-b");
+    await startReplica("replica-b");
     api.create("networkpolicies", {
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
@@ -260,6 +264,14 @@ describe("margay-kube-controllers in the cluster lab (fake API server, 3 hosts, 
       },
       { timeoutMs: 60_000, describe: replicaLogs },
     );
+    // The leader's metrics count what its GC found and freed.
+    const metrics = await (await fetch(replicas[0]!.metricsUrl)).text();
+    const value = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
+    expect(value("margay_ipam_gc_leaks_found_total"), metrics).toBeGreaterThanOrEqual(1);
+    expect(value("margay_ipam_gc_addresses_released_total"), metrics).toBeGreaterThanOrEqual(1);
+    expect(value("margay_ipam_gc_affinities_released_total"), metrics).toBeGreaterThanOrEqual(1);
+    expect(value("margay_node_controller_nodes_removed_total"), metrics).toBe(1);
     // The live pods of the other hosts kept their addresses.
     const blocks = (await ds.list<IpamBlockObject>(IpamKind.Block)).items;
     for (const p of [db, client]) {
