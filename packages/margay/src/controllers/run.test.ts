@@ -162,9 +162,11 @@ describe("runKubeControllers", () => {
     expect(ended).toMatchObject({ code: "leadership-lost", retryable: true });
     expect(a.isLeader).toBe(false);
     expect(a.controllers()).toBeUndefined();
-    // Its controllers no longer write.
+    // Its controllers no longer write, not even once the thief's Lease expires and this process could
+    // take it again: a deposed replica exits (the CLI stops it) and never leads twice.
     server.update("pods", pod("a", "9"));
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(a.controllers()).toBeUndefined();
     expect(await labelV(ds, "a")).toBe("1");
   });
 

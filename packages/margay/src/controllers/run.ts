@@ -172,6 +172,7 @@ export function runKubeControllers(
   let active: ActiveControllers | undefined;
   let activeStop: (() => Promise<void>) | undefined;
   let leading = false;
+  let lost = false;
   let stopping = false;
   const leadWaiters = new Set<{ resolve: (a: ActiveControllers) => void; reject: (e: unknown) => void }>();
 
@@ -265,6 +266,12 @@ export function runKubeControllers(
       });
       nodeController.start();
       ipamGc.start();
+      // Deletions missed while no replica led: one resync as soon as the Nodes are listed.
+      const nc = nodeController;
+      nodes.waitForSync().then(
+        () => nc.resync().catch((e: unknown) => logger.warn({ err: e }, "node resync failed")),
+        () => {},
+      );
     }
 
     const report = (name: string, p: Promise<unknown>) => {
@@ -296,9 +303,21 @@ export function runKubeControllers(
   };
 
   const lead = (ds: Datastore, transport: KubeTransport, client: KubeClient) => {
+    // A replica that lost the Lease exits; it never leads again in this process (its metrics, caches
+    // and queues are not rebuilt).
+    if (lost || stopping) return;
     leading = true;
     logger.info({ identity: config.leaderElection.identity }, "leading: starting the controllers");
-    active = startControllers(ds, transport, client);
+    try {
+      active = startControllers(ds, transport, client);
+    } catch (e) {
+      logger.error({ err: e }, "the controllers could not start");
+      lost = true;
+      failDone(
+        new KubeControllersError("startup-failed", `the controllers could not start: ${String(e)}`, {}, e),
+      );
+      return;
+    }
     const a = active;
     void a.synced.then(
       () => {
@@ -317,6 +336,7 @@ export function runKubeControllers(
     activeStop = undefined;
     await stopIt?.();
     if (wasLeading && !stopping) {
+      lost = true;
       logger.error({ identity: config.leaderElection.identity }, "leadership lost: exiting");
       failDone(
         new KubeControllersError("leadership-lost", "the Lease was lost; the controllers stopped", {
@@ -348,7 +368,10 @@ export function runKubeControllers(
     const ds = datastore;
     if (!config.leaderElection.enabled) {
       lead(ds, transport, client);
-      await active?.synced;
+      const a = active as ActiveControllers | undefined;
+      if (a === undefined)
+        throw new KubeControllersError("startup-failed", "the controllers could not start");
+      await a.synced;
     } else {
       const le = config.leaderElection;
       elector = createLeaderElector({
