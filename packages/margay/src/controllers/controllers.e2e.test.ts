@@ -303,4 +303,45 @@ describe("margay-kube-controllers in the cluster lab (fake API server, 3 hosts, 
     });
     expect(b.child.exitCode).toBeNull();
   });
+  it("a node deleted and registered again under the same name keeps what is live; its leak still goes", async () => {
+    const h4 = await lab.addHost({ startAgent: false });
+    api.create("nodes", { apiVersion: "v1", kind: "Node", metadata: { name: h4.name } });
+    lab.startAgent(h4);
+    await lab.waitReady(h4);
+    const survivor = await lab.addPod(h4, { name: "survivor", labels: { app: "survivor" } });
+    await lab.addPod(h4, { name: "leaked", labels: { app: "leaked" } });
+    putKubePod(survivor);
+    await waitFor("client -> survivor", () => reaches(client, survivor), { timeoutMs: 60_000 });
+    // The host goes away for a while: its pod "leaked" is gone from the API, "survivor" is not.
+    await lab.stopAgent(h4, "SIGKILL");
+    api.delete("nodes", undefined, h4.name);
+    await waitFor(
+      "the Node and the gone pod's endpoint removed, the live pod's endpoint kept",
+      async () => {
+        const nodes = (await ds.list("Node")).items.map((n) => n.metadata.name);
+        const pods = (await ds.list<WorkloadEndpoint>("WorkloadEndpoint")).items.map((w) => w.spec.pod);
+        return !nodes.includes(h4.name) && !pods.includes("leaked") && pods.includes("survivor");
+      },
+      { timeoutMs: 30_000, describe: replicaLogs },
+    );
+    // It comes back under the same name, in Kubernetes and as a Margay Node.
+    api.create("nodes", { apiVersion: "v1", kind: "Node", metadata: { name: h4.name } });
+    lab.startAgent(h4);
+    await lab.waitReady(h4);
+    const holder = async (pod: string) =>
+      (await ds.list<IpamBlockObject>(IpamKind.Block)).items.find((b) =>
+        b.spec.attributes.some((a, i) => a.secondary?.pod === pod && b.spec.allocations.includes(i)),
+      );
+    await waitFor("the leaked pod's address freed", async () => (await holder("leaked")) === undefined, {
+      timeoutMs: 60_000,
+      describe: replicaLogs,
+    });
+    // Several grace periods later the live pod still holds its address, in a block still the node's.
+    await new Promise((r) => setTimeout(r, 3 * 4_000));
+    const block = await holder("survivor");
+    expect(block?.spec.affinity).toBe(`host:${h4.name}`);
+    await waitFor("client -> survivor after the node came back", () => reaches(client, survivor), {
+      timeoutMs: 60_000,
+    });
+  });
 });
