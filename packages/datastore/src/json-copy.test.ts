@@ -82,6 +82,25 @@ describe("jsonCopy", () => {
     expect(jsonCopy(shared)).toStrictEqual(roundTrip(shared));
   });
 
+  it("freezeShared freezes plain data in place, and anything else as a frozen JSON copy", () => {
+    const plain = { a: [1, { b: "x" }], n: null };
+    expect(freezeShared(plain)).toBe(plain);
+    expect(Object.isFrozen(plain.a[1])).toBe(true);
+    for (const odd of [
+      { u: undefined },
+      { d: new Date(0) },
+      { h: new Array(3) },
+      { z: -0 },
+      { n: Number.NaN },
+    ]) {
+      const out = freezeShared(odd);
+      expect(out).not.toBe(odd);
+      expect(Object.isFrozen(odd)).toBe(false);
+      expect(out).toStrictEqual(roundTrip(odd));
+      expect(isShared(out)).toBe(true);
+    }
+  });
+
   it("plainCopy makes a mutable copy of frozen data", () => {
     const shared = freezeShared(
       JSON.parse('{"a":[1,{"b":2}],"__proto__":{"c":3}}') as Record<string, unknown>,

@@ -147,13 +147,61 @@ export function plainCopy<T>(value: T): T {
 }
 
 /**
- * Freezes a value made by {@link jsonCopy} (or `JSON.parse`) and everything in it, and marks every
- * part so that a later {@link jsonCopy} shares it; returns it. Parts already marked are left as they
- * are (they are frozen all the way down).
+ * Freezes a plain JSON value all the way down and marks it, so that a datastore write whose object
+ * holds it (or parts of it) shares it instead of copying it; returns the value to use. The memory
+ * backend stores objects this way and hands them out frozen (watch events, transaction results), so a
+ * caller that builds the next version of an object from them (as IPAM builds a block's next state)
+ * writes only what it changed. "Plain JSON data" is what `JSON.parse` makes: plain objects and arrays,
+ * strings, finite numbers, booleans, null, data properties only. A value that is not (an `undefined`
+ * property, a `Date`, a hole, NaN, -0) is not frozen: a frozen JSON copy of it is returned instead, so
+ * what is stored is always what a JSON round trip would give. Parts marked already are kept as they are.
  */
-export function freezeShared<T>(v: T): T {
-  if (typeof v === "object" && v !== null && !isShared(v)) freezeNode(v);
-  return v;
+export function freezeShared<T>(value: T): T {
+  if (typeof value !== "object" || value === null || isShared(value)) return value;
+  if (!isPlainData(value, 0)) return freezeOwn(jsonCopy(value));
+  freezeNode(value);
+  return value;
+}
+
+/** True when `v` (an object) is plain JSON data as {@link freezeShared} defines it. */
+function isPlainData(v: object, depth: number): boolean {
+  if (isShared(v)) return true;
+  if (depth >= MAX_DEPTH) return false;
+  if (Array.isArray(v)) {
+    if (Object.getPrototypeOf(v) !== Array.prototype) return false;
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v) || !isPlainValue(v[i], depth)) return false;
+    }
+    return true;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+  const o = v as Record<string, unknown>;
+  if (typeof o.toJSON === "function") return false;
+  for (const k of Object.keys(o)) if (k === "__proto__" || !isPlainValue(o[k], depth)) return false;
+  return true;
+}
+
+function isPlainValue(x: unknown, depth: number): boolean {
+  switch (typeof x) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(x) && !Object.is(x, -0);
+    case "object":
+      return x === null || isPlainData(x, depth + 1);
+    default:
+      return false;
+  }
+}
+
+/**
+ * {@link freezeShared} for a value known to be plain JSON data (made by {@link jsonCopy} or
+ * `JSON.parse`): no check.
+ */
+export function freezeOwn<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !isShared(value)) freezeNode(value);
+  return value;
 }
 
 function freezeNode(v: object): void {

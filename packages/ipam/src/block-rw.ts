@@ -3,7 +3,7 @@
  * affinities through the client's caches, and commits a {@link Plan} (blocks, affinities and handles
  * together) as ONE compare-and-swap transaction, refreshing the caches from what was written.
  */
-import type { ObjectKey, StoredObject, TxnOp } from "@margay/datastore";
+import { freezeShared, type ObjectKey, type StoredObject, type TxnOp } from "@margay/datastore";
 import { handleAdd, handleRemove, inUseCount } from "./block.js";
 import { BlockCache } from "./block-cache.js";
 import { type Cidr, cidrName, cidrsOverlap, formatCidr, parseCidr } from "./cidr.js";
@@ -302,9 +302,11 @@ export async function commit(
         kinds.push("other");
         continue;
       }
-      ops.push({ op: "update", object: blockObject(name, b.spec, b.orig.metadata) });
+      // Frozen and marked: a backend may store the spec as is (the memory backend does), and the parts
+      // it took over unchanged from the stored block are not copied again (see `freezeShared`).
+      ops.push({ op: "update", object: blockObject(name, freezeShared(b.spec), b.orig.metadata) });
     } else {
-      ops.push({ op: "create", object: blockObject(name, b.spec) });
+      ops.push({ op: "create", object: blockObject(name, freezeShared(b.spec)) });
     }
     kinds.push("block");
   }

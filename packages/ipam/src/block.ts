@@ -179,8 +179,11 @@ function commitOrdinals(
       delete releasedAt[o];
     }
   }
-  const attributes = copyList(spec.attributes);
-  attributes.push(attribute);
+  // Exactly as long as needed (a push would leave spare capacity in every stored block).
+  const n = spec.attributes.length;
+  const attributes = new Array<BlockAttribute>(n + 1);
+  for (let i = 0; i < n; i++) attributes[i] = spec.attributes[i]!;
+  attributes[n] = attribute;
   const next: IpamBlockSpec = {
     ...spec,
     allocations,

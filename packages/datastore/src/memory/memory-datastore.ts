@@ -47,7 +47,7 @@ import {
   parseRevision,
   type ValidationOptions,
 } from "../validation.js";
-import { freezeShared, plainCopy } from "../json-copy.js";
+import { freezeOwn, plainCopy } from "../json-copy.js";
 import { WatchStream } from "../watch-stream.js";
 import { encodeSnapshot, loadSnapshotSync, type SnapshotEntry, writeSnapshotAtomic } from "./snapshot.js";
 import { SortedKeys } from "./sorted-keys.js";
@@ -152,6 +152,8 @@ interface WatchReg {
 
 interface Change {
   key: ObjectKey;
+  /** `entryId(key)`, made once per write. */
+  id: string;
   next: Entry | undefined;
   prev: Entry | undefined;
 }
@@ -270,7 +272,7 @@ class MemoryStore implements MemoryDatastore {
       if (state !== undefined) {
         this.#rev = state.revision;
         for (const e of state.entries) {
-          const obj = freezeShared(JSON.parse(e.json) as StoredObject);
+          const obj = freezeOwn(JSON.parse(e.json) as StoredObject);
           this.#kindMap(e.kind).set(entryId(e), { ...e, obj });
         }
         // History did not survive the restart: only a watch from the current revision can be served.
@@ -322,10 +324,11 @@ class MemoryStore implements MemoryDatastore {
   async create<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
     this.#enter(options?.signal);
     const { key, copy } = checkObject(object, this.#opts);
-    if (this.#latest(key) !== undefined) throw alreadyExistsError({ ...key, backend: BACKEND });
+    const id = entryId(key);
+    if (this.#latest(key.kind, id) !== undefined) throw alreadyExistsError({ ...key, backend: BACKEND });
     const rev = this.#tip() + 1;
     const next = this.#entryFor(key, copy, rev, undefined);
-    this.#write(rev, [{ key, next, prev: undefined }]);
+    this.#write(rev, [{ key, id, next, prev: undefined }]);
     await this.#durable(rev);
     // The stored object is frozen and shared; the caller gets one of its own.
     return plainCopy(next.obj as T);
@@ -334,7 +337,8 @@ class MemoryStore implements MemoryDatastore {
   async update<T extends StoredObject>(object: T, options?: { signal?: AbortSignal }): Promise<T> {
     this.#enter(options?.signal);
     const { key, copy } = checkObject(object, this.#opts);
-    const prev = this.#latest(key);
+    const id = entryId(key);
+    const prev = this.#latest(key.kind, id);
     if (prev === undefined) throw notFoundError({ ...key, backend: BACKEND });
     const rv = copy.metadata.resourceVersion;
     if (rv !== undefined && parseRevision(rv) !== prev.modRevision) {
@@ -343,7 +347,7 @@ class MemoryStore implements MemoryDatastore {
     this.#checkUid(key, copy, prev, undefined);
     const rev = this.#tip() + 1;
     const next = this.#entryFor(key, copy, rev, prev);
-    this.#write(rev, [{ key, next, prev }]);
+    this.#write(rev, [{ key, id, next, prev }]);
     await this.#durable(rev);
     // The stored object is frozen and shared; the caller gets one of its own.
     return plainCopy(next.obj as T);
@@ -357,13 +361,14 @@ class MemoryStore implements MemoryDatastore {
     const k = checkKey(key, this.#opts);
     const expected =
       options.resourceVersion === undefined ? undefined : parseRevision(options.resourceVersion);
-    const prev = this.#latest(k);
+    const id = entryId(k);
+    const prev = this.#latest(k.kind, id);
     if (prev === undefined) throw notFoundError({ ...k, backend: BACKEND });
     if (expected !== undefined && expected !== prev.modRevision) {
       throw revisionMismatch(k, expected, prev.modRevision, BACKEND);
     }
     const rev = this.#tip() + 1;
-    this.#write(rev, [{ key: k, next: undefined, prev }]);
+    this.#write(rev, [{ key: k, id, next: undefined, prev }]);
     await this.#durable(rev);
     return plainCopy(prev.obj as T);
   }
@@ -372,17 +377,20 @@ class MemoryStore implements MemoryDatastore {
     this.#enter(options?.signal);
     const checked = checkTxnOps(ops, this.#opts);
     // Every precondition is evaluated against the state before the transaction, as etcd does.
-    for (const [i, op] of checked.entries()) this.#checkPrecondition(op, i);
+    const ids = checked.map((op) => entryId(op.key));
+    const current = checked.map((op, i) => this.#latest(op.key.kind, ids[i]!));
+    for (const [i, op] of checked.entries()) this.#checkPrecondition(op, i, current[i]);
     const rev = this.#tip() + 1;
     const changes: Change[] = [];
-    const results: (StoredObject | null)[] = checked.map((op) => {
-      const prev = this.#latest(op.key);
+    const results: (StoredObject | null)[] = checked.map((op, i) => {
+      const prev = current[i];
+      const id = ids[i]!;
       if (op.op === "create" || op.op === "update") {
         const next = this.#entryFor(op.key, op.object, rev, op.op === "update" ? prev : undefined);
-        changes.push({ key: op.key, next, prev });
+        changes.push({ key: op.key, id, next, prev });
         return next.obj; // the stored object itself: frozen, read-only (see TxnResult.results)
       }
-      if (op.op === "delete") changes.push({ key: op.key, next: undefined, prev });
+      if (op.op === "delete") changes.push({ key: op.key, id, next: undefined, prev });
       return null;
     });
     if (changes.length === 0) return { revision: String(this.#rev), results };
@@ -495,8 +503,7 @@ class MemoryStore implements MemoryDatastore {
     }
   }
 
-  #checkPrecondition(op: CheckedOp, opIndex: number): void {
-    const cur = this.#latest(op.key);
+  #checkPrecondition(op: CheckedOp, opIndex: number, cur: Entry | undefined): void {
     const fail = (reason: string, expected?: number) => {
       const details = { ...op.key, opIndex, reason, backend: BACKEND };
       throw conflictError({
@@ -548,7 +555,7 @@ class MemoryStore implements MemoryDatastore {
       name: key.name,
       createRevision: prev?.createRevision ?? rev,
       modRevision: rev,
-      obj: freezeShared(obj),
+      obj: freezeOwn(obj),
     };
   }
 
@@ -570,10 +577,12 @@ class MemoryStore implements MemoryDatastore {
   }
 
   /** What a write sees: the staged state over the committed one. Readers see only {@link #lookup}. */
-  #latest(key: ObjectKey): Entry | undefined {
-    const id = entryId(key);
-    const staged = this.#overlay.get(key.kind)?.get(id);
-    return staged === undefined ? this.#kinds.get(key.kind)?.get(id) : (staged ?? undefined);
+  #latest(kind: string, id: string): Entry | undefined {
+    if (this.#overlay.size > 0) {
+      const staged = this.#overlay.get(kind)?.get(id);
+      if (staged !== undefined) return staged ?? undefined;
+    }
+    return this.#kinds.get(kind)?.get(id);
   }
 
   /** Commits a write now, or stages it until a snapshot holds it (see {@link #staging}). */
@@ -592,7 +601,7 @@ class MemoryStore implements MemoryDatastore {
     for (const c of changes) {
       let m = this.#overlay.get(c.key.kind);
       if (m === undefined) this.#overlay.set(c.key.kind, (m = new Map()));
-      m.set(entryId(c.key), c.next ?? null);
+      m.set(c.id, c.next ?? null);
     }
   }
 
@@ -602,7 +611,7 @@ class MemoryStore implements MemoryDatastore {
     const events: HistoryEvent[] = [];
     for (const c of changes) {
       const map = this.#kindMap(c.key.kind);
-      const id = entryId(c.key);
+      const id = c.id;
       if (c.next !== undefined) {
         map.set(id, c.next);
       } else {
