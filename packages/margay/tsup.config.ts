@@ -3,6 +3,7 @@ import { defineConfig } from "tsup";
 import { margayTsup } from "../../tsup.base";
 import { embedEtcdProto, lazyCrypto, lazyEtcdBackend, workspaceSources } from "./src/cni/ipam/bundle-plugins";
 import { wrapWithCodeCache } from "./src/cni/ipam/code-cache";
+import { lazyPluginBuiltins } from "./src/cni/plugin/bundle-plugins";
 import { ctlMemorySeam } from "./src/ctl/bundle-plugins";
 import { pinoWithoutTransports } from "./src/node/config/bundle-plugins";
 
@@ -54,7 +55,7 @@ export default [
     format: ["cjs"],
     outExtension: () => ({ js: ".cjs" }),
     noExternal: [/.*/],
-    esbuildPlugins: [workspaceSources],
+    esbuildPlugins: [lazyPluginBuiltins, workspaceSources],
     dts: false,
     clean: false,
     sourcemap: false,

@@ -13,7 +13,7 @@
  * reservations (`<dataDir>/<network>/<ip>`, holding `<containerId>\r\n<ifname>`) and DELs, through
  * host-local, every one whose attachment is not valid and that is older than the agent's GC grace.
  *
- * Loaded only when a configuration names host-local.
+ * Its builtins (`child_process`, `fs/promises`) are loaded on first use by the bundle (build-bundle.ts).
  *
  * @packageDocumentation
  */

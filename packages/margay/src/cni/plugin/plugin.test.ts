@@ -1,4 +1,6 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatCniArgs, runPlugin } from "@margay/cni";
@@ -367,5 +369,59 @@ describe("the bundle", () => {
     for (const marker of ["etcd3", "grpc", "autoAssign", "IPAMBlock", "nft", "createWorkloadPlumber", "pino"])
       expect(text.includes(marker), marker).toBe(false);
     expect(text).toContain("margay-payload"); // the code-cache loader
+  });
+
+  it("loads node:http never, and net, child_process and fs/promises only on the verbs that use them", async () => {
+    const bin = join(dir, "margay");
+    await buildMargayPluginBundle(bin);
+    // A preload printing which builtins the process loaded, at its exit.
+    const preload = join(dir, "loaded.cjs");
+    await writeFile(
+      preload,
+      'process.on("exit",()=>require("node:fs").writeSync(2,"\\nLOADED "+JSON.stringify(process.moduleLoadList.filter(m=>m.startsWith("NativeModule ")).map(m=>m.slice(13)))+"\\n"));',
+    );
+    const agent = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const body = JSON.stringify(REPLY);
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+      });
+    });
+    const socket = join(dir, "agent.sock");
+    await new Promise<void>((r) => agent.listen(socket, r));
+    try {
+      // Asynchronously: the fake agent answers from this process's event loop.
+      const loaded = (command: string) =>
+        new Promise<{ status: number | null; stdout: string; mods: string[] }>((resolve, reject) => {
+          const child = spawn(process.execPath, ["--require", preload, bin], {
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...ENV(command) },
+          });
+          let stdout = "";
+          let stderr = "";
+          child.stdout.on("data", (b: Buffer) => (stdout += b));
+          child.stderr.on("data", (b: Buffer) => (stderr += b));
+          child.once("error", reject);
+          child.once("close", (status) => {
+            const m = /\nLOADED (.*)\n/.exec(stderr);
+            if (m === null) reject(new Error(`no module list: ${stderr}`));
+            else resolve({ status, stdout, mods: JSON.parse(m[1]!) as string[] });
+          });
+          child.stdin.end(conf({ agent_socket: socket }, "1.0.0"));
+        });
+      const version = await loaded("VERSION");
+      expect(version.status).toBe(0);
+      for (const mod of ["http", "net", "child_process", "fs/promises"])
+        expect(version.mods).not.toContain(mod);
+      const add = await loaded("ADD");
+      expect(add.status, add.stdout).toBe(0);
+      expect(JSON.parse(add.stdout).ips).toEqual([
+        { address: "10.1.0.5/32", gateway: "169.254.1.1", interface: 1 },
+      ]);
+      expect(add.mods).toContain("net");
+      for (const mod of ["http", "child_process", "fs/promises"]) expect(add.mods).not.toContain(mod);
+    } finally {
+      agent.close();
+    }
   });
 });

@@ -30,6 +30,9 @@ import {
 } from "../../node/workload/errors.js";
 import type { WorkloadAddReply, WorkloadDelRequest } from "../../node/workload/protocol.js";
 import { addRequest, delRequest, type MargayPluginConfig, parseMargayConfig } from "./config.js";
+// Static: a dynamic import of a module sharing @margay/cni would make the bundler initialise all of
+// @margay/cni eagerly; host-local's builtins are loaded lazily by the bundle instead (build-bundle.ts).
+import { createHostLocalDelegate } from "./host-local.js";
 
 /** What the plugin does outside the agent call; injected by tests. */
 export interface MargayPluginDeps {
@@ -48,8 +51,6 @@ export interface MargayPluginDeps {
     | undefined;
   /** Diagnostics (stderr). Default: silent. */
   readonly warn?: ((line: string) => void) | undefined;
-  /** The host-local delegation module (loaded only for a host-local configuration). */
-  readonly hostLocal?: (() => Promise<HostLocalModule>) | undefined;
 }
 
 /** Errors of the agent for which DEL finishes on its own (the agent is absent, stopping or too slow). */
@@ -107,12 +108,6 @@ async function defaultSpool(stateDir: string, req: WorkloadDelRequest): Promise<
   return spoolDel(stateDir, req);
 }
 
-type HostLocalModule = typeof import("./host-local.js");
-
-async function defaultHostLocal(): Promise<HostLocalModule> {
-  return import("./host-local.js");
-}
-
 /** The host-side interface of a previous result: the interface without a sandbox. */
 function hostInterfaceOf(args: CmdArgs): string | undefined {
   return args.prevResult?.interfaces?.find((i) => i.sandbox === undefined || i.sandbox === "")?.name;
@@ -125,7 +120,6 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
   const removeLink = deps.removeLink ?? defaultRemoveLink;
   const interfaceName = deps.interfaceName ?? defaultInterfaceName;
   const warn = deps.warn ?? (() => undefined);
-  const loadHostLocal = deps.hostLocal ?? defaultHostLocal;
 
   /** The agent's facts a host-local delegation needs (pod CIDRs, gc grace). */
   async function ipamFacts(cfg: MargayPluginConfig, signal: AbortSignal) {
@@ -139,8 +133,7 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
     cfg: MargayPluginConfig,
     hostLocal: Readonly<Record<string, unknown>>,
   ): Promise<CniResult> {
-    const hl = await loadHostLocal();
-    const delegate = hl.createHostLocalDelegate(hostLocal);
+    const delegate = createHostLocalDelegate(hostLocal);
     let facts: Awaited<ReturnType<typeof ipamFacts>>;
     try {
       facts = await ipamFacts(cfg, args.signal);
@@ -249,8 +242,7 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
         // host-local's reservation goes whatever the agent said (it releases by attachment; without the
         // agent's pod CIDRs a stand-in range does).
         const facts = await ipamFacts(cfg, args.signal).catch(() => undefined);
-        const hl = await loadHostLocal();
-        await hl.createHostLocalDelegate(cfg.hostLocal).del(args, facts);
+        await createHostLocalDelegate(cfg.hostLocal).del(args, facts);
       }
       if (agentError !== undefined) throw agentError;
     },
@@ -266,8 +258,7 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
       try {
         if (cfg.hostLocal !== undefined) {
           const facts = await ipamFacts(cfg, args.signal);
-          const hl = await loadHostLocal();
-          await hl.createHostLocalDelegate(cfg.hostLocal).check(args, facts);
+          await createHostLocalDelegate(cfg.hostLocal).check(args, facts);
           const { ips: _asked, pools: _pools, ...rest } = req;
           reply = await clientOf(cfg.agentSocket, cfg.statusTimeoutMs).check(
             { ...rest, externalIps: fromPrev },
@@ -327,8 +318,7 @@ export function createMargayHandlers(deps: MargayPluginDeps = {}): PluginHandler
         } catch (e) {
           throw cniError(e, "gc");
         }
-        const hl = await loadHostLocal();
-        const released = await hl.createHostLocalDelegate(cfg.hostLocal).gc(
+        const released = await createHostLocalDelegate(cfg.hostLocal).gc(
           {
             config: JSON.parse(args.stdin.toString("utf8")) as Record<string, unknown>,
             path: args.path,

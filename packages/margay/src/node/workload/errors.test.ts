@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { CniErrorCode } from "@margay/cni";
 import { describe, expect, it } from "vitest";
 import { MargayIpamErrorCode } from "../../cni/ipam/plugin.js";
+import { parseReply } from "./client.js";
 import {
   WORKLOAD_ERROR_TABLE,
   WorkloadApiError,
@@ -111,15 +112,38 @@ describe("toCniError (the plugin's mapping)", () => {
 });
 
 describe("client module weight", () => {
-  it("imports nothing but node:http and the protocol's own light modules", async () => {
+  it("imports nothing but node:net (no node:http: the client speaks its one HTTP exchange itself) and the protocol's own light modules", async () => {
     const dir = new URL(".", import.meta.url);
     const imports = async (file: string) =>
       [...(await readFile(new URL(file, dir), "utf8")).matchAll(/^import[^;]*?from "([^"]+)";/gms)].map(
         (m) => m[1],
       );
-    expect(await imports("client.ts")).toEqual(["node:http", "./errors.js", "./protocol.js"]);
+    expect(await imports("client.ts")).toEqual(["node:net", "./errors.js", "./protocol.js"]);
     expect(await imports("errors.ts")).toEqual(["./protocol.js"]);
     expect(await imports("protocol.ts")).toEqual([]);
     expect(await imports("spool.ts")).toEqual(["node:fs/promises", "node:path", "./protocol.js"]);
+  });
+});
+
+describe("the client's HTTP/1.1 reply reader", () => {
+  const reply = (head: string, body: string) => Buffer.from(`${head}\r\n\r\n${body}`);
+  it("reads status and body by content-length or chunks, and names a reply cut short", () => {
+    expect(parseReply(reply("HTTP/1.1 200 OK\r\nContent-Length: 2", "{}xx"))).toEqual({
+      status: 200,
+      body: Buffer.from("{}"),
+    });
+    expect(
+      parseReply(
+        reply("HTTP/1.1 409 Conflict\r\ntransfer-encoding: chunked", '3\r\n{"a\r\n2\r\n":\r\n0\r\n\r\n'),
+      ),
+    ).toEqual({ status: 409, body: Buffer.from('{"a":') });
+    expect(parseReply(reply("HTTP/1.1 200 OK\r\nContent-Length: 10", "{}"))).toBe(
+      "body shorter than content-length 10",
+    );
+    expect(parseReply(Buffer.from("HTTP/1.1 200 OK\r\nContent-Le"))).toBe("no complete header");
+    expect(parseReply(reply("SSH-2.0", ""))).toBe("not an HTTP/1.1 status line");
+    expect(parseReply(reply("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked", "5\r\nab"))).toBe(
+      "chunked body cut short",
+    );
   });
 });
