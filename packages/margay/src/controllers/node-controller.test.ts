@@ -1,3 +1,4 @@
+import type { Node } from "@margay/api";
 import { createMemoryDatastore, type Datastore } from "@margay/datastore";
 import { type Ipam, type IpamBlockObject, IpamKind } from "@margay/ipam";
 import { createHttpTransport, type KubeNode } from "@margay/kube-adapter";
@@ -114,6 +115,32 @@ describe("createNodeController", () => {
     kube.synced = true;
     expect((await nc.resync()).map((r) => r.node)).toEqual(["host-a"]);
     expect(await names("Node")).toEqual(["host-b"]);
+  });
+
+  it("records orchRefs on a Node named after an existing Kubernetes Node, so a later resync catches a missed deletion", async () => {
+    await putNode(ds, "host-x");
+    await putNode(ds, "bare-metal");
+    kube.names.add("host-x");
+    const registry = new Registry();
+    await using nc = controllerOf({ registry });
+    expect(await nc.resync()).toEqual([]);
+    const node = await ds.get<Node>({ kind: "Node", name: "host-x" });
+    expect(node.spec.orchRefs).toEqual([{ orchestrator: "k8s", nodeName: "host-x" }]);
+    expect((await ds.get<Node>({ kind: "Node", name: "bare-metal" })).spec.orchRefs).toBeUndefined();
+    // The deletion happens while no controller watches: the next resync removes the Node.
+    kube.names.delete("host-x");
+    expect((await nc.resync()).map((r) => r.node)).toEqual(["host-x"]);
+    expect(await names("Node")).toEqual(["bare-metal"]);
+    expect(await registry.metrics()).toMatch(/^margay_node_controller_nodes_adopted_total 1$/m);
+  });
+
+  it("an ADDED Kubernetes Node records its name in the Node's orchRefs at once", async () => {
+    await putNode(ds, "host-y");
+    await using nc = controllerOf();
+    kube.names.add("host-y");
+    nc.onNodeEvent({ type: "added", key: "host-y", object: kubeNode("host-y"), fromRelist: false });
+    await nc.idle();
+    expect(kubeNodeOf(await ds.get<Node>({ kind: "Node", name: "host-y" }))).toBe("host-y");
   });
 
   it("a Node registered again (its Kubernetes Node back) is not removed", async () => {

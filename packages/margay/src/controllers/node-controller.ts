@@ -7,9 +7,11 @@
  *
  * A Margay Node stands for the Kubernetes Node named in its `orchRefs` (`orchestrator: k8s`); a Node
  * without any `orchRefs` stands for the Kubernetes Node of its own name (agents in Kubernetes mode
- * name themselves after it), but only when a deletion of that Kubernetes Node is seen: the periodic
- * resync, which also catches deletions missed while no controller ran, removes only Nodes whose
- * `orchRefs` name a Kubernetes Node that does not exist, so hosts outside Kubernetes are never touched.
+ * name themselves after it, `NODENAME` = `spec.nodeName`). While that Kubernetes Node exists, the
+ * controller records it in the Node's `orchRefs` (on the Node's ADDED event and in every resync; Calico's
+ * agent writes them itself in etcd mode), so that the periodic resync, which catches deletions missed
+ * while no controller ran, can remove it later: the resync removes only Nodes whose `orchRefs` name a
+ * Kubernetes Node that does not exist, so hosts outside Kubernetes are never touched.
  *
  * Every removal re-checks, right before it, that the Kubernetes Node is still absent, and deletes under
  * compare-and-swap on the revision it read: a node registering again under the same name wins.
@@ -145,6 +147,11 @@ export function createNodeController(options: NodeControllerOptions): NodeContro
       help: "WorkloadEndpoints of removed nodes whose pods no longer exist, removed",
       registers,
     }),
+    adopted: new Counter({
+      name: "margay_node_controller_nodes_adopted_total",
+      help: "Margay Nodes without orchRefs recorded as the Kubernetes Node of their name",
+      registers,
+    }),
     failures: new Counter({
       name: "margay_node_controller_failures_total",
       help: "Node removals that failed (retried by the next resync)",
@@ -259,13 +266,46 @@ export function createNodeController(options: NodeControllerOptions): NodeContro
     return out;
   }
 
+  /**
+   * Records on a Margay Node without `orchRefs` that it stands for the Kubernetes Node of its name (CAS on
+   * the revision read; the agent keeps fields it does not own), so a resync can later catch its deletion.
+   */
+  async function adopt(n: Node, signal: AbortSignal): Promise<boolean> {
+    const name = n.metadata.name;
+    if ((n.spec?.orchRefs?.length ?? 0) > 0 || !source.cache.has(name)) return false;
+    try {
+      await datastore.update<Node>(
+        { ...n, spec: { ...n.spec, orchRefs: [{ orchestrator: ORCHESTRATOR_KUBERNETES, nodeName: name }] } },
+        { signal },
+      );
+    } catch (e) {
+      if (isDatastoreError(e, "not-found", "conflict")) return false; // changed: the next resync looks again
+      throw e;
+    }
+    m.adopted.inc();
+    log.info({ node: name }, "node recorded as the Kubernetes Node of its name");
+    return true;
+  }
+
+  async function adoptByName(name: string, signal: AbortSignal): Promise<void> {
+    try {
+      await adopt(await datastore.get<Node>({ kind: "Node", name }, { signal }), signal);
+    } catch (e) {
+      if (!isDatastoreError(e, "not-found")) throw e;
+    }
+  }
+
   async function resyncNow(signal: AbortSignal): Promise<NodeRemoval[]> {
     if (!source.hasSynced()) return [];
     const all = await datastore.list<Node>("Node", { signal });
     const out: NodeRemoval[] = [];
     for (const n of all.items) {
       const ref = kubeNodeOf(n);
-      if (ref === undefined || source.cache.has(ref)) continue;
+      if (ref === undefined) {
+        await adopt(n, signal);
+        continue;
+      }
+      if (source.cache.has(ref)) continue;
       try {
         const r = await removeNode(ref, n, signal);
         if (r) out.push(r);
@@ -317,8 +357,14 @@ export function createNodeController(options: NodeControllerOptions): NodeContro
       schedule();
     },
     onNodeEvent(event) {
-      if (event.type !== "deleted") return;
       const name = event.object.metadata.name;
+      if (event.type === "added") {
+        enqueue(() => adoptByName(name, closing.signal)).catch((e) => {
+          if (!closing.signal.aborted) log.warn({ err: e, node: name }, "cannot record the node's orchRefs");
+        });
+        return;
+      }
+      if (event.type !== "deleted") return;
       log.info({ kubeNode: name, fromRelist: event.fromRelist }, "Kubernetes Node deleted");
       enqueue(() => removeFor(name, true, closing.signal)).catch((e) => {
         if (!closing.signal.aborted) log.warn({ err: e, kubeNode: name }, "node removal failed");
