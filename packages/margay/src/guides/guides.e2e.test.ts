@@ -20,6 +20,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -413,4 +414,41 @@ describe("docs/getting-started.md, three hosts with etcd", () => {
     expect(output).toMatch(/DENY ICMP demo\/web \(10\.244\.\S+\) -> demo\/db/);
     expect(output.trimEnd().split("\n").at(-1)).toMatch(/^No resources found/);
   }, 400_000);
+});
+
+describe("docs/vendor-guides.md", () => {
+  let dir = "";
+  let bin = "";
+  beforeAll(() => {
+    ({ dir, bin } = guideDir());
+    // What `npm install -D @margay/datastore @margay/dataplane @margay/cni vitest` gives the vendor's
+    // project: the packages (this checkout's, built) and the two commands the page runs.
+    const modules = join(dir, "node_modules");
+    mkdirSync(join(modules, "@margay"), { recursive: true });
+    mkdirSync(join(modules, ".bin"));
+    for (const pkg of ["datastore", "dataplane", "cni"]) {
+      if (!existsSync(join(repo, "packages", pkg, "dist")))
+        throw new Error(`@margay/${pkg} is not built: npx lerna run build --scope @margay/${pkg}`);
+      symlinkSync(join(repo, "packages", pkg), join(modules, "@margay", pkg));
+    }
+    symlinkSync(join(repo, "node_modules", "vitest"), join(modules, "vitest"));
+    symlinkSync("../vitest/vitest.mjs", join(modules, ".bin", "vitest"));
+    symlinkSync("../@margay/cni/dist/testing/cli.js", join(modules, ".bin", "cni-conformance"));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs every sh block: a datastore backend, a driver in its own process and a CNI chain pass their kits", async () => {
+    const run = await runGuide("vendor-guides.md", undefined, dir, bin);
+    // vitest colours its report when its parent does: read it plain.
+    const output = run.output.replace(/\x1b\[[0-9;]*m/g, "");
+    expect(run.code, output).toBe(0);
+    expect(output).toMatch(/counting-datastore\.conformance\.test\.ts \(\d+ tests?/);
+    expect(output).toMatch(/my-driver\.conformance\.test\.ts \(\d+ tests?/);
+    expect(output).not.toMatch(/Tests +\d+ failed/);
+    expect(output).toMatch(/CNI conformance: bridge \(network mynet, version 1\.0\.0\)/);
+    expect(output).toMatch(/add-check-del +PASS/);
+    expect(output).toMatch(/\d+ pass, 0 fail/);
+  }, 280_000);
 });
