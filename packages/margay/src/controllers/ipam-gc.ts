@@ -395,7 +395,8 @@ export function createIpamGc(options: IpamGcOptions): IpamGc {
     // Gone nodes: release the affinities of their empty blocks.
     const affinitiesReleased: { node: string; blocks: string[] }[] = [];
     for (const n of nodeGoneSince.keys()) if (!affineNodes.has(n) || nodeExists(n)) nodeGoneSince.delete(n);
-    for (const n of deletedNodes) if (nodeExists(n)) deletedNodes.delete(n); // registered again
+    // Registered again, or nothing of it left to release.
+    for (const n of deletedNodes) if (nodeExists(n) || !affineNodes.has(n)) deletedNodes.delete(n);
     for (const n of affineNodes) {
       if (nodeExists(n)) continue;
       let since = nodeGoneSince.get(n);
