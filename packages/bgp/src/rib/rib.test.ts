@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { PathAttributes } from "../wire/types.js";
 import {
   formatRibPrefix,
@@ -334,6 +334,54 @@ describe("export", () => {
     const toClient = exported(rib, c1, Q);
     expect(toClient?.attrs.originatorId).toBe("7.7.7.7");
     expect(toClient?.attrs.clusterList).toEqual(["10.0.0.1", "9.9.9.9"]);
+  });
+
+  it("a change exported in one batch is computed once per group of alike peers, and each peer gets its own answer", () => {
+    const rib = setup();
+    const src = peer(rib, { address: "10.0.0.2", routeReflectorClient: true });
+    const clients = ["10.0.0.3", "10.0.0.4", "10.0.0.5"].map((address) =>
+      peer(rib, { address, routeReflectorClient: true }),
+    );
+    const nhs = peer(rib, { address: "10.0.0.6", routeReflectorClient: true, nextHopSelf: true });
+    const other = peer(rib, { address: "10.0.0.7", routeReflectorClient: true });
+    other.localAddress4 = "10.0.0.99";
+    for (const p of [src, ...clients, nhs, other]) rib.openOut(p);
+    const c = announce(rib, src, {})!;
+    const interned = vi.spyOn(rib.attrs, "intern");
+    const batch = rib.beginExportBatch();
+    const got = [src, ...clients, nhs, other].map((p) =>
+      rib.exportChange(p, c.afi, c.len, c.v4, c.v6, c.best, batch),
+    );
+    // The three alike clients: one export; next-hop-self and another local address: one each.
+    expect(interned).toHaveBeenCalledTimes(3);
+    interned.mockRestore();
+    expect(got[0]).toBeUndefined(); // never back to the source
+    expect(got[1]).toBe(got[2]);
+    expect(got[2]).toBe(got[3]);
+    expect(got[1]?.attrs.nextHop).toBe("10.0.0.2");
+    expect(got[4]?.attrs.nextHop).toBe("10.0.0.1");
+    // Interned: another group's equal answer is the same set.
+    expect(got[5]).toBe(got[1]);
+    // The same answers as exporting peer by peer.
+    for (const [i, p] of [src, ...clients, nhs, other].entries())
+      expect(rib.exportAttrs(p, c.afi, c.len, c.v4, c.v6, c.best) ?? undefined).toBe(got[i] ?? undefined);
+    // A peer that changed (its session's address) is in another group at the next batch.
+    clients[0]!.localAddress4 = "10.0.0.98";
+    const c2 = announce(rib, src, { med: 7 })!;
+    const b2 = rib.beginExportBatch();
+    const [x, y] = [clients[0]!, clients[1]!].map((p) =>
+      rib.exportChange(p, c2.afi, c2.len, c2.v4, c2.v6, c2.best, b2),
+    );
+    expect(x?.attrs.nextHop).toBe("10.0.0.2");
+    expect(x).toBe(y); // next hop not self: the local address does not matter, but the group is recomputed
+    clients[0]!.nextHopSelf = true;
+    const c3 = announce(rib, src, { med: 8 })!;
+    const b3 = rib.beginExportBatch();
+    const [x3, y3] = [clients[0]!, clients[1]!].map((p) =>
+      rib.exportChange(p, c3.afi, c3.len, c3.v4, c3.v6, c3.best, b3),
+    );
+    expect(x3?.attrs.nextHop).toBe("10.0.0.98");
+    expect(y3?.attrs.nextHop).toBe("10.0.0.2");
   });
 
   it("eBGP: prepends our AS, sets next hop self, strips LOCAL_PREF and foreign MED; honours NO_EXPORT", () => {

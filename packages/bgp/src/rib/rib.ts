@@ -103,6 +103,24 @@ export interface RibPeer {
   importCache: Map<number, ImportCacheEntry>;
   /** export cache: best attribute set id × source peer × family → exported set; holds a reference on both. */
   exportCache: Map<number, ExportCacheEntry>;
+  /** The export group last computed for this peer, with what it was computed from (see `Rib.exportGroup`). */
+  exportGroup: ExportGroupKey | null;
+}
+
+/**
+ * What an export result depends on besides the route: peers equal in all of these export every route
+ * alike (except a route back to the peer it came from), so a best-path change is exported once per
+ * group, not once per peer (a route reflector with hundreds of clients has one group).
+ */
+interface ExportGroupKey {
+  readonly id: number;
+  readonly policy: CompiledPolicy;
+  readonly ibgp: boolean;
+  readonly routeReflectorClient: boolean;
+  readonly nextHopSelf: boolean;
+  readonly localAddress4: string | null;
+  readonly localAddress6: string | null;
+  readonly families: ReadonlySet<string>;
 }
 
 /** An import-cache entry: the set the key names (referenced) and the verdict, a path or null (rejected). */
@@ -162,6 +180,13 @@ export class Rib {
   /** The pseudo-peer of routes we originate (index 0). */
   readonly local: RibPeer;
   readonly attrs = new AttrStore();
+  /** Export groups by their key text; see {@link Rib.beginExportBatch}. */
+  private readonly exportGroups = new Map<string, number>();
+  private readonly policyIds = new WeakMap<CompiledPolicy, number>();
+  private nextPolicyId = 0;
+  private exportBatch = 0;
+  private readonly memoBatch: number[] = [];
+  private readonly memoOut: (AttrSet | null)[] = [];
   private readonly table = new PrefixTable<Slot>();
   private readonly paths = new Map<string, Path>();
   private readonly peers = new Map<number, RibPeer>();
@@ -212,6 +237,7 @@ export class Rib {
       out: null,
       importCache: new Map(),
       exportCache: new Map(),
+      exportGroup: null,
     };
   }
 
@@ -641,7 +667,62 @@ export class Rib {
    * it must not be advertised: split horizon, iBGP rules with route reflection (RFC 4456 §6),
    * NO_EXPORT/NO_ADVERTISE, eBGP attribute rewriting, next hop, then the export policy.
    */
-  exportAttrs(to: RibPeer, afi: Afi, len: number, v4: number, v6: Uint8Array | null, best: Path | null) {
+  /**
+   * Starts exporting one best-path change to many peers: until the next call, {@link Rib.exportChange}
+   * with the returned batch number computes each export group's result once and reuses it for the
+   * group's other peers. Valid for ONE destination and best path.
+   */
+  beginExportBatch(): number {
+    return ++this.exportBatch;
+  }
+
+  /** `to`'s export group id, recomputed when anything it is made of changed. */
+  private exportGroup(to: RibPeer): number {
+    const g = to.exportGroup;
+    if (
+      g !== null &&
+      g.policy === to.exportPolicy &&
+      g.ibgp === to.ibgp &&
+      g.routeReflectorClient === to.routeReflectorClient &&
+      g.nextHopSelf === to.nextHopSelf &&
+      g.localAddress4 === to.localAddress4 &&
+      g.localAddress6 === to.localAddress6 &&
+      g.families === to.families
+    )
+      return g.id;
+    let pid = this.policyIds.get(to.exportPolicy);
+    if (pid === undefined) {
+      pid = this.nextPolicyId++;
+      this.policyIds.set(to.exportPolicy, pid);
+    }
+    const text = `${pid}|${to.ibgp}|${to.routeReflectorClient}|${to.nextHopSelf}|${to.localAddress4}|${to.localAddress6}|${[...to.families].sort().join(",")}`;
+    let id = this.exportGroups.get(text);
+    if (id === undefined) {
+      id = this.exportGroups.size;
+      this.exportGroups.set(text, id);
+    }
+    to.exportGroup = {
+      id,
+      policy: to.exportPolicy,
+      ibgp: to.ibgp,
+      routeReflectorClient: to.routeReflectorClient,
+      nextHopSelf: to.nextHopSelf,
+      localAddress4: to.localAddress4,
+      localAddress6: to.localAddress6,
+      families: to.families,
+    };
+    return id;
+  }
+
+  exportAttrs(
+    to: RibPeer,
+    afi: Afi,
+    len: number,
+    v4: number,
+    v6: Uint8Array | null,
+    best: Path | null,
+    batch?: number,
+  ) {
     if (!best) return null;
     const from = best.peer as RibPeer;
     if (from === to) return null;
@@ -651,6 +732,26 @@ export class Rib {
       // RFC 4456 §6: client routes go to everyone; non-client routes to clients only; no RR: nobody.
       if (!from.routeReflectorClient && !to.routeReflectorClient) return null;
     }
+    if (batch === undefined) return this.exportFor(to, from, afi, len, v4, v6, best, reflect);
+    // Everything below depends on `to` only through its export group.
+    const g = this.exportGroup(to);
+    if (this.memoBatch[g] === batch) return this.memoOut[g]!;
+    const out = this.exportFor(to, from, afi, len, v4, v6, best, reflect);
+    this.memoBatch[g] = batch;
+    this.memoOut[g] = out;
+    return out;
+  }
+
+  private exportFor(
+    to: RibPeer,
+    from: RibPeer,
+    afi: Afi,
+    len: number,
+    v4: number,
+    v6: Uint8Array | null,
+    best: Path,
+    reflect: boolean,
+  ): AttrSet | null {
     const pol = to.exportPolicy;
     const cacheable = pol.prefixIndependent;
     // The family is part of the key: one attribute set (e.g. our own routes, which carry no next hop)
@@ -753,10 +854,11 @@ export class Rib {
     v4: number,
     v6: Uint8Array | null,
     best: Path | null,
+    batch?: number,
   ): AttrSet | null | undefined {
     const out = to.out;
     if (!out) return undefined;
-    const next = this.exportAttrs(to, afi, len, v4, v6, best);
+    const next = this.exportAttrs(to, afi, len, v4, v6, best, batch);
     const prev = afi === Afi.IPv4 ? out.getV4(v4, len) : out.getV6(v6!, len);
     if (next === prev || (next === null && prev === undefined)) {
       if (next && next.refs === 0) this.attrs.dropIfUnused(next);

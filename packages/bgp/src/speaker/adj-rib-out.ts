@@ -12,7 +12,7 @@ import type { RouteChange } from "../rib/rib.js";
 import type { Afi } from "../wire/types.js";
 import type { PeerRt, SpeakerCore } from "./core.js";
 import { countMessage } from "./events.js";
-import { OutQueue } from "./out-queue.js";
+import { OutQueue, type SharedEncodings } from "./out-queue.js";
 import { bestEvent } from "./status.js";
 
 /** Prefixes queued for one peer past which they are sent without waiting for the end of the tick. */
@@ -22,10 +22,12 @@ export const FLUSH_THRESHOLD = 16_384;
 export function onChange(core: SpeakerCore, c: RouteChange): void {
   if (core.listeners.size > 0) core.emit(bestEvent(core, c));
   const out = core.advertising;
+  // One export per group of alike peers (a route reflector's clients are one group), not per peer.
+  const batch = core.rib.beginExportBatch();
   for (let i = 0; i < out.length; i++) {
     const op = out[i]!;
     if (!op.rib.out) continue;
-    const next = core.rib.exportChange(op.rib, c.afi, c.len, c.v4, c.v6, c.best);
+    const next = core.rib.exportChange(op.rib, c.afi, c.len, c.v4, c.v6, c.best, batch);
     if (next !== undefined) queueOut(core, op, c.afi, c.len, c.v4, c.v6, next);
   }
 }
@@ -73,12 +75,14 @@ export function resendOut(core: SpeakerCore, op: PeerRt): void {
 /** Sends what every dirty peer has queued. */
 export function flushAll(core: SpeakerCore): void {
   if (core.dirty.size === 0) return;
-  for (const op of [...core.dirty]) flushPeer(core, op);
+  // Peers that get the same prefixes with the same attributes get the same bytes, encoded once.
+  const shared: SharedEncodings = new Map();
+  for (const op of [...core.dirty]) flushPeer(core, op, shared);
   core.dirty.clear();
 }
 
 /** Sends what `op` has queued (or drops it when the session is not Established). */
-export function flushPeer(core: SpeakerCore, op: PeerRt): void {
+export function flushPeer(core: SpeakerCore, op: PeerRt, shared?: SharedEncodings): void {
   const s = op.conn.socket;
   if (!s || op.conn.fsm.state !== SessionState.Established) {
     op.pending.clear();
@@ -93,11 +97,15 @@ export function flushPeer(core: SpeakerCore, op: PeerRt): void {
     // Built only when a route does not fit: most flushes have none, and an OutQueue is not free.
     let withdraw: OutQueue | undefined;
     let first: unknown;
-    msgs = op.pending.drain(codec, (afi, len, v4, v6, set, err) => {
-      first ??= err;
-      withdraw ??= new OutQueue();
-      if (core.rib.unadvertise(op.rib, afi, len, v4, v6, set)) withdraw.add(afi, len, v4, v6, null);
-    });
+    msgs = op.pending.drain(
+      codec,
+      (afi, len, v4, v6, set, err) => {
+        first ??= err;
+        withdraw ??= new OutQueue();
+        if (core.rib.unadvertise(op.rib, afi, len, v4, v6, set)) withdraw.add(afi, len, v4, v6, null);
+      },
+      shared,
+    );
     if (withdraw !== undefined) {
       core.log.warn(
         { peer: op.opts.id, withdrawn: withdraw.size, maxMessageSize: codec.maxMessageSize, err: first },

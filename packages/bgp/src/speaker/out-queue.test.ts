@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { AttrStore } from "../rib/attrs.js";
 import { parseRibPrefix } from "../rib/policy.js";
-import { DEFAULT_CODEC_CONTEXT } from "../wire/context.js";
+import { createCodecContext, DEFAULT_CODEC_CONTEXT } from "../wire/context.js";
 import { decodeUpdate } from "../wire/update.js";
 import { formatPrefix } from "../wire/prefix.js";
 import { Afi } from "../wire/types.js";
-import { OutQueue } from "./out-queue.js";
+import { OutQueue, type SharedEncodings } from "./out-queue.js";
 
 const ctx = DEFAULT_CODEC_CONTEXT;
 
@@ -104,5 +104,31 @@ describe("OutQueue", () => {
     expect(q.drain(ctx)).toHaveLength(1);
     expect(q.size).toBe(0);
     expect(q.drain(ctx)).toEqual([]);
+  });
+
+  it("peers given the same prefixes and attributes in one flush share the encoded bytes", () => {
+    const shared: SharedEncodings = new Map();
+    const fill = (q: OutQueue, prefixes: string[], set = a) => {
+      for (const p of prefixes) q.add(Afi.IPv4, v4(p)[1], v4(p)[0], null, set);
+      return q;
+    };
+    const ps = ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"];
+    const first = fill(new OutQueue(), ps).drain(ctx, undefined, shared);
+    // An equal context (another object) and the same prefixes: the same bytes, not a copy.
+    const again = fill(new OutQueue(), ps).drain(createCodecContext(), undefined, shared);
+    expect(again).toHaveLength(first.length);
+    for (const [i, m] of again.entries()) expect(m).toBe(first[i]);
+    // Another prefix list, other attributes or a 2-octet-AS peer: encoded for themselves.
+    const fewer = fill(new OutQueue(), ps.slice(1)).drain(ctx, undefined, shared);
+    expect(fewer[0]).not.toBe(first[0]);
+    expect(apply(fewer)).toEqual({ "10.0.1.0/24": "192.0.2.1", "10.0.2.0/24": "192.0.2.1" });
+    expect(fill(new OutQueue(), ps, b).drain(ctx, undefined, shared)[0]).not.toBe(first[0]);
+    const asn2 = fill(new OutQueue(), ps).drain(createCodecContext({ asn4: false }), undefined, shared);
+    expect(asn2[0]).not.toBe(first[0]);
+    // Withdrawals are shared the same way.
+    const w1 = fill(new OutQueue(), ps, null as never).drain(ctx, undefined, shared);
+    const w2 = fill(new OutQueue(), ps, null as never).drain(ctx, undefined, shared);
+    expect(w2[0]).toBe(w1[0]);
+    expect(apply(w2, { "10.0.0.0/24": "x", "10.9.0.0/24": "y" })).toEqual({ "10.9.0.0/24": "y" });
   });
 });

@@ -99,6 +99,31 @@ class V4Slots {
   }
 }
 
+/**
+ * UPDATEs encoded during one flush of many peers, to be reused by every peer whose queue holds the same
+ * IPv4 prefixes for the same attribute set under an equivalent codec context: a route reflector sends
+ * each client's UPDATE to every other client, so encoding it once instead of once per client saves the
+ * encoding and the garbage of the copies. Valid for one flush only (see `flushAll`).
+ */
+export type SharedEncodings = Map<AttrSet | null, { ctx: string; list: number[]; msgs: Uint8Array[] }[]>;
+
+// What the IPv4 encoding depends on in a codec context, as text (cached per context object).
+const ctxKeys = new WeakMap<CodecContext, string>();
+function ctxKey(ctx: CodecContext): string {
+  let k = ctxKeys.get(ctx);
+  if (k === undefined) {
+    k = `${ctx.asn4}|${ctx.maxMessageSize}|${[...ctx.addPathSend].sort()}|${[...ctx.extendedNextHop].sort()}`;
+    ctxKeys.set(ctx, k);
+  }
+  return k;
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Pending announcements (by attribute set) and withdrawals (`null`) of one peer. */
 export class OutQueue {
   private readonly v4 = new Map<AttrSet | null, number[]>();
@@ -173,18 +198,34 @@ export class OutQueue {
    * message size) does not stop the others: it is retried prefix by prefix and each prefix that still
    * fails goes to `unsendable` (without one, the error is thrown as before).
    */
-  drain(ctx: CodecContext, unsendable?: Unsendable): Uint8Array[] {
+  drain(ctx: CodecContext, unsendable?: Unsendable, shared?: SharedEncodings): Uint8Array[] {
     const out: Uint8Array[] = [];
+    const key = shared && ctxKey(ctx);
     for (const [set, all] of this.v4) {
       const list = this.current4(set, all);
       if (list.length === 0) continue;
+      const earlier = shared?.get(set)?.find((e) => e.ctx === key && sameList(e.list, list));
+      if (earlier !== undefined) {
+        for (const m of earlier.msgs) out.push(m);
+        continue;
+      }
+      const remember = (msgs: Uint8Array[]) => {
+        if (shared === undefined || key === undefined) return;
+        let l = shared.get(set);
+        if (l === undefined) shared.set(set, (l = []));
+        l.push({ ctx: key, list, msgs });
+      };
       if (set === null) {
-        out.push(...encodeUpdates({ ipv4Withdrawn: list }, ctx));
+        const msgs = encodeUpdates({ ipv4Withdrawn: list }, ctx);
+        remember(msgs);
+        out.push(...msgs);
         continue;
       }
       const one = (l: number[]) => encodeUpdates({ attributes: set.attrs, ipv4Nlri: l }, ctx);
       try {
-        out.push(...one(list));
+        const msgs = one(list);
+        remember(msgs);
+        out.push(...msgs);
       } catch (e) {
         if (!unsendable || !isBgpEncodeError(e)) throw e;
         for (let i = 0; i < list.length; i += 2) {
