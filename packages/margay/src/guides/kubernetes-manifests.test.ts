@@ -9,9 +9,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createMemoryDatastore } from "@margay/datastore";
+import { createHttpTransport } from "@margay/kube-adapter";
+import { type FakeKubeRequestInfo, startFakeKubeApiServer } from "@margay/kube-adapter/testing";
 import { describe, expect, it } from "vitest";
+import { apiValidator } from "../config/api-validator.js";
 import { parseAllDocuments } from "yaml";
 import { resolveControllersConfig } from "../controllers/config.js";
+import { runKubeControllers } from "../controllers/run.js";
 import { INSTALL_CNI_DEFAULTS } from "../cni/install/install.js";
 import { resolveBootstrapConfig } from "../node/config/resolve.js";
 import { settingByEnv } from "../node/config/schema.js";
@@ -279,4 +284,87 @@ describe("deploy/kubernetes manifests", () => {
       expect(find("ServiceAccount", account).metadata.namespace).toBe("kube-system");
     }
   });
+
+  it("margay-kube-controllers, run with the Deployment's settings against a fake API server, asks for nothing the roles do not grant", async () => {
+    const dep = find("Deployment", "margay-kube-controllers");
+    const env = envOf(dep.spec.template.spec.containers[0], {
+      "metadata.name": "kc-0",
+      "metadata.namespace": "kube-system",
+    });
+    const config = resolveControllersConfig({
+      ...env,
+      KUBECONFIG: "/unused",
+      MARGAY_HEALTH_HOST: "127.0.0.1",
+      MARGAY_HEALTH_PORT: "0",
+      MARGAY_METRICS_HOST: "127.0.0.1",
+      MARGAY_METRICS_PORT: "0",
+      // Short terms, so the Lease is renewed within the test.
+      MARGAY_LEADER_ELECTION_LEASE_DURATION: "2s",
+      MARGAY_LEADER_ELECTION_RENEW_DEADLINE: "1500ms",
+      MARGAY_LEADER_ELECTION_RETRY_PERIOD: "300ms",
+    });
+    const server = await startFakeKubeApiServer({ bookmarkIntervalMs: 100 });
+    const seen: FakeKubeRequestInfo[] = [];
+    // A filter that fails nothing: it records every request the controllers make.
+    server.failRequests(Number.POSITIVE_INFINITY, 500, (r) => {
+      seen.push(r);
+      return false;
+    });
+    server.create("namespaces", { metadata: { name: "ns" } });
+    const run = runKubeControllers(config, {
+      datastore: createMemoryDatastore({ validate: apiValidator }),
+      transport: createHttpTransport({ server: server.url }),
+      backoff: { initialMs: 10, maxMs: 200 },
+    });
+    try {
+      await run.ready;
+      await run.whenLeadingAndSynced();
+      const t0 = Date.now();
+      while (!seen.some((r) => r.method === "PUT") && Date.now() - t0 < 10_000)
+        await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await run.stop();
+      await server.close();
+    }
+    // RBAC's (group/resource, verb) of each request: a GET of a collection is list or watch (granted together).
+    const used = new Set<string>();
+    for (const r of seen) {
+      const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(
+        r.path,
+      );
+      expect(m, `an API path: ${r.path}`).not.toBeNull();
+      const [, group, namespace, resource, name] = m!;
+      const key = `${group ?? "core"}/${resource}`;
+      const verb =
+        r.method === "GET"
+          ? name === undefined
+            ? "list"
+            : "get"
+          : ({ POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" } as const)[
+              r.method as "POST"
+            ];
+      used.add(
+        `${key} ${verb}${verb === "list" ? "+watch" : ""}${name !== undefined && namespace !== undefined ? ` ${namespace}/${name}` : ""}`,
+      );
+    }
+    console.log(`requests of the controllers, as RBAC sees them: ${[...used].sort().join(", ")}`);
+    const cluster = grants(find("ClusterRole", "margay-kube-controllers"));
+    const lease = grants(find("Role", "margay-kube-controllers-leader-election"));
+    for (const u of used) {
+      const [key, verbs, object] = u.split(" ") as [string, string, string | undefined];
+      const allowed = (g: Set<string> | undefined) => verbs.split("+").every((v) => g?.has(v) === true);
+      const named = object === undefined ? undefined : lease.get(`${key}[${object.split("/")[1]}]`);
+      const ok =
+        allowed(cluster.get(key)) ||
+        allowed(lease.get(key)) ||
+        (object?.startsWith("kube-system/") === true && allowed(named));
+      expect(ok, `${u} is granted`).toBe(true);
+    }
+    // The election was exercised: the Lease read, created, renewed.
+    expect([...used].filter((u) => u.startsWith("coordination.k8s.io/leases")).sort()).toEqual([
+      "coordination.k8s.io/leases create",
+      "coordination.k8s.io/leases get kube-system/margay-kube-controllers",
+      "coordination.k8s.io/leases update kube-system/margay-kube-controllers",
+    ]);
+  }, 30_000);
 });
