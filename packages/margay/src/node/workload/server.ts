@@ -42,8 +42,8 @@ export interface WorkloadApiOptions {
   readonly plumber: WorkloadPlumber;
   /** The node's addresses (shown in status). */
   readonly addresses: NodeAddresses;
-  /** Veth MTU (the agent's derived MTU). */
-  readonly mtu: number;
+  /** Veth MTU (the agent's derived MTU); a getter is read at each add (the MTU follows the pools). */
+  readonly mtu: number | (() => number);
   /** Default: `ctx.config.workloadSocket`. */
   readonly socketPath?: string | undefined;
   /** gc grace period, ms. Default: `ctx.config.workloadGcGracePeriodMs` (`MARGAY_WORKLOAD_GC_GRACE_PERIOD`), else 60 000. */

@@ -60,8 +60,11 @@ export interface WorkloadServiceOptions {
   readonly pipeline: Pick<DataplanePipeline, "inSync" | "waitForEndpoint">;
   readonly ipam: Ipam;
   readonly plumber: WorkloadPlumber;
-  /** Veth MTU unless a request asks for another. */
-  readonly mtu: number;
+  /**
+   * Veth MTU unless a request asks for another; a getter is read at each request (the agent's MTU follows
+   * the pools' encapsulation).
+   */
+  readonly mtu: number | (() => number);
   readonly logger: Logger;
   readonly metrics?: WorkloadMetrics | undefined;
   /** gc leaves allocations and endpoints younger than this alone (an add in flight). Default 60 000. */
@@ -231,6 +234,8 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
   const gracePeriodMs = options.gcGracePeriodMs ?? 60_000;
   const netnsExists = options.netnsExists ?? defaultNetnsExists;
   const now = options.now ?? Date.now;
+  const { mtu: mtuOption } = options;
+  const defaultMtu = typeof mtuOption === "function" ? mtuOption : () => mtuOption;
   const lock = createKeyedLock();
   let draining = false;
   let inFlight = 0;
@@ -476,7 +481,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
       step("ipam");
       current = "plumb";
       plumbed = true;
-      const mtu = req.mtu ?? options.mtu;
+      const mtu = req.mtu ?? defaultMtu();
       const plumbedResult = await plumber.add(
         {
           endpoint: id.iface,
@@ -697,7 +702,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
                 containerNetns: pathNetns(req.netns),
                 containerIfName: req.ifName,
                 addresses: held.map(hostNetwork),
-                mtu: req.mtu ?? options.mtu,
+                mtu: req.mtu ?? defaultMtu(),
                 ...(req.mac === undefined ? {} : { mac: req.mac }),
               },
               { signal },
@@ -779,7 +784,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         node: nodeName,
         ready: refused === undefined,
         ...(refused === undefined ? {} : { reason: refused.message }),
-        mtu: options.mtu,
+        mtu: defaultMtu(),
         inFlight,
         gcGracePeriodMs: gracePeriodMs,
       };
