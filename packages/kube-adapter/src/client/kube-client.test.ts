@@ -105,8 +105,46 @@ describe("kube client against the fake API server (HTTP)", () => {
     const gone = await failureOf(client.delete("leases", "kube-system", "l"));
     expect(gone.code).toBe(KubeAdapterErrorCode.NotFound);
     expect(gone.message).toBe('leases.coordination.k8s.io "l" not found');
-    const missing = await failureOf(client.update("leases", created));
+    // Nodes, pods, namespaces… have no create-on-update: a PUT of a missing one is 404.
+    const node = await client.create("nodes", { metadata: { name: "n1" } });
+    await client.delete("nodes", undefined, "n1");
+    const missing = await failureOf(client.update("nodes", node));
     expect(missing.code).toBe(KubeAdapterErrorCode.NotFound);
+  });
+
+  it("keeps the Lease strategy: a PUT needs a resourceVersion (422 without), a PUT of a missing Lease creates it", async () => {
+    const created = await client.create("leases", lease("l", "a"));
+    const { resourceVersion: _rv, ...meta } = created.metadata;
+    const unversioned = await failureOf(
+      client.update("leases", { ...created, metadata: meta, spec: { holderIdentity: "b" } }),
+    );
+    expect(unversioned.code).toBe(KubeAdapterErrorCode.Invalid);
+    expect(unversioned.details).toMatchObject({
+      status: 422,
+      reason: "Invalid",
+      causes: [{ field: "metadata.resourceVersion", reason: "FieldValueInvalid" }],
+    });
+    expect(unversioned.message).toBe(
+      'leases.coordination.k8s.io "l" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update',
+    );
+    expect((await client.get<KubeLease>("leases", "kube-system", "l"))?.spec?.holderIdentity).toBe("a");
+    // Other built-in types take a PUT without resourceVersion as an unconditional update.
+    const ns = await client.create<KubeObject>("namespaces", { metadata: { name: "x", labels: { a: "1" } } });
+    const { resourceVersion: _nrv, ...nsMeta } = ns.metadata;
+    const nsUpdated = await client.update("namespaces", {
+      ...ns,
+      metadata: { ...nsMeta, labels: { a: "2" } },
+    });
+    expect(nsUpdated.metadata.labels).toEqual({ a: "2" });
+
+    // AllowCreateOnUpdate: the Lease deleted between a candidate's GET and PUT is created by the PUT.
+    await client.delete("leases", "kube-system", "l");
+    const recreated = await client.update("leases", { ...created, spec: { holderIdentity: "c" } });
+    expect(recreated.spec?.holderIdentity).toBe("c");
+    expect(recreated.metadata.uid).not.toBe(created.metadata.uid);
+    expect(server.get("leases", "kube-system", "l")?.metadata.resourceVersion).toBe(
+      recreated.metadata.resourceVersion,
+    );
   });
 
   it("answers deletes of pods with the deleted object, and assigns generateName names", async () => {

@@ -8,7 +8,8 @@
  * - watches that replay history after a resourceVersion and stream chunked JSON events (ADDED, MODIFIED,
  *   DELETED, BOOKMARK, ERROR 410), `timeoutSeconds`;
  * - create (POST; 409 AlreadyExists, `generateName`), get, update (PUT; a stale `metadata.resourceVersion`
- *   gets 409 Conflict, a no-op write changes nothing), patch (merge, JSON and simple strategic merge; a
+ *   gets 409 Conflict, a no-op write changes nothing; Leases and custom resources refuse a PUT without
+ *   resourceVersion with 422, a PUT of a missing Lease or Service creates it, as their strategies), patch (merge, JSON and simple strategic merge; a
  *   resourceVersion in the patch is a precondition; custom resources answer 415 to strategic merge),
  *   delete (DeleteOptions preconditions on uid / resourceVersion); `metadata.generation` counts changes
  *   outside `metadata` and `status`; failures are `Status` objects shaped as the API server's (reason,
@@ -191,6 +192,24 @@ const RETURNS_DELETED_OBJECT: ReadonlySet<string> = new Set([
   "serviceaccounts",
   "services",
   "namespaces",
+  "adminnetworkpolicies",
+  "baselineadminnetworkpolicies",
+]);
+
+/**
+ * Types whose PUT of a missing object creates it (201), as their registry strategies'
+ * `AllowCreateOnUpdate() == true` (`pkg/registry/coordination/lease/strategy.go`,
+ * `pkg/registry/core/service/strategy.go`); the others answer 404.
+ */
+const CREATE_ON_UPDATE: ReadonlySet<string> = new Set(["leases", "services"]);
+
+/**
+ * Types whose PUT must carry `metadata.resourceVersion` (`AllowUnconditionalUpdate() == false`: Leases and
+ * custom resources); without one the API server answers 422 "must be specified for an update". The others
+ * take a PUT without resourceVersion as an unconditional update.
+ */
+const CONDITIONAL_UPDATE_ONLY: ReadonlySet<string> = new Set([
+  "leases",
   "adminnetworkpolicies",
   "baselineadminnetworkpolicies",
 ]);
@@ -581,6 +600,30 @@ export async function startFakeKubeApiServer(
     }
     if (checkVersion) {
       const want = obj.metadata.resourceVersion;
+      if ((want === undefined || want === "") && CONDITIONAL_UPDATE_ONLY.has(type.plural)) {
+        // The registry store's message: the resource (not the kind) names the object, and the unset
+        // version is printed as Go's %#v of uint64 0.
+        const g = groupOf(type);
+        throw new StatusError(
+          failure(
+            422,
+            "Invalid",
+            `${qualified(type)} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+            {
+              name,
+              ...(g === "" ? {} : { group: g }),
+              kind: type.plural,
+              causes: [
+                {
+                  reason: "FieldValueInvalid",
+                  message: "Invalid value: 0x0: must be specified for an update",
+                  field: "metadata.resourceVersion",
+                },
+              ],
+            },
+          ),
+        );
+      }
       if (want !== undefined && want !== "" && want !== old.metadata.resourceVersion)
         throw conflict(type, name, STALE);
       const uid = obj.metadata.uid;
@@ -947,6 +990,14 @@ export async function startFakeKubeApiServer(
       }
       case "PUT": {
         const obj = bodyObject(type, namespace, name, await readJson(req));
+        if (CREATE_ON_UPDATE.has(type.plural) && !storeOf(type.plural).has(key)) {
+          // Create on update: the store ignores the body's resourceVersion and uid (a new object).
+          delete obj.metadata.resourceVersion;
+          delete obj.metadata.uid;
+          const created = doCreate(type, obj, req.headers["user-agent"] ?? "unknown");
+          stats.writes++;
+          return send(res, 201, withType(type, created));
+        }
         const updated = doUpdate(type, obj, true, req.headers["user-agent"] ?? "unknown");
         stats.writes++;
         return send(res, 200, withType(type, updated));
