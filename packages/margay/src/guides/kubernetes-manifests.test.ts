@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createMemoryDatastore } from "@margay/datastore";
 import { createHttpTransport } from "@margay/kube-adapter";
-import { type FakeKubeRequestInfo, startFakeKubeApiServer } from "@margay/kube-adapter/testing";
+import { startFakeKubeApiServer } from "@margay/kube-adapter/testing";
 import { describe, expect, it } from "vitest";
 import { apiValidator } from "../config/api-validator.js";
 import { parseAllDocuments } from "yaml";
@@ -304,7 +304,7 @@ describe("deploy/kubernetes manifests", () => {
       MARGAY_LEADER_ELECTION_RETRY_PERIOD: "300ms",
     });
     const server = await startFakeKubeApiServer({ bookmarkIntervalMs: 100 });
-    const seen: FakeKubeRequestInfo[] = [];
+    const seen: { method: string; path: string }[] = [];
     // A filter that fails nothing: it records every request the controllers make.
     server.failRequests(Number.POSITIVE_INFINITY, 500, (r) => {
       seen.push(r);
