@@ -10,6 +10,9 @@
  * - `change-vs-endpoints`: CPU µs per endpoint label change (a pod moves to another app of its namespace;
  *   flushed every 100 changes), i.e. 1e6 / changes per CPU second; incremental work should not grow with
  *   the cluster (flat).
+ * - `first-sync-cpu-vs-endpoints-adversarial`: the first sync's CPU seconds on the adversarial cluster of
+ *   `cluster.ts` (each global policy selects a fixed share of ALL endpoints, so references grow as N²),
+ *   1k → 30k endpoints: the row the issue's first measurement came from, kept beside the realistic one.
  *
  * Each (size, run) is a fresh process (this file re-spawned with `--child`), so one size's garbage does not
  * weigh on the next. Every point is the median of `--runs` runs (default 3). Options: `--max <endpoints>`;
@@ -22,7 +25,7 @@ import { runInNewContext } from "node:vm";
 import { quick } from "../../../scripts/bench-kit.js";
 import { argValue, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
 import { createCalcGraph } from "../src/index.js";
-import { rng } from "./cluster.js";
+import { buildCluster, rng } from "./cluster.js";
 import {
   buildRealisticCluster,
   type RealisticSpec,
@@ -103,9 +106,32 @@ function child(endpoints: number): ChildResult {
   };
 }
 
-function spawnChild(endpoints: number): Promise<ChildResult> {
+/** First sync on the adversarial cluster (`cluster.ts`, as `bench/index.ts` builds it), in a fresh process. */
+function adversarialChild(endpoints: number): { firstSyncS: number; firstSyncCpuS: number } {
+  const resources = buildCluster({
+    namespaces: endpoints / 50,
+    endpoints,
+    policies: endpoints / 10,
+    globalShare: 0.2,
+    nodes: endpoints / 100,
+  });
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const graph = createCalcGraph({ nodeName: "node-0" });
+  for (const x of resources) graph.upsert(x);
+  graph.markInSync();
+  graph.flush();
+  const cpu = process.cpuUsage(cpu0);
+  return { firstSyncS: (performance.now() - t0) / 1000, firstSyncCpuS: (cpu.user + cpu.system) / 1e6 };
+}
+
+const ADVERSARIAL_SIZES = (quick ? [1_000, 3_000] : [1_000, 3_000, 10_000, 30_000]).filter(
+  (x) => x <= Number(argValue("max", "Infinity")),
+);
+
+function spawnChild<T = ChildResult>(endpoints: number, mode = "--child"): Promise<T> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...process.execArgv, process.argv[1]!, "--child", String(endpoints)], {
+    const p = spawn(process.execPath, [...process.execArgv, process.argv[1]!, mode, String(endpoints)], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
@@ -114,7 +140,7 @@ function spawnChild(endpoints: number): Promise<ChildResult> {
     });
     p.on("exit", (code, signal) => {
       if (code !== 0) reject(new Error(`policy scale child ${endpoints} exited ${code ?? signal}`));
-      else resolve(JSON.parse(out.trim().split("\n").pop()!) as ChildResult);
+      else resolve(JSON.parse(out.trim().split("\n").pop()!) as T);
     });
   });
 }
@@ -123,6 +149,11 @@ async function main() {
   const ci = process.argv.indexOf("--child");
   if (ci >= 0) {
     process.stdout.write(`${JSON.stringify(child(Number(process.argv[ci + 1])))}\n`);
+    return;
+  }
+  const ai = process.argv.indexOf("--adversarial");
+  if (ai >= 0) {
+    process.stdout.write(`${JSON.stringify(adversarialChild(Number(process.argv[ai + 1])))}\n`);
     return;
   }
   const sync = new Map<number, number[]>();
@@ -205,6 +236,36 @@ async function main() {
         goal: "incremental work proportional to the change (flat)",
       },
       change,
+    ),
+  );
+  const adversarial = new Map<number, number[]>();
+  const advFailures: string[] = [];
+  for (const n of ADVERSARIAL_SIZES) {
+    adversarial.set(n, []);
+    for (let run = 0; run < RUNS; run++) {
+      try {
+        const c = await spawnChild<{ firstSyncS: number; firstSyncCpuS: number }>(n, "--adversarial");
+        adversarial.get(n)!.push(c.firstSyncCpuS);
+        process.stderr.write(`policy scale adversarial ${n}: ${JSON.stringify(c)}\n`);
+      } catch (e) {
+        advFailures.push(`${n} endpoints: ${(e as Error).message}`);
+      }
+    }
+  }
+  emitCurve(
+    makeCurve(
+      {
+        package: "policy",
+        x: "endpoints",
+        name: "first-sync-cpu-vs-endpoints-adversarial",
+        title:
+          "calc graph first sync CPU time vs endpoints (adversarial cluster: global policies select a fixed share of all endpoints)",
+        y: "CPU s to first in-sync",
+        expectedSlope: 1,
+        method: `bench/cluster.ts as bench/index.ts uses it: namespaces = endpoints/50, policies = endpoints/10 (20% global, each selecting a fixed share of all endpoints, so selector references grow as endpoints²), nodes = endpoints/100, local node node-0; a fresh process per (size, run); median of ${RUNS} runs. Kept beside the realistic rows: a slope near 2 here is the generator's N² references, not the calc graph's`,
+        failures: advFailures.length ? advFailures : undefined,
+      },
+      adversarial,
     ),
   );
 }
