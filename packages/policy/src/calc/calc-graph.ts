@@ -9,7 +9,7 @@
 import { type Logger, silentLogger } from "@margay/api";
 import { isPolicyError, type PolicyError } from "../errors.js";
 import { LabelIndex } from "../labels/label-index.js";
-import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND } from "../model/constants.js";
+import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, LABEL_NAMESPACE } from "../model/constants.js";
 import {
   type NormalizedEndpoint,
   type NormalizedItem,
@@ -100,7 +100,9 @@ class Graph implements CalcGraph {
   constructor(opts: CalcGraphOptions) {
     this.#opts = opts;
     this.#log = (opts.logger ?? silentLogger).child({ component: "policy" });
-    const index = new LabelIndex((sel, item, m) => this.#onMatch(sel, item, m));
+    const index = new LabelIndex((sel, item, m) => this.#onMatch(sel, item, m), {
+      scopeLabel: LABEL_NAMESPACE,
+    });
     const selectors = new SelectorRefs(index, (id) => this.#activeRules.selectorDropped(id));
     this.#index = index;
     this.#ruleScanner = new RuleScanner({ index, selectors, items: this.#items });

@@ -33,17 +33,25 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 describe("LabelIndex", () => {
-  it("matches brute-force evaluation after any sequence of changes (fast-check)", () => {
+  // Without a scope label, and scoped by a label items and selectors use freely (items move between
+  // scopes, lack the label, inherit it from a parent; selectors pin one or several scopes, or none).
+  it.each([
+    ["no scope label", undefined],
+    ["scope label app", "app"],
+  ])("matches brute-force evaluation after any sequence of changes (fast-check, %s)", (_, scopeLabel) => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
         const heard = new Set<string>();
-        const index = new LabelIndex((sel, item, m) => {
-          const k = `${sel}|${item}`;
-          // Every event must change something: no duplicate starts, no stops of unknown matches.
-          expect(heard.has(k)).toBe(!m);
-          if (m) heard.add(k);
-          else heard.delete(k);
-        });
+        const index = new LabelIndex(
+          (sel, item, m) => {
+            const k = `${sel}|${item}`;
+            // Every event must change something: no duplicate starts, no stops of unknown matches.
+            expect(heard.has(k)).toBe(!m);
+            if (m) heard.add(k);
+            else heard.delete(k);
+          },
+          { scopeLabel },
+        );
         const items = new Map<string, { labels: Record<string, string>; parents: string[] }>();
         const parents = new Map<string, Record<string, string>>();
         const selectors = new Map<string, Selector>();
@@ -173,5 +181,28 @@ describe("LabelIndex.addSelector work", () => {
     index.addSelector("s", counting);
     expect([...index.itemsMatching("s")]).toEqual(["hit"]);
     expect(evaluated).toBe(1);
+  });
+});
+
+describe("LabelIndex scope label", () => {
+  it("a selector pinned to one scope reads only that scope's items with its value, not every scope's", () => {
+    const index = new LabelIndex(() => undefined, { scopeLabel: "ns" });
+    // Ten namespaces of 100 pods; app names repeat in every namespace (app-0 .. app-9, 10 pods each).
+    for (let n = 0; n < 10; n++)
+      for (let i = 0; i < 100; i++) index.setItem(`ns${n}/p${i}`, { ns: `ns${n}`, app: `app-${i % 10}` }, []);
+    index.addSelector("s", parseSelector("ns == 'ns3' && app == 'app-7'"));
+    expect([...index.itemsMatching("s")].sort()).toEqual(
+      Array.from({ length: 10 }, (_, k) => `ns3/p${k * 10 + 7}`).sort(),
+    );
+    // The 10 pods of app-7 in ns3: not the 100 of ns3, nor the 100 app-7 pods of all namespaces.
+    expect(index.candidatesScanned).toBe(10);
+    // Incremental: a pod moving into the scope (or out of it) is matched (or dropped) as it changes.
+    index.setItem("ns4/p7", { ns: "ns3", app: "app-7" }, []);
+    expect(index.itemsMatching("s").has("ns4/p7")).toBe(true);
+    index.setItem("ns3/p7", { ns: "ns4", app: "app-7" }, []);
+    expect(index.itemsMatching("s").has("ns3/p7")).toBe(false);
+    index.removeSelector("s");
+    index.addSelector("s2", parseSelector("ns in {'ns3', 'ns5'} && app == 'app-1'"));
+    expect(index.itemsMatching("s2").size).toBe(20);
   });
 });
