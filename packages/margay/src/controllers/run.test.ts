@@ -11,7 +11,7 @@ import { type FakeKubeApiServer, startFakeKubeApiServer } from "@margay/kube-ada
 import { afterEach, describe, expect, it } from "vitest";
 import { apiValidator } from "../config/api-validator.js";
 import { resolveControllersConfig } from "./config.js";
-import { type RunningKubeControllers, runKubeControllers } from "./run.js";
+import { isKubeControllersError, type RunningKubeControllers, runKubeControllers } from "./run.js";
 
 const pod = (name: string, v: string): KubePod => ({
   metadata: { name, namespace: "ns", labels: { app: name, v } },
@@ -159,6 +159,7 @@ describe("runKubeControllers", () => {
     } finally {
       clearInterval(keep);
     }
+    expect(isKubeControllersError(ended)).toBe(true);
     expect(ended).toMatchObject({ code: "leadership-lost", retryable: true });
     expect(a.isLeader).toBe(false);
     expect(a.controllers()).toBeUndefined();

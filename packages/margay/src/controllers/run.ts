@@ -114,8 +114,13 @@ const ADAPTER_RESOURCES: Partial<Record<ControllerName, readonly KubeResourceNam
   policy: ["networkpolicies", "adminnetworkpolicies", "baselineadminnetworkpolicies"],
 };
 
-/** Error of a replica that must exit. */
+/** Brand of {@link KubeControllersError} (`Symbol.for`, shared across module copies). */
+const BRAND: unique symbol = Symbol.for("@margay/margay/kube-controllers-error") as never;
+
+/** Why a replica must exit: it lost the Lease (retryable: it restarts as a candidate), or its controllers could not start. */
 export class KubeControllersError extends Error {
+  /** Always true; see {@link isKubeControllersError}. */
+  readonly [BRAND] = true as const;
   override readonly name = "KubeControllersError";
   /** `leadership-lost`, `startup-failed`. */
   readonly code: "leadership-lost" | "startup-failed";
@@ -132,6 +137,11 @@ export class KubeControllersError extends Error {
     this.retryable = code === "leadership-lost";
     this.details = details;
   }
+}
+
+/** True if `e` is a {@link KubeControllersError} (brand check, not `instanceof`). */
+export function isKubeControllersError(e: unknown): e is KubeControllersError {
+  return typeof e === "object" && e !== null && (e as { [BRAND]?: unknown })[BRAND] === true;
 }
 
 async function openDatastore(config: KubeControllersConfig): Promise<Datastore> {
@@ -161,7 +171,6 @@ export function runKubeControllers(
   const metrics = createAgentMetrics(KUBE_CONTROLLERS_METRICS_PREFIX);
   registerHealthMetrics(metrics, health, KUBE_CONTROLLERS_VERSION, KUBE_CONTROLLERS_METRICS_PREFIX);
   const enabled = new Set(config.enabledControllers);
-  const stopAbort = new AbortController();
   health.report("startup", { live: true, ready: false, reason: "starting" });
 
   let ops: OpsServer | undefined;
@@ -193,7 +202,7 @@ export function runKubeControllers(
     },
   });
 
-  /** Builds and starts the enabled controllers; `signal` aborts when leadership ends. */
+  /** Builds and starts the enabled controllers (stopped by `activeStop`). */
   const startControllers = (
     ds: Datastore,
     transport: KubeTransport,
@@ -313,6 +322,7 @@ export function runKubeControllers(
     } catch (e) {
       logger.error({ err: e }, "the controllers could not start");
       lost = true;
+      leading = false;
       failDone(
         new KubeControllersError("startup-failed", `the controllers could not start: ${String(e)}`, {}, e),
       );
@@ -400,7 +410,6 @@ export function runKubeControllers(
   const stop = () => {
     stopped ??= (async () => {
       stopping = true;
-      stopAbort.abort();
       await ready.catch(() => {});
       await elector
         ?.stop({ release: true })
