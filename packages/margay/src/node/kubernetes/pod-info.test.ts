@@ -5,6 +5,7 @@ import {
   type KubeTransport,
   POD_IPADDRS_ANNOTATION,
   POD_IPV4POOLS_ANNOTATION,
+  POD_IPV6POOLS_ANNOTATION,
   convertPod,
   createHttpTransport,
   createKubeClient,
@@ -178,6 +179,27 @@ describe("podNetworkInfo (pure)", () => {
     expect(() => podNetworkInfo(both, undefined, NODE)).toThrow(/cannot be used with the pool/);
     const two = pod("y", { annotations: { [POD_IPADDRS_ANNOTATION]: '["10.0.0.1","10.0.0.2"]' } });
     expect(() => podNetworkInfo(two, undefined, NODE)).toThrow(/one address per family/);
+  });
+
+  it("per family, the pod's pool annotation overrides the namespace's (Calico's CNI precedence)", () => {
+    const ns = {
+      metadata: {
+        name: "shop",
+        annotations: { [POD_IPV4POOLS_ANNOTATION]: '["ns-v4"]', [POD_IPV6POOLS_ANNOTATION]: '["ns-v6"]' },
+      },
+    };
+    const only4 = pod("a", { annotations: { [POD_IPV4POOLS_ANNOTATION]: '["pod-v4"]' } });
+    expect(podNetworkInfo(only4, ns, NODE).pools).toEqual(["pod-v4", "ns-v6"]);
+    const only6 = pod("b", { annotations: { [POD_IPV6POOLS_ANNOTATION]: '["pod-v6"]' } });
+    expect(podNetworkInfo(only6, ns, NODE).pools).toEqual(["ns-v4", "pod-v6"]);
+    const both = pod("c", {
+      annotations: { [POD_IPV4POOLS_ANNOTATION]: '["pod-v4"]', [POD_IPV6POOLS_ANNOTATION]: '["pod-v6"]' },
+    });
+    expect(podNetworkInfo(both, ns, NODE).pools).toEqual(["pod-v4", "pod-v6"]);
+    expect(podNetworkInfo(pod("d"), ns, NODE).pools).toEqual(["ns-v4", "ns-v6"]);
+    // An address by annotation takes no pool, not even the namespace's.
+    const addr = pod("e", { annotations: { [POD_IPADDRS_ANNOTATION]: '["10.0.0.1"]' } });
+    expect(podNetworkInfo(addr, ns, NODE).pools).toEqual([]);
   });
 
   it("a pod without a service account gets only the namespace profile", () => {

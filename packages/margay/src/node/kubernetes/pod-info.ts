@@ -48,7 +48,7 @@ export interface PodNetworkInfo {
   readonly serviceAccountName: string | undefined;
   /** Named container ports (policy's named-port rules). */
   readonly ports: NonNullable<WorkloadEndpoint["spec"]["ports"]>;
-  /** Pools asked for by annotation (pod's over namespace's; IPv4 then IPv6); empty: none asked. */
+  /** Pools asked for by annotation (per family the pod's over the namespace's; IPv4 then IPv6); empty: none asked. */
   readonly pools: readonly string[];
   /** Addresses asked for by `margay.io/ipAddrs`; empty: none. */
   readonly ips: readonly string[];
@@ -115,13 +115,14 @@ export function podNetworkInfo(
     spec: { ...pod.spec, nodeName: pod.spec?.nodeName || nodeName },
     status: { ...pod.status, phase: "Pending" },
   })!;
-  const poolList = (o: KubeObject | undefined, w: string) => [
-    ...jsonList(o, w, POD_IPV4POOLS_ANNOTATION, (s) => POOL_RE.test(s), "pool names or CIDRs"),
-    ...jsonList(o, w, POD_IPV6POOLS_ANNOTATION, (s) => POOL_RE.test(s), "pool names or CIDRs"),
-  ];
-  const podPools = poolList(pod, where);
+  const v4 = (o: KubeObject | undefined, w: string) =>
+    jsonList(o, w, POD_IPV4POOLS_ANNOTATION, (s) => POOL_RE.test(s), "pool names or CIDRs");
+  const v6 = (o: KubeObject | undefined, w: string) =>
+    jsonList(o, w, POD_IPV6POOLS_ANNOTATION, (s) => POOL_RE.test(s), "pool names or CIDRs");
+  const podV4 = v4(pod, where);
+  const podV6 = v6(pod, where);
   const ips = jsonList(pod, where, POD_IPADDRS_ANNOTATION, (s) => isIPv4(s) || isIPv6(s), "IP addresses");
-  if (ips.length > 0 && podPools.length > 0) {
+  if (ips.length > 0 && podV4.length + podV6.length > 0) {
     throw annotationError(
       where,
       POD_IPADDRS_ANNOTATION,
@@ -137,10 +138,17 @@ export function podNetworkInfo(
       "at most one address per family",
       JSON.stringify(ips),
     );
+  // As Calico's CNI plugin: per family, the pod's annotation overrides the namespace's (a pod naming only
+  // IPv4 pools keeps its namespace's IPv6 pools).
+  const has = (o: KubeObject, a: string) => o.metadata.annotations?.[a] !== undefined;
+  const nsWhere = `namespace ${namespace?.metadata.name}`;
   const pools =
-    podPools.length > 0 || ips.length > 0
-      ? podPools
-      : poolList(namespace, `namespace ${namespace?.metadata.name}`);
+    ips.length > 0
+      ? []
+      : [
+          ...(has(pod, POD_IPV4POOLS_ANNOTATION) ? podV4 : v4(namespace, nsWhere)),
+          ...(has(pod, POD_IPV6POOLS_ANNOTATION) ? podV6 : v6(namespace, nsWhere)),
+        ];
   return {
     labels: wep.metadata.labels ?? {},
     profiles: wep.spec.profiles ?? [],
