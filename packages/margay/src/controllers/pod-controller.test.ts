@@ -169,6 +169,12 @@ describe("pod controller", () => {
     await ds.create(cni);
     const c = await start(ds);
 
+    // The informer caches slim pods (its transform): no managedFields, annotations or containers.
+    const cached = pods!.informer.cache.get("ns/a")!;
+    expect(cached.metadata.managedFields).toBeUndefined();
+    expect(cached.metadata.annotations).toBeUndefined();
+    expect(cached.spec?.containers).toBeUndefined();
+    expect(cached.metadata.labels).toEqual({ app: "a", v: "1" });
     expect((await getWep(ds, "ns", "a")).metadata.labels).toMatchObject({ app: "a", v: "1" });
     expect((await getWep(ds, "ns", "a")).spec.profiles).toEqual(["kns.ns", "ksa.ns.default"]);
     expect((await ds.list("WorkloadEndpoint")).items.map((w) => w.metadata.name).sort()).toEqual(
