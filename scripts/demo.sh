@@ -14,4 +14,4 @@ case "${1:-}" in
     echo "demo: set-up checked ($(( ($(date +%s%N) - start) / 1000000 )) ms)"
     ;;
 esac
-exec node_modules/.bin/tsx packages/margay/src/demo/main.ts "$@"
+exec node_modules/.bin/tsx --tsconfig packages/margay/src/demo/tsconfig.demo.json packages/margay/src/demo/main.ts "$@"

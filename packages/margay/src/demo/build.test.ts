@@ -1,6 +1,8 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname as dir, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ensureDemoExecutables } from "./build.js";
 
@@ -89,5 +91,52 @@ describe("ensureDemoExecutables", () => {
     );
     expect(await readdir(outDir)).toEqual(["a.cjs"]);
     expect(await readFile(join(outDir, "a.cjs"), "utf8")).toBe("old");
+  });
+});
+
+describe("tsconfig.demo.json (the demo runs from sources, with no library dist)", () => {
+  it("maps every export of every workspace package to a source file that exists", () => {
+    const tsconfigPath = fileURLToPath(new URL("./tsconfig.demo.json", import.meta.url));
+    const packagesDir = fileURLToPath(new URL("../../../", import.meta.url));
+    const paths = (
+      JSON.parse(readFileSync(tsconfigPath, "utf8")) as {
+        compilerOptions: { paths: Record<string, string[]> };
+      }
+    ).compilerOptions.paths;
+    // TypeScript's rule: the longest matching prefix wins; `*` takes what is left.
+    const resolve = (spec: string): string | undefined => {
+      let best: { prefix: string; target: string; suffix: string } | undefined;
+      for (const [pattern, [target]] of Object.entries(paths)) {
+        const star = pattern.indexOf("*");
+        const prefix = star < 0 ? pattern : pattern.slice(0, star);
+        const suffix = star < 0 ? "" : pattern.slice(star + 1);
+        const matches = star < 0 ? spec === pattern : spec.startsWith(prefix) && spec.endsWith(suffix);
+        if (matches && (best === undefined || prefix.length > best.prefix.length))
+          best = { prefix, target: target!, suffix: star < 0 ? "\0" : suffix };
+      }
+      if (best === undefined) return undefined;
+      const middle =
+        best.suffix === "\0" ? "" : spec.slice(best.prefix.length, spec.length - best.suffix.length);
+      return join(dir(tsconfigPath), best.target.replace("*", middle));
+    };
+    const checked: string[] = [];
+    for (const pkg of readdirSync(packagesDir)) {
+      const manifest = join(packagesDir, pkg, "package.json");
+      if (!existsSync(manifest)) continue;
+      const { name, exports } = JSON.parse(readFileSync(manifest, "utf8")) as {
+        name: string;
+        exports?: Record<string, unknown>;
+      };
+      for (const sub of Object.keys(exports ?? {})) {
+        if (sub === "./package.json") continue;
+        const spec = sub === "." ? name : `${name}/${sub.slice(2)}`;
+        const file = resolve(spec);
+        expect(file, `${spec} is mapped`).toBeDefined();
+        expect(existsSync(file!), `${spec} -> ${file}`).toBe(true);
+        checked.push(spec);
+      }
+    }
+    expect(checked).toContain("@margay/margay/testing");
+    expect(checked).toContain("@margay/bgp/wire");
   });
 });

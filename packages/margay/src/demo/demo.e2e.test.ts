@@ -13,6 +13,7 @@ import { listNamespaces } from "../testing/index.js";
 import { pngStats, renderInChromium } from "./chromium.js";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const TSCONFIG = fileURLToPath(new URL("./tsconfig.demo.json", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
 describe("npm run demo", () => {
@@ -28,7 +29,8 @@ describe("npm run demo", () => {
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         join(ROOT, "node_modules/.bin/tsx"),
-        [MAIN, "--report", report],
+        // As scripts/demo.sh runs it: from the workspace sources (tsconfig.demo.json's paths).
+        ["--tsconfig", TSCONFIG, MAIN, "--report", report],
         { cwd: ROOT, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 },
         (err, stdout, stderr) =>
           resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }),
