@@ -128,6 +128,15 @@ describe("kubeconfig", () => {
     expect(await listNamespaces(transportFromKubeConfig(kc))).toEqual(["default", "kube-system"]);
   });
 
+  it("speaks HTTPS in-cluster on any port, as client-go (the token never goes out in clear text)", () => {
+    for (const port of ["80", "8080", "8001", "443", "6443"]) {
+      const kc = loadKubeConfig({ inCluster: { host: "10.96.0.1", port, serviceAccountDir: dir } });
+      expect(kc.getCurrentCluster()?.server).toBe(`https://10.96.0.1:${port}`);
+    }
+    const v6 = loadKubeConfig({ inCluster: { host: "fd00::1", port: "443", serviceAccountDir: dir } });
+    expect(v6.getCurrentCluster()?.server).toBe("https://[fd00::1]:443");
+  });
+
   /** Replaces a file the way the kubelet rotates a projected token: a new file swapped in whole. */
   function rotate(path: string, content: string) {
     writeFileSync(`${path}.new`, content);

@@ -112,11 +112,12 @@ export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
     if ("inCluster" in source) {
       const { host, port } = source.inCluster;
       const dir = source.inCluster.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
-      const scheme = ["80", "8080", "8001"].includes(String(port)) ? "http" : "https";
+      // Always HTTPS, whatever the port, as client-go's rest.InClusterConfig: the service-account token
+      // must never travel in clear text.
       kc.loadFromClusterAndUser(
         {
           name: "in-cluster",
-          server: `${scheme}://${isIPv6(host) ? `[${host}]` : host}:${port}`,
+          server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
           caFile: `${dir}/ca.crt`,
           skipTLSVerify: false,
         },
