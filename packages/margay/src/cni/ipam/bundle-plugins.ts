@@ -33,6 +33,9 @@ const BACKENDS: Record<string, string> = {
   "etcd-backend.ts": "datastore/src/etcd/etcd-datastore.ts",
 };
 
+/** What `@margay/ipam` imports from `@margay/datastore` at run time (see {@link workspaceSources}). */
+const DATASTORE_FOR_IPAM = "datastore/src/json-copy.ts";
+
 /** Resolves `@margay/<pkg>` to the workspace sources (and the datastore seams to their backend). */
 export const workspaceSources: Plugin = {
   name: "margay-workspace-sources",
@@ -42,6 +45,13 @@ export const workspaceSources: Plugin = {
       if (pkg === "datastore") {
         const seam = Object.keys(BACKENDS).find((f) => args.importer.endsWith(`/cni/ipam/${f}`));
         if (seam !== undefined) return { path: join(PACKAGES, BACKENDS[seam]!) };
+        // @margay/ipam takes one value from the datastore, `freezeShared` (the rest are types): the
+        // index would pull the etcd backend into the static bundle, so ipam gets the module that
+        // defines it (the memory backend imports the same file: one `shared` mark). A new value
+        // import from ipam fails this build with "No matching export", on purpose.
+        if (args.importer.startsWith(join(PACKAGES, "ipam/src/"))) {
+          return { path: join(PACKAGES, DATASTORE_FOR_IPAM) };
+        }
       }
       return { path: join(PACKAGES, pkg, "src/index.ts") };
     });
