@@ -319,12 +319,15 @@ it("10,000 pods under churn, watch drops, 410s and failed requests: the datastor
       for (const k of actual.keys()) if (!expected.has(k)) out.push(`${k} not in the cluster`);
       return out;
     };
-    // Quiesce first (cheap): every informer at the server's resourceVersion (bookmarks carry it), the
-    // writers idle; then compare (the comparison reads everything, so it is not polled in a tight loop).
+    // Quiesce first (cheap): every informer past the last change of the churn (bookmarks carry the
+    // resourceVersion; the Lease renewals keep moving the server's, so not equality), the writers idle;
+    // then compare (the comparison reads everything, so it is not polled in a tight loop). The fake's
+    // resourceVersions are integers.
     const informers = [active.pods!.informer, ...active.adapter!.informers.values()];
+    const churnEnd = Number(server.resourceVersion);
     await waitFor(
-      () => informers.every((i) => i.resourceVersion === server.resourceVersion),
-      "informers at the final resourceVersion",
+      () => informers.every((i) => Number(i.resourceVersion ?? 0) >= churnEnd),
+      "informers past the churn",
       45_000,
     );
     await active.adapter!.idle();
