@@ -31,7 +31,7 @@ import { applyAgentConfiguration } from "./config/agent-configuration.js";
 import { autodetectAddresses } from "./config/autodetect.js";
 import { MARGAY_NODE_VERSION } from "./config/cli.js";
 import { isAgentConfigError } from "./config/errors.js";
-import { configuredEncapsulations, deriveMtu, type Encapsulation } from "./config/mtu.js";
+import { deriveMtu } from "./config/mtu.js";
 import type { ConfigSources, ConfigWarning } from "./config/resolve.js";
 import { SETTING_NAMES } from "./config/schema.js";
 import type { AgentConfig } from "./config/types.js";
@@ -46,6 +46,7 @@ import type { KubernetesApi } from "./kubernetes/connection.js";
 import type { ServiceFeed } from "./kubernetes/service-feed.js";
 import { type StatusReporter, startStatusReporter } from "./status-reporter.js";
 import { startTunnelAddressFollower, type TunnelAddressFollower } from "./tunnel-addresses.js";
+import { startWorkloadMtuFollower, type WorkloadMtuFollower } from "./workload-mtu.js";
 import type { WorkloadApiOptions } from "./workload/server.js";
 
 /** What the caller may hand the agent besides its configuration (all optional). */
@@ -140,17 +141,6 @@ function netnsName(netns: NetnsHandle): string | undefined {
   return netns.kind === "named" ? netns.name : undefined;
 }
 
-/** Encapsulations the pools in the datastore use, over those the configuration implies. */
-function encapsulationsOf(config: AgentConfig, pools: readonly IPPool[]): Encapsulation[] {
-  const out = new Set<Encapsulation>(configuredEncapsulations(config));
-  for (const p of pools) {
-    if (p.spec.disabled === true) continue;
-    if (p.spec.vxlanMode !== undefined && p.spec.vxlanMode !== "Never") out.add("vxlan");
-    if (p.spec.ipipMode !== undefined && p.spec.ipipMode !== "Never") out.add("ipip");
-  }
-  return [...out];
-}
-
 async function openDatastore(
   config: AgentConfig,
 ): Promise<{ datastore: Datastore; flush?: () => Promise<void> }> {
@@ -222,6 +212,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
   let workload: { close(): Promise<void> } | undefined;
   let reporter: StatusReporter | undefined;
   let tunnels: TunnelAddressFollower | undefined;
+  let workloadMtu: WorkloadMtuFollower | undefined;
   let kube: KubernetesApi | undefined;
   let serviceFeed: ServiceFeed | undefined;
 
@@ -322,8 +313,14 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
 
     step = "mtu";
     const pools = (await ds.list<IPPool>("IPPool", { signal: abort.signal })).items;
-    const mtu = deriveMtu(cfg, addresses, encapsulationsOf(cfg, pools));
-    logger.info({ mtu, interfaceMtu: addresses.interfaceMtu, configured: cfg.mtu !== undefined }, "MTU");
+    // New workloads get the MTU of the encapsulations the pools use now (a pool switched to VXLAN while
+    // running lowers it for the pods added afterwards; existing pods keep theirs).
+    workloadMtu = startWorkloadMtuFollower(c, { addresses, pools });
+    const mtuFollower = workloadMtu;
+    const mtu = () => mtuFollower.current;
+    // The VXLAN device exists only while a pool uses VXLAN, so it always gets the VXLAN MTU (felix's
+    // VXLANMTU), whatever the pools used at start.
+    const vxlanMtu = deriveMtu(cfg, addresses, ["vxlan"]);
     // Nobody scrapes a disabled endpoint: spare the datastore the periodic reads.
     if (cfg.metrics.enabled)
       ipamMetrics = startIpamMetrics({
@@ -346,8 +343,8 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     step = "dataplane";
     const { createAgentDriver } = await import("./dataplane/driver.js");
     const { startDataplanePipeline } = await import("./dataplane/pipeline.js");
-    const driver = await createAgentDriver(c, { mtu, netns, runner });
-    pipeline = await startDataplanePipeline(c, { addresses, mtu, driver });
+    const driver = await createAgentDriver(c, { mtu: vxlanMtu, netns, runner });
+    pipeline = await startDataplanePipeline(c, { addresses, mtu: vxlanMtu, driver });
     const pipe = pipeline;
     checkStopped();
 
@@ -398,6 +395,9 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
       version: MARGAY_NODE_VERSION,
       startedAt,
     });
+    const statusReporter = reporter;
+    // NodeStatus shows the new MTU at once, not at the next periodic write.
+    mtuFollower.onChange(() => void statusReporter.report());
 
     // Ready once the dataplane holds the first full state (pods may then be added).
     await new Promise<void>((resolve, reject) => {
@@ -498,6 +498,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
         await reporter.close();
       });
       await attempt("tunnel-addresses", () => tunnels?.close());
+      await attempt("mtu", () => workloadMtu?.close());
       await attempt("ipam-metrics", () => ipamMetrics?.close());
       await attempt("ipam", () => ipam?.close());
       await attempt("operations", () => ops?.close());

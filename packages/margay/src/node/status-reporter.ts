@@ -51,7 +51,8 @@ export interface StatusReporterOptions {
       })
     | undefined;
   readonly addresses: NodeAddresses;
-  readonly mtu: number | undefined;
+  /** The workload MTU; a getter is read at each report (the agent's MTU follows the pools). */
+  readonly mtu: number | (() => number | undefined) | undefined;
   /** Agent version. */
   readonly version: string;
   /** When the agent started. Default: now. */
@@ -136,6 +137,7 @@ export function startStatusReporter(
     const foreign = pipeStatus?.foreignRules ?? [];
     const dpOk = (dp === undefined || (dp.live && dp.ready)) && applyError === undefined;
     const lastError = applyError ?? (dp !== undefined && !(dp.live && dp.ready) ? dp.reason : undefined);
+    const mtu = typeof options.mtu === "function" ? options.mtu() : options.mtu;
     const report: NodeStatusReport = {
       agent: { version: options.version, startedAt, ready: h.ready, components },
       addresses: {
@@ -143,7 +145,7 @@ export function startStatusReporter(
         ...(options.addresses.ipv6 === undefined ? {} : { ipv6: options.addresses.ipv6 }),
         ...(options.addresses.interface === undefined ? {} : { interface: options.addresses.interface }),
       },
-      ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
+      ...(mtu === undefined ? {} : { mtu }),
       dataplane: {
         inSync: (options.pipeline?.inSync ?? false) && dpOk,
         ...(lastApply === undefined ? {} : { lastApply }),

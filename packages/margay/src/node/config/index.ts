@@ -21,7 +21,7 @@ export {
 export type { AgentConfigErrorDetails, SettingSource } from "./errors.js";
 export { AgentConfigError, AgentConfigErrorCode, isAgentConfigError } from "./errors.js";
 export type { Encapsulation } from "./mtu.js";
-export { configuredEncapsulations, DEFAULT_UNDERLAY_MTU, deriveMtu } from "./mtu.js";
+export { configuredEncapsulations, DEFAULT_UNDERLAY_MTU, deriveMtu, poolEncapsulations } from "./mtu.js";
 export type { ConfigSources, ConfigWarning, ResolveBootstrapOptions, ResolvedConfig } from "./resolve.js";
 export { addSchemaOptions, redactConfig, resolveBootstrapConfig } from "./resolve.js";
 export type { AgentConfigSchema, AgentSettings, SettingDef, SettingGroup, SettingName } from "./schema.js";

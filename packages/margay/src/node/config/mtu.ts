@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import type { IPPool } from "@margay/api";
 import { ENCAPSULATION_OVERHEAD, workloadMtu } from "@margay/dataplane";
 import type { NodeAddresses } from "../context.js";
 import type { AgentConfig } from "./types.js";
@@ -31,6 +32,25 @@ export function configuredEncapsulations(config: AgentConfig): Encapsulation[] {
     if (p.ipipMode !== "Never") out.add("ipip");
   }
   return [...out];
+}
+
+/**
+ * The encapsulations in use: those of the enabled pools once there is one (the datastore is the truth, so
+ * a pool switched to or from VXLAN or IPIP changes the answer), else {@link configuredEncapsulations}
+ * (felix decides the same way: the pools, else its configuration). The `vxlan` backend always counts
+ * VXLAN: it gives the node a VTEP whatever the pools say.
+ */
+export function poolEncapsulations(config: AgentConfig, pools: Iterable<IPPool>): Encapsulation[] {
+  const out = new Set<Encapsulation>();
+  if (config.networkingBackend === "vxlan") out.add("vxlan");
+  let enabled = 0;
+  for (const p of pools) {
+    if (p.spec.disabled === true) continue;
+    enabled++;
+    if (p.spec.vxlanMode !== undefined && p.spec.vxlanMode !== "Never") out.add("vxlan");
+    if (p.spec.ipipMode !== undefined && p.spec.ipipMode !== "Never") out.add("ipip");
+  }
+  return enabled === 0 ? configuredEncapsulations(config) : [...out];
 }
 
 /**
