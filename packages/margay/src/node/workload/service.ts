@@ -242,6 +242,16 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
 
   const cleanupSignal = () => AbortSignal.timeout(CLEANUP_MS);
 
+  // This node's IPAM work, one call at a time (Calico's plugin takes a host-wide IPAM lock for the same
+  // reason): concurrent adds all claim from the node's one affine block, and their compare-and-swap
+  // conflicts made each add of a burst of 30 spend seconds re-reading and retrying (bench/cni-plugin.ts).
+  let ipamTail: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = ipamTail.then(fn, fn);
+    ipamTail = run.catch(() => undefined);
+    return run;
+  };
+
   async function getEndpoint(
     namespace: string,
     name: string,
@@ -477,7 +487,10 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
       );
       // Addresses of the plugin's host-local delegate are its own: not allocated (nor rolled back) here.
       allocated = req.externalIps === undefined;
-      const ips = req.externalIps === undefined ? await allocate(req, id, signal) : [...req.externalIps];
+      const ips =
+        req.externalIps === undefined
+          ? await oneAtATime(() => allocate(req, id, signal))
+          : [...req.externalIps];
       step("ipam");
       current = "plumb";
       plumbed = true;
@@ -651,7 +664,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         );
       const released = await best(
         "release",
-        () => ipam.releaseByHandle(id.handleId, { signal }),
+        () => oneAtATime(() => ipam.releaseByHandle(id.handleId, { signal })),
         [] as string[],
       );
       if (failures.length > 0) {

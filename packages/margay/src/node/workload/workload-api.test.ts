@@ -6,6 +6,7 @@ import type { WorkloadEndpoint } from "@margay/api";
 import { WORKLOAD_GATEWAY_V4, WORKLOAD_GATEWAY_V6 } from "@margay/dataplane";
 import { type Datastore, createMemoryDatastore, unavailableError } from "@margay/datastore";
 import { POD_CIDRS_ANNOTATION, workloadEndpointName as kubeAdapterName } from "@margay/kube-adapter";
+import { createIpam } from "@margay/ipam";
 import { LABEL_NAMESPACE, LABEL_ORCHESTRATOR } from "@margay/policy";
 import { afterEach, describe, expect, it } from "vitest";
 import { createWorkloadClient } from "./client.js";
@@ -474,6 +475,42 @@ describe("workload API: concurrency", () => {
     expect(new Set(results.slice(0, 3).map((r) => r.ips[0]!.address)).size).toBe(1);
     expect(h.plumber.maxActive).toBe(5);
     expect(await h.inUse()).toBe(5);
+  });
+});
+
+describe("workload API: this node's IPAM one call at a time", () => {
+  it("concurrent adds and dels of different pods never run IPAM calls at once (no CAS conflict storm)", async () => {
+    const datastore = createMemoryDatastore();
+    await addPool(datastore, "pool4", { cidr: "10.70.0.0/16", blockSize: 26 });
+    const real = createIpam({ datastore });
+    let now = 0;
+    let most = 0;
+    const counted =
+      <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+      async (...a: A): Promise<R> => {
+        most = Math.max(most, ++now);
+        try {
+          // A datastore round trip's worth of time, so calls that may overlap do.
+          await new Promise((r) => setTimeout(r, 20));
+          return await fn(...a);
+        } finally {
+          now--;
+        }
+      };
+    const ipam = Object.assign(Object.create(real) as typeof real, {
+      autoAssign: counted(real.autoAssign.bind(real)),
+      releaseByHandle: counted(real.releaseByHandle.bind(real)),
+    });
+    h = await startHarness({ datastore, pools: "none", api: { ipam } });
+    const c = client(h);
+    const pods = Array.from({ length: 8 }, (_, i) => `p${i}`);
+    const replies = await Promise.all(pods.map((p) => c.add(addRequest(p))));
+    expect(new Set(replies.map((r) => r.ips[0]!.address)).size).toBe(8);
+    await Promise.all(
+      pods.map((p) => c.del({ containerId: `c-${p}`, ifName: "eth0", namespace: "default", pod: p })),
+    );
+    expect(most).toBe(1);
+    await real.close();
   });
 });
 
