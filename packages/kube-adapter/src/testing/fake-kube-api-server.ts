@@ -12,7 +12,8 @@
  *   resourceVersion with 422, a PUT of a missing Lease or Service creates it, as their strategies), patch (merge, JSON and simple strategic merge; a
  *   resourceVersion in the patch is a precondition; custom resources answer 415 to strategic merge),
  *   delete (DeleteOptions preconditions on uid / resourceVersion); `metadata.generation` counts changes
- *   outside `metadata` and `status`; failures are `Status` objects shaped as the API server's (reason,
+ *   outside `metadata` and `status` on the types whose strategy keeps one (pods, network policies,
+ *   endpoint slices, custom resources); failures are `Status` objects shaped as the API server's (reason,
  *   code, details with name/group/kind, 422 causes per field);
  * - bearer-token (rotatable with {@link FakeKubeApiServer.setTokens}) and client-certificate
  *   authentication;
@@ -210,6 +211,19 @@ const CREATE_ON_UPDATE: ReadonlySet<string> = new Set(["leases", "services"]);
  */
 const CONDITIONAL_UPDATE_ONLY: ReadonlySet<string> = new Set([
   "leases",
+  "adminnetworkpolicies",
+  "baselineadminnetworkpolicies",
+]);
+
+/**
+ * Types whose strategy maintains `metadata.generation` (1 at create, +1 on a change outside metadata and
+ * status): Pods, NetworkPolicies, EndpointSlices and custom resources. The others (Leases, Namespaces,
+ * Services, Nodes, ServiceAccounts) have none, as a real Lease read back shows.
+ */
+const HAS_GENERATION: ReadonlySet<string> = new Set([
+  "pods",
+  "networkpolicies",
+  "endpointslices",
   "adminnetworkpolicies",
   "baselineadminnetworkpolicies",
 ]);
@@ -576,7 +590,8 @@ export async function startFakeKubeApiServer(
     rv++;
     obj.metadata.uid = randomUUID();
     obj.metadata.resourceVersion = String(rv);
-    obj.metadata.generation = 1;
+    if (HAS_GENERATION.has(type.plural)) obj.metadata.generation = 1;
+    else delete obj.metadata.generation;
     obj.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     stamp(obj, "Update", manager);
     store.set(key, obj);
@@ -640,11 +655,12 @@ export async function startFakeKubeApiServer(
     obj.metadata.uid = old.metadata.uid;
     obj.metadata.creationTimestamp = old.metadata.creationTimestamp;
     obj.metadata.resourceVersion = old.metadata.resourceVersion;
-    obj.metadata.generation = old.metadata.generation ?? 1;
+    if (HAS_GENERATION.has(type.plural)) obj.metadata.generation = old.metadata.generation ?? 1;
+    else delete obj.metadata.generation;
     if (options.managedFields === true) obj.metadata.managedFields = old.metadata.managedFields;
     // As etcd3's GuaranteedUpdate: an update that changes nothing writes nothing and sends no event.
     if (deepEqual(JSON.parse(JSON.stringify(obj)), JSON.parse(JSON.stringify(old)))) return old;
-    if (!deepEqual(desiredState(obj), desiredState(old)))
+    if (HAS_GENERATION.has(type.plural) && !deepEqual(desiredState(obj), desiredState(old)))
       obj.metadata.generation = (old.metadata.generation ?? 1) + 1;
     rv++;
     obj.metadata.resourceVersion = String(rv);
