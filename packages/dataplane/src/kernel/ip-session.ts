@@ -1,4 +1,4 @@
-import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
+import { DataplaneError, DataplaneErrorCode, isDataplaneError, throwIfAborted } from "../errors.js";
 import type { KernelCallOptions } from "./iproute.js";
 import { type NetnsHandle, ipArgv, netnsLabel } from "./netns.js";
 import type { CommandRunner, RunningCommand } from "./runner.js";
@@ -32,6 +32,17 @@ interface Pending {
   readonly failed: { line: string; error: string }[];
   resolve(): void;
   reject(e: unknown): void;
+}
+
+const STALE_DEVICE = /No such device|Cannot find device/;
+
+/** The failed lines of a batch when every failure is a device the process could not resolve. */
+function staleDeviceLines(e: unknown): string[] | undefined {
+  if (!isDataplaneError(e, DataplaneErrorCode.CommandFailed)) return undefined;
+  const failed = e.details.failed as { line: string; error: string }[] | undefined;
+  if (failed === undefined || failed.length === 0 || failed.length >= 50) return undefined;
+  if (!failed.every((f) => f.line !== "" && STALE_DEVICE.test(f.error))) return undefined;
+  return failed.map((f) => f.line);
 }
 
 /** Creates an {@link IpBatchSession}; `undefined` if `runner` cannot keep a process (then use `ipBatch`). */
@@ -105,7 +116,9 @@ export function createIpBatchSession(runner: CommandRunner, ns: NetnsHandle): Ip
       }
     });
     child.onExit((code) => {
-      if (proc === child) proc = undefined;
+      // A process replaced on purpose (see `run`) has no batch of the current one.
+      if (proc !== child) return;
+      proc = undefined;
       fail(`exited (${code})`);
     });
     return child;
@@ -160,7 +173,21 @@ export function createIpBatchSession(runner: CommandRunner, ns: NetnsHandle): Ip
         }
       }
       // One batch at a time: line numbers tie ip's error reports to the batch that caused them.
-      const run = tail.then(() => runOne(lines, options));
+      const run = tail.then(async () => {
+        try {
+          await runOne(lines, options);
+        } catch (e) {
+          const stale = staleDeviceLines(e);
+          if (stale === undefined) throw e;
+          // iproute2 caches interface name → index for the life of the process: an interface deleted
+          // and made again under the same name (a pod's veth when its attachment is added again) is "No
+          // such device" to this process for ever, while a fresh one resolves it. So: a new process, and
+          // the lines that failed so once more (every other line ran: -force).
+          proc?.kill();
+          proc = undefined;
+          await runOne(stale, options);
+        }
+      });
       tail = run.catch(() => undefined);
       return run;
     },
