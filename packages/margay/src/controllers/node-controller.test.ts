@@ -15,7 +15,13 @@ import {
   putNode,
   seed,
 } from "./controllers-test-support.js";
-import { createNodeController, kubeNodeOf, type NodeControllerOptions } from "./node-controller.js";
+import {
+  createNodeController,
+  createNodeInformer,
+  kubeNodeOf,
+  type NodeControllerOptions,
+  slimNode,
+} from "./node-controller.js";
 
 const kubeNode = (name: string): KubeNode => ({ apiVersion: "v1", kind: "Node", metadata: { name } });
 
@@ -198,6 +204,40 @@ describe("createNodeController", () => {
       server.delete("nodes", undefined, "k-a");
       await expect.poll(() => names("Node")).toEqual(["host-b"]);
     } finally {
+      transport.close();
+    }
+  });
+
+  it("the node informer caches slim Nodes: name, uid and resourceVersion only", async () => {
+    await using server = await startFakeKubeApiServer();
+    const whole = {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: {
+        name: "k-a",
+        labels: { "kubernetes.io/hostname": "k-a" },
+        annotations: { "node.alpha.kubernetes.io/ttl": "0" },
+        managedFields: [{ manager: "kubelet", operation: "Update" }],
+      },
+      spec: { podCIDR: "10.244.1.0/24", podCIDRs: ["10.244.1.0/24"] },
+      status: {
+        addresses: [{ type: "InternalIP", address: "192.0.2.1" }],
+        conditions: [{ type: "Ready", status: "True" }],
+        images: [{ names: ["registry.k8s.io/pause:3.9"], sizeBytes: 321_520 }],
+      },
+    } as KubeNode;
+    server.create("nodes", whole);
+    const transport = createHttpTransport({ server: server.url });
+    const informer = createNodeInformer({ transport });
+    try {
+      await informer.waitForSync();
+      const cached = informer.cache.get("k-a")!;
+      expect(Object.keys(cached.metadata).sort()).toEqual(["name", "resourceVersion", "uid"]);
+      expect(cached.spec).toBeUndefined();
+      expect(cached.status).toBeUndefined();
+      expect(cached).toEqual(slimNode(cached));
+    } finally {
+      await informer.close();
       transport.close();
     }
   });

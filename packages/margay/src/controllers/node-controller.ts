@@ -25,6 +25,7 @@ import {
   createInformer,
   type Informer,
   type InformerEvent,
+  type InformerOptions,
   type KubeNode,
   type KubePod,
   KubeResources,
@@ -35,6 +36,32 @@ import { Counter, type Registry } from "prom-client";
 
 /** Default interval of the periodic resync, ms (5 minutes, as Calico's node controller). */
 export const DEFAULT_NODE_RESYNC_INTERVAL_MS = 5 * 60_000;
+
+/**
+ * The informer transform of Kubernetes Nodes: the node reduced to what the node controller and the IPAM GC
+ * read (they only ask whether a node of that name exists): name, uid and resourceVersion. Labels,
+ * annotations, `spec` and `status` (conditions, images, addresses, `managedFields`) are dropped before
+ * caching; a Node's status alone runs to kilobytes on a busy host.
+ */
+export function slimNode(node: KubeNode): KubeNode {
+  const m = node.metadata;
+  return {
+    ...(node.apiVersion === undefined ? {} : { apiVersion: node.apiVersion }),
+    ...(node.kind === undefined ? {} : { kind: node.kind }),
+    metadata: {
+      name: m.name,
+      ...(m.uid === undefined ? {} : { uid: m.uid }),
+      ...(m.resourceVersion === undefined ? {} : { resourceVersion: m.resourceVersion }),
+    },
+  };
+}
+
+/** Starts an informer on Kubernetes Nodes whose cache holds {@link slimNode} copies. */
+export function createNodeInformer(
+  options: Omit<InformerOptions<KubeNode>, "resource" | "transform">,
+): Informer<KubeNode> {
+  return createInformer<KubeNode>({ ...options, resource: KubeResources.nodes, transform: slimNode });
+}
 
 /** Kubernetes Nodes as the controller reads them: an informer's cache and sync state. */
 export interface NodeControllerNodeSource {
@@ -337,9 +364,8 @@ export function createNodeController(options: NodeControllerOptions): NodeContro
       if (started || closing.signal.aborted) return;
       started = true;
       if (options.nodes === undefined && transport !== undefined) {
-        own = createInformer<KubeNode>({
+        own = createNodeInformer({
           transport,
-          resource: KubeResources.nodes,
           logger: log,
           signal: closing.signal,
           onEvent: (e) => controller.onNodeEvent(e),

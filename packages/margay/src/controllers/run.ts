@@ -21,14 +21,12 @@ import type { Datastore } from "@margay/datastore";
 import { createIpam, type Ipam } from "@margay/ipam";
 import {
   type BackoffOptions,
-  createInformer,
   createKubeAdapter,
   createKubeClient,
   createLeaderElector,
   type Informer,
   type KubeAdapter,
   type KubeClient,
-  KubeResources,
   type KubeNode,
   type KubePod,
   type KubeResourceName,
@@ -43,7 +41,7 @@ import { createAgentMetrics, registerHealthMetrics } from "../node/metrics.js";
 import { type OpsServer, startOpsServer } from "../node/ops-server.js";
 import type { ControllerName, KubeControllersConfig } from "./config.js";
 import { createIpamGc, type IpamGc } from "./ipam-gc.js";
-import { createNodeController, type NodeController } from "./node-controller.js";
+import { createNodeController, createNodeInformer, type NodeController } from "./node-controller.js";
 import {
   createPodController,
   createPodInformer,
@@ -245,9 +243,8 @@ export function runKubeControllers(
     let ipamGc: IpamGc | undefined;
     if (enabled.has("node") && pods !== undefined) {
       ipam ??= createIpam({ datastore: ds });
-      nodes = createInformer<KubeNode>({
+      nodes = createNodeInformer({
         ...informerOptions,
-        resource: KubeResources.nodes,
         logger: logger.child({ component: "node-informer" }),
         onEvent: (e) => nodeController?.onNodeEvent(e),
       });
