@@ -202,6 +202,47 @@ describe("kubeconfig", () => {
     }
   });
 
+  it("merges a KUBECONFIG list as kubectl: first file wins per name and for current-context, missing files skipped", async () => {
+    await using server = await seeded(await startFakeKubeApiServer({ token: "s3cr3t" }));
+    const sub = mkdtempSync(join(dir, "merge-"));
+    const first = join(sub, "first.yaml");
+    const second = join(sub, "second.yaml");
+    writeFileSync(
+      first,
+      kubeconfig(
+        { fake: { server: server.url } },
+        { admin: { token: "s3cr3t" } },
+        { good: ["fake", "admin"] },
+        "good",
+      ),
+    );
+    // Same names as the first file (they lose) plus a context of its own; its current-context loses too.
+    writeFileSync(
+      second,
+      kubeconfig(
+        { fake: { server: "http://127.0.0.1:1" }, other: { server: server.url } },
+        { admin: { token: "nope" }, ops: { token: "s3cr3t" } },
+        { good: ["other", "ops"], second: ["other", "ops"] },
+        "second",
+      ),
+    );
+    const paths = [join(sub, "missing.yaml"), first, "", second];
+    const kc = loadKubeConfig({ paths });
+    expect(kc.getCurrentContext()).toBe("good");
+    expect(kc.getCurrentCluster()?.server).toBe(server.url);
+    expect(kc.contexts.map((c) => c.name).sort()).toEqual(["good", "second"]);
+    const t = transportFromKubeConfig(kc);
+    expect(await listNamespaces(t)).toEqual(["default", "kube-system"]);
+    // A context only the second file defines, with its own cluster and user.
+    const t2 = transportFromKubeConfig(loadKubeConfig({ paths, context: "second" }));
+    expect(await listNamespaces(t2)).toEqual(["default", "kube-system"]);
+    // The first file's current-context wins even when the second is listed first.
+    expect(loadKubeConfig({ paths: [second, first] }).getCurrentContext()).toBe("second");
+    expect(() => loadKubeConfig({ paths: [join(sub, "a.yaml"), join(sub, "b.yaml")] })).toThrow(
+      expect.objectContaining({ code: "config" }),
+    );
+  });
+
   it("fails with a config error for an unreadable or empty kubeconfig", () => {
     expect(() => loadKubeConfig({ path: join(dir, "missing.yaml") })).toThrow(
       expect.objectContaining({ code: "config" }),

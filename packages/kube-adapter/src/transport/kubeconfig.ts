@@ -11,7 +11,7 @@
  */
 
 import { KubeConfig, type User } from "@kubernetes/client-node";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import type https from "node:https";
 import { isIPv6 } from "node:net";
@@ -27,6 +27,13 @@ export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccoun
 export type KubeConfigSource =
   /** A kubeconfig file, and optionally a context other than its current one. */
   | { path: string; context?: string | undefined }
+  /**
+   * Several kubeconfig files merged as kubectl merges a `KUBECONFIG` list (split it on `:`): for each
+   * cluster, user and context name the first file that defines it wins, `current-context` comes from the
+   * first file that sets one, and files that do not exist are skipped (at least one must). Relative paths
+   * in a file (CA, certificates, token files) stay relative to that file. `context` selects another one.
+   */
+  | { paths: readonly string[]; context?: string | undefined }
   /** Kubeconfig YAML text, and optionally a context. */
   | { text: string; context?: string | undefined }
   /**
@@ -101,13 +108,52 @@ function tokenFileReader(path: string): () => Promise<string> {
   };
 }
 
+/** One kubeconfig file as {@link loadKubeConfig} reads it (relative paths resolved, token files adopted). */
+function loadFile(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  adoptTokenFiles(kc, readFileSync(path, "utf8"), dirname(path));
+  return kc;
+}
+
 /**
- * Loads a `KubeConfig` from a file, text or in-cluster credentials and selects the context.
+ * client-go's merge of a `KUBECONFIG` list (clientcmd's `ClientConfigLoadingRules.Load`): the first file
+ * to define a name keeps it, the first `current-context` set wins, missing files are skipped. client-node's
+ * own `mergeConfig` differs (a later file's current context wins, a repeated name throws).
+ */
+function loadMerged(paths: readonly string[]): KubeConfig {
+  const present = paths.filter((p) => p !== "" && existsSync(p));
+  if (present.length === 0) {
+    throw new Error(`none of the kubeconfig files exists: ${paths.join(":")}`);
+  }
+  const clusters = new Map<string, KubeConfig["clusters"][number]>();
+  const users = new Map<string, KubeConfig["users"][number]>();
+  const contexts = new Map<string, KubeConfig["contexts"][number]>();
+  let currentContext = "";
+  for (const path of present) {
+    const kc = loadFile(path);
+    for (const c of kc.clusters) if (!clusters.has(c.name)) clusters.set(c.name, c);
+    for (const u of kc.users) if (!users.has(u.name)) users.set(u.name, u);
+    for (const c of kc.contexts) if (!contexts.has(c.name)) contexts.set(c.name, c);
+    if (currentContext === "" && kc.currentContext) currentContext = kc.currentContext;
+  }
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [...clusters.values()],
+    users: [...users.values()],
+    contexts: [...contexts.values()],
+    currentContext,
+  });
+  return kc;
+}
+
+/**
+ * Loads a `KubeConfig` from a file (or a merged list of files), text or in-cluster credentials and selects the context.
  *
  * @throws {@link KubeAdapterError} `config` if the source is unreadable or names no cluster.
  */
 export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
-  const kc = new KubeConfig();
+  let kc = new KubeConfig();
   try {
     if ("inCluster" in source) {
       const { host, port } = source.inCluster;
@@ -123,6 +169,9 @@ export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
         },
         { name: "in-cluster", authProvider: { name: "tokenFile", config: { tokenFile: `${dir}/token` } } },
       );
+    } else if ("paths" in source) {
+      kc = loadMerged(source.paths);
+      if (source.context !== undefined) kc.setCurrentContext(source.context);
     } else {
       if ("path" in source) kc.loadFromFile(source.path);
       else kc.loadFromString(source.text);
