@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createSpeaker, isBgpConfigError, type Speaker, type SpeakerEvent } from "../index.js";
+import { Rib } from "../rib/rib.js";
 import { waitFor } from "../interop/util.js";
 
 const open: Speaker[] = [];
@@ -138,6 +139,41 @@ describe("speaker over loopback", () => {
     });
     await waitFor(() => b.route("10.9.0.0/16") === undefined, "withdrawn by policy");
     expect(a.peers()[0]!.state).toBe("established");
+  });
+
+  it("closing a route reflector does not export each dropped client's withdrawals to the others", async () => {
+    const rr = await createSpeaker({
+      asn: 65001,
+      routerId: "10.255.0.1",
+      listen: [{ host: "127.0.0.11", port: 0 }],
+      idleHoldTime: 0,
+    });
+    open.push(rr);
+    const port = rr.listening[0]!.port;
+    const clients: Speaker[] = [];
+    for (const address of ["127.0.0.12", "127.0.0.13"]) {
+      rr.addPeer({ address, asn: 65001, passive: true, routeReflectorClient: true });
+      const c = await createSpeaker({ asn: 65001, routerId: address, idleHoldTime: 0, connectRetryTime: 1 });
+      open.push(c);
+      c.addPeer({ address: "127.0.0.11", port, asn: 65001, localAddress: address });
+      clients.push(c);
+    }
+    await waitFor(() => rr.peers().every((p) => p.state === "established"), "sessions");
+    for (let i = 0; i < 20; i++) clients[0]!.originate(`10.9.${i}.0/24`);
+    await waitFor(() => clients[1]!.routeCount === 20, "reflected routes");
+    const bestPath: SpeakerEvent[] = [];
+    rr.on((e) => {
+      if (e.type === "best-path") bestPath.push(e);
+    });
+    const exported = vi.spyOn(Rib.prototype, "exportChange");
+    try {
+      await rr.close();
+      expect(exported).not.toHaveBeenCalled();
+    } finally {
+      exported.mockRestore();
+    }
+    // The Loc-RIB still reports the routes going.
+    expect(bestPath.filter((e) => e.type === "best-path" && e.withdrawn)).toHaveLength(20);
   });
 
   it("async iterator of events", async () => {

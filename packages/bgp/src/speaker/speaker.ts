@@ -389,6 +389,10 @@ class SpeakerImpl implements Speaker {
       ),
     );
     this.core.enqueue(() => {
+      // Every session ends here: withdrawing each dropped peer's routes from the others' Adj-RIB-Outs
+      // would send nothing (their sessions end in this same task) and costs peers × routes (minutes for
+      // a route reflector with hundreds of clients). Best-path events are still emitted.
+      this.core.advertising = [];
       for (const p of [...this.core.peersById.values()]) {
         if (options.graceful) {
           // RFC 4724: a session that ends without a NOTIFICATION is a restart to a helping peer.
