@@ -25,7 +25,7 @@ describe("resolveControllersConfig", () => {
   it("defaults: every controller, etcd from ETCD_*, client-go's lease timings, Calico's metrics port", () => {
     const c = resolve({});
     expect(c.enabledControllers).toEqual([...CONTROLLER_NAMES]);
-    expect(c.kubeApi).toEqual({ kind: "kubeconfig", path: "/etc/kube/config" });
+    expect(c.kubeApi).toEqual({ kind: "kubeconfig", path: "/etc/kube/config", paths: ["/etc/kube/config"] });
     expect(c.datastore).toMatchObject({ type: "etcd", endpoints: ["http://127.0.0.1:2379"] });
     expect(c.logLevel).toBe("info");
     expect(c.health).toEqual({ enabled: true, host: "0.0.0.0", port: 9097 });
@@ -85,6 +85,15 @@ describe("resolveControllersConfig", () => {
     ).toBe("ns2");
   });
 
+  it("KUBECONFIG as a list: every file, in order (merged when loaded, as kubectl)", () => {
+    const c = resolveControllersConfig({ ...base, KUBECONFIG: "/etc/kube/a::/home/u/.kube/config:" });
+    expect(c.kubeApi).toEqual({
+      kind: "kubeconfig",
+      path: "/etc/kube/a",
+      paths: ["/etc/kube/a", "/home/u/.kube/config"],
+    });
+  });
+
   it("in a pod without KUBECONFIG: the in-cluster service address", () => {
     const c = resolveControllersConfig({
       ETCD_ENDPOINTS: "http://e:2379",
@@ -105,6 +114,7 @@ describe("resolveControllersConfig", () => {
     [{ ...base, MARGAY_ETCD_PREFIX: "nope" }, "env:MARGAY_ETCD_PREFIX", "invalid-value"],
     [{ ETCD_ENDPOINTS: "http://e:2379" }, "env:KUBECONFIG", "conflicting-settings"],
     [{ ...base, KUBECONFIG: "relative/config" }, "env:KUBECONFIG", "invalid-value"],
+    [{ ...base, KUBECONFIG: "/etc/kube/a:relative/b" }, "env:KUBECONFIG", "invalid-value"],
     [{ ...base, MARGAY_METRICS_PORT: "70000" }, "env:MARGAY_METRICS_PORT", "invalid-value"],
     [{ ...base, MARGAY_HEALTH_ENABLED: "maybe" }, "env:MARGAY_HEALTH_ENABLED", "invalid-value"],
     [{ ...base, MARGAY_LEADER_ELECTION: "sometimes" }, "env:MARGAY_LEADER_ELECTION", "invalid-value"],

@@ -110,7 +110,16 @@ export type ControllersLogLevel = (typeof CONTROLLERS_LOG_LEVELS)[number];
 
 /** Where the Kubernetes API is. */
 export type KubeApiConfig =
-  | { readonly kind: "kubeconfig"; readonly path: string }
+  | {
+      readonly kind: "kubeconfig";
+      /** The first file of `paths`. */
+      readonly path: string;
+      /**
+       * `KUBECONFIG`'s files in order, merged as kubectl merges them (the first to define a name wins).
+       * Default: `[path]`.
+       */
+      readonly paths?: readonly string[] | undefined;
+    }
   | { readonly kind: "in-cluster"; readonly host: string; readonly port: string };
 
 /** Leader election over a `coordination.k8s.io/v1` Lease. */
@@ -235,10 +244,11 @@ function logLevel(env: ControllersEnv): ControllersLogLevel {
 function kubeApi(env: ControllersEnv): KubeApiConfig {
   const path = read(env, "KUBECONFIG");
   if (path !== undefined) {
-    // kubectl accepts a list; the controllers take one file (the first), as Calico's do.
-    const first = path.split(":")[0]!;
-    if (!first.startsWith("/")) throw bad("KUBECONFIG", path, "must be an absolute path");
-    return { kind: "kubeconfig", path: first };
+    // A list as kubectl takes it (empty entries dropped), merged when loaded.
+    const paths = path.split(":").filter((p) => p !== "");
+    if (paths.length === 0 || paths.some((p) => !p.startsWith("/")))
+      throw bad("KUBECONFIG", path, 'must be absolute paths separated by ":"');
+    return { kind: "kubeconfig", path: paths[0]!, paths };
   }
   const host = read(env, "KUBERNETES_SERVICE_HOST");
   const p = read(env, "KUBERNETES_SERVICE_PORT");

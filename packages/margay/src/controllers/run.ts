@@ -154,7 +154,7 @@ async function openTransport(config: KubeControllersConfig): Promise<KubeTranspo
   const { loadKubeConfig, transportFromKubeConfig } = await import("@margay/kube-adapter");
   const k = config.kubeApi;
   const kc = loadKubeConfig(
-    k.kind === "kubeconfig" ? { path: k.path } : { inCluster: { host: k.host, port: k.port } },
+    k.kind === "kubeconfig" ? { paths: k.paths ?? [k.path] } : { inCluster: { host: k.host, port: k.port } },
   );
   return transportFromKubeConfig(kc);
 }

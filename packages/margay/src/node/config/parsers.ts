@@ -38,6 +38,18 @@ export function parsePath(raw: string): string {
   return raw;
 }
 
+/**
+ * A `:`-separated list of absolute paths, as `KUBECONFIG` (kubectl merges the files); empty entries are
+ * dropped as kubectl drops them. Returns the list joined by `:`.
+ */
+export function parsePathList(raw: string): string {
+  const paths = raw.split(":").filter((p) => p !== "");
+  if (paths.length === 0) fail("must list at least one absolute path");
+  for (const p of paths)
+    if (!p.startsWith("/")) fail(`must be absolute paths separated by ":" (${p} is not)`);
+  return paths.join(":");
+}
+
 /** Go's and Felix's boolean spellings (`true`/`false`, `1`/`0`, `yes`/`no`), case-insensitive. */
 export function parseBoolean(raw: string): boolean {
   const s = raw.trim().toLowerCase();

@@ -389,6 +389,14 @@ describe("resolveBootstrapConfig", () => {
     expect(config.nodeName).toBe("node1");
   });
 
+  it("KUBECONFIG may be a list as kubectl takes it (empty entries dropped); every entry must be absolute", () => {
+    expect(resolve({ KUBECONFIG: "/etc/k/a::/root/.kube/config:" }).config.kubernetes).toEqual({
+      kubeconfig: "/etc/k/a:/root/.kube/config",
+    });
+    expect(configError(() => resolve({ KUBECONFIG: "/etc/k/a:rel/b" })).code).toBe("invalid-value");
+    expect(configError(() => resolve({ KUBECONFIG: ":" })).code).toBe("invalid-value");
+  });
+
   it("boolean flags may be given alone", () => {
     const { config } = resolve({ MARGAY_METRICS_ENABLED: "false" }, [
       "--metrics-enabled",

@@ -27,6 +27,7 @@ import {
   parseList,
   parseNodeName,
   parsePath,
+  parsePathList,
   parseSelectorText,
   parseString,
 } from "./parsers.js";
@@ -315,13 +316,13 @@ export const AGENT_CONFIG_SCHEMA: AgentConfigSchema = Object.freeze({
     group: "Kubernetes",
     env: "KUBECONFIG",
     flag: "kubeconfig",
-    metavar: "<file>",
-    type: "absolute path",
+    metavar: "<file[:file...]>",
+    type: "absolute paths, `:`-separated",
     description:
-      "Kubernetes mode: kubeconfig of the cluster (its current context). A pod's ADD then reads the pod and its namespace for the endpoint's labels, service account, profiles and requested pools/addresses; Services and EndpointSlices drive service-IP advertisement. Wins over the in-cluster settings.",
+      "Kubernetes mode: kubeconfig of the cluster (its current context); a `:`-separated list is merged as kubectl merges it (the first file to define a cluster, user or context, or to set current-context, wins; missing files are skipped). A pod's ADD then reads the pod and its namespace for the endpoint's labels, service account, profiles and requested pools/addresses; Services and EndpointSlices drive service-IP advertisement. Wins over the in-cluster settings.",
     default: undefined,
     defaultText: "unset",
-    parse: parsePath,
+    parse: parsePathList,
   },
   kubernetesServiceHost: {
     group: "Kubernetes",

@@ -52,8 +52,8 @@ export interface AddressConfig {
  * `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT` with the mounted service account).
  */
 export type KubernetesConnection =
-  | { readonly kubeconfig: string }
-  | { readonly inCluster: { readonly host: string; readonly port: number } };
+  /** `KUBECONFIG`: one kubeconfig file or a `:`-separated list of them, merged as kubectl merges them. */
+  { readonly kubeconfig: string } | { readonly inCluster: { readonly host: string; readonly port: number } };
 
 /** The node agent's configuration, fully resolved. */
 export interface AgentConfig {

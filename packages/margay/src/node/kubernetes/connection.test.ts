@@ -55,6 +55,33 @@ describe("openKubernetesApi (the agent's connection)", () => {
     expect((await source.lookup("shop", "web", signal)).labels).toMatchObject({ app: "web" });
   });
 
+  it("a KUBECONFIG list is merged as kubectl: missing files skipped, the first file's context wins", async () => {
+    const kubeconfig = (server: string, context: string) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "c", cluster: { server, "certificate-authority": join(saDir, "ca.crt") } }],
+        users: [{ name: "u", user: { token: "token-2" } }],
+        contexts: [{ name: context, context: { cluster: "c", user: "u" } }],
+        "current-context": context,
+      });
+    const first = join(saDir, "kubeconfig-first");
+    const second = join(saDir, "kubeconfig-second");
+    await writeFile(first, kubeconfig(server.url, "mine"));
+    await writeFile(second, kubeconfig("https://127.0.0.1:1", "theirs"));
+    const merged = openKubernetesApi({ kubeconfig: `${join(saDir, "missing")}:${first}:${second}` });
+    try {
+      expect(merged.server).toBe(server.url);
+      server.setTokens(["token-2"]);
+      const source = createPodInfoSource({ getter: merged.client, nodeName: "n1" });
+      expect((await source.lookup("shop", "web", AbortSignal.timeout(10_000))).labels).toMatchObject({
+        app: "web",
+      });
+    } finally {
+      merged.close();
+    }
+  });
+
   it("a kubeconfig that cannot be read is a config error at start", () => {
     let err: unknown;
     try {

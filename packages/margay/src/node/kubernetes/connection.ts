@@ -42,7 +42,7 @@ export function openKubernetesApi(
 ): KubernetesApi {
   const kc = loadKubeConfig(
     "kubeconfig" in config
-      ? { path: config.kubeconfig }
+      ? { paths: config.kubeconfig.split(":") }
       : { inCluster: { ...config.inCluster, serviceAccountDir: options.serviceAccountDir } },
   );
   const transport = transportFromKubeConfig(kc, { responseTimeoutMs: options.responseTimeoutMs ?? 10_000 });
