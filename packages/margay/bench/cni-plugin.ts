@@ -11,15 +11,19 @@
  * Every figure: min/median/max of CYCLES interleaved samples. `BENCH_QUICK=1`: tiny sizes.
  */
 
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createCniRuntime, DEFAULT_PLUGIN_ENV, execPlugin, type NetConfList } from "@margay/cni";
 import { createNetns, type TestNetns } from "@margay/cni/testing";
 import { size, summarize, writeResult } from "../../../scripts/bench-kit.js";
+import { buildExecutable } from "../src/build/executable.js";
+import { workspaceSources } from "../src/cni/ipam/bundle-plugins.js";
 import { buildMargayPluginBundle } from "../src/cni/plugin/build-bundle.js";
+import { lazyPluginBuiltins } from "../src/cni/plugin/bundle-plugins.js";
 import { buildAgentBundle } from "../src/cni/plugin/test-support.js";
 import { createWorkloadClient } from "../src/node/workload/client.js";
 import { createClusterLab } from "../src/testing/index.js";
@@ -36,6 +40,90 @@ const time = async (f: () => Promise<unknown>) => {
   await f();
   return performance.now() - t0;
 };
+/** One fresh process: argv, environment, stdin; resolves with its wall time (ms) once it exits 0. */
+const proc = (argv: readonly string[], env: Record<string, string>, stdin: string) =>
+  new Promise<number>((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b));
+    child.once("error", reject);
+    child.once("close", (code) =>
+      code === 0
+        ? resolve(performance.now() - t0)
+        : reject(new Error(`${argv.join(" ")}: exit ${code}: ${out}`)),
+    );
+    child.stdin.end(stdin);
+  });
+
+/**
+ * The plugin's start, three ways, each ADD a fresh process against a stand-in agent that answers at once
+ * (so only the plugin's own cost is timed): the shipped executable (V8 code cache, written by its first
+ * ADD), the same bundle without the code cache, and a V8 startup snapshot of it (`--snapshot-blob`).
+ */
+async function startVariants(dir: string, shipped: string, cycles: number) {
+  const raw = join(dir, "start", "margay-raw.cjs");
+  const entry = join(dir, "start", "snapshot-entry.cjs");
+  const blob = join(dir, "start", "margay.blob");
+  const plugins = [lazyPluginBuiltins, workspaceSources];
+  await buildExecutable({
+    entry: join(import.meta.dirname, "../src/cni/plugin/main.ts"),
+    outfile: raw,
+    plugins,
+  });
+  await buildExecutable({
+    entry: join(import.meta.dirname, "cni-plugin-snapshot-main.ts"),
+    outfile: entry,
+    plugins,
+  });
+  await run(process.execPath, ["--snapshot-blob", blob, "--build-snapshot", entry]);
+  const reply = JSON.stringify({
+    interfaces: [
+      { name: "mgy0123456789ab", mac: "ee:ee:ee:ee:ee:ee" },
+      { name: "eth0", mac: "02:00:00:00:00:01", sandbox: "/proc/1/ns/net" },
+    ],
+    ips: [{ address: "10.1.0.5/32", gateway: "169.254.1.1", interface: 1 }],
+    routes: [{ dst: "0.0.0.0/0", gw: "169.254.1.1" }],
+    mac: "02:00:00:00:00:01",
+    hostInterface: "mgy0123456789ab",
+    endpoint: { namespace: "default", name: "n-k8s-p-eth0", revision: "1" },
+  });
+  const socket = join(dir, "start", "agent.sock");
+  const agent = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
+      res.end(reply);
+    });
+  });
+  await new Promise<void>((r) => agent.listen(socket, r));
+  const env = {
+    ...DEFAULT_PLUGIN_ENV,
+    CNI_COMMAND: "ADD",
+    CNI_CONTAINERID: "start-1",
+    CNI_NETNS: "/proc/self/ns/net",
+    CNI_IFNAME: "eth0",
+    CNI_PATH: dir,
+  };
+  const conf = JSON.stringify({ cniVersion: "1.0.0", name: "start", type: "margay", agent_socket: socket });
+  const variants: Record<string, readonly string[]> = {
+    codeCache: [shipped],
+    noCache: [process.execPath, raw],
+    snapshot: [process.execPath, "--snapshot-blob", blob],
+  };
+  try {
+    for (const argv of Object.values(variants)) await proc(argv, env, conf); // writes the code cache
+    const r: Record<string, number[]> = { node: [], codeCache: [], noCache: [], snapshot: [] };
+    for (let i = 0; i < cycles; i++) {
+      r.node!.push(await proc([process.execPath, "-e", "0"], { ...DEFAULT_PLUGIN_ENV }, ""));
+      for (const [k, argv] of Object.entries(variants)) r[k]!.push(await proc(argv, env, conf));
+    }
+    return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, summarize(v)]));
+  } finally {
+    agent.close();
+  }
+}
+
 const pct = (xs: readonly number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
@@ -65,12 +153,26 @@ async function main() {
     await lab.exec(host.ns, ["true"]);
     const env = { ...DEFAULT_PLUGIN_ENV };
     const launcher = ["ip", "netns", "exec", host.ns];
-    const runtime = createCniRuntime({ path: [binDir, DEBIAN], cacheDir: join(dir, "cache"), launcher, env });
+    // Generous deadlines: on a loaded machine a burst may outlast the defaults (60 s), and a timed-out
+    // ADD would end the run instead of being measured.
+    const runtime = createCniRuntime({
+      path: [binDir, DEBIAN],
+      cacheDir: join(dir, "cache"),
+      launcher,
+      env,
+      timeoutMs: 330_000,
+    });
     const margay: NetConfList = {
       cniVersion: "1.0.0",
       name: "bench-margay",
       plugins: [
-        { type: "margay", agent_socket: host.socket, state_dir: host.stateDir, ipam: { type: "margay" } },
+        {
+          type: "margay",
+          agent_socket: host.socket,
+          state_dir: host.stateDir,
+          ipam: { type: "margay" },
+          add_timeout_seconds: 300,
+        },
       ],
     };
     const ptp: NetConfList = {
@@ -86,17 +188,21 @@ async function main() {
     };
     const pod = await createNetns("mgbp-pod");
     pods.push(pod);
-    const rt = { containerId: "bench-1", netns: pod.path, ifname: "eth0" };
+    // A fresh container id per cycle, as a runtime gives each new sandbox: re-adding the attachment just
+    // deleted stalls the agent's dataplane (see the plugin README's Limits), which is not what is timed here.
+    let seq = 0;
     const cycle = (l: NetConfList) =>
       time(async () => {
+        const rt = { containerId: `bench-${seq++}`, netns: pod.path, ifname: "eth0" };
         await runtime.addNetworkList(l, rt);
         await runtime.delNetworkList(l, rt);
       });
     const client = createWorkloadClient(host.socket);
     const agentCycle = () =>
       time(async () => {
-        await client.add({ containerId: "bench-direct", ifName: "eth0", netns: pod.path });
-        await client.del({ containerId: "bench-direct", ifName: "eth0", netns: pod.path });
+        const containerId = `bench-direct-${seq++}`;
+        await client.add({ containerId, ifName: "eth0", netns: pod.path });
+        await client.del({ containerId, ifName: "eth0", netns: pod.path });
       });
     const bin = join(binDir, "margay");
     const version = () =>
@@ -147,6 +253,9 @@ async function main() {
         return [k, dc === 0 ? 0 : ((m1[k]!.sum - (m0[k]?.sum ?? 0)) / dc) * 1000];
       }),
     );
+
+    // The plugin's start: code cache vs no cache vs V8 startup snapshot (fresh processes, same run).
+    const start = await startVariants(dir, bin, CYCLES * 2);
 
     // A burst of concurrent ADDs on one host (each a fresh plugin process), then their DELs.
     const burstNs: TestNetns[] = [];
@@ -202,6 +311,18 @@ async function main() {
         .map(([k, v]) => `${k} ${v.toFixed(1)}`)
         .join(", ")}`,
     );
+    console.log(
+      `plugin start, ADD against a stand-in agent that answers at once (${CYCLES * 2} fresh processes each, ms)`,
+    );
+    for (const [name, st] of [
+      ["node -e 0 (floor)", start.node!],
+      ["shipped: V8 code cache", start.codeCache!],
+      ["same bundle, no code cache", start.noCache!],
+      ["V8 startup snapshot (--snapshot-blob)", start.snapshot!],
+    ] as const)
+      console.log(
+        `${name.padEnd(40)}${f(st.median)} ${f(st.min)} ${f(st.max)}   over node: ${(st.median - start.node!.median).toFixed(1)} median, ${(st.min - start.node!.min).toFixed(1)} at the minima`,
+      );
     const ratios = {
       cycleMargayOverPtp: s.margay.median / s.ptp.median,
       pluginStartOverNodeMs: s.version.median - s.node.median,
@@ -226,6 +347,7 @@ async function main() {
       node: process.version,
       stats: s,
       agentAddStepsMs: stepMs,
+      start,
       burst: { n: BURST, samples: burst, p50: pct(burst, 50), p99: pct(burst, 99), wallMs: burstWall },
       pods: { n: PODS, workers: 10, wallMs: podsWall },
       ratios,
