@@ -368,6 +368,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     const { startWorkloadApi } = await import("./workload/server.js");
     const plumber = createWorkloadPlumber({ runner, hostNetns: netns, ifPrefix: cfg.interfacePrefixes[0] });
     let enrichAdd: WorkloadApiOptions["enrichAdd"];
+    let nodePodCidrs: WorkloadApiOptions["nodePodCidrs"];
     if (kube !== undefined) {
       const { createPodInfoSource } = await import("./kubernetes/pod-info.js");
       enrichAdd = createPodInfoSource({
@@ -375,6 +376,14 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
         nodeName: cfg.nodeName,
         logger: rootLogger.child({ component: "kubernetes" }),
       }).enrichAdd;
+      // host-local `usePodCidr`: the Kubernetes Node's spec.podCIDRs, as Calico reads them.
+      const { createNodePodCidrsSource } = await import("./kubernetes/node-pod-cidrs.js");
+      const cidrs = createNodePodCidrsSource({
+        getter: kube.client,
+        nodeName: cfg.nodeName,
+        logger: rootLogger.child({ component: "kubernetes" }),
+      });
+      nodePodCidrs = (signal) => cidrs.podCidrs(signal);
     }
     workload = await startWorkloadApi(c, {
       pipeline: pipe,
@@ -383,6 +392,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
       addresses,
       mtu,
       enrichAdd,
+      nodePodCidrs,
     });
     checkStopped();
 

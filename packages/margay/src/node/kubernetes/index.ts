@@ -7,6 +7,8 @@
  */
 export type { KubernetesApi, OpenKubernetesApiOptions } from "./connection.js";
 export { openKubernetesApi } from "./connection.js";
+export type { KubeNodeGetter, NodePodCidrsSource, NodePodCidrsSourceOptions } from "./node-pod-cidrs.js";
+export { createNodePodCidrsSource, nodeSpecPodCidrs } from "./node-pod-cidrs.js";
 export type { KubeObjectGetter, PodInfoSource, PodInfoSourceOptions, PodNetworkInfo } from "./pod-info.js";
 export { applyPodNetworkInfo, createPodInfoSource, podNetworkInfo } from "./pod-info.js";
 export type { ServiceFeed, ServiceFeedOptions } from "./service-feed.js";

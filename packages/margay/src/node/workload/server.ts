@@ -50,6 +50,12 @@ export interface WorkloadApiOptions {
   readonly gcGracePeriodMs?: number | undefined;
   /** Kubernetes mode: the add hook (see `WorkloadServiceOptions.enrichAdd`). */
   readonly enrichAdd?: WorkloadServiceOptions["enrichAdd"];
+  /**
+   * Kubernetes mode: this node's pod CIDRs from its Kubernetes Node's `spec.podCIDRs` (node/kubernetes
+   * `createNodePodCidrsSource`). A non-empty answer wins over the Node annotation in status; `undefined`
+   * (unknown) falls back to it. Must not throw.
+   */
+  readonly nodePodCidrs?: ((signal: AbortSignal) => Promise<readonly string[] | undefined>) | undefined;
   /** Per-verb deadlines, ms, over {@link DEFAULT_DEADLINES_MS}. */
   readonly deadlinesMs?: Partial<Record<WorkloadVerb, number>> | undefined;
   /** Whether a netns path exists (tests). Default: `stat`. */
@@ -240,8 +246,13 @@ export async function startWorkloadApi(ctx: AgentContext, options: WorkloadApiOp
     enrichAdd: options.enrichAdd,
   });
 
-  /** This node's pod CIDRs (the Node's annotation; none when the Node or the annotation is missing). */
+  /**
+   * This node's pod CIDRs: the Kubernetes Node's in Kubernetes mode when it has them, else the Node's
+   * annotation (none when the Node or the annotation is missing).
+   */
   async function podCidrs(signal: AbortSignal): Promise<string[]> {
+    const fromKube = await options.nodePodCidrs?.(signal);
+    if (fromKube !== undefined && fromKube.length > 0) return [...fromKube];
     try {
       const node = await ctx.datastore.get<{
         kind: string;
