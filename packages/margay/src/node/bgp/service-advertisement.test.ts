@@ -134,6 +134,21 @@ describe("deriveServiceAdvertisement", () => {
     expect(prefixes(r)).toEqual(CIDRS);
   });
 
+  it("a headless service is skipped entirely: not even its external or load-balancer IPs (Calico)", () => {
+    const headless = service(
+      "h",
+      { type: "LoadBalancer", clusterIP: "None", externalIPs: ["192.0.2.7"], externalTrafficPolicy: "Local" },
+      ["198.51.100.7"],
+    );
+    const r = deriveServiceAdvertisement({
+      nodeName: "a",
+      configurations: [RANGES],
+      services: [headless],
+      endpointSlices: [slice("h", [{ node: "a" }])],
+    });
+    expect(prefixes(r)).toEqual(CIDRS);
+  });
+
   it("reports malformed ranges and reads prefixes back as service prefixes", () => {
     const r = deriveServiceAdvertisement({
       nodeName: "a",

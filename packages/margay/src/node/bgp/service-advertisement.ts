@@ -114,6 +114,9 @@ export function deriveServiceAdvertisement(input: ServiceAdvertisementInput): Se
       const sp = svc.spec;
       if (sp?.externalTrafficPolicy !== "Local") continue;
       if (sp.type === "ExternalName") continue;
+      // A headless service is skipped entirely, its external and load-balancer IPs too, as Calico's
+      // route generator skips a service without a cluster IP.
+      if (sp.clusterIP === "None") continue;
       const key = `${svc.metadata.namespace ?? "default"}/${svc.metadata.name}`;
       if (!local.has(key)) continue;
       const clusterIPs =
