@@ -247,6 +247,55 @@ describe("deploy/kubernetes manifests", () => {
     });
   });
 
+  it("no Secret volume is world-readable, and each is readable by the containers that mount it", () => {
+    // Modes as the API server's YAML decoder reads them (YAML 1.1: `0400` is octal), not YAML 1.2's decimal.
+    const pods: { file: string; name: string; pod: Obj }[] = [];
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+      for (const d of parseAllDocuments(readFileSync(join(dir, file), "utf8"), { version: "1.1" })) {
+        const obj = d.toJS() as Obj;
+        const pod = obj?.spec?.template?.spec ?? (obj?.kind === "Pod" ? obj.spec : undefined);
+        if (pod !== undefined) pods.push({ file, name: obj.metadata.name, pod });
+      }
+    }
+    let secretVolumes = 0;
+    for (const { file, name, pod } of pods) {
+      const secrets: { name: string; modes: number[] }[] = [];
+      for (const v of pod.volumes ?? []) {
+        if (v.secret !== undefined) {
+          const d = v.secret.defaultMode ?? 0o644; // the API server's default
+          secrets.push({ name: v.name, modes: [d, ...(v.secret.items ?? []).map((i: Obj) => i.mode ?? d)] });
+        }
+        for (const src of v.projected?.sources ?? []) {
+          if (src.secret === undefined) continue;
+          const d = v.projected.defaultMode ?? 0o644;
+          secrets.push({
+            name: v.name,
+            modes: [d, ...(src.secret.items ?? []).map((i: Obj) => i.mode ?? d)],
+          });
+        }
+      }
+      for (const { name: vol, modes } of secrets) {
+        secretVolumes++;
+        const where = `${file} ${name} volume ${vol}`;
+        for (const m of modes)
+          expect(m & 0o007, `${where} mode ${m.toString(8)} is world-accessible`).toBe(0);
+        for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+          if (!(c.volumeMounts ?? []).some((m: Obj) => m.name === vol)) continue;
+          // Secret files are owned by root, group the pod's fsGroup when set.
+          const uid = c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser ?? 0;
+          const fsGroup = pod.securityContext?.fsGroup;
+          for (const m of modes) {
+            const readable = uid === 0 ? (m & 0o400) !== 0 : fsGroup !== undefined && (m & 0o040) !== 0;
+            expect(readable, `${where} mode ${m.toString(8)} unreadable by ${c.name} (uid ${uid})`).toBe(
+              true,
+            );
+          }
+        }
+      }
+    }
+    expect(secretVolumes).toBeGreaterThanOrEqual(2);
+  });
+
   it("RBAC grants the verbs the code calls, read-only outside the Lease, bound to the two service accounts", () => {
     // margay-node in Kubernetes mode: node/kubernetes/pod-info.ts GETs the pod and its namespace;
     // node/kubernetes/service-feed.ts runs list+watch informers on Services and EndpointSlices.
