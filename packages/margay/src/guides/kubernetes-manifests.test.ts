@@ -298,9 +298,11 @@ describe("deploy/kubernetes manifests", () => {
 
   it("RBAC grants the verbs the code calls, read-only outside the Lease, bound to the two service accounts", () => {
     // margay-node in Kubernetes mode: node/kubernetes/pod-info.ts GETs the pod and its namespace;
+    // node/kubernetes/node-pod-cidrs.ts GETs its own Node (spec.podCIDRs);
     // node/kubernetes/service-feed.ts runs list+watch informers on Services and EndpointSlices.
     expect(asObject(grants(find("ClusterRole", "margay-node")))).toEqual({
       "core/namespaces": ["get"],
+      "core/nodes": ["get"],
       "core/pods": ["get"],
       "core/services": ["list", "watch"],
       "discovery.k8s.io/endpointslices": ["list", "watch"],
