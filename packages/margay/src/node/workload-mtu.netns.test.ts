@@ -82,17 +82,17 @@ async function poll<T>(read: () => Promise<T>, done: (v: T) => boolean, tries = 
 }
 
 describe("the workload MTU follows the pools while the agent runs", () => {
-  it("a pool switched to VXLAN gives the next pod's veth and the VXLAN device the VXLAN MTU; the pod before keeps its own", async () => {
+  it("a pool switched to VXLAN gives the next pod's veth and the VXLAN device the VXLAN MTU; the pod before keeps its own and passes CHECK", async () => {
     const client = createWorkloadClient(join(stateDir, "run", "agent.sock"), { timeoutMs: 60_000 });
     expect(await client.status()).toMatchObject({ ready: true, mtu: 9000 });
-    const add = (i: number) =>
-      client.add({
-        containerId: `mtuctr${i}`,
-        ifName: "eth0",
-        netns: `/run/netns/${pods[i]!.name}`,
-        namespace: "default",
-        pod: `p${i}`,
-      });
+    const request = (i: number) => ({
+      containerId: `mtuctr${i}`,
+      ifName: "eth0",
+      netns: `/run/netns/${pods[i]!.name}`,
+      namespace: "default",
+      pod: `p${i}`,
+    });
+    const add = (i: number) => client.add(request(i));
     const before = await add(0);
     expect(await linkMtu(host, before.hostInterface)).toBe(9000);
     expect(await linkMtu(pods[0]!, "eth0")).toBe(9000);
@@ -112,6 +112,9 @@ describe("the workload MTU follows the pools while the agent runs", () => {
     // Existing pods keep theirs (felix does not touch them either).
     expect(await linkMtu(host, before.hostInterface)).toBe(9000);
     expect(await linkMtu(pods[0]!, "eth0")).toBe(9000);
+    // ... and CHECK holds each pod to the MTU it was made with, not the agent's current one.
+    expect(await client.check(request(0))).toMatchObject({ ok: true });
+    expect(await client.check(request(1))).toMatchObject({ ok: true });
 
     // The switch gives the node a VTEP, and the VXLAN device the VXLAN MTU (not the one derived at start).
     const device = agent.context()!.config.vxlan.device;

@@ -21,6 +21,19 @@ export const WORKLOAD_HANDLE_PREFIX = "margay:";
 /** Annotation recording the container-side interface of an endpoint the workload API wrote. */
 export const IFNAME_ANNOTATION = "margay.io/cni-ifname";
 
+/**
+ * Annotation recording the MTU a pod's veth was made with: the agent's MTU follows the pools, so a pod
+ * created before an encapsulation change keeps its own and CHECK compares against this one.
+ */
+export const MTU_ANNOTATION = "margay.io/mtu";
+
+/** The MTU recorded on an endpoint at its creation, if any (see {@link MTU_ANNOTATION}). */
+export function recordedMtu(w: WorkloadEndpoint | undefined): number | undefined {
+  const v = w?.metadata.annotations?.[MTU_ANNOTATION];
+  if (v === undefined || !/^[0-9]{1,5}$/.test(v)) return undefined;
+  return Number(v);
+}
+
 /** Orchestrator of endpoints with a pod (`k8s`), and of the others (`cni`, as Calico's plugin). */
 export const ORCHESTRATOR = Object.freeze({ kubernetes: "k8s", cni: "cni" } as const);
 
@@ -124,6 +137,8 @@ export interface EndpointContent {
   readonly serviceAccountName?: string | undefined;
   /** Named ports (Kubernetes mode: the pod's). */
   readonly ports?: NonNullable<WorkloadEndpoint["spec"]["ports"]> | undefined;
+  /** MTU the veth was made with (recorded as {@link MTU_ANNOTATION}). */
+  readonly mtu?: number | undefined;
 }
 
 /** Builds the WorkloadEndpoint of an attachment (without resourceVersion). */
@@ -140,7 +155,10 @@ export function buildWorkloadEndpoint(id: AttachmentIdentity, c: EndpointContent
       name: id.name,
       namespace: id.namespace,
       labels,
-      annotations: { [IFNAME_ANNOTATION]: c.ifName },
+      annotations: {
+        [IFNAME_ANNOTATION]: c.ifName,
+        ...(c.mtu === undefined ? {} : { [MTU_ANNOTATION]: String(c.mtu) }),
+      },
     },
     spec: {
       orchestrator: id.orchestrator,

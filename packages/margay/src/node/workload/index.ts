@@ -20,6 +20,8 @@ export {
 } from "./errors.js";
 export {
   IFNAME_ANNOTATION,
+  MTU_ANNOTATION,
+  recordedMtu,
   WORKLOAD_HANDLE_PREFIX,
   workloadEndpointName,
   workloadHandleId,

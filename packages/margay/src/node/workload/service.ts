@@ -29,6 +29,7 @@ import {
   type AttachmentIdentity,
   type EndpointContent,
   IFNAME_ANNOTATION,
+  recordedMtu,
   WORKLOAD_HANDLE_PREFIX,
   attachmentIdentity,
   buildWorkloadEndpoint,
@@ -516,6 +517,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         ips,
         mac: plumbedResult.containerMac,
         labels: req.labels,
+        mtu,
         ...extra,
       });
       revision = await writeEndpoint(want, existing, signal);
@@ -715,7 +717,8 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
                 containerNetns: pathNetns(req.netns),
                 containerIfName: req.ifName,
                 addresses: held.map(hostNetwork),
-                mtu: req.mtu ?? defaultMtu(),
+                // The pod's own MTU: the agent's follows the pools, a pod made before a change keeps its.
+                mtu: req.mtu ?? recordedMtu(wep) ?? defaultMtu(),
                 ...(req.mac === undefined ? {} : { mac: req.mac }),
               },
               { signal },
