@@ -1,5 +1,5 @@
 /**
- * deploy/kubernetes/*.yaml, the manifests docs/deployment.md applies: every object validated against the
+ * docs/manifests/kubernetes/*.yaml, the manifests docs/deployment.md applies: every object validated against the
  * published Kubernetes OpenAPI schemas (the `kubernetes-models` package: ajv validators generated from the
  * Kubernetes API's OpenAPI document), then checked against our own programs — the environment each
  * container gets resolves with margay-node's and margay-kube-controllers' own configuration code, the
@@ -21,7 +21,7 @@ import { INSTALL_CNI_DEFAULTS } from "../cni/install/install.js";
 import { resolveBootstrapConfig } from "../node/config/resolve.js";
 import { settingByEnv } from "../node/config/schema.js";
 
-const dir = fileURLToPath(new URL("../../../../deploy/kubernetes/", import.meta.url));
+const dir = fileURLToPath(new URL("../../../../docs/manifests/kubernetes/", import.meta.url));
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are free-form YAML, narrowed by the schema check
 type Obj = any;
@@ -64,7 +64,7 @@ async function validate(obj: Obj): Promise<void> {
 const docs = loadManifests();
 const find = (kind: string, name: string): Obj => {
   const d = docs.find((x) => x.obj.kind === kind && x.obj.metadata?.name === name);
-  if (d === undefined) throw new Error(`no ${kind} ${name} in deploy/kubernetes`);
+  if (d === undefined) throw new Error(`no ${kind} ${name} in docs/manifests/kubernetes`);
   return d.obj;
 };
 const configMap = find("ConfigMap", "margay-config");
@@ -116,7 +116,7 @@ const asObject = (g: Map<string, Set<string>>) =>
     [...g].map(([k, v]) => [k, [...v].sort()]).sort(([a], [b]) => String(a).localeCompare(String(b))),
   );
 
-describe("deploy/kubernetes manifests", () => {
+describe("docs/manifests/kubernetes manifests", () => {
   it("every object is valid against the published Kubernetes schemas (kubernetes-models)", async () => {
     expect(docs.map((d) => `${d.obj.kind}/${d.obj.metadata.name}`).sort()).toEqual([
       "ClusterRole/margay-kube-controllers",
