@@ -5,7 +5,7 @@ import { embedEtcdProto, lazyCrypto, lazyEtcdBackend, workspaceSources } from ".
 import { wrapWithCodeCache } from "./src/cni/ipam/code-cache";
 import { lazyPluginBuiltins } from "./src/cni/plugin/bundle-plugins";
 import { ctlMemorySeam } from "./src/ctl/bundle-plugins";
-import { pinoWithoutTransports } from "./src/node/config/bundle-plugins";
+import { pinoWithoutTransports, wsWithoutNativeAddons } from "./src/node/config/bundle-plugins";
 
 const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";
 const MARGAY_CNI = "dist/bin/margay.cjs";
@@ -76,7 +76,7 @@ export default [
     format: ["cjs"],
     outExtension: () => ({ js: ".cjs" }),
     noExternal: [/.*/],
-    esbuildPlugins: [pinoWithoutTransports, workspaceSources, embedEtcdProto],
+    esbuildPlugins: [pinoWithoutTransports, wsWithoutNativeAddons, workspaceSources, embedEtcdProto],
     banner: { js: "#!/usr/bin/env node" },
     dts: false,
     clean: false,
@@ -97,7 +97,7 @@ export default [
     format: ["cjs"],
     outExtension: () => ({ js: ".cjs" }),
     noExternal: [/.*/],
-    esbuildPlugins: [pinoWithoutTransports, workspaceSources, embedEtcdProto],
+    esbuildPlugins: [pinoWithoutTransports, wsWithoutNativeAddons, workspaceSources, embedEtcdProto],
     banner: { js: "#!/usr/bin/env node" },
     dts: false,
     clean: false,
