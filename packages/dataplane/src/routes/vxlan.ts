@@ -72,7 +72,8 @@ export async function ensureVxlan(
     await ip(runner, ns, ["link", "del", name], options);
     link = undefined;
   }
-  if (link === undefined) {
+  const created = link === undefined;
+  if (created) {
     await ip(
       runner,
       ns,
@@ -80,6 +81,11 @@ export async function ensureVxlan(
         "link",
         "add",
         name,
+        // Created with its MTU and MAC: no moment where it exists with the kernel's defaults.
+        "mtu",
+        String(spec.mtu),
+        "address",
+        spec.mac,
         "type",
         "vxlan",
         "id",
@@ -94,8 +100,8 @@ export async function ensureVxlan(
     );
   }
   const lines: string[] = [];
-  if (link?.address !== spec.mac) lines.push(`link set dev ${name} address ${spec.mac}`);
-  if (link?.mtu !== spec.mtu) lines.push(`link set dev ${name} mtu ${spec.mtu}`);
+  if (!created && link?.address !== spec.mac) lines.push(`link set dev ${name} address ${spec.mac}`);
+  if (!created && link?.mtu !== spec.mtu) lines.push(`link set dev ${name} mtu ${spec.mtu}`);
   if (!(link?.flags ?? []).includes("UP")) lines.push(`link set dev ${name} up`);
   const addrs = await ipJson<JsonAddr>(runner, ns, ["-4", "addr", "show", "dev", name], options);
   const have = (addrs[0]?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);

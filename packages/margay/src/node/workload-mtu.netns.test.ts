@@ -121,7 +121,7 @@ describe("the workload MTU follows the pools while the agent runs", () => {
     expect(
       await poll(
         () => linkMtu(host, device),
-        (m) => m !== undefined,
+        (m) => m === 8950,
       ),
     ).toBe(8950);
 
