@@ -5,9 +5,32 @@ import { embedEtcdProto, lazyCrypto, lazyEtcdBackend, workspaceSources } from ".
 import { wrapWithCodeCache } from "./src/cni/ipam/code-cache";
 import { lazyPluginBuiltins } from "./src/cni/plugin/bundle-plugins";
 import { ctlMemorySeam } from "./src/ctl/bundle-plugins";
-import { pinoWithoutTransports, wsWithoutNativeAddons } from "./src/node/config/bundle-plugins";
+import { daemonBundlePlugins } from "./src/node/config/bundle-plugins";
 
 const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";
+
+/** A daemon executable: one minified CommonJS file `dist/bin/<name>.cjs`, mode 755. */
+function daemonBin(name: string, entry: string) {
+  return defineConfig({
+    entry: { [`bin/${name}`]: entry },
+    format: ["cjs"],
+    outExtension: () => ({ js: ".cjs" }),
+    noExternal: [/.*/],
+    esbuildPlugins: [...daemonBundlePlugins],
+    banner: { js: "#!/usr/bin/env node" },
+    dts: false,
+    clean: false,
+    sourcemap: false,
+    minify: true,
+    keepNames: true,
+    splitting: false,
+    target: "node20",
+    platform: "node",
+    async onSuccess() {
+      await chmod(`dist/bin/${name}.cjs`, 0o755);
+    },
+  });
+}
 const MARGAY_CNI = "dist/bin/margay.cjs";
 
 export default [
@@ -69,48 +92,11 @@ export default [
       await chmod(MARGAY_CNI, 0o755);
     },
   }),
-  // margay-node: the per-host agent, ONE CommonJS file with every dependency inlined (etcd client with its
-  // proto files embedded; pino writes through pino.destination only, so no transport worker file is needed).
-  defineConfig({
-    entry: { "bin/margay-node": "src/node/main.ts" },
-    format: ["cjs"],
-    outExtension: () => ({ js: ".cjs" }),
-    noExternal: [/.*/],
-    esbuildPlugins: [pinoWithoutTransports, wsWithoutNativeAddons, workspaceSources, embedEtcdProto],
-    banner: { js: "#!/usr/bin/env node" },
-    dts: false,
-    clean: false,
-    sourcemap: false,
-    minify: true,
-    keepNames: true,
-    splitting: false,
-    target: "node20",
-    platform: "node",
-    async onSuccess() {
-      await chmod("dist/bin/margay-node.cjs", 0o755);
-    },
-  }),
-  // margay-kube-controllers: one CommonJS file like margay-node (etcd client and @kubernetes/client-node
-  // inlined, pino through pino.destination only).
-  defineConfig({
-    entry: { "bin/margay-kube-controllers": "src/controllers/main.ts" },
-    format: ["cjs"],
-    outExtension: () => ({ js: ".cjs" }),
-    noExternal: [/.*/],
-    esbuildPlugins: [pinoWithoutTransports, wsWithoutNativeAddons, workspaceSources, embedEtcdProto],
-    banner: { js: "#!/usr/bin/env node" },
-    dts: false,
-    clean: false,
-    sourcemap: false,
-    minify: true,
-    keepNames: true,
-    splitting: false,
-    target: "node20",
-    platform: "node",
-    async onSuccess() {
-      await chmod("dist/bin/margay-kube-controllers.cjs", 0o755);
-    },
-  }),
+  // margay-node (the per-host agent) and margay-kube-controllers: ONE CommonJS file each with every
+  // dependency inlined (etcd client with its proto files embedded, @kubernetes/client-node; pino writes
+  // through pino.destination only, so no transport worker file is needed).
+  daemonBin("margay-node", "src/node/main.ts"),
+  daemonBin("margay-kube-controllers", "src/controllers/main.ts"),
   // margayctl: one CommonJS file like margay-ipam (etcd client embedded lazily; memory path without it).
   defineConfig({
     entry: { "bin/margayctl": "src/ctl/main.ts" },

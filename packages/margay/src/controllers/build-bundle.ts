@@ -7,8 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { buildExecutable } from "../build/executable.js";
-import { embedEtcdProto, workspaceSources } from "../cni/ipam/bundle-plugins.js";
-import { pinoWithoutTransports, wsWithoutNativeAddons } from "../node/config/bundle-plugins.js";
+import { daemonBundlePlugins } from "../node/config/bundle-plugins.js";
 
 /** Writes the executable to `outfile` (mode 755, `#!/usr/bin/env node`); returns its path and inputs. */
 export async function buildKubeControllersBundle(
@@ -17,7 +16,7 @@ export async function buildKubeControllersBundle(
   const { bytes, inputs } = await buildExecutable({
     entry: fileURLToPath(new URL("./main.ts", import.meta.url)),
     outfile,
-    plugins: [pinoWithoutTransports, wsWithoutNativeAddons, workspaceSources, embedEtcdProto],
+    plugins: daemonBundlePlugins,
     shebang: true,
   });
   return { path: outfile, bytes, inputs };

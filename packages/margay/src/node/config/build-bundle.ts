@@ -6,15 +6,14 @@
  */
 import { fileURLToPath } from "node:url";
 import { buildExecutable } from "../../build/executable.js";
-import { embedEtcdProto, workspaceSources } from "../../cni/ipam/bundle-plugins.js";
-import { pinoWithoutTransports, wsWithoutNativeAddons } from "./bundle-plugins.js";
+import { daemonBundlePlugins } from "./bundle-plugins.js";
 
 /** Writes the executable to `outfile` (mode 755, `#!/usr/bin/env node`); returns its path and inputs. */
 export async function buildMargayNodeBundle(outfile: string): Promise<{ path: string; inputs: string[] }> {
   const { inputs } = await buildExecutable({
     entry: fileURLToPath(new URL("../main.ts", import.meta.url)),
     outfile,
-    plugins: [pinoWithoutTransports, wsWithoutNativeAddons, workspaceSources, embedEtcdProto],
+    plugins: daemonBundlePlugins,
     shebang: true,
   });
   return { path: outfile, inputs };

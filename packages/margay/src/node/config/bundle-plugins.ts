@@ -10,6 +10,7 @@
  * @packageDocumentation
  */
 import type { Plugin } from "esbuild";
+import { embedEtcdProto, workspaceSources } from "../../cni/ipam/bundle-plugins.js";
 
 /** Replaces `pino/lib/transport.js` with a function that refuses (transports are not bundled). */
 export const pinoWithoutTransports: Plugin = {
@@ -40,3 +41,15 @@ export const wsWithoutNativeAddons: Plugin = {
     }));
   },
 };
+
+/**
+ * The plugins of the two daemon bundles (`margay-node`, `margay-kube-controllers`), one list for tsup and
+ * for the test builders: every dependency inlined, etcd's proto files embedded, no pino transports, no
+ * `ws` native add-ons.
+ */
+export const daemonBundlePlugins: readonly Plugin[] = [
+  pinoWithoutTransports,
+  wsWithoutNativeAddons,
+  workspaceSources,
+  embedEtcdProto,
+];
