@@ -18,6 +18,7 @@ import {
   type KubeControllersConfig,
   resolveControllersConfig,
 } from "./config.js";
+import { superviseDaemon } from "../daemon/supervise.js";
 import type { KubeControllersDeps, RunningKubeControllers } from "./run.js";
 
 /** Exit codes of `margay-kube-controllers` (as margay-node's). */
@@ -163,53 +164,13 @@ export async function runKubeControllersCli(
 async function runUntilSignal(config: KubeControllersConfig, io: KubeControllersCliIo): Promise<number> {
   const logger = io.createLogger ? io.createLogger(config) : await defaultLogger(config);
   logger.info({ version: pkg.version, controllers: config.enabledControllers }, `${NAME} starting`);
-  let running: RunningKubeControllers | undefined;
-  let stopping: Promise<number> | undefined;
-  let resolveStopped: (code: number) => void = () => {};
-  const stopped = new Promise<number>((r) => {
-    resolveStopped = r;
+  return superviseDaemon({
+    name: NAME,
+    logger,
+    onSignal: io.onSignal,
+    stderr: io.stderr,
+    codes: KUBE_CONTROLLERS_EXIT_CODES,
+    start: () => (io.run ?? defaultRun)(config, { logger }),
+    stopAfterFailure: true,
   });
-  const unsubscribe = io.onSignal((signal) => {
-    if (stopping !== undefined) {
-      logger.warn({ signal }, "second signal during shutdown: exiting now");
-      resolveStopped(KUBE_CONTROLLERS_EXIT_CODES.forced);
-      return;
-    }
-    logger.info({ signal }, "stopping");
-    stopping = (async () => {
-      try {
-        await running?.stop();
-        return KUBE_CONTROLLERS_EXIT_CODES.ok;
-      } catch (e) {
-        logger.error({ err: e }, "shutdown failed");
-        return KUBE_CONTROLLERS_EXIT_CODES.failure;
-      }
-    })();
-    void stopping.then(resolveStopped);
-  });
-  try {
-    try {
-      running = await (io.run ?? defaultRun)(config, { logger });
-      if (stopping !== undefined) await running.stop();
-      await Promise.race([running.ready, stopped]);
-    } catch (e) {
-      if (stopping !== undefined) return await stopped;
-      logger.error({ err: e }, `${NAME} could not start`);
-      io.stderr(`${NAME}: could not start: ${(e as Error).message}\n`);
-      await running?.stop().catch(() => {});
-      return KUBE_CONTROLLERS_EXIT_CODES.startup;
-    }
-    if (stopping === undefined) logger.info({}, `${NAME} ready`);
-    const ended = running.done.then(
-      () => KUBE_CONTROLLERS_EXIT_CODES.ok,
-      async (e: unknown) => {
-        logger.error({ err: e }, `${NAME} failed`);
-        await running?.stop().catch(() => {});
-        return KUBE_CONTROLLERS_EXIT_CODES.failure;
-      },
-    );
-    return await Promise.race([ended, stopped]);
-  } finally {
-    unsubscribe();
-  }
 }

@@ -13,6 +13,7 @@ import type { AgentConfiguration, Logger } from "@margay/api";
 import type { Datastore } from "@margay/datastore";
 import { Command, CommanderError } from "commander";
 import pkg from "../../../package.json" with { type: "json" };
+import { superviseDaemon } from "../../daemon/supervise.js";
 import { applyAgentConfiguration } from "./agent-configuration.js";
 import { type AgentConfigError, isAgentConfigError } from "./errors.js";
 import {
@@ -282,55 +283,13 @@ async function runAgent(
   const logger = io.createLogger ? io.createLogger(config) : await defaultLogger(config);
   // The agent logs `warnings` (with those of the AgentConfiguration resources) once its logger is set.
   logger.info({ version: MARGAY_NODE_VERSION, sources }, "margay-node starting");
-  let stopping: Promise<number> | undefined;
-  let agent: RunningAgentHandle | undefined;
-  let resolveStopped: (code: number) => void = () => {};
-  const stopped = new Promise<number>((r) => {
-    resolveStopped = r;
+  return superviseDaemon({
+    name: "margay-node",
+    logger,
+    onSignal: io.onSignal,
+    stderr: io.stderr,
+    codes: EXIT_CODES,
+    start: () => (io.runAgent ?? defaultRunAgent)(config, { logger, sources, warnings }),
+    startFailureCode: (e) => (isAgentConfigError(e) ? EXIT_CODES.config : EXIT_CODES.startup),
   });
-  const unsubscribe = io.onSignal((signal) => {
-    if (stopping !== undefined) {
-      logger.warn({ signal }, "second signal during shutdown: exiting now");
-      resolveStopped(EXIT_CODES.forced);
-      return;
-    }
-    logger.info({ signal }, "stopping");
-    stopping = (async () => {
-      try {
-        await agent?.stop(signal);
-        return EXIT_CODES.ok;
-      } catch (e) {
-        logger.error({ err: e }, "shutdown failed");
-        return EXIT_CODES.failure;
-      }
-    })();
-    void stopping.then(resolveStopped);
-  });
-  try {
-    try {
-      agent = await (io.runAgent ?? defaultRunAgent)(config, { logger, sources, warnings });
-      if (stopping !== undefined) await agent.stop("SIGTERM");
-      await Promise.race([agent.ready, stopped]);
-    } catch (e) {
-      if (stopping !== undefined) return await stopped;
-      logger.error({ err: e, code: (e as { code?: unknown }).code }, "margay-node could not start");
-      io.stderr(`margay-node: could not start: ${(e as Error).message}\n`);
-      await agent?.stop("startup-failed").catch(() => {});
-      return isAgentConfigError(e) ? EXIT_CODES.config : EXIT_CODES.startup;
-    }
-    if (stopping === undefined) logger.info({}, "margay-node ready");
-    if (agent.done !== undefined) {
-      const ended = agent.done.then(
-        () => EXIT_CODES.ok,
-        (e: unknown) => {
-          logger.error({ err: e }, "margay-node failed");
-          return EXIT_CODES.failure;
-        },
-      );
-      return await Promise.race([ended, stopped]);
-    }
-    return await stopped;
-  } finally {
-    unsubscribe();
-  }
 }
