@@ -84,10 +84,11 @@ export { createInformer, dropManagedFields, InformerPhase } from "./informer/inf
 
 export type { ConvertContext, ConvertibleResourceName, ResourceConverter } from "./convert/converters.js";
 export { defaultConverters } from "./convert/converters.js";
-export type { ConvertPodOptions } from "./convert/pod.js";
+export type { ConvertPodOptions, PodEndpointFields } from "./convert/pod.js";
 export {
   convertPod,
   ORCHESTRATOR_KUBERNETES,
+  podEndpointFields,
   POD_ENDPOINT_NAME,
   POD_IPADDRS_ANNOTATION,
   POD_IPV4POOLS_ANNOTATION,

@@ -114,6 +114,16 @@ describe("convertPod", () => {
     expect(wep.spec.profiles).toEqual(["kns.shop"]);
   });
 
+  it("a pod cannot claim a service account by labelling itself with the service-account label", () => {
+    const wep = convertPod({
+      ...base,
+      metadata: { ...base.metadata, labels: { app: "web", "projectcalico.org/serviceaccount": "admin" } },
+      spec: { ...base.spec, serviceAccountName: undefined },
+    })!;
+    expect(wep.metadata.labels?.["projectcalico.org/serviceaccount"]).toBeUndefined();
+    expect(wep.metadata.labels?.app).toBe("web");
+  });
+
   it("skips host-network, finished and unscheduled pods", () => {
     const cases: [KubePod, string][] = [
       [{ ...base, spec: { ...base.spec, hostNetwork: true } }, "host-network"],

@@ -138,6 +138,36 @@ function namedPorts(pod: KubePod): WorkloadEndpointPort[] {
   return ports;
 }
 
+/** What a pod says its endpoint's labels, service account and profiles are. */
+export interface PodEndpointFields {
+  /** The pod's labels plus `projectcalico.org/namespace`, `/orchestrator` and `/serviceaccount`. */
+  readonly labels: Record<string, string>;
+  /** `spec.serviceAccountName`, when the pod has one. */
+  readonly serviceAccountName: string | undefined;
+  /** `kns.<ns>` and, with a service account, `ksa.<ns>.<sa>`. */
+  readonly profiles: string[];
+}
+
+/**
+ * The labels, service account and profiles of a pod's endpoint (the part of {@link convertPod} that
+ * follows the pod's metadata; the pod controller keeps existing endpoints in step with it). The
+ * `projectcalico.org/` labels are always ours: a pod's own label of the service-account name is dropped
+ * when it has no service account, so no pod can claim one.
+ */
+export function podEndpointFields(pod: KubePod): PodEndpointFields {
+  const namespace = pod.metadata.namespace ?? "default";
+  const sa = pod.spec?.serviceAccountName;
+  const hasSa = sa !== undefined && sa !== "";
+  const labels: Record<string, string> = { ...(pod.metadata.labels ?? {}) };
+  labels[LABEL_NAMESPACE] = namespace;
+  labels[LABEL_ORCHESTRATOR] = ORCHESTRATOR_KUBERNETES;
+  if (hasSa) labels[LABEL_SERVICE_ACCOUNT] = sa;
+  else delete labels[LABEL_SERVICE_ACCOUNT];
+  const profiles = [namespaceProfileName(namespace)];
+  if (hasSa) profiles.push(serviceAccountProfileName(namespace, sa));
+  return { labels, serviceAccountName: hasSa ? sa : undefined, profiles };
+}
+
 /**
  * Converts a pod into its WorkloadEndpoint, or `undefined` for pods that have none in Calico's model:
  * host-network pods, finished pods (`Succeeded`/`Failed`) and pods not yet scheduled to a node. A
@@ -148,13 +178,7 @@ export function convertPod(pod: KubePod, options: ConvertPodOptions = {}): Workl
   const namespace = pod.metadata.namespace ?? "default";
   const name = pod.metadata.name;
   const node = pod.spec!.nodeName!;
-  const sa = pod.spec?.serviceAccountName;
-  const labels: Record<string, string> = { ...(pod.metadata.labels ?? {}) };
-  labels[LABEL_NAMESPACE] = namespace;
-  labels[LABEL_ORCHESTRATOR] = ORCHESTRATOR_KUBERNETES;
-  if (sa !== undefined && sa !== "") labels[LABEL_SERVICE_ACCOUNT] = sa;
-  const profiles = [namespaceProfileName(namespace)];
-  if (sa !== undefined && sa !== "") profiles.push(serviceAccountProfileName(namespace, sa));
+  const { labels, serviceAccountName: sa, profiles } = podEndpointFields(pod);
   const ipNetworks = podIPs(pod);
   const ports = namedPorts(pod);
   return {
@@ -166,7 +190,7 @@ export function convertPod(pod: KubePod, options: ConvertPodOptions = {}): Workl
       node,
       pod: name,
       endpoint: POD_ENDPOINT_NAME,
-      ...(sa !== undefined && sa !== "" ? { serviceAccountName: sa } : {}),
+      ...(sa !== undefined ? { serviceAccountName: sa } : {}),
       ...(ipNetworks.length > 0 ? { ipNetworks } : {}),
       profiles,
       interfaceName: podInterfaceName(namespace, name, options.interfacePrefix),

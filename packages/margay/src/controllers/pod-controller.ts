@@ -28,14 +28,9 @@ import {
   KubeResources,
   type KubeTransport,
   ORCHESTRATOR_KUBERNETES,
+  type PodEndpointFields,
+  podEndpointFields,
 } from "@margay/kube-adapter";
-import {
-  LABEL_NAMESPACE,
-  LABEL_ORCHESTRATOR,
-  LABEL_SERVICE_ACCOUNT,
-  namespaceProfileName,
-  serviceAccountProfileName,
-} from "@margay/policy";
 import { Counter, Gauge, type Registry } from "prom-client";
 
 /** Prefixes of the profiles derived from Kubernetes (`kns.<ns>`, `ksa.<ns>.<sa>`), replaced on a change. */
@@ -75,31 +70,6 @@ export function slimPod(pod: KubePod): KubePod {
       ...(status?.podIPs === undefined ? {} : { podIPs: status.podIPs.map((p) => ({ ip: p.ip })) }),
     },
   } as KubePod;
-}
-
-/** What a pod says its endpoints' managed fields must be. */
-export interface PodEndpointFields {
-  /** The pod's labels plus `projectcalico.org/namespace`, `/orchestrator` and `/serviceaccount`. */
-  readonly labels: Readonly<Record<string, string>>;
-  /** `spec.serviceAccountName`, when the pod has one. */
-  readonly serviceAccountName: string | undefined;
-  /** `kns.<ns>` and, with a service account, `ksa.<ns>.<sa>`. */
-  readonly profiles: readonly string[];
-}
-
-/** The managed fields of a pod's endpoints (as kube-adapter's `convertPod` and the agent derive them). */
-export function podEndpointFields(pod: KubePod): PodEndpointFields {
-  const namespace = pod.metadata.namespace ?? "default";
-  const sa = pod.spec?.serviceAccountName;
-  const hasSa = sa !== undefined && sa !== "";
-  const labels: Record<string, string> = { ...(pod.metadata.labels ?? {}) };
-  labels[LABEL_NAMESPACE] = namespace;
-  labels[LABEL_ORCHESTRATOR] = ORCHESTRATOR_KUBERNETES;
-  if (hasSa) labels[LABEL_SERVICE_ACCOUNT] = sa;
-  else delete labels[LABEL_SERVICE_ACCOUNT];
-  const profiles = [namespaceProfileName(namespace)];
-  if (hasSa) profiles.push(serviceAccountProfileName(namespace, sa));
-  return { labels, serviceAccountName: hasSa ? sa : undefined, profiles };
 }
 
 const isKubeProfile = (p: string) => KUBE_PROFILE_PREFIXES.some((x) => p.startsWith(x));
