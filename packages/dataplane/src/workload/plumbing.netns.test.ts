@@ -46,14 +46,13 @@ describe("workload plumbing", () => {
       r.hostIfName,
     );
     expect(hostLink).toMatchObject({ address: HOST_VETH_MAC, mtu: 1450 });
-    const [inner] = await json<{ mtu: number; addr_info: { local: string; scope: string }[] }[]>(
-      podA,
-      "addr",
-      "show",
-      "dev",
-      "eth0",
-    );
+    const [inner] = await json<
+      { mtu: number; address: string; flags: string[]; addr_info: { local: string; scope: string }[] }[]
+    >(podA, "addr", "show", "dev", "eth0");
     expect(inner!.mtu).toBe(1450);
+    // The result's MAC is not read back: it is the one the pair was made with.
+    expect(inner!.address).toBe(r.containerMac);
+    expect(inner!.flags).toContain("UP");
     expect(inner!.addr_info.filter((a) => a.scope === "global").map((a) => a.local)).toEqual([
       "10.66.0.2",
       "fd66::2",
@@ -73,6 +72,7 @@ describe("workload plumbing", () => {
     const routes6 = await json<{ dst: string; gateway?: string }[]>(podA, "-6", "route", "show", "default");
     expect(routes6[0]?.gateway).toBe(WORKLOAD_GATEWAY_V6);
     expect(await plumber.check(specA())).toEqual([]);
+    plumber.close?.();
   });
 
   it("is idempotent: adding again changes nothing and repairs drift", async () => {

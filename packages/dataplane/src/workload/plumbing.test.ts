@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
-import { namedNetns, pathNetns } from "../kernel/netns.js";
-import type { CommandRunner, RunOptions } from "../kernel/runner.js";
+import { CURRENT_NETNS, namedNetns, pathNetns } from "../kernel/netns.js";
+import type { CommandRunner, RunOptions, RunningCommand } from "../kernel/runner.js";
 import { HOST_VETH_MAC, createWorkloadPlumber } from "./plumbing.js";
 
 interface Call {
@@ -11,15 +11,19 @@ interface Call {
 
 const HOST = namedNetns("host");
 const POD_MAC = "5a:71:56:d1:0f:72";
+const EP = { namespace: "default", workload: "a" };
 
 /**
  * A kernel stand-in that records every process an `add` would start. `fail(call)` returns a stderr to
- * make that call fail; `links` answers `ip -json link show dev X` for the slow path.
+ * make that call fail; `links` answers `ip -json link show dev X` for the slow path. With `helper`, the
+ * runner can also keep a process (`start`): an `ip -force -batch -` whose lines are recorded one by one
+ * (each as a call with its argv) and answered on stderr as `ip` does, so `starts` counts those processes.
  */
 function countingKernel(
-  opts: { fail?: (c: Call) => string | undefined; links?: Record<string, object> } = {},
+  opts: { fail?: (c: Call) => string | undefined; links?: Record<string, object>; helper?: boolean } = {},
 ) {
   const calls: Call[] = [];
+  const starts: { argv: readonly string[]; killed: boolean }[] = [];
   const runner: CommandRunner = {
     async run(argv: readonly string[], options: RunOptions = {}) {
       const call = { argv: [...argv], stdin: options.stdin ?? "" };
@@ -30,9 +34,6 @@ function countingKernel(
           details: { argv: [...argv], stderr },
         });
       }
-      if (argv.includes("-batch") && argv.includes("-json") && call.stdin.includes("link show dev")) {
-        return { code: 0, stdout: `[{"ifname":"eth0","address":"${POD_MAC}"}]\n`, stderr: "" };
-      }
       const dev = argv.indexOf("dev");
       if (argv.includes("show") && dev > 0 && (argv.includes("link") || argv.includes("addr"))) {
         const link = opts.links?.[argv[dev + 1]!];
@@ -42,28 +43,80 @@ function countingKernel(
       return { code: 0, stdout: "", stderr: "" };
     },
   };
-  return { calls, runner };
+  if (opts.helper === true) {
+    runner.start = (argv): RunningCommand => {
+      const me = { argv: [...argv], killed: false };
+      starts.push(me);
+      const err: ((chunk: string) => void)[] = [];
+      const exits: ((code: number | null) => void)[] = [];
+      let lineNo = 0;
+      const say = (text: string) =>
+        setImmediate(() => {
+          if (!me.killed) for (const l of err) l(text);
+        });
+      return {
+        write(text) {
+          for (const line of text.split("\n").slice(0, -1)) {
+            lineNo++;
+            if (line === "margay-batch-end") {
+              say(`Object "${line}" is unknown, try "ip help".\nCommand failed -:${lineNo}\n`);
+              continue;
+            }
+            const call = { argv: me.argv, stdin: `${line}\n` };
+            calls.push(call);
+            const stderr = opts.fail?.(call);
+            if (stderr !== undefined) say(`${stderr}\nCommand failed -:${lineNo}\n`);
+          }
+        },
+        onStderr: (l) => void err.push(l),
+        onExit: (l) => void exits.push(l),
+        kill() {
+          me.killed = true;
+          for (const l of exits) l(null);
+        },
+        hold() {},
+      };
+    };
+  }
+  /** Processes started: one-shot runs, plus helpers kept. */
+  const processes = () => calls.filter((c) => !starts.some((s) => s.argv === c.argv)).length + starts.length;
+  return { calls, starts, runner, processes };
 }
 
 const spec = (addresses: string[], pod = namedNetns("pod")) => ({
-  endpoint: { namespace: "default", workload: "a" },
+  endpoint: EP,
   containerNetns: pod,
   addresses,
   mtu: 1450,
 });
 
-describe("workload plumbing: processes per add", () => {
+/** A /proc/sys stand-in for plumbers whose host namespace is the current one. */
+function procSys(fail?: string) {
+  const written = new Map<string, string>();
+  return {
+    written,
+    write: async (key: string, value: string) => {
+      if (key === fail) throw Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
+      written.set(key, value);
+    },
+  };
+}
+
+describe("workload plumbing: processes per add and del", () => {
   it("creates a pair in 3 processes (IPv4) and 5 (dual stack), the peer born in the pod's namespace", async () => {
     const v4 = countingKernel();
     const plumber = createWorkloadPlumber({ runner: v4.runner, hostNetns: HOST });
     const r = await plumber.add(spec(["10.0.0.2/32"], pathNetns("/proc/123/ns/net")));
-    expect(r.containerMac).toBe(POD_MAC);
     expect(v4.calls).toHaveLength(3);
     const create = v4.calls[0]!;
-    expect(create.argv).toEqual(["ip", "-n", "host", "-batch", "-"]);
-    expect(create.stdin.split("\n")[0]).toBe(
-      `link add ${r.hostIfName} mtu 1450 address ${HOST_VETH_MAC} type veth peer name eth0 mtu 1450 netns /proc/123/ns/net`,
+    expect(create.argv).toEqual(["ip", "-n", "host", "-force", "-batch", "-"]);
+    expect(create.stdin).toBe(
+      `link add ${r.hostIfName} mtu 1450 address ${HOST_VETH_MAC} up type veth peer name eth0 address ${r.containerMac} mtu 1450 netns /proc/123/ns/net\n`,
     );
+    // The MAC is the one the pair was made with (random, unicast, locally administered): nothing reads it.
+    expect(r.containerMac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    expect(Number.parseInt(r.containerMac.slice(0, 2), 16) & 3).toBe(2);
+    for (const c of v4.calls) expect(`${c.argv.join(" ")}\n${c.stdin}`).not.toMatch(/link show|-json/);
     // No namespace move anywhere: the peer never passes through the host namespace.
     for (const c of v4.calls) expect(`${c.argv.join(" ")}\n${c.stdin}`).not.toMatch(/set (dev )?\S+ netns/);
 
@@ -74,9 +127,104 @@ describe("workload plumbing: processes per add", () => {
     expect(dual.calls).toHaveLength(5);
   });
 
+  it("with the host namespace its own: one process per IPv4 add (the pod's side), none per del, host sysctls written to /proc/sys", async () => {
+    const k = countingKernel({ helper: true });
+    const sys = procSys();
+    const plumber = createWorkloadPlumber({
+      runner: k.runner,
+      hostNetns: CURRENT_NETNS,
+      writeProcSys: sys.write,
+    });
+    const hosts: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await plumber.add({
+        ...spec(["10.0.0.2/32"], pathNetns(`/run/netns/p${i}`)),
+        endpoint: { namespace: "default", workload: `w${i}` },
+      });
+      hosts.push(r.hostIfName);
+    }
+    // One `ip` helper for the host's lines of all three adds, one container-side process per add.
+    expect(k.starts).toHaveLength(1);
+    expect(k.starts[0]!.argv).toEqual(["ip", "-force", "-batch", "-"]);
+    expect(k.processes()).toBe(4);
+    expect(k.calls.filter((c) => c.argv[0] === "sysctl" || c.argv.includes("sysctl"))).toHaveLength(0);
+    expect(sys.written.get(`net/ipv4/conf/${hosts[0]}/proxy_arp`)).toBe("1");
+    expect(sys.written.get(`net/ipv4/neigh/${hosts[0]}/proxy_delay`)).toBe("0");
+    expect(sys.written.get(`net/ipv4/conf/${hosts[2]}/rp_filter`)).toBe("0");
+
+    // Del: one line to the helper, no read first.
+    const before = k.processes();
+    for (let i = 0; i < 3; i++) await plumber.remove({ namespace: "default", workload: `w${i}` });
+    expect(k.processes()).toBe(before);
+    expect(k.calls.slice(-3).map((c) => c.stdin)).toEqual(hosts.map((h) => `link del dev ${h}\n`));
+    plumber.close?.();
+    expect(k.starts[0]!.killed).toBe(true);
+  });
+
+  it("without a helper process a del is one `ip link del`, and a missing device is done", async () => {
+    const k = countingKernel({
+      fail: (c) => (c.stdin.startsWith("link del") ? 'Cannot find device "mgyx"' : undefined),
+    });
+    const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: HOST });
+    await plumber.remove(EP);
+    await plumber.remove(EP);
+    expect(k.calls).toHaveLength(2);
+    expect(k.calls[0]!.stdin).toBe(`link del dev ${plumber.hostIfName(EP)}\n`);
+  });
+
+  it("a missing device is done for the helper too; any other del failure is reported", async () => {
+    let error = 'Cannot find device "x"';
+    const k = countingKernel({
+      helper: true,
+      fail: (c) => (c.stdin.startsWith("link del") ? error : undefined),
+    });
+    const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: HOST });
+    await plumber.remove(EP);
+    error = "RTNETLINK answers: Operation not permitted";
+    await expect(plumber.remove(EP)).rejects.toMatchObject({ code: "command-failed" });
+    const k2 = countingKernel({ fail: (c) => (c.stdin.startsWith("link del") ? error : undefined) });
+    await expect(
+      createWorkloadPlumber({ runner: k2.runner, hostNetns: HOST }).remove(EP),
+    ).rejects.toMatchObject({
+      code: "command-failed",
+    });
+    plumber.close?.();
+  });
+
+  it("replaces the helper after 8 pairs made into other namespaces (ip keeps each namespace file open)", async () => {
+    const k = countingKernel({ helper: true });
+    const plumber = createWorkloadPlumber({
+      runner: k.runner,
+      hostNetns: CURRENT_NETNS,
+      writeProcSys: procSys().write,
+    });
+    for (let i = 0; i < 9; i++)
+      await plumber.add({
+        ...spec(["10.0.0.2/32"], pathNetns(`/run/netns/p${i}`)),
+        endpoint: { namespace: "default", workload: `w${i}` },
+      });
+    expect(k.starts).toHaveLength(2);
+    expect(k.starts[0]!.killed).toBe(true);
+    expect(k.starts[1]!.killed).toBe(false);
+    plumber.close?.();
+    expect(k.starts[1]!.killed).toBe(true);
+  });
+
+  it("ends an idle helper by itself", async () => {
+    const k = countingKernel({ helper: true });
+    const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: HOST });
+    await plumber.remove(EP);
+    expect(k.starts[0]!.killed).toBe(false);
+    await new Promise((r) => setTimeout(r, 1_300));
+    expect(k.starts[0]!.killed).toBe(true);
+    await plumber.remove(EP);
+    expect(k.starts).toHaveLength(2);
+    plumber.close?.();
+  });
+
   it("falls back to inspecting and repairing when the pair already exists", async () => {
     const plumber0 = createWorkloadPlumber({ runner: countingKernel().runner, hostNetns: HOST });
-    const host = plumber0.hostIfName({ namespace: "default", workload: "a" });
+    const host = plumber0.hostIfName(EP);
     const k = countingKernel({
       fail: (c) => (c.stdin.startsWith("link add") ? "RTNETLINK answers: File exists" : undefined),
       links: {
@@ -85,6 +233,7 @@ describe("workload plumbing: processes per add", () => {
       },
     });
     const r = await createWorkloadPlumber({ runner: k.runner, hostNetns: HOST }).add(spec(["10.0.0.2/32"]));
+    // The existing pair keeps its MAC (read with its addresses).
     expect(r.containerMac).toBe(POD_MAC);
     // The repair re-asserts the host end's MAC, MTU and state and reads the pod's addresses first.
     expect(
@@ -97,10 +246,7 @@ describe("workload plumbing: processes per add", () => {
   });
 
   it("rebuilds a half-made pair (host end whose peer is elsewhere) with the host end up", async () => {
-    const host = createWorkloadPlumber({ runner: countingKernel().runner, hostNetns: HOST }).hostIfName({
-      namespace: "default",
-      workload: "a",
-    });
+    const host = createWorkloadPlumber({ runner: countingKernel().runner, hostNetns: HOST }).hostIfName(EP);
     let attempts = 0;
     const k = countingKernel({
       fail: (c) =>
@@ -111,7 +257,7 @@ describe("workload plumbing: processes per add", () => {
     expect(k.calls.some((c) => c.argv.join(" ") === `ip -n host link del ${host}`)).toBe(true);
     const creates = k.calls.filter((c) => c.stdin.startsWith("link add"));
     expect(creates).toHaveLength(2);
-    expect(creates[1]!.stdin).toContain(`link set dev ${host} up`);
+    expect(creates[1]!.stdin).toContain(`address ${HOST_VETH_MAC} up type veth`);
   });
 
   it("an existing container interface that is not the peer is an error, and nothing is created", async () => {
@@ -126,16 +272,33 @@ describe("workload plumbing: processes per add", () => {
   });
 
   it("removes a pair it made when a later step fails, so a failed add leaves nothing behind", async () => {
-    const k = countingKernel({
-      fail: (c) =>
-        c.argv.includes("-json") && c.argv.includes("-batch")
-          ? "Error: Nexthop has invalid gateway."
-          : undefined,
+    for (const helper of [false, true]) {
+      const k = countingKernel({
+        helper,
+        fail: (c) => (c.stdin.includes("route replace") ? "Error: Nexthop has invalid gateway." : undefined),
+      });
+      const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: HOST });
+      await expect(plumber.add(spec(["10.0.0.2/32"]))).rejects.toMatchObject({ code: "command-failed" });
+      expect(k.calls.at(-1)!.stdin).toBe(`link del dev ${plumber.hostIfName(EP)}\n`);
+      plumber.close?.();
+    }
+  });
+
+  it("a host sysctl that cannot be written fails the add with a typed error and removes the pair", async () => {
+    const k = countingKernel({ helper: true });
+    const host = createWorkloadPlumber({ runner: countingKernel().runner, hostNetns: HOST }).hostIfName(EP);
+    const plumber = createWorkloadPlumber({
+      runner: k.runner,
+      hostNetns: CURRENT_NETNS,
+      writeProcSys: procSys(`net/ipv4/conf/${host}/proxy_arp`).write,
     });
-    const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: HOST });
-    await expect(plumber.add(spec(["10.0.0.2/32"]))).rejects.toMatchObject({ code: "command-failed" });
-    const host = plumber.hostIfName({ namespace: "default", workload: "a" });
-    expect(k.calls.at(-1)!.argv).toEqual(["ip", "-n", "host", "link", "del", host]);
+    await expect(plumber.add(spec(["10.0.0.2/32"]))).rejects.toMatchObject({
+      code: "command-failed",
+      retryable: true,
+      details: { key: `net/ipv4/conf/${host}/proxy_arp`, errno: "ENOENT" },
+    });
+    expect(k.calls.at(-1)!.stdin).toBe(`link del dev ${host}\n`);
+    plumber.close?.();
   });
 
   it("rejects a netns reference that could not go into a batch line before touching the kernel", async () => {

@@ -1,5 +1,8 @@
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { canonicalIpOrThrow, cidrOrThrow, interfaceAddressText } from "../net.js";
-import { DataplaneError, DataplaneErrorCode, throwIfAborted } from "../errors.js";
+import { DataplaneError, DataplaneErrorCode, isDataplaneError, throwIfAborted } from "../errors.js";
+import { createIpBatchSession, type IpBatchSession } from "../kernel/ip-session.js";
 import { type KernelCallOptions, findLinkJson, ip, ipBatch, ipJson } from "../kernel/iproute.js";
 import {
   ipVersion,
@@ -75,6 +78,12 @@ export interface WorkloadPlumberOptions {
   readonly hostNetns: NetnsHandle;
   /** Host-side name prefix; must be one the driver polices. Default: `DATAPLANE_DEFAULTS.ifPrefix` (`mgy`). */
   readonly ifPrefix?: string | undefined;
+  /**
+   * Writes `/proc/sys/<key>` in this process's own namespace; used for the host side's sysctls when
+   * `hostNetns` is the current namespace (no `sysctl` process per add). Default: a file write. A seam for
+   * tests, which must not touch the namespace they run in.
+   */
+  readonly writeProcSys?: ((key: string, value: string) => Promise<void>) | undefined;
 }
 
 /** Creates, checks and removes workload veths. Every step is idempotent. */
@@ -87,6 +96,11 @@ export interface WorkloadPlumber {
   remove(endpoint: WorkloadInterfaceIdentity, options?: KernelCallOptions): Promise<void>;
   /** Returns the problems found with a plumbed workload (empty: all as asked), like CNI CHECK. */
   check(spec: WorkloadSpec, options?: KernelCallOptions): Promise<string[]>;
+  /**
+   * Ends the helper process the plumber keeps for the host namespace (an idle one ends by itself within
+   * a second); later calls start a new one.
+   */
+  close?(): void;
 }
 
 interface JsonLink {
@@ -120,19 +134,92 @@ async function sysctls(
     await runner.run(inNetns(ns, ["sysctl", "-q", "-w", ...args]), { signal: options.signal });
 }
 
-/** The last JSON array row printed by `ip -json -batch` (each `show` line prints one array). */
-function lastJsonRow<T>(stdout: string): T | undefined {
-  const text = stdout
-    .trim()
-    .split("\n")
-    .filter((l) => l.trim().startsWith("["))
-    .at(-1);
-  if (text === undefined) return undefined;
-  try {
-    return (JSON.parse(text) as T[])[0];
-  } catch {
-    return undefined;
-  }
+async function defaultWriteProcSys(key: string, value: string): Promise<void> {
+  await writeFile(`/proc/sys/${key}`, value);
+}
+
+/** A random locally administered unicast MAC, as the kernel would give a veth end. */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+/** `ip` said the device does not exist (a one-shot `ip`'s stderr, or a batch session's failed lines). */
+function isMissingDevice(e: unknown): boolean {
+  if (!isDataplaneError(e, DataplaneErrorCode.CommandFailed)) return false;
+  const failed = e.details.failed as { error: string }[] | undefined;
+  if (failed !== undefined)
+    return failed.length > 0 && failed.every((f) => /Cannot find device/.test(f.error));
+  const stderr = e.details.stderr;
+  return typeof stderr === "string" && /Cannot find device/.test(stderr);
+}
+
+/**
+ * Host-namespace `ip` lines through one long-lived `ip -force -batch -` (a few lines on a pipe instead of
+ * a process per add and per del), or one process per call when the runner cannot keep one. `ip` keeps
+ * the namespace file of every `link add ... netns PATH` open for its life (iproute2 6.1), which would
+ * keep deleted pods' namespaces (and, when a runtime skips DEL, their veths) alive: so the process is
+ * replaced after {@link NETNS_REFS_PER_PROCESS} such lines and ends after {@link HOST_SESSION_IDLE_MS}
+ * idle.
+ */
+const NETNS_REFS_PER_PROCESS = 8;
+const HOST_SESSION_IDLE_MS = 1_000;
+
+interface HostSessionSlot {
+  readonly session: IpBatchSession;
+  busy: number;
+  netnsRefs: number;
+  retired: boolean;
+}
+
+function createHostLines(runner: CommandRunner, ns: NetnsHandle) {
+  let current: HostSessionSlot | undefined;
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const newSlot = (): HostSessionSlot | undefined => {
+    const session = createIpBatchSession(runner, ns);
+    return session === undefined ? undefined : { session, busy: 0, netnsRefs: 0, retired: false };
+  };
+  const settle = (slot: HostSessionSlot) => {
+    if (slot.busy > 0) return;
+    if (slot.retired) {
+      slot.session.close();
+      return;
+    }
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      if (current === slot && slot.busy === 0) {
+        current = undefined;
+        slot.session.close();
+      }
+    }, HOST_SESSION_IDLE_MS);
+    idle.unref?.();
+  };
+  return {
+    /** Runs `lines` (`netnsRefs`: how many of them name another namespace's file). */
+    async run(lines: readonly string[], netnsRefs: number, options: KernelCallOptions): Promise<void> {
+      current ??= newSlot();
+      const slot = current;
+      if (slot === undefined) return ipBatch(runner, ns, lines, options);
+      slot.busy++;
+      slot.netnsRefs += netnsRefs;
+      if (slot.netnsRefs >= NETNS_REFS_PER_PROCESS) {
+        slot.retired = true;
+        current = undefined;
+      }
+      try {
+        await slot.session.run(lines, options);
+      } finally {
+        slot.busy--;
+        settle(slot);
+      }
+    },
+    close() {
+      clearTimeout(idle);
+      current?.session.close();
+      current = undefined;
+    },
+  };
 }
 
 /** `ip -json addr show dev NAME` in `ns` (link fields and addresses); `undefined` if there is none. */
@@ -169,6 +256,8 @@ async function findLink(
 export function createWorkloadPlumber(options: WorkloadPlumberOptions): WorkloadPlumber {
   const { runner, hostNetns } = options;
   const prefix = dataplanePrefix(options.ifPrefix ?? DATAPLANE_DEFAULTS.ifPrefix);
+  const writeProcSys = options.writeProcSys ?? defaultWriteProcSys;
+  const hostLines = createHostLines(runner, hostNetns);
   const hostIfName = (endpoint: WorkloadInterfaceIdentity) => {
     try {
       return workloadInterfaceName(endpoint, prefix);
@@ -180,6 +269,37 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       });
     }
   };
+
+  /**
+   * The host side's sysctls: written to /proc/sys when the host namespace is this process's own (no
+   * process), else one `sysctl` entering the namespace.
+   */
+  async function hostSysctls(values: Readonly<Record<string, string>>, callOptions: KernelCallOptions) {
+    if (hostNetns.kind !== "current") return sysctls(runner, hostNetns, values, callOptions);
+    throwIfAborted(callOptions.signal);
+    await Promise.all(
+      Object.entries(values).map(async ([key, value]) => {
+        try {
+          await writeProcSys(key, value);
+        } catch (e) {
+          throw new DataplaneError(DataplaneErrorCode.CommandFailed, `sysctl ${key} could not be written`, {
+            retryable: true,
+            cause: e,
+            details: { key, value, errno: (e as { code?: unknown }).code },
+          });
+        }
+      }),
+    );
+  }
+
+  /** Deletes the host end (and so the pair); a missing one is done. One line, no read first. */
+  async function deletePair(host: string, callOptions: KernelCallOptions): Promise<void> {
+    try {
+      await hostLines.run([`link del dev ${host}`], 0, callOptions);
+    } catch (e) {
+      if (!isMissingDevice(e)) throw e;
+    }
+  }
 
   function normalize(spec: WorkloadSpec) {
     const containerIfName = validateInterfaceName(spec.containerIfName ?? "eth0");
@@ -205,13 +325,15 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       const cns = spec.containerNetns;
       const hasV4 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 4);
       const hasV6 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 6);
+      // The container end's MAC is chosen here (as the kernel would: random, locally administered) and
+      // given at creation, so nothing has to read it back for the result.
+      const newMac = mac ?? randomMac();
 
-      // Fast path, one process: create the pair with each end already in its final namespace and the
-      // host end already carrying its MAC and MTU (no namespace move, so no second pass under the
-      // kernel's rtnl lock), and bring the host end up. Without `-force` the batch stops at the first
-      // failure: "File exists" means an earlier attempt (or another pod) left something, which the
+      // Fast path, one line to the host's `ip` helper: the pair with each end already in its final
+      // namespace, MAC and MTU, the host end up (no namespace move, so no second pass under the kernel's
+      // rtnl lock). "File exists" means an earlier attempt (or another pod) left something, which the
       // slow path below sorts out exactly as a first add would.
-      const createArgs = [
+      const createLine = [
         "link",
         "add",
         host,
@@ -219,21 +341,20 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
         String(mtu),
         "address",
         HOST_VETH_MAC,
+        "up",
         "type",
         "veth",
         "peer",
         "name",
         containerIfName,
+        "address",
+        newMac,
         "mtu",
         String(mtu),
         "netns",
         netnsRef(cns),
-      ];
-      const createPair = () =>
-        runner.run(ipArgv(hostNetns, ["-batch", "-"]), {
-          stdin: `${createArgs.join(" ")}\nlink set dev ${host} up\n`,
-          signal: callOptions.signal,
-        });
+      ].join(" ");
+      const createPair = () => hostLines.run([createLine], 1, callOptions);
       let created = false;
       try {
         await createPair();
@@ -262,9 +383,11 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
           created = true;
         }
       }
+      // A pair made now carries the MAC it was made with; an existing one keeps its own unless asked.
+      const containerMac = created ? newMac : (mac ?? inner?.address ?? "");
 
-      try {
-        // Host side: fixed MAC, proxy ARP so it answers for 169.254.1.1, no delay, no IPv6 autoconf.
+      // Host side: fixed MAC, proxy ARP so it answers for 169.254.1.1, no delay, no IPv6 autoconf.
+      const hostSide = async () => {
         const hostSys: Record<string, string> = {
           [`net/ipv4/conf/${host}/proxy_arp`]: "1",
           [`net/ipv4/neigh/${host}/proxy_delay`]: "0",
@@ -276,13 +399,15 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
           hostSys[`net/ipv6/conf/${host}/accept_ra`] = "0";
           hostSys[`net/ipv6/conf/${host}/forwarding`] = "1";
         }
-        await sysctls(runner, hostNetns, hostSys, callOptions);
-        const hostLines = [`link set dev ${host} address ${HOST_VETH_MAC} mtu ${mtu} up`];
+        await hostSysctls(hostSys, callOptions);
+        const lines = created ? [] : [`link set dev ${host} address ${HOST_VETH_MAC} mtu ${mtu} up`];
         // The IPv6 gateway address waits for the sysctls: a host with IPv6 off by default refuses it.
-        if (hasV6) hostLines.push(`addr replace ${WORKLOAD_GATEWAY_V6}/64 dev ${host} nodad`);
-        await ipBatch(runner, hostNetns, created ? hostLines.slice(1) : hostLines, callOptions);
+        if (hasV6) lines.push(`addr replace ${WORKLOAD_GATEWAY_V6}/64 dev ${host} nodad`);
+        if (lines.length > 0) await hostLines.run(lines, 0, callOptions);
+      };
 
-        // Container side: addresses, gateway routes.
+      // Container side: addresses, gateway routes; one process (two when IPv6 needs its sysctls first).
+      const containerSide = async () => {
         const cSys: Record<string, string> = {};
         if (hasV6) {
           cSys["net/ipv6/conf/all/disable_ipv6"] = "0";
@@ -294,7 +419,9 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
           .filter((a) => a.scope !== "link")
           .map((a) => `${canonicalIpOrThrow(a.local)}/${a.prefixlen}`);
         const lines: string[] = [
-          `link set dev ${containerIfName}${mac === undefined ? "" : ` address ${mac}`} mtu ${mtu} up`,
+          created
+            ? `link set dev ${containerIfName} up`
+            : `link set dev ${containerIfName}${mac === undefined ? "" : ` address ${mac}`} mtu ${mtu} up`,
           "link set dev lo up",
         ];
         for (const a of haveAddrs)
@@ -311,34 +438,22 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
           lines.push(`route replace 0.0.0.0/0 via ${WORKLOAD_GATEWAY_V4} dev ${containerIfName}`);
         }
         if (hasV6) lines.push(`route replace ::/0 via ${WORKLOAD_GATEWAY_V6} dev ${containerIfName}`);
-        // The same process reports the final link (its MAC, for the result) after the changes.
-        lines.push(`link show dev ${containerIfName}`);
-        const { stdout } = await runner.run(ipArgv(cns, ["-json", "-force", "-batch", "-"]), {
-          stdin: `${lines.join("\n")}\n`,
-          signal: callOptions.signal,
-        });
-        const final = lastJsonRow<JsonLink>(stdout);
-        return {
-          hostIfName: host,
-          containerIfName,
-          containerMac: final?.address ?? inner?.address ?? "",
-          addresses,
-        };
-      } catch (e) {
+        await ipBatch(runner, cns, lines, callOptions);
+      };
+
+      // The two sides touch different namespaces and different devices: side by side. Both settle before
+      // a failure is acted on, so the rollback below never races a step still running.
+      const outcomes = await Promise.allSettled([hostSide(), containerSide()]);
+      const failure = outcomes.find((o) => o.status === "rejected");
+      if (failure !== undefined) {
         // A pair this call made and could not finish is removed, so a failed ADD leaves nothing behind.
-        if (created) {
-          await runner
-            .run(ipArgv(hostNetns, ["link", "del", host]), { okCodes: [0, 1, 2] })
-            .catch(() => undefined);
-        }
-        throw e;
+        if (created) await deletePair(host, {}).catch(() => undefined);
+        throw failure.reason;
       }
+      return { hostIfName: host, containerIfName, containerMac, addresses };
     },
     async remove(endpoint, callOptions = {}) {
-      const host = hostIfName(endpoint);
-      if ((await findLink(runner, hostNetns, host, callOptions)) !== undefined) {
-        await ip(runner, hostNetns, ["link", "del", host], callOptions);
-      }
+      await deletePair(hostIfName(endpoint), callOptions);
     },
     async check(spec, callOptions = {}) {
       const { containerIfName, mtu, addresses, mac, host } = normalize(spec);
@@ -365,6 +480,9 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
       );
       for (const a of addresses) if (!haveAddrs.includes(a)) problems.push(`address ${a} missing`);
       return problems;
+    },
+    close() {
+      hostLines.close();
     },
   };
 }
