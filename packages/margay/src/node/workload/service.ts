@@ -39,7 +39,7 @@ import {
   workloadHandleId,
 } from "./endpoint.js";
 import { WorkloadApiError, WorkloadErrorCode, isWorkloadApiError } from "./errors.js";
-import type { AddStep, WorkloadMetrics } from "./metrics.js";
+import type { AddStep, DelStep, WorkloadMetrics } from "./metrics.js";
 import type {
   WorkloadAddReply,
   WorkloadCheckReply,
@@ -600,6 +600,13 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
   async function del(req: ValidDelRequest, signal: AbortSignal): Promise<WorkloadDelReply> {
     const id = attachmentIdentity(nodeName, req);
     const release = await lock.acquire([cidLock(req.containerId), epLock(id.key)], signal);
+    const t0 = performance.now();
+    let tStep = t0;
+    const step = (s: DelStep) => {
+      const t = performance.now();
+      options.metrics?.delStep(s, (t - tStep) / 1000);
+      tStep = t;
+    };
     const log = logger.child({ containerId: req.containerId, ifName: req.ifName, endpoint: id.key });
     const failures: WorkloadApiError[] = [];
     const best = async <T>(what: string, fn: () => Promise<T>, fallback: T): Promise<T> => {
@@ -634,6 +641,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         // No endpoint names this veth: whatever is left of a failed add goes.
         removeRequestVeth = targets.length === 0;
       }
+      const veths: NonNullable<ReturnType<typeof ifaceOfEndpoint>>[] = [];
       for (const w of targets) {
         const ns = w.metadata.namespace!;
         if (
@@ -645,30 +653,27 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         )
           endpointDeleted = true;
         const iface = ifaceOfEndpoint(w);
-        if (iface !== undefined)
-          await best(
-            "remove veth",
-            async () => {
-              await plumber.remove(iface, { signal });
-              interfaceRemoved = true;
-            },
-            undefined,
-          );
+        if (iface !== undefined) veths.push(iface);
       }
-      if (removeRequestVeth)
+      if (removeRequestVeth) veths.push(id.iface);
+      step("endpoint");
+      for (const iface of veths)
         await best(
           "remove veth",
           async () => {
-            await plumber.remove(id.iface, { signal });
+            await plumber.remove(iface, { signal });
             interfaceRemoved = true;
           },
           undefined,
         );
+      step("veth");
       const released = await best(
         "release",
         () => oneAtATime(() => ipam.releaseByHandle(id.handleId, { signal })),
         [] as string[],
       );
+      step("ipam");
+      options.metrics?.delStep("total", (performance.now() - t0) / 1000);
       if (failures.length > 0) {
         // Report the most actionable failure; everything that could be done was done.
         throw failures.find((f) => f.retryable) ?? failures[0]!;

@@ -206,6 +206,17 @@ describe("workload API: add", () => {
     expect(text).toContain('margay_workload_requests_total{verb="add",result="ok"} 1');
     expect(text).toContain('margay_workload_requests_total{verb="add",result="netns-not-found"} 1');
   });
+
+  it("records the steps of a del", async () => {
+    h = await startHarness();
+    const added = await client(h).add(addRequest("m"));
+    await client(h).del({ containerId: "c-m", ifName: "eth0", namespace: "default", pod: "m" });
+    const text = await h.metrics.metrics();
+    for (const step of ["endpoint", "veth", "ipam", "total"]) {
+      expect(text).toContain(`margay_workload_del_seconds_count{step="${step}"} 1`);
+    }
+    expect(h.plumber.removed).toEqual([added.hostInterface]);
+  });
 });
 
 describe("workload API: readiness", () => {
