@@ -207,3 +207,92 @@ describe("render: the margay-node section", () => {
     expect(doc).toContain("50 of 50 pods landed in a block allocated before");
   });
 });
+
+describe("render: the margay CNI plugin section", () => {
+  const plugin = {
+    cycles: 10,
+    stats: {
+      margay: s(280, 308, 400),
+      ptp: s(90, 102, 130),
+      agent: s(100, 120, 160),
+      version: s(75, 82, 95),
+      node: s(65, 69, 80),
+      cycleFloor: s(130, 141, 170),
+    },
+    agentAddStepsMs: { ipam: 12.5, plumb: 60.25 },
+    start: {
+      node: s(66, 70, 90),
+      minimal: s(75, 79.5, 95),
+      codeCache: s(78, 83.2, 99),
+      noCache: s(79, 84, 100),
+      snapshot: s(110, 118, 130),
+    },
+    burst: { n: 30, p50: 2_400, p99: 3_500, max: 3_500, wallMs: 3_600 },
+    pods: { n: 100, workers: 10, wallMs: 12_300 },
+    floors: {
+      cycle: s(130, 141, 170),
+      burst: { n: 30, p50: 1_800, p99: 2_100, max: 2_100, wallMs: 2_150 },
+      pods: { n: 100, workers: 10, wallMs: 7_900 },
+    },
+    goals: { cycleOverPtp: 1.5, pluginStartOverNodeMs: 10, burstP99Ms: 1_000, podsWallMs: 10_000 },
+    ratios: { cycleMargayOverPtp: 308 / 102, cycleFloorOverPtp: 141 / 102 },
+  };
+  const line = (doc: string, start: string) => doc.split("\n").find((l) => l.startsWith(start));
+  const withPlugin = (p: object) => {
+    const run = fixture();
+    run.packages.margay = { exitCode: 0, seconds: 1, results: { "margay-cni-plugin": p } };
+    return render(run, "bench-results/benchmarks.json");
+  };
+  const doc = withPlugin(plugin);
+
+  it("compares ADD+DEL with ptp + host-local in words derived from the numbers, and claims no win", () => {
+    expect(line(doc, "| CNI: ADD+DEL, margay + agent vs ptp + host-local")).toContain(
+      "ptp + host-local: 102.0 (90.0–130.0) | 3.0 | Margay 3.02× slower",
+    );
+    expect(doc).toContain("## margay CNI plugin (with margay-node)");
+    for (const h of doc.split("\n").filter((l) => l.startsWith("#"))) expect(h).not.toMatch(/beat|faster/i);
+  });
+
+  it("shows every figure with its floor from the JSON: ADD+DEL, start over node, burst, 100 pods, steps", () => {
+    expect(line(doc, "| floor: 2 bare node starts")).toContain("141.0 (130.0–170.0)");
+    expect(line(doc, "| shipped: the bundle with its V8 code cache")).toContain(
+      "83.2 (78.0–99.0) | 13.2 / 12.0",
+    );
+    expect(line(doc, "| lower bound: a minimal script")).toContain("| 9.5 / 9.0");
+    expect(line(doc, "| concurrent margay ADDs")).toBe(
+      "| concurrent margay ADDs | 30 | 2.40 | 3.50 | 3.50 | 3.60 |",
+    );
+    expect(line(doc, "| floor: bare node starts at once")).toBe(
+      "| floor: bare node starts at once | 30 | 1.80 | 2.10 | 2.10 | 2.15 |",
+    );
+    expect(line(doc, "| floor: 100 bare node starts, 10 workers")).toContain("| 7.90 |");
+    expect(doc).toContain("ms): ipam 12.5, plumb 60.3.");
+  });
+
+  it("says met or not met against each goal, and whether its floor alone misses it", () => {
+    expect(line(doc, "| ADD+DEL within 1.5× of ptp")).toBe(
+      "| ADD+DEL within 1.5× of ptp + host-local (ratio of medians) | 3.02× | **not met** | 2 bare node starts: 1.38×, below the goal |",
+    );
+    expect(line(doc, "| plugin's own start < 10 ms")).toContain(
+      "| 13.2 ms | **not met** | minimal node:net script: 9.5 ms, below the goal |",
+    );
+    expect(line(doc, "| 30 concurrent ADDs, p99 < 1.00 s")).toContain(
+      "| 3.50 s | **not met** | 30 bare node starts at once: p99 2.10 s, **misses the goal by itself** |",
+    );
+    expect(line(doc, "| 100 pods networked within 10.00 s")).toContain(
+      "| 12.30 s | **not met** | 100 bare node starts, 10 workers: 7.90 s, below the goal |",
+    );
+    const fast = withPlugin({ ...plugin, pods: { n: 100, workers: 10, wallMs: 9_000 } });
+    expect(line(fast, "| 100 pods networked within 10.00 s")).toContain("| 9.00 s | met |");
+  });
+
+  it("renders a run recorded before the floors and start variants without inventing them", () => {
+    const { floors: _f, start: _s, ...old } = plugin;
+    const { cycleFloor: _c, ...stats } = plugin.stats;
+    const d = withPlugin({ ...old, stats, ratios: { cycleMargayOverPtp: 308 / 102 } });
+    expect(d).not.toContain("floor: 2 bare node starts");
+    expect(d).not.toContain("floor: bare node starts at once");
+    expect(line(d, "| ADD+DEL within 1.5× of ptp")).toContain("| not measured |");
+    expect(d).not.toContain("plugin's own start < 10 ms");
+  });
+});

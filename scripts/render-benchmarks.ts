@@ -131,6 +131,29 @@ interface Cni {
   stats: Record<"hostLocal" | "margay" | "node" | "hlAdd" | "hlDel" | "mgAdd" | "mgDel", CniStat>;
 }
 
+/** p50/p99 (nearest rank)/max of calls started at once, ms. */
+interface BurstStats {
+  n?: number;
+  p50: number;
+  p99: number;
+  max?: number;
+  wallMs: number;
+}
+/** packages/margay/bench/cni-plugin.ts: the `margay` CNI plugin with a real agent on one lab host. */
+interface PluginBench {
+  cycles: number;
+  stats: Record<"margay" | "ptp" | "agent" | "version" | "node", Summary> & { cycleFloor?: Summary };
+  agentAddStepsMs: Record<string, number>;
+  /** ADD against a stand-in agent that answers at once: the plugin's own start, several ways. */
+  start?: Partial<Record<"node" | "minimal" | "codeCache" | "noCache" | "snapshot", Summary>>;
+  burst: BurstStats;
+  pods: { n: number; workers: number; wallMs: number };
+  /** Bare `node -e 0` processes started as the plugin's are (same spawn helper, launcher, detection). */
+  floors?: { cycle: Summary; burst: BurstStats; pods: { n: number; workers: number; wallMs: number } };
+  goals?: { cycleOverPtp: number; pluginStartOverNodeMs: number; burstP99Ms: number; podsWallMs: number };
+  ratios: { cycleMargayOverPtp: number; cycleFloorOverPtp?: number };
+}
+
 /** packages/margay/bench/agent.ts: margay-node on the cluster lab (its own run, after the full one). */
 interface AgentStats {
   n: number;
@@ -582,6 +605,156 @@ export function render(run: Run, source: string): string {
       ),
       "",
     );
+  }
+
+  // ---- margay CNI plugin
+  const pl = res<PluginBench>("margay", "margay-cni-plugin");
+  if (pl) {
+    const st = pl.stats;
+    compare(
+      "CNI: ADD+DEL, margay + agent vs ptp + host-local (ms)",
+      st.margay,
+      "ptp + host-local",
+      st.ptp,
+      "lower",
+      "time",
+    );
+    const over = (x: Summary, base: Summary) =>
+      `${num(x.median - base.median, 1)} / ${num(x.min - base.min, 1)}`;
+    const sec = (ms: number) => num(ms / 1000, 2);
+    const burstRow = (what: string, b: BurstStats) => [
+      what,
+      b.n ?? "—",
+      sec(b.p50),
+      sec(b.p99),
+      b.max === undefined ? "—" : sec(b.max),
+      sec(b.wallMs),
+    ];
+    const fl = pl.floors;
+    const startRows: [string, Summary | undefined][] = [
+      ["`node -e 0` (floor)", pl.start?.node],
+      [
+        "lower bound: a minimal script that reads stdin and posts the request over `node:net`",
+        pl.start?.minimal,
+      ],
+      ["shipped: the bundle with its V8 code cache", pl.start?.codeCache],
+      ["same bundle, no code cache", pl.start?.noCache],
+      ["same bundle as a V8 startup snapshot (`--snapshot-blob`)", pl.start?.snapshot],
+    ];
+    const startNode = pl.start?.node;
+    const shipped = pl.start?.codeCache;
+    const met = (ok: boolean) => (ok ? "met" : "**not met**");
+    const floorWord = (ok: boolean) => (ok ? "below the goal" : "**misses the goal by itself**");
+    const goals: (string | number)[][] = [];
+    const g = pl.goals;
+    if (g) {
+      goals.push([
+        `ADD+DEL within ${num(g.cycleOverPtp, 1)}× of ptp + host-local (ratio of medians)`,
+        times(pl.ratios.cycleMargayOverPtp),
+        met(pl.ratios.cycleMargayOverPtp <= g.cycleOverPtp),
+        fl && pl.ratios.cycleFloorOverPtp !== undefined
+          ? `2 bare node starts: ${times(pl.ratios.cycleFloorOverPtp)}, ${floorWord(pl.ratios.cycleFloorOverPtp <= g.cycleOverPtp)}`
+          : "not measured",
+      ]);
+      if (startNode && shipped) {
+        const d = shipped.median - startNode.median;
+        const minimal = pl.start?.minimal;
+        goals.push([
+          `plugin's own start < ${num(g.pluginStartOverNodeMs, 0)} ms over \`node -e 0\` (ADD, median difference)`,
+          `${num(d, 1)} ms`,
+          met(d < g.pluginStartOverNodeMs),
+          minimal
+            ? `minimal node:net script: ${num(minimal.median - startNode.median, 1)} ms, ${floorWord(minimal.median - startNode.median < g.pluginStartOverNodeMs)}`
+            : "not measured",
+        ]);
+      }
+      goals.push([
+        `${pl.burst.n ?? "30"} concurrent ADDs, p99 < ${sec(g.burstP99Ms)} s`,
+        `${sec(pl.burst.p99)} s`,
+        met(pl.burst.p99 < g.burstP99Ms),
+        fl
+          ? `${fl.burst.n ?? ""} bare node starts at once: p99 ${sec(fl.burst.p99)} s, ${floorWord(fl.burst.p99 < g.burstP99Ms)}`
+          : "not measured",
+      ]);
+      goals.push([
+        `${pl.pods.n} pods networked within ${sec(g.podsWallMs)} s`,
+        `${sec(pl.pods.wallMs)} s`,
+        met(pl.pods.wallMs < g.podsWallMs),
+        fl
+          ? `${fl.pods.n} bare node starts, ${fl.pods.workers} workers: ${sec(fl.pods.wallMs)} s, ${floorWord(fl.pods.wallMs < g.podsWallMs)}`
+          : "not measured",
+      ]);
+    }
+    sections.push(
+      "## margay CNI plugin (with margay-node)",
+      "",
+      "One cluster-lab host with a real `margay-node` (the bundle of this tree, memory datastore); every plugin",
+      "call is a fresh process through the same CNI runtime and host-namespace launcher as Debian's `ptp` +",
+      `\`host-local\`, interleaved, ${pl.cycles} cycles (ms). Each floor is bare \`node -e 0\` processes started the`,
+      "same way as the plugin processes they stand for (same spawn helper, launcher and environment, done at",
+      "the same exit): an ADD+DEL is two plugin processes, the burst and the 100 pods as many.",
+      "",
+      table(
+        ["ms", "median (min–max)"],
+        [
+          ["margay + agent ADD+DEL", fmt(st.margay)],
+          ["ptp + host-local ADD+DEL", fmt(st.ptp)],
+          ...(st.cycleFloor ? [["floor: 2 bare node starts, as the plugin's", fmt(st.cycleFloor)]] : []),
+          ["agent work alone (workload API add+del in-process, no plugin process)", fmt(st.agent)],
+          ["`margay` VERSION (a process start, no agent call)", fmt(st.version)],
+          ["`node -e 0`", fmt(st.node)],
+        ],
+      ),
+      "",
+      `Agent ADD steps (means of its \`margay_workload_add_seconds{step}\` histogram over the cycles, ms): ${Object.entries(
+        pl.agentAddStepsMs,
+      )
+        .map(([k, v]) => `${k} ${num(v, 1)}`)
+        .join(", ")}.`,
+      "",
+    );
+    if (startNode)
+      sections.push(
+        `The plugin's own start: an ADD in a fresh process against a stand-in agent that answers at once, ${startNode.n} processes`,
+        "per variant, interleaved (ms; over `node -e 0`: difference of the medians / of the minima).",
+        "",
+        table(
+          ["variant", "median (min–max)", "over `node -e 0`"],
+          startRows.flatMap(([what, x]) =>
+            x ? [[what, fmt(x), x === startNode ? "—" : over(x, startNode)]] : [],
+          ),
+        ),
+        "",
+      );
+    sections.push(
+      "Concurrency (s; p99 is nearest-rank, so with fewer than 100 samples it is the maximum):",
+      "",
+      table(
+        ["", "n", "p50", "p99", "max", "wall"],
+        [
+          burstRow("concurrent margay ADDs", pl.burst),
+          ...(fl ? [burstRow("floor: bare node starts at once", fl.burst)] : []),
+        ],
+      ),
+      "",
+      table(
+        ["", "all done (s)"],
+        [
+          [`${pl.pods.n} pods, ${pl.pods.workers} parallel workers, margay ADDs`, sec(pl.pods.wallMs)],
+          ...(fl
+            ? [[`floor: ${fl.pods.n} bare node starts, ${fl.pods.workers} workers`, sec(fl.pods.wallMs)]]
+            : []),
+        ],
+      ),
+      "",
+    );
+    if (goals.length > 0)
+      sections.push(
+        "Against the issue's goals, each next to its floor (the words are derived from the numbers):",
+        "",
+        table(["goal", "measured", "", "floor"], goals),
+        "",
+      );
   }
 
   // ---- margay-node
