@@ -87,11 +87,13 @@ export { createPolicyState } from "./policy-state.js";
 export { POLICY_KINDS } from "./stream.js";
 export type { LinuxNftablesOptions } from "./linux/linux-driver.js";
 export type {
+  NftDeltaOptions,
   NftDirty,
   NftMarks,
   NftRenderCache,
   NftRenderOptions,
   NftRuleset,
+  NftRulesetDelta,
   NftSet,
 } from "./nft/render.js";
 export {

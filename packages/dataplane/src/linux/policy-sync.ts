@@ -89,10 +89,21 @@ export function createPolicySync({
   const noteDirty = (u: DataplaneUpdate) => {
     switch (u.kind) {
       case "ip-set-update":
-      case "ip-set-delta-update":
       case "ip-set-remove":
         dirty.ipSets.add(u.id);
+        dirty.ipSetMembers.delete(u.id);
+        dirty.wholeIpSets.add(u.id);
         return;
+      case "ip-set-delta-update": {
+        // Members a delta touched, so the render changes their elements alone (not after a whole update).
+        dirty.ipSets.add(u.id);
+        if (dirty.wholeIpSets.has(u.id)) return;
+        let touched = dirty.ipSetMembers.get(u.id);
+        if (touched === undefined) dirty.ipSetMembers.set(u.id, (touched = new Set()));
+        for (const m of u.added) touched.add(m);
+        for (const m of u.removed) touched.add(m);
+        return;
+      }
       case "active-policy-update":
       case "active-policy-remove":
         dirty.policies.add(u.id);
@@ -135,9 +146,10 @@ export function createPolicySync({
                 render,
                 renderCache,
                 dirty,
+                { inPlace: true },
               )
             : undefined;
-        if (delta !== undefined) await nft.applyDelta(delta.next, delta.text, { signal });
+        if (delta !== undefined) await nft.applyDelta(delta.next, delta.text, { signal }, delta.undo);
         else {
           const pools = [...model.routes.pools.values()];
           await nft.apply(renderRuleset(model.policy, pools, render, renderCache), full, { signal });
@@ -174,6 +186,8 @@ export function createPolicySync({
 function freshDirty() {
   return {
     ipSets: new Set<string>(),
+    ipSetMembers: new Map<string, Set<string>>(),
+    wholeIpSets: new Set<string>(),
     policies: new Set<string>(),
     profiles: new Set<string>(),
     workloads: new Set<string>(),

@@ -21,9 +21,15 @@ export interface NftProgrammer {
   apply(next: NftRuleset, full: boolean, options?: KernelCallOptions): Promise<{ bytes: number }>;
   /**
    * Programs `next` with `text`, a difference from {@link NftProgrammer.current} rendered by the caller
-   * (see `renderRulesetDelta`); like {@link NftProgrammer.apply} otherwise.
+   * (see `renderRulesetDelta`); like {@link NftProgrammer.apply} otherwise. `undo` runs when the
+   * transaction fails, before the error is thrown: a delta rendered in place puts `current` back with it.
    */
-  applyDelta(next: NftRuleset, text: string, options?: KernelCallOptions): Promise<{ bytes: number }>;
+  applyDelta(
+    next: NftRuleset,
+    text: string,
+    options?: KernelCallOptions,
+    undo?: () => void,
+  ): Promise<{ bytes: number }>;
   /** Deletes the table (teardown). */
   remove(options?: KernelCallOptions): Promise<void>;
   /** Ends the long-lived `nft` process, if any (a later call starts a new one). */
@@ -97,8 +103,13 @@ export function createNftProgrammer(
       current = next;
       return { bytes: text.length };
     },
-    async applyDelta(next, text, options = {}) {
-      if (text !== "" || uncertain) await runDelta(next, text, options);
+    async applyDelta(next, text, options = {}, undo) {
+      try {
+        if (text !== "" || uncertain) await runDelta(next, text, options);
+      } catch (e) {
+        undo?.();
+        throw e;
+      }
       current = next;
       return { bytes: text.length };
     },

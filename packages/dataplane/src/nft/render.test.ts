@@ -1,4 +1,5 @@
 import type { HostEndpointUpdate, RenderedRule, WorkloadEndpointUpdate } from "@margay/dataplane-contract";
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
 import { renderedRule } from "../testing/rendered-rule.js";
@@ -255,7 +256,7 @@ describe("ruleset", () => {
     expect(lines).toContain(`add element inet margay ${nftNames.addrSet("s", 4)} { 10.9.0.0/30 }`);
     expect(lines).toContain('delete element inet margay wl-from { "mgyaaaa" }');
     expect(at(`add chain inet margay ${bIn}`)).toBeLessThan(at(`add rule inet margay ${bIn}`));
-    expect(at("add element inet margay wl-to")).toBeLessThan(at(`flush chain inet margay ${aIn}`));
+    expect(at("add map inet margay wl-to")).toBeLessThan(at(`flush chain inet margay ${aIn}`));
     expect(at(`flush chain inet margay ${aIn}`)).toBeLessThan(at(`delete chain inet margay ${aIn}`));
     // Policies and profiles did not change: not one of their rules is re-sent.
     const p1 = nftNames.policy("sec/p1", "in");
@@ -326,7 +327,7 @@ describe("ruleset", () => {
     const interval = nftNames.addrSet("pods", 4);
     applyPolicyUpdate(s, { kind: "ip-set-delta-update", id: "pods", added: ["10.0.0.7/32"], removed: [] });
     const d = renderRulesetDelta(a, ifname, s, OPTIONS, cache, dirty(["pods"]));
-    expect(d?.text).toBe(`add element inet margay ${plain} { 10.0.0.7 }\n`);
+    expect(d?.text).toBe(`add set inet margay ${plain} { type ipv4_addr; elements = { 10.0.0.7 } }\n`);
     // A prefix joins: the set is renamed, so the policy matching it changes: no delta, a full render.
     applyPolicyUpdate(s, { kind: "ip-set-delta-update", id: "pods", added: ["10.1.0.0/16"], removed: [] });
     expect(renderRulesetDelta(d!.next, ifname, s, OPTIONS, cache, dirty(["pods"]))).toBeUndefined();
@@ -363,8 +364,8 @@ describe("ruleset", () => {
     applyPolicyUpdate(s, ep({ id: "ns/b", ifname: "mgybbbb" }));
     const d = renderRulesetDelta(a, ifname, s, OPTIONS, cache, dirty(["ns/b"]))!;
     expect(d.text.trim().split("\n")).toEqual([
-      `add element inet margay wl-from { "mgybbbb" : goto ${aOut} }`,
-      `add element inet margay wl-to { "mgybbbb" : goto ${aIn} }`,
+      `add map inet margay wl-from { type ifname : verdict; elements = { "mgybbbb" : goto ${aOut} } }`,
+      `add map inet margay wl-to { type ifname : verdict; elements = { "mgybbbb" : goto ${aIn} } }`,
     ]);
     expect(d.next.endpointChainRefs?.get(aIn)).toBe(2);
     accepted.set("ns/b", "mgybbbb");
@@ -386,3 +387,233 @@ describe("ruleset", () => {
     expect(diffRuleset(f.next, renderRuleset(s, [], OPTIONS, cache), OPTIONS)).toBe("");
   });
 });
+
+/** A Set that counts how often it is walked (iterated or its size read), to tell O(touched) from O(size). */
+class WalkCountingSet<T> extends Set<T> {
+  walks = 0;
+  override [Symbol.iterator]() {
+    this.walks++;
+    return super[Symbol.iterator]();
+  }
+  override values() {
+    this.walks++;
+    return super.values();
+  }
+  override keys() {
+    this.walks++;
+    return super.keys();
+  }
+  override entries() {
+    this.walks++;
+    return super.entries();
+  }
+  override forEach(...args: Parameters<Set<T>["forEach"]>) {
+    this.walks++;
+    super.forEach(...args);
+  }
+}
+
+/** A Map that counts how often it is walked (a copy `new Map(m)` walks it). */
+class WalkCountingMap<K, V> extends Map<K, V> {
+  walks = 0;
+  override [Symbol.iterator]() {
+    this.walks++;
+    return super[Symbol.iterator]();
+  }
+  override entries() {
+    this.walks++;
+    return super.entries();
+  }
+  override keys() {
+    this.walks++;
+    return super.keys();
+  }
+  override values() {
+    this.walks++;
+    return super.values();
+  }
+  override forEach(...args: Parameters<Map<K, V>["forEach"]>) {
+    this.walks++;
+    super.forEach(...args);
+  }
+}
+
+describe("a one-pod delta costs what it touches, not the size of the ruleset", () => {
+  const SIZE = 3000;
+  const ip = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+  const setup = () => {
+    const s = createPolicyState();
+    applyPolicyUpdate(s, {
+      kind: "ip-set-update",
+      id: "pods",
+      type: "net",
+      members: Array.from({ length: SIZE }, (_, i) => `${ip(i)}/32`),
+    });
+    applyPolicyUpdate(s, {
+      kind: "ip-set-update",
+      id: "http",
+      type: "ip-and-port",
+      members: Array.from({ length: SIZE }, (_, i) => `${ip(i)},tcp:8080`),
+    });
+    applyPolicyUpdate(s, {
+      kind: "active-policy-update",
+      id: "default/p",
+      tier: "default",
+      name: "p",
+      inbound: [rule({ srcIpSetIds: ["pods"], dstNamedPortIpSetIds: ["http"] })],
+      outbound: [],
+      flags: { untracked: false, preDnat: false, applyOnForward: false },
+    });
+    return s;
+  };
+  const dirtyOf = (members: Map<string, Set<string>>, workloads: string[] = []) => ({
+    ipSets: new Set(members.keys()),
+    ipSetMembers: members,
+    policies: new Set<string>(),
+    profiles: new Set<string>(),
+    workloads: new Set(workloads),
+  });
+  /** One pod more and one fewer: what the calc graph sends for them. */
+  const podDelta = (s: ReturnType<typeof setup>, add: number, remove: number) => {
+    applyPolicyUpdate(s, {
+      kind: "ip-set-delta-update",
+      id: "pods",
+      added: [`${ip(add)}/32`],
+      removed: [`${ip(remove)}/32`],
+    });
+    applyPolicyUpdate(s, {
+      kind: "ip-set-delta-update",
+      id: "http",
+      added: [`${ip(add)},tcp:8080`],
+      removed: [`${ip(remove)},tcp:8080`],
+    });
+    return new Map([
+      ["pods", new Set([`${ip(add)}/32`, `${ip(remove)}/32`])],
+      ["http", new Set([`${ip(add)},tcp:8080`, `${ip(remove)},tcp:8080`])],
+    ]);
+  };
+
+  it("changes only the touched members' elements, never walking the sets' members", () => {
+    const s = setup();
+    const cache = createNftRenderCache();
+    const a = renderRuleset(s, [], OPTIONS, cache);
+    const ifname = () => undefined;
+    // The first delta after a whole render counts each set's elements once.
+    const warm = renderRulesetDelta(a, ifname, s, OPTIONS, cache, dirtyOf(podDelta(s, SIZE, 0)))!;
+    // From now on no member of either set is read but the touched ones.
+    const counted = new Map<string, WalkCountingSet<string>>();
+    for (const id of ["pods", "http"]) {
+      const held = s.ipSets.get(id)!;
+      const walking = new WalkCountingSet(held.members);
+      (held as { members: Set<string> }).members = walking;
+      counted.set(id, walking);
+    }
+    const d = renderRulesetDelta(warm.next, ifname, s, OPTIONS, cache, dirtyOf(podDelta(s, SIZE + 1, 1)))!;
+    expect([...counted.values()].map((c) => c.walks)).toEqual([0, 0]);
+    const plain = nftNames.addrSet("pods", 4, false);
+    const port = nftNames.portSet("http", 4);
+    expect(d.text.trim().split("\n")).toEqual([
+      `delete element inet margay ${plain} { ${ip(1)} }`,
+      `add set inet margay ${plain} { type ipv4_addr; elements = { ${ip(SIZE + 1)} } }`,
+      `delete element inet margay ${port} { ${ip(1)} . tcp . 8080 }`,
+      `add set inet margay ${port} { type ipv4_addr . inet_proto . inet_service; elements = { ${ip(SIZE + 1)} . tcp . 8080 } }`,
+    ]);
+    // The element-wise result is the whole render's, element for element and in its order.
+    expect(diffRuleset(d.next, renderRuleset(s, [], OPTIONS), OPTIONS)).toBe("");
+    expect(d.next.sets.get(plain)?.elements).toEqual(renderRuleset(s, [], OPTIONS).sets.get(plain)?.elements);
+  });
+
+  it("a member given twice (two spellings of one address) keeps its element until both are gone", () => {
+    const s = setup();
+    const cache = createNftRenderCache();
+    const a = renderRuleset(s, [], OPTIONS, cache);
+    const plain = nftNames.addrSet("pods", 4, false);
+    const step = (prev: NftRuleset, added: string[], removed: string[]) => {
+      applyPolicyUpdate(s, { kind: "ip-set-delta-update", id: "pods", added, removed });
+      const d = renderRulesetDelta(prev, () => undefined, s, OPTIONS, cache, {
+        ...dirtyOf(new Map([["pods", new Set([...added, ...removed])]])),
+      })!;
+      expect(diffRuleset(d.next, renderRuleset(s, [], OPTIONS), OPTIONS)).toBe("");
+      return d;
+    };
+    const b = step(a, [ip(5)], []); // 10.100.0.5 and 10.100.0.5/32: one element
+    expect(b.text).toBe("");
+    const c = step(b.next, [], [`${ip(5)}/32`]);
+    expect(c.text).toBe("");
+    const d = step(c.next, [], [ip(5)]);
+    expect(d.text).toBe(`delete element inet margay ${plain} { ${ip(5)} }\n`);
+  });
+
+  it("in place: copies no map of the ruleset, and undo gives back exactly what the kernel holds", () => {
+    const s = setup();
+    applyPolicyUpdate(s, ep0("ns/a", "mgyaaaa"));
+    const cache = createNftRenderCache();
+    const a = renderRuleset(s, [], OPTIONS, cache);
+    const counting = new Set<WalkCountingMap<unknown, unknown>>();
+    const wrap = <K, V>(m: ReadonlyMap<K, V> | undefined) => {
+      const w = new WalkCountingMap<K, V>(m);
+      counting.add(w as WalkCountingMap<unknown, unknown>);
+      return w;
+    };
+    const maps = wrap(new Map([...a.maps].map(([k, v]) => [k, wrap(v)])));
+    const prev: NftRuleset = {
+      sets: wrap(a.sets),
+      chains: wrap(a.chains),
+      maps,
+      endpointChainRefs: wrap(a.endpointChainRefs),
+    };
+    // Contents, not insertion order (nothing reads the order: a full render declares every chain first).
+    const sorted = <V>(m: ReadonlyMap<string, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : 1));
+    const snapshot = (rs: NftRuleset) =>
+      createHash("sha1")
+        .update(
+          JSON.stringify({
+            sets: sorted(rs.sets),
+            chains: sorted(rs.chains),
+            maps: sorted(rs.maps).map(([k, v]) => [k, sorted(v)]),
+            refs: sorted(rs.endpointChainRefs ?? new Map()),
+          }),
+        )
+        .digest("hex");
+    const held = snapshot(prev);
+    for (const m of counting) m.walks = 0;
+    const members = podDelta(s, SIZE, 0);
+    applyPolicyUpdate(s, { kind: "workload-endpoint-remove", id: "ns/a" });
+    applyPolicyUpdate(s, ep0("ns/b", "mgybbbb"));
+    const accepted = new Map([["ns/a", "mgyaaaa"]]);
+    const copied = renderRulesetDelta(prev, (id) => accepted.get(id), s, OPTIONS, cache, {
+      ...dirtyOf(members, ["ns/a", "ns/b"]),
+    })!;
+    expect([...counting].some((m) => m.walks > 0)).toBe(true);
+    for (const m of counting) m.walks = 0;
+    const d = renderRulesetDelta(
+      prev,
+      (id) => accepted.get(id),
+      s,
+      OPTIONS,
+      cache,
+      { ...dirtyOf(members, ["ns/a", "ns/b"]) },
+      { inPlace: true },
+    )!;
+    expect([...counting].map((m) => m.walks)).toEqual([...counting].map(() => 0));
+    // The same transaction and result as the copying delta, and as a whole render.
+    expect(d.text).toBe(copied.text);
+    expect(snapshot(d.next)).toBe(snapshot(copied.next));
+    expect(diffRuleset(d.next, renderRuleset(s, [], OPTIONS), OPTIONS)).toBe("");
+    expect(d.text).toContain('delete element inet margay wl-to { "mgyaaaa" }');
+    // The kernel refused it: prev is again what it held.
+    d.undo();
+    expect(snapshot(prev)).toBe(held);
+  });
+});
+
+function ep0(id: string, ifname: string): WorkloadEndpointUpdate {
+  return {
+    kind: "workload-endpoint-update",
+    id,
+    ifname,
+    ipNetworks: ["10.0.0.1/32"],
+    tiers: { ingress: [{ tier: "default", defaultAction: "deny", policyIds: ["default/p"] }], egress: [] },
+    profileIds: [],
+  };
+}

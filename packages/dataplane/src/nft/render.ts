@@ -241,6 +241,18 @@ export interface NftRenderCache {
   readonly endpoints: WeakMap<WorkloadEndpointUpdate, WorkloadPieces>;
   /** nft sets by IP set. */
   readonly sets: WeakMap<object, IpSetPieces>;
+  /**
+   * Per IP set: which members its element counts hold and how many members give each element, so a
+   * delta changes the touched members' elements without re-rendering the set (see `ipSetDelta`).
+   * Dropped whenever the set is rendered whole.
+   */
+  readonly counts: WeakMap<object, SetCounts>;
+}
+
+/** Members counted and, per family, members per element (two members can give one element). */
+interface SetCounts {
+  readonly counted: Set<string>;
+  readonly elements: { readonly 4: Map<string, number>; readonly 6: Map<string, number> };
 }
 
 /** A workload's two chains and their shared names, valid while the state's `refVersion` is. */
@@ -264,7 +276,7 @@ interface IpSetPieces {
 
 /** A fresh {@link NftRenderCache}. */
 export function createNftRenderCache(): NftRenderCache {
-  return { rules: new WeakMap(), endpoints: new WeakMap(), sets: new WeakMap() };
+  return { rules: new WeakMap(), endpoints: new WeakMap(), sets: new WeakMap(), counts: new WeakMap() };
 }
 
 /** Names the address sets of `state`'s IP sets as they are rendered now (interval or not). */
@@ -558,6 +570,7 @@ function hostStageChains(
 function ipSetPieces(id: string, s: HeldIpSet, cache: NftRenderCache): IpSetPieces {
   const hit = cache.sets.get(s);
   if (hit !== undefined && hit.version === s.version) return hit;
+  cache.counts.delete(s);
   const rendered: [string, NftSet][] = [];
   const addrNames = { 4: "", 6: "" };
   for (const family of [4, 6] as const) {
@@ -617,6 +630,142 @@ export interface NftDirty {
   readonly profiles: ReadonlySet<string>;
   /** Workload endpoint ids updated or removed. */
   readonly workloads: ReadonlySet<string>;
+  /**
+   * Members added or removed by deltas since `prev`, per IP set whose only changes since then were
+   * deltas (an IP set in {@link NftDirty.ipSets} and not here is rendered whole). With it, a plain or
+   * port set changes only the touched members' elements: the cost of a new pod does not grow with the
+   * set.
+   */
+  readonly ipSetMembers?: ReadonlyMap<string, ReadonlySet<string>> | undefined;
+}
+
+/** An element of `member` in `family`'s nft set; `null` for a prefix (the set would need the interval flag). */
+function elementOf(type: HeldIpSet["type"], member: string, family: 4 | 6): string | null | undefined {
+  if (type === "ip-and-port") return portElements([member], family)[0];
+  if (ipVersion(member.split("/")[0] ?? "") !== family) return undefined;
+  const c = cidrOrThrow(member, "mask");
+  return c.prefixLength === (family === 4 ? 32 : 128) ? c.addressText : null;
+}
+
+/** Index of `x` in the sorted `list` (default string order), or `-(insertion point) - 1`. */
+function search(list: readonly string[], x: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return list[lo] === x ? lo : -lo - 1;
+}
+
+/**
+ * The element changes of IP set `id` (a plain or port set, changed only by deltas whose members are
+ * `touched`) from `prev` to now: its transaction lines, its new nft sets (what `prev` held with the
+ * touched elements added or taken out) and pieces for the render cache. O(touched · log size), not
+ * O(size). `undefined` when the set must be rendered whole: `prev` holds another variant (or none), or
+ * a prefix joined (the set turns interval).
+ */
+function ipSetDelta(
+  id: string,
+  s: HeldIpSet,
+  touched: ReadonlySet<string>,
+  prev: NftRuleset,
+  cache: NftRenderCache,
+  t: string,
+): { lines: string[]; pieces: IpSetPieces } | undefined {
+  const names = {
+    4: s.type === "ip-and-port" ? nftNames.portSet(id, 4) : nftNames.addrSet(id, 4, false),
+    6: s.type === "ip-and-port" ? nftNames.portSet(id, 6) : nftNames.addrSet(id, 6, false),
+  };
+  const old = { 4: prev.sets.get(names[4]), 6: prev.sets.get(names[6]) };
+  if (old[4] === undefined || old[6] === undefined) return undefined;
+  let counts = cache.counts.get(s);
+  if (counts === undefined) {
+    // Counted once from the members as they are now (the touched members then need no update).
+    counts = { counted: new Set(), elements: { 4: new Map(), 6: new Map() } };
+    for (const m of s.members) {
+      for (const f of [4, 6] as const) {
+        const e = elementOf(s.type, m, f);
+        if (e === null) return undefined;
+        if (e !== undefined) counts.elements[f].set(e, (counts.elements[f].get(e) ?? 0) + 1);
+      }
+      counts.counted.add(m);
+    }
+    cache.counts.set(s, counts);
+  }
+  const changed = { 4: new Set<string>(), 6: new Set<string>() };
+  for (const m of touched) {
+    const was = counts.counted.has(m);
+    const now = s.members.has(m);
+    for (const f of [4, 6] as const) {
+      const e = elementOf(s.type, m, f);
+      if (e === undefined) continue;
+      if (e === null) {
+        if (!now) continue;
+        cache.counts.delete(s);
+        return undefined;
+      }
+      changed[f].add(e);
+      if (was === now) continue;
+      const n = (counts.elements[f].get(e) ?? 0) + (now ? 1 : -1);
+      if (n > 0) counts.elements[f].set(e, n);
+      else counts.elements[f].delete(e);
+    }
+    if (now) counts.counted.add(m);
+    else counts.counted.delete(m);
+  }
+  const lines: string[] = [];
+  const sets: [string, NftSet][] = [];
+  for (const f of [4, 6] as const) {
+    const before = old[f]!;
+    const add: string[] = [];
+    const del: string[] = [];
+    for (const e of changed[f]) {
+      const want = counts.elements[f].has(e);
+      if (want !== search(before.elements, e) >= 0) (want ? add : del).push(e);
+    }
+    let elements = before.elements;
+    if (add.length + del.length > 0) {
+      const next = [...before.elements];
+      for (const e of del) next.splice(search(next, e), 1);
+      for (const e of add) next.splice(-search(next, e) - 1, 0, e);
+      elements = next;
+      if (del.length > 0) lines.push(`delete element ${t} ${names[f]} ${elems(del.sort())}`);
+      if (add.length > 0) lines.push(addElements(t, names[f], before.decl, add.sort()));
+    }
+    sets.push([names[f], elements === before.elements ? before : { decl: before.decl, elements }]);
+  }
+  const pieces: IpSetPieces = {
+    version: s.version,
+    sets,
+    addrNames: s.type === "ip-and-port" ? undefined : names,
+  };
+  cache.sets.set(s, pieces);
+  return { lines, pieces };
+}
+
+/** A delta from {@link renderRulesetDelta}. */
+export interface NftRulesetDelta {
+  /** The new whole ruleset. */
+  readonly next: NftRuleset;
+  /** The transaction turning `prev` into `next`. */
+  readonly text: string;
+  /**
+   * With `inPlace`: puts `prev`'s maps back as they were (call it when the kernel refused `text`, so
+   * `prev` stays what the kernel holds). A no-op otherwise.
+   */
+  readonly undo: () => void;
+}
+
+/** Options of {@link renderRulesetDelta}. */
+export interface NftDeltaOptions {
+  /**
+   * Change `prev`'s maps in place instead of copying them (`next` then shares them, and `prev` is only
+   * valid again after `undo`): the delta costs what it touches, not a copy of every chain, set and map
+   * element. Default `false`.
+   */
+  readonly inPlace?: boolean | undefined;
 }
 
 /**
@@ -626,7 +775,7 @@ export interface NftDirty {
  * pieces. `prevIfname` gives a workload's interface in `prev` (its map keys). Valid only while the set
  * of policy and profile ids, host endpoints and pools are those `prev` was rendered with. Returns
  * `undefined` when an IP set changed between interval and plain: the rules matching it are renamed, so
- * render the whole ruleset ({@link renderRuleset}) and diff it instead.
+ * render the whole ruleset ({@link renderRuleset}) and diff it instead (`prev` is then unchanged).
  */
 export function renderRulesetDelta(
   prev: NftRuleset,
@@ -635,11 +784,49 @@ export function renderRulesetDelta(
   options: NftRenderOptions,
   cache: NftRenderCache,
   dirty: NftDirty,
-): { next: NftRuleset; text: string } | undefined {
+  deltaOptions: NftDeltaOptions = {},
+): NftRulesetDelta | undefined {
   const { marks } = options;
-  const sets = new Map(prev.sets);
-  const chains = new Map(prev.chains);
-  const maps = new Map(prev.maps);
+  const inPlace = deltaOptions.inPlace === true;
+  const own = <K, V>(m: ReadonlyMap<K, V> | undefined): Map<K, V> =>
+    inPlace && m !== undefined ? (m as Map<K, V>) : new Map(m);
+  const sets = own(prev.sets);
+  const chains = own(prev.chains);
+  const maps = own(prev.maps) as Map<string, ReadonlyMap<string, string>>;
+  // Shared endpoint chains: counted per endpoint; added with their first user, deleted with their last.
+  const refs = own(prev.endpointChainRefs);
+  // What each changed key held in `prev`: read back for the transaction's "before" side and by `undo`.
+  const origs = new Map<Map<unknown, unknown>, Map<unknown, unknown>>();
+  const was = <K, V>(m: Map<K, V>, k: K): V | undefined => {
+    const o = origs.get(m as Map<unknown, unknown>);
+    return o?.has(k) ? (o.get(k) as V | undefined) : m.get(k);
+  };
+  const put = <K, V>(m: Map<K, V>, k: K, v: V | undefined) => {
+    let o = origs.get(m as Map<unknown, unknown>);
+    if (o === undefined) origs.set(m as Map<unknown, unknown>, (o = new Map()));
+    if (!o.has(k)) o.set(k, m.get(k));
+    if (v === undefined) m.delete(k);
+    else m.set(k, v);
+  };
+  const undo = () => {
+    if (!inPlace) return;
+    for (const [m, o] of origs) {
+      for (const [k, v] of o) {
+        if (v === undefined) m.delete(k);
+        else m.set(k, v);
+      }
+    }
+    origs.clear();
+  };
+  // The verdict maps' working copies: `prev`'s own in place, else copied when first touched.
+  const mapOf = (name: "wl-to" | "wl-from"): Map<string, string> => {
+    const m = maps.get(name) as Map<string, string> | undefined;
+    if (m !== undefined && (inPlace || m !== prev.maps.get(name))) return m;
+    const copy = new Map(m);
+    if (inPlace) put(maps, name, copy);
+    else maps.set(name, copy);
+    return copy;
+  };
   const before: {
     sets: Map<string, NftSet>;
     chains: Map<string, readonly string[]>;
@@ -651,25 +838,36 @@ export function renderRulesetDelta(
     maps: new Map(NFT_MAPS.map((m) => [m, new Map()])),
   };
   const setChain = (name: string, lines: readonly string[] | undefined) => {
-    const old = prev.chains.get(name);
+    const old = was(chains, name);
     if (old !== undefined) before.chains.set(name, old);
-    if (lines === undefined) {
-      chains.delete(name);
-      after.chains.delete(name);
-    } else {
-      chains.set(name, lines);
-      after.chains.set(name, lines);
-    }
+    put(chains, name, lines);
+    if (lines === undefined) after.chains.delete(name);
+    else after.chains.set(name, lines);
   };
+  const t = `inet ${options.table}`;
+  // Element changes of sets changed by deltas alone; they come first, as diffRuleset puts sets first.
+  const setLines: string[] = [];
   for (const id of dirty.ipSets) {
     const s = state.ipSets.get(id);
+    const touched = dirty.ipSetMembers?.get(id);
+    if (s !== undefined && touched !== undefined) {
+      const d = ipSetDelta(id, s, touched, prev, cache, t);
+      if (d !== undefined) {
+        setLines.push(...d.lines);
+        for (const [name, set] of d.pieces.sets) put(sets, name, set);
+        continue;
+      }
+    }
     const pieces = s && ipSetPieces(id, s, cache);
     // Held before under the other variant's name: the rules matching it change too.
     for (const f of [4, 6] as const) {
       const name = pieces?.addrNames?.[f];
       if (name === undefined) continue;
       const plain = nftNames.addrSet(id, f, false);
-      if (prev.sets.has(name === plain ? nftNames.addrSet(id, f, true) : plain)) return undefined;
+      if (was(sets, name === plain ? nftNames.addrSet(id, f, true) : plain) !== undefined) {
+        undo();
+        return undefined;
+      }
     }
     for (const name of [
       nftNames.addrSet(id, 4),
@@ -679,13 +877,13 @@ export function renderRulesetDelta(
       nftNames.portSet(id, 4),
       nftNames.portSet(id, 6),
     ]) {
-      const old = prev.sets.get(name);
+      const old = was(sets, name);
       if (old !== undefined) before.sets.set(name, old);
-      sets.delete(name);
+      if (sets.has(name)) put(sets, name, undefined);
     }
     if (pieces !== undefined) {
       for (const [name, set] of pieces.sets) {
-        sets.set(name, set);
+        put(sets, name, set);
         after.sets.set(name, set);
       }
     }
@@ -702,35 +900,26 @@ export function renderRulesetDelta(
     setChain(nftNames.profile(id, "out"), p && renderRules(p.outbound, marks, cache, setName));
   }
   const touchMap = (name: "wl-to" | "wl-from", key: string, value: string | undefined) => {
-    const m = prev.maps.get(name);
-    const old = m?.get(key);
+    const m = mapOf(name);
+    const old = was(m, key);
     if (old !== undefined) before.maps.get(name)!.set(key, old);
-    let copy = maps.get(name) as Map<string, string> | undefined;
-    if (copy === undefined || copy === m) {
-      copy = new Map(m);
-      maps.set(name, copy);
-    }
-    if (value === undefined) copy.delete(key);
-    else {
-      copy.set(key, value);
-      after.maps.get(name)!.set(key, value);
-    }
+    put(m, key, value);
+    if (value === undefined) after.maps.get(name)!.delete(key);
+    else after.maps.get(name)!.set(key, value);
   };
-  // Shared endpoint chains: counted per endpoint; added with their first user, deleted with their last.
-  const refs = new Map(prev.endpointChainRefs);
   const release = (verdict: string | undefined) => {
     const name = verdict?.startsWith("goto ") ? verdict.slice(5) : undefined;
     const n = name === undefined ? undefined : refs.get(name);
     if (name === undefined || n === undefined) return;
-    if (n > 1) refs.set(name, n - 1);
+    if (n > 1) put(refs, name, n - 1);
     else {
-      refs.delete(name);
+      put(refs, name, undefined);
       setChain(name, undefined);
     }
   };
   const use = (name: string, lines: readonly string[]) => {
     const n = refs.get(name) ?? 0;
-    refs.set(name, n + 1);
+    put(refs, name, n + 1);
     if (n === 0) setChain(name, lines);
   };
   for (const id of dirty.workloads) {
@@ -738,8 +927,8 @@ export function renderRulesetDelta(
     const hit = w && workloadPieces(state, w, marks, cache);
     const old = prevIfname(id);
     if (old !== undefined) {
-      release(prev.maps.get("wl-to")?.get(`"${old}"`));
-      release(prev.maps.get("wl-from")?.get(`"${old}"`));
+      release(was(mapOf("wl-to"), `"${old}"`));
+      release(was(mapOf("wl-from"), `"${old}"`));
       if (old !== w?.ifname) {
         touchMap("wl-to", `"${old}"`, undefined);
         touchMap("wl-from", `"${old}"`, undefined);
@@ -752,9 +941,11 @@ export function renderRulesetDelta(
       touchMap("wl-from", `"${w.ifname}"`, `goto ${hit.outName}`);
     }
   }
+  const rest = diffRuleset(before, after, options);
   return {
     next: { sets, chains, maps, endpointChainRefs: refs },
-    text: diffRuleset(before, after, options),
+    text: setLines.length === 0 ? rest : `${setLines.join("\n")}\n${rest}`,
+    undo,
   };
 }
 
@@ -808,6 +999,23 @@ function elems(list: readonly string[]): string {
   return `{ ${list.join(", ")} }`;
 }
 
+/**
+ * Adds `list` to the existing set `name` declared `decl`. nft drops its cache whenever the ruleset
+ * generation moved, which every commit of ours does, so each transaction refills it; `add element`
+ * makes it dump every set of the namespace first (every chain too when a verdict names one, and the
+ * elements of every interval set): a one-pod change would cost O(ruleset). Re-declaring the set with
+ * the elements (`add set` of an existing set with the same type adds them) needs only the table list.
+ * An interval set keeps `add element`, through which nft merges the new ranges with those it holds.
+ */
+function addElements(t: string, name: string, decl: string, list: readonly string[]): string {
+  return decl.includes("interval")
+    ? `add element ${t} ${name} ${elems(list)}`
+    : `add set ${t} ${name} { ${decl} elements = ${elems(list)} }`;
+}
+
+/** The declaration of every verdict map ({@link NFT_MAPS}). */
+const MAP_DECL = "type ifname : verdict;";
+
 const DISPATCH_CHAINS: ReadonlySet<string> = new Set(HEP_DISPATCH.map((d) => d.chain));
 
 /**
@@ -831,7 +1039,7 @@ export function renderFull(rs: NftRuleset, options: NftRenderOptions): string {
   for (const name of NFT_MAPS) {
     const m = rs.maps.get(name) ?? new Map<string, string>();
     const e = m.size > 0 ? `\n    elements = ${elems([...m].map(([k, v]) => `${k} : ${v}`))}` : "";
-    out.push(`  map ${name} {\n    type ifname : verdict;${e}\n  }`);
+    out.push(`  map ${name} {\n    ${MAP_DECL}${e}\n  }`);
   }
   for (const [name, rules] of rs.chains) if (DISPATCH_CHAINS.has(name)) chain(name, rules);
   out.push(renderBase(options));
@@ -847,8 +1055,12 @@ export function diffRuleset(prev: NftRuleset, next: NftRuleset, options: NftRend
     const old = prev.sets.get(name);
     if (old === s || old?.elements === s.elements) continue;
     if (old === undefined) {
-      out.push(`add set ${t} ${name} { ${s.decl} }`);
-      if (s.elements.length > 0) out.push(`add element ${t} ${name} ${elems(s.elements)}`);
+      if (s.elements.length > 0 && !s.decl.includes("interval"))
+        out.push(`add set ${t} ${name} { ${s.decl} elements = ${elems(s.elements)} }`);
+      else {
+        out.push(`add set ${t} ${name} { ${s.decl} }`);
+        if (s.elements.length > 0) out.push(`add element ${t} ${name} ${elems(s.elements)}`);
+      }
       continue;
     }
     const have = new Set(old.elements);
@@ -856,7 +1068,7 @@ export function diffRuleset(prev: NftRuleset, next: NftRuleset, options: NftRend
     const del = old.elements.filter((e) => !want.has(e));
     const add = s.elements.filter((e) => !have.has(e));
     if (del.length > 0) out.push(`delete element ${t} ${name} ${elems(del)}`);
-    if (add.length > 0) out.push(`add element ${t} ${name} ${elems(add)}`);
+    if (add.length > 0) out.push(addElements(t, name, s.decl, add));
   }
   for (const name of next.chains.keys()) if (!prev.chains.has(name)) out.push(`add chain ${t} ${name}`);
   for (const [name, rules] of next.chains) {
@@ -870,7 +1082,7 @@ export function diffRuleset(prev: NftRuleset, next: NftRuleset, options: NftRend
     const del = [...old].filter(([k, v]) => m.get(k) !== v).map(([k]) => k);
     const add = [...m].filter(([k, v]) => old.get(k) !== v).map(([k, v]) => `${k} : ${v}`);
     if (del.length > 0) out.push(`delete element ${t} ${name} ${elems(del)}`);
-    if (add.length > 0) out.push(`add element ${t} ${name} ${elems(add)}`);
+    if (add.length > 0) out.push(`add map ${t} ${name} { ${MAP_DECL} elements = ${elems(add)} }`);
   }
   const gone = [...prev.chains.keys()].filter((c) => !next.chains.has(c));
   for (const c of gone) out.push(`flush chain ${t} ${c}`);

@@ -1,11 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
-import type { NetnsHandle } from "../kernel/netns.js";
+import { inNetns, type NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner, type RunningCommand } from "../kernel/runner.js";
-import { createPolicyState } from "../policy-state.js";
+import type { WorkloadEndpointUpdate } from "@margay/dataplane-contract";
+import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
+import { renderedRule } from "../testing/rendered-rule.js";
 import { createNetnsLab, type NetnsLab } from "../testing/netns-lab.js";
 import { createNftProgrammer } from "./programmer.js";
-import { type NftRenderOptions, type NftRuleset, renderRuleset } from "./render.js";
+import {
+  createNftRenderCache,
+  type NftRenderOptions,
+  type NftRuleset,
+  renderRuleset,
+  renderRulesetDelta,
+} from "./render.js";
 
 const RENDER: NftRenderOptions = {
   table: "margay",
@@ -141,6 +149,117 @@ describe("nft session (long-lived nft -i for differences)", () => {
       await nft.apply(ruleset(["10.0.2.3", "10.0.2.5"]), false);
       expect(runner.nftRuns).toHaveLength(2);
       expect(await members(lab, ns)).toContain("10.0.2.5");
+    } finally {
+      nft.close();
+    }
+  });
+
+  it("a pod's delta (set and map declarations, element deletes) leaves the kernel as a full replacement does", async () => {
+    const runner = countingRunner();
+    const nft = createNftProgrammer(runner, ns, RENDER);
+    const ep = (id: string, ifname: string, ip: string): WorkloadEndpointUpdate => ({
+      kind: "workload-endpoint-update",
+      id,
+      ifname,
+      ipNetworks: [`${ip}/32`],
+      tiers: { ingress: [{ tier: "default", defaultAction: "deny", policyIds: ["default/p"] }], egress: [] },
+      profileIds: [],
+    });
+    /** The table as nft lists it, without handles, elements sorted (a hash set lists in no set order). */
+    const table = async () => {
+      const r = await lab.runner.run(inNetns(ns, ["nft", "-j", "list", "table", "inet", RENDER.table]));
+      const items = (JSON.parse(r.stdout) as { nftables: Record<string, Record<string, unknown>>[] })
+        .nftables;
+      return items
+        .map((item) => {
+          for (const v of Object.values(item)) {
+            delete v.handle;
+            if (Array.isArray(v.elem)) v.elem = v.elem.map((e) => JSON.stringify(e)).sort();
+          }
+          return JSON.stringify(item);
+        })
+        .sort();
+    };
+    try {
+      const s = createPolicyState();
+      applyPolicyUpdate(s, {
+        kind: "ip-set-update",
+        id: "pods",
+        type: "net",
+        members: ["10.0.3.1/32", "10.0.3.2"],
+      });
+      applyPolicyUpdate(s, {
+        kind: "ip-set-update",
+        id: "http",
+        type: "ip-and-port",
+        members: ["10.0.3.1,tcp:8080", "10.0.3.2,tcp:8080"],
+      });
+      applyPolicyUpdate(s, {
+        kind: "active-policy-update",
+        id: "default/p",
+        tier: "default",
+        name: "p",
+        inbound: [renderedRule({ ruleId: "r0", srcIpSetIds: ["pods"], dstNamedPortIpSetIds: ["http"] })],
+        outbound: [],
+        flags: { untracked: false, preDnat: false, applyOnForward: false },
+      });
+      applyPolicyUpdate(s, ep("ns/a", "mgya", "10.0.3.1"));
+      applyPolicyUpdate(s, ep("ns/b", "mgyb", "10.0.3.2"));
+      const cache = createNftRenderCache();
+      const first = renderRuleset(s, [], RENDER, cache);
+      await nft.apply(first, true);
+      // Pod c comes (a new map key, new set members), pod a goes (map keys and members out).
+      applyPolicyUpdate(s, {
+        kind: "ip-set-delta-update",
+        id: "pods",
+        added: ["10.0.3.3/32"],
+        removed: ["10.0.3.1/32"],
+      });
+      applyPolicyUpdate(s, {
+        kind: "ip-set-delta-update",
+        id: "http",
+        added: ["10.0.3.3,tcp:8080"],
+        removed: ["10.0.3.1,tcp:8080"],
+      });
+      applyPolicyUpdate(s, { kind: "workload-endpoint-remove", id: "ns/a" });
+      applyPolicyUpdate(s, ep("ns/c", "mgyc", "10.0.3.3"));
+      const accepted = new Map([
+        ["ns/a", "mgya"],
+        ["ns/b", "mgyb"],
+      ]);
+      const delta = renderRulesetDelta(
+        first,
+        (id) => accepted.get(id),
+        s,
+        RENDER,
+        cache,
+        {
+          ipSets: new Set(["pods", "http"]),
+          ipSetMembers: new Map([
+            ["pods", new Set(["10.0.3.3/32", "10.0.3.1/32"])],
+            ["http", new Set(["10.0.3.3,tcp:8080", "10.0.3.1,tcp:8080"])],
+          ]),
+          policies: new Set(),
+          profiles: new Set(),
+          workloads: new Set(["ns/a", "ns/c"]),
+        },
+        { inPlace: true },
+      )!;
+      expect(delta.text).toMatch(
+        /^add set inet margay a4-\S+ \{ type ipv4_addr; elements = \{ 10\.0\.3\.3 \} \}$/m,
+      );
+      expect(delta.text).toMatch(
+        /^add map inet margay wl-to \{ type ifname : verdict; elements = \{ "mgyc" : goto /m,
+      );
+      expect(delta.text).not.toMatch(/^add element/m);
+      await nft.applyDelta(delta.next, delta.text, {}, delta.undo);
+      expect(runner.starts).toBe(1);
+      const byDelta = await table();
+      await nft.apply(renderRuleset(s, [], RENDER), true);
+      expect(await table()).toEqual(byDelta);
+      expect(byDelta.join("\n")).toContain("mgyc");
+      expect(byDelta.join("\n")).not.toContain("mgya");
+      expect(byDelta.join("\n")).not.toContain("10.0.3.1");
     } finally {
       nft.close();
     }

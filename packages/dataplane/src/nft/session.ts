@@ -4,11 +4,16 @@ import { type NetnsHandle, inNetns, netnsLabel } from "../kernel/netns.js";
 import type { CommandRunner, RunningCommand } from "../kernel/runner.js";
 
 /**
- * One long-lived `nft -i` process for a namespace. A one-shot `nft -f` pays a process start, a namespace
- * entry and a cache fill that dumps the table from the kernel, all of which grow the cost of a
- * one-endpoint change with the ruleset; a session keeps its process and its cache (nft refreshes the cache
- * only when the kernel's ruleset generation moved), so a small transaction costs about the same at 3,000
- * endpoints as at 100.
+ * One long-lived `nft -i` process for a namespace: a one-shot `nft -f` pays a process start and a
+ * namespace entry per change. The process does NOT keep nft's cache across our transactions: nft drops
+ * it whenever the ruleset generation moved, and each commit of ours moves it, so every transaction
+ * refills what its commands need (nft 1.0.6 `nft_cache_update`; nothing of ours reads the ruleset back).
+ * What that costs depends on the commands: `add element` and `delete element` list every set of the
+ * namespace (plus every chain when a verdict names one, and the elements of every interval set), which
+ * grows with the ruleset; a set or map declaration with elements, `add chain` and `flush chain` list
+ * only the tables. So the renderer writes additions as declarations (see `addElements` in render.ts) and
+ * a new pod costs about the same at 3,000 endpoints as at 100; a removal's `delete element` still pays
+ * the set listing.
  *
  * Atomicity is nft's: each line `nft -i` reads is one netlink batch, committed or aborted as a whole, so a
  * transaction is written as ONE line (its commands joined with `;`).
