@@ -49,6 +49,8 @@ try {
       "add element, verdict map, goto chain": (i) => `add element ${t} wl-to { "xa${i}" : goto ${chain} }`,
       "add map declaration, goto chain": (i) =>
         `add map ${t} wl-to { type ifname : verdict; elements = { "xb${i}" : goto ${chain} } }`,
+      "add map declaration, drop (no jump to validate)": (i) =>
+        `add map ${t} wl-to { type ifname : verdict; elements = { "xd${i}" : drop } }`,
       "delete element, verdict map": (i) => `delete element ${t} wl-to { "xb${i}" }`,
       "add chain": (i) => `add chain ${t} xc${i}`,
       "flush chain": (i) => `flush chain ${t} xc${i}`,

@@ -604,6 +604,24 @@ describe("a one-pod delta costs what it touches, not the size of the ruleset", (
     // The kernel refused it: prev is again what it held.
     d.undo();
     expect(snapshot(prev)).toBe(held);
+    // A delta that fails half-way leaves prev as it was.
+    const failing = () => {
+      throw new Error("no interface");
+    };
+    let calls = 0;
+    expect(() =>
+      renderRulesetDelta(
+        prev,
+        (id) => (++calls > 1 ? failing() : accepted.get(id)),
+        s,
+        OPTIONS,
+        cache,
+        { ...dirtyOf(members, ["ns/a", "ns/b"]) },
+        { inPlace: true },
+      ),
+    ).toThrow("no interface");
+    expect(calls).toBe(2);
+    expect(snapshot(prev)).toBe(held);
   });
 });
 

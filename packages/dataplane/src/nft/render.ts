@@ -786,7 +786,6 @@ export function renderRulesetDelta(
   dirty: NftDirty,
   deltaOptions: NftDeltaOptions = {},
 ): NftRulesetDelta | undefined {
-  const { marks } = options;
   const inPlace = deltaOptions.inPlace === true;
   const own = <K, V>(m: ReadonlyMap<K, V> | undefined): Map<K, V> =>
     inPlace && m !== undefined ? (m as Map<K, V>) : new Map(m);
@@ -827,6 +826,50 @@ export function renderRulesetDelta(
     else maps.set(name, copy);
     return copy;
   };
+  try {
+    return deltaOnto(prev, prevIfname, state, options, cache, dirty, {
+      sets,
+      chains,
+      maps,
+      refs,
+      was,
+      put,
+      mapOf,
+      undo,
+    });
+  } catch (e) {
+    // Half a delta must not stay in `prev`: it is what the kernel holds.
+    undo();
+    throw e;
+  }
+}
+
+/** The working state of one {@link renderRulesetDelta}. */
+interface DeltaWork {
+  readonly sets: Map<string, NftSet>;
+  readonly chains: Map<string, readonly string[]>;
+  readonly maps: Map<string, ReadonlyMap<string, string>>;
+  readonly refs: Map<string, number>;
+  /** What a key held in `prev` (before this delta changed it). */
+  was<K, V>(m: Map<K, V>, k: K): V | undefined;
+  /** Sets (or with `undefined` deletes) a key, remembering what it held for `was` and `undo`. */
+  put<K, V>(m: Map<K, V>, k: K, v: V | undefined): void;
+  /** The working copy of a workload verdict map. */
+  mapOf(name: "wl-to" | "wl-from"): Map<string, string>;
+  readonly undo: () => void;
+}
+
+function deltaOnto(
+  prev: NftRuleset,
+  prevIfname: (workloadId: string) => string | undefined,
+  state: PolicyState,
+  options: NftRenderOptions,
+  cache: NftRenderCache,
+  dirty: NftDirty,
+  work: DeltaWork,
+): NftRulesetDelta | undefined {
+  const { marks } = options;
+  const { sets, chains, maps, refs, was, put, mapOf, undo } = work;
   const before: {
     sets: Map<string, NftSet>;
     chains: Map<string, readonly string[]>;
