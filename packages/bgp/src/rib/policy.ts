@@ -136,6 +136,11 @@ export interface CompiledPolicy {
   readonly defaultAccept: boolean;
   /** True when no statement looks at the prefix: the verdict then depends on the attributes only. */
   readonly prefixIndependent: boolean;
+  /**
+   * The policy as configured, as text: two policies with equal text act alike, so peers given equal
+   * policies (even as separate objects) can share an update group.
+   */
+  readonly key: string;
 }
 
 /** Accepts everything, changes nothing. */
@@ -143,6 +148,7 @@ export const ACCEPT_ALL: CompiledPolicy = Object.freeze({
   statements: [],
   defaultAccept: true,
   prefixIndependent: true,
+  key: "accept-all",
 });
 
 function parseIp(text: string, field: string): { afi: Afi; v4: number; v6: Uint8Array | null } {
@@ -263,7 +269,12 @@ export function compilePolicy(policy: Policy | undefined, field = "policy"): Com
         (a.prependAs ?? 0) > 0,
     };
   });
-  return { statements, defaultAccept: (policy.default ?? "accept") === "accept", prefixIndependent };
+  return {
+    statements,
+    defaultAccept: (policy.default ?? "accept") === "accept",
+    prefixIndependent,
+    key: JSON.stringify(policy),
+  };
 }
 
 function prefixMatches(e: CompiledPrefix, afi: Afi, len: number, v4: number, v6: Uint8Array | null): boolean {

@@ -182,8 +182,7 @@ export class Rib {
   readonly attrs = new AttrStore();
   /** Export groups by their key text; see {@link Rib.beginExportBatch}. */
   private readonly exportGroups = new Map<string, number>();
-  private readonly policyIds = new WeakMap<CompiledPolicy, number>();
-  private nextPolicyId = 0;
+  private nextGroup = 0;
   private exportBatch = 0;
   private readonly memoBatch: number[] = [];
   private readonly memoOut: (AttrSet | null)[] = [];
@@ -637,6 +636,26 @@ export class Rib {
 
   // ---- Adj-RIB-Out ----
 
+  /**
+   * An update group's export view (FRR's update-group, BIRD's and GoBGP's shared export): a pseudo-peer
+   * with `like`'s export settings (everything {@link Rib.exportGroupId} is made of) and its own, empty,
+   * Adj-RIB-Out and export cache, for peers that export alike to share one export computation and one
+   * Adj-RIB-Out. It is never a route's source (so {@link Rib.exportAttrs} never applies split horizon to
+   * it: what differs per member, a route not going back to its source, is the caller's) and is not in
+   * the peer table. Free it with {@link Rib.clearOut}.
+   */
+  addUpdateGroup(like: RibPeer): RibPeer {
+    const g = this.makePeer(-++this.nextGroup, { address: like.address, asn: like.asn });
+    g.routeReflectorClient = like.routeReflectorClient;
+    g.nextHopSelf = like.nextHopSelf;
+    g.exportPolicy = like.exportPolicy;
+    g.families = like.families;
+    g.localAddress4 = like.localAddress4;
+    g.localAddress6 = like.localAddress6;
+    g.out = new PrefixTable<AttrSet>();
+    return g;
+  }
+
   /** Starts advertising to a peer: an empty Adj-RIB-Out. */
   openOut(p: RibPeer): void {
     this.clearOut(p);
@@ -676,8 +695,11 @@ export class Rib {
     return ++this.exportBatch;
   }
 
-  /** `to`'s export group id, recomputed when anything it is made of changed. */
-  private exportGroup(to: RibPeer): number {
+  /**
+   * `to`'s export group id, recomputed when anything it is made of changed: peers with the same id
+   * export every route alike, except that a route is never exported to the peer it came from.
+   */
+  exportGroupId(to: RibPeer): number {
     const g = to.exportGroup;
     if (
       g !== null &&
@@ -690,12 +712,7 @@ export class Rib {
       g.families === to.families
     )
       return g.id;
-    let pid = this.policyIds.get(to.exportPolicy);
-    if (pid === undefined) {
-      pid = this.nextPolicyId++;
-      this.policyIds.set(to.exportPolicy, pid);
-    }
-    const text = `${pid}|${to.ibgp}|${to.routeReflectorClient}|${to.nextHopSelf}|${to.localAddress4}|${to.localAddress6}|${[...to.families].sort().join(",")}`;
+    const text = `${to.exportPolicy.key}|${to.ibgp}|${to.routeReflectorClient}|${to.nextHopSelf}|${to.localAddress4}|${to.localAddress6}|${[...to.families].sort().join(",")}`;
     let id = this.exportGroups.get(text);
     if (id === undefined) {
       id = this.exportGroups.size;
@@ -734,7 +751,7 @@ export class Rib {
     }
     if (batch === undefined) return this.exportFor(to, from, afi, len, v4, v6, best, reflect);
     // Everything below depends on `to` only through its export group.
-    const g = this.exportGroup(to);
+    const g = this.exportGroupId(to);
     if (this.memoBatch[g] === batch) return this.memoOut[g]!;
     const out = this.exportFor(to, from, afi, len, v4, v6, best, reflect);
     this.memoBatch[g] = batch;
