@@ -28,6 +28,7 @@ import {
   silentLogger,
   unknownPeer,
 } from "./options.js";
+import type { GroupQueue } from "./group-queue.js";
 import type { OutQueue } from "./out-queue.js";
 
 /** One TCP connection of a peer and the FSM running on it. */
@@ -53,12 +54,35 @@ export interface PeerRt {
   in: MessageCounters;
   out: MessageCounters;
   received: number;
+  /**
+   * What this peer alone is sent (a full table when it joins its update group, a route refresh),
+   * always written before its group's queue.
+   */
   pending: OutQueue;
+  /** The update group it is advertised to through (Established), else null. */
+  group: UpdateGroup | null;
   restartTimer: NodeJS.Timeout | null;
   staleTimer: NodeJS.Timeout | null;
   maxPrefixFired: boolean;
   removed: boolean;
   closed: Promise<void> | null;
+}
+
+/**
+ * An update group (FRR's update-group): the Established peers that export every route alike (same
+ * {@link Rib.exportGroupId}) under the same codec context. They share one Adj-RIB-Out, one export
+ * computation per best-path change and one encoded UPDATE stream; per member only a route's return to
+ * its own source is left out (see `group-queue.ts`).
+ */
+export interface UpdateGroup {
+  readonly key: string;
+  /** The group's pseudo-peer in the RIB ({@link Rib.addUpdateGroup}): Adj-RIB-Out and export cache. */
+  readonly rib: RibPeer;
+  readonly codec: CodecContext;
+  members: PeerRt[];
+  readonly queue: GroupQueue;
+  /** Per source peer (RIB index): entries of the group's Adj-RIB-Out whose best path came from it. */
+  readonly own: Map<number, number>;
 }
 
 /** Shared state and event loop of one speaker. */
@@ -71,10 +95,14 @@ export class SpeakerCore {
   readonly servers: Server[] = [];
   readonly listeners = new Set<(e: SpeakerEvent) => void>();
   closing: Promise<void> | null = null;
-  /** Peers with changes queued in their {@link OutQueue}, flushed at the end of the tick. */
+  /** Peers with changes queued in their own {@link OutQueue}, flushed at the end of the tick. */
   readonly dirty = new Set<PeerRt>();
-  /** Peers with an Adj-RIB-Out (Established), walked for every best-path change. */
-  advertising: PeerRt[] = [];
+  /** Update groups by key; each best-path change is exported once per group. */
+  readonly groups = new Map<string, UpdateGroup>();
+  /** Update groups with changes queued, flushed at the end of the tick. */
+  readonly dirtyGroups = new Set<UpdateGroup>();
+  /** False once the speaker is closing: nothing is exported any more. */
+  exporting = true;
   private readonly queue: (() => void)[] = [];
   private draining = false;
   private flushScheduled = false;
@@ -110,7 +138,7 @@ export class SpeakerCore {
       this.draining = false;
     }
     // Coalesce the changes of everything done in this tick (e.g. many originate() calls) into packed UPDATEs.
-    if (this.dirty.size > 0 && !this.flushScheduled) {
+    if ((this.dirty.size > 0 || this.dirtyGroups.size > 0) && !this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => {
         this.flushScheduled = false;

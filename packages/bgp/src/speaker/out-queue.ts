@@ -34,11 +34,11 @@ export type Unsendable = (
  * again as the encoding (in-process run, 1M prefixes in 16,384-prefix batches on a loaded 2-core machine:
  * 0.6-1.3 s for the Map, 0.6-1.1 s for the encoding; this table adds about 0.3 s).
  */
-class V4Slots {
+export class V4Slots<T> {
   private addrs = new Int32Array(1024);
   /** Prefix length + 1; 0 marks an empty slot. */
   private lens = new Uint8Array(1024);
-  private values: (AttrSet | null | undefined)[] = new Array(1024);
+  private values: (T | undefined)[] = new Array(1024);
   size = 0;
 
   private slot(addr: number, len: number): number {
@@ -51,13 +51,13 @@ class V4Slots {
     }
   }
 
-  get(v4: number, len: number): AttrSet | null | undefined {
+  get(v4: number, len: number): T | undefined {
     const i = this.slot(v4 | 0, len);
     return this.lens[i] === 0 ? undefined : this.values[i];
   }
 
   /** Stores `set` for the prefix; returns what it held (undefined: nothing). */
-  swap(v4: number, len: number, set: AttrSet | null): AttrSet | null | undefined {
+  swap(v4: number, len: number, set: T): T | undefined {
     const addr = v4 | 0;
     let i = this.slot(addr, len);
     if (this.lens[i] !== 0) {
@@ -107,9 +107,9 @@ class V4Slots {
  */
 export type SharedEncodings = Map<AttrSet | null, { ctx: string; list: number[]; msgs: Uint8Array[] }[]>;
 
-// What the IPv4 encoding depends on in a codec context, as text (cached per context object).
+/** What the encoding depends on in a codec context, as text (cached per context object). */
 const ctxKeys = new WeakMap<CodecContext, string>();
-function ctxKey(ctx: CodecContext): string {
+export function ctxKey(ctx: CodecContext): string {
   let k = ctxKeys.get(ctx);
   if (k === undefined) {
     k = `${ctx.asn4}|${ctx.maxMessageSize}|${[...ctx.addPathSend].sort()}|${[...ctx.extendedNextHop].sort()}`;
@@ -129,7 +129,7 @@ export class OutQueue {
   private readonly v4 = new Map<AttrSet | null, number[]>();
   private readonly v6 = new Map<AttrSet | null, Uint8Array[]>();
   /** The last change queued per prefix (IPv6 keyed by hex of address and length). */
-  private readonly last4 = new V4Slots();
+  private readonly last4 = new V4Slots<AttrSet | null>();
   private readonly last6 = new Map<string, AttrSet | null>();
   /** True once a prefix was queued again with another change: groups then hold superseded entries. */
   private superseded = false;

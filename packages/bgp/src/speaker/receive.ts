@@ -13,7 +13,7 @@ import { decodeMessage } from "../wire/message.js";
 import type { Afi, BgpMessage } from "../wire/types.js";
 import { decodeUpdate, type UpdateDecodeResult } from "../wire/update.js";
 import { validateUpdate } from "../wire/validate.js";
-import { onChange, reexport } from "./adj-rib-out.js";
+import { onChange, regroup } from "./adj-rib-out.js";
 import { applyUpdate } from "./apply-update.js";
 import type { Conn, PeerRt, SpeakerCore } from "./core.js";
 import { countMessage } from "./events.js";
@@ -154,8 +154,9 @@ function disableFamilies(
       const afi = Number(f.split("/")[0]) as Afi;
       core.rib.dropPeer(peer.rib, (c) => onChange(core, c), afi);
     }
-    // Our advertisements in the family: exportAttrs now refuses it, so re-export withdraws them.
-    reexport(core, peer);
+    // Our advertisements in the family: the peer's families changed, so it moves to the update group
+    // that does not export the family, and what it had there is withdrawn.
+    regroup(core, peer);
   }
   const others = r.errors.filter((e) => e.action !== "afi-safi-disable");
   let action: UpdateDecodeResult["action"];

@@ -2,8 +2,8 @@
  * A peer's session (GoBGP's `fsmHandler`): drives the pure FSM (`../fsm/step.ts`) with real sockets and
  * timers. It dials out, attaches accepted connections, frames the byte stream, sends what the FSM says,
  * arms one timer for the FSM's next deadline, resolves connection collisions (RFC 4271 §6.8) between
- * the session and a second inbound one, and on Established / session down opens or closes the peer's
- * Adj-RIB-Out.
+ * the session and a second inbound one, and on Established / session down has the peer join or leave
+ * its update group.
  *
  * @packageDocumentation
  */
@@ -19,7 +19,7 @@ import { encodeMessage } from "../wire/message.js";
 import { ipFamily as isIP } from "../wire/ip.js";
 import type { BgpMessage } from "../wire/types.js";
 import { endOfRib, type UpdateDecodeResult } from "../wire/update.js";
-import { flushPeer, onChange, reexport, resendOut } from "./adj-rib-out.js";
+import { flushPeer, joinGroup, leaveGroup, onChange, resendOut } from "./adj-rib-out.js";
 import type { Conn, PeerRt, SpeakerCore } from "./core.js";
 import { countMessage } from "./events.js";
 import { clearGrTimers, keepForRestart, restarted } from "./graceful-restart.js";
@@ -266,10 +266,9 @@ function onEstablished(core: SpeakerCore, peer: PeerRt, conn: Conn, n: Negotiate
   applyNextHops(peer);
   core.log.info({ peer: peer.opts.id, peerId: n.peerId, holdTime: n.holdTime }, "bgp session established");
   restarted(core, peer, n);
-  core.rib.openOut(rp);
-  if (!core.advertising.includes(peer)) core.advertising.push(peer);
-  reexport(core, peer);
+  joinGroup(core, peer);
   flushPeer(core, peer);
+  core.dirty.delete(peer);
   for (const f of n.families) {
     const [afi, safi] = f.split("/").map(Number) as [number, number];
     send(core, peer, conn, endOfRib(afi, safi));
@@ -291,10 +290,7 @@ function onSessionDown(core: SpeakerCore, peer: PeerRt, a: FsmAction & { type: "
   const n = peer.negotiated;
   peer.negotiated = null;
   peer.establishedAt = null;
-  core.rib.clearOut(rp);
-  core.advertising = core.advertising.filter((p) => p !== peer);
-  peer.pending.clear();
-  core.dirty.delete(peer);
+  leaveGroup(core, peer);
   core.log.info(
     { peer: peer.opts.id, reason: a.reason, code: a.notification?.code, subcode: a.notification?.subcode },
     "bgp session down",

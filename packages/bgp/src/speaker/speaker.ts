@@ -17,7 +17,7 @@ import { SessionState } from "../fsm/types.js";
 import { parseCommunity, parseLargeCommunity, parseRibPrefix } from "../rib/policy.js";
 import { ipFamily as isIP } from "../wire/ip.js";
 import { Afi, type PathAttributes } from "../wire/types.js";
-import { onChange, reexport } from "./adj-rib-out.js";
+import { leaveGroup, onChange, reexportAll } from "./adj-rib-out.js";
 import { type PeerRt, SpeakerCore } from "./core.js";
 import { type BestRoute, emptyCounters, type PeerStatus, type SpeakerEvent } from "./events.js";
 import { clearGrTimers } from "./graceful-restart.js";
@@ -136,6 +136,7 @@ class SpeakerImpl implements Speaker {
       out: emptyCounters(),
       received: 0,
       pending: new OutQueue(),
+      group: null,
       restartTimer: null,
       staleTimer: null,
       maxPrefixFired: false,
@@ -197,8 +198,7 @@ class SpeakerImpl implements Speaker {
     this.core.rib.removePeer(peer.rib);
     this.core.peersById.delete(peer.opts.id);
     this.core.peersByIndex.delete(peer.rib.index);
-    this.core.advertising = this.core.advertising.filter((p) => p !== peer);
-    this.core.dirty.delete(peer);
+    leaveGroup(this.core, peer);
   }
 
   updatePeer(address: string, changes: Partial<Omit<PeerOptions, "address">>, port?: number): void {
@@ -245,7 +245,7 @@ class SpeakerImpl implements Speaker {
         }
       }
       // Route-reflector and export changes can change what every peer gets.
-      for (const p of this.core.peersById.values()) reexport(this.core, p);
+      reexportAll(this.core);
     });
   }
 
@@ -392,7 +392,7 @@ class SpeakerImpl implements Speaker {
       // Every session ends here: withdrawing each dropped peer's routes from the others' Adj-RIB-Outs
       // would send nothing (their sessions end in this same task) and costs peers × routes (minutes for
       // a route reflector with hundreds of clients). Best-path events are still emitted.
-      this.core.advertising = [];
+      this.core.exporting = false;
       for (const p of [...this.core.peersById.values()]) {
         if (options.graceful) {
           // RFC 4724: a session that ends without a NOTIFICATION is a restart to a helping peer.

@@ -70,7 +70,8 @@ export function status(core: SpeakerCore, p: PeerRt): PeerStatus {
     prefixesReceived: p.received,
     prefixesAccepted: p.rib.accepted,
     prefixesRejected: p.rib.rejected,
-    prefixesAdvertised: p.rib.out?.size ?? 0,
+    // Its update group's Adj-RIB-Out but for its own routes, which are never sent back to it.
+    prefixesAdvertised: p.group ? p.group.rib.out!.size - (p.group.own.get(p.rib.index) ?? 0) : 0,
     prefixesStale: p.restartTimer || p.staleTimer ? core.rib.countStale(p.rib) : 0,
     negotiated:
       n && fsm.state === SessionState.Established
