@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
+import { createLinuxDataplane } from "../linux/linux-driver.js";
+import { nftNames } from "./names.js";
 import { inNetns, type NetnsHandle } from "../kernel/netns.js";
 import { type CommandRunner, createProcessRunner, type RunningCommand } from "../kernel/runner.js";
 import type { WorkloadEndpointUpdate } from "@margay/dataplane-contract";
@@ -262,6 +264,76 @@ describe("nft session (long-lived nft -i for differences)", () => {
       expect(byDelta.join("\n")).not.toContain("10.0.3.1");
     } finally {
       nft.close();
+    }
+  });
+
+  it("the driver's pod deltas go element by element; an out-of-band change to our table is repaired by reconcile", async () => {
+    const node = await lab.add("drv");
+    const runner = countingRunner();
+    const driver = createLinuxDataplane({ netns: node, nodeName: "n1", reconcileIntervalMs: 0, runner });
+    const list = async (...what: string[]) =>
+      (await lab.runner.run(inNetns(node, ["nft", "list", ...what]))).stdout;
+    const ep = (id: string, ifname: string): WorkloadEndpointUpdate => ({
+      kind: "workload-endpoint-update",
+      id,
+      ifname,
+      ipNetworks: ["10.0.4.1/32"],
+      tiers: { ingress: [{ tier: "default", defaultAction: "deny", policyIds: ["default/p"] }], egress: [] },
+      profileIds: [],
+    });
+    const pods = nftNames.addrSet("pods", 4, false);
+    try {
+      await driver.apply([
+        { kind: "ip-set-update", id: "pods", type: "net", members: ["10.0.4.1/32"] },
+        {
+          kind: "active-policy-update",
+          id: "default/p",
+          tier: "default",
+          name: "p",
+          inbound: [renderedRule({ ruleId: "r0", srcIpSetIds: ["pods"] })],
+          outbound: [],
+          flags: { untracked: false, preDnat: false, applyOnForward: false },
+        },
+        ep("ns/a", "mgya"),
+        { kind: "in-sync" },
+      ]);
+      // A pod comes: its member and its map keys, through the session.
+      await driver.apply([
+        { kind: "ip-set-delta-update", id: "pods", added: ["10.0.4.2/32"], removed: [] },
+        ep("ns/b", "mgyb"),
+      ]);
+      expect(await list("set", "inet", "margay", pods)).toMatch(/10\.0\.4\.1, 10\.0\.4\.2/);
+      expect(await list("map", "inet", "margay", "wl-to")).toContain('"mgyb" : goto');
+      // One `nft -f` (the first in-sync's whole table); the pod was a delta through the session.
+      expect(runner.nftRuns).toHaveLength(1);
+      expect(runner.starts).toBe(1);
+      // Someone else takes a member and a map key out of our table, and adds a member.
+      await lab.runner.run(
+        inNetns(node, ["nft", "delete", "element", "inet", "margay", pods, "{ 10.0.4.1 }"]),
+      );
+      await lab.runner.run(inNetns(node, ["nft", "add", "element", "inet", "margay", pods, "{ 10.9.9.9 }"]));
+      await lab.runner.run(
+        inNetns(node, ["nft", "delete", "element", "inet", "margay", "wl-to", '{ "mgya" }']),
+      );
+      await driver.reconcile();
+      // Reconcile does not trust what we committed: it replaces the whole table.
+      expect(runner.nftRuns).toHaveLength(2);
+      const set = await list("set", "inet", "margay", pods);
+      expect(set).toMatch(/10\.0\.4\.1, 10\.0\.4\.2/);
+      expect(set).not.toContain("10.9.9.9");
+      expect(await list("map", "inet", "margay", "wl-to")).toContain('"mgya" : goto');
+      // And deltas go on from the repaired table.
+      await driver.apply([
+        { kind: "ip-set-delta-update", id: "pods", added: ["10.0.4.3/32"], removed: ["10.0.4.1/32"] },
+        { kind: "workload-endpoint-remove", id: "ns/a" },
+      ]);
+      const after = await list("set", "inet", "margay", pods);
+      expect(after).toMatch(/10\.0\.4\.2, 10\.0\.4\.3/);
+      expect(after).not.toContain("10.0.4.1");
+      expect(await list("map", "inet", "margay", "wl-to")).not.toContain("mgya");
+      expect(runner.nftRuns).toHaveLength(2);
+    } finally {
+      await driver.close();
     }
   });
 });
