@@ -137,10 +137,13 @@ export class SpeakerCore {
     } finally {
       this.draining = false;
     }
-    // Coalesce the changes of everything done in this tick (e.g. many originate() calls) into packed UPDATEs.
+    // Coalesce the changes of everything done in this turn of the event loop (many originate() calls,
+    // the UPDATEs read from every socket in one poll) into packed UPDATEs: a route reflector then
+    // writes each client one buffer per turn, not one per client UPDATE it reflects (a flush per
+    // socket read cost one write per client per client: N² writes for N clients).
     if ((this.dirty.size > 0 || this.dirtyGroups.size > 0) && !this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => {
+      setImmediate(() => {
         this.flushScheduled = false;
         flushAll(this);
       });
