@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLinuxDataplane } from "../linux/linux-driver.js";
 import { createNetnsLab, type NetnsLab } from "../testing/netns-lab.js";
 import { startProbeAgent } from "../testing/probe-agent.js";
+import { pathNetns } from "../kernel/netns.js";
 import { HOST_VETH_MAC, WORKLOAD_GATEWAY_V6, createWorkloadPlumber, workloadMtu } from "./plumbing.js";
 
 let lab: NetnsLab;
@@ -177,6 +178,31 @@ describe("workload plumbing", () => {
     await expect(plumber.add({ ...spec, mac: "01:00:5e:00:00:01" })).rejects.toMatchObject({
       code: "invalid-options",
     });
+    await plumber.remove(spec.endpoint);
+  });
+
+  it("enters a pod namespace given by its /var/run/netns path with ip -n (one exec, no nsenter)", async () => {
+    const argvs: string[][] = [];
+    const runner = {
+      run: (argv: readonly string[], o?: Parameters<typeof lab.runner.run>[1]) => {
+        argvs.push([...argv]);
+        return lab.runner.run(argv, o);
+      },
+    };
+    const plumber = createWorkloadPlumber({ runner, hostNetns: host });
+    const spec = {
+      endpoint: { namespace: "default", workload: "b" },
+      containerNetns: pathNetns(`/var/run/netns/${podB.name}`),
+      addresses: ["10.66.0.3/32"],
+      mtu: 1450,
+    };
+    await plumber.remove(spec.endpoint);
+    await plumber.add(spec);
+    // (The lab's host namespace is a named one, not the test's own: its sysctls go through nsenter.)
+    expect(argvs.some((a) => a[0] === "nsenter" && a.join(" ").includes(podB.name))).toBe(false);
+    expect(argvs).toContainEqual(["ip", "-n", podB.name, "-force", "-batch", "-"]);
+    const [inner] = await json<{ addr_info: { local: string }[] }[]>(podB, "addr", "show", "dev", "eth0");
+    expect(inner!.addr_info.map((a) => a.local)).toContain("10.66.0.3");
     await plumber.remove(spec.endpoint);
   });
 

@@ -91,12 +91,17 @@ const spec = (addresses: string[], pod = namedNetns("pod")) => ({
 });
 
 /** A /proc/sys stand-in for plumbers whose host namespace is the current one. */
-function procSys(fail?: string) {
+function procSys(opts: { fail?: string; defaults?: Record<string, string> } = {}) {
   const written = new Map<string, string>();
   return {
     written,
+    read: async (key: string) => {
+      const v = opts.defaults?.[key];
+      if (v === undefined) throw Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
+      return v;
+    },
     write: async (key: string, value: string) => {
-      if (key === fail) throw Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
+      if (key === opts.fail) throw Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
       written.set(key, value);
     },
   };
@@ -133,7 +138,7 @@ describe("workload plumbing: processes per add and del", () => {
     const plumber = createWorkloadPlumber({
       runner: k.runner,
       hostNetns: CURRENT_NETNS,
-      writeProcSys: sys.write,
+      procSys: sys,
     });
     const hosts: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -159,6 +164,26 @@ describe("workload plumbing: processes per add and del", () => {
     expect(k.calls.slice(-3).map((c) => c.stdin)).toEqual(hosts.map((h) => `link del dev ${h}\n`));
     plumber.close?.();
     expect(k.starts[0]!.killed).toBe(true);
+  });
+
+  it("leaves a fresh veth's forwarding alone on a forwarding host (the write would wait on the rtnl lock)", async () => {
+    for (const dflt of ["1\n", "0\n"]) {
+      const k = countingKernel({ helper: true });
+      const sys = procSys({
+        defaults: { "net/ipv4/conf/default/forwarding": dflt, "net/ipv6/conf/default/forwarding": dflt },
+      });
+      const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: CURRENT_NETNS, procSys: sys });
+      const r = await plumber.add(spec(["10.0.0.2/32", "fd00::2/128"]));
+      const forwarding = [...sys.written.keys()].filter((key) => key.endsWith("/forwarding"));
+      expect(forwarding).toEqual(
+        dflt === "1\n"
+          ? []
+          : [`net/ipv4/conf/${r.hostIfName}/forwarding`, `net/ipv6/conf/${r.hostIfName}/forwarding`],
+      );
+      // Settings that do not take the lock are written either way.
+      expect(sys.written.get(`net/ipv4/conf/${r.hostIfName}/proxy_arp`)).toBe("1");
+      plumber.close?.();
+    }
   });
 
   it("without a helper process a del is one `ip link del`, and a missing device is done", async () => {
@@ -196,7 +221,7 @@ describe("workload plumbing: processes per add and del", () => {
     const plumber = createWorkloadPlumber({
       runner: k.runner,
       hostNetns: CURRENT_NETNS,
-      writeProcSys: procSys().write,
+      procSys: procSys(),
     });
     for (let i = 0; i < 9; i++)
       await plumber.add({
@@ -290,7 +315,7 @@ describe("workload plumbing: processes per add and del", () => {
     const plumber = createWorkloadPlumber({
       runner: k.runner,
       hostNetns: CURRENT_NETNS,
-      writeProcSys: procSys(`net/ipv4/conf/${host}/proxy_arp`).write,
+      procSys: procSys({ fail: `net/ipv4/conf/${host}/proxy_arp` }),
     });
     await expect(plumber.add(spec(["10.0.0.2/32"]))).rejects.toMatchObject({
       code: "command-failed",

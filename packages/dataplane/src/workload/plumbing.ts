@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { canonicalIpOrThrow, cidrOrThrow, interfaceAddressText } from "../net.js";
 import { DataplaneError, DataplaneErrorCode, isDataplaneError, throwIfAborted } from "../errors.js";
 import { createIpBatchSession, type IpBatchSession } from "../kernel/ip-session.js";
@@ -13,7 +13,7 @@ import {
 } from "@margay/api";
 import { DATAPLANE_DEFAULTS } from "../defaults.js";
 import { validateInterfaceName, validateNetnsName, validateNetnsPath } from "../kernel/names.js";
-import { type NetnsHandle, inNetns, ipArgv } from "../kernel/netns.js";
+import { type NetnsHandle, inNetns, ipArgv, namedNetns } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import type { Encapsulation } from "../updates.js";
 
@@ -79,11 +79,16 @@ export interface WorkloadPlumberOptions {
   /** Host-side name prefix; must be one the driver polices. Default: `DATAPLANE_DEFAULTS.ifPrefix` (`mgy`). */
   readonly ifPrefix?: string | undefined;
   /**
-   * Writes `/proc/sys/<key>` in this process's own namespace; used for the host side's sysctls when
-   * `hostNetns` is the current namespace (no `sysctl` process per add). Default: a file write. A seam for
+   * `/proc/sys/<key>` of this process's own namespace, used for the host side's sysctls when `hostNetns`
+   * is the current namespace (no `sysctl` process per add). Default: file reads and writes. A seam for
    * tests, which must not touch the namespace they run in.
    */
-  readonly writeProcSys?: ((key: string, value: string) => Promise<void>) | undefined;
+  readonly procSys?:
+    | {
+        read(key: string): Promise<string>;
+        write(key: string, value: string): Promise<void>;
+      }
+    | undefined;
 }
 
 /** Creates, checks and removes workload veths. Every step is idempotent. */
@@ -134,9 +139,38 @@ async function sysctls(
     await runner.run(inNetns(ns, ["sysctl", "-q", "-w", ...args]), { signal: options.signal });
 }
 
-async function defaultWriteProcSys(key: string, value: string): Promise<void> {
-  await writeFile(`/proc/sys/${key}`, value);
+/** Where `ip -n NAME` looks for NAME (iproute2's NETNS_RUN_DIR). */
+const IP_NETNS_DIR = "/run/netns";
+const RUN_NETNS_PATH = /^(?:\/var)?\/run\/netns\/([^/]+)$/;
+
+/**
+ * The named handle of a path handle that is a namespace under /run/netns (as containerd's
+ * `/var/run/netns/cni-...` is): `ip -n NAME` enters it itself, one exec instead of nsenter's two. Only
+ * when the file `ip` would open is the very namespace (same device and inode); otherwise `ns` as given.
+ */
+async function asNamedNetns(ns: NetnsHandle): Promise<NetnsHandle> {
+  if (ns.kind !== "path") return ns;
+  const m = RUN_NETNS_PATH.exec(ns.path);
+  if (m === null) return ns;
+  try {
+    const named = namedNetns(m[1]!);
+    const [given, theirs] = await Promise.all([stat(ns.path), stat(`${IP_NETNS_DIR}/${m[1]!}`)]);
+    return given.dev === theirs.dev && given.ino === theirs.ino ? named : ns;
+  } catch {
+    return ns;
+  }
 }
+
+const PROC_SYS = {
+  read: (key: string) => readFile(`/proc/sys/${key}`, "utf8"),
+  write: (key: string, value: string) => writeFile(`/proc/sys/${key}`, value),
+};
+
+/**
+ * Settings whose write takes the kernel's rtnl lock, and retries (spinning) until it gets it while other
+ * veths are being made or removed; with the namespace default of each (which a new device copies).
+ */
+const RTNL_SYSCTL = /^net\/(ipv4|ipv6)\/conf\/[^/]+\/(forwarding|disable_ipv6)$/;
 
 /** A random locally administered unicast MAC, as the kernel would give a veth end. */
 function randomMac(): string {
@@ -256,7 +290,7 @@ async function findLink(
 export function createWorkloadPlumber(options: WorkloadPlumberOptions): WorkloadPlumber {
   const { runner, hostNetns } = options;
   const prefix = dataplanePrefix(options.ifPrefix ?? DATAPLANE_DEFAULTS.ifPrefix);
-  const writeProcSys = options.writeProcSys ?? defaultWriteProcSys;
+  const procSys = options.procSys ?? PROC_SYS;
   const hostLines = createHostLines(runner, hostNetns);
   const hostIfName = (endpoint: WorkloadInterfaceIdentity) => {
     try {
@@ -272,15 +306,27 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
 
   /**
    * The host side's sysctls: written to /proc/sys when the host namespace is this process's own (no
-   * process), else one `sysctl` entering the namespace.
+   * process), else one `sysctl` entering the namespace. On a device made just now (`fresh`), a setting
+   * that takes the rtnl lock is left alone when the namespace default, which the device copied at
+   * creation, is already the value (a forwarding host's `forwarding`): in a burst of adds those writes
+   * spun on the lock the other adds' veths held.
    */
-  async function hostSysctls(values: Readonly<Record<string, string>>, callOptions: KernelCallOptions) {
+  async function hostSysctls(
+    values: Readonly<Record<string, string>>,
+    fresh: boolean,
+    callOptions: KernelCallOptions,
+  ) {
     if (hostNetns.kind !== "current") return sysctls(runner, hostNetns, values, callOptions);
     throwIfAborted(callOptions.signal);
     await Promise.all(
       Object.entries(values).map(async ([key, value]) => {
         try {
-          await writeProcSys(key, value);
+          const m = fresh ? RTNL_SYSCTL.exec(key) : null;
+          if (m !== null) {
+            const dflt = await procSys.read(`net/${m[1]}/conf/default/${m[2]}`).catch(() => undefined);
+            if (dflt?.trim() === value) return;
+          }
+          await procSys.write(key, value);
         } catch (e) {
           throw new DataplaneError(DataplaneErrorCode.CommandFailed, `sysctl ${key} could not be written`, {
             retryable: true,
@@ -322,7 +368,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
     async add(spec, callOptions = {}) {
       throwIfAborted(callOptions.signal);
       const { containerIfName, mtu, addresses, mac, host } = normalize(spec);
-      const cns = spec.containerNetns;
+      const cns = await asNamedNetns(spec.containerNetns);
       const hasV4 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 4);
       const hasV6 = addresses.some((a) => ipVersion(a.split("/")[0]!) === 6);
       // The container end's MAC is chosen here (as the kernel would: random, locally administered) and
@@ -399,7 +445,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
           hostSys[`net/ipv6/conf/${host}/accept_ra`] = "0";
           hostSys[`net/ipv6/conf/${host}/forwarding`] = "1";
         }
-        await hostSysctls(hostSys, callOptions);
+        await hostSysctls(hostSys, created, callOptions);
         const lines = created ? [] : [`link set dev ${host} address ${HOST_VETH_MAC} mtu ${mtu} up`];
         // The IPv6 gateway address waits for the sysctls: a host with IPv6 off by default refuses it.
         if (hasV6) lines.push(`addr replace ${WORKLOAD_GATEWAY_V6}/64 dev ${host} nodad`);
