@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import { CURRENT_NETNS, namedNetns, pathNetns } from "../kernel/netns.js";
@@ -7,6 +8,9 @@ import { HOST_VETH_MAC, createWorkloadPlumber } from "./plumbing.js";
 interface Call {
   readonly argv: readonly string[];
   readonly stdin: string;
+  /** For a pod batch the helper ran: the namespace and the batch file. */
+  readonly podNetns?: string | undefined;
+  readonly file?: string | undefined;
 }
 
 const HOST = namedNetns("host");
@@ -62,7 +66,11 @@ function countingKernel(
               say(`Object "${line}" is unknown, try "ip help".\nCommand failed -:${lineNo}\n`);
               continue;
             }
-            const call = { argv: me.argv, stdin: `${line}\n` };
+            // A pod batch run by the helper (`netns exec NS ip -force -batch FILE`): its file's lines.
+            const exec = /^netns exec (\S+) ip -force -batch (\S+)$/.exec(line);
+            const call = exec
+              ? { argv: me.argv, stdin: readFileSync(exec[2]!, "utf8"), podNetns: exec[1], file: exec[2] }
+              : { argv: me.argv, stdin: `${line}\n` };
             calls.push(call);
             const stderr = opts.fail?.(call);
             if (stderr !== undefined) say(`${stderr}\nCommand failed -:${lineNo}\n`);
@@ -164,6 +172,30 @@ describe("workload plumbing: processes per add and del", () => {
     expect(k.calls.slice(-3).map((c) => c.stdin)).toEqual(hosts.map((h) => `link del dev ${h}\n`));
     plumber.close?.();
     expect(k.starts[0]!.killed).toBe(true);
+  });
+
+  it("a named pod namespace: no process per add at all, the pod's batch runs through a second helper", async () => {
+    const k = countingKernel({ helper: true });
+    const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: CURRENT_NETNS, procSys: procSys() });
+    for (let i = 0; i < 3; i++)
+      await plumber.add({
+        ...spec(["10.0.0.2/32"], namedNetns(`p${i}`)),
+        endpoint: { namespace: "default", workload: `w${i}` },
+      });
+    // Two kept helpers (host lines; pod batches), nothing started per add.
+    expect(k.starts.map((s) => s.argv)).toEqual([
+      ["ip", "-force", "-batch", "-"],
+      ["ip", "-force", "-batch", "-"],
+    ]);
+    expect(k.processes()).toBe(2);
+    const pod = k.calls.filter((c) => c.podNetns !== undefined);
+    expect(pod.map((c) => c.podNetns)).toEqual(["p0", "p1", "p2"]);
+    expect(pod[0]!.stdin).toContain("addr add 10.0.0.2/32 dev eth0 nodad\n");
+    expect(pod[0]!.stdin).toContain("route replace 0.0.0.0/0 via 169.254.1.1 dev eth0\n");
+    // Each batch file goes once run.
+    await new Promise((r) => setTimeout(r, 50));
+    for (const c of pod) expect(existsSync(c.file!)).toBe(false);
+    plumber.close?.();
   });
 
   it("leaves a fresh veth's forwarding alone on a forwarding host (the write would wait on the rtnl lock)", async () => {

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { canonicalIpOrThrow, cidrOrThrow, interfaceAddressText } from "../net.js";
 import { DataplaneError, DataplaneErrorCode, isDataplaneError, throwIfAborted } from "../errors.js";
 import { createIpBatchSession, type IpBatchSession } from "../kernel/ip-session.js";
@@ -89,6 +91,11 @@ export interface WorkloadPlumberOptions {
         write(key: string, value: string): Promise<void>;
       }
     | undefined;
+  /**
+   * A directory for the pod side's batch files (see {@link createWorkloadPlumber}). Default: a fresh
+   * `margay-plumb-*` directory under the system's temporary directory, made at the first add.
+   */
+  readonly scratchDir?: string | undefined;
 }
 
 /** Creates, checks and removes workload veths. Every step is idempotent. */
@@ -292,6 +299,38 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
   const prefix = dataplanePrefix(options.ifPrefix ?? DATAPLANE_DEFAULTS.ifPrefix);
   const procSys = options.procSys ?? PROC_SYS;
   const hostLines = createHostLines(runner, hostNetns);
+  // The pod side's batches, through a second kept `ip` (`netns exec NAME ip -force -batch FILE`): `ip`
+  // forks the small process that enters the pod's namespace, instead of Node forking its large one (a
+  // spawn holds the agent's event loop for milliseconds, tens of them under load). A second helper, so
+  // veth creation never waits behind a pod's batch.
+  const podLines = createHostLines(runner, hostNetns);
+  let scratch: Promise<string | undefined> | undefined;
+  let batchSeq = 0;
+  const scratchDir = () => {
+    scratch ??= (
+      options.scratchDir !== undefined
+        ? Promise.resolve(options.scratchDir)
+        : mkdtemp(join(tmpdir(), "margay-plumb-"))
+    ).then(
+      // The path goes into a batch line: none with blanks (then each pod batch is its own process).
+      (dir) => (/^[^\s]+$/.test(dir) ? dir : undefined),
+      () => undefined,
+    );
+    return scratch;
+  };
+
+  /** Runs `lines` in the pod's namespace `ns`: through the helper when it is named, else one process. */
+  async function podBatch(ns: NetnsHandle, lines: readonly string[], callOptions: KernelCallOptions) {
+    const dir = ns.kind === "named" && runner.start !== undefined ? await scratchDir() : undefined;
+    if (dir === undefined || ns.kind !== "named") return ipBatch(runner, ns, lines, callOptions);
+    const file = join(dir, `${process.pid}-${batchSeq++}.batch`);
+    await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
+    try {
+      await podLines.run([`netns exec ${ns.name} ip -force -batch ${file}`], 0, callOptions);
+    } finally {
+      void unlink(file).catch(() => undefined);
+    }
+  }
   const hostIfName = (endpoint: WorkloadInterfaceIdentity) => {
     try {
       return workloadInterfaceName(endpoint, prefix);
@@ -484,7 +523,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
           lines.push(`route replace 0.0.0.0/0 via ${WORKLOAD_GATEWAY_V4} dev ${containerIfName}`);
         }
         if (hasV6) lines.push(`route replace ::/0 via ${WORKLOAD_GATEWAY_V6} dev ${containerIfName}`);
-        await ipBatch(runner, cns, lines, callOptions);
+        await podBatch(cns, lines, callOptions);
       };
 
       // The two sides touch different namespaces and different devices: side by side. Both settle before
@@ -529,6 +568,12 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
     },
     close() {
       hostLines.close();
+      podLines.close();
+      if (options.scratchDir === undefined)
+        void scratch?.then((dir) =>
+          dir === undefined ? undefined : rm(dir, { recursive: true, force: true }),
+        );
+      scratch = undefined;
     },
   };
 }
