@@ -198,7 +198,10 @@ function compilePrefix(e: PrefixListEntry, field: string): CompiledPrefix {
 
 /** Compiles and validates a policy. Throws {@link BgpConfigError} for malformed entries. */
 export function compilePolicy(policy: Policy | undefined, field = "policy"): CompiledPolicy {
-  if (!policy) return ACCEPT_ALL;
+  // An empty accepting policy is the default one: peers given it export as peers given none (one group).
+  if (!policy || (policy.statements.length === 0 && (policy.default ?? "accept") === "accept")) {
+    return ACCEPT_ALL;
+  }
   let prefixIndependent = true;
   const statements = policy.statements.map((s, i): CompiledStatement => {
     const f = `${field}.statements[${i}]`;

@@ -2,7 +2,6 @@
  * Session behaviour against a scripted raw peer (built from the wire codec only) and between two
  * speakers that both connect actively (collision detection).
  */
-import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   createCodecContext,
@@ -18,6 +17,7 @@ import {
 import { Afi, type Capability, type PathAttributes } from "../wire/types.js";
 import { createSpeaker, type PeerOptions, type Speaker, type SpeakerEvent } from "../index.js";
 import { waitFor } from "../interop/util.js";
+import { rawPeer as connectRaw } from "./raw-peer.test-util.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -34,8 +34,8 @@ async function listeningSpeaker(host: string, ...peers: PeerOptions[]): Promise<
 
 const ctx = createCodecContext();
 
-/** A scripted peer: completes the OPEN exchange, then lets the test write raw bytes. */
-async function rawPeer(
+/** A scripted peer (raw-peer.test-util.ts) closed after the test. */
+function rawPeer(
   port: number,
   host: string,
   local: string,
@@ -43,42 +43,7 @@ async function rawPeer(
   afis: readonly number[] = [1],
   extraCaps: readonly Capability[] = [],
 ) {
-  const socket: Socket = connect({ host, port, localAddress: local });
-  cleanups.push(() => socket.destroy());
-  const framer = createFramer();
-  const received: number[] = [];
-  const updates: Uint8Array[] = [];
-  let established = false;
-  socket.on("data", (chunk: Buffer) => {
-    for (const m of framer.push(chunk)) {
-      const t = messageType(m);
-      received.push(t);
-      if (t === 2) updates.push(m);
-      if (t === 1) socket.write(encodeMessage({ type: 4 }, ctx));
-      if (t === 4) established = true;
-    }
-  });
-  socket.on("error", () => {});
-  await new Promise<void>((r) => socket.once("connect", () => r()));
-  socket.write(
-    encodeMessage(
-      {
-        type: 1,
-        version: 4,
-        myAs: asn,
-        holdTime: 90,
-        bgpId: "10.9.9.9",
-        capabilities: [
-          ...afis.map((afi) => ({ code: 1 as const, kind: "multiprotocol" as const, afi, safi: 1 })),
-          { code: 65, kind: "four-octet-as", asn },
-          ...extraCaps,
-        ],
-      },
-      ctx,
-    ),
-  );
-  await waitFor(() => established, "raw peer established");
-  return { socket, received, updates };
+  return connectRaw(cleanups, port, host, local, asn, { afis, extraCaps });
 }
 
 /**

@@ -172,7 +172,22 @@ describe("update groups", () => {
     // C's policy changes: it moves to A and B's group and gets the route without the community.
     rr.updatePeer(ic, { exportPolicy: { statements: [] } });
     await waitFor(() => comms(c).length === 0, "C re-exported");
+    const again = vi.spyOn(Rib.prototype, "exportChange");
+    try {
+      announce(b, ib, ["10.7.1.0/24"]);
+      await waitFor(
+        () => held(a).length === 1 && [c, d].every((p) => held(p).length === 2),
+        "B's route at A, C and D",
+      );
+      // {A, B, C} and {D}: an empty accepting policy is no policy.
+      expect(again).toHaveBeenCalledTimes(2);
+    } finally {
+      again.mockRestore();
+    }
+    expect(comms(c)).toEqual([]);
+    expect(heldRoutes(d.updates).get("10.7.1.0/24")?.communities).toEqual([65001 * 65536 + 7]);
     withdraw(a, ["10.7.0.0/24"]);
-    await waitFor(() => [b, c, d].every((p) => held(p).length === 0), "withdrawn at B, C and D");
+    await waitFor(() => [b, c, d].every((p) => !heldRoutes(p.updates).has("10.7.0.0/24")), "withdrawn");
+    expect(held(a)).toEqual(["10.7.1.0/24"]);
   });
 });
