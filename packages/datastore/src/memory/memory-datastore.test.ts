@@ -509,3 +509,32 @@ describe("memory datastore: stored objects are kept, frozen, not as JSON text", 
     }
   });
 });
+
+describe("memory datastore: creation timestamps", () => {
+  it("follow the injected clock: objects created in one millisecond share it, a later one gets its own", async () => {
+    let t = Date.parse("2026-01-02T03:04:05.006Z");
+    const ds = createMemoryDatastore({ now: () => new Date(t) });
+    const make = (name: string) =>
+      ds.create<StoredObject & { spec: object }>({ kind: "Thing", metadata: { name }, spec: {} });
+    try {
+      const a = await make("a");
+      const b = await make("b");
+      t += 1;
+      const c = await make("c");
+      t -= 5; // a clock stepped back is followed too
+      const d = await make("d");
+      expect([a, b, c, d].map((o) => o.metadata.creationTimestamp)).toEqual([
+        "2026-01-02T03:04:05.006Z",
+        "2026-01-02T03:04:05.006Z",
+        "2026-01-02T03:04:05.007Z",
+        "2026-01-02T03:04:05.002Z",
+      ]);
+      // An update keeps the creation time.
+      t += 100;
+      const a2 = await ds.update<StoredObject & { spec: object }>({ ...a, spec: { x: 1 } });
+      expect(a2.metadata.creationTimestamp).toBe("2026-01-02T03:04:05.006Z");
+    } finally {
+      await ds.close();
+    }
+  });
+});

@@ -3,7 +3,6 @@
  * (so linearizable by construction), a bounded event history for watches, and an optional snapshot file.
  */
 
-import { randomUUID } from "node:crypto";
 import type { Logger } from "@margay/api";
 import {
   backendLogger,
@@ -51,6 +50,7 @@ import { freezeOwn, plainCopy } from "../json-copy.js";
 import { WatchStream } from "../watch-stream.js";
 import { encodeSnapshot, loadSnapshotSync, type SnapshotEntry, writeSnapshotAtomic } from "./snapshot.js";
 import { SortedKeys } from "./sorted-keys.js";
+import { flatUuid } from "./uid.js";
 
 /** When a write is acknowledged relative to the snapshot file. */
 export type MemoryDurability = "sync" | "async";
@@ -232,6 +232,9 @@ class MemoryStore implements MemoryDatastore {
 
   #rev = 1;
   #compactRev = 1;
+  /** The last creation timestamp made, and its time (see {@link #timestamp}). */
+  #lastStampMs = Number.NaN;
+  #lastStamp = "";
   readonly #kinds = new Map<string, KindTable>();
   #history: HistoryEvent[] = [];
   #historyHead = 0;
@@ -543,8 +546,8 @@ class MemoryStore implements MemoryDatastore {
   #entryFor(key: ObjectKey, obj: StoredObject, rev: number, prev: Entry | undefined): Entry {
     const meta = obj.metadata;
     if (prev === undefined) {
-      meta.uid = randomUUID();
-      meta.creationTimestamp = this.#now().toISOString();
+      meta.uid = flatUuid();
+      meta.creationTimestamp = this.#timestamp();
     } else if (meta.uid === undefined || meta.creationTimestamp === undefined) {
       inheritServerFields(meta, prev.obj.metadata);
     }
@@ -557,6 +560,21 @@ class MemoryStore implements MemoryDatastore {
       modRevision: rev,
       obj: freezeOwn(obj),
     };
+  }
+
+  /**
+   * `now()` as an ISO timestamp. Objects created within the same millisecond share one string: a store
+   * keeps every object's timestamp, and a burst of creates (an IPAM fill) would otherwise hold a
+   * string per object.
+   */
+  #timestamp(): string {
+    const d = this.#now();
+    const ms = d.getTime();
+    if (ms !== this.#lastStampMs) {
+      this.#lastStamp = d.toISOString();
+      this.#lastStampMs = ms;
+    }
+    return this.#lastStamp;
   }
 
   /**
