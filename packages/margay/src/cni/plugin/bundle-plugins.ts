@@ -9,17 +9,24 @@
  * names of the Node that builds, the same major as the target), each requiring the real module when first
  * read. esbuild's interop copies the getters, never the values, so nothing is loaded before it is used.
  *
+ * The workload client's `node:net` resolves to `pipe-socket.ts` (one unix-socket exchange over libuv's
+ * pipe handle, `node:net` only as its fallback), so an ADD loads neither `node:net` nor the stream stack.
+ *
  * Used by tsup.config.ts (the published artifact) and by `build-bundle.ts` (tests, benchmark).
  *
  * @packageDocumentation
  */
 import { builtinModules, createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import type { Plugin } from "esbuild";
 
 /** The builtins the plugin's bundle loads on first use. */
 export const LAZY_PLUGIN_BUILTINS = ["child_process", "fs/promises", "http", "net"] as const;
 
 const NAMESPACE = "margay-lazy-builtin";
+
+/** The plugin's `node:net` (see the module comment). */
+export const PIPE_SOCKET_MODULE = fileURLToPath(new URL("./pipe-socket.ts", import.meta.url));
 
 /** The source of the lazy stand-in for builtin `name` (exported for its test). */
 export function lazyBuiltinSource(name: string): string {
@@ -39,6 +46,10 @@ export const lazyPluginBuiltins: Plugin = {
   name: "margay-lazy-plugin-builtins",
   setup(b) {
     const names = LAZY_PLUGIN_BUILTINS.map((n) => n.replace("/", "\\/")).join("|");
+    // Everyone's node:net but pipe-socket's own (its fallback, lazy like the other builtins).
+    b.onResolve({ filter: /^node:net$/ }, (a) =>
+      a.importer === PIPE_SOCKET_MODULE ? undefined : { path: PIPE_SOCKET_MODULE },
+    );
     b.onResolve({ filter: new RegExp(`^node:(${names})$`) }, (a) => ({
       path: a.path.slice("node:".length),
       namespace: NAMESPACE,

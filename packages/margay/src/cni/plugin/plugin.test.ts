@@ -371,14 +371,14 @@ describe("the bundle", () => {
     expect(text).toContain("margay-payload"); // the code-cache loader
   });
 
-  it("loads node:http never, and net, child_process and fs/promises only on the verbs that use them", async () => {
+  it("loads node:http never, node:net and the streams not even on ADD, child_process and fs/promises only on the verbs that use them, and starts no thread pool", async () => {
     const bin = join(dir, "margay");
     await buildMargayPluginBundle(bin);
-    // A preload printing which builtins the process loaded, at its exit.
+    // A preload printing which builtins the process loaded and how many threads it has, at its exit.
     const preload = join(dir, "loaded.cjs");
     await writeFile(
       preload,
-      'process.on("exit",()=>require("node:fs").writeSync(2,"\\nLOADED "+JSON.stringify(process.moduleLoadList.filter(m=>m.startsWith("NativeModule ")).map(m=>m.slice(13)))+"\\n"));',
+      'process.on("exit",()=>{const fs=require("node:fs");fs.writeSync(2,"\\nLOADED "+JSON.stringify(process.moduleLoadList.filter(m=>m.startsWith("NativeModule ")).map(m=>m.slice(13)))+"\\nTHREADS "+fs.readdirSync("/proc/self/task").length+"\\n")});',
     );
     const agent = createServer((req, res) => {
       req.resume();
@@ -393,22 +393,24 @@ describe("the bundle", () => {
     try {
       // Asynchronously: the fake agent answers from this process's event loop.
       const loaded = (command: string) =>
-        new Promise<{ status: number | null; stdout: string; mods: string[] }>((resolve, reject) => {
-          const child = spawn(process.execPath, ["--require", preload, bin], {
-            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...ENV(command) },
-          });
-          let stdout = "";
-          let stderr = "";
-          child.stdout.on("data", (b: Buffer) => (stdout += b));
-          child.stderr.on("data", (b: Buffer) => (stderr += b));
-          child.once("error", reject);
-          child.once("close", (status) => {
-            const m = /\nLOADED (.*)\n/.exec(stderr);
-            if (m === null) reject(new Error(`no module list: ${stderr}`));
-            else resolve({ status, stdout, mods: JSON.parse(m[1]!) as string[] });
-          });
-          child.stdin.end(conf({ agent_socket: socket }, "1.0.0"));
-        });
+        new Promise<{ status: number | null; stdout: string; mods: string[]; threads: number }>(
+          (resolve, reject) => {
+            const child = spawn(process.execPath, ["--require", preload, bin], {
+              env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...ENV(command) },
+            });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.on("data", (b: Buffer) => (stdout += b));
+            child.stderr.on("data", (b: Buffer) => (stderr += b));
+            child.once("error", reject);
+            child.once("close", (status) => {
+              const m = /\nLOADED (.*)\nTHREADS (\d+)\n/.exec(stderr);
+              if (m === null) reject(new Error(`no module list: ${stderr}`));
+              else resolve({ status, stdout, mods: JSON.parse(m[1]!) as string[], threads: Number(m[2]) });
+            });
+            child.stdin.end(conf({ agent_socket: socket }, "1.0.0"));
+          },
+        );
       const version = await loaded("VERSION");
       expect(version.status).toBe(0);
       for (const mod of ["http", "net", "child_process", "fs/promises"])
@@ -418,8 +420,11 @@ describe("the bundle", () => {
       expect(JSON.parse(add.stdout).ips).toEqual([
         { address: "10.1.0.5/32", gateway: "169.254.1.1", interface: 1 },
       ]);
-      expect(add.mods).toContain("net");
-      for (const mod of ["http", "child_process", "fs/promises"]) expect(add.mods).not.toContain(mod);
+      // The one exchange with the agent goes over libuv's pipe handle (pipe-socket.ts), not node:net.
+      for (const mod of ["http", "net", "stream", "child_process", "fs/promises"])
+        expect(add.mods).not.toContain(mod);
+      // No asynchronous file system call: libuv's thread pool (4 threads) is never started.
+      expect(add.threads).toBe(version.threads);
     } finally {
       agent.close();
     }
