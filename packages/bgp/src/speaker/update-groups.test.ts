@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { waitFor } from "../interop/util.js";
 import { Rib } from "../rib/rib.js";
-import { encodeUpdates, parsePrefix } from "../wire/index.js";
+import { encodeMessage, encodeUpdates, parsePrefix } from "../wire/index.js";
 import type { PathAttributes } from "../wire/types.js";
 import { createSpeaker, type PeerOptions, type Speaker } from "../index.js";
 import { heldRoutes, prefixEvents, type RawPeer, rawCtx, rawPeer } from "./raw-peer.test-util.js";
@@ -37,8 +37,11 @@ async function reflector(clients: string[], extra: Partial<Record<string, Partia
 }
 
 /** A route-reflector client at `address` (its BGP identifier too). */
-function client(s: Speaker, address: string): Promise<RawPeer> {
-  return rawPeer(cleanups, s.listening[0]!.port, RR, address, ASN, { bgpId: address });
+function client(s: Speaker, address: string, o: { routeRefresh?: boolean } = {}): Promise<RawPeer> {
+  return rawPeer(cleanups, s.listening[0]!.port, RR, address, ASN, {
+    bgpId: address,
+    extraCaps: o.routeRefresh ? [{ code: 2, kind: "route-refresh" }] : [],
+  });
 }
 
 /** `from` announces `prefixes` (next hop itself, LOCAL_PREF `localPref`). */
@@ -140,6 +143,21 @@ describe("update groups", () => {
     const d2 = await client(rr, id);
     await waitFor(() => held(d2).length === 3, "full table at D again");
     expect(held(d2)).toEqual(["10.4.0.0/24", "10.4.1.0/24", "10.6.0.0/24"]);
+  });
+
+  it("ROUTE-REFRESH from a member resends its view of the group's table, still without its own routes", async () => {
+    const [ia, ib] = ["127.0.0.65", "127.0.0.66"];
+    const rr = await reflector([ia, ib]);
+    const a = await client(rr, ia, { routeRefresh: true });
+    const b = await client(rr, ib);
+    announce(a, ia, ["10.8.0.0/24"]);
+    announce(b, ib, ["10.8.1.0/24", "10.8.2.0/24"]);
+    await waitFor(() => held(a).length === 2 && held(b).length === 1, "routes reflected");
+    const before = a.updates.length;
+    a.socket.write(encodeMessage({ type: 5, afi: 1, safi: 1, subtype: 0 }, rawCtx));
+    await waitFor(() => prefixEvents(a.updates.slice(before)).length === 2, "A's refresh");
+    expect(prefixEvents(a.updates.slice(before)).sort()).toEqual(["+10.8.1.0/24", "+10.8.2.0/24"]);
+    expect(prefixEvents(b.updates)).toEqual(["+10.8.0.0/24"]);
   });
 
   it("peers with different export policies are exported apart; equal policies (separate objects) share a group", async () => {
