@@ -1,6 +1,7 @@
 /**
  * The routing information bases of one speaker: Adj-RIB-In (per peer, after import policy), Loc-RIB
- * (the decision process over all candidates) and Adj-RIB-Out (per peer, after export rules and policy).
+ * (the decision process over all candidates) and Adj-RIB-Out (after export rules and policy; per peer,
+ * or shared by the peers of an update group, see {@link Rib.addUpdateGroup}).
  *
  * Layout for a full table: one {@link PrefixTable} holds, per destination, either a single
  * {@link Path} or a small `Dest` with several; a path is interned per (peer, epoch, path id, attribute
