@@ -3,7 +3,7 @@
  * [--changes 20]`; needs root and netns): the same cluster and changes as `scale.ts`, with the wall time
  * of each `apply` split into the nft session's answer (from writing the transaction line to nft's end
  * marker: nft's parse, cache refill and commit, the kernel's work) and the rest (our model, render and
- * diff). Prints one line per size (medians) on stdout. `PRINT_TX=1` prints each transaction on stderr;
+ * diff). `--remove`: each change deletes a programmed pod instead. Prints one line per size (medians). `PRINT_TX=1` prints each transaction on stderr;
  * `NFT_WRAP="strace -f -o FILE -e trace=sendto"` runs the session under a wrapper (to see what nft asks
  * the kernel for: a dump of every set or chain shows as one request per transaction).
  */
@@ -22,6 +22,8 @@ import { cluster, workload } from "./scale.js";
 
 const SIZES = argValue("sizes", "100,1000,3000").split(",").map(Number);
 const CHANGES = Number(argValue("changes", "20"));
+/** `--remove`: each change deletes a programmed pod instead of adding one. */
+const REMOVE = process.argv.includes("--remove");
 
 function timingRunner() {
   const real = createProcessRunner();
@@ -79,7 +81,8 @@ for (const n of SIZES) {
       const nft: number[] = [];
       let bytes = 0;
       for (let c = 0; c < CHANGES; c++) {
-        graph.upsert(workload(n + c, apps));
+        if (REMOVE) graph.remove({ kind: "WorkloadEndpoint", namespace: "bench", name: `pod-${(c * 7) % n}` });
+        else graph.upsert(workload(n + c, apps));
         const ups = graph.flush() as DataplaneUpdate[];
         const n0 = t.nft;
         const b0 = t.bytes;
@@ -91,7 +94,7 @@ for (const n of SIZES) {
       }
       const ours = total.map((x, i) => x - nft[i]!);
       process.stdout.write(
-        `${n} endpoints: total ${median(total).toFixed(2)} ms, nft session ${median(nft).toFixed(2)} ms, ours ${median(ours).toFixed(2)} ms, ${(bytes / CHANGES).toFixed(0)} B/change\n`,
+        `${n} endpoints, ${REMOVE ? "pod removed" : "pod added"}: total ${median(total).toFixed(2)} ms, nft session ${median(nft).toFixed(2)} ms, ours ${median(ours).toFixed(2)} ms, ${(bytes / CHANGES).toFixed(0)} B/change\n`,
       );
     } finally {
       await driver.close();

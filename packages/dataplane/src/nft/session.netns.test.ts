@@ -1,3 +1,7 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDataplaneError } from "../errors.js";
 import { createLinuxDataplane } from "../linux/linux-driver.js";
@@ -9,6 +13,7 @@ import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
 import { renderedRule } from "../testing/rendered-rule.js";
 import { createNetnsLab, type NetnsLab } from "../testing/netns-lab.js";
 import { createNftProgrammer } from "./programmer.js";
+import { createNftSession } from "./session.js";
 import {
   createNftRenderCache,
   type NftRenderOptions,
@@ -334,6 +339,60 @@ describe("nft session (long-lived nft -i for differences)", () => {
       expect(runner.nftRuns).toHaveLength(2);
     } finally {
       await driver.close();
+    }
+  });
+
+  it("keeps no command-line history: none in $HOME when the agent goes, none piling up in the process", async () => {
+    // The agent's own HOME; nft -i would write its history there when its stdin ends (the agent exits).
+    const home = mkdtempSync(join(tmpdir(), "mgnft-home-"));
+    const children: ReturnType<typeof spawn>[] = [];
+    let starts = 0;
+    const runner: CommandRunner = {
+      run: createProcessRunner().run,
+      start(argv) {
+        starts++;
+        const [file, ...args] = argv;
+        const child = spawn(file!, args, {
+          stdio: ["pipe", "ignore", "pipe"],
+          env: { ...process.env, HOME: home },
+        });
+        children.push(child);
+        child.stdin.on("error", () => undefined);
+        const exits: ((code: number | null) => void)[] = [];
+        child.on("close", (code) => {
+          for (const l of exits) l(code);
+        });
+        return {
+          write: (text) => void child.stdin.write(text),
+          onStderr: (l) => void child.stderr.on("data", (b: Buffer) => l(b.toString("utf8"))),
+          onExit: (l) => void exits.push(l),
+          kill: () => void child.kill("SIGTERM"),
+          hold: () => undefined,
+        };
+      },
+    };
+    const exited = (c: ReturnType<typeof spawn>) =>
+      new Promise<void>((resolve) =>
+        c.exitCode !== null || c.signalCode !== null ? resolve() : c.on("close", () => resolve()),
+      );
+    try {
+      // Recycled after every transaction here (the default is 8 MiB of them): each runs in a fresh
+      // process, and the exit of the one before never fails the next.
+      const recycling = createNftSession(runner, ns, "margay", { recycleBytes: 1 })!;
+      for (let i = 0; i < 3; i++)
+        await recycling.run(`add table inet mghist${i}\ndelete table inet mghist${i}`);
+      expect(starts).toBe(3);
+      // A session that lives on until the agent goes: its process then reads end-of-file and exits as
+      // nft -i does then (writing its history, were there a file it could write).
+      const lasting = createNftSession(runner, ns, "margay")!;
+      await lasting.run("add table inet mghist\ndelete table inet mghist");
+      expect(starts).toBe(4);
+      children.at(-1)!.stdin!.end();
+      await Promise.all(children.map(exited));
+      expect(existsSync(join(home, ".nft.history"))).toBe(false);
+    } finally {
+      for (const c of children) c.kill("SIGKILL");
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });

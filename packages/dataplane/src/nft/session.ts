@@ -45,15 +45,39 @@ interface Pending {
   reject(e: unknown): void;
 }
 
+/** Options of {@link createNftSession}. */
+export interface NftSessionOptions {
+  /**
+   * After this many bytes of transactions the process is ended once its transaction is answered, and
+   * the next `run` starts a fresh one. `nft -i` keeps every distinct line it reads as command-line
+   * history for as long as it runs, so a process that lived for the agent's life would grow by every
+   * transaction it was ever sent. Default 8 MiB (one process start per some ten thousand pod changes).
+   */
+  readonly recycleBytes?: number | undefined;
+}
+
+/** Default of {@link NftSessionOptions.recycleBytes}. */
+const RECYCLE_BYTES = 8 << 20;
+
+/**
+ * `nft -i` reads `$HOME/.nft.history` when it starts and writes its whole history there when it ends:
+ * the agent's transactions would pile up in root's home (megabytes, read again at every start). With
+ * HOME=/dev/null the history file cannot be opened, which nft ignores.
+ */
+const NO_HISTORY = ["env", "HOME=/dev/null"];
+
 /** Creates an {@link NftSession}; `undefined` if `runner` cannot keep a process (use `nft -f` then). */
 export function createNftSession(
   runner: CommandRunner,
   ns: NetnsHandle,
   table: string,
+  options: NftSessionOptions = {},
 ): NftSession | undefined {
   if (runner.start === undefined) return undefined;
   const start = runner.start.bind(runner);
-  const argv = inNetns(ns, ["nft", "-i"]);
+  const argv = inNetns(ns, [...NO_HISTORY, "nft", "-i"]);
+  const recycleBytes = options.recycleBytes ?? RECYCLE_BYTES;
+  let written = 0;
   let proc: RunningCommand | undefined;
   let pending: Pending | undefined;
   let next = 0;
@@ -107,6 +131,7 @@ export function createNftSession(
     if (proc !== undefined) return proc;
     const child = start(argv);
     proc = child;
+    written = 0;
     buffered = "";
     lines = [];
     afterMarker = false;
@@ -121,7 +146,10 @@ export function createNftSession(
       }
     });
     child.onExit((code) => {
-      if (proc === child) proc = undefined;
+      // A process we ended (aborted, recycled, closed) has answered for itself already: its exit must
+      // not fail the transaction a newer process is running.
+      if (proc !== child) return;
+      proc = undefined;
       died(`exited (${code})`);
     });
     return child;
@@ -141,9 +169,15 @@ export function createNftSession(
       };
       options.signal?.addEventListener("abort", onAbort, { once: true });
       child.hold(true);
+      written += line.length;
       const done = () => {
         child.hold(false);
         options.signal?.removeEventListener("abort", onAbort);
+        // Answered, so nothing is pending: the next transaction starts a fresh process.
+        if (written >= recycleBytes && proc === child) {
+          proc = undefined;
+          child.kill();
+        }
       };
       pending = {
         id,
