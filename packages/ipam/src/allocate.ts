@@ -8,7 +8,7 @@ import {
   type AllocateRequest,
   affinityNode,
   allocateFromBlock,
-  availableCount,
+  hasAvailable,
   hostAffinity,
   inUseCount,
   newBlock,
@@ -58,6 +58,7 @@ import { checkCount, checkName, secondaryOf } from "./validate.js";
 /** Allocates `req` from a planned block into `out`; returns how many addresses it took. */
 function take(
   plan: Plan,
+  name: string,
   pb: PlannedBlock,
   pool: NormalizedPool,
   req: AllocateRequest,
@@ -66,6 +67,7 @@ function take(
   const r = allocateFromBlock(pb.spec, pb.cidr, req);
   if (r.ordinals.length === 0) return 0;
   pb.spec = r.spec;
+  plan.lastBlock.set(pb.cidr.version, name);
   plan.pools.set(pool.name, pool);
   if (req.handleId !== null) plan.addHandleDelta(req.handleId, pb.spec.cidr, r.ordinals.length);
   for (const o of r.ordinals) {
@@ -90,8 +92,8 @@ function takeExisting(
   out: AssignedAddress[],
 ): number {
   const current = plan.blocks.get(name);
-  if (availableCount(current?.spec ?? entry.obj.spec, entry.cidr, req) === 0) return 0;
-  return take(plan, current ?? planned(plan, name, entry), pool, req, out);
+  if (!hasAvailable(current?.spec ?? entry.obj.spec, entry.cidr, req)) return 0;
+  return take(plan, name, current ?? planned(plan, name, entry), pool, req, out);
 }
 
 /** Allocates `num` addresses of one family into `plan` (see the module comment for the order). */
@@ -125,7 +127,9 @@ async function allocateFamily(
   const fillAffine = (all: BlockCache, avoidContended = true) => {
     const candidates: [string, CachedBlock, NormalizedPool][] = [];
     // Only this host's blocks with a free ordinal (the cache's index), not every block of every host.
-    for (const [name, entry] of all.withRoom(affinity, family)) {
+    const room = all.withRoom(affinity, family);
+    for (let i = 0; i < room.length; i++) {
+      const [name, entry] = room[i]!;
       if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
       const pool = poolFor(entry.cidr);
       if (pool) candidates.push([name, entry, pool]);
@@ -134,13 +138,25 @@ async function allocateFamily(
     // serialise on its CAS. Each client sticks to the block it last used and otherwise starts at a
     // random affine block, so they drift apart; the order does not change what "fill first" means.
     const sticky = ctx.preferredBlock.get(family);
-    const start = candidates.length === 0 ? 0 : Math.floor(ctx.random() * candidates.length);
-    const ordered = [...candidates.slice(start), ...candidates.slice(0, start)];
-    const at = ordered.findIndex(([name]) => name === sticky);
-    if (at > 0) ordered.unshift(...ordered.splice(at, 1));
-    for (const [name, entry, pool] of ordered) {
-      if (req.num === 0) return;
+    const n = candidates.length;
+    const start = n === 0 ? 0 : Math.floor(ctx.random() * n);
+    // Rotated by `start`, with the sticky block (when a candidate) first: the same order as rotating
+    // the array and moving the sticky one to the front, without building the rotated copies.
+    let stickyAt = -1;
+    for (let i = 0; i < n; i++) if (candidates[i]![0] === sticky) stickyAt = i;
+    const visit = (i: number) => {
+      const [name, entry, pool] = candidates[i]!;
       req.num -= takeExisting(plan, name, entry, pool, req, out);
+    };
+    if (stickyAt >= 0) {
+      if (req.num === 0) return;
+      visit(stickyAt);
+    }
+    for (let j = 0; j < n; j++) {
+      const i = (start + j) % n;
+      if (i === stickyAt) continue;
+      if (req.num === 0) return;
+      visit(i);
     }
   };
 
@@ -215,11 +231,11 @@ async function allocateFamily(
           spec: newBlock(cidr, affinity, req.now, formatCidr(cidr), sequenceStart(ctx, req.now)),
           remove: false,
         };
-        if (availableCount(pb.spec, cidr, req) === 0) continue;
+        if (!hasAvailable(pb.spec, cidr, req)) continue;
         plan.blocks.set(name, pb);
         plan.ops.push(await affinityWrite(ctx, args.node, cidr, signal));
         affineCount++;
-        req.num -= take(plan, pb, pool, req, out);
+        req.num -= take(plan, name, pb, pool, req, out);
       }
     }
   };
@@ -257,7 +273,7 @@ async function allocateFamily(
         continue;
       if (inUseCount(spec) !== 0) continue;
       if (!unaffine && (spec.emptySince == null || req.now - spec.emptySince < ctx.reclaimAfterMs)) continue;
-      if (availableCount(spec, entry.cidr, req) === 0) continue;
+      if (!hasAvailable(spec, entry.cidr, req)) continue;
       const pool = poolFor(entry.cidr);
       if (!pool) continue;
       const pb = planned(plan, name, entry);
@@ -269,7 +285,7 @@ async function allocateFamily(
       plan.ops.push(await affinityWrite(ctx, args.node, entry.cidr, signal));
       affineCount++;
       ctx.log?.debug({ block: spec.cidr, from: other, to: args.node }, "ipam reclaims empty block");
-      req.num -= take(plan, pb, pool, req, out);
+      req.num -= take(plan, name, pb, pool, req, out);
     }
     if (req.num === 0) return out;
   }
@@ -329,10 +345,8 @@ export async function autoAssign(ctx: IpamContext, args: AutoAssignArgs): Promis
         else result.ipv6 = got;
       }
       await commit(ctx, plan, args.signal, attempt === 1);
-      for (const got of [result.ipv4, result.ipv6]) {
-        const last = got.at(-1);
-        if (last) ctx.preferredBlock.set(last.family, cidrName(parseCidr(last.block)));
-      }
+      // The block of each family's last address.
+      for (const [family, name] of plan.lastBlock) ctx.preferredBlock.set(family, name);
       return result;
     }),
   );

@@ -16,7 +16,18 @@ import type { CachedBlock } from "./block-rw.js";
 import { type IndexRange, occupiedRanges } from "./block-walk.js";
 import type { Cidr, IpFamily } from "./cidr.js";
 
-const slot = (affinity: string, family: IpFamily) => `${family}|${affinity}`;
+/** One map per family, keyed by affinity: no key string to build (and hash) per lookup. */
+class PerFamily<V> {
+  readonly v4 = new Map<string, V>();
+  readonly v6 = new Map<string, V>();
+  of(family: IpFamily): Map<string, V> {
+    return family === 4 ? this.v4 : this.v6;
+  }
+  clear(): void {
+    this.v4.clear();
+    this.v6.clear();
+  }
+}
 
 /** Occupied ranges of one (pool, block size, reservations), kept merged and sorted. */
 interface OccupiedEntry {
@@ -49,32 +60,34 @@ function insertRange(ranges: IndexRange[], r: IndexRange): void {
 
 /** A block cache with per-host indexes (see the module comment). */
 export class BlockCache extends Map<string, CachedBlock> {
-  /** slot → names of blocks with at least one unallocated ordinal. */
-  readonly #free = new Map<string, Set<string>>();
-  /** slot → number of blocks. */
-  readonly #owned = new Map<string, number>();
+  /** Family → affinity → names of blocks with at least one unallocated ordinal. */
+  readonly #free = new PerFamily<Set<string>>();
+  /** Family → affinity → number of blocks. */
+  readonly #owned = new PerFamily<number>();
   /** `pool|blockSize` → occupied ranges, or none until first asked for. */
   readonly #occupied = new Map<string, OccupiedEntry>();
 
   #unindex(name: string, e: CachedBlock): void {
     const a = e.obj.spec.affinity;
     if (a == null) return;
-    const s = slot(a, e.cidr.version);
-    const n = (this.#owned.get(s) ?? 1) - 1;
-    if (n === 0) this.#owned.delete(s);
-    else this.#owned.set(s, n);
-    const free = this.#free.get(s);
-    if (free?.delete(name) && free.size === 0) this.#free.delete(s);
+    const owned = this.#owned.of(e.cidr.version);
+    const n = (owned.get(a) ?? 1) - 1;
+    if (n === 0) owned.delete(a);
+    else owned.set(a, n);
+    const frees = this.#free.of(e.cidr.version);
+    const free = frees.get(a);
+    if (free?.delete(name) && free.size === 0) frees.delete(a);
   }
 
   #index(name: string, e: CachedBlock): void {
     const a = e.obj.spec.affinity;
     if (a == null) return;
-    const s = slot(a, e.cidr.version);
-    this.#owned.set(s, (this.#owned.get(s) ?? 0) + 1);
+    const owned = this.#owned.of(e.cidr.version);
+    owned.set(a, (owned.get(a) ?? 0) + 1);
     if (e.obj.spec.unallocated.length > 0) {
-      let free = this.#free.get(s);
-      if (free === undefined) this.#free.set(s, (free = new Set()));
+      const frees = this.#free.of(e.cidr.version);
+      let free = frees.get(a);
+      if (free === undefined) frees.set(a, (free = new Set()));
       free.add(name);
     }
   }
@@ -110,13 +123,14 @@ export class BlockCache extends Map<string, CachedBlock> {
   /** Blocks of `affinity` and `family` with at least one unallocated ordinal (a fresh array). */
   withRoom(affinity: string, family: IpFamily): [string, CachedBlock][] {
     const out: [string, CachedBlock][] = [];
-    for (const name of this.#free.get(slot(affinity, family)) ?? []) out.push([name, super.get(name)!]);
+    const free = this.#free.of(family).get(affinity);
+    if (free !== undefined) for (const name of free) out.push([name, super.get(name)!]);
     return out;
   }
 
   /** Number of blocks of `affinity` and `family`. */
   ownedCount(affinity: string, family: IpFamily): number {
-    return this.#owned.get(slot(affinity, family)) ?? 0;
+    return this.#owned.of(family).get(affinity) ?? 0;
   }
 
   /**

@@ -6,7 +6,7 @@
 import { freezeShared, type ObjectKey, type StoredObject, type TxnOp } from "@margay/datastore";
 import { handleAdd, handleRemove, inUseCount } from "./block.js";
 import { BlockCache } from "./block-cache.js";
-import { type Cidr, cidrName, cidrsOverlap, formatCidr, parseCidr } from "./cidr.js";
+import { type Cidr, cidrName, cidrsOverlap, formatCidr, type IpFamily, parseCidr } from "./cidr.js";
 import type { ConfigSnapshot } from "./config-cache.js";
 import { dsCode, type IpamContext, withSignal } from "./context.js";
 import type { NormalizedPool } from "./pools.js";
@@ -43,6 +43,8 @@ export class Plan {
   readonly pools = new Map<string, NormalizedPool>();
   /** handleId → block CIDR → delta (positive: allocated, negative: released). */
   readonly handles = new Map<string, Map<string, number>>();
+  /** Per family, the name of the block the last address was taken from (see `autoAssign`). */
+  readonly lastBlock = new Map<IpFamily, string>();
 
   addHandleDelta(handleId: string, block: string, delta: number): void {
     let m = this.handles.get(handleId);

@@ -5,6 +5,7 @@ import {
   availableCount,
   handleAdd,
   handleCounts,
+  hasAvailable,
   handleRemove,
   inUseCount,
   newBlock,
@@ -78,6 +79,33 @@ describe("block core", () => {
     r = allocateFromBlock(r.spec, cidr, { ...req(1), now: 1600, cooldownMs: 500, isReserved: reserved });
     expect(r.ordinals).toEqual([0]);
     expect(r.spec.releasedAt).toBeUndefined();
+  });
+
+  it("hasAvailable says whether availableCount is above zero, skipping reserved and cooling-down ordinals", () => {
+    const reserved = (v: bigint) => v !== cidr.network + 7n; // only the last ordinal is usable
+    let b = fresh();
+    expect(hasAvailable(b, cidr, { now: 0, isReserved: reserved })).toBe(true);
+    b = allocateFromBlock(b, cidr, { ...req(1), isReserved: reserved }).spec;
+    expect(availableCount(b, cidr, { now: 0, isReserved: reserved })).toBe(0);
+    expect(hasAvailable(b, cidr, { now: 0, isReserved: reserved })).toBe(false);
+    b = releaseFromBlock(b, [{ ordinal: 7 }], 1000, 500).spec;
+    expect(hasAvailable(b, cidr, { now: 1200, cooldownMs: 500, isReserved: reserved })).toBe(false);
+    expect(hasAvailable(b, cidr, { now: 1600, cooldownMs: 500, isReserved: reserved })).toBe(true);
+    expect(hasAvailable({ ...b, deleted: true }, cidr, { now: 1600 })).toBe(false);
+  });
+
+  it("allocates from a frozen stored block without changing it", () => {
+    const b = fresh();
+    const frozen = Object.freeze({
+      ...b,
+      allocations: Object.freeze([...b.allocations]),
+      unallocated: Object.freeze([...b.unallocated]),
+    }) as typeof b;
+    const r = allocateFromBlock(frozen, cidr, { ...req(2), isReserved: (v) => v === cidr.network });
+    expect(r.ordinals).toEqual([1, 2]);
+    expect(r.spec.unallocated).toEqual([0, 3, 4, 5, 6, 7]);
+    expect(frozen.unallocated).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(validateBlock(r.spec, cidr)).toEqual([]);
   });
 
   it("assigns a specific ordinal and rejects a taken one", () => {

@@ -112,7 +112,12 @@ export interface AllocateResult {
   sequenceNumber: number;
 }
 
-function usable(spec: IpamBlockSpec, cidr: Cidr, ordinal: number, req: AllocateRequest): boolean {
+function usable(
+  spec: IpamBlockSpec,
+  cidr: Cidr,
+  ordinal: number,
+  req: Pick<AllocateRequest, "now" | "isReserved" | "cooldownMs">,
+): boolean {
   if (req.isReserved?.(ordinalAddress(cidr, ordinal))) return false;
   const cooldown = req.cooldownMs ?? 0;
   if (cooldown > 0) {
@@ -130,9 +135,23 @@ export function availableCount(
 ): number {
   if (spec.deleted) return 0;
   let n = 0;
-  const full = { ...req, num: 0, handleId: null, secondary: null };
-  for (const o of spec.unallocated) if (usable(spec, cidr, o, full)) n++;
+  // Indexed: a stored block is frozen, and `for...of` over a frozen array makes an iterator result per
+  // element (most of an allocation's garbage, #20).
+  const free = spec.unallocated;
+  for (let i = 0; i < free.length; i++) if (usable(spec, cidr, free[i]!, req)) n++;
   return n;
+}
+
+/** True when an automatic allocation could take an ordinal now ({@link availableCount} > 0, sooner). */
+export function hasAvailable(
+  spec: IpamBlockSpec,
+  cidr: Cidr,
+  req: Omit<AllocateRequest, "num" | "handleId" | "secondary">,
+): boolean {
+  if (spec.deleted) return false;
+  const free = spec.unallocated;
+  for (let i = 0; i < free.length; i++) if (usable(spec, cidr, free[i]!, req)) return true;
+  return false;
 }
 
 /**
@@ -140,15 +159,19 @@ export function availableCount(
  * reserved and cooling-down ones, and records them under one new attribute entry.
  */
 export function allocateFromBlock(spec: IpamBlockSpec, cidr: Cidr, req: AllocateRequest): AllocateResult {
+  if (spec.deleted) return { spec, ordinals: [], sequenceNumber: spec.sequenceNumber };
+  const free = spec.unallocated;
   const taken: number[] = [];
-  const kept: number[] = [];
-  if (!spec.deleted) {
-    for (const o of spec.unallocated) {
-      if (taken.length < req.num && usable(spec, cidr, o, req)) taken.push(o);
-      else kept.push(o);
-    }
+  // The ordinals not taken, in order: sized for the common case (every taken one usable) and trimmed.
+  const kept = new Array<number>(Math.max(0, free.length - req.num));
+  let k = 0;
+  for (let i = 0; i < free.length; i++) {
+    const o = free[i]!;
+    if (taken.length < req.num && usable(spec, cidr, o, req)) taken.push(o);
+    else kept[k++] = o;
   }
   if (taken.length === 0) return { spec, ordinals: [], sequenceNumber: spec.sequenceNumber };
+  kept.length = k;
   return {
     spec: commitOrdinals(spec, taken, kept, req),
     ordinals: taken,

@@ -70,6 +70,28 @@ describe("autoAssign", () => {
     expect([ra.ipv4[0]!.block, ra2.ipv4[0]!.block]).not.toContain(rb.ipv4[0]!.block);
   });
 
+  it("sticks to the block it last used among this host's blocks with room, else starts at a random one", async () => {
+    await putPool(ds, "v4", { cidr: "10.2.0.0/24", blockSize: 28 });
+    let r = 0;
+    const a = ipamFor({ random: () => r });
+    // Three full blocks of 16, then two addresses freed in each: three blocks with room.
+    const full = await a.autoAssign({ handleId: "fill", node: "na", num4: 48 });
+    const blocks = [...new Set(full.ipv4.map((x) => x.block))];
+    expect(blocks).toHaveLength(3);
+    for (const block of blocks) {
+      const two = full.ipv4.filter((x) => x.block === block).slice(0, 2);
+      await a.releaseIPs(two.map((x) => ({ ip: x.ip })));
+    }
+    const block = async () => (await a.autoAssign({ handleId: `h${r}`, node: "na", num4: 1 })).ipv4[0]!.block;
+    r = 0.99; // the random start: the last block with room
+    const first = await block();
+    r = 0; // another start, but the client sticks to the block it used last, until it is full
+    expect(await block()).toBe(first);
+    const third = await block();
+    expect(third).not.toBe(first);
+    expect(await block()).toBe(third);
+  });
+
   it("is all-or-nothing across families", async () => {
     await putPool(ds, "v4", { cidr: "10.0.0.0/30", blockSize: 30 });
     const ipam = ipamFor();
