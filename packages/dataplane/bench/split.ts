@@ -81,7 +81,8 @@ for (const n of SIZES) {
       const nft: number[] = [];
       let bytes = 0;
       for (let c = 0; c < CHANGES; c++) {
-        if (REMOVE) graph.remove({ kind: "WorkloadEndpoint", namespace: "bench", name: `pod-${(c * 7) % n}` });
+        if (REMOVE)
+          graph.remove({ kind: "WorkloadEndpoint", namespace: "bench", name: `pod-${(c * 7) % n}` });
         else graph.upsert(workload(n + c, apps));
         const ups = graph.flush() as DataplaneUpdate[];
         const n0 = t.nft;
