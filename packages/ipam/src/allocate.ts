@@ -96,6 +96,58 @@ function takeExisting(
   return take(plan, name, current ?? planned(plan, name, entry), pool, req, out);
 }
 
+/** The pool of a block: the first of `pools` containing it. */
+function poolOfBlock(pools: readonly NormalizedPool[], c: Cidr): NormalizedPool | undefined {
+  for (let i = 0; i < pools.length; i++) if (cidrContainsCidr(pools[i]!.cidr, c)) return pools[i];
+  return undefined;
+}
+
+/**
+ * Allocates from this host's blocks with room in `all` (step 1 of {@link allocateFamily}). With
+ * `avoidContended`, skips blocks this operation has already lost two races on: another client of
+ * this host is hammering them, and claiming a block of our own (step 2) beats queueing behind it.
+ * They are used again (step 2b) before anything else is tried. A function of its own, not a closure,
+ * as it runs on every allocation.
+ */
+function fillAffineBlocks(
+  ctx: IpamContext,
+  plan: Plan,
+  all: BlockCache,
+  affinity: string,
+  family: IpFamily,
+  pools: readonly NormalizedPool[],
+  req: AllocateRequest,
+  out: AssignedAddress[],
+  avoidContended: boolean,
+): void {
+  const candidates: [string, CachedBlock, NormalizedPool][] = [];
+  // Only this host's blocks with a free ordinal (the cache's index), not every block of every host.
+  const room = all.withRoom(affinity, family);
+  for (let i = 0; i < room.length; i++) {
+    const [name, entry] = room[i]!;
+    if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
+    const pool = poolOfBlock(pools, entry.cidr);
+    if (pool) candidates.push([name, entry, pool]);
+  }
+  // Several clients of one host (several processes, say) would all pick the same first block and
+  // serialise on its CAS. Each client sticks to the block it last used and otherwise starts at a
+  // random affine block, so they drift apart; the order does not change what "fill first" means.
+  const sticky = ctx.preferredBlock.get(family);
+  const n = candidates.length;
+  const start = n === 0 ? 0 : Math.floor(ctx.random() * n);
+  // Rotated by `start`, with the sticky block (when a candidate) first: the same order as rotating
+  // the array and moving the sticky one to the front, without building the rotated copies.
+  let stickyAt = -1;
+  for (let i = 0; i < n; i++) if (candidates[i]![0] === sticky) stickyAt = i;
+  for (let j = -1; j < n; j++) {
+    const i = j < 0 ? stickyAt : (start + j) % n;
+    if (i < 0 || (j >= 0 && i === stickyAt)) continue;
+    if (req.num === 0) return;
+    const [name, entry, pool] = candidates[i]!;
+    req.num -= takeExisting(plan, name, entry, pool, req, out);
+  }
+}
+
 /** Allocates `num` addresses of one family into `plan` (see the module comment for the order). */
 async function allocateFamily(
   ctx: IpamContext,
@@ -118,53 +170,21 @@ async function allocateFamily(
     isReserved: isReservedFn(cfg),
     cooldownMs: ctx.cooldownMs,
   };
-  const poolFor = (c: Cidr) => pools.find((p) => cidrContainsCidr(p.cidr, c));
-  /**
-   * With `avoidContended`, skips blocks this operation has already lost two races on: another
-   * client of this host is hammering them, and claiming a block of our own (step 2) beats queueing
-   * behind it. They are used again (step 2b) before anything else is tried.
-   */
-  const fillAffine = (all: BlockCache, avoidContended = true) => {
-    const candidates: [string, CachedBlock, NormalizedPool][] = [];
-    // Only this host's blocks with a free ordinal (the cache's index), not every block of every host.
-    const room = all.withRoom(affinity, family);
-    for (let i = 0; i < room.length; i++) {
-      const [name, entry] = room[i]!;
-      if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
-      const pool = poolFor(entry.cidr);
-      if (pool) candidates.push([name, entry, pool]);
-    }
-    // Several clients of one host (several processes, say) would all pick the same first block and
-    // serialise on its CAS. Each client sticks to the block it last used and otherwise starts at a
-    // random affine block, so they drift apart; the order does not change what "fill first" means.
-    const sticky = ctx.preferredBlock.get(family);
-    const n = candidates.length;
-    const start = n === 0 ? 0 : Math.floor(ctx.random() * n);
-    // Rotated by `start`, with the sticky block (when a candidate) first: the same order as rotating
-    // the array and moving the sticky one to the front, without building the rotated copies.
-    let stickyAt = -1;
-    for (let i = 0; i < n; i++) if (candidates[i]![0] === sticky) stickyAt = i;
-    const visit = (i: number) => {
-      const [name, entry, pool] = candidates[i]!;
-      req.num -= takeExisting(plan, name, entry, pool, req, out);
-    };
-    if (stickyAt >= 0) {
-      if (req.num === 0) return;
-      visit(stickyAt);
-    }
-    for (let j = 0; j < n; j++) {
-      const i = (start + j) % n;
-      if (i === stickyAt) continue;
-      if (req.num === 0) return;
-      visit(i);
-    }
-  };
-
   // 1. This host's blocks, as cached: the common case needs no read at all. A client that has not
   // listed every block yet (a fresh one) goes straight to 1b, which reads only this host's.
   const stale = ctx.staleBlock === undefined ? undefined : ctx.blocks.get(ctx.staleBlock);
   if (ctx.blocksListed || (attempt > 1 && stale === undefined)) {
-    fillAffine(await knownBlocks(ctx, signal, attempt));
+    fillAffineBlocks(
+      ctx,
+      plan,
+      await knownBlocks(ctx, signal, attempt),
+      affinity,
+      family,
+      pools,
+      req,
+      out,
+      true,
+    );
     if (req.num === 0) return out;
   } else if (attempt > 1 && stale !== undefined) await getBlock(ctx, stale.cidr, signal, attempt);
   // 1b. This host's blocks as stored: its affinities name them (one small range read), so blocks
@@ -195,7 +215,7 @@ async function allocateFamily(
       if (!b.orig && b.spec.affinity === affinity && b.cidr.version === family) n++;
     return n;
   };
-  fillAffine(ctx.blocks);
+  fillAffineBlocks(ctx, plan, ctx.blocks, affinity, family, pools, req, out, true);
   if (req.num === 0) return out;
 
   // 2. Claim new blocks. First on the cached view (a block created meanwhile by someone else makes
@@ -244,14 +264,14 @@ async function allocateFamily(
     if (req.num === 0) return out;
   }
   const all = await listBlocks(ctx, signal);
-  fillAffine(all);
+  fillAffineBlocks(ctx, plan, all, affinity, family, pools, req, out, true);
   if (req.num === 0) return out;
   if (cfg.config.autoAllocateBlocks) {
     await claim(all, ownCount);
     if (req.num === 0) return out;
   }
   // 2b. No room of our own: back to the contended blocks of this host.
-  fillAffine(all, false);
+  fillAffineBlocks(ctx, plan, all, affinity, family, pools, req, out, false);
   if (req.num === 0) return out;
 
   // 3. Take over an empty block another host has held unused for a while, or an empty block no host
@@ -274,7 +294,7 @@ async function allocateFamily(
       if (inUseCount(spec) !== 0) continue;
       if (!unaffine && (spec.emptySince == null || req.now - spec.emptySince < ctx.reclaimAfterMs)) continue;
       if (!hasAvailable(spec, entry.cidr, req)) continue;
-      const pool = poolFor(entry.cidr);
+      const pool = poolOfBlock(pools, entry.cidr);
       if (!pool) continue;
       const pb = planned(plan, name, entry);
       pb.spec = { ...pb.spec, affinity };
@@ -295,7 +315,7 @@ async function allocateFamily(
     for (const [name, entry] of all) {
       if (req.num === 0) break;
       if (entry.obj.spec.affinity === affinity || entry.cidr.version !== family) continue;
-      const pool = poolFor(entry.cidr);
+      const pool = poolOfBlock(pools, entry.cidr);
       if (!pool) continue;
       req.num -= takeExisting(plan, name, entry, pool, req, out);
     }

@@ -118,15 +118,21 @@ export class IpamContext {
   /** Runs `fn` after every earlier operation of this client: one serialised loop per client. */
   serialised<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new IpamError(IpamErrorCode.Closed, "IPAM client closed"));
-    const start = () => {
-      // A listing is only "fresh" within the operation that took it.
-      this.blocksFresh = false;
-      this.contended.clear();
-      return fn();
-    };
-    const run = this.queue.then(start, start);
+    // Inline arrows, not a named `start`: a dev build (tsx's keepNames) names each function created,
+    // a defineProperty per operation.
+    const run = this.queue.then(
+      () => this.startOperation(fn),
+      () => this.startOperation(fn),
+    );
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  private startOperation<T>(fn: () => Promise<T>): Promise<T> {
+    // A listing is only "fresh" within the operation that took it.
+    this.blocksFresh = false;
+    this.contended.clear();
+    return fn();
   }
 
   /** Runs one attempt after another until it commits, re-reading on conflict. */
