@@ -355,24 +355,28 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
         { details: { node: nodeName, pools: req.pools } },
       );
     }
-    const out: string[] = [];
-    for (const ip of req.ips) {
-      const got = await ipam.assignIP(ip, { handleId: id.handleId, attrs, node: nodeName, signal });
-      out.push(got.ip);
-    }
-    if (fam.num4 + fam.num6 > 0) {
-      const r = await ipam.autoAssign({
-        handleId: id.handleId,
-        node: nodeName,
-        num4: fam.num4,
-        num6: fam.num6,
-        pools: fam.pools,
-        attrs,
-        signal,
-      });
-      out.push(...r.ipv4.map((a) => a.ip), ...r.ipv6.map((a) => a.ip));
-    }
-    return out;
+    // Only the claims take the node's IPAM turn: the reads above (this attachment's handle, which its
+    // own locks already guard, and the pools) run beside other pods' claims instead of queueing with them.
+    return oneAtATime(async () => {
+      const out: string[] = [];
+      for (const ip of req.ips) {
+        const got = await ipam.assignIP(ip, { handleId: id.handleId, attrs, node: nodeName, signal });
+        out.push(got.ip);
+      }
+      if (fam.num4 + fam.num6 > 0) {
+        const r = await ipam.autoAssign({
+          handleId: id.handleId,
+          node: nodeName,
+          num4: fam.num4,
+          num6: fam.num6,
+          pools: fam.pools,
+          attrs,
+          signal,
+        });
+        out.push(...r.ipv4.map((a) => a.ip), ...r.ipv6.map((a) => a.ip));
+      }
+      return out;
+    });
   }
 
   /** Writes `want` over whatever is stored; returns the revision holding it. */
@@ -488,10 +492,7 @@ export function createWorkloadService(options: WorkloadServiceOptions): Workload
       );
       // Addresses of the plugin's host-local delegate are its own: not allocated (nor rolled back) here.
       allocated = req.externalIps === undefined;
-      const ips =
-        req.externalIps === undefined
-          ? await oneAtATime(() => allocate(req, id, signal))
-          : [...req.externalIps];
+      const ips = req.externalIps === undefined ? await allocate(req, id, signal) : [...req.externalIps];
       step("ipam");
       current = "plumb";
       plumbed = true;

@@ -525,6 +525,53 @@ describe("workload API: this node's IPAM one call at a time", () => {
   });
 });
 
+describe("workload API: only IPAM's claims take the node's turn", () => {
+  it("an add's reads (its handle, the pools) run while another pod's claim is in progress", async () => {
+    const datastore = createMemoryDatastore();
+    await addPool(datastore, "pool4", { cidr: "10.70.0.0/16", blockSize: 26 });
+    const real = createIpam({ datastore });
+    let reads = 0;
+    let unblock!: () => void;
+    const blocked = new Promise<void>((r) => {
+      unblock = r;
+    });
+    let claimStarted!: () => void;
+    const claiming = new Promise<void>((r) => {
+      claimStarted = r;
+    });
+    let first = true;
+    const ipam = Object.assign(Object.create(real) as typeof real, {
+      ipsByHandle: async (...a: Parameters<typeof real.ipsByHandle>) => {
+        reads++;
+        return real.ipsByHandle(...a);
+      },
+      autoAssign: async (...a: Parameters<typeof real.autoAssign>) => {
+        if (first) {
+          first = false;
+          claimStarted();
+          await blocked;
+        }
+        return real.autoAssign(...a);
+      },
+    });
+    h = await startHarness({ datastore, pools: "none", api: { ipam } });
+    const c = client(h);
+    const a = c.add(addRequest("a"));
+    await claiming;
+    const b = c.add(addRequest("b"));
+    // b's read of its own handle does not wait for a's claim to finish.
+    try {
+      for (let i = 0; i < 100 && reads < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(reads).toBe(2);
+    } finally {
+      unblock();
+    }
+    const replies = await Promise.all([a, b]);
+    expect(new Set(replies.map((r) => r.ips[0]!.address)).size).toBe(2);
+    await real.close();
+  });
+});
+
 describe("workload API: waiting for a busy attachment", () => {
   it("a request queued behind a slow one gives up at its own deadline, and the queue moves on", async () => {
     h = await startHarness();
