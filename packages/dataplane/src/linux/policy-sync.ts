@@ -1,7 +1,6 @@
 import type { Logger } from "@margay/api";
 import type { DataplaneSnapshot } from "../driver.js";
 import { type DataplaneModel, POLICY_KIND_SET } from "../model.js";
-import { ipJson } from "../kernel/iproute.js";
 import type { NetnsHandle } from "../kernel/netns.js";
 import type { CommandRunner } from "../kernel/runner.js";
 import { createNftProgrammer } from "../nft/programmer.js";
@@ -13,6 +12,7 @@ import {
 } from "../nft/render.js";
 import { applyPolicyUpdate, createPolicyState } from "../policy-state.js";
 import { natPools, policySnapshot } from "../snapshot.js";
+import { linkNames } from "./link-names.js";
 import type { DataplaneUpdate } from "../stream.js";
 import type { PolicyUpdate } from "@margay/dataplane-contract";
 
@@ -165,11 +165,11 @@ export function createPolicySync({
     },
     async checkUnclaimed(signal) {
       if (!enabled) return;
-      const links = await ipJson<{ ifname: string }>(runner, ns, ["link", "show"], { signal });
+      const names = await linkNames(runner, ns, { signal });
       const claimed = new Set<string>();
       for (const w of accepted.workloads.values()) claimed.add(w.ifname);
       const now = new Set<string>();
-      for (const { ifname } of links) {
+      for (const ifname of names) {
         if (claimed.has(ifname) || !render.workloadPrefixes.some((p) => ifname.startsWith(p))) continue;
         now.add(ifname);
         if (!unclaimed.has(ifname))
