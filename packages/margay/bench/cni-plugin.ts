@@ -93,7 +93,8 @@ const proc = (argv: readonly string[], env: Record<string, string>, stdin: strin
 /**
  * The plugin's start, three ways, each ADD a fresh process against a stand-in agent that answers at once
  * (so only the plugin's own cost is timed): the shipped executable (V8 code cache, written by its first
- * ADD), the same bundle without the code cache, and a V8 startup snapshot of it (`--snapshot-blob`).
+ * ADD), the same bundle without the code cache, a V8 startup snapshot of it (`--snapshot-blob`), and the
+ * lower bound of any plugin over `node:net` ({@link MINIMAL_PLUGIN}).
  */
 async function startVariants(dir: string, shipped: string, cycles: number) {
   const raw = join(dir, "start", "margay-raw.cjs");
