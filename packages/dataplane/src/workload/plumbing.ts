@@ -196,15 +196,9 @@ function isMissingDevice(e: unknown): boolean {
   return typeof stderr === "string" && /Cannot find device/.test(stderr);
 }
 
-/**
- * Host-namespace `ip` lines through one long-lived `ip -force -batch -` (a few lines on a pipe instead of
- * a process per add and per del), or one process per call when the runner cannot keep one. `ip` keeps
- * the namespace file of every `link add ... netns PATH` open for its life (iproute2 6.1), which would
- * keep deleted pods' namespaces (and, when a runtime skips DEL, their veths) alive: so the process is
- * replaced after {@link NETNS_REFS_PER_PROCESS} such lines and ends after {@link HOST_SESSION_IDLE_MS}
- * idle.
- */
+/** `link add ... netns` lines one helper process runs before it is replaced (see {@link createHostLines}). */
 const NETNS_REFS_PER_PROCESS = 8;
+/** An idle helper process ends after this long. */
 const HOST_SESSION_IDLE_MS = 1_000;
 
 interface HostSessionSlot {
@@ -214,6 +208,14 @@ interface HostSessionSlot {
   retired: boolean;
 }
 
+/**
+ * Host-namespace `ip` lines through one long-lived `ip -force -batch -` (a few lines on a pipe instead of
+ * a process per add and per del), or one process per call when the runner cannot keep one. `ip` keeps
+ * the namespace file of every `link add ... netns PATH` open for its life (iproute2 6.1), which would
+ * keep deleted pods' namespaces (and, when a runtime skips DEL, their veths) alive: so the process is
+ * replaced after {@link NETNS_REFS_PER_PROCESS} such lines and ends after {@link HOST_SESSION_IDLE_MS}
+ * idle.
+ */
 function createHostLines(runner: CommandRunner, ns: NetnsHandle) {
   let current: HostSessionSlot | undefined;
   let idle: ReturnType<typeof setTimeout> | undefined;
@@ -293,7 +295,12 @@ async function findLink(
   return findLinkJson<JsonLink>(runner, ns, name, options);
 }
 
-/** Creates a {@link WorkloadPlumber}. */
+/**
+ * Creates a {@link WorkloadPlumber}. With a runner that can keep processes (`start`), it keeps two `ip`
+ * helpers in the host namespace (veth creation and deletion; pod batches run with `netns exec` from a
+ * file under `scratchDir`), so an IPv4 add into a named or `/run/netns` namespace starts no process of
+ * the caller's own and a del is one line; `close()` ends them (idle ones end by themselves).
+ */
 export function createWorkloadPlumber(options: WorkloadPlumberOptions): WorkloadPlumber {
   const { runner, hostNetns } = options;
   const prefix = dataplanePrefix(options.ifPrefix ?? DATAPLANE_DEFAULTS.ifPrefix);
