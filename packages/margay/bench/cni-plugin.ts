@@ -17,7 +17,8 @@
  * Every figure: min/median/max of CYCLES interleaved samples. `BENCH_QUICK=1`: tiny sizes.
  */
 
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -153,14 +154,37 @@ async function startVariants(dir: string, shipped: string, cycles: number) {
   try {
     for (const argv of Object.values(variants)) await proc(argv, env, conf); // writes the code cache
     const r: Record<string, number[]> = { node: [], minimal: [], codeCache: [], noCache: [], snapshot: [] };
+    const cpu: Record<string, number> = { node: 0, minimal: 0, codeCache: 0, noCache: 0, snapshot: 0 };
+    // CPU time of each variant's processes, from this process's waited-for children's times: on a shared
+    // machine the wall time of a start mostly measures the wait for a core.
+    const timed = async (k: string, argv: readonly string[], e: Record<string, string>, stdin: string) => {
+      const c0 = childrenCpuMs();
+      r[k]!.push(await proc(argv, e, stdin));
+      cpu[k]! += childrenCpuMs() - c0;
+    };
     for (let i = 0; i < cycles; i++) {
-      r.node!.push(await proc([process.execPath, "-e", "0"], { ...DEFAULT_PLUGIN_ENV }, ""));
-      for (const [k, argv] of Object.entries(variants)) r[k]!.push(await proc(argv, env, conf));
+      await timed("node", [process.execPath, "-e", "0"], { ...DEFAULT_PLUGIN_ENV }, "");
+      for (const [k, argv] of Object.entries(variants)) await timed(k, argv, env, conf);
     }
-    return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, summarize(v)]));
+    return {
+      wallMs: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, summarize(v)])),
+      cpuMsPerProcess: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / cycles])),
+    };
   } finally {
     agent.close();
   }
+}
+
+/**
+ * CPU time (user + system, ms) of this process's children that have been waited for (`/proc/self/stat`
+ * cutime + cstime, in clock ticks: summed over many processes, the quantisation averages out).
+ */
+const CLOCK_TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+function childrenCpuMs(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields after the command: state is field 3; cutime and cstime are fields 16 and 17.
+  return (Number(f[16 - 3]) + Number(f[17 - 3])) * CLOCK_TICK_MS;
 }
 
 const pct = (xs: readonly number[], p: number) => {
@@ -342,7 +366,7 @@ async function main() {
     );
 
     // The plugin's start: code cache vs no cache vs V8 startup snapshot (fresh processes, same run).
-    const start = await startVariants(dir, bin, CYCLES * 2);
+    const { wallMs: start, cpuMsPerProcess: startCpu } = await startVariants(dir, bin, CYCLES * 2);
 
     // A burst of concurrent ADDs on one host (each a fresh plugin process), then their DELs. Its floor
     // first: as many bare node starts at once, through the same spawn helper.
@@ -401,16 +425,18 @@ async function main() {
     console.log(
       `plugin start, ADD against a stand-in agent that answers at once (${CYCLES * 2} fresh processes each, ms)`,
     );
-    for (const [name, st] of [
-      ["node -e 0 (floor)", start.node!],
-      ["lower bound: minimal node:net script", start.minimal!],
-      ["shipped: V8 code cache", start.codeCache!],
-      ["same bundle, no code cache", start.noCache!],
-      ["V8 startup snapshot (--snapshot-blob)", start.snapshot!],
-    ] as const)
+    for (const [name, k] of [
+      ["node -e 0 (floor)", "node"],
+      ["lower bound: minimal node:net script", "minimal"],
+      ["shipped: V8 code cache", "codeCache"],
+      ["same bundle, no code cache", "noCache"],
+      ["V8 startup snapshot (--snapshot-blob)", "snapshot"],
+    ] as const) {
+      const st = start[k]!;
       console.log(
-        `${name.padEnd(40)}${f(st.median)} ${f(st.min)} ${f(st.max)}   over node: ${(st.median - start.node!.median).toFixed(1)} median, ${(st.min - start.node!.min).toFixed(1)} at the minima`,
+        `${name.padEnd(40)}${f(st.median)} ${f(st.min)} ${f(st.max)}   over node: ${(st.median - start.node!.median).toFixed(1)} median, ${(st.min - start.node!.min).toFixed(1)} at the minima; CPU ${startCpu[k]!.toFixed(1)} per process, ${(startCpu[k]! - startCpu.node!).toFixed(1)} over node`,
       );
+    }
     const ratios = {
       cycleMargayOverPtp: s.margay.median / s.ptp.median,
       cycleFloorOverPtp: s.cycleFloor.median / s.ptp.median,
@@ -431,7 +457,7 @@ async function main() {
       `plugin VERSION over bare node start: ${ratios.pluginStartOverNodeMs.toFixed(1)} ms median, ${ratios.pluginStartOverNodeMsAtMin.toFixed(1)} ms at the minima`,
     );
     console.log(
-      `plugin ADD (stand-in agent) over node -e 0: ${overNode(start.codeCache!)}; goal < ${GOALS.pluginStartOverNodeMs} ms; lower bound (minimal node:net script) ${overNode(start.minimal!)}`,
+      `plugin ADD (stand-in agent) over node -e 0: ${overNode(start.codeCache!)}, CPU ${(startCpu.codeCache! - startCpu.node!).toFixed(1)} ms; goal < ${GOALS.pluginStartOverNodeMs} ms; lower bound (minimal node:net script) ${overNode(start.minimal!)}, CPU ${(startCpu.minimal! - startCpu.node!).toFixed(1)} ms`,
     );
     console.log(`${BURST} concurrent ADDs: ${burstLine(burst)}`);
     console.log(
@@ -447,6 +473,7 @@ async function main() {
       stats: s,
       agentAddStepsMs: stepMs,
       start,
+      startCpuMsPerProcess: startCpu,
       burst,
       pods: { n: PODS, workers: WORKERS, wallMs: podsWall },
       floors: {
