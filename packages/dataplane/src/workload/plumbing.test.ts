@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DataplaneError, DataplaneErrorCode } from "../errors.js";
 import { CURRENT_NETNS, namedNetns, pathNetns } from "../kernel/netns.js";
@@ -176,7 +178,13 @@ describe("workload plumbing: processes per add and del", () => {
 
   it("a named pod namespace: no process per add at all, the pod's batch runs through a second helper", async () => {
     const k = countingKernel({ helper: true });
-    const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: CURRENT_NETNS, procSys: procSys() });
+    const scratchDir = mkdtempSync(join(tmpdir(), "mgy-plumb-test-"));
+    const plumber = createWorkloadPlumber({
+      runner: k.runner,
+      hostNetns: CURRENT_NETNS,
+      procSys: procSys(),
+      scratchDir,
+    });
     for (let i = 0; i < 3; i++)
       await plumber.add({
         ...spec(["10.0.0.2/32"], namedNetns(`p${i}`)),
@@ -194,7 +202,10 @@ describe("workload plumbing: processes per add and del", () => {
     expect(pod[0]!.stdin).toContain("route replace 0.0.0.0/0 via 169.254.1.1 dev eth0\n");
     // Each batch file goes once run.
     await new Promise((r) => setTimeout(r, 50));
+    for (const c of pod) expect(c.file!.startsWith(`${scratchDir}/margay-plumb-`)).toBe(true);
     for (const c of pod) expect(existsSync(c.file!)).toBe(false);
+    expect(readdirSync(scratchDir)).toEqual([]);
+    rmSync(scratchDir, { recursive: true });
     plumber.close?.();
   });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { canonicalIpOrThrow, cidrOrThrow, interfaceAddressText } from "../net.js";
@@ -92,8 +92,8 @@ export interface WorkloadPlumberOptions {
       }
     | undefined;
   /**
-   * A directory for the pod side's batch files (see {@link createWorkloadPlumber}). Default: a fresh
-   * `margay-plumb-*` directory under the system's temporary directory, made at the first add.
+   * A directory for the pod side's batch files (`margay-plumb-*.batch`, each removed once run; see
+   * {@link createWorkloadPlumber}). Default: the system's temporary directory.
    */
   readonly scratchDir?: string | undefined;
 }
@@ -311,27 +311,20 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
   // spawn holds the agent's event loop for milliseconds, tens of them under load). A second helper, so
   // veth creation never waits behind a pod's batch.
   const podLines = createHostLines(runner, hostNetns);
-  let scratch: Promise<string | undefined> | undefined;
+  // The batch files: created exclusively (never through someone's planted link), private, random names,
+  // each removed once run, so nothing is left behind even without `close()`. A path with blanks could
+  // not go into a batch line: then each pod batch is its own process.
+  const scratchDir = options.scratchDir ?? tmpdir();
+  const scratchOk = /^[^\s]+$/.test(scratchDir);
   let batchSeq = 0;
-  const scratchDir = () => {
-    scratch ??= (
-      options.scratchDir !== undefined
-        ? Promise.resolve(options.scratchDir)
-        : mkdtemp(join(tmpdir(), "margay-plumb-"))
-    ).then(
-      // The path goes into a batch line: none with blanks (then each pod batch is its own process).
-      (dir) => (/^[^\s]+$/.test(dir) ? dir : undefined),
-      () => undefined,
-    );
-    return scratch;
-  };
 
   /** Runs `lines` in the pod's namespace `ns`: through the helper when it is named, else one process. */
   async function podBatch(ns: NetnsHandle, lines: readonly string[], callOptions: KernelCallOptions) {
-    const dir = ns.kind === "named" && runner.start !== undefined ? await scratchDir() : undefined;
-    if (dir === undefined || ns.kind !== "named") return ipBatch(runner, ns, lines, callOptions);
-    const file = join(dir, `${process.pid}-${batchSeq++}.batch`);
-    await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
+    if (ns.kind !== "named" || runner.start === undefined || !scratchOk)
+      return ipBatch(runner, ns, lines, callOptions);
+    const name = `margay-plumb-${process.pid}-${batchSeq++}-${randomBytes(6).toString("hex")}.batch`;
+    const file = join(scratchDir, name);
+    await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600, flag: "wx" });
     try {
       await podLines.run([`netns exec ${ns.name} ip -force -batch ${file}`], 0, callOptions);
     } finally {
@@ -576,11 +569,6 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
     close() {
       hostLines.close();
       podLines.close();
-      if (options.scratchDir === undefined)
-        void scratch?.then((dir) =>
-          dir === undefined ? undefined : rm(dir, { recursive: true, force: true }),
-        );
-      scratch = undefined;
     },
   };
 }
