@@ -101,6 +101,34 @@ describe("jsonCopy", () => {
     }
   });
 
+  it("adds no property to the objects it freezes, not even a hidden one (#20)", () => {
+    const list = [1, { deep: true }];
+    const shared = freezeShared({ list, rec: { "0": 5 } });
+    expect(isShared(shared) && isShared(list) && isShared(list[1])).toBe(true);
+    expect(Reflect.ownKeys(shared)).toEqual(["list", "rec"]);
+    expect(Reflect.ownKeys(list)).toEqual(["0", "1", "length"]);
+    expect(Reflect.ownKeys(list[1] as object)).toEqual(["deep"]);
+  });
+
+  it("freezeShared leaves every part of a value that is not plain as it was", () => {
+    const inner = { a: [1, { b: 2 }] };
+    const sharedPart = freezeShared({ s: 1 });
+    const odd = { inner, sharedPart, later: undefined };
+    const out = freezeShared(odd);
+    expect(out).not.toBe(odd);
+    expect(Object.isFrozen(inner) || Object.isFrozen(inner.a) || Object.isFrozen(inner.a[1])).toBe(false);
+    expect(isShared(inner)).toBe(false);
+    expect(out).toStrictEqual({ inner: { a: [1, { b: 2 }] }, sharedPart: { s: 1 } });
+    // The copy is frozen all the way down and keeps what was shared already.
+    expect(isShared(out.inner.a[1]) && Object.isFrozen(out.inner.a[1])).toBe(true);
+    expect(out.sharedPart).toBe(sharedPart);
+    // A plain value holding a shared part keeps that part and freezes the rest in place.
+    const next = { inner, sharedPart };
+    expect(freezeShared(next)).toBe(next);
+    expect(next.sharedPart).toBe(sharedPart);
+    expect(isShared(inner.a[1]) && Object.isFrozen(inner.a[1])).toBe(true);
+  });
+
   it("plainCopy makes a mutable copy of frozen data", () => {
     const shared = freezeShared(
       JSON.parse('{"a":[1,{"b":2}],"__proto__":{"c":3}}') as Record<string, unknown>,

@@ -9,15 +9,19 @@
  */
 
 /**
- * Marks the nodes of a value frozen by {@link freezeShared}: plain JSON data (made by this module),
- * frozen all the way down, so a copy may share it instead of copying it. Non-enumerable, so JSON,
- * `Object.keys`, spreads and equality checks do not see it.
+ * The nodes frozen by {@link freezeShared} and {@link freezeOwn}: plain JSON data (made or checked by
+ * this module), frozen all the way down, so a copy may share it instead of copying it. A set beside the
+ * objects rather than a mark on them: a mark is a property added to every stored node (an extra
+ * property-array allocation for arrays and literal-built objects) and reading it on objects of many
+ * shapes (an IPAM handle's `block` record has a key per block) is a megamorphic lookup; `has` finds an
+ * object by its identity hash, which V8 keeps in the object's header, whatever its shape (#20). Being
+ * frozen is not the same: an object frozen by its owner may hold getters or be frozen only on top.
  */
-const SHARED: unique symbol = Symbol("margay.datastore.shared");
+const sharedNodes = new WeakSet<object>();
 
 /** True when `v` was frozen by {@link freezeShared} (and so is immutable plain data). */
 export function isShared(v: unknown): boolean {
-  return typeof v === "object" && v !== null && (v as { [SHARED]?: true })[SHARED] === true;
+  return typeof v === "object" && v !== null && sharedNodes.has(v);
 }
 
 /** Thrown inside {@link jsonCopy}'s walk when a value needs the JSON round trip. */
@@ -93,7 +97,7 @@ function copyObject(o: Record<string, unknown>, depth: number): Record<string, u
 }
 
 function copyValue(v: object, depth: number): unknown {
-  if (isShared(v)) return v;
+  if (sharedNodes.has(v)) return v;
   if (depth >= MAX_DEPTH) throw NEEDS_JSON;
   return Array.isArray(v) ? copyArray(v, depth + 1) : copyObject(v as Record<string, unknown>, depth + 1);
 }
@@ -147,41 +151,53 @@ export function plainCopy<T>(value: T): T {
 }
 
 /**
- * Freezes a plain JSON value all the way down and marks it, so that a datastore write whose object
+ * Freezes a plain JSON value all the way down and records it as shared, so that a datastore write whose object
  * holds it (or parts of it) shares it instead of copying it; returns the value to use. The memory
  * backend stores objects this way and hands them out frozen (watch events, transaction results), so a
  * caller that builds the next version of an object from them (as IPAM builds a block's next state)
  * writes only what it changed. "Plain JSON data" is what `JSON.parse` makes: plain objects and arrays,
  * strings, finite numbers, booleans, null, data properties only. A value that is not (an `undefined`
  * property, a `Date`, a hole, NaN, -0) is not frozen: a frozen JSON copy of it is returned instead, so
- * what is stored is always what a JSON round trip would give. Parts marked already are kept as they are.
+ * what is stored is always what a JSON round trip would give. Parts shared already are kept as they are.
  */
 export function freezeShared<T>(value: T): T {
-  if (typeof value !== "object" || value === null || isShared(value)) return value;
-  if (!isPlainData(value, 0)) return freezeOwn(jsonCopy(value));
-  freezeNode(value);
+  if (typeof value !== "object" || value === null || sharedNodes.has(value)) return value;
+  // One walk checks the value and lists the nodes it would freeze; they are frozen only once the whole
+  // value is known to be plain, so a value that is not is left as the caller made it.
+  const nodes: object[] = [];
+  if (!collectPlain(value, 0, nodes)) return freezeOwn(jsonCopy(value));
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i] as object;
+    sharedNodes.add(n);
+    Object.freeze(n);
+  }
   return value;
 }
 
-/** True when `v` (an object) is plain JSON data as {@link freezeShared} defines it. */
-function isPlainData(v: object, depth: number): boolean {
-  if (isShared(v)) return true;
+/**
+ * True when `v` (an object not yet shared) is plain JSON data as {@link freezeShared} defines it;
+ * pushes it and its nodes that are not shared yet onto `nodes` (parts already shared are not walked).
+ */
+function collectPlain(v: object, depth: number, nodes: object[]): boolean {
   if (depth >= MAX_DEPTH) return false;
   if (Array.isArray(v)) {
     if (Object.getPrototypeOf(v) !== Array.prototype) return false;
     for (let i = 0; i < v.length; i++) {
-      if (!(i in v) || !isPlainValue(v[i], depth)) return false;
+      if (!(i in v) || !isPlainValue(v[i], depth, nodes)) return false;
     }
-    return true;
+  } else {
+    if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+    const o = v as Record<string, unknown>;
+    if (typeof o.toJSON === "function") return false;
+    for (const k of Object.keys(o)) {
+      if (k === "__proto__" || !isPlainValue(o[k], depth, nodes)) return false;
+    }
   }
-  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
-  const o = v as Record<string, unknown>;
-  if (typeof o.toJSON === "function") return false;
-  for (const k of Object.keys(o)) if (k === "__proto__" || !isPlainValue(o[k], depth)) return false;
+  nodes.push(v);
   return true;
 }
 
-function isPlainValue(x: unknown, depth: number): boolean {
+function isPlainValue(x: unknown, depth: number, nodes: object[]): boolean {
   switch (typeof x) {
     case "string":
     case "boolean":
@@ -189,7 +205,7 @@ function isPlainValue(x: unknown, depth: number): boolean {
     case "number":
       return Number.isFinite(x) && !Object.is(x, -0);
     case "object":
-      return x === null || isPlainData(x, depth + 1);
+      return x === null || sharedNodes.has(x) || collectPlain(x, depth + 1, nodes);
     default:
       return false;
   }
@@ -200,7 +216,7 @@ function isPlainValue(x: unknown, depth: number): boolean {
  * `JSON.parse`): no check.
  */
 export function freezeOwn<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !isShared(value)) freezeNode(value);
+  if (typeof value === "object" && value !== null && !sharedNodes.has(value)) freezeNode(value);
   return value;
 }
 
@@ -208,15 +224,15 @@ function freezeNode(v: object): void {
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x: unknown = v[i];
-      if (typeof x === "object" && x !== null && !isShared(x)) freezeNode(x);
+      if (typeof x === "object" && x !== null && !sharedNodes.has(x)) freezeNode(x);
     }
   } else {
     const o = v as Record<string, unknown>;
     for (const k of Object.keys(o)) {
       const x = o[k];
-      if (typeof x === "object" && x !== null && !isShared(x)) freezeNode(x);
+      if (typeof x === "object" && x !== null && !sharedNodes.has(x)) freezeNode(x);
     }
   }
-  Object.defineProperty(v, SHARED, { value: true });
+  sharedNodes.add(v);
   Object.freeze(v);
 }
