@@ -26,7 +26,13 @@ const EP = { namespace: "default", workload: "a" };
  * (each as a call with its argv) and answered on stderr as `ip` does, so `starts` counts those processes.
  */
 function countingKernel(
-  opts: { fail?: (c: Call) => string | undefined; links?: Record<string, object>; helper?: boolean } = {},
+  opts: {
+    fail?: (c: Call) => string | undefined;
+    links?: Record<string, object>;
+    helper?: boolean;
+    /** How long a helper takes over a pod batch (`netns exec`). */
+    podBatchMs?: number;
+  } = {},
 ) {
   const calls: Call[] = [];
   const starts: { argv: readonly string[]; killed: boolean }[] = [];
@@ -56,10 +62,14 @@ function countingKernel(
       const err: ((chunk: string) => void)[] = [];
       const exits: ((code: number | null) => void)[] = [];
       let lineNo = 0;
-      const say = (text: string) =>
-        setImmediate(() => {
+      // Replies in order, a pod batch taking `podBatchMs` (a helper is one process: one line at a time).
+      let ready = Date.now();
+      const say = (text: string, ms = 0) => {
+        ready = Math.max(ready, Date.now()) + ms;
+        setTimeout(() => {
           if (!me.killed) for (const l of err) l(text);
-        });
+        }, ready - Date.now());
+      };
       return {
         write(text) {
           for (const line of text.split("\n").slice(0, -1)) {
@@ -76,6 +86,7 @@ function countingKernel(
             calls.push(call);
             const stderr = opts.fail?.(call);
             if (stderr !== undefined) say(`${stderr}\nCommand failed -:${lineNo}\n`);
+            else if (exec) say("", opts.podBatchMs ?? 0);
           }
         },
         onStderr: (l) => void err.push(l),
@@ -207,6 +218,24 @@ describe("workload plumbing: processes per add and del", () => {
     expect(readdirSync(scratchDir)).toEqual([]);
     rmSync(scratchDir, { recursive: true });
     plumber.close?.();
+  });
+
+  it("a burst's pod batches spread over up to four helpers instead of one queue", async () => {
+    const k = countingKernel({ helper: true, podBatchMs: 30 });
+    const plumber = createWorkloadPlumber({ runner: k.runner, hostNetns: CURRENT_NETNS, procSys: procSys() });
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        plumber.add({
+          ...spec(["10.0.0.2/32"], namedNetns(`p${i}`)),
+          endpoint: { namespace: "default", workload: `w${i}` },
+        }),
+      ),
+    );
+    // The veth helper and four pod helpers; nothing started per add.
+    expect(k.starts).toHaveLength(5);
+    expect(k.processes()).toBe(5);
+    plumber.close?.();
+    for (const s of k.starts) expect(s.killed).toBe(true);
   });
 
   it("leaves a fresh veth's forwarding alone on a forwarding host (the write would wait on the rtnl lock)", async () => {

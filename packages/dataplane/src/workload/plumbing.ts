@@ -200,6 +200,8 @@ function isMissingDevice(e: unknown): boolean {
 const NETNS_REFS_PER_PROCESS = 8;
 /** An idle helper process ends after this long. */
 const HOST_SESSION_IDLE_MS = 1_000;
+/** Helpers running pod batches at most (see `podBatch`). */
+const POD_HELPERS = 4;
 
 interface HostSessionSlot {
   readonly session: IpBatchSession;
@@ -257,6 +259,10 @@ function createHostLines(runner: CommandRunner, ns: NetnsHandle) {
         settle(slot);
       }
     },
+    /** Batches in flight or queued on the current process. */
+    get busy(): number {
+      return current?.busy ?? 0;
+    },
     close() {
       clearTimeout(idle);
       current?.session.close();
@@ -296,9 +302,9 @@ async function findLink(
 }
 
 /**
- * Creates a {@link WorkloadPlumber}. With a runner that can keep processes (`start`), it keeps two `ip`
- * helpers in the host namespace (veth creation and deletion; pod batches run with `netns exec` from a
- * file under `scratchDir`), so an IPv4 add into a named or `/run/netns` namespace starts no process of
+ * Creates a {@link WorkloadPlumber}. With a runner that can keep processes (`start`), it keeps `ip`
+ * helpers in the host namespace (one for veth creation and deletion; up to four that run pod batches
+ * with `netns exec` from a file under `scratchDir`), so an IPv4 add into a named or `/run/netns` namespace starts no process of
  * the caller's own and a del is one line; `close()` ends them (idle ones end by themselves).
  */
 export function createWorkloadPlumber(options: WorkloadPlumberOptions): WorkloadPlumber {
@@ -306,11 +312,23 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
   const prefix = dataplanePrefix(options.ifPrefix ?? DATAPLANE_DEFAULTS.ifPrefix);
   const procSys = options.procSys ?? PROC_SYS;
   const hostLines = createHostLines(runner, hostNetns);
-  // The pod side's batches, through a second kept `ip` (`netns exec NAME ip -force -batch FILE`): `ip`
+  // The pod side's batches, through other kept `ip`s (`netns exec NAME ip -force -batch FILE`): `ip`
   // forks the small process that enters the pod's namespace, instead of Node forking its large one (a
-  // spawn holds the agent's event loop for milliseconds, tens of them under load). A second helper, so
-  // veth creation never waits behind a pod's batch.
-  const podLines = createHostLines(runner, hostNetns);
+  // spawn holds the agent's event loop for milliseconds, tens of them under load). Not the veth helper,
+  // so veth creation never waits behind a pod's batch; up to POD_HELPERS of them, so a burst's pod
+  // batches run side by side (each `ip` waits for the process it forked) rather than in one queue; a
+  // new one only when every one is busy.
+  const podHelpers: ReturnType<typeof createHostLines>[] = [];
+  const podLines = () => {
+    const idle = podHelpers.find((h) => h.busy === 0);
+    if (idle !== undefined) return idle;
+    if (podHelpers.length < POD_HELPERS) {
+      const h = createHostLines(runner, hostNetns);
+      podHelpers.push(h);
+      return h;
+    }
+    return podHelpers.reduce((a, b) => (b.busy < a.busy ? b : a));
+  };
   // The batch files: created exclusively (never through someone's planted link), private, random names,
   // each removed once run, so nothing is left behind even without `close()`. A path with blanks could
   // not go into a batch line: then each pod batch is its own process.
@@ -326,7 +344,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
     const file = join(scratchDir, name);
     await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600, flag: "wx" });
     try {
-      await podLines.run([`netns exec ${ns.name} ip -force -batch ${file}`], 0, callOptions);
+      await podLines().run([`netns exec ${ns.name} ip -force -batch ${file}`], 0, callOptions);
     } finally {
       void unlink(file).catch(() => undefined);
     }
@@ -568,7 +586,7 @@ export function createWorkloadPlumber(options: WorkloadPlumberOptions): Workload
     },
     close() {
       hostLines.close();
-      podLines.close();
+      for (const h of podHelpers) h.close();
     },
   };
 }
