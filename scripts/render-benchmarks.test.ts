@@ -259,7 +259,7 @@ describe("render: the margay CNI plugin section", () => {
     expect(line(doc, "| shipped: the bundle with its V8 code cache")).toBe(
       "| shipped: the bundle with its V8 code cache | 83.2 (78.0–99.0) | 13.2 / 12.0 | 66.3 | 6.3 |",
     );
-    expect(line(doc, "| lower bound: a minimal script")).toContain("| 9.5 / 9.0");
+    expect(line(doc, "| a minimal `node:net` client")).toContain("| 9.5 / 9.0");
     expect(line(doc, "| concurrent margay ADDs")).toBe(
       "| concurrent margay ADDs | 30 | 2.40 | 3.50 | 3.50 | 3.60 |",
     );

@@ -635,7 +635,10 @@ export function render(run: Run, source: string): string {
     const fl = pl.floors;
     const startRows: [string, "node" | "minimal" | "codeCache" | "noCache" | "snapshot"][] = [
       ["`node -e 0` (floor)", "node"],
-      ["lower bound: a minimal script that reads stdin and posts the request over `node:net`", "minimal"],
+      [
+        "a minimal `node:net` client (stdin → one request → stdout): the bound of any plugin over `node:net`",
+        "minimal",
+      ],
       ["shipped: the bundle with its V8 code cache", "codeCache"],
       ["same bundle, no code cache", "noCache"],
       ["same bundle as a V8 startup snapshot (`--snapshot-blob`)", "snapshot"],

@@ -51,9 +51,10 @@ const METRICS_PORT = 9091;
 const GOALS = { cycleOverPtp: 1.5, pluginStartOverNodeMs: 10, burstP99Ms: 1_000, podsWallMs: 10_000 };
 
 /**
- * The lower bound of a Node plugin's own start: an executable that does only what an ADD must (read the
+ * The lower bound of a plugin over `node:net`: an executable that does only what an ADD must (read the
  * configuration from stdin, post one request to the agent's socket over `node:net`, print the reply) and
- * nothing of the skeleton's validation, result conversion or error handling.
+ * nothing of the skeleton's validation, result conversion or error handling. The shipped plugin does not
+ * load `node:net` (src/cni/plugin/pipe-socket.ts), so it can start below this bound.
  */
 const MINIMAL_PLUGIN = `#!/usr/bin/env node
 "use strict";
@@ -427,7 +428,7 @@ async function main() {
     );
     for (const [name, k] of [
       ["node -e 0 (floor)", "node"],
-      ["lower bound: minimal node:net script", "minimal"],
+      ["minimal node:net client (bound over node:net)", "minimal"],
       ["shipped: V8 code cache", "codeCache"],
       ["same bundle, no code cache", "noCache"],
       ["V8 startup snapshot (--snapshot-blob)", "snapshot"],
@@ -457,7 +458,7 @@ async function main() {
       `plugin VERSION over bare node start: ${ratios.pluginStartOverNodeMs.toFixed(1)} ms median, ${ratios.pluginStartOverNodeMsAtMin.toFixed(1)} ms at the minima`,
     );
     console.log(
-      `plugin ADD (stand-in agent) over node -e 0: ${overNode(start.codeCache!)}, CPU ${(startCpu.codeCache! - startCpu.node!).toFixed(1)} ms; goal < ${GOALS.pluginStartOverNodeMs} ms; lower bound (minimal node:net script) ${overNode(start.minimal!)}, CPU ${(startCpu.minimal! - startCpu.node!).toFixed(1)} ms`,
+      `plugin ADD (stand-in agent) over node -e 0: ${overNode(start.codeCache!)}, CPU ${(startCpu.codeCache! - startCpu.node!).toFixed(1)} ms; goal < ${GOALS.pluginStartOverNodeMs} ms; minimal node:net client ${overNode(start.minimal!)}, CPU ${(startCpu.minimal! - startCpu.node!).toFixed(1)} ms`,
     );
     console.log(`${BURST} concurrent ADDs: ${burstLine(burst)}`);
     console.log(
