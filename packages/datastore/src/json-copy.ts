@@ -9,19 +9,26 @@
  */
 
 /**
- * The nodes frozen by {@link freezeShared} and {@link freezeOwn}: plain JSON data (made or checked by
- * this module), frozen all the way down, so a copy may share it instead of copying it. A set beside the
- * objects rather than a mark on them: a mark is a property added to every stored node (an extra
- * property-array allocation for arrays and literal-built objects) and reading it on objects of many
- * shapes (an IPAM handle's `block` record has a key per block) is a megamorphic lookup; `has` finds an
- * object by its identity hash, which V8 keeps in the object's header, whatever its shape (#20). Being
- * frozen is not the same: an object frozen by its owner may hold getters or be frozen only on top.
+ * Marks the nodes of a value frozen by {@link freezeShared}: plain JSON data (made by this module),
+ * frozen all the way down, so a copy may share it instead of copying it. Non-enumerable, so JSON,
+ * `Object.keys`, spreads and equality checks do not see it. A mark rather than a `WeakSet` of the
+ * nodes: an IPAM fill stores millions of short-lived nodes (every version of a block), and a weak
+ * table of them made each scavenge slower by more than the marks cost (#20).
  */
-const sharedNodes = new WeakSet<object>();
+const SHARED: unique symbol = Symbol("margay.datastore.shared");
+
+/**
+ * True when `v` (an object) was frozen by {@link freezeShared}. Asks `Object.isFrozen` first: it reads
+ * the object's map, while the mark's lookup on an object of a rare shape (an IPAM handle's `block`
+ * record has a key per block) misses V8's caches and costs ten times more (#20).
+ */
+function isSharedNode(v: object): boolean {
+  return Object.isFrozen(v) && (v as { [SHARED]?: true })[SHARED] === true;
+}
 
 /** True when `v` was frozen by {@link freezeShared} (and so is immutable plain data). */
 export function isShared(v: unknown): boolean {
-  return typeof v === "object" && v !== null && sharedNodes.has(v);
+  return typeof v === "object" && v !== null && isSharedNode(v);
 }
 
 /** Thrown inside {@link jsonCopy}'s walk when a value needs the JSON round trip. */
@@ -97,7 +104,7 @@ function copyObject(o: Record<string, unknown>, depth: number): Record<string, u
 }
 
 function copyValue(v: object, depth: number): unknown {
-  if (sharedNodes.has(v)) return v;
+  if (isSharedNode(v)) return v;
   if (depth >= MAX_DEPTH) throw NEEDS_JSON;
   return Array.isArray(v) ? copyArray(v, depth + 1) : copyObject(v as Record<string, unknown>, depth + 1);
 }
@@ -161,15 +168,18 @@ export function plainCopy<T>(value: T): T {
  * what is stored is always what a JSON round trip would give. Parts shared already are kept as they are.
  */
 export function freezeShared<T>(value: T): T {
-  if (typeof value !== "object" || value === null || sharedNodes.has(value)) return value;
+  if (typeof value !== "object" || value === null || isSharedNode(value)) return value;
   // One walk checks the value and lists the nodes it would freeze; they are frozen only once the whole
   // value is known to be plain, so a value that is not is left as the caller made it.
   const nodes: object[] = [];
   if (!collectPlain(value, 0, nodes)) return freezeOwn(jsonCopy(value));
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i] as object;
-    sharedNodes.add(n);
-    Object.freeze(n);
+    // A node met twice (a value may hold one object in two places) is marked already.
+    if (!Object.isFrozen(n)) {
+      Object.defineProperty(n, SHARED, { value: true });
+      Object.freeze(n);
+    }
   }
   return value;
 }
@@ -205,7 +215,10 @@ function isPlainValue(x: unknown, depth: number, nodes: object[]): boolean {
     case "number":
       return Number.isFinite(x) && !Object.is(x, -0);
     case "object":
-      return x === null || sharedNodes.has(x) || collectPlain(x, depth + 1, nodes);
+      // The mark read here, not through `isSharedNode`: this site sees only the few shapes of the
+      // values given to `freezeShared` (IPAM block specs), so its own inline cache stays fast, and
+      // most objects met here are shared (frozen), for which `Object.isFrozen` is the slow path.
+      return x === null || (x as { [SHARED]?: true })[SHARED] === true || collectPlain(x, depth + 1, nodes);
     default:
       return false;
   }
@@ -216,7 +229,7 @@ function isPlainValue(x: unknown, depth: number, nodes: object[]): boolean {
  * `JSON.parse`): no check.
  */
 export function freezeOwn<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !sharedNodes.has(value)) freezeNode(value);
+  if (typeof value === "object" && value !== null && !isSharedNode(value)) freezeNode(value);
   return value;
 }
 
@@ -224,15 +237,15 @@ function freezeNode(v: object): void {
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x: unknown = v[i];
-      if (typeof x === "object" && x !== null && !sharedNodes.has(x)) freezeNode(x);
+      if (typeof x === "object" && x !== null && !isSharedNode(x)) freezeNode(x);
     }
   } else {
     const o = v as Record<string, unknown>;
     for (const k of Object.keys(o)) {
       const x = o[k];
-      if (typeof x === "object" && x !== null && !sharedNodes.has(x)) freezeNode(x);
+      if (typeof x === "object" && x !== null && !isSharedNode(x)) freezeNode(x);
     }
   }
-  sharedNodes.add(v);
+  Object.defineProperty(v, SHARED, { value: true });
   Object.freeze(v);
 }
