@@ -53,6 +53,26 @@ export function randomBytes(
   }
 }
 
+/**
+ * `crypto.randomFillSync` for a whole Buffer or typed array (what the memory datastore's uids draw):
+ * `/dev/urandom`; offsets, sizes and other views go to the real module.
+ */
+export function randomFillSync<T extends NodeJS.ArrayBufferView>(
+  buffer: T,
+  offset?: number,
+  size?: number,
+): T {
+  if (offset !== undefined || size !== undefined || !(buffer instanceof Uint8Array)) {
+    return crypto().randomFillSync(buffer, offset, size);
+  }
+  try {
+    buffer.set(urandom(buffer.byteLength));
+    return buffer;
+  } catch {
+    return crypto().randomFillSync(buffer);
+  }
+}
+
 /** `crypto.randomUUID`: an RFC 9562 version 4 UUID from {@link randomBytes}. */
 export function randomUUID(
   options?: NodeCrypto.RandomUUIDOptions,
