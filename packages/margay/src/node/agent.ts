@@ -210,6 +210,8 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
   let pipeline: RunningDataplanePipeline | undefined;
   let bgp: BgpAgent | undefined;
   let workload: { close(): Promise<void> } | undefined;
+  // Ends the plumber's kept `ip` helpers at stop (idle ones also end by themselves).
+  let closePlumber: (() => void) | undefined;
   let reporter: StatusReporter | undefined;
   let tunnels: TunnelAddressFollower | undefined;
   let workloadMtu: WorkloadMtuFollower | undefined;
@@ -367,6 +369,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
     step = "workload-api";
     const { startWorkloadApi } = await import("./workload/server.js");
     const plumber = createWorkloadPlumber({ runner, hostNetns: netns, ifPrefix: cfg.interfacePrefixes[0] });
+    closePlumber = () => plumber.close?.();
     let enrichAdd: WorkloadApiOptions["enrichAdd"];
     let nodePodCidrs: WorkloadApiOptions["nodePodCidrs"];
     if (kube !== undefined) {
@@ -488,6 +491,7 @@ export async function runNodeAgent(config: AgentConfig, deps: NodeAgentDeps = {}
       // Peers first: a graceful BGP close keeps our routes at the peers while we are down.
       await attempt("bgp", () => bgp?.close({ graceful: true }));
       await attempt("workload-api", () => workload?.close());
+      await attempt("workload-plumber", () => closePlumber?.());
       await attempt("dataplane", () => pipeline?.close({ teardown: false }));
       await attempt("kubernetes", async () => {
         await serviceFeed?.close();
