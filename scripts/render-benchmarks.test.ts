@@ -220,6 +220,7 @@ describe("render: the margay CNI plugin section", () => {
       cycleFloor: s(130, 141, 170),
     },
     agentAddStepsMs: { ipam: 12.5, plumb: 60.25 },
+    agentDelStepsMs: { endpoint: 3.25, veth: 20.5 },
     start: {
       node: s(66, 70, 90),
       minimal: s(75, 79.5, 95),
@@ -268,6 +269,7 @@ describe("render: the margay CNI plugin section", () => {
     );
     expect(line(doc, "| floor: 100 bare node starts, 10 workers")).toContain("| 7.90 |");
     expect(doc).toContain("ms): ipam 12.5, plumb 60.3.");
+    expect(doc).toContain("`margay_workload_del_seconds{step}`, ms): endpoint 3.3, veth 20.5.");
   });
 
   it("says met or not met against each goal, and whether its floor alone misses it", () => {

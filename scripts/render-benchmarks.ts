@@ -144,6 +144,8 @@ interface PluginBench {
   cycles: number;
   stats: Record<"margay" | "ptp" | "agent" | "version" | "node", Summary> & { cycleFloor?: Summary };
   agentAddStepsMs: Record<string, number>;
+  /** Absent in runs before the agent recorded DEL steps. */
+  agentDelStepsMs?: Record<string, number>;
   /** ADD against a stand-in agent that answers at once: the plugin's own start, several ways. */
   start?: Partial<Record<"node" | "minimal" | "codeCache" | "noCache" | "snapshot", Summary>>;
   /** The same processes' CPU time (user + system), mean ms per process. */
@@ -727,6 +729,13 @@ export function render(run: Run, source: string): string {
         .join(", ")}.`,
       "",
     );
+    if (pl.agentDelStepsMs !== undefined && Object.keys(pl.agentDelStepsMs).length > 0)
+      sections.push(
+        `Agent DEL steps (\`margay_workload_del_seconds{step}\`, ms): ${Object.entries(pl.agentDelStepsMs)
+          .map(([k, v]) => `${k} ${num(v, 1)}`)
+          .join(", ")}.`,
+        "",
+      );
     if (startNode)
       sections.push(
         `The plugin's own start: an ADD in a fresh process against a stand-in agent that answers at once, ${startNode.n} processes`,

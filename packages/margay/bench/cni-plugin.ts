@@ -323,15 +323,19 @@ async function main() {
         await bareStart(id);
       });
 
+    /** The agent's step histograms (`margay_workload_{add,del}_seconds{step}`), keyed `add/<step>`, `del/<step>`. */
     const metrics = async () => {
       const p = await lab.probeIn(host.ns);
       const res = await p.httpGet(`http://${host.ip}:${METRICS_PORT}/metrics`, 5_000);
       const out: Record<string, { sum: number; count: number }> = {};
       for (const line of (res?.body ?? "").split("\n")) {
-        const m = /^margay_workload_add_seconds_(sum|count)\{step="([a-z-]+)"\} ([0-9.e+-]+)$/.exec(line);
+        const m = /^margay_workload_(add|del)_seconds_(sum|count)\{step="([a-z-]+)"\} ([0-9.e+-]+)$/.exec(
+          line,
+        );
         if (m === null) continue;
-        out[m[2]!] ??= { sum: 0, count: 0 };
-        out[m[2]!]![m[1] as "sum" | "count"] = Number(m[3]);
+        const key = `${m[1]}/${m[3]}`;
+        out[key] ??= { sum: 0, count: 0 };
+        out[key]![m[2] as "sum" | "count"] = Number(m[4]);
       }
       return out;
     };
@@ -359,12 +363,18 @@ async function main() {
       r.cycleFloor.push(await cycleFloor());
     }
     const m1 = await metrics();
-    const stepMs = Object.fromEntries(
-      Object.keys(m1).map((k) => {
-        const dc = m1[k]!.count - (m0[k]?.count ?? 0);
-        return [k, dc === 0 ? 0 : ((m1[k]!.sum - (m0[k]?.sum ?? 0)) / dc) * 1000];
-      }),
-    );
+    /** Mean ms per step of one verb over the cycles (the histogram's sum and count differences). */
+    const stepsOf = (verb: "add" | "del") =>
+      Object.fromEntries(
+        Object.keys(m1)
+          .filter((k) => k.startsWith(`${verb}/`))
+          .map((k) => {
+            const dc = m1[k]!.count - (m0[k]?.count ?? 0);
+            return [k.slice(verb.length + 1), dc === 0 ? 0 : ((m1[k]!.sum - (m0[k]?.sum ?? 0)) / dc) * 1000];
+          }),
+      );
+    const stepMs = stepsOf("add");
+    const delStepMs = stepsOf("del");
 
     // The plugin's start: code cache vs no cache vs V8 startup snapshot (fresh processes, same run).
     const { wallMs: start, cpuMsPerProcess: startCpu } = await startVariants(dir, bin, CYCLES * 2);
@@ -418,11 +428,16 @@ async function main() {
       ["2 bare node starts, as the plugin (floor)", s.cycleFloor],
     ];
     for (const [name, st] of rows) console.log(`${name.padEnd(40)}${f(st.median)} ${f(st.min)} ${f(st.max)}`);
-    console.log(
-      `agent ADD steps (mean ms): ${Object.entries(stepMs)
-        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
-        .join(", ")}`,
-    );
+    for (const [verb, steps] of [
+      ["ADD", stepMs],
+      ["DEL", delStepMs],
+    ] as const) {
+      console.log(
+        `agent ${verb} steps (mean ms): ${Object.entries(steps)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(", ")}`,
+      );
+    }
     console.log(
       `plugin start, ADD against a stand-in agent that answers at once (${CYCLES * 2} fresh processes each, ms)`,
     );
@@ -473,6 +488,7 @@ async function main() {
       node: process.version,
       stats: s,
       agentAddStepsMs: stepMs,
+      agentDelStepsMs: delStepMs,
       start,
       startCpuMsPerProcess: startCpu,
       burst,
