@@ -192,8 +192,16 @@ function collectPlain(v: object, depth: number, nodes: object[]): boolean {
   if (depth >= MAX_DEPTH) return false;
   if (Array.isArray(v)) {
     if (Object.getPrototypeOf(v) !== Array.prototype) return false;
-    for (let i = 0; i < v.length; i++) {
-      if (!(i in v) || !isPlainValue(v[i], depth, nodes)) return false;
+    // Most elements met here are numbers, null or shared objects (a block's lists): checked inline, so
+    // a block's few hundred elements cost a load and a compare each, not a call (#20). A hole reads as
+    // undefined (Array.prototype has no elements), which is not plain, as `i in v` would say.
+    const n = v.length;
+    for (let i = 0; i < n; i++) {
+      const x: unknown = v[i];
+      if (typeof x === "number") {
+        // Finite and not -0 (`x === 0` holds for -0 too; 1 / -0 is -Infinity).
+        if (x - x !== 0 || (x === 0 && 1 / x < 0)) return false;
+      } else if (x !== null && !isPlainValue(x, depth, nodes)) return false;
     }
   } else {
     if (Object.getPrototypeOf(v) !== Object.prototype) return false;

@@ -3,7 +3,7 @@
  * first, then new blocks claimed for it, then empty blocks reclaimed from other hosts, then borrowing,
  * all planned on cached state and committed as one transaction.
  */
-import type { ObjectKey } from "@margay/datastore";
+import { freezeShared, type ObjectKey } from "@margay/datastore";
 import {
   type AllocateRequest,
   affinityNode,
@@ -49,7 +49,7 @@ import {
   loadConfig,
   requireValidPools,
 } from "./config-cache.js";
-import { type IpamContext, withSignal } from "./context.js";
+import { type IpamContext, NODE_SECONDARY_MAX, withSignal } from "./context.js";
 import { IpamError, IpamErrorCode } from "./errors.js";
 import type { NormalizedPool } from "./pools.js";
 import { type BlockAffinityObject, IpamKind, IpPoolUse } from "./types.js";
@@ -148,6 +148,89 @@ function fillAffineBlocks(
   }
 }
 
+/**
+ * The secondary attributes of an allocation (see `secondaryOf`): without `attrs`, the node's shared,
+ * frozen `{ node }` (see {@link IpamContext.nodeSecondary}).
+ */
+function allocationSecondary(ctx: IpamContext, args: AutoAssignArgs): Record<string, string> | null {
+  if (args.attrs !== undefined) return secondaryOf(args.attrs, args.node);
+  let s = ctx.nodeSecondary.get(args.node);
+  if (s === undefined) {
+    // `secondaryOf` without attrs is `{ node }`: built here so the cached value is never null.
+    s = freezeShared({ node: args.node });
+    if (ctx.nodeSecondary.size >= NODE_SECONDARY_MAX) ctx.nodeSecondary.clear();
+    ctx.nodeSecondary.set(args.node, s);
+  }
+  // Read-only: block updates copy attribute entries by reference and never change them.
+  return s as Record<string, string>;
+}
+
+/**
+ * Blocks of `family` affine to this host: stored (the larger of `known` and `view`'s) plus planned.
+ * Functions of their own, not closures in {@link allocateFamily}: that runs on every allocation, and
+ * a dev build (tsx's keepNames) names each closure it creates with a `defineProperty`.
+ */
+function ownBlocks(plan: Plan, affinity: string, family: IpFamily, view: BlockCache, known: number): number {
+  let n = Math.max(view.ownedCount(affinity, family), known);
+  for (const b of plan.blocks.values())
+    if (!b.orig && b.spec.affinity === affinity && b.cidr.version === family) n++;
+  return n;
+}
+
+/** Claims new blocks for the host from `view`'s free space (step 2 of {@link allocateFamily}). */
+async function claimBlocks(
+  ctx: IpamContext,
+  plan: Plan,
+  cfg: ConfigSnapshot,
+  pools: NormalizedPool[],
+  family: IpFamily,
+  affinity: string,
+  args: AutoAssignArgs,
+  req: AllocateRequest,
+  out: AssignedAddress[],
+  view: BlockCache,
+  knownOwn: number,
+): Promise<void> {
+  const signal = args.signal;
+  let affineCount = ownBlocks(plan, affinity, family, view, knownOwn);
+  const max = cfg.config.maxBlocksPerHost;
+  for (const pool of pools) {
+    if (req.num === 0) break;
+    // The view's occupied ranges are kept up to date as blocks are cached (not rebuilt per claim);
+    // blocks this plan creates are not cached yet, so they are merged in.
+    const planned: Cidr[] = [];
+    for (const [name, b] of plan.blocks) if (!view.has(name)) planned.push(b.cidr);
+    const walk = freeBlockWalk(
+      pool.cidr,
+      pool.blockSize,
+      fnv1a64(`${args.node}|${pool.cidrText}`),
+      withExtraRanges(
+        view.occupied(pool.cidr, pool.blockSize, cfg.reservations),
+        pool.cidr,
+        pool.blockSize,
+        planned,
+      ),
+    );
+    while (req.num > 0 && (max === 0 || affineCount < max)) {
+      const next = walk.next();
+      if (next.done) break;
+      const cidr = next.value;
+      const name = cidrName(cidr);
+      const pb: PlannedBlock = {
+        cidr,
+        orig: undefined,
+        spec: newBlock(cidr, affinity, req.now, formatCidr(cidr), sequenceStart(ctx, req.now)),
+        remove: false,
+      };
+      if (!hasAvailable(pb.spec, cidr, req)) continue;
+      plan.blocks.set(name, pb);
+      plan.ops.push(await affinityWrite(ctx, args.node, cidr, signal));
+      affineCount++;
+      req.num -= take(plan, name, pb, pool, req, out);
+    }
+  }
+}
+
 /** Allocates `num` addresses of one family into `plan` (see the module comment for the order). */
 async function allocateFamily(
   ctx: IpamContext,
@@ -165,7 +248,7 @@ async function allocateFamily(
   const req: AllocateRequest = {
     num,
     handleId: args.handleId,
-    secondary: secondaryOf(args.attrs, args.node),
+    secondary: allocationSecondary(ctx, args),
     now: ctx.now(),
     isReserved: isReservedFn(cfg),
     cooldownMs: ctx.cooldownMs,
@@ -208,66 +291,20 @@ async function allocateFamily(
     ownCount++;
     if (!ctx.blocks.has(cidrName(cidr))) await getBlock(ctx, cidr, signal, Math.max(2, attempt));
   }
-  /** Blocks of this family affine to this host: stored (the larger of `known` and `view`'s) plus planned. */
-  const ownBlocks = (view: BlockCache, known: number) => {
-    let n = Math.max(view.ownedCount(affinity, family), known);
-    for (const b of plan.blocks.values())
-      if (!b.orig && b.spec.affinity === affinity && b.cidr.version === family) n++;
-    return n;
-  };
   fillAffineBlocks(ctx, plan, ctx.blocks, affinity, family, pools, req, out, true);
   if (req.num === 0) return out;
 
   // 2. Claim new blocks. First on the cached view (a block created meanwhile by someone else makes
   // the create fail, and the retry lists everything), then, if that found no room, on a full listing.
-  const claim = async (view: BlockCache, knownOwn: number) => {
-    let affineCount = ownBlocks(view, knownOwn);
-    const max = cfg.config.maxBlocksPerHost;
-    for (const pool of pools) {
-      if (req.num === 0) break;
-      // The view's occupied ranges are kept up to date as blocks are cached (not rebuilt per claim);
-      // blocks this plan creates are not cached yet, so they are merged in.
-      const planned: Cidr[] = [];
-      for (const [name, b] of plan.blocks) if (!view.has(name)) planned.push(b.cidr);
-      const walk = freeBlockWalk(
-        pool.cidr,
-        pool.blockSize,
-        fnv1a64(`${args.node}|${pool.cidrText}`),
-        withExtraRanges(
-          view.occupied(pool.cidr, pool.blockSize, cfg.reservations),
-          pool.cidr,
-          pool.blockSize,
-          planned,
-        ),
-      );
-      while (req.num > 0 && (max === 0 || affineCount < max)) {
-        const next = walk.next();
-        if (next.done) break;
-        const cidr = next.value;
-        const name = cidrName(cidr);
-        const pb: PlannedBlock = {
-          cidr,
-          orig: undefined,
-          spec: newBlock(cidr, affinity, req.now, formatCidr(cidr), sequenceStart(ctx, req.now)),
-          remove: false,
-        };
-        if (!hasAvailable(pb.spec, cidr, req)) continue;
-        plan.blocks.set(name, pb);
-        plan.ops.push(await affinityWrite(ctx, args.node, cidr, signal));
-        affineCount++;
-        req.num -= take(plan, name, pb, pool, req, out);
-      }
-    }
-  };
   if (cfg.config.autoAllocateBlocks && ctx.blocksListed && ctx.listedPoolsKey === cfg.poolsKey) {
-    await claim(ctx.blocks, ownCount);
+    await claimBlocks(ctx, plan, cfg, pools, family, affinity, args, req, out, ctx.blocks, ownCount);
     if (req.num === 0) return out;
   }
   const all = await listBlocks(ctx, signal);
   fillAffineBlocks(ctx, plan, all, affinity, family, pools, req, out, true);
   if (req.num === 0) return out;
   if (cfg.config.autoAllocateBlocks) {
-    await claim(all, ownCount);
+    await claimBlocks(ctx, plan, cfg, pools, family, affinity, args, req, out, all, ownCount);
     if (req.num === 0) return out;
   }
   // 2b. No room of our own: back to the contended blocks of this host.
@@ -278,7 +315,7 @@ async function allocateFamily(
   // holds (kept only because its addresses are cooling down: the cool-down still applies to them).
   {
     const max = cfg.config.maxBlocksPerHost;
-    let affineCount = ownBlocks(all, ownCount);
+    let affineCount = ownBlocks(plan, affinity, family, all, ownCount);
     for (const [name, entry] of all) {
       if (req.num === 0 || (max !== 0 && affineCount >= max) || !cfg.config.autoAllocateBlocks) break;
       const spec = entry.obj.spec;
@@ -322,7 +359,17 @@ async function allocateFamily(
     if (req.num === 0) return out;
   }
 
-  throw exhausted(cfg, pools, plan, all, family, num, num - req.num, args.node, ownBlocks(all, ownCount));
+  throw exhausted(
+    cfg,
+    pools,
+    plan,
+    all,
+    family,
+    num,
+    num - req.num,
+    args.node,
+    ownBlocks(plan, affinity, family, all, ownCount),
+  );
 }
 
 /**

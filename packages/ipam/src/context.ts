@@ -18,6 +18,9 @@ import { type IpamHandleObject, IpamKind } from "./types.js";
 /** Handles the client keeps (see {@link IpamContext.handles}). */
 const HANDLE_CACHE_MAX = 10_000;
 
+/** Nodes whose allocation attributes the client keeps (see {@link IpamContext.nodeSecondary}). */
+export const NODE_SECONDARY_MAX = 16_384;
+
 /** Upper bound of the wait between two attempts, ms. */
 const MAX_BACKOFF_MS = 100;
 
@@ -89,6 +92,13 @@ export class IpamContext {
   readonly preferredBlock = new Map<IpFamily, string>();
   /** Affinity names a transaction found already present: read them before writing next time. */
   readonly suspectAffinities = new Set<string>();
+  /**
+   * Node → the secondary attributes of an allocation by that node without `attrs` (`{ node }`), frozen
+   * for the datastore (see `freezeShared`): every allocation of a node shares one, so a stored block
+   * holds one per node instead of one per address, and a write neither checks nor freezes it again.
+   * Emptied when it reaches {@link NODE_SECONDARY_MAX} nodes.
+   */
+  readonly nodeSecondary = new Map<string, Readonly<Record<string, string>>>();
   /** Handle name → last known stored state (null: known absent), the most recent 10,000 or so. */
   readonly handles = new RecentMap<string, IpamHandleObject | null>(HANDLE_CACHE_MAX);
   /** Back-off between conflicting attempts (undefined: `backoffMs` is 0). */
