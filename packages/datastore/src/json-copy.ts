@@ -17,6 +17,9 @@
  */
 const SHARED: unique symbol = Symbol("margay.datastore.shared");
 
+/** The mark's descriptor (non-enumerable, read-only), one object for every node marked. */
+const MARK: PropertyDescriptor = Object.freeze({ value: true });
+
 /**
  * True when `v` (an object) was frozen by {@link freezeShared}. Asks `Object.isFrozen` first: it reads
  * the object's map, while the mark's lookup on an object of a rare shape (an IPAM handle's `block`
@@ -177,7 +180,7 @@ export function freezeShared<T>(value: T): T {
     const n = nodes[i] as object;
     // A node met twice (a value may hold one object in two places) is marked already.
     if (!Object.isFrozen(n)) {
-      Object.defineProperty(n, SHARED, { value: true });
+      Object.defineProperty(n, SHARED, MARK);
       Object.freeze(n);
     }
   }
@@ -254,6 +257,6 @@ function freezeNode(v: object): void {
       if (typeof x === "object" && x !== null && !isSharedNode(x)) freezeNode(x);
     }
   }
-  Object.defineProperty(v, SHARED, { value: true });
+  Object.defineProperty(v, SHARED, MARK);
   Object.freeze(v);
 }

@@ -142,8 +142,12 @@ export function checkObject(
   if (typeof object.metadata !== "object" || object.metadata === null) {
     throw invalidError("object.metadata is required", { field: "metadata" });
   }
+  const ns = object.metadata.namespace;
+  // Built directly, not spread from a helper's result: this runs for every object written (#20).
   const key = checkKey(
-    { kind: object.kind, name: object.metadata.name, ...namespaceOf(object.metadata.namespace) },
+    ns === undefined
+      ? { kind: object.kind, name: object.metadata.name }
+      : { kind: object.kind, name: object.metadata.name, namespace: ns },
     opts,
     "",
   );
@@ -166,10 +170,6 @@ export function checkObject(
     }
   }
   return { key, copy };
-}
-
-function namespaceOf(ns: string | undefined): { namespace?: string } {
-  return ns === undefined ? {} : { namespace: ns };
 }
 
 /** Identity of a key inside one store (kind, namespace or cluster marker, name), used for maps and dedup. */

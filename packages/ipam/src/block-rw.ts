@@ -62,7 +62,11 @@ function blockObject(
   spec: IpamBlockSpec,
   stored?: IpamBlockObject["metadata"],
 ): IpamBlockObject {
-  const metadata: IpamBlockObject["metadata"] = stored ? { ...stored, name } : { name };
+  // The stored metadata itself when it names the block (always, but for a hand-made cache entry): a
+  // backend copies what it is given (the memory backend makes one copy of a frozen metadata), so a
+  // copy here would be the second one per write (#20).
+  const metadata: IpamBlockObject["metadata"] =
+    stored === undefined ? { name } : stored.name === name ? stored : { ...stored, name };
   return { apiVersion: IpamKind.apiVersion, kind: IpamKind.Block, metadata, spec };
 }
 
