@@ -40,7 +40,7 @@ export {
   abortedError,
 } from "./errors.js";
 export type { KindScope, ValidationOptions } from "./validation.js";
-export { freezeShared } from "./json-copy.js";
+export { appendShared, freezeShared } from "./json-copy.js";
 export type { MemoryDatastore, MemoryDatastoreOptions, MemoryDurability } from "./memory/memory-datastore.js";
 export { createMemoryDatastore } from "./memory/memory-datastore.js";
 export type { EtcdDatastore, EtcdDatastoreOptions, EtcdTlsOptions } from "./etcd/etcd-datastore.js";

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { freezeShared, isShared, jsonCopy, plainCopy } from "./json-copy.js";
+import { appendShared, freezeShared, isShared, jsonCopy, plainCopy } from "./json-copy.js";
 
 const roundTrip = (v: unknown): unknown => {
   const t = JSON.stringify(v) as string | undefined;
@@ -139,6 +139,31 @@ describe("jsonCopy", () => {
     const c = jsonCopy(v);
     expect(c.theirs).not.toBe(theirs);
     expect(c.theirs.inner).toBe(theirs.inner);
+  });
+
+  it("appendShared extends a shared list without walking it, and is freezeShared([...base, item]) (#20)", () => {
+    const base: object[] = freezeShared([{ a: 1 }, { b: [2] }]);
+    const item = { c: { d: 3 } };
+    const out = appendShared(base, item);
+    expect(out).toStrictEqual([{ a: 1 }, { b: [2] }, { c: { d: 3 } }]);
+    expect(isShared(out) && Object.isFrozen(out)).toBe(true);
+    expect(out[0]).toBe(base[0]);
+    expect(out[2]).toBe(item);
+    expect(isShared(item.c)).toBe(true);
+    // A copy shares the whole list.
+    expect(jsonCopy({ l: out }).l).toBe(out);
+    // Not plain: a frozen JSON copy of the item, as freezeShared gives.
+    const odd = appendShared(base, { u: undefined, n: Number.NaN });
+    expect(odd[2]).toStrictEqual({ n: null });
+    expect(isShared(odd)).toBe(true);
+    // A primitive item or a base that is not shared: checked as a whole.
+    expect(isShared(appendShared([1, 2], 3))).toBe(true);
+    const nan = appendShared(freezeShared([1]), Number.NaN);
+    expect(nan).toStrictEqual([1, null]);
+    expect(isShared(nan)).toBe(true);
+    const mutable = [{ a: 1 }];
+    const out2 = appendShared(mutable, { a: 2 });
+    expect(isShared(out2) && isShared(mutable[0])).toBe(true);
   });
 
   it("plainCopy makes a mutable copy of frozen data", () => {

@@ -188,6 +188,26 @@ export function freezeShared<T>(value: T): T {
 }
 
 /**
+ * `[...base, item]` as {@link freezeShared} would leave it, for a `base` that is shared already (a list
+ * of a stored object, say an IPAM block's attribute entries): `base`'s elements are frozen plain data,
+ * so they are copied without being read again, and only `item` is checked and frozen. The walk of a
+ * list that grows by one entry per write read every entry each time, and most of them were cold in
+ * memory (#20). Otherwise the same as `freezeShared([...base, item])`.
+ */
+export function appendShared<T>(base: readonly T[], item: T): T[] {
+  const n = base.length;
+  const out = new Array<T>(n + 1);
+  for (let i = 0; i < n; i++) out[i] = base[i] as T;
+  if (!Array.isArray(base) || !isSharedNode(base) || typeof item !== "object" || item === null) {
+    out[n] = item;
+    return freezeShared(out);
+  }
+  out[n] = freezeShared(item);
+  Object.defineProperty(out, SHARED, MARK);
+  return Object.freeze(out) as T[];
+}
+
+/**
  * True when `v` (an object not yet shared) is plain JSON data as {@link freezeShared} defines it;
  * pushes it and its nodes that are not shared yet onto `nodes` (parts already shared are not walked).
  */
@@ -204,14 +224,24 @@ function collectPlain(v: object, depth: number, nodes: object[]): boolean {
       if (typeof x === "number") {
         // Finite and not -0 (`x === 0` holds for -0 too; 1 / -0 is -Infinity).
         if (x - x !== 0 || (x === 0 && 1 / x < 0)) return false;
-      } else if (x !== null && !isPlainValue(x, depth, nodes)) return false;
+      } else if (typeof x === "object") {
+        // The mark read here too (this site sees a list's elements: a block's attribute entries).
+        if (x !== null && (x as { [SHARED]?: true })[SHARED] !== true && !collectPlain(x, depth + 1, nodes))
+          return false;
+      } else if (typeof x !== "string" && typeof x !== "boolean") return false;
     }
   } else {
     if (Object.getPrototypeOf(v) !== Object.prototype) return false;
     const o = v as Record<string, unknown>;
     if (typeof o.toJSON === "function") return false;
-    for (const k of Object.keys(o)) {
-      if (k === "__proto__" || !isPlainValue(o[k], depth, nodes)) return false;
+    const keys = Object.keys(o);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      const x = o[k];
+      // Numbers inline (a block's sequence numbers), anything else through the general check.
+      if (typeof x === "number") {
+        if (x - x !== 0 || (x === 0 && 1 / x < 0)) return false;
+      } else if (k === "__proto__" || !isPlainValue(x, depth, nodes)) return false;
     }
   }
   nodes.push(v);

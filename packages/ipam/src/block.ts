@@ -2,6 +2,7 @@
  * The pure core of a block: state in, new state out, no I/O. Every function returns a fresh spec and
  * never mutates its input, so a caller can keep the old state for a compare-and-swap retry.
  */
+import { appendShared } from "@margay/datastore";
 import { type Cidr, type IpAddr, cidrContains, cidrSize, familyBits } from "./cidr.js";
 import { IpamError, IpamErrorCode } from "./errors.js";
 import type { BlockAttribute, IpamBlockSpec, IpamHandleSpec } from "./types.js";
@@ -202,11 +203,9 @@ function commitOrdinals(
       delete releasedAt[o];
     }
   }
-  // Exactly as long as needed (a push would leave spare capacity in every stored block).
-  const n = spec.attributes.length;
-  const attributes = new Array<BlockAttribute>(n + 1);
-  for (let i = 0; i < n; i++) attributes[i] = spec.attributes[i]!;
-  attributes[n] = attribute;
+  // Exactly as long as needed (a push would leave spare capacity in every stored block), and frozen
+  // for the datastore without reading the entries again when the old list was frozen by it.
+  const attributes = appendShared(spec.attributes, attribute);
   const next: IpamBlockSpec = {
     ...spec,
     allocations,
