@@ -1,7 +1,7 @@
-import { createMemoryDatastore, type Datastore, type TxnOp } from "@margay/datastore";
+import { createMemoryDatastore } from "@margay/datastore";
 import { describe, expect, it } from "vitest";
 import { createIpam } from "./index.js";
-import { putIpamConfig, putPool } from "./test-support.js";
+import { putIpamConfig, putPool, recordBlockWrites } from "./test-support.js";
 import { type IpamBlockObject, IpamKind } from "./types.js";
 
 describe("block writes", () => {
@@ -9,23 +9,7 @@ describe("block writes", () => {
     const ds = createMemoryDatastore();
     await putIpamConfig(ds, {});
     await putPool(ds, "p", { cidr: "10.9.0.0/24", blockSize: 26 });
-    const blockWrites: TxnOp[] = [];
-    const recording: Datastore = {
-      get: (k, o) => ds.get(k, o),
-      list: (k, o) => ds.list(k, o),
-      create: (x, o) => ds.create(x, o),
-      update: (x, o) => ds.update(x, o),
-      delete: (k, o) => ds.delete(k, o),
-      watch: (k, o) => ds.watch(k, o),
-      close: () => ds.close(),
-      [Symbol.asyncDispose]: () => ds.close(),
-      transaction: (ops, o) => {
-        for (const op of ops)
-          if ((op.op === "create" || op.op === "update") && op.object.kind === IpamKind.Block)
-            blockWrites.push(op);
-        return ds.transaction(ops, o);
-      },
-    };
+    const { datastore: recording, blockWrites } = recordBlockWrites(ds);
     const ipam = createIpam({ datastore: recording });
     const w = ds.watch<IpamBlockObject>(IpamKind.Block);
     for (let i = 0; i < 3; i++) await ipam.autoAssign({ handleId: `h${i}`, node: "n1", num4: 1 });

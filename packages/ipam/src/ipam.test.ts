@@ -6,7 +6,7 @@ import type { Ipam } from "./client-types.js";
 import { createIpam } from "./ipam.js";
 import { validatePools } from "./pools.js";
 import { scopedGcSuite } from "./scoped-gc.suite.js";
-import { putIpamConfig, putNode, putPool, putReservation } from "./test-support.js";
+import { putIpamConfig, putNode, putPool, putReservation, recordBlockWrites } from "./test-support.js";
 import { type BlockAffinityObject, IpamKind, type IpamBlockObject, type IpamHandleObject } from "./types.js";
 
 async function expectCode(p: Promise<unknown>, code: IpamErrorCode): Promise<Record<string, unknown>> {
@@ -94,35 +94,19 @@ describe("autoAssign", () => {
 
   it("shares one frozen secondary-attributes object per node across its allocations (#20)", async () => {
     await putPool(ds, "v4", { cidr: "10.0.0.0/24" });
-    const written: IpamBlockObject[] = [];
-    const spy: Datastore = {
-      get: (k, o) => ds.get(k, o),
-      list: (k, o) => ds.list(k, o),
-      create: (x, o) => ds.create(x, o),
-      update: (x, o) => ds.update(x, o),
-      delete: (k, o) => ds.delete(k, o),
-      watch: (k, o) => ds.watch(k, o),
-      close: () => ds.close(),
-      [Symbol.asyncDispose]: () => ds.close(),
-      transaction: (ops, o) => {
-        for (const op of ops)
-          if ((op.op === "create" || op.op === "update") && op.object.kind === IpamKind.Block)
-            written.push(op.object as IpamBlockObject);
-        return ds.transaction(ops, o);
-      },
-    };
+    const { datastore: spy, blockWrites } = recordBlockWrites(ds);
     const ipam = createIpam({ datastore: spy, configTtlMs: 0, now: () => clock });
     await ipam.autoAssign({ handleId: "a", node: "n1", num4: 1 });
     await ipam.autoAssign({ handleId: "b", node: "n1", num4: 1 });
     await ipam.autoAssign({ handleId: "c", node: "n1", num4: 1, attrs: { pod: "p" } });
-    const attrs = written.at(-1)!.spec.attributes;
+    const attrs = blockWrites.at(-1)!.object.spec.attributes;
     expect(attrs.map((a) => a.secondary)).toEqual([{ node: "n1" }, { node: "n1" }, { pod: "p", node: "n1" }]);
     // One object per node, not per address: a filled block holds one, and a write need not check it.
     expect(attrs[1]!.secondary).toBe(attrs[0]!.secondary);
     expect(Object.isFrozen(attrs[0]!.secondary)).toBe(true);
     const stored = await ds.get<IpamBlockObject>({
       kind: IpamKind.Block,
-      name: written.at(-1)!.metadata.name,
+      name: blockWrites.at(-1)!.object.metadata.name,
     });
     expect(stored.spec.attributes.map((a) => a.secondary)).toEqual(attrs.map((a) => a.secondary));
     await ipam.close();
