@@ -45,9 +45,9 @@ describe("pipe-socket: the plugin's node:net", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("uses libuv's pipe handle on this Node (the fast path is the one tested below)", () => {
-    expect(process.versions.node.split(".")[0]).toBe("20");
-    expect(pipeBindings()).not.toBeNull();
+  it("uses libuv's pipe handle on the Node majors it was tested on (20), node:net on any other", () => {
+    if (process.versions.node.split(".")[0] === "20") expect(pipeBindings()).not.toBeNull();
+    else expect(pipeBindings()).toBeNull();
   });
 
   for (const forceNet of [false, true]) {
