@@ -1,5 +1,5 @@
 import { chmod, readFile, writeFile } from "node:fs/promises";
-import { defineConfig } from "tsup";
+import { defineConfig, type Options } from "tsup";
 import { margayTsup } from "../../tsup.base";
 import { embedEtcdProto, lazyCrypto, lazyEtcdBackend, workspaceSources } from "./src/cni/ipam/bundle-plugins";
 import { wrapWithCodeCache } from "./src/cni/ipam/code-cache";
@@ -9,14 +9,14 @@ import { daemonBundlePlugins } from "./src/node/config/bundle-plugins";
 
 const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";
 
-/** A daemon executable: one minified CommonJS file `dist/bin/<name>.cjs`, mode 755. */
-function daemonBin(name: string, entry: string) {
+/** An executable: one minified CommonJS file `dist/bin/<name>.cjs` bundled with `plugins`, mode 755. */
+function bundledBin(name: string, entry: string, plugins: NonNullable<Options["esbuildPlugins"]>) {
   return defineConfig({
     entry: { [`bin/${name}`]: entry },
     format: ["cjs"],
     outExtension: () => ({ js: ".cjs" }),
     noExternal: [/.*/],
-    esbuildPlugins: [...daemonBundlePlugins],
+    esbuildPlugins: [...plugins],
     banner: { js: "#!/usr/bin/env node" },
     dts: false,
     clean: false,
@@ -95,26 +95,13 @@ export default [
   // margay-node (the per-host agent) and margay-kube-controllers: ONE CommonJS file each with every
   // dependency inlined (etcd client with its proto files embedded, @kubernetes/client-node; pino writes
   // through pino.destination only, so no transport worker file is needed).
-  daemonBin("margay-node", "src/node/main.ts"),
-  daemonBin("margay-kube-controllers", "src/controllers/main.ts"),
+  bundledBin("margay-node", "src/node/main.ts", daemonBundlePlugins),
+  bundledBin("margay-kube-controllers", "src/controllers/main.ts", daemonBundlePlugins),
   // margayctl: one CommonJS file like margay-ipam (etcd client embedded lazily; memory path without it).
-  defineConfig({
-    entry: { "bin/margayctl": "src/ctl/main.ts" },
-    format: ["cjs"],
-    outExtension: () => ({ js: ".cjs" }),
-    noExternal: [/.*/],
-    esbuildPlugins: [ctlMemorySeam, lazyEtcdBackend, workspaceSources, embedEtcdProto],
-    banner: { js: "#!/usr/bin/env node" },
-    dts: false,
-    clean: false,
-    sourcemap: false,
-    minify: true,
-    keepNames: true,
-    splitting: false,
-    target: "node20",
-    platform: "node",
-    async onSuccess() {
-      await chmod("dist/bin/margayctl.cjs", 0o755);
-    },
-  }),
+  bundledBin("margayctl", "src/ctl/main.ts", [
+    ctlMemorySeam,
+    lazyEtcdBackend,
+    workspaceSources,
+    embedEtcdProto,
+  ]),
 ];
