@@ -27,6 +27,7 @@ import {
   createLinuxDataplane,
   createProcessRunner,
   type DataplaneUpdate,
+  type NetnsHandle,
 } from "../src/index.js";
 import { createNetnsLab } from "../src/testing/index.js";
 
@@ -117,6 +118,27 @@ export function cluster(endpoints: number): PolicyModelResource[] {
 }
 
 /**
+ * A Linux driver in `ns` programmed with {@link cluster}`(endpoints)` (the calc graph in sync, its first
+ * flush applied), and the graph, so a benchmark can make one-pod changes and apply their flushes.
+ */
+export async function syncedDriver(ns: NetnsHandle, runner: CommandRunner, endpoints: number) {
+  const graph = createCalcGraph({ nodeName: "bench-node" });
+  for (const r of cluster(endpoints)) graph.upsert(r);
+  graph.markInSync();
+  const driver = createLinuxDataplane({ netns: ns, nodeName: "bench-node", reconcileIntervalMs: 0, runner });
+  try {
+    await driver.apply([
+      { kind: "host-update", node: "bench-node", addresses: ["172.20.0.1/16"] },
+      ...(graph.flush() as DataplaneUpdate[]),
+    ]);
+  } catch (e) {
+    await driver.close();
+    throw e;
+  }
+  return { graph, driver };
+}
+
+/**
  * `session`: the driver as shipped (differences through a long-lived `nft -i`); `one-shot`: the same driver
  * with a runner that cannot keep a process, so every change is its own `nft -f -` (the path before the
  * session, measured in the same run as the baseline).
@@ -131,22 +153,10 @@ async function oneRun(
   try {
     const ns = await lab.add("node");
     const apps = Math.max(1, endpoints / 10);
-    const graph = createCalcGraph({ nodeName: "bench-node" });
-    for (const r of cluster(endpoints)) graph.upsert(r);
-    graph.markInSync();
     const real = createProcessRunner();
     const runner: CommandRunner = mode === "session" ? real : { run: real.run.bind(real) };
-    const driver = createLinuxDataplane({
-      netns: ns,
-      nodeName: "bench-node",
-      reconcileIntervalMs: 0,
-      runner,
-    });
+    const { graph, driver } = await syncedDriver(ns, runner, endpoints);
     try {
-      await driver.apply([
-        { kind: "host-update", node: "bench-node", addresses: ["172.20.0.1/16"] },
-        ...(graph.flush() as DataplaneUpdate[]),
-      ]);
       const times: number[] = [];
       let cpu = 0;
       let selfCpu = 0;

@@ -8,17 +8,15 @@
  * the kernel for: a dump of every set or chain shows as one request per transaction).
  */
 import { performance } from "node:perf_hooks";
-import { createCalcGraph } from "@margay/policy";
 import { argValue } from "../../../scripts/scale-kit.js";
 import {
   type CommandRunner,
-  createLinuxDataplane,
   createProcessRunner,
   type DataplaneUpdate,
   type RunningCommand,
 } from "../src/index.js";
 import { createNetnsLab } from "../src/testing/index.js";
-import { cluster, workload } from "./scale.js";
+import { syncedDriver, workload } from "./scale.js";
 
 const SIZES = argValue("sizes", "100,1000,3000").split(",").map(Number);
 const CHANGES = Number(argValue("changes", "20"));
@@ -62,21 +60,9 @@ for (const n of SIZES) {
   try {
     const ns = await lab.add("node");
     const apps = Math.max(1, n / 10);
-    const graph = createCalcGraph({ nodeName: "bench-node" });
-    for (const r of cluster(n)) graph.upsert(r);
-    graph.markInSync();
     const { runner, t } = timingRunner();
-    const driver = createLinuxDataplane({
-      netns: ns,
-      nodeName: "bench-node",
-      reconcileIntervalMs: 0,
-      runner,
-    });
+    const { graph, driver } = await syncedDriver(ns, runner, n);
     try {
-      await driver.apply([
-        { kind: "host-update", node: "bench-node", addresses: ["172.20.0.1/16"] },
-        ...(graph.flush() as DataplaneUpdate[]),
-      ]);
       const total: number[] = [];
       const nft: number[] = [];
       let bytes = 0;
