@@ -7,17 +7,25 @@ import { lazyPluginBuiltins } from "./src/cni/plugin/bundle-plugins";
 import { ctlMemorySeam } from "./src/ctl/bundle-plugins";
 import { daemonBundlePlugins } from "./src/node/config/bundle-plugins";
 
-const MARGAY_IPAM = "dist/bin/margay-ipam.cjs";
-
-/** An executable: one minified CommonJS file `dist/bin/<name>.cjs` bundled with `plugins`, mode 755. */
-function bundledBin(name: string, entry: string, plugins: NonNullable<Options["esbuildPlugins"]>) {
+/**
+ * An executable: one minified CommonJS file `dist/bin/<name>.cjs` with every dependency inlined, bundled
+ * with `plugins`, mode 755. `codeCache`: wrapped with the V8 code-cache loader (which writes its own
+ * `#!` line), as the CNI plugins are; otherwise a plain `#!/usr/bin/env node` file.
+ */
+function bundledBin(
+  name: string,
+  entry: string,
+  plugins: NonNullable<Options["esbuildPlugins"]>,
+  { codeCache = false } = {},
+) {
+  const out = `dist/bin/${name}.cjs`;
   return defineConfig({
     entry: { [`bin/${name}`]: entry },
     format: ["cjs"],
     outExtension: () => ({ js: ".cjs" }),
     noExternal: [/.*/],
     esbuildPlugins: [...plugins],
-    banner: { js: "#!/usr/bin/env node" },
+    ...(codeCache ? {} : { banner: { js: "#!/usr/bin/env node" } }),
     dts: false,
     clean: false,
     sourcemap: false,
@@ -27,11 +35,11 @@ function bundledBin(name: string, entry: string, plugins: NonNullable<Options["e
     target: "node20",
     platform: "node",
     async onSuccess() {
-      await chmod(`dist/bin/${name}.cjs`, 0o755);
+      if (codeCache) await writeFile(out, wrapWithCodeCache(await readFile(out, "utf8")));
+      await chmod(out, 0o755);
     },
   });
 }
-const MARGAY_CNI = "dist/bin/margay.cjs";
 
 export default [
   // `clean` is done by the build script: several configs cleaning the same outDir would race.
@@ -52,46 +60,17 @@ export default [
   ),
   // The margay-ipam CNI plugin: ONE CommonJS file, every dependency inlined (a CNI_PATH holds single
   // executables), heavy modules loaded lazily by main.ts, then wrapped with its V8 code-cache loader.
-  defineConfig({
-    entry: { "bin/margay-ipam": "src/cni/ipam/main.ts" },
-    format: ["cjs"],
-    outExtension: () => ({ js: ".cjs" }),
-    noExternal: [/.*/],
-    esbuildPlugins: [lazyEtcdBackend, lazyCrypto, workspaceSources, embedEtcdProto],
-    dts: false,
-    clean: false,
-    sourcemap: false,
-    minify: true,
-    keepNames: true,
-    splitting: false,
-    target: "node20",
-    platform: "node",
-    async onSuccess() {
-      await writeFile(MARGAY_IPAM, wrapWithCodeCache(await readFile(MARGAY_IPAM, "utf8")));
-      await chmod(MARGAY_IPAM, 0o755);
+  bundledBin(
+    "margay-ipam",
+    "src/cni/ipam/main.ts",
+    [lazyEtcdBackend, lazyCrypto, workspaceSources, embedEtcdProto],
+    {
+      codeCache: true,
     },
-  }),
+  ),
   // The margay CNI plugin: ONE CommonJS file (skeleton + workload API client only; the agent does the
   // work behind its socket), wrapped with the same V8 code-cache loader as margay-ipam.
-  defineConfig({
-    entry: { "bin/margay": "src/cni/plugin/main.ts" },
-    format: ["cjs"],
-    outExtension: () => ({ js: ".cjs" }),
-    noExternal: [/.*/],
-    esbuildPlugins: [lazyPluginBuiltins, workspaceSources],
-    dts: false,
-    clean: false,
-    sourcemap: false,
-    minify: true,
-    keepNames: true,
-    splitting: false,
-    target: "node20",
-    platform: "node",
-    async onSuccess() {
-      await writeFile(MARGAY_CNI, wrapWithCodeCache(await readFile(MARGAY_CNI, "utf8")));
-      await chmod(MARGAY_CNI, 0o755);
-    },
-  }),
+  bundledBin("margay", "src/cni/plugin/main.ts", [lazyPluginBuiltins, workspaceSources], { codeCache: true }),
   // margay-node (the per-host agent) and margay-kube-controllers: ONE CommonJS file each with every
   // dependency inlined (etcd client with its proto files embedded, @kubernetes/client-node; pino writes
   // through pino.destination only, so no transport worker file is needed).
