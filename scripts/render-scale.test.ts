@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { benchArgs, parseCurves, type ScaleRun, scalePackages } from "./bench-scale.js";
-import { renderScale, SCALE_HEADING, slopeVerdict, withScaleSection } from "./render-scale.js";
-import { type Curve, logLogSlope, makeCurve } from "./scale-kit.js";
+import { floorVerdict, renderScale, SCALE_HEADING, slopeVerdict, withScaleSection } from "./render-scale.js";
+import { aboveFloor, type Curve, logLogSlope, makeCurve } from "./scale-kit.js";
 
 const meta = {
   package: "ipam",
@@ -130,5 +130,90 @@ describe("the Scale section", () => {
     expect(withScaleSection(once, "## Scale: growth curves\n\nnew\n")).toBe(
       `${doc}\n## Scale: growth curves\n\nnew\n`,
     );
+  });
+});
+
+describe("a curve with a floor", () => {
+  const floorMeta = { ...meta, name: "kernel-floor", title: "the kernel's own work", goal: undefined };
+  const samples = (ys: [number, number][]) => new Map(ys.map(([x, y]) => [x, [y, y, y]]));
+  const floor = makeCurve(
+    floorMeta,
+    samples([
+      [100, 1],
+      [1000, 2],
+      [3000, 4],
+    ]),
+  );
+  const grows = makeCurve(
+    { ...meta, floor: "kernel-floor" },
+    samples([
+      [100, 1.5],
+      [1000, 2.5],
+      [3000, 4.5],
+    ]),
+  );
+  const curves = [grows, floor];
+
+  it("fits the slope of what the curve costs above its floor, point by point", () => {
+    const a = aboveFloor(grows, floor);
+    expect(a.points).toEqual([
+      { x: 100, y: 0.5 },
+      { x: 1000, y: 0.5 },
+      { x: 3000, y: 0.5 },
+    ]);
+    expect(a.slope).toBeCloseTo(0, 10);
+    expect(grows.slope).toBeGreaterThan(0.1);
+  });
+
+  it("says the growth is the floor's when the part above it is flat, and when it is not", () => {
+    expect(slopeVerdict(grows)).toMatch(/where it should be flat/);
+    expect(floorVerdict(grows, curves)).toBe("above its floor: flat (slope 0.00)");
+    const worse = makeCurve(
+      { ...meta, floor: "kernel-floor" },
+      samples([
+        [100, 2],
+        [1000, 12],
+        [3000, 34],
+      ]),
+    );
+    expect(floorVerdict(worse, [worse, floor])).toMatch(
+      /^above its floor: grows \(x\^\d\.\d\d\) where it should be flat/,
+    );
+    expect(floorVerdict(floor, curves)).toBeUndefined();
+    expect(floorVerdict({ ...grows, floor: "gone" }, [grows])).toBe(
+      "its floor `gone` is missing from this run",
+    );
+    const under = makeCurve(
+      { ...meta, floor: "kernel-floor" },
+      samples([
+        [100, 1],
+        [1000, 2],
+        [3000, 3],
+      ]),
+    );
+    expect(floorVerdict(under, [under, floor])).toBe("no cost above its floor");
+  });
+
+  it("renders the verdict in the table and the per-point difference in the curve's section", () => {
+    const run: ScaleRun = {
+      kind: "margay-scale",
+      quick: false,
+      startedAt: "s",
+      finishedAt: "f",
+      machine: {
+        cpuModel: "c",
+        cores: 2,
+        memoryBytes: 1,
+        kernel: "k",
+        node: "v20",
+        loadAverageAtStart: [0, 0, 0],
+        loadAverageAtEnd: [0, 0, 0],
+      },
+      packages: { ipam: { exitCode: 0, seconds: 1, curves } },
+    };
+    const s = renderScale(run, "x.json");
+    expect(s).toContain("where it should be flat; above its floor: flat (slope 0.00) |");
+    expect(s).toContain('Floor: "the kernel\'s own work" (`kernel-floor`, same runs, same sizes)');
+    expect(s).toContain("| 3,000 | 4.50 (4.50–4.50) | 3 | 0.50 |");
   });
 });

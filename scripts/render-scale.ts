@@ -11,7 +11,7 @@ import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { repoRoot } from "./bench-kit.js";
 import type { ScaleRun } from "./bench-scale.js";
-import type { Curve } from "./scale-kit.js";
+import { aboveFloor, type Curve } from "./scale-kit.js";
 
 /** The heading that starts the section. */
 export const SCALE_HEADING = "## Scale: growth curves";
@@ -38,6 +38,21 @@ export function slopeVerdict(c: Pick<Curve, "slope" | "expectedSlope">): string 
   }
   if (c.slope <= 1.2) return c.slope < 0.8 ? "sub-linear" : "linear";
   return `super-linear (x^${c.slope.toFixed(2)}): to fix or explain`;
+}
+
+/**
+ * The words about what `c` costs above its floor (see `Curve.floor`), with the floor found among
+ * `curves` (same package, by name); undefined for a curve without a floor.
+ */
+export function floorVerdict(c: Curve, curves: readonly Curve[]): string | undefined {
+  if (c.floor === undefined) return undefined;
+  const f = curves.find((x) => x.package === c.package && x.name === c.floor);
+  if (f === undefined) return `its floor \`${c.floor}\` is missing from this run`;
+  const a = aboveFloor(c, f);
+  if (a.points.length > 0 && a.points.every((p) => p.y <= 0)) return "no cost above its floor";
+  return `above its floor: ${slopeVerdict({ slope: a.slope, expectedSlope: c.expectedSlope })}${
+    Number.isFinite(a.slope) ? ` (slope ${num(a.slope, 2)})` : ""
+  }`;
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -86,7 +101,7 @@ export function renderScale(run: ScaleRun, source: string): string {
           Number.isFinite(c.growth) ? `${num(c.growth, 2)}×` : "—",
           Number.isFinite(c.slope) ? num(c.slope, 2) : "—",
           c.expectedSlope === 0 ? "flat" : "linear",
-          slopeVerdict(c),
+          [slopeVerdict(c), floorVerdict(c, curves)].filter(Boolean).join("; "),
           c.goal ?? "",
         ];
       }),
@@ -94,18 +109,42 @@ export function renderScale(run: ScaleRun, source: string): string {
     "",
   );
   for (const c of curves) {
+    const f =
+      c.floor === undefined ? undefined : curves.find((x) => x.package === c.package && x.name === c.floor);
+    const above = f === undefined ? undefined : new Map(aboveFloor(c, f).points.map((p) => [p.x, p.y]));
+    const fv = floorVerdict(c, curves);
     out.push(
       `### ${c.package}: ${c.title}`,
       "",
       `${c.method}. Slope ${Number.isFinite(c.slope) ? num(c.slope, 2) : "—"}: ${slopeVerdict(c)}.`,
+      ...(fv === undefined
+        ? []
+        : [
+            f === undefined
+              ? `Floor: ${fv}.`
+              : `Floor: "${f.title}" (\`${f.name}\`, same runs, same sizes), what no implementation of this path avoids; ${fv}.`,
+          ]),
       "",
       ...(c.failures && c.failures.length > 0
         ? [`No sample (failed runs): ${c.failures.join("; ")}.`, ""]
         : []),
-      table(
-        [c.x, `${c.y}, median (min–max)`, "runs"],
-        c.points.map((p) => [num(p.x, 0), `${fig(p.median)} (${fig(p.min)}–${fig(p.max)})`, p.n]),
-      ),
+      above === undefined
+        ? table(
+            [c.x, `${c.y}, median (min–max)`, "runs"],
+            c.points.map((p) => [num(p.x, 0), `${fig(p.median)} (${fig(p.min)}–${fig(p.max)})`, p.n]),
+          )
+        : table(
+            [c.x, `${c.y}, median (min–max)`, "runs", "above the floor (median − floor median)"],
+            c.points.map((p) => {
+              const d = above.get(p.x);
+              return [
+                num(p.x, 0),
+                `${fig(p.median)} (${fig(p.min)}–${fig(p.max)})`,
+                p.n,
+                d === undefined ? "—" : fig(d),
+              ];
+            }),
+          ),
       "",
     );
   }

@@ -47,6 +47,30 @@ export interface Curve {
   readonly method: string;
   /** Runs that gave no sample, and why (e.g. a point that ran out of memory). */
   readonly failures?: readonly string[] | undefined;
+  /**
+   * The `name` of this curve's floor: another curve of the same package, measured in the same runs at
+   * the same sizes the same way, of the part of this cost that no implementation of the path avoids
+   * (e.g. the kernel's own work for the same change). The report then also fits the slope of what this
+   * curve costs above its floor, point by point (median minus the floor's median): a path that grows
+   * only as fast as its floor grows is explained by the measurement, not by words.
+   */
+  readonly floor?: string | undefined;
+}
+
+/** The part of `c` above its floor `f`: per common x, c's median minus f's, and the slope of those. */
+export interface AboveFloor {
+  readonly points: readonly { readonly x: number; readonly y: number }[];
+  /** Log-log slope of the differences (NaN with fewer than two positive differences). */
+  readonly slope: number;
+}
+
+/** What `c` costs above its floor `f` at the sizes both measured (see {@link Curve.floor}). */
+export function aboveFloor(c: Pick<Curve, "points">, f: Pick<Curve, "points">): AboveFloor {
+  const floorAt = new Map(f.points.map((p) => [p.x, p.median]));
+  const points = c.points
+    .filter((p) => floorAt.has(p.x))
+    .map((p) => ({ x: p.x, y: p.median - floorAt.get(p.x)! }));
+  return { points, slope: logLogSlope(points) };
 }
 
 /**
