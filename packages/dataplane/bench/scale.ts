@@ -16,6 +16,12 @@
  * (`...-cpu-vs-endpoints`): the CPU time one change costs, ours plus nft's plus the kernel's work done for
  * nft (this process's user + system time, the `nft -i` child's run time from /proc/<pid>/schedstat, and
  * the user + system time of exited `nft -f` children), the run's total over its changes.
+ *
+ * The session runs also measure, beside each change and the same way, what the kernel charges any
+ * writer (see {@link Probe}): `nft-jump-floor-...` (one jump verdict added to the dispatch map: the
+ * kernel re-validates the table's whole jump graph at commit, O(ruleset)), named as the `floor` of the
+ * driver's wall and CPU curves, and `nft-no-jump-...` (one set member, no verdict). So the report shows
+ * how much of the driver's growth is above that floor.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -29,6 +35,7 @@ import {
   type DataplaneUpdate,
   type NetnsHandle,
 } from "../src/index.js";
+import { createNftSession } from "../src/nft/session.js";
 import { createNetnsLab } from "../src/testing/index.js";
 
 const SIZES = [100, 1000, 3000].filter((x) => x <= Number(argValue("max", "Infinity")));
@@ -145,10 +152,40 @@ export async function syncedDriver(ns: NetnsHandle, runner: CommandRunner, endpo
  */
 type Mode = "session" | "one-shot";
 
-async function oneRun(
-  endpoints: number,
-  mode: Mode,
-): Promise<{ wall: number; cpu: number; selfCpu: number }> {
+/** What one run measures per change: median wall ms and mean CPU ms (see {@link cpuMs}). */
+interface Cost {
+  wall: number;
+  cpu: number;
+  selfCpu: number;
+}
+
+/**
+ * The probes measured beside the driver's change in a `session` run, each written as one transaction
+ * through a second long-lived `nft -i` in the same namespace (an {@link NftSession} as the driver's):
+ * - `floor`: one `goto` element added to the workload dispatch map (`wl-from`), in the form the driver
+ *   writes map elements, to a chain that exists (as a new pod's shared endpoint chains usually do). Any
+ *   change that makes an endpoint reachable through a jump pays this, whatever writes it: a GOTO/JUMP
+ *   element added to a verdict map sets the table's validate state to NEED (nf_tables `nft_add_set_elem`;
+ *   a rule with a jump does the same), and the commit then runs `nft_table_validate`: from every base
+ *   chain, every rule of every reachable chain, through every element of every verdict map (6.18's chain
+ *   `vstate` visits each chain once per hook and depth, but still walks every map element), O(ruleset).
+ *   nft's own part of the transaction is flat (its cache refill lists only the tables).
+ * - `no-jump`: one member added to a plain address set (the driver's form, `add set` with elements),
+ *   no verdict: what the same session and commit cost without the validation.
+ */
+type Probe = "floor" | "no-jump";
+const PROBES: readonly Probe[] = ["floor", "no-jump"];
+
+function probeText(probe: Probe, c: number): string {
+  const t = "inet margay";
+  if (probe === "floor")
+    return `add map ${t} wl-from { type ifname : verdict; elements = { "mgyf${c}" : goto mgy-floor } }\n`;
+  return `add set ${t} mgy-floor4 { type ipv4_addr; elements = { 10.250.${(c >> 8) & 255}.${c & 255} } }\n`;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | Probe, Cost | undefined>> {
   const lab = createNetnsLab("mgdps");
   try {
     const ns = await lab.add("node");
@@ -156,24 +193,42 @@ async function oneRun(
     const real = createProcessRunner();
     const runner: CommandRunner = mode === "session" ? real : { run: real.run.bind(real) };
     const { graph, driver } = await syncedDriver(ns, runner, endpoints);
+    const probe = mode === "session" ? createNftSession(real, ns, "margay") : undefined;
     try {
-      const times: number[] = [];
-      let cpu = 0;
-      let selfCpu = 0;
-      for (let c = 0; c < CHANGES; c++) {
-        graph.upsert(workload(endpoints + c, apps));
-        const ups = graph.flush() as DataplaneUpdate[];
+      await probe?.run(
+        "add chain inet margay mgy-floor\nadd set inet margay mgy-floor4 { type ipv4_addr; }\n",
+      );
+      const walls = { change: [] as number[], floor: [] as number[], "no-jump": [] as number[] };
+      const cpus = { change: 0, floor: 0, "no-jump": 0 };
+      const selfs = { change: 0, floor: 0, "no-jump": 0 };
+      const timed = async (key: "change" | Probe, f: () => Promise<unknown>) => {
         const c0 = cpuMs();
         const t0 = performance.now();
-        await driver.apply(ups);
-        times.push(performance.now() - t0);
+        await f();
+        walls[key].push(performance.now() - t0);
         const c1 = cpuMs();
-        cpu += c1.self + c1.nft - c0.self - c0.nft;
-        selfCpu += c1.self - c0.self;
+        cpus[key] += c1.self + c1.nft - c0.self - c0.nft;
+        selfs[key] += c1.self - c0.self;
+      };
+      for (let c = 0; c < CHANGES; c++) {
+        const steps: (() => Promise<void>)[] = [
+          async () => {
+            graph.upsert(workload(endpoints + c, apps));
+            const ups = graph.flush() as DataplaneUpdate[];
+            await timed("change", () => driver.apply(ups));
+          },
+          ...(probe === undefined ? [] : PROBES.map((p) => () => timed(p, () => probe.run(probeText(p, c))))),
+        ];
+        // Rotate which goes first, so a change never always follows the same one.
+        for (let i = 0; i < steps.length; i++) await steps[(i + c) % steps.length]!();
       }
-      times.sort((a, b) => a - b);
-      return { wall: times[Math.floor(times.length / 2)]!, cpu: cpu / CHANGES, selfCpu: selfCpu / CHANGES };
+      const cost = (key: "change" | Probe): Cost | undefined =>
+        walls[key].length === 0
+          ? undefined
+          : { wall: median(walls[key]), cpu: cpus[key] / CHANGES, selfCpu: selfs[key] / CHANGES };
+      return { change: cost("change"), floor: cost("floor"), "no-jump": cost("no-jump") };
     } finally {
+      probe?.close();
       await driver.close();
     }
   } finally {
@@ -181,10 +236,29 @@ async function oneRun(
   }
 }
 
+/** Curve names: the driver's change in each mode and the probes measured beside it. */
+const CURVES = {
+  session: { wall: "one-endpoint-change-vs-endpoints", cpu: "one-endpoint-change-cpu-vs-endpoints" },
+  "one-shot": {
+    wall: "one-endpoint-change-one-shot-vs-endpoints",
+    cpu: "one-endpoint-change-one-shot-cpu-vs-endpoints",
+  },
+  floor: { wall: "nft-jump-floor-vs-endpoints", cpu: "nft-jump-floor-cpu-vs-endpoints" },
+  "no-jump": { wall: "nft-no-jump-vs-endpoints", cpu: "nft-no-jump-cpu-vs-endpoints" },
+} as const;
+type Series = keyof typeof CURVES;
+
 async function main() {
-  const samples: Record<Mode, Map<number, number[]>> = { session: new Map(), "one-shot": new Map() };
-  const cpuSamples: Record<Mode, Map<number, number[]>> = { session: new Map(), "one-shot": new Map() };
-  const failures: Record<Mode, string[]> = { session: [], "one-shot": [] };
+  const series = Object.keys(CURVES) as Series[];
+  const samples = Object.fromEntries(series.map((k) => [k, new Map<number, number[]>()])) as Record<
+    Series,
+    Map<number, number[]>
+  >;
+  const cpuSamples = Object.fromEntries(series.map((k) => [k, new Map<number, number[]>()])) as Record<
+    Series,
+    Map<number, number[]>
+  >;
+  const failures = Object.fromEntries(series.map((k) => [k, [] as string[]])) as Record<Series, string[]>;
   for (const n of SIZES) {
     for (const m of [...Object.values(samples), ...Object.values(cpuSamples)]) m.set(n, []);
     for (let r = 0; r < RUNS; r++) {
@@ -192,68 +266,84 @@ async function main() {
       const order: Mode[] = r % 2 === 0 ? ["session", "one-shot"] : ["one-shot", "session"];
       for (const mode of order) {
         try {
-          const { wall, cpu, selfCpu } = await oneRun(n, mode);
-          samples[mode].get(n)!.push(wall);
-          cpuSamples[mode].get(n)!.push(cpu);
-          process.stderr.write(
-            `dataplane scale ${n} ${mode}: ${wall.toFixed(1)} ms wall, ${cpu.toFixed(1)} ms CPU (${selfCpu.toFixed(1)} ms of it this process)\n`,
-          );
+          const run = await oneRun(n, mode);
+          for (const [key, cost] of [
+            [mode, run.change],
+            ["floor", run.floor],
+            ["no-jump", run["no-jump"]],
+          ] as const) {
+            if (cost === undefined) continue;
+            samples[key].get(n)!.push(cost.wall);
+            cpuSamples[key].get(n)!.push(cost.cpu);
+            process.stderr.write(
+              `dataplane scale ${n} ${key}: ${cost.wall.toFixed(2)} ms wall, ${cost.cpu.toFixed(2)} ms CPU (${cost.selfCpu.toFixed(2)} ms of it this process)\n`,
+            );
+          }
         } catch (e) {
-          failures[mode].push(`${n} endpoints: ${(e as Error).message}`);
+          const why = `${n} endpoints: ${(e as Error).message}`;
+          failures[mode].push(why);
+          if (mode === "session") for (const p of PROBES) failures[p].push(why);
         }
       }
     }
   }
-  const method = (mode: Mode) =>
-    `fresh netns per run; N local endpoints, N/10 policies; ${CHANGES} new-pod changes (endpoint + IP-set member, policy updates only), one apply each; ${mode === "session" ? "the driver as shipped (long-lived nft -i)" : "the driver with a runner that cannot keep a process (one nft -f per change: the path before the session)"}; point = median over ${RUNS} runs of the per-run median; modes alternate within each run`;
-  emitCurve(
-    makeCurve(
-      {
-        package: "dataplane",
-        name: "one-endpoint-change-vs-endpoints",
-        title: "Linux driver one-endpoint change (nftables) vs endpoints programmed",
-        x: "endpoints",
-        y: "ms per change (wall)",
-        expectedSlope: 0,
-        goal: "flat; < 30 ms at 3,000 endpoints",
-        method: method("session"),
-        failures: failures.session.length ? failures.session : undefined,
-      },
-      samples.session,
-    ),
-  );
-  emitCurve(
-    makeCurve(
-      {
-        package: "dataplane",
-        name: "one-endpoint-change-one-shot-vs-endpoints",
-        title: "baseline: the same change with one nft -f per change",
-        x: "endpoints",
-        y: "ms per change (wall)",
-        expectedSlope: 0,
-        method: method("one-shot"),
-        failures: failures["one-shot"].length ? failures["one-shot"] : undefined,
-      },
-      samples["one-shot"],
-    ),
-  );
-  for (const mode of ["session", "one-shot"] as const) {
+  const common = `fresh netns per run; N local endpoints, N/10 policies; ${CHANGES} changes per run; point = median over ${RUNS} runs of the per-run median; modes alternate within each run`;
+  const how: Record<Series, string> = {
+    session: `${common}; new-pod changes (endpoint + IP-set member, policy updates only), one apply each, the driver as shipped (long-lived nft -i)`,
+    "one-shot": `${common}; the same changes through the driver with a runner that cannot keep a process (one nft -f per change: the path before the session)`,
+    floor: `${common}; in the session runs, after each driver change (in rotating order): one transaction through a second long-lived nft -i in the same namespace adding one goto element (to an existing empty chain) to the wl-from verdict map (add map ... elements): the kernel validates the table's whole jump graph at commit`,
+    "no-jump": `${common}; in the session runs, beside each driver change (rotating order): one transaction through a second long-lived nft -i adding one address to a plain set (add set ... elements), no verdict`,
+  };
+  const meta: Record<Series, { title: string; goal?: string; floor?: Series }> = {
+    session: {
+      title: "Linux driver one-endpoint change (nftables) vs endpoints programmed",
+      goal: "flat; < 30 ms at 3,000 endpoints",
+      floor: "floor",
+    },
+    "one-shot": { title: "baseline: the same change with one nft -f per change" },
+    floor: {
+      title:
+        "floor: one dispatch jump added (one goto element in the verdict map, nft -i), whatever writes it: the kernel validates the jump graph at commit",
+    },
+    "no-jump": { title: "the same session and commit without a jump verdict (one set member)" },
+  };
+  for (const key of series) {
+    const m = meta[key];
+    const failed = failures[key].length ? failures[key] : undefined;
     emitCurve(
       makeCurve(
         {
           package: "dataplane",
-          name:
-            mode === "session"
-              ? "one-endpoint-change-cpu-vs-endpoints"
-              : "one-endpoint-change-one-shot-cpu-vs-endpoints",
-          title: `${mode === "session" ? "Linux driver" : "baseline (one nft -f per change)"}: CPU time of a one-endpoint change vs endpoints programmed`,
+          name: CURVES[key].wall,
+          title: m.title,
+          x: "endpoints",
+          y: "ms per change (wall)",
+          expectedSlope: 0,
+          goal: m.goal,
+          method: how[key],
+          failures: failed,
+          floor: m.floor && CURVES[m.floor].wall,
+        },
+        samples[key],
+      ),
+    );
+  }
+  for (const key of series) {
+    const m = meta[key];
+    emitCurve(
+      makeCurve(
+        {
+          package: "dataplane",
+          name: CURVES[key].cpu,
+          title: `${m.title}: CPU time`,
           x: "endpoints",
           y: "ms CPU per change (ours + nft + kernel for nft)",
           expectedSlope: 0,
-          method: `${method(mode)}; CPU = this process's user+system, the nft -i child's schedstat run time, exited children's user+system (10 ms ticks), summed over the run's changes / ${CHANGES}`,
-          failures: failures[mode].length ? failures[mode] : undefined,
+          method: `${how[key]}; CPU = this process's user+system, the nft -i children's schedstat run time, exited children's user+system (10 ms ticks), summed over the run's changes / ${CHANGES}`,
+          failures: failures[key].length ? failures[key] : undefined,
+          floor: m.floor && CURVES[m.floor].cpu,
         },
-        cpuSamples[mode],
+        cpuSamples[key],
       ),
     );
   }
