@@ -38,8 +38,22 @@ const REVISION_RE = /^[1-9][0-9]{0,18}$/;
 /** Validates an object key and returns a normalised copy (no `namespace` property when absent). */
 export function checkKey(key: ObjectKey, opts: ValidationOptions, field = ""): ObjectKey {
   if (typeof key !== "object" || key === null) throw invalidError("key must be an object", { field });
-  const { kind, name, namespace } = key;
-  checkKind(kind, `${field}kind`);
+  return checkKeyParts(key.kind, key.name, key.namespace, opts, field);
+}
+
+/**
+ * {@link checkKey} of a key given as its parts: a write checks the key of its object without building
+ * an object for it first (#20).
+ */
+function checkKeyParts(
+  kind: unknown,
+  name: unknown,
+  namespace: unknown,
+  opts: ValidationOptions,
+  field: string,
+): ObjectKey {
+  // The field's name is built only for the error (this runs for every key of every write).
+  if (typeof kind !== "string" || !KIND_RE.test(kind)) checkKind(kind, `${field}kind`);
   if (typeof name !== "string" || !NAME_RE.test(name) || name === "." || name === "..") {
     throw invalidError(
       `invalid name ${JSON.stringify(name)}: 1-253 of [A-Za-z0-9._:@+=~-], not "." or ".."`,
@@ -142,15 +156,8 @@ export function checkObject(
   if (typeof object.metadata !== "object" || object.metadata === null) {
     throw invalidError("object.metadata is required", { field: "metadata" });
   }
-  const ns = object.metadata.namespace;
-  // Built directly, not spread from a helper's result: this runs for every object written (#20).
-  const key = checkKey(
-    ns === undefined
-      ? { kind: object.kind, name: object.metadata.name }
-      : { kind: object.kind, name: object.metadata.name, namespace: ns },
-    opts,
-    "",
-  );
+  // Checked as parts, not as a key object built for the check: this runs for every object written (#20).
+  const key = checkKeyParts(object.kind, object.metadata.name, object.metadata.namespace, opts, "");
   const rv = object.metadata.resourceVersion;
   if (rv !== undefined) parseRevision(rv);
   let copy: StoredObject;
@@ -202,9 +209,13 @@ export type CheckedOp =
 export function checkTxnOps(ops: readonly TxnOp[], opts: ValidationOptions): CheckedOp[] {
   if (!Array.isArray(ops)) throw invalidError("transaction ops must be an array");
   if (ops.length === 0) throw invalidError("transaction needs at least one op");
-  const written = new Set<string>();
-  return ops.map((op, i): CheckedOp => {
-    const field = `ops[${i}].`;
+  const out = new Array<CheckedOp>(ops.length);
+  // The keys written so far; a transaction writes a few keys, so they are compared pairwise rather
+  // than through a set of key strings built per op (#20). Many ops fall back to the set.
+  const written: ObjectKey[] = [];
+  const many = ops.length > 16 ? new Set<string>() : undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as TxnOp;
     let checked: CheckedOp;
     switch (op?.op) {
       case "create": {
@@ -218,7 +229,7 @@ export function checkTxnOps(ops: readonly TxnOp[], opts: ValidationOptions): Che
           throw invalidError("a transaction update needs metadata.resourceVersion", {
             ...key,
             opIndex: i,
-            field: `${field}object.metadata.resourceVersion`,
+            field: `ops[${i}].object.metadata.resourceVersion`,
           });
         }
         checked = {
@@ -232,7 +243,7 @@ export function checkTxnOps(ops: readonly TxnOp[], opts: ValidationOptions): Che
       case "delete":
         checked = {
           op: "delete",
-          key: checkKey(op.key, opts, `${field}key.`),
+          key: checkKey(op.key, opts, `ops[${i}].key.`),
           revision: op.resourceVersion === undefined ? undefined : parseRevision(op.resourceVersion),
         };
         break;
@@ -242,7 +253,7 @@ export function checkTxnOps(ops: readonly TxnOp[], opts: ValidationOptions): Che
         }
         checked = {
           op: "check",
-          key: checkKey(op.key, opts, `${field}key.`),
+          key: checkKey(op.key, opts, `ops[${i}].key.`),
           revision: op.resourceVersion === undefined ? undefined : parseRevision(op.resourceVersion),
           absent: op.absent === true,
         };
@@ -250,16 +261,27 @@ export function checkTxnOps(ops: readonly TxnOp[], opts: ValidationOptions): Che
       default:
         throw invalidError(`unknown transaction op ${JSON.stringify((op as { op?: unknown })?.op)}`, {
           opIndex: i,
-          field: `${field}op`,
+          field: `ops[${i}].op`,
         });
     }
     if (checked.op !== "check") {
-      const id = keyId(checked.key);
-      if (written.has(id)) {
-        throw invalidError("a transaction may write each key only once", { ...checked.key, opIndex: i });
+      const k = checked.key;
+      let dup: boolean;
+      if (many !== undefined) {
+        const id = keyId(k);
+        dup = many.has(id);
+        many.add(id);
+      } else {
+        dup = false;
+        for (let j = 0; j < written.length && !dup; j++) {
+          const w = written[j] as ObjectKey;
+          dup = w.name === k.name && w.kind === k.kind && w.namespace === k.namespace;
+        }
+        written.push(k);
       }
-      written.add(id);
+      if (dup) throw invalidError("a transaction may write each key only once", { ...k, opIndex: i });
     }
-    return checked;
-  });
+    out[i] = checked;
+  }
+  return out;
 }
