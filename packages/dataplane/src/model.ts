@@ -3,6 +3,7 @@ import { DataplaneError, DataplaneErrorCode, isDataplaneError } from "./errors.j
 import {
   type PolicyState,
   applyPolicyUpdate,
+  batchIpSets,
   createPolicyState,
   validatePolicyUpdate,
 } from "./policy-state.js";
@@ -69,15 +70,14 @@ export function createDataplaneModel(): DataplaneModel {
       if (!Array.isArray(updates)) {
         throw new DataplaneError(DataplaneErrorCode.InvalidUpdate, "a batch must be an array");
       }
-      const knownSets = new Set(policy.ipSets.keys());
-      const setTypes = new Map([...policy.ipSets].map(([id, set]) => [id, set.type]));
+      const sets = batchIpSets(policy.ipSets);
       const normalized = updates.map((u, index): DataplaneUpdate => {
         const kind = (u as { kind?: unknown } | null)?.kind;
         try {
           if (typeof kind === "string" && ROUTE_KINDS.has(kind))
             return normalizeRouteSideUpdate(u as RouteSideUpdate);
           if (typeof kind === "string" && POLICY_KIND_SET.has(kind)) {
-            validatePolicyUpdate(u as PolicyUpdate, knownSets, setTypes);
+            validatePolicyUpdate(u as PolicyUpdate, sets);
             return u;
           }
         } catch (e) {

@@ -198,32 +198,56 @@ function checkMembers(type: IpSetType, members: readonly string[], id: string): 
 }
 
 /**
- * Validation of a policy update; `known` tracks IP set ids that exist at this point of the batch (and
- * `types` their member syntax) so a delta for an unknown set is rejected before anything is applied.
+ * The IP sets that exist at some point of a batch being validated, with their member syntax: what the
+ * state holds, as the batch's earlier updates change it.
  */
-export function validatePolicyUpdate(
-  u: PolicyUpdate,
-  known: Set<string>,
-  types: Map<string, IpSetType> = new Map(),
-): void {
+export interface BatchIpSets {
+  /** The member type of set `id`, or `undefined` if no such set exists at this point. */
+  typeOf(id: string): IpSetType | undefined;
+  /** Records that set `id` now exists with member type `type` (`undefined`: removed). */
+  set(id: string, type: IpSetType | undefined): void;
+}
+
+/**
+ * A {@link BatchIpSets} over `held` (the state's sets): the batch's own changes are kept beside it, so
+ * validating a batch costs what the batch holds, not a copy of every set the state holds.
+ */
+export function batchIpSets(held: ReadonlyMap<string, HeldIpSet>): BatchIpSets {
+  const own = new Map<string, IpSetType | undefined>();
+  return {
+    typeOf: (id) => (own.has(id) ? own.get(id) : held.get(id)?.type),
+    set: (id, type) => {
+      own.set(id, type);
+    },
+  };
+}
+
+/**
+ * Validation of a policy update; `sets` tracks the IP sets that exist at this point of the batch (and
+ * their member syntax) so a delta for an unknown set is rejected before anything is applied.
+ */
+export function validatePolicyUpdate(u: PolicyUpdate, sets: BatchIpSets): void {
   switch (u.kind) {
     case "ip-set-update":
       requireId(u);
       if (!["ip", "ip-and-port", "net"].includes(u.type)) throw invalid("unknown IP set type", { id: u.id });
       requireList(u, "members", u.members);
       checkMembers(u.type, u.members, u.id);
-      known.add(u.id);
-      types.set(u.id, u.type);
+      sets.set(u.id, u.type);
       return;
     case "ip-set-delta-update":
       requireId(u);
       requireList(u, "added", u.added);
       requireList(u, "removed", u.removed);
-      if (!known.has(u.id)) throw invalid("delta for an IP set that was never sent in full", { id: u.id });
-      checkMembers(types.get(u.id) ?? "net", u.added, u.id);
+      {
+        const type = sets.typeOf(u.id);
+        if (type === undefined)
+          throw invalid("delta for an IP set that was never sent in full", { id: u.id });
+        checkMembers(type, u.added, u.id);
+      }
       return;
     case "ip-set-remove":
-      known.delete(requireId(u));
+      sets.set(requireId(u), undefined);
       return;
     case "active-policy-update":
     case "active-profile-update":
