@@ -44,6 +44,7 @@ import {
 import type { AssignedAddress, AutoAssignArgs, AutoAssignResult } from "./client-types.js";
 import {
   type ConfigSnapshot,
+  cachedConfig,
   eligiblePools,
   isReservedFn,
   loadConfig,
@@ -67,8 +68,9 @@ function take(
   const r = allocateFromBlock(pb.spec, pb.cidr, req);
   if (r.ordinals.length === 0) return 0;
   pb.spec = r.spec;
-  plan.lastBlock.set(pb.cidr.version, name);
-  plan.pools.set(pool.name, pool);
+  if (pb.cidr.version === 4) plan.lastBlock4 = name;
+  else plan.lastBlock6 = name;
+  plan.usePool(pool);
   if (req.handleId !== null) plan.addHandleDelta(req.handleId, pb.spec.cidr, r.ordinals.length);
   for (const o of r.ordinals) {
     out.push({
@@ -120,33 +122,50 @@ function fillAffineBlocks(
   out: AssignedAddress[],
   avoidContended: boolean,
 ): void {
-  const candidates: [string, CachedBlock, NormalizedPool][] = [];
   // Only this host's blocks with a free ordinal (the cache's index), not every block of every host.
-  const room = all.withRoom(affinity, family);
-  for (let i = 0; i < room.length; i++) {
-    const [name, entry] = room[i]!;
-    if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
-    const pool = poolOfBlock(pools, entry.cidr);
-    if (pool) candidates.push([name, entry, pool]);
+  // Gathered into module-level scratch lists (this runs on every allocation and never re-enters), not
+  // a tuple per block; they only grow, so a call allocates nothing.
+  const names = scratchNames;
+  const entries = scratchEntries;
+  const blockPools = scratchPools;
+  let n = 0;
+  const room = all.roomNames(affinity, family);
+  if (room !== undefined) {
+    for (const name of room) {
+      if (avoidContended && (ctx.contended.get(name) ?? 0) >= 2) continue;
+      const entry = all.get(name)!;
+      const pool = poolOfBlock(pools, entry.cidr);
+      if (pool) {
+        names[n] = name;
+        entries[n] = entry;
+        blockPools[n] = pool;
+        n++;
+      }
+    }
   }
   // Several clients of one host (several processes, say) would all pick the same first block and
   // serialise on its CAS. Each client sticks to the block it last used and otherwise starts at a
   // random affine block, so they drift apart; the order does not change what "fill first" means.
   const sticky = ctx.preferredBlock.get(family);
-  const n = candidates.length;
   const start = n === 0 ? 0 : Math.floor(ctx.random() * n);
   // Rotated by `start`, with the sticky block (when a candidate) first: the same order as rotating
   // the array and moving the sticky one to the front, without building the rotated copies.
   let stickyAt = -1;
-  for (let i = 0; i < n; i++) if (candidates[i]![0] === sticky) stickyAt = i;
+  for (let i = 0; i < n; i++) if (names[i] === sticky) stickyAt = i;
   for (let j = -1; j < n; j++) {
     const i = j < 0 ? stickyAt : (start + j) % n;
     if (i < 0 || (j >= 0 && i === stickyAt)) continue;
-    if (req.num === 0) return;
-    const [name, entry, pool] = candidates[i]!;
-    req.num -= takeExisting(plan, name, entry, pool, req, out);
+    if (req.num === 0) break;
+    req.num -= takeExisting(plan, names[i]!, entries[i]!, blockPools[i]!, req, out);
   }
+  // The cache entries are not kept alive by the scratch lists.
+  for (let i = 0; i < n; i++) entries[i] = undefined;
 }
+
+/** Scratch lists of {@link fillAffineBlocks}. */
+const scratchNames: string[] = [];
+const scratchEntries: (CachedBlock | undefined)[] = [];
+const scratchPools: NormalizedPool[] = [];
 
 /**
  * The secondary attributes of an allocation (see `secondaryOf`): without `attrs`, the node's shared,
@@ -182,7 +201,7 @@ async function claimBlocks(
   ctx: IpamContext,
   plan: Plan,
   cfg: ConfigSnapshot,
-  pools: NormalizedPool[],
+  pools: readonly NormalizedPool[],
   family: IpFamily,
   affinity: string,
   args: AutoAssignArgs,
@@ -231,18 +250,21 @@ async function claimBlocks(
   }
 }
 
-/** Allocates `num` addresses of one family into `plan` (see the module comment for the order). */
-async function allocateFamily(
+/**
+ * Allocates `num` addresses of one family into `plan` (see the module comment for the order). Step 1
+ * on the cached blocks runs at once: when this host's blocks have room (most allocations) the
+ * addresses come back without a promise.
+ */
+function allocateFamily(
   ctx: IpamContext,
   plan: Plan,
   cfg: ConfigSnapshot,
-  pools: NormalizedPool[],
+  pools: readonly NormalizedPool[],
   family: IpFamily,
   num: number,
   args: AutoAssignArgs,
   attempt: number,
-): Promise<AssignedAddress[]> {
-  const signal = args.signal;
+): AssignedAddress[] | Promise<AssignedAddress[]> {
   const out: AssignedAddress[] = [];
   const affinity = hostAffinity(args.node);
   const req: AllocateRequest = {
@@ -255,8 +277,34 @@ async function allocateFamily(
   };
   // 1. This host's blocks, as cached: the common case needs no read at all. A client that has not
   // listed every block yet (a fresh one) goes straight to 1b, which reads only this host's.
+  if (ctx.blocksListed && attempt === 1) {
+    fillAffineBlocks(ctx, plan, ctx.blocks, affinity, family, pools, req, out, true);
+    if (req.num === 0) return out;
+    return allocateFamilyRead(ctx, plan, cfg, pools, family, args, attempt, affinity, req, out, true);
+  }
+  return allocateFamilyRead(ctx, plan, cfg, pools, family, args, attempt, affinity, req, out, false);
+}
+
+/** {@link allocateFamily} from step 1 on (`step1Done`: from 1b on), reading what it needs. */
+async function allocateFamilyRead(
+  ctx: IpamContext,
+  plan: Plan,
+  cfg: ConfigSnapshot,
+  pools: readonly NormalizedPool[],
+  family: IpFamily,
+  args: AutoAssignArgs,
+  attempt: number,
+  affinity: string,
+  req: AllocateRequest,
+  out: AssignedAddress[],
+  step1Done: boolean,
+): Promise<AssignedAddress[]> {
+  const signal = args.signal;
+  const num = req.num + out.length;
   const stale = ctx.staleBlock === undefined ? undefined : ctx.blocks.get(ctx.staleBlock);
-  if (ctx.blocksListed || (attempt > 1 && stale === undefined)) {
+  if (step1Done) {
+    // Step 1 ran on the cached blocks (see allocateFamily).
+  } else if (ctx.blocksListed || (attempt > 1 && stale === undefined)) {
     fillAffineBlocks(
       ctx,
       plan,
@@ -390,33 +438,49 @@ export async function autoAssign(ctx: IpamContext, args: AutoAssignArgs): Promis
     throw new IpamError(IpamErrorCode.Invalid, "nothing to assign: num4 and num6 are 0", { details: {} });
   }
   return ctx.serialised(() =>
-    ctx.retrying("autoAssign", args.signal, async (attempt) => {
-      // The cached config unless a conflict on a pool (or an unnamed one) dropped it: then a fresh read.
-      const cfg = await loadConfig(ctx, args.signal);
-      requireValidPools(cfg);
-      const plan = new Plan();
-      const result: AutoAssignResult = { ipv4: [], ipv6: [] };
-      for (const [family, num] of [
-        [4, num4],
-        [6, num6],
-      ] as const) {
-        if (num === 0) continue;
-        const pools = await eligiblePools(ctx, cfg, family, args, args.signal);
-        if (pools.length === 0) {
-          throw new IpamError(IpamErrorCode.NoPools, `no usable IPv${family} pool for node ${args.node}`, {
-            details: { family, node: args.node, pools: args.pools ?? [] },
-          });
-        }
-        const got = await allocateFamily(ctx, plan, cfg, pools, family, num, args, attempt);
-        if (family === 4) result.ipv4 = got;
-        else result.ipv6 = got;
-      }
-      await commit(ctx, plan, args.signal, attempt === 1);
-      // The block of each family's last address.
-      for (const [family, name] of plan.lastBlock) ctx.preferredBlock.set(family, name);
-      return result;
-    }),
+    ctx.retrying("autoAssign", args.signal, (attempt) => assignAttempt(ctx, args, num4, num6, attempt)),
   );
+}
+
+/**
+ * One attempt of {@link autoAssign}. The cached config, the pools and this host's cached blocks are
+ * used without an await (each is a promise and a turn of the microtask queue, on every allocation):
+ * the common allocation awaits only its transaction.
+ */
+async function assignAttempt(
+  ctx: IpamContext,
+  args: AutoAssignArgs,
+  num4: number,
+  num6: number,
+  attempt: number,
+): Promise<AutoAssignResult> {
+  // The cached config unless a conflict on a pool (or an unnamed one) dropped it: then a fresh read.
+  const cfg = cachedConfig(ctx) ?? (await loadConfig(ctx, args.signal));
+  requireValidPools(cfg);
+  const plan = new Plan();
+  const result: AutoAssignResult = { ipv4: [], ipv6: [] };
+  for (let family: IpFamily = 4; ; family = 6) {
+    const num = family === 4 ? num4 : num6;
+    if (num !== 0) {
+      let pools = eligiblePools(ctx, cfg, family, args, args.signal);
+      if (pools instanceof Promise) pools = await pools;
+      if (pools.length === 0) {
+        throw new IpamError(IpamErrorCode.NoPools, `no usable IPv${family} pool for node ${args.node}`, {
+          details: { family, node: args.node, pools: args.pools ?? [] },
+        });
+      }
+      let got = allocateFamily(ctx, plan, cfg, pools, family, num, args, attempt);
+      if (got instanceof Promise) got = await got;
+      if (family === 4) result.ipv4 = got;
+      else result.ipv6 = got;
+    }
+    if (family === 6) break;
+  }
+  await commit(ctx, plan, args.signal, attempt === 1);
+  // The block of each family's last address.
+  if (plan.lastBlock4 !== undefined) ctx.preferredBlock.set(4, plan.lastBlock4);
+  if (plan.lastBlock6 !== undefined) ctx.preferredBlock.set(6, plan.lastBlock6);
+  return result;
 }
 
 /**
@@ -425,7 +489,7 @@ export async function autoAssign(ctx: IpamContext, args: AutoAssignArgs): Promis
  */
 function exhausted(
   cfg: ConfigSnapshot,
-  pools: NormalizedPool[],
+  pools: readonly NormalizedPool[],
   plan: Plan,
   all: Map<string, CachedBlock>,
   family: IpFamily,

@@ -146,7 +146,7 @@ export async function assignIP(
         now: t,
       });
       pb.spec = r.spec;
-      plan.pools.set(pool.name, pool);
+      plan.usePool(pool);
       plan.addHandleDelta(args.handleId, pb.spec.cidr, 1);
       await commit(ctx, plan, signal, attempt === 1);
       return {

@@ -94,8 +94,25 @@ export class BlockCache extends Map<string, CachedBlock> {
 
   override set(name: string, e: CachedBlock): this {
     const prev = super.get(name);
-    if (prev !== undefined) this.#unindex(name, prev);
-    else
+    if (prev !== undefined) {
+      const a = prev.obj.spec.affinity;
+      if (a != null && a === e.obj.spec.affinity && prev.cidr.version === e.cidr.version) {
+        // The same host's block again (every allocation's write): its count stands; only its place
+        // in the index of blocks with room changes (removed and added again, as below).
+        const frees = this.#free.of(e.cidr.version);
+        const free = frees.get(a);
+        if (free?.delete(name) && free.size === 0) frees.delete(a);
+        if (e.obj.spec.unallocated.length > 0) {
+          if (free === undefined) frees.set(a, new Set([name]));
+          else {
+            if (free.size === 0) frees.set(a, free);
+            free.add(name);
+          }
+        }
+        return super.set(name, e);
+      }
+      this.#unindex(name, prev);
+    } else
       for (const o of this.#occupied.values()) {
         const [r] = occupiedRanges(o.pool, o.blockSize, [e.cidr], []);
         if (r !== undefined) insertRange(o.ranges, r);
@@ -118,6 +135,14 @@ export class BlockCache extends Map<string, CachedBlock> {
     this.#owned.clear();
     this.#occupied.clear();
     super.clear();
+  }
+
+  /**
+   * Names of the blocks of `affinity` and `family` with at least one unallocated ordinal (the index
+   * itself, or undefined when there are none: read it before changing the cache).
+   */
+  roomNames(affinity: string, family: IpFamily): ReadonlySet<string> | undefined {
+    return this.#free.of(family).get(affinity);
   }
 
   /** Blocks of `affinity` and `family` with at least one unallocated ordinal (a fresh array). */

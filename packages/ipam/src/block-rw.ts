@@ -6,7 +6,7 @@
 import { freezeShared, type ObjectKey, type StoredObject, type TxnOp } from "@margay/datastore";
 import { handleAdd, handleRemove, inUseCount } from "./block.js";
 import { BlockCache } from "./block-cache.js";
-import { type Cidr, cidrName, cidrsOverlap, formatCidr, type IpFamily, parseCidr } from "./cidr.js";
+import { type Cidr, cidrName, cidrsOverlap, formatCidr, parseCidr } from "./cidr.js";
 import type { ConfigSnapshot } from "./config-cache.js";
 import { dsCode, type IpamContext, withSignal } from "./context.js";
 import type { NormalizedPool } from "./pools.js";
@@ -36,20 +36,55 @@ export interface PlannedBlock {
   remove: boolean;
 }
 
-/** The writes of one attempt, committed as one transaction. */
+/** A handle's address count changes in one block (see {@link Plan.handles}). */
+export interface HandleDelta {
+  block: string;
+  delta: number;
+}
+
+/**
+ * The writes of one attempt, committed as one transaction. Built on every allocation, so it holds
+ * only what most attempts use (one block map, one handle map): pools and per-handle deltas are short
+ * lists, the last blocks two fields (#20: the Maps of each plan were ~1 KB of every allocation's garbage).
+ */
 export class Plan {
   readonly blocks = new Map<string, PlannedBlock>();
   readonly ops: TxnOp[] = [];
-  readonly pools = new Map<string, NormalizedPool>();
-  /** handleId → block CIDR → delta (positive: allocated, negative: released). */
-  readonly handles = new Map<string, Map<string, number>>();
-  /** Per family, the name of the block the last address was taken from (see `autoAssign`). */
-  readonly lastBlock = new Map<IpFamily, string>();
+  /** The pools addresses were taken from (by name, usually one): asserted unchanged on commit. */
+  readonly pools: NormalizedPool[] = [];
+  /** handleId → per block CIDR, the delta (positive: allocated, negative: released), in first-use order. */
+  readonly handles = new Map<string, HandleDelta[]>();
+  /** The name of the block the last IPv4 address was taken from (see `autoAssign`). */
+  lastBlock4: string | undefined;
+  /** The name of the block the last IPv6 address was taken from. */
+  lastBlock6: string | undefined;
 
   addHandleDelta(handleId: string, block: string, delta: number): void {
-    let m = this.handles.get(handleId);
-    if (!m) this.handles.set(handleId, (m = new Map()));
-    m.set(block, (m.get(block) ?? 0) + delta);
+    const ds = this.handles.get(handleId);
+    if (ds === undefined) {
+      this.handles.set(handleId, [{ block, delta }]);
+      return;
+    }
+    for (let i = 0; i < ds.length; i++) {
+      const d = ds[i]!;
+      if (d.block === block) {
+        d.delta += delta;
+        return;
+      }
+    }
+    ds.push({ block, delta });
+  }
+
+  /** Records `pool` as used (the latest object of that name, in first-use order). */
+  usePool(pool: NormalizedPool): void {
+    const ps = this.pools;
+    for (let i = 0; i < ps.length; i++) {
+      if (ps[i]!.name === pool.name) {
+        ps[i] = pool;
+        return;
+      }
+    }
+    ps.push(pool);
   }
 }
 
@@ -293,7 +328,7 @@ export async function commit(
   optimisticHandles: boolean,
 ): Promise<void> {
   const ops: TxnOp[] = [];
-  const kinds: ("block" | "handle" | "other")[] = [];
+  const kinds: OpKind[] = [];
   for (const [name, b] of plan.blocks) {
     if (b.remove) {
       if (!b.orig) continue;
@@ -305,7 +340,7 @@ export async function commit(
         if (b.orig.metadata.resourceVersion !== undefined)
           check.resourceVersion = b.orig.metadata.resourceVersion;
         ops.push(check);
-        kinds.push("other");
+        kinds.push(OTHER);
         continue;
       }
       // Frozen and marked: a backend may store the spec as is (the memory backend does), and the parts
@@ -314,22 +349,28 @@ export async function commit(
     } else {
       ops.push({ op: "create", object: blockObject(name, freezeShared(b.spec)) });
     }
-    kinds.push("block");
+    kinds.push(BLOCK);
   }
   for (const op of plan.ops) {
     ops.push(op);
-    kinds.push("other");
+    kinds.push(OTHER);
   }
-  for (const p of plan.pools.values()) {
+  for (const p of plan.pools) {
     if (p.resourceVersion === undefined) continue;
-    ops.push({ op: "check", key: { kind: IpamKind.Pool, name: p.name }, resourceVersion: p.resourceVersion });
-    kinds.push("other");
+    ops.push(poolCheck(p, p.resourceVersion));
+    kinds.push(OTHER);
   }
-  const handleWrites: { name: string; removed: boolean }[] = [];
   for (const [handleId, deltas] of plan.handles) {
-    const cur = await getHandle(ctx, handleId, signal, optimisticHandles);
+    // The cache (or, optimistically, "absent") without an await: this runs on every allocation.
+    const cached = ctx.handles.get(handleId);
+    const cur = cached
+      ? cached
+      : optimisticHandles
+        ? null
+        : await getHandle(ctx, handleId, signal, optimisticHandles);
     let spec: IpamHandleSpec | null = cur?.spec ?? null;
-    for (const [block, d] of deltas) {
+    for (let i = 0; i < deltas.length; i++) {
+      const { block, delta: d } = deltas[i]!;
       if (d > 0) spec = handleAdd(spec ?? undefined, handleId, block, d);
       else if (d < 0 && spec) spec = handleRemove(spec, block, -d);
     }
@@ -342,36 +383,62 @@ export async function commit(
         apiVersion: IpamKind.apiVersion,
         kind: IpamKind.Handle,
         metadata,
-        spec,
+        // Frozen and marked, as a block's spec: the backend stores it as is instead of copying it
+        // (and its per-block record, whose key is a block CIDR, a rare shape that is slow to build).
+        spec: freezeShared(spec),
       };
       ops.push(cur ? { op: "update", object } : { op: "create", object });
     } else {
       // Released addresses of a handle that has no object: assert it still has none.
       ops.push({ op: "check", key, absent: true });
-      kinds.push("other");
+      kinds.push(OTHER);
       continue;
     }
-    kinds.push("handle");
-    handleWrites.push({ name: handleId, removed: spec === null });
+    kinds.push(HANDLE);
   }
   if (ops.length === 0) return;
   const res = await ctx.ds.transaction(ops, withSignal(signal));
   // Refresh the caches from what was written, so the next call needs no read.
-  let hw = 0;
-  ops.forEach((op, i) => {
+  for (let i = 0; i < ops.length; i++) {
     const kind = kinds[i];
-    if (kind === "other") return;
+    if (kind === OTHER) continue;
+    const op = ops[i]!;
     const written = res.results[i] ?? null;
-    if (kind === "block") {
+    if (kind === BLOCK) {
       const name = op.op === "delete" ? op.key.name : (op as { object: StoredObject }).object.metadata.name;
       const plannedBlock = plan.blocks.get(name)!;
       if (op.op === "delete" || written === null) ctx.blocks.delete(name);
       else ctx.blocks.set(name, { obj: written as IpamBlockObject, cidr: plannedBlock.cidr });
+    } else if (op.op === "delete") {
+      // A handle's op: its delete (the handle is empty), or its create or update.
+      rememberHandle(ctx, op.key.name, null);
     } else {
-      const w = handleWrites[hw++]!;
-      if (w.removed) rememberHandle(ctx, w.name, null);
-      else if (written !== null) rememberHandle(ctx, w.name, written as IpamHandleObject);
-      else ctx.handles.delete(w.name);
+      const name = (op as { object: StoredObject }).object.metadata.name;
+      if (written !== null) rememberHandle(ctx, name, written as IpamHandleObject);
+      else ctx.handles.delete(name);
     }
-  });
+  }
+}
+
+/** What a transaction op of {@link commit} writes: a block, a handle, or anything else. */
+type OpKind = 0 | 1 | 2;
+const OTHER: OpKind = 0;
+const BLOCK: OpKind = 1;
+const HANDLE: OpKind = 2;
+
+/** One frozen check op per pool revision, reused by every commit that allocates from the pool. */
+const poolChecks = new WeakMap<NormalizedPool, TxnOp>();
+
+/** The check that `pool` is still at `resourceVersion` (one frozen op per pool snapshot). */
+function poolCheck(pool: NormalizedPool, resourceVersion: string): TxnOp {
+  let op = poolChecks.get(pool);
+  if (op === undefined) {
+    op = Object.freeze({
+      op: "check" as const,
+      key: Object.freeze({ kind: IpamKind.Pool, name: pool.name }),
+      resourceVersion,
+    });
+    poolChecks.set(pool, op);
+  }
+  return op;
 }

@@ -24,6 +24,17 @@ export interface ConfigSnapshot {
    * so no block of another grid (an old block size, a deleted pool) can have appeared meanwhile.
    */
   poolsKey: string;
+  /**
+   * Per family, `use` → the pools an `autoAssign` naming no pools may use before node selectors
+   * (see {@link eligiblePools}): worked out once per snapshot, not per allocation.
+   */
+  automatic?: [Map<string, readonly NormalizedPool[]>, Map<string, readonly NormalizedPool[]>];
+}
+
+/** The cached snapshot while younger than `configTtlMs`, else undefined (no read, no await). */
+export function cachedConfig(ctx: IpamContext): ConfigSnapshot | undefined {
+  const cached = ctx.snapshot;
+  return cached && ctx.now() - cached.loadedAt < ctx.configTtlMs ? cached : undefined;
 }
 
 /** The cached snapshot while younger than `configTtlMs` (unless `force`), else a fresh read. */
@@ -32,8 +43,8 @@ export async function loadConfig(
   signal: AbortSignal | undefined,
   force = false,
 ): Promise<ConfigSnapshot> {
-  const cached = ctx.snapshot;
-  if (!force && cached && ctx.now() - cached.loadedAt < ctx.configTtlMs) return cached;
+  const cached = force ? undefined : cachedConfig(ctx);
+  if (cached) return cached;
   const opts = withSignal(signal);
   const [poolList, reservationList, cfgObj] = await Promise.all([
     ctx.ds.list<IpPoolResource>(IpamKind.Pool, opts),
@@ -125,16 +136,40 @@ export function poolOf(cfg: ConfigSnapshot, addr: IpAddr): NormalizedPool | unde
 /**
  * The pools of `family` an `autoAssign` may use: the named ones (which may be `Manual`) or the
  * `Automatic` ones, enabled, allowing the use, selecting the node. Throws `overlapping-pools` when a
- * candidate overlaps another pool.
+ * candidate overlaps another pool. Without node selectors to evaluate (the common case) the answer
+ * is returned at once, not as a promise; do not change the list returned.
  */
-export async function eligiblePools(
+export function eligiblePools(
   ctx: IpamContext,
   cfg: ConfigSnapshot,
   family: IpFamily,
   args: AutoAssignArgs,
   signal: AbortSignal | undefined,
-): Promise<NormalizedPool[]> {
+): readonly NormalizedPool[] | Promise<readonly NormalizedPool[]> {
   const use = args.use ?? "Workload";
+  const named = args.pools !== undefined && args.pools.length > 0;
+  let candidates: readonly NormalizedPool[] | undefined;
+  if (!named) {
+    cfg.automatic ??= [new Map(), new Map()];
+    const memo = cfg.automatic[family === 4 ? 0 : 1];
+    candidates = memo.get(use);
+    if (candidates === undefined) {
+      candidates = unselectedPools(cfg, family, args, use);
+      memo.set(use, candidates);
+    }
+  } else candidates = unselectedPools(cfg, family, args, use);
+  for (let i = 0; i < candidates.length; i++)
+    if (candidates[i]!.nodeSelector !== "all()") return selectedPools(ctx, candidates, args, signal);
+  return candidates;
+}
+
+/** {@link eligiblePools} before node selectors; throws `overlapping-pools`. */
+function unselectedPools(
+  cfg: ConfigSnapshot,
+  family: IpFamily,
+  args: AutoAssignArgs,
+  use: string,
+): NormalizedPool[] {
   let candidates = cfg.pools.filter((p) => p.cidr.version === family);
   if (args.pools && args.pools.length > 0) {
     const wanted = args.pools;
@@ -142,7 +177,7 @@ export async function eligiblePools(
   } else {
     candidates = candidates.filter((p) => p.assignmentMode === "Automatic");
   }
-  candidates = candidates.filter((p) => !p.disabled && p.allowedUses.includes(use));
+  candidates = candidates.filter((p) => !p.disabled && (p.allowedUses as readonly string[]).includes(use));
   const overlapping = new Set(cfg.overlaps.flat());
   const bad = candidates.filter((p) => overlapping.has(p.name));
   if (bad.length > 0) {
@@ -151,20 +186,27 @@ export async function eligiblePools(
       cfg,
     );
   }
-  if (candidates.some((p) => p.nodeSelector !== "all()")) {
-    const labels = await ctx.nodeLabels(args.node, withSignal(signal));
-    candidates = candidates.filter((p) => {
-      try {
-        return ctx.matches(p.nodeSelector, labels);
-      } catch (e) {
-        // An unparsable selector selects nothing (the API rejects them on write anyway).
-        ctx.log?.warn(
-          { pool: p.name, selector: p.nodeSelector, error: (e as Error).message },
-          "ipam ignores pool",
-        );
-        return false;
-      }
-    });
-  }
   return candidates;
+}
+
+/** `candidates` whose node selector selects the node of `args` (its labels read once). */
+async function selectedPools(
+  ctx: IpamContext,
+  candidates: readonly NormalizedPool[],
+  args: AutoAssignArgs,
+  signal: AbortSignal | undefined,
+): Promise<readonly NormalizedPool[]> {
+  const labels = await ctx.nodeLabels(args.node, withSignal(signal));
+  return candidates.filter((p) => {
+    try {
+      return ctx.matches(p.nodeSelector, labels);
+    } catch (e) {
+      // An unparsable selector selects nothing (the API rejects them on write anyway).
+      ctx.log?.warn(
+        { pool: p.name, selector: p.nodeSelector, error: (e as Error).message },
+        "ipam ignores pool",
+      );
+      return false;
+    }
+  });
 }

@@ -125,16 +125,38 @@ export class IpamContext {
         : undefined;
   }
 
-  /** Runs `fn` after every earlier operation of this client: one serialised loop per client. */
+  /** Operations of this client queued or running (see {@link serialised}). */
+  private inFlight = 0;
+  /** Counts an operation as finished: one function for all of them, not a closure per call. */
+  private readonly settled = (): void => {
+    this.inFlight--;
+  };
+
+  /**
+   * Runs `fn` after every earlier operation of this client: one serialised loop per client. When no
+   * earlier operation is queued or running, `fn` starts at once, not a turn of the microtask queue
+   * later behind a chain of promises and closures built for nothing (the common case: one caller
+   * awaiting each call).
+   */
   serialised<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new IpamError(IpamErrorCode.Closed, "IPAM client closed"));
-    // Inline arrows, not a named `start`: a dev build (tsx's keepNames) names each function created,
-    // a defineProperty per operation.
-    const run = this.queue.then(
-      () => this.startOperation(fn),
-      () => this.startOperation(fn),
-    );
-    this.queue = run.catch(() => undefined);
+    let run: Promise<T>;
+    if (this.inFlight === 0) {
+      try {
+        run = this.startOperation(fn);
+      } catch (e) {
+        run = Promise.reject(e);
+      }
+    } else {
+      // Inline arrows, not a named `start`: a dev build (tsx's keepNames) names each function created,
+      // a defineProperty per operation.
+      run = this.queue.then(
+        () => this.startOperation(fn),
+        () => this.startOperation(fn),
+      );
+    }
+    this.inFlight++;
+    this.queue = run.then(this.settled, this.settled);
     return run;
   }
 
