@@ -344,6 +344,105 @@ describe("memory datastore: options", () => {
     await ds.create(pool("p5"));
   });
 
+  it("watchers share one event log: a burst to 200 watchers is held once, and each reads all of it in order", async () => {
+    const ds = createMemoryDatastore({ historyLimit: 1_000, watchQueueLimit: 1_000 });
+    const ws = Array.from({ length: 200 }, () => ds.watch("IPPool"));
+    for (let i = 0; i < 50; i++) await ds.create(pool(`p${i}`));
+    // 50 events kept once for the history and all 200 watchers, not once per watcher.
+    expect(ds.retainedEvents).toBe(50);
+    const got = await Promise.all(ws.map((w) => take(w, 50)));
+    const names = Array.from({ length: 50 }, (_, i) => `p${i}`);
+    for (const g of got) expect(g.events.map((e) => e.object.metadata.name)).toEqual(names);
+    // Every watcher hands out the same frozen event object.
+    expect(got[199]!.events[7]).toBe(got[0]!.events[7]);
+    await ds.close();
+  });
+
+  it("a slow watcher keeps its unread events in the log past the history limit; reading them releases them", async () => {
+    const ds = createMemoryDatastore({ historyLimit: 5, watchQueueLimit: 20 });
+    const first = await ds.create(pool("p0"));
+    const w = ds.watch("IPPool", { fromRevision: first.metadata.resourceVersion! });
+    for (let i = 1; i <= 10; i++) await ds.create(pool(`p${i}`));
+    expect(ds.retainedEvents).toBe(10);
+    // The history itself was compacted meanwhile: a new watch from there cannot be served.
+    const late = await take(ds.watch("IPPool", { fromRevision: first.metadata.resourceVersion! }), 1);
+    expect(isDatastoreError(late.error, "compacted")).toBe(true);
+    const it = w[Symbol.asyncIterator]();
+    const next = async () => ((await it.next()).value as WatchEvent).object.metadata.name;
+    const got: string[] = [];
+    for (let i = 0; i < 10; i++) got.push(await next());
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => `p${i + 1}`));
+    await ds.create(pool("p11"));
+    expect(ds.retainedEvents).toBe(5);
+    expect(await next()).toBe("p11");
+    await w.close();
+  });
+
+  it("a watch far behind in the log keeps its few unread events itself, so the log stays bounded", async () => {
+    const ds = createMemoryDatastore({ historyLimit: 5, watchQueueLimit: 5 });
+    const w = ds.watch("IPPool");
+    await ds.create(pool("p0"));
+    await ds.create(pool("p1"));
+    for (let i = 0; i < 30; i++) await ds.create({ ...pool(`n${i}`), kind: "Node" });
+    // Only the history: the watch's two unread events no longer pin 30 others in the log.
+    expect(ds.retainedEvents).toBe(5);
+    await ds.create(pool("p2"));
+    const got = await take(w, 3);
+    expect(got.error).toBeUndefined();
+    expect(got.events.map((e) => [e.type, e.object.metadata.name])).toEqual([
+      ["added", "p0"],
+      ["added", "p1"],
+      ["added", "p2"],
+    ]);
+  });
+
+  it("a watch's queue limit counts only its own events; a failed watch still delivers what it had", async () => {
+    const ds = createMemoryDatastore({ historyLimit: 2, watchQueueLimit: 3 });
+    const mine = ds.watch("WorkloadEndpoint", { namespace: "a" });
+    const slow = ds.watch("WorkloadEndpoint", { namespace: "b" });
+    const wep = (ns: string, name: string): StoredObject => ({
+      apiVersion: "projectcalico.org/v3",
+      kind: "WorkloadEndpoint",
+      metadata: { name, namespace: ns },
+    });
+    for (let i = 0; i < 6; i++) await ds.create(wep("b", `w${i}`));
+    for (let i = 0; i < 3; i++) await ds.create(wep("a", `w${i}`));
+    // `slow` overflowed at its fourth event; the log moves on, and it still has its first three.
+    for (let i = 6; i < 20; i++) await ds.create(wep("b", `w${i}`));
+    const a = await take(mine, 3);
+    expect(a.error).toBeUndefined();
+    expect(a.events.map((e) => e.object.metadata.name)).toEqual(["w0", "w1", "w2"]);
+    const b = await take(slow, 10);
+    expect(b.events.map((e) => e.object.metadata.name)).toEqual(["w0", "w1", "w2"]);
+    expect((b.error as { details: { reason?: string } }).details.reason).toBe("slow-consumer");
+    expect(ds.retainedEvents).toBe(2);
+  });
+
+  it("a cancelled watch stops holding its unread events in the log", async () => {
+    const ds = createMemoryDatastore({ historyLimit: 2 });
+    const ac = new AbortController();
+    const w = ds.watch("IPPool", { signal: ac.signal });
+    for (let i = 0; i < 6; i++) await ds.create(pool(`p${i}`));
+    expect(ds.retainedEvents).toBe(6);
+    ac.abort();
+    expect(await take(w, 1)).toEqual({ events: [] });
+    expect(ds.retainedEvents).toBe(2);
+  });
+
+  it("a transaction of many ops refuses a key written twice, and writes many distinct keys", async () => {
+    const ds = createMemoryDatastore();
+    const ops = Array.from({ length: 20 }, (_, i) => ({ op: "create" as const, object: pool(`t${i}`) }));
+    const dup = await errorOf(ds.transaction([...ops, { op: "create", object: pool("t3") }]));
+    expect(isDatastoreError(dup, "invalid")).toBe(true);
+    expect((dup as { details: { opIndex?: number; name?: string } }).details).toMatchObject({
+      opIndex: 20,
+      name: "t3",
+    });
+    const res = await ds.transaction(ops);
+    expect(res.results).toHaveLength(20);
+    expect((await ds.list("IPPool")).items).toHaveLength(20);
+  });
+
   it("compact beyond the current revision is invalid", async () => {
     const ds = createMemoryDatastore();
     await ds.create(pool("a"));

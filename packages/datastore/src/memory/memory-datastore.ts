@@ -47,7 +47,7 @@ import {
   type ValidationOptions,
 } from "../validation.js";
 import { freezeOwn, plainCopy } from "../json-copy.js";
-import { WatchStream } from "../watch-stream.js";
+import { type EventLog, LogWatch } from "./log-watch.js";
 import { encodeSnapshot, loadSnapshotSync, type SnapshotEntry, writeSnapshotAtomic } from "./snapshot.js";
 import { SortedKeys } from "./sorted-keys.js";
 import { flatUuid } from "./uid.js";
@@ -102,6 +102,13 @@ export interface MemoryDatastore extends Datastore {
   readonly revision: string;
   /** The compaction point: watches must start at or after it. */
   readonly compactRevision: string;
+  /**
+   * Events the store holds for watches: its history plus whatever a watch has not read yet. Every
+   * watcher reads the same events where the store keeps them, so this does not grow with the number of
+   * watchers; a watch far behind (more than `max(historyLimit, watchQueueLimit)` events) keeps its
+   * unread events itself instead.
+   */
+  readonly retainedEvents: number;
 }
 
 /**
@@ -140,14 +147,6 @@ interface HistoryEvent {
    * themselves, so a fan-out to many watchers costs a pointer per watcher, not a copy each.
    */
   event?: WatchEvent;
-}
-
-interface WatchReg {
-  kind: string;
-  namespace: string | undefined;
-  /** Only changes after this revision are delivered (it may still be in the future, as etcd allows). */
-  after: number;
-  stream: WatchStream;
 }
 
 interface Change {
@@ -221,7 +220,7 @@ export function createMemoryDatastore(options: MemoryDatastoreOptions = {}): Mem
   return new MemoryStore(options);
 }
 
-class MemoryStore implements MemoryDatastore {
+class MemoryStore implements MemoryDatastore, EventLog {
   readonly #opts: ValidationOptions;
   readonly #historyLimit: number;
   readonly #watchQueueLimit: number;
@@ -236,9 +235,15 @@ class MemoryStore implements MemoryDatastore {
   #lastStampMs = Number.NaN;
   #lastStamp = "";
   readonly #kinds = new Map<string, KindTable>();
+  /**
+   * The event log: the watch history (from {@link #historyHead}) and, before it, events that watches
+   * have not read yet. Watches read it through cursors ({@link LogWatch}), so an event queued to many
+   * watchers is kept once. A watch's cursor is an absolute log position: index + {@link #logBase}.
+   */
   #history: HistoryEvent[] = [];
   #historyHead = 0;
-  readonly #watches = new Set<WatchReg>();
+  #logBase = 0;
+  readonly #watches = new Set<LogWatch>();
   #closed = false;
 
   #persistedRev = 0;
@@ -291,6 +296,12 @@ class MemoryStore implements MemoryDatastore {
 
   get compactRevision(): string {
     return String(this.#compactRev);
+  }
+
+  get retainedEvents(): number {
+    let first = this.#historyHead + this.#logBase;
+    for (const w of this.#watches) first = Math.min(first, w.cursor);
+    return this.#history.length + this.#logBase - first;
   }
 
   async get<T extends StoredObject = StoredObject>(
@@ -417,21 +428,23 @@ class MemoryStore implements MemoryDatastore {
     this.#enter(undefined);
     checkNamespaceFilter(kind, options.namespace, this.#opts);
     const from = options.fromRevision === undefined ? this.#rev : parseFromRevision(options.fromRevision);
-    const reg: WatchReg = {
+    const compacted = from + 1 < this.#compactRev;
+    const start = compacted ? this.#history.length : this.#firstHistoryAfter(from);
+    const w: LogWatch = new LogWatch({
       kind,
       namespace: options.namespace,
       after: from,
-      stream: new WatchStream({
-        queueLimit: this.#watchQueueLimit,
-        signal: options.signal,
-        backend: BACKEND,
-        onStop: () => {
-          this.#watches.delete(reg);
-        },
-      }),
-    };
-    if (from + 1 < this.#compactRev) {
-      reg.stream.fail(
+      from: start + this.#logBase,
+      queueLimit: this.#watchQueueLimit,
+      log: this,
+      signal: options.signal,
+      backend: BACKEND,
+      onStop: () => {
+        this.#watches.delete(w);
+      },
+    });
+    if (compacted) {
+      w.fail(
         compactedError({
           kind,
           revision: String(from),
@@ -439,17 +452,20 @@ class MemoryStore implements MemoryDatastore {
           backend: BACKEND,
         }),
       );
-      return reg.stream as unknown as Watch<T>;
+      return w as unknown as Watch<T>;
     }
     // Replay and registration happen in the same synchronous step, so no write can slip between them.
-    const backlog: WatchEvent[] = [];
-    for (let i = this.#firstHistoryAfter(from); i < this.#history.length; i++) {
-      const h = this.#history[i]!;
-      if (matches(reg, h)) backlog.push(toEvent(h));
-    }
-    reg.stream.push(backlog);
-    if (!reg.stream.stopped) this.#watches.add(reg);
-    return reg.stream as unknown as Watch<T>;
+    let backlog = 0;
+    for (let i = start; i < this.#history.length; i++) if (wants(w, this.#history[i]!)) backlog++;
+    w.advance(this.#history.length + this.#logBase, backlog);
+    if (!w.stopped) this.#watches.add(w);
+    return w as unknown as Watch<T>;
+  }
+
+  /** The shared event at log position `seq`, if it is one for `w` (see {@link EventLog}). */
+  eventFor(w: LogWatch, seq: number): WatchEvent | undefined {
+    const h = this.#history[seq - this.#logBase];
+    return h !== undefined && wants(w, h) ? toEvent(h) : undefined;
   }
 
   async compact(revision: string): Promise<void> {
@@ -474,7 +490,7 @@ class MemoryStore implements MemoryDatastore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of [...this.#watches]) w.stream.fail(closedError({ backend: BACKEND }));
+    for (const w of [...this.#watches]) w.fail(closedError({ backend: BACKEND }));
     this.#watches.clear();
     await this.#persisted(this.#tip()).catch((e: unknown) => {
       if (!this.#staging) throw e;
@@ -658,16 +674,15 @@ class MemoryStore implements MemoryDatastore {
     }
     const events = this.#history;
     const end = events.length;
+    const tip = end + this.#logBase;
+    // A watch this far behind in the log has its unread events copied out, so the log stays bounded.
+    const lagLimit = Math.max(this.#historyLimit, this.#watchQueueLimit);
     for (const w of this.#watches) {
-      const mine: WatchEvent[] = [];
-      for (let i = first; i < end; i++) {
-        const e = events[i] as HistoryEvent;
-        if (e.revision > w.after && matches(w, e)) mine.push(toEvent(e));
-      }
-      if (mine.length > 0) {
-        w.stream.push(mine);
-        if (w.stream.stopped) this.#watches.delete(w);
-      }
+      let added = 0;
+      for (let i = first; i < end; i++) if (wants(w, events[i] as HistoryEvent)) added++;
+      w.advance(tip, added);
+      if (w.stopped) this.#watches.delete(w);
+      else if (tip - w.cursor > lagLimit) w.spill();
     }
     this.#trimHistory();
     if (this.#snapshotPath !== undefined) this.#scheduleFlush();
@@ -694,9 +709,13 @@ class MemoryStore implements MemoryDatastore {
 
   #dropHistoryBefore(index: number): void {
     this.#historyHead = index;
-    if (this.#historyHead > 4096 && this.#historyHead * 2 > this.#history.length) {
-      this.#history = this.#history.slice(this.#historyHead);
-      this.#historyHead = 0;
+    // What is before the history stays while a watch has not read it.
+    let cut = index;
+    for (const w of this.#watches) cut = Math.min(cut, w.cursor - this.#logBase);
+    if (cut > 4096 && cut * 2 > this.#history.length) {
+      this.#history = this.#history.slice(cut);
+      this.#historyHead -= cut;
+      this.#logBase += cut;
     }
   }
 
@@ -809,8 +828,11 @@ class MemoryStore implements MemoryDatastore {
   }
 }
 
-function matches(w: WatchReg, e: HistoryEvent): boolean {
-  return w.kind === e.kind && (w.namespace === undefined || w.namespace === e.namespace);
+/** True when `e` is an event for watch `w`: its kind and namespace, after its start revision. */
+function wants(w: LogWatch, e: HistoryEvent): boolean {
+  return (
+    e.revision > w.after && w.kind === e.kind && (w.namespace === undefined || w.namespace === e.namespace)
+  );
 }
 
 /** The shared, frozen event of a history entry (made on first use; see {@link HistoryEvent.event}). */
