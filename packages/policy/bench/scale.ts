@@ -9,14 +9,27 @@
  *   are built before), after two forced GCs; goal at 100k: < 1 GB;
  * - `change-vs-endpoints`: CPU µs per endpoint label change (a pod moves to another app of its namespace;
  *   flushed every 100 changes), i.e. 1e6 / changes per CPU second; incremental work should not grow with
- *   the cluster (flat).
+ *   the cluster (flat). The changed pods are drawn uniformly over all pods, as churn falls in a real
+ *   cluster, so with Zipf namespace sizes a changed pod's namespace is larger at larger N (mean 120 pods at
+ *   1k, ~2,500 at 100k). That does not make the work per change grow: the graph's work for a label change
+ *   does not depend on the namespace's size (the pod is re-filed under its new app within its namespace,
+ *   and only selectors filed under its labels are evaluated), which the next curve counts rather than
+ *   assumes; so the draws are kept uniform instead of matched to one namespace-size distribution;
+ * - `change-selector-evaluations-vs-endpoints`: the work the same changes made, counted: selector
+ *   evaluations per change (`stats().selectorsEvaluated`); the child also prints the dataplane updates
+ *   per change (fewer at larger N: a moved pod less often concerns node-0's active rules);
+ * - `change-floor-vs-endpoints`: the floor of `change-vs-endpoints`, the same changes in the same process
+ *   replayed on the least an incremental label index keeps (`change-floor.ts`: each endpoint's labels by
+ *   key and the endpoints under each label value, holding all N). What grows there is the memory
+ *   hierarchy (hash tables of every endpoint, hundreds of MB of heap), not work; the report fits the
+ *   change curve's slope above it.
  * - `first-sync-cpu-vs-endpoints-adversarial`: the first sync's CPU seconds on the adversarial cluster of
  *   `cluster.ts` (each global policy selects a fixed share of ALL endpoints, so references grow as N²),
  *   1k → 30k endpoints: the row the issue's first measurement came from, kept beside the realistic one.
  *
  * Each (size, run) is a fresh process (this file re-spawned with `--child`), so one size's garbage does not
- * weigh on the next. Every point is the median of `--runs` runs (default 3). Options: `--max <endpoints>`;
- * BENCH_QUICK=1 runs tiny sizes. Prints one JSON line per curve (scripts/scale-kit.ts).
+ * weigh on the next. Every point is the median of `--runs` runs (default 3). Options: `--max <endpoints>`,
+ * `--sizes 1000,100000` (only these), `--runs <n>`, `--skip-adversarial`; BENCH_QUICK=1 runs tiny sizes. Prints one JSON line per curve (scripts/scale-kit.ts).
  */
 import { spawn } from "node:child_process";
 import { performance } from "node:perf_hooks";
@@ -25,6 +38,7 @@ import { runInNewContext } from "node:vm";
 import { quick } from "../../../scripts/bench-kit.js";
 import { argValue, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
 import { createCalcGraph } from "../src/index.js";
+import { PostingsFloor } from "./change-floor.js";
 import { buildCluster, rng } from "./cluster.js";
 import {
   buildRealisticCluster,
@@ -34,9 +48,10 @@ import {
   realisticLayout,
 } from "./realistic-cluster.js";
 
-const SIZES = (quick ? [1_000, 3_000] : [1_000, 3_000, 10_000, 30_000, 100_000]).filter(
-  (x) => x <= Number(argValue("max", "Infinity")),
-);
+const only = argValue("sizes", "");
+const SIZES = (
+  only !== "" ? only.split(",").map(Number) : quick ? [1_000, 3_000] : [1_000, 3_000, 10_000, 30_000, 100_000]
+).filter((x) => x <= Number(argValue("max", "Infinity")));
 const RUNS = Number(argValue("runs", quick ? "1" : "3"));
 const CHANGES = quick ? 1_000 : 5_000;
 const BATCH = 100;
@@ -54,6 +69,14 @@ interface ChildResult {
   firstSyncCpuS: number;
   heapMb: number;
   changeUs: number;
+  /** Selector evaluations per change. */
+  changeEvaluations: number;
+  /** Dataplane updates the changes' flushes emitted, per change. */
+  changeUpdates: number;
+  /** Mean size of the changed pods' namespaces. */
+  changedNamespaceSize: number;
+  /** CPU µs per change on the floor index (`change-floor.ts`). */
+  changeFloorUs: number;
   stats: unknown;
 }
 
@@ -72,11 +95,13 @@ function child(endpoints: number): ChildResult {
   const r = rng(7);
   const app = Array.from({ length: endpoints }, (_, i) => realisticApp(layout, i));
   const changes = [];
+  let nsSizes = 0;
   for (let c = 0; c < CHANGES; c++) {
     const i = Math.floor(r() * endpoints);
     const apps = layout.apps[layout.podNs[i]!]!;
     if (apps < 2) continue;
     app[i] = (app[i]! + 1 + Math.floor(r() * (apps - 1))) % apps;
+    nsSizes += layout.sizes[layout.podNs[i]!]!;
     changes.push(realisticEndpoint(i, layout.podNs[i]!, layout.podIndex[i]!, app[i]!, spec));
   }
   const before = heapMb();
@@ -90,19 +115,34 @@ function child(endpoints: number): ChildResult {
   const syncCpu = process.cpuUsage(cpu0);
   const firstSyncCpuS = (syncCpu.user + syncCpu.system) / 1e6;
   const heap = heapMb() - before;
+  const evaluated0 = graph.stats().selectorsEvaluated;
+  let updates = 0;
   const c0 = process.cpuUsage();
   for (let n = 0; n < changes.length; n++) {
     graph.upsert(changes[n]!);
-    if ((n + 1) % BATCH === 0) graph.flush();
+    if ((n + 1) % BATCH === 0) updates += graph.flush().length;
   }
-  graph.flush();
+  updates += graph.flush().length;
   const cpu = process.cpuUsage(c0);
+  const stats = graph.stats();
+  // The floor: the same changes on the least index of the same endpoints, built in the same heap (the
+  // graph stays alive) and filled before the clock starts.
+  const floor = new PostingsFloor();
+  for (const x of resources) if (x.kind === "WorkloadEndpoint") floor.set(x);
+  const f0 = process.cpuUsage();
+  for (const x of changes) floor.set(x);
+  const fcpu = process.cpuUsage(f0);
+  if (floor.size !== endpoints) throw new Error(`floor holds ${floor.size} endpoints, not ${endpoints}`);
   return {
     firstSyncS,
     firstSyncCpuS,
     heapMb: heap,
     changeUs: (cpu.user + cpu.system) / changes.length,
-    stats: graph.stats(),
+    changeEvaluations: (stats.selectorsEvaluated - evaluated0) / changes.length,
+    changeUpdates: updates / changes.length,
+    changedNamespaceSize: nsSizes / changes.length,
+    changeFloorUs: (fcpu.user + fcpu.system) / changes.length,
+    stats,
   };
 }
 
@@ -160,9 +200,11 @@ async function main() {
   const syncCpu = new Map<number, number[]>();
   const heap = new Map<number, number[]>();
   const change = new Map<number, number[]>();
+  const evaluations = new Map<number, number[]>();
+  const changeFloor = new Map<number, number[]>();
   const failures: string[] = [];
   for (const n of SIZES) {
-    for (const m of [sync, syncCpu, heap, change]) m.set(n, []);
+    for (const m of [sync, syncCpu, heap, change, evaluations, changeFloor]) m.set(n, []);
     for (let run = 0; run < RUNS; run++) {
       try {
         const c = await spawnChild(n);
@@ -170,6 +212,8 @@ async function main() {
         syncCpu.get(n)!.push(c.firstSyncCpuS);
         heap.get(n)!.push(c.heapMb);
         change.get(n)!.push(c.changeUs);
+        evaluations.get(n)!.push(c.changeEvaluations);
+        changeFloor.get(n)!.push(c.changeFloorUs);
         process.stderr.write(`policy scale ${n}: ${JSON.stringify(c)}\n`);
       } catch (e) {
         failures.push(`${n} endpoints: ${(e as Error).message}`);
@@ -234,10 +278,41 @@ async function main() {
         y: "CPU µs per change (flush every 100)",
         expectedSlope: 0,
         goal: "incremental work proportional to the change (flat)",
+        floor: "change-floor-vs-endpoints",
+        method: `${method}; ${CHANGES} changes per run, each pod drawn uniformly over all pods (so from larger namespaces at larger N; the counted work, change-selector-evaluations-vs-endpoints, does not grow with it), flushed every ${BATCH}; CPU time of the change loop and its flushes`,
       },
       change,
     ),
   );
+  emitCurve(
+    makeCurve(
+      {
+        ...common,
+        name: "change-selector-evaluations-vs-endpoints",
+        title: "calc graph selector evaluations per endpoint label change vs endpoints (realistic cluster)",
+        y: "selector evaluations per change",
+        expectedSlope: 0,
+        goal: "the work of a change does not grow with the cluster (flat)",
+        method: `${method}; the changes of change-vs-endpoints, counted by the label index (stats().selectorsEvaluated)`,
+      },
+      evaluations,
+    ),
+  );
+  emitCurve(
+    makeCurve(
+      {
+        ...common,
+        name: "change-floor-vs-endpoints",
+        title:
+          "floor of an endpoint label change: the same changes on a minimal label index of the same endpoints, same process",
+        y: "CPU µs per change",
+        expectedSlope: 0,
+        method: `${method}; after the graph's changes, in the same process with the graph alive, the same changes replayed on bench/change-floor.ts (each endpoint's labels by key, endpoints by label value: one key lookup and one posting move per changed label); what grows here is the memory hierarchy of N-entry hash tables, not work`,
+      },
+      changeFloor,
+    ),
+  );
+  if (process.argv.includes("--skip-adversarial")) return;
   const adversarial = new Map<number, number[]>();
   const advFailures: string[] = [];
   for (const n of ADVERSARIAL_SIZES) {

@@ -279,6 +279,60 @@ describe("calculation graph output", () => {
   });
 });
 
+describe("calculation graph incremental work", () => {
+  /**
+   * A namespace of `pods` pods (apps of 10 pods, one NetworkPolicy per app allowing the next app in) and
+   * `others` small namespaces like it; pod 0 of each namespace is local.
+   */
+  function world(pods: number, others: number) {
+    const g = createCalcGraph({ nodeName: "n1" });
+    let ip = 0;
+    const addNamespace = (ns: string, size: number) => {
+      g.upsert(nsProfile(ns));
+      const apps = Math.max(1, Math.ceil(size / 10));
+      for (let i = 0; i < size; i++) {
+        ip++;
+        const addr = `10.${(ip >> 16) & 255}.${(ip >> 8) & 255}.${ip & 255}`;
+        g.upsert(wep(`${ns}/p${i}`, addr, { app: `app-${i % apps}` }, { node: i === 0 ? "n1" : "n2" }));
+      }
+      for (let k = 0; k < apps; k++) {
+        g.upsert(
+          np(`${ns}/np${k}`, {
+            selector: `app == 'app-${k}'`,
+            ingress: [{ action: "Allow", source: { selector: `app == 'app-${(k + 1) % apps}'` } }],
+          }),
+        );
+      }
+    };
+    addNamespace("big", pods);
+    for (let n = 0; n < others; n++) addNamespace(`ns${n}`, 20);
+    g.markInSync();
+    g.flush();
+    return g;
+  }
+
+  it("a pod's label change evaluates the same selectors whatever the size of its namespace and cluster", () => {
+    const work = (pods: number, others: number) => {
+      const g = world(pods, others);
+      const before = g.stats().selectorsEvaluated;
+      // Pod 1 moves from app-1 to app-0 (remote: it only changes IP-set members).
+      g.upsert(wep("big/p1", "10.0.0.2", { app: "app-0" }, { node: "n2" }));
+      const out = g.flush();
+      return { evaluated: g.stats().selectorsEvaluated - before, updates: kinds(out) };
+    };
+    const small = work(20, 1);
+    const large = work(2_000, 50);
+    // Filed under its new labels: np0's selector only (np0 is active through local p0, so its rule's
+    // app-1 selector is indexed; nothing active names app-0 as a peer); its old matches are dropped
+    // without evaluation.
+    expect(small.evaluated).toBe(1);
+    expect(large.evaluated).toBe(small.evaluated);
+    // It leaves np0's peer set (app-1) in both: one IP-set delta.
+    expect(small.updates).toEqual(["ip-set-delta-update"]);
+    expect(large.updates).toEqual(small.updates);
+  });
+});
+
 describe("stream mirror", () => {
   it("rejects updates that break the ordering contract", () => {
     const m = createStreamMirror();

@@ -61,6 +61,11 @@ export interface CalcGraphStats {
   readonly activeProfiles: number;
   readonly ipSets: number;
   readonly localEndpoints: number;
+  /**
+   * Selector evaluations so far (the label index matching items against selectors): work a benchmark
+   * can divide by the changes it made.
+   */
+  readonly selectorsEvaluated: number;
 }
 
 /**
@@ -132,6 +137,7 @@ class Graph implements CalcGraph {
       activeProfiles: this.#activeRules.activeProfileCount,
       ipSets: this.#ruleScanner.size,
       localEndpoints: this.#localEndpoints.size,
+      selectorsEvaluated: this.#index.selectorsEvaluated,
     };
   }
 

@@ -184,6 +184,33 @@ describe("LabelIndex.addSelector work", () => {
   });
 });
 
+describe("LabelIndex parents", () => {
+  it("an item re-set with other parents inherits from the new ones only, and counts its evaluations", () => {
+    const index = new LabelIndex(() => undefined);
+    index.setParent("a", { team: "x" });
+    index.setParent("b", { team: "y" });
+    index.addSelector("x", parseSelector("team == 'x'"));
+    index.addSelector("y", parseSelector("team == 'y'"));
+    index.setItem("i", { app: "1" }, ["a"]);
+    expect([...index.selectorsMatching("i")]).toEqual(["x"]);
+    // Same parents, another own label: still a child of a.
+    index.setItem("i", { app: "2" }, ["a"]);
+    index.setParent("a", { team: "y" });
+    expect([...index.selectorsMatching("i")]).toEqual(["y"]);
+    // Moved to b: a's labels no longer reach it, b's do.
+    index.setParent("a", { team: "x" });
+    index.setItem("i", { app: "2" }, ["b"]);
+    expect([...index.selectorsMatching("i")]).toEqual(["y"]);
+    index.setParent("a", { team: "y" });
+    index.setParent("b", { team: "x" });
+    expect([...index.selectorsMatching("i")]).toEqual(["x"]);
+    const evaluated = index.selectorsEvaluated;
+    index.setParent("a", { team: "z" });
+    expect(index.selectorsEvaluated).toBe(evaluated);
+    expect(evaluated).toBeGreaterThan(0);
+  });
+});
+
 describe("LabelIndex scope label", () => {
   it("a selector pinned to one scope reads only that scope's items with its value, not every scope's", () => {
     const index = new LabelIndex(() => undefined, { scopeLabel: "ns" });

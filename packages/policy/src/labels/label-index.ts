@@ -102,6 +102,7 @@ export class LabelIndex {
   /** Selectors filed `scoped`, by scope value, then label and value. */
   readonly #selByScope: ScopedIndex = new Map();
   #candidatesScanned = 0;
+  #selectorsEvaluated = 0;
 
   /**
    * @param listener - told of every match that starts or stops (not of removals of the selector).
@@ -130,6 +131,14 @@ export class LabelIndex {
     return this.#candidatesScanned;
   }
 
+  /**
+   * Selector evaluations so far (each full match of a selector against an item's labels, for an item
+   * change or a new selector): the index's matching work, as a count a benchmark can divide by changes.
+   */
+  get selectorsEvaluated(): number {
+    return this.#selectorsEvaluated;
+  }
+
   /** Effective labels of an item (own over inherited), or undefined if unknown. */
   labelsOf(itemKey: string): ReadonlyMap<string, string> | undefined {
     return this.#items.get(itemKey)?.labels;
@@ -153,15 +162,20 @@ export class LabelIndex {
   /** Adds or replaces an item. */
   setItem(key: string, own: Readonly<Record<string, string>>, parents: readonly string[]): void {
     const old = this.#items.get(key);
-    if (old !== undefined) {
-      for (const p of old.parents) if (!parents.includes(p)) removeFrom(this.#childrenOf, p, key);
+    if (old === undefined) {
+      for (const p of parents) addTo(this.#childrenOf, p, key);
+      const state: ItemState = { own, parents, labels: new Map(), matches: new Set() };
+      this.#items.set(key, state);
+      this.#refresh(key, state);
+      return;
     }
-    for (const p of parents) addTo(this.#childrenOf, p, key);
-    const state: ItemState = old ?? { own, parents, labels: new Map(), matches: new Set() };
-    state.own = own;
-    state.parents = parents;
-    this.#items.set(key, state);
-    this.#refresh(key, state);
+    // A known item keeps its state object; only parents it gains or loses touch the children sets (a
+    // profile's children are a whole namespace's pods: a label change need not look it up).
+    for (const p of old.parents) if (!parents.includes(p)) removeFrom(this.#childrenOf, p, key);
+    for (const p of parents) if (!old.parents.includes(p)) addTo(this.#childrenOf, p, key);
+    old.own = own;
+    old.parents = parents;
+    this.#refresh(key, old);
   }
 
   /** Removes an item (its matches stop, and listeners hear of it). */
@@ -253,6 +267,7 @@ export class LabelIndex {
           const v = item.labels.get(f.label);
           if (v === undefined || !f.values.has(v)) continue next;
         }
+        this.#selectorsEvaluated++;
         if (selector.matches(item.labels)) {
           item.matches.add(id);
           state.matches.add(itemKey);
@@ -413,7 +428,10 @@ export class LabelIndex {
     const old = state.matches;
     const next = new Set<string>();
     const consider = (ids: Iterable<string>) => {
-      for (const selId of ids) if (this.#selectors.get(selId)!.selector.matches(after)) next.add(selId);
+      for (const selId of ids) {
+        this.#selectorsEvaluated++;
+        if (this.#selectors.get(selId)!.selector.matches(after)) next.add(selId);
+      }
     };
     consider(this.#scanned);
     for (const [k, v] of after) {
