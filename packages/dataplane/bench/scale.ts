@@ -25,6 +25,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { createCalcGraph, type PolicyModelResource } from "@margay/policy";
 import { quick } from "../../../scripts/bench-kit.js";
 import { argValue, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
@@ -41,6 +44,12 @@ import { createNetnsLab } from "../src/testing/index.js";
 const SIZES = [100, 1000, 3000].filter((x) => x <= Number(argValue("max", "Infinity")));
 const RUNS = Number(argValue("runs", quick ? "1" : "3"));
 const CHANGES = quick ? 5 : 20;
+/**
+ * Changes made (the same way) before the measured ones and not counted: the first changes after the
+ * set-up run while V8 still (re)compiles the change path (the set-up's large batches leave other type
+ * feedback), on helper threads whose CPU would land in those changes' windows, more of it the larger N.
+ */
+const WARMUP = quick ? 2 : 5;
 const API_VERSION = "margay.io/v1" as const;
 
 /**
@@ -183,6 +192,17 @@ function probeText(probe: Probe, c: number): string {
   return `add set ${t} mgy-floor4 { type ipv4_addr; elements = { 10.250.${(c >> 8) & 255}.${c & 255} } }\n`;
 }
 
+/**
+ * A full garbage collection, then a moment for the collector's helper threads to finish: the set-up
+ * (N endpoints through the calc graph and the first full render) leaves garbage whose collection would
+ * otherwise land, partly on helper threads, in the measured changes' CPU windows, more of it the larger N.
+ */
+async function settle(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+  await sleep(100);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | Probe, Cost | undefined>> {
@@ -201,7 +221,12 @@ async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | 
       const walls = { change: [] as number[], floor: [] as number[], "no-jump": [] as number[] };
       const cpus = { change: 0, floor: 0, "no-jump": 0 };
       const selfs = { change: 0, floor: 0, "no-jump": 0 };
+      let measured = false;
       const timed = async (key: "change" | Probe, f: () => Promise<unknown>) => {
+        if (!measured) {
+          await f();
+          return;
+        }
         const c0 = cpuMs();
         const t0 = performance.now();
         await f();
@@ -210,7 +235,11 @@ async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | 
         cpus[key] += c1.self + c1.nft - c0.self - c0.nft;
         selfs[key] += c1.self - c0.self;
       };
-      for (let c = 0; c < CHANGES; c++) {
+      for (let c = 0; c < WARMUP + CHANGES; c++) {
+        if (c === WARMUP) {
+          await settle();
+          measured = true;
+        }
         const steps: (() => Promise<void>)[] = [
           async () => {
             graph.upsert(workload(endpoints + c, apps));
@@ -287,7 +316,7 @@ async function main() {
       }
     }
   }
-  const common = `fresh netns per run; N local endpoints, N/10 policies; ${CHANGES} changes per run; point = median over ${RUNS} runs of the per-run median; modes alternate within each run`;
+  const common = `fresh netns per run; N local endpoints, N/10 policies; ${WARMUP} warm-up changes (not counted), a full GC, then ${CHANGES} measured changes per run; point = median over ${RUNS} runs of the per-run median; modes alternate within each run`;
   const how: Record<Series, string> = {
     session: `${common}; new-pod changes (endpoint + IP-set member, policy updates only), one apply each, the driver as shipped (long-lived nft -i)`,
     "one-shot": `${common}; the same changes through the driver with a runner that cannot keep a process (one nft -f per change: the path before the session)`,
