@@ -163,7 +163,8 @@ export class IpamContext {
   private startOperation<T>(fn: () => Promise<T>): Promise<T> {
     // A listing is only "fresh" within the operation that took it.
     this.blocksFresh = false;
-    this.contended.clear();
+    // Only when there is something to clear: clearing a Map allocates it a new table.
+    if (this.contended.size > 0) this.contended.clear();
     return fn();
   }
 
