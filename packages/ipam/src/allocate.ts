@@ -50,7 +50,7 @@ import {
   loadConfig,
   requireValidPools,
 } from "./config-cache.js";
-import { type IpamContext, NODE_SECONDARY_MAX, withSignal } from "./context.js";
+import { type IpamContext, NODE_SECONDARY_MAX, type NodeShared, withSignal } from "./context.js";
 import { IpamError, IpamErrorCode } from "./errors.js";
 import type { NormalizedPool } from "./pools.js";
 import { type BlockAffinityObject, IpamKind, IpPoolUse } from "./types.js";
@@ -167,21 +167,16 @@ const scratchNames: string[] = [];
 const scratchEntries: (CachedBlock | undefined)[] = [];
 const scratchPools: NormalizedPool[] = [];
 
-/**
- * The secondary attributes of an allocation (see `secondaryOf`): without `attrs`, the node's shared,
- * frozen `{ node }` (see {@link IpamContext.nodeSecondary}).
- */
-function allocationSecondary(ctx: IpamContext, args: AutoAssignArgs): Record<string, string> | null {
-  if (args.attrs !== undefined) return secondaryOf(args.attrs, args.node);
-  let s = ctx.nodeSecondary.get(args.node);
+/** What the allocations of `node` share (see {@link IpamContext.nodeSecondary}). */
+function nodeShared(ctx: IpamContext, node: string): NodeShared {
+  let s = ctx.nodeSecondary.get(node);
   if (s === undefined) {
     // `secondaryOf` without attrs is `{ node }`: built here so the cached value is never null.
-    s = freezeShared({ node: args.node });
+    s = { affinity: hostAffinity(node), secondary: freezeShared({ node }) };
     if (ctx.nodeSecondary.size >= NODE_SECONDARY_MAX) ctx.nodeSecondary.clear();
-    ctx.nodeSecondary.set(args.node, s);
+    ctx.nodeSecondary.set(node, s);
   }
-  // Read-only: block updates copy attribute entries by reference and never change them.
-  return s as Record<string, string>;
+  return s;
 }
 
 /**
@@ -266,11 +261,17 @@ function allocateFamily(
   attempt: number,
 ): AssignedAddress[] | Promise<AssignedAddress[]> {
   const out: AssignedAddress[] = [];
-  const affinity = hostAffinity(args.node);
+  const shared = nodeShared(ctx, args.node);
+  const affinity = shared.affinity;
   const req: AllocateRequest = {
     num,
     handleId: args.handleId,
-    secondary: allocationSecondary(ctx, args),
+    // Without `attrs`, the node's shared, frozen `{ node }`. Read-only: block updates copy attribute
+    // entries by reference and never change them.
+    secondary:
+      args.attrs !== undefined
+        ? secondaryOf(args.attrs, args.node)
+        : (shared.secondary as Record<string, string>),
     now: ctx.now(),
     isReserved: isReservedFn(cfg),
     cooldownMs: ctx.cooldownMs,

@@ -21,6 +21,12 @@ const HANDLE_CACHE_MAX = 10_000;
 /** Nodes whose allocation attributes the client keeps (see {@link IpamContext.nodeSecondary}). */
 export const NODE_SECONDARY_MAX = 16_384;
 
+/** What the allocations of one node share (see {@link IpamContext.nodeSecondary}). */
+export interface NodeShared {
+  readonly affinity: string;
+  readonly secondary: Readonly<Record<string, string>>;
+}
+
 /** Upper bound of the wait between two attempts, ms. */
 const MAX_BACKOFF_MS = 100;
 
@@ -93,12 +99,14 @@ export class IpamContext {
   /** Affinity names a transaction found already present: read them before writing next time. */
   readonly suspectAffinities = new Set<string>();
   /**
-   * Node → the secondary attributes of an allocation by that node without `attrs` (`{ node }`), frozen
-   * for the datastore (see `freezeShared`): every allocation of a node shares one, so a stored block
-   * holds one per node instead of one per address, and a write neither checks nor freezes it again.
-   * Emptied when it reaches {@link NODE_SECONDARY_MAX} nodes.
+   * Node → what its allocations without `attrs` share: its affinity string (`host:<node>`) and the
+   * secondary attributes (`{ node }`), frozen for the datastore (see `freezeShared`). Every allocation
+   * of a node shares one attributes object, so a stored block holds one per node instead of one per
+   * address, and a write neither checks nor freezes it again; the affinity string is the one its
+   * blocks are indexed under (no string built and hashed per allocation). Emptied when it reaches
+   * {@link NODE_SECONDARY_MAX} nodes.
    */
-  readonly nodeSecondary = new Map<string, Readonly<Record<string, string>>>();
+  readonly nodeSecondary = new Map<string, NodeShared>();
   /** Handle name → last known stored state (null: known absent), the most recent 10,000 or so. */
   readonly handles = new RecentMap<string, IpamHandleObject | null>(HANDLE_CACHE_MAX);
   /** Back-off between conflicting attempts (undefined: `backoffMs` is 0). */

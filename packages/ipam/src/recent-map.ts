@@ -27,7 +27,10 @@ export class RecentMap<K, V> {
 
   /** The value of `key`, or undefined. */
   get(key: K): V | undefined {
-    return this.#young.has(key) ? this.#young.get(key) : this.#old.get(key);
+    // One lookup for a young entry: a key held young with the value undefined is never held old too
+    // (`set` drops it there), so reading the old one then gives undefined all the same.
+    const v = this.#young.get(key);
+    return v !== undefined ? v : this.#old.get(key);
   }
 
   /** Sets `key` (as the most recent write). */
