@@ -36,6 +36,9 @@ export interface PlannedBlock {
   remove: boolean;
 }
 
+/** The pools of a plan that used none (shared, never changed: see {@link Plan.usePool}). */
+const NO_POOLS: NormalizedPool[] = [];
+
 /** A handle's address count changes in one block (see {@link Plan.handles}). */
 export interface HandleDelta {
   block: string;
@@ -51,7 +54,7 @@ export class Plan {
   readonly blocks = new Map<string, PlannedBlock>();
   readonly ops: TxnOp[] = [];
   /** The pools addresses were taken from (by name, usually one): asserted unchanged on commit. */
-  readonly pools: NormalizedPool[] = [];
+  pools: NormalizedPool[] = NO_POOLS;
   /** handleId → per block CIDR, the delta (positive: allocated, negative: released), in first-use order. */
   readonly handles = new Map<string, HandleDelta[]>();
   /** The name of the block the last IPv4 address was taken from (see `autoAssign`). */
@@ -78,6 +81,11 @@ export class Plan {
   /** Records `pool` as used (the latest object of that name, in first-use order). */
   usePool(pool: NormalizedPool): void {
     const ps = this.pools;
+    if (ps === NO_POOLS) {
+      // A list of one, exactly: a push onto an empty list reserves room for 16.
+      this.pools = [pool];
+      return;
+    }
     for (let i = 0; i < ps.length; i++) {
       if (ps[i]!.name === pool.name) {
         ps[i] = pool;
@@ -328,7 +336,8 @@ export async function commit(
   optimisticHandles: boolean,
 ): Promise<void> {
   const ops: TxnOp[] = [];
-  const kinds: OpKind[] = [];
+  // Ops [0, blocksEnd) are the blocks' (writes, and checks of unchanged ones), [handlesStart, end) the
+  // handles' (writes, and checks of absent ones); the rest are other checks and the plan's own ops.
   for (const [name, b] of plan.blocks) {
     if (b.remove) {
       if (!b.orig) continue;
@@ -340,7 +349,6 @@ export async function commit(
         if (b.orig.metadata.resourceVersion !== undefined)
           check.resourceVersion = b.orig.metadata.resourceVersion;
         ops.push(check);
-        kinds.push(OTHER);
         continue;
       }
       // Frozen and marked: a backend may store the spec as is (the memory backend does), and the parts
@@ -349,17 +357,11 @@ export async function commit(
     } else {
       ops.push({ op: "create", object: blockObject(name, freezeShared(b.spec)) });
     }
-    kinds.push(BLOCK);
   }
-  for (const op of plan.ops) {
-    ops.push(op);
-    kinds.push(OTHER);
-  }
-  for (const p of plan.pools) {
-    if (p.resourceVersion === undefined) continue;
-    ops.push(poolCheck(p, p.resourceVersion));
-    kinds.push(OTHER);
-  }
+  const blocksEnd = ops.length;
+  for (const op of plan.ops) ops.push(op);
+  for (const p of plan.pools) if (p.resourceVersion !== undefined) ops.push(poolCheck(p, p.resourceVersion));
+  const handlesStart = ops.length;
   for (const [handleId, deltas] of plan.handles) {
     // The cache (or, optimistically, "absent") without an await: this runs on every allocation.
     const cached = ctx.handles.get(handleId);
@@ -391,20 +393,18 @@ export async function commit(
     } else {
       // Released addresses of a handle that has no object: assert it still has none.
       ops.push({ op: "check", key, absent: true });
-      kinds.push(OTHER);
-      continue;
     }
-    kinds.push(HANDLE);
   }
   if (ops.length === 0) return;
-  const res = await ctx.ds.transaction(ops, withSignal(signal));
+  const res = await ctx.ds.transaction(ops, signal ? { signal } : NO_OPTIONS);
   // Refresh the caches from what was written, so the next call needs no read.
   for (let i = 0; i < ops.length; i++) {
-    const kind = kinds[i];
-    if (kind === OTHER) continue;
+    if (i === blocksEnd) i = handlesStart;
+    if (i >= ops.length) break;
     const op = ops[i]!;
+    if (op.op === "check") continue;
     const written = res.results[i] ?? null;
-    if (kind === BLOCK) {
+    if (i < blocksEnd) {
       const name = op.op === "delete" ? op.key.name : (op as { object: StoredObject }).object.metadata.name;
       const plannedBlock = plan.blocks.get(name)!;
       if (op.op === "delete" || written === null) ctx.blocks.delete(name);
@@ -420,11 +420,8 @@ export async function commit(
   }
 }
 
-/** What a transaction op of {@link commit} writes: a block, a handle, or anything else. */
-type OpKind = 0 | 1 | 2;
-const OTHER: OpKind = 0;
-const BLOCK: OpKind = 1;
-const HANDLE: OpKind = 2;
+/** The options of a transaction without a signal: one frozen object for all of them. */
+const NO_OPTIONS: { signal?: AbortSignal } = Object.freeze({});
 
 /** One frozen check op per pool revision, reused by every commit that allocates from the pool. */
 const poolChecks = new WeakMap<NormalizedPool, TxnOp>();

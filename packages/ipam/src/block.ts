@@ -162,16 +162,20 @@ export function hasAvailable(
 export function allocateFromBlock(spec: IpamBlockSpec, cidr: Cidr, req: AllocateRequest): AllocateResult {
   if (spec.deleted) return { spec, ordinals: [], sequenceNumber: spec.sequenceNumber };
   const free = spec.unallocated;
-  const taken: number[] = [];
-  // The ordinals not taken, in order: sized for the common case (every taken one usable) and trimmed.
+  // The ordinals taken and those not taken, in order: both sized for the common case (every one
+  // looked at usable) and trimmed (a push onto an empty list would reserve room for 16).
+  const want = Math.min(req.num, free.length);
+  const taken = new Array<number>(want);
+  let t = 0;
   const kept = new Array<number>(Math.max(0, free.length - req.num));
   let k = 0;
   for (let i = 0; i < free.length; i++) {
     const o = free[i]!;
-    if (taken.length < req.num && usable(spec, cidr, o, req)) taken.push(o);
+    if (t < want && usable(spec, cidr, o, req)) taken[t++] = o;
     else kept[k++] = o;
   }
-  if (taken.length === 0) return { spec, ordinals: [], sequenceNumber: spec.sequenceNumber };
+  if (t === 0) return { spec, ordinals: [], sequenceNumber: spec.sequenceNumber };
+  taken.length = t;
   kept.length = k;
   return {
     spec: commitOrdinals(spec, taken, kept, req),
