@@ -1,5 +1,6 @@
 import { createMemoryDatastore, type Datastore } from "@margay/datastore";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createIpamContext } from "./context.js";
 import { isIpamError } from "./errors.js";
 import { createIpam } from "./ipam.js";
 import { putPool } from "./test-support.js";
@@ -88,5 +89,45 @@ describe("retry back-off (@margay/api's backoffDelay under the IPAM's retry loop
     );
     expect(attempts).toBeLessThan(1000);
     await ipam.close();
+  });
+});
+
+describe("serialised operations of one client", () => {
+  it("starts an operation at once on an idle client and queues the next behind the running one", async () => {
+    const mem = createMemoryDatastore();
+    const ctx = createIpamContext({ datastore: mem });
+    const log: string[] = [];
+    let finishFirst!: (fail: boolean) => void;
+    const first = ctx.serialised(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          log.push("first starts");
+          finishFirst = (fail) => (fail ? reject(new Error("first failed")) : resolve("first"));
+        }),
+    );
+    // Idle: started within the call, not a turn of the microtask queue later.
+    expect(log).toEqual(["first starts"]);
+    const second = ctx.serialised(async () => {
+      log.push("second starts");
+      return "second";
+    });
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(log).toEqual(["first starts"]);
+    // A failed operation still lets the next one run, after it.
+    finishFirst(true);
+    await expect(first).rejects.toThrow("first failed");
+    await expect(second).resolves.toBe("second");
+    expect(log).toEqual(["first starts", "second starts"]);
+    // Idle again: the next one starts at once too.
+    const third = ctx.serialised(async () => {
+      log.push("third starts");
+      return "third";
+    });
+    expect(log.at(-1)).toBe("third starts");
+    await expect(third).resolves.toBe("third");
+    await ctx.close();
+    await expect(ctx.serialised(async () => "late")).rejects.toMatchObject({ code: "closed" });
+    await mem.close();
   });
 });
