@@ -6,10 +6,10 @@
  * - `first-sync-vs-endpoints`: wall seconds from an empty graph to the first flush that carries `in-sync`
  *   (every resource upserted, then one flush); goal at 100k: < 10 s;
  * - `heap-vs-endpoints`: heap held after the first sync, less the heap before it (the resources themselves
- *   are built before, and stay referenced until after the reading: the floor below replays on them), after
- *   two forced GCs; goal at 100k: < 1 GB. Until the floor kept them, nothing read the resources after the
- *   first sync, V8 could collect what the graph does not share of them before the reading, and the figure
- *   came out short by that (262 → 335 MB at 100k, 30 → 37 MB at 10k, in one A/B);
+ *   are built before, and stay referenced until after the reading: the child reports their count at the
+ *   end), after two forced GCs; goal at 100k: < 1 GB. Before 7 Dec nothing read the resources after the
+ *   first sync, so V8 could collect what the graph does not share of them before the reading, and the
+ *   figure came out short by that much (262 → 335 MB at 100k, 30 → 37 MB at 10k, in one A/B);
  * - `change-vs-endpoints`: CPU µs per endpoint label change (a pod moves to another app of its namespace;
  *   flushed every 100 changes), i.e. 1e6 / changes per CPU second; incremental work should not grow with
  *   the cluster (flat). The changed pods are drawn uniformly over all pods, as churn falls in a real
@@ -17,23 +17,34 @@
  *   1k, ~2,500 at 100k). That does not make the work per change grow: the graph's work for a label change
  *   does not depend on the namespace's size (the pod is re-filed under its new app within its namespace,
  *   and only selectors filed under its labels are evaluated), which the next curve counts rather than
- *   assumes; so the draws are kept uniform instead of matched to one namespace-size distribution;
+ *   assumes, and which a matched draw confirmed (at 100k, pods drawn only from namespaces of at most 274
+ *   pods, the largest at 1k, mean 79, cost the same as the uniform draws in two A/B pairs: 129.8 vs
+ *   130.1 and 102.9 vs 105.4 µs); so the draws are kept uniform;
  * - `change-selector-evaluations-vs-endpoints`: the work the same changes made, counted: selector
  *   evaluations per change (`stats().selectorsEvaluated`); the child also prints the dataplane updates
- *   per change (fewer at larger N: a moved pod less often concerns node-0's active rules);
+ *   per change, which fall with N (0.80 at 1k, 0.12 at 100k: a moved pod less often concerns node-0's
+ *   active rules, so at small N part of each change's cost is policy activation and endpoint updates, at
+ *   large N hash-table traffic over every endpoint). What the change curve gains from 30k to 100k (about
+ *   +40% in the runs of 7 Dec; noisy on the shared machine) is that traffic, not work: the evaluations
+ *   are flat, the same 1k graph and changes cost the same alone and in a process that also holds a 100k
+ *   graph (so neither GC nor heap size does it), and the CPU profile shows the same calls (two posting
+ *   moves, ~4 selector evaluations per change) taking longer on tables of every endpoint;
  * - `change-floor-vs-endpoints`: the floor of `change-vs-endpoints`, the same changes in the same process
  *   replayed on the least an incremental label index keeps (`change-floor.ts`: each endpoint's labels by
  *   key and the endpoints under each label value, holding all N, filled before the first sync so that
- *   it went through the same forced GCs), right after the graph's change loop. What grows there is the memory
- *   hierarchy (hash tables of every endpoint, hundreds of MB of heap), not work; the report fits the
- *   change curve's slope above it.
+ *   it goes through the same forced GCs), right after the graph's change loop. What grows there is the
+ *   memory hierarchy (hash tables of every endpoint, hundreds of MB of heap), not work; the report fits
+ *   the change curve's slope above it. The graph touches more tables of every endpoint per change than
+ *   the floor (its items, the index's items and postings, each started or stopped selector's matches),
+ *   so its growth above the floor is that same effect, larger, not a scan;
  * - `first-sync-cpu-vs-endpoints-adversarial`: the first sync's CPU seconds on the adversarial cluster of
  *   `cluster.ts` (each global policy selects a fixed share of ALL endpoints, so references grow as N²),
  *   1k → 30k endpoints: the row the issue's first measurement came from, kept beside the realistic one.
  *
  * Each (size, run) is a fresh process (this file re-spawned with `--child`), so one size's garbage does not
  * weigh on the next. Every point is the median of `--runs` runs (default 3). Options: `--max <endpoints>`,
- * `--sizes 1000,100000` (only these), `--runs <n>`, `--skip-adversarial`; BENCH_QUICK=1 runs tiny sizes. Prints one JSON line per curve (scripts/scale-kit.ts).
+ * `--sizes 1000,100000` (only these), `--runs <n>`, `--skip-adversarial`; BENCH_QUICK=1 runs tiny sizes.
+ * Prints one JSON line per curve (scripts/scale-kit.ts).
  */
 import { spawn } from "node:child_process";
 import { performance } from "node:perf_hooks";
