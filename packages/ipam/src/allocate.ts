@@ -425,18 +425,26 @@ async function allocateFamilyRead(
  * Allocates `num4` IPv4 and `num6` IPv6 addresses for a handle, all or nothing, in one transaction
  * (libcalico-go's `AutoAssign`): see {@link Ipam.autoAssign}.
  */
-export async function autoAssign(ctx: IpamContext, args: AutoAssignArgs): Promise<AutoAssignResult> {
-  checkName("handleId", args.handleId);
-  checkName("node", args.node);
-  const num4 = checkCount("num4", args.num4);
-  const num6 = checkCount("num6", args.num6);
-  if (args.use !== undefined && !Object.values(IpPoolUse).includes(args.use)) {
-    throw new IpamError(IpamErrorCode.Invalid, `unknown use ${JSON.stringify(args.use)}`, {
-      details: { use: args.use, known: Object.values(IpPoolUse) },
-    });
-  }
-  if (num4 + num6 === 0) {
-    throw new IpamError(IpamErrorCode.Invalid, "nothing to assign: num4 and num6 are 0", { details: {} });
+export function autoAssign(ctx: IpamContext, args: AutoAssignArgs): Promise<AutoAssignResult> {
+  // Not an async function: it would wrap the operation's promise in one more, resolved a few turns
+  // of the microtask queue later, on every allocation. Bad arguments still reject, never throw.
+  let num4: number;
+  let num6: number;
+  try {
+    checkName("handleId", args.handleId);
+    checkName("node", args.node);
+    num4 = checkCount("num4", args.num4);
+    num6 = checkCount("num6", args.num6);
+    if (args.use !== undefined && !Object.values(IpPoolUse).includes(args.use)) {
+      throw new IpamError(IpamErrorCode.Invalid, `unknown use ${JSON.stringify(args.use)}`, {
+        details: { use: args.use, known: Object.values(IpPoolUse) },
+      });
+    }
+    if (num4 + num6 === 0) {
+      throw new IpamError(IpamErrorCode.Invalid, "nothing to assign: num4 and num6 are 0", { details: {} });
+    }
+  } catch (e) {
+    return Promise.reject(e);
   }
   return ctx.serialised(() =>
     ctx.retrying("autoAssign", args.signal, (attempt) => assignAttempt(ctx, args, num4, num6, attempt)),
