@@ -249,7 +249,7 @@ export function createMemoryDatastore(options: MemoryDatastoreOptions = {}): Mem
   return new MemoryStore(options);
 }
 
-class MemoryStore implements MemoryDatastore, EventLog {
+class MemoryStore implements MemoryDatastore {
   readonly #opts: ValidationOptions;
   readonly #historyLimit: number;
   readonly #watchQueueLimit: number;
@@ -465,7 +465,7 @@ class MemoryStore implements MemoryDatastore, EventLog {
       after: from,
       from: start + this.#logBase,
       queueLimit: this.#watchQueueLimit,
-      log: this,
+      log: this.#eventLog,
       signal: options.signal,
       backend: BACKEND,
       onStop: () => {
@@ -491,11 +491,13 @@ class MemoryStore implements MemoryDatastore, EventLog {
     return w as unknown as Watch<T>;
   }
 
-  /** The shared event at log position `seq`, if it is one for `w` (see {@link EventLog}). */
-  eventFor(w: LogWatch, seq: number): WatchEvent | undefined {
-    const h = this.#history[seq - this.#logBase];
-    return h !== undefined && wants(w, h) ? toEvent(h) : undefined;
-  }
+  /** What watches read: the shared event at log position `seq`, if it is one for `w`. */
+  readonly #eventLog: EventLog = {
+    eventFor: (w: LogWatch, seq: number): WatchEvent | undefined => {
+      const h = this.#history[seq - this.#logBase];
+      return h !== undefined && wants(w, h) ? toEvent(h) : undefined;
+    },
+  };
 
   async compact(revision: string): Promise<void> {
     this.#enter(undefined);
