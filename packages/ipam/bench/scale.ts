@@ -169,7 +169,9 @@ function emitAll(): void {
         x: "addresses in use",
         y: "CPU seconds",
         expectedSlope: 1,
-        goal: "1M addresses in under 60 s",
+        // The goal ("completes in under a minute") is the wall-clock row's; CPU time also counts V8's
+        // garbage collector threads, which run beside the allocating thread, so it can exceed wall time.
+        goal: "none of its own: the 60 s goal is the wall-clock curve's (CPU here includes V8's parallel GC threads)",
         method: `${method}; a sample is the fill's CPU time (probes excluded)`,
       },
       collect((x) => x.fillSeconds),
