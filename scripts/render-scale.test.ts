@@ -179,7 +179,10 @@ describe("a curve with a floor", () => {
     expect(floorVerdict(worse, [worse, floor])).toMatch(
       /^above its floor: grows \(x\^\d\.\d\d\) where it should be flat/,
     );
-    expect(floorVerdict(floor, curves)).toBeUndefined();
+    expect(floorVerdict(floor, curves)).toBe(
+      "a floor (of `allocate-vs-in-use`): measured, not ours to flatten",
+    );
+    expect(floorVerdict(floor, [floor])).toBeUndefined();
     expect(floorVerdict({ ...grows, floor: "gone" }, [grows])).toBe(
       "its floor `gone` is missing from this run",
     );

@@ -45,14 +45,19 @@ export function slopeVerdict(c: Pick<Curve, "slope" | "expectedSlope">): string 
  * `curves` (same package, by name); undefined for a curve without a floor.
  */
 export function floorVerdict(c: Curve, curves: readonly Curve[]): string | undefined {
-  if (c.floor === undefined) return undefined;
+  if (c.floor === undefined) {
+    const of = curves
+      .filter((x) => x.package === c.package && x.floor === c.name)
+      .map((x) => `\`${x.name}\``);
+    return of.length > 0 ? `a floor (of ${of.join(", ")}): measured, not ours to flatten` : undefined;
+  }
   const f = curves.find((x) => x.package === c.package && x.name === c.floor);
   if (f === undefined) return `its floor \`${c.floor}\` is missing from this run`;
   const a = aboveFloor(c, f);
   if (a.points.length > 0 && a.points.every((p) => p.y <= 0)) return "no cost above its floor";
-  return `above its floor: ${slopeVerdict({ slope: a.slope, expectedSlope: c.expectedSlope })}${
-    Number.isFinite(a.slope) ? ` (slope ${num(a.slope, 2)})` : ""
-  }`;
+  const v = slopeVerdict({ slope: a.slope, expectedSlope: c.expectedSlope });
+  // The verdict names the exponent when the part above the floor grows; else the slope is added.
+  return `above its floor: ${v}${Number.isFinite(a.slope) && !v.includes("x^") ? ` (slope ${num(a.slope, 2)})` : ""}`;
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -120,9 +125,11 @@ export function renderScale(run: ScaleRun, source: string): string {
       ...(fv === undefined
         ? []
         : [
-            f === undefined
-              ? `Floor: ${fv}.`
-              : `Floor: "${f.title}" (\`${f.name}\`, same runs, same sizes), what no implementation of this path avoids; ${fv}.`,
+            c.floor === undefined
+              ? `This is ${fv}.`
+              : f === undefined
+                ? `Floor: ${fv}.`
+                : `Floor: "${f.title}" (\`${f.name}\`, same runs, same sizes), what no implementation of this path avoids; ${fv}.`,
           ]),
       "",
       ...(c.failures && c.failures.length > 0
