@@ -66,4 +66,53 @@ describe("WatchStream", () => {
     ac2.abort();
     expect(await pending).toEqual({ got: [] });
   });
+
+  it("a failure still reaches a reader after close() drops the queued events", async () => {
+    const s = new WatchStream({ queueLimit: 10, backend: "t", onStop: () => undefined });
+    s.push([ev(1)]);
+    s.fail(new Error("boom"));
+    await s.close();
+    const r = await drain(s);
+    expect(r.got).toEqual([]);
+    expect((r.error as Error).message).toBe("boom");
+  });
+
+  it("delivers thousands of queued events in order (the queue cuts off what was read as it goes)", async () => {
+    const s = new WatchStream({ queueLimit: 5000, backend: "t", onStop: () => undefined });
+    const want: string[] = [];
+    for (let n = 1; n <= 3000; n += 100) {
+      const batch = Array.from({ length: 100 }, (_, i) => ev(n + i));
+      s.push(batch);
+      for (const e of batch) want.push(e.revision);
+    }
+    expect(s.pending).toBe(3000);
+    const got: string[] = [];
+    for await (const e of s) {
+      got.push(e.revision);
+      // Events pushed while reading go behind the unread ones.
+      if (got.length === 2000) s.push([ev(3001)]);
+      if (got.length === 3001) break;
+    }
+    expect(got).toEqual([...want, "3001"]);
+    expect(s.stopped).toBe(true);
+  });
+
+  it("onStop runs once however often the watch is stopped; a closed watch takes no more events", async () => {
+    let stops = 0;
+    const ac = new AbortController();
+    ac.abort();
+    const s = new WatchStream({
+      queueLimit: 10,
+      backend: "t",
+      signal: ac.signal,
+      onStop: () => void stops++,
+    });
+    expect(s.stopped).toBe(true);
+    s.push([ev(1)]);
+    expect(s.pending).toBe(0);
+    await s.close();
+    s.fail(new Error("late"));
+    expect(await drain(s)).toEqual({ got: [] });
+    expect(stops).toBe(1);
+  });
 });

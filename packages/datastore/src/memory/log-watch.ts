@@ -13,7 +13,8 @@
  */
 
 import { compactedError } from "../errors.js";
-import type { StoredObject, Watch, WatchEvent } from "../types.js";
+import type { StoredObject, WatchEvent } from "../types.js";
+import { EventQueue, WatchBase } from "../watch-base.js";
 
 /** What a {@link LogWatch} reads from its store. */
 export interface EventLog {
@@ -41,54 +42,41 @@ export interface LogWatchOptions {
   onStop: () => void;
 }
 
-/** A watch reading the store's shared event log through a cursor (see the module comment). */
-export class LogWatch<T extends StoredObject = StoredObject> implements Watch<T> {
+/**
+ * A watch reading the store's shared event log through a cursor (see the module comment). It reads the
+ * log while it is not {@link LogWatch.stopped}; once failed or closed, what is left is in its spill.
+ */
+export class LogWatch<T extends StoredObject = StoredObject> extends WatchBase<T> {
   readonly kind: string;
   readonly namespace: string | undefined;
   readonly after: number;
   /** Events copied out of the log (on failure, or when the watch lagged far behind), read first. */
-  #spilled: WatchEvent[] = [];
-  #spillHead = 0;
+  readonly #spilled = new EventQueue<WatchEvent>();
   /** Next log position to read; the log keeps every event from the smallest cursor of its watches. */
   #cursor: number;
   /** Log position up to which (exclusive) events were handed to this watch. */
   #end: number;
   /** Events handed to this watch and not read yet (spilled ones included). */
   #pending = 0;
-  /** Reading the log (false once failed or closed: what is left is in {@link #spilled}). */
-  #following = true;
-  #error: unknown = undefined;
-  #ended = false;
-  #stopped = false;
-  #stopPromise: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  readonly #opts: LogWatchOptions;
-  readonly #onAbort = () => void this.close();
+  readonly #queueLimit: number;
+  readonly #log: EventLog;
+  readonly #backend: string;
 
   constructor(opts: LogWatchOptions) {
-    this.#opts = opts;
+    super({ signal: opts.signal, onStop: opts.onStop, closeKeepsFailure: false });
     this.kind = opts.kind;
     this.namespace = opts.namespace;
     this.after = opts.after;
     this.#cursor = opts.from;
     this.#end = opts.from;
-    if (opts.signal?.aborted) {
-      this.#ended = true;
-      this.#following = false;
-      queueMicrotask(() => void this.#stop());
-    } else {
-      opts.signal?.addEventListener("abort", this.#onAbort, { once: true });
-    }
-  }
-
-  /** True once the watch can deliver nothing more (ended, failed or closed). */
-  get stopped(): boolean {
-    return this.#ended || this.#error !== undefined;
+    this.#queueLimit = opts.queueLimit;
+    this.#log = opts.log;
+    this.#backend = opts.backend;
   }
 
   /** The log position this watch still needs (the store keeps the log from its smallest cursor). */
   get cursor(): number {
-    return this.#following ? this.#cursor : Number.POSITIVE_INFINITY;
+    return this.stopped ? Number.POSITIVE_INFINITY : this.#cursor;
   }
 
   /** Number of events waiting to be read. */
@@ -101,7 +89,7 @@ export class LogWatch<T extends StoredObject = StoredObject> implements Watch<T>
    * (slow consumer) instead when they would leave more than `queueLimit` unread.
    */
   advance(end: number, added: number): void {
-    if (!this.#following || this.stopped) return;
+    if (this.stopped) return;
     if (added === 0) {
       // None of the new events is for this watch; with nothing unread either, the cursor moves to the
       // tip and holds nothing in the log.
@@ -109,111 +97,52 @@ export class LogWatch<T extends StoredObject = StoredObject> implements Watch<T>
       if (this.#pending === 0) this.#cursor = end;
       return;
     }
-    if (this.#pending + added > this.#opts.queueLimit) {
-      this.fail(compactedError({ reason: "slow-consumer", backend: this.#opts.backend }));
+    if (this.#pending + added > this.#queueLimit) {
+      this.fail(compactedError({ reason: "slow-consumer", backend: this.#backend }));
       return;
     }
     this.#pending += added;
     this.#end = end;
-    this.#notify();
+    this.notify();
   }
 
   /** Copies this watch's unread events out of the log, so the log need not keep them for it. */
   spill(): void {
-    if (!this.#following) return;
-    if (this.#spillHead > 0) {
-      this.#spilled = this.#spilled.slice(this.#spillHead);
-      this.#spillHead = 0;
-    }
+    if (this.stopped) return;
+    this.#spilled.compact();
     for (let s = this.#cursor; s < this.#end; s++) {
-      const ev = this.#opts.log.eventFor(this, s);
+      const ev = this.#log.eventFor(this, s);
       if (ev !== undefined) this.#spilled.push(ev);
     }
     this.#cursor = this.#end;
   }
 
   /** Fails the watch: events handed to it are still delivered, then iteration throws `error`. */
-  fail(error: unknown): void {
+  override fail(error: unknown): void {
     if (this.stopped) return;
+    // Spilled while still reading the log: a failed watch reads only its spill.
     this.spill();
-    this.#following = false;
-    this.#error = error;
-    this.#notify();
-    void this.#stop();
+    super.fail(error);
   }
 
-  /** Closes the watch: iteration ends (unread events are dropped). */
-  close(): Promise<void> {
-    if (!this.#ended) {
-      this.#ended = true;
-      this.#following = false;
-      this.#spilled = [];
-      this.#spillHead = 0;
-      this.#pending = 0;
-      this.#notify();
-    }
-    return this.#stop();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  /** The next unread event, or undefined when there is none now. */
-  #take(): WatchEvent | undefined {
-    if (this.#spillHead < this.#spilled.length) {
-      const ev = this.#spilled[this.#spillHead++]!;
-      if (this.#spillHead > 1024 && this.#spillHead * 2 > this.#spilled.length) {
-        this.#spilled = this.#spilled.slice(this.#spillHead);
-        this.#spillHead = 0;
-      }
+  protected override take(): WatchEvent<T> | undefined {
+    const spilled = this.#spilled.shift();
+    if (spilled !== undefined) {
       this.#pending--;
-      return ev;
+      return spilled as WatchEvent<T>;
     }
-    while (this.#following && this.#cursor < this.#end) {
-      const ev = this.#opts.log.eventFor(this, this.#cursor++);
+    while (!this.stopped && this.#cursor < this.#end) {
+      const ev = this.#log.eventFor(this, this.#cursor++);
       if (ev !== undefined) {
         this.#pending--;
-        return ev;
+        return ev as WatchEvent<T>;
       }
     }
     return undefined;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<WatchEvent<T>> {
-    try {
-      for (;;) {
-        if (this.#ended) return;
-        const ev = this.#take();
-        if (ev !== undefined) {
-          yield ev as WatchEvent<T>;
-          continue;
-        }
-        if (this.#error !== undefined) throw this.#error;
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-        });
-      }
-    } finally {
-      // A consumer that breaks out of `for await` is done with the watch.
-      await this.close();
-    }
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  #stop(): Promise<void> {
-    if (!this.#stopped) {
-      this.#stopped = true;
-      this.#opts.signal?.removeEventListener("abort", this.#onAbort);
-      this.#stopPromise = Promise.resolve()
-        .then(() => this.#opts.onStop())
-        .catch(() => undefined);
-    }
-    return this.#stopPromise ?? Promise.resolve();
+  protected override drop(): void {
+    this.#spilled.clear();
+    this.#pending = 0;
   }
 }
