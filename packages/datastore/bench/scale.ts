@@ -27,6 +27,8 @@ import { fileURLToPath } from "node:url";
 import { createMemoryDatastore, type StoredObject } from "@margay/datastore";
 import { quick } from "../../../scripts/bench-kit.js";
 import { argValue, collectGarbage, cpuMicros, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
+// The floor's search is the index's own binary search, over a plain array.
+import { lowerBound } from "../src/memory/sorted-keys.js";
 
 const RUNS = Number(argValue("runs", "3"));
 const EVENTS = quick ? 1_000 : 10_000;
@@ -101,18 +103,6 @@ function deepCopy(v: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(v)) out[k] = deepCopy((v as Record<string, unknown>)[k]);
   return out;
-}
-
-/** Index of the first element of sorted `a` that is not below `key`. */
-function lowerBound(a: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** CPU µs per prefix list, and per prefix lookup of the floor (see the module comment), in one store. */

@@ -9,8 +9,8 @@
 /** Largest chunk before it is split in two. */
 const CHUNK = 512;
 
-/** Index of the first element of sorted `a` that is not below `key`. */
-function lowerBound(a: readonly string[], key: string): number {
+/** Index of the first element of sorted `a` that is not below `key` (also the prefix-list floor's search in bench/scale.ts). */
+export function lowerBound(a: readonly string[], key: string): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
