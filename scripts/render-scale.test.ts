@@ -167,7 +167,7 @@ describe("a curve with a floor", () => {
 
   it("says the growth is the floor's when the part above it is flat, and when it is not", () => {
     expect(slopeVerdict(grows)).toMatch(/where it should be flat/);
-    expect(floorVerdict(grows, curves)).toBe("above its floor: flat (slope 0.00)");
+    expect(floorVerdict(grows, curves)).toBe("above its floor: flat (slope 0.00, growth 1.00×)");
     const worse = makeCurve(
       { ...meta, floor: "kernel-floor" },
       samples([
@@ -180,7 +180,7 @@ describe("a curve with a floor", () => {
       /^above its floor: grows \(x\^\d\.\d\d\) where it should be flat/,
     );
     expect(floorVerdict(floor, curves)).toBe(
-      "a floor (of `allocate-vs-in-use`): measured, not ours to flatten",
+      "the floor of `allocate-vs-in-use` (its title says what it stands for)",
     );
     expect(floorVerdict(floor, [floor])).toBeUndefined();
     expect(floorVerdict({ ...grows, floor: "gone" }, [grows])).toBe(
@@ -195,6 +195,19 @@ describe("a curve with a floor", () => {
       ]),
     );
     expect(floorVerdict(under, [under, floor])).toBe("no cost above its floor");
+    // Mixed signs: no slope fitted to the points that happen to be above the floor.
+    const mixed = makeCurve(
+      { ...meta, floor: "kernel-floor" },
+      samples([
+        [100, 0.5],
+        [1000, 3],
+        [3000, 8],
+      ]),
+    );
+    expect(aboveFloor(mixed, floor).slope).toBeNaN();
+    expect(floorVerdict(mixed, [mixed, floor])).toBe(
+      "above its floor: no slope (at some sizes it is not above its floor)",
+    );
   });
 
   it("renders the verdict in the table and the per-point difference in the curve's section", () => {
@@ -215,7 +228,7 @@ describe("a curve with a floor", () => {
       packages: { ipam: { exitCode: 0, seconds: 1, curves } },
     };
     const s = renderScale(run, "x.json");
-    expect(s).toContain("where it should be flat; above its floor: flat (slope 0.00) |");
+    expect(s).toContain("where it should be flat; above its floor: flat (slope 0.00, growth 1.00×) |");
     expect(s).toContain('Floor: "the kernel\'s own work" (`kernel-floor`, same runs, same sizes)');
     expect(s).toContain("| 3,000 | 4.50 (4.50–4.50) | 3 | 0.50 |");
   });

@@ -49,15 +49,18 @@ export function floorVerdict(c: Curve, curves: readonly Curve[]): string | undef
     const of = curves
       .filter((x) => x.package === c.package && x.floor === c.name)
       .map((x) => `\`${x.name}\``);
-    return of.length > 0 ? `a floor (of ${of.join(", ")}): measured, not ours to flatten` : undefined;
+    return of.length > 0 ? `the floor of ${of.join(", ")} (its title says what it stands for)` : undefined;
   }
   const f = curves.find((x) => x.package === c.package && x.name === c.floor);
   if (f === undefined) return `its floor \`${c.floor}\` is missing from this run`;
   const a = aboveFloor(c, f);
   if (a.points.length > 0 && a.points.every((p) => p.y <= 0)) return "no cost above its floor";
+  if (a.points.some((p) => p.y <= 0))
+    return "above its floor: no slope (at some sizes it is not above its floor)";
   const v = slopeVerdict({ slope: a.slope, expectedSlope: c.expectedSlope });
   // The verdict names the exponent when the part above the floor grows; else the slope is added.
-  return `above its floor: ${v}${Number.isFinite(a.slope) && !v.includes("x^") ? ` (slope ${num(a.slope, 2)})` : ""}`;
+  const slope = Number.isFinite(a.slope) && !v.includes("x^") ? `slope ${num(a.slope, 2)}, ` : "";
+  return `above its floor: ${v} (${slope}growth ${Number.isFinite(a.growth) ? `${num(a.growth, 2)}×` : "—"})`;
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -129,7 +132,7 @@ export function renderScale(run: ScaleRun, source: string): string {
               ? `This is ${fv}.`
               : f === undefined
                 ? `Floor: ${fv}.`
-                : `Floor: "${f.title}" (\`${f.name}\`, same runs, same sizes), what no implementation of this path avoids; ${fv}.`,
+                : `Floor: "${f.title}" (\`${f.name}\`, same runs, same sizes); ${fv}.`,
           ]),
       "",
       ...(c.failures && c.failures.length > 0

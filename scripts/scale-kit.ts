@@ -49,10 +49,11 @@ export interface Curve {
   readonly failures?: readonly string[] | undefined;
   /**
    * The `name` of this curve's floor: another curve of the same package, measured in the same runs at
-   * the same sizes the same way, of the part of this cost that no implementation of the path avoids
-   * (e.g. the kernel's own work for the same change). The report then also fits the slope of what this
+   * the same sizes the same way, of a part of this cost that the path pays outside the code measured
+   * (e.g. the kernel's own work for the change this design writes) or that a minimal implementation of
+   * the same work pays; the floor's title says which. The report then also fits the slope of what this
    * curve costs above its floor, point by point (median minus the floor's median): a path that grows
-   * only as fast as its floor grows is explained by the measurement, not by words.
+   * only as fast as its floor grows is explained by a measurement, not by words.
    */
   readonly floor?: string | undefined;
 }
@@ -60,8 +61,13 @@ export interface Curve {
 /** The part of `c` above its floor `f`: per common x, c's median minus f's, and the slope of those. */
 export interface AboveFloor {
   readonly points: readonly { readonly x: number; readonly y: number }[];
-  /** Log-log slope of the differences (NaN with fewer than two positive differences). */
+  /**
+   * Log-log slope of the differences; NaN when fewer than two points are in common, or when some
+   * difference is not above zero (a slope fitted to the remaining points would say nothing of them).
+   */
   readonly slope: number;
+  /** Difference at the largest x over the difference at the smallest (NaN unless both are above zero). */
+  readonly growth: number;
 }
 
 /** What `c` costs above its floor `f` at the sizes both measured (see {@link Curve.floor}). */
@@ -70,7 +76,13 @@ export function aboveFloor(c: Pick<Curve, "points">, f: Pick<Curve, "points">): 
   const points = c.points
     .filter((p) => floorAt.has(p.x))
     .map((p) => ({ x: p.x, y: p.median - floorAt.get(p.x)! }));
-  return { points, slope: logLogSlope(points) };
+  const first = points[0]?.y ?? 0;
+  const last = points.at(-1)?.y ?? 0;
+  return {
+    points,
+    slope: points.every((p) => p.y > 0) ? logLogSlope(points) : Number.NaN,
+    growth: first > 0 && last > 0 ? last / first : Number.NaN,
+  };
 }
 
 /**
