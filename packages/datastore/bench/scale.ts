@@ -15,9 +15,10 @@
  *   N objects (flat: an index, not a scan of the kind).
  * - `prefix-list-floor`: its floor, measured in the same runs on the same store with the same prefixes:
  *   the part of a list no implementation avoids: a binary search of the prefix in a plain sorted array
- *   of the N names, then a deep copy of the 10 stored objects it finds (the store's own frozen objects,
- *   so the same memory), one async call per list. It grows with N too: the search's log N compares and
- *   the cache misses of reaching 10 objects among N.
+ *   of the N names, then a deep copy of the 10 stored objects it finds, made by the list's own copy
+ *   function (`plainCopy`), of the store's own frozen objects (so the same memory), one async call per
+ *   list. It grows with N too: the search's log N compares and the cache misses of reaching 10 objects
+ *   among N.
  *
  * Every point is the median of `--runs` runs (default 3), each on a fresh store. Prints one JSON line
  * per curve (scripts/scale-kit.ts). BENCH_QUICK=1 runs tiny sizes.
@@ -27,6 +28,8 @@ import { fileURLToPath } from "node:url";
 import { createMemoryDatastore, type StoredObject } from "@margay/datastore";
 import { quick } from "../../../scripts/bench-kit.js";
 import { argValue, collectGarbage, cpuMicros, emitCurve, makeCurve } from "../../../scripts/scale-kit.js";
+// The floor's copy is the one the store's list makes (not exported from the package).
+import { plainCopy } from "../src/json-copy.js";
 // The floor's search is the index's own binary search, over a plain array.
 import { lowerBound } from "../src/memory/sorted-keys.js";
 
@@ -92,19 +95,6 @@ function fanoutChild(watchers: number): { heapMb: number; usPerEvent: number } |
   return `${watchers} watchers: exit ${r.status ?? r.signal}${oom ? " (JavaScript heap out of memory)" : ""}`;
 }
 
-/** A deep copy of plain JSON data (what a list hands out for each stored object). */
-function deepCopy(v: unknown): unknown {
-  if (typeof v !== "object" || v === null) return v;
-  if (Array.isArray(v)) {
-    const out = new Array<unknown>(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = deepCopy(v[i]);
-    return out;
-  }
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) out[k] = deepCopy((v as Record<string, unknown>)[k]);
-  return out;
-}
-
 /** CPU µs per prefix list, and per prefix lookup of the floor (see the module comment), in one store. */
 async function prefixList(size: number): Promise<{ list: number; floor: number }> {
   const ds = createMemoryDatastore({ historyLimit: 1000 });
@@ -119,7 +109,7 @@ async function prefixList(size: number): Promise<{ list: number; floor: number }
   const floorList = async (prefix: string): Promise<unknown[]> => {
     const items: unknown[] = [];
     for (let i = lowerBound(names, prefix); i < names.length && names[i]!.startsWith(prefix); i++) {
-      items.push(deepCopy(stored[i]));
+      items.push(plainCopy(stored[i]));
     }
     return items;
   };
@@ -237,7 +227,7 @@ async function main() {
         package: "datastore",
         name: "prefix-list-floor",
         title:
-          "floor: a binary search of the prefix in a plain sorted array of the same N names, then a deep copy of the 10 stored objects it finds (what no index avoids)",
+          "floor: a binary search of the prefix in a plain sorted array of the same N names, then a deep copy of the 10 stored objects it finds by the list's own plainCopy (what no index avoids)",
         x: "objects in the kind",
         y: "CPU µs per lookup",
         expectedSlope: 0,
