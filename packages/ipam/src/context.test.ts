@@ -130,4 +130,86 @@ describe("serialised operations of one client", () => {
     await expect(ctx.serialised(async () => "late")).rejects.toMatchObject({ code: "closed" });
     await mem.close();
   });
+
+  it("calls made by an operation's synchronous part queue behind it, in order, even when it throws", async () => {
+    const mem = createMemoryDatastore();
+    const ctx = createIpamContext({ datastore: mem });
+    const log: string[] = [];
+    const queued: Promise<void>[] = [];
+    let finish!: () => void;
+    const outer = ctx.serialised(() => {
+      queued.push(ctx.serialised(async () => void log.push("a")));
+      queued.push(ctx.serialised(async () => void log.push("b")));
+      return new Promise<void>((resolve) => {
+        finish = () => {
+          log.push("outer done");
+          resolve();
+        };
+      });
+    });
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(log).toEqual([]);
+    finish();
+    await Promise.all([outer, ...queued]);
+    expect(log).toEqual(["outer done", "a", "b"]);
+    // A synchronous throw is a rejected promise, and what it queued still runs after it.
+    let after: Promise<void> | undefined;
+    const failing = ctx.serialised(() => {
+      after = ctx.serialised(async () => void log.push("c"));
+      throw new Error("sync failure");
+    });
+    expect(log).toEqual(["outer done", "a", "b"]);
+    await expect(failing).rejects.toThrow("sync failure");
+    await after;
+    expect(log.at(-1)).toBe("c");
+    // Idle again: starts at once.
+    const next = ctx.serialised(async () => void log.push("d"));
+    expect(log.at(-1)).toBe("d");
+    await next;
+    await ctx.close();
+    await mem.close();
+  });
+
+  it("a call made by caller code the running operation runs synchronously (nodeLabels) waits for it", async () => {
+    const mem = createMemoryDatastore();
+    await putPool(mem, "p", { cidr: "10.0.0.0/24", nodeSelector: "rack == 'r1'" });
+    const log: string[] = [];
+    // Commits are logged when they complete, so an operation overlapping another shows up in the order.
+    const ds = new Proxy(mem, {
+      get(target, prop, receiver) {
+        if (prop === "transaction") {
+          return async (...args: Parameters<Datastore["transaction"]>) => {
+            const res = await target.transaction(...args);
+            log.push("commit");
+            return res;
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    let reenter = false;
+    let inner: Promise<unknown> | undefined;
+    const ipam = createIpam({
+      datastore: ds,
+      nodeLabels: async (node) => {
+        log.push(`labels ${node}`);
+        if (reenter && node === "n1") inner = ipam.autoAssign({ handleId: "inner", node: "n2", num4: 1 });
+        return { rack: "r1" };
+      },
+    });
+    // Warm the config and block caches: the next call runs up to nodeLabels without an await.
+    await ipam.autoAssign({ handleId: "warm", node: "n1", num4: 1 });
+    log.length = 0;
+    reenter = true;
+    const outer = ipam.autoAssign({ handleId: "outer", node: "n1", num4: 1 });
+    const o = await outer;
+    expect(o.ipv4).toHaveLength(1);
+    expect(await inner).toMatchObject({ ipv4: [expect.any(Object)] });
+    // The inner operation started (read its node's labels) only after the outer one committed.
+    expect(log).toEqual(["labels n1", "commit", "labels n2", "commit"]);
+    await ipam.close();
+    await mem.close();
+  });
 });

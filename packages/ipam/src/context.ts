@@ -135,6 +135,14 @@ export class IpamContext {
 
   /** Operations of this client queued or running (see {@link serialised}). */
   private inFlight = 0;
+  /** True while an operation started on an idle client runs synchronously inside `serialised`. */
+  private startingSync = false;
+  /**
+   * Made only when a call re-enters `serialised` while {@link startingSync} (caller code such as
+   * `nodeLabels` run synchronously by the operation): the tail the re-entrant calls queue behind,
+   * settled once the operation that was starting settles.
+   */
+  private syncGate: ((after: Promise<unknown>) => void) | undefined;
   /** Counts an operation as finished: one function for all of them, not a closure per call. */
   private readonly settled = (): void => {
     this.inFlight--;
@@ -144,26 +152,44 @@ export class IpamContext {
    * Runs `fn` after every earlier operation of this client: one serialised loop per client. When no
    * earlier operation is queued or running, `fn` starts at once, not a turn of the microtask queue
    * later behind a chain of promises and closures built for nothing (the common case: one caller
-   * awaiting each call).
+   * awaiting each call). The operation counts as running before it starts: caller code it runs
+   * synchronously (`nodeLabels`) that calls this client again queues behind it.
    */
   serialised<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new IpamError(IpamErrorCode.Closed, "IPAM client closed"));
-    let run: Promise<T>;
     if (this.inFlight === 0) {
+      this.inFlight++;
+      this.startingSync = true;
+      let run: Promise<T>;
       try {
         run = this.startOperation(fn);
       } catch (e) {
         run = Promise.reject(e);
       }
-    } else {
-      // Inline arrows, not a named `start`: a dev build (tsx's keepNames) names each function created,
-      // a defineProperty per operation.
-      run = this.queue.then(
-        () => this.startOperation(fn),
-        () => this.startOperation(fn),
-      );
+      this.startingSync = false;
+      const after = run.then(this.settled, this.settled);
+      const gate = this.syncGate;
+      if (gate === undefined) this.queue = after;
+      else {
+        // Re-entrant calls already queued behind the gate (and moved the tail past it): release it.
+        this.syncGate = undefined;
+        gate(after);
+      }
+      return run;
+    }
+    if (this.startingSync && this.syncGate === undefined) {
+      // The running operation's promise does not exist yet: queue behind a gate it settles.
+      this.queue = new Promise<unknown>((resolve) => {
+        this.syncGate = resolve;
+      });
     }
     this.inFlight++;
+    // Inline arrows, not a named `start`: a dev build (tsx's keepNames) names each function created,
+    // a defineProperty per operation.
+    const run = this.queue.then(
+      () => this.startOperation(fn),
+      () => this.startOperation(fn),
+    );
     this.queue = run.then(this.settled, this.settled);
     return run;
   }
