@@ -158,14 +158,19 @@ function fillAffineBlocks(
     if (req.num === 0) break;
     req.num -= takeExisting(plan, names[i]!, entries[i]!, blockPools[i]!, req, out);
   }
-  // The cache entries are not kept alive by the scratch lists.
-  for (let i = 0; i < n; i++) entries[i] = undefined;
+  // Nothing is kept alive by the scratch lists: not the cache entries, nor the pools (and block
+  // names) of a config snapshot that may since have been replaced.
+  for (let i = 0; i < n; i++) {
+    names[i] = undefined;
+    entries[i] = undefined;
+    blockPools[i] = undefined;
+  }
 }
 
 /** Scratch lists of {@link fillAffineBlocks}. */
-const scratchNames: string[] = [];
+const scratchNames: (string | undefined)[] = [];
 const scratchEntries: (CachedBlock | undefined)[] = [];
-const scratchPools: NormalizedPool[] = [];
+const scratchPools: (NormalizedPool | undefined)[] = [];
 
 /** What the allocations of `node` share (see {@link IpamContext.nodeSecondary}). */
 function nodeShared(ctx: IpamContext, node: string): NodeShared {
