@@ -1,10 +1,39 @@
-import { createMemoryDatastore } from "@margay/datastore";
+import { createMemoryDatastore, type Datastore } from "@margay/datastore";
 import { describe, expect, it } from "vitest";
 import { createIpam } from "./index.js";
 import { putIpamConfig, putPool, recordBlockWrites } from "./test-support.js";
 import { type IpamBlockObject, IpamKind } from "./types.js";
 
 describe("block writes", () => {
+  it("pass the datastore no options object without a signal, and a fresh one carrying it with one", async () => {
+    const ds = createMemoryDatastore();
+    await putPool(ds, "p", { cidr: "10.9.0.0/24", blockSize: 26 });
+    const seen: unknown[] = [];
+    const recording = new Proxy(ds, {
+      get(target, prop, receiver) {
+        if (prop === "transaction") {
+          return (...args: Parameters<Datastore["transaction"]>) => {
+            seen.push(args[1]);
+            return target.transaction(...args);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const ipam = createIpam({ datastore: recording });
+    await ipam.autoAssign({ handleId: "a", node: "n1", num4: 1 });
+    const signal = new AbortController().signal;
+    await ipam.autoAssign({ handleId: "b", node: "n1", num4: 1, signal });
+    expect(seen).toHaveLength(2);
+    // No shared (frozen) options object a backend could be handed and trip over.
+    expect(seen[0]).toBeUndefined();
+    expect(seen[1]).toEqual({ signal });
+    expect(Object.isFrozen(seen[1])).toBe(false);
+    await ipam.close();
+    await ds.close();
+  });
+
   it("hand the datastore frozen block specs, and consecutive versions of a block share what did not change", async () => {
     const ds = createMemoryDatastore();
     await putIpamConfig(ds, {});

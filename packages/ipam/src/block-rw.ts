@@ -396,7 +396,7 @@ export async function commit(
     }
   }
   if (ops.length === 0) return;
-  const res = await ctx.ds.transaction(ops, signal ? { signal } : NO_OPTIONS);
+  const res = await ctx.ds.transaction(ops, signal ? { signal } : undefined);
   // Refresh the caches from what was written, so the next call needs no read.
   for (let i = 0; i < ops.length; i++) {
     if (i === blocksEnd) i = handlesStart;
@@ -419,9 +419,6 @@ export async function commit(
     }
   }
 }
-
-/** The options of a transaction without a signal: one frozen object for all of them. */
-const NO_OPTIONS: { signal?: AbortSignal } = Object.freeze({});
 
 /** One frozen check op per pool revision, reused by every commit that allocates from the pool. */
 const poolChecks = new WeakMap<NormalizedPool, TxnOp>();
