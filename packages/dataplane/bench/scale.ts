@@ -22,6 +22,19 @@
  * kernel re-validates the table's whole jump graph at commit, O(ruleset)), named as the `floor` of the
  * driver's wall and CPU curves, and `nft-no-jump-...` (one set member, no verdict). So the report shows
  * how much of the driver's growth is above that floor.
+ *
+ * A probe is charged only its own work: its CPU is the run time (schedstat) of its own `nft -i` child
+ * over the transaction (nft's work plus the kernel's for it), not this process's CPU nor the driver's
+ * children's. Its JS (one line written, the answer read: the same session code the driver runs, a few
+ * µs) is left out, since this process's CPU also holds the V8 helper threads (GC, compiler) still busy
+ * with the driver's change. Before each probe the bench waits until the driver's `nft -i` and this
+ * process are idle (see {@link quiet}), so the probe's wall time is not shared with their tail either.
+ * The driver's change is measured as before (this process plus all children, from the apply's start),
+ * except that its CPU window now runs until that quiet point, so the tail of its own work is charged to
+ * it rather than to whatever step came next (and so is the watching: at least one 5 ms timer slice).
+ * Until 7 Dec a probe's CPU was this process's plus every child's over its window, right after the
+ * driver's change, and came out above its wall time (1.21 vs 0.74 ms at 100 endpoints) although a probe
+ * is sequential: the driver's concurrent tail landed in the floor.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -65,19 +78,57 @@ function cpuMs(): { self: number; nft: number } {
     const stat = readFileSync("/proc/self/stat", "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     ms += ((Number(f[13]) + Number(f[14])) * 1000) / 100;
-    for (const tid of readdirSync("/proc/self/task")) {
-      for (const pid of readFileSync(`/proc/self/task/${tid}/children`, "utf8").split(" ").filter(Boolean)) {
-        try {
-          ms += Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
-        } catch {
-          // Exited meanwhile: counted in cutime once waited for.
-        }
-      }
-    }
+    for (const pid of childPids()) ms += runMs(pid) ?? 0;
   } catch {
     // No /proc: this process only.
   }
   return { self, nft: ms };
+}
+
+/** This process's live children (every thread's). */
+function childPids(): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync("/proc/self/task")) {
+    for (const pid of readFileSync(`/proc/self/task/${tid}/children`, "utf8").split(" ").filter(Boolean)) {
+      out.push(Number(pid));
+    }
+  }
+  return out;
+}
+
+/** Run time (ms on a CPU) of process `pid` from its schedstat, or undefined once it is gone. */
+function runMs(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits (up to 200 ms) until the previous step's work has stopped: one turn of the event loop, then
+ * 5 ms slices until one in which our live children ran less than 0.05 ms and this process (all its
+ * threads, V8's GC and compiler helpers included) less than 0.3 ms. Cheap to watch (process.cpuUsage
+ * and one schedstat read per child), since a window that ends here also pays for the watching.
+ */
+async function quiet(): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const pids = childPids();
+  const read = () => {
+    const u = process.cpuUsage();
+    let kids = 0;
+    for (const pid of pids) kids += runMs(pid) ?? 0;
+    return { self: (u.user + u.system) / 1000, kids };
+  };
+  const deadline = performance.now() + 200;
+  let last = read();
+  while (performance.now() < deadline) {
+    await sleep(5);
+    const now = read();
+    const idle = now.kids - last.kids < 0.05 && now.self - last.self < 0.3;
+    last = now;
+    if (idle) return;
+  }
 }
 
 export const ifOf = (i: number) => `mgys${i.toString(16).padStart(6, "0")}`;
@@ -215,9 +266,15 @@ async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | 
     const { graph, driver } = await syncedDriver(ns, runner, endpoints);
     const probe = mode === "session" ? createNftSession(real, ns, "margay") : undefined;
     try {
+      const before = new Set(childPids());
       await probe?.run(
         "add chain inet margay mgy-floor\nadd set inet margay mgy-floor4 { type ipv4_addr; }\n",
       );
+      // The probe session's `nft -i` (nsenter and env exec it, so it keeps the pid): the one new child.
+      const started = childPids().filter((pid) => !before.has(pid));
+      if (probe !== undefined && started.length !== 1)
+        throw new Error(`probe session: ${started.length} new children, not one`);
+      const probePid = started[0];
       const walls = { change: [] as number[], floor: [] as number[], "no-jump": [] as number[] };
       const cpus = { change: 0, floor: 0, "no-jump": 0 };
       const selfs = { change: 0, floor: 0, "no-jump": 0 };
@@ -227,13 +284,30 @@ async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | 
           await f();
           return;
         }
-        const c0 = cpuMs();
+        if (key === "change") {
+          // As before: this process and every child, from the apply's start; through the quiet point
+          // after it, so its own tail is charged to it.
+          const c0 = cpuMs();
+          const t0 = performance.now();
+          await f();
+          walls[key].push(performance.now() - t0);
+          await quiet();
+          const c1 = cpuMs();
+          cpus[key] += c1.self + c1.nft - c0.self - c0.nft;
+          selfs[key] += c1.self - c0.self;
+          return;
+        }
+        // A probe: from a quiet point, charged its own nft -i child's run time only.
+        await quiet();
+        const r0 = runMs(probePid!);
+        const s0 = cpuMs().self;
         const t0 = performance.now();
         await f();
         walls[key].push(performance.now() - t0);
-        const c1 = cpuMs();
-        cpus[key] += c1.self + c1.nft - c0.self - c0.nft;
-        selfs[key] += c1.self - c0.self;
+        const r1 = runMs(probePid!);
+        if (r0 === undefined || r1 === undefined) throw new Error("probe session's nft -i exited");
+        cpus[key] += r1 - r0;
+        selfs[key] += cpuMs().self - s0;
       };
       for (let c = 0; c < WARMUP + CHANGES; c++) {
         if (c === WARMUP) {
@@ -320,8 +394,18 @@ async function main() {
   const how: Record<Series, string> = {
     session: `${common}; new-pod changes (endpoint + IP-set member, policy updates only), one apply each, the driver as shipped (long-lived nft -i)`,
     "one-shot": `${common}; the same changes through the driver with a runner that cannot keep a process (one nft -f per change: the path before the session)`,
-    floor: `${common}; in the session runs, after each driver change (in rotating order): one transaction through a second long-lived nft -i in the same namespace adding one goto element (to an existing empty chain) to the wl-from verdict map (add map ... elements): the kernel validates the table's whole jump graph at commit`,
-    "no-jump": `${common}; in the session runs, beside each driver change (rotating order): one transaction through a second long-lived nft -i adding one address to a plain set (add set ... elements), no verdict`,
+    floor: `${common}; in the session runs, beside each driver change (rotating order), each probe started once the driver's nft -i and this process were idle (a 5 ms slice with < 0.05 ms of children's and < 0.3 ms of this process's CPU; at most 200 ms): one transaction through a second long-lived nft -i in the same namespace adding one goto element (to an existing empty chain) to the wl-from verdict map (add map ... elements): the kernel validates the table's whole jump graph at commit`,
+    "no-jump": `${common}; in the session runs, beside each driver change (rotating order), started once the driver's nft -i and this process were idle (a 5 ms slice with < 0.05 ms of children's and < 0.3 ms of this process's CPU; at most 200 ms): one transaction through a second long-lived nft -i adding one address to a plain set (add set ... elements), no verdict`,
+  };
+  const driverCpu =
+    "CPU = this process's user+system (all threads), the nft -i children's schedstat run time, exited children's user+system (10 ms ticks), from the apply's start until this process and its children are idle again (at most 200 ms)";
+  const probeCpu =
+    "CPU = the schedstat run time of the probe's own nft -i child over its transaction only (nft plus the kernel's work for it); this process's CPU (the probe's few µs of JS, but also V8 helper threads still busy with the driver's change) and the driver's children are not counted";
+  const cpuHow: Record<Series, string> = {
+    session: driverCpu,
+    "one-shot": driverCpu,
+    floor: probeCpu,
+    "no-jump": probeCpu,
   };
   // The floor's commit walks the ruleset (linear in it on top of a constant cost); everything else should be flat.
   const meta: Record<Series, { title: string; goal?: string; floor?: Series; expectedSlope?: 1 }> = {
@@ -368,9 +452,12 @@ async function main() {
           name: CURVES[key].cpu,
           title: `${m.title}: CPU time`,
           x: "endpoints",
-          y: "ms CPU per change (ours + nft + kernel for nft)",
+          y:
+            key === "floor" || key === "no-jump"
+              ? "ms CPU per change (the probe's nft + kernel for it)"
+              : "ms CPU per change (ours + nft + kernel for nft)",
           expectedSlope: m.expectedSlope ?? 0,
-          method: `${how[key]}; CPU = this process's user+system, the nft -i children's schedstat run time, exited children's user+system (10 ms ticks), summed over the run's changes / ${CHANGES}`,
+          method: `${how[key]}; ${cpuHow[key]}, summed over the run's changes / ${CHANGES}`,
           failures: failures[key].length ? failures[key] : undefined,
           floor: m.floor && CURVES[m.floor].cpu,
         },
