@@ -15,12 +15,6 @@ export interface WatchBaseOptions {
   signal?: AbortSignal | undefined;
   /** Called once when the watch stops for any reason (close, abort, failure, end of iteration). */
   onStop: () => void | Promise<void>;
-  /**
-   * Whether a watch that failed and was then closed still throws its failure to a reader that had not
-   * seen it yet (true for `WatchStream`); if false the close ends iteration quietly, as for any
-   * other closed watch (the memory backend's `LogWatch`).
-   */
-  closeKeepsFailure: boolean;
 }
 
 /**
@@ -59,7 +53,10 @@ export abstract class WatchBase<T extends StoredObject = StoredObject> implement
     void this.#stop();
   }
 
-  /** Closes the watch: iteration ends (queued events are dropped). */
+  /**
+   * Closes the watch: queued events are dropped and iteration ends, by throwing the failure if the watch
+   * had failed before.
+   */
   close(): Promise<void> {
     if (!this.#ended) {
       this.#ended = true;
@@ -81,7 +78,8 @@ export abstract class WatchBase<T extends StoredObject = StoredObject> implement
           yield ev;
           continue;
         }
-        if (this.#error !== undefined && (this.#opts.closeKeepsFailure || !this.#ended)) throw this.#error;
+        // A failure is thrown even after a close: the reader learns why the watch stopped.
+        if (this.#error !== undefined) throw this.#error;
         if (this.#ended) return;
         await new Promise<void>((resolve) => {
           this.#wake = resolve;

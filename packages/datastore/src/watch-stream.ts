@@ -27,7 +27,7 @@ export class WatchStream<T extends StoredObject = StoredObject> extends WatchBas
   readonly #backend: string;
 
   constructor(opts: WatchStreamOptions) {
-    super({ signal: opts.signal, onStop: opts.onStop, closeKeepsFailure: true });
+    super({ signal: opts.signal, onStop: opts.onStop });
     this.#queueLimit = opts.queueLimit;
     this.#backend = opts.backend;
   }

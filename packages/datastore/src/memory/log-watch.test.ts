@@ -76,6 +76,35 @@ describe("LogWatch's cursor", () => {
     expect(watch.pending).toBe(1);
   });
 
+  it("moves to the tip past events of others once its unread events are all spilled", async () => {
+    const log = [event(1, "K"), event(2, "Other")];
+    const { watch, reads } = cursorWatch(log);
+    watch.advance(1, 1);
+    watch.advance(2, 0);
+    watch.spill();
+    expect(watch.cursor).toBe(2);
+    // Only others' events since: the spilled one, still unread, holds nothing in the log.
+    for (let s = 3; s <= 5; s++) {
+      log.push(event(s, "Other"));
+      watch.advance(s, 0);
+      expect(watch.cursor).toBe(s);
+    }
+    expect(watch.pending).toBe(1);
+    const readsBefore = reads.n;
+    watch.spill(); // nothing left in the log to copy
+    expect(reads.n).toBe(readsBefore);
+    log.push(event(6, "K"));
+    watch.advance(6, 1);
+    watch.advance(7, 0);
+    expect(watch.cursor).toBe(5);
+    const got: string[] = [];
+    for await (const e of watch) {
+      got.push(e.revision);
+      if (got.length === 2) break;
+    }
+    expect(got).toEqual(["1", "6"]);
+  });
+
   it("an already-aborted watch never reads the log", async () => {
     const ac = new AbortController();
     ac.abort();

@@ -7,9 +7,9 @@
  * What a watcher sees is what {@link WatchStream} gives: the events of its filter in revision order, at
  * most `queueLimit` of them unread (beyond that it fails with `compacted`, reason `slow-consumer`,
  * after delivering the ones it had), queued events delivered before a failure, dropped by `close()`.
- * The store bounds what a cursor holds in the log: a watch that falls far behind in the log (even with
- * few events of its own unread) gets its unread events copied out ({@link LogWatch.spill}), as its own
- * queue held them before, and the log forgets what no one needs.
+ * The store bounds what a cursor holds in the log: a watch that falls more than the history limit behind
+ * in the log (even with few events of its own unread) gets its unread events copied out
+ * ({@link LogWatch.spill}), as its own queue held them before, and the log forgets what no one needs.
  */
 
 import { compactedError } from "../errors.js";
@@ -63,7 +63,7 @@ export class LogWatch<T extends StoredObject = StoredObject> extends WatchBase<T
   readonly #backend: string;
 
   constructor(opts: LogWatchOptions) {
-    super({ signal: opts.signal, onStop: opts.onStop, closeKeepsFailure: false });
+    super({ signal: opts.signal, onStop: opts.onStop });
     this.kind = opts.kind;
     this.namespace = opts.namespace;
     this.after = opts.after;
@@ -91,10 +91,10 @@ export class LogWatch<T extends StoredObject = StoredObject> extends WatchBase<T
   advance(end: number, added: number): void {
     if (this.stopped) return;
     if (added === 0) {
-      // None of the new events is for this watch; with nothing unread either, the cursor moves to the
-      // tip and holds nothing in the log.
+      // None of the new events is for this watch; with none of its unread events left in the log (all
+      // read, or spilled), the cursor moves to the tip and holds nothing in the log.
       this.#end = end;
-      if (this.#pending === 0) this.#cursor = end;
+      if (this.#pending === this.#spilled.size) this.#cursor = end;
       return;
     }
     if (this.#pending + added > this.#queueLimit) {

@@ -358,15 +358,19 @@ describe("memory datastore: options", () => {
     await ds.close();
   });
 
-  it("a slow watcher keeps its unread events in the log past the history limit; reading them releases them", async () => {
+  it("a slow watcher keeps its unread events in the log past a compaction, and itself once historyLimit behind", async () => {
     const ds = createMemoryDatastore({ historyLimit: 5, watchQueueLimit: 20 });
     const first = await ds.create(pool("p0"));
     const w = ds.watch("IPPool", { fromRevision: first.metadata.resourceVersion! });
-    for (let i = 1; i <= 10; i++) await ds.create(pool(`p${i}`));
-    expect(ds.retainedEvents).toBe(10);
-    // The history itself was compacted meanwhile: a new watch from there cannot be served.
+    for (let i = 1; i <= 4; i++) await ds.create(pool(`p${i}`));
+    await ds.compact(ds.revision);
+    // The history keeps only p4 now, but the watch's four unread events stay in the log.
+    expect(ds.retainedEvents).toBe(4);
     const late = await take(ds.watch("IPPool", { fromRevision: first.metadata.resourceVersion! }), 1);
     expect(isDatastoreError(late.error, "compacted")).toBe(true);
+    // More than historyLimit behind: its unread events are copied out, the log holds only the history.
+    for (let i = 5; i <= 10; i++) await ds.create(pool(`p${i}`));
+    expect(ds.retainedEvents).toBe(5);
     const it = w[Symbol.asyncIterator]();
     const next = async () => ((await it.next()).value as WatchEvent).object.metadata.name;
     const got: string[] = [];
@@ -396,6 +400,22 @@ describe("memory datastore: options", () => {
     ]);
   });
 
+  it("a large watchQueueLimit does not let an unread watch pin the log: it is spilled once historyLimit behind", async () => {
+    const ds = createMemoryDatastore({ historyLimit: 10, watchQueueLimit: 1_000_000 });
+    const w = ds.watch("IPPool");
+    await ds.create(pool("p0"));
+    for (let i = 0; i < 200; i++) {
+      await ds.create({ ...pool(`n${i}`), kind: "Node" });
+      // The history, plus at most the one revision just written before the watch was spilled.
+      expect(ds.retainedEvents).toBeLessThanOrEqual(11);
+    }
+    await ds.create(pool("p1"));
+    const got = await take(w, 2);
+    expect(got.error).toBeUndefined();
+    expect(got.events.map((e) => e.object.metadata.name)).toEqual(["p0", "p1"]);
+    await ds.close();
+  });
+
   it("a watch's queue limit counts only its own events; a failed watch still delivers what it had", async () => {
     const ds = createMemoryDatastore({ historyLimit: 2, watchQueueLimit: 3 });
     const mine = ds.watch("WorkloadEndpoint", { namespace: "a" });
@@ -419,14 +439,16 @@ describe("memory datastore: options", () => {
   });
 
   it("a cancelled watch stops holding its unread events in the log", async () => {
-    const ds = createMemoryDatastore({ historyLimit: 2 });
+    const ds = createMemoryDatastore({ historyLimit: 10 });
     const ac = new AbortController();
     const w = ds.watch("IPPool", { signal: ac.signal });
     for (let i = 0; i < 6; i++) await ds.create(pool(`p${i}`));
+    await ds.compact(ds.revision);
     expect(ds.retainedEvents).toBe(6);
     ac.abort();
     expect(await take(w, 1)).toEqual({ events: [] });
-    expect(ds.retainedEvents).toBe(2);
+    // Only the history: compact(revision) keeps that revision's own event.
+    expect(ds.retainedEvents).toBe(1);
   });
 
   it("a transaction of many ops refuses a key written twice, and writes many distinct keys", async () => {

@@ -105,8 +105,8 @@ export interface MemoryDatastore extends Datastore {
   /**
    * Events the store holds for watches: its history plus whatever a watch has not read yet. Every
    * watcher reads the same events where the store keeps them, so this does not grow with the number of
-   * watchers; a watch far behind (more than `max(historyLimit, watchQueueLimit)` events) keeps its
-   * unread events itself instead.
+   * watchers; a watch more than `historyLimit` events behind keeps its unread events itself instead,
+   * so this stays within `historyLimit` plus the last revision's events.
    */
   readonly retainedEvents: number;
 }
@@ -706,8 +706,10 @@ class MemoryStore implements MemoryDatastore {
     const events = this.#history;
     const end = events.length;
     const tip = end + this.#logBase;
-    // A watch this far behind in the log has its unread events copied out, so the log stays bounded.
-    const lagLimit = Math.max(this.#historyLimit, this.#watchQueueLimit);
+    // A watch more than historyLimit behind in the log has its unread events copied out, so a watch holds
+    // in the log at most what the history holds anyway, whatever its queue limit (a spill copies only
+    // the watch's own events, so a watch with few of them pins nothing, as its own queue did before).
+    const lagLimit = this.#historyLimit;
     for (const w of this.#watches) {
       let added = 0;
       for (let i = first; i < end; i++) if (wants(w, events[i] as HistoryEvent)) added++;
