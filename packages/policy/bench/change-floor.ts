@@ -8,8 +8,14 @@
  */
 import type { WorkloadEndpoint } from "@margay/api";
 
+/** One endpoint's input to {@link PostingsFloor.apply}: its key and its labels. */
+export interface FloorChange {
+  readonly key: string;
+  readonly labels: ReadonlyMap<string, string>;
+}
+
 export class PostingsFloor {
-  readonly #labels = new Map<string, Map<string, string>>();
+  readonly #labels = new Map<string, ReadonlyMap<string, string>>();
   /** label → value → keys of the endpoints carrying it. */
   readonly #postings = new Map<string, Map<string, Set<string>>>();
 
@@ -20,8 +26,24 @@ export class PostingsFloor {
 
   /** Adds an endpoint or re-files it under the labels that changed. */
   set(ep: WorkloadEndpoint): void {
-    const key = `${ep.metadata.namespace ?? ""}/${ep.metadata.name}`;
-    const labels = new Map(Object.entries(ep.metadata.labels ?? {}));
+    this.apply(PostingsFloor.prepare(ep));
+  }
+
+  /**
+   * The endpoint's key and labels in the form the index keeps them: what a change's input is before the
+   * index does anything with it, so a timed loop can build its inputs outside the timing (as the graph's
+   * loop gets its resources pre-built).
+   */
+  static prepare(ep: WorkloadEndpoint): FloorChange {
+    return {
+      key: `${ep.metadata.namespace ?? ""}/${ep.metadata.name}`,
+      labels: new Map(Object.entries(ep.metadata.labels ?? {})),
+    };
+  }
+
+  /** {@link set} with a prepared input (kept by the index: do not apply the same one twice). */
+  apply(change: FloorChange): void {
+    const { key, labels } = change;
     const old = this.#labels.get(key);
     if (old !== undefined) {
       for (const [k, v] of old) {

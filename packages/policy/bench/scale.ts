@@ -32,8 +32,12 @@
  * - `change-floor-vs-endpoints`: the floor of `change-vs-endpoints`, the same changes in the same process
  *   replayed on the least an incremental label index keeps (`change-floor.ts`: each endpoint's labels by
  *   key and the endpoints under each label value, holding all N, filled before the first sync so that
- *   it goes through the same forced GCs), right after the graph's change loop. What grows there is the
- *   memory hierarchy (hash tables of every endpoint, hundreds of MB of heap), not work; the report fits
+ *   it goes through the same forced GCs), before or after the graph's change loop (alternating between
+ *   runs), each loop after a full GC and a 50 ms pause, with each change's input (key string, label map)
+ *   built before the timing as the graph's resources are: until 7 Dec the floor's loop ran right after
+ *   the graph's with no collection between, so whole-process CPU could charge it with the graph's
+ *   concurrent marking and sweeping, and it built a Map and an entries array per change. What grows
+ *   there is the memory hierarchy (hash tables of every endpoint, hundreds of MB of heap), not work; the report fits
  *   the change curve's slope above it. The graph touches more tables of every endpoint per change than
  *   the floor (its items, the index's items and postings, each started or stopped selector's matches),
  *   so its growth above the floor is that same effect, larger, not a scan;
@@ -47,7 +51,9 @@
  * Prints one JSON line per curve (scripts/scale-kit.ts).
  */
 import { spawn } from "node:child_process";
+import type { WorkloadEndpoint } from "@margay/api";
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { quick } from "../../../scripts/bench-kit.js";
@@ -97,7 +103,16 @@ interface ChildResult {
   stats: unknown;
 }
 
-function child(endpoints: number): ChildResult {
+/**
+ * A full GC, then a moment for V8's concurrent sweeper and marker threads to finish, before a timed loop:
+ * whole-process CPU would otherwise charge the loop with collecting what the step before it left.
+ */
+async function settle(gc: () => void): Promise<void> {
+  gc();
+  await sleep(50);
+}
+
+async function child(endpoints: number, floorFirst: boolean): Promise<ChildResult> {
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
   const heapMb = () => {
@@ -111,7 +126,7 @@ function child(endpoints: number): ChildResult {
   // The changes, built before measuring: each pod moves to an app of its namespace it does not have.
   const r = rng(7);
   const app = Array.from({ length: endpoints }, (_, i) => realisticApp(layout, i));
-  const changes = [];
+  const changes: WorkloadEndpoint[] = [];
   let nsSizes = 0;
   for (let c = 0; c < CHANGES; c++) {
     const i = Math.floor(r() * endpoints);
@@ -121,6 +136,8 @@ function child(endpoints: number): ChildResult {
     nsSizes += layout.sizes[layout.podNs[i]!]!;
     changes.push(realisticEndpoint(i, layout.podNs[i]!, layout.podIndex[i]!, app[i]!, spec));
   }
+  // The floor's inputs too (key string and label map), so its loop times the index's work only.
+  const floorChanges = changes.map((x) => PostingsFloor.prepare(x));
   // The floor index of the same endpoints, filled before the heap reading (so the graph's heap figure
   // leaves it out, as it leaves out the resources) and before the forced GCs the graph's structures also
   // go through.
@@ -141,19 +158,29 @@ function child(endpoints: number): ChildResult {
   const heap = heapMb() - before;
   const evaluated0 = graph.stats().selectorsEvaluated;
   let updates = 0;
-  const g0 = cpuMicros();
-  for (let n = 0; n < changes.length; n++) {
-    graph.upsert(changes[n]!);
-    if ((n + 1) % BATCH === 0) updates += graph.flush().length;
-  }
-  updates += graph.flush().length;
-  const graphCpu = cpuMicros() - g0;
+  let graphCpu = 0;
+  let floorCpu = 0;
+  const graphLoop = async () => {
+    await settle(gc);
+    const g0 = cpuMicros();
+    for (let n = 0; n < changes.length; n++) {
+      graph.upsert(changes[n]!);
+      if ((n + 1) % BATCH === 0) updates += graph.flush().length;
+    }
+    updates += graph.flush().length;
+    graphCpu = cpuMicros() - g0;
+  };
+  // The same changes on the floor, on their own (interleaving them batch by batch would have each evict
+  // the other's working set and so change what the graph's figure means at the small sizes).
+  const floorLoop = async () => {
+    await settle(gc);
+    const f0 = cpuMicros();
+    for (const x of floorChanges) floor.apply(x);
+    floorCpu = cpuMicros() - f0;
+  };
+  // Which loop goes first alternates between runs (the parent passes --floor-first on odd runs).
+  for (const loop of floorFirst ? [floorLoop, graphLoop] : [graphLoop, floorLoop]) await loop();
   const stats = graph.stats();
-  // Then the same changes on the floor, on their own (interleaving them batch by batch would have each
-  // evict the other's working set and so change what the graph's figure means at the small sizes).
-  const f0 = cpuMicros();
-  for (const x of changes) floor.set(x);
-  const floorCpu = cpuMicros() - f0;
   return {
     firstSyncS,
     firstSyncCpuS,
@@ -191,11 +218,10 @@ const ADVERSARIAL_SIZES = (quick ? [1_000, 3_000] : [1_000, 3_000, 10_000, 30_00
   (x) => x <= Number(argValue("max", "Infinity")),
 );
 
-function spawnChild<T = ChildResult>(endpoints: number, mode = "--child"): Promise<T> {
+function spawnChild<T = ChildResult>(endpoints: number, mode = "--child", extra: string[] = []): Promise<T> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...process.execArgv, process.argv[1]!, mode, String(endpoints)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const argv = [...process.execArgv, process.argv[1]!, mode, String(endpoints), ...extra];
+    const p = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     p.stdout.on("data", (d: Buffer) => {
       out += d.toString();
@@ -210,7 +236,8 @@ function spawnChild<T = ChildResult>(endpoints: number, mode = "--child"): Promi
 async function main() {
   const ci = process.argv.indexOf("--child");
   if (ci >= 0) {
-    process.stdout.write(`${JSON.stringify(child(Number(process.argv[ci + 1])))}\n`);
+    const result = await child(Number(process.argv[ci + 1]), process.argv.includes("--floor-first"));
+    process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
   const ai = process.argv.indexOf("--adversarial");
@@ -229,7 +256,7 @@ async function main() {
     for (const m of [sync, syncCpu, heap, change, evaluations, changeFloor]) m.set(n, []);
     for (let run = 0; run < RUNS; run++) {
       try {
-        const c = await spawnChild(n);
+        const c = await spawnChild(n, "--child", run % 2 === 1 ? ["--floor-first"] : []);
         sync.get(n)!.push(c.firstSyncS);
         syncCpu.get(n)!.push(c.firstSyncCpuS);
         heap.get(n)!.push(c.heapMb);
@@ -246,6 +273,8 @@ async function main() {
     `realistic cluster (bench/realistic-cluster.ts: Zipf namespace sizes, per-namespace NetworkPolicies by app, ~1% ` +
     `global policies of bounded reach), policies = endpoints/10, namespaces = endpoints/50, ${LOCAL} endpoints local ` +
     `(node-0), all known cluster-wide; a fresh process per (size, run); median of ${RUNS} runs`;
+  const LOOPS =
+    "the graph's and the floor's change loops run one after the other in each run, the graph's first in even runs and the floor's first in odd ones, each after a full GC and a 50 ms pause (so neither is charged with collecting what the other or the set-up left)";
   const common = {
     package: "policy",
     x: "endpoints",
@@ -301,7 +330,7 @@ async function main() {
         expectedSlope: 0,
         goal: "incremental work proportional to the change (flat)",
         floor: "change-floor-vs-endpoints",
-        method: `${method}; ${CHANGES} changes per run, each pod drawn uniformly over all pods (so from larger namespaces at larger N; the counted work, change-selector-evaluations-vs-endpoints, does not grow with it), flushed every ${BATCH}; CPU time of the change loop and its flushes`,
+        method: `${method}; ${CHANGES} changes per run, each pod drawn uniformly over all pods (so from larger namespaces at larger N; the counted work, change-selector-evaluations-vs-endpoints, does not grow with it), built before the timing, flushed every ${BATCH}; ${LOOPS}; CPU time (whole process) of the change loop and its flushes`,
       },
       change,
     ),
@@ -329,7 +358,7 @@ async function main() {
           "floor of an endpoint label change: the same changes on a minimal label index of the same endpoints, same process",
         y: "CPU µs per change",
         expectedSlope: 0,
-        method: `${method}; in the same process with the graph alive, the same changes replayed right after the graph's change loop on bench/change-floor.ts (filled with all endpoints before the first sync) (each endpoint's labels by key, endpoints by label value: one key lookup and one posting move per changed label); what grows here is the memory hierarchy of N-entry hash tables, not work`,
+        method: `${method}; in the same process with the graph alive, the same changes replayed on bench/change-floor.ts (filled with all endpoints before the first sync) (each endpoint's labels by key, endpoints by label value: one key lookup and one posting move per changed label), each change's input (key string, label map) built before the timing; ${LOOPS}; CPU time (whole process) of that loop; what grows here is the memory hierarchy of N-entry hash tables, not work`,
       },
       changeFloor,
     ),
