@@ -37,8 +37,8 @@
  *   built before the timing as the graph's resources are: until 7 Dec the floor's loop ran right after
  *   the graph's with no collection between, so whole-process CPU could charge it with the graph's
  *   concurrent marking and sweeping, and it built a Map and an entries array per change. What grows
- *   there is the memory hierarchy (hash tables of every endpoint, hundreds of MB of heap), not work; the report fits
- *   the change curve's slope above it. The graph touches more tables of every endpoint per change than
+ *   there is the memory hierarchy (hash tables of every endpoint, hundreds of MB of heap), not work; the
+ *   report fits the change curve's slope above it. The graph touches more tables of every endpoint per change than
  *   the floor (its items, the index's items and postings, each started or stopped selector's matches),
  *   so its growth above the floor is that same effect, larger, not a scan;
  * - `first-sync-cpu-vs-endpoints-adversarial`: the first sync's CPU seconds on the adversarial cluster of
