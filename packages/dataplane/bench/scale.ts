@@ -25,13 +25,17 @@
  *
  * A probe is charged only its own work: its CPU is the run time (schedstat) of its own `nft -i` child
  * over the transaction (nft's work plus the kernel's for it), not this process's CPU nor the driver's
- * children's. Its JS (one line written, the answer read: the same session code the driver runs, a few
- * µs) is left out, since this process's CPU also holds the V8 helper threads (GC, compiler) still busy
+ * children's. Its JS (one line written, the answer read: the same session code the driver runs; this
+ * process's CPU over the probe is printed beside it on stderr) is left out, since this process's CPU also holds the V8 helper threads (GC, compiler) still busy
  * with the driver's change. Before each probe the bench waits until the driver's `nft -i` and this
  * process are idle (see {@link quiet}), so the probe's wall time is not shared with their tail either.
- * The driver's change is measured as before (this process plus all children, from the apply's start),
- * except that its CPU window now runs until that quiet point, so the tail of its own work is charged to
- * it rather than to whatever step came next (and so is the watching: at least one 5 ms timer slice).
+ * The driver's change is measured as before (this process plus all children, over the apply). What
+ * its work leaves running after the apply (V8 helper threads, its nft -i finishing) now falls in the
+ * wait before the next probe, counted by no curve; it used to fall in the probe's window. Extending the
+ * driver's window to the quiet point was tried and dropped: the first run of a process (100 endpoints,
+ * session mode first) then absorbed the process's whole JIT warm-up (the wait timed out, busy, 14 times
+ * in 60), 2.5 -> 7-10 ms CPU per change at 100 against ~4 at 1,000, which bent the driver's CPU curve
+ * downward.
  * Until 7 Dec a probe's CPU was this process's plus every child's over its window, right after the
  * driver's change, and came out above its wall time (1.21 vs 0.74 ms at 100 endpoints) although a probe
  * is sequential: the driver's concurrent tail landed in the floor.
@@ -109,7 +113,7 @@ function runMs(pid: number): number | undefined {
  * Waits (up to 200 ms) until the previous step's work has stopped: one turn of the event loop, then
  * 5 ms slices until one in which our live children ran less than 0.05 ms and this process (all its
  * threads, V8's GC and compiler helpers included) less than 0.3 ms. Cheap to watch (process.cpuUsage
- * and one schedstat read per child), since a window that ends here also pays for the watching.
+ * and one schedstat read per child). Outside every measured window.
  */
 async function quiet(): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve));
@@ -285,13 +289,11 @@ async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | 
           return;
         }
         if (key === "change") {
-          // As before: this process and every child, from the apply's start; through the quiet point
-          // after it, so its own tail is charged to it.
+          // As before: this process and every child, over the apply.
           const c0 = cpuMs();
           const t0 = performance.now();
           await f();
           walls[key].push(performance.now() - t0);
-          await quiet();
           const c1 = cpuMs();
           cpus[key] += c1.self + c1.nft - c0.self - c0.nft;
           selfs[key] += c1.self - c0.self;
@@ -300,14 +302,16 @@ async function oneRun(endpoints: number, mode: Mode): Promise<Record<"change" | 
         // A probe: from a quiet point, charged its own nft -i child's run time only.
         await quiet();
         const r0 = runMs(probePid!);
-        const s0 = cpuMs().self;
+        const s0 = process.cpuUsage();
         const t0 = performance.now();
         await f();
         walls[key].push(performance.now() - t0);
         const r1 = runMs(probePid!);
         if (r0 === undefined || r1 === undefined) throw new Error("probe session's nft -i exited");
         cpus[key] += r1 - r0;
-        selfs[key] += cpuMs().self - s0;
+        const s1 = process.cpuUsage(s0);
+        // Not in the probe's CPU: shown beside it on stderr only.
+        selfs[key] += (s1.user + s1.system) / 1000;
       };
       for (let c = 0; c < WARMUP + CHANGES; c++) {
         if (c === WARMUP) {
@@ -398,9 +402,9 @@ async function main() {
     "no-jump": `${common}; in the session runs, beside each driver change (rotating order), started once the driver's nft -i and this process were idle (a 5 ms slice with < 0.05 ms of children's and < 0.3 ms of this process's CPU; at most 200 ms): one transaction through a second long-lived nft -i adding one address to a plain set (add set ... elements), no verdict`,
   };
   const driverCpu =
-    "CPU = this process's user+system (all threads), the nft -i children's schedstat run time, exited children's user+system (10 ms ticks), from the apply's start until this process and its children are idle again (at most 200 ms)";
+    "CPU = this process's user+system (all threads), the nft -i children's schedstat run time, exited children's user+system (10 ms ticks), over the apply (the run's probes are not in it: they run after a wait for quiet, outside this window)";
   const probeCpu =
-    "CPU = the schedstat run time of the probe's own nft -i child over its transaction only (nft plus the kernel's work for it); this process's CPU (the probe's few µs of JS, but also V8 helper threads still busy with the driver's change) and the driver's children are not counted";
+    "CPU = the schedstat run time of the probe's own nft -i child over its transaction only (nft plus the kernel's work for it); this process's CPU (the probe's JS, but also V8 helper threads still busy with the driver's change) and the driver's children are not counted";
   const cpuHow: Record<Series, string> = {
     session: driverCpu,
     "one-shot": driverCpu,
