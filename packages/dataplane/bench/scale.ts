@@ -26,8 +26,9 @@
  * A probe is charged only its own work: its CPU is the run time (schedstat) of its own `nft -i` child
  * over the transaction (nft's work plus the kernel's for it), not this process's CPU nor the driver's
  * children's. Its JS (one line written, the answer read: the same session code the driver runs; this
- * process's CPU over the probe is printed beside it on stderr) is left out, since this process's CPU also holds the V8 helper threads (GC, compiler) still busy
- * with the driver's change. Before each probe the bench waits until the driver's `nft -i` and this
+ * process's CPU over the probe, ~0.4 ms on the shared machine, is printed beside it on stderr) is left
+ * out, since this process's CPU also holds the V8 helper threads (GC, compiler) still busy with the
+ * driver's change. Before each probe the bench waits until the driver's `nft -i` and this
  * process are idle (see {@link quiet}), so the probe's wall time is not shared with their tail either.
  * The driver's change is measured as before (this process plus all children, over the apply). What
  * its work leaves running after the apply (V8 helper threads, its nft -i finishing) now falls in the
@@ -36,6 +37,7 @@
  * session mode first) then absorbed the process's whole JIT warm-up (the wait timed out, busy, 14 times
  * in 60), 2.5 -> 7-10 ms CPU per change at 100 against ~4 at 1,000, which bent the driver's CPU curve
  * downward.
+ *
  * Until 7 Dec a probe's CPU was this process's plus every child's over its window, right after the
  * driver's change, and came out above its wall time (1.21 vs 0.74 ms at 100 endpoints) although a probe
  * is sequential: the driver's concurrent tail landed in the floor.
