@@ -14,6 +14,26 @@ const meta = {
   method: "3 runs",
 };
 
+/** A run of the given packages on a test machine. */
+function scaleRun(packages: ScaleRun["packages"]): ScaleRun {
+  return {
+    kind: "margay-scale",
+    quick: false,
+    startedAt: "2026-12-07T00:00:00.000Z",
+    finishedAt: "2026-12-07T00:10:00.000Z",
+    machine: {
+      cpuModel: "Test CPU",
+      cores: 2,
+      memoryBytes: 1,
+      kernel: "k",
+      node: "v20",
+      loadAverageAtStart: [1, 2, 3],
+      loadAverageAtEnd: [1, 2, 3],
+    },
+    packages,
+  };
+}
+
 describe("logLogSlope", () => {
   it("gives the exponent of a power law: 0 flat, 1 linear, 2 quadratic", () => {
     const xs = [10, 100, 1000, 10_000];
@@ -93,25 +113,10 @@ describe("the Scale section", () => {
       [1_000_000, [115, 121, 130]],
     ]),
   );
-  const run: ScaleRun = {
-    kind: "margay-scale",
-    quick: false,
-    startedAt: "2026-12-07T00:00:00.000Z",
-    finishedAt: "2026-12-07T00:10:00.000Z",
-    machine: {
-      cpuModel: "Test CPU",
-      cores: 2,
-      memoryBytes: 1,
-      kernel: "k",
-      node: "v20",
-      loadAverageAtStart: [1, 2, 3],
-      loadAverageAtEnd: [1, 2, 3],
-    },
-    packages: {
-      ipam: { exitCode: 0, seconds: 1, curves: [curve] },
-      bgp: { exitCode: 2, seconds: 1, curves: [] },
-    },
-  };
+  const run = scaleRun({
+    ipam: { exitCode: 0, seconds: 1, curves: [curve] },
+    bgp: { exitCode: 2, seconds: 1, curves: [] },
+  });
   const section = renderScale(run, "bench-results/scale.json");
 
   it("states every point, the slope, the growth and the verdict, from the file", () => {
@@ -135,23 +140,19 @@ describe("the Scale section", () => {
 
 describe("a curve with a floor", () => {
   const floorMeta = { ...meta, name: "kernel-floor", title: "the kernel's own work", goal: undefined };
-  const samples = (ys: [number, number][]) => new Map(ys.map(([x, y]) => [x, [y, y, y]]));
-  const floor = makeCurve(
-    floorMeta,
-    samples([
-      [100, 1],
-      [1000, 2],
-      [3000, 4],
-    ]),
-  );
-  const grows = makeCurve(
-    { ...meta, floor: "kernel-floor" },
-    samples([
-      [100, 1.5],
-      [1000, 2.5],
-      [3000, 4.5],
-    ]),
-  );
+  const withFloor = { ...meta, floor: "kernel-floor" };
+  /** A curve with the same median (three equal runs) at 100, 1,000 and 3,000. */
+  const at3 = (m: typeof meta, a: number, b: number, c: number) =>
+    makeCurve(
+      m,
+      new Map([
+        [100, [a, a, a]],
+        [1000, [b, b, b]],
+        [3000, [c, c, c]],
+      ]),
+    );
+  const floor = at3(floorMeta, 1, 2, 4);
+  const grows = at3(withFloor, 1.5, 2.5, 4.5);
   const curves = [grows, floor];
 
   it("fits the slope of what the curve costs above its floor, point by point", () => {
@@ -168,14 +169,7 @@ describe("a curve with a floor", () => {
   it("says the growth is the floor's when the part above it is flat, and when it is not", () => {
     expect(slopeVerdict(grows)).toMatch(/where it should be flat/);
     expect(floorVerdict(grows, curves)).toBe("above its floor: flat (slope 0.00, growth 1.00×)");
-    const worse = makeCurve(
-      { ...meta, floor: "kernel-floor" },
-      samples([
-        [100, 2],
-        [1000, 12],
-        [3000, 34],
-      ]),
-    );
+    const worse = at3(withFloor, 2, 12, 34);
     expect(floorVerdict(worse, [worse, floor])).toMatch(
       /^above its floor: grows \(x\^\d\.\d\d\) where it should be flat/,
     );
@@ -186,24 +180,10 @@ describe("a curve with a floor", () => {
     expect(floorVerdict({ ...grows, floor: "gone" }, [grows])).toBe(
       "its floor `gone` is missing from this run",
     );
-    const under = makeCurve(
-      { ...meta, floor: "kernel-floor" },
-      samples([
-        [100, 1],
-        [1000, 2],
-        [3000, 3],
-      ]),
-    );
+    const under = at3(withFloor, 1, 2, 3);
     expect(floorVerdict(under, [under, floor])).toBe("no cost above its floor");
     // Mixed signs: no slope fitted to the points that happen to be above the floor.
-    const mixed = makeCurve(
-      { ...meta, floor: "kernel-floor" },
-      samples([
-        [100, 0.5],
-        [1000, 3],
-        [3000, 8],
-      ]),
-    );
+    const mixed = at3(withFloor, 0.5, 3, 8);
     expect(aboveFloor(mixed, floor).slope).toBeNaN();
     expect(floorVerdict(mixed, [mixed, floor])).toBe(
       "above its floor: no slope (at some sizes it is not above its floor)",
@@ -211,22 +191,7 @@ describe("a curve with a floor", () => {
   });
 
   it("renders the verdict in the table and the per-point difference in the curve's section", () => {
-    const run: ScaleRun = {
-      kind: "margay-scale",
-      quick: false,
-      startedAt: "s",
-      finishedAt: "f",
-      machine: {
-        cpuModel: "c",
-        cores: 2,
-        memoryBytes: 1,
-        kernel: "k",
-        node: "v20",
-        loadAverageAtStart: [0, 0, 0],
-        loadAverageAtEnd: [0, 0, 0],
-      },
-      packages: { ipam: { exitCode: 0, seconds: 1, curves } },
-    };
+    const run = scaleRun({ ipam: { exitCode: 0, seconds: 1, curves } });
     const s = renderScale(run, "x.json");
     expect(s).toContain("where it should be flat; above its floor: flat (slope 0.00, growth 1.00×) |");
     expect(s).toContain('Floor: "the kernel\'s own work" (`kernel-floor`, same runs, same sizes)');
