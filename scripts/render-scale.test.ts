@@ -142,7 +142,7 @@ describe("a curve with a floor", () => {
   const floorMeta = { ...meta, name: "kernel-floor", title: "the kernel's own work", goal: undefined };
   const withFloor = { ...meta, floor: "kernel-floor" };
   /** A curve with the same median (three equal runs) at 100, 1,000 and 3,000. */
-  const at3 = (m: typeof meta, a: number, b: number, c: number) =>
+  const at3 = (m: Parameters<typeof makeCurve>[0], a: number, b: number, c: number) =>
     makeCurve(
       m,
       new Map([
