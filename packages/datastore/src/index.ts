@@ -22,6 +22,7 @@ export type {
   WatchOptions,
 } from "./types.js";
 export { DatastoreErrorCode } from "./types.js";
+export { decorateDatastore } from "./decorate.js";
 export type { DatastoreErrorDetails, DatastoreErrorOptions } from "./errors.js";
 export {
   DATASTORE_ERROR_BRAND,

@@ -20,6 +20,7 @@
 import {
   createMemoryDatastore,
   type Datastore,
+  decorateDatastore,
   type ListOptions,
   type ObjectKey,
   type StoredObject,
@@ -43,27 +44,22 @@ const PROBES = quick ? 200 : 1000;
 
 /** A datastore that counts the objects its reads return. */
 function counting(ds: Datastore): Datastore & { objectsRead: number } {
-  const c = {
-    objectsRead: 0,
-    get: async <T extends StoredObject>(key: ObjectKey, o?: { signal?: AbortSignal }) => {
-      const r = await ds.get<T>(key, o);
-      c.objectsRead++;
-      return r;
-    },
-    list: async <T extends StoredObject>(kind: string, o?: ListOptions) => {
-      const r = await ds.list<T>(kind, o);
-      c.objectsRead += r.items.length;
-      return r;
-    },
-    create: ds.create.bind(ds),
-    update: ds.update.bind(ds),
-    delete: ds.delete.bind(ds),
-    transaction: ds.transaction.bind(ds),
-    watch: ds.watch.bind(ds),
-    close: ds.close.bind(ds),
-    [Symbol.asyncDispose]: () => ds.close(),
-  };
-  return c as Datastore & { objectsRead: number };
+  const c = Object.assign(
+    decorateDatastore(ds, {
+      get: async <T extends StoredObject>(key: ObjectKey, o?: { signal?: AbortSignal }) => {
+        const r = await ds.get<T>(key, o);
+        c.objectsRead++;
+        return r;
+      },
+      list: async <T extends StoredObject>(kind: string, o?: ListOptions) => {
+        const r = await ds.list<T>(kind, o);
+        c.objectsRead += r.items.length;
+        return r;
+      },
+    }),
+    { objectsRead: 0 },
+  );
+  return c;
 }
 
 interface RunResult {

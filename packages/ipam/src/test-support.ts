@@ -2,7 +2,7 @@
  * Helpers shared by this package's tests (not exported from the package): seeding pools, IPAM config
  * and reservations the way an operator would write them.
  */
-import type { Datastore, TxnOp } from "@margay/datastore";
+import { type Datastore, decorateDatastore, type TxnOp } from "@margay/datastore";
 import { IpamKind, type IpamBlockObject, type IpamConfigSpec, type IpPoolSpec } from "./types.js";
 
 /** Writes an `IPPool`. */
@@ -100,21 +100,13 @@ export function recordBlockWrites(ds: Datastore): {
   blockWrites: (TxnOp & { object: IpamBlockObject })[];
 } {
   const blockWrites: (TxnOp & { object: IpamBlockObject })[] = [];
-  const datastore: Datastore = {
-    get: (k, o) => ds.get(k, o),
-    list: (k, o) => ds.list(k, o),
-    create: (x, o) => ds.create(x, o),
-    update: (x, o) => ds.update(x, o),
-    delete: (k, o) => ds.delete(k, o),
-    watch: (k, o) => ds.watch(k, o),
-    close: () => ds.close(),
-    [Symbol.asyncDispose]: () => ds.close(),
+  const datastore = decorateDatastore(ds, {
     transaction: (ops, o) => {
       for (const op of ops)
         if ((op.op === "create" || op.op === "update") && op.object.kind === IpamKind.Block)
           blockWrites.push(op as TxnOp & { object: IpamBlockObject });
       return ds.transaction(ops, o);
     },
-  };
+  });
   return { datastore, blockWrites };
 }

@@ -5,6 +5,7 @@ import {
   createSyncer,
   type Datastore,
   isDatastoreError,
+  decorateDatastore,
   type ListOptions,
   type MemoryDatastore,
   type StoredObject,
@@ -70,18 +71,13 @@ function controllable(inner: MemoryDatastore, opts: { replay?: boolean } = {}) {
       [Symbol.asyncDispose]: () => w.close(),
     };
   };
-  const ds: Datastore = {
-    get: (k, o) => inner.get(k, o),
+  const ds: Datastore = decorateDatastore(inner, {
     list: async <T extends StoredObject = StoredObject>(kind: string, o?: ListOptions) => {
       if (cut) throw refuse();
       const r = await inner.list<T>(kind, o);
       await hooks.afterList?.(kind);
       return r;
     },
-    create: (o, opts) => inner.create(o, opts),
-    update: (o, opts) => inner.update(o, opts),
-    delete: (k, o) => inner.delete(k, o),
-    transaction: (ops, o) => inner.transaction(ops, o),
     watch: (kind, o) => {
       if (cut) throw refuse();
       // `replay`: a backend that resumes one revision early, redelivering the event at `fromRevision`.
@@ -92,9 +88,7 @@ function controllable(inner: MemoryDatastore, opts: { replay?: boolean } = {}) {
           : o;
       return wrap(inner.watch(kind, shifted)) as never;
     },
-    close: () => inner.close(),
-    [Symbol.asyncDispose]: () => inner.close(),
-  };
+  });
   return {
     ds,
     hooks,

@@ -2,6 +2,7 @@ import { API_VERSION, type WorkloadEndpoint } from "@margay/api";
 import {
   createMemoryDatastore,
   type Datastore,
+  decorateDatastore,
   type StoredObject,
   unavailableError,
 } from "@margay/datastore";
@@ -65,17 +66,7 @@ function withUpdate(
   ds: Datastore,
   update: (o: StoredObject, opts?: { signal?: AbortSignal }) => Promise<StoredObject>,
 ): Datastore {
-  return {
-    get: (k, o) => ds.get(k, o),
-    list: (k, o) => ds.list(k, o),
-    create: (o, opts) => ds.create(o, opts),
-    update: update as Datastore["update"],
-    delete: (k, o) => ds.delete(k, o),
-    transaction: (ops, o) => ds.transaction(ops, o),
-    watch: (k, o) => ds.watch(k, o),
-    close: () => ds.close(),
-    [Symbol.asyncDispose]: () => ds.close(),
-  };
+  return decorateDatastore(ds, { update: update as Datastore["update"] });
 }
 
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {

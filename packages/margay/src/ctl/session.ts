@@ -12,7 +12,7 @@
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Datastore } from "@margay/datastore";
+import { type Datastore, decorateDatastore } from "@margay/datastore";
 import type { DatastoreConfig } from "../config/datastore-config.js";
 import { acquireFileLock } from "../cni/ipam/file-lock.js";
 import { readSnapshotOwner } from "../node/snapshot-owner.js";
@@ -121,15 +121,10 @@ function ownedError(snapshotPath: string, pid: number): CtlError {
 /** `datastore` for reading only: every write rejects with `error` and reaches nothing. */
 function readOnlyDatastore(datastore: Datastore, error: CtlError): Datastore {
   const refuse = (): Promise<never> => Promise.reject(error);
-  return {
-    get: (key, options) => datastore.get(key, options),
-    list: (kind, options) => datastore.list(kind, options),
-    watch: (kind, options) => datastore.watch(kind, options),
+  return decorateDatastore(datastore, {
     create: refuse,
     update: refuse,
     delete: refuse,
     transaction: refuse,
-    close: () => datastore.close(),
-    [Symbol.asyncDispose]: () => datastore.close(),
-  };
+  });
 }

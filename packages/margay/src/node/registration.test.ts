@@ -1,5 +1,5 @@
 import { createRecordingLogger, type IPPool, type Node, silentLogger, validateResource } from "@margay/api";
-import { createMemoryDatastore, type Datastore } from "@margay/datastore";
+import { createMemoryDatastore, type Datastore, decorateDatastore } from "@margay/datastore";
 import { createIpam } from "@margay/ipam";
 import { afterEach, describe, expect, it } from "vitest";
 import { apiValidator } from "../config/api-validator.js";
@@ -34,22 +34,6 @@ const stores: Datastore[] = [];
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((d) => d.close()));
 });
-
-/** `inner` with some methods replaced (memory datastore methods need their own receiver). */
-function wrapped(inner: Datastore, over: Partial<Datastore>): Datastore {
-  return {
-    get: (k, o) => inner.get(k, o),
-    list: (k, o) => inner.list(k, o),
-    create: (x, o) => inner.create(x, o),
-    update: (x, o) => inner.update(x, o),
-    delete: (k, o) => inner.delete(k, o),
-    transaction: (ops, o) => inner.transaction(ops, o),
-    watch: (k, o) => inner.watch(k, o),
-    close: () => inner.close(),
-    [Symbol.asyncDispose]: () => inner.close(),
-    ...over,
-  } as Datastore;
-}
 
 function store(): Datastore {
   const ds = createMemoryDatastore({ validate: apiValidator });
@@ -169,7 +153,7 @@ describe("registerNode", () => {
     await registerNode(ctxFor(inner, "node-a", { backend: "bgp" }), addrs("10.0.0.1/24"));
     let raced = false;
     // An operator labels the node between the agent's read and its write, once.
-    const ds = wrapped(inner, {
+    const ds = decorateDatastore(inner, {
       update: (async (obj: Node) => {
         if (!raced) {
           raced = true;
@@ -333,7 +317,7 @@ describe("ensureDefaultPools", () => {
   it("reports a pool of the family created concurrently under another name that overlaps", async () => {
     const inner = store();
     // Another node creates its own pool (another name) between our list and our create.
-    const ds = wrapped(inner, {
+    const ds = decorateDatastore(inner, {
       create: (async (obj: IPPool) => {
         if (obj.metadata.name === "default-ipv4-ippool") await pool(inner, "other-default", "10.244.0.0/17");
         return inner.create(obj);

@@ -10,6 +10,7 @@ import {
   compactedError,
   createMemoryDatastore,
   type Datastore,
+  decorateDatastore,
   type StoredObject,
   unavailableError,
   type Watch,
@@ -548,15 +549,7 @@ function flaky(inner: Datastore) {
   const live = new Set<{ fail: (e: Error) => void }>();
   const err = () =>
     unavailableError("etcd unreachable: connect ECONNREFUSED 127.0.0.1:2379", { backend: "test" });
-  const ds: Datastore = {
-    ...inner,
-    get: (k, o) => inner.get(k, o),
-    create: (o, opt) => inner.create(o, opt),
-    update: (o, opt) => inner.update(o, opt),
-    delete: (k, o) => inner.delete(k, o),
-    transaction: (ops, o) => inner.transaction(ops, o),
-    close: () => inner.close(),
-    [Symbol.asyncDispose]: () => inner.close(),
+  const ds: Datastore = decorateDatastore(inner, {
     list: (kind, o) => (down ? Promise.reject(err()) : inner.list(kind, o)),
     watch<T extends StoredObject>(kind: string, o?: Parameters<Datastore["watch"]>[1]): Watch<T> {
       const w = inner.watch<T>(kind, o);
@@ -586,7 +579,8 @@ function flaky(inner: Datastore) {
         },
       };
     },
-  };
+  });
+
   return {
     ds,
     down() {
